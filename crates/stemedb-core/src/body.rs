@@ -1,0 +1,313 @@
+//! The signed assertion body: parsing the wire form, the contract's limits, canonical bytes and id.
+use serde_json::{Map, Value};
+
+use crate::{AssertionId, CoreError, PublicKey, SecretKey, Signature, Timestamp, ValidationError, JSON_SAFE_INTEGER_MAX};
+
+/// The wire-only field that carries the signature; it is never part of the signed bytes.
+pub const SIGNATURE_FIELD: &str = "signature";
+
+/// Every field a body may carry. Anything else is rejected.
+pub const FIELD_NAMES: [&str; 11] = [
+    "subject",
+    "predicate",
+    "value",
+    "confidence",
+    "agent_id",
+    "public_key",
+    "timestamp",
+    "sources",
+    "provenance",
+    "derived_from",
+    "supersedes",
+];
+
+/// The contract's size limits (docs/signing.md). Defaults are the published contract; a server
+/// may only tighten them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub subject_bytes_max: usize,
+    pub predicate_bytes_max: usize,
+    pub value_bytes_max: usize,
+    pub agent_id_bytes_max: usize,
+    pub sources_len_max: usize,
+    pub provenance_bytes_max: usize,
+    pub derived_from_len_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            subject_bytes_max: 1024,
+            predicate_bytes_max: 256,
+            value_bytes_max: 64 * 1024,
+            agent_id_bytes_max: 256,
+            sources_len_max: 64,
+            provenance_bytes_max: 4 * 1024,
+            derived_from_len_max: 256,
+        }
+    }
+}
+
+/// The typed view of a valid body.
+#[derive(Debug, Clone)]
+pub struct AssertionBody {
+    pub subject: String,
+    pub predicate: String,
+    pub value: Value,
+    /// As sent; `None` means the default, 1.
+    pub confidence: Option<f64>,
+    pub agent_id: String,
+    pub public_key: PublicKey,
+    pub timestamp: Timestamp,
+    pub sources: Vec<String>,
+    pub provenance: Option<String>,
+    pub derived_from: Vec<AssertionId>,
+    pub supersedes: Option<AssertionId>,
+}
+
+impl AssertionBody {
+    /// Confidence with the default applied.
+    pub fn confidence_or_default(&self) -> f64 {
+        self.confidence.unwrap_or(1.0)
+    }
+}
+
+/// A body with its canonical bytes, id and signature. The signature is not yet checked:
+/// call [`SignedAssertion::verify`] or [`crate::verify_many`].
+#[derive(Debug, Clone)]
+pub struct SignedAssertion {
+    pub body: AssertionBody,
+    /// The body object exactly as signed (without `signature`).
+    pub body_json: Map<String, Value>,
+    /// RFC 8785 bytes of `body_json`.
+    pub canonical: Vec<u8>,
+    pub id: AssertionId,
+    pub signature: Signature,
+}
+
+impl SignedAssertion {
+    /// Parses the wire form (body + `signature`) from raw JSON bytes.
+    pub fn from_wire_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, CoreError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| CoreError::MalformedJson(e.to_string()))?;
+        Self::from_wire(value, limits)
+    }
+
+    /// Parses the wire form from a JSON value.
+    pub fn from_wire(value: Value, limits: &Limits) -> Result<Self, CoreError> {
+        let Value::Object(mut map) = value else {
+            return Err(ValidationError::new("$", "object", "an assertion must be a JSON object").into());
+        };
+        let signature = match map.remove(SIGNATURE_FIELD) {
+            Some(Value::String(s)) => Signature::parse_field(&s, SIGNATURE_FIELD)?,
+            Some(_) => return Err(ValidationError::new(SIGNATURE_FIELD, "string", "must be a string").into()),
+            None => return Err(ValidationError::new(SIGNATURE_FIELD, "required", "is required").into()),
+        };
+        Self::from_body(map, signature, limits)
+    }
+
+    /// Validates a body object (no `signature` inside) and pairs it with a signature.
+    pub fn from_body(body_json: Map<String, Value>, signature: Signature, limits: &Limits) -> Result<Self, CoreError> {
+        let body = parse_body(&body_json, limits)?;
+        let canonical = canonical_bytes(&body_json)?;
+        let id = AssertionId::of_canonical(&canonical);
+        Ok(Self { body, body_json, canonical, id, signature })
+    }
+
+    /// Validates a body and signs it with `key` (whose public key must match `public_key`).
+    pub fn sign(body_json: Map<String, Value>, key: &SecretKey, limits: &Limits) -> Result<Self, CoreError> {
+        let body = parse_body(&body_json, limits)?;
+        if body.public_key != key.public_key() {
+            return Err(CoreError::BadKey("public_key in the body is not the signing key's".into()));
+        }
+        let canonical = canonical_bytes(&body_json)?;
+        let id = AssertionId::of_canonical(&canonical);
+        let signature = key.sign(&id);
+        Ok(Self { body, body_json, canonical, id, signature })
+    }
+
+    /// Rebuilds a stored assertion from its canonical bytes and signature.
+    pub fn from_canonical(canonical: &[u8], signature: Signature, limits: &Limits) -> Result<Self, CoreError> {
+        let value: Value = serde_json::from_slice(canonical).map_err(|e| CoreError::MalformedJson(e.to_string()))?;
+        let Value::Object(body_json) = value else {
+            return Err(ValidationError::new("$", "object", "an assertion must be a JSON object").into());
+        };
+        let body = parse_body(&body_json, limits)?;
+        let id = AssertionId::of_canonical(canonical);
+        Ok(Self { body, body_json, canonical: canonical.to_vec(), id, signature })
+    }
+
+    pub fn verify(&self) -> bool {
+        self.body.public_key.verify(&self.id, &self.signature)
+    }
+
+    /// The wire form: the body plus `signature`.
+    pub fn to_wire(&self) -> Value {
+        let mut map = self.body_json.clone();
+        map.insert(SIGNATURE_FIELD.into(), Value::String(self.signature.to_hex()));
+        Value::Object(map)
+    }
+}
+
+/// RFC 8785 (JCS) bytes of a body object.
+pub fn canonical_bytes(body: &Map<String, Value>) -> Result<Vec<u8>, CoreError> {
+    serde_json_canonicalizer::to_vec(body).map_err(|e| CoreError::MalformedJson(format!("cannot canonicalize: {e}")))
+}
+
+fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody, ValidationError> {
+    if let Some(unknown) = map.keys().find(|k| !FIELD_NAMES.contains(&k.as_str())) {
+        return Err(ValidationError::new(unknown.clone(), "unknown_field", "is not a field of an assertion"));
+    }
+    check_integers(map, "")?;
+    let value = map.get("value").ok_or_else(|| required("value"))?.clone();
+    let value_len = serde_json_canonicalizer::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+    if value_len > limits.value_bytes_max {
+        return Err(ValidationError::new(
+            "value",
+            "max_bytes",
+            format!("is {value_len} bytes serialized; at most {} allowed", limits.value_bytes_max),
+        ));
+    }
+    Ok(AssertionBody {
+        subject: path_string(map, "subject", limits.subject_bytes_max)?,
+        predicate: path_string(map, "predicate", limits.predicate_bytes_max)?,
+        value,
+        confidence: optional_confidence(map)?,
+        agent_id: path_string(map, "agent_id", limits.agent_id_bytes_max)?,
+        public_key: PublicKey::parse_field(required_str(map, "public_key")?, "public_key")?,
+        timestamp: Timestamp::parse_field(required_str(map, "timestamp")?, "timestamp")?,
+        sources: sources(map, limits)?,
+        provenance: optional_text(map, "provenance", limits.provenance_bytes_max)?,
+        derived_from: derived_from(map, limits)?,
+        supersedes: match map.get("supersedes") {
+            None => None,
+            Some(Value::String(s)) => Some(AssertionId::parse_field(s, "supersedes")?),
+            Some(_) => return Err(ValidationError::new("supersedes", "string", "must be a string")),
+        },
+    })
+}
+
+fn required(field: &str) -> ValidationError {
+    ValidationError::new(field, "required", "is required")
+}
+
+fn required_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, ValidationError> {
+    match map.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ValidationError::new(field, "string", "must be a string")),
+        None => Err(required(field)),
+    }
+}
+
+/// A name used as an index key: 1..=max bytes, no control characters (they delimit keys on disk).
+fn check_name(text: &str, field: &str, max: usize) -> Result<(), ValidationError> {
+    if text.is_empty() || text.len() > max {
+        return Err(ValidationError::new(
+            field,
+            "length",
+            format!("must be 1 to {max} bytes long; got {} bytes", text.len()),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "no_control_chars", "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn path_string(map: &Map<String, Value>, field: &str, max: usize) -> Result<String, ValidationError> {
+    let text = required_str(map, field)?;
+    check_name(text, field, max)?;
+    Ok(text.to_owned())
+}
+
+fn optional_confidence(map: &Map<String, Value>) -> Result<Option<f64>, ValidationError> {
+    match map.get("confidence") {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(c) if (0.0..=1.0).contains(&c) => Ok(Some(c)),
+            _ => Err(ValidationError::new("confidence", "range_0_1", format!("must be between 0 and 1; got {n}"))),
+        },
+        Some(_) => Err(ValidationError::new("confidence", "number", "must be a number between 0 and 1")),
+    }
+}
+
+fn optional_text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, ValidationError> {
+    match map.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.len() <= max => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Err(ValidationError::new(
+            field,
+            "max_bytes",
+            format!("is {} bytes; at most {max} allowed", s.len()),
+        )),
+        Some(_) => Err(ValidationError::new(field, "string", "must be a string")),
+    }
+}
+
+fn string_array<'a>(map: &'a Map<String, Value>, field: &str, max_len: usize) -> Result<Vec<&'a str>, ValidationError> {
+    let items = match map.get(field) {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(ValidationError::new(field, "array", "must be an array of strings")),
+    };
+    if items.len() > max_len {
+        return Err(ValidationError::new(
+            field,
+            "max_items",
+            format!("has {} items; at most {max_len} allowed", items.len()),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.as_str().ok_or_else(|| ValidationError::new(format!("{field}[{i}]"), "string", "must be a string")))
+        .collect()
+}
+
+fn sources(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<String>, ValidationError> {
+    let items = string_array(map, "sources", limits.sources_len_max)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| check_name(s, &format!("sources[{i}]"), limits.subject_bytes_max).map(|()| (*s).to_owned()))
+        .collect()
+}
+
+fn derived_from(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<AssertionId>, ValidationError> {
+    let items = string_array(map, "derived_from", limits.derived_from_len_max)?;
+    items.iter().enumerate().map(|(i, s)| AssertionId::parse_field(s, &format!("derived_from[{i}]"))).collect()
+}
+
+/// Rejects integers outside ±(2^53 − 1) anywhere in the body: beyond that, languages disagree on
+/// the number and so on the canonical bytes.
+fn check_integers(map: &Map<String, Value>, prefix: &str) -> Result<(), ValidationError> {
+    for (key, value) in map {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        check_value_integers(value, &path)?;
+    }
+    Ok(())
+}
+
+fn check_value_integers(value: &Value, path: &str) -> Result<(), ValidationError> {
+    match value {
+        Value::Number(n) => {
+            let out_of_range = match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => u > JSON_SAFE_INTEGER_MAX,
+                (None, Some(i)) => i.unsigned_abs() > JSON_SAFE_INTEGER_MAX,
+                (None, None) => false,
+            };
+            if out_of_range {
+                return Err(ValidationError::new(
+                    path,
+                    "safe_integer",
+                    format!("integer {n} is outside ±(2^53−1); send it as a string"),
+                ));
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| check_value_integers(v, &format!("{path}[{i}]")))
+        }
+        Value::Object(map) => check_integers(map, path),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,21 @@
+//! StemeDB's data model: the signed assertion, its canonical bytes, id and signature, and the rules
+//! that make a body valid. Pure: no I/O, no async, no clock (time is passed in).
+#![forbid(unsafe_code)]
+
+mod body;
+mod error;
+mod id;
+mod signing;
+mod timestamp;
+
+pub use body::{AssertionBody, Limits, SignedAssertion, FIELD_NAMES, SIGNATURE_FIELD};
+pub use error::{CoreError, ValidationError};
+pub use id::AssertionId;
+pub use signing::{
+    signing_message, verify_many, PublicKey, SecretKey, Signature, SIGNING_DOMAIN,
+};
+pub use timestamp::{Clock, Timestamp};
+
+/// Largest integer magnitude a value may hold: 2^53 − 1, the range every JSON implementation
+/// (JavaScript included) represents exactly, so canonical bytes agree across languages.
+pub const JSON_SAFE_INTEGER_MAX: u64 = (1 << 53) - 1;

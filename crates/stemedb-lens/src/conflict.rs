@@ -1,0 +1,76 @@
+//! The conflict score: one formula for numbers and for categorical values (docs/lenses.md).
+//!
+//! With weights w = confidence × trust and W = Σw, and d(a, b) ∈ [0, 1] the distance between two
+//! values, the score is `min(1, 2 · Σ_{i≠j} w_i·w_j·d(v_i, v_j) / W²)`: twice the chance that two
+//! assertions drawn by weight disagree, weighted by how far apart they are. Two equal camps that
+//! disagree completely score 1; a lone dissenter with little weight scores near 0.
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::Candidate;
+
+/// Distance between two values: for two numbers `|a − b| / max(|a|, |b|)`; otherwise 0 when the
+/// values are equal and 1 when they differ.
+pub fn value_distance(a: &Value, b: &Value) -> f64 {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_number() && b.is_number() => {
+            if x == y {
+                0.0
+            } else {
+                ((x - y).abs() / x.abs().max(y.abs())).min(1.0)
+            }
+        }
+        _ => {
+            if a == b {
+                0.0
+            } else {
+                1.0
+            }
+        }
+    }
+}
+
+/// Clusters of equal values with their total weight, in a deterministic order.
+pub(crate) fn clusters<'a>(candidates: &[Candidate<'a>]) -> Vec<(&'a Value, f64)> {
+    let mut by_key: BTreeMap<String, (&'a Value, f64)> = BTreeMap::new();
+    let uniform = total_weight(candidates) <= 0.0;
+    for c in candidates {
+        let key = cluster_key(c.value);
+        let weight = if uniform { 1.0 } else { c.weight() };
+        by_key.entry(key).or_insert((c.value, 0.0)).1 += weight;
+    }
+    by_key.into_values().collect()
+}
+
+/// Equal numbers share a key whatever their spelling; everything else keys by its JSON text.
+pub(crate) fn cluster_key(value: &Value) -> String {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) => format!("n:{:016x}", (f + 0.0).to_bits()),
+            None => format!("n:{n}"),
+        },
+        other => format!("j:{other}"),
+    }
+}
+
+pub(crate) fn total_weight(candidates: &[Candidate<'_>]) -> f64 {
+    candidates.iter().map(Candidate::weight).sum()
+}
+
+/// The group's conflict score in [0, 1]. O(k²) in the number k of distinct values.
+pub fn conflict_score(candidates: &[Candidate<'_>]) -> f64 {
+    let clusters = clusters(candidates);
+    let total: f64 = clusters.iter().map(|(_, w)| w).sum();
+    if clusters.len() < 2 || total <= 0.0 {
+        return 0.0;
+    }
+    let mut disagreement = 0.0;
+    for (i, (a, wa)) in clusters.iter().enumerate() {
+        for (b, wb) in &clusters[i + 1..] {
+            disagreement += wa * wb * value_distance(a, b);
+        }
+    }
+    // Σ_{i≠j} counts each unordered pair twice: 2 · 2 · Σ_{k<l}.
+    (4.0 * disagreement / (total * total)).clamp(0.0, 1.0)
+}

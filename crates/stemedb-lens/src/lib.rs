@@ -1,0 +1,99 @@
+//! Lenses: pure, deterministic functions that rank the contradicting assertions of one
+//! (subject, predicate) group and score how much they disagree. "Now" and trust are passed in;
+//! ties are broken by id, so the same records always give the same answer.
+#![forbid(unsafe_code)]
+
+mod conflict;
+mod rank;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+use stemedb_core::{AssertionId, Timestamp};
+
+pub use conflict::{conflict_score, value_distance};
+pub use rank::rank;
+
+/// The ways to resolve a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LensKind {
+    /// The latest valid time wins; ties go to the later sequence.
+    Recency,
+    /// The highest trust × confidence wins.
+    Authority,
+    /// The weighted median (numbers) or the heaviest value (anything else) wins.
+    Consensus,
+    /// Ranks like authority; the lens for looking at disagreement.
+    Conflict,
+}
+
+impl LensKind {
+    pub const ALL: [LensKind; 4] = [LensKind::Recency, LensKind::Authority, LensKind::Consensus, LensKind::Conflict];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LensKind::Recency => "recency",
+            LensKind::Authority => "authority",
+            LensKind::Consensus => "consensus",
+            LensKind::Conflict => "conflict",
+        }
+    }
+}
+
+impl fmt::Display for LensKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name was not one of the lenses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown lens {0:?}; expected one of recency, authority, consensus, conflict")]
+pub struct UnknownLens(pub String);
+
+impl FromStr for LensKind {
+    type Err = UnknownLens;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LensKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownLens(s.to_owned()))
+    }
+}
+
+/// One assertion as a lens sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub id: AssertionId,
+    pub sequence: u64,
+    pub timestamp: Timestamp,
+    pub confidence: f64,
+    /// The agent's trust in [0, 1]; 1 until trust chains exist.
+    pub trust: f64,
+    pub value: &'a Value,
+    pub agent_id: &'a str,
+}
+
+impl Candidate<'_> {
+    /// The weight every lens and the conflict score use: confidence × trust.
+    pub fn weight(&self) -> f64 {
+        self.confidence * self.trust
+    }
+}
+
+/// What a lens is evaluated against.
+#[derive(Debug, Clone, Copy)]
+pub struct LensContext {
+    /// The evaluation time, passed in so that answers are reproducible.
+    pub now: Timestamp,
+}
+
+/// A lens's answer for one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// Indexes into the candidates, winner first. Empty only for an empty group.
+    pub order: Vec<usize>,
+    /// Disagreement in [0, 1]; the same whatever the lens.
+    pub conflict_score: f64,
+    /// Why the winner won, for people.
+    pub explanation: String,
+}

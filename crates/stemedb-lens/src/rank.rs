@@ -1,0 +1,133 @@
+//! Ranking a group under each lens, winner first, with an explanation.
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use crate::conflict::{cluster_key, clusters, conflict_score, total_weight};
+use crate::{Candidate, LensContext, LensKind, Ranking};
+
+/// Ranks `candidates` under `lens`. Deterministic: every ordering ends with the id.
+pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) -> Ranking {
+    let conflict_score = conflict_score(candidates);
+    if candidates.is_empty() {
+        return Ranking { order: Vec::new(), conflict_score, explanation: "no assertions".into() };
+    }
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    let explanation = match lens {
+        LensKind::Recency => {
+            order.sort_by(|&a, &b| by_recency(&candidates[a], &candidates[b]));
+            let w = &candidates[order[0]];
+            format!(
+                "recency: the latest timestamp ({}) of {} assertion(s), by {}",
+                w.timestamp,
+                candidates.len(),
+                w.agent_id
+            )
+        }
+        LensKind::Authority | LensKind::Conflict => {
+            order.sort_by(|&a, &b| by_authority(&candidates[a], &candidates[b]));
+            let w = &candidates[order[0]];
+            let lead = if lens == LensKind::Conflict {
+                format!("conflict: score {conflict_score:.3} across {} distinct value(s); ", clusters(candidates).len())
+            } else {
+                "authority: ".to_owned()
+            };
+            format!(
+                "{lead}the highest trust × confidence ({:.3} = trust {:.3} × confidence {:.3}) of {} assertion(s), by {}",
+                w.weight(),
+                w.trust,
+                w.confidence,
+                candidates.len(),
+                w.agent_id
+            )
+        }
+        LensKind::Consensus => consensus(candidates, &mut order),
+    };
+    Ranking { order, conflict_score, explanation }
+}
+
+fn by_id(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    a.id.cmp(&b.id)
+}
+
+fn by_recency(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    b.timestamp.cmp(&a.timestamp).then(b.sequence.cmp(&a.sequence)).then_with(|| by_id(a, b))
+}
+
+fn by_authority(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    b.weight().total_cmp(&a.weight()).then_with(|| by_recency(a, b))
+}
+
+/// Consensus: numbers take the (lower) weighted median; anything else takes the value with the
+/// greatest total weight (ties: the smaller JSON text). Holders of the consensus value come
+/// first (by authority), then the rest by closeness to it.
+fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
+    let all_numbers = candidates.iter().all(|c| c.value.is_number());
+    let (winner_value, detail): (Value, String) = if all_numbers {
+        let (median, on_it, total) = weighted_median(candidates);
+        (
+            median.clone(),
+            format!(
+                "the weighted median of {} numeric value(s) is {median} ({on_it:.3} of total weight {total:.3} holds it)",
+                candidates.len()
+            ),
+        )
+    } else {
+        let clusters = clusters(candidates);
+        let total: f64 = clusters.iter().map(|(_, w)| w).sum();
+        let mut best = clusters[0];
+        for c in &clusters[1..] {
+            if c.1 > best.1 {
+                best = *c;
+            }
+        }
+        (
+            best.0.clone(),
+            format!(
+                "value {} carries the greatest total weight ({:.3} of {total:.3}) among {} distinct value(s)",
+                best.0,
+                best.1,
+                clusters.len()
+            ),
+        )
+    };
+    let winner_key = cluster_key(&winner_value);
+    let distance = |c: &Candidate<'_>| -> f64 {
+        if cluster_key(c.value) == winner_key {
+            0.0
+        } else {
+            crate::value_distance(c.value, &winner_value).max(f64::MIN_POSITIVE)
+        }
+    };
+    order.sort_by(|&a, &b| {
+        let (ca, cb) = (&candidates[a], &candidates[b]);
+        distance(ca).total_cmp(&distance(cb)).then_with(|| by_authority(ca, cb))
+    });
+    format!("consensus: {detail}; winner by {}", candidates[order[0]].agent_id)
+}
+
+/// The lower weighted median: the smallest value at which the running weight reaches half the
+/// total. With zero total weight every assertion counts 1. Returns (value, weight on it, total).
+fn weighted_median(candidates: &[Candidate<'_>]) -> (Value, f64, f64) {
+    let uniform = total_weight(candidates) <= 0.0;
+    let weight = |c: &Candidate<'_>| if uniform { 1.0 } else { c.weight() };
+    let mut sorted: Vec<&Candidate<'_>> = candidates.iter().collect();
+    sorted.sort_by(|a, b| num(a.value).total_cmp(&num(b.value)).then_with(|| by_id(a, b)));
+    let total: f64 = sorted.iter().map(|c| weight(c)).sum();
+    let mut running = 0.0;
+    let mut chosen = sorted[sorted.len() - 1];
+    for c in &sorted {
+        running += weight(c);
+        if running * 2.0 >= total {
+            chosen = c;
+            break;
+        }
+    }
+    let key = cluster_key(chosen.value);
+    let on_it: f64 = sorted.iter().filter(|c| cluster_key(c.value) == key).map(|c| weight(c)).sum();
+    (chosen.value.clone(), on_it, total)
+}
+
+fn num(value: &Value) -> f64 {
+    value.as_f64().unwrap_or(f64::NAN)
+}

@@ -1,0 +1,75 @@
+//! The log record envelope (format version 1) and its checks.
+//!
+//! ```text
+//! checksum[8] | envelope_version u8 = 1 | recorded_at i64 BE (µs) | signature[64] | canonical body bytes
+//! ```
+//! `checksum` is the first 8 bytes of BLAKE3(seq_be8 || everything after the checksum): it binds
+//! the record to its log position and catches any flipped bit in the envelope. The body is also
+//! covered by its id (BLAKE3 of the body), and the id by the signature.
+use stemedb_core::{AssertionId, Signature, Timestamp};
+
+use crate::StoreError;
+
+const ENVELOPE_VERSION: u8 = 1;
+const HEADER_LEN: usize = 8 + 1 + 8 + 64;
+
+/// A record as held in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub sequence: u64,
+    pub recorded_at: Timestamp,
+    pub signature: Signature,
+    pub canonical: Vec<u8>,
+}
+
+impl StoredRecord {
+    pub fn id(&self) -> AssertionId {
+        AssertionId::of_canonical(&self.canonical)
+    }
+}
+
+fn checksum(sequence: u64, rest: &[u8]) -> [u8; 8] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&sequence.to_be_bytes());
+    hasher.update(rest);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+    out
+}
+
+pub fn encode_record(record: &StoredRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + record.canonical.len());
+    out.extend_from_slice(&[0u8; 8]);
+    out.push(ENVELOPE_VERSION);
+    out.extend_from_slice(&record.recorded_at.micros().to_be_bytes());
+    out.extend_from_slice(&record.signature.0);
+    out.extend_from_slice(&record.canonical);
+    let sum = checksum(record.sequence, &out[8..]);
+    out[..8].copy_from_slice(&sum);
+    out
+}
+
+/// Decodes and checks a log value stored under `sequence`.
+pub fn decode_record(sequence: u64, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::CorruptRecord { sequence, reason };
+    if bytes.len() < HEADER_LEN + 2 {
+        return Err(corrupt(format!("envelope is {} bytes, shorter than its header", bytes.len())));
+    }
+    let (sum, rest) = bytes.split_at(8);
+    if sum != checksum(sequence, rest) {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    if rest[0] != ENVELOPE_VERSION {
+        return Err(corrupt(format!("unknown envelope version {}", rest[0])));
+    }
+    let mut micros = [0u8; 8];
+    micros.copy_from_slice(&rest[1..9]);
+    let mut signature = [0u8; 64];
+    signature.copy_from_slice(&rest[9..73]);
+    Ok(StoredRecord {
+        sequence,
+        recorded_at: Timestamp::from_micros(i64::from_be_bytes(micros)),
+        signature: Signature(signature),
+        canonical: rest[73..].to_vec(),
+    })
+}

@@ -1,0 +1,75 @@
+//! Key layouts of the index keyspaces (docs/file-format.md). Names never contain control
+//! characters (the model rejects them), so 0x00 is a safe separator.
+use crate::StoreError;
+
+pub const SEP: u8 = 0x00;
+
+pub fn seq_key(sequence: u64) -> [u8; 8] {
+    sequence.to_be_bytes()
+}
+
+/// `name 0x00 seq_be8`: used by the agent and source indexes.
+pub fn name_seq_key(name: &str, sequence: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 9);
+    key.extend_from_slice(name.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// `subject 0x00 predicate 0x00 seq_be8`: serves exact subject+predicate, exact subject
+/// (prefix `subject 0x00`) and subject-prefix (prefix `drug/`) scans from one ordered keyspace.
+pub fn subject_predicate_key(subject: &str, predicate: &str, sequence: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(subject.len() + predicate.len() + 10);
+    key.extend_from_slice(subject.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(predicate.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// `valid_time_be8 (sign bit flipped so negatives sort first) seq_be8`.
+pub fn valid_time_key(micros: i64, sequence: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&((micros as u64) ^ (1 << 63)).to_be_bytes());
+    key[8..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// The (subject, predicate) a `by_subject` key belongs to, and its sequence.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub subject: String,
+    pub predicate: String,
+}
+
+impl GroupKey {
+    /// Splits a `by_subject` key into its group and sequence.
+    pub fn parse(key: &[u8]) -> Result<(GroupKey, u64), StoreError> {
+        let bad = |reason: &str| StoreError::CorruptIndex { index: "by_subject", reason: reason.to_owned() };
+        if key.len() < 10 {
+            return Err(bad("key too short"));
+        }
+        let (names, seq) = key.split_at(key.len() - 8);
+        let seq_bytes: [u8; 8] = seq.try_into().map_err(|_| bad("bad sequence bytes"))?;
+        let names = names.strip_suffix(&[SEP]).ok_or_else(|| bad("missing separator"))?;
+        let split = names.iter().position(|b| *b == SEP).ok_or_else(|| bad("missing separator"))?;
+        let subject = std::str::from_utf8(&names[..split]).map_err(|_| bad("subject is not UTF-8"))?;
+        let predicate = std::str::from_utf8(&names[split + 1..]).map_err(|_| bad("predicate is not UTF-8"))?;
+        Ok((
+            GroupKey { subject: subject.to_owned(), predicate: predicate.to_owned() },
+            u64::from_be_bytes(seq_bytes),
+        ))
+    }
+
+    /// The smallest key strictly after every key of this group: `subject 0x00 predicate 0x01`.
+    pub fn resume_after(&self) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.subject.len() + self.predicate.len() + 2);
+        key.extend_from_slice(self.subject.as_bytes());
+        key.push(SEP);
+        key.extend_from_slice(self.predicate.as_bytes());
+        key.push(0x01);
+        key
+    }
+}

@@ -1,0 +1,14 @@
+//! The embedded storage engine: an append-only log of signed records in fjall, the indexes
+//! derived from it, and the single group-committing writer. See docs/file-format.md.
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+mod keys;
+mod store;
+mod writer;
+
+pub use codec::{decode_record, encode_record, StoredRecord};
+pub use error::StoreError;
+pub use keys::GroupKey;
+pub use store::{AppendOutcome, Store, StoreOptions, FORMAT_VERSION};

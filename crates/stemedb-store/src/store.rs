@@ -1,0 +1,290 @@
+//! The `Store`: opening a data directory, the read paths, and the handle to the writer thread.
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
+
+use crate::codec::{decode_record, StoredRecord};
+use crate::keys::{seq_key, GroupKey};
+use crate::writer::{run_writer, Job};
+use crate::StoreError;
+
+/// The on-disk format this build reads and writes (docs/file-format.md).
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_FILE: &str = "FORMAT";
+const LOCK_FILE: &str = "LOCK";
+const ENGINE_DIR: &str = "engine";
+pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
+
+/// Settings of the storage engine.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Most records one group commit holds; more wait for the next commit.
+    pub group_records_max: usize,
+    /// Block cache size of the engine.
+    pub cache_bytes: u64,
+    /// Source of `recorded_at`.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What happened to one record handed to [`Store::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Newly stored and durable.
+    Appended { sequence: u64, recorded_at: Timestamp },
+    /// The same id was already stored (idempotent re-send).
+    Duplicate { sequence: u64 },
+    /// The agent id is bound to another public key; nothing stored.
+    AgentKeyConflict { bound_key: [u8; 32] },
+}
+
+/// The keyspaces of one data directory.
+pub(crate) struct Keyspaces {
+    pub meta: Keyspace,
+    pub log: Keyspace,
+    pub ids: Keyspace,
+    pub by_subject: Keyspace,
+    pub by_agent: Keyspace,
+    pub by_source: Keyspace,
+    pub by_valid_time: Keyspace,
+    pub agents: Keyspace,
+}
+
+pub(crate) struct Shared {
+    pub db: Database,
+    pub ks: Keyspaces,
+    /// Highest sequence known durable; readers never see past it.
+    pub durable_seq: AtomicU64,
+}
+
+pub struct Store {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<mpsc::SyncSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.dir.display())
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_owned(), source }
+}
+
+impl Store {
+    /// Opens (or creates) a data directory. Fails if another process holds it, or if it was
+    /// written in an unknown format version.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = lock_dir(dir)?;
+        check_or_write_format(dir)?;
+        let db = Database::builder(dir.join(ENGINE_DIR)).cache_size(options.cache_bytes).open()?;
+        let ks = Keyspaces {
+            meta: db.keyspace("meta", KeyspaceCreateOptions::default)?,
+            log: db.keyspace("log", KeyspaceCreateOptions::default)?,
+            ids: db.keyspace("ids", KeyspaceCreateOptions::default)?,
+            by_subject: db.keyspace("by_subject", KeyspaceCreateOptions::default)?,
+            by_agent: db.keyspace("by_agent", KeyspaceCreateOptions::default)?,
+            by_source: db.keyspace("by_source", KeyspaceCreateOptions::default)?,
+            by_valid_time: db.keyspace("by_valid_time", KeyspaceCreateOptions::default)?,
+            agents: db.keyspace("agents", KeyspaceCreateOptions::default)?,
+        };
+        let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
+        let shared = Arc::new(Shared { db, ks, durable_seq: AtomicU64::new(last) });
+        let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("stemedb-writer".into())
+            .spawn(move || run_writer(&writer_shared, &receiver, &options))
+            .map_err(io_err(dir))?;
+        Ok(Store {
+            shared,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            dir: dir.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// Appends verified assertions. Returns once the group commit holding them is durable
+    /// (fsynced); the outcomes are in input order.
+    pub fn append(&self, records: Vec<SignedAssertion>) -> Result<Vec<AppendOutcome>, StoreError> {
+        let (reply, wait) = mpsc::sync_channel(1);
+        let sender = match self.sender.lock() {
+            Ok(guard) => guard.clone(),
+            Err(_) => None,
+        };
+        let sender = sender.ok_or(StoreError::ShuttingDown)?;
+        sender.send(Job { records, reply }).map_err(|_| StoreError::ShuttingDown)?;
+        wait.recv().map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// The highest durable sequence (0 when empty). Every sequence up to it holds one record.
+    pub fn last_sequence(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    pub fn get_by_sequence(&self, sequence: u64) -> Result<Option<StoredRecord>, StoreError> {
+        if sequence == 0 || sequence > self.last_sequence() {
+            return Ok(None);
+        }
+        match self.shared.ks.log.get(seq_key(sequence))? {
+            Some(bytes) => decode_record(sequence, &bytes).map(Some),
+            None => Err(StoreError::CorruptRecord { sequence, reason: "missing from the log".into() }),
+        }
+    }
+
+    /// The record with this id, checked against the id on the way out.
+    pub fn get_by_id(&self, id: &AssertionId) -> Result<Option<StoredRecord>, StoreError> {
+        let Some(seq_bytes) = self.shared.ks.ids.get(id.as_bytes())? else { return Ok(None) };
+        let sequence = decode_seq(&seq_bytes, "ids")?;
+        let Some(record) = self.get_by_sequence(sequence)? else { return Ok(None) };
+        if record.id() != *id {
+            return Err(StoreError::CorruptRecord { sequence, reason: format!("body does not hash to id {id}") });
+        }
+        Ok(Some(record))
+    }
+
+    /// The public key an agent id is bound to, if any.
+    pub fn bound_key(&self, agent_id: &str) -> Result<Option<[u8; 32]>, StoreError> {
+        match self.shared.ks.agents.get(agent_id.as_bytes())? {
+            None => Ok(None),
+            Some(v) => v
+                .get(..32)
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(Some)
+                .ok_or(StoreError::CorruptIndex { index: "agents", reason: "short key".into() }),
+        }
+    }
+
+    /// Walks `by_subject` keys under `prefix`, starting at `start` (inclusive) when given, and
+    /// returns up to `groups_max` groups that `keep` accepts, with their sequences
+    /// (≤ `sequence_max`), in key order, plus whether more groups follow.
+    pub fn scan_groups(
+        &self,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        sequence_max: u64,
+        groups_max: usize,
+        keep: &dyn Fn(&GroupKey) -> bool,
+    ) -> Result<(Vec<(GroupKey, Vec<u64>)>, bool), StoreError> {
+        let bound = sequence_max.min(self.last_sequence());
+        let iter = match start {
+            Some(s) if s > prefix => self.shared.ks.by_subject.range(s.to_vec()..),
+            _ => self.shared.ks.by_subject.prefix(prefix),
+        };
+        let mut groups: Vec<(GroupKey, Vec<u64>)> = Vec::new();
+        for guard in iter {
+            let key = guard.key()?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let (group, sequence) = GroupKey::parse(&key)?;
+            if sequence > bound || !keep(&group) {
+                continue;
+            }
+            match groups.last_mut() {
+                Some((last, seqs)) if *last == group => seqs.push(sequence),
+                _ => {
+                    if groups.len() == groups_max {
+                        return Ok((groups, true));
+                    }
+                    groups.push((group, vec![sequence]));
+                }
+            }
+        }
+        Ok((groups, false))
+    }
+
+    /// Bytes the engine uses on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.shared.db.disk_space().unwrap_or(0)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops the writer after the commits in flight and syncs. Later appends fail with
+    /// `ShuttingDown`. Also runs on drop.
+    pub fn close(&self) -> Result<(), StoreError> {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+        self.shared.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::CorruptIndex { index, reason: format!("sequence value is {} bytes", bytes.len()) })
+}
+
+fn read_u64(ks: &Keyspace, key: &[u8], name: &'static str) -> Result<Option<u64>, StoreError> {
+    match ks.get(key)? {
+        None => Ok(None),
+        Some(v) => <[u8; 8]>::try_from(&v[..])
+            .map(|b| Some(u64::from_be_bytes(b)))
+            .map_err(|_| StoreError::CorruptMeta { key: name, reason: format!("{} bytes", v.len()) }),
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: dir.to_owned() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
+    }
+}
+
+/// `FORMAT` holds `stemedb-format <N>`. A new directory gets the current version (fsynced
+/// before any data); an existing one must match it.
+fn check_or_write_format(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(FORMAT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = text
+                .trim()
+                .strip_prefix("stemedb-format ")
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or(StoreError::CorruptMeta { key: "FORMAT", reason: format!("unreadable contents {text:?}") })?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::UnsupportedFormat { found, supported: FORMAT_VERSION });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.join(ENGINE_DIR).exists() {
+                return Err(StoreError::CorruptMeta { key: "FORMAT", reason: "missing beside existing data".into() });
+            }
+            let mut file = File::create(&path).map_err(io_err(&path))?;
+            file.write_all(format!("stemedb-format {FORMAT_VERSION}\n").as_bytes()).map_err(io_err(&path))?;
+            file.sync_all().map_err(io_err(&path))?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+        }
+        Err(e) => Err(StoreError::Io { path, source: e }),
+    }
+}

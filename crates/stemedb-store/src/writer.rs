@@ -1,0 +1,154 @@
+//! The single writer: drains waiting appends into one group, decides each record (duplicate,
+//! agent-key conflict, or new), applies log + indexes + last applied sequence in one atomic
+//! batch, fsyncs once, and only then answers every waiter.
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+
+use fjall::{OwnedWriteBatch, PersistMode};
+use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
+
+use crate::codec::{encode_record, StoredRecord};
+use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::store::{decode_seq, Shared, StoreOptions, META_LAST_APPLIED};
+use crate::{AppendOutcome, StoreError};
+
+pub(crate) struct Job {
+    pub records: Vec<SignedAssertion>,
+    pub reply: mpsc::SyncSender<Result<Vec<AppendOutcome>, StoreError>>,
+}
+
+/// State carried across groups by the writer thread.
+struct WriterState {
+    next_seq: u64,
+    last_recorded_at: Timestamp,
+    /// Set after a failed commit: the writer stops acknowledging (fail-stop) instead of
+    /// retrying against a disk whose state it no longer knows.
+    failed: Option<String>,
+}
+
+pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, options: &StoreOptions) {
+    let mut state = WriterState {
+        next_seq: shared.durable_seq.load(Ordering::Acquire) + 1,
+        last_recorded_at: Timestamp::from_micros(i64::MIN),
+        failed: None,
+    };
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        let mut pending: usize = jobs[0].records.len();
+        while pending < options.group_records_max {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    pending += job.records.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(shared, &mut state, jobs, options);
+    }
+}
+
+fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, options: &StoreOptions) {
+    if let Some(reason) = &state.failed {
+        for job in jobs {
+            let _ = job.reply.send(Err(StoreError::FailStopped { reason: reason.clone() }));
+        }
+        return;
+    }
+    let start_seq = state.next_seq;
+    let now = options.clock.now().max(state.last_recorded_at);
+    let mut batch = shared.db.batch();
+    let mut group = GroupState::default();
+    let mut outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>> = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        let result = job
+            .records
+            .iter()
+            .map(|record| decide(shared, state, &mut group, &mut batch, record, now))
+            .collect::<Result<Vec<_>, _>>();
+        outcomes.push(result);
+    }
+    let result = if state.next_seq > start_seq {
+        batch.insert(&shared.ks.meta, META_LAST_APPLIED, (state.next_seq - 1).to_be_bytes());
+        batch.commit().and_then(|()| shared.db.persist(PersistMode::SyncAll))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = result {
+        let reason = e.to_string();
+        state.failed = Some(reason.clone());
+        for job in jobs {
+            let _ = job.reply.send(Err(StoreError::FailStopped { reason: reason.clone() }));
+        }
+        return;
+    }
+    state.last_recorded_at = now;
+    shared.durable_seq.store(state.next_seq - 1, Ordering::Release);
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// What this group has decided so far, so records inside one group see each other.
+#[derive(Default)]
+struct GroupState {
+    ids: HashMap<AssertionId, u64>,
+    agents: HashMap<String, [u8; 32]>,
+}
+
+fn decide(
+    shared: &Shared,
+    state: &mut WriterState,
+    group: &mut GroupState,
+    batch: &mut OwnedWriteBatch,
+    record: &SignedAssertion,
+    now: Timestamp,
+) -> Result<AppendOutcome, StoreError> {
+    if let Some(sequence) = group.ids.get(&record.id) {
+        return Ok(AppendOutcome::Duplicate { sequence: *sequence });
+    }
+    if let Some(seq_bytes) = shared.ks.ids.get(record.id.as_bytes())? {
+        return Ok(AppendOutcome::Duplicate { sequence: decode_seq(&seq_bytes, "ids")? });
+    }
+    let agent = &record.body.agent_id;
+    let key = record.body.public_key.to_bytes();
+    let bound = match group.agents.get(agent) {
+        Some(k) => Some(*k),
+        None => shared.ks.agents.get(agent.as_bytes())?.and_then(|v| v.get(..32).and_then(|b| b.try_into().ok())),
+    };
+    if let Some(bound_key) = bound {
+        if bound_key != key {
+            return Ok(AppendOutcome::AgentKeyConflict { bound_key });
+        }
+    }
+    let sequence = state.next_seq;
+    state.next_seq += 1;
+    if bound.is_none() {
+        let mut value = key.to_vec();
+        value.extend_from_slice(&sequence.to_be_bytes());
+        batch.insert(&shared.ks.agents, agent.as_bytes(), value);
+        group.agents.insert(agent.clone(), key);
+    }
+    group.ids.insert(record.id, sequence);
+    let stored =
+        StoredRecord { sequence, recorded_at: now, signature: record.signature, canonical: record.canonical.clone() };
+    apply(shared, batch, &stored, record);
+    Ok(AppendOutcome::Appended { sequence, recorded_at: now })
+}
+
+/// Writes one decided record into the log and every index. This is the apply path a
+/// replicated log will feed: it depends only on the record and its assigned sequence.
+fn apply(shared: &Shared, batch: &mut OwnedWriteBatch, stored: &StoredRecord, record: &SignedAssertion) {
+    let ks = &shared.ks;
+    let seq = stored.sequence;
+    let body = &record.body;
+    batch.insert(&ks.log, seq_key(seq), encode_record(stored));
+    batch.insert(&ks.ids, record.id.as_bytes().to_vec(), seq.to_be_bytes());
+    batch.insert(&ks.by_subject, subject_predicate_key(&body.subject, &body.predicate, seq), []);
+    batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
+    for source in &body.sources {
+        batch.insert(&ks.by_source, name_seq_key(source, seq), []);
+    }
+    batch.insert(&ks.by_valid_time, valid_time_key(body.timestamp.micros(), seq), []);
+}

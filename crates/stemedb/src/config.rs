@@ -1,0 +1,47 @@
+//! `Db` settings, each with its default, and the system clock.
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use stemedb_core::{Clock, Limits, Timestamp};
+
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// Field limits of the assertion contract.
+    pub limits: Limits,
+    /// How far ahead of the server clock a `timestamp` may be (default 5 minutes).
+    pub future_skew_ms: i64,
+    /// Most assertions in one batch request (default 10,000).
+    pub batch_len_max: usize,
+    /// Groups per query page when `limit` is absent (default 100).
+    pub query_groups_default: usize,
+    /// Largest `limit` a query may ask for (default 1,000).
+    pub query_groups_max: usize,
+    /// Most records one group commit holds (default 20,000).
+    pub group_records_max: usize,
+    /// Storage block cache (default 64 MiB).
+    pub cache_bytes: u64,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            future_skew_ms: 5 * 60 * 1000,
+            batch_len_max: 10_000,
+            query_groups_default: 100,
+            query_groups_max: 1_000,
+            group_records_max: 20_000,
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        Timestamp::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+    }
+}

@@ -1,0 +1,34 @@
+//! Errors of the embeddable database. Each variant is one kind of problem a caller can act on.
+use stemedb_core::{CoreError, ValidationError};
+use stemedb_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("invalid assertion: {0}")]
+    Invalid(ValidationError),
+    #[error("signature does not verify for assertion {id} with its public_key")]
+    SignatureInvalid { id: String },
+    #[error("agent {agent_id:?} is bound to public key {bound_key}; this assertion uses another key")]
+    AgentKeyConflict { agent_id: String, bound_key: String },
+    #[error("batch holds {len} assertions; at most {max} allowed")]
+    BatchTooLarge { len: usize, max: usize },
+    #[error("invalid query: {field}: {message}")]
+    BadQuery { field: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CoreError> for DbError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::MalformedJson(m) => DbError::MalformedJson(m),
+            CoreError::Invalid(v) => DbError::Invalid(v),
+            CoreError::SignatureInvalid { id } => DbError::SignatureInvalid { id },
+            CoreError::BadKey(m) => DbError::Invalid(ValidationError::new("public_key", "public_key_valid", m)),
+            other => DbError::Invalid(ValidationError::new("$", "invalid", other.to_string())),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The embeddable StemeDB: `Db` ties the model, the store and the lenses together.
+//! Ingest (validate, verify, deduplicate, bind agents, append durably) and query (select,
+//! time-travel filter, group, rank through a lens). Synchronous; callers on an async runtime
+//! run it on blocking threads.
+#![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod ingest;
+mod query;
+mod record;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use config::{DbConfig, SystemClock};
+pub use error::DbError;
+pub use ingest::Ingested;
+pub use query::{parse_query_time, GroupResult, Query, QueryResult};
+pub use record::{RecordView, ENVELOPE_FIELDS};
+pub use stemedb_core as core;
+pub use stemedb_lens::LensKind;
+
+use stemedb_core::{AssertionId, Clock};
+use stemedb_store::{Store, StoreOptions};
+
+/// An open StemeDB data directory.
+pub struct Db {
+    store: Store,
+    config: DbConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Db({:?})", self.store)
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the data directory with the system clock.
+    pub fn open(dir: &Path, config: DbConfig) -> Result<Db, DbError> {
+        Self::open_with_clock(dir, config, Arc::new(SystemClock))
+    }
+
+    /// Opens with an explicit clock (tests pass a fixed one).
+    pub fn open_with_clock(dir: &Path, config: DbConfig, clock: Arc<dyn Clock>) -> Result<Db, DbError> {
+        let options = StoreOptions {
+            group_records_max: config.group_records_max,
+            cache_bytes: config.cache_bytes,
+            clock: Arc::clone(&clock),
+        };
+        let store = Store::open(dir, options)?;
+        Ok(Db { store, config, clock })
+    }
+
+    pub fn config(&self) -> &DbConfig {
+        &self.config
+    }
+
+    /// The record with this id, or `None`.
+    pub fn get(&self, id: &AssertionId) -> Result<Option<RecordView>, DbError> {
+        match self.store.get_by_id(id)? {
+            Some(stored) => RecordView::from_stored(stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of assertions stored (durably).
+    pub fn assertion_count(&self) -> u64 {
+        self.store.last_sequence()
+    }
+
+    pub fn last_sequence(&self) -> u64 {
+        self.store.last_sequence()
+    }
+
+    pub fn disk_bytes(&self) -> u64 {
+        self.store.disk_bytes()
+    }
+
+    /// Finishes the commits in flight and syncs; later writes fail.
+    pub fn close(&self) -> Result<(), DbError> {
+        self.store.close().map_err(DbError::from)
+    }
+}

@@ -1,0 +1,188 @@
+//! The read path: select groups by subject (exact or `prefix/*`) and predicate, keep what was
+//! true `as_of` a valid time and known at a transaction time or sequence, rank each group
+//! through the chosen lens.
+use stemedb_core::{Timestamp, ValidationError};
+use stemedb_lens::{rank, Candidate, LensContext, LensKind};
+use stemedb_store::GroupKey;
+
+use crate::{Db, DbError, RecordView};
+
+/// A query (docs/api.md). `subject` is exact, or a prefix ending in `/*`; `*` alone means all.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub subject: String,
+    pub predicate: Option<String>,
+    pub lens: LensKind,
+    /// Valid time: only assertions whose `timestamp` ≤ `as_of`.
+    pub as_of: Option<Timestamp>,
+    /// Transaction time: only records with `recorded_at` ≤ `known_at`.
+    pub known_at: Option<Timestamp>,
+    /// Transaction position: only records with `sequence` ≤ `at_sequence`.
+    pub at_sequence: Option<u64>,
+    /// Groups per page.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Query {
+    pub fn new(subject: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            predicate: None,
+            lens: LensKind::Recency,
+            as_of: None,
+            known_at: None,
+            at_sequence: None,
+            limit: None,
+            cursor: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupResult {
+    pub subject: String,
+    pub predicate: String,
+    pub conflict_score: f64,
+    pub explanation: String,
+    /// Ranked, winner first; never empty.
+    pub assertions: Vec<RecordView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub lens: LensKind,
+    pub groups: Vec<GroupResult>,
+    pub next_cursor: Option<String>,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> DbError {
+    DbError::BadQuery { field, message: message.into() }
+}
+
+/// The `by_subject` key prefix a query scans.
+fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, DbError> {
+    let subject = query.subject.as_str();
+    if subject == "*" {
+        return Ok(Vec::new());
+    }
+    if let Some(prefix) = subject.strip_suffix('*') {
+        if !prefix.ends_with('/') || prefix.contains('*') {
+            return Err(bad("subject", "a prefix query ends in \"/*\", such as drug/*"));
+        }
+        return Ok(prefix.as_bytes().to_vec());
+    }
+    if subject.is_empty() || subject.len() > limits.subject_bytes_max || subject.chars().any(char::is_control) {
+        return Err(bad("subject", format!("must be 1 to {} bytes without control characters", limits.subject_bytes_max)));
+    }
+    let mut key = subject.as_bytes().to_vec();
+    key.push(0);
+    if let Some(p) = &query.predicate {
+        key.extend_from_slice(p.as_bytes());
+        key.push(0);
+    }
+    Ok(key)
+}
+
+fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, DbError> {
+    let raw = hex::decode(cursor).ok().ok_or_else(|| bad("cursor", "is not a cursor returned by this server"))?;
+    let split = raw.iter().position(|b| *b == 0).ok_or_else(|| bad("cursor", "is not a cursor returned by this server"))?;
+    let group = GroupKey {
+        subject: String::from_utf8_lossy(&raw[..split]).into_owned(),
+        predicate: String::from_utf8_lossy(&raw[split + 1..]).into_owned(),
+    };
+    let resume = group.resume_after();
+    if !resume.starts_with(prefix) {
+        return Err(bad("cursor", "belongs to another query"));
+    }
+    Ok(resume)
+}
+
+fn encode_cursor(group: &GroupKey) -> String {
+    let mut raw = group.subject.as_bytes().to_vec();
+    raw.push(0);
+    raw.extend_from_slice(group.predicate.as_bytes());
+    hex::encode(raw)
+}
+
+impl Db {
+    /// Runs a query; `now` is the evaluation time handed to the lens.
+    pub fn query(&self, query: &Query) -> Result<QueryResult, DbError> {
+        let limits = &self.config.limits;
+        if let Some(p) = &query.predicate {
+            if p.is_empty() || p.len() > limits.predicate_bytes_max {
+                return Err(bad("predicate", format!("must be 1 to {} bytes", limits.predicate_bytes_max)));
+            }
+        }
+        let limit = query.limit.unwrap_or(self.config.query_groups_default);
+        if limit == 0 || limit > self.config.query_groups_max {
+            return Err(bad("limit", format!("must be 1 to {}", self.config.query_groups_max)));
+        }
+        let prefix = scan_prefix(query, limits)?;
+        let start = query.cursor.as_deref().map(|c| decode_cursor(c, &prefix)).transpose()?;
+        let predicate = query.predicate.clone();
+        let keep = move |g: &GroupKey| predicate.as_deref().is_none_or(|p| g.predicate == p);
+        let (scanned, more) =
+            self.store.scan_groups(&prefix, start.as_deref(), query.at_sequence.unwrap_or(u64::MAX), limit, &keep)?;
+        let next_cursor = if more { scanned.last().map(|(g, _)| encode_cursor(g)) } else { None };
+        let context = LensContext { now: self.clock.now() };
+        let mut groups = Vec::with_capacity(scanned.len());
+        for (group, sequences) in scanned {
+            if let Some(result) = self.resolve_group(group, &sequences, query, &context)? {
+                groups.push(result);
+            }
+        }
+        Ok(QueryResult { lens: query.lens, groups, next_cursor })
+    }
+
+    fn resolve_group(
+        &self,
+        group: GroupKey,
+        sequences: &[u64],
+        query: &Query,
+        context: &LensContext,
+    ) -> Result<Option<GroupResult>, DbError> {
+        let mut records = Vec::with_capacity(sequences.len());
+        for &sequence in sequences {
+            let Some(stored) = self.store.get_by_sequence(sequence)? else { continue };
+            let view = RecordView::from_stored(stored)?;
+            let valid = query.as_of.is_none_or(|t| view.assertion.body.timestamp <= t);
+            let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
+            if valid && known {
+                records.push(view);
+            }
+        }
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let candidates: Vec<Candidate<'_>> = records
+            .iter()
+            .map(|r| Candidate {
+                id: r.assertion.id,
+                sequence: r.sequence,
+                timestamp: r.assertion.body.timestamp,
+                confidence: r.assertion.body.confidence_or_default(),
+                trust: 1.0,
+                value: &r.assertion.body.value,
+                agent_id: &r.assertion.body.agent_id,
+            })
+            .collect();
+        let ranking = rank(query.lens, &candidates, context);
+        drop(candidates);
+        let mut slots: Vec<Option<RecordView>> = records.into_iter().map(Some).collect();
+        let assertions: Vec<RecordView> = ranking.order.iter().filter_map(|&i| slots.get_mut(i).and_then(Option::take)).collect();
+        Ok(Some(GroupResult {
+            subject: group.subject,
+            predicate: group.predicate,
+            conflict_score: ranking.conflict_score,
+            explanation: ranking.explanation,
+            assertions,
+        }))
+    }
+}
+
+/// Parses a query timestamp parameter.
+pub fn parse_query_time(text: &str, field: &'static str) -> Result<Timestamp, DbError> {
+    Timestamp::parse_field(text, field).map_err(|e: ValidationError| bad(field, e.message))
+}
