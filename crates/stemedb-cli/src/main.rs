@@ -1,1 +1,72 @@
-fn main() {}
+//! `stemedb`: one binary to run the server, manage keys, write and query assertions, show the
+//! demo and drive load tests.
+#![forbid(unsafe_code)]
+
+mod client_cmds;
+mod demo;
+mod keyfile;
+mod loadtest;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "stemedb", version, about = "StemeDB: Git for truth. Signed assertions, resolved through lenses.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where client commands send their requests.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// Base URL of the StemeDB server.
+    #[arg(long = "server", env = "STEMEDB_SERVER", default_value = "http://127.0.0.1:18180")]
+    pub server: String,
+    /// API key, sent as X-API-Key (ignored by servers without keys).
+    #[arg(long = "api-key", env = "STEMEDB_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl ServerArgs {
+    pub fn client(&self) -> Result<stemedb_client::Client> {
+        Ok(stemedb_client::Client::new(&self.server, self.api_key.clone())?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server on an embedded data directory.
+    Serve(serve::ServeArgs),
+    /// Create an Ed25519 key file (mode 0600) for signing assertions.
+    Keygen(keyfile::KeygenArgs),
+    /// Sign an assertion locally and post it.
+    Assert(client_cmds::AssertArgs),
+    /// Query assertions through a lens.
+    Query(client_cmds::QueryArgs),
+    /// Load a small medical example and walk through lenses, conflict and time travel.
+    Demo(demo::DemoArgs),
+    /// Drive a server with signed writes and queries; print throughput and latency percentiles.
+    LoadTest(loadtest::LoadTestArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Keygen(args) => keyfile::keygen(&args),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                match command {
+                    Command::Assert(args) => client_cmds::assert(args).await,
+                    Command::Query(args) => client_cmds::query(args).await,
+                    Command::Demo(args) => demo::run(args).await,
+                    Command::LoadTest(args) => loadtest::run(args).await,
+                    Command::Serve(_) | Command::Keygen(_) => Ok(()),
+                }
+            })
+        }
+    }
+}

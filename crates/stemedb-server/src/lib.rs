@@ -1,1 +1,86 @@
-//! placeholder
+//! The HTTP/JSON server: the only crate that knows HTTP. Routes map requests onto `Db`; every
+//! error becomes `application/problem+json` in exactly one place (`problem.rs`).
+#![forbid(unsafe_code)]
+
+mod api;
+mod config;
+mod openapi;
+mod problem;
+mod query_params;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use stemedb::Db;
+use tokio::net::TcpListener;
+
+pub use config::ServerConfig;
+pub use problem::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<Db>,
+    pub config: Arc<ServerConfig>,
+    pub started: Instant,
+}
+
+/// The full router: API, OpenAPI document and the offline API browser at `/docs`.
+pub fn router(state: AppState) -> Router {
+    let config = Arc::clone(&state.config);
+    let api = Router::new()
+        .route(
+            "/v1/assert",
+            post(api::assert_one).layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
+        )
+        .route(
+            "/v1/assert/batch",
+            post(api::assert_batch).layer(DefaultBodyLimit::max(config.batch_body_bytes_max)),
+        )
+        .route("/v1/assertions/{id}", get(api::get_assertion))
+        .route(
+            "/v1/query",
+            get(api::query_get)
+                .post(api::query_post)
+                .layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
+        )
+        .route("/v1/health", get(api::health))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state.clone());
+    api.merge(openapi::swagger_ui())
+        .layer(middleware::from_fn_with_state(state, request_timeout))
+}
+
+/// Bounds every request by `request_timeout_ms`; a request past it gets a 503 problem.
+async fn request_timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(state.config.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => problem::into_response(&ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }),
+    }
+}
+
+/// Serves until `shutdown` resolves, then closes the database (finishing commits in flight).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let db = Arc::clone(&state.db);
+    let result = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    let closed = tokio::task::spawn_blocking(move || db.close()).await;
+    result?;
+    match closed {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}

@@ -20,6 +20,7 @@ pub use query::{parse_query_time, GroupResult, Query, QueryResult};
 pub use record::{RecordView, ENVELOPE_FIELDS};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
+pub use stemedb_store::StoreError;
 
 use stemedb_core::{AssertionId, Clock};
 use stemedb_store::{Store, StoreOptions};

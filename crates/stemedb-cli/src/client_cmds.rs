@@ -1,0 +1,156 @@
+//! `stemedb assert` and `stemedb query`: sign locally and post; query and print a table.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use stemedb::core::Clock;
+use stemedb::SystemClock;
+
+use crate::{keyfile, ServerArgs};
+
+#[derive(clap::Args)]
+pub struct AssertArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Key file from `stemedb keygen`.
+    #[arg(long)]
+    key: PathBuf,
+    /// Agent id (bound to the key by its first accepted assertion).
+    #[arg(long)]
+    agent: String,
+    #[arg(long)]
+    subject: String,
+    #[arg(long)]
+    predicate: String,
+    /// The value as JSON, e.g. 81, "\"high\"", '{"mg": 81}'.
+    #[arg(long)]
+    value: String,
+    /// In [0, 1]; omitted means 1.
+    #[arg(long)]
+    confidence: Option<f64>,
+    /// RFC 3339 UTC valid time; defaults to now.
+    #[arg(long)]
+    timestamp: Option<String>,
+    /// A source subject this rests on (repeatable).
+    #[arg(long = "source")]
+    sources: Vec<String>,
+    /// Free-text provenance.
+    #[arg(long)]
+    provenance: Option<String>,
+    /// Print the server's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn body_from(args: &AssertArgs, public_key: &str) -> Result<Map<String, Value>> {
+    let value: Value = serde_json::from_str(&args.value)
+        .with_context(|| format!("--value {:?} is not JSON (quote strings: '\"text\"')", args.value))?;
+    let mut body = Map::new();
+    body.insert("subject".into(), json!(args.subject));
+    body.insert("predicate".into(), json!(args.predicate));
+    body.insert("value".into(), value);
+    if let Some(c) = args.confidence {
+        body.insert("confidence".into(), json!(c));
+    }
+    body.insert("agent_id".into(), json!(args.agent));
+    body.insert("public_key".into(), json!(public_key));
+    let timestamp = args.timestamp.clone().unwrap_or_else(|| SystemClock.now().to_rfc3339());
+    body.insert("timestamp".into(), json!(timestamp));
+    if !args.sources.is_empty() {
+        body.insert("sources".into(), json!(args.sources));
+    }
+    if let Some(p) = &args.provenance {
+        body.insert("provenance".into(), json!(p));
+    }
+    Ok(body)
+}
+
+pub async fn assert(args: AssertArgs) -> Result<()> {
+    let key = keyfile::load(&args.key)?;
+    let body = body_from(&args, &key.public_key().to_hex())?;
+    let wire = stemedb_client::sign(body, &key)?;
+    let reply = args.server.client()?.assert(&wire).await.context("posting the assertion")?;
+    if args.json {
+        println!("{}", json!({"id": reply.id, "sequence": reply.sequence, "duplicate": reply.duplicate}));
+    } else if reply.duplicate {
+        println!("already stored: {} (sequence {})", reply.id, reply.sequence);
+    } else {
+        println!("stored: {} (sequence {})", reply.id, reply.sequence);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Exact subject, or a prefix ending in /* (e.g. drug/*).
+    #[arg(long)]
+    subject: String,
+    #[arg(long)]
+    predicate: Option<String>,
+    /// recency, authority, consensus or conflict.
+    #[arg(long, default_value = "recency")]
+    lens: String,
+    /// Valid time (RFC 3339): only assertions with timestamp ≤ this.
+    #[arg(long = "as-of")]
+    as_of: Option<String>,
+    /// Transaction time (RFC 3339): only records recorded by then.
+    #[arg(long = "known-at")]
+    known_at: Option<String>,
+    /// Groups per page.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Print the raw JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn query(args: QueryArgs) -> Result<()> {
+    let limit = args.limit.map(|l| l.to_string());
+    let mut params: Vec<(&str, &str)> = vec![("subject", &args.subject), ("lens", &args.lens)];
+    for (name, value) in [("predicate", &args.predicate), ("as_of", &args.as_of), ("known_at", &args.known_at), ("limit", &limit)] {
+        if let Some(v) = value {
+            params.push((name, v));
+        }
+    }
+    let answer = args.server.client()?.query(&params).await.context("querying")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print_groups(&answer);
+    }
+    Ok(())
+}
+
+/// A readable table: one block per group, winner first.
+pub fn print_groups(answer: &Value) {
+    let groups = answer["groups"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if groups.is_empty() {
+        println!("(no assertions match)");
+    }
+    for group in groups {
+        println!(
+            "{} · {}   lens={}   conflict_score={:.3}",
+            group["subject"].as_str().unwrap_or_default(),
+            group["predicate"].as_str().unwrap_or_default(),
+            answer["lens"].as_str().unwrap_or_default(),
+            group["conflict_score"].as_f64().unwrap_or_default()
+        );
+        println!("  why: {}", group["explanation"].as_str().unwrap_or_default());
+        println!("  {:<4} {:<14} {:>5}  {:<26} {:<24} id", "rank", "value", "conf", "agent", "timestamp");
+        for (rank, a) in group["assertions"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+            let mark = if rank == 0 { "★" } else { " " };
+            println!(
+                "  {mark}{:<3} {:<14} {:>5}  {:<26} {:<24} {}",
+                rank + 1,
+                a["value"].to_string(),
+                a.get("confidence").map_or("1".to_owned(), |c| format!("{:.2}", c.as_f64().unwrap_or(1.0))),
+                a["agent_id"].as_str().unwrap_or_default(),
+                a["timestamp"].as_str().unwrap_or_default(),
+                a["id"].as_str().unwrap_or_default().get(..12).unwrap_or_default()
+            );
+        }
+        println!();
+    }
+}

@@ -1,0 +1,56 @@
+//! Key files: JSON `{"algorithm": "ed25519", "public_key": hex, "secret_key": hex}`, mode 0600.
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use stemedb_core::SecretKey;
+
+#[derive(clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the key file; prints to stdout when absent.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn keygen(args: &KeygenArgs) -> Result<()> {
+    let key = SecretKey::generate()?;
+    let doc = json!({"algorithm": "ed25519", "public_key": key.public_key().to_hex(), "secret_key": key.seed_hex()});
+    let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
+    match &args.out {
+        None => print!("{text}"),
+        Some(path) => {
+            if path.exists() && !args.force {
+                bail!("{} exists; pass --force to replace it", path.display());
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            eprintln!("wrote {} (public key {})", path.display(), key.public_key().to_hex());
+        }
+    }
+    Ok(())
+}
+
+pub fn load(path: &Path) -> Result<SecretKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    let doc: Value = serde_json::from_str(&text).with_context(|| format!("{} is not a key file", path.display()))?;
+    let secret = doc["secret_key"].as_str().with_context(|| format!("{} has no secret_key", path.display()))?;
+    let key = SecretKey::parse_hex(secret)?;
+    if let Some(public) = doc["public_key"].as_str() {
+        if public != key.public_key().to_hex() {
+            bail!("{}: public_key does not match secret_key", path.display());
+        }
+    }
+    Ok(key)
+}

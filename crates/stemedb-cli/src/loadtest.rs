@@ -1,0 +1,306 @@
+//! `stemedb load-test`: signs its assertions before the timed phase (so it measures the server,
+//! not its own signing), then drives the server with N concurrent clients for a duration and
+//! reports throughput and HDR latency percentiles.
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+use stemedb::core::{AssertionId, Clock, SecretKey, Timestamp};
+use stemedb::SystemClock;
+use stemedb_client::Client;
+
+use crate::ServerArgs;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// One assertion per POST /v1/assert.
+    Single,
+    /// `--batch-size` assertions per POST /v1/assert/batch.
+    Batch,
+    /// GET /v1/query by subject and predicate over data a previous run wrote with the same --tag.
+    Query,
+    /// Single writes and queries mixed by --write-percent.
+    Mixed,
+}
+
+#[derive(clap::Args)]
+pub struct LoadTestArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[arg(long, value_enum, default_value = "single")]
+    mode: Mode,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Longest the timed phase runs; it also ends when the pre-signed assertions run out.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Assertions to sign up front (write modes).
+    #[arg(long, default_value_t = 100_000)]
+    count: usize,
+    /// Assertions per batch request.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Distinct signing agents.
+    #[arg(long, default_value_t = 16)]
+    agents: usize,
+    /// Assertions per (subject, predicate) group.
+    #[arg(long, default_value_t = 10)]
+    group_size: usize,
+    /// Groups to query (query/mixed modes); defaults to count / group-size.
+    #[arg(long)]
+    groups: Option<usize>,
+    /// Lens for queries: recency, authority, consensus, conflict, or all (round-robin).
+    #[arg(long, default_value = "all")]
+    lens: String,
+    /// Share of operations that write in mixed mode.
+    #[arg(long, default_value_t = 10)]
+    write_percent: u64,
+    /// Names the data set: subjects are load/<tag>/s<N>.
+    #[arg(long, default_value = "bench")]
+    tag: String,
+    /// Seed of the query and mix choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// SplitMix64: a tiny seeded generator, so that a run can be replayed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn agent_key(tag: &str, agent: usize) -> SecretKey {
+    SecretKey::from_seed(AssertionId::of_canonical(format!("stemedb-load/{tag}/{agent}").as_bytes()).as_bytes())
+}
+
+fn subject(tag: &str, group: usize) -> String {
+    format!("load/{tag}/s{group:08}")
+}
+
+/// Signs `count` assertions on all cores and returns their wire JSON values.
+fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
+    let keys: Vec<SecretKey> = (0..args.agents.max(1)).map(|a| agent_key(&args.tag, a)).collect();
+    let base = SystemClock.now().micros() - 86_400_000_000;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let chunk = args.count.div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Value>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..args.count)
+            .step_by(chunk)
+            .map(|start| {
+                let keys = &keys;
+                scope.spawn(move || {
+                    (start..(start + chunk).min(args.count))
+                        .map(|i| {
+                            let agent = i % keys.len();
+                            let key = &keys[agent];
+                            let mut body = Map::new();
+                            body.insert("subject".into(), json!(subject(&args.tag, i / args.group_size.max(1))));
+                            body.insert("predicate".into(), json!("value"));
+                            body.insert("value".into(), json!(((i * 7919) % 1000) as f64 / 10.0));
+                            body.insert("confidence".into(), json!(0.5 + (i % 50) as f64 / 100.0));
+                            body.insert("agent_id".into(), json!(format!("load/{}/agent-{agent}", args.tag)));
+                            body.insert("public_key".into(), json!(key.public_key().to_hex()));
+                            let ts = Timestamp::from_micros(base + i as i64 * 1000);
+                            body.insert("timestamp".into(), json!(ts.to_rfc3339()));
+                            Ok(stemedb_client::sign(body, key)?)
+                        })
+                        .collect::<Result<Vec<Value>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("signing thread panicked"))).collect()
+    });
+    let mut all = Vec::with_capacity(args.count);
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// One unit of pre-built work.
+enum Work {
+    Write { path: &'static str, body: Vec<u8>, assertions: u64 },
+}
+
+struct Shared {
+    work: Vec<Work>,
+    next: AtomicUsize,
+    stop: AtomicBool,
+    ops: AtomicU64,
+    assertions: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+    histogram: Mutex<Histogram<u64>>,
+}
+
+impl Shared {
+    fn record(&self, started: Instant, assertions: u64, outcome: Result<(), String>) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        if let Ok(mut h) = self.histogram.lock() {
+            let _ = h.record(micros);
+        }
+        match outcome {
+            Ok(()) => {
+                self.ops.fetch_add(1, Ordering::Relaxed);
+                self.assertions.fetch_add(assertions, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+    }
+}
+
+fn build_work(args: &LoadTestArgs, signed: Vec<Value>) -> Result<Vec<Work>> {
+    Ok(match args.mode {
+        Mode::Batch => signed
+            .chunks(args.batch_size.max(1))
+            .map(|c| {
+                let body = serde_json::to_vec(&json!({ "assertions": c }))?;
+                Ok(Work::Write { path: "/v1/assert/batch", body, assertions: c.len() as u64 })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Mode::Single | Mode::Mixed => signed
+            .iter()
+            .map(|v| Ok(Work::Write { path: "/v1/assert", body: serde_json::to_vec(v)?, assertions: 1 }))
+            .collect::<Result<Vec<_>>>()?,
+        Mode::Query => Vec::new(),
+    })
+}
+
+async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs>, index: usize) {
+    let lenses: Vec<&str> = match args.lens.as_str() {
+        "all" => vec!["recency", "authority", "consensus", "conflict"],
+        one => vec![one],
+    };
+    let groups = args.groups.unwrap_or(args.count / args.group_size.max(1)).max(1);
+    let mut rng = SplitMix(args.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
+    let mut round = 0usize;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let write = match args.mode {
+            Mode::Single | Mode::Batch => true,
+            Mode::Query => false,
+            Mode::Mixed => rng.next() % 100 < args.write_percent,
+        };
+        let started = Instant::now();
+        if write {
+            let i = shared.next.fetch_add(1, Ordering::Relaxed);
+            let Some(Work::Write { path, body, assertions }) = shared.work.get(i) else {
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            };
+            let outcome = match client.post_raw(path, body.clone()).await {
+                Ok((_, reply)) if reply["rejected"].as_u64().unwrap_or(0) > 0 => {
+                    Err(format!("batch rejected items: {}", reply["results"]))
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+            shared.record(started, *assertions, outcome);
+        } else {
+            let subject = subject(&args.tag, (rng.next() % groups as u64) as usize);
+            let lens = lenses[round % lenses.len()];
+            round += 1;
+            let outcome = match client.query(&[("subject", &subject), ("predicate", "value"), ("lens", lens)]).await {
+                Ok(answer) if answer["groups"].as_array().is_some_and(|g| !g.is_empty()) => Ok(()),
+                Ok(_) => Err(format!("no data for {subject}; run a write mode with --tag {} first", args.tag)),
+                Err(e) => Err(e.to_string()),
+            };
+            shared.record(started, 0, outcome);
+        }
+    }
+}
+
+pub async fn run(args: LoadTestArgs) -> Result<()> {
+    let client = args.server.client()?;
+    client.health().await.with_context(|| format!("is a server running at {}?", args.server.server))?;
+    let sign_started = Instant::now();
+    let signed = if args.mode == Mode::Query { Vec::new() } else { sign_all(&args)? };
+    let work = build_work(&args, signed)?;
+    let signing_secs = sign_started.elapsed().as_secs_f64();
+    if !args.json {
+        eprintln!("prepared {} requests in {signing_secs:.1}s; running {:?} with {} clients", work.len(), args.mode, args.clients);
+    }
+    let shared = Arc::new(Shared {
+        work,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        ops: AtomicU64::new(0),
+        assertions: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+        histogram: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+    });
+    let args = Arc::new(args);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(client_loop(client.clone(), Arc::clone(&shared), Arc::clone(&args), i)))
+        .collect();
+    let deadline = tokio::time::sleep(Duration::from_secs(args.duration_secs));
+    tokio::pin!(deadline);
+    let all = futures_join(tasks);
+    tokio::pin!(all);
+    tokio::select! {
+        _ = &mut deadline => { shared.stop.store(true, Ordering::Relaxed); all.await; }
+        _ = &mut all => {}
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    report(&args, &shared, elapsed)
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+fn report(args: &LoadTestArgs, shared: &Shared, elapsed: f64) -> Result<()> {
+    let h = shared.histogram.lock().map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let ops = shared.ops.load(Ordering::Relaxed);
+    let assertions = shared.assertions.load(Ordering::Relaxed);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    let doc = json!({
+        "mode": format!("{:?}", args.mode).to_lowercase(),
+        "clients": args.clients,
+        "elapsed_secs": elapsed,
+        "requests_ok": ops,
+        "errors": errors,
+        "requests_per_sec": ops as f64 / elapsed,
+        "assertions_per_sec": assertions as f64 / elapsed,
+        "latency_ms": {"p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "p999": ms(0.999), "max": h.max() as f64 / 1000.0},
+        "first_error": *shared.first_error.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?,
+    });
+    if args.json {
+        println!("{doc}");
+    } else {
+        println!("mode          {}", doc["mode"].as_str().unwrap_or_default());
+        println!("clients       {}", args.clients);
+        println!("elapsed       {elapsed:.2} s");
+        println!("requests ok   {ops}   errors {errors}");
+        println!("requests/s    {:.0}", ops as f64 / elapsed);
+        println!("assertions/s  {:.0}", assertions as f64 / elapsed);
+        println!("latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(0.5), ms(0.9), ms(0.99), ms(0.999), h.max() as f64 / 1000.0);
+        if let Some(e) = &*shared.first_error.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? {
+            println!("first error   {e}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Request handlers. Each one parses, hands the work to `Db` on a blocking thread, and shapes
+//! the JSON answer; errors go back as `ApiError` and become problems in `problem.rs`.
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use stemedb::core::AssertionId;
+use stemedb::{Db, DbError, Ingested, Query, QueryResult};
+
+use crate::problem::problem_json;
+use crate::{query_params, ApiError, AppState};
+
+/// Runs blocking database work off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = std::sync::Arc::clone(&state.db);
+    tokio::task::spawn_blocking(move || work(&db)).await.map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit_bytes: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge { limit_bytes }
+        }
+        other => ApiError::BodyUnreadable(other.body_text()),
+    })
+}
+
+fn ingested_json(ingested: &Ingested) -> Value {
+    if ingested.duplicate {
+        json!({"id": ingested.id, "sequence": ingested.sequence, "duplicate": true})
+    } else {
+        json!({"id": ingested.id, "sequence": ingested.sequence})
+    }
+}
+
+#[utoipa::path(post, path = "/v1/assert", tag = "assertions",
+    request_body(content = crate::openapi::AssertionWire, description = "A signed assertion (docs/signing.md)"),
+    responses(
+        (status = 201, description = "Stored durably", body = crate::openapi::AssertResponse),
+        (status = 200, description = "Already stored (same id)", body = crate::openapi::AssertResponse),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Agent bound to another key", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field or signature", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn assert_one(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let ingested = blocking(&state, move |db| db.ingest_bytes(&bytes).map_err(ApiError::from)).await?;
+    let status = if ingested.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(ingested_json(&ingested))).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/assert/batch", tag = "assertions",
+    request_body(content = crate::openapi::BatchRequest),
+    responses(
+        (status = 200, description = "One result per item; stored items are durable", body = crate::openapi::BatchResponse),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many items or too many bytes", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn assert_batch(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, state.config.batch_body_bytes_max)?;
+    let results = blocking(&state, move |db| {
+        let items = parse_batch(&bytes)?;
+        db.ingest_batch(items).map_err(ApiError::from)
+    })
+    .await?;
+    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    let items: Vec<Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| match result {
+            Ok(ingested) => {
+                if ingested.duplicate {
+                    duplicates += 1;
+                } else {
+                    accepted += 1;
+                }
+                let mut item = ingested_json(&ingested);
+                item["index"] = json!(index);
+                item["status"] = json!(if ingested.duplicate { 200 } else { 201 });
+                item
+            }
+            Err(e) => {
+                rejected += 1;
+                let problem = problem_json(&ApiError::Db(e));
+                json!({"index": index, "status": problem["status"], "error": problem})
+            }
+        })
+        .collect();
+    let body = json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "results": items});
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    let Value::Object(mut map) = value else {
+        return Err(DbError::MalformedJson("a batch is an object {\"assertions\": [...]}".into()).into());
+    };
+    if let Some(unknown) = map.keys().find(|k| *k != "assertions") {
+        return Err(DbError::MalformedJson(format!("unknown field {unknown:?} in batch; only \"assertions\"")).into());
+    }
+    match map.remove("assertions") {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(DbError::MalformedJson("\"assertions\" must be an array".into()).into()),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/assertions/{id}", tag = "assertions",
+    params(("id" = String, Path, description = "Assertion id: 64 lowercase hex characters")),
+    responses(
+        (status = 200, description = "The record", body = crate::openapi::Record),
+        (status = 400, description = "Not an id", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_assertion(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let parsed = AssertionId::parse_field(&id, "id")
+        .map_err(|e| DbError::BadQuery { field: "id", message: e.message })?;
+    let record = blocking(&state, move |db| db.get(&parsed).map_err(ApiError::from)).await?;
+    record.map(|r| Json(r.to_json())).ok_or(ApiError::NotFound(id))
+}
+
+#[utoipa::path(get, path = "/v1/query", tag = "query",
+    params(crate::openapi::QueryParams),
+    responses(
+        (status = 200, description = "Groups ranked by the lens", body = crate::openapi::QueryResponse),
+        (status = 400, description = "Invalid query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn query_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let query = query_params::from_query_string(raw.as_deref())?;
+    run_query(&state, query).await
+}
+
+#[utoipa::path(post, path = "/v1/query", tag = "query",
+    request_body(content = crate::openapi::QueryBody),
+    responses(
+        (status = 200, description = "Groups ranked by the lens", body = crate::openapi::QueryResponse),
+        (status = 400, description = "Invalid query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn query_post(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let query = query_params::from_json_body(&bytes)?;
+    run_query(&state, query).await
+}
+
+async fn run_query(state: &AppState, query: Query) -> Result<Json<Value>, ApiError> {
+    let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
+    Ok(Json(query_json(&result)))
+}
+
+fn query_json(result: &QueryResult) -> Value {
+    let mut all = Vec::new();
+    let groups: Vec<Value> = result
+        .groups
+        .iter()
+        .map(|g| {
+            let ranked: Vec<Value> = g.assertions.iter().map(stemedb::RecordView::to_json).collect();
+            all.extend(ranked.iter().cloned());
+            json!({
+                "subject": g.subject,
+                "predicate": g.predicate,
+                "winner": ranked.first(),
+                "conflict_score": g.conflict_score,
+                "explanation": g.explanation,
+                "assertions": ranked,
+            })
+        })
+        .collect();
+    json!({"lens": result.lens.as_str(), "groups": groups, "assertions": all, "next_cursor": result.next_cursor})
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "operations",
+    responses((status = 200, description = "Liveness and counts", body = crate::openapi::HealthResponse)))]
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "assertion_count": state.db.assertion_count(),
+    }))
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,102 @@
+//! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`,
+//! with a stable `type` per kind of problem (docs/api.md lists them).
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use stemedb::{DbError, StoreError};
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("no assertion with id {0}")]
+    NotFound(String),
+    #[error("no such route: {0}")]
+    NoRoute(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("request body is larger than the limit of {limit_bytes} bytes for this route")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("could not read the request body: {0}")]
+    BodyUnreadable(String),
+    #[error("request took longer than {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Status, stable type suffix and title for an error.
+fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
+    use StatusCode as S;
+    match error {
+        ApiError::Db(db) => match db {
+            DbError::MalformedJson(_) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON"),
+            DbError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation-failed", "Invalid assertion"),
+            DbError::SignatureInvalid { .. } => (S::UNPROCESSABLE_ENTITY, "signature-invalid", "Signature does not verify"),
+            DbError::AgentKeyConflict { .. } => (S::CONFLICT, "agent-key-conflict", "Agent bound to another key"),
+            DbError::BatchTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "batch-too-large", "Batch too large"),
+            DbError::BadQuery { .. } => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
+            DbError::Store(StoreError::FailStopped { .. } | StoreError::ShuttingDown) => {
+                (S::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable")
+            }
+            DbError::Store(StoreError::CorruptRecord { .. } | StoreError::CorruptIndex { .. } | StoreError::CorruptMeta { .. }) => {
+                (S::INTERNAL_SERVER_ERROR, "storage-corrupt", "Stored data failed its checks")
+            }
+            _ => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
+        },
+        ApiError::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+        ApiError::NoRoute(_) => (S::NOT_FOUND, "no-route", "No such route"),
+        ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+        ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
+        ApiError::BodyUnreadable(_) => (S::BAD_REQUEST, "body-unreadable", "Unreadable body"),
+        ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
+        ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+    }
+}
+
+/// The problem document for an error (also used inside batch results).
+pub fn problem_json(error: &ApiError) -> Value {
+    let (status, kind, title) = classify(error);
+    let mut doc = Map::new();
+    doc.insert("type".into(), json!(format!("urn:stemedb:problem:{kind}")));
+    doc.insert("title".into(), json!(title));
+    doc.insert("status".into(), json!(status.as_u16()));
+    doc.insert("detail".into(), json!(error.to_string()));
+    match error {
+        ApiError::Db(DbError::Invalid(v)) => {
+            doc.insert("field".into(), json!(v.field));
+            doc.insert("rule".into(), json!(v.rule));
+        }
+        ApiError::Db(DbError::BadQuery { field, .. }) => {
+            doc.insert("field".into(), json!(field));
+        }
+        ApiError::Db(DbError::AgentKeyConflict { agent_id, bound_key }) => {
+            doc.insert("field".into(), json!("public_key"));
+            doc.insert("agent_id".into(), json!(agent_id));
+            doc.insert("bound_public_key".into(), json!(bound_key));
+        }
+        ApiError::Db(DbError::SignatureInvalid { id }) => {
+            doc.insert("field".into(), json!("signature"));
+            doc.insert("id".into(), json!(id));
+        }
+        _ => {}
+    }
+    Value::Object(doc)
+}
+
+pub fn into_response(error: &ApiError) -> Response {
+    let (status, _, _) = classify(error);
+    if status.is_server_error() {
+        tracing::error!(error = %error, "request failed");
+    }
+    let body = problem_json(error).to_string();
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        into_response(&self)
+    }
+}
