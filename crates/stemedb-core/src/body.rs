@@ -278,7 +278,9 @@ fn derived_from(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<Asserti
 }
 
 /// Rejects integers outside ±(2^53 − 1) anywhere in the body: beyond that, languages disagree on
-/// the number and so on the canonical bytes.
+/// the number and so on the canonical bytes. "Integer" means a number the canonical form writes
+/// as an integer token: any integral value of magnitude below 1e21 (larger ones are written with
+/// an exponent, `1e+21`, and read back as the same double everywhere).
 fn check_integers(map: &Map<String, Value>, prefix: &str) -> Result<(), ValidationError> {
     for (key, value) in map {
         let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
@@ -290,10 +292,15 @@ fn check_integers(map: &Map<String, Value>, prefix: &str) -> Result<(), Validati
 fn check_value_integers(value: &Value, path: &str) -> Result<(), ValidationError> {
     match value {
         Value::Number(n) => {
-            let out_of_range = match (n.as_u64(), n.as_i64()) {
-                (Some(u), _) => u > JSON_SAFE_INTEGER_MAX,
-                (None, Some(i)) => i.unsigned_abs() > JSON_SAFE_INTEGER_MAX,
-                (None, None) => false,
+            // RFC 8785 writes every integral number below 1e21 as a plain integer token, so
+            // the rule covers integral floats too (1.5e16 becomes 15000000000000000).
+            let out_of_range = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => u > JSON_SAFE_INTEGER_MAX,
+                (None, Some(i), _) => i.unsigned_abs() > JSON_SAFE_INTEGER_MAX,
+                (None, None, Some(f)) => {
+                    f.fract() == 0.0 && f.abs() > JSON_SAFE_INTEGER_MAX as f64 && f.abs() < 1e21
+                }
+                _ => false,
             };
             if out_of_range {
                 return Err(ValidationError::new(

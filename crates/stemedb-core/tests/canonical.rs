@@ -1,0 +1,102 @@
+//! Property tests: canonical bytes are a fixed point, ids do not depend on how the JSON was
+//! spelled, and a signature binds exactly one body.
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use stemedb_core::{Limits, SecretKey, SignedAssertion};
+
+/// Integral doubles in [2^53, 1e21) are written by RFC 8785 as integer tokens beyond the safe
+/// range; the contract rejects them (tested below), so valid bodies never hold them.
+fn writes_as_unsafe_integer(f: f64) -> bool {
+    f.fract() == 0.0 && f.abs() > 9_007_199_254_740_991.0 && f.abs() < 1e21
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|n| json!(n)),
+        any::<f64>().prop_filter("valid number", |f| f.is_finite() && !writes_as_unsafe_integer(*f)).prop_map(|f| json!(f)),
+        "\\PC{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("\\PC{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn body(
+    subject: String,
+    value: Value,
+    confidence: Option<f64>,
+    with_sources: bool,
+    key: &SecretKey,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("subject".into(), json!(subject));
+    body.insert("predicate".into(), json!("p"));
+    body.insert("value".into(), value);
+    if let Some(c) = confidence {
+        body.insert("confidence".into(), json!(c));
+    }
+    body.insert("agent_id".into(), json!("agent/prop"));
+    body.insert("public_key".into(), json!(key.public_key().to_hex()));
+    body.insert("timestamp".into(), json!("2025-01-01T00:00:00Z"));
+    if with_sources {
+        body.insert("sources".into(), json!(["source/A", "source/B"]));
+    }
+    body
+}
+
+fn subject() -> impl Strategy<Value = String> {
+    "[a-z0-9]{1,8}(/[a-zé中0-9_]{1,8}){0,3}"
+}
+
+proptest! {
+    #[test]
+    fn canonical_bytes_are_a_fixed_point_and_ids_ignore_spelling(
+        subject in subject(), value in json_value(), confidence in proptest::option::of(0.0f64..=1.0),
+        with_sources in any::<bool>(), seed in any::<[u8; 32]>(),
+    ) {
+        let key = SecretKey::from_seed(&seed);
+        let limits = Limits::default();
+        let signed = SignedAssertion::sign(body(subject, value, confidence, with_sources, &key), &key, &limits).unwrap();
+        // Re-reading the canonical bytes gives the same bytes and id.
+        let again = SignedAssertion::from_canonical(&signed.canonical, signed.signature, &limits).unwrap();
+        prop_assert_eq!(&again.canonical, &signed.canonical);
+        prop_assert_eq!(again.id, signed.id);
+        // Pretty-printed wire JSON (other whitespace) gives the same id, and it verifies.
+        let pretty = serde_json::to_string_pretty(&signed.to_wire()).unwrap();
+        let parsed = SignedAssertion::from_wire_bytes(pretty.as_bytes(), &limits).unwrap();
+        prop_assert_eq!(parsed.id, signed.id);
+        prop_assert!(parsed.verify());
+    }
+
+    #[test]
+    fn a_signature_binds_exactly_one_body(
+        subject in subject(), a in json_value(), b in json_value(), seed in any::<[u8; 32]>(),
+    ) {
+        let key = SecretKey::from_seed(&seed);
+        let limits = Limits::default();
+        let first = SignedAssertion::sign(body(subject.clone(), a, None, false, &key), &key, &limits).unwrap();
+        let other = SignedAssertion::sign(body(subject, b, None, false, &key), &key, &limits).unwrap();
+        prop_assume!(first.canonical != other.canonical);
+        prop_assert_ne!(first.id, other.id);
+        // The first signature on the second body must not verify.
+        let forged = SignedAssertion::from_canonical(&other.canonical, first.signature, &limits).unwrap();
+        prop_assert!(!forged.verify());
+    }
+}
+
+proptest! {
+    #[test]
+    fn integral_numbers_beyond_the_safe_range_are_rejected_however_spelled(
+        f in any::<f64>().prop_filter("unsafe integral", |f| f.is_finite() && writes_as_unsafe_integer(*f)),
+        seed in any::<[u8; 32]>(),
+    ) {
+        let key = SecretKey::from_seed(&seed);
+        let err = SignedAssertion::sign(body("s".into(), json!([f]), None, false, &key), &key, &Limits::default()).unwrap_err();
+        prop_assert!(err.to_string().contains("safe_integer"), "{}", err);
+    }
+}
