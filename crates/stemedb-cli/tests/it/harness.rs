@@ -1,0 +1,111 @@
+//! Starting in-process servers on 127.0.0.1:0 and building signed assertions.
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use stemedb::Db;
+use stemedb::core::SecretKey;
+use stemedb_client::Client;
+use stemedb_server::{AppState, ServerConfig};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub url: String,
+    pub client: Client,
+    pub dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> TestServer {
+        Self::start_in(tempfile::tempdir().unwrap(), config).await
+    }
+
+    pub async fn start_in(dir: TempDir, config: ServerConfig) -> TestServer {
+        let (url, shutdown, task) = serve(dir.path(), config).await;
+        let client = Client::new(&url, None).unwrap();
+        TestServer { url, client, dir, shutdown: Some(shutdown), task: Some(task) }
+    }
+
+    /// Graceful stop (finishes commits in flight, closes the store); returns the data directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        tempfile::tempdir().map(|spare| std::mem::replace(&mut self.dir, spare)).unwrap()
+    }
+
+    pub async fn count(&self) -> u64 {
+        self.client.health().await.unwrap()["assertion_count"].as_u64().unwrap()
+    }
+}
+
+async fn serve(
+    dir: &Path,
+    config: ServerConfig,
+) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let db = Db::open(dir, config.db.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState { db: Arc::new(db), config: Arc::new(config), started: Instant::now() };
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(stemedb_server::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    (url, tx, task)
+}
+
+/// A deterministic agent key from a small seed.
+pub fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed(&[seed; 32])
+}
+
+/// A body with the required fields; callers add or change the rest.
+pub fn body(key: &SecretKey, agent: &str, subject: &str, predicate: &str, value: Value) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("subject".into(), json!(subject));
+    body.insert("predicate".into(), json!(predicate));
+    body.insert("value".into(), value);
+    body.insert("agent_id".into(), json!(agent));
+    body.insert("public_key".into(), json!(key.public_key().to_hex()));
+    body.insert("timestamp".into(), json!("2025-01-01T00:00:00Z"));
+    body
+}
+
+/// Signs a body into its wire form.
+pub fn signed(body: Map<String, Value>, key: &SecretKey) -> Value {
+    stemedb_client::sign(body, key).unwrap()
+}
+
+/// A signed assertion with a given value, confidence and timestamp.
+pub fn claim(seed: u8, subject: &str, predicate: &str, value: Value, confidence: f64, timestamp: &str) -> Value {
+    let k = key(seed);
+    let mut b = body(&k, &format!("agent/{seed}"), subject, predicate, value);
+    b.insert("confidence".into(), json!(confidence));
+    b.insert("timestamp".into(), json!(timestamp));
+    signed(b, &k)
+}
+
+/// Rebuilds the signed body from a returned record (docs/signing.md) and checks id and signature.
+pub fn verify_record(record: &Value) -> bool {
+    let mut body = record.as_object().unwrap().clone();
+    for field in stemedb::ENVELOPE_FIELDS {
+        body.remove(field);
+    }
+    let signature = stemedb::core::Signature::parse_field(record["signature"].as_str().unwrap(), "signature").unwrap();
+    let Ok(parsed) = stemedb::core::SignedAssertion::from_body(body, signature, &Default::default()) else {
+        return false;
+    };
+    parsed.id.to_hex() == record["id"].as_str().unwrap() && parsed.verify()
+}

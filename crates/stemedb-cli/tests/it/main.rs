@@ -1,0 +1,11 @@
+//! The integration-test binary: real servers over loopback HTTP with real data directories.
+//! In-process servers for API behaviour; child `stemedb` processes for the CLI and crash tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod child;
+mod cli;
+mod crash;
+mod harness;
+mod ingest_table;
+mod query;
