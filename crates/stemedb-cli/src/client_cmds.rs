@@ -2,11 +2,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use serde_json::{json, Map, Value};
-use stemedb::core::Clock;
+use serde_json::{Map, Value, json};
 use stemedb::SystemClock;
+use stemedb::core::Clock;
 
-use crate::{keyfile, ServerArgs};
+use crate::{ServerArgs, keyfile};
 
 #[derive(clap::Args)]
 pub struct AssertArgs {
@@ -43,8 +43,12 @@ pub struct AssertArgs {
 }
 
 pub fn body_from(args: &AssertArgs, public_key: &str) -> Result<Map<String, Value>> {
-    let value: Value = serde_json::from_str(&args.value)
-        .with_context(|| format!("--value {:?} is not JSON (quote strings: '\"text\"')", args.value))?;
+    let value: Value = serde_json::from_str(&args.value).with_context(|| {
+        format!(
+            "--value {:?} is not JSON (quote strings: '\"text\"')",
+            args.value
+        )
+    })?;
     let mut body = Map::new();
     body.insert("subject".into(), json!(args.subject));
     body.insert("predicate".into(), json!(args.predicate));
@@ -54,7 +58,10 @@ pub fn body_from(args: &AssertArgs, public_key: &str) -> Result<Map<String, Valu
     }
     body.insert("agent_id".into(), json!(args.agent));
     body.insert("public_key".into(), json!(public_key));
-    let timestamp = args.timestamp.clone().unwrap_or_else(|| SystemClock.now().to_rfc3339());
+    let timestamp = args
+        .timestamp
+        .clone()
+        .unwrap_or_else(|| SystemClock.now().to_rfc3339());
     body.insert("timestamp".into(), json!(timestamp));
     if !args.sources.is_empty() {
         body.insert("sources".into(), json!(args.sources));
@@ -69,9 +76,17 @@ pub async fn assert(args: AssertArgs) -> Result<()> {
     let key = keyfile::load(&args.key)?;
     let body = body_from(&args, &key.public_key().to_hex())?;
     let wire = stemedb_client::sign(body, &key)?;
-    let reply = args.server.client()?.assert(&wire).await.context("posting the assertion")?;
+    let reply = args
+        .server
+        .client()?
+        .assert(&wire)
+        .await
+        .context("posting the assertion")?;
     if args.json {
-        println!("{}", json!({"id": reply.id, "sequence": reply.sequence, "duplicate": reply.duplicate}));
+        println!(
+            "{}",
+            json!({"id": reply.id, "sequence": reply.sequence, "duplicate": reply.duplicate})
+        );
     } else if reply.duplicate {
         println!("already stored: {} (sequence {})", reply.id, reply.sequence);
     } else {
@@ -109,12 +124,22 @@ pub struct QueryArgs {
 pub async fn query(args: QueryArgs) -> Result<()> {
     let limit = args.limit.map(|l| l.to_string());
     let mut params: Vec<(&str, &str)> = vec![("subject", &args.subject), ("lens", &args.lens)];
-    for (name, value) in [("predicate", &args.predicate), ("as_of", &args.as_of), ("known_at", &args.known_at), ("limit", &limit)] {
+    for (name, value) in [
+        ("predicate", &args.predicate),
+        ("as_of", &args.as_of),
+        ("known_at", &args.known_at),
+        ("limit", &limit),
+    ] {
         if let Some(v) = value {
             params.push((name, v));
         }
     }
-    let answer = args.server.client()?.query(&params).await.context("querying")?;
+    let answer = args
+        .server
+        .client()?
+        .query(&params)
+        .await
+        .context("querying")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
@@ -125,7 +150,10 @@ pub async fn query(args: QueryArgs) -> Result<()> {
 
 /// A readable table: one block per group, winner first.
 pub fn print_groups(answer: &Value) {
-    let groups = answer["groups"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let groups = answer["groups"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if groups.is_empty() {
         println!("(no assertions match)");
     }
@@ -137,18 +165,37 @@ pub fn print_groups(answer: &Value) {
             answer["lens"].as_str().unwrap_or_default(),
             group["conflict_score"].as_f64().unwrap_or_default()
         );
-        println!("  why: {}", group["explanation"].as_str().unwrap_or_default());
-        println!("  {:<4} {:<14} {:>5}  {:<26} {:<24} id", "rank", "value", "conf", "agent", "timestamp");
-        for (rank, a) in group["assertions"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+        println!(
+            "  why: {}",
+            group["explanation"].as_str().unwrap_or_default()
+        );
+        println!(
+            "  {:<4} {:<14} {:>5}  {:<26} {:<24} id",
+            "rank", "value", "conf", "agent", "timestamp"
+        );
+        for (rank, a) in group["assertions"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let mark = if rank == 0 { "★" } else { " " };
             println!(
                 "  {mark}{:<3} {:<14} {:>5}  {:<26} {:<24} {}",
                 rank + 1,
                 a["value"].to_string(),
-                a.get("confidence").map_or("1".to_owned(), |c| format!("{:.2}", c.as_f64().unwrap_or(1.0))),
+                a.get("confidence").map_or("1".to_owned(), |c| format!(
+                    "{:.2}",
+                    c.as_f64().unwrap_or(1.0)
+                )),
                 a["agent_id"].as_str().unwrap_or_default(),
                 a["timestamp"].as_str().unwrap_or_default(),
-                a["id"].as_str().unwrap_or_default().get(..12).unwrap_or_default()
+                a["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .get(..12)
+                    .unwrap_or_default()
             );
         }
         println!();

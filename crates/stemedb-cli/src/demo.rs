@@ -1,13 +1,13 @@
 //! `stemedb demo`: a small medical example. Five agents disagree about aspirin's dose; three
 //! lenses pick three winners, the conflict score shows the disagreement, and `as_of` shows
 //! what was believed earlier. Keys come from fixed seeds, so re-running is idempotent.
-use anyhow::{ensure, Context, Result};
-use serde_json::{json, Map, Value};
+use anyhow::{Context, Result, ensure};
+use serde_json::{Map, Value, json};
 use stemedb::core::SecretKey;
 use stemedb_client::Client;
 
-use crate::client_cmds::print_groups;
 use crate::ServerArgs;
+use crate::client_cmds::print_groups;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -16,17 +16,81 @@ pub struct DemoArgs {
 }
 
 /// (agent, seed byte, predicate, value, confidence, timestamp, source)
-type Claim = (&'static str, u8, &'static str, Value, f64, &'static str, &'static str);
+type Claim = (
+    &'static str,
+    u8,
+    &'static str,
+    Value,
+    f64,
+    &'static str,
+    &'static str,
+);
 
 fn claims() -> Vec<Claim> {
     vec![
-        ("demo/cardiology-board", 1, "recommended_mg", json!(81), 0.99, "2019-06-01T00:00:00Z", "source/GUIDELINE_2019"),
-        ("demo/clinic-north", 2, "recommended_mg", json!(160), 0.9, "2021-03-01T00:00:00Z", "source/CLINIC_AUDIT_2021"),
-        ("demo/clinic-south", 3, "recommended_mg", json!(160), 0.9, "2022-05-01T00:00:00Z", "source/CLINIC_AUDIT_2022"),
-        ("demo/clinic-east", 4, "recommended_mg", json!(160), 0.85, "2020-01-15T00:00:00Z", "source/CLINIC_AUDIT_2020"),
-        ("demo/preprint-bot", 5, "recommended_mg", json!(325), 0.5, "2025-09-01T00:00:00Z", "source/PREPRINT_2025_17"),
-        ("demo/cardiology-board", 1, "major_bleeding_rate", json!(0.002), 0.95, "2019-06-01T00:00:00Z", "source/CARDIOVASC_MEGA_TRIAL"),
-        ("demo/preprint-bot", 5, "major_bleeding_rate", json!(0.12), 0.7, "2025-09-01T00:00:00Z", "source/PREPRINT_2025_17"),
+        (
+            "demo/cardiology-board",
+            1,
+            "recommended_mg",
+            json!(81),
+            0.99,
+            "2019-06-01T00:00:00Z",
+            "source/GUIDELINE_2019",
+        ),
+        (
+            "demo/clinic-north",
+            2,
+            "recommended_mg",
+            json!(160),
+            0.9,
+            "2021-03-01T00:00:00Z",
+            "source/CLINIC_AUDIT_2021",
+        ),
+        (
+            "demo/clinic-south",
+            3,
+            "recommended_mg",
+            json!(160),
+            0.9,
+            "2022-05-01T00:00:00Z",
+            "source/CLINIC_AUDIT_2022",
+        ),
+        (
+            "demo/clinic-east",
+            4,
+            "recommended_mg",
+            json!(160),
+            0.85,
+            "2020-01-15T00:00:00Z",
+            "source/CLINIC_AUDIT_2020",
+        ),
+        (
+            "demo/preprint-bot",
+            5,
+            "recommended_mg",
+            json!(325),
+            0.5,
+            "2025-09-01T00:00:00Z",
+            "source/PREPRINT_2025_17",
+        ),
+        (
+            "demo/cardiology-board",
+            1,
+            "major_bleeding_rate",
+            json!(0.002),
+            0.95,
+            "2019-06-01T00:00:00Z",
+            "source/CARDIOVASC_MEGA_TRIAL",
+        ),
+        (
+            "demo/preprint-bot",
+            5,
+            "major_bleeding_rate",
+            json!(0.12),
+            0.7,
+            "2025-09-01T00:00:00Z",
+            "source/PREPRINT_2025_17",
+        ),
     ]
 }
 
@@ -47,12 +111,24 @@ fn signed(claim: &Claim) -> Result<Value> {
     Ok(stemedb_client::sign(body, &key)?)
 }
 
-async fn winner(client: &Client, predicate: &str, lens: &str, as_of: Option<&str>) -> Result<Value> {
-    let mut params = vec![("subject", SUBJECT), ("predicate", predicate), ("lens", lens)];
+async fn winner(
+    client: &Client,
+    predicate: &str,
+    lens: &str,
+    as_of: Option<&str>,
+) -> Result<Value> {
+    let mut params = vec![
+        ("subject", SUBJECT),
+        ("predicate", predicate),
+        ("lens", lens),
+    ];
     if let Some(t) = as_of {
         params.push(("as_of", t));
     }
-    let answer = client.query(&params).await.with_context(|| format!("querying with lens {lens}"))?;
+    let answer = client
+        .query(&params)
+        .await
+        .with_context(|| format!("querying with lens {lens}"))?;
     Ok(answer)
 }
 
@@ -62,11 +138,23 @@ fn winner_value(answer: &Value) -> String {
 
 pub async fn run(args: DemoArgs) -> Result<()> {
     let client = args.server.client()?;
-    client.health().await.with_context(|| format!("is a server running at {}? (stemedb serve)", args.server.server))?;
+    client.health().await.with_context(|| {
+        format!(
+            "is a server running at {}? (stemedb serve)",
+            args.server.server
+        )
+    })?;
     println!("Step 1. Five agents sign claims about {SUBJECT} and post them.\n");
     for claim in claims() {
-        let reply = client.assert(&signed(&claim)?).await.context("posting a demo assertion")?;
-        let note = if reply.duplicate { " (already stored)" } else { "" };
+        let reply = client
+            .assert(&signed(&claim)?)
+            .await
+            .context("posting a demo assertion")?;
+        let note = if reply.duplicate {
+            " (already stored)"
+        } else {
+            ""
+        };
         println!(
             "  {:<22} {:<20} = {:<6} confidence {:.2}  at {}  → {}…{note}",
             claim.0,
@@ -89,16 +177,26 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         winners[0] != winners[1] && winners[1] != winners[2] && winners[0] != winners[2],
         "expected three different winners, got {winners:?}"
     );
-    println!("Step 3. Conflict: 0.002 against 0.12 for the bleeding rate is a strong contradiction.\n");
+    println!(
+        "Step 3. Conflict: 0.002 against 0.12 for the bleeding rate is a strong contradiction.\n"
+    );
     let conflict = winner(&client, "major_bleeding_rate", "conflict", None).await?;
     print_groups(&conflict);
-    let score = conflict["groups"][0]["conflict_score"].as_f64().unwrap_or_default();
+    let score = conflict["groups"][0]["conflict_score"]
+        .as_f64()
+        .unwrap_or_default();
     println!("   conflict_score = {score:.3} (0 = all agree; above 0.5 = strong contradiction)\n");
     println!("Step 4. Time travel: what did the recency lens say before the newer claims?\n");
-    for as_of in ["2019-12-31T00:00:00Z", "2024-12-31T00:00:00Z", "2026-01-01T00:00:00Z"] {
+    for as_of in [
+        "2019-12-31T00:00:00Z",
+        "2024-12-31T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    ] {
         let answer = winner(&client, "recommended_mg", "recency", Some(as_of)).await?;
         println!("   as_of {as_of}: winner {} mg", winner_value(&answer));
     }
-    println!("\nEvery record above is signed; fetch one with GET /v1/assertions/{{id}} and verify it offline (docs/signing.md).");
+    println!(
+        "\nEvery record above is signed; fetch one with GET /v1/assertions/{{id}} and verify it offline (docs/signing.md)."
+    );
     Ok(())
 }

@@ -3,8 +3,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 use stemedb_core::SecretKey;
 
 #[derive(clap::Args)]
@@ -36,21 +36,30 @@ pub fn keygen(args: &KeygenArgs) -> Result<()> {
                 .with_context(|| format!("creating {}", path.display()))?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
-            eprintln!("wrote {} (public key {})", path.display(), key.public_key().to_hex());
+            eprintln!(
+                "wrote {} (public key {})",
+                path.display(),
+                key.public_key().to_hex()
+            );
         }
     }
     Ok(())
 }
 
 pub fn load(path: &Path) -> Result<SecretKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
-    let doc: Value = serde_json::from_str(&text).with_context(|| format!("{} is not a key file", path.display()))?;
-    let secret = doc["secret_key"].as_str().with_context(|| format!("{} has no secret_key", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    let doc: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a key file", path.display()))?;
+    let secret = doc["secret_key"]
+        .as_str()
+        .with_context(|| format!("{} has no secret_key", path.display()))?;
     let key = SecretKey::parse_hex(secret)?;
-    if let Some(public) = doc["public_key"].as_str() {
-        if public != key.public_key().to_hex() {
-            bail!("{}: public_key does not match secret_key", path.display());
-        }
+    if doc["public_key"]
+        .as_str()
+        .is_some_and(|p| p != key.public_key().to_hex())
+    {
+        bail!("{}: public_key does not match secret_key", path.display());
     }
     Ok(key)
 }

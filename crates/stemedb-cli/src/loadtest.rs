@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use serde_json::{json, Map, Value};
-use stemedb::core::{AssertionId, Clock, SecretKey, Timestamp};
+use serde_json::{Map, Value, json};
 use stemedb::SystemClock;
+use stemedb::core::{AssertionId, Clock, SecretKey, Timestamp};
 use stemedb_client::Client;
 
 use crate::ServerArgs;
@@ -84,7 +84,9 @@ impl SplitMix {
 }
 
 fn agent_key(tag: &str, agent: usize) -> SecretKey {
-    SecretKey::from_seed(AssertionId::of_canonical(format!("stemedb-load/{tag}/{agent}").as_bytes()).as_bytes())
+    SecretKey::from_seed(
+        AssertionId::of_canonical(format!("stemedb-load/{tag}/{agent}").as_bytes()).as_bytes(),
+    )
 }
 
 fn subject(tag: &str, group: usize) -> String {
@@ -93,9 +95,13 @@ fn subject(tag: &str, group: usize) -> String {
 
 /// Signs `count` assertions on all cores and returns their wire JSON values.
 fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
-    let keys: Vec<SecretKey> = (0..args.agents.max(1)).map(|a| agent_key(&args.tag, a)).collect();
+    let keys: Vec<SecretKey> = (0..args.agents.max(1))
+        .map(|a| agent_key(&args.tag, a))
+        .collect();
     let base = SystemClock.now().micros() - 86_400_000_000;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let chunk = args.count.div_ceil(threads).max(1);
     let results: Vec<Result<Vec<Value>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..args.count)
@@ -108,11 +114,17 @@ fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
                             let agent = i % keys.len();
                             let key = &keys[agent];
                             let mut body = Map::new();
-                            body.insert("subject".into(), json!(subject(&args.tag, i / args.group_size.max(1))));
+                            body.insert(
+                                "subject".into(),
+                                json!(subject(&args.tag, i / args.group_size.max(1))),
+                            );
                             body.insert("predicate".into(), json!("value"));
                             body.insert("value".into(), json!(((i * 7919) % 1000) as f64 / 10.0));
                             body.insert("confidence".into(), json!(0.5 + (i % 50) as f64 / 100.0));
-                            body.insert("agent_id".into(), json!(format!("load/{}/agent-{agent}", args.tag)));
+                            body.insert(
+                                "agent_id".into(),
+                                json!(format!("load/{}/agent-{agent}", args.tag)),
+                            );
                             body.insert("public_key".into(), json!(key.public_key().to_hex()));
                             let ts = Timestamp::from_micros(base + i as i64 * 1000);
                             body.insert("timestamp".into(), json!(ts.to_rfc3339()));
@@ -122,7 +134,13 @@ fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("signing thread panicked"))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| bail!("signing thread panicked"))
+            })
+            .collect()
     });
     let mut all = Vec::with_capacity(args.count);
     for r in results {
@@ -133,7 +151,11 @@ fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
 
 /// One unit of pre-built work.
 enum Work {
-    Write { path: &'static str, body: Vec<u8>, assertions: u64 },
+    Write {
+        path: &'static str,
+        body: Vec<u8>,
+        assertions: u64,
+    },
 }
 
 struct Shared {
@@ -149,7 +171,9 @@ struct Shared {
 
 impl Shared {
     fn record(&self, started: Instant, assertions: u64, outcome: Result<(), String>) {
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(started.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         if let Ok(mut h) = self.histogram.lock() {
             let _ = h.record(micros);
         }
@@ -174,12 +198,22 @@ fn build_work(args: &LoadTestArgs, signed: Vec<Value>) -> Result<Vec<Work>> {
             .chunks(args.batch_size.max(1))
             .map(|c| {
                 let body = serde_json::to_vec(&json!({ "assertions": c }))?;
-                Ok(Work::Write { path: "/v1/assert/batch", body, assertions: c.len() as u64 })
+                Ok(Work::Write {
+                    path: "/v1/assert/batch",
+                    body,
+                    assertions: c.len() as u64,
+                })
             })
             .collect::<Result<Vec<_>>>()?,
         Mode::Single | Mode::Mixed => signed
             .iter()
-            .map(|v| Ok(Work::Write { path: "/v1/assert", body: serde_json::to_vec(v)?, assertions: 1 }))
+            .map(|v| {
+                Ok(Work::Write {
+                    path: "/v1/assert",
+                    body: serde_json::to_vec(v)?,
+                    assertions: 1,
+                })
+            })
             .collect::<Result<Vec<_>>>()?,
         Mode::Query => Vec::new(),
     })
@@ -190,7 +224,10 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
         "all" => vec!["recency", "authority", "consensus", "conflict"],
         one => vec![one],
     };
-    let groups = args.groups.unwrap_or(args.count / args.group_size.max(1)).max(1);
+    let groups = args
+        .groups
+        .unwrap_or(args.count / args.group_size.max(1))
+        .max(1);
     let mut rng = SplitMix(args.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
     let mut round = 0usize;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -202,7 +239,12 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
         let started = Instant::now();
         if write {
             let i = shared.next.fetch_add(1, Ordering::Relaxed);
-            let Some(Work::Write { path, body, assertions }) = shared.work.get(i) else {
+            let Some(Work::Write {
+                path,
+                body,
+                assertions,
+            }) = shared.work.get(i)
+            else {
                 shared.stop.store(true, Ordering::Relaxed);
                 break;
             };
@@ -218,9 +260,19 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
             let subject = subject(&args.tag, (rng.next() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
             round += 1;
-            let outcome = match client.query(&[("subject", &subject), ("predicate", "value"), ("lens", lens)]).await {
+            let outcome = match client
+                .query(&[
+                    ("subject", &subject),
+                    ("predicate", "value"),
+                    ("lens", lens),
+                ])
+                .await
+            {
                 Ok(answer) if answer["groups"].as_array().is_some_and(|g| !g.is_empty()) => Ok(()),
-                Ok(_) => Err(format!("no data for {subject}; run a write mode with --tag {} first", args.tag)),
+                Ok(_) => Err(format!(
+                    "no data for {subject}; run a write mode with --tag {} first",
+                    args.tag
+                )),
                 Err(e) => Err(e.to_string()),
             };
             shared.record(started, 0, outcome);
@@ -230,13 +282,25 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
 
 pub async fn run(args: LoadTestArgs) -> Result<()> {
     let client = args.server.client()?;
-    client.health().await.with_context(|| format!("is a server running at {}?", args.server.server))?;
+    client
+        .health()
+        .await
+        .with_context(|| format!("is a server running at {}?", args.server.server))?;
     let sign_started = Instant::now();
-    let signed = if args.mode == Mode::Query { Vec::new() } else { sign_all(&args)? };
+    let signed = if args.mode == Mode::Query {
+        Vec::new()
+    } else {
+        sign_all(&args)?
+    };
     let work = build_work(&args, signed)?;
     let signing_secs = sign_started.elapsed().as_secs_f64();
     if !args.json {
-        eprintln!("prepared {} requests in {signing_secs:.1}s; running {:?} with {} clients", work.len(), args.mode, args.clients);
+        eprintln!(
+            "prepared {} requests in {signing_secs:.1}s; running {:?} with {} clients",
+            work.len(),
+            args.mode,
+            args.clients
+        );
     }
     let shared = Arc::new(Shared {
         work,
@@ -251,7 +315,14 @@ pub async fn run(args: LoadTestArgs) -> Result<()> {
     let args = Arc::new(args);
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.clients)
-        .map(|i| tokio::spawn(client_loop(client.clone(), Arc::clone(&shared), Arc::clone(&args), i)))
+        .map(|i| {
+            tokio::spawn(client_loop(
+                client.clone(),
+                Arc::clone(&shared),
+                Arc::clone(&args),
+                i,
+            ))
+        })
         .collect();
     let deadline = tokio::time::sleep(Duration::from_secs(args.duration_secs));
     tokio::pin!(deadline);
@@ -272,7 +343,10 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 }
 
 fn report(args: &LoadTestArgs, shared: &Shared, elapsed: f64) -> Result<()> {
-    let h = shared.histogram.lock().map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
+    let h = shared
+        .histogram
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let ops = shared.ops.load(Ordering::Relaxed);
     let assertions = shared.assertions.load(Ordering::Relaxed);
@@ -297,8 +371,19 @@ fn report(args: &LoadTestArgs, shared: &Shared, elapsed: f64) -> Result<()> {
         println!("requests ok   {ops}   errors {errors}");
         println!("requests/s    {:.0}", ops as f64 / elapsed);
         println!("assertions/s  {:.0}", assertions as f64 / elapsed);
-        println!("latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(0.5), ms(0.9), ms(0.99), ms(0.999), h.max() as f64 / 1000.0);
-        if let Some(e) = &*shared.first_error.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? {
+        println!(
+            "latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0
+        );
+        if let Some(e) = &*shared
+            .first_error
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+        {
             println!("first error   {e}");
         }
     }

@@ -12,7 +12,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "stemedb", version, about = "StemeDB: Git for truth. Signed assertions, resolved through lenses.")]
+#[command(
+    name = "stemedb",
+    version,
+    about = "StemeDB: Git for truth. Signed assertions, resolved through lenses."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +26,11 @@ struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServerArgs {
     /// Base URL of the StemeDB server.
-    #[arg(long = "server", env = "STEMEDB_SERVER", default_value = "http://127.0.0.1:18180")]
+    #[arg(
+        long = "server",
+        env = "STEMEDB_SERVER",
+        default_value = "http://127.0.0.1:18180"
+    )]
     pub server: String,
     /// API key, sent as X-API-Key (ignored by servers without keys).
     #[arg(long = "api-key", env = "STEMEDB_API_KEY", hide_env_values = true)]
@@ -31,7 +39,10 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     pub fn client(&self) -> Result<stemedb_client::Client> {
-        Ok(stemedb_client::Client::new(&self.server, self.api_key.clone())?)
+        Ok(stemedb_client::Client::new(
+            &self.server,
+            self.api_key.clone(),
+        )?)
     }
 }
 
@@ -57,7 +68,9 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
         command => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async move {
                 match command {
                     Command::Assert(args) => client_cmds::assert(args).await,

@@ -51,12 +51,17 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let config = args.server_config();
     let started = Instant::now();
     let db = Db::open(&args.data_dir, config.db.clone())
         .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.bind)
             .await
@@ -70,8 +75,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         );
         // Tests and scripts read this line to find the port when binding to :0.
         println!("stemedb listening on http://{address}");
-        let state = AppState { db: Arc::new(db), config: Arc::new(config), started };
-        stemedb_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
+        let state = AppState {
+            db: Arc::new(db),
+            config: Arc::new(config),
+            started,
+        };
+        stemedb_server::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving")?;
         tracing::info!("stopped cleanly");
         Ok(())
     })
@@ -81,7 +92,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = interrupt => {}
                 _ = term.recv() => {}

@@ -14,7 +14,12 @@ pub enum ClientError {
     #[error("cannot reach the server: {0}")]
     Http(#[from] reqwest::Error),
     #[error("server answered {status}: {detail}")]
-    Problem { status: u16, kind: String, detail: String, problem: Value },
+    Problem {
+        status: u16,
+        kind: String,
+        detail: String,
+        problem: Value,
+    },
     #[error("unexpected response: {0}")]
     Decode(String),
     #[error(transparent)]
@@ -55,8 +60,14 @@ pub fn sign(body: Map<String, Value>, key: &SecretKey) -> Result<Value, ClientEr
 impl Client {
     /// `base_url` like `http://127.0.0.1:18180`; `api_key` is sent as `X-API-Key`.
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), api_key })
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+        })
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -72,8 +83,9 @@ impl Client {
         let response = builder.send().await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Decode(format!("{e}: {}", String::from_utf8_lossy(&bytes))))?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ClientError::Decode(format!("{e}: {}", String::from_utf8_lossy(&bytes)))
+        })?;
         if status >= 400 {
             return Err(ClientError::Problem {
                 status,
@@ -88,12 +100,21 @@ impl Client {
     pub async fn assert(&self, wire: &Value) -> Result<AssertReply, ClientError> {
         let body = serde_json::to_vec(wire).map_err(|e| ClientError::Decode(e.to_string()))?;
         let (status, reply) = self
-            .send(self.request(reqwest::Method::POST, "/v1/assert").header("content-type", "application/json").body(body))
+            .send(
+                self.request(reqwest::Method::POST, "/v1/assert")
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
             .await?;
         Ok(AssertReply {
             status,
-            id: reply["id"].as_str().ok_or_else(|| ClientError::Decode("no id".into()))?.to_owned(),
-            sequence: reply["sequence"].as_u64().ok_or_else(|| ClientError::Decode("no sequence".into()))?,
+            id: reply["id"]
+                .as_str()
+                .ok_or_else(|| ClientError::Decode("no id".into()))?
+                .to_owned(),
+            sequence: reply["sequence"]
+                .as_u64()
+                .ok_or_else(|| ClientError::Decode("no sequence".into()))?,
             duplicate: reply["duplicate"].as_bool().unwrap_or(false),
         })
     }
@@ -102,19 +123,29 @@ impl Client {
     pub async fn assert_batch(&self, items: &[Value]) -> Result<Value, ClientError> {
         let body = serde_json::to_vec(&serde_json::json!({ "assertions": items }))
             .map_err(|e| ClientError::Decode(e.to_string()))?;
-        let builder =
-            self.request(reqwest::Method::POST, "/v1/assert/batch").header("content-type", "application/json").body(body);
+        let builder = self
+            .request(reqwest::Method::POST, "/v1/assert/batch")
+            .header("content-type", "application/json")
+            .body(body);
         Ok(self.send(builder).await?.1)
     }
 
     /// Posts raw bytes to a path (for tests of malformed input).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<(u16, Value), ClientError> {
-        self.send(self.request(reqwest::Method::POST, path).header("content-type", "application/json").body(body)).await
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
     }
 
     /// The record with this id, or `None` on 404.
     pub async fn get(&self, id: &str) -> Result<Option<Value>, ClientError> {
-        match self.send(self.request(reqwest::Method::GET, &format!("/v1/assertions/{id}"))).await {
+        match self
+            .send(self.request(reqwest::Method::GET, &format!("/v1/assertions/{id}")))
+            .await
+        {
             Ok((_, record)) => Ok(Some(record)),
             Err(ClientError::Problem { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -123,10 +154,19 @@ impl Client {
 
     /// `GET /v1/query` with these parameters.
     pub async fn query(&self, params: &[(&str, &str)]) -> Result<Value, ClientError> {
-        Ok(self.send(self.request(reqwest::Method::GET, "/v1/query").query(params)).await?.1)
+        Ok(self
+            .send(
+                self.request(reqwest::Method::GET, "/v1/query")
+                    .query(params),
+            )
+            .await?
+            .1)
     }
 
     pub async fn health(&self) -> Result<Value, ClientError> {
-        Ok(self.send(self.request(reqwest::Method::GET, "/v1/health")).await?.1)
+        Ok(self
+            .send(self.request(reqwest::Method::GET, "/v1/health"))
+            .await?
+            .1)
     }
 }

@@ -1,7 +1,10 @@
 //! The signed assertion body: parsing the wire form, the contract's limits, canonical bytes and id.
 use serde_json::{Map, Value};
 
-use crate::{AssertionId, CoreError, PublicKey, SecretKey, Signature, Timestamp, ValidationError, JSON_SAFE_INTEGER_MAX};
+use crate::{
+    AssertionId, CoreError, JSON_SAFE_INTEGER_MAX, PublicKey, SecretKey, Signature, Timestamp,
+    ValidationError,
+};
 
 /// The wire-only field that carries the signature; it is never part of the signed bytes.
 pub const SIGNATURE_FIELD: &str = "signature";
@@ -88,52 +91,98 @@ pub struct SignedAssertion {
 impl SignedAssertion {
     /// Parses the wire form (body + `signature`) from raw JSON bytes.
     pub fn from_wire_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, CoreError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| CoreError::MalformedJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| CoreError::MalformedJson(e.to_string()))?;
         Self::from_wire(value, limits)
     }
 
     /// Parses the wire form from a JSON value.
     pub fn from_wire(value: Value, limits: &Limits) -> Result<Self, CoreError> {
         let Value::Object(mut map) = value else {
-            return Err(ValidationError::new("$", "object", "an assertion must be a JSON object").into());
+            return Err(
+                ValidationError::new("$", "object", "an assertion must be a JSON object").into(),
+            );
         };
         let signature = match map.remove(SIGNATURE_FIELD) {
             Some(Value::String(s)) => Signature::parse_field(&s, SIGNATURE_FIELD)?,
-            Some(_) => return Err(ValidationError::new(SIGNATURE_FIELD, "string", "must be a string").into()),
-            None => return Err(ValidationError::new(SIGNATURE_FIELD, "required", "is required").into()),
+            Some(_) => {
+                return Err(
+                    ValidationError::new(SIGNATURE_FIELD, "string", "must be a string").into(),
+                );
+            }
+            None => {
+                return Err(
+                    ValidationError::new(SIGNATURE_FIELD, "required", "is required").into(),
+                );
+            }
         };
         Self::from_body(map, signature, limits)
     }
 
     /// Validates a body object (no `signature` inside) and pairs it with a signature.
-    pub fn from_body(body_json: Map<String, Value>, signature: Signature, limits: &Limits) -> Result<Self, CoreError> {
+    pub fn from_body(
+        body_json: Map<String, Value>,
+        signature: Signature,
+        limits: &Limits,
+    ) -> Result<Self, CoreError> {
         let body = parse_body(&body_json, limits)?;
         let canonical = canonical_bytes(&body_json)?;
         let id = AssertionId::of_canonical(&canonical);
-        Ok(Self { body, body_json, canonical, id, signature })
+        Ok(Self {
+            body,
+            body_json,
+            canonical,
+            id,
+            signature,
+        })
     }
 
     /// Validates a body and signs it with `key` (whose public key must match `public_key`).
-    pub fn sign(body_json: Map<String, Value>, key: &SecretKey, limits: &Limits) -> Result<Self, CoreError> {
+    pub fn sign(
+        body_json: Map<String, Value>,
+        key: &SecretKey,
+        limits: &Limits,
+    ) -> Result<Self, CoreError> {
         let body = parse_body(&body_json, limits)?;
         if body.public_key != key.public_key() {
-            return Err(CoreError::BadKey("public_key in the body is not the signing key's".into()));
+            return Err(CoreError::BadKey(
+                "public_key in the body is not the signing key's".into(),
+            ));
         }
         let canonical = canonical_bytes(&body_json)?;
         let id = AssertionId::of_canonical(&canonical);
         let signature = key.sign(&id);
-        Ok(Self { body, body_json, canonical, id, signature })
+        Ok(Self {
+            body,
+            body_json,
+            canonical,
+            id,
+            signature,
+        })
     }
 
     /// Rebuilds a stored assertion from its canonical bytes and signature.
-    pub fn from_canonical(canonical: &[u8], signature: Signature, limits: &Limits) -> Result<Self, CoreError> {
-        let value: Value = serde_json::from_slice(canonical).map_err(|e| CoreError::MalformedJson(e.to_string()))?;
+    pub fn from_canonical(
+        canonical: &[u8],
+        signature: Signature,
+        limits: &Limits,
+    ) -> Result<Self, CoreError> {
+        let value: Value = serde_json::from_slice(canonical)
+            .map_err(|e| CoreError::MalformedJson(e.to_string()))?;
         let Value::Object(body_json) = value else {
-            return Err(ValidationError::new("$", "object", "an assertion must be a JSON object").into());
+            return Err(
+                ValidationError::new("$", "object", "an assertion must be a JSON object").into(),
+            );
         };
         let body = parse_body(&body_json, limits)?;
         let id = AssertionId::of_canonical(canonical);
-        Ok(Self { body, body_json, canonical: canonical.to_vec(), id, signature })
+        Ok(Self {
+            body,
+            body_json,
+            canonical: canonical.to_vec(),
+            id,
+            signature,
+        })
     }
 
     pub fn verify(&self) -> bool {
@@ -143,28 +192,41 @@ impl SignedAssertion {
     /// The wire form: the body plus `signature`.
     pub fn to_wire(&self) -> Value {
         let mut map = self.body_json.clone();
-        map.insert(SIGNATURE_FIELD.into(), Value::String(self.signature.to_hex()));
+        map.insert(
+            SIGNATURE_FIELD.into(),
+            Value::String(self.signature.to_hex()),
+        );
         Value::Object(map)
     }
 }
 
 /// RFC 8785 (JCS) bytes of a body object.
 pub fn canonical_bytes(body: &Map<String, Value>) -> Result<Vec<u8>, CoreError> {
-    serde_json_canonicalizer::to_vec(body).map_err(|e| CoreError::MalformedJson(format!("cannot canonicalize: {e}")))
+    serde_json_canonicalizer::to_vec(body)
+        .map_err(|e| CoreError::MalformedJson(format!("cannot canonicalize: {e}")))
 }
 
 fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody, ValidationError> {
     if let Some(unknown) = map.keys().find(|k| !FIELD_NAMES.contains(&k.as_str())) {
-        return Err(ValidationError::new(unknown.clone(), "unknown_field", "is not a field of an assertion"));
+        return Err(ValidationError::new(
+            unknown.clone(),
+            "unknown_field",
+            "is not a field of an assertion",
+        ));
     }
     check_integers(map, "")?;
     let value = map.get("value").ok_or_else(|| required("value"))?.clone();
-    let value_len = serde_json_canonicalizer::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+    let value_len = serde_json_canonicalizer::to_vec(&value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if value_len > limits.value_bytes_max {
         return Err(ValidationError::new(
             "value",
             "max_bytes",
-            format!("is {value_len} bytes serialized; at most {} allowed", limits.value_bytes_max),
+            format!(
+                "is {value_len} bytes serialized; at most {} allowed",
+                limits.value_bytes_max
+            ),
         ));
     }
     Ok(AssertionBody {
@@ -181,7 +243,13 @@ fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody
         supersedes: match map.get("supersedes") {
             None => None,
             Some(Value::String(s)) => Some(AssertionId::parse_field(s, "supersedes")?),
-            Some(_) => return Err(ValidationError::new("supersedes", "string", "must be a string")),
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "supersedes",
+                    "string",
+                    "must be a string",
+                ));
+            }
         },
     })
 }
@@ -208,12 +276,20 @@ fn check_name(text: &str, field: &str, max: usize) -> Result<(), ValidationError
         ));
     }
     if text.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "no_control_chars", "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "no_control_chars",
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
 
-fn path_string(map: &Map<String, Value>, field: &str, max: usize) -> Result<String, ValidationError> {
+fn path_string(
+    map: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<String, ValidationError> {
     let text = required_str(map, field)?;
     check_name(text, field, max)?;
     Ok(text.to_owned())
@@ -224,13 +300,25 @@ fn optional_confidence(map: &Map<String, Value>) -> Result<Option<f64>, Validati
         None => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
             Some(c) if (0.0..=1.0).contains(&c) => Ok(Some(c)),
-            _ => Err(ValidationError::new("confidence", "range_0_1", format!("must be between 0 and 1; got {n}"))),
+            _ => Err(ValidationError::new(
+                "confidence",
+                "range_0_1",
+                format!("must be between 0 and 1; got {n}"),
+            )),
         },
-        Some(_) => Err(ValidationError::new("confidence", "number", "must be a number between 0 and 1")),
+        Some(_) => Err(ValidationError::new(
+            "confidence",
+            "number",
+            "must be a number between 0 and 1",
+        )),
     }
 }
 
-fn optional_text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, ValidationError> {
+fn optional_text(
+    map: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, ValidationError> {
     match map.get(field) {
         None => Ok(None),
         Some(Value::String(s)) if s.len() <= max => Ok(Some(s.clone())),
@@ -243,11 +331,21 @@ fn optional_text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Op
     }
 }
 
-fn string_array<'a>(map: &'a Map<String, Value>, field: &str, max_len: usize) -> Result<Vec<&'a str>, ValidationError> {
+fn string_array<'a>(
+    map: &'a Map<String, Value>,
+    field: &str,
+    max_len: usize,
+) -> Result<Vec<&'a str>, ValidationError> {
     let items = match map.get(field) {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(ValidationError::new(field, "array", "must be an array of strings")),
+        Some(_) => {
+            return Err(ValidationError::new(
+                field,
+                "array",
+                "must be an array of strings",
+            ));
+        }
     };
     if items.len() > max_len {
         return Err(ValidationError::new(
@@ -259,7 +357,11 @@ fn string_array<'a>(map: &'a Map<String, Value>, field: &str, max_len: usize) ->
     items
         .iter()
         .enumerate()
-        .map(|(i, v)| v.as_str().ok_or_else(|| ValidationError::new(format!("{field}[{i}]"), "string", "must be a string")))
+        .map(|(i, v)| {
+            v.as_str().ok_or_else(|| {
+                ValidationError::new(format!("{field}[{i}]"), "string", "must be a string")
+            })
+        })
         .collect()
 }
 
@@ -268,13 +370,23 @@ fn sources(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<String>, Val
     items
         .iter()
         .enumerate()
-        .map(|(i, s)| check_name(s, &format!("sources[{i}]"), limits.subject_bytes_max).map(|()| (*s).to_owned()))
+        .map(|(i, s)| {
+            check_name(s, &format!("sources[{i}]"), limits.subject_bytes_max)
+                .map(|()| (*s).to_owned())
+        })
         .collect()
 }
 
-fn derived_from(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<AssertionId>, ValidationError> {
+fn derived_from(
+    map: &Map<String, Value>,
+    limits: &Limits,
+) -> Result<Vec<AssertionId>, ValidationError> {
     let items = string_array(map, "derived_from", limits.derived_from_len_max)?;
-    items.iter().enumerate().map(|(i, s)| AssertionId::parse_field(s, &format!("derived_from[{i}]"))).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| AssertionId::parse_field(s, &format!("derived_from[{i}]")))
+        .collect()
 }
 
 /// Rejects integers outside ±(2^53 − 1) anywhere in the body: beyond that, languages disagree on
@@ -283,7 +395,11 @@ fn derived_from(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<Asserti
 /// an exponent, `1e+21`, and read back as the same double everywhere).
 fn check_integers(map: &Map<String, Value>, prefix: &str) -> Result<(), ValidationError> {
     for (key, value) in map {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         check_value_integers(value, &path)?;
     }
     Ok(())
@@ -311,9 +427,10 @@ fn check_value_integers(value: &Value, path: &str) -> Result<(), ValidationError
             }
             Ok(())
         }
-        Value::Array(items) => {
-            items.iter().enumerate().try_for_each(|(i, v)| check_value_integers(v, &format!("{path}[{i}]")))
-        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_value_integers(v, &format!("{path}[{i}]"))),
         Value::Object(map) => check_integers(map, path),
         _ => Ok(()),
     }

@@ -14,7 +14,11 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), rule, message: message.into() }
+        Self {
+            field: field.into(),
+            rule,
+            message: message.into(),
+        }
     }
 }
 

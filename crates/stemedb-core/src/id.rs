@@ -24,7 +24,11 @@ impl AssertionId {
     /// Parses 64 lowercase hex characters; `field` names the field in the error.
     pub fn parse_field(text: &str, field: &str) -> Result<Self, ValidationError> {
         parse_lower_hex::<32>(text).map(Self).ok_or_else(|| {
-            ValidationError::new(field, "assertion_id", "must be 64 lowercase hex characters (an assertion id)")
+            ValidationError::new(
+                field,
+                "assertion_id",
+                "must be 64 lowercase hex characters (an assertion id)",
+            )
         })
     }
 }

@@ -8,12 +8,10 @@ mod id;
 mod signing;
 mod timestamp;
 
-pub use body::{AssertionBody, Limits, SignedAssertion, FIELD_NAMES, SIGNATURE_FIELD};
+pub use body::{AssertionBody, FIELD_NAMES, Limits, SIGNATURE_FIELD, SignedAssertion};
 pub use error::{CoreError, ValidationError};
 pub use id::AssertionId;
-pub use signing::{
-    signing_message, verify_many, PublicKey, SecretKey, Signature, SIGNING_DOMAIN,
-};
+pub use signing::{PublicKey, SIGNING_DOMAIN, SecretKey, Signature, signing_message, verify_many};
 pub use timestamp::{Clock, Timestamp};
 
 /// Largest integer magnitude a value may hold: 2^53 − 1, the range every JSON implementation

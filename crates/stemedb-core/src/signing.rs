@@ -33,10 +33,19 @@ impl PublicKey {
     /// Parses 64 lowercase hex characters naming a usable Ed25519 key.
     pub fn parse_field(text: &str, field: &str) -> Result<Self, ValidationError> {
         let bytes = parse_lower_hex::<32>(text).ok_or_else(|| {
-            ValidationError::new(field, "public_key_hex", "must be 64 lowercase hex characters (an Ed25519 public key)")
+            ValidationError::new(
+                field,
+                "public_key_hex",
+                "must be 64 lowercase hex characters (an Ed25519 public key)",
+            )
         })?;
-        Self::from_bytes(&bytes)
-            .map_err(|e| ValidationError::new(field, "public_key_valid", format!("is not a usable Ed25519 key: {e}")))
+        Self::from_bytes(&bytes).map_err(|e| {
+            ValidationError::new(
+                field,
+                "public_key_valid",
+                format!("is not a usable Ed25519 key: {e}"),
+            )
+        })
     }
 
     pub fn to_bytes(&self) -> [u8; 32] {
@@ -61,7 +70,11 @@ pub struct Signature(pub [u8; 64]);
 impl Signature {
     pub fn parse_field(text: &str, field: &str) -> Result<Self, ValidationError> {
         parse_lower_hex::<64>(text).map(Self).ok_or_else(|| {
-            ValidationError::new(field, "signature_hex", "must be 128 lowercase hex characters (an Ed25519 signature)")
+            ValidationError::new(
+                field,
+                "signature_hex",
+                "must be 128 lowercase hex characters (an Ed25519 signature)",
+            )
         })
     }
 
@@ -92,8 +105,9 @@ impl SecretKey {
     }
 
     pub fn parse_hex(text: &str) -> Result<Self, CoreError> {
-        let seed = parse_lower_hex::<32>(text.trim())
-            .ok_or_else(|| CoreError::BadKey("secret key must be 64 lowercase hex characters".into()))?;
+        let seed = parse_lower_hex::<32>(text.trim()).ok_or_else(|| {
+            CoreError::BadKey("secret key must be 64 lowercase hex characters".into())
+        })?;
         Ok(Self::from_seed(&seed))
     }
 
@@ -119,8 +133,10 @@ pub fn verify_many(items: &[(PublicKey, AssertionId, Signature)]) -> Vec<bool> {
     if items.len() >= 4 {
         let messages: Vec<[u8; 53]> = items.iter().map(|(_, id, _)| signing_message(id)).collect();
         let msg_refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-        let sigs: Vec<ed25519_dalek::Signature> =
-            items.iter().map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0)).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = items
+            .iter()
+            .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
+            .collect();
         let keys: Vec<VerifyingKey> = items.iter().map(|(k, _, _)| k.0).collect();
         if ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys).is_ok() {
             return vec![true; items.len()];

@@ -28,13 +28,18 @@ impl Timestamp {
     /// Parses RFC 3339 with a zero UTC offset (`Z` or `+00:00`); `field` names the field in errors.
     pub fn parse_field(text: &str, field: &str) -> Result<Self, ValidationError> {
         let bad = |msg: &str| ValidationError::new(field, "rfc3339_utc", msg);
-        let parsed = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|e| bad(&format!("must be an RFC 3339 timestamp such as 2025-01-31T12:00:00Z ({e})")))?;
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+            bad(&format!(
+                "must be an RFC 3339 timestamp such as 2025-01-31T12:00:00Z ({e})"
+            ))
+        })?;
         if parsed.offset() != UtcOffset::UTC {
             return Err(bad("must be in UTC (end in Z or +00:00)"));
         }
         let micros = parsed.unix_timestamp_nanos() / 1_000;
-        i64::try_from(micros).map(Self).map_err(|_| bad("is out of range"))
+        i64::try_from(micros)
+            .map(Self)
+            .map_err(|_| bad("is out of range"))
     }
 
     /// RFC 3339 with microseconds and `Z`, e.g. `2026-01-02T03:04:05.000006Z`.

@@ -1,7 +1,8 @@
 //! Property tests: canonical bytes are a fixed point, ids do not depend on how the JSON was
 //! spelled, and a signature binds exactly one body.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use stemedb_core::{Limits, SecretKey, SignedAssertion};
 
 /// Integral doubles in [2^53, 1e21) are written by RFC 8785 as integer tokens beyond the safe
@@ -15,13 +16,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("valid number", |f| f.is_finite() && !writes_as_unsafe_integer(*f)).prop_map(|f| json!(f)),
+        any::<f64>()
+            .prop_filter("valid number", |f| f.is_finite()
+                && !writes_as_unsafe_integer(*f))
+            .prop_map(|f| json!(f)),
         "\\PC{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("\\PC{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -2,7 +2,8 @@
 //! key and signature for each body, so implementations in other languages can check themselves.
 //! `STEMEDB_BLESS=1 cargo test -p stemedb-core --test vectors` rewrites the expected fields
 //! from the `seed` and `body` of each vector.
-use serde_json::{json, Value};
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use serde_json::{Value, json};
 use stemedb_core::{Limits, SecretKey, SignedAssertion};
 
 fn vectors_path() -> std::path::PathBuf {
@@ -34,24 +35,42 @@ fn computed(vector: &Value) -> Value {
 fn check(vector: &Value) {
     let name = vector["name"].as_str().unwrap_or("?");
     let got = computed(vector);
-    for field in ["public_key", "canonical", "id", "signing_message_hex", "signature"] {
+    for field in [
+        "public_key",
+        "canonical",
+        "id",
+        "signing_message_hex",
+        "signature",
+    ] {
         assert_eq!(vector[field], got[field], "vector {name}: {field} differs");
     }
     // The wire form (body + signature) must be accepted and verify.
     let mut wire = vector["body"].clone();
     wire["signature"] = vector["signature"].clone();
-    let parsed = SignedAssertion::from_wire(wire, &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let parsed = SignedAssertion::from_wire(wire, &Limits::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(parsed.verify(), "vector {name}: signature must verify");
-    assert_eq!(parsed.id.to_hex(), vector["id"], "vector {name}: id from the wire form");
+    assert_eq!(
+        parsed.id.to_hex(),
+        vector["id"],
+        "vector {name}: id from the wire form"
+    );
 }
 
 #[test]
 fn signing_vectors_match_the_published_file() {
     let path = vectors_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let mut doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing vectors: {e}"));
-    let vectors = doc["vectors"].as_array_mut().unwrap_or_else(|| panic!("vectors array missing"));
-    assert!(vectors.len() >= 6, "the contract promises at least 6 vectors");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing vectors: {e}"));
+    let vectors = doc["vectors"]
+        .as_array_mut()
+        .unwrap_or_else(|| panic!("vectors array missing"));
+    assert!(
+        vectors.len() >= 6,
+        "the contract promises at least 6 vectors"
+    );
     if std::env::var_os("STEMEDB_BLESS").is_some() {
         for v in vectors.iter_mut() {
             v["body"]["public_key"] = json!(key_of(v).public_key().to_hex());

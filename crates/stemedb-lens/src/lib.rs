@@ -30,7 +30,12 @@ pub enum LensKind {
 }
 
 impl LensKind {
-    pub const ALL: [LensKind; 4] = [LensKind::Recency, LensKind::Authority, LensKind::Consensus, LensKind::Conflict];
+    pub const ALL: [LensKind; 4] = [
+        LensKind::Recency,
+        LensKind::Authority,
+        LensKind::Consensus,
+        LensKind::Conflict,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,7 +61,10 @@ pub struct UnknownLens(pub String);
 impl FromStr for LensKind {
     type Err = UnknownLens;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        LensKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownLens(s.to_owned()))
+        LensKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownLens(s.to_owned()))
     }
 }
 

@@ -10,7 +10,11 @@ use crate::{Candidate, LensContext, LensKind, Ranking};
 pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) -> Ranking {
     let conflict_score = conflict_score(candidates);
     if candidates.is_empty() {
-        return Ranking { order: Vec::new(), conflict_score, explanation: "no assertions".into() };
+        return Ranking {
+            order: Vec::new(),
+            conflict_score,
+            explanation: "no assertions".into(),
+        };
     }
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     let explanation = match lens {
@@ -28,7 +32,10 @@ pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) ->
             order.sort_by(|&a, &b| by_authority(&candidates[a], &candidates[b]));
             let w = &candidates[order[0]];
             let lead = if lens == LensKind::Conflict {
-                format!("conflict: score {conflict_score:.3} across {} distinct value(s); ", clusters(candidates).len())
+                format!(
+                    "conflict: score {conflict_score:.3} across {} distinct value(s); ",
+                    clusters(candidates).len()
+                )
             } else {
                 "authority: ".to_owned()
             };
@@ -43,7 +50,11 @@ pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) ->
         }
         LensKind::Consensus => consensus(candidates, &mut order),
     };
-    Ranking { order, conflict_score, explanation }
+    Ranking {
+        order,
+        conflict_score,
+        explanation,
+    }
 }
 
 fn by_id(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
@@ -51,11 +62,16 @@ fn by_id(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
 }
 
 fn by_recency(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    b.timestamp.cmp(&a.timestamp).then(b.sequence.cmp(&a.sequence)).then_with(|| by_id(a, b))
+    b.timestamp
+        .cmp(&a.timestamp)
+        .then(b.sequence.cmp(&a.sequence))
+        .then_with(|| by_id(a, b))
 }
 
 fn by_authority(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    b.weight().total_cmp(&a.weight()).then_with(|| by_recency(a, b))
+    b.weight()
+        .total_cmp(&a.weight())
+        .then_with(|| by_recency(a, b))
 }
 
 /// Consensus: numbers take the (lower) weighted median; anything else takes the value with the
@@ -101,9 +117,14 @@ fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
     };
     order.sort_by(|&a, &b| {
         let (ca, cb) = (&candidates[a], &candidates[b]);
-        distance(ca).total_cmp(&distance(cb)).then_with(|| by_authority(ca, cb))
+        distance(ca)
+            .total_cmp(&distance(cb))
+            .then_with(|| by_authority(ca, cb))
     });
-    format!("consensus: {detail}; winner by {}", candidates[order[0]].agent_id)
+    format!(
+        "consensus: {detail}; winner by {}",
+        candidates[order[0]].agent_id
+    )
 }
 
 /// The lower weighted median: the smallest value at which the running weight reaches half the
@@ -112,7 +133,11 @@ fn weighted_median(candidates: &[Candidate<'_>]) -> (Value, f64, f64) {
     let uniform = total_weight(candidates) <= 0.0;
     let weight = |c: &Candidate<'_>| if uniform { 1.0 } else { c.weight() };
     let mut sorted: Vec<&Candidate<'_>> = candidates.iter().collect();
-    sorted.sort_by(|a, b| num(a.value).total_cmp(&num(b.value)).then_with(|| by_id(a, b)));
+    sorted.sort_by(|a, b| {
+        num(a.value)
+            .total_cmp(&num(b.value))
+            .then_with(|| by_id(a, b))
+    });
     let total: f64 = sorted.iter().map(|c| weight(c)).sum();
     let mut running = 0.0;
     let mut chosen = sorted[sorted.len() - 1];
@@ -124,7 +149,11 @@ fn weighted_median(candidates: &[Candidate<'_>]) -> (Value, f64, f64) {
         }
     }
     let key = cluster_key(chosen.value);
-    let on_it: f64 = sorted.iter().filter(|c| cluster_key(c.value) == key).map(|c| weight(c)).sum();
+    let on_it: f64 = sorted
+        .iter()
+        .filter(|c| cluster_key(c.value) == key)
+        .map(|c| weight(c))
+        .sum();
     (chosen.value.clone(), on_it, total)
 }
 

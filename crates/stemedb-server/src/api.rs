@@ -1,17 +1,17 @@
 //! Request handlers. Each one parses, hands the work to `Db` on a blocking thread, and shapes
 //! the JSON answer; errors go back as `ApiError` and become problems in `problem.rs`.
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use stemedb::core::AssertionId;
 use stemedb::{Db, DbError, Ingested, Query, QueryResult};
 
 use crate::problem::problem_json;
-use crate::{query_params, ApiError, AppState};
+use crate::{ApiError, AppState, query_params};
 
 /// Runs blocking database work off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -19,12 +19,16 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let db = std::sync::Arc::clone(&state.db);
-    tokio::task::spawn_blocking(move || work(&db)).await.map_err(|e| ApiError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || work(&db))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>, limit_bytes: usize) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        BytesRejection::FailedToBufferBody(_)
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
             ApiError::PayloadTooLarge { limit_bytes }
         }
         other => ApiError::BodyUnreadable(other.body_text()),
@@ -49,10 +53,20 @@ fn ingested_json(ingested: &Ingested) -> Value {
         (status = 413, description = "Body too large", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field or signature", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn assert_one(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn assert_one(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
-    let ingested = blocking(&state, move |db| db.ingest_bytes(&bytes).map_err(ApiError::from)).await?;
-    let status = if ingested.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    let ingested = blocking(&state, move |db| {
+        db.ingest_bytes(&bytes).map_err(ApiError::from)
+    })
+    .await?;
+    let status = if ingested.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(ingested_json(&ingested))).into_response())
 }
 
@@ -63,7 +77,10 @@ pub async fn assert_one(State(state): State<AppState>, body: Result<Bytes, Bytes
         (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many items or too many bytes", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn assert_batch(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn assert_batch(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let bytes = body_bytes(body, state.config.batch_body_bytes_max)?;
     let results = blocking(&state, move |db| {
         let items = parse_batch(&bytes)?;
@@ -98,12 +115,18 @@ pub async fn assert_batch(State(state): State<AppState>, body: Result<Bytes, Byt
 }
 
 fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
     let Value::Object(mut map) = value else {
-        return Err(DbError::MalformedJson("a batch is an object {\"assertions\": [...]}".into()).into());
+        return Err(
+            DbError::MalformedJson("a batch is an object {\"assertions\": [...]}".into()).into(),
+        );
     };
     if let Some(unknown) = map.keys().find(|k| *k != "assertions") {
-        return Err(DbError::MalformedJson(format!("unknown field {unknown:?} in batch; only \"assertions\"")).into());
+        return Err(DbError::MalformedJson(format!(
+            "unknown field {unknown:?} in batch; only \"assertions\""
+        ))
+        .into());
     }
     match map.remove("assertions") {
         Some(Value::Array(items)) => Ok(items),
@@ -118,11 +141,18 @@ fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
         (status = 400, description = "Not an id", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown id", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_assertion(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let parsed = AssertionId::parse_field(&id, "id")
-        .map_err(|e| DbError::BadQuery { field: "id", message: e.message })?;
+pub async fn get_assertion(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let parsed = AssertionId::parse_field(&id, "id").map_err(|e| DbError::BadQuery {
+        field: "id",
+        message: e.message,
+    })?;
     let record = blocking(&state, move |db| db.get(&parsed).map_err(ApiError::from)).await?;
-    record.map(|r| Json(r.to_json())).ok_or(ApiError::NotFound(id))
+    record
+        .map(|r| Json(r.to_json()))
+        .ok_or(ApiError::NotFound(id))
 }
 
 #[utoipa::path(get, path = "/v1/query", tag = "query",
@@ -131,7 +161,10 @@ pub async fn get_assertion(State(state): State<AppState>, Path(id): Path<String>
         (status = 200, description = "Groups ranked by the lens", body = crate::openapi::QueryResponse),
         (status = 400, description = "Invalid query", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn query_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn query_get(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let query = query_params::from_query_string(raw.as_deref())?;
     run_query(&state, query).await
 }
@@ -142,7 +175,10 @@ pub async fn query_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -
         (status = 200, description = "Groups ranked by the lens", body = crate::openapi::QueryResponse),
         (status = 400, description = "Invalid query", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn query_post(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn query_post(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
     let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
     let query = query_params::from_json_body(&bytes)?;
     run_query(&state, query).await
@@ -159,7 +195,11 @@ fn query_json(result: &QueryResult) -> Value {
         .groups
         .iter()
         .map(|g| {
-            let ranked: Vec<Value> = g.assertions.iter().map(stemedb::RecordView::to_json).collect();
+            let ranked: Vec<Value> = g
+                .assertions
+                .iter()
+                .map(stemedb::RecordView::to_json)
+                .collect();
             all.extend(ranked.iter().cloned());
             json!({
                 "subject": g.subject,

@@ -12,11 +12,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use stemedb::Db;
 use tokio::net::TcpListener;
 
@@ -64,7 +64,9 @@ async fn request_timeout(State(state): State<AppState>, request: Request, next: 
     let limit = Duration::from_millis(state.config.request_timeout_ms);
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => problem::into_response(&ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }),
+        Err(_) => problem::into_response(&ApiError::Timeout {
+            timeout_ms: state.config.request_timeout_ms,
+        }),
     }
 }
 
@@ -75,7 +77,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = Arc::clone(&state.db);
-    let result = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
     let closed = tokio::task::spawn_blocking(move || db.close()).await;
     result?;
     match closed {

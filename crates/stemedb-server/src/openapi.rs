@@ -159,7 +159,10 @@ pub struct Problem {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "StemeDB", description = "Signed assertions, resolved through lenses."),
+    info(
+        title = "StemeDB",
+        description = "Signed assertions, resolved through lenses."
+    ),
     paths(
         crate::api::assert_one,
         crate::api::assert_batch,
@@ -168,7 +171,19 @@ pub struct Problem {
         crate::api::query_post,
         crate::api::health,
     ),
-    components(schemas(AssertionWire, Record, AssertResponse, BatchRequest, BatchResponse, BatchItem, QueryBody, QueryResponse, Group, HealthResponse, Problem))
+    components(schemas(
+        AssertionWire,
+        Record,
+        AssertResponse,
+        BatchRequest,
+        BatchResponse,
+        BatchItem,
+        QueryBody,
+        QueryResponse,
+        Group,
+        HealthResponse,
+        Problem
+    ))
 )]
 pub struct ApiDoc;
 

@@ -1,8 +1,8 @@
 //! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`,
 //! with a stable `type` per kind of problem (docs/api.md lists them).
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use stemedb::{DbError, StoreError};
 
 /// Every way a request can fail.
@@ -33,23 +33,53 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
     match error {
         ApiError::Db(db) => match db {
             DbError::MalformedJson(_) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON"),
-            DbError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation-failed", "Invalid assertion"),
-            DbError::SignatureInvalid { .. } => (S::UNPROCESSABLE_ENTITY, "signature-invalid", "Signature does not verify"),
-            DbError::AgentKeyConflict { .. } => (S::CONFLICT, "agent-key-conflict", "Agent bound to another key"),
-            DbError::BatchTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "batch-too-large", "Batch too large"),
+            DbError::Invalid(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Invalid assertion",
+            ),
+            DbError::SignatureInvalid { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "signature-invalid",
+                "Signature does not verify",
+            ),
+            DbError::AgentKeyConflict { .. } => (
+                S::CONFLICT,
+                "agent-key-conflict",
+                "Agent bound to another key",
+            ),
+            DbError::BatchTooLarge { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "batch-too-large", "Batch too large")
+            }
             DbError::BadQuery { .. } => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
-            DbError::Store(StoreError::FailStopped { .. } | StoreError::ShuttingDown) => {
-                (S::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable")
-            }
-            DbError::Store(StoreError::CorruptRecord { .. } | StoreError::CorruptIndex { .. } | StoreError::CorruptMeta { .. }) => {
-                (S::INTERNAL_SERVER_ERROR, "storage-corrupt", "Stored data failed its checks")
-            }
+            DbError::Store(StoreError::FailStopped { .. } | StoreError::ShuttingDown) => (
+                S::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "Storage unavailable",
+            ),
+            DbError::Store(
+                StoreError::CorruptRecord { .. }
+                | StoreError::CorruptIndex { .. }
+                | StoreError::CorruptMeta { .. },
+            ) => (
+                S::INTERNAL_SERVER_ERROR,
+                "storage-corrupt",
+                "Stored data failed its checks",
+            ),
             _ => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
         },
         ApiError::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
         ApiError::NoRoute(_) => (S::NOT_FOUND, "no-route", "No such route"),
-        ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
-        ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
+        ApiError::MethodNotAllowed => (
+            S::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+        ),
+        ApiError::PayloadTooLarge { .. } => (
+            S::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+        ),
         ApiError::BodyUnreadable(_) => (S::BAD_REQUEST, "body-unreadable", "Unreadable body"),
         ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
         ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
@@ -72,7 +102,10 @@ pub fn problem_json(error: &ApiError) -> Value {
         ApiError::Db(DbError::BadQuery { field, .. }) => {
             doc.insert("field".into(), json!(field));
         }
-        ApiError::Db(DbError::AgentKeyConflict { agent_id, bound_key }) => {
+        ApiError::Db(DbError::AgentKeyConflict {
+            agent_id,
+            bound_key,
+        }) => {
             doc.insert("field".into(), json!("public_key"));
             doc.insert("agent_id".into(), json!(agent_id));
             doc.insert("bound_public_key".into(), json!(bound_key));
@@ -92,7 +125,12 @@ pub fn into_response(error: &ApiError) -> Response {
         tracing::error!(error = %error, "request failed");
     }
     let body = problem_json(error).to_string();
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body,
+    )
+        .into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -1,15 +1,27 @@
 //! Turns query parameters (from a query string or a JSON body) into a `stemedb::Query`.
 //! Both forms go through the same (name, text) pairs, so they accept exactly the same fields.
 use serde_json::{Map, Value};
-use stemedb::{parse_query_time, DbError, LensKind, Query};
+use stemedb::{DbError, LensKind, Query, parse_query_time};
 
 use crate::ApiError;
 
-const FIELDS: [&str; 9] =
-    ["subject", "concept_path", "predicate", "lens", "as_of", "known_at", "at_sequence", "limit", "cursor"];
+const FIELDS: [&str; 9] = [
+    "subject",
+    "concept_path",
+    "predicate",
+    "lens",
+    "as_of",
+    "known_at",
+    "at_sequence",
+    "limit",
+    "cursor",
+];
 
 fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::Db(DbError::BadQuery { field, message: message.into() })
+    ApiError::Db(DbError::BadQuery {
+        field,
+        message: message.into(),
+    })
 }
 
 /// From a URL query string.
@@ -21,8 +33,8 @@ pub fn from_query_string(raw: Option<&str>) -> Result<Query, ApiError> {
 
 /// From a JSON object body; numbers and strings are both accepted for numeric fields.
 pub fn from_json_body(bytes: &[u8]) -> Result<Query, ApiError> {
-    let map: Map<String, Value> =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::Db(DbError::MalformedJson(e.to_string())))?;
+    let map: Map<String, Value> = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Db(DbError::MalformedJson(e.to_string())))?;
     let mut pairs = Vec::with_capacity(map.len());
     for (key, value) in map {
         let text = match value {
@@ -37,10 +49,15 @@ pub fn from_json_body(bytes: &[u8]) -> Result<Query, ApiError> {
 }
 
 fn field_name(key: &str) -> Result<&'static str, ApiError> {
-    FIELDS
-        .into_iter()
-        .find(|f| *f == key)
-        .ok_or_else(|| bad("query", format!("unknown parameter {key:?}; expected one of {}", FIELDS.join(", "))))
+    FIELDS.into_iter().find(|f| *f == key).ok_or_else(|| {
+        bad(
+            "query",
+            format!(
+                "unknown parameter {key:?}; expected one of {}",
+                FIELDS.join(", ")
+            ),
+        )
+    })
 }
 
 fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
@@ -56,7 +73,11 @@ fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
                 subject = Some(text);
             }
             "predicate" => query.predicate = Some(text),
-            "lens" => query.lens = text.parse::<LensKind>().map_err(|e| bad("lens", e.to_string()))?,
+            "lens" => {
+                query.lens = text
+                    .parse::<LensKind>()
+                    .map_err(|e| bad("lens", e.to_string()))?
+            }
             "as_of" => query.as_of = Some(parse_query_time(&text, "as_of")?),
             "known_at" => query.known_at = Some(parse_query_time(&text, "known_at")?),
             "at_sequence" => query.at_sequence = Some(parse_number(&text, "at_sequence")?),
@@ -72,5 +93,10 @@ fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
 }
 
 fn parse_number(text: &str, field: &'static str) -> Result<u64, ApiError> {
-    text.parse::<u64>().map_err(|_| bad(field, format!("must be a non-negative integer; got {text:?}")))
+    text.parse::<u64>().map_err(|_| {
+        bad(
+            field,
+            format!("must be a non-negative integer; got {text:?}"),
+        )
+    })
 }

@@ -53,7 +53,10 @@ pub fn encode_record(record: &StoredRecord) -> Vec<u8> {
 pub fn decode_record(sequence: u64, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
     let corrupt = |reason: String| StoreError::CorruptRecord { sequence, reason };
     if bytes.len() < HEADER_LEN + 2 {
-        return Err(corrupt(format!("envelope is {} bytes, shorter than its header", bytes.len())));
+        return Err(corrupt(format!(
+            "envelope is {} bytes, shorter than its header",
+            bytes.len()
+        )));
     }
     let (sum, rest) = bytes.split_at(8);
     if sum != checksum(sequence, rest) {

@@ -7,7 +7,10 @@ pub enum StoreError {
     #[error("storage engine error: {0}")]
     Engine(#[from] fjall::Error),
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("data directory {path} is in use by another StemeDB process (lock file held)")]
     Locked { path: PathBuf },
     #[error(
@@ -21,7 +24,9 @@ pub enum StoreError {
     CorruptIndex { index: &'static str, reason: String },
     #[error("corrupt metadata key {key}: {reason}")]
     CorruptMeta { key: &'static str, reason: String },
-    #[error("the writer has stopped after a failed durable commit ({reason}); restart the server to recover")]
+    #[error(
+        "the writer has stopped after a failed durable commit ({reason}); restart the server to recover"
+    )]
     FailStopped { reason: String },
     #[error("the store is shutting down")]
     ShuttingDown,

@@ -47,18 +47,31 @@ pub struct GroupKey {
 impl GroupKey {
     /// Splits a `by_subject` key into its group and sequence.
     pub fn parse(key: &[u8]) -> Result<(GroupKey, u64), StoreError> {
-        let bad = |reason: &str| StoreError::CorruptIndex { index: "by_subject", reason: reason.to_owned() };
+        let bad = |reason: &str| StoreError::CorruptIndex {
+            index: "by_subject",
+            reason: reason.to_owned(),
+        };
         if key.len() < 10 {
             return Err(bad("key too short"));
         }
         let (names, seq) = key.split_at(key.len() - 8);
         let seq_bytes: [u8; 8] = seq.try_into().map_err(|_| bad("bad sequence bytes"))?;
-        let names = names.strip_suffix(&[SEP]).ok_or_else(|| bad("missing separator"))?;
-        let split = names.iter().position(|b| *b == SEP).ok_or_else(|| bad("missing separator"))?;
-        let subject = std::str::from_utf8(&names[..split]).map_err(|_| bad("subject is not UTF-8"))?;
-        let predicate = std::str::from_utf8(&names[split + 1..]).map_err(|_| bad("predicate is not UTF-8"))?;
+        let names = names
+            .strip_suffix(&[SEP])
+            .ok_or_else(|| bad("missing separator"))?;
+        let split = names
+            .iter()
+            .position(|b| *b == SEP)
+            .ok_or_else(|| bad("missing separator"))?;
+        let subject =
+            std::str::from_utf8(&names[..split]).map_err(|_| bad("subject is not UTF-8"))?;
+        let predicate =
+            std::str::from_utf8(&names[split + 1..]).map_err(|_| bad("predicate is not UTF-8"))?;
         Ok((
-            GroupKey { subject: subject.to_owned(), predicate: predicate.to_owned() },
+            GroupKey {
+                subject: subject.to_owned(),
+                predicate: predicate.to_owned(),
+            },
             u64::from_be_bytes(seq_bytes),
         ))
     }

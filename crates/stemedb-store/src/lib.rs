@@ -8,7 +8,7 @@ mod keys;
 mod store;
 mod writer;
 
-pub use codec::{decode_record, encode_record, StoredRecord};
+pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
-pub use store::{AppendOutcome, Store, StoreOptions, FORMAT_VERSION};
+pub use store::{AppendOutcome, FORMAT_VERSION, Store, StoreOptions};

@@ -3,16 +3,16 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
 
-use crate::codec::{decode_record, StoredRecord};
-use crate::keys::{seq_key, GroupKey};
-use crate::writer::{run_writer, Job};
 use crate::StoreError;
+use crate::codec::{StoredRecord, decode_record};
+use crate::keys::{GroupKey, seq_key};
+use crate::writer::{Job, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
 pub const FORMAT_VERSION: u32 = 1;
@@ -32,11 +32,17 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Groups found by [`Store::scan_groups`] with their sequences, and whether more follow.
+pub type GroupPage = (Vec<(GroupKey, Vec<u64>)>, bool);
+
 /// What happened to one record handed to [`Store::append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOutcome {
     /// Newly stored and durable.
-    Appended { sequence: u64, recorded_at: Timestamp },
+    Appended {
+        sequence: u64,
+        recorded_at: Timestamp,
+    },
     /// The same id was already stored (idempotent re-send).
     Duplicate { sequence: u64 },
     /// The agent id is bound to another public key; nothing stored.
@@ -77,7 +83,10 @@ impl std::fmt::Debug for Store {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_owned(), source }
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 impl Store {
@@ -87,7 +96,9 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock = lock_dir(dir)?;
         check_or_write_format(dir)?;
-        let db = Database::builder(dir.join(ENGINE_DIR)).cache_size(options.cache_bytes).open()?;
+        let db = Database::builder(dir.join(ENGINE_DIR))
+            .cache_size(options.cache_bytes)
+            .open()?;
         let ks = Keyspaces {
             meta: db.keyspace("meta", KeyspaceCreateOptions::default)?,
             log: db.keyspace("log", KeyspaceCreateOptions::default)?,
@@ -99,7 +110,11 @@ impl Store {
             agents: db.keyspace("agents", KeyspaceCreateOptions::default)?,
         };
         let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
-        let shared = Arc::new(Shared { db, ks, durable_seq: AtomicU64::new(last) });
+        let shared = Arc::new(Shared {
+            db,
+            ks,
+            durable_seq: AtomicU64::new(last),
+        });
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
@@ -124,7 +139,9 @@ impl Store {
             Err(_) => None,
         };
         let sender = sender.ok_or(StoreError::ShuttingDown)?;
-        sender.send(Job { records, reply }).map_err(|_| StoreError::ShuttingDown)?;
+        sender
+            .send(Job { records, reply })
+            .map_err(|_| StoreError::ShuttingDown)?;
         wait.recv().map_err(|_| StoreError::ShuttingDown)?
     }
 
@@ -139,17 +156,27 @@ impl Store {
         }
         match self.shared.ks.log.get(seq_key(sequence))? {
             Some(bytes) => decode_record(sequence, &bytes).map(Some),
-            None => Err(StoreError::CorruptRecord { sequence, reason: "missing from the log".into() }),
+            None => Err(StoreError::CorruptRecord {
+                sequence,
+                reason: "missing from the log".into(),
+            }),
         }
     }
 
     /// The record with this id, checked against the id on the way out.
     pub fn get_by_id(&self, id: &AssertionId) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(seq_bytes) = self.shared.ks.ids.get(id.as_bytes())? else { return Ok(None) };
+        let Some(seq_bytes) = self.shared.ks.ids.get(id.as_bytes())? else {
+            return Ok(None);
+        };
         let sequence = decode_seq(&seq_bytes, "ids")?;
-        let Some(record) = self.get_by_sequence(sequence)? else { return Ok(None) };
+        let Some(record) = self.get_by_sequence(sequence)? else {
+            return Ok(None);
+        };
         if record.id() != *id {
-            return Err(StoreError::CorruptRecord { sequence, reason: format!("body does not hash to id {id}") });
+            return Err(StoreError::CorruptRecord {
+                sequence,
+                reason: format!("body does not hash to id {id}"),
+            });
         }
         Ok(Some(record))
     }
@@ -162,7 +189,10 @@ impl Store {
                 .get(..32)
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .map(Some)
-                .ok_or(StoreError::CorruptIndex { index: "agents", reason: "short key".into() }),
+                .ok_or(StoreError::CorruptIndex {
+                    index: "agents",
+                    reason: "short key".into(),
+                }),
         }
     }
 
@@ -176,7 +206,7 @@ impl Store {
         sequence_max: u64,
         groups_max: usize,
         keep: &dyn Fn(&GroupKey) -> bool,
-    ) -> Result<(Vec<(GroupKey, Vec<u64>)>, bool), StoreError> {
+    ) -> Result<GroupPage, StoreError> {
         let bound = sequence_max.min(self.last_sequence());
         let iter = match start {
             Some(s) if s > prefix => self.shared.ks.by_subject.range(s.to_vec()..),
@@ -238,7 +268,10 @@ impl Drop for Store {
 pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::CorruptIndex { index, reason: format!("sequence value is {} bytes", bytes.len()) })
+        .map_err(|_| StoreError::CorruptIndex {
+            index,
+            reason: format!("sequence value is {} bytes", bytes.len()),
+        })
 }
 
 fn read_u64(ks: &Keyspace, key: &[u8], name: &'static str) -> Result<Option<u64>, StoreError> {
@@ -246,16 +279,26 @@ fn read_u64(ks: &Keyspace, key: &[u8], name: &'static str) -> Result<Option<u64>
         None => Ok(None),
         Some(v) => <[u8; 8]>::try_from(&v[..])
             .map(|b| Some(u64::from_be_bytes(b)))
-            .map_err(|_| StoreError::CorruptMeta { key: name, reason: format!("{} bytes", v.len()) }),
+            .map_err(|_| StoreError::CorruptMeta {
+                key: name,
+                reason: format!("{} bytes", v.len()),
+            }),
     }
 }
 
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: dir.to_owned() }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: dir.to_owned(),
+        }),
         Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
     }
 }
@@ -270,20 +313,32 @@ fn check_or_write_format(dir: &Path) -> Result<(), StoreError> {
                 .trim()
                 .strip_prefix("stemedb-format ")
                 .and_then(|n| n.parse::<u32>().ok())
-                .ok_or(StoreError::CorruptMeta { key: "FORMAT", reason: format!("unreadable contents {text:?}") })?;
+                .ok_or(StoreError::CorruptMeta {
+                    key: "FORMAT",
+                    reason: format!("unreadable contents {text:?}"),
+                })?;
             if found != FORMAT_VERSION {
-                return Err(StoreError::UnsupportedFormat { found, supported: FORMAT_VERSION });
+                return Err(StoreError::UnsupportedFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
             }
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if dir.join(ENGINE_DIR).exists() {
-                return Err(StoreError::CorruptMeta { key: "FORMAT", reason: "missing beside existing data".into() });
+                return Err(StoreError::CorruptMeta {
+                    key: "FORMAT",
+                    reason: "missing beside existing data".into(),
+                });
             }
             let mut file = File::create(&path).map_err(io_err(&path))?;
-            file.write_all(format!("stemedb-format {FORMAT_VERSION}\n").as_bytes()).map_err(io_err(&path))?;
+            file.write_all(format!("stemedb-format {FORMAT_VERSION}\n").as_bytes())
+                .map_err(io_err(&path))?;
             file.sync_all().map_err(io_err(&path))?;
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(dir))
         }
         Err(e) => Err(StoreError::Io { path, source: e }),
     }

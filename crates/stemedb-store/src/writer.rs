@@ -8,9 +8,9 @@ use std::sync::mpsc;
 use fjall::{OwnedWriteBatch, PersistMode};
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
-use crate::codec::{encode_record, StoredRecord};
+use crate::codec::{StoredRecord, encode_record};
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
-use crate::store::{decode_seq, Shared, StoreOptions, META_LAST_APPLIED};
+use crate::store::{META_LAST_APPLIED, Shared, StoreOptions, decode_seq};
 use crate::{AppendOutcome, StoreError};
 
 pub(crate) struct Job {
@@ -52,7 +52,9 @@ pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, option
 fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, options: &StoreOptions) {
     if let Some(reason) = &state.failed {
         for job in jobs {
-            let _ = job.reply.send(Err(StoreError::FailStopped { reason: reason.clone() }));
+            let _ = job.reply.send(Err(StoreError::FailStopped {
+                reason: reason.clone(),
+            }));
         }
         return;
     }
@@ -70,8 +72,14 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
         outcomes.push(result);
     }
     let result = if state.next_seq > start_seq {
-        batch.insert(&shared.ks.meta, META_LAST_APPLIED, (state.next_seq - 1).to_be_bytes());
-        batch.commit().and_then(|()| shared.db.persist(PersistMode::SyncAll))
+        batch.insert(
+            &shared.ks.meta,
+            META_LAST_APPLIED,
+            (state.next_seq - 1).to_be_bytes(),
+        );
+        batch
+            .commit()
+            .and_then(|()| shared.db.persist(PersistMode::SyncAll))
     } else {
         Ok(())
     };
@@ -79,12 +87,16 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
         let reason = e.to_string();
         state.failed = Some(reason.clone());
         for job in jobs {
-            let _ = job.reply.send(Err(StoreError::FailStopped { reason: reason.clone() }));
+            let _ = job.reply.send(Err(StoreError::FailStopped {
+                reason: reason.clone(),
+            }));
         }
         return;
     }
     state.last_recorded_at = now;
-    shared.durable_seq.store(state.next_seq - 1, Ordering::Release);
+    shared
+        .durable_seq
+        .store(state.next_seq - 1, Ordering::Release);
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }
@@ -106,21 +118,27 @@ fn decide(
     now: Timestamp,
 ) -> Result<AppendOutcome, StoreError> {
     if let Some(sequence) = group.ids.get(&record.id) {
-        return Ok(AppendOutcome::Duplicate { sequence: *sequence });
+        return Ok(AppendOutcome::Duplicate {
+            sequence: *sequence,
+        });
     }
     if let Some(seq_bytes) = shared.ks.ids.get(record.id.as_bytes())? {
-        return Ok(AppendOutcome::Duplicate { sequence: decode_seq(&seq_bytes, "ids")? });
+        return Ok(AppendOutcome::Duplicate {
+            sequence: decode_seq(&seq_bytes, "ids")?,
+        });
     }
     let agent = &record.body.agent_id;
     let key = record.body.public_key.to_bytes();
     let bound = match group.agents.get(agent) {
         Some(k) => Some(*k),
-        None => shared.ks.agents.get(agent.as_bytes())?.and_then(|v| v.get(..32).and_then(|b| b.try_into().ok())),
+        None => shared
+            .ks
+            .agents
+            .get(agent.as_bytes())?
+            .and_then(|v| v.get(..32).and_then(|b| b.try_into().ok())),
     };
-    if let Some(bound_key) = bound {
-        if bound_key != key {
-            return Ok(AppendOutcome::AgentKeyConflict { bound_key });
-        }
+    if let Some(bound_key) = bound.filter(|b| *b != key) {
+        return Ok(AppendOutcome::AgentKeyConflict { bound_key });
     }
     let sequence = state.next_seq;
     state.next_seq += 1;
@@ -131,24 +149,44 @@ fn decide(
         group.agents.insert(agent.clone(), key);
     }
     group.ids.insert(record.id, sequence);
-    let stored =
-        StoredRecord { sequence, recorded_at: now, signature: record.signature, canonical: record.canonical.clone() };
+    let stored = StoredRecord {
+        sequence,
+        recorded_at: now,
+        signature: record.signature,
+        canonical: record.canonical.clone(),
+    };
     apply(shared, batch, &stored, record);
-    Ok(AppendOutcome::Appended { sequence, recorded_at: now })
+    Ok(AppendOutcome::Appended {
+        sequence,
+        recorded_at: now,
+    })
 }
 
 /// Writes one decided record into the log and every index. This is the apply path a
 /// replicated log will feed: it depends only on the record and its assigned sequence.
-fn apply(shared: &Shared, batch: &mut OwnedWriteBatch, stored: &StoredRecord, record: &SignedAssertion) {
+fn apply(
+    shared: &Shared,
+    batch: &mut OwnedWriteBatch,
+    stored: &StoredRecord,
+    record: &SignedAssertion,
+) {
     let ks = &shared.ks;
     let seq = stored.sequence;
     let body = &record.body;
     batch.insert(&ks.log, seq_key(seq), encode_record(stored));
     batch.insert(&ks.ids, record.id.as_bytes().to_vec(), seq.to_be_bytes());
-    batch.insert(&ks.by_subject, subject_predicate_key(&body.subject, &body.predicate, seq), []);
+    batch.insert(
+        &ks.by_subject,
+        subject_predicate_key(&body.subject, &body.predicate, seq),
+        [],
+    );
     batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
     for source in &body.sources {
         batch.insert(&ks.by_source, name_seq_key(source, seq), []);
     }
-    batch.insert(&ks.by_valid_time, valid_time_key(body.timestamp.micros(), seq), []);
+    batch.insert(
+        &ks.by_valid_time,
+        valid_time_key(body.timestamp.micros(), seq),
+        [],
+    );
 }

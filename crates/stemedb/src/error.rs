@@ -11,12 +11,17 @@ pub enum DbError {
     Invalid(ValidationError),
     #[error("signature does not verify for assertion {id} with its public_key")]
     SignatureInvalid { id: String },
-    #[error("agent {agent_id:?} is bound to public key {bound_key}; this assertion uses another key")]
+    #[error(
+        "agent {agent_id:?} is bound to public key {bound_key}; this assertion uses another key"
+    )]
     AgentKeyConflict { agent_id: String, bound_key: String },
     #[error("batch holds {len} assertions; at most {max} allowed")]
     BatchTooLarge { len: usize, max: usize },
     #[error("invalid query: {field}: {message}")]
-    BadQuery { field: &'static str, message: String },
+    BadQuery {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -27,7 +32,9 @@ impl From<CoreError> for DbError {
             CoreError::MalformedJson(m) => DbError::MalformedJson(m),
             CoreError::Invalid(v) => DbError::Invalid(v),
             CoreError::SignatureInvalid { id } => DbError::SignatureInvalid { id },
-            CoreError::BadKey(m) => DbError::Invalid(ValidationError::new("public_key", "public_key_valid", m)),
+            CoreError::BadKey(m) => {
+                DbError::Invalid(ValidationError::new("public_key", "public_key_valid", m))
+            }
             other => DbError::Invalid(ValidationError::new("$", "invalid", other.to_string())),
         }
     }

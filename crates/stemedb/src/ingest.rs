@@ -1,7 +1,7 @@
 //! The write path: parse and validate, reject future timestamps, verify signatures (batch
 //! verification for batches), then hand the survivors to the store's group commit.
 use serde_json::Value;
-use stemedb_core::{verify_many, SignedAssertion, ValidationError};
+use stemedb_core::{SignedAssertion, ValidationError, verify_many};
 use stemedb_store::AppendOutcome;
 
 use crate::{Db, DbError};
@@ -18,7 +18,8 @@ pub struct Ingested {
 impl Db {
     /// Ingests one assertion from its raw wire JSON. Returns once it is durable.
     pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<Ingested, DbError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
         self.ingest_one(value)
     }
 
@@ -26,19 +27,30 @@ impl Db {
     pub fn ingest_one(&self, wire: Value) -> Result<Ingested, DbError> {
         let assertion = self.prepare(wire)?;
         if !assertion.verify() {
-            return Err(DbError::SignatureInvalid { id: assertion.id.to_hex() });
+            return Err(DbError::SignatureInvalid {
+                id: assertion.id.to_hex(),
+            });
         }
         let mut results = self.append(vec![assertion])?;
-        results.pop().unwrap_or_else(|| Err(DbError::MalformedJson("empty append result".into())))
+        results
+            .pop()
+            .unwrap_or_else(|| Err(DbError::MalformedJson("empty append result".into())))
     }
 
     /// Ingests many assertions; one result per item, in order. Valid items are stored even when
     /// others fail; every stored item is durable before this returns.
-    pub fn ingest_batch(&self, items: Vec<Value>) -> Result<Vec<Result<Ingested, DbError>>, DbError> {
+    pub fn ingest_batch(
+        &self,
+        items: Vec<Value>,
+    ) -> Result<Vec<Result<Ingested, DbError>>, DbError> {
         if items.len() > self.config.batch_len_max {
-            return Err(DbError::BatchTooLarge { len: items.len(), max: self.config.batch_len_max });
+            return Err(DbError::BatchTooLarge {
+                len: items.len(),
+                max: self.config.batch_len_max,
+            });
         }
-        let prepared: Vec<Result<SignedAssertion, DbError>> = items.into_iter().map(|v| self.prepare(v)).collect();
+        let prepared: Vec<Result<SignedAssertion, DbError>> =
+            items.into_iter().map(|v| self.prepare(v)).collect();
         let checks: Vec<_> = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok())
@@ -57,11 +69,17 @@ impl Db {
                 Ok(a) => Err(DbError::SignatureInvalid { id: a.id.to_hex() }),
             });
         }
-        let mut stored = self.append(to_store)?.into_iter().map(Some).collect::<Vec<_>>();
+        let mut stored = self
+            .append(to_store)?
+            .into_iter()
+            .map(Some)
+            .collect::<Vec<_>>();
         Ok(slots
             .into_iter()
             .map(|slot| match slot {
-                Ok(Some(i)) => stored[i].take().unwrap_or_else(|| Err(DbError::MalformedJson("lost result".into()))),
+                Ok(Some(i)) => stored[i]
+                    .take()
+                    .unwrap_or_else(|| Err(DbError::MalformedJson("lost result".into()))),
                 Ok(None) => Err(DbError::MalformedJson("lost result".into())),
                 Err(e) => Err(e),
             })
@@ -71,7 +89,11 @@ impl Db {
     /// Parses and validates, including the clock-dependent rule on future timestamps.
     fn prepare(&self, wire: Value) -> Result<SignedAssertion, DbError> {
         let assertion = SignedAssertion::from_wire(wire, &self.config.limits)?;
-        let latest = self.clock.now().micros().saturating_add(self.config.future_skew_ms.saturating_mul(1000));
+        let latest = self
+            .clock
+            .now()
+            .micros()
+            .saturating_add(self.config.future_skew_ms.saturating_mul(1000));
         if assertion.body.timestamp.micros() > latest {
             return Err(DbError::Invalid(ValidationError::new(
                 "timestamp",
@@ -87,21 +109,36 @@ impl Db {
     }
 
     /// Appends verified assertions durably and maps the store's outcomes.
-    fn append(&self, assertions: Vec<SignedAssertion>) -> Result<Vec<Result<Ingested, DbError>>, DbError> {
+    fn append(
+        &self,
+        assertions: Vec<SignedAssertion>,
+    ) -> Result<Vec<Result<Ingested, DbError>>, DbError> {
         if assertions.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<(String, String)> = assertions.iter().map(|a| (a.id.to_hex(), a.body.agent_id.clone())).collect();
+        let keys: Vec<(String, String)> = assertions
+            .iter()
+            .map(|a| (a.id.to_hex(), a.body.agent_id.clone()))
+            .collect();
         let outcomes = self.store.append(assertions)?;
         Ok(keys
             .into_iter()
             .zip(outcomes)
             .map(|((id, agent_id), outcome)| match outcome {
-                AppendOutcome::Appended { sequence, .. } => Ok(Ingested { id, sequence, duplicate: false }),
-                AppendOutcome::Duplicate { sequence } => Ok(Ingested { id, sequence, duplicate: true }),
-                AppendOutcome::AgentKeyConflict { bound_key } => {
-                    Err(DbError::AgentKeyConflict { agent_id, bound_key: hex::encode(bound_key) })
-                }
+                AppendOutcome::Appended { sequence, .. } => Ok(Ingested {
+                    id,
+                    sequence,
+                    duplicate: false,
+                }),
+                AppendOutcome::Duplicate { sequence } => Ok(Ingested {
+                    id,
+                    sequence,
+                    duplicate: true,
+                }),
+                AppendOutcome::AgentKeyConflict { bound_key } => Err(DbError::AgentKeyConflict {
+                    agent_id,
+                    bound_key: hex::encode(bound_key),
+                }),
             })
             .collect())
     }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 pub use config::{DbConfig, SystemClock};
 pub use error::DbError;
 pub use ingest::Ingested;
-pub use query::{parse_query_time, GroupResult, Query, QueryResult};
-pub use record::{RecordView, ENVELOPE_FIELDS};
+pub use query::{GroupResult, Query, QueryResult, parse_query_time};
+pub use record::{ENVELOPE_FIELDS, RecordView};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::StoreError;
@@ -45,14 +45,22 @@ impl Db {
     }
 
     /// Opens with an explicit clock (tests pass a fixed one).
-    pub fn open_with_clock(dir: &Path, config: DbConfig, clock: Arc<dyn Clock>) -> Result<Db, DbError> {
+    pub fn open_with_clock(
+        dir: &Path,
+        config: DbConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Db, DbError> {
         let options = StoreOptions {
             group_records_max: config.group_records_max,
             cache_bytes: config.cache_bytes,
             clock: Arc::clone(&clock),
         };
         let store = Store::open(dir, options)?;
-        Ok(Db { store, config, clock })
+        Ok(Db {
+            store,
+            config,
+            clock,
+        })
     }
 
     pub fn config(&self) -> &DbConfig {

@@ -2,7 +2,7 @@
 //! true `as_of` a valid time and known at a transaction time or sequence, rank each group
 //! through the chosen lens.
 use stemedb_core::{Timestamp, ValidationError};
-use stemedb_lens::{rank, Candidate, LensContext, LensKind};
+use stemedb_lens::{Candidate, LensContext, LensKind, rank};
 use stemedb_store::GroupKey;
 
 use crate::{Db, DbError, RecordView};
@@ -58,7 +58,10 @@ pub struct QueryResult {
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> DbError {
-    DbError::BadQuery { field, message: message.into() }
+    DbError::BadQuery {
+        field,
+        message: message.into(),
+    }
 }
 
 /// The `by_subject` key prefix a query scans.
@@ -69,12 +72,24 @@ fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, 
     }
     if let Some(prefix) = subject.strip_suffix('*') {
         if !prefix.ends_with('/') || prefix.contains('*') {
-            return Err(bad("subject", "a prefix query ends in \"/*\", such as drug/*"));
+            return Err(bad(
+                "subject",
+                "a prefix query ends in \"/*\", such as drug/*",
+            ));
         }
         return Ok(prefix.as_bytes().to_vec());
     }
-    if subject.is_empty() || subject.len() > limits.subject_bytes_max || subject.chars().any(char::is_control) {
-        return Err(bad("subject", format!("must be 1 to {} bytes without control characters", limits.subject_bytes_max)));
+    if subject.is_empty()
+        || subject.len() > limits.subject_bytes_max
+        || subject.chars().any(char::is_control)
+    {
+        return Err(bad(
+            "subject",
+            format!(
+                "must be 1 to {} bytes without control characters",
+                limits.subject_bytes_max
+            ),
+        ));
     }
     let mut key = subject.as_bytes().to_vec();
     key.push(0);
@@ -86,8 +101,13 @@ fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, 
 }
 
 fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, DbError> {
-    let raw = hex::decode(cursor).ok().ok_or_else(|| bad("cursor", "is not a cursor returned by this server"))?;
-    let split = raw.iter().position(|b| *b == 0).ok_or_else(|| bad("cursor", "is not a cursor returned by this server"))?;
+    let raw = hex::decode(cursor)
+        .ok()
+        .ok_or_else(|| bad("cursor", "is not a cursor returned by this server"))?;
+    let split = raw
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| bad("cursor", "is not a cursor returned by this server"))?;
     let group = GroupKey {
         subject: String::from_utf8_lossy(&raw[..split]).into_owned(),
         predicate: String::from_utf8_lossy(&raw[split + 1..]).into_owned(),
@@ -107,33 +127,61 @@ fn encode_cursor(group: &GroupKey) -> String {
 }
 
 impl Db {
-    /// Runs a query; `now` is the evaluation time handed to the lens.
+    /// Runs a query; the lens is evaluated at the clock's "now".
     pub fn query(&self, query: &Query) -> Result<QueryResult, DbError> {
         let limits = &self.config.limits;
-        if let Some(p) = &query.predicate {
-            if p.is_empty() || p.len() > limits.predicate_bytes_max {
-                return Err(bad("predicate", format!("must be 1 to {} bytes", limits.predicate_bytes_max)));
-            }
+        let predicate_max = limits.predicate_bytes_max;
+        if query
+            .predicate
+            .as_ref()
+            .is_some_and(|p| p.is_empty() || p.len() > predicate_max)
+        {
+            return Err(bad(
+                "predicate",
+                format!("must be 1 to {predicate_max} bytes"),
+            ));
         }
         let limit = query.limit.unwrap_or(self.config.query_groups_default);
         if limit == 0 || limit > self.config.query_groups_max {
-            return Err(bad("limit", format!("must be 1 to {}", self.config.query_groups_max)));
+            return Err(bad(
+                "limit",
+                format!("must be 1 to {}", self.config.query_groups_max),
+            ));
         }
         let prefix = scan_prefix(query, limits)?;
-        let start = query.cursor.as_deref().map(|c| decode_cursor(c, &prefix)).transpose()?;
+        let start = query
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, &prefix))
+            .transpose()?;
         let predicate = query.predicate.clone();
         let keep = move |g: &GroupKey| predicate.as_deref().is_none_or(|p| g.predicate == p);
-        let (scanned, more) =
-            self.store.scan_groups(&prefix, start.as_deref(), query.at_sequence.unwrap_or(u64::MAX), limit, &keep)?;
-        let next_cursor = if more { scanned.last().map(|(g, _)| encode_cursor(g)) } else { None };
-        let context = LensContext { now: self.clock.now() };
+        let (scanned, more) = self.store.scan_groups(
+            &prefix,
+            start.as_deref(),
+            query.at_sequence.unwrap_or(u64::MAX),
+            limit,
+            &keep,
+        )?;
+        let next_cursor = if more {
+            scanned.last().map(|(g, _)| encode_cursor(g))
+        } else {
+            None
+        };
+        let context = LensContext {
+            now: self.clock.now(),
+        };
         let mut groups = Vec::with_capacity(scanned.len());
         for (group, sequences) in scanned {
             if let Some(result) = self.resolve_group(group, &sequences, query, &context)? {
                 groups.push(result);
             }
         }
-        Ok(QueryResult { lens: query.lens, groups, next_cursor })
+        Ok(QueryResult {
+            lens: query.lens,
+            groups,
+            next_cursor,
+        })
     }
 
     fn resolve_group(
@@ -145,9 +193,13 @@ impl Db {
     ) -> Result<Option<GroupResult>, DbError> {
         let mut records = Vec::with_capacity(sequences.len());
         for &sequence in sequences {
-            let Some(stored) = self.store.get_by_sequence(sequence)? else { continue };
+            let Some(stored) = self.store.get_by_sequence(sequence)? else {
+                continue;
+            };
             let view = RecordView::from_stored(stored)?;
-            let valid = query.as_of.is_none_or(|t| view.assertion.body.timestamp <= t);
+            let valid = query
+                .as_of
+                .is_none_or(|t| view.assertion.body.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
             if valid && known {
                 records.push(view);
@@ -171,7 +223,11 @@ impl Db {
         let ranking = rank(query.lens, &candidates, context);
         drop(candidates);
         let mut slots: Vec<Option<RecordView>> = records.into_iter().map(Some).collect();
-        let assertions: Vec<RecordView> = ranking.order.iter().filter_map(|&i| slots.get_mut(i).and_then(Option::take)).collect();
+        let assertions: Vec<RecordView> = ranking
+            .order
+            .iter()
+            .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+            .collect();
         Ok(Some(GroupResult {
             subject: group.subject,
             predicate: group.predicate,

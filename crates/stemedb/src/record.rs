@@ -7,7 +7,13 @@ use stemedb_store::StoredRecord;
 use crate::DbError;
 
 /// Fields a record carries beyond the signed body; a verifier removes exactly these.
-pub const ENVELOPE_FIELDS: [&str; 5] = ["id", "signature", "sequence", "recorded_at", "lifecycle_stage"];
+pub const ENVELOPE_FIELDS: [&str; 5] = [
+    "id",
+    "signature",
+    "sequence",
+    "recorded_at",
+    "lifecycle_stage",
+];
 
 #[derive(Debug, Clone)]
 pub struct RecordView {
@@ -23,19 +29,40 @@ impl RecordView {
     /// with the contract's default limits, so that a server whose limits were tightened later
     /// still reads what it accepted before.
     pub(crate) fn from_stored(stored: StoredRecord) -> Result<Self, DbError> {
-        let assertion = SignedAssertion::from_canonical(&stored.canonical, stored.signature, &Limits::default())
-            .map_err(|e| stemedb_store::StoreError::CorruptRecord { sequence: stored.sequence, reason: e.to_string() })?;
-        Ok(Self { assertion, sequence: stored.sequence, recorded_at: stored.recorded_at, lifecycle_stage: "active" })
+        let assertion = SignedAssertion::from_canonical(
+            &stored.canonical,
+            stored.signature,
+            &Limits::default(),
+        )
+        .map_err(|e| stemedb_store::StoreError::CorruptRecord {
+            sequence: stored.sequence,
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            assertion,
+            sequence: stored.sequence,
+            recorded_at: stored.recorded_at,
+            lifecycle_stage: "active",
+        })
     }
 
     /// The JSON form returned by the API.
     pub fn to_json(&self) -> Value {
         let mut map: Map<String, Value> = self.assertion.body_json.clone();
         map.insert("id".into(), Value::String(self.assertion.id.to_hex()));
-        map.insert("signature".into(), Value::String(self.assertion.signature.to_hex()));
+        map.insert(
+            "signature".into(),
+            Value::String(self.assertion.signature.to_hex()),
+        );
         map.insert("sequence".into(), Value::from(self.sequence));
-        map.insert("recorded_at".into(), Value::String(self.recorded_at.to_rfc3339()));
-        map.insert("lifecycle_stage".into(), Value::String(self.lifecycle_stage.into()));
+        map.insert(
+            "recorded_at".into(),
+            Value::String(self.recorded_at.to_rfc3339()),
+        );
+        map.insert(
+            "lifecycle_stage".into(),
+            Value::String(self.lifecycle_stage.into()),
+        );
         Value::Object(map)
     }
 }

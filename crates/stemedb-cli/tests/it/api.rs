@@ -1,25 +1,45 @@
 //! HTTP API behaviour: writes, reads, duplicates, batches, agent binding, restarts, errors.
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use stemedb::{Db, DbConfig};
 use stemedb_server::ServerConfig;
 
-use crate::harness::{body, claim, key, signed, verify_record, TestServer};
+use crate::harness::{TestServer, body, claim, key, signed, verify_record};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_assertion_is_stored_and_read_back_exactly_as_signed() {
     let server = TestServer::start().await;
     let k = key(1);
-    let mut b = body(&k, "agent/alice", "drug/aspirin/dosage", "recommended_mg", json!(81));
+    let mut b = body(
+        &k,
+        "agent/alice",
+        "drug/aspirin/dosage",
+        "recommended_mg",
+        json!(81),
+    );
     b.insert("confidence".into(), json!(0.9));
     b.insert("sources".into(), json!(["source/CARDIOVASC_MEGA_TRIAL"]));
     let wire = signed(b.clone(), &k);
     let reply = server.client.assert(&wire).await.unwrap();
-    assert_eq!((reply.status, reply.sequence, reply.duplicate), (201, 1, false));
-    let record = server.client.get(&reply.id).await.unwrap().expect("stored record");
+    assert_eq!(
+        (reply.status, reply.sequence, reply.duplicate),
+        (201, 1, false)
+    );
+    let record = server
+        .client
+        .get(&reply.id)
+        .await
+        .unwrap()
+        .expect("stored record");
     for (field, value) in &b {
-        assert_eq!(&record[field], value, "field {field} returned exactly as signed");
+        assert_eq!(
+            &record[field], value,
+            "field {field} returned exactly as signed"
+        );
     }
-    assert!(record.get("provenance").is_none(), "fields the client left out stay absent");
+    assert!(
+        record.get("provenance").is_none(),
+        "fields the client left out stay absent"
+    );
     assert_eq!(record["lifecycle_stage"], "active");
     assert_eq!(record["sequence"], 1);
     assert!(record["recorded_at"].as_str().unwrap().ends_with('Z'));
@@ -32,7 +52,10 @@ async fn posting_the_same_assertion_twice_is_idempotent() {
     let wire = claim(2, "s/x", "p", json!(1), 1.0, "2025-01-01T00:00:00Z");
     let first = server.client.assert(&wire).await.unwrap();
     let second = server.client.assert(&wire).await.unwrap();
-    assert_eq!((second.status, second.duplicate, second.sequence, second.id), (200, true, first.sequence, first.id));
+    assert_eq!(
+        (second.status, second.duplicate, second.sequence, second.id),
+        (200, true, first.sequence, first.id)
+    );
     assert_eq!(server.count().await, 1);
 }
 
@@ -44,15 +67,26 @@ async fn a_second_key_for_a_bound_agent_is_refused_with_409() {
     server.client.assert(&first).await.unwrap();
     let impostor = signed(body(&k2, "agent/shared", "s/a", "p", json!(2)), &k2);
     let err = server.client.assert(&impostor).await.unwrap_err();
-    assert!(matches!(err, stemedb_client::ClientError::Problem { status: 409, .. }), "{err}");
-    assert_eq!(err.problem_type(), Some("urn:stemedb:problem:agent-key-conflict"));
+    assert!(
+        matches!(
+            err,
+            stemedb_client::ClientError::Problem { status: 409, .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.problem_type(),
+        Some("urn:stemedb:problem:agent-key-conflict")
+    );
     assert_eq!(server.count().await, 1, "nothing stored for the impostor");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_reports_each_item_and_stores_the_valid_ones_durably() {
     let server = TestServer::start().await;
-    let good: Vec<Value> = (0..5).map(|i| claim(5, "s/batch", "p", json!(i), 0.5, "2025-01-01T00:00:00Z")).collect();
+    let good: Vec<Value> = (0..5)
+        .map(|i| claim(5, "s/batch", "p", json!(i), 0.5, "2025-01-01T00:00:00Z"))
+        .collect();
     let mut forged = good[0].clone();
     forged["value"] = json!(99);
     let mut items = good.clone();
@@ -60,9 +94,19 @@ async fn a_batch_reports_each_item_and_stores_the_valid_ones_durably() {
     items.push(good[1].clone()); // a duplicate inside the same batch
     items.push(json!({"subject": "s"}));
     let reply = server.client.assert_batch(&items).await.unwrap();
-    assert_eq!((reply["accepted"].as_u64(), reply["duplicates"].as_u64(), reply["rejected"].as_u64()), (Some(5), Some(1), Some(2)));
+    assert_eq!(
+        (
+            reply["accepted"].as_u64(),
+            reply["duplicates"].as_u64(),
+            reply["rejected"].as_u64()
+        ),
+        (Some(5), Some(1), Some(2))
+    );
     let results = reply["results"].as_array().unwrap();
-    assert_eq!(results[5]["error"]["type"], "urn:stemedb:problem:signature-invalid");
+    assert_eq!(
+        results[5]["error"]["type"],
+        "urn:stemedb:problem:signature-invalid"
+    );
     assert_eq!(results[6]["duplicate"], true);
     assert_eq!(results[6]["sequence"], results[1]["sequence"]);
     assert_eq!(results[7]["error"]["field"], "signature");
@@ -77,34 +121,72 @@ async fn a_batch_over_the_item_limit_is_refused_whole() {
     let mut config = ServerConfig::default();
     config.db.batch_len_max = 3;
     let server = TestServer::start_with(config).await;
-    let items: Vec<Value> = (0..4).map(|i| claim(6, "s/b", "p", json!(i), 1.0, "2025-01-01T00:00:00Z")).collect();
+    let items: Vec<Value> = (0..4)
+        .map(|i| claim(6, "s/b", "p", json!(i), 1.0, "2025-01-01T00:00:00Z"))
+        .collect();
     let err = server.client.assert_batch(&items).await.unwrap_err();
-    assert_eq!(err.problem_type(), Some("urn:stemedb:problem:batch-too-large"));
+    assert_eq!(
+        err.problem_type(),
+        Some("urn:stemedb:problem:batch-too-large")
+    );
     assert_eq!(server.count().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_a_restart() {
     let server = TestServer::start().await;
-    let reply = server.client.assert(&claim(7, "s/r", "p", json!("kept"), 1.0, "2025-01-01T00:00:00Z")).await.unwrap();
+    let reply = server
+        .client
+        .assert(&claim(
+            7,
+            "s/r",
+            "p",
+            json!("kept"),
+            1.0,
+            "2025-01-01T00:00:00Z",
+        ))
+        .await
+        .unwrap();
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, ServerConfig::default()).await;
     let record = server.client.get(&reply.id).await.unwrap().unwrap();
     assert_eq!(record["value"], "kept");
-    let next = server.client.assert(&claim(7, "s/r", "p", json!("next"), 1.0, "2025-01-01T00:00:00Z")).await.unwrap();
-    assert_eq!(next.sequence, reply.sequence + 1, "sequences continue after a restart");
+    let next = server
+        .client
+        .assert(&claim(
+            7,
+            "s/r",
+            "p",
+            json!("next"),
+            1.0,
+            "2025-01-01T00:00:00Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.sequence,
+        reply.sequence + 1,
+        "sequences continue after a restart"
+    );
 }
 
 #[test]
 fn an_unknown_format_version_or_a_held_directory_fails_to_open_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), DbConfig::default()).unwrap();
-    let held = Db::open(dir.path(), DbConfig::default()).unwrap_err().to_string();
+    let held = Db::open(dir.path(), DbConfig::default())
+        .unwrap_err()
+        .to_string();
     assert!(held.contains("in use by another"), "{held}");
     drop(db);
     std::fs::write(dir.path().join("FORMAT"), "stemedb-format 99\n").unwrap();
-    let err = Db::open(dir.path(), DbConfig::default()).unwrap_err().to_string();
-    assert!(err.contains("format version 99") && err.contains("only version 1"), "{err}");
+    let err = Db::open(dir.path(), DbConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("format version 99") && err.contains("only version 1"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +194,12 @@ async fn unknown_ids_routes_and_methods_are_problems() {
     let server = TestServer::start().await;
     let http = reqwest_like(&server.url);
     for (method, path, status, kind) in [
-        ("GET", format!("/v1/assertions/{}", "ab".repeat(32)), 404, "not-found"),
+        (
+            "GET",
+            format!("/v1/assertions/{}", "ab".repeat(32)),
+            404,
+            "not-found",
+        ),
         ("GET", "/v1/assertions/xyz".to_owned(), 400, "invalid-query"),
         ("GET", "/v1/nothing".to_owned(), 404, "no-route"),
         ("DELETE", "/v1/assert".to_owned(), 405, "method-not-allowed"),
@@ -120,7 +207,11 @@ async fn unknown_ids_routes_and_methods_are_problems() {
         let (got, content_type, doc) = http.call(method, &path).await;
         assert_eq!(got, status, "{method} {path}");
         assert_eq!(content_type, "application/problem+json", "{method} {path}");
-        assert_eq!(doc["type"], format!("urn:stemedb:problem:{kind}"), "{method} {path}");
+        assert_eq!(
+            doc["type"],
+            format!("urn:stemedb:problem:{kind}"),
+            "{method} {path}"
+        );
     }
 }
 
@@ -133,14 +224,26 @@ async fn health_openapi_and_offline_docs_are_served() {
     let http = reqwest_like(&server.url);
     let (status, _, doc) = http.call("GET", "/openapi.json").await;
     assert_eq!(status, 200);
-    for path in ["/v1/assert", "/v1/assert/batch", "/v1/assertions/{id}", "/v1/query", "/v1/health"] {
+    for path in [
+        "/v1/assert",
+        "/v1/assert/batch",
+        "/v1/assertions/{id}",
+        "/v1/query",
+        "/v1/health",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lists {path}");
     }
     let (status, html) = http.text("/docs/").await;
     assert_eq!(status, 200);
-    assert!(html.contains("swagger") && !html.contains("cdn"), "docs page is self-contained");
+    assert!(
+        html.contains("swagger") && !html.contains("cdn"),
+        "docs page is self-contained"
+    );
     let (status, js) = http.text("/docs/swagger-initializer.js").await;
-    assert!(status == 200 && js.contains("/openapi.json"), "docs page reads /openapi.json");
+    assert!(
+        status == 200 && js.contains("/openapi.json"),
+        "docs page reads /openapi.json"
+    );
 }
 
 /// A minimal raw HTTP helper for status codes and headers the typed client hides.
@@ -150,7 +253,10 @@ pub struct Raw {
 }
 
 pub fn reqwest_like(base: &str) -> Raw {
-    Raw { base: base.to_owned(), http: reqwest::Client::new() }
+    Raw {
+        base: base.to_owned(),
+        http: reqwest::Client::new(),
+    }
 }
 
 impl Raw {
@@ -158,7 +264,12 @@ impl Raw {
         self.send(method, path, None).await
     }
 
-    pub async fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, String, Value) {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> (u16, String, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(b) = body {
@@ -172,11 +283,20 @@ impl Raw {
             .map(|v| v.to_str().unwrap_or_default().to_owned())
             .unwrap_or_default();
         let bytes = response.bytes().await.unwrap();
-        (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            content_type,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn text(&self, path: &str) -> (u16, String) {
-        let response = self.http.get(format!("{}{}", self.base, path)).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     }
 }

@@ -31,7 +31,9 @@ impl ChildServer {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("server printed its address");
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server printed its address");
         ChildServer { child, url }
     }
 
@@ -43,7 +45,9 @@ impl ChildServer {
 
     /// SIGTERM, then wait for a clean exit; returns the exit status code.
     pub fn terminate(mut self) -> Option<i32> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -5,11 +5,15 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::child::{ChildServer, BIN};
+use crate::child::{BIN, ChildServer};
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN).args(args).output().expect("run stemedb");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -33,16 +37,61 @@ fn keygen_assert_and_query_work_end_to_end() {
     let (ok, _, _) = run(&["keygen", "--out", key_arg]);
     assert!(!ok, "keygen refuses to overwrite without --force");
     let common = ["--server", server.url.as_str()];
-    let (ok, stdout, err) = run(&[&["assert"][..], &common, &["--key", key_arg, "--agent", "agent/alice", "--subject", "drug/aspirin/dosage", "--predicate", "recommended_mg", "--value", "81", "--confidence", "0.9", "--source", "source/TRIAL"]].concat());
+    let (ok, stdout, err) = run(&[
+        &["assert"][..],
+        &common,
+        &[
+            "--key",
+            key_arg,
+            "--agent",
+            "agent/alice",
+            "--subject",
+            "drug/aspirin/dosage",
+            "--predicate",
+            "recommended_mg",
+            "--value",
+            "81",
+            "--confidence",
+            "0.9",
+            "--source",
+            "source/TRIAL",
+        ],
+    ]
+    .concat());
     assert!(ok && stdout.starts_with("stored: "), "{stdout}{err}");
-    let (ok, stdout, _) = run(&[&["query"][..], &common, &["--subject", "drug/*", "--json"]].concat());
+    let (ok, stdout, _) =
+        run(&[&["query"][..], &common, &["--subject", "drug/*", "--json"]].concat());
     assert!(ok);
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["assertions"][0]["value"], 81);
     assert_eq!(answer["assertions"][0]["sources"][0], "source/TRIAL");
-    let (ok, table, _) = run(&[&["query"][..], &common, &["--subject", "drug/aspirin/dosage", "--lens", "authority"]].concat());
-    assert!(ok && table.contains("recommended_mg") && table.contains("agent/alice"), "{table}");
-    let (ok, _, err) = run(&[&["assert"][..], &common, &["--key", key_arg, "--agent", "a", "--subject", "s", "--predicate", "p", "--value", "not json"]].concat());
+    let (ok, table, _) = run(&[
+        &["query"][..],
+        &common,
+        &["--subject", "drug/aspirin/dosage", "--lens", "authority"],
+    ]
+    .concat());
+    assert!(
+        ok && table.contains("recommended_mg") && table.contains("agent/alice"),
+        "{table}"
+    );
+    let (ok, _, err) = run(&[
+        &["assert"][..],
+        &common,
+        &[
+            "--key",
+            key_arg,
+            "--agent",
+            "a",
+            "--subject",
+            "s",
+            "--predicate",
+            "p",
+            "--value",
+            "not json",
+        ],
+    ]
+    .concat());
     assert!(!ok && err.contains("is not JSON"), "{err}");
 }
 
@@ -52,13 +101,30 @@ fn the_demo_shows_three_winners_a_conflict_and_time_travel() {
     let server = ChildServer::start(dir.path());
     let (ok, stdout, err) = run(&["demo", "--server", &server.url]);
     assert!(ok, "{stdout}{err}");
-    for expected in ["lens = recency: winner 325", "lens = authority: winner 81", "lens = consensus: winner 160", "as_of 2019-12-31T00:00:00Z: winner 81", "as_of 2024-12-31T00:00:00Z: winner 160"] {
-        assert!(stdout.contains(expected), "demo output lacks {expected:?}:\n{stdout}");
+    for expected in [
+        "lens = recency: winner 325",
+        "lens = authority: winner 81",
+        "lens = consensus: winner 160",
+        "as_of 2019-12-31T00:00:00Z: winner 81",
+        "as_of 2024-12-31T00:00:00Z: winner 160",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks {expected:?}:\n{stdout}"
+        );
     }
-    let score: f64 = stdout.split("conflict_score = ").nth(1).and_then(|s| s.get(..5)).and_then(|s| s.parse().ok()).unwrap();
+    let score: f64 = stdout
+        .split("conflict_score = ")
+        .nth(1)
+        .and_then(|s| s.get(..5))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
     assert!(score > 0.5, "conflict score {score}");
     let (ok, again, _) = run(&["demo", "--server", &server.url]);
-    assert!(ok && again.contains("already stored"), "the demo is idempotent");
+    assert!(
+        ok && again.contains("already stored"),
+        "the demo is idempotent"
+    );
 }
 
 #[test]
@@ -69,7 +135,14 @@ fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     assert!(ok, "{err}");
     assert_eq!(server.terminate(), Some(0), "exit code 0 on SIGTERM");
     let server = ChildServer::start(dir.path());
-    let (ok, stdout, _) = run(&["query", "--server", &server.url, "--subject", "drug/*", "--json"]);
+    let (ok, stdout, _) = run(&[
+        "query",
+        "--server",
+        &server.url,
+        "--subject",
+        "drug/*",
+        "--json",
+    ]);
     assert!(ok);
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["assertions"].as_array().unwrap().len(), 7);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use stemedb_client::Client;
 
 use crate::child::ChildServer;
@@ -32,8 +32,17 @@ async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<Strin
     let k = key(100 + w as u8);
     for i in 0.. {
         let make = |j: usize| {
-            let mut b = body(&k, &format!("crash/agent-{w}"), &format!("crash/r{round}/w{w}"), "n", json!(j));
-            b.insert("timestamp".into(), json!(format!("2025-01-01T00:00:{:02}Z", j % 60)));
+            let mut b = body(
+                &k,
+                &format!("crash/agent-{w}"),
+                &format!("crash/r{round}/w{w}"),
+                "n",
+                json!(j),
+            );
+            b.insert(
+                "timestamp".into(),
+                json!(format!("2025-01-01T00:00:{:02}Z", j % 60)),
+            );
             signed(b, &k)
         };
         if i % 5 == 4 {
@@ -63,13 +72,22 @@ async fn all_ids(client: &Client) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut params = vec![("subject", "crash/*".to_owned()), ("limit", "1000".to_owned())];
+        let mut params = vec![
+            ("subject", "crash/*".to_owned()),
+            ("limit", "1000".to_owned()),
+        ];
         if let Some(c) = &cursor {
             params.push(("cursor", c.clone()));
         }
         let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let page = client.query(&refs).await.unwrap();
-        ids.extend(page["assertions"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        ids.extend(
+            page["assertions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => return ids,
@@ -79,8 +97,14 @@ async fn all_ids(client: &Client) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_writes_survive_sigkill_without_duplicates() {
-    let base_seed: u64 = std::env::var("STEMEDB_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
-    let rounds: u64 = std::env::var("STEMEDB_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let base_seed: u64 = std::env::var("STEMEDB_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed);
+    let rounds: u64 = std::env::var("STEMEDB_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let mut all_acked: Vec<String> = Vec::new();
     for round in 0..rounds {
@@ -89,8 +113,9 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         let server = ChildServer::start(dir.path());
         let client = Client::new(&server.url, None).unwrap();
         let acked = Arc::new(Mutex::new(Vec::new()));
-        let tasks: Vec<_> =
-            (0..WRITERS).map(|w| tokio::spawn(writer(client.clone(), round, w, Arc::clone(&acked)))).collect();
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| tokio::spawn(writer(client.clone(), round, w, Arc::clone(&acked))))
+            .collect();
         let kill_after_ms = 30 + rng.next() % 400;
         tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
         server.kill();
@@ -98,21 +123,41 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
             let _ = t.await;
         }
         let acked_now = acked.lock().unwrap().clone();
-        eprintln!("crash round {round} seed {seed}: killed after {kill_after_ms} ms with {} acknowledged", acked_now.len());
-        all_acked.extend(acked_now);
-
+        eprintln!(
+            "crash round {round} seed {seed}: killed after {kill_after_ms} ms with {} acknowledged",
+            acked_now.len()
+        );
         let server = ChildServer::start(dir.path());
         let client = Client::new(&server.url, None).unwrap();
-        for id in &all_acked {
+        // This round's acknowledged ids: fetched one by one and verified.
+        for id in &acked_now {
             let record = client.get(id).await.unwrap();
             let record = record.unwrap_or_else(|| panic!("seed {seed}: acknowledged {id} lost"));
-            assert!(verify_record(&record), "seed {seed}: {id} fails verification");
+            assert!(
+                verify_record(&record),
+                "seed {seed}: {id} fails verification"
+            );
         }
+        all_acked.extend(acked_now);
+        // Every id acknowledged in any round is still among the stored records, once.
         let stored = all_ids(&client).await;
         let distinct: HashSet<&String> = stored.iter().collect();
-        assert_eq!(distinct.len(), stored.len(), "seed {seed}: a record is stored twice");
-        let count = client.health().await.unwrap()["assertion_count"].as_u64().unwrap();
-        assert_eq!(count as usize, stored.len(), "seed {seed}: count agrees with the records");
+        assert_eq!(
+            distinct.len(),
+            stored.len(),
+            "seed {seed}: a record is stored twice"
+        );
+        if let Some(lost) = all_acked.iter().find(|id| !distinct.contains(id)) {
+            panic!("seed {seed}: acknowledged {lost} from an earlier round is gone");
+        }
+        let count = client.health().await.unwrap()["assertion_count"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(
+            count as usize,
+            stored.len(),
+            "seed {seed}: count agrees with the records"
+        );
         // Re-sending an acknowledged assertion is a duplicate, not a second record.
         if let Some(id) = all_acked.first() {
             let record = client.get(id).await.unwrap().unwrap();
@@ -125,5 +170,9 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         }
         server.kill();
     }
-    assert!(all_acked.len() > rounds as usize, "the test acknowledged writes to check ({})", all_acked.len());
+    assert!(
+        all_acked.len() > rounds as usize,
+        "the test acknowledged writes to check ({})",
+        all_acked.len()
+    );
 }

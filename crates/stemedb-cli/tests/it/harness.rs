@@ -3,7 +3,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use stemedb::Db;
 use stemedb::core::SecretKey;
 use stemedb_client::Client;
@@ -32,7 +32,13 @@ impl TestServer {
     pub async fn start_in(dir: TempDir, config: ServerConfig) -> TestServer {
         let (url, shutdown, task) = serve(dir.path(), config).await;
         let client = Client::new(&url, None).unwrap();
-        TestServer { url, client, dir, shutdown: Some(shutdown), task: Some(task) }
+        TestServer {
+            url,
+            client,
+            dir,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
     }
 
     /// Graceful stop (finishes commits in flight, closes the store); returns the data directory.
@@ -43,11 +49,15 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
-        tempfile::tempdir().map(|spare| std::mem::replace(&mut self.dir, spare)).unwrap()
+        tempfile::tempdir()
+            .map(|spare| std::mem::replace(&mut self.dir, spare))
+            .unwrap()
     }
 
     pub async fn count(&self) -> u64 {
-        self.client.health().await.unwrap()["assertion_count"].as_u64().unwrap()
+        self.client.health().await.unwrap()["assertion_count"]
+            .as_u64()
+            .unwrap()
     }
 }
 
@@ -58,7 +68,11 @@ async fn serve(
     let db = Db::open(dir, config.db.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState { db: Arc::new(db), config: Arc::new(config), started: Instant::now() };
+    let state = AppState {
+        db: Arc::new(db),
+        config: Arc::new(config),
+        started: Instant::now(),
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(stemedb_server::serve(listener, state, async move {
         let _ = rx.await;
@@ -72,7 +86,13 @@ pub fn key(seed: u8) -> SecretKey {
 }
 
 /// A body with the required fields; callers add or change the rest.
-pub fn body(key: &SecretKey, agent: &str, subject: &str, predicate: &str, value: Value) -> Map<String, Value> {
+pub fn body(
+    key: &SecretKey,
+    agent: &str,
+    subject: &str,
+    predicate: &str,
+    value: Value,
+) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("subject".into(), json!(subject));
     body.insert("predicate".into(), json!(predicate));
@@ -89,7 +109,14 @@ pub fn signed(body: Map<String, Value>, key: &SecretKey) -> Value {
 }
 
 /// A signed assertion with a given value, confidence and timestamp.
-pub fn claim(seed: u8, subject: &str, predicate: &str, value: Value, confidence: f64, timestamp: &str) -> Value {
+pub fn claim(
+    seed: u8,
+    subject: &str,
+    predicate: &str,
+    value: Value,
+    confidence: f64,
+    timestamp: &str,
+) -> Value {
     let k = key(seed);
     let mut b = body(&k, &format!("agent/{seed}"), subject, predicate, value);
     b.insert("confidence".into(), json!(confidence));
@@ -103,8 +130,12 @@ pub fn verify_record(record: &Value) -> bool {
     for field in stemedb::ENVELOPE_FIELDS {
         body.remove(field);
     }
-    let signature = stemedb::core::Signature::parse_field(record["signature"].as_str().unwrap(), "signature").unwrap();
-    let Ok(parsed) = stemedb::core::SignedAssertion::from_body(body, signature, &Default::default()) else {
+    let signature =
+        stemedb::core::Signature::parse_field(record["signature"].as_str().unwrap(), "signature")
+            .unwrap();
+    let Ok(parsed) =
+        stemedb::core::SignedAssertion::from_body(body, signature, &Default::default())
+    else {
         return false;
     };
     parsed.id.to_hex() == record["id"].as_str().unwrap() && parsed.verify()

@@ -1,8 +1,8 @@
 //! Queries over HTTP: response shape, lenses, time travel, prefixes, paging, errors.
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::api::reqwest_like;
-use crate::harness::{claim, TestServer};
+use crate::harness::{TestServer, claim};
 
 async fn seed_dosage(server: &TestServer) {
     for (seed, value, confidence, timestamp) in [
@@ -11,10 +11,28 @@ async fn seed_dosage(server: &TestServer) {
         (13, 160, 0.9, "2022-05-01T00:00:00Z"),
         (14, 325, 0.5, "2025-09-01T00:00:00Z"),
     ] {
-        let wire = claim(seed, "drug/aspirin/dosage", "recommended_mg", json!(value), confidence, timestamp);
+        let wire = claim(
+            seed,
+            "drug/aspirin/dosage",
+            "recommended_mg",
+            json!(value),
+            confidence,
+            timestamp,
+        );
         server.client.assert(&wire).await.unwrap();
     }
-    server.client.assert(&claim(11, "drug/ibuprofen/dosage", "recommended_mg", json!(400), 0.9, "2020-01-01T00:00:00Z")).await.unwrap();
+    server
+        .client
+        .assert(&claim(
+            11,
+            "drug/ibuprofen/dosage",
+            "recommended_mg",
+            json!(400),
+            0.9,
+            "2020-01-01T00:00:00Z",
+        ))
+        .await
+        .unwrap();
 }
 
 async fn query(server: &TestServer, params: &[(&str, &str)]) -> Value {
@@ -29,12 +47,26 @@ fn winner(answer: &Value) -> Value {
 async fn the_response_groups_rank_and_flatten_as_documented() {
     let server = TestServer::start().await;
     seed_dosage(&server).await;
-    let answer = query(&server, &[("subject", "drug/aspirin/dosage"), ("predicate", "recommended_mg"), ("lens", "authority")]).await;
+    let answer = query(
+        &server,
+        &[
+            ("subject", "drug/aspirin/dosage"),
+            ("predicate", "recommended_mg"),
+            ("lens", "authority"),
+        ],
+    )
+    .await;
     assert_eq!(answer["lens"], "authority");
     let group = &answer["groups"][0];
-    assert_eq!((group["subject"].as_str(), group["predicate"].as_str()), (Some("drug/aspirin/dosage"), Some("recommended_mg")));
+    assert_eq!(
+        (group["subject"].as_str(), group["predicate"].as_str()),
+        (Some("drug/aspirin/dosage"), Some("recommended_mg"))
+    );
     assert_eq!(group["winner"], group["assertions"][0]);
-    assert_eq!(answer["assertions"], group["assertions"], "top-level list is the groups' lists in order");
+    assert_eq!(
+        answer["assertions"], group["assertions"],
+        "top-level list is the groups' lists in order"
+    );
     assert_eq!(group["assertions"].as_array().unwrap().len(), 4);
     assert!(group["conflict_score"].as_f64().unwrap() > 0.0);
     assert!(group["explanation"].as_str().unwrap().contains("authority"));
@@ -46,7 +78,11 @@ async fn lenses_and_time_travel_change_the_answer() {
     let server = TestServer::start().await;
     seed_dosage(&server).await;
     let q = |lens: &'static str, as_of: Option<&'static str>| {
-        let mut p = vec![("subject", "drug/aspirin/dosage"), ("predicate", "recommended_mg"), ("lens", lens)];
+        let mut p = vec![
+            ("subject", "drug/aspirin/dosage"),
+            ("predicate", "recommended_mg"),
+            ("lens", lens),
+        ];
         if let Some(t) = as_of {
             p.push(("as_of", t));
         }
@@ -60,7 +96,11 @@ async fn lenses_and_time_travel_change_the_answer() {
         ("recency", Some("2020-01-01T00:00:00Z"), json!(81)),
         ("recency", Some("2024-01-01T00:00:00Z"), json!(160)),
     ] {
-        assert_eq!(winner(&query(&server, &q(lens, as_of)).await), expected, "{lens} as_of {as_of:?}");
+        assert_eq!(
+            winner(&query(&server, &q(lens, as_of)).await),
+            expected,
+            "{lens} as_of {as_of:?}"
+        );
     }
     // Nothing was true before the first claim.
     let empty = query(&server, &q("recency", Some("2000-01-01T00:00:00Z"))).await;
@@ -70,13 +110,41 @@ async fn lenses_and_time_travel_change_the_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn known_at_and_at_sequence_show_what_the_database_knew() {
     let server = TestServer::start().await;
-    server.client.assert(&claim(21, "s/k", "p", json!("old"), 1.0, "2020-01-01T00:00:00Z")).await.unwrap();
-    let between = server.client.query(&[("subject", "s/k")]).await.unwrap()["assertions"][0]["recorded_at"].clone();
+    server
+        .client
+        .assert(&claim(
+            21,
+            "s/k",
+            "p",
+            json!("old"),
+            1.0,
+            "2020-01-01T00:00:00Z",
+        ))
+        .await
+        .unwrap();
+    let between =
+        server.client.query(&[("subject", "s/k")]).await.unwrap()["assertions"][0]["recorded_at"]
+            .clone();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    server.client.assert(&claim(22, "s/k", "p", json!("new"), 1.0, "2021-01-01T00:00:00Z")).await.unwrap();
+    server
+        .client
+        .assert(&claim(
+            22,
+            "s/k",
+            "p",
+            json!("new"),
+            1.0,
+            "2021-01-01T00:00:00Z",
+        ))
+        .await
+        .unwrap();
     let latest = query(&server, &[("subject", "s/k")]).await;
     assert_eq!(winner(&latest), json!("new"));
-    let by_time = query(&server, &[("subject", "s/k"), ("known_at", between.as_str().unwrap())]).await;
+    let by_time = query(
+        &server,
+        &[("subject", "s/k"), ("known_at", between.as_str().unwrap())],
+    )
+    .await;
     assert_eq!(winner(&by_time), json!("old"));
     let by_seq = query(&server, &[("subject", "s/k"), ("at_sequence", "1")]).await;
     assert_eq!(winner(&by_seq), json!("old"));
@@ -88,12 +156,23 @@ async fn prefixes_aliases_and_post_bodies_select_the_same_groups() {
     let server = TestServer::start().await;
     seed_dosage(&server).await;
     let prefix = query(&server, &[("subject", "drug/*")]).await;
-    let subjects: Vec<&str> = prefix["groups"].as_array().unwrap().iter().map(|g| g["subject"].as_str().unwrap()).collect();
+    let subjects: Vec<&str> = prefix["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["subject"].as_str().unwrap())
+        .collect();
     assert_eq!(subjects, ["drug/aspirin/dosage", "drug/ibuprofen/dosage"]);
     let alias = query(&server, &[("concept_path", "drug/*")]).await;
     assert_eq!(alias["assertions"], prefix["assertions"]);
     let raw = reqwest_like(&server.url);
-    let (status, _, posted) = raw.send("POST", "/v1/query", Some(br#"{"subject": "drug/*", "limit": 10}"#.to_vec())).await;
+    let (status, _, posted) = raw
+        .send(
+            "POST",
+            "/v1/query",
+            Some(br#"{"subject": "drug/*", "limit": 10}"#.to_vec()),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(posted["assertions"], prefix["assertions"]);
     // An exact subject does not match longer subjects that merely start with it.
@@ -105,7 +184,18 @@ async fn prefixes_aliases_and_post_bodies_select_the_same_groups() {
 async fn pages_follow_the_cursor_without_gaps_or_repeats() {
     let server = TestServer::start().await;
     for i in 0..7 {
-        server.client.assert(&claim(31, &format!("page/s{i}"), "p", json!(i), 1.0, "2025-01-01T00:00:00Z")).await.unwrap();
+        server
+            .client
+            .assert(&claim(
+                31,
+                &format!("page/s{i}"),
+                "p",
+                json!(i),
+                1.0,
+                "2025-01-01T00:00:00Z",
+            ))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -116,7 +206,13 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
         }
         let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let page = server.client.query(&refs).await.unwrap();
-        seen.extend(page["groups"].as_array().unwrap().iter().map(|g| g["subject"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["subject"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -141,7 +237,11 @@ async fn bad_queries_name_the_parameter() {
         ("subject=s/*&cursor=zz", "cursor"),
     ] {
         let (status, content_type, doc) = raw.call("GET", &format!("/v1/query?{query}")).await;
-        assert_eq!((status, content_type.as_str()), (400, "application/problem+json"), "{query}");
+        assert_eq!(
+            (status, content_type.as_str()),
+            (400, "application/problem+json"),
+            "{query}"
+        );
         assert_eq!(doc["type"], "urn:stemedb:problem:invalid-query", "{query}");
         assert_eq!(doc["field"], field, "{query}: {doc}");
     }

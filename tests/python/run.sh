@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Python check's packages, starts a StemeDB server on a free loopback port with a
+# fresh data directory, and runs check_cross_language.py against it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+cargo build --quiet -p stemedb-cli
+data=$(mktemp -d)
+out=$(mktemp)
+./target/debug/stemedb serve --data-dir "$data/db" --bind 127.0.0.1:0 >"$out" 2>/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$data" "$out"' EXIT
+for _ in $(seq 1 100); do
+  url=$(sed -n 's/^stemedb listening on //p' "$out")
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "${url:-}" ] || { echo "server did not start"; exit 1; }
+python3 tests/python/check_cross_language.py tests/vectors/signing.json "$url"
