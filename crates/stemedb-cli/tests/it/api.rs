@@ -300,3 +300,39 @@ impl Raw {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_batch_byte_limit_and_the_request_timeout_are_settings() {
+    let mut config = ServerConfig::default();
+    config.batch_body_bytes_max = 2_000;
+    let server = TestServer::start_with(config).await;
+    let items: Vec<Value> = (0..10)
+        .map(|i| claim(8, "s/limit", "p", json!(i), 1.0, "2025-01-01T00:00:00Z"))
+        .collect();
+    let err = server.client.assert_batch(&items).await.unwrap_err();
+    assert_eq!(
+        err.problem_type(),
+        Some("urn:stemedb:problem:payload-too-large")
+    );
+    assert_eq!(server.count().await, 0);
+    let one = server.client.assert_batch(&items[..1]).await.unwrap();
+    assert_eq!(
+        one["accepted"], 1,
+        "a batch under the byte limit is accepted"
+    );
+
+    // A 1 ms budget cannot cover verifying and fsyncing 200 assertions: the client gets a
+    // 503 timeout problem. (The work itself is not cancelled; a retry is idempotent.)
+    let mut config = ServerConfig::default();
+    config.request_timeout_ms = 1;
+    let server = TestServer::start_with(config).await;
+    let items: Vec<Value> = (0..200)
+        .map(|i| claim(9, "s/slow", "p", json!(i), 1.0, "2025-01-01T00:00:00Z"))
+        .collect();
+    let err = server.client.assert_batch(&items).await.unwrap_err();
+    assert_eq!(
+        err.problem_type(),
+        Some("urn:stemedb:problem:timeout"),
+        "{err}"
+    );
+}
