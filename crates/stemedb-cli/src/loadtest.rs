@@ -260,19 +260,11 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
             let subject = subject(&args.tag, (rng.next() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
             round += 1;
-            let outcome = match client
-                .query(&[
-                    ("subject", &subject),
-                    ("predicate", "value"),
-                    ("lens", lens),
-                ])
-                .await
-            {
-                Ok(answer) if answer["groups"].as_array().is_some_and(|g| !g.is_empty()) => Ok(()),
-                Ok(_) => Err(format!(
-                    "no data for {subject}; run a write mode with --tag {} first",
-                    args.tag
-                )),
+            let params = [("subject", subject.as_str()), ("predicate", "value"), ("lens", lens)];
+            let outcome = match client.query_text(&params).await {
+                Ok((200, body)) if body.contains("\"winner\":{") => Ok(()),
+                Ok((200, _)) => Err(format!("no data for {subject}; run a write mode with --tag {} first", args.tag)),
+                Ok((status, body)) => Err(format!("{status}: {body}")),
                 Err(e) => Err(e.to_string()),
             };
             shared.record(started, 0, outcome);

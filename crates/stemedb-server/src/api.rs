@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use stemedb::core::AssertionId;
@@ -144,15 +144,13 @@ fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
 pub async fn get_assertion(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let parsed = AssertionId::parse_field(&id, "id").map_err(|e| DbError::BadQuery {
         field: "id",
         message: e.message,
     })?;
     let record = blocking(&state, move |db| db.get(&parsed).map_err(ApiError::from)).await?;
-    record
-        .map(|r| Json(r.to_json()))
-        .ok_or(ApiError::NotFound(id))
+    record.map(|r| json_text(StatusCode::OK, r.to_json_string())).ok_or(ApiError::NotFound(id))
 }
 
 #[utoipa::path(get, path = "/v1/query", tag = "query",
@@ -164,7 +162,7 @@ pub async fn get_assertion(
 pub async fn query_get(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = query_params::from_query_string(raw.as_deref())?;
     run_query(&state, query).await
 }
@@ -178,40 +176,61 @@ pub async fn query_get(
 pub async fn query_post(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
     let query = query_params::from_json_body(&bytes)?;
     run_query(&state, query).await
 }
 
-async fn run_query(state: &AppState, query: Query) -> Result<Json<Value>, ApiError> {
+async fn run_query(state: &AppState, query: Query) -> Result<Response, ApiError> {
     let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
-    Ok(Json(query_json(&result)))
+    Ok(json_text(StatusCode::OK, query_json(&result)))
 }
 
-fn query_json(result: &QueryResult) -> Value {
-    let mut all = Vec::new();
-    let groups: Vec<Value> = result
-        .groups
-        .iter()
-        .map(|g| {
-            let ranked: Vec<Value> = g
-                .assertions
-                .iter()
-                .map(stemedb::RecordView::to_json)
-                .collect();
-            all.extend(ranked.iter().cloned());
-            json!({
-                "subject": g.subject,
-                "predicate": g.predicate,
-                "winner": ranked.first(),
-                "conflict_score": g.conflict_score,
-                "explanation": g.explanation,
-                "assertions": ranked,
-            })
-        })
-        .collect();
-    json!({"lens": result.lens.as_str(), "groups": groups, "assertions": all, "next_cursor": result.next_cursor})
+/// A response whose body is JSON text built here.
+fn json_text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn json_str(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// The query answer as JSON text. Each record is rendered once and that text is reused for
+/// `winner`, the group's list and the top-level list (queries are the hot read path).
+fn query_json(result: &QueryResult) -> String {
+    let rendered: Vec<Vec<String>> =
+        result.groups.iter().map(|g| g.assertions.iter().map(stemedb::RecordView::to_json_string).collect()).collect();
+    let size: usize = rendered.iter().flatten().map(|r| r.len() * 2 + 1).sum::<usize>() + 256 * rendered.len() + 64;
+    let mut out = String::with_capacity(size);
+    out.push_str("{\"lens\":");
+    out.push_str(&json_str(result.lens.as_str()));
+    out.push_str(",\"groups\":[");
+    for (i, (group, records)) in result.groups.iter().zip(&rendered).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"subject\":");
+        out.push_str(&json_str(&group.subject));
+        out.push_str(",\"predicate\":");
+        out.push_str(&json_str(&group.predicate));
+        out.push_str(",\"winner\":");
+        out.push_str(records.first().map_or("null", String::as_str));
+        out.push_str(",\"conflict_score\":");
+        out.push_str(&serde_json::Value::from(group.conflict_score).to_string());
+        out.push_str(",\"explanation\":");
+        out.push_str(&json_str(&group.explanation));
+        out.push_str(",\"assertions\":[");
+        out.push_str(&records.join(","));
+        out.push_str("]}");
+    }
+    out.push_str("],\"assertions\":[");
+    let all: Vec<&str> = rendered.iter().flatten().map(String::as_str).collect();
+    out.push_str(&all.join(","));
+    out.push_str("],\"next_cursor\":");
+    out.push_str(&result.next_cursor.as_deref().map_or_else(|| "null".to_owned(), json_str));
+    out.push('}');
+    out
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "operations",

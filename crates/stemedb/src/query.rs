@@ -199,7 +199,7 @@ impl Db {
             let view = RecordView::from_stored(stored)?;
             let valid = query
                 .as_of
-                .is_none_or(|t| view.assertion.body.timestamp <= t);
+                .is_none_or(|t| view.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
             if valid && known {
                 records.push(view);
@@ -211,13 +211,13 @@ impl Db {
         let candidates: Vec<Candidate<'_>> = records
             .iter()
             .map(|r| Candidate {
-                id: r.assertion.id,
+                id: r.id,
                 sequence: r.sequence,
-                timestamp: r.assertion.body.timestamp,
-                confidence: r.assertion.body.confidence_or_default(),
+                timestamp: r.timestamp,
+                confidence: r.confidence,
                 trust: 1.0,
-                value: &r.assertion.body.value,
-                agent_id: &r.assertion.body.agent_id,
+                value: &r.value,
+                agent_id: &r.agent_id,
             })
             .collect();
         let ranking = rank(query.lens, &candidates, context);

@@ -1,68 +1,85 @@
 //! A stored record as callers see it: the signed body's fields exactly as signed, plus
 //! `id`, `signature`, `sequence`, `recorded_at` and `lifecycle_stage`.
-use serde_json::{Map, Value};
-use stemedb_core::{Limits, SignedAssertion, Timestamp};
-use stemedb_store::StoredRecord;
+//!
+//! Reads do not re-validate bodies: a record passed every rule at ingest and its envelope is
+//! checksummed, and its id is recomputed from the bytes. Only the fields lenses need are parsed,
+//! and the JSON form is built by splicing the envelope fields onto the stored canonical bytes,
+//! so the body is returned byte-for-byte as signed.
+use serde::Deserialize;
+use serde_json::Value;
+use stemedb_core::{AssertionId, Signature, Timestamp};
+use stemedb_store::{StoreError, StoredRecord};
 
 use crate::DbError;
 
 /// Fields a record carries beyond the signed body; a verifier removes exactly these.
-pub const ENVELOPE_FIELDS: [&str; 5] = [
-    "id",
-    "signature",
-    "sequence",
-    "recorded_at",
-    "lifecycle_stage",
-];
+pub const ENVELOPE_FIELDS: [&str; 5] = ["id", "signature", "sequence", "recorded_at", "lifecycle_stage"];
 
 #[derive(Debug, Clone)]
 pub struct RecordView {
-    pub assertion: SignedAssertion,
+    pub id: AssertionId,
     pub sequence: u64,
     pub recorded_at: Timestamp,
+    pub signature: Signature,
+    /// The signed body's canonical (RFC 8785) bytes.
+    pub canonical: Vec<u8>,
     /// `"active"` until retraction and supersession exist.
     pub lifecycle_stage: &'static str,
+    /// Valid time (`timestamp`).
+    pub timestamp: Timestamp,
+    /// Confidence with the default (1) applied.
+    pub confidence: f64,
+    pub value: Value,
+    pub agent_id: String,
+}
+
+/// The body fields a lens reads; everything else stays in the canonical bytes.
+#[derive(Deserialize)]
+struct LensFields {
+    value: Value,
+    #[serde(default)]
+    confidence: Option<f64>,
+    timestamp: String,
+    agent_id: String,
 }
 
 impl RecordView {
-    /// Parses a stored record. The store has checked the envelope checksum; the body is read
-    /// with the contract's default limits, so that a server whose limits were tightened later
-    /// still reads what it accepted before.
     pub(crate) fn from_stored(stored: StoredRecord) -> Result<Self, DbError> {
-        let assertion = SignedAssertion::from_canonical(
-            &stored.canonical,
-            stored.signature,
-            &Limits::default(),
-        )
-        .map_err(|e| stemedb_store::StoreError::CorruptRecord {
-            sequence: stored.sequence,
-            reason: e.to_string(),
-        })?;
+        let corrupt = |reason: String| StoreError::CorruptRecord { sequence: stored.sequence, reason };
+        let fields: LensFields =
+            serde_json::from_slice(&stored.canonical).map_err(|e| corrupt(format!("body is not a valid assertion: {e}")))?;
+        let timestamp = Timestamp::parse_field(&fields.timestamp, "timestamp").map_err(|e| corrupt(e.to_string()))?;
         Ok(Self {
-            assertion,
+            id: stored.id(),
             sequence: stored.sequence,
             recorded_at: stored.recorded_at,
+            signature: stored.signature,
+            canonical: stored.canonical,
             lifecycle_stage: "active",
+            timestamp,
+            confidence: fields.confidence.unwrap_or(1.0),
+            value: fields.value,
+            agent_id: fields.agent_id,
         })
     }
 
-    /// The JSON form returned by the API.
+    /// The JSON text returned by the API: envelope fields, then the body exactly as signed.
+    pub fn to_json_string(&self) -> String {
+        // The canonical body is a non-empty JSON object: `{"agent_id":…}`. Splice after `{`.
+        let body = std::str::from_utf8(&self.canonical).unwrap_or("{}");
+        let rest = body.strip_prefix('{').unwrap_or("}");
+        format!(
+            "{{\"id\":\"{}\",\"signature\":\"{}\",\"sequence\":{},\"recorded_at\":\"{}\",\"lifecycle_stage\":\"{}\",{rest}",
+            self.id.to_hex(),
+            self.signature.to_hex(),
+            self.sequence,
+            self.recorded_at.to_rfc3339(),
+            self.lifecycle_stage,
+        )
+    }
+
+    /// The same as a JSON value.
     pub fn to_json(&self) -> Value {
-        let mut map: Map<String, Value> = self.assertion.body_json.clone();
-        map.insert("id".into(), Value::String(self.assertion.id.to_hex()));
-        map.insert(
-            "signature".into(),
-            Value::String(self.assertion.signature.to_hex()),
-        );
-        map.insert("sequence".into(), Value::from(self.sequence));
-        map.insert(
-            "recorded_at".into(),
-            Value::String(self.recorded_at.to_rfc3339()),
-        );
-        map.insert(
-            "lifecycle_stage".into(),
-            Value::String(self.lifecycle_stage.into()),
-        );
-        Value::Object(map)
+        serde_json::from_str(&self.to_json_string()).unwrap_or(Value::Null)
     }
 }
