@@ -260,10 +260,17 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
             let subject = subject(&args.tag, (rng.next() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
             round += 1;
-            let params = [("subject", subject.as_str()), ("predicate", "value"), ("lens", lens)];
+            let params = [
+                ("subject", subject.as_str()),
+                ("predicate", "value"),
+                ("lens", lens),
+            ];
             let outcome = match client.query_text(&params).await {
                 Ok((200, body)) if body.contains("\"winner\":{") => Ok(()),
-                Ok((200, _)) => Err(format!("no data for {subject}; run a write mode with --tag {} first", args.tag)),
+                Ok((200, _)) => Err(format!(
+                    "no data for {subject}; run a write mode with --tag {} first",
+                    args.tag
+                )),
                 Ok((status, body)) => Err(format!("{status}: {body}")),
                 Err(e) => Err(e.to_string()),
             };

@@ -166,7 +166,11 @@ impl Client {
     /// `GET /v1/query` returning the status and raw body without parsing it (for load tests,
     /// where the client must not spend the CPU the server needs).
     pub async fn query_text(&self, params: &[(&str, &str)]) -> Result<(u16, String), ClientError> {
-        let response = self.request(reqwest::Method::GET, "/v1/query").query(params).send().await?;
+        let response = self
+            .request(reqwest::Method::GET, "/v1/query")
+            .query(params)
+            .send()
+            .await?;
         let status = response.status().as_u16();
         Ok((status, response.text().await?))
     }

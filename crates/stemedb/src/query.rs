@@ -197,9 +197,7 @@ impl Db {
                 continue;
             };
             let view = RecordView::from_stored(stored)?;
-            let valid = query
-                .as_of
-                .is_none_or(|t| view.timestamp <= t);
+            let valid = query.as_of.is_none_or(|t| view.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
             if valid && known {
                 records.push(view);

@@ -13,7 +13,13 @@ use stemedb_store::{StoreError, StoredRecord};
 use crate::DbError;
 
 /// Fields a record carries beyond the signed body; a verifier removes exactly these.
-pub const ENVELOPE_FIELDS: [&str; 5] = ["id", "signature", "sequence", "recorded_at", "lifecycle_stage"];
+pub const ENVELOPE_FIELDS: [&str; 5] = [
+    "id",
+    "signature",
+    "sequence",
+    "recorded_at",
+    "lifecycle_stage",
+];
 
 #[derive(Debug, Clone)]
 pub struct RecordView {
@@ -45,10 +51,14 @@ struct LensFields {
 
 impl RecordView {
     pub(crate) fn from_stored(stored: StoredRecord) -> Result<Self, DbError> {
-        let corrupt = |reason: String| StoreError::CorruptRecord { sequence: stored.sequence, reason };
-        let fields: LensFields =
-            serde_json::from_slice(&stored.canonical).map_err(|e| corrupt(format!("body is not a valid assertion: {e}")))?;
-        let timestamp = Timestamp::parse_field(&fields.timestamp, "timestamp").map_err(|e| corrupt(e.to_string()))?;
+        let corrupt = |reason: String| StoreError::CorruptRecord {
+            sequence: stored.sequence,
+            reason,
+        };
+        let fields: LensFields = serde_json::from_slice(&stored.canonical)
+            .map_err(|e| corrupt(format!("body is not a valid assertion: {e}")))?;
+        let timestamp = Timestamp::parse_field(&fields.timestamp, "timestamp")
+            .map_err(|e| corrupt(e.to_string()))?;
         Ok(Self {
             id: stored.id(),
             sequence: stored.sequence,

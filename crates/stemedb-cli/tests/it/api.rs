@@ -303,8 +303,10 @@ impl Raw {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_batch_byte_limit_and_the_request_timeout_are_settings() {
-    let mut config = ServerConfig::default();
-    config.batch_body_bytes_max = 2_000;
+    let config = ServerConfig {
+        batch_body_bytes_max: 2_000,
+        ..ServerConfig::default()
+    };
     let server = TestServer::start_with(config).await;
     let items: Vec<Value> = (0..10)
         .map(|i| claim(8, "s/limit", "p", json!(i), 1.0, "2025-01-01T00:00:00Z"))
@@ -323,8 +325,10 @@ async fn the_batch_byte_limit_and_the_request_timeout_are_settings() {
 
     // A 1 ms budget cannot cover verifying and fsyncing 200 assertions: the client gets a
     // 503 timeout problem. (The work itself is not cancelled; a retry is idempotent.)
-    let mut config = ServerConfig::default();
-    config.request_timeout_ms = 1;
+    let config = ServerConfig {
+        request_timeout_ms: 1,
+        ..ServerConfig::default()
+    };
     let server = TestServer::start_with(config).await;
     let items: Vec<Value> = (0..200)
         .map(|i| claim(9, "s/slow", "p", json!(i), 1.0, "2025-01-01T00:00:00Z"))
