@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 use stemedb::SystemClock;
-use stemedb::core::{AssertionId, Clock, SecretKey, Timestamp};
+use stemedb::core::{AssertionId, Clock, SecretKey, SplitMix64, Timestamp};
 use stemedb_client::Client;
 
 use crate::ServerArgs;
@@ -68,19 +68,6 @@ pub struct LoadTestArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// SplitMix64: a tiny seeded generator, so that a run can be replayed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 fn agent_key(tag: &str, agent: usize) -> SecretKey {
@@ -228,13 +215,13 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
         .groups
         .unwrap_or(args.count / args.group_size.max(1))
         .max(1);
-    let mut rng = SplitMix(args.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
+    let mut rng = SplitMix64::new(args.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
     let mut round = 0usize;
     while !shared.stop.load(Ordering::Relaxed) {
         let write = match args.mode {
             Mode::Single | Mode::Batch => true,
             Mode::Query => false,
-            Mode::Mixed => rng.next() % 100 < args.write_percent,
+            Mode::Mixed => rng.next_u64() % 100 < args.write_percent,
         };
         let started = Instant::now();
         if write {
@@ -257,7 +244,7 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
             };
             shared.record(started, *assertions, outcome);
         } else {
-            let subject = subject(&args.tag, (rng.next() % groups as u64) as usize);
+            let subject = subject(&args.tag, (rng.next_u64() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
             round += 1;
             let params = [

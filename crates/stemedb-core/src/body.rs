@@ -125,9 +125,7 @@ impl SignedAssertion {
         signature: Signature,
         limits: &Limits,
     ) -> Result<Self, CoreError> {
-        let body = parse_body(&body_json, limits)?;
-        let canonical = canonical_bytes(&body_json)?;
-        let id = AssertionId::of_canonical(&canonical);
+        let (body, canonical, id) = prepare(&body_json, limits)?;
         Ok(Self {
             body,
             body_json,
@@ -143,14 +141,12 @@ impl SignedAssertion {
         key: &SecretKey,
         limits: &Limits,
     ) -> Result<Self, CoreError> {
-        let body = parse_body(&body_json, limits)?;
+        let (body, canonical, id) = prepare(&body_json, limits)?;
         if body.public_key != key.public_key() {
             return Err(CoreError::BadKey(
                 "public_key in the body is not the signing key's".into(),
             ));
         }
-        let canonical = canonical_bytes(&body_json)?;
-        let id = AssertionId::of_canonical(&canonical);
         let signature = key.sign(&id);
         Ok(Self {
             body,
@@ -198,6 +194,17 @@ impl SignedAssertion {
         );
         Value::Object(map)
     }
+}
+
+/// Validates a body and computes its canonical bytes and id.
+fn prepare(
+    body_json: &Map<String, Value>,
+    limits: &Limits,
+) -> Result<(AssertionBody, Vec<u8>, AssertionId), CoreError> {
+    let body = parse_body(body_json, limits)?;
+    let canonical = canonical_bytes(body_json)?;
+    let id = AssertionId::of_canonical(&canonical);
+    Ok((body, canonical, id))
 }
 
 /// RFC 8785 (JCS) bytes of a body object.

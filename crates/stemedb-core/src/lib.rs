@@ -5,12 +5,14 @@
 mod body;
 mod error;
 mod id;
+mod rng;
 mod signing;
 mod timestamp;
 
 pub use body::{AssertionBody, FIELD_NAMES, Limits, SIGNATURE_FIELD, SignedAssertion};
 pub use error::{CoreError, ValidationError};
 pub use id::AssertionId;
+pub use rng::SplitMix64;
 pub use signing::{PublicKey, SIGNING_DOMAIN, SecretKey, Signature, signing_message, verify_many};
 pub use timestamp::{Clock, Timestamp};
 

@@ -7,22 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use stemedb::core::SplitMix64;
 use stemedb_client::Client;
 
 use crate::child::ChildServer;
-use crate::harness::{body, key, signed, verify_record};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
+use crate::harness::{all_pages, body, key, signed, verify_record};
 
 const WRITERS: usize = 12;
 
@@ -69,30 +58,12 @@ async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<Strin
 
 /// Every stored id under `crash/*`, by paging through all groups.
 async fn all_ids(client: &Client) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut params = vec![
-            ("subject", "crash/*".to_owned()),
-            ("limit", "1000".to_owned()),
-        ];
-        if let Some(c) = &cursor {
-            params.push(("cursor", c.clone()));
-        }
-        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let page = client.query(&refs).await.unwrap();
-        ids.extend(
-            page["assertions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return ids,
-        }
-    }
+    let pages = all_pages(client, &[("subject", "crash/*"), ("limit", "1000")]).await;
+    pages
+        .iter()
+        .flat_map(|p| p["assertions"].as_array().unwrap())
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -109,14 +80,14 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
     let mut all_acked: Vec<String> = Vec::new();
     for round in 0..rounds {
         let seed = base_seed.wrapping_add(round);
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix64::new(seed);
         let server = ChildServer::start(dir.path());
         let client = Client::new(&server.url, None).unwrap();
         let acked = Arc::new(Mutex::new(Vec::new()));
         let tasks: Vec<_> = (0..WRITERS)
             .map(|w| tokio::spawn(writer(client.clone(), round, w, Arc::clone(&acked))))
             .collect();
-        let kill_after_ms = 30 + rng.next() % 400;
+        let kill_after_ms = 30 + rng.next_u64() % 400;
         tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
         server.kill();
         for t in tasks {

@@ -140,3 +140,21 @@ pub fn verify_record(record: &Value) -> bool {
     };
     parsed.id.to_hex() == record["id"].as_str().unwrap() && parsed.verify()
 }
+
+/// Every page of a query, following `next_cursor` until it is null.
+pub async fn all_pages(client: &Client, params: &[(&str, &str)]) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut refs: Vec<(&str, &str)> = params.to_vec();
+        if let Some(c) = &cursor {
+            refs.push(("cursor", c.as_str()));
+        }
+        let page = client.query(&refs).await.unwrap();
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        pages.push(page);
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+}

@@ -2,7 +2,7 @@
 use serde_json::{Value, json};
 
 use crate::api::reqwest_like;
-use crate::harness::{TestServer, claim};
+use crate::harness::{TestServer, all_pages, claim};
 
 async fn seed_dosage(server: &TestServer) {
     for (seed, value, confidence, timestamp) in [
@@ -197,27 +197,13 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
             .await
             .unwrap();
     }
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut params = vec![("subject", "page/*".to_owned()), ("limit", "3".to_owned())];
-        if let Some(c) = &cursor {
-            params.push(("cursor", c.clone()));
-        }
-        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let page = server.client.query(&refs).await.unwrap();
-        seen.extend(
-            page["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| g["subject"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let pages = all_pages(&server.client, &[("subject", "page/*"), ("limit", "3")]).await;
+    assert!(pages.len() >= 3, "7 groups at 3 a page take 3 pages");
+    let seen: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p["groups"].as_array().unwrap())
+        .map(|g| g["subject"].as_str().unwrap().to_owned())
+        .collect();
     let expected: Vec<String> = (0..7).map(|i| format!("page/s{i}")).collect();
     assert_eq!(seen, expected);
 }
