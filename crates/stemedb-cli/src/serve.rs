@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Storage block cache, in bytes.
     #[arg(long, env = "STEMEDB_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
     cache_bytes: u64,
+    /// Journal bytes kept before flushing (at least 64 MiB); bounds replay after a crash.
+    #[arg(long, env = "STEMEDB_JOURNAL_BYTES_MAX", default_value_t = 64 * 1024 * 1024)]
+    journal_bytes_max: u64,
 }
 
 impl ServeArgs {
@@ -46,6 +49,7 @@ impl ServeArgs {
         config.db.batch_len_max = self.batch_len_max;
         config.db.future_skew_ms = self.future_skew_ms;
         config.db.cache_bytes = self.cache_bytes;
+        config.db.journal_bytes_max = self.journal_bytes_max;
         config
     }
 }

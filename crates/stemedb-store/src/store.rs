@@ -28,6 +28,9 @@ pub struct StoreOptions {
     pub group_records_max: usize,
     /// Block cache size of the engine.
     pub cache_bytes: u64,
+    /// Most journal bytes kept before memtables are flushed to tables (at least 64 MiB). This
+    /// bounds how much a restart after a crash must replay.
+    pub journal_bytes_max: u64,
     /// Source of `recorded_at`.
     pub clock: Arc<dyn Clock>,
 }
@@ -59,6 +62,21 @@ pub(crate) struct Keyspaces {
     pub by_source: Keyspace,
     pub by_valid_time: Keyspace,
     pub agents: Keyspace,
+}
+
+impl Keyspaces {
+    fn all(&self) -> [&Keyspace; 8] {
+        [
+            &self.meta,
+            &self.log,
+            &self.ids,
+            &self.by_subject,
+            &self.by_agent,
+            &self.by_source,
+            &self.by_valid_time,
+            &self.agents,
+        ]
+    }
 }
 
 pub(crate) struct Shared {
@@ -100,14 +118,14 @@ impl Store {
             .cache_size(options.cache_bytes)
             .open()?;
         let ks = Keyspaces {
-            meta: db.keyspace("meta", KeyspaceCreateOptions::default)?,
-            log: db.keyspace("log", KeyspaceCreateOptions::default)?,
-            ids: db.keyspace("ids", KeyspaceCreateOptions::default)?,
-            by_subject: db.keyspace("by_subject", KeyspaceCreateOptions::default)?,
-            by_agent: db.keyspace("by_agent", KeyspaceCreateOptions::default)?,
-            by_source: db.keyspace("by_source", KeyspaceCreateOptions::default)?,
-            by_valid_time: db.keyspace("by_valid_time", KeyspaceCreateOptions::default)?,
-            agents: db.keyspace("agents", KeyspaceCreateOptions::default)?,
+            meta: db.keyspace("meta", keyspace_options)?,
+            log: db.keyspace("log", keyspace_options)?,
+            ids: db.keyspace("ids", keyspace_options)?,
+            by_subject: db.keyspace("by_subject", keyspace_options)?,
+            by_agent: db.keyspace("by_agent", keyspace_options)?,
+            by_source: db.keyspace("by_source", keyspace_options)?,
+            by_valid_time: db.keyspace("by_valid_time", keyspace_options)?,
+            agents: db.keyspace("agents", keyspace_options)?,
         };
         let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
         let shared = Arc::new(Shared {
@@ -244,15 +262,18 @@ impl Store {
         &self.dir
     }
 
-    /// Stops the writer after the commits in flight and syncs. Later appends fail with
-    /// `ShuttingDown`. Also runs on drop.
+    /// Stops the writer after the commits in flight, flushes memtables to tables (so the next
+    /// open replays almost no journal) and syncs. Later appends fail with `ShuttingDown`. Also
+    /// runs on drop; a second call does nothing.
     pub fn close(&self) -> Result<(), StoreError> {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
-            let _ = handle.join();
+        let Some(handle) = handle else { return Ok(()) };
+        let _ = handle.join();
+        for keyspace in self.shared.ks.all() {
+            keyspace.rotate_memtable_and_wait()?;
         }
         self.shared.db.persist(PersistMode::SyncAll)?;
         Ok(())
@@ -263,6 +284,13 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// Options for every keyspace (fixed when a data directory is created). Memtables of 16 MiB
+/// (fjall's default is 64 MiB) flush sooner, so that the journal a crash leaves behind, and the
+/// time a restart spends replaying it, stay small.
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024)
 }
 
 pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, StoreError> {

@@ -19,6 +19,9 @@ pub struct DbConfig {
     pub group_records_max: usize,
     /// Storage block cache (default 64 MiB).
     pub cache_bytes: u64,
+    /// Journal kept before memtables are flushed (default and minimum 64 MiB); bounds the
+    /// replay after a crash.
+    pub journal_bytes_max: u64,
 }
 
 impl Default for DbConfig {
@@ -31,6 +34,7 @@ impl Default for DbConfig {
             query_groups_max: 1_000,
             group_records_max: 20_000,
             cache_bytes: 64 * 1024 * 1024,
+            journal_bytes_max: 64 * 1024 * 1024,
         }
     }
 }

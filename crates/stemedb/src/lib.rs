@@ -53,6 +53,7 @@ impl Db {
         let options = StoreOptions {
             group_records_max: config.group_records_max,
             cache_bytes: config.cache_bytes,
+            journal_bytes_max: config.journal_bytes_max,
             clock: Arc::clone(&clock),
         };
         let store = Store::open(dir, options)?;
