@@ -11,9 +11,14 @@ bin="${CARGO_TARGET_DIR:-target}/release/stemedb"
 rm -rf "$parent/data" && mkdir -p "$parent"
 
 start() {
+  if curl -fs "$server/v1/health" >/dev/null 2>&1; then echo "port $port is already serving; stop that server first"; exit 1; fi
   "$bin" serve --data-dir "$parent/data" --bind "127.0.0.1:$port" >"$parent/serve.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 200); do curl -fs "$server/v1/health" >/dev/null 2>&1 && return; sleep 0.05; done
+  for _ in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || { echo "server exited:"; cat "$parent/serve.log"; exit 1; }
+    curl -fs "$server/v1/health" >/dev/null 2>&1 && return
+    sleep 0.05
+  done
   echo "server did not start"; exit 1
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; }
