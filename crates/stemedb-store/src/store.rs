@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
@@ -20,6 +21,8 @@ const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 const ENGINE_DIR: &str = "engine";
 pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
+/// Longest `close` waits for memtable flushes before giving up on them.
+const FLUSH_WAIT_MS: u64 = 2_000;
 
 /// Settings of the storage engine.
 #[derive(Clone)]
@@ -262,27 +265,47 @@ impl Store {
         &self.dir
     }
 
-    /// Stops the writer after the commits in flight, flushes memtables to tables (so the next
-    /// open replays almost no journal) and syncs. Later appends fail with `ShuttingDown`. Also
-    /// runs on drop; a second call does nothing.
+    /// Stops the writer after the commits in flight and syncs, then asks the engine to flush
+    /// its memtables to tables so that the next open replays little journal. The flush wait is
+    /// bounded (`FLUSH_WAIT_MS`): correctness never depends on it, only restart time does.
+    /// Later appends fail with `ShuttingDown`; a second call does nothing.
     pub fn close(&self) -> Result<(), StoreError> {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
+        if !self.stop_writer()? {
+            return Ok(());
         }
-        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
-        let Some(handle) = handle else { return Ok(()) };
-        let _ = handle.join();
-        for keyspace in self.shared.ks.all() {
-            keyspace.rotate_memtable_and_wait()?;
+        let keyspaces = self.shared.ks.all();
+        for keyspace in keyspaces {
+            keyspace.rotate_memtable()?;
+        }
+        let deadline = Instant::now() + Duration::from_millis(FLUSH_WAIT_MS);
+        while Instant::now() < deadline && keyspaces.iter().any(|k| k.sealed_memtable_count() > 0) {
+            std::thread::sleep(Duration::from_millis(10));
         }
         self.shared.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }
+
+    /// Closes the channel, joins the writer (finishing commits in flight) and syncs the journal.
+    /// Returns false when the writer was already stopped.
+    fn stop_writer(&self) -> Result<bool, StoreError> {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        let Some(handle) = handle else {
+            return Ok(false);
+        };
+        let _ = handle.join();
+        self.shared.db.persist(PersistMode::SyncAll)?;
+        Ok(true)
+    }
 }
 
 impl Drop for Store {
+    /// Dropping without `close` still finishes the commits in flight and syncs; it skips the
+    /// memtable flush (a faster restart is not worth a slow drop).
     fn drop(&mut self) {
-        let _ = self.close();
+        let _ = self.stop_writer();
     }
 }
 
