@@ -204,14 +204,8 @@ async fn unknown_ids_routes_and_methods_are_problems() {
         ("GET", "/v1/nothing".to_owned(), 404, "no-route"),
         ("DELETE", "/v1/assert".to_owned(), 405, "method-not-allowed"),
     ] {
-        let (got, content_type, doc) = http.call(method, &path).await;
-        assert_eq!(got, status, "{method} {path}");
-        assert_eq!(content_type, "application/problem+json", "{method} {path}");
-        assert_eq!(
-            doc["type"],
-            format!("urn:stemedb:problem:{kind}"),
-            "{method} {path}"
-        );
+        let answer = http.call(method, &path).await;
+        assert_problem(&answer, status, kind, &format!("{method} {path}"));
     }
 }
 
@@ -243,6 +237,18 @@ async fn health_openapi_and_offline_docs_are_served() {
     assert!(
         status == 200 && js.contains("/openapi.json"),
         "docs page reads /openapi.json"
+    );
+}
+
+/// Checks that a raw answer is the problem+json document of `kind` with `status`.
+pub fn assert_problem(answer: &(u16, String, Value), status: u16, kind: &str, context: &str) {
+    let (got, content_type, doc) = answer;
+    assert_eq!(*got, status, "{context}: {doc}");
+    assert_eq!(content_type, "application/problem+json", "{context}");
+    assert_eq!(
+        doc["type"],
+        format!("urn:stemedb:problem:{kind}"),
+        "{context}: {doc}"
     );
 }
 

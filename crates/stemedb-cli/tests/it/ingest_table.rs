@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use stemedb::SystemClock;
 use stemedb::core::Clock;
 
-use crate::api::reqwest_like;
+use crate::api::{assert_problem, reqwest_like};
 use crate::harness::{TestServer, body, key, signed};
 
 /// A valid signed wire assertion to break in one way.
@@ -66,16 +66,11 @@ async fn check(
     kind: &str,
     field: Option<&str>,
 ) {
-    let (got, content_type, doc) = reqwest_like(&server.url)
+    let answer = reqwest_like(&server.url)
         .send("POST", path, Some(bytes))
         .await;
-    assert_eq!(got, status, "{name}: {doc}");
-    assert_eq!(content_type, "application/problem+json", "{name}");
-    assert_eq!(
-        doc["type"],
-        format!("urn:stemedb:problem:{kind}"),
-        "{name}: {doc}"
-    );
+    assert_problem(&answer, status, kind, name);
+    let doc = answer.2;
     if let Some(f) = field {
         assert_eq!(doc["field"], f, "{name}: {doc}");
     }
