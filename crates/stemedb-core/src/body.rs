@@ -51,12 +51,12 @@ impl Default for Limits {
     }
 }
 
-/// The typed view of a valid body.
+/// The typed view of a valid body. `value` is not copied here: it is read from the signed JSON
+/// (`SignedAssertion::body_json`), so a 64 KiB value is held once.
 #[derive(Debug, Clone)]
 pub struct AssertionBody {
     pub subject: String,
     pub predicate: String,
-    pub value: Value,
     /// As sent; `None` means the default, 1.
     pub confidence: Option<f64>,
     pub agent_id: String,
@@ -141,20 +141,14 @@ impl SignedAssertion {
         key: &SecretKey,
         limits: &Limits,
     ) -> Result<Self, CoreError> {
-        let (body, canonical, id) = prepare(&body_json, limits)?;
-        if body.public_key != key.public_key() {
+        let mut assertion = Self::from_body(body_json, Signature([0; 64]), limits)?;
+        if assertion.body.public_key != key.public_key() {
             return Err(CoreError::BadKey(
                 "public_key in the body is not the signing key's".into(),
             ));
         }
-        let signature = key.sign(&id);
-        Ok(Self {
-            body,
-            body_json,
-            canonical,
-            id,
-            signature,
-        })
+        assertion.signature = key.sign(&assertion.id);
+        Ok(assertion)
     }
 
     /// Rebuilds a stored assertion from its canonical bytes and signature.
@@ -171,6 +165,7 @@ impl SignedAssertion {
             );
         };
         let body = parse_body(&body_json, limits)?;
+        check_value_size(&body_json, canonical.len(), limits)?;
         let id = AssertionId::of_canonical(canonical);
         Ok(Self {
             body,
@@ -203,8 +198,36 @@ fn prepare(
 ) -> Result<(AssertionBody, Vec<u8>, AssertionId), CoreError> {
     let body = parse_body(body_json, limits)?;
     let canonical = canonical_bytes(body_json)?;
+    check_value_size(body_json, canonical.len(), limits)?;
     let id = AssertionId::of_canonical(&canonical);
     Ok((body, canonical, id))
+}
+
+/// The value's canonical form is a part of the body's, so a body no longer than the limit
+/// needs no second serialization; only a longer one has its value measured on its own.
+fn check_value_size(
+    body_json: &Map<String, Value>,
+    canonical_len: usize,
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    if canonical_len <= limits.value_bytes_max {
+        return Ok(());
+    }
+    let value_len = body_json
+        .get("value")
+        .and_then(|v| serde_json_canonicalizer::to_vec(v).ok())
+        .map_or(usize::MAX, |v| v.len());
+    if value_len > limits.value_bytes_max {
+        return Err(ValidationError::new(
+            "value",
+            "max_bytes",
+            format!(
+                "is {value_len} bytes serialized; at most {} allowed",
+                limits.value_bytes_max
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 8785 (JCS) bytes of a body object.
@@ -222,24 +245,12 @@ fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody
         ));
     }
     check_integers(map, "")?;
-    let value = map.get("value").ok_or_else(|| required("value"))?.clone();
-    let value_len = serde_json_canonicalizer::to_vec(&value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if value_len > limits.value_bytes_max {
-        return Err(ValidationError::new(
-            "value",
-            "max_bytes",
-            format!(
-                "is {value_len} bytes serialized; at most {} allowed",
-                limits.value_bytes_max
-            ),
-        ));
+    if !map.contains_key("value") {
+        return Err(required("value"));
     }
     Ok(AssertionBody {
         subject: path_string(map, "subject", limits.subject_bytes_max)?,
         predicate: path_string(map, "predicate", limits.predicate_bytes_max)?,
-        value,
         confidence: optional_confidence(map)?,
         agent_id: path_string(map, "agent_id", limits.agent_id_bytes_max)?,
         public_key: PublicKey::parse_field(required_str(map, "public_key")?, "public_key")?,

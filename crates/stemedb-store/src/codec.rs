@@ -37,14 +37,21 @@ fn checksum(sequence: u64, rest: &[u8]) -> [u8; 8] {
     out
 }
 
-pub fn encode_record(record: &StoredRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + record.canonical.len());
+/// Encodes a record's envelope from borrowed parts (the write path holds them in the signed
+/// assertion already; no intermediate copy of the body).
+pub fn encode_record(
+    sequence: u64,
+    recorded_at: Timestamp,
+    signature: &Signature,
+    canonical: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + canonical.len());
     out.extend_from_slice(&[0u8; 8]);
     out.push(ENVELOPE_VERSION);
-    out.extend_from_slice(&record.recorded_at.micros().to_be_bytes());
-    out.extend_from_slice(&record.signature.0);
-    out.extend_from_slice(&record.canonical);
-    let sum = checksum(record.sequence, &out[8..]);
+    out.extend_from_slice(&recorded_at.micros().to_be_bytes());
+    out.extend_from_slice(&signature.0);
+    out.extend_from_slice(canonical);
+    let sum = checksum(sequence, &out[8..]);
     out[..8].copy_from_slice(&sum);
     out
 }

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use fjall::{OwnedWriteBatch, PersistMode};
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
-use crate::codec::{StoredRecord, encode_record};
+use crate::codec::encode_record;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
 use crate::store::{META_LAST_APPLIED, Shared, StoreOptions, decode_seq};
 use crate::{AppendOutcome, StoreError};
@@ -149,13 +149,7 @@ fn decide(
         group.agents.insert(agent.clone(), key);
     }
     group.ids.insert(record.id, sequence);
-    let stored = StoredRecord {
-        sequence,
-        recorded_at: now,
-        signature: record.signature,
-        canonical: record.canonical.clone(),
-    };
-    apply(shared, batch, &stored, record);
+    apply(shared, batch, sequence, now, record);
     Ok(AppendOutcome::Appended {
         sequence,
         recorded_at: now,
@@ -163,17 +157,22 @@ fn decide(
 }
 
 /// Writes one decided record into the log and every index. This is the apply path a
-/// replicated log will feed: it depends only on the record and its assigned sequence.
+/// replicated log will feed: it depends only on the record, its assigned sequence and
+/// `recorded_at`.
 fn apply(
     shared: &Shared,
     batch: &mut OwnedWriteBatch,
-    stored: &StoredRecord,
+    seq: u64,
+    recorded_at: Timestamp,
     record: &SignedAssertion,
 ) {
     let ks = &shared.ks;
-    let seq = stored.sequence;
     let body = &record.body;
-    batch.insert(&ks.log, seq_key(seq), encode_record(stored));
+    batch.insert(
+        &ks.log,
+        seq_key(seq),
+        encode_record(seq, recorded_at, &record.signature, &record.canonical),
+    );
     batch.insert(&ks.ids, record.id.as_bytes().to_vec(), seq.to_be_bytes());
     batch.insert(
         &ks.by_subject,
