@@ -66,6 +66,7 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 "storage-corrupt",
                 "Stored data failed its checks",
             ),
+            DbError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             _ => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
         },
         ApiError::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),

@@ -24,6 +24,9 @@ pub enum DbError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A broken internal invariant (a bug), reported instead of a panic.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl From<CoreError> for DbError {

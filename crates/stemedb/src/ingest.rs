@@ -32,9 +32,9 @@ impl Db {
             });
         }
         let mut results = self.append(vec![assertion])?;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(DbError::MalformedJson("empty append result".into())))
+        results.pop().unwrap_or(Err(DbError::Internal(
+            "the store returned no outcome for an appended assertion",
+        )))
     }
 
     /// Ingests many assertions; one result per item, in order. Valid items are stored even when
@@ -77,10 +77,10 @@ impl Db {
         Ok(slots
             .into_iter()
             .map(|slot| match slot {
-                Ok(Some(i)) => stored[i]
-                    .take()
-                    .unwrap_or_else(|| Err(DbError::MalformedJson("lost result".into()))),
-                Ok(None) => Err(DbError::MalformedJson("lost result".into())),
+                Ok(Some(i)) => stored[i].take().unwrap_or(Err(DbError::Internal(
+                    "a batch item lost its store outcome",
+                ))),
+                Ok(None) => Err(DbError::Internal("a batch item lost its store outcome")),
                 Err(e) => Err(e),
             })
             .collect())
