@@ -9,7 +9,14 @@ data=$(mktemp -d)
 out=$(mktemp)
 ./target/debug/stemedb serve --data-dir "$data/db" --bind 127.0.0.1:0 >"$out" 2>/dev/null &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$data" "$out"' EXIT
+# Stop the server and wait for it to exit before removing its data directory: a graceful stop
+# still writes (memtable flush), and removing files under it races with that.
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data" "$out" || echo "warning: could not remove $data"
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do
   url=$(sed -n 's/^stemedb listening on //p' "$out")
   [ -n "$url" ] && break
