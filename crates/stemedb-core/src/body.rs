@@ -1,6 +1,7 @@
 //! The signed assertion body: parsing the wire form, the contract's limits, canonical bytes and id.
 use serde_json::{Map, Value};
 
+use crate::control::{Control, parse_control};
 use crate::{
     AssertionId, CoreError, JSON_SAFE_INTEGER_MAX, PublicKey, SecretKey, Signature, Timestamp,
     ValidationError,
@@ -66,6 +67,8 @@ pub struct AssertionBody {
     pub provenance: Option<String>,
     pub derived_from: Vec<AssertionId>,
     pub supersedes: Option<AssertionId>,
+    /// The typed meaning of a `stemedb:` control record; `None` for ordinary assertions.
+    pub control: Option<Control>,
 }
 
 impl AssertionBody {
@@ -248,9 +251,17 @@ fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody
     if !map.contains_key("value") {
         return Err(required("value"));
     }
+    let subject = path_string(map, "subject", limits.subject_bytes_max)?;
+    let predicate = path_string(map, "predicate", limits.predicate_bytes_max)?;
+    let control = parse_control(
+        &subject,
+        &predicate,
+        map.get("value").unwrap_or(&Value::Null),
+    )?;
     Ok(AssertionBody {
-        subject: path_string(map, "subject", limits.subject_bytes_max)?,
-        predicate: path_string(map, "predicate", limits.predicate_bytes_max)?,
+        subject,
+        predicate,
+        control,
         confidence: optional_confidence(map)?,
         agent_id: path_string(map, "agent_id", limits.agent_id_bytes_max)?,
         public_key: PublicKey::parse_field(required_str(map, "public_key")?, "public_key")?,

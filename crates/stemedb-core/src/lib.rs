@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+pub mod control;
 mod error;
 mod id;
 mod rng;
@@ -10,6 +11,7 @@ mod signing;
 mod timestamp;
 
 pub use body::{AssertionBody, FIELD_NAMES, Limits, SIGNATURE_FIELD, SignedAssertion};
+pub use control::{Control, RetractionTarget, parse_control};
 pub use error::{CoreError, ValidationError};
 pub use id::AssertionId;
 pub use rng::SplitMix64;

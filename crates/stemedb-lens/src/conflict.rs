@@ -31,16 +31,62 @@ pub fn value_distance(a: &Value, b: &Value) -> f64 {
     }
 }
 
-/// Clusters of equal values with their total weight, in a deterministic order.
+/// Clusters of equal values with their total weight (confidence × trust), in a deterministic
+/// order.
 pub(crate) fn clusters<'a>(candidates: &[Candidate<'a>]) -> Vec<(&'a Value, f64)> {
-    let mut by_key: BTreeMap<String, (&'a Value, f64)> = BTreeMap::new();
-    let uniform = total_weight(candidates) <= 0.0;
+    clusters_by(candidates, |c| c.weight())
+}
+
+/// Clusters under another weight (consensus uses the vote-aware one). With zero total weight
+/// every assertion counts 1.
+pub(crate) fn clusters_by<'a>(
+    candidates: &[Candidate<'a>],
+    weight_of: fn(&Candidate<'_>) -> f64,
+) -> Vec<(&'a Value, f64)> {
+    value_clusters_by(candidates, weight_of)
+        .into_iter()
+        .map(|c| (c.value, c.weight))
+        .collect()
+}
+
+/// One distinct value of a group: its total weight and the agents behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueCluster<'a> {
+    pub value: &'a Value,
+    pub weight: f64,
+    /// Sorted, without repeats.
+    pub agents: Vec<&'a str>,
+}
+
+/// The distinct values of a group with their weight (confidence × trust) and supporters.
+pub fn value_clusters<'a>(candidates: &[Candidate<'a>]) -> Vec<ValueCluster<'a>> {
+    value_clusters_by(candidates, |c| c.weight())
+}
+
+fn value_clusters_by<'a>(
+    candidates: &[Candidate<'a>],
+    weight_of: fn(&Candidate<'_>) -> f64,
+) -> Vec<ValueCluster<'a>> {
+    let mut by_key: BTreeMap<String, ValueCluster<'a>> = BTreeMap::new();
+    let uniform = candidates.iter().map(weight_of).sum::<f64>() <= 0.0;
     for c in candidates {
-        let key = cluster_key(c.value);
-        let weight = if uniform { 1.0 } else { c.weight() };
-        by_key.entry(key).or_insert((c.value, 0.0)).1 += weight;
+        let weight = if uniform { 1.0 } else { weight_of(c) };
+        let cluster = by_key
+            .entry(cluster_key(c.value))
+            .or_insert_with(|| ValueCluster {
+                value: c.value,
+                weight: 0.0,
+                agents: Vec::new(),
+            });
+        cluster.weight += weight;
+        cluster.agents.push(c.agent_id);
     }
-    by_key.into_values().collect()
+    let mut out: Vec<ValueCluster<'a>> = by_key.into_values().collect();
+    for cluster in &mut out {
+        cluster.agents.sort_unstable();
+        cluster.agents.dedup();
+    }
+    out
 }
 
 /// Equal numbers share a key whatever their spelling; everything else keys by its JSON text.
@@ -54,8 +100,11 @@ pub(crate) fn cluster_key(value: &Value) -> String {
     }
 }
 
-pub(crate) fn total_weight(candidates: &[Candidate<'_>]) -> f64 {
-    candidates.iter().map(Candidate::weight).sum()
+pub(crate) fn total_weight_by(
+    candidates: &[Candidate<'_>],
+    weight_of: fn(&Candidate<'_>) -> f64,
+) -> f64 {
+    candidates.iter().map(weight_of).sum()
 }
 
 /// The group's conflict score in [0, 1]. O(k²) in the number k of distinct values.

@@ -5,6 +5,7 @@
 
 mod conflict;
 mod rank;
+mod trust;
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,8 +13,9 @@ use std::str::FromStr;
 use serde_json::Value;
 use stemedb_core::{AssertionId, Timestamp};
 
-pub use conflict::{conflict_score, value_distance};
+pub use conflict::{ValueCluster, conflict_score, value_clusters, value_distance};
 pub use rank::rank;
+pub use trust::{TrustEdge, TrustEntry, TrustMap, TrustParams, compute_trust};
 
 /// The ways to resolve a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,14 +29,17 @@ pub enum LensKind {
     Consensus,
     /// Ranks like authority; the lens for looking at disagreement.
     Conflict,
+    /// Gold standards first, then authority (when some agent has a trust chain), then consensus.
+    Layered,
 }
 
 impl LensKind {
-    pub const ALL: [LensKind; 4] = [
+    pub const ALL: [LensKind; 5] = [
         LensKind::Recency,
         LensKind::Authority,
         LensKind::Consensus,
         LensKind::Conflict,
+        LensKind::Layered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +48,7 @@ impl LensKind {
             LensKind::Authority => "authority",
             LensKind::Consensus => "consensus",
             LensKind::Conflict => "conflict",
+            LensKind::Layered => "layered",
         }
     }
 }
@@ -55,7 +61,7 @@ impl fmt::Display for LensKind {
 
 /// The name was not one of the lenses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown lens {0:?}; expected one of recency, authority, consensus, conflict")]
+#[error("unknown lens {0:?}; expected one of recency, authority, consensus, conflict, layered")]
 pub struct UnknownLens(pub String);
 
 impl FromStr for LensKind {
@@ -75,16 +81,37 @@ pub struct Candidate<'a> {
     pub sequence: u64,
     pub timestamp: Timestamp,
     pub confidence: f64,
-    /// The agent's trust in [0, 1]; 1 until trust chains exist.
+    /// The agent's trust in [0, 1] (docs/lenses.md §Trust).
     pub trust: f64,
     pub value: &'a Value,
     pub agent_id: &'a str,
+    /// Trust-weighted vote balance: Σ trust(voter) × (±1) over live votes.
+    pub vote_balance: f64,
+    /// Marked as the gold standard by a curator.
+    pub gold: bool,
+    /// The agent has a trust chain from a root (its trust is not the default).
+    pub rooted: bool,
 }
 
 impl Candidate<'_> {
-    /// The weight every lens and the conflict score use: confidence × trust.
+    /// The weight the authority lens and the conflict score use: confidence × trust.
     pub fn weight(&self) -> f64 {
         self.confidence * self.trust
+    }
+
+    /// The consensus weight: `weight × vote_factor(vote_balance)`.
+    pub fn consensus_weight(&self) -> f64 {
+        self.weight() * vote_factor(self.vote_balance)
+    }
+}
+
+/// How votes scale an assertion's consensus weight: `e^tanh(balance)`, so always within
+/// [1/e, e] (≈ 0.37 to 2.72), 1 with no votes, and monotone in the balance.
+pub fn vote_factor(balance: f64) -> f64 {
+    if balance.is_finite() {
+        balance.tanh().exp()
+    } else {
+        1.0
     }
 }
 
@@ -104,4 +131,6 @@ pub struct Ranking {
     pub conflict_score: f64,
     /// Why the winner won, for people.
     pub explanation: String,
+    /// For the layered lens: which layer decided (`gold_standard`, `authority`, `consensus`).
+    pub layer: Option<&'static str>,
 }

@@ -3,7 +3,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use crate::conflict::{cluster_key, clusters, conflict_score, total_weight};
+use crate::conflict::{cluster_key, clusters, clusters_by, conflict_score, total_weight_by};
 use crate::{Candidate, LensContext, LensKind, Ranking};
 
 /// Ranks `candidates` under `lens`. Deterministic: every ordering ends with the id.
@@ -14,8 +14,10 @@ pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) ->
             order: Vec::new(),
             conflict_score,
             explanation: "no assertions".into(),
+            layer: None,
         };
     }
+    let mut layer = None;
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     let explanation = match lens {
         LensKind::Recency => {
@@ -49,12 +51,54 @@ pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) ->
             )
         }
         LensKind::Consensus => consensus(candidates, &mut order),
+        LensKind::Layered => {
+            let (decided, text) = layered(candidates, &mut order);
+            layer = Some(decided);
+            text
+        }
     };
     Ranking {
         order,
         conflict_score,
         explanation,
+        layer,
     }
+}
+
+/// Layered: a curator's gold standard wins first; without one, authority decides when some
+/// agent has a trust chain from a root; otherwise consensus decides.
+fn layered(candidates: &[Candidate<'_>], order: &mut [usize]) -> (&'static str, String) {
+    if candidates.iter().any(|c| c.gold) {
+        order.sort_by(|&a, &b| {
+            let (ca, cb) = (&candidates[a], &candidates[b]);
+            cb.gold.cmp(&ca.gold).then_with(|| by_authority(ca, cb))
+        });
+        let w = &candidates[order[0]];
+        let text = format!(
+            "layered: the gold-standard layer decided; {} is marked gold by a curator (value {}, by {})",
+            w.id, w.value, w.agent_id
+        );
+        return ("gold_standard", text);
+    }
+    if candidates.iter().any(|c| c.rooted) {
+        order.sort_by(|&a, &b| by_authority(&candidates[a], &candidates[b]));
+        let w = &candidates[order[0]];
+        let text = format!(
+            "layered: no gold standard; the authority layer decided: the highest trust × confidence ({:.3} = trust {:.3} × confidence {:.3}), by {}",
+            w.weight(),
+            w.trust,
+            w.confidence,
+            w.agent_id
+        );
+        return ("authority", text);
+    }
+    let text = consensus(candidates, order);
+    (
+        "consensus",
+        format!(
+            "layered: no gold standard and no agent with a trust chain; the consensus layer decided: {text}"
+        ),
+    )
 }
 
 fn by_id(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
@@ -89,7 +133,7 @@ fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
             ),
         )
     } else {
-        let clusters = clusters(candidates);
+        let clusters = clusters_by(candidates, |c| c.consensus_weight());
         let total: f64 = clusters.iter().map(|(_, w)| w).sum();
         let mut best = clusters[0];
         for c in &clusters[1..] {
@@ -130,8 +174,8 @@ fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
 /// The lower weighted median: the smallest value at which the running weight reaches half the
 /// total. With zero total weight every assertion counts 1. Returns (value, weight on it, total).
 fn weighted_median(candidates: &[Candidate<'_>]) -> (Value, f64, f64) {
-    let uniform = total_weight(candidates) <= 0.0;
-    let weight = |c: &Candidate<'_>| if uniform { 1.0 } else { c.weight() };
+    let uniform = total_weight_by(candidates, |c| c.consensus_weight()) <= 0.0;
+    let weight = |c: &Candidate<'_>| if uniform { 1.0 } else { c.consensus_weight() };
     let mut sorted: Vec<&Candidate<'_>> = candidates.iter().collect();
     sorted.sort_by(|a, b| {
         num(a.value)

@@ -18,6 +18,9 @@ fn candidates(rows: &[Row]) -> Vec<Candidate<'_>> {
             trust: *trust,
             value,
             agent_id: agent,
+            vote_balance: 0.0,
+            gold: false,
+            rooted: false,
         })
         .collect()
 }

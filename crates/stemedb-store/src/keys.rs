@@ -17,6 +17,14 @@ pub fn name_seq_key(name: &str, sequence: u64) -> Vec<u8> {
     key
 }
 
+/// `name 0x00`: the prefix of every agent/source index key of `name`.
+pub fn name_seq_prefix(name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 1);
+    key.extend_from_slice(name.as_bytes());
+    key.push(SEP);
+    key
+}
+
 /// `subject 0x00 predicate 0x00 seq_be8`: serves exact subject+predicate, exact subject
 /// (prefix `subject 0x00`) and subject-prefix (prefix `drug/`) scans from one ordered keyspace.
 pub fn subject_predicate_key(subject: &str, predicate: &str, sequence: u64) -> Vec<u8> {

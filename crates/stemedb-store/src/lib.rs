@@ -6,9 +6,14 @@ mod codec;
 mod error;
 mod keys;
 mod store;
+mod truth;
 mod writer;
 
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
 pub use store::{AppendOutcome, FORMAT_VERSION, Store, StoreOptions};
+pub use truth::{
+    Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Role, Stage, StageAt,
+    TruthPolicy, VoteTally,
+};

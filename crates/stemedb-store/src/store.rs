@@ -3,7 +3,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -13,14 +13,17 @@ use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
 use crate::StoreError;
 use crate::codec::{StoredRecord, decode_record};
 use crate::keys::{GroupKey, seq_key};
+use crate::truth::{Derived, Role, TruthCache, TruthPolicy};
 use crate::writer::{Job, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 const ENGINE_DIR: &str = "engine";
 pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
+/// The last sequence whose truth-maintenance state is derived (≤ last applied).
+pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
 /// Longest `close` waits for memtable flushes before giving up on them.
 const FLUSH_WAIT_MS: u64 = 2_000;
 
@@ -36,6 +39,8 @@ pub struct StoreOptions {
     pub journal_bytes_max: u64,
     /// Source of `recorded_at`.
     pub clock: Arc<dyn Clock>,
+    /// Trust and quarantine settings.
+    pub policy: TruthPolicy,
 }
 
 /// Groups found by [`Store::scan_groups`] with their sequences, and whether more follow.
@@ -48,6 +53,8 @@ pub enum AppendOutcome {
     Appended {
         sequence: u64,
         recorded_at: Timestamp,
+        /// What truth maintenance did with it.
+        derived: Derived,
     },
     /// The same id was already stored (idempotent re-send).
     Duplicate { sequence: u64 },
@@ -65,10 +72,11 @@ pub(crate) struct Keyspaces {
     pub by_source: Keyspace,
     pub by_valid_time: Keyspace,
     pub agents: Keyspace,
+    pub truth: Keyspace,
 }
 
 impl Keyspaces {
-    fn all(&self) -> [&Keyspace; 8] {
+    fn all(&self) -> [&Keyspace; 9] {
         [
             &self.meta,
             &self.log,
@@ -78,6 +86,7 @@ impl Keyspaces {
             &self.by_source,
             &self.by_valid_time,
             &self.agents,
+            &self.truth,
         ]
     }
 }
@@ -87,10 +96,12 @@ pub(crate) struct Shared {
     pub ks: Keyspaces,
     /// Highest sequence known durable; readers never see past it.
     pub durable_seq: AtomicU64,
+    pub truth: RwLock<TruthCache>,
+    pub policy: TruthPolicy,
 }
 
 pub struct Store {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
@@ -129,13 +140,17 @@ impl Store {
             by_source: db.keyspace("by_source", keyspace_options)?,
             by_valid_time: db.keyspace("by_valid_time", keyspace_options)?,
             agents: db.keyspace("agents", keyspace_options)?,
+            truth: db.keyspace("truth", keyspace_options)?,
         };
         let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
         let shared = Arc::new(Shared {
             db,
             ks,
             durable_seq: AtomicU64::new(last),
+            truth: RwLock::new(TruthCache::default()),
+            policy: options.policy.clone(),
         });
+        crate::truth::recover(&shared, last)?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
@@ -182,6 +197,24 @@ impl Store {
                 reason: "missing from the log".into(),
             }),
         }
+    }
+
+    /// The highest durable sequence whose `recorded_at` is at or before `t` (0 if none).
+    /// `recorded_at` never decreases along the log, so this is a binary search.
+    pub fn last_sequence_recorded_by(&self, t: Timestamp) -> Result<u64, StoreError> {
+        let (mut low, mut high) = (0u64, self.last_sequence());
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            let recorded_at = self
+                .get_by_sequence(mid)?
+                .map_or(Timestamp::from_micros(i64::MAX), |r| r.recorded_at);
+            if recorded_at <= t {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        Ok(low)
     }
 
     /// The record with this id, checked against the id on the way out.
@@ -254,6 +287,12 @@ impl Store {
             }
         }
         Ok((groups, false))
+    }
+
+    /// Grants `role` to `agent` for every record after the current last sequence. Durable
+    /// before it returns. Returns the sequence after which it holds.
+    pub fn grant_role(&self, role: Role, agent: &str) -> Result<u64, StoreError> {
+        crate::truth::grant_role(&self.shared, role, agent)
     }
 
     /// Bytes the engine uses on disk.

@@ -11,6 +11,7 @@ use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 use crate::codec::encode_record;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
 use crate::store::{META_LAST_APPLIED, Shared, StoreOptions, decode_seq};
+use crate::truth::{Derived, derive_records};
 use crate::{AppendOutcome, StoreError};
 
 pub(crate) struct Job {
@@ -50,12 +51,8 @@ pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, option
 }
 
 fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, options: &StoreOptions) {
-    if let Some(reason) = &state.failed {
-        for job in jobs {
-            let _ = job.reply.send(Err(StoreError::FailStopped {
-                reason: reason.clone(),
-            }));
-        }
+    if let Some(reason) = state.failed.clone() {
+        fail_group(state, jobs, reason);
         return;
     }
     let start_seq = state.next_seq;
@@ -63,11 +60,18 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     let mut batch = shared.db.batch();
     let mut group = GroupState::default();
     let mut outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>> = Vec::with_capacity(jobs.len());
+    let mut applied: Vec<(u64, Timestamp, &SignedAssertion)> = Vec::new();
     for job in &jobs {
         let result = job
             .records
             .iter()
-            .map(|record| decide(shared, state, &mut group, &mut batch, record, now))
+            .map(|record| {
+                let outcome = decide(shared, state, &mut group, &mut batch, record, now)?;
+                if let AppendOutcome::Appended { sequence, .. } = outcome {
+                    applied.push((sequence, now, record));
+                }
+                Ok(outcome)
+            })
             .collect::<Result<Vec<_>, _>>();
         outcomes.push(result);
     }
@@ -77,21 +81,39 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
             META_LAST_APPLIED,
             (state.next_seq - 1).to_be_bytes(),
         );
+        // Truth maintenance is derived after the log commit and made durable by the same
+        // fsync; nothing is acknowledged before both are on disk.
         batch
             .commit()
-            .and_then(|()| shared.db.persist(PersistMode::SyncAll))
+            .map_err(StoreError::from)
+            .and_then(|()| derive_records(shared, &applied))
+            .and_then(|derived| {
+                shared.db.persist(PersistMode::SyncAll)?;
+                Ok(derived)
+            })
     } else {
-        Ok(())
+        Ok(Vec::new())
     };
-    if let Err(e) = result {
-        let reason = e.to_string();
-        state.failed = Some(reason.clone());
-        for job in jobs {
-            let _ = job.reply.send(Err(StoreError::FailStopped {
-                reason: reason.clone(),
-            }));
+    let derived = match result {
+        Ok(derived) => derived,
+        Err(e) => {
+            fail_group(state, jobs, e.to_string());
+            return;
         }
-        return;
+    };
+    let by_seq: HashMap<u64, Derived> = applied
+        .iter()
+        .map(|(seq, _, _)| *seq)
+        .zip(derived)
+        .collect();
+    for outcome in outcomes.iter_mut().flatten().flatten() {
+        if let AppendOutcome::Appended {
+            sequence, derived, ..
+        } = outcome
+            && let Some(d) = by_seq.get(sequence)
+        {
+            *derived = *d;
+        }
     }
     state.last_recorded_at = now;
     shared
@@ -99,6 +121,16 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
         .store(state.next_seq - 1, Ordering::Release);
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
+    }
+}
+
+/// Fail-stop: answers every waiter of the group with the error and refuses all later groups.
+fn fail_group(state: &mut WriterState, jobs: Vec<Job>, reason: String) {
+    state.failed = Some(reason.clone());
+    for job in jobs {
+        let _ = job.reply.send(Err(StoreError::FailStopped {
+            reason: reason.clone(),
+        }));
     }
 }
 
@@ -153,6 +185,7 @@ fn decide(
     Ok(AppendOutcome::Appended {
         sequence,
         recorded_at: now,
+        derived: Derived::default(),
     })
 }
 

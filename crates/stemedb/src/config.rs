@@ -2,6 +2,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use stemedb_core::{Clock, Limits, Timestamp};
+use stemedb_store::TruthPolicy;
 
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -22,6 +23,15 @@ pub struct DbConfig {
     /// Journal kept before memtables are flushed (default and minimum 64 MiB); bounds the
     /// replay after a crash.
     pub journal_bytes_max: u64,
+    /// Trust chains and quarantine rules (docs/truth.md).
+    pub policy: TruthPolicy,
+    /// Deepest derived_from chain a provenance answer follows (default 16).
+    pub provenance_depth_max: usize,
+    /// Conflict score above which the skeptic calls a group disputed (default 0.3).
+    pub disputed_score_min: f64,
+    /// Relative distance from the weighted median beyond which a numeric value is an outlier
+    /// (default 0.5, i.e. 50 %).
+    pub outlier_distance_min: f64,
 }
 
 impl Default for DbConfig {
@@ -35,6 +45,10 @@ impl Default for DbConfig {
             group_records_max: 20_000,
             cache_bytes: 64 * 1024 * 1024,
             journal_bytes_max: 64 * 1024 * 1024,
+            policy: TruthPolicy::default(),
+            provenance_depth_max: 16,
+            disputed_score_min: 0.3,
+            outlier_distance_min: 0.5,
         }
     }
 }

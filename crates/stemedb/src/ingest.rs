@@ -13,6 +13,13 @@ pub struct Ingested {
     pub sequence: u64,
     /// True when the same id was already stored; nothing new was written.
     pub duplicate: bool,
+    /// Assertions whose lifecycle stage this record changed (a retraction's `retracted_count`).
+    pub changed: u64,
+    /// False for a control record recorded without effect (e.g. a retraction by someone who
+    /// is neither author nor curator: a dispute).
+    pub effective: bool,
+    /// The record itself was put in quarantine.
+    pub quarantined: bool,
 }
 
 impl Db {
@@ -105,6 +112,7 @@ impl Db {
                 ),
             )));
         }
+        self.check_control_target(&assertion)?;
         Ok(assertion)
     }
 
@@ -125,15 +133,23 @@ impl Db {
             .into_iter()
             .zip(outcomes)
             .map(|((id, agent_id), outcome)| match outcome {
-                AppendOutcome::Appended { sequence, .. } => Ok(Ingested {
+                AppendOutcome::Appended {
+                    sequence, derived, ..
+                } => Ok(Ingested {
                     id,
                     sequence,
                     duplicate: false,
+                    changed: derived.changed,
+                    effective: derived.effective,
+                    quarantined: derived.quarantined,
                 }),
                 AppendOutcome::Duplicate { sequence } => Ok(Ingested {
                     id,
                     sequence,
                     duplicate: true,
+                    changed: 0,
+                    effective: true,
+                    quarantined: false,
                 }),
                 AppendOutcome::AgentKeyConflict { bound_key } => Err(DbError::AgentKeyConflict {
                     agent_id,

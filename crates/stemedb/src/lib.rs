@@ -9,6 +9,7 @@ mod error;
 mod ingest;
 mod query;
 mod record;
+mod truth;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,11 +17,12 @@ use std::sync::Arc;
 pub use config::{DbConfig, SystemClock};
 pub use error::DbError;
 pub use ingest::Ingested;
-pub use query::{GroupResult, Query, QueryResult, parse_query_time};
-pub use record::{ENVELOPE_FIELDS, RecordView};
+pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
+pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
-pub use stemedb_store::StoreError;
+pub use stemedb_store::{Bound, QuarantineRule, Role, Stage, StoreError, TruthPolicy, VoteTally};
+pub use truth::{AgentInfo, QuarantinedRecord};
 
 use stemedb_core::{AssertionId, Clock};
 use stemedb_store::{Store, StoreOptions};
@@ -55,6 +57,7 @@ impl Db {
             cache_bytes: config.cache_bytes,
             journal_bytes_max: config.journal_bytes_max,
             clock: Arc::clone(&clock),
+            policy: config.policy.clone(),
         };
         let store = Store::open(dir, options)?;
         Ok(Db {
@@ -70,10 +73,7 @@ impl Db {
 
     /// The record with this id, or `None`.
     pub fn get(&self, id: &AssertionId) -> Result<Option<RecordView>, DbError> {
-        match self.store.get_by_id(id)? {
-            Some(stored) => RecordView::from_stored(stored).map(Some),
-            None => Ok(None),
-        }
+        self.get_at(id, stemedb_store::Bound::latest())
     }
 
     /// Number of assertions stored (durably).

@@ -1,9 +1,11 @@
 //! The read path: select groups by subject (exact or `prefix/*`) and predicate, keep what was
 //! true `as_of` a valid time and known at a transaction time or sequence, rank each group
 //! through the chosen lens.
+use std::sync::Arc;
 use stemedb_core::{Timestamp, ValidationError};
-use stemedb_lens::{Candidate, LensContext, LensKind, rank};
-use stemedb_store::GroupKey;
+
+use stemedb_lens::{Candidate, LensContext, LensKind, TrustMap, rank};
+use stemedb_store::{Bound, GroupKey, Stage};
 
 use crate::{Db, DbError, RecordView};
 
@@ -23,6 +25,10 @@ pub struct Query {
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Let retracted assertions take part in the lens.
+    pub include_retracted: bool,
+    /// Let superseded assertions take part in the lens.
+    pub include_superseded: bool,
 }
 
 impl Query {
@@ -36,6 +42,8 @@ impl Query {
             at_sequence: None,
             limit: None,
             cursor: None,
+            include_retracted: false,
+            include_superseded: false,
         }
     }
 }
@@ -48,6 +56,20 @@ pub struct GroupResult {
     pub explanation: String,
     /// Ranked, winner first; never empty.
     pub assertions: Vec<RecordView>,
+    /// The winner's trust and chain (authority, conflict and layered lenses).
+    pub winner_trust: Option<WinnerTrust>,
+    /// The layer that decided (layered lens).
+    pub layer: Option<&'static str>,
+}
+
+/// The winning agent's trust, as the authority lens used it.
+#[derive(Debug, Clone)]
+pub struct WinnerTrust {
+    pub trust: f64,
+    /// Hops from a root (0 for a root); `None` when no chain reaches the agent.
+    pub depth: Option<usize>,
+    /// Root first, the winner's agent last; empty without a chain.
+    pub path: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,13 +178,10 @@ impl Db {
             .transpose()?;
         let predicate = query.predicate.clone();
         let keep = move |g: &GroupKey| predicate.as_deref().is_none_or(|p| g.predicate == p);
-        let (scanned, more) = self.store.scan_groups(
-            &prefix,
-            start.as_deref(),
-            query.at_sequence.unwrap_or(u64::MAX),
-            limit,
-            &keep,
-        )?;
+        let bound = self.read_bound(query.at_sequence, query.known_at, query.as_of)?;
+        let (scanned, more) =
+            self.store
+                .scan_groups(&prefix, start.as_deref(), bound.seq_max, limit, &keep)?;
         let next_cursor = if more {
             scanned.last().map(|(g, _)| encode_cursor(g))
         } else {
@@ -171,9 +190,15 @@ impl Db {
         let context = LensContext {
             now: self.clock.now(),
         };
+        let reading = Reading {
+            query,
+            bound,
+            trust: self.store.trust_map(bound)?,
+            context,
+        };
         let mut groups = Vec::with_capacity(scanned.len());
         for (group, sequences) in scanned {
-            if let Some(result) = self.resolve_group(group, &sequences, query, &context)? {
+            if let Some(result) = self.resolve_group(group, &sequences, &reading)? {
                 groups.push(result);
             }
         }
@@ -188,9 +213,9 @@ impl Db {
         &self,
         group: GroupKey,
         sequences: &[u64],
-        query: &Query,
-        context: &LensContext,
+        reading: &Reading<'_>,
     ) -> Result<Option<GroupResult>, DbError> {
+        let query = reading.query;
         let mut records = Vec::with_capacity(sequences.len());
         for &sequence in sequences {
             let Some(stored) = self.store.get_by_sequence(sequence)? else {
@@ -199,26 +224,51 @@ impl Db {
             let view = RecordView::from_stored(stored)?;
             let valid = query.as_of.is_none_or(|t| view.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
-            if valid && known {
-                records.push(view);
+            if !(valid && known) {
+                continue;
+            }
+            let lifecycle = self.lifecycle(sequence, reading.bound)?;
+            let admitted = match lifecycle.stage {
+                Stage::Active => true,
+                Stage::Retracted => query.include_retracted,
+                Stage::Superseded => query.include_superseded,
+                _ => false,
+            };
+            if admitted {
+                records.push(RecordView { lifecycle, ..view });
             }
         }
         if records.is_empty() {
             return Ok(None);
         }
-        let candidates: Vec<Candidate<'_>> = records
-            .iter()
-            .map(|r| Candidate {
+        let lens = query.lens;
+        let uses_votes = matches!(lens, LensKind::Consensus | LensKind::Layered);
+        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(records.len());
+        for r in &records {
+            let vote_balance = if uses_votes {
+                self.store
+                    .votes(&r.id, reading.bound)?
+                    .votes
+                    .iter()
+                    .map(|(voter, v)| reading.trust.trust(voter) * f64::from(*v))
+                    .sum()
+            } else {
+                0.0
+            };
+            candidates.push(Candidate {
                 id: r.id,
                 sequence: r.sequence,
                 timestamp: r.timestamp,
                 confidence: r.confidence,
-                trust: 1.0,
+                trust: reading.trust.trust(&r.agent_id),
                 value: &r.value,
                 agent_id: &r.agent_id,
-            })
-            .collect();
-        let ranking = rank(query.lens, &candidates, context);
+                vote_balance,
+                gold: lens == LensKind::Layered && self.store.is_gold(&r.id, reading.bound)?,
+                rooted: reading.trust.entry(&r.agent_id).is_some(),
+            });
+        }
+        let ranking = rank(lens, &candidates, &reading.context);
         drop(candidates);
         let mut slots: Vec<Option<RecordView>> = records.into_iter().map(Some).collect();
         let assertions: Vec<RecordView> = ranking
@@ -226,13 +276,44 @@ impl Db {
             .iter()
             .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
             .collect();
+        let winner_trust = match lens {
+            LensKind::Authority | LensKind::Conflict | LensKind::Layered => assertions
+                .first()
+                .map(|w| winner_trust(&reading.trust, &w.agent_id)),
+            _ => None,
+        };
         Ok(Some(GroupResult {
             subject: group.subject,
             predicate: group.predicate,
             conflict_score: ranking.conflict_score,
             explanation: ranking.explanation,
             assertions,
+            winner_trust,
+            layer: ranking.layer,
         }))
+    }
+}
+
+/// What one query reads against: its bound, the trust map at that bound and "now".
+struct Reading<'a> {
+    query: &'a Query,
+    bound: Bound,
+    trust: Arc<TrustMap>,
+    context: LensContext,
+}
+
+fn winner_trust(trust: &TrustMap, agent: &str) -> WinnerTrust {
+    match trust.entry(agent) {
+        Some(entry) => WinnerTrust {
+            trust: entry.trust,
+            depth: Some(entry.depth()),
+            path: entry.path.clone(),
+        },
+        None => WinnerTrust {
+            trust: trust.default_trust(),
+            depth: None,
+            path: Vec::new(),
+        },
     }
 }
 

@@ -8,18 +8,67 @@
 use serde::Deserialize;
 use serde_json::Value;
 use stemedb_core::{AssertionId, Signature, Timestamp};
-use stemedb_store::{StoreError, StoredRecord};
+use stemedb_store::{Stage, StoreError, StoredRecord};
 
 use crate::DbError;
 
-/// Fields a record carries beyond the signed body; a verifier removes exactly these.
-pub const ENVELOPE_FIELDS: [&str; 5] = [
+/// Fields a record may carry beyond the signed body; a verifier removes exactly these.
+pub const ENVELOPE_FIELDS: [&str; 10] = [
     "id",
     "signature",
     "sequence",
     "recorded_at",
     "lifecycle_stage",
+    "retracted_by",
+    "retraction_reason",
+    "superseded_by",
+    "quarantine_rule",
+    "votes",
 ];
+
+/// Where a record is in its life, and the signed record that put it there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifecycle {
+    pub stage: Stage,
+    /// The retraction (`retracted_by`), superseding record or epoch (`superseded_by`), or
+    /// review that caused the stage.
+    pub cause: Option<AssertionId>,
+    /// The retraction's or epoch's reason.
+    pub reason: Option<String>,
+    /// Why a quarantined record is held.
+    pub quarantine_rule: Option<&'static str>,
+}
+
+impl Lifecycle {
+    pub const ACTIVE: Lifecycle = Lifecycle {
+        stage: Stage::Active,
+        cause: None,
+        reason: None,
+        quarantine_rule: None,
+    };
+
+    /// The envelope fields after `lifecycle_stage`, as JSON text starting with a comma.
+    fn extra_json(&self) -> String {
+        let mut out = String::new();
+        let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        match (self.stage, &self.cause) {
+            (Stage::Retracted, Some(cause)) => {
+                out.push_str(&format!(",\"retracted_by\":\"{cause}\""));
+                if let Some(reason) = &self.reason {
+                    out.push_str(&format!(",\"retraction_reason\":{}", text(reason)));
+                }
+            }
+            (Stage::Superseded, Some(cause)) => {
+                out.push_str(&format!(",\"superseded_by\":\"{cause}\""));
+            }
+            _ => {}
+        }
+        if let Some(rule) = self.quarantine_rule {
+            out.push_str(&format!(",\"quarantine_rule\":\"{rule}\""));
+        }
+        out
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RecordView {
@@ -29,8 +78,8 @@ pub struct RecordView {
     pub signature: Signature,
     /// The signed body's canonical (RFC 8785) bytes.
     pub canonical: Vec<u8>,
-    /// `"active"` until retraction and supersession exist.
-    pub lifecycle_stage: &'static str,
+    /// The stage as of the read's point in time.
+    pub lifecycle: Lifecycle,
     /// Valid time (`timestamp`).
     pub timestamp: Timestamp,
     /// Confidence with the default (1) applied.
@@ -65,7 +114,7 @@ impl RecordView {
             recorded_at: stored.recorded_at,
             signature: stored.signature,
             canonical: stored.canonical,
-            lifecycle_stage: "active",
+            lifecycle: Lifecycle::ACTIVE,
             timestamp,
             confidence: fields.confidence.unwrap_or(1.0),
             value: fields.value,
@@ -79,12 +128,13 @@ impl RecordView {
         let body = std::str::from_utf8(&self.canonical).unwrap_or("{}");
         let rest = body.strip_prefix('{').unwrap_or("}");
         format!(
-            "{{\"id\":\"{}\",\"signature\":\"{}\",\"sequence\":{},\"recorded_at\":\"{}\",\"lifecycle_stage\":\"{}\",{rest}",
+            "{{\"id\":\"{}\",\"signature\":\"{}\",\"sequence\":{},\"recorded_at\":\"{}\",\"lifecycle_stage\":\"{}\"{},{rest}",
             self.id.to_hex(),
             self.signature.to_hex(),
             self.sequence,
             self.recorded_at.to_rfc3339(),
-            self.lifecycle_stage,
+            self.lifecycle.stage.as_str(),
+            self.lifecycle.extra_json(),
         )
     }
 

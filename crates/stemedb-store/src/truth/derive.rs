@@ -1,0 +1,697 @@
+//! Deriving truth-maintenance state from newly applied records, one record at a time and in
+//! sequence order, so each sees the effects of all before it. Runs on the writer thread after
+//! the group's log commit and before its fsync; a crash in between leaves the log ahead of the
+//! derived state, and `Store::open` derives the missing range again (`last_derived_sequence`).
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use fjall::OwnedWriteBatch;
+use stemedb_core::control::AGENT_SUBJECT_PREFIX;
+use stemedb_core::{AssertionId, Control, RetractionTarget, SignedAssertion, Timestamp};
+
+use super::read::{
+    Bound, Mark, MarkKind, gold_in_group, has_role, live_causes, marks, stage_now, trust_map,
+};
+use super::{
+    Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
+    TAG_EPOCH, TAG_GOLD, TAG_MARK, TAG_NEW_SUBJECT, TAG_PARENT, TAG_QUARANTINE, TAG_STAGE,
+    TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, encode_event, key1, key2, name_key, name_prefix,
+    tail_u64,
+};
+use crate::StoreError;
+use crate::store::{META_LAST_DERIVED, Shared, decode_seq};
+
+/// What deriving one record changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Derived {
+    /// Assertions whose stage this record changed (retracted, restored, superseded, reviewed).
+    pub changed: u64,
+    /// False for a control record whose signer lacked the right (recorded, no effect).
+    pub effective: bool,
+    /// The record itself entered quarantine.
+    pub quarantined: bool,
+}
+
+/// Derives each record in order; each record's writes are committed (not yet synced) before
+/// the next is derived.
+pub(crate) fn derive_records(
+    shared: &Shared,
+    records: &[(u64, Timestamp, &SignedAssertion)],
+) -> Result<Vec<Derived>, StoreError> {
+    let mut out = Vec::with_capacity(records.len());
+    for &(seq, recorded_at, record) in records {
+        let mut deriver = Deriver {
+            shared,
+            batch: shared.db.batch(),
+            seq,
+            recorded_at,
+            record,
+        };
+        let derived = deriver.derive()?;
+        let mut batch = deriver.batch;
+        batch.insert(&shared.ks.meta, META_LAST_DERIVED, seq.to_be_bytes());
+        batch.commit()?;
+        out.push(derived);
+    }
+    Ok(out)
+}
+
+struct Deriver<'a> {
+    shared: &'a Shared,
+    batch: OwnedWriteBatch,
+    seq: u64,
+    recorded_at: Timestamp,
+    record: &'a SignedAssertion,
+}
+
+/// The parts of a stored record derivation needs.
+struct Target {
+    seq: u64,
+    record: SignedAssertion,
+}
+
+impl Deriver<'_> {
+    fn derive(&mut self) -> Result<Derived, StoreError> {
+        match self.record.body.control.clone() {
+            None => self.ordinary(),
+            Some(control) => self.control(control),
+        }
+    }
+
+    fn micros(&self) -> i64 {
+        self.record.body.timestamp.micros()
+    }
+
+    fn agent(&self) -> &str {
+        &self.record.body.agent_id
+    }
+
+    fn is_curator(&self) -> bool {
+        has_role(self.shared, Role::Curator, self.agent(), self.seq)
+    }
+
+    fn event(&mut self, target: u64, stage: Stage, kind: EventKind, cause: u64, micros: i64) {
+        self.batch.insert(
+            &self.shared.ks.truth,
+            key2(TAG_STAGE, target, self.seq),
+            encode_event(stage, kind, cause, micros),
+        );
+    }
+
+    fn mark(&mut self, target: &str, kind: MarkKind, effective: bool, cascade: bool, number: f64) {
+        let mark = Mark {
+            seq: self.seq,
+            kind,
+            effective,
+            cascade,
+            valid_micros: self.micros(),
+            number,
+            agent: self.agent().to_owned(),
+        };
+        self.batch.insert(
+            &self.shared.ks.truth,
+            name_key(TAG_MARK, target, self.seq),
+            mark.encode(),
+        );
+    }
+
+    fn load(&self, id: &AssertionId) -> Result<Option<Target>, StoreError> {
+        let Some(seq_bytes) = self.shared.ks.ids.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let seq = decode_seq(&seq_bytes, "ids")?;
+        load_seq(self.shared, seq).map(Some)
+    }
+
+    /// An ordinary assertion: supersession, the derived_from index, then its first stage.
+    fn ordinary(&mut self) -> Result<Derived, StoreError> {
+        let mut derived = Derived {
+            effective: true,
+            ..Derived::default()
+        };
+        if let Some(old) = self.record.body.supersedes {
+            derived.changed += self.supersede(&old)?;
+        }
+        let mut causes: BTreeSet<(u64, i64)> = BTreeSet::new();
+        for parent in &self.record.body.derived_from.clone() {
+            let Some(seq_bytes) = self.shared.ks.ids.get(parent.as_bytes())? else {
+                continue;
+            };
+            let parent_seq = decode_seq(&seq_bytes, "ids")?;
+            self.batch.insert(
+                &self.shared.ks.truth,
+                key2(TAG_PARENT, parent_seq, self.seq),
+                [],
+            );
+            if stage_now(self.shared, parent_seq)?.stage == Stage::Retracted {
+                let cascading = live_causes(self.shared, parent_seq)?.into_iter();
+                causes.extend(cascading.filter(|c| c.2).map(|(c, m, _)| (c, m)));
+            }
+        }
+        let subject = self.record.body.subject.clone();
+        for name in self.record.body.sources.iter().chain([&subject]) {
+            for mark in marks(self.shared, name)? {
+                let applies = mark.kind == MarkKind::Retraction
+                    && mark.effective
+                    && (mark.cascade || *name == subject);
+                if applies && stage_now(self.shared, mark.seq)?.stage != Stage::Retracted {
+                    causes.insert((mark.seq, mark.valid_micros));
+                }
+            }
+        }
+        if let Some(&(first, micros)) = causes.iter().next() {
+            self.event(
+                self.seq,
+                Stage::Retracted,
+                EventKind::Retract,
+                first,
+                micros,
+            );
+            for (cause, micros) in causes {
+                self.effect(cause, self.seq, micros, true);
+            }
+            return Ok(derived);
+        }
+        if let Some(epoch) = self.covering_epoch()? {
+            self.event(
+                self.seq,
+                Stage::Superseded,
+                EventKind::Supersede,
+                epoch.seq,
+                epoch.valid_micros,
+            );
+            return Ok(derived);
+        }
+        if let Some(rule) = self.quarantine_rule()? {
+            self.event(
+                self.seq,
+                Stage::Quarantined,
+                EventKind::Quarantine,
+                self.seq,
+                self.micros(),
+            );
+            self.batch.insert(
+                &self.shared.ks.truth,
+                key1(TAG_QUARANTINE, self.seq),
+                [rule.code()],
+            );
+            derived.quarantined = true;
+        }
+        Ok(derived)
+    }
+
+    /// Records that retraction `cause` reaches `target`; `cascade` says whether it goes on to
+    /// the target's dependents (so that records derived later inherit it or not).
+    fn effect(&mut self, cause: u64, target: u64, cause_micros: i64, cascade: bool) {
+        let truth = &self.shared.ks.truth;
+        self.batch
+            .insert(truth, key2(TAG_EFFECT_BY_CAUSE, cause, target), []);
+        let mut value = cause_micros.to_be_bytes().to_vec();
+        value.push(u8::from(cascade));
+        self.batch
+            .insert(truth, key2(TAG_EFFECT_BY_TARGET, target, cause), value);
+    }
+
+    /// `supersedes`: takes effect from the same agent or a curator; returns 1 when it did.
+    fn supersede(&mut self, old: &AssertionId) -> Result<u64, StoreError> {
+        let Some(target) = self.load(old)? else {
+            return Ok(0);
+        };
+        if target.record.body.agent_id != self.agent() && !self.is_curator() {
+            return Ok(0);
+        }
+        match stage_now(self.shared, target.seq)?.stage {
+            Stage::Active | Stage::Quarantined => {
+                self.event(
+                    target.seq,
+                    Stage::Superseded,
+                    EventKind::Supersede,
+                    self.seq,
+                    self.micros(),
+                );
+                Ok(1)
+            }
+            Stage::Retracted => {
+                self.batch.insert(
+                    &self.shared.ks.truth,
+                    key1(TAG_SUPERSEDED_WHILE_RETRACTED, target.seq),
+                    self.seq.to_be_bytes(),
+                );
+                Ok(0)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    fn covering_epoch(&self) -> Result<Option<Epoch>, StoreError> {
+        let body = &self.record.body;
+        let epochs = match self.shared.truth.read() {
+            Ok(cache) => cache.epochs.clone(),
+            Err(_) => return Err(StoreError::ShuttingDown),
+        };
+        for epoch in epochs {
+            if epoch.seq < self.seq
+                && body.subject.starts_with(&epoch.prefix)
+                && body.timestamp.micros() < epoch.before_micros
+                && stage_now(self.shared, epoch.seq)?.stage != Stage::Retracted
+            {
+                return Ok(Some(epoch));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The content-defence rules, in order (docs/truth.md §Quarantine).
+    fn quarantine_rule(&mut self) -> Result<Option<QuarantineRule>, StoreError> {
+        let policy = &self.shared.policy;
+        let body = &self.record.body;
+        let golds = gold_in_group(self.shared, &body.subject, &body.predicate)?;
+        if !golds.is_empty() {
+            let trust = trust_map(self.shared, Bound::latest())?.trust(self.agent());
+            if trust < policy.quarantine_trust_min {
+                let value = self.record.body_json.get("value");
+                for gold in golds {
+                    let gold_record = load_seq(self.shared, gold)?;
+                    let same = gold_record
+                        .record
+                        .body_json
+                        .get("value")
+                        .zip(value)
+                        .is_some_and(|(a, b)| stemedb_lens::value_distance(a, b) == 0.0);
+                    if !same && stage_now(self.shared, gold)?.stage == Stage::Active {
+                        return Ok(Some(QuarantineRule::LowTrustContradictsGold));
+                    }
+                }
+            }
+        }
+        if self.subject_is_new()? {
+            let agent = self.agent().to_owned();
+            let now = self.recorded_at.micros();
+            let window_start =
+                now.saturating_sub((policy.new_subjects_window_ms as i64).saturating_mul(1000));
+            let prefix = name_prefix(TAG_NEW_SUBJECT, &agent);
+            let mut from = prefix.clone();
+            from.extend_from_slice(&((window_start as u64) ^ (1 << 63)).to_be_bytes());
+            let mut count = 0u64;
+            for guard in self.shared.ks.truth.range(from..) {
+                if !guard.key()?.starts_with(&prefix) {
+                    break;
+                }
+                count += 1;
+                if count >= policy.new_subjects_burst_max {
+                    break;
+                }
+            }
+            let mut key = prefix;
+            key.extend_from_slice(&((now as u64) ^ (1 << 63)).to_be_bytes());
+            key.extend_from_slice(&self.seq.to_be_bytes());
+            self.batch.insert(&self.shared.ks.truth, key, []);
+            if count >= policy.new_subjects_burst_max {
+                return Ok(Some(QuarantineRule::NewSubjectBurst));
+            }
+        }
+        Ok(None)
+    }
+
+    /// True when no earlier record has this subject.
+    fn subject_is_new(&self) -> Result<bool, StoreError> {
+        let mut prefix = self.record.body.subject.as_bytes().to_vec();
+        prefix.push(0);
+        for guard in self.shared.ks.by_subject.prefix(prefix) {
+            if tail_u64(&guard.key()?, "by_subject")? < self.seq {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn control(&mut self, control: Control) -> Result<Derived, StoreError> {
+        let curator = self.is_curator();
+        let mut derived = Derived::default();
+        match control {
+            Control::Retract {
+                target: RetractionTarget::Assertion(id),
+                cascade,
+                ..
+            } => return self.retract_assertion(&id, cascade),
+            Control::Retract {
+                target: RetractionTarget::Subject(subject),
+                cascade,
+                ..
+            } => {
+                derived.effective = curator || self.has_asserted_about(&subject)?;
+                if derived.effective {
+                    let mut roots = self.sequences_about(&subject)?;
+                    if cascade {
+                        roots.extend(self.citers(&subject)?);
+                    }
+                    derived.changed = self.retract_tree(roots, cascade)?;
+                }
+                let kind = if derived.effective {
+                    MarkKind::Retraction
+                } else {
+                    MarkKind::Dispute
+                };
+                self.mark(&subject, kind, derived.effective, cascade, -1.0);
+            }
+            Control::Vote { target, up } => {
+                derived.effective = true;
+                self.mark(
+                    &target.to_hex(),
+                    MarkKind::Vote,
+                    true,
+                    false,
+                    if up { 1.0 } else { -1.0 },
+                );
+            }
+            Control::Trust { trustee, weight } => {
+                derived.effective = true;
+                self.mark(
+                    &format!("{AGENT_SUBJECT_PREFIX}{trustee}"),
+                    MarkKind::Trust,
+                    true,
+                    false,
+                    weight,
+                );
+                if let Ok(mut cache) = self.shared.truth.write() {
+                    cache.trust_version += 1;
+                }
+            }
+            Control::GoldStandard { target } => {
+                derived.effective = curator;
+                if let (true, Some(t)) = (curator, self.load(&target)?) {
+                    let mut key = name_prefix(TAG_GOLD, &t.record.body.subject);
+                    key.extend_from_slice(t.record.body.predicate.as_bytes());
+                    key.push(0);
+                    key.extend_from_slice(&t.seq.to_be_bytes());
+                    self.batch
+                        .insert(&self.shared.ks.truth, key, self.seq.to_be_bytes());
+                }
+                self.mark(
+                    &target.to_hex(),
+                    MarkKind::GoldStandard,
+                    curator,
+                    false,
+                    1.0,
+                );
+            }
+            Control::Epoch { prefix, before, .. } => {
+                derived.effective = curator;
+                if curator {
+                    derived.changed = self.open_epoch(&prefix, before)?;
+                }
+                self.mark(
+                    &prefix,
+                    MarkKind::Epoch,
+                    curator,
+                    false,
+                    before.micros() as f64,
+                );
+            }
+            Control::Review {
+                target, approve, ..
+            } => {
+                return self.review(&target, approve, curator);
+            }
+            _ => {}
+        }
+        Ok(derived)
+    }
+
+    fn retract_assertion(
+        &mut self,
+        id: &AssertionId,
+        cascade: bool,
+    ) -> Result<Derived, StoreError> {
+        let target_hex = id.to_hex();
+        let Some(target) = self.load(id)? else {
+            self.mark(&target_hex, MarkKind::Dispute, false, cascade, -1.0);
+            return Ok(Derived::default());
+        };
+        let effective = target.record.body.agent_id == self.agent() || self.is_curator();
+        let mut derived = Derived {
+            effective,
+            ..Derived::default()
+        };
+        let reinstates = matches!(target.record.body.control, Some(Control::Retract { .. }));
+        if !effective {
+            self.mark(&target_hex, MarkKind::Dispute, false, cascade, -1.0);
+            return Ok(derived);
+        }
+        if reinstates {
+            if stage_now(self.shared, target.seq)?.stage != Stage::Retracted {
+                derived.changed = self.undo(target.seq)?;
+                self.event(
+                    target.seq,
+                    Stage::Retracted,
+                    EventKind::Retract,
+                    self.seq,
+                    self.micros(),
+                );
+            }
+        } else {
+            derived.changed = self.retract_tree(vec![target.seq], cascade)?;
+        }
+        self.mark(&target_hex, MarkKind::Retraction, true, cascade, -1.0);
+        Ok(derived)
+    }
+
+    /// Retracts `roots` and, with `cascade`, every record whose derived_from reaches them.
+    /// Records every effect (also on records already retracted by something else, so that a
+    /// reinstatement of one retraction leaves the others standing). Returns how many changed.
+    fn retract_tree(&mut self, roots: Vec<u64>, cascade: bool) -> Result<u64, StoreError> {
+        let mut queue: VecDeque<u64> = roots.into();
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut changed = 0;
+        let micros = self.micros();
+        while let Some(target) = queue.pop_front() {
+            if target >= self.seq || !seen.insert(target) {
+                continue;
+            }
+            self.effect(self.seq, target, micros, cascade);
+            if stage_now(self.shared, target)?.stage != Stage::Retracted {
+                self.event(
+                    target,
+                    Stage::Retracted,
+                    EventKind::Retract,
+                    self.seq,
+                    micros,
+                );
+                changed += 1;
+            }
+            if cascade {
+                for guard in self.shared.ks.truth.prefix(key1(TAG_PARENT, target)) {
+                    queue.push_back(tail_u64(&guard.key()?, "truth/parents")?);
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Undoes retraction `cause`: each record it retracted goes back to what it would be
+    /// without it (another standing retraction, or its stage before any retraction).
+    fn undo(&mut self, cause: u64) -> Result<u64, StoreError> {
+        let mut targets = Vec::new();
+        for guard in self
+            .shared
+            .ks
+            .truth
+            .prefix(key1(TAG_EFFECT_BY_CAUSE, cause))
+        {
+            targets.push(tail_u64(&guard.key()?, "truth/effects")?);
+        }
+        let micros = self.micros();
+        let mut restored = 0;
+        for target in targets {
+            let now = stage_now(self.shared, target)?;
+            if now.stage != Stage::Retracted || now.cause != Some(cause) {
+                continue;
+            }
+            let other = live_causes(self.shared, target)?
+                .into_iter()
+                .find(|(c, _, _)| *c != cause);
+            match other {
+                Some((c, _, _)) => {
+                    self.event(target, Stage::Retracted, EventKind::Retract, c, micros)
+                }
+                None => {
+                    let (stage, by) = self.stage_without_retraction(target)?;
+                    self.event(target, stage, EventKind::Restore, by, micros);
+                    restored += 1;
+                }
+            }
+        }
+        Ok(restored)
+    }
+
+    /// The stage a record has from supersession, quarantine and reviews alone.
+    fn stage_without_retraction(&self, target: u64) -> Result<(Stage, u64), StoreError> {
+        let mut base = (Stage::Active, 0);
+        for guard in self.shared.ks.truth.prefix(key1(TAG_STAGE, target)) {
+            let (key, value) = guard.into_inner()?;
+            let event = decode_event(&key, &value)?;
+            if matches!(
+                event.kind,
+                EventKind::Supersede | EventKind::Quarantine | EventKind::Review
+            ) {
+                base = (event.stage, event.cause);
+            }
+        }
+        if let Some(v) = self
+            .shared
+            .ks
+            .truth
+            .get(key1(TAG_SUPERSEDED_WHILE_RETRACTED, target))?
+        {
+            base = (Stage::Superseded, decode_seq(&v, "truth/superseded")?);
+        }
+        Ok(base)
+    }
+
+    fn open_epoch(&mut self, prefix: &str, before: Timestamp) -> Result<u64, StoreError> {
+        let (groups, _) = scan_all(self.shared, prefix.as_bytes(), self.seq)?;
+        let micros = self.micros();
+        let mut changed = 0;
+        for seq in groups {
+            let target = load_seq(self.shared, seq)?;
+            if target.record.body.control.is_none()
+                && target.record.body.timestamp < before
+                && stage_now(self.shared, seq)?.stage == Stage::Active
+            {
+                self.event(
+                    seq,
+                    Stage::Superseded,
+                    EventKind::Supersede,
+                    self.seq,
+                    micros,
+                );
+                changed += 1;
+            }
+        }
+        let mut value = before.micros().to_be_bytes().to_vec();
+        value.extend_from_slice(&micros.to_be_bytes());
+        value.extend_from_slice(prefix.as_bytes());
+        self.batch
+            .insert(&self.shared.ks.truth, key1(TAG_EPOCH, self.seq), value);
+        if let Ok(mut cache) = self.shared.truth.write() {
+            cache.epochs.push(Epoch {
+                seq: self.seq,
+                prefix: prefix.to_owned(),
+                before_micros: before.micros(),
+                valid_micros: micros,
+            });
+        }
+        Ok(changed)
+    }
+
+    fn review(
+        &mut self,
+        id: &AssertionId,
+        approve: bool,
+        curator: bool,
+    ) -> Result<Derived, StoreError> {
+        let mut derived = Derived {
+            effective: curator,
+            ..Derived::default()
+        };
+        if let (true, Some(target)) = (curator, self.load(id)?)
+            && stage_now(self.shared, target.seq)?.stage == Stage::Quarantined
+        {
+            {
+                let stage = if approve {
+                    Stage::Active
+                } else {
+                    Stage::Rejected
+                };
+                self.event(
+                    target.seq,
+                    stage,
+                    EventKind::Review,
+                    self.seq,
+                    self.micros(),
+                );
+                self.batch
+                    .remove(&self.shared.ks.truth, key1(TAG_QUARANTINE, target.seq));
+                derived.changed = 1;
+            }
+        }
+        self.mark(
+            &id.to_hex(),
+            MarkKind::Review,
+            curator,
+            false,
+            if approve { 1.0 } else { -1.0 },
+        );
+        Ok(derived)
+    }
+
+    fn sequences_about(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
+        let mut prefix = subject.as_bytes().to_vec();
+        prefix.push(0);
+        Ok(scan_all(self.shared, &prefix, self.seq)?.0)
+    }
+
+    fn citers(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self
+            .shared
+            .ks
+            .by_source
+            .prefix(crate::keys::name_seq_prefix(subject))
+        {
+            let seq = tail_u64(&guard.key()?, "by_source")?;
+            if seq < self.seq {
+                out.push(seq);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the signer has an assertion about `subject` (its author, for subject targets).
+    fn has_asserted_about(&self, subject: &str) -> Result<bool, StoreError> {
+        for seq in self.sequences_about(subject)? {
+            if load_seq(self.shared, seq)?.record.body.agent_id == self.agent() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Every `by_subject` sequence under `prefix` below `seq_below`, in key order.
+fn scan_all(
+    shared: &Shared,
+    prefix: &[u8],
+    seq_below: u64,
+) -> Result<(Vec<u64>, bool), StoreError> {
+    let mut out = Vec::new();
+    for guard in shared.ks.by_subject.prefix(prefix) {
+        let seq = tail_u64(&guard.key()?, "by_subject")?;
+        if seq < seq_below {
+            out.push(seq);
+        }
+    }
+    Ok((out, false))
+}
+
+/// Reads and parses the record at `seq` (widest limits: stored records passed stricter ones).
+fn load_seq(shared: &Shared, seq: u64) -> Result<Target, StoreError> {
+    let bytes = shared
+        .ks
+        .log
+        .get(crate::keys::seq_key(seq))?
+        .ok_or(StoreError::CorruptRecord {
+            sequence: seq,
+            reason: "missing from the log".into(),
+        })?;
+    let stored = crate::codec::decode_record(seq, &bytes)?;
+    let record = SignedAssertion::from_canonical(
+        &stored.canonical,
+        stored.signature,
+        &stemedb_core::Limits::default(),
+    )
+    .map_err(|e| StoreError::CorruptRecord {
+        sequence: seq,
+        reason: format!("body is not a valid assertion: {e}"),
+    })?;
+    Ok(Target { seq, record })
+}

@@ -1,0 +1,401 @@
+//! Truth maintenance state: lifecycle stages with their history, what each retraction changed,
+//! control-record marks (retractions, votes, trust, gold standards), the derived_from reverse
+//! index, quarantine, epochs and roles. All of it lives in the `truth` keyspace under one-byte
+//! tags (docs/file-format.md §Truth keyspace) and is derived from the log by the writer
+//! (`derive.rs`) right after each commit, before the fsync that acknowledges it.
+mod derive;
+mod read;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stemedb_lens::{TrustMap, TrustParams};
+
+use crate::StoreError;
+
+pub use derive::Derived;
+pub(crate) use derive::derive_records;
+pub use read::{Bound, Mark, MarkKind, QuarantineEntry, StageAt, VoteTally};
+
+/// Where an assertion is in its life. Only `Active` assertions take part in lenses by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    Active,
+    Retracted,
+    Superseded,
+    Quarantined,
+    Rejected,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Active => "active",
+            Stage::Retracted => "retracted",
+            Stage::Superseded => "superseded",
+            Stage::Quarantined => "quarantined",
+            Stage::Rejected => "rejected",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Stage::Active => 0,
+            Stage::Retracted => 1,
+            Stage::Superseded => 2,
+            Stage::Quarantined => 3,
+            Stage::Rejected => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Stage> {
+        Some(match code {
+            0 => Stage::Active,
+            1 => Stage::Retracted,
+            2 => Stage::Superseded,
+            3 => Stage::Quarantined,
+            4 => Stage::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a stage event happened; decides what a reinstatement restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventKind {
+    Retract,
+    Supersede,
+    Quarantine,
+    Review,
+    Restore,
+}
+
+impl EventKind {
+    fn code(self) -> u8 {
+        match self {
+            EventKind::Retract => b'r',
+            EventKind::Supersede => b's',
+            EventKind::Quarantine => b'q',
+            EventKind::Review => b'v',
+            EventKind::Restore => b'o',
+        }
+    }
+
+    fn from_code(code: u8) -> Option<EventKind> {
+        Some(match code {
+            b'r' => EventKind::Retract,
+            b's' => EventKind::Supersede,
+            b'q' => EventKind::Quarantine,
+            b'v' => EventKind::Review,
+            b'o' => EventKind::Restore,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an assertion was quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QuarantineRule {
+    /// A low-trust agent contradicted a gold-standard assertion.
+    LowTrustContradictsGold,
+    /// The agent created more new subjects in the window than allowed.
+    NewSubjectBurst,
+}
+
+impl QuarantineRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineRule::LowTrustContradictsGold => "low_trust_contradicts_gold",
+            QuarantineRule::NewSubjectBurst => "new_subject_burst",
+        }
+    }
+    fn code(self) -> u8 {
+        match self {
+            QuarantineRule::LowTrustContradictsGold => 1,
+            QuarantineRule::NewSubjectBurst => 2,
+        }
+    }
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(QuarantineRule::LowTrustContradictsGold),
+            2 => Some(QuarantineRule::NewSubjectBurst),
+            _ => None,
+        }
+    }
+}
+
+/// Content-defence and trust settings the writer applies while deriving.
+#[derive(Debug, Clone)]
+pub struct TruthPolicy {
+    pub trust: TrustParams,
+    /// Agents below this trust who contradict a gold standard are quarantined.
+    pub quarantine_trust_min: f64,
+    /// An agent creating more new subjects than this within the window is quarantined.
+    pub new_subjects_burst_max: u64,
+    pub new_subjects_window_ms: u64,
+}
+
+impl Default for TruthPolicy {
+    fn default() -> Self {
+        Self {
+            trust: TrustParams::default(),
+            quarantine_trust_min: 0.3,
+            new_subjects_burst_max: 1000,
+            new_subjects_window_ms: 60_000,
+        }
+    }
+}
+
+/// Administrative roles granted to agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// May retract, supersede, mark gold standards, open epochs and review quarantine.
+    Curator,
+    /// A root of the trust graph.
+    TrustRoot,
+}
+
+impl Role {
+    fn key_prefix(self) -> &'static str {
+        match self {
+            Role::Curator => "role/curator/",
+            Role::TrustRoot => "role/trust-root/",
+        }
+    }
+}
+
+/// An epoch: everything under `prefix` valid before `before_micros` is superseded.
+#[derive(Debug, Clone)]
+pub(crate) struct Epoch {
+    pub seq: u64,
+    pub prefix: String,
+    pub before_micros: i64,
+    pub valid_micros: i64,
+}
+
+/// In-memory views kept beside the keyspace, rebuilt at open.
+#[derive(Default)]
+pub(crate) struct TruthCache {
+    /// Agent → the sequence after which the role holds.
+    pub roles: HashMap<(Role, String), u64>,
+    pub epochs: Vec<Epoch>,
+    /// Bumped by every trust statement and trust-root grant.
+    pub trust_version: u64,
+    pub trust_latest: Option<(u64, Arc<TrustMap>)>,
+}
+
+// Key tags inside the `truth` keyspace.
+pub(crate) const TAG_STAGE: u8 = b'S';
+pub(crate) const TAG_EFFECT_BY_CAUSE: u8 = b'C';
+pub(crate) const TAG_EFFECT_BY_TARGET: u8 = b'T';
+pub(crate) const TAG_PARENT: u8 = b'P';
+pub(crate) const TAG_MARK: u8 = b'M';
+pub(crate) const TAG_QUARANTINE: u8 = b'Q';
+pub(crate) const TAG_GOLD: u8 = b'G';
+pub(crate) const TAG_NEW_SUBJECT: u8 = b'N';
+pub(crate) const TAG_EPOCH: u8 = b'E';
+/// Superseded while retracted: remembered so that a reinstatement restores `superseded`.
+pub(crate) const TAG_SUPERSEDED_WHILE_RETRACTED: u8 = b'U';
+
+pub(crate) fn key2(tag: u8, a: u64, b: u64) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    key[0] = tag;
+    key[1..9].copy_from_slice(&a.to_be_bytes());
+    key[9..].copy_from_slice(&b.to_be_bytes());
+    key
+}
+
+pub(crate) fn key1(tag: u8, a: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = tag;
+    key[1..].copy_from_slice(&a.to_be_bytes());
+    key
+}
+
+/// `tag name 0x00` (then, for full keys, `seq_be8`).
+pub(crate) fn name_prefix(tag: u8, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 10);
+    key.push(tag);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key
+}
+
+pub(crate) fn name_key(tag: u8, name: &str, seq: u64) -> Vec<u8> {
+    let mut key = name_prefix(tag, name);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The trailing big-endian u64 of a key.
+pub(crate) fn tail_u64(key: &[u8], index: &'static str) -> Result<u64, StoreError> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|start| key.get(start..))
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::CorruptIndex {
+            index,
+            reason: format!("key of {} bytes has no sequence", key.len()),
+        })
+}
+
+pub(crate) fn be_u64(bytes: &[u8], at: usize, index: &'static str) -> Result<u64, StoreError> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::CorruptIndex {
+            index,
+            reason: format!("value of {} bytes is too short", bytes.len()),
+        })
+}
+
+/// A stage event's value: `stage u8 | kind u8 | cause_seq be8 | valid_micros be8`.
+pub(crate) fn encode_event(stage: Stage, kind: EventKind, cause: u64, micros: i64) -> [u8; 18] {
+    let mut v = [0u8; 18];
+    v[0] = stage.code();
+    v[1] = kind.code();
+    v[2..10].copy_from_slice(&cause.to_be_bytes());
+    v[10..].copy_from_slice(&micros.to_be_bytes());
+    v
+}
+
+/// A decoded stage event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event {
+    pub seq: u64,
+    pub stage: Stage,
+    pub kind: EventKind,
+    pub cause: u64,
+    pub micros: i64,
+}
+
+pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<Event, StoreError> {
+    let bad = |reason: &str| StoreError::CorruptIndex {
+        index: "truth/stages",
+        reason: reason.to_owned(),
+    };
+    let stage = value
+        .first()
+        .copied()
+        .and_then(Stage::from_code)
+        .ok_or_else(|| bad("unknown stage"))?;
+    let kind = value
+        .get(1)
+        .copied()
+        .and_then(EventKind::from_code)
+        .ok_or_else(|| bad("unknown event kind"))?;
+    Ok(Event {
+        seq: tail_u64(key, "truth/stages")?,
+        stage,
+        kind,
+        cause: be_u64(value, 2, "truth/stages")?,
+        micros: be_u64(value, 10, "truth/stages")? as i64,
+    })
+}
+
+/// Loads the in-memory views and derives any records the log holds beyond the derived state
+/// (a crash between a group's log commit and its derivation leaves such a range).
+pub(crate) fn recover(shared: &crate::store::Shared, last_applied: u64) -> Result<(), StoreError> {
+    load_cache(shared)?;
+    let last_derived = match shared.ks.meta.get(crate::store::META_LAST_DERIVED)? {
+        Some(v) => crate::store::decode_seq(&v, "meta/last_derived_sequence")?,
+        None => 0,
+    };
+    let mut seq = last_derived + 1;
+    while seq <= last_applied {
+        let end = (seq + 1024).min(last_applied + 1);
+        let mut loaded = Vec::new();
+        for s in seq..end {
+            let bytes =
+                shared
+                    .ks
+                    .log
+                    .get(crate::keys::seq_key(s))?
+                    .ok_or(StoreError::CorruptRecord {
+                        sequence: s,
+                        reason: "missing from the log".into(),
+                    })?;
+            let stored = crate::codec::decode_record(s, &bytes)?;
+            let record = stemedb_core::SignedAssertion::from_canonical(
+                &stored.canonical,
+                stored.signature,
+                &stemedb_core::Limits::default(),
+            )
+            .map_err(|e| StoreError::CorruptRecord {
+                sequence: s,
+                reason: format!("body is not a valid assertion: {e}"),
+            })?;
+            loaded.push((s, stored.recorded_at, record));
+        }
+        let refs: Vec<_> = loaded.iter().map(|(s, t, r)| (*s, *t, r)).collect();
+        derive_records(shared, &refs)?;
+        seq = end;
+    }
+    shared.db.persist(fjall::PersistMode::SyncAll)?;
+    Ok(())
+}
+
+fn load_cache(shared: &crate::store::Shared) -> Result<(), StoreError> {
+    let mut cache = TruthCache::default();
+    for role in [Role::Curator, Role::TrustRoot] {
+        for guard in shared.ks.meta.prefix(role.key_prefix()) {
+            let (key, value) = guard.into_inner()?;
+            let agent = std::str::from_utf8(&key[role.key_prefix().len()..])
+                .map_err(|_| StoreError::CorruptMeta {
+                    key: "role",
+                    reason: "agent id is not UTF-8".into(),
+                })?
+                .to_owned();
+            cache.roles.insert(
+                (role, agent),
+                crate::store::decode_seq(&value, "meta/role")?,
+            );
+        }
+    }
+    for guard in shared.ks.truth.prefix([TAG_EPOCH]) {
+        let (key, value) = guard.into_inner()?;
+        let prefix = value
+            .get(16..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or(StoreError::CorruptIndex {
+                index: "truth/epochs",
+                reason: "prefix is not UTF-8".into(),
+            })?;
+        cache.epochs.push(Epoch {
+            seq: tail_u64(&key, "truth/epochs")?,
+            prefix: prefix.to_owned(),
+            before_micros: be_u64(&value, 0, "truth/epochs")? as i64,
+            valid_micros: be_u64(&value, 8, "truth/epochs")? as i64,
+        });
+    }
+    let mut slot = shared.truth.write().map_err(|_| StoreError::ShuttingDown)?;
+    *slot = cache;
+    Ok(())
+}
+
+pub(crate) fn grant_role(
+    shared: &crate::store::Shared,
+    role: Role,
+    agent: &str,
+) -> Result<u64, StoreError> {
+    let after = shared
+        .durable_seq
+        .load(std::sync::atomic::Ordering::Acquire);
+    let mut cache = shared.truth.write().map_err(|_| StoreError::ShuttingDown)?;
+    if let Some(existing) = cache.roles.get(&(role, agent.to_owned())) {
+        return Ok(*existing);
+    }
+    let key = format!("{}{agent}", role.key_prefix());
+    shared.ks.meta.insert(key, after.to_be_bytes())?;
+    shared.db.persist(fjall::PersistMode::SyncAll)?;
+    cache.roles.insert((role, agent.to_owned()), after);
+    if role == Role::TrustRoot {
+        cache.trust_version += 1;
+    }
+    Ok(after)
+}

@@ -1,0 +1,486 @@
+//! Reading truth-maintenance state: stages as of a point in time, marks, votes, trust, roles
+//! and quarantine. Every read is bounded by the durable sequence, so a reader never sees the
+//! effects of a record that is not yet acknowledged.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stemedb_core::AssertionId;
+use stemedb_lens::{TrustEdge, TrustMap, compute_trust};
+
+use super::{
+    Event, QuarantineRule, Role, Stage, TAG_EFFECT_BY_TARGET, TAG_GOLD, TAG_MARK, TAG_PARENT,
+    TAG_QUARANTINE, be_u64, decode_event, key1, name_prefix, tail_u64,
+};
+use crate::store::{Shared, decode_seq};
+use crate::{Store, StoreError};
+
+/// A control record's entry under its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub seq: u64,
+    pub kind: MarkKind,
+    /// The signer had the right (author or curator) and the record took effect.
+    pub effective: bool,
+    pub cascade: bool,
+    /// The control record's valid time.
+    pub valid_micros: i64,
+    /// Vote ±1, trust weight, or an epoch's `before` (µs).
+    pub number: f64,
+    /// The signer.
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MarkKind {
+    Retraction,
+    Vote,
+    /// A retraction without the right to retract: counted as a down-vote.
+    Dispute,
+    Trust,
+    GoldStandard,
+    Epoch,
+    Review,
+}
+
+impl MarkKind {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            MarkKind::Retraction => b'R',
+            MarkKind::Vote => b'V',
+            MarkKind::Dispute => b'D',
+            MarkKind::Trust => b'T',
+            MarkKind::GoldStandard => b'G',
+            MarkKind::Epoch => b'E',
+            MarkKind::Review => b'Q',
+        }
+    }
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            b'R' => MarkKind::Retraction,
+            b'V' => MarkKind::Vote,
+            b'D' => MarkKind::Dispute,
+            b'T' => MarkKind::Trust,
+            b'G' => MarkKind::GoldStandard,
+            b'E' => MarkKind::Epoch,
+            b'Q' => MarkKind::Review,
+            _ => return None,
+        })
+    }
+}
+
+impl Mark {
+    /// `kind u8 | flags u8 (1 effective, 2 cascade) | valid_micros be8 | number f64 be8 | agent`.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(18 + self.agent.len());
+        v.push(self.kind.code());
+        v.push(u8::from(self.effective) | (u8::from(self.cascade) << 1));
+        v.extend_from_slice(&self.valid_micros.to_be_bytes());
+        v.extend_from_slice(&self.number.to_be_bytes());
+        v.extend_from_slice(self.agent.as_bytes());
+        v
+    }
+
+    pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<Mark, StoreError> {
+        let bad = |reason: &str| StoreError::CorruptIndex {
+            index: "truth/marks",
+            reason: reason.to_owned(),
+        };
+        let kind = value
+            .first()
+            .copied()
+            .and_then(MarkKind::from_code)
+            .ok_or_else(|| bad("unknown mark kind"))?;
+        let flags = *value.get(1).ok_or_else(|| bad("short value"))?;
+        let agent = value
+            .get(18..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| bad("agent is not UTF-8"))?;
+        Ok(Mark {
+            seq: tail_u64(key, "truth/marks")?,
+            kind,
+            effective: flags & 1 != 0,
+            cascade: flags & 2 != 0,
+            valid_micros: be_u64(value, 2, "truth/marks")? as i64,
+            number: f64::from_bits(be_u64(value, 10, "truth/marks")?),
+            agent: agent.to_owned(),
+        })
+    }
+}
+
+/// An assertion's stage at a point in time, with the record that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageAt {
+    pub stage: Stage,
+    /// The retraction, superseding record, epoch or review behind the stage; `None` when active
+    /// from the start.
+    pub cause: Option<u64>,
+}
+
+/// Live votes on an assertion: the latest vote of each agent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VoteTally {
+    pub up: u64,
+    pub down: u64,
+    /// (voter, +1 or −1), sorted by voter.
+    pub votes: Vec<(String, i8)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineEntry {
+    pub sequence: u64,
+    pub rule: QuarantineRule,
+}
+
+/// The visibility bound of a read: records and control records with sequence ≤ `seq_max`
+/// and, when given, valid time ≤ `as_of_micros`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub seq_max: u64,
+    pub as_of_micros: Option<i64>,
+}
+
+impl Bound {
+    pub fn latest() -> Self {
+        Self {
+            seq_max: u64::MAX,
+            as_of_micros: None,
+        }
+    }
+    fn admits(&self, seq: u64, micros: i64) -> bool {
+        seq <= self.seq_max && self.as_of_micros.is_none_or(|t| micros <= t)
+    }
+}
+
+/// The latest event of `target` that `bound` admits.
+pub(crate) fn stage_event(
+    shared: &Shared,
+    target: u64,
+    bound: Bound,
+) -> Result<Option<Event>, StoreError> {
+    for guard in shared.ks.truth.prefix(key1(super::TAG_STAGE, target)).rev() {
+        let (key, value) = guard.into_inner()?;
+        let event = decode_event(&key, &value)?;
+        if bound.admits(event.seq, event.micros) {
+            return Ok(Some(event));
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn stage_now(shared: &Shared, target: u64) -> Result<StageAt, StoreError> {
+    Ok(to_stage_at(stage_event(shared, target, Bound::latest())?))
+}
+
+fn to_stage_at(event: Option<Event>) -> StageAt {
+    match event {
+        None => StageAt {
+            stage: Stage::Active,
+            cause: None,
+        },
+        Some(e) => StageAt {
+            stage: e.stage,
+            cause: Some(e.cause),
+        },
+    }
+}
+
+/// Marks under `target` (an id in hex, a subject, `agent/<id>` or an epoch prefix).
+pub(crate) fn marks(shared: &Shared, target: &str) -> Result<Vec<Mark>, StoreError> {
+    let mut out = Vec::new();
+    for guard in shared.ks.truth.prefix(name_prefix(TAG_MARK, target)) {
+        let (key, value) = guard.into_inner()?;
+        out.push(Mark::decode(&key, &value)?);
+    }
+    Ok(out)
+}
+
+/// Retractions that still stand and reach `target`: (cause, its valid time, cascades).
+pub(crate) fn live_causes(
+    shared: &Shared,
+    target: u64,
+) -> Result<Vec<(u64, i64, bool)>, StoreError> {
+    let mut out = Vec::new();
+    for guard in shared.ks.truth.prefix(key1(TAG_EFFECT_BY_TARGET, target)) {
+        let (key, value) = guard.into_inner()?;
+        let cause = tail_u64(&key, "truth/effects")?;
+        if stage_now(shared, cause)?.stage != Stage::Retracted {
+            let cascade = value.get(8).is_some_and(|b| *b != 0);
+            out.push((cause, be_u64(&value, 0, "truth/effects")? as i64, cascade));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn has_role(shared: &Shared, role: Role, agent: &str, at_seq: u64) -> bool {
+    shared
+        .truth
+        .read()
+        .ok()
+        .and_then(|c| c.roles.get(&(role, agent.to_owned())).copied())
+        .is_some_and(|granted| granted < at_seq)
+}
+
+/// The trust map under `bound`, cached for the latest state.
+pub(crate) fn trust_map(shared: &Shared, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
+    let latest = bound.as_of_micros.is_none()
+        && bound.seq_max
+            >= shared
+                .durable_seq
+                .load(std::sync::atomic::Ordering::Acquire);
+    let version = shared.truth.read().map(|c| c.trust_version).unwrap_or(0);
+    if latest
+        && let Ok(cache) = shared.truth.read()
+        && let Some((v, map)) = &cache.trust_latest
+        && *v == version
+    {
+        return Ok(Arc::clone(map));
+    }
+    let (roots, params) = {
+        let cache = shared.truth.read().map_err(|_| StoreError::ShuttingDown)?;
+        let mut roots: Vec<String> = cache
+            .roles
+            .iter()
+            .filter(|((role, _), granted)| *role == Role::TrustRoot && **granted < bound.seq_max)
+            .map(|((_, agent), _)| agent.clone())
+            .collect();
+        roots.sort();
+        (roots, shared.policy.trust)
+    };
+    let map = Arc::new(compute_trust(&roots, &trust_edges(shared, bound)?, params));
+    if latest && let Ok(mut cache) = shared.truth.write() {
+        cache.trust_latest = Some((version, Arc::clone(&map)));
+    }
+    Ok(map)
+}
+
+/// The live trust statements: the latest of each (truster, trustee) pair under `bound`.
+fn trust_edges(shared: &Shared, bound: Bound) -> Result<Vec<TrustEdge>, StoreError> {
+    let mut latest: HashMap<(String, String), (u64, f64)> = HashMap::new();
+    let mut prefix = vec![TAG_MARK];
+    prefix.extend_from_slice(stemedb_core::control::AGENT_SUBJECT_PREFIX.as_bytes());
+    for guard in shared.ks.truth.prefix(prefix) {
+        let (key, value) = guard.into_inner()?;
+        let mark = Mark::decode(&key, &value)?;
+        if mark.kind != MarkKind::Trust || !bound.admits(mark.seq, mark.valid_micros) {
+            continue;
+        }
+        let trustee = key
+            .get(1 + stemedb_core::control::AGENT_SUBJECT_PREFIX.len()..key.len() - 9)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+            .to_owned();
+        let slot = latest.entry((mark.agent, trustee)).or_insert((0, 0.0));
+        if mark.seq >= slot.0 {
+            *slot = (mark.seq, mark.number);
+        }
+    }
+    let mut edges: Vec<TrustEdge> = latest
+        .into_iter()
+        .map(|((truster, trustee), (_, weight))| TrustEdge {
+            truster,
+            trustee,
+            weight,
+        })
+        .collect();
+    edges.sort_by(|a, b| (&a.truster, &a.trustee).cmp(&(&b.truster, &b.trustee)));
+    Ok(edges)
+}
+
+impl Store {
+    fn bounded(&self, bound: Bound) -> Bound {
+        Bound {
+            seq_max: bound.seq_max.min(self.last_sequence()),
+            as_of_micros: bound.as_of_micros,
+        }
+    }
+
+    /// The stage of the record at `sequence` as of `bound`.
+    pub fn stage_at(&self, sequence: u64, bound: Bound) -> Result<StageAt, StoreError> {
+        Ok(to_stage_at(stage_event(
+            &self.shared,
+            sequence,
+            self.bounded(bound),
+        )?))
+    }
+
+    /// The sequence of a stored id.
+    pub fn sequence_of(&self, id: &AssertionId) -> Result<Option<u64>, StoreError> {
+        match self.shared.ks.ids.get(id.as_bytes())? {
+            Some(v) => decode_seq(&v, "ids").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Control-record marks under a target, as of `bound`.
+    pub fn marks(&self, target: &str, bound: Bound) -> Result<Vec<Mark>, StoreError> {
+        let bound = self.bounded(bound);
+        Ok(marks(&self.shared, target)?
+            .into_iter()
+            .filter(|m| bound.admits(m.seq, m.valid_micros))
+            .collect())
+    }
+
+    /// The latest vote of each agent on an assertion (disputes count as down-votes).
+    pub fn votes(&self, id: &AssertionId, bound: Bound) -> Result<VoteTally, StoreError> {
+        let mut latest: HashMap<String, (u64, i8)> = HashMap::new();
+        for mark in self.marks(&id.to_hex(), bound)? {
+            let vote = match mark.kind {
+                MarkKind::Vote if mark.number > 0.0 => 1,
+                MarkKind::Vote | MarkKind::Dispute => -1,
+                _ => continue,
+            };
+            let slot = latest.entry(mark.agent).or_insert((0, 0));
+            if mark.seq >= slot.0 {
+                *slot = (mark.seq, vote);
+            }
+        }
+        let mut votes: Vec<(String, i8)> = latest.into_iter().map(|(a, (_, v))| (a, v)).collect();
+        votes.sort();
+        Ok(VoteTally {
+            up: votes.iter().filter(|(_, v)| *v > 0).count() as u64,
+            down: votes.iter().filter(|(_, v)| *v < 0).count() as u64,
+            votes,
+        })
+    }
+
+    /// Whether a curator has marked the assertion as the gold standard (as of `bound`).
+    pub fn is_gold(&self, id: &AssertionId, bound: Bound) -> Result<bool, StoreError> {
+        Ok(self
+            .marks(&id.to_hex(), bound)?
+            .iter()
+            .any(|m| m.kind == MarkKind::GoldStandard && m.effective))
+    }
+
+    /// Sequences of gold-standard assertions in a (subject, predicate) group.
+    pub fn gold_in_group(&self, subject: &str, predicate: &str) -> Result<Vec<u64>, StoreError> {
+        gold_in_group(&self.shared, subject, predicate)
+    }
+
+    /// Everyone's trust as of `bound`.
+    pub fn trust_map(&self, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
+        trust_map(&self.shared, self.bounded(bound))
+    }
+
+    /// Records whose `derived_from` names the record at `sequence`.
+    pub fn children(&self, sequence: u64) -> Result<Vec<u64>, StoreError> {
+        let bound = self.last_sequence();
+        let mut out = Vec::new();
+        for guard in self.shared.ks.truth.prefix(key1(TAG_PARENT, sequence)) {
+            let child = tail_u64(&guard.key()?, "truth/parents")?;
+            if child <= bound {
+                out.push(child);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sequences of records whose subject is exactly `subject` (e.g. a source's description).
+    pub fn sequences_about(&self, subject: &str, seq_max: u64) -> Result<Vec<u64>, StoreError> {
+        let mut prefix = subject.as_bytes().to_vec();
+        prefix.push(0);
+        let (groups, _) = self.scan_groups(&prefix, None, seq_max, usize::MAX, &|_| true)?;
+        let mut out: Vec<u64> = groups.into_iter().flat_map(|(_, s)| s).collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Assertions waiting in quarantine, oldest first, after `after` (for paging).
+    pub fn quarantined(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let mut out = Vec::new();
+        let bound = self.last_sequence();
+        for guard in
+            self.shared.ks.truth.range(
+                key1(TAG_QUARANTINE, after.saturating_add(1))..key1(TAG_QUARANTINE, u64::MAX),
+            )
+        {
+            let (key, value) = guard.into_inner()?;
+            let sequence = tail_u64(&key, "truth/quarantine")?;
+            if sequence > bound {
+                break;
+            }
+            let rule = value
+                .first()
+                .copied()
+                .and_then(QuarantineRule::from_code)
+                .ok_or(StoreError::CorruptIndex {
+                    index: "truth/quarantine",
+                    reason: "unknown rule".into(),
+                })?;
+            out.push(QuarantineEntry { sequence, rule });
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The quarantine rule that holds the record at `sequence`, if it is in quarantine.
+    pub fn quarantine_rule(&self, sequence: u64) -> Result<Option<QuarantineRule>, StoreError> {
+        Ok(self
+            .shared
+            .ks
+            .truth
+            .get(key1(TAG_QUARANTINE, sequence))?
+            .and_then(|v| v.first().copied().and_then(QuarantineRule::from_code)))
+    }
+
+    /// Whether `agent` holds `role` for records after the current last sequence.
+    pub fn has_role(&self, role: Role, agent: &str) -> bool {
+        has_role(&self.shared, role, agent, u64::MAX)
+    }
+
+    /// Agents holding `role`, sorted.
+    pub fn agents_with_role(&self, role: Role) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .shared
+            .truth
+            .read()
+            .map(|c| {
+                c.roles
+                    .keys()
+                    .filter(|(r, _)| *r == role)
+                    .map(|(_, a)| a.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// How many records an agent has signed (up to the durable sequence).
+    pub fn agent_record_count(&self, agent: &str) -> Result<u64, StoreError> {
+        let bound = self.last_sequence();
+        let mut count = 0;
+        for guard in self
+            .shared
+            .ks
+            .by_agent
+            .prefix(crate::keys::name_seq_prefix(agent))
+        {
+            if tail_u64(&guard.key()?, "by_agent")? <= bound {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+pub(crate) fn gold_in_group(
+    shared: &Shared,
+    subject: &str,
+    predicate: &str,
+) -> Result<Vec<u64>, StoreError> {
+    let mut prefix = name_prefix(TAG_GOLD, subject);
+    prefix.extend_from_slice(predicate.as_bytes());
+    prefix.push(0);
+    let mut out = Vec::new();
+    for guard in shared.ks.truth.prefix(prefix) {
+        out.push(tail_u64(&guard.key()?, "truth/gold")?);
+    }
+    Ok(out)
+}

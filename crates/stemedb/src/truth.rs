@@ -1,0 +1,212 @@
+//! Truth maintenance as callers see it: control records through the signed-record path,
+//! lifecycles at a point in time, roles, agents and the quarantine queue. The rules
+//! themselves run in the store's writer (`stemedb-store/src/truth/derive.rs`).
+use serde_json::Value;
+use stemedb_core::{
+    AssertionId, Control, RetractionTarget, SignedAssertion, Timestamp, ValidationError,
+};
+use stemedb_lens::TrustEntry;
+use stemedb_store::{Bound, QuarantineRule, Role, Stage, StoredRecord, VoteTally};
+
+use crate::{Db, DbError, Ingested, Lifecycle, RecordView};
+
+/// An agent as `GET /v1/agents/{id}` shows it.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub agent_id: String,
+    pub public_key: String,
+    pub trust: f64,
+    /// The chain behind `trust`, root first; `None` when the default applies.
+    pub chain: Option<TrustEntry>,
+    pub record_count: u64,
+    pub curator: bool,
+    pub trust_root: bool,
+}
+
+/// A quarantined record with the rule that holds it.
+#[derive(Debug, Clone)]
+pub struct QuarantinedRecord {
+    pub record: RecordView,
+    pub rule: QuarantineRule,
+}
+
+impl Db {
+    /// The visibility bound of a read: `at_sequence` and `known_at` both cap the sequence
+    /// (`recorded_at` never decreases along the log); `as_of` caps valid time.
+    pub fn read_bound(
+        &self,
+        at_sequence: Option<u64>,
+        known_at: Option<Timestamp>,
+        as_of: Option<Timestamp>,
+    ) -> Result<Bound, DbError> {
+        let mut seq_max = at_sequence.unwrap_or(u64::MAX);
+        if let Some(t) = known_at {
+            seq_max = seq_max.min(self.store.last_sequence_recorded_by(t)?);
+        }
+        Ok(Bound {
+            seq_max: seq_max.min(self.store.last_sequence()),
+            as_of_micros: as_of.map(Timestamp::micros),
+        })
+    }
+
+    /// A stored record as seen at `bound`, lifecycle included.
+    pub(crate) fn view_at(
+        &self,
+        stored: StoredRecord,
+        bound: Bound,
+    ) -> Result<RecordView, DbError> {
+        let sequence = stored.sequence;
+        let mut view = RecordView::from_stored(stored)?;
+        view.lifecycle = self.lifecycle(sequence, bound)?;
+        Ok(view)
+    }
+
+    /// The lifecycle of the record at `sequence` as of `bound`.
+    pub(crate) fn lifecycle(&self, sequence: u64, bound: Bound) -> Result<Lifecycle, DbError> {
+        let at = self.store.stage_at(sequence, bound)?;
+        let mut lifecycle = Lifecycle {
+            stage: at.stage,
+            ..Lifecycle::ACTIVE
+        };
+        if at.stage == Stage::Quarantined {
+            lifecycle.quarantine_rule = self
+                .store
+                .quarantine_rule(sequence)?
+                .map(QuarantineRule::as_str);
+        }
+        if let (Some(cause), true) = (at.cause, at.stage != Stage::Active)
+            && let Some(stored) = self.store.get_by_sequence(cause)?
+        {
+            {
+                lifecycle.cause = Some(stored.id());
+                lifecycle.reason = control_of(&stored).and_then(|c| match c {
+                    Control::Retract { reason, .. } | Control::Epoch { reason, .. } => Some(reason),
+                    _ => None,
+                });
+            }
+        }
+        Ok(lifecycle)
+    }
+
+    /// The record with this id as of `bound`.
+    pub fn get_at(&self, id: &AssertionId, bound: Bound) -> Result<Option<RecordView>, DbError> {
+        match self.store.get_by_id(id)? {
+            Some(stored) if stored.sequence <= bound.seq_max => {
+                self.view_at(stored, bound).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Ingests a control record through the signed-record path, checking that its predicate is
+    /// the one the endpoint takes.
+    pub fn ingest_control(
+        &self,
+        wire: Value,
+        predicate: &'static str,
+    ) -> Result<Ingested, DbError> {
+        let sent = wire
+            .get("predicate")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if sent != predicate {
+            return Err(DbError::Invalid(ValidationError::new(
+                "predicate",
+                "endpoint_predicate",
+                format!("this endpoint takes {predicate} records; got {sent:?}"),
+            )));
+        }
+        self.ingest_one(wire)
+    }
+
+    /// A control record naming an assertion must name one that is stored.
+    pub(crate) fn check_control_target(&self, assertion: &SignedAssertion) -> Result<(), DbError> {
+        let target = match &assertion.body.control {
+            Some(Control::Retract {
+                target: RetractionTarget::Assertion(id),
+                ..
+            })
+            | Some(Control::Vote { target: id, .. })
+            | Some(Control::GoldStandard { target: id })
+            | Some(Control::Review { target: id, .. }) => id,
+            _ => return Ok(()),
+        };
+        if self.store.sequence_of(target)?.is_none() {
+            return Err(DbError::Invalid(ValidationError::new(
+                "subject",
+                "target_exists",
+                format!("names assertion {target}, which is not stored here"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Grants a role (curator or trust root) from the next record on.
+    pub fn grant_role(&self, role: Role, agent_id: &str) -> Result<u64, DbError> {
+        if agent_id.is_empty()
+            || agent_id.len() > self.config.limits.agent_id_bytes_max
+            || agent_id.chars().any(char::is_control)
+        {
+            return Err(DbError::Invalid(ValidationError::new(
+                "agent_id",
+                "agent_id",
+                format!(
+                    "must be 1 to {} bytes without control characters",
+                    self.config.limits.agent_id_bytes_max
+                ),
+            )));
+        }
+        Ok(self.store.grant_role(role, agent_id)?)
+    }
+
+    pub fn agents_with_role(&self, role: Role) -> Vec<String> {
+        self.store.agents_with_role(role)
+    }
+
+    /// What the server knows about an agent, `None` when it has never signed a record here.
+    pub fn agent_info(&self, agent_id: &str) -> Result<Option<AgentInfo>, DbError> {
+        let Some(key) = self.store.bound_key(agent_id)? else {
+            return Ok(None);
+        };
+        let trust = self.store.trust_map(Bound::latest())?;
+        Ok(Some(AgentInfo {
+            agent_id: agent_id.to_owned(),
+            public_key: hex::encode(key),
+            trust: trust.trust(agent_id),
+            chain: trust.entry(agent_id).cloned(),
+            record_count: self.store.agent_record_count(agent_id)?,
+            curator: self.store.has_role(Role::Curator, agent_id),
+            trust_root: self.store.has_role(Role::TrustRoot, agent_id),
+        }))
+    }
+
+    /// Live votes on an assertion.
+    pub fn votes(&self, id: &AssertionId, bound: Bound) -> Result<VoteTally, DbError> {
+        Ok(self.store.votes(id, bound)?)
+    }
+
+    /// Records held in quarantine, oldest first, after sequence `after`.
+    pub fn quarantined(&self, after: u64, limit: usize) -> Result<Vec<QuarantinedRecord>, DbError> {
+        let mut out = Vec::new();
+        for entry in self.store.quarantined(after, limit)? {
+            if let Some(stored) = self.store.get_by_sequence(entry.sequence)? {
+                out.push(QuarantinedRecord {
+                    record: self.view_at(stored, Bound::latest())?,
+                    rule: entry.rule,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The control meaning of a stored record (`None` for ordinary or unreadable bodies).
+pub(crate) fn control_of(stored: &StoredRecord) -> Option<Control> {
+    SignedAssertion::from_canonical(
+        &stored.canonical,
+        stored.signature,
+        &stemedb_core::Limits::default(),
+    )
+    .ok()
+    .and_then(|a| a.body.control)
+}
