@@ -2,6 +2,7 @@
 //! that make a body valid. Pure: no I/O, no async, no clock (time is passed in).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod body;
 pub mod control;
 mod error;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use stemedb_core::{AssertionId, Timestamp};
 
 pub use conflict::{ValueCluster, conflict_score, value_clusters, value_distance};
-pub use rank::rank;
+pub use rank::{rank, weighted_median};
 pub use trust::{TrustEdge, TrustEntry, TrustMap, TrustParams, compute_trust};
 
 /// The ways to resolve a group.

@@ -124,7 +124,7 @@ fn by_authority(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
 fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
     let all_numbers = candidates.iter().all(|c| c.value.is_number());
     let (winner_value, detail): (Value, String) = if all_numbers {
-        let (median, on_it, total) = weighted_median(candidates);
+        let (median, on_it, total) = weighted_median_by(candidates, |c| c.consensus_weight());
         (
             median.clone(),
             format!(
@@ -173,9 +173,12 @@ fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
 
 /// The lower weighted median: the smallest value at which the running weight reaches half the
 /// total. With zero total weight every assertion counts 1. Returns (value, weight on it, total).
-fn weighted_median(candidates: &[Candidate<'_>]) -> (Value, f64, f64) {
-    let uniform = total_weight_by(candidates, |c| c.consensus_weight()) <= 0.0;
-    let weight = |c: &Candidate<'_>| if uniform { 1.0 } else { c.consensus_weight() };
+fn weighted_median_by(
+    candidates: &[Candidate<'_>],
+    weight_of: fn(&Candidate<'_>) -> f64,
+) -> (Value, f64, f64) {
+    let uniform = total_weight_by(candidates, weight_of) <= 0.0;
+    let weight = |c: &Candidate<'_>| if uniform { 1.0 } else { weight_of(c) };
     let mut sorted: Vec<&Candidate<'_>> = candidates.iter().collect();
     sorted.sort_by(|a, b| {
         num(a.value)
@@ -203,4 +206,12 @@ fn weighted_median(candidates: &[Candidate<'_>]) -> (Value, f64, f64) {
 
 fn num(value: &Value) -> f64 {
     value.as_f64().unwrap_or(f64::NAN)
+}
+
+/// The lower weighted median (weights: confidence × trust) when every value is a number.
+pub fn weighted_median(candidates: &[Candidate<'_>]) -> Option<Value> {
+    if candidates.is_empty() || !candidates.iter().all(|c| c.value.is_number()) {
+        return None;
+    }
+    Some(weighted_median_by(candidates, |c| c.weight()).0)
 }

@@ -32,6 +32,8 @@ pub struct DbConfig {
     /// Relative distance from the weighted median beyond which a numeric value is an outlier
     /// (default 0.5, i.e. 50 %).
     pub outlier_distance_min: f64,
+    /// Most records (assertions and dependencies) one audit export holds (default 1,000,000).
+    pub audit_records_max: usize,
 }
 
 impl Default for DbConfig {
@@ -49,6 +51,7 @@ impl Default for DbConfig {
             provenance_depth_max: 16,
             disputed_score_min: 0.3,
             outlier_distance_min: 0.5,
+            audit_records_max: 1_000_000,
         }
     }
 }

@@ -4,19 +4,24 @@
 //! run it on blocking threads.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod config;
 mod error;
 mod ingest;
+mod provenance;
 mod query;
 mod record;
+mod skeptic;
 mod truth;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use audit::AuditSummary;
 pub use config::{DbConfig, SystemClock};
 pub use error::DbError;
 pub use ingest::Ingested;
+pub use provenance::signature_valid;
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;

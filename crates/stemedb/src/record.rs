@@ -12,19 +12,7 @@ use stemedb_store::{Stage, StoreError, StoredRecord};
 
 use crate::DbError;
 
-/// Fields a record may carry beyond the signed body; a verifier removes exactly these.
-pub const ENVELOPE_FIELDS: [&str; 10] = [
-    "id",
-    "signature",
-    "sequence",
-    "recorded_at",
-    "lifecycle_stage",
-    "retracted_by",
-    "retraction_reason",
-    "superseded_by",
-    "quarantine_rule",
-    "votes",
-];
+pub use stemedb_core::audit::ENVELOPE_FIELDS;
 
 /// Where a record is in its life, and the signed record that put it there.
 #[derive(Debug, Clone, PartialEq)]

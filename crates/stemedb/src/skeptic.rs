@@ -1,0 +1,94 @@
+//! The skeptic: how much the active assertions of one (subject, predicate) group disagree, the
+//! distinct values with their weight and supporters, and the outliers (docs/lenses.md §Skeptic).
+use serde_json::{Value, json};
+use stemedb_lens::{
+    Candidate, LensKind, conflict_score, value_clusters, value_distance, weighted_median,
+};
+
+use crate::{Db, DbError, Query};
+
+impl Db {
+    /// The skeptic's report on one group; `None` when the group has no active assertions.
+    pub fn skeptic(&self, subject: &str, predicate: &str) -> Result<Option<Value>, DbError> {
+        let mut query = Query::new(subject);
+        query.predicate = Some(predicate.to_owned());
+        query.lens = LensKind::Consensus;
+        if subject.ends_with('*') {
+            return Err(DbError::BadQuery {
+                field: "subject",
+                message: "the skeptic reads one exact subject".into(),
+            });
+        }
+        let result = self.query(&query)?;
+        let Some(group) = result.groups.into_iter().next() else {
+            return Ok(None);
+        };
+        let trust = self.store.trust_map(stemedb_store::Bound::latest())?;
+        let candidates: Vec<Candidate<'_>> = group
+            .assertions
+            .iter()
+            .map(|r| Candidate {
+                id: r.id,
+                sequence: r.sequence,
+                timestamp: r.timestamp,
+                confidence: r.confidence,
+                trust: trust.trust(&r.agent_id),
+                value: &r.value,
+                agent_id: &r.agent_id,
+                vote_balance: 0.0,
+                gold: false,
+                rooted: trust.entry(&r.agent_id).is_some(),
+            })
+            .collect();
+        let score = conflict_score(&candidates);
+        let clusters = value_clusters(&candidates);
+        let total: f64 = clusters.iter().map(|c| c.weight).sum();
+        let median = weighted_median(&candidates);
+        let rule_min = self.config.outlier_distance_min;
+        let outliers: Vec<Value> = candidates
+            .iter()
+            .filter_map(|c| {
+                let distance = match &median {
+                    Some(m) => value_distance(c.value, m),
+                    None => {
+                        let share = clusters
+                            .iter()
+                            .find(|k| value_distance(k.value, c.value) == 0.0)
+                            .map_or(0.0, |k| k.weight / total.max(f64::MIN_POSITIVE));
+                        if share < CATEGORICAL_OUTLIER_SHARE_MAX { 1.0 } else { 0.0 }
+                    }
+                };
+                (distance > rule_min || (median.is_none() && distance > 0.0)).then(|| {
+                    json!({"id": c.id.to_hex(), "value": c.value, "agent_id": c.agent_id, "distance": distance})
+                })
+            })
+            .collect();
+        let clusters_json: Vec<Value> = clusters
+            .iter()
+            .map(|k| {
+                json!({
+                    "value": k.value,
+                    "weight": k.weight,
+                    "share": if total > 0.0 { k.weight / total } else { 0.0 },
+                    "agents": k.agents,
+                })
+            })
+            .collect();
+        Ok(Some(json!({
+            "subject": group.subject,
+            "predicate": group.predicate,
+            "conflict_score": score,
+            "disputed": score > self.config.disputed_score_min,
+            "disputed_score_min": self.config.disputed_score_min,
+            "weighted_median": median,
+            "clusters": clusters_json,
+            "outliers": outliers,
+            "outlier_rule": format!(
+                "numbers: relative distance from the weighted median above {rule_min}; other values: a value holding less than {CATEGORICAL_OUTLIER_SHARE_MAX} of the total weight"
+            ),
+        })))
+    }
+}
+
+/// A categorical value holding less than this share of the weight is an outlier.
+const CATEGORICAL_OUTLIER_SHARE_MAX: f64 = 0.1;
