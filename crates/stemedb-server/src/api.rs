@@ -14,7 +14,7 @@ use crate::problem::problem_json;
 use crate::{ApiError, AppState, query_params};
 
 /// Runs blocking database work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -24,7 +24,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>, limit_bytes: usize) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    limit_bytes: usize,
+) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(_)
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
@@ -150,10 +153,19 @@ pub async fn get_assertion(
         message: e.message,
     })?;
     // A point read by id: bounded and short, so it runs inline (see `run_query`).
-    let record = state.db.get(&parsed)?;
-    record
-        .map(|r| json_text(StatusCode::OK, r.to_json_string()))
-        .ok_or(ApiError::NotFound(id))
+    let record = state.db.get(&parsed)?.ok_or(ApiError::NotFound {
+        what: "assertion with id",
+        id,
+    })?;
+    let votes = state.db.votes(&parsed, stemedb::Bound::latest())?;
+    let mut text = record.to_json_string();
+    // Votes are live state, not part of the signed record: spliced in as an envelope field.
+    text.pop();
+    text.push_str(&format!(
+        ",\"votes\":{{\"up\":{},\"down\":{}}}}}",
+        votes.up, votes.down
+    ));
+    Ok(json_text(StatusCode::OK, text))
 }
 
 #[utoipa::path(get, path = "/v1/query", tag = "query",
@@ -198,11 +210,11 @@ async fn run_query(state: &AppState, query: Query) -> Result<Response, ApiError>
 }
 
 /// A response whose body is JSON text built here.
-fn json_text(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_text(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn json_str(text: &str) -> String {
+pub(crate) fn json_str(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
@@ -244,6 +256,18 @@ fn query_json(result: &QueryResult) -> String {
         out.push_str(&serde_json::Value::from(group.conflict_score).to_string());
         out.push_str(",\"explanation\":");
         out.push_str(&json_str(&group.explanation));
+        if let Some(layer) = group.layer {
+            out.push_str(",\"decided_by\":");
+            out.push_str(&json_str(layer));
+        }
+        if let Some(t) = &group.winner_trust {
+            out.push_str(&format!(
+                ",\"trust\":{},\"trust_chain_depth\":{},\"trust_path\":{}",
+                serde_json::Value::from(t.trust),
+                t.depth.map_or_else(|| "null".to_owned(), |d| d.to_string()),
+                serde_json::Value::from(t.path.clone())
+            ));
+        }
         out.push_str(",\"assertions\":[");
         out.push_str(&records.join(","));
         out.push_str("]}");

@@ -7,6 +7,7 @@ mod config;
 mod openapi;
 mod problem;
 mod query_params;
+mod truth_api;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,6 +51,32 @@ pub fn router(state: AppState) -> Router {
                 .post(api::query_post)
                 .layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
         )
+        .route("/v1/assertions/{id}/provenance", get(truth_api::provenance))
+        .route("/v1/retract", post(truth_api::retract))
+        .route("/v1/vote", post(truth_api::vote))
+        .route("/v1/trust", post(truth_api::trust))
+        .route("/v1/gold-standard", post(truth_api::gold_standard))
+        .route("/v1/epochs", post(truth_api::epoch))
+        .route(
+            "/v1/admin/curators",
+            get(truth_api::list_curators).post(truth_api::add_curator),
+        )
+        .route(
+            "/v1/admin/trust-roots",
+            get(truth_api::list_trust_roots).post(truth_api::add_trust_root),
+        )
+        .route("/v1/agents/{id}", get(truth_api::get_agent))
+        .route("/v1/skeptic", get(truth_api::skeptic))
+        .route("/v1/quarantine", get(truth_api::quarantine_list))
+        .route(
+            "/v1/quarantine/{id}/approve",
+            post(truth_api::quarantine_approve),
+        )
+        .route(
+            "/v1/quarantine/{id}/reject",
+            post(truth_api::quarantine_reject),
+        )
+        .route("/v1/audit/export", get(truth_api::audit_export))
         .route("/v1/health", get(api::health))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(api::not_found)

@@ -48,8 +48,154 @@ pub struct Record {
     sequence: u64,
     /// Server time the record was committed (RFC 3339 UTC).
     recorded_at: String,
-    /// `active` (later also `retracted`, `superseded`).
+    /// `active`, `retracted`, `superseded`, `quarantined` or `rejected` (docs/truth.md).
     lifecycle_stage: String,
+    /// Id of the retraction that retracted it (retracted records).
+    retracted_by: Option<String>,
+    /// The retraction's reason (retracted records).
+    retraction_reason: Option<String>,
+    /// Id of the superseding record or epoch (superseded records).
+    superseded_by: Option<String>,
+    /// The content-defence rule that holds it (quarantined records).
+    quarantine_rule: Option<String>,
+    /// Live votes (`GET /v1/assertions/{id}` only).
+    votes: Option<Votes>,
+}
+
+#[derive(ToSchema)]
+pub struct Votes {
+    up: u64,
+    down: u64,
+}
+
+#[derive(ToSchema)]
+pub struct RetractResponse {
+    id: String,
+    sequence: u64,
+    duplicate: Option<bool>,
+    /// False when the signer is neither the target's author nor a curator (a dispute).
+    effective: bool,
+    /// `retraction`, `reinstatement` or `dispute`.
+    disposition: String,
+    retracted_count: u64,
+    reinstated_count: u64,
+}
+
+#[derive(ToSchema)]
+pub struct ControlResponse {
+    id: String,
+    sequence: u64,
+    duplicate: Option<bool>,
+    effective: bool,
+    /// Assertions whose stage this record changed.
+    changed_count: u64,
+}
+
+#[derive(ToSchema)]
+pub struct AgentIdBody {
+    agent_id: String,
+}
+
+#[derive(ToSchema)]
+pub struct RoleResponse {
+    agent_id: String,
+    role: String,
+    /// The role holds for records with a greater sequence.
+    effective_after_sequence: u64,
+}
+
+#[derive(ToSchema)]
+pub struct RoleList {
+    agent_ids: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub struct AgentResponse {
+    agent_id: String,
+    public_key: String,
+    trust: f64,
+    /// Hops from a trust root; null without a chain (the default trust applies).
+    trust_chain_depth: Option<u64>,
+    /// Root first, this agent last.
+    trust_path: Vec<String>,
+    record_count: u64,
+    curator: bool,
+    trust_root: bool,
+}
+
+#[derive(ToSchema)]
+pub struct SourceNode {
+    subject: String,
+    /// Ids of effective retractions of the source.
+    retracted_by: Vec<String>,
+    assertions: Vec<ProvenanceLeaf>,
+}
+
+#[derive(ToSchema)]
+pub struct ProvenanceLeaf {
+    assertion: Record,
+    signature_valid: bool,
+}
+
+#[derive(ToSchema)]
+pub struct ProvenanceNode {
+    assertion: Record,
+    /// Checked on the server from the stored bytes.
+    signature_valid: bool,
+    sources: Vec<SourceNode>,
+    /// Derived-from assertions, each a node like this one.
+    #[schema(value_type = Vec<Object>)]
+    derived_from: Vec<Value>,
+    /// Ids named in derived_from that are not stored here.
+    missing: Option<Vec<String>>,
+    /// True when the depth limit stopped the walk here.
+    truncated: Option<bool>,
+}
+
+#[derive(ToSchema)]
+pub struct Cluster {
+    #[schema(value_type = Object)]
+    value: Value,
+    weight: f64,
+    share: f64,
+    agents: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Outlier {
+    id: String,
+    #[schema(value_type = Object)]
+    value: Value,
+    agent_id: String,
+    distance: f64,
+}
+
+#[derive(ToSchema)]
+pub struct SkepticResponse {
+    subject: String,
+    predicate: String,
+    conflict_score: f64,
+    disputed: bool,
+    disputed_score_min: f64,
+    #[schema(value_type = Object)]
+    weighted_median: Value,
+    clusters: Vec<Cluster>,
+    outliers: Vec<Outlier>,
+    outlier_rule: String,
+}
+
+#[derive(ToSchema)]
+pub struct QuarantineItem {
+    /// `low_trust_contradicts_gold` or `new_subject_burst`.
+    rule: String,
+    record: Record,
+}
+
+#[derive(ToSchema)]
+pub struct QuarantineList {
+    items: Vec<QuarantineItem>,
+    /// Pass as `after` for the next page; null on the last.
+    next_after: Option<u64>,
 }
 
 #[derive(ToSchema)]
@@ -94,7 +240,7 @@ pub struct QueryParams {
     /// Alias of `subject`.
     concept_path: Option<String>,
     predicate: Option<String>,
-    /// `recency` (default), `authority`, `consensus` or `conflict`.
+    /// `recency` (default), `authority`, `consensus`, `conflict` or `layered`.
     lens: Option<String>,
     /// Valid time: only assertions with `timestamp` ≤ as_of.
     as_of: Option<String>,
@@ -106,6 +252,10 @@ pub struct QueryParams {
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Let retracted assertions take part (default false).
+    include_retracted: Option<bool>,
+    /// Let superseded assertions take part (default false).
+    include_superseded: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -122,6 +272,14 @@ pub struct Group {
     /// 0 when all values agree, up to 1 (docs/lenses.md).
     conflict_score: f64,
     explanation: String,
+    /// Layered lens: `gold_standard`, `authority` or `consensus`.
+    decided_by: Option<String>,
+    /// Authority, conflict and layered lenses: the winner's trust.
+    trust: Option<f64>,
+    /// Hops from a trust root to the winner's agent; null without a chain.
+    trust_chain_depth: Option<u64>,
+    /// Root first, the winner's agent last.
+    trust_path: Option<Vec<String>>,
     /// Ranked, winner first.
     assertions: Vec<Record>,
 }
@@ -170,6 +328,22 @@ pub struct Problem {
         crate::api::query_get,
         crate::api::query_post,
         crate::api::health,
+        crate::truth_api::retract,
+        crate::truth_api::vote,
+        crate::truth_api::trust,
+        crate::truth_api::gold_standard,
+        crate::truth_api::epoch,
+        crate::truth_api::add_curator,
+        crate::truth_api::list_curators,
+        crate::truth_api::add_trust_root,
+        crate::truth_api::list_trust_roots,
+        crate::truth_api::get_agent,
+        crate::truth_api::provenance,
+        crate::truth_api::skeptic,
+        crate::truth_api::quarantine_list,
+        crate::truth_api::quarantine_approve,
+        crate::truth_api::quarantine_reject,
+        crate::truth_api::audit_export,
     ),
     components(schemas(
         AssertionWire,
@@ -182,7 +356,22 @@ pub struct Problem {
         QueryResponse,
         Group,
         HealthResponse,
-        Problem
+        Problem,
+        Votes,
+        RetractResponse,
+        ControlResponse,
+        AgentIdBody,
+        RoleResponse,
+        RoleList,
+        AgentResponse,
+        ProvenanceNode,
+        ProvenanceLeaf,
+        SourceNode,
+        SkepticResponse,
+        Cluster,
+        Outlier,
+        QuarantineList,
+        QuarantineItem
     ))
 )]
 pub struct ApiDoc;

@@ -11,8 +11,8 @@ use stemedb::{DbError, StoreError};
 pub enum ApiError {
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("no assertion with id {0}")]
-    NotFound(String),
+    #[error("no {what} {id}")]
+    NotFound { what: &'static str, id: String },
     #[error("no such route: {0}")]
     NoRoute(String),
     #[error("method not allowed on this route")]
@@ -69,7 +69,7 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
             DbError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             _ => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
         },
-        ApiError::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+        ApiError::NotFound { .. } => (S::NOT_FOUND, "not-found", "Not found"),
         ApiError::NoRoute(_) => (S::NOT_FOUND, "no-route", "No such route"),
         ApiError::MethodNotAllowed => (
             S::METHOD_NOT_ALLOWED,

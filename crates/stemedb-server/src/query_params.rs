@@ -5,7 +5,7 @@ use stemedb::{DbError, LensKind, Query, parse_query_time};
 
 use crate::ApiError;
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 11] = [
     "subject",
     "concept_path",
     "predicate",
@@ -15,6 +15,8 @@ const FIELDS: [&str; 9] = [
     "at_sequence",
     "limit",
     "cursor",
+    "include_retracted",
+    "include_superseded",
 ];
 
 fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -40,8 +42,14 @@ pub fn from_json_body(bytes: &[u8]) -> Result<Query, ApiError> {
         let text = match value {
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
             Value::Null => continue,
-            _ => return Err(bad("query", format!("{key} must be a string or a number"))),
+            _ => {
+                return Err(bad(
+                    "query",
+                    format!("{key} must be a string, a number or a boolean"),
+                ));
+            }
         };
         pairs.push((key, text));
     }
@@ -85,6 +93,8 @@ fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
                 let n = parse_number(&text, "limit")?;
                 query.limit = Some(usize::try_from(n).map_err(|_| bad("limit", "is too large"))?);
             }
+            "include_retracted" => query.include_retracted = parse_bool(&text, field)?,
+            "include_superseded" => query.include_superseded = parse_bool(&text, field)?,
             _ => query.cursor = Some(text),
         }
     }
@@ -99,4 +109,12 @@ fn parse_number(text: &str, field: &'static str) -> Result<u64, ApiError> {
             format!("must be a non-negative integer; got {text:?}"),
         )
     })
+}
+
+fn parse_bool(text: &str, field: &'static str) -> Result<bool, ApiError> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(field, format!("must be true or false; got {text:?}"))),
+    }
 }

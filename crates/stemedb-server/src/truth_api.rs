@@ -1,0 +1,461 @@
+//! Truth-maintenance endpoints: control records (retract, vote, trust, gold standard, epoch,
+//! quarantine review), administrator roles, agents, provenance, the skeptic, the quarantine
+//! queue and the audit export. Control records take the same signed wire form as
+//! `POST /v1/assert` and go through the same ingest path.
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use stemedb::core::control::{EPOCH, GOLD_STANDARD, RETRACTS, REVIEW, TRUSTS, VOTE};
+use stemedb::core::{AssertionId, Timestamp};
+use stemedb::{DbError, Ingested, Role, parse_query_time};
+
+use crate::api::{blocking, body_bytes};
+use crate::{ApiError, AppState};
+
+/// Parses and ingests a control record of kind `predicate`; the answer's status follows
+/// `POST /v1/assert` (201 new, 200 duplicate).
+async fn ingest_control(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    predicate: &'static str,
+) -> Result<(Value, Ingested), ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    blocking(state, move |db| {
+        let wire: Value =
+            serde_json::from_slice(&bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+        let ingested = db.ingest_control(wire.clone(), predicate)?;
+        Ok((wire, ingested))
+    })
+    .await
+}
+
+fn status_of(ingested: &Ingested) -> StatusCode {
+    if ingested.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
+fn base_json(ingested: &Ingested) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("id".into(), json!(ingested.id));
+    out.insert("sequence".into(), json!(ingested.sequence));
+    if ingested.duplicate {
+        out.insert("duplicate".into(), json!(true));
+    }
+    out.insert("effective".into(), json!(ingested.effective));
+    out
+}
+
+#[utoipa::path(post, path = "/v1/retract", tag = "truth",
+    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:retracts record"),
+    responses(
+        (status = 201, description = "Recorded; retracted_count says how many assertions changed", body = crate::openapi::RetractResponse),
+        (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retract(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (wire, ingested) = ingest_control(&state, body, RETRACTS).await?;
+    let target_is_retraction = wire
+        .get("subject")
+        .and_then(Value::as_str)
+        .and_then(|s| AssertionId::parse_field(s, "subject").ok())
+        .map(|id| state.db.get(&id))
+        .transpose()?
+        .flatten()
+        .and_then(|r| r.to_json().get("predicate").cloned())
+        == Some(json!(RETRACTS));
+    let mut out = base_json(&ingested);
+    let disposition = match (ingested.effective, target_is_retraction) {
+        (false, _) => "dispute",
+        (true, true) => "reinstatement",
+        (true, false) => "retraction",
+    };
+    out.insert("disposition".into(), json!(disposition));
+    let (counted, other) = if target_is_retraction {
+        ("reinstated_count", "retracted_count")
+    } else {
+        ("retracted_count", "reinstated_count")
+    };
+    out.insert(counted.into(), json!(ingested.changed));
+    out.insert(other.into(), json!(0));
+    Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+}
+
+/// Shared by the control endpoints whose answer is the record's id and effect.
+async fn simple_control(
+    state: AppState,
+    body: Result<Bytes, BytesRejection>,
+    predicate: &'static str,
+) -> Result<Response, ApiError> {
+    let (_, ingested) = ingest_control(&state, body, predicate).await?;
+    let mut out = base_json(&ingested);
+    out.insert("changed_count".into(), json!(ingested.changed));
+    Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/vote", tag = "truth",
+    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:vote record (value 1 or -1)"),
+    responses((status = 201, description = "Recorded; replaces the agent's earlier vote", body = crate::openapi::ControlResponse),
+        (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn vote(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    simple_control(state, body, VOTE).await
+}
+
+#[utoipa::path(post, path = "/v1/trust", tag = "truth",
+    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:trusts record: subject agent/<trustee>, value weight in [0, 1]"),
+    responses((status = 201, description = "Recorded", body = crate::openapi::ControlResponse),
+        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn trust(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    simple_control(state, body, TRUSTS).await
+}
+
+#[utoipa::path(post, path = "/v1/gold-standard", tag = "truth",
+    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:gold-standard record (value true); effective from curators"),
+    responses((status = 201, description = "Recorded", body = crate::openapi::ControlResponse),
+        (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn gold_standard(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    simple_control(state, body, GOLD_STANDARD).await
+}
+
+#[utoipa::path(post, path = "/v1/epochs", tag = "truth",
+    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:epoch record: subject a prefix ending in /, value {before, reason}; effective from curators"),
+    responses((status = 201, description = "Recorded; changed_count assertions superseded", body = crate::openapi::ControlResponse),
+        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn epoch(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    simple_control(state, body, EPOCH).await
+}
+
+/// `{"agent_id": "…"}` and nothing else.
+fn agent_id_body(bytes: &[u8]) -> Result<String, ApiError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    let map = value
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .ok_or_else(|| DbError::MalformedJson("the body is {\"agent_id\": \"…\"}".into()))?;
+    map.get("agent_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| DbError::MalformedJson("the body is {\"agent_id\": \"…\"}".into()).into())
+}
+
+async fn grant(
+    state: AppState,
+    body: Result<Bytes, BytesRejection>,
+    role: Role,
+    name: &'static str,
+) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let agent_id = agent_id_body(&bytes)?;
+    let agent = agent_id.clone();
+    let after = blocking(&state, move |db| Ok(db.grant_role(role, &agent)?)).await?;
+    let body = json!({"agent_id": agent_id, "role": name, "effective_after_sequence": after});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/admin/curators", tag = "admin",
+    request_body(content = crate::openapi::AgentIdBody),
+    responses((status = 201, description = "The agent is a curator for every later record", body = crate::openapi::RoleResponse)))]
+pub async fn add_curator(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    grant(state, body, Role::Curator, "curator").await
+}
+
+#[utoipa::path(get, path = "/v1/admin/curators", tag = "admin",
+    responses((status = 200, description = "Curators", body = crate::openapi::RoleList)))]
+pub async fn list_curators(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"agent_ids": state.db.agents_with_role(Role::Curator)}))
+}
+
+#[utoipa::path(post, path = "/v1/admin/trust-roots", tag = "admin",
+    request_body(content = crate::openapi::AgentIdBody),
+    responses((status = 201, description = "The agent is a root of the trust graph", body = crate::openapi::RoleResponse)))]
+pub async fn add_trust_root(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    grant(state, body, Role::TrustRoot, "trust_root").await
+}
+
+#[utoipa::path(get, path = "/v1/admin/trust-roots", tag = "admin",
+    responses((status = 200, description = "Trust roots", body = crate::openapi::RoleList)))]
+pub async fn list_trust_roots(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"agent_ids": state.db.agents_with_role(Role::TrustRoot)}))
+}
+
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "truth",
+    params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, description = "Key, trust, chain and counts", body = crate::openapi::AgentResponse),
+        (status = 404, description = "No record signed by this agent", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn get_agent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let agent = id.clone();
+    let info = blocking(&state, move |db| Ok(db.agent_info(&agent)?))
+        .await?
+        .ok_or(ApiError::NotFound { what: "agent", id })?;
+    let chain = info.chain.as_ref();
+    let body = json!({
+        "agent_id": info.agent_id,
+        "public_key": info.public_key,
+        "trust": info.trust,
+        "trust_chain_depth": chain.map(|c| c.depth()),
+        "trust_path": chain.map(|c| c.path.clone()).unwrap_or_default(),
+        "record_count": info.record_count,
+        "curator": info.curator,
+        "trust_root": info.trust_root,
+    });
+    Ok(Json(body).into_response())
+}
+
+/// `as_of` (and nothing else) from a query string.
+fn params(
+    raw: Option<&str>,
+    allowed: &[&'static str],
+) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| DbError::BadQuery {
+            field: "query",
+            message: format!("unreadable query string: {e}"),
+        })?;
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            allowed
+                .iter()
+                .find(|a| **a == k)
+                .map(|a| (*a, v))
+                .ok_or_else(|| {
+                    DbError::BadQuery {
+                        field: "query",
+                        message: format!(
+                            "unknown parameter {k:?}; expected {}",
+                            allowed.join(", ")
+                        ),
+                    }
+                    .into()
+                })
+        })
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn as_of_param(pairs: &[(&'static str, String)]) -> Result<Option<Timestamp>, ApiError> {
+    Ok(param(pairs, "as_of")
+        .map(|t| parse_query_time(t, "as_of"))
+        .transpose()?)
+}
+
+fn parse_id(id: &str) -> Result<AssertionId, ApiError> {
+    AssertionId::parse_field(id, "id").map_err(|e| {
+        DbError::BadQuery {
+            field: "id",
+            message: e.message,
+        }
+        .into()
+    })
+}
+
+#[utoipa::path(get, path = "/v1/assertions/{id}/provenance", tag = "truth",
+    params(("id" = String, Path, description = "Assertion id"), ("as_of" = Option<String>, Query, description = "Valid time")),
+    responses((status = 200, description = "The provenance tree; every node has signature_valid", body = crate::openapi::ProvenanceNode),
+        (status = 404, description = "Unknown id", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn provenance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let parsed = parse_id(&id)?;
+    let pairs = params(raw.as_deref(), &["as_of"])?;
+    let as_of = as_of_param(&pairs)?;
+    let tree = blocking(&state, move |db| {
+        let bound = db.read_bound(None, None, as_of)?;
+        Ok(db.provenance(&parsed, bound)?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound {
+        what: "assertion with id",
+        id,
+    })?;
+    Ok(Json(tree).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/skeptic", tag = "truth",
+    params(("subject" = String, Query), ("predicate" = String, Query)),
+    responses((status = 200, description = "Conflict score, value clusters, outliers, disputed", body = crate::openapi::SkepticResponse),
+        (status = 404, description = "No active assertions in the group", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn skeptic(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = params(raw.as_deref(), &["subject", "predicate"])?;
+    let required = |name: &'static str| {
+        param(&pairs, name)
+            .map(str::to_owned)
+            .ok_or(ApiError::Db(DbError::BadQuery {
+                field: name,
+                message: "is required".into(),
+            }))
+    };
+    let (subject, predicate) = (required("subject")?, required("predicate")?);
+    let id = format!("{subject} {predicate}");
+    let report = blocking(&state, move |db| Ok(db.skeptic(&subject, &predicate)?))
+        .await?
+        .ok_or(ApiError::NotFound {
+            what: "active assertions for",
+            id,
+        })?;
+    Ok(Json(report).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/quarantine", tag = "truth",
+    params(("after" = Option<u64>, Query, description = "Sequence to continue after"), ("limit" = Option<u64>, Query, description = "At most 1,000 (default 100)")),
+    responses((status = 200, description = "Quarantined records, oldest first", body = crate::openapi::QuarantineList)))]
+pub async fn quarantine_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = params(raw.as_deref(), &["after", "limit"])?;
+    let number = |name: &'static str, default: u64| -> Result<u64, ApiError> {
+        param(&pairs, name).map_or(Ok(default), |t| {
+            t.parse::<u64>().map_err(|_| {
+                ApiError::Db(DbError::BadQuery {
+                    field: name,
+                    message: format!("must be a non-negative integer; got {t:?}"),
+                })
+            })
+        })
+    };
+    let after = number("after", 0)?;
+    let limit = number("limit", 100)?;
+    if limit == 0 || limit > 1000 {
+        return Err(DbError::BadQuery {
+            field: "limit",
+            message: "must be 1 to 1000".into(),
+        }
+        .into());
+    }
+    let held = blocking(&state, move |db| Ok(db.quarantined(after, limit as usize)?)).await?;
+    let items: Vec<Value> = held
+        .iter()
+        .map(|q| json!({"rule": q.rule.as_str(), "record": q.record.to_json()}))
+        .collect();
+    let next_after = (held.len() as u64 == limit)
+        .then(|| held.last().map(|q| q.record.sequence))
+        .flatten();
+    Ok(Json(json!({"items": items, "next_after": next_after})).into_response())
+}
+
+async fn review(
+    state: AppState,
+    id: String,
+    body: Result<Bytes, BytesRejection>,
+    decision: &'static str,
+) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let wire: Value =
+        serde_json::from_slice(&bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    let mismatch = |field: &str, message: String| {
+        ApiError::Db(DbError::Invalid(stemedb::core::ValidationError::new(
+            field,
+            "review_matches_route",
+            message,
+        )))
+    };
+    if wire.get("subject").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(mismatch(
+            "subject",
+            format!("must be the id in the route, {id}"),
+        ));
+    }
+    if wire.pointer("/value/decision").and_then(Value::as_str) != Some(decision) {
+        return Err(mismatch(
+            "value.decision",
+            format!("must be {decision:?} on this route"),
+        ));
+    }
+    let ingested = blocking(&state, move |db| Ok(db.ingest_control(wire, REVIEW)?)).await?;
+    let mut out = base_json(&ingested);
+    out.insert("decision".into(), json!(decision));
+    out.insert("changed_count".into(), json!(ingested.changed));
+    Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/quarantine/{id}/approve", tag = "truth",
+    params(("id" = String, Path, description = "The quarantined assertion")),
+    request_body(content = crate::openapi::AssertionWire, description = "A curator's signed stemedb:review record, decision approve"),
+    responses((status = 201, description = "Recorded; changed_count 1 when it left quarantine", body = crate::openapi::ControlResponse),
+        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn quarantine_approve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    review(state, id, body, "approve").await
+}
+
+#[utoipa::path(post, path = "/v1/quarantine/{id}/reject", tag = "truth",
+    params(("id" = String, Path, description = "The quarantined assertion")),
+    request_body(content = crate::openapi::AssertionWire, description = "A curator's signed stemedb:review record, decision reject"),
+    responses((status = 201, description = "Recorded; the record stays stored as rejected", body = crate::openapi::ControlResponse),
+        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+pub async fn quarantine_reject(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    review(state, id, body, "reject").await
+}
+
+#[utoipa::path(get, path = "/v1/audit/export", tag = "truth",
+    params(("subject" = String, Query, description = "Exact subject or prefix ending in /*"), ("as_of" = Option<String>, Query, description = "Valid time")),
+    responses((status = 200, description = "JSON Lines (stemedb-audit/1), verifiable offline with `stemedb verify`", content_type = "application/x-ndjson")))]
+pub async fn audit_export(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = params(raw.as_deref(), &["subject", "as_of"])?;
+    let subject = param(&pairs, "subject")
+        .map(str::to_owned)
+        .ok_or(ApiError::Db(DbError::BadQuery {
+            field: "subject",
+            message: "is required".into(),
+        }))?;
+    let as_of = as_of_param(&pairs)?;
+    let (bytes, _) = blocking(&state, move |db| Ok(db.audit_export(&subject, as_of)?)).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        bytes,
+    )
+        .into_response())
+}
