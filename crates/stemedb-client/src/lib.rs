@@ -175,6 +175,45 @@ impl Client {
         Ok((status, response.text().await?))
     }
 
+    /// POSTs a JSON document to `path` (e.g. a signed record to `/v1/retract`).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<(u16, Value), ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.post_raw(path, bytes).await
+    }
+
+    /// GETs a JSON document from `path` with query parameters.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Value, ClientError> {
+        Ok(self
+            .send(self.request(reqwest::Method::GET, path).query(params))
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/audit/export`: the JSON Lines export, as bytes.
+    pub async fn audit_export(&self, params: &[(&str, &str)]) -> Result<Vec<u8>, ClientError> {
+        let response = self
+            .request(reqwest::Method::GET, "/v1/audit/export")
+            .query(params)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        if status >= 400 {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(ClientError::Problem {
+                status,
+                kind: body["type"].as_str().unwrap_or_default().to_owned(),
+                detail: body["detail"].as_str().unwrap_or_default().to_owned(),
+                problem: body,
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
     pub async fn health(&self) -> Result<Value, ClientError> {
         Ok(self
             .send(self.request(reqwest::Method::GET, "/v1/health"))

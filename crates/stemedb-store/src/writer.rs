@@ -207,11 +207,15 @@ fn apply(
         encode_record(seq, recorded_at, &record.signature, &record.canonical),
     );
     batch.insert(&ks.ids, record.id.as_bytes().to_vec(), seq.to_be_bytes());
-    batch.insert(
-        &ks.by_subject,
-        subject_predicate_key(&body.subject, &body.predicate, seq),
-        [],
-    );
+    // Control records (stemedb:*) are not data: they are indexed by target in the truth
+    // keyspace, never by subject, so ordinary queries do not return them.
+    if body.control.is_none() {
+        batch.insert(
+            &ks.by_subject,
+            subject_predicate_key(&body.subject, &body.predicate, seq),
+            [],
+        );
+    }
     batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
     for source in &body.sources {
         batch.insert(&ks.by_source, name_seq_key(source, seq), []);

@@ -133,8 +133,11 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         if let Some(id) = all_acked.first() {
             let record = client.get(id).await.unwrap().unwrap();
             let mut wire = record.as_object().unwrap().clone();
-            for f in ["id", "sequence", "recorded_at", "lifecycle_stage"] {
-                wire.remove(f);
+            for f in stemedb::ENVELOPE_FIELDS
+                .iter()
+                .filter(|f| **f != "signature")
+            {
+                wire.remove(*f);
             }
             let again = client.assert(&Value::Object(wire)).await.unwrap();
             assert!(again.duplicate, "seed {seed}: resend is a duplicate");

@@ -5,7 +5,7 @@ use stemedb::SystemClock;
 use stemedb::core::Clock;
 
 use crate::api::{assert_problem, reqwest_like};
-use crate::harness::{TestServer, body, key, signed};
+use crate::harness::{TestServer, body, key, signed, signed_unchecked};
 
 /// A valid signed wire assertion to break in one way.
 fn valid() -> Value {
@@ -33,12 +33,7 @@ fn resigned(field: &str, value: Value) -> Vec<u8> {
         json!(81),
     );
     b.insert(field.into(), value);
-    let mut wire = Value::Object(b.clone());
-    // Sign the body as is, bypassing validation, so the server (not the client) rejects it.
-    let canonical = serde_json_canonicalizer::to_vec(&b).unwrap();
-    let id = stemedb::core::AssertionId::of_canonical(&canonical);
-    wire["signature"] = json!(k.sign(&id).to_hex());
-    serde_json::to_vec(&wire).unwrap()
+    serde_json::to_vec(&signed_unchecked(b, &k)).unwrap()
 }
 
 fn edited(edit: impl FnOnce(&mut Value)) -> Vec<u8> {

@@ -9,3 +9,4 @@ mod crash;
 mod harness;
 mod ingest_table;
 mod query;
+mod truth;

@@ -283,7 +283,11 @@ impl Deriver<'_> {
                 }
             }
         }
-        if self.subject_is_new()? {
+        if policy.new_subjects_burst_max > 0
+            && self.subject_is_new()?
+            && trust_map(self.shared, Bound::latest())?.trust(self.agent())
+                < policy.quarantine_trust_min
+        {
             let agent = self.agent().to_owned();
             let now = self.recorded_at.micros();
             let window_start =

@@ -132,7 +132,8 @@ pub struct TruthPolicy {
     pub trust: TrustParams,
     /// Agents below this trust who contradict a gold standard are quarantined.
     pub quarantine_trust_min: f64,
-    /// An agent creating more new subjects than this within the window is quarantined.
+    /// An agent below `quarantine_trust_min` creating more new subjects than this within the
+    /// window is quarantined; 0 turns the rule off.
     pub new_subjects_burst_max: u64,
     pub new_subjects_window_ms: u64,
 }
@@ -142,7 +143,7 @@ impl Default for TruthPolicy {
         Self {
             trust: TrustParams::default(),
             quarantine_trust_min: 0.3,
-            new_subjects_burst_max: 1000,
+            new_subjects_burst_max: 10_000,
             new_subjects_window_ms: 60_000,
         }
     }

@@ -241,7 +241,7 @@ pub(crate) fn trust_map(shared: &Shared, bound: Bound) -> Result<Arc<TrustMap>, 
         let mut roots: Vec<String> = cache
             .roles
             .iter()
-            .filter(|((role, _), granted)| *role == Role::TrustRoot && **granted < bound.seq_max)
+            .filter(|((role, _), granted)| *role == Role::TrustRoot && **granted <= bound.seq_max)
             .map(|((_, agent), _)| agent.clone())
             .collect();
         roots.sort();
