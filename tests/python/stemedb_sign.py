@@ -10,7 +10,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 DOMAIN = b"stemedb/v1/assertion"
-ENVELOPE_FIELDS = ("id", "signature", "sequence", "recorded_at", "lifecycle_stage")
+ENVELOPE_FIELDS = (
+    "id", "signature", "sequence", "recorded_at", "lifecycle_stage", "retracted_by",
+    "retraction_reason", "superseded_by", "quarantine_rule", "votes",
+)
 
 
 def public_key_hex(seed: bytes) -> str:
