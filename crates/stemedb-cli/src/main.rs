@@ -2,6 +2,7 @@
 //! demo and drive load tests.
 #![forbid(unsafe_code)]
 
+mod audit_cmds;
 mod client_cmds;
 mod demo;
 mod keyfile;
@@ -58,6 +59,10 @@ enum Command {
     Query(client_cmds::QueryArgs),
     /// Load a small medical example and walk through lenses, conflict and time travel.
     Demo(demo::DemoArgs),
+    /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
+    Audit(audit_cmds::AuditArgs),
+    /// Verify an audit export offline (no server): ids, signatures, references, integrity.
+    Verify(audit_cmds::VerifyArgs),
     /// Drive a server with signed writes and queries; print throughput and latency percentiles.
     LoadTest(loadtest::LoadTestArgs),
 }
@@ -67,6 +72,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
+        Command::Verify(args) => audit_cmds::verify(&args),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -77,7 +83,8 @@ fn main() -> Result<()> {
                     Command::Query(args) => client_cmds::query(args).await,
                     Command::Demo(args) => demo::run(args).await,
                     Command::LoadTest(args) => loadtest::run(args).await,
-                    Command::Serve(_) | Command::Keygen(_) => Ok(()),
+                    Command::Audit(args) => audit_cmds::audit(args).await,
+                    Command::Serve(_) | Command::Keygen(_) | Command::Verify(_) => Ok(()),
                 }
             })
         }

@@ -35,6 +35,8 @@ pub const ENVELOPE_FIELDS: [&str; 10] = [
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditReport {
     pub records: u64,
+    /// Records exported as answers (`kind: assertion`); the rest are their dependencies.
+    pub assertions: u64,
     pub valid: u64,
     pub invalid: u64,
     pub missing_references: u64,
@@ -120,6 +122,9 @@ pub fn verify_export(bytes: &[u8]) -> AuditReport {
             continue;
         }
         report.records += 1;
+        if parsed.get("kind").and_then(Value::as_str) == Some("assertion") {
+            report.assertions += 1;
+        }
         match parsed.get("record").map(verify_record) {
             Some(Ok(id)) => {
                 report.valid += 1;
