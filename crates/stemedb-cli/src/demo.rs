@@ -1,6 +1,8 @@
-//! `stemedb demo`: a small medical example. Five agents disagree about aspirin's dose; three
-//! lenses pick three winners, the conflict score shows the disagreement, and `as_of` shows
-//! what was believed earlier. Keys come from fixed seeds, so re-running is idempotent.
+//! `stemedb demo`: the five moments of the pilot (docs/reference pilot criteria §4) on a small
+//! medical example: conflicting claims, a retraction cascade over 110 dependents, an audit
+//! trail to the source with signatures checked, time travel, and three lenses giving three
+//! winners. Each moment prints its result and the demo fails if one does not hold. Keys come
+//! from fixed seeds, so re-running is idempotent.
 use anyhow::{Context, Result, ensure};
 use serde_json::{Map, Value, json};
 use stemedb::core::SecretKey;
@@ -8,6 +10,7 @@ use stemedb_client::Client;
 
 use crate::ServerArgs;
 use crate::client_cmds::print_groups;
+use crate::demo_truth::{moment_audit_trail, moment_retraction};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -144,7 +147,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             args.server.server
         )
     })?;
-    println!("Step 1. Five agents sign claims about {SUBJECT} and post them.\n");
+    println!("Five agents sign claims about {SUBJECT} and post them.\n");
     for claim in claims() {
         let reply = client
             .assert(&signed(&claim)?)
@@ -165,38 +168,75 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             reply.id.get(..12).unwrap_or_default()
         );
     }
-    println!("\nStep 2. The same records through three lenses give three answers.\n");
+    moment_conflict(&client).await?;
+    moment_retraction(&client).await?;
+    moment_audit_trail(&client).await?;
+    moment_time_travel(&client).await?;
+    moment_lenses(&client).await?;
+    println!(
+        "\nAll five moments hold. Every record above is signed; verify any of them offline (docs/signing.md)."
+    );
+    Ok(())
+}
+
+async fn moment_conflict(client: &Client) -> Result<()> {
+    println!(
+        "\nMoment 1. Conflicting claims: the board's 0.2% bleeding rate against a preprint's 12%.\n"
+    );
+    let conflict = winner(client, "major_bleeding_rate", "conflict", None).await?;
+    print_groups(&conflict);
+    let score = conflict["groups"][0]["conflict_score"]
+        .as_f64()
+        .unwrap_or_default();
+    println!("   conflict_score = {score:.3} (0 = all agree; above 0.5 = strong contradiction)");
+    let authority = winner(client, "major_bleeding_rate", "authority", None).await?;
+    println!(
+        "   lens = authority picks {} (the higher trust × confidence)",
+        winner_value(&authority)
+    );
+    ensure!(
+        score > 0.5 && winner_value(&authority) == "0.002",
+        "moment 1 failed: score {score}, authority winner {}",
+        winner_value(&authority)
+    );
+    println!("   ✔ result: the conflict lens flags it; the authority lens picks the board's 0.002");
+    Ok(())
+}
+
+async fn moment_time_travel(client: &Client) -> Result<()> {
+    println!("\nMoment 4. Time travel: what did the recency lens say at each point in time?\n");
+    let mut seen = Vec::new();
+    for as_of in [
+        "2019-12-31T00:00:00Z",
+        "2024-12-31T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    ] {
+        let answer = winner(client, "recommended_mg", "recency", Some(as_of)).await?;
+        println!("   as_of {as_of}: winner {} mg", winner_value(&answer));
+        seen.push(winner_value(&answer));
+    }
+    seen.dedup();
+    ensure!(seen.len() == 3, "moment 4 failed: {seen:?}");
+    println!("   ✔ result: three points in time, three answers");
+    Ok(())
+}
+
+async fn moment_lenses(client: &Client) -> Result<()> {
+    println!("\nMoment 5. The same records through three lenses give three answers.\n");
     let mut winners = Vec::new();
     for lens in ["recency", "authority", "consensus"] {
-        let answer = winner(&client, "recommended_mg", lens, None).await?;
+        let answer = winner(client, "recommended_mg", lens, None).await?;
         println!("── lens = {lens}: winner {} mg", winner_value(&answer));
         print_groups(&answer);
         winners.push(winner_value(&answer));
     }
     ensure!(
         winners[0] != winners[1] && winners[1] != winners[2] && winners[0] != winners[2],
-        "expected three different winners, got {winners:?}"
+        "moment 5 failed: expected three different winners, got {winners:?}"
     );
     println!(
-        "Step 3. Conflict: 0.002 against 0.12 for the bleeding rate is a strong contradiction.\n"
-    );
-    let conflict = winner(&client, "major_bleeding_rate", "conflict", None).await?;
-    print_groups(&conflict);
-    let score = conflict["groups"][0]["conflict_score"]
-        .as_f64()
-        .unwrap_or_default();
-    println!("   conflict_score = {score:.3} (0 = all agree; above 0.5 = strong contradiction)\n");
-    println!("Step 4. Time travel: what did the recency lens say before the newer claims?\n");
-    for as_of in [
-        "2019-12-31T00:00:00Z",
-        "2024-12-31T00:00:00Z",
-        "2026-01-01T00:00:00Z",
-    ] {
-        let answer = winner(&client, "recommended_mg", "recency", Some(as_of)).await?;
-        println!("   as_of {as_of}: winner {} mg", winner_value(&answer));
-    }
-    println!(
-        "\nEvery record above is signed; fetch one with GET /v1/assertions/{{id}} and verify it offline (docs/signing.md)."
+        "   ✔ result: three lenses, three winners: {}",
+        winners.join(" / ")
     );
     Ok(())
 }

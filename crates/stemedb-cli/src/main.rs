@@ -5,6 +5,7 @@
 mod audit_cmds;
 mod client_cmds;
 mod demo;
+mod demo_truth;
 mod keyfile;
 mod loadtest;
 mod serve;

@@ -18,7 +18,16 @@ fn run(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["serve", "keygen", "assert", "query", "demo", "load-test"] {
+    for command in [
+        "serve",
+        "keygen",
+        "assert",
+        "query",
+        "demo",
+        "load-test",
+        "audit",
+        "verify",
+    ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");
     }
@@ -96,7 +105,7 @@ fn keygen_assert_and_query_work_end_to_end() {
 }
 
 #[test]
-fn the_demo_shows_three_winners_a_conflict_and_time_travel() {
+fn the_demo_shows_all_five_moments() {
     let dir = tempfile::tempdir().unwrap();
     let server = ChildServer::start(dir.path());
     let (ok, stdout, err) = run(&["demo", "--server", &server.url]);
@@ -107,6 +116,10 @@ fn the_demo_shows_three_winners_a_conflict_and_time_travel() {
         "lens = consensus: winner 160",
         "as_of 2019-12-31T00:00:00Z: winner 81",
         "as_of 2024-12-31T00:00:00Z: winner 160",
+        "retracted_count 111",
+        "one retraction flagged 111 assertions",
+        "all 5 signatures verify",
+        "All five moments hold",
     ] {
         assert!(
             stdout.contains(expected),
@@ -122,8 +135,32 @@ fn the_demo_shows_three_winners_a_conflict_and_time_travel() {
     assert!(score > 0.5, "conflict score {score}");
     let (ok, again, _) = run(&["demo", "--server", &server.url]);
     assert!(
-        ok && again.contains("already stored"),
-        "the demo is idempotent"
+        ok && again.contains("already stored") && again.contains("All five moments hold"),
+        "the demo is idempotent: {again}"
+    );
+    let export = dir.path().join("drug.jsonl");
+    let export_arg = export.to_str().unwrap();
+    let (ok, stdout, err) = run(&[
+        "audit",
+        "export",
+        "--server",
+        &server.url,
+        "--subject",
+        "drug/*",
+        "--out",
+        export_arg,
+    ]);
+    assert!(ok && stdout.contains("8 assertions"), "{stdout}{err}");
+    let (ok, stdout, _) = run(&["verify", export_arg]);
+    assert!(ok && stdout.contains("invalid 0"), "{stdout}");
+    let mut bytes = std::fs::read(&export).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&export, bytes).unwrap();
+    let (ok, _, err) = run(&["verify", export_arg]);
+    assert!(
+        !ok && err.contains("does not verify"),
+        "a changed byte fails: {err}"
     );
 }
 
@@ -145,5 +182,5 @@ fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     ]);
     assert!(ok);
     let answer: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(answer["assertions"].as_array().unwrap().len(), 7);
+    assert_eq!(answer["assertions"].as_array().unwrap().len(), 8);
 }
