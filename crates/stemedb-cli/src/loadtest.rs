@@ -70,7 +70,7 @@ pub struct LoadTestArgs {
     json: bool,
 }
 
-fn agent_key(tag: &str, agent: usize) -> SecretKey {
+pub(crate) fn agent_key(tag: &str, agent: usize) -> SecretKey {
     SecretKey::from_seed(
         AssertionId::of_canonical(format!("stemedb-load/{tag}/{agent}").as_bytes()).as_bytes(),
     )

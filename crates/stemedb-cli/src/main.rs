@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod audit_cmds;
+mod bench_truth;
 mod client_cmds;
 mod demo;
 mod demo_truth;
@@ -64,6 +65,8 @@ enum Command {
     Audit(audit_cmds::AuditArgs),
     /// Verify an audit export offline (no server): ids, signatures, references, integrity.
     Verify(audit_cmds::VerifyArgs),
+    /// Truth-maintenance benchmarks: a timed retraction cascade, or a trust graph for load-test.
+    BenchTruth(bench_truth::BenchTruthArgs),
     /// Drive a server with signed writes and queries; print throughput and latency percentiles.
     LoadTest(loadtest::LoadTestArgs),
 }
@@ -85,6 +88,7 @@ fn main() -> Result<()> {
                     Command::Demo(args) => demo::run(args).await,
                     Command::LoadTest(args) => loadtest::run(args).await,
                     Command::Audit(args) => audit_cmds::audit(args).await,
+                    Command::BenchTruth(args) => bench_truth::run(args).await,
                     Command::Serve(_) | Command::Keygen(_) | Command::Verify(_) => Ok(()),
                 }
             })
