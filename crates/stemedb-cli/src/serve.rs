@@ -36,6 +36,27 @@ pub struct ServeArgs {
     /// Journal bytes kept before flushing (at least 64 MiB); bounds replay after a crash.
     #[arg(long, env = "STEMEDB_JOURNAL_BYTES_MAX", default_value_t = 64 * 1024 * 1024)]
     journal_bytes_max: u64,
+    /// Trust of an agent with no chain from a trust root.
+    #[arg(long, env = "STEMEDB_TRUST_DEFAULT", default_value_t = 0.1)]
+    trust_default: f64,
+    /// Factor applied at every hop of a trust chain.
+    #[arg(long, env = "STEMEDB_TRUST_DECAY", default_value_t = 0.9)]
+    trust_decay: f64,
+    /// Longest trust chain followed from a root.
+    #[arg(long, env = "STEMEDB_TRUST_HOPS_MAX", default_value_t = 8)]
+    trust_hops_max: usize,
+    /// Agents below this trust are subject to the quarantine rules.
+    #[arg(long, env = "STEMEDB_QUARANTINE_TRUST_MIN", default_value_t = 0.3)]
+    quarantine_trust_min: f64,
+    /// New subjects a low-trust agent may create per window before quarantine; 0 turns it off.
+    #[arg(long, env = "STEMEDB_QUARANTINE_NEW_SUBJECTS_MAX", default_value_t = 10_000)]
+    quarantine_new_subjects_max: u64,
+    /// The window of the new-subject rule, in milliseconds.
+    #[arg(long, env = "STEMEDB_QUARANTINE_WINDOW_MS", default_value_t = 60_000)]
+    quarantine_window_ms: u64,
+    /// Conflict score above which the skeptic calls a group disputed.
+    #[arg(long, env = "STEMEDB_DISPUTED_SCORE_MIN", default_value_t = 0.3)]
+    disputed_score_min: f64,
 }
 
 impl ServeArgs {
@@ -50,6 +71,14 @@ impl ServeArgs {
         config.db.future_skew_ms = self.future_skew_ms;
         config.db.cache_bytes = self.cache_bytes;
         config.db.journal_bytes_max = self.journal_bytes_max;
+        let policy = &mut config.db.policy;
+        policy.trust.default_trust = self.trust_default;
+        policy.trust.decay = self.trust_decay;
+        policy.trust.hops_max = self.trust_hops_max;
+        policy.quarantine_trust_min = self.quarantine_trust_min;
+        policy.new_subjects_burst_max = self.quarantine_new_subjects_max;
+        policy.new_subjects_window_ms = self.quarantine_window_ms;
+        config.db.disputed_score_min = self.disputed_score_min;
         config
     }
 }
@@ -60,6 +89,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .with_target(false)
         .init();
     let config = args.server_config();
+    config.db.check().context("checking the configuration")?;
     let started = Instant::now();
     let db = Db::open(&args.data_dir, config.db.clone())
         .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;

@@ -4,6 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use stemedb_core::{Clock, Limits, Timestamp};
 use stemedb_store::TruthPolicy;
 
+use crate::DbError;
+
 #[derive(Debug, Clone)]
 pub struct DbConfig {
     /// Field limits of the assertion contract.
@@ -53,6 +55,35 @@ impl Default for DbConfig {
             outlier_distance_min: 0.5,
             audit_records_max: 1_000_000,
         }
+    }
+}
+
+impl DbConfig {
+    /// Refuses settings outside their meaningful range, naming the setting.
+    pub fn check(&self) -> Result<(), DbError> {
+        let unit = |name: &'static str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(DbError::Invalid(stemedb_core::ValidationError::new(
+                    name,
+                    "unit_interval",
+                    format!("must be in [0, 1]; got {v}"),
+                )))
+            }
+        };
+        unit("trust_default", self.policy.trust.default_trust)?;
+        unit("trust_decay", self.policy.trust.decay)?;
+        unit("quarantine_trust_min", self.policy.quarantine_trust_min)?;
+        unit("disputed_score_min", self.disputed_score_min)?;
+        if self.policy.trust.hops_max == 0 || self.policy.trust.hops_max > 64 {
+            return Err(DbError::Invalid(stemedb_core::ValidationError::new(
+                "trust_hops_max",
+                "range",
+                "must be 1 to 64",
+            )));
+        }
+        Ok(())
     }
 }
 

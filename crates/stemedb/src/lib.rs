@@ -64,6 +64,7 @@ impl Db {
             clock: Arc::clone(&clock),
             policy: config.policy.clone(),
         };
+        config.check()?;
         let store = Store::open(dir, options)?;
         Ok(Db {
             store,
