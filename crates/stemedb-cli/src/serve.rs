@@ -49,7 +49,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STEMEDB_QUARANTINE_TRUST_MIN", default_value_t = 0.3)]
     quarantine_trust_min: f64,
     /// New subjects a low-trust agent may create per window before quarantine; 0 turns it off.
-    #[arg(long, env = "STEMEDB_QUARANTINE_NEW_SUBJECTS_MAX", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "STEMEDB_QUARANTINE_NEW_SUBJECTS_MAX",
+        default_value_t = 10_000
+    )]
     quarantine_new_subjects_max: u64,
     /// The window of the new-subject rule, in milliseconds.
     #[arg(long, env = "STEMEDB_QUARANTINE_WINDOW_MS", default_value_t = 60_000)]

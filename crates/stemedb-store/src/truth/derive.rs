@@ -2,7 +2,7 @@
 //! sequence order, so each sees the effects of all before it. Runs on the writer thread after
 //! the group's log commit and before its fsync; a crash in between leaves the log ahead of the
 //! derived state, and `Store::open` derives the missing range again (`last_derived_sequence`).
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use fjall::OwnedWriteBatch;
 use stemedb_core::control::AGENT_SUBJECT_PREFIX;
@@ -13,12 +13,15 @@ use super::read::{
 };
 use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
-    TAG_EPOCH, TAG_GOLD, TAG_MARK, TAG_NEW_SUBJECT, TAG_PARENT, TAG_QUARANTINE, TAG_STAGE,
-    TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, encode_event, key1, key2, name_key, name_prefix,
-    tail_u64,
+    TAG_EPOCH, TAG_FIRST_SEEN, TAG_GOLD, TAG_GOLD_GROUP, TAG_MARK, TAG_NEW_SUBJECT, TAG_PARENT,
+    TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event,
+    encode_event, key1, key2, name_key, name_prefix, tail_u64,
 };
 use crate::StoreError;
 use crate::store::{META_LAST_DERIVED, Shared, decode_seq};
+
+/// Counters the new-subject window is split into.
+const NEW_SUBJECT_BUCKETS: i64 = 10;
 
 /// What deriving one record changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,33 +34,67 @@ pub struct Derived {
     pub quarantined: bool,
 }
 
-/// Derives each record in order; each record's writes are committed (not yet synced) before
-/// the next is derived.
+/// Derives each record in order. Writes accumulate in one batch, committed (not synced) before
+/// any record whose derivation reads state an earlier record may have written: a control
+/// record, or one with `derived_from` or `supersedes`. What ordinary records need from each
+/// other inside a batch (first-seen subjects, new-subject counters) lives in `Overlay`.
 pub(crate) fn derive_records(
     shared: &Shared,
     records: &[(u64, Timestamp, &SignedAssertion)],
 ) -> Result<Vec<Derived>, StoreError> {
     let mut out = Vec::with_capacity(records.len());
+    let mut batch = shared.db.batch();
+    let mut overlay = Overlay::default();
     for &(seq, recorded_at, record) in records {
+        let body = &record.body;
+        let reads_fresh =
+            body.control.is_some() || !body.derived_from.is_empty() || body.supersedes.is_some();
+        if reads_fresh && !batch.is_empty() {
+            batch = flush(shared, batch, &mut overlay)?;
+        }
         let mut deriver = Deriver {
             shared,
-            batch: shared.db.batch(),
+            batch: &mut batch,
+            overlay: &mut overlay,
             seq,
             recorded_at,
             record,
         };
-        let derived = deriver.derive()?;
-        let mut batch = deriver.batch;
+        out.push(deriver.derive()?);
         batch.insert(&shared.ks.meta, META_LAST_DERIVED, seq.to_be_bytes());
+        if body.control.is_some() {
+            batch = flush(shared, batch, &mut overlay)?;
+        }
+    }
+    if !batch.is_empty() {
         batch.commit()?;
-        out.push(derived);
     }
     Ok(out)
 }
 
+fn flush(
+    shared: &Shared,
+    batch: OwnedWriteBatch,
+    overlay: &mut Overlay,
+) -> Result<OwnedWriteBatch, StoreError> {
+    batch.commit()?;
+    *overlay = Overlay::default();
+    Ok(shared.db.batch())
+}
+
+/// Truth state written into the pending batch that later records of the same batch read.
+#[derive(Default)]
+struct Overlay {
+    /// Subjects first seen in this batch.
+    first_seen: HashSet<String>,
+    /// (agent, bucket) → new-subject count, as written to the batch.
+    new_subjects: HashMap<(String, u64), u64>,
+}
+
 struct Deriver<'a> {
     shared: &'a Shared,
-    batch: OwnedWriteBatch,
+    batch: &'a mut OwnedWriteBatch,
+    overlay: &'a mut Overlay,
     seq: u64,
     recorded_at: Timestamp,
     record: &'a SignedAssertion,
@@ -112,6 +149,13 @@ impl Deriver<'_> {
             name_key(TAG_MARK, target, self.seq),
             mark.encode(),
         );
+        if kind == MarkKind::Retraction && effective {
+            self.batch.insert(
+                &self.shared.ks.truth,
+                name_key(TAG_RETRACTED_NAME, target, 0),
+                [],
+            );
+        }
     }
 
     fn load(&self, id: &AssertionId) -> Result<Option<Target>, StoreError> {
@@ -149,6 +193,17 @@ impl Deriver<'_> {
         }
         let subject = self.record.body.subject.clone();
         for name in self.record.body.sources.iter().chain([&subject]) {
+            // A point lookup (bloom-filtered) spares the scan for the common case: a subject
+            // nobody ever retracted.
+            if self
+                .shared
+                .ks
+                .truth
+                .get(name_key(TAG_RETRACTED_NAME, name, 0))?
+                .is_none()
+            {
+                continue;
+            }
             for mark in marks(self.shared, name)? {
                 let applies = mark.kind == MarkKind::Retraction
                     && mark.effective
@@ -264,7 +319,14 @@ impl Deriver<'_> {
     fn quarantine_rule(&mut self) -> Result<Option<QuarantineRule>, StoreError> {
         let policy = &self.shared.policy;
         let body = &self.record.body;
-        let golds = gold_in_group(self.shared, &body.subject, &body.predicate)?;
+        let subject_is_new = self.subject_is_new()?;
+        let group_marker = gold_marker(&body.subject, &body.predicate);
+        let has_gold = self.shared.ks.truth.get(&group_marker)?.is_some();
+        let golds = if has_gold {
+            gold_in_group(self.shared, &body.subject, &body.predicate)?
+        } else {
+            Vec::new()
+        };
         if !golds.is_empty() {
             let trust = trust_map(self.shared, Bound::latest())?.trust(self.agent());
             if trust < policy.quarantine_trust_min {
@@ -284,47 +346,60 @@ impl Deriver<'_> {
             }
         }
         if policy.new_subjects_burst_max > 0
-            && self.subject_is_new()?
+            && subject_is_new
             && trust_map(self.shared, Bound::latest())?.trust(self.agent())
                 < policy.quarantine_trust_min
+            && self.new_subject_count()? >= policy.new_subjects_burst_max
         {
-            let agent = self.agent().to_owned();
-            let now = self.recorded_at.micros();
-            let window_start =
-                now.saturating_sub((policy.new_subjects_window_ms as i64).saturating_mul(1000));
-            let prefix = name_prefix(TAG_NEW_SUBJECT, &agent);
-            let mut from = prefix.clone();
-            from.extend_from_slice(&((window_start as u64) ^ (1 << 63)).to_be_bytes());
-            let mut count = 0u64;
-            for guard in self.shared.ks.truth.range(from..) {
-                if !guard.key()?.starts_with(&prefix) {
-                    break;
-                }
-                count += 1;
-                if count >= policy.new_subjects_burst_max {
-                    break;
-                }
-            }
-            let mut key = prefix;
-            key.extend_from_slice(&((now as u64) ^ (1 << 63)).to_be_bytes());
-            key.extend_from_slice(&self.seq.to_be_bytes());
-            self.batch.insert(&self.shared.ks.truth, key, []);
-            if count >= policy.new_subjects_burst_max {
-                return Ok(Some(QuarantineRule::NewSubjectBurst));
-            }
+            return Ok(Some(QuarantineRule::NewSubjectBurst));
         }
         Ok(None)
     }
 
-    /// True when no earlier record has this subject.
-    fn subject_is_new(&self) -> Result<bool, StoreError> {
-        let mut prefix = self.record.body.subject.as_bytes().to_vec();
-        prefix.push(0);
-        for guard in self.shared.ks.by_subject.prefix(prefix) {
-            if tail_u64(&guard.key()?, "by_subject")? < self.seq {
-                return Ok(false);
+    /// Counts this record's new subject in its agent's window and returns how many the agent
+    /// created in the window before it. The window is kept as `NEW_SUBJECT_BUCKETS` counters
+    /// of `window / NEW_SUBJECT_BUCKETS` each (keyed by bucket number), so one check is one
+    /// short range scan whatever the limit; the window is therefore sliding to within one bucket.
+    fn new_subject_count(&mut self) -> Result<u64, StoreError> {
+        let window_us =
+            (self.shared.policy.new_subjects_window_ms.max(1) as i64).saturating_mul(1000);
+        let bucket_us = (window_us / NEW_SUBJECT_BUCKETS).max(1);
+        let bucket = (self.recorded_at.micros() / bucket_us).max(0) as u64;
+        let first = bucket.saturating_sub(NEW_SUBJECT_BUCKETS as u64 - 1);
+        let agent = self.agent().to_owned();
+        let key_of = |b: u64| name_key(TAG_NEW_SUBJECT, &agent, b);
+        let mut counts: HashMap<u64, u64> = HashMap::new();
+        for guard in self.shared.ks.truth.range(key_of(first)..=key_of(bucket)) {
+            let (key, value) = guard.into_inner()?;
+            let b = tail_u64(&key, "truth/new_subjects")?;
+            counts.insert(b, decode_seq(&value, "truth/new_subjects")?);
+        }
+        for ((a, b), count) in &self.overlay.new_subjects {
+            if *a == agent && (first..=bucket).contains(b) {
+                counts.insert(*b, *count);
             }
         }
+        let before: u64 = counts.values().sum();
+        let current = counts.get(&bucket).copied().unwrap_or(0) + 1;
+        self.batch
+            .insert(&self.shared.ks.truth, key_of(bucket), current.to_be_bytes());
+        self.overlay.new_subjects.insert((agent, bucket), current);
+        Ok(before)
+    }
+
+    /// True when no earlier record has this subject; remembers it (`F` key) when new.
+    fn subject_is_new(&mut self) -> Result<bool, StoreError> {
+        let subject = &self.record.body.subject;
+        if self.overlay.first_seen.contains(subject) {
+            return Ok(false);
+        }
+        let key = name_key(TAG_FIRST_SEEN, subject, 0);
+        if self.shared.ks.truth.get(&key)?.is_some() {
+            return Ok(false);
+        }
+        self.batch
+            .insert(&self.shared.ks.truth, key, self.seq.to_be_bytes());
+        self.overlay.first_seen.insert(subject.clone());
         Ok(true)
     }
 
@@ -389,6 +464,8 @@ impl Deriver<'_> {
                     key.extend_from_slice(&t.seq.to_be_bytes());
                     self.batch
                         .insert(&self.shared.ks.truth, key, self.seq.to_be_bytes());
+                    let marker = gold_marker(&t.record.body.subject, &t.record.body.predicate);
+                    self.batch.insert(&self.shared.ks.truth, marker, []);
                 }
                 self.mark(
                     &target.to_hex(),
@@ -698,4 +775,12 @@ fn load_seq(shared: &Shared, seq: u64) -> Result<Target, StoreError> {
         reason: format!("body is not a valid assertion: {e}"),
     })?;
     Ok(Target { seq, record })
+}
+
+/// `g subject 0x00 predicate 0x00`: present once a group has an effective gold standard.
+fn gold_marker(subject: &str, predicate: &str) -> Vec<u8> {
+    let mut key = name_prefix(TAG_GOLD_GROUP, subject);
+    key.extend_from_slice(predicate.as_bytes());
+    key.push(0);
+    key
 }

@@ -198,6 +198,13 @@ pub(crate) const TAG_QUARANTINE: u8 = b'Q';
 pub(crate) const TAG_GOLD: u8 = b'G';
 pub(crate) const TAG_NEW_SUBJECT: u8 = b'N';
 pub(crate) const TAG_EPOCH: u8 = b'E';
+/// `X name 0x00 0u64`: present once a subject has an effective retraction (a point lookup that
+/// spares scanning marks for every ordinary record).
+pub(crate) const TAG_RETRACTED_NAME: u8 = b'X';
+/// `g subject 0x00 predicate 0x00`: present once the group has an effective gold standard.
+pub(crate) const TAG_GOLD_GROUP: u8 = b'g';
+/// `F subject 0x00 0u64` → first sequence: subjects seen, for the new-subject rule.
+pub(crate) const TAG_FIRST_SEEN: u8 = b'F';
 /// Superseded while retracted: remembered so that a reinstatement restores `superseded`.
 pub(crate) const TAG_SUPERSEDED_WHILE_RETRACTED: u8 = b'U';
 
