@@ -13,9 +13,9 @@ use super::read::{
 };
 use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
-    TAG_EPOCH, TAG_FIRST_SEEN, TAG_GOLD, TAG_GOLD_GROUP, TAG_MARK, TAG_NEW_SUBJECT, TAG_PARENT,
-    TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event,
-    encode_event, key1, key2, name_key, name_prefix, tail_u64,
+    TAG_EPOCH, TAG_FIRST_SEEN, TAG_GOLD, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_MARK, TAG_NEW_SUBJECT,
+    TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED,
+    decode_event, encode_event, key1, key2, name_key, name_prefix, tail_u64,
 };
 use crate::StoreError;
 use crate::store::{META_LAST_DERIVED, Shared, decode_seq};
@@ -127,6 +127,8 @@ impl Deriver<'_> {
     }
 
     fn event(&mut self, target: u64, stage: Stage, kind: EventKind, cause: u64, micros: i64) {
+        self.batch
+            .insert(&self.shared.ks.truth, key1(TAG_HAS_EVENTS, target), []);
         self.batch.insert(
             &self.shared.ks.truth,
             key2(TAG_STAGE, target, self.seq),

@@ -203,6 +203,9 @@ pub(crate) const TAG_EPOCH: u8 = b'E';
 pub(crate) const TAG_RETRACTED_NAME: u8 = b'X';
 /// `g subject 0x00 predicate 0x00`: present once the group has an effective gold standard.
 pub(crate) const TAG_GOLD_GROUP: u8 = b'g';
+/// `H target`: present once a record has any stage event; reads of records without one (the
+/// common case) are a bloom-filtered point lookup instead of a range seek.
+pub(crate) const TAG_HAS_EVENTS: u8 = b'H';
 /// `F subject 0x00 0u64` → first sequence: subjects seen, for the new-subject rule.
 pub(crate) const TAG_FIRST_SEEN: u8 = b'F';
 /// Superseded while retracted: remembered so that a reinstatement restores `superseded`.

@@ -158,6 +158,14 @@ pub(crate) fn stage_event(
     target: u64,
     bound: Bound,
 ) -> Result<Option<Event>, StoreError> {
+    if shared
+        .ks
+        .truth
+        .get(key1(super::TAG_HAS_EVENTS, target))?
+        .is_none()
+    {
+        return Ok(None);
+    }
     for guard in shared.ks.truth.prefix(key1(super::TAG_STAGE, target)).rev() {
         let (key, value) = guard.into_inner()?;
         let event = decode_event(&key, &value)?;
