@@ -218,19 +218,11 @@ async fn trust_graph(client: &Client, agents: usize, tag: &str, seed: u64) -> Re
     let started = Instant::now();
     let statements = items.len();
     post_batches(client, items).await?;
-    let last = client
-        .get_json(&format!("/v1/agents/{}", name(agents - 1)), &[])
-        .await;
     println!(
-        "seed {seed}: {statements} trust statements over {agents} agents in {:.1}s; agent {} has trust {} at depth {}",
+        "seed {seed}: {statements} trust statements over {agents} agents in {:.1}s (root {}); \
+         now load data with `stemedb load-test --mode batch --agents {agents} --tag {tag}`",
         started.elapsed().as_secs_f64(),
-        agents - 1,
-        last.as_ref()
-            .map(|a| a["trust"].clone())
-            .unwrap_or_default(),
-        last.as_ref()
-            .map(|a| a["trust_chain_depth"].clone())
-            .unwrap_or_default(),
+        name(0),
     );
     Ok(())
 }
