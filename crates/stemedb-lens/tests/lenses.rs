@@ -207,3 +207,53 @@ fn conflict_score_follows_the_documented_formula() {
     assert_eq!(score(&many), 1.0);
     assert_eq!(score(&[]), 0.0);
 }
+
+#[test]
+fn the_vote_factor_is_bounded_monotone_and_neutral_without_votes() {
+    use stemedb_lens::vote_factor;
+    assert_eq!(vote_factor(0.0), 1.0);
+    let e = std::f64::consts::E;
+    for b in [-1e9, -10.0, -1.0, -0.1, 0.1, 1.0, 10.0, 1e9] {
+        let f = vote_factor(b);
+        assert!((1.0 / e..=e).contains(&f), "{b}: {f}");
+        assert!(vote_factor(b + 0.01) >= f, "monotone at {b}");
+    }
+    assert_eq!(
+        vote_factor(f64::NAN),
+        1.0,
+        "no votes counted for a broken balance"
+    );
+}
+
+#[test]
+fn votes_move_consensus_and_the_layered_lens_names_its_layer() {
+    let rows: Vec<Row> = vec![
+        ("a", json!("red"), 1.0, 0.1, 1),
+        ("b", json!("red"), 1.0, 0.1, 1),
+        ("c", json!("blue"), 1.0, 0.1, 1),
+    ];
+    let mut cands = candidates(&rows);
+    let winner = |cands: &[Candidate<'_>], lens| {
+        let r = rank(lens, cands, &NOW);
+        (cands[r.order[0]].agent_id.to_owned(), r.layer)
+    };
+    assert_eq!(winner(&cands, LensKind::Consensus).0, "b", "red, the later holder");
+    cands[2].vote_balance = 1.0; // one up-vote from a voter of trust 1
+    cands[0].vote_balance = -1.0;
+    assert_eq!(winner(&cands, LensKind::Consensus).0, "c");
+    assert_eq!(
+        winner(&cands, LensKind::Layered),
+        ("c".to_owned(), Some("consensus"))
+    );
+    cands[1].rooted = true;
+    cands[1].trust = 0.9;
+    assert_eq!(
+        winner(&cands, LensKind::Layered),
+        ("b".to_owned(), Some("authority"))
+    );
+    cands[0].gold = true;
+    assert_eq!(
+        winner(&cands, LensKind::Layered),
+        ("a".to_owned(), Some("gold_standard"))
+    );
+}
