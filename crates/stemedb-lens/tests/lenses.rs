@@ -237,7 +237,11 @@ fn votes_move_consensus_and_the_layered_lens_names_its_layer() {
         let r = rank(lens, cands, &NOW);
         (cands[r.order[0]].agent_id.to_owned(), r.layer)
     };
-    assert_eq!(winner(&cands, LensKind::Consensus).0, "b", "red, the later holder");
+    assert_eq!(
+        winner(&cands, LensKind::Consensus).0,
+        "b",
+        "red, the later holder"
+    );
     cands[2].vote_balance = 1.0; // one up-vote from a voter of trust 1
     cands[0].vote_balance = -1.0;
     assert_eq!(winner(&cands, LensKind::Consensus).0, "c");

@@ -41,6 +41,9 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// Trust and quarantine settings.
     pub policy: TruthPolicy,
+    /// Drop the derived truth-maintenance state at open and derive it again from the log
+    /// (roles are kept; they are administrator state, not derived).
+    pub rederive_truth: bool,
 }
 
 /// Groups found by [`Store::scan_groups`] with their sequences, and whether more follow.
@@ -150,6 +153,9 @@ impl Store {
             truth: RwLock::new(TruthCache::default()),
             policy: options.policy.clone(),
         });
+        if options.rederive_truth {
+            crate::truth::clear(&shared)?;
+        }
         crate::truth::recover(&shared, last)?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let writer_shared = Arc::clone(&shared);

@@ -36,6 +36,8 @@ pub struct DbConfig {
     pub outlier_distance_min: f64,
     /// Most records (assertions and dependencies) one audit export holds (default 1,000,000).
     pub audit_records_max: usize,
+    /// Derive all truth-maintenance state again from the log at open (default false).
+    pub rederive_truth: bool,
 }
 
 impl Default for DbConfig {
@@ -54,6 +56,7 @@ impl Default for DbConfig {
             disputed_score_min: 0.3,
             outlier_distance_min: 0.5,
             audit_records_max: 1_000_000,
+            rederive_truth: false,
         }
     }
 }

@@ -63,6 +63,7 @@ impl Db {
             journal_bytes_max: config.journal_bytes_max,
             clock: Arc::clone(&clock),
             policy: config.policy.clone(),
+            rederive_truth: config.rederive_truth,
         };
         config.check()?;
         let store = Store::open(dir, options)?;
