@@ -3,6 +3,7 @@
 //! index, quarantine, epochs and roles. All of it lives in the `truth` keyspace under one-byte
 //! tags (docs/file-format.md §Truth keyspace) and is derived from the log by the writer
 //! (`derive.rs`) right after each commit, before the fsync that acknowledges it.
+mod control;
 mod derive;
 mod read;
 
