@@ -52,11 +52,10 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
         )
         .route("/v1/assertions/{id}/provenance", get(truth_api::provenance))
-        .route("/v1/retract", post(truth_api::retract))
-        .route("/v1/vote", post(truth_api::vote))
-        .route("/v1/trust", post(truth_api::trust))
-        .route("/v1/gold-standard", post(truth_api::gold_standard))
-        .route("/v1/epochs", post(truth_api::epoch))
+        .route("/v1/agents/{id}", get(truth_api::get_agent))
+        .route("/v1/skeptic", get(truth_api::skeptic))
+        .route("/v1/quarantine", get(truth_api::quarantine_list))
+        .route("/v1/audit/export", get(truth_api::audit_export))
         .route(
             "/v1/admin/curators",
             get(truth_api::list_curators).post(truth_api::add_curator),
@@ -65,9 +64,24 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/trust-roots",
             get(truth_api::list_trust_roots).post(truth_api::add_trust_root),
         )
-        .route("/v1/agents/{id}", get(truth_api::get_agent))
-        .route("/v1/skeptic", get(truth_api::skeptic))
-        .route("/v1/quarantine", get(truth_api::quarantine_list))
+        .merge(control_routes(config.assertion_body_bytes_max))
+        .route("/v1/health", get(api::health))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state.clone());
+    api.merge(openapi::swagger_ui())
+        .layer(middleware::from_fn_with_state(state, request_timeout))
+}
+
+/// Routes that take one signed control record, each bounded like `POST /v1/assert`.
+fn control_routes(body_bytes_max: usize) -> Router<AppState> {
+    Router::new()
+        .route("/v1/retract", post(truth_api::retract))
+        .route("/v1/vote", post(truth_api::vote))
+        .route("/v1/trust", post(truth_api::trust))
+        .route("/v1/gold-standard", post(truth_api::gold_standard))
+        .route("/v1/epochs", post(truth_api::epoch))
         .route(
             "/v1/quarantine/{id}/approve",
             post(truth_api::quarantine_approve),
@@ -76,14 +90,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/quarantine/{id}/reject",
             post(truth_api::quarantine_reject),
         )
-        .route("/v1/audit/export", get(truth_api::audit_export))
-        .route("/v1/health", get(api::health))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
-        .with_state(state.clone());
-    api.merge(openapi::swagger_ui())
-        .layer(middleware::from_fn_with_state(state, request_timeout))
+        .layer(DefaultBodyLimit::max(body_bytes_max))
 }
 
 /// Bounds every request by `request_timeout_ms`; a request past it gets a 503 problem.

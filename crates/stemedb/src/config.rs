@@ -34,7 +34,8 @@ pub struct DbConfig {
     /// Relative distance from the weighted median beyond which a numeric value is an outlier
     /// (default 0.5, i.e. 50 %).
     pub outlier_distance_min: f64,
-    /// Most records (assertions and dependencies) one audit export holds (default 1,000,000).
+    /// Most records (assertions and dependencies) one audit export holds (default 200,000; the
+    /// export is built in memory, about 600 bytes per record).
     pub audit_records_max: usize,
     /// Derive all truth-maintenance state again from the log at open (default false).
     pub rederive_truth: bool,
@@ -55,7 +56,7 @@ impl Default for DbConfig {
             provenance_depth_max: 16,
             disputed_score_min: 0.3,
             outlier_distance_min: 0.5,
-            audit_records_max: 1_000_000,
+            audit_records_max: 200_000,
             rederive_truth: false,
         }
     }

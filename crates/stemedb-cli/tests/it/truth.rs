@@ -989,6 +989,19 @@ async fn malformed_control_records_are_refused_by_name() {
             other => panic!("{path} {field}: expected a 422, got {other:?}"),
         }
     }
+    let oversized = vec![b' '; ServerConfig::default().assertion_body_bytes_max + 1];
+    for path in ["/v1/retract", "/v1/vote", "/v1/trust", "/v1/epochs"] {
+        match c.post_raw(path, oversized.clone()).await {
+            Err(stemedb_client::ClientError::Problem { status, kind, .. }) => {
+                assert_eq!(
+                    (status, kind.as_str()),
+                    (413, "urn:stemedb:problem:payload-too-large"),
+                    "{path}"
+                );
+            }
+            other => panic!("{path}: expected 413, got {other:?}"),
+        }
+    }
     assert_eq!(server.count().await, 1, "nothing refused was stored");
 }
 
