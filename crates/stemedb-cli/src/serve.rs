@@ -7,8 +7,20 @@ use anyhow::{Context, Result};
 use stemedb::Db;
 use stemedb_server::{AppState, ServerConfig};
 
+/// How log lines are written (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
+    /// Log format: text (default) or json. One line per request, with its request id.
+    #[arg(long, env = "STEMEDB_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// Data directory (created if missing).
     #[arg(long, env = "STEMEDB_DATA_DIR", default_value = "./stemedb-data")]
     data_dir: PathBuf,
@@ -88,10 +100,13 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let config = args.server_config();
     config.db.check().context("checking the configuration")?;
     let started = Instant::now();

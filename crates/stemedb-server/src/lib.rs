@@ -4,6 +4,7 @@
 
 mod api;
 mod config;
+mod observe;
 mod openapi;
 mod problem;
 mod query_params;
@@ -22,6 +23,7 @@ use stemedb::Db;
 use tokio::net::TcpListener;
 
 pub use config::ServerConfig;
+pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
 
 /// What every handler shares.
@@ -66,12 +68,14 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(control_routes(config.assertion_body_bytes_max))
         .route("/v1/health", get(api::health))
+        .route("/metrics", get(observe::metrics_text))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state.clone());
     api.merge(openapi::swagger_ui())
         .layer(middleware::from_fn_with_state(state, request_timeout))
+        .layer(middleware::from_fn(observe::observe))
 }
 
 /// Routes that take one signed control record, each bounded like `POST /v1/assert`.
@@ -111,6 +115,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = Arc::clone(&state.db);
+    observe::spawn_upkeep();
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;

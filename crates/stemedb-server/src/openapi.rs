@@ -328,6 +328,7 @@ pub struct Problem {
         crate::api::query_get,
         crate::api::query_post,
         crate::api::health,
+        crate::observe::metrics_text,
         crate::truth_api::retract,
         crate::truth_api::vote,
         crate::truth_api::trust,

@@ -121,7 +121,8 @@ pub fn problem_json(error: &ApiError) -> Value {
 }
 
 pub fn into_response(error: &ApiError) -> Response {
-    let (status, _, _) = classify(error);
+    let (status, kind, _) = classify(error);
+    metrics::counter!("stemedb_errors_total", "kind" => kind).increment(1);
     if status.is_server_error() {
         tracing::error!(error = %error, "request failed");
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::time::Instant;
 
 use fjall::{OwnedWriteBatch, PersistMode};
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
@@ -83,14 +84,22 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
         );
         // Truth maintenance is derived after the log commit and made durable by the same
         // fsync; nothing is acknowledged before both are on disk.
-        batch
+        let started = Instant::now();
+        let result = batch
             .commit()
             .map_err(StoreError::from)
             .and_then(|()| derive_records(shared, &applied))
             .and_then(|derived| {
+                let fsync_started = Instant::now();
                 shared.db.persist(PersistMode::SyncAll)?;
+                metrics::histogram!("stemedb_fsync_latency_seconds")
+                    .record(fsync_started.elapsed().as_secs_f64());
                 Ok(derived)
-            })
+            });
+        metrics::histogram!("stemedb_commit_latency_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("stemedb_commit_batch_size").record(applied.len() as f64);
+        result
     } else {
         Ok(Vec::new())
     };

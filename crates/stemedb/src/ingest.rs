@@ -25,13 +25,24 @@ pub struct Ingested {
 impl Db {
     /// Ingests one assertion from its raw wire JSON. Returns once it is durable.
     pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<Ingested, DbError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
-        self.ingest_one(value)
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => self.ingest_one(value),
+            Err(e) => {
+                let result = Err(DbError::MalformedJson(e.to_string()));
+                count_ingest(&result);
+                result
+            }
+        }
     }
 
     /// Ingests one assertion in wire form. Returns once it is durable.
     pub fn ingest_one(&self, wire: Value) -> Result<Ingested, DbError> {
+        let result = self.ingest_one_uncounted(wire);
+        count_ingest(&result);
+        result
+    }
+
+    fn ingest_one_uncounted(&self, wire: Value) -> Result<Ingested, DbError> {
         let assertion = self.prepare(wire)?;
         if !assertion.verify() {
             return Err(DbError::SignatureInvalid {
@@ -77,7 +88,11 @@ impl Db {
             });
         }
         let mut stored = self
-            .append(to_store)?
+            .append(to_store)
+            .inspect_err(|_| {
+                metrics::counter!("stemedb_assertions_ingested_total", "result" => "rejected")
+                    .increment(slots.len() as u64)
+            })?
             .into_iter()
             .map(Some)
             .collect::<Vec<_>>();
@@ -90,6 +105,7 @@ impl Db {
                 Ok(None) => Err(DbError::Internal("a batch item lost its store outcome")),
                 Err(e) => Err(e),
             })
+            .inspect(count_ingest)
             .collect())
     }
 
@@ -158,4 +174,14 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// `stemedb_assertions_ingested_total{result}`: accepted, duplicate or rejected.
+fn count_ingest(result: &Result<Ingested, DbError>) {
+    let label = match result {
+        Ok(i) if i.duplicate => "duplicate",
+        Ok(_) => "accepted",
+        Err(_) => "rejected",
+    };
+    metrics::counter!("stemedb_assertions_ingested_total", "result" => label).increment(1);
 }

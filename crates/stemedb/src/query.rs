@@ -151,6 +151,16 @@ fn encode_cursor(group: &GroupKey) -> String {
 impl Db {
     /// Runs a query; the lens is evaluated at the clock's "now".
     pub fn query(&self, query: &Query) -> Result<QueryResult, DbError> {
+        let started = std::time::Instant::now();
+        let result = self.query_uncounted(query);
+        let lens = query.lens.as_str();
+        metrics::counter!("stemedb_queries_total", "lens" => lens).increment(1);
+        metrics::histogram!("stemedb_query_latency_seconds", "lens" => lens)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn query_uncounted(&self, query: &Query) -> Result<QueryResult, DbError> {
         let limits = &self.config.limits;
         let predicate_max = limits.predicate_bytes_max;
         if query

@@ -9,5 +9,6 @@ mod cli;
 mod crash;
 mod harness;
 mod ingest_table;
+mod metrics;
 mod query;
 mod truth;

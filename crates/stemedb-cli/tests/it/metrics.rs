@@ -1,0 +1,212 @@
+//! Observability: `/metrics` parses as Prometheus text and carries every documented metric;
+//! every request gets an id in `x-request-id` (the caller's, when it sent a sane one).
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use crate::harness::{TestServer, claim};
+
+/// One sample: metric name, labels, value.
+type Sample = (String, HashMap<String, String>, f64);
+
+/// Parses the text exposition format; panics (failing the test) on any malformed line.
+fn parse(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_owned(), HashMap::new()),
+            Some((name, rest)) => {
+                let body = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let labels = body
+                    .split("\",")
+                    .filter(|p| !p.is_empty())
+                    .map(|pair| {
+                        let (k, v) = pair
+                            .split_once("=\"")
+                            .unwrap_or_else(|| panic!("bad label: {line}"));
+                        (k.to_owned(), v.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name.to_owned(), labels)
+            }
+        };
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name: {line}"
+        );
+        samples.push((name, labels, value));
+    }
+    samples
+}
+
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| *v)
+        .reduce(|a, b| a + b)
+}
+
+async fn scrape(url: &str) -> Vec<Sample> {
+    let response = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    parse(&response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_parse_and_carry_every_documented_name() {
+    let server = TestServer::start().await;
+    let c = &server.client;
+    let before = scrape(&server.url).await;
+    let accepted_before = value(
+        &before,
+        "stemedb_assertions_ingested_total",
+        &[("result", "accepted")],
+    )
+    .unwrap_or(0.0);
+    for i in 0..3 {
+        c.assert(&claim(1, "m/x", "p", json!(i), 1.0, "2025-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+    }
+    let mut bad = claim(1, "m/x", "p", json!(9), 1.0, "2025-01-01T00:00:00Z");
+    bad["confidence"] = json!(2);
+    assert!(c.assert(&bad).await.is_err());
+    for lens in ["recency", "authority", "consensus", "conflict", "layered"] {
+        c.query(&[("subject", "m/x"), ("predicate", "p"), ("lens", lens)])
+            .await
+            .unwrap();
+    }
+    let after = scrape(&server.url).await;
+    for name in [
+        "stemedb_assertions_total",
+        "stemedb_assertions_ingested_total",
+        "stemedb_queries_total",
+        "stemedb_query_latency_seconds_bucket",
+        "stemedb_query_latency_seconds_count",
+        "stemedb_http_requests_total",
+        "stemedb_http_request_duration_seconds_bucket",
+        "stemedb_commit_batch_size_bucket",
+        "stemedb_commit_latency_seconds_bucket",
+        "stemedb_fsync_latency_seconds_bucket",
+        "stemedb_storage_bytes",
+        "stemedb_rate_limit_rejections_total",
+        "stemedb_errors_total",
+    ] {
+        assert!(after.iter().any(|(n, _, _)| n == name), "{name} is exposed");
+    }
+    let accepted = value(
+        &after,
+        "stemedb_assertions_ingested_total",
+        &[("result", "accepted")],
+    )
+    .unwrap();
+    assert!(accepted >= accepted_before + 3.0, "3 accepted counted");
+    assert!(
+        value(
+            &after,
+            "stemedb_assertions_ingested_total",
+            &[("result", "rejected")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(value(&after, "stemedb_assertions_total", &[]), Some(3.0));
+    for lens in ["recency", "layered"] {
+        assert!(
+            value(&after, "stemedb_queries_total", &[("lens", lens)]).unwrap() >= 1.0,
+            "{lens}"
+        );
+    }
+    let created = value(
+        &after,
+        "stemedb_http_requests_total",
+        &[
+            ("method", "POST"),
+            ("route", "/v1/assert"),
+            ("status", "201"),
+        ],
+    );
+    assert!(
+        created.unwrap() >= 3.0,
+        "requests by method, route and status"
+    );
+    assert!(
+        value(
+            &after,
+            "stemedb_errors_total",
+            &[("kind", "validation-failed")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(value(&after, "stemedb_storage_bytes", &[]).unwrap() > 0.0);
+    let routes: Vec<&String> = after
+        .iter()
+        .filter_map(|(_, l, _)| l.get("route"))
+        .collect();
+    assert!(
+        routes
+            .iter()
+            .all(|r| r.starts_with('/') || *r == "unmatched"),
+        "route labels are templates: {routes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_carries_a_request_id() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let mine = http
+        .get(format!("{}/v1/health", server.url))
+        .header("x-request-id", "trace-abc_1.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.headers()["x-request-id"],
+        "trace-abc_1.2",
+        "the caller's id is echoed"
+    );
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/v1/health", "/v1/nowhere", "/v1/health"] {
+        let response = http
+            .get(format!("{}{path}", server.url))
+            .header("x-request-id", "bad id with spaces")
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{path}: a new id, {id}"
+        );
+        assert!(seen.insert(id), "ids are unique");
+    }
+}

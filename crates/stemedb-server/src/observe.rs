@@ -1,0 +1,192 @@
+//! Observability at the HTTP edge: the Prometheus recorder behind `GET /metrics`, and the
+//! middleware that gives every request an id (the `x-request-id` header, echoed back), counts
+//! and times it by method, route and status, and logs one line for it.
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// How often histograms are folded into their buckets when nobody scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+const BATCH_SIZE_BUCKETS: [f64; 9] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0,
+];
+
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder, installed on first use. `None` when another recorder was
+/// installed first (an embedding program's); `/metrics` then says so.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".into()),
+                    &LATENCY_BUCKETS_SECONDS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("stemedb_commit_batch_size".into()),
+                        &BATCH_SIZE_BUCKETS,
+                    )
+                })
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe_all();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe_all() {
+    describe_gauge!(
+        "stemedb_assertions_total",
+        "Records stored (the last sequence)."
+    );
+    describe_gauge!(
+        "stemedb_storage_bytes",
+        "Bytes the storage engine uses on disk."
+    );
+    describe_counter!(
+        "stemedb_assertions_ingested_total",
+        "Assertions offered for ingest, by result: accepted, duplicate, rejected."
+    );
+    describe_counter!("stemedb_queries_total", "Queries run, by lens.");
+    describe_histogram!(
+        "stemedb_query_latency_seconds",
+        "Query time inside the database, by lens."
+    );
+    describe_counter!(
+        "stemedb_http_requests_total",
+        "HTTP requests, by method, route and status."
+    );
+    describe_histogram!(
+        "stemedb_http_request_duration_seconds",
+        "HTTP request time, by method, route and status."
+    );
+    describe_histogram!("stemedb_commit_batch_size", "New records per group commit.");
+    describe_histogram!(
+        "stemedb_commit_latency_seconds",
+        "Group commit time: log batch, truth derivation and fsync."
+    );
+    describe_histogram!(
+        "stemedb_fsync_latency_seconds",
+        "Time of the fsync that makes a group durable."
+    );
+    describe_counter!(
+        "stemedb_rate_limit_rejections_total",
+        "Requests refused by a rate limit (none exist yet: always 0)."
+    );
+    describe_counter!(
+        "stemedb_errors_total",
+        "Problems answered, by problem kind."
+    );
+    counter!("stemedb_rate_limit_rejections_total").absolute(0);
+}
+
+/// Folds recorded histogram samples into buckets every few seconds, so that memory stays
+/// bounded even when nothing scrapes. Ends with the runtime.
+pub fn spawn_upkeep() {
+    if let Some(handle) = handle() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format (docs/operations.md lists the metrics)", content_type = "text/plain")))]
+pub async fn metrics_text(State(state): State<AppState>) -> Response {
+    let Some(handle) = handle() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed in this process\n",
+        )
+            .into_response();
+    };
+    gauge!("stemedb_assertions_total").set(state.db.assertion_count() as f64);
+    gauge!("stemedb_storage_bytes").set(state.db.disk_bytes() as f64);
+    handle.run_upkeep();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
+static ID_SALT: OnceLock<RandomState> = OnceLock::new();
+
+/// A caller's id when it is 1–64 characters of `[A-Za-z0-9._-]`; otherwise a new one
+/// (16 hex digits, unique within the process and unpredictable across processes).
+fn request_id(request: &Request) -> String {
+    let sent = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+    match sent {
+        Some(id) => id.to_owned(),
+        None => {
+            let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+            format!("{:016x}", ID_SALT.get_or_init(RandomState::new).hash_one(n))
+        }
+    }
+}
+
+/// One request: id, metrics, one log line.
+pub async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&request);
+    let method = request.method().as_str().to_owned();
+    // The route template, never the raw path: bounded label values.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    let labels = [
+        ("method", method.clone()),
+        ("route", route.clone()),
+        ("status", status.clone()),
+    ];
+    counter!("stemedb_http_requests_total", &labels).increment(1);
+    histogram!("stemedb_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "stemedb::http",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status = %status,
+        duration_us = elapsed.as_micros() as u64,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
