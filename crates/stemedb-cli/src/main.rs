@@ -4,6 +4,7 @@
 
 mod audit_cmds;
 mod bench_truth;
+mod check_cmd;
 mod client_cmds;
 mod demo;
 mod demo_truth;
@@ -63,6 +64,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
     Audit(audit_cmds::AuditArgs),
+    /// Scan a data directory offline: every record's checksum, id and signature, every index.
+    Check(check_cmd::CheckArgs),
     /// Verify an audit export offline (no server): ids, signatures, references, integrity.
     Verify(audit_cmds::VerifyArgs),
     /// Truth-maintenance benchmarks: a timed retraction cascade, or a trust graph for load-test.
@@ -77,6 +80,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
         Command::Verify(args) => audit_cmds::verify(&args),
+        Command::Check(args) => check_cmd::run(&args),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -89,7 +93,10 @@ fn main() -> Result<()> {
                     Command::LoadTest(args) => loadtest::run(args).await,
                     Command::Audit(args) => audit_cmds::audit(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
-                    Command::Serve(_) | Command::Keygen(_) | Command::Verify(_) => Ok(()),
+                    Command::Serve(_)
+                    | Command::Keygen(_)
+                    | Command::Verify(_)
+                    | Command::Check(_) => Ok(()),
                 }
             })
         }

@@ -2,6 +2,7 @@
 //! derived from it, and the single group-committing writer. See docs/file-format.md.
 #![forbid(unsafe_code)]
 
+mod check;
 mod codec;
 mod error;
 mod keys;
@@ -9,6 +10,7 @@ mod store;
 mod truth;
 mod writer;
 
+pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;

@@ -26,7 +26,9 @@ pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
-pub use stemedb_store::{Bound, QuarantineRule, Role, Stage, StoreError, TruthPolicy, VoteTally};
+pub use stemedb_store::{
+    Bound, CheckReport, QuarantineRule, Role, Stage, StoreError, TruthPolicy, VoteTally,
+};
 pub use truth::{AgentInfo, QuarantinedRecord};
 
 use stemedb_core::{AssertionId, Clock};
@@ -94,6 +96,12 @@ impl Db {
 
     pub fn disk_bytes(&self) -> u64 {
         self.store.disk_bytes()
+    }
+
+    /// The full integrity scan (`stemedb check`): every record's checksum, body, id and
+    /// signature, every index entry, and the index counts. `progress(done, total)`.
+    pub fn check(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport, DbError> {
+        Ok(self.store.check(progress)?)
     }
 
     /// Finishes the commits in flight and syncs; later writes fail.

@@ -27,6 +27,7 @@ fn every_command_has_help() {
         "load-test",
         "audit",
         "verify",
+        "check",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");

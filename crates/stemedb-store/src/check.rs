@@ -1,0 +1,231 @@
+//! The full integrity scan behind `stemedb check`: every log record decodes, passes its
+//! checksum, is a valid body whose signature verifies; every index entry it implies exists;
+//! and every index holds exactly the entries the log implies (so none dangles). Damage is
+//! collected and named, never a panic, and the scan goes on past it.
+use stemedb_core::{Limits, SignedAssertion, verify_many};
+
+use crate::codec::decode_record;
+use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::{Store, StoreError};
+
+/// Most problems kept by name; the rest are only counted.
+const PROBLEMS_KEPT_MAX: usize = 1000;
+/// Records whose signatures are verified together.
+const VERIFY_CHUNK: usize = 4096;
+
+/// What a scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Sequences 1..=last the log should hold.
+    pub records: u64,
+    /// Records that decoded, validated and verified.
+    pub valid: u64,
+    /// Every problem found (only the first `PROBLEMS_KEPT_MAX` are kept in `problems`).
+    pub problem_count: u64,
+    pub problems: Vec<String>,
+    /// (index, entries found, entries the log implies).
+    pub indexes: Vec<(&'static str, u64, u64)>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    fn problem(&mut self, text: String) {
+        self.problem_count += 1;
+        if self.problems.len() < PROBLEMS_KEPT_MAX {
+            self.problems.push(text);
+        }
+    }
+}
+
+/// Index entries the log implies, counted while scanning.
+#[derive(Default)]
+struct Expected {
+    ids: u64,
+    by_subject: u64,
+    by_agent: u64,
+    by_source: u64,
+    by_valid_time: u64,
+}
+
+impl Store {
+    /// Scans the whole data directory; `progress(done, total)` is called as records are read.
+    pub fn check(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport, StoreError> {
+        let last = self.last_sequence();
+        let mut report = CheckReport {
+            records: last,
+            ..CheckReport::default()
+        };
+        let mut expected = Expected::default();
+        let mut chunk: Vec<(u64, SignedAssertion)> = Vec::with_capacity(VERIFY_CHUNK);
+        for sequence in 1..=last {
+            if let Some(record) = self.check_record(sequence, &mut report)? {
+                self.check_index_entries(sequence, &record, &mut expected, &mut report)?;
+                chunk.push((sequence, record));
+            }
+            if chunk.len() == VERIFY_CHUNK || sequence == last {
+                verify_chunk(&mut chunk, &mut report);
+                progress(sequence, last);
+            }
+        }
+        let ks = &self.shared.ks;
+        for (name, keyspace, want) in [
+            ("ids", &ks.ids, expected.ids),
+            ("by_subject", &ks.by_subject, expected.by_subject),
+            ("by_agent", &ks.by_agent, expected.by_agent),
+            ("by_source", &ks.by_source, expected.by_source),
+            ("by_valid_time", &ks.by_valid_time, expected.by_valid_time),
+            ("log", &ks.log, last),
+        ] {
+            let found = match keyspace.len() {
+                Ok(n) => n as u64,
+                Err(e) => {
+                    report.problem(format!("index {name}: cannot be counted: {e}"));
+                    continue;
+                }
+            };
+            if found != want {
+                let unread = last - expected.ids;
+                let note = if unread > 0 && name != "log" {
+                    format!(
+                        " ({unread} damaged records could not be read, so their entries are not expected)"
+                    )
+                } else {
+                    " (entries that resolve to nothing, or missing ones)".to_owned()
+                };
+                report.problem(format!(
+                    "index {name} holds {found} entries; the log implies {want}{note}"
+                ));
+            }
+            report.indexes.push((name, found, want));
+        }
+        Ok(report)
+    }
+
+    /// Reads, decodes and validates one record; `None` (with a problem) when it is damaged.
+    fn check_record(
+        &self,
+        sequence: u64,
+        report: &mut CheckReport,
+    ) -> Result<Option<SignedAssertion>, StoreError> {
+        let bytes = match self.shared.ks.log.get(seq_key(sequence)) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                report.problem(format!("sequence {sequence}: missing from the log"));
+                return Ok(None);
+            }
+            Err(e) => {
+                report.problem(format!(
+                    "sequence {sequence}: storage error reading the log: {e}"
+                ));
+                return Ok(None);
+            }
+        };
+        let stored = match decode_record(sequence, &bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                report.problem(e.to_string());
+                return Ok(None);
+            }
+        };
+        match SignedAssertion::from_canonical(
+            &stored.canonical,
+            stored.signature,
+            &Limits::default(),
+        ) {
+            Ok(record) => Ok(Some(record)),
+            Err(e) => {
+                report.problem(format!(
+                    "sequence {sequence}: body is not a valid assertion: {e}"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Checks that every index entry the record implies is there.
+    fn check_index_entries(
+        &self,
+        sequence: u64,
+        record: &SignedAssertion,
+        expected: &mut Expected,
+        report: &mut CheckReport,
+    ) -> Result<(), StoreError> {
+        let ks = &self.shared.ks;
+        let body = &record.body;
+        match ks.ids.get(record.id.as_bytes()) {
+            Ok(Some(v)) if v.as_ref() == sequence.to_be_bytes() => {}
+            Ok(Some(_)) => report.problem(format!(
+                "index ids: {} points to another sequence than {sequence}",
+                record.id
+            )),
+            Ok(None) => report.problem(format!(
+                "index ids: no entry for {} (sequence {sequence})",
+                record.id
+            )),
+            Err(e) => report.problem(format!(
+                "index ids: storage error at sequence {sequence}: {e}"
+            )),
+        }
+        expected.ids += 1;
+        let mut wanted: Vec<(&'static str, &fjall::Keyspace, Vec<u8>)> = vec![
+            (
+                "by_agent",
+                &ks.by_agent,
+                name_seq_key(&body.agent_id, sequence),
+            ),
+            (
+                "by_valid_time",
+                &ks.by_valid_time,
+                valid_time_key(body.timestamp.micros(), sequence).to_vec(),
+            ),
+        ];
+        expected.by_agent += 1;
+        expected.by_valid_time += 1;
+        if body.control.is_none() {
+            wanted.push((
+                "by_subject",
+                &ks.by_subject,
+                subject_predicate_key(&body.subject, &body.predicate, sequence),
+            ));
+            expected.by_subject += 1;
+        }
+        for source in &body.sources {
+            wanted.push(("by_source", &ks.by_source, name_seq_key(source, sequence)));
+            expected.by_source += 1;
+        }
+        for (name, keyspace, key) in wanted {
+            match keyspace.contains_key(&key) {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.problem(format!("index {name}: no entry for sequence {sequence}"))
+                }
+                Err(e) => report.problem(format!(
+                    "index {name}: storage error at sequence {sequence}: {e}"
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Verifies a chunk's signatures together, naming each record that fails.
+fn verify_chunk(chunk: &mut Vec<(u64, SignedAssertion)>, report: &mut CheckReport) {
+    let checks: Vec<_> = chunk
+        .iter()
+        .map(|(_, a)| (a.body.public_key, a.id, a.signature))
+        .collect();
+    for ((sequence, record), ok) in chunk.iter().zip(verify_many(&checks)) {
+        if ok {
+            report.valid += 1;
+        } else {
+            report.problem(format!(
+                "sequence {sequence}: the signature of {} does not verify",
+                record.id
+            ));
+        }
+    }
+    chunk.clear();
+}
