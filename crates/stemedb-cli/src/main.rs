@@ -4,12 +4,12 @@
 
 mod audit_cmds;
 mod bench_truth;
-mod check_cmd;
 mod client_cmds;
 mod demo;
 mod demo_truth;
 mod keyfile;
 mod loadtest;
+mod maintain;
 mod serve;
 
 use anyhow::Result;
@@ -65,7 +65,9 @@ enum Command {
     /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
     Audit(audit_cmds::AuditArgs),
     /// Scan a data directory offline: every record's checksum, id and signature, every index.
-    Check(check_cmd::CheckArgs),
+    Check(maintain::CheckArgs),
+    /// Rebuild every index and the truth state of a data directory from its log.
+    RebuildIndexes(maintain::RebuildArgs),
     /// Verify an audit export offline (no server): ids, signatures, references, integrity.
     Verify(audit_cmds::VerifyArgs),
     /// Truth-maintenance benchmarks: a timed retraction cascade, or a trust graph for load-test.
@@ -80,7 +82,8 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
         Command::Verify(args) => audit_cmds::verify(&args),
-        Command::Check(args) => check_cmd::run(&args),
+        Command::Check(args) => maintain::check(&args),
+        Command::RebuildIndexes(args) => maintain::rebuild(&args),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -96,7 +99,8 @@ fn main() -> Result<()> {
                     Command::Serve(_)
                     | Command::Keygen(_)
                     | Command::Verify(_)
-                    | Command::Check(_) => Ok(()),
+                    | Command::Check(_)
+                    | Command::RebuildIndexes(_) => Ok(()),
                 }
             })
         }

@@ -6,6 +6,7 @@ mod check;
 mod codec;
 mod error;
 mod keys;
+mod rebuild;
 mod store;
 mod truth;
 mod writer;

@@ -201,7 +201,7 @@ fn decide(
 /// Writes one decided record into the log and every index. This is the apply path a
 /// replicated log will feed: it depends only on the record, its assigned sequence and
 /// `recorded_at`.
-fn apply(
+pub(crate) fn apply(
     shared: &Shared,
     batch: &mut OwnedWriteBatch,
     seq: u64,

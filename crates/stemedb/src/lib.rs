@@ -104,6 +104,11 @@ impl Db {
         Ok(self.store.check(progress)?)
     }
 
+    /// Rebuilds every index and the truth state from the log (`stemedb rebuild-indexes`).
+    pub fn rebuild_indexes(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, DbError> {
+        Ok(self.store.rebuild_indexes(progress)?)
+    }
+
     /// Finishes the commits in flight and syncs; later writes fail.
     pub fn close(&self) -> Result<(), DbError> {
         self.store.close().map_err(DbError::from)

@@ -28,6 +28,7 @@ fn every_command_has_help() {
         "audit",
         "verify",
         "check",
+        "rebuild-indexes",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");

@@ -415,16 +415,7 @@ pub(crate) fn grant_role(
 /// Removes every derived truth key and `last_derived_sequence`, so that `recover` derives the
 /// whole log again.
 pub(crate) fn clear(shared: &crate::store::Shared) -> Result<(), StoreError> {
-    loop {
-        let mut batch = shared.db.batch();
-        for guard in shared.ks.truth.iter().take(10_000) {
-            batch.remove(&shared.ks.truth, guard.key()?);
-        }
-        if batch.is_empty() {
-            break;
-        }
-        batch.commit()?;
-    }
+    crate::rebuild::clear_keyspace(shared, &shared.ks.truth)?;
     shared.ks.meta.remove(crate::store::META_LAST_DERIVED)?;
     shared.db.persist(fjall::PersistMode::SyncAll)?;
     Ok(())
