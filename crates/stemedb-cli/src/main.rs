@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod audit_cmds;
+mod backup;
 mod bench_truth;
 mod client_cmds;
 mod demo;
@@ -64,6 +65,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
     Audit(audit_cmds::AuditArgs),
+    /// Back up a running server through its API (`--out DIR`, `--since PREVIOUS` for an
+    /// incremental), or `backup verify DIR...`.
+    Backup(backup::BackupArgs),
+    /// Restore backups into a data directory (point in time with --to-sequence / --to-time).
+    Restore(backup::RestoreArgs),
     /// Scan a data directory offline: every record's checksum, id and signature, every index.
     Check(maintain::CheckArgs),
     /// Rebuild every index and the truth state of a data directory from its log.
@@ -83,6 +89,7 @@ fn main() -> Result<()> {
         Command::Keygen(args) => keyfile::keygen(&args),
         Command::Verify(args) => audit_cmds::verify(&args),
         Command::Check(args) => maintain::check(&args),
+        Command::Restore(args) => backup::restore(&args),
         Command::RebuildIndexes(args) => maintain::rebuild(&args),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -95,12 +102,14 @@ fn main() -> Result<()> {
                     Command::Demo(args) => demo::run(args).await,
                     Command::LoadTest(args) => loadtest::run(args).await,
                     Command::Audit(args) => audit_cmds::audit(args).await,
+                    Command::Backup(args) => backup::backup(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
                     Command::Serve(_)
                     | Command::Keygen(_)
                     | Command::Verify(_)
                     | Command::Check(_)
-                    | Command::RebuildIndexes(_) => Ok(()),
+                    | Command::RebuildIndexes(_)
+                    | Command::Restore(_) => Ok(()),
                 }
             })
         }

@@ -193,10 +193,15 @@ impl Client {
             .1)
     }
 
-    /// `GET /v1/audit/export`: the JSON Lines export, as bytes.
-    pub async fn audit_export(&self, params: &[(&str, &str)]) -> Result<Vec<u8>, ClientError> {
+    /// GETs `path` and returns the body's bytes (JSON Lines exports and backup pages);
+    /// problem answers become `ClientError::Problem`.
+    pub async fn get_bytes(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ClientError> {
         let response = self
-            .request(reqwest::Method::GET, "/v1/audit/export")
+            .request(reqwest::Method::GET, path)
             .query(params)
             .send()
             .await?;
@@ -212,6 +217,11 @@ impl Client {
             });
         }
         Ok(bytes.to_vec())
+    }
+
+    /// `GET /v1/audit/export`: the JSON Lines export, as bytes.
+    pub async fn audit_export(&self, params: &[(&str, &str)]) -> Result<Vec<u8>, ClientError> {
+        self.get_bytes("/v1/audit/export", params).await
     }
 
     pub async fn health(&self) -> Result<Value, ClientError> {

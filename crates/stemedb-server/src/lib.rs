@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod backup_api;
 mod config;
 mod observe;
 mod openapi;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/skeptic", get(truth_api::skeptic))
         .route("/v1/quarantine", get(truth_api::quarantine_list))
         .route("/v1/audit/export", get(truth_api::audit_export))
+        .route("/v1/admin/backup", get(backup_api::snapshot))
+        .route("/v1/admin/backup/records", get(backup_api::records))
         .route(
             "/v1/admin/curators",
             get(truth_api::list_curators).post(truth_api::add_curator),

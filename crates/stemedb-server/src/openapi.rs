@@ -329,6 +329,8 @@ pub struct Problem {
         crate::api::query_post,
         crate::api::health,
         crate::observe::metrics_text,
+        crate::backup_api::snapshot,
+        crate::backup_api::records,
         crate::truth_api::retract,
         crate::truth_api::vote,
         crate::truth_api::trust,

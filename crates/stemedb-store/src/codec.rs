@@ -26,6 +26,20 @@ impl StoredRecord {
     pub fn id(&self) -> AssertionId {
         AssertionId::of_canonical(&self.canonical)
     }
+
+    /// The typed assertion, with the widest limits (stored records passed stricter ones);
+    /// a body that fails is damage, named by sequence.
+    pub fn parse(&self) -> Result<stemedb_core::SignedAssertion, StoreError> {
+        stemedb_core::SignedAssertion::from_canonical(
+            &self.canonical,
+            self.signature,
+            &stemedb_core::Limits::default(),
+        )
+        .map_err(|e| StoreError::CorruptRecord {
+            sequence: self.sequence,
+            reason: format!("body is not a valid assertion: {e}"),
+        })
+    }
 }
 
 fn checksum(sequence: u64, rest: &[u8]) -> [u8; 8] {

@@ -7,6 +7,7 @@ mod codec;
 mod error;
 mod keys;
 mod rebuild;
+mod restore;
 mod store;
 mod truth;
 mod writer;

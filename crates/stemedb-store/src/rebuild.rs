@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use fjall::{Keyspace, PersistMode};
-use stemedb_core::{Limits, SignedAssertion};
+use stemedb_core::SignedAssertion;
 
 use crate::codec::decode_record;
 use crate::keys::seq_key;
@@ -43,23 +43,9 @@ impl Store {
                     reason: "missing from the log".into(),
                 })?;
             let stored = decode_record(sequence, &bytes)?;
-            let record = SignedAssertion::from_canonical(
-                &stored.canonical,
-                stored.signature,
-                &Limits::default(),
-            )
-            .map_err(|e| StoreError::CorruptRecord {
-                sequence,
-                reason: format!("body is not a valid assertion: {e}"),
-            })?;
-            // The first record of an agent binds it, as it did at ingest.
-            if bound_agents.insert(record.body.agent_id.clone()) {
-                let mut value = record.body.public_key.to_bytes().to_vec();
-                value.extend_from_slice(&sequence.to_be_bytes());
-                batch.insert(&ks.agents, record.body.agent_id.as_bytes(), value);
-            }
-            apply(shared, &mut batch, sequence, stored.recorded_at, &record);
-            if sequence % REBUILD_BATCH_RECORDS == 0 || sequence == last {
+            let record = stored.parse()?;
+            reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
+            if sequence.is_multiple_of(REBUILD_BATCH_RECORDS) || sequence == last {
                 batch.commit()?;
                 batch = shared.db.batch();
                 progress(sequence, last);
@@ -87,4 +73,21 @@ pub(crate) fn clear_keyspace(
         }
         batch.commit()?;
     }
+}
+
+/// Re-applies one stored record through the writer's apply path, binding its agent when it is
+/// the agent's first record (as at ingest). Shared by rebuild and restore.
+pub(crate) fn reapply(
+    shared: &crate::store::Shared,
+    batch: &mut fjall::OwnedWriteBatch,
+    bound_agents: &mut HashSet<String>,
+    stored: &crate::codec::StoredRecord,
+    record: &SignedAssertion,
+) {
+    if bound_agents.insert(record.body.agent_id.clone()) {
+        let mut value = record.body.public_key.to_bytes().to_vec();
+        value.extend_from_slice(&stored.sequence.to_be_bytes());
+        batch.insert(&shared.ks.agents, record.body.agent_id.as_bytes(), value);
+    }
+    apply(shared, batch, stored.sequence, stored.recorded_at, record);
 }

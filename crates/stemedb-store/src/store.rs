@@ -332,7 +332,7 @@ impl Store {
 
     /// Closes the channel, joins the writer (finishing commits in flight) and syncs the journal.
     /// Returns false when the writer was already stopped.
-    fn stop_writer(&self) -> Result<bool, StoreError> {
+    pub(crate) fn stop_writer(&self) -> Result<bool, StoreError> {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }

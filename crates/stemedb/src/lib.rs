@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod backup;
 mod config;
 mod error;
 mod ingest;
@@ -33,6 +34,14 @@ pub use truth::{AgentInfo, QuarantinedRecord};
 
 use stemedb_core::{AssertionId, Clock};
 use stemedb_store::{Store, StoreOptions};
+
+/// The on-disk format this build reads and writes.
+#[derive(Debug)]
+pub struct StoreFormat;
+
+impl StoreFormat {
+    pub const VERSION: u32 = stemedb_store::FORMAT_VERSION;
+}
 
 /// An open StemeDB data directory.
 pub struct Db {

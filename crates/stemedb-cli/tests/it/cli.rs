@@ -29,6 +29,8 @@ fn every_command_has_help() {
         "verify",
         "check",
         "rebuild-indexes",
+        "backup",
+        "restore",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");

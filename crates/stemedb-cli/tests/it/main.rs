@@ -4,6 +4,7 @@
 
 mod api;
 mod audit;
+mod backup;
 mod check;
 mod child;
 mod cli;

@@ -446,15 +446,7 @@ pub(super) fn load_seq(shared: &Shared, seq: u64) -> Result<Target, StoreError> 
             reason: "missing from the log".into(),
         })?;
     let stored = crate::codec::decode_record(seq, &bytes)?;
-    let record = SignedAssertion::from_canonical(
-        &stored.canonical,
-        stored.signature,
-        &stemedb_core::Limits::default(),
-    )
-    .map_err(|e| StoreError::CorruptRecord {
-        sequence: seq,
-        reason: format!("body is not a valid assertion: {e}"),
-    })?;
+    let record = stored.parse()?;
     Ok(Target { seq, record })
 }
 

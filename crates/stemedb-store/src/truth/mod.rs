@@ -161,7 +161,23 @@ pub enum Role {
 }
 
 impl Role {
-    fn key_prefix(self) -> &'static str {
+    /// The name used in backups and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Curator => "curator",
+            Role::TrustRoot => "trust_root",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "curator" => Some(Role::Curator),
+            "trust_root" => Some(Role::TrustRoot),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn key_prefix(self) -> &'static str {
         match self {
             Role::Curator => "role/curator/",
             Role::TrustRoot => "role/trust-root/",
@@ -333,15 +349,7 @@ pub(crate) fn recover(shared: &crate::store::Shared, last_applied: u64) -> Resul
                         reason: "missing from the log".into(),
                     })?;
             let stored = crate::codec::decode_record(s, &bytes)?;
-            let record = stemedb_core::SignedAssertion::from_canonical(
-                &stored.canonical,
-                stored.signature,
-                &stemedb_core::Limits::default(),
-            )
-            .map_err(|e| StoreError::CorruptRecord {
-                sequence: s,
-                reason: format!("body is not a valid assertion: {e}"),
-            })?;
+            let record = stored.parse()?;
             loaded.push((s, stored.recorded_at, record));
         }
         let refs: Vec<_> = loaded.iter().map(|(s, t, r)| (*s, *t, r)).collect();

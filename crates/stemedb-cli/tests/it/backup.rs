@@ -1,0 +1,224 @@
+//! Backup and restore: an online backup taken while writes continue, an incremental one,
+//! offline verification, a full restore with identical records and lens answers, point-in-time
+//! restore, and the refusals that protect existing data.
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+use stemedb_client::Client;
+use stemedb_server::ServerConfig;
+
+use crate::child::BIN;
+use crate::harness::{TestServer, all_pages, body, key, signed};
+use crate::truth::{grant, post, rec};
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn batch(tag: &str, start: usize, len: usize) -> Vec<Value> {
+    (start..start + len)
+        .map(|i| {
+            let k = key((i % 7) as u8 + 1);
+            let mut b = body(
+                &k,
+                &format!("backup/agent{}", i % 7),
+                &format!("bk/{tag}/s{}", i / 5),
+                "p",
+                json!(i % 11),
+            );
+            b.insert("confidence".into(), json!(0.5 + (i % 5) as f64 / 10.0));
+            signed(b, &k)
+        })
+        .collect()
+}
+
+/// The answers that must survive: every page of a consensus query over everything, as of `at`.
+async fn answers(c: &Client, at: u64) -> Vec<Value> {
+    let at = at.to_string();
+    all_pages(
+        c,
+        &[
+            ("subject", "*"),
+            ("lens", "consensus"),
+            ("limit", "1000"),
+            ("at_sequence", &at),
+            ("include_retracted", "true"),
+        ],
+    )
+    .await
+}
+
+fn manifest_last(dir: &Path) -> u64 {
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    m["last_sequence"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() {
+    let server = TestServer::start().await;
+    let c = server.client.clone();
+    for start in (0..10_000).step_by(1000) {
+        assert_eq!(
+            c.assert_batch(&batch("a", start, 1000)).await.unwrap()["accepted"],
+            1000
+        );
+    }
+    grant(&c, "/v1/admin/curators", "curator").await;
+    let target = c
+        .query(&[("subject", "bk/a/s1"), ("predicate", "p")])
+        .await
+        .unwrap()["groups"][0]["winner"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &c,
+        "/v1/retract",
+        &rec(
+            9,
+            "curator",
+            &target,
+            "stemedb:retracts",
+            json!({"reason": "bad", "cascade": true}),
+            "2025-02-01T00:00:00Z",
+            &[],
+        ),
+    )
+    .await;
+
+    let work = tempfile::tempdir().unwrap();
+    let (full, incremental) = (work.path().join("full"), work.path().join("incr"));
+    let writing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (c, writing) = (c.clone(), Arc::clone(&writing));
+        tokio::spawn(async move {
+            let mut start = 20_000;
+            while writing.load(Ordering::Relaxed) {
+                c.assert_batch(&batch("b", start, 200)).await.unwrap();
+                start += 200;
+            }
+        })
+    };
+    let url = server.url.clone();
+    let full_arg = full.to_str().unwrap().to_owned();
+    let (ok, text) =
+        tokio::task::spawn_blocking(move || run(&["backup", "--server", &url, "--out", &full_arg]))
+            .await
+            .unwrap();
+    writing.store(false, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(ok, "{text}");
+    let first_last = manifest_last(&full);
+    assert!(first_last >= 10_001, "{text}");
+    c.assert_batch(&batch("c", 40_000, 500)).await.unwrap();
+    let url = server.url.clone();
+    let (full_arg, incr_arg) = (
+        full.to_str().unwrap().to_owned(),
+        incremental.to_str().unwrap().to_owned(),
+    );
+    let (ok, text) = tokio::task::spawn_blocking(move || {
+        run(&[
+            "backup", "--server", &url, "--out", &incr_arg, "--since", &full_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok && text.contains("(incremental)"), "{text}");
+    let last = manifest_last(&incremental);
+    assert!(last > first_last);
+    let (full_arg, incr_arg) = (full.to_str().unwrap(), incremental.to_str().unwrap());
+    let (ok, text) = run(&["backup", "verify", full_arg, incr_arg]);
+    assert!(ok, "{text}");
+
+    let restored_dir = tempfile::tempdir().unwrap();
+    let restored_arg = restored_dir.path().to_str().unwrap().to_owned();
+    let restored_arg = restored_arg.as_str();
+    let (ok, text) = run(&["restore", full_arg, incr_arg, "--data-dir", restored_arg]);
+    assert!(
+        ok && text.contains(&format!("restored {last} records")),
+        "{text}"
+    );
+    let pit_dir = tempfile::tempdir().unwrap();
+    let pit_path = pit_dir.path().to_owned();
+    let pit_arg = pit_path.to_str().unwrap();
+    let (ok, text) = run(&[
+        "restore",
+        full_arg,
+        incr_arg,
+        "--data-dir",
+        pit_arg,
+        "--to-sequence",
+        "5000",
+    ]);
+    assert!(ok, "{text}");
+
+    let original_full = answers(&c, last).await;
+    let original_pit = answers(&c, 5000).await;
+    let restored = TestServer::start_in(restored_dir, ServerConfig::default()).await;
+    assert_eq!(restored.count().await, last);
+    assert_eq!(
+        answers(&restored.client, last).await,
+        original_full,
+        "identical records, stages and lens answers"
+    );
+    let retracted = restored.client.get(&target).await.unwrap().unwrap();
+    assert_eq!(
+        retracted["lifecycle_stage"], "retracted",
+        "truth state is restored too"
+    );
+    let (ok, text) = run(&["restore", full_arg, "--data-dir", restored_arg, "--force"]);
+    assert!(
+        !ok && text.contains("in use"),
+        "a directory a server holds is refused: {text}"
+    );
+    let pit = TestServer::start_in(pit_dir, ServerConfig::default()).await;
+    assert_eq!(pit.count().await, 5000);
+    assert_eq!(
+        answers(&pit.client, 5000).await,
+        original_pit,
+        "point-in-time restore"
+    );
+    let pit_dir = pit.stop().await;
+    assert_eq!(pit_dir.path(), pit_path);
+    let _keep_until_renamed = pit_dir.keep();
+
+    let (ok, text) = run(&["restore", full_arg, "--data-dir", pit_arg]);
+    assert!(!ok && text.contains("not empty"), "{text}");
+    let (ok, forced) = run(&["restore", full_arg, "--data-dir", pit_arg, "--force"]);
+    assert!(ok, "{forced}");
+    let name = pit_path.file_name().unwrap().to_string_lossy().into_owned();
+    let aside = std::fs::read_dir(pit_path.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{name}.replaced-"))
+        });
+    assert!(
+        aside.as_ref().is_some_and(|p| p.join("FORMAT").exists()),
+        "--force renames the old data aside, never deletes it: {forced}"
+    );
+    std::fs::remove_dir_all(aside.unwrap()).ok();
+    std::fs::remove_dir_all(&pit_path).ok();
+
+    let records = full.join("records.jsonl");
+    let mut bytes = std::fs::read(&records).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&records, bytes).unwrap();
+    let (ok, text) = run(&["backup", "verify", full_arg]);
+    assert!(!ok && text.contains("was changed"), "{text}");
+}

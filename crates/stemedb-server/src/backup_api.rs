@@ -1,0 +1,86 @@
+//! Backup endpoints behind `stemedb backup`: the snapshot point (last sequence and role
+//! grants), and pages of log records exactly as stored, as JSON Lines.
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use stemedb::DbError;
+use stemedb::backup::{BACKUP_FORMAT, record_line};
+
+use crate::api::blocking;
+use crate::{ApiError, AppState};
+
+/// Most records one page may hold.
+const PAGE_RECORDS_MAX: u64 = 50_000;
+
+#[utoipa::path(get, path = "/v1/admin/backup", tag = "admin",
+    responses((status = 200, description = "The snapshot point: last sequence, role grants, versions", body = Object)))]
+pub async fn snapshot(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "format": BACKUP_FORMAT,
+        "data_format_version": stemedb::StoreFormat::VERSION,
+        "server_version": env!("CARGO_PKG_VERSION"),
+        "last_sequence": state.db.last_sequence(),
+        "roles": state.db.role_grants(),
+    }))
+}
+
+fn number(pairs: &[(String, String)], name: &'static str, default: u64) -> Result<u64, ApiError> {
+    match pairs.iter().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) => v.parse().map_err(|_| {
+            ApiError::Db(DbError::BadQuery {
+                field: name,
+                message: format!("must be a non-negative integer; got {v:?}"),
+            })
+        }),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/admin/backup/records", tag = "admin",
+    params(("after" = Option<u64>, Query, description = "Sequence to start after (default 0)"),
+        ("upto" = u64, Query, description = "Last sequence of the snapshot"),
+        ("limit" = Option<u64>, Query, description = "Records per page, at most 50,000 (default 10,000)")),
+    responses((status = 200, description = "JSON Lines: {sequence, recorded_at, signature, canonical}", content_type = "application/x-ndjson")))]
+pub async fn records(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| DbError::BadQuery {
+            field: "query",
+            message: format!("unreadable query string: {e}"),
+        })?;
+    if let Some((unknown, _)) = pairs
+        .iter()
+        .find(|(k, _)| !["after", "upto", "limit"].contains(&k.as_str()))
+    {
+        return Err(DbError::BadQuery {
+            field: "query",
+            message: format!("unknown parameter {unknown:?}; expected after, upto, limit"),
+        }
+        .into());
+    }
+    let after = number(&pairs, "after", 0)?;
+    let upto = number(&pairs, "upto", u64::MAX)?;
+    let limit = number(&pairs, "limit", 10_000)?;
+    if limit == 0 || limit > PAGE_RECORDS_MAX {
+        return Err(DbError::BadQuery {
+            field: "limit",
+            message: format!("must be 1 to {PAGE_RECORDS_MAX}"),
+        }
+        .into());
+    }
+    let body = blocking(&state, move |db| {
+        let records = db.backup_records(after, upto, limit as usize)?;
+        Ok(records.iter().map(record_line).collect::<String>())
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
+}
