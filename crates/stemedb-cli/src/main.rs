@@ -2,6 +2,7 @@
 //! demo and drive load tests.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod audit_cmds;
 mod backup;
 mod bench_truth;
@@ -65,6 +66,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
     Audit(audit_cmds::AuditArgs),
+    /// `admin status` and `admin export-state` against a running server.
+    Admin(admin::AdminArgs),
     /// Back up a running server through its API (`--out DIR`, `--since PREVIOUS` for an
     /// incremental), or `backup verify DIR...`.
     Backup(backup::BackupArgs),
@@ -103,6 +106,7 @@ fn main() -> Result<()> {
                     Command::LoadTest(args) => loadtest::run(args).await,
                     Command::Audit(args) => audit_cmds::audit(args).await,
                     Command::Backup(args) => backup::backup(args).await,
+                    Command::Admin(args) => admin::run(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
                     Command::Serve(_)
                     | Command::Keygen(_)

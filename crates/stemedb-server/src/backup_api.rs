@@ -1,4 +1,5 @@
-//! Backup endpoints behind `stemedb backup`: the snapshot point (last sequence and role
+//! Administrative reads: `GET /v1/admin/status` (behind `stemedb admin status`), and the
+//! backup endpoints behind `stemedb backup`: the snapshot point (last sequence and role
 //! grants), and pages of log records exactly as stored, as JSON Lines.
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -10,6 +11,41 @@ use stemedb::backup::{BACKUP_FORMAT, record_line};
 
 use crate::api::blocking;
 use crate::{ApiError, AppState};
+
+fn millis(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+#[utoipa::path(get, path = "/v1/admin/status", tag = "admin",
+    responses((status = 200, description = "Version, uptime, counts, storage size, last sequence, commit latency", body = Object)))]
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let commits = state.db.commit_stats();
+    let mean = |total: u64| {
+        if commits.commits == 0 {
+            0.0
+        } else {
+            millis(total) / commits.commits as f64
+        }
+    };
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "data_format_version": stemedb::StoreFormat::VERSION,
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "assertion_count": state.db.assertion_count(),
+        "last_sequence": state.db.last_sequence(),
+        "storage_bytes": state.db.disk_bytes(),
+        "commits": {
+            "count": commits.commits,
+            "records": commits.records,
+            "last_ms": millis(commits.last_micros),
+            "mean_ms": mean(commits.total_micros),
+            "max_ms": millis(commits.max_micros),
+            "fsync_last_ms": millis(commits.fsync_last_micros),
+            "fsync_mean_ms": mean(commits.fsync_total_micros),
+        },
+        "roles": state.db.role_grants(),
+    }))
+}
 
 /// Most records one page may hold.
 const PAGE_RECORDS_MAX: u64 = 50_000;

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/skeptic", get(truth_api::skeptic))
         .route("/v1/quarantine", get(truth_api::quarantine_list))
         .route("/v1/audit/export", get(truth_api::audit_export))
+        .route("/v1/admin/status", get(backup_api::status))
         .route("/v1/admin/backup", get(backup_api::snapshot))
         .route("/v1/admin/backup/records", get(backup_api::records))
         .route(

@@ -329,6 +329,7 @@ pub struct Problem {
         crate::api::query_post,
         crate::api::health,
         crate::observe::metrics_text,
+        crate::backup_api::status,
         crate::backup_api::snapshot,
         crate::backup_api::records,
         crate::truth_api::retract,

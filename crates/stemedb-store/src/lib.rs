@@ -16,7 +16,7 @@ pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
-pub use store::{AppendOutcome, FORMAT_VERSION, Store, StoreOptions};
+pub use store::{AppendOutcome, CommitStats, FORMAT_VERSION, Store, StoreOptions};
 pub use truth::{
     Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Role, Stage, StageAt,
     TruthPolicy, VoteTally,

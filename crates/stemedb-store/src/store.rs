@@ -101,6 +101,19 @@ pub(crate) struct Shared {
     pub durable_seq: AtomicU64,
     pub truth: RwLock<TruthCache>,
     pub policy: TruthPolicy,
+    pub commit_stats: Mutex<CommitStats>,
+}
+
+/// Running figures of the group commits since open (for `stemedb admin status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CommitStats {
+    pub commits: u64,
+    pub records: u64,
+    pub last_micros: u64,
+    pub total_micros: u64,
+    pub max_micros: u64,
+    pub fsync_last_micros: u64,
+    pub fsync_total_micros: u64,
 }
 
 pub struct Store {
@@ -152,6 +165,7 @@ impl Store {
             durable_seq: AtomicU64::new(last),
             truth: RwLock::new(TruthCache::default()),
             policy: options.policy.clone(),
+            commit_stats: Mutex::new(CommitStats::default()),
         });
         if options.rederive_truth {
             crate::truth::clear(&shared)?;
@@ -299,6 +313,15 @@ impl Store {
     /// before it returns. Returns the sequence after which it holds.
     pub fn grant_role(&self, role: Role, agent: &str) -> Result<u64, StoreError> {
         crate::truth::grant_role(&self.shared, role, agent)
+    }
+
+    /// Group-commit figures since open.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.shared
+            .commit_stats
+            .lock()
+            .map(|s| *s)
+            .unwrap_or_default()
     }
 
     /// Bytes the engine uses on disk.

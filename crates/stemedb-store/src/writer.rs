@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fjall::{OwnedWriteBatch, PersistMode};
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
@@ -92,14 +92,12 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
             .and_then(|derived| {
                 let fsync_started = Instant::now();
                 shared.db.persist(PersistMode::SyncAll)?;
-                metrics::histogram!("stemedb_fsync_latency_seconds")
-                    .record(fsync_started.elapsed().as_secs_f64());
-                Ok(derived)
+                Ok((derived, fsync_started.elapsed()))
             });
-        metrics::histogram!("stemedb_commit_latency_seconds")
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("stemedb_commit_batch_size").record(applied.len() as f64);
-        result
+        result.map(|(derived, fsync)| {
+            record_commit(shared, started.elapsed(), fsync, applied.len());
+            derived
+        })
     } else {
         Ok(Vec::new())
     };
@@ -130,6 +128,23 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
         .store(state.next_seq - 1, Ordering::Release);
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
+    }
+}
+
+/// Commit figures: Prometheus histograms and the running stats behind `admin status`.
+fn record_commit(shared: &Shared, total: Duration, fsync: Duration, records: usize) {
+    metrics::histogram!("stemedb_fsync_latency_seconds").record(fsync.as_secs_f64());
+    metrics::histogram!("stemedb_commit_latency_seconds").record(total.as_secs_f64());
+    metrics::histogram!("stemedb_commit_batch_size").record(records as f64);
+    if let Ok(mut stats) = shared.commit_stats.lock() {
+        let micros = total.as_micros() as u64;
+        stats.commits += 1;
+        stats.records += records as u64;
+        stats.last_micros = micros;
+        stats.total_micros += micros;
+        stats.max_micros = stats.max_micros.max(micros);
+        stats.fsync_last_micros = fsync.as_micros() as u64;
+        stats.fsync_total_micros += fsync.as_micros() as u64;
     }
 }
 

@@ -28,7 +28,8 @@ pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::{
-    Bound, CheckReport, QuarantineRule, Role, Stage, StoreError, TruthPolicy, VoteTally,
+    Bound, CheckReport, CommitStats, QuarantineRule, Role, Stage, StoreError, TruthPolicy,
+    VoteTally,
 };
 pub use truth::{AgentInfo, QuarantinedRecord};
 
@@ -101,6 +102,11 @@ impl Db {
 
     pub fn last_sequence(&self) -> u64 {
         self.store.last_sequence()
+    }
+
+    /// Group-commit figures since open.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.store.commit_stats()
     }
 
     pub fn disk_bytes(&self) -> u64 {

@@ -31,6 +31,7 @@ fn every_command_has_help() {
         "rebuild-indexes",
         "backup",
         "restore",
+        "admin",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");
@@ -187,4 +188,46 @@ fn sigterm_stops_cleanly_and_keeps_acknowledged_writes() {
     assert!(ok);
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["assertions"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn admin_status_and_export_state_describe_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&dir.path().join("data"));
+    let (ok, _, err) = run(&["demo", "--server", &server.url]);
+    assert!(ok, "{err}");
+    let (ok, stdout, err) = run(&["admin", "status", "--server", &server.url, "--json"]);
+    assert!(ok, "{err}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        status["assertion_count"].as_u64().unwrap() >= 124,
+        "{status}"
+    );
+    assert_eq!(status["assertion_count"], status["last_sequence"]);
+    assert!(status["commits"]["count"].as_u64().unwrap() >= 1);
+    assert!(status["commits"]["mean_ms"].as_f64().unwrap() > 0.0);
+    assert!(status["storage_bytes"].as_u64().unwrap() > 0);
+    let (ok, table, _) = run(&["admin", "status", "--server", &server.url]);
+    assert!(
+        ok && table.contains("commit latency") && table.contains("last sequence"),
+        "{table}"
+    );
+    let bundle = dir.path().join("state.json");
+    let (ok, _, err) = run(&[
+        "admin",
+        "export-state",
+        "--server",
+        &server.url,
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let state: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(state["status"]["last_sequence"], status["last_sequence"]);
+    assert!(
+        state["metrics"]
+            .as_str()
+            .unwrap()
+            .contains("stemedb_http_requests_total")
+    );
 }
