@@ -7,6 +7,7 @@ mod audit_cmds;
 mod backup;
 mod bench_truth;
 mod client_cmds;
+mod config_file;
 mod demo;
 mod demo_truth;
 mod keyfile;
@@ -73,6 +74,8 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore backups into a data directory (point in time with --to-sequence / --to-time).
     Restore(backup::RestoreArgs),
+    /// `config show`: the effective serve configuration and where each value came from.
+    Config(config_file::ConfigArgs),
     /// Scan a data directory offline: every record's checksum, id and signature, every index.
     Check(maintain::CheckArgs),
     /// Rebuild every index and the truth state of a data directory from its log.
@@ -86,8 +89,10 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let (argv, from_file) = config_file::apply(std::env::args_os().collect())?;
+    let cli = Cli::parse_from(&argv);
     match cli.command {
+        Command::Config(_) => config_file::show(&argv, &from_file),
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
         Command::Verify(args) => audit_cmds::verify(&args),
@@ -113,7 +118,8 @@ fn main() -> Result<()> {
                     | Command::Verify(_)
                     | Command::Check(_)
                     | Command::RebuildIndexes(_)
-                    | Command::Restore(_) => Ok(()),
+                    | Command::Restore(_)
+                    | Command::Config(_) => Ok(()),
                 }
             })
         }

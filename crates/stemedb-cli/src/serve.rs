@@ -18,6 +18,10 @@ pub enum LogFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
+    /// An optional TOML file with any of these settings (flags and STEMEDB_* take precedence;
+    /// see deploy/stemedb.example.toml).
+    #[arg(long, env = "STEMEDB_CONFIG")]
+    config: Option<PathBuf>,
     /// Log format: text (default) or json. One line per request, with its request id.
     #[arg(long, env = "STEMEDB_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,

@@ -9,6 +9,7 @@ mod check;
 mod child;
 mod cli;
 mod crash;
+mod deploy;
 mod harness;
 mod ingest_table;
 mod metrics;

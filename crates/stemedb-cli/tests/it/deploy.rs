@@ -1,0 +1,128 @@
+//! The deployment files name real things: every metric in the Prometheus alert rules and the
+//! Grafana dashboard is exposed by `/metrics`, and the dashboard is valid JSON.
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::harness::{TestServer, claim};
+
+fn deploy_file(name: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    std::fs::read_to_string(root.join(name)).unwrap_or_else(|e| panic!("deploy/{name}: {e}"))
+}
+
+/// Every `stemedb_…` identifier in a text.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(found) = text[i..].find("stemedb_") {
+        let start = i + found;
+        let preceded_by_word =
+            start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        if !preceded_by_word {
+            names.insert(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_rules_and_the_dashboard_name_only_exposed_metrics() {
+    let server = TestServer::start().await;
+    let c = &server.client;
+    c.assert(&claim(
+        1,
+        "deploy/x",
+        "p",
+        json!(1),
+        1.0,
+        "2025-01-01T00:00:00Z",
+    ))
+    .await
+    .unwrap();
+    c.query(&[
+        ("subject", "deploy/x"),
+        ("predicate", "p"),
+        ("lens", "consensus"),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        c.get("not-an-id").await.is_err(),
+        "an error, so errors_total has a series"
+    );
+    let exposed = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exposed = metric_names(&exposed);
+    let dashboard = deploy_file("grafana/stemedb-dashboard.json");
+    let parsed: serde_json::Value =
+        serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(!parsed["panels"].as_array().unwrap().is_empty());
+    for file in [
+        "prometheus/stemedb-alerts.yml",
+        "grafana/stemedb-dashboard.json",
+    ] {
+        let named = metric_names(&deploy_file(file));
+        let missing: Vec<&String> = named.iter().filter(|n| !exposed.contains(*n)).collect();
+        assert!(
+            missing.is_empty(),
+            "deploy/{file} names metrics /metrics lacks: {missing:?}"
+        );
+        assert!(
+            named.len() >= 8,
+            "deploy/{file} covers the metrics: {named:?}"
+        );
+    }
+}
+
+#[test]
+fn the_example_config_sets_every_setting_and_loads() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/stemedb.example.toml");
+    let show = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::child::BIN)
+            .args(["config", "show", "--json"])
+            .args(extra)
+            .arg("--config")
+            .arg(&example)
+            .env_remove("STEMEDB_DATA_DIR")
+            .env_remove("STEMEDB_BIND_ADDR")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let shown = show(&[]);
+    let settings = shown.as_object().unwrap();
+    assert!(settings.len() >= 18, "{shown}");
+    for (name, setting) in settings {
+        if name != "config" {
+            assert_eq!(
+                setting["source"], "file",
+                "deploy/stemedb.example.toml sets {name}"
+            );
+        }
+    }
+    assert_eq!(settings["data_dir"]["value"], "/var/lib/stemedb/data");
+    let flagged = show(&["--request-timeout-ms", "5"]);
+    let setting = &flagged["request_timeout_ms"];
+    assert_eq!(
+        (&setting["value"], &setting["source"]),
+        (&json!("5"), &json!("flag")),
+        "a flag beats the file"
+    );
+}
