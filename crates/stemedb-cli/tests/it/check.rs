@@ -88,20 +88,7 @@ async fn a_healthy_directory_checks_clean() {
 #[tokio::test(flavor = "multi_thread")]
 async fn flipped_bytes_in_the_data_files_are_named_not_a_panic() {
     let dir = stored_directory().await;
-    let mut all = Vec::new();
-    files(&dir.path().join("engine"), &mut all);
-    // The largest table file (the journal is replayed only after a crash).
-    let largest = all
-        .iter()
-        .filter(|p| p.components().any(|c| c.as_os_str() == "tables"))
-        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .unwrap()
-        .clone();
-    let mut bytes = std::fs::read(&largest).unwrap();
-    for offset in [bytes.len() / 3, bytes.len() / 2, 2 * bytes.len() / 3] {
-        bytes[offset] ^= 0xFF;
-    }
-    std::fs::write(&largest, bytes).unwrap();
+    damage_largest_table(dir.path());
     let (code, report, err) = check(dir.path());
     assert_eq!(
         code,
@@ -111,7 +98,7 @@ async fn flipped_bytes_in_the_data_files_are_named_not_a_panic() {
     let named =
         report["problems"].as_array().is_some_and(|p| !p.is_empty()) || !err.trim().is_empty();
     assert!(named, "the damage is named: {report} {err}");
-    println!("damaged {}: {report} {err}", largest.display());
+    println!("damaged: {report} {err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,4 +142,76 @@ async fn rebuilt_indexes_give_the_same_answers_and_check_clean() {
     let after = server.client.query(&params).await.unwrap();
     assert_eq!(before, after, "the same answers from rebuilt indexes");
     assert_eq!(after["groups"].as_array().unwrap().len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_on_damaged_files_never_serves_a_record_that_fails_verification() {
+    let dir = stored_directory().await;
+    let ids: Vec<String> = {
+        let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+        let pages =
+            crate::harness::all_pages(&server.client, &[("subject", "check/*"), ("limit", "1000")])
+                .await;
+        let ids: Vec<String> = pages
+            .iter()
+            .flat_map(|p| {
+                p["assertions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        let dir = server.stop().await;
+        damage_largest_table(dir.path());
+        let (code, _, _) = check(dir.path());
+        assert_eq!(code, Some(1), "check names the damage");
+        let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+        let (mut served, mut refused) = (0, 0);
+        for id in &ids {
+            match server.client.get(id).await {
+                Ok(Some(record)) => {
+                    assert!(
+                        crate::harness::verify_record(&record),
+                        "a served record verifies: {id}"
+                    );
+                    served += 1;
+                }
+                Err(stemedb_client::ClientError::Problem {
+                    status: 500, kind, ..
+                }) => {
+                    assert!(
+                        kind.ends_with("storage-corrupt") || kind.ends_with("storage-error"),
+                        "{kind}"
+                    );
+                    refused += 1;
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert!(
+            refused > 0 && served > 0,
+            "damage is isolated to the records it hit: {served} served, {refused} refused"
+        );
+        assert!(server.client.health().await.is_ok(), "the server stays up");
+        ids
+    };
+    assert_eq!(ids.len(), 500);
+}
+
+/// Flips three bytes of the largest table file (the journal is replayed only after a crash).
+fn damage_largest_table(dir: &Path) {
+    let mut all = Vec::new();
+    files(&dir.join("engine"), &mut all);
+    let largest = all
+        .iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "tables"))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .unwrap()
+        .clone();
+    let mut bytes = std::fs::read(&largest).unwrap();
+    for offset in [bytes.len() / 3, bytes.len() / 2, 2 * bytes.len() / 3] {
+        bytes[offset] ^= 0xFF;
+    }
+    std::fs::write(&largest, bytes).unwrap();
 }
