@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stemedb::SystemClock;
 use stemedb::core::{Clock, SecretKey, SplitMix64};
 use stemedb_client::Client;
@@ -52,6 +52,8 @@ fn now_rfc3339() -> String {
     SystemClock.now().to_rfc3339()
 }
 
+/// Signs a record at the benchmark's fixed valid time (2025-01-01), with extra body fields
+/// (which may override `timestamp`).
 fn signed(
     key: &SecretKey,
     agent: &str,
@@ -60,17 +62,9 @@ fn signed(
     value: Value,
     extra: &[(&str, Value)],
 ) -> Result<Value> {
-    let mut body = Map::new();
-    body.insert("subject".into(), json!(subject));
-    body.insert("predicate".into(), json!(predicate));
-    body.insert("value".into(), value);
-    body.insert("agent_id".into(), json!(agent));
-    body.insert("public_key".into(), json!(key.public_key().to_hex()));
-    body.insert("timestamp".into(), json!("2025-01-01T00:00:00Z"));
-    for (field, v) in extra {
-        body.insert((*field).into(), v.clone());
-    }
-    Ok(stemedb_client::sign(body, key)?)
+    let mut fields = vec![("timestamp", json!("2025-01-01T00:00:00Z"))];
+    fields.extend(extra.iter().cloned());
+    crate::client_cmds::sign_record(key, agent, subject, predicate, value, &fields)
 }
 
 async fn post_batches(client: &Client, items: Vec<Value>) -> Result<()> {

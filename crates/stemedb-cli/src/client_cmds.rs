@@ -201,3 +201,25 @@ pub fn print_groups(answer: &Value) {
         println!();
     }
 }
+
+/// Builds a body from its required fields plus `fields` (later ones override earlier ones,
+/// `timestamp` included) and signs it with `key`.
+pub fn sign_record(
+    key: &stemedb::core::SecretKey,
+    agent: &str,
+    subject: &str,
+    predicate: &str,
+    value: Value,
+    fields: &[(&str, Value)],
+) -> Result<Value> {
+    let mut body = Map::new();
+    body.insert("subject".into(), json!(subject));
+    body.insert("predicate".into(), json!(predicate));
+    body.insert("value".into(), value);
+    body.insert("agent_id".into(), json!(agent));
+    body.insert("public_key".into(), json!(key.public_key().to_hex()));
+    for (field, v) in fields {
+        body.insert((*field).into(), v.clone());
+    }
+    Ok(stemedb_client::sign(body, key)?)
+}

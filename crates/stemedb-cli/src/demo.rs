@@ -4,7 +4,7 @@
 //! winners. Each moment prints its result and the demo fails if one does not hold. Keys come
 //! from fixed seeds, so re-running is idempotent.
 use anyhow::{Context, Result, ensure};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stemedb::core::SecretKey;
 use stemedb_client::Client;
 
@@ -102,16 +102,12 @@ const SUBJECT: &str = "drug/aspirin/dosage";
 fn signed(claim: &Claim) -> Result<Value> {
     let (agent, seed, predicate, value, confidence, timestamp, source) = claim;
     let key = SecretKey::from_seed(&[*seed; 32]);
-    let mut body = Map::new();
-    body.insert("subject".into(), json!(SUBJECT));
-    body.insert("predicate".into(), json!(predicate));
-    body.insert("value".into(), value.clone());
-    body.insert("confidence".into(), json!(confidence));
-    body.insert("agent_id".into(), json!(agent));
-    body.insert("public_key".into(), json!(key.public_key().to_hex()));
-    body.insert("timestamp".into(), json!(timestamp));
-    body.insert("sources".into(), json!([source]));
-    Ok(stemedb_client::sign(body, &key)?)
+    let fields = [
+        ("confidence", json!(confidence)),
+        ("timestamp", json!(timestamp)),
+        ("sources", json!([source])),
+    ];
+    crate::client_cmds::sign_record(&key, agent, SUBJECT, predicate, value.clone(), &fields)
 }
 
 async fn winner(

@@ -1,7 +1,7 @@
 //! The demo's truth-maintenance moments: a retraction cascade over 110 dependents, and an
 //! audit trail from a claim to its source with every signature checked (also locally).
 use anyhow::{Context, Result, ensure};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stemedb::core::SecretKey;
 use stemedb::core::audit::verify_record;
 use stemedb_client::Client;
@@ -19,17 +19,9 @@ fn sign(
     extra: &[(&str, Value)],
 ) -> Result<Value> {
     let key = SecretKey::from_seed(&[seed; 32]);
-    let mut body = Map::new();
-    body.insert("subject".into(), json!(subject));
-    body.insert("predicate".into(), json!(predicate));
-    body.insert("value".into(), value);
-    body.insert("agent_id".into(), json!(agent));
-    body.insert("public_key".into(), json!(key.public_key().to_hex()));
-    body.insert("timestamp".into(), json!("2024-06-15T00:00:00Z"));
-    for (field, v) in extra {
-        body.insert((*field).into(), v.clone());
-    }
-    Ok(stemedb_client::sign(body, &key)?)
+    let mut fields = vec![("timestamp", json!("2024-06-15T00:00:00Z"))];
+    fields.extend(extra.iter().cloned());
+    crate::client_cmds::sign_record(&key, agent, subject, predicate, value, &fields)
 }
 
 pub async fn moment_retraction(client: &Client) -> Result<()> {
