@@ -44,6 +44,10 @@ pub struct StoreOptions {
     /// Drop the derived truth-maintenance state at open and derive it again from the log
     /// (roles are kept; they are administrator state, not derived).
     pub rederive_truth: bool,
+    /// Fault injection for tests: after this many successful group commits, every fsync fails.
+    pub fail_fsync_after_commits: Option<u64>,
+    /// Counts fsync attempts for the injection above.
+    pub fsyncs_done: Arc<AtomicU64>,
 }
 
 /// Groups found by [`Store::scan_groups`] with their sequences, and whether more follow.

@@ -91,6 +91,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
             .and_then(|()| derive_records(shared, &applied))
             .and_then(|derived| {
                 let fsync_started = Instant::now();
+                injected_fsync_failure(options)?;
                 shared.db.persist(PersistMode::SyncAll)?;
                 Ok((derived, fsync_started.elapsed()))
             });
@@ -129,6 +130,21 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }
+}
+
+/// Fault injection (tests only): once `fail_fsync_after_commits` group commits have
+/// succeeded, every later fsync reports an I/O error, as a dying disk would.
+fn injected_fsync_failure(options: &StoreOptions) -> Result<(), StoreError> {
+    let Some(limit) = options.fail_fsync_after_commits else {
+        return Ok(());
+    };
+    if options.fsyncs_done.fetch_add(1, Ordering::Relaxed) < limit {
+        return Ok(());
+    }
+    Err(StoreError::Io {
+        path: "injected-fault".into(),
+        source: std::io::Error::other("injected fsync failure (fail_fsync_after_commits)"),
+    })
 }
 
 /// Commit figures: Prometheus histograms and the running stats behind `admin status`.

@@ -39,6 +39,9 @@ pub struct DbConfig {
     pub audit_records_max: usize,
     /// Derive all truth-maintenance state again from the log at open (default false).
     pub rederive_truth: bool,
+    /// Fault injection, for tests only: after this many successful group commits every fsync
+    /// fails (default none).
+    pub fail_fsync_after_commits: Option<u64>,
 }
 
 impl Default for DbConfig {
@@ -58,6 +61,7 @@ impl Default for DbConfig {
             outlier_distance_min: 0.5,
             audit_records_max: 200_000,
             rederive_truth: false,
+            fail_fsync_after_commits: None,
         }
     }
 }

@@ -76,6 +76,8 @@ impl Db {
             clock: Arc::clone(&clock),
             policy: config.policy.clone(),
             rederive_truth: config.rederive_truth,
+            fail_fsync_after_commits: config.fail_fsync_after_commits,
+            fsyncs_done: Arc::default(),
         };
         config.check()?;
         let store = Store::open(dir, options)?;

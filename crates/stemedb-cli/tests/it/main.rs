@@ -10,6 +10,7 @@ mod child;
 mod cli;
 mod crash;
 mod deploy;
+mod faults;
 mod harness;
 mod ingest_table;
 mod metrics;
