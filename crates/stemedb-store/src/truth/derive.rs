@@ -12,9 +12,9 @@ use super::read::{
 };
 use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
-    TAG_FIRST_SEEN, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_MARK, TAG_NEW_SUBJECT, TAG_PARENT,
-    TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, encode_event,
-    key1, key2, name_key, name_prefix, tail_u64,
+    TAG_FIRST_SEEN, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_MARK, TAG_MARKED, TAG_NEW_SUBJECT,
+    TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED,
+    encode_event, key1, key2, name_key, name_prefix, tail_u64,
 };
 use crate::StoreError;
 use crate::store::{META_LAST_DERIVED, Shared, decode_seq};
@@ -164,6 +164,8 @@ impl Deriver<'_> {
             name_key(TAG_MARK, target, self.seq),
             mark.encode(),
         );
+        self.batch
+            .insert(&self.shared.ks.truth, name_key(TAG_MARKED, target, 0), []);
         if kind == MarkKind::Retraction && effective {
             self.batch.insert(
                 &self.shared.ks.truth,

@@ -218,6 +218,10 @@ pub(crate) const TAG_EPOCH: u8 = b'E';
 /// `X name 0x00 0u64`: present once a subject has an effective retraction (a point lookup that
 /// spares scanning marks for every ordinary record).
 pub(crate) const TAG_RETRACTED_NAME: u8 = b'X';
+/// `K name 0x00 0u64`: present once any control record is marked under `name`; readers of
+/// marks (votes on every consensus candidate, `GET /v1/assertions/{id}`) start with this
+/// bloom-filtered point lookup instead of a range seek.
+pub(crate) const TAG_MARKED: u8 = b'K';
 /// `g subject 0x00 predicate 0x00`: present once the group has an effective gold standard.
 pub(crate) const TAG_GOLD_GROUP: u8 = b'g';
 /// `H target`: present once a record has any stage event; reads of records without one (the

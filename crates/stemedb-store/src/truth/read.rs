@@ -196,6 +196,14 @@ fn to_stage_at(event: Option<Event>) -> StageAt {
 /// Marks under `target` (an id in hex, a subject, `agent/<id>` or an epoch prefix).
 pub(crate) fn marks(shared: &Shared, target: &str) -> Result<Vec<Mark>, StoreError> {
     let mut out = Vec::new();
+    if shared
+        .ks
+        .truth
+        .get(super::name_key(super::TAG_MARKED, target, 0))?
+        .is_none()
+    {
+        return Ok(out);
+    }
     for guard in shared.ks.truth.prefix(name_prefix(TAG_MARK, target)) {
         let (key, value) = guard.into_inner()?;
         out.push(Mark::decode(&key, &value)?);
