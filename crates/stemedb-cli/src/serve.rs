@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// Journal bytes kept before flushing (at least 64 MiB); bounds replay after a crash.
     #[arg(long, env = "STEMEDB_JOURNAL_BYTES_MAX", default_value_t = 64 * 1024 * 1024)]
     journal_bytes_max: u64,
+    /// Free bytes the data directory's filesystem must keep; below it writes get 507 until
+    /// space returns (0 turns the check off).
+    #[arg(long, env = "STEMEDB_DISK_FREE_MIN_BYTES", default_value_t = 64 * 1024 * 1024)]
+    disk_free_min_bytes: u64,
     /// Trust of an agent with no chain from a trust root.
     #[arg(long, env = "STEMEDB_TRUST_DEFAULT", default_value_t = 0.1)]
     trust_default: f64,
@@ -91,6 +95,7 @@ impl ServeArgs {
         config.db.future_skew_ms = self.future_skew_ms;
         config.db.cache_bytes = self.cache_bytes;
         config.db.journal_bytes_max = self.journal_bytes_max;
+        config.db.disk_free_min_bytes = self.disk_free_min_bytes;
         let policy = &mut config.db.policy;
         policy.trust.default_trust = self.trust_default;
         policy.trust.decay = self.trust_decay;

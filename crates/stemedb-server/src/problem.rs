@@ -52,6 +52,16 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 (S::PAYLOAD_TOO_LARGE, "batch-too-large", "Batch too large")
             }
             DbError::BadQuery { .. } => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
+            DbError::Store(
+                StoreError::DiskFull { .. }
+                | StoreError::FailStopped {
+                    disk_full: true, ..
+                },
+            ) => (
+                S::INSUFFICIENT_STORAGE,
+                "disk-full",
+                "Not enough disk space",
+            ),
             DbError::Store(StoreError::FailStopped { .. } | StoreError::ShuttingDown) => (
                 S::SERVICE_UNAVAILABLE,
                 "storage-unavailable",

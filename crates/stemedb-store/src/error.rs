@@ -27,7 +27,20 @@ pub enum StoreError {
     #[error(
         "the writer has stopped after a failed durable commit ({reason}); restart the server to recover"
     )]
-    FailStopped { reason: String },
+    FailStopped {
+        reason: String,
+        /// The failure was the filesystem running out of space.
+        disk_full: bool,
+    },
+    #[error(
+        "not enough free space on {path}: {free_bytes} bytes free, below the reserve of \
+         {free_min_bytes} bytes (disk_free_min_bytes); writes resume once space is freed"
+    )]
+    DiskFull {
+        path: PathBuf,
+        free_bytes: u64,
+        free_min_bytes: u64,
+    },
     #[error("the store is shutting down")]
     ShuttingDown,
 }

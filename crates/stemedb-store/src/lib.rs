@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod rebuild;
 mod restore;
+mod space;
 mod store;
 mod truth;
 mod writer;
@@ -16,6 +17,7 @@ pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
+pub use space::{SyncHook, free_bytes};
 pub use store::{AppendOutcome, CommitStats, FORMAT_VERSION, Store, StoreOptions};
 pub use truth::{
     Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Role, Stage, StageAt,

@@ -44,8 +44,13 @@ pub struct StoreOptions {
     /// Drop the derived truth-maintenance state at open and derive it again from the log
     /// (roles are kept; they are administrator state, not derived).
     pub rederive_truth: bool,
+    /// Free bytes the filesystem must keep; below it group commits are refused with
+    /// `DiskFull` (0 turns the check off).
+    pub disk_free_min_bytes: u64,
     /// Fault injection for tests: after this many successful group commits, every fsync fails.
     pub fail_fsync_after_commits: Option<u64>,
+    /// Fault injection for tests: called after every durable sync (see [`SyncHook`]).
+    pub after_sync: Option<crate::SyncHook>,
     /// Counts fsync attempts for the injection above.
     pub fsyncs_done: Arc<AtomicU64>,
 }
@@ -99,6 +104,8 @@ impl Keyspaces {
 }
 
 pub(crate) struct Shared {
+    /// The data directory (for the free-space check).
+    pub dir: PathBuf,
     pub db: Database,
     pub ks: Keyspaces,
     /// Highest sequence known durable; readers never see past it.
@@ -164,6 +171,7 @@ impl Store {
         };
         let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
         let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
             db,
             ks,
             durable_seq: AtomicU64::new(last),

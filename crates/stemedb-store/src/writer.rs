@@ -11,6 +11,7 @@ use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
 use crate::codec::encode_record;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::space::{injected_fsync_failure, is_out_of_space};
 use crate::store::{META_LAST_APPLIED, Shared, StoreOptions, decode_seq};
 use crate::truth::{Derived, derive_records};
 use crate::{AppendOutcome, StoreError};
@@ -26,7 +27,8 @@ struct WriterState {
     last_recorded_at: Timestamp,
     /// Set after a failed commit: the writer stops acknowledging (fail-stop) instead of
     /// retrying against a disk whose state it no longer knows.
-    failed: Option<String>,
+    /// The reason, and whether it was the disk running out of space.
+    failed: Option<(String, bool)>,
 }
 
 pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, options: &StoreOptions) {
@@ -52,8 +54,12 @@ pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, option
 }
 
 fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, options: &StoreOptions) {
-    if let Some(reason) = state.failed.clone() {
-        fail_group(state, jobs, reason);
+    if let Some((reason, disk_full)) = state.failed.clone() {
+        fail_group(state, jobs, reason, disk_full);
+        return;
+    }
+    if let Err(e) = crate::space::check_reserve(&shared.dir, options.disk_free_min_bytes) {
+        refuse_group(jobs, &e);
         return;
     }
     let start_seq = state.next_seq;
@@ -91,8 +97,11 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
             .and_then(|()| derive_records(shared, &applied))
             .and_then(|derived| {
                 let fsync_started = Instant::now();
-                injected_fsync_failure(options)?;
+                injected_fsync_failure(options.fail_fsync_after_commits, &options.fsyncs_done)?;
                 shared.db.persist(PersistMode::SyncAll)?;
+                if let Some(hook) = &options.after_sync {
+                    (hook.0)(state.next_seq - 1);
+                }
                 Ok((derived, fsync_started.elapsed()))
             });
         result.map(|(derived, fsync)| {
@@ -105,7 +114,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     let derived = match result {
         Ok(derived) => derived,
         Err(e) => {
-            fail_group(state, jobs, e.to_string());
+            fail_group(state, jobs, e.to_string(), is_out_of_space(&e));
             return;
         }
     };
@@ -132,21 +141,6 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     }
 }
 
-/// Fault injection (tests only): once `fail_fsync_after_commits` group commits have
-/// succeeded, every later fsync reports an I/O error, as a dying disk would.
-fn injected_fsync_failure(options: &StoreOptions) -> Result<(), StoreError> {
-    let Some(limit) = options.fail_fsync_after_commits else {
-        return Ok(());
-    };
-    if options.fsyncs_done.fetch_add(1, Ordering::Relaxed) < limit {
-        return Ok(());
-    }
-    Err(StoreError::Io {
-        path: "injected-fault".into(),
-        source: std::io::Error::other("injected fsync failure (fail_fsync_after_commits)"),
-    })
-}
-
 /// Commit figures: Prometheus histograms and the running stats behind `admin status`.
 fn record_commit(shared: &Shared, total: Duration, fsync: Duration, records: usize) {
     metrics::histogram!("stemedb_fsync_latency_seconds").record(fsync.as_secs_f64());
@@ -165,12 +159,37 @@ fn record_commit(shared: &Shared, total: Duration, fsync: Duration, records: usi
 }
 
 /// Fail-stop: answers every waiter of the group with the error and refuses all later groups.
-fn fail_group(state: &mut WriterState, jobs: Vec<Job>, reason: String) {
-    state.failed = Some(reason.clone());
+/// After a failed journal write or fsync the engine's on-disk tail is unknown, so even a
+/// failure for lack of space is not retried in place; a restart recovers from the last sync.
+fn fail_group(state: &mut WriterState, jobs: Vec<Job>, reason: String, disk_full: bool) {
+    state.failed = Some((reason.clone(), disk_full));
     for job in jobs {
         let _ = job.reply.send(Err(StoreError::FailStopped {
             reason: reason.clone(),
+            disk_full,
         }));
+    }
+}
+
+/// Refuses one group without touching the disk; later groups are tried again.
+fn refuse_group(jobs: Vec<Job>, error: &StoreError) {
+    for job in jobs {
+        let refusal = match error {
+            StoreError::DiskFull {
+                path,
+                free_bytes,
+                free_min_bytes,
+            } => StoreError::DiskFull {
+                path: path.clone(),
+                free_bytes: *free_bytes,
+                free_min_bytes: *free_min_bytes,
+            },
+            other => StoreError::Io {
+                path: "free-space check".into(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        };
+        let _ = job.reply.send(Err(refusal));
     }
 }
 

@@ -39,9 +39,14 @@ pub struct DbConfig {
     pub audit_records_max: usize,
     /// Derive all truth-maintenance state again from the log at open (default false).
     pub rederive_truth: bool,
+    /// Free space the data directory's filesystem must keep; below it writes are refused
+    /// (507) until space returns (default 64 MiB; 0 turns the check off).
+    pub disk_free_min_bytes: u64,
     /// Fault injection, for tests only: after this many successful group commits every fsync
     /// fails (default none).
     pub fail_fsync_after_commits: Option<u64>,
+    /// Fault injection, for tests only: called after every durable sync (default none).
+    pub after_sync: Option<stemedb_store::SyncHook>,
 }
 
 impl Default for DbConfig {
@@ -61,7 +66,9 @@ impl Default for DbConfig {
             outlier_distance_min: 0.5,
             audit_records_max: 200_000,
             rederive_truth: false,
+            disk_free_min_bytes: 64 * 1024 * 1024,
             fail_fsync_after_commits: None,
+            after_sync: None,
         }
     }
 }

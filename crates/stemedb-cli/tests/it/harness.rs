@@ -42,16 +42,26 @@ impl TestServer {
     }
 
     /// Graceful stop (finishes commits in flight, closes the store); returns the data directory.
-    pub async fn stop(mut self) -> TempDir {
+    pub async fn stop(self) -> TempDir {
+        let (dir, closed) = self.stop_reporting().await;
+        closed.unwrap();
+        dir
+    }
+
+    /// Stops, returning the data directory and how closing the store went (a fail-stopped
+    /// store reports its failure here, so that a supervisor restarts the process).
+    pub async fn stop_reporting(mut self) -> (TempDir, std::io::Result<()>) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let mut closed = Ok(());
         if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+            closed = task.await.unwrap();
         }
-        tempfile::tempdir()
+        let dir = tempfile::tempdir()
             .map(|spare| std::mem::replace(&mut self.dir, spare))
-            .unwrap()
+            .unwrap();
+        (dir, closed)
     }
 
     pub async fn count(&self) -> u64 {

@@ -10,6 +10,7 @@ mod child;
 mod cli;
 mod crash;
 mod deploy;
+mod disk;
 mod faults;
 mod harness;
 mod ingest_table;

@@ -1,0 +1,223 @@
+//! A full disk: below the free-space reserve writes get 507 and reads go on, writes resume by
+//! themselves when space returns, and a real ENOSPC in the middle of a commit fail-stops with
+//! 507 and loses nothing acknowledged. The data directory sits on a small tmpfs mounted by the
+//! test (the machines run as root); where mounting is refused the reserve test runs on the
+//! temporary directory's own filesystem with a reserve set relative to its free space.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use stemedb_client::{Client, ClientError};
+use stemedb_server::ServerConfig;
+use tempfile::TempDir;
+
+use crate::harness::{TestServer, claim};
+
+const MIB: u64 = 1024 * 1024;
+
+/// A tmpfs of a given size, unmounted on drop; or, where mounting is refused, a plain directory.
+struct SmallDisk {
+    _outer: TempDir,
+    root: PathBuf,
+    mounted: bool,
+}
+
+impl SmallDisk {
+    fn new(size_mib: u64) -> SmallDisk {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("mnt");
+        std::fs::create_dir(&root).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(&root)
+            .output()
+            .is_ok_and(|out| out.status.success());
+        SmallDisk {
+            _outer: outer,
+            root,
+            mounted,
+        }
+    }
+
+    fn data_dir(&self) -> TempDir {
+        tempfile::tempdir_in(&self.root).unwrap()
+    }
+
+    fn free(&self) -> u64 {
+        stemedb::free_bytes(&self.root).unwrap()
+    }
+
+    /// Fills the filesystem until `leave` bytes are free.
+    fn fill_until(&self, leave: u64) -> PathBuf {
+        let ballast = self.root.join("ballast");
+        let size = self.free().saturating_sub(leave);
+        let file = std::fs::File::create(&ballast).unwrap();
+        // Written, not just sized: tmpfs and most filesystems allocate sparse files lazily.
+        let chunk = vec![0xA5u8; MIB as usize];
+        let mut writer = std::io::BufWriter::new(file);
+        let mut written = 0;
+        while written < size {
+            let n = (size - written).min(MIB) as usize;
+            std::io::Write::write_all(&mut writer, &chunk[..n]).unwrap();
+            written += n as u64;
+        }
+        std::io::Write::flush(&mut writer).unwrap();
+        ballast
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.root).status();
+        }
+    }
+}
+
+/// A signed assertion carrying about 4 KB of incompressible text, so that a few thousand of
+/// them fill a small disk.
+fn wire(i: usize) -> Value {
+    let mut state = i as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    let text: String = (0..256)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            format!("{:016x}", state)
+        })
+        .collect();
+    claim(
+        3,
+        &format!("disk/s{i}"),
+        "p",
+        json!(text),
+        1.0,
+        "2025-01-01T00:00:00Z",
+    )
+}
+
+/// Asserts that a write was refused with 507 disk-full.
+fn check_disk_full(result: Result<impl std::fmt::Debug, ClientError>, what: &str) {
+    match result {
+        Err(ClientError::Problem { status, kind, .. }) => assert_eq!(
+            (status, kind.as_str()),
+            (507, "urn:stemedb:problem:disk-full"),
+            "{what}"
+        ),
+        other => panic!("{what}: expected 507 disk-full, got {other:?}"),
+    }
+}
+
+async fn check_all_present(client: &Client, ids: &[String]) {
+    for id in ids {
+        let record = client.get(id).await.unwrap();
+        assert!(
+            record.is_some_and(|r| crate::harness::verify_record(&r)),
+            "acknowledged {id} is served and verifies"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_free_space_reserve_writes_get_507_reads_go_on_and_writes_resume() {
+    let disk = SmallDisk::new(96);
+    let mut config = ServerConfig::default();
+    // On the tmpfs a fixed reserve; elsewhere one just under today's free space, so that the
+    // ballast (reserve-sized, plus a margin for other tests' files) crosses it.
+    let (reserve, leave) = if disk.mounted {
+        (24 * MIB, 8 * MIB)
+    } else {
+        let free = disk.free();
+        (
+            free.saturating_sub(256 * MIB),
+            free.saturating_sub(768 * MIB),
+        )
+    };
+    config.db.disk_free_min_bytes = reserve;
+    let server = TestServer::start_in(disk.data_dir(), config.clone()).await;
+    let c = &server.client;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        acknowledged.push(c.assert(&wire(i)).await.unwrap().id);
+    }
+    let ballast = disk.fill_until(leave);
+    check_disk_full(c.assert(&wire(20)).await, "single write below the reserve");
+    check_disk_full(
+        c.assert_batch(&[wire(21), wire(22)]).await,
+        "batch below the reserve",
+    );
+    check_all_present(c, &acknowledged).await;
+    assert!(
+        c.health().await.is_ok(),
+        "health answers while the disk is full"
+    );
+
+    std::fs::remove_file(&ballast).unwrap();
+    for i in 20..30 {
+        let reply = c
+            .assert(&wire(i))
+            .await
+            .expect("writes resume without a restart");
+        acknowledged.push(reply.id);
+    }
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, config).await;
+    check_all_present(&server.client, &acknowledged).await;
+    assert_eq!(server.count().await, 30);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_out_of_space_mid_commit_fail_stops_with_507_and_keeps_every_acknowledged_write() {
+    let disk = SmallDisk::new(12);
+    if !disk.mounted {
+        eprintln!("SKIPPED: mounting a tmpfs was refused (not root); the reserve test covers 507");
+        return;
+    }
+    let mut config = ServerConfig::default();
+    config.db.disk_free_min_bytes = 0; // no reserve: let the engine meet ENOSPC itself
+    let server = TestServer::start_in(disk.data_dir(), config.clone()).await;
+    let c = &server.client;
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut next = 0;
+    let refused = loop {
+        let batch: Vec<Value> = (next..next + 50).map(wire).collect();
+        match c.assert_batch(&batch).await {
+            Ok(reply) => {
+                for item in reply["results"].as_array().unwrap() {
+                    acknowledged.push(item["id"].as_str().unwrap().to_owned());
+                }
+                next += 50;
+                assert!(next < 200_000, "a 12 MiB disk never filled");
+            }
+            Err(e) => break e,
+        }
+    };
+    eprintln!("acknowledged {} before ENOSPC", acknowledged.len());
+    check_disk_full(Err::<(), _>(refused), "the write that met ENOSPC");
+    check_disk_full(
+        c.assert(&wire(next)).await,
+        "later writes after the fail-stop",
+    );
+    check_all_present(c, &acknowledged[acknowledged.len().saturating_sub(50)..]).await;
+    let (dir, closed) = server.stop_reporting().await;
+    assert!(closed.is_err(), "a fail-stopped store reports it at shutdown");
+
+    grow(&disk.root, 128);
+    let server = TestServer::start_in(dir, config).await;
+    check_all_present(&server.client, &acknowledged).await;
+    assert!(server.count().await >= acknowledged.len() as u64);
+    server
+        .client
+        .assert(&wire(next))
+        .await
+        .expect("writes work after a restart with space");
+    server.stop().await;
+}
+
+fn grow(root: &Path, size_mib: u64) {
+    let status = Command::new("mount")
+        .args(["-o", &format!("remount,size={size_mib}m")])
+        .arg(root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "remount the tmpfs larger");
+}
