@@ -1,7 +1,7 @@
 //! `stemedb backup` (online, through the API, so it works against a remote server),
 //! `stemedb backup verify` and `stemedb restore` (offline, into a data directory no server
 //! holds), with point-in-time restore by sequence or time. Format: docs/operations.md.
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -14,6 +14,7 @@ use stemedb::core::Timestamp;
 use stemedb::{Db, DbConfig, SystemClock};
 
 use crate::ServerArgs;
+use crate::progress::Progress;
 
 /// Records fetched per request.
 const PAGE_RECORDS: usize = 10_000;
@@ -62,13 +63,6 @@ pub struct RestoreArgs {
     to_time: Option<String>,
 }
 
-fn progress_line(show: bool, text: String) {
-    if show {
-        eprint!("\r{text}");
-        let _ = std::io::stderr().flush();
-    }
-}
-
 pub async fn backup(args: BackupArgs) -> Result<()> {
     if let Some(BackupCommand::Verify { backups }) = &args.command {
         return verify(backups);
@@ -100,7 +94,7 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
     let records_path = out.join(RECORDS_FILE);
     let mut file = std::io::BufWriter::new(std::fs::File::create(&records_path)?);
     let mut hasher = blake3::Hasher::new();
-    let show = std::io::stderr().is_terminal();
+    let progress = Progress::new(true, "backed up", Some(last - after));
     let (mut cursor, mut count) = (after, 0u64);
     while cursor < last {
         let (after_text, upto_text, limit_text) = (
@@ -140,14 +134,12 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
             "the server returned no records after {cursor} (snapshot {last})"
         );
         count += lines;
-        progress_line(show, format!("backed up {cursor} of {last} records"));
+        progress.set(count);
     }
+    progress.finish();
     file.flush()?;
     file.get_ref().sync_all()?;
     drop(file);
-    if show {
-        eprintln!();
-    }
     let roles: Vec<RoleGrant> =
         serde_json::from_value(snapshot["roles"].clone()).unwrap_or_default();
     let manifest = Manifest {
@@ -233,13 +225,9 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
         .unwrap_or_default();
     let db = Db::open(&args.data_dir, DbConfig::default())
         .with_context(|| format!("opening {}", args.data_dir.display()))?;
-    let show = std::io::stderr().is_terminal();
-    let restored = db.restore(records, &last_roles, &mut |n| {
-        progress_line(show, format!("restored {n} records"))
-    })?;
-    if show {
-        eprintln!();
-    }
+    let progress = Progress::new(true, "restored", Some(records.len() as u64));
+    let restored = db.restore(records, &last_roles, &mut |n| progress.set(n))?;
+    progress.finish();
     db.close()?;
     drop(db);
     let db = Db::open(&args.data_dir, DbConfig::default())?;

@@ -13,6 +13,7 @@ mod demo_truth;
 mod keyfile;
 mod loadtest;
 mod maintain;
+mod progress;
 mod serve;
 
 use anyhow::Result;

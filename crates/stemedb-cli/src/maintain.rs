@@ -1,10 +1,11 @@
 //! Offline maintenance of a data directory that no server holds: `stemedb check` (the full
 //! integrity scan; exits non-zero naming each problem) and `stemedb rebuild-indexes`.
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use stemedb::{Db, DbConfig};
+
+use crate::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -21,22 +22,11 @@ fn open(dir: &std::path::Path) -> Result<Db> {
         .with_context(|| format!("opening {} (is a server holding it?)", dir.display()))
 }
 
-/// Progress on a terminal: `verb done of total records`, rewritten in place.
-fn progress(show: bool, verb: &'static str) -> impl FnMut(u64, u64) {
-    move |done, total| {
-        if show {
-            eprint!("\r{verb} {done} of {total} records");
-            if done == total {
-                eprintln!();
-            }
-        }
-    }
-}
-
 pub fn check(args: &CheckArgs) -> Result<()> {
     let db = open(&args.data_dir)?;
-    let show = !args.json && std::io::stderr().is_terminal();
-    let report = db.check(&mut progress(show, "checked"))?;
+    let progress = Progress::new(!args.json, "checked", None);
+    let report = db.check(&mut progress.callback())?;
+    progress.finish();
     db.close()?;
     if args.json {
         let indexes: Vec<_> = report
@@ -86,10 +76,11 @@ pub struct RebuildArgs {
 pub fn rebuild(args: &RebuildArgs) -> Result<()> {
     let db = open(&args.data_dir)?;
     let started = std::time::Instant::now();
-    let show = std::io::stderr().is_terminal();
+    let progress = Progress::new(true, "re-applied", None);
     let records = db
-        .rebuild_indexes(&mut progress(show, "re-applied"))
+        .rebuild_indexes(&mut progress.callback())
         .with_context(|| format!("rebuilding the indexes of {}", args.data_dir.display()))?;
+    progress.finish();
     db.close()?;
     println!(
         "rebuilt every index and the truth state from {records} log records in {:.1}s; run `stemedb check` to confirm",

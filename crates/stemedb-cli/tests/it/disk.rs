@@ -80,7 +80,9 @@ fn wire(i: usize) -> Value {
     let mut state = i as u64 ^ 0x9E37_79B9_7F4A_7C15;
     let text: String = (0..256)
         .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             format!("{:016x}", state)
         })
         .collect();
@@ -199,7 +201,10 @@ async fn running_out_of_space_mid_commit_fail_stops_with_507_and_keeps_every_ack
     );
     check_all_present(c, &acknowledged[acknowledged.len().saturating_sub(50)..]).await;
     let (dir, closed) = server.stop_reporting().await;
-    assert!(closed.is_err(), "a fail-stopped store reports it at shutdown");
+    assert!(
+        closed.is_err(),
+        "a fail-stopped store reports it at shutdown"
+    );
 
     grow(&disk.root, 128);
     let server = TestServer::start_in(dir, config).await;

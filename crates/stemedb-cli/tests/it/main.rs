@@ -15,5 +15,6 @@ mod faults;
 mod harness;
 mod ingest_table;
 mod metrics;
+mod power;
 mod query;
 mod truth;
