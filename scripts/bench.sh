@@ -9,6 +9,9 @@ server="http://127.0.0.1:$port"
 cargo build --release -p stemedb-cli
 bin="${CARGO_TARGET_DIR:-target}/release/stemedb"
 rm -rf "$parent/data" && mkdir -p "$parent"
+# The root key is not rate limited, so the figures measure the database, not the limiter.
+STEMEDB_ROOT_API_KEY="bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export STEMEDB_ROOT_API_KEY STEMEDB_API_KEY="$STEMEDB_ROOT_API_KEY"
 
 start() {
   if curl -fs "$server/v1/health" >/dev/null 2>&1; then echo "port $port is already serving; stop that server first"; exit 1; fi

@@ -39,7 +39,10 @@ def vectors(path):
 
 def http(method, url, body=None):
     data = None if body is None else json.dumps(body).encode("utf-8")
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if os.environ.get("STEMEDB_API_KEY"):
+        headers["x-api-key"] = os.environ["STEMEDB_API_KEY"]
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())

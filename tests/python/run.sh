@@ -6,6 +6,9 @@ cd "$(dirname "$0")/../.."
 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 cargo build --quiet -p stemedb-cli
 data=$(mktemp -d)
+# A fresh root key for this run only; the server and the check both read it from the environment.
+STEMEDB_ROOT_API_KEY="ci-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+export STEMEDB_ROOT_API_KEY STEMEDB_API_KEY="$STEMEDB_ROOT_API_KEY"
 out=$(mktemp)
 ./target/debug/stemedb serve --data-dir "$data/db" --bind 127.0.0.1:0 >"$out" 2>/dev/null &
 pid=$!

@@ -16,7 +16,7 @@ use crate::Cli;
 const CONFIG_FLAG: &str = "--config";
 const CONFIG_ENV: &str = "STEMEDB_CONFIG";
 /// Settings whose values are never printed.
-const SECRET_MARKERS: [&str; 4] = ["key", "secret", "password", "token"];
+const SECRET_MARKERS: [&str; 5] = ["api_key", "master_key", "secret", "password", "token"];
 
 /// The `serve` argument definitions (shared by `config show`).
 fn serve_command() -> clap::Command {

@@ -40,17 +40,38 @@ pub struct ServerArgs {
         default_value = "http://127.0.0.1:18180"
     )]
     pub server: String,
-    /// API key, sent as X-API-Key (ignored by servers without keys).
+    /// API key, sent as X-API-Key. Without it, the key in --api-key-file is used if that
+    /// file exists.
     #[arg(long = "api-key", env = "STEMEDB_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// File holding the API key; the default is the admin key a server writes at its first
+    /// start into its default data directory.
+    #[arg(
+        long = "api-key-file",
+        env = "STEMEDB_API_KEY_FILE",
+        default_value = "./stemedb-data/admin.key"
+    )]
+    pub api_key_file: std::path::PathBuf,
 }
 
 impl ServerArgs {
     pub fn client(&self) -> Result<stemedb_client::Client> {
-        Ok(stemedb_client::Client::new(
-            &self.server,
-            self.api_key.clone(),
-        )?)
+        Ok(stemedb_client::Client::new(&self.server, self.key()?)?)
+    }
+
+    /// `--api-key`, else the first line of `--api-key-file` if it exists, else none.
+    fn key(&self) -> Result<Option<String>> {
+        if let Some(key) = &self.api_key {
+            return Ok(Some(key.clone()));
+        }
+        match std::fs::read_to_string(&self.api_key_file) {
+            Ok(text) => Ok(text.lines().next().map(|l| l.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::anyhow!(
+                "reading the API key file {}: {e}",
+                self.api_key_file.display()
+            )),
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 //! `stemedb serve`: open the data directory, bind, serve until SIGINT/SIGTERM, close cleanly.
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -14,6 +13,13 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Whether requests need API keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    Enabled,
+    Disabled,
 }
 
 #[derive(clap::Args, Debug)]
@@ -31,6 +37,31 @@ pub struct ServeArgs {
     /// Address to listen on. Loopback by default; use 0.0.0.0:PORT to expose it.
     #[arg(long, env = "STEMEDB_BIND_ADDR", default_value = "127.0.0.1:18180")]
     bind: String,
+    /// Authentication: `enabled` (default) or `disabled` (only when bound to loopback; every
+    /// request is then treated as admin).
+    #[arg(long, env = "STEMEDB_AUTH", value_enum, default_value = "enabled")]
+    auth: AuthMode,
+    /// An admin API key chosen by the operator (32 to 256 printable characters). Never logged.
+    #[arg(long, env = "STEMEDB_ROOT_API_KEY", hide_env_values = true)]
+    root_api_key: Option<String>,
+    /// Serve /metrics without a key: `--metrics-open true`.
+    #[arg(long, env = "STEMEDB_METRICS_OPEN", default_value_t = false, action = clap::ArgAction::Set)]
+    metrics_open: bool,
+    /// How long the previous secret of a rotated API key keeps working, in milliseconds.
+    #[arg(long, env = "STEMEDB_KEY_ROTATION_GRACE_MS", default_value_t = 24 * 60 * 60 * 1000)]
+    key_rotation_grace_ms: u64,
+    /// Default requests per second of a read key (0: unlimited).
+    #[arg(long, env = "STEMEDB_READ_RATE_PER_SEC", default_value_t = 2_000)]
+    read_rate_per_sec: u32,
+    /// Default requests per second of a write key (0: unlimited).
+    #[arg(long, env = "STEMEDB_WRITE_RATE_PER_SEC", default_value_t = 2_000)]
+    write_rate_per_sec: u32,
+    /// Default requests per second of an admin key (0: unlimited; the root key is never limited).
+    #[arg(long, env = "STEMEDB_ADMIN_RATE_PER_SEC", default_value_t = 200)]
+    admin_rate_per_sec: u32,
+    /// Requests per second shared by all callers without a key on open routes (/v1/health).
+    #[arg(long, env = "STEMEDB_OPEN_RATE_PER_SEC", default_value_t = 50)]
+    open_rate_per_sec: u32,
     /// Largest body of one assertion or query, in bytes.
     #[arg(long, env = "STEMEDB_ASSERTION_BODY_BYTES_MAX", default_value_t = 1024 * 1024)]
     assertion_body_bytes_max: usize,
@@ -96,6 +127,16 @@ impl ServeArgs {
         config.db.cache_bytes = self.cache_bytes;
         config.db.journal_bytes_max = self.journal_bytes_max;
         config.db.disk_free_min_bytes = self.disk_free_min_bytes;
+        config.auth = stemedb_server::auth::AuthConfig {
+            enabled: self.auth == AuthMode::Enabled,
+            root_api_key: self.root_api_key.clone(),
+            metrics_open: self.metrics_open,
+            rotation_grace_ms: self.key_rotation_grace_ms,
+            read_rate_per_sec: self.read_rate_per_sec,
+            write_rate_per_sec: self.write_rate_per_sec,
+            admin_rate_per_sec: self.admin_rate_per_sec,
+            open_rate_per_sec: self.open_rate_per_sec,
+        };
         let policy = &mut config.db.policy;
         policy.trust.default_trust = self.trust_default;
         policy.trust.decay = self.trust_decay;
@@ -129,6 +170,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("binding {}", args.bind))?;
         let address = listener.local_addr()?;
+        if !config.auth.enabled {
+            anyhow::ensure!(
+                address.ip().is_loopback(),
+                "--auth disabled is allowed only on a loopback address; {address} is not one"
+            );
+            tracing::warn!(
+                "AUTHENTICATION IS DISABLED: every request on {address} is treated as admin. \
+                 Use this only for local development."
+            );
+        }
         tracing::info!(
             data_dir = %args.data_dir.display(),
             assertions = db.assertion_count(),
@@ -137,11 +188,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         );
         // Tests and scripts read this line to find the port when binding to :0.
         println!("stemedb listening on http://{address}");
-        let state = AppState {
-            db: Arc::new(db),
-            config: Arc::new(config),
-            started,
-        };
+        let (state, created) = AppState::open(db, config).context("loading API keys")?;
+        if let Some(path) = created {
+            tracing::info!(
+                path = %path.display(),
+                "no API key was configured: created an admin key and wrote it to this file (mode 0600); the CLI reads it from there"
+            );
+        }
         stemedb_server::serve(listener, state, shutdown_signal())
             .await
             .context("serving")?;

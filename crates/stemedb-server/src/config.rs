@@ -10,6 +10,8 @@ pub struct ServerConfig {
     /// Longest a request may take before it is answered with 503 (default 30 s).
     pub request_timeout_ms: u64,
     pub db: DbConfig,
+    /// API keys, roles and rate limits (docs/security.md).
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -19,6 +21,7 @@ impl Default for ServerConfig {
             batch_body_bytes_max: 32 * 1024 * 1024,
             request_timeout_ms: 30_000,
             db: DbConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

@@ -2,7 +2,10 @@
 //! error becomes `application/problem+json` in exactly one place (`problem.rs`).
 #![forbid(unsafe_code)]
 
+mod admin_log;
 mod api;
+pub mod auth;
+mod auth_api;
 mod backup_api;
 mod config;
 mod observe;
@@ -19,10 +22,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use stemedb::Db;
 use tokio::net::TcpListener;
 
+pub use admin_log::{AdminAction, AdminLog, AdminLogError};
 pub use config::ServerConfig;
 pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
@@ -33,6 +37,71 @@ pub struct AppState {
     pub db: Arc<Db>,
     pub config: Arc<ServerConfig>,
     pub started: Instant,
+    pub auth: Arc<auth::Auth>,
+    pub admin_log: Arc<AdminLog>,
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    AdminLog(#[from] AdminLogError),
+}
+
+impl AppState {
+    /// The state of a server over an open database: loads its API keys and admin audit log
+    /// from the data directory. Returns the path of a bootstrap admin key file if this start
+    /// created one.
+    pub fn open(
+        db: Db,
+        config: ServerConfig,
+    ) -> Result<(AppState, Option<std::path::PathBuf>), StartError> {
+        let dir = db.dir().to_owned();
+        let (auth, created) = auth::Auth::open(Some(&dir), config.auth.clone())?;
+        let admin_log = AdminLog::open(&dir)?;
+        let state = AppState {
+            db: Arc::new(db),
+            config: Arc::new(config),
+            started: Instant::now(),
+            auth: Arc::new(auth),
+            admin_log: Arc::new(admin_log),
+        };
+        Ok((state, created))
+    }
+
+    /// Appends an administrative action to the audit log (fsynced) before it is answered.
+    pub async fn record_admin(
+        &self,
+        caller: &auth::Caller,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let actor = caller
+            .0
+            .as_ref()
+            .map_or_else(|| "anonymous".to_owned(), |p| p.key_id.clone());
+        let (log, action, target) = (
+            Arc::clone(&self.admin_log),
+            action.to_owned(),
+            target.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let entry = AdminAction {
+                actor: &actor,
+                action: &action,
+                target: &target,
+                detail,
+            };
+            log.append(&entry, auth::now())
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
 }
 
 /// The full router: API, OpenAPI document and the offline API browser at `/docs`.
@@ -70,10 +139,19 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/trust-roots",
             get(truth_api::list_trust_roots).post(truth_api::add_trust_root),
         )
+        .route("/v1/admin/audit", get(auth_api::admin_audit))
+        .route("/v1/api-keys", get(auth_api::list).post(auth_api::create))
+        .route("/v1/api-keys/{id}", patch(auth_api::update))
+        .route("/v1/api-keys/{id}/revoke", post(auth_api::revoke))
+        .route("/v1/api-keys/{id}/rotate", post(auth_api::rotate))
         .merge(control_routes(config.assertion_body_bytes_max))
         .route("/v1/health", get(api::health))
         .route("/metrics", get(observe::metrics_text))
         .route("/openapi.json", get(openapi::openapi_json))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state.clone());

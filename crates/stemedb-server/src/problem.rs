@@ -1,6 +1,6 @@
 //! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`,
 //! with a stable `type` per kind of problem (docs/api.md lists them).
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use stemedb::{DbError, StoreError};
@@ -25,6 +25,26 @@ pub enum ApiError {
     Timeout { timeout_ms: u64 },
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("this route needs the {required} role; the key has {role}")]
+    Forbidden {
+        role: &'static str,
+        required: &'static str,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "rate limit of {limit_per_sec} requests per second exceeded; retry in {retry_after_ms} ms"
+    )]
+    RateLimited {
+        limit_per_sec: u32,
+        retry_after_ms: u64,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Status, stable type suffix and title for an error.
@@ -94,6 +114,12 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
         ApiError::BodyUnreadable(_) => (S::BAD_REQUEST, "body-unreadable", "Unreadable body"),
         ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
         ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        ApiError::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "Missing or bad API key"),
+        ApiError::Forbidden { .. } => (S::FORBIDDEN, "forbidden", "Role not allowed"),
+        ApiError::Refused(_) => (S::FORBIDDEN, "refused", "Refused"),
+        ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
+        ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad-request", "Bad request"),
+        ApiError::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
     }
 }
 
@@ -137,12 +163,42 @@ pub fn into_response(error: &ApiError) -> Response {
         tracing::error!(error = %error, "request failed");
     }
     let body = problem_json(error).to_string();
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
         body,
     )
-        .into_response()
+        .into_response();
+    let headers = response.headers_mut();
+    match error {
+        ApiError::Unauthorized(_) => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"stemedb\""),
+            );
+        }
+        ApiError::RateLimited {
+            limit_per_sec,
+            retry_after_ms,
+        } => {
+            let seconds = retry_after_ms.div_ceil(1000).max(1);
+            for (name, value) in [
+                (header::RETRY_AFTER.as_str(), seconds),
+                ("ratelimit-limit", u64::from(*limit_per_sec)),
+                ("ratelimit-remaining", 0),
+                ("ratelimit-reset", seconds),
+            ] {
+                if let (Ok(name), Ok(value)) = (
+                    header::HeaderName::try_from(name),
+                    HeaderValue::try_from(value.to_string()),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        _ => {}
+    }
+    response
 }
 
 impl IntoResponse for ApiError {

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -14,6 +14,7 @@ use stemedb::core::{AssertionId, Timestamp};
 use stemedb::{DbError, Ingested, Role, parse_query_time};
 
 use crate::api::{blocking, body_bytes};
+use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
 /// Parses and ingests a control record of kind `predicate`; the answer's status follows
@@ -161,6 +162,7 @@ fn agent_id_body(bytes: &[u8]) -> Result<String, ApiError> {
 
 async fn grant(
     state: AppState,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
     role: Role,
     name: &'static str,
@@ -169,6 +171,15 @@ async fn grant(
     let agent_id = agent_id_body(&bytes)?;
     let agent = agent_id.clone();
     let after = blocking(&state, move |db| Ok(db.grant_role(role, &agent)?)).await?;
+    let action = format!("{name}.add");
+    state
+        .record_admin(
+            &caller,
+            &action,
+            &agent_id,
+            json!({"effective_after_sequence": after}),
+        )
+        .await?;
     let body = json!({"agent_id": agent_id, "role": name, "effective_after_sequence": after});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -178,9 +189,10 @@ async fn grant(
     responses((status = 201, description = "The agent is a curator for every later record", body = crate::openapi::RoleResponse)))]
 pub async fn add_curator(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    grant(state, body, Role::Curator, "curator").await
+    grant(state, caller, body, Role::Curator, "curator").await
 }
 
 #[utoipa::path(get, path = "/v1/admin/curators", tag = "admin",
@@ -194,9 +206,10 @@ pub async fn list_curators(State(state): State<AppState>) -> Json<Value> {
     responses((status = 201, description = "The agent is a root of the trust graph", body = crate::openapi::RoleResponse)))]
 pub async fn add_trust_root(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    grant(state, body, Role::TrustRoot, "trust_root").await
+    grant(state, caller, body, Role::TrustRoot, "trust_root").await
 }
 
 #[utoipa::path(get, path = "/v1/admin/trust-roots", tag = "admin",
@@ -232,7 +245,7 @@ pub async fn get_agent(
 }
 
 /// `as_of` (and nothing else) from a query string.
-fn params(
+pub(crate) fn params(
     raw: Option<&str>,
     allowed: &[&'static str],
 ) -> Result<Vec<(&'static str, String)>, ApiError> {
@@ -262,7 +275,7 @@ fn params(
         .collect()
 }
 
-fn param<'a>(pairs: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(pairs: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| *k == name)
@@ -377,6 +390,7 @@ pub async fn quarantine_list(
 
 async fn review(
     state: AppState,
+    caller: Caller,
     id: String,
     body: Result<Bytes, BytesRejection>,
     decision: &'static str,
@@ -404,6 +418,15 @@ async fn review(
         ));
     }
     let ingested = blocking(&state, move |db| Ok(db.ingest_control(wire, REVIEW)?)).await?;
+    let action = format!("quarantine.{decision}");
+    state
+        .record_admin(
+            &caller,
+            &action,
+            &id,
+            json!({"review": ingested.id, "effective": ingested.effective}),
+        )
+        .await?;
     let mut out = base_json(&ingested);
     out.insert("decision".into(), json!(decision));
     out.insert("changed_count".into(), json!(ingested.changed));
@@ -417,10 +440,11 @@ async fn review(
         (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn quarantine_approve(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    review(state, id, body, "approve").await
+    review(state, caller, id, body, "approve").await
 }
 
 #[utoipa::path(post, path = "/v1/quarantine/{id}/reject", tag = "truth",
@@ -430,10 +454,11 @@ pub async fn quarantine_approve(
         (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn quarantine_reject(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    review(state, id, body, "reject").await
+    review(state, caller, id, body, "reject").await
 }
 
 #[utoipa::path(get, path = "/v1/audit/export", tag = "truth",

@@ -90,6 +90,11 @@ impl Db {
         })
     }
 
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
     pub fn config(&self) -> &DbConfig {
         &self.config
     }

@@ -261,7 +261,7 @@ pub struct Raw {
 pub fn reqwest_like(base: &str) -> Raw {
     Raw {
         base: base.to_owned(),
-        http: reqwest::Client::new(),
+        http: crate::harness::http(),
     }
 }
 

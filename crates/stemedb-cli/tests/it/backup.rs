@@ -15,7 +15,11 @@ use crate::harness::{TestServer, all_pages, body, key, signed};
 use crate::truth::{grant, post, rec};
 
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = Command::new(BIN)
+        .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
+        .args(args)
+        .output()
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

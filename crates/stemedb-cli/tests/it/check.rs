@@ -10,6 +10,7 @@ use crate::harness::{TestServer, claim};
 
 fn check(dir: &Path) -> (Option<i32>, Value, String) {
     let out = Command::new(BIN)
+        .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
         .args(["check", "--json", "--data-dir"])
         .arg(dir)
         .output()
@@ -126,6 +127,7 @@ async fn rebuilt_indexes_give_the_same_answers_and_check_clean() {
     let before = c.query(&params).await.unwrap();
     let dir = server.stop().await;
     let out = Command::new(BIN)
+        .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
         .args(["rebuild-indexes", "--data-dir"])
         .arg(dir.path())
         .output()

@@ -18,6 +18,7 @@ impl ChildServer {
             .args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--bind", "127.0.0.1:0"])
+            .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

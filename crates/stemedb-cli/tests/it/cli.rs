@@ -8,7 +8,11 @@ use serde_json::Value;
 use crate::child::{BIN, ChildServer};
 
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("run stemedb");
+    let out = Command::new(BIN)
+        .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
+        .args(args)
+        .output()
+        .expect("run stemedb");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

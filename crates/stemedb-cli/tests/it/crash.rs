@@ -82,7 +82,7 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         let seed = base_seed.wrapping_add(round);
         let mut rng = SplitMix64::new(seed);
         let server = ChildServer::start(dir.path());
-        let client = Client::new(&server.url, None).unwrap();
+        let client = Client::new(&server.url, Some(crate::harness::ROOT_KEY.into())).unwrap();
         let acked = Arc::new(Mutex::new(Vec::new()));
         let tasks: Vec<_> = (0..WRITERS)
             .map(|w| tokio::spawn(writer(client.clone(), round, w, Arc::clone(&acked))))
@@ -99,7 +99,7 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
             acked_now.len()
         );
         let server = ChildServer::start(dir.path());
-        let client = Client::new(&server.url, None).unwrap();
+        let client = Client::new(&server.url, Some(crate::harness::ROOT_KEY.into())).unwrap();
         // This round's acknowledged ids: fetched one by one and verified.
         for id in &acked_now {
             let record = client.get(id).await.unwrap();

@@ -1,7 +1,5 @@
 //! Starting in-process servers on 127.0.0.1:0 and building signed assertions.
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use stemedb::Db;
@@ -11,6 +9,22 @@ use stemedb_server::{AppState, ServerConfig};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// The root admin key of in-process test servers (and `STEMEDB_ROOT_API_KEY` of child ones).
+pub const ROOT_KEY: &str = "test-root-key-not-secret-0123456789abcdef";
+
+/// A plain HTTP client that sends [`ROOT_KEY`] with every request.
+pub fn http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_static(ROOT_KEY),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
 
 pub struct TestServer {
     pub url: String,
@@ -29,9 +43,14 @@ impl TestServer {
         Self::start_in(tempfile::tempdir().unwrap(), config).await
     }
 
-    pub async fn start_in(dir: TempDir, config: ServerConfig) -> TestServer {
+    /// Starts a server over `dir`. Unless the config says otherwise, [`ROOT_KEY`] is its root
+    /// admin key and the client sends it.
+    pub async fn start_in(dir: TempDir, mut config: ServerConfig) -> TestServer {
+        if config.auth.root_api_key.is_none() {
+            config.auth.root_api_key = Some(ROOT_KEY.to_owned());
+        }
         let (url, shutdown, task) = serve(dir.path(), config).await;
-        let client = Client::new(&url, None).unwrap();
+        let client = Client::new(&url, Some(ROOT_KEY.to_owned())).unwrap();
         TestServer {
             url,
             client,
@@ -78,11 +97,7 @@ async fn serve(
     let db = Db::open(dir, config.db.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        db: Arc::new(db),
-        config: Arc::new(config),
-        started: Instant::now(),
-    };
+    let (state, _) = AppState::open(db, config).unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(stemedb_server::serve(listener, state, async move {
         let _ = rx.await;

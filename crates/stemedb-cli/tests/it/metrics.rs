@@ -65,7 +65,11 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 }
 
 async fn scrape(url: &str) -> Vec<Sample> {
-    let response = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    let response = crate::harness::http()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -179,7 +183,7 @@ async fn metrics_parse_and_carry_every_documented_name() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_response_carries_a_request_id() {
     let server = TestServer::start().await;
-    let http = reqwest::Client::new();
+    let http = crate::harness::http();
     let mine = http
         .get(format!("{}/v1/health", server.url))
         .header("x-request-id", "trace-abc_1.2")

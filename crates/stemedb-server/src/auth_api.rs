@@ -1,0 +1,234 @@
+//! Admin routes for API keys (`/v1/api-keys…`) and the admin audit log (`/v1/admin/audit`).
+//! A key's secret appears only in the reply that creates or rotates it.
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use stemedb::core::Timestamp;
+
+use crate::api::body_bytes;
+use crate::auth::{Caller, KeyChange, KeyRecord, NewKey, Role, now};
+use crate::truth_api::{param, params};
+use crate::{ApiError, AppState};
+
+/// Longest key name.
+const NAME_CHARS_MAX: usize = 100;
+/// Most agents one key may sign for.
+const AGENT_IDS_MAX: usize = 1_000;
+
+/// A key as the API shows it: no secret, no hashes.
+fn key_json(key: &KeyRecord) -> Value {
+    json!({
+        "id": key.id,
+        "name": key.name,
+        "role": key.role,
+        "created_at": key.created_at.to_rfc3339(),
+        "expires_at": key.expires_at.map(Timestamp::to_rfc3339),
+        "revoked_at": key.revoked_at.map(Timestamp::to_rfc3339),
+        "rate_limit_per_sec": key.rate_limit_per_sec,
+        "agent_ids": key.agent_ids,
+        "secrets_valid": key.secrets.len(),
+    })
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("bad request body: {e}")))
+}
+
+fn parse_time(text: &str, field: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse_field(text, field).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn parse_role(text: &str) -> Result<Role, ApiError> {
+    Role::parse(text).ok_or_else(|| {
+        ApiError::BadRequest(format!("role must be read, write or admin; got {text:?}"))
+    })
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty()
+        || name.chars().count() > NAME_CHARS_MAX
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "name must be 1 to {NAME_CHARS_MAX} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_agents(agents: &[String]) -> Result<(), ApiError> {
+    if agents.len() > AGENT_IDS_MAX || agents.iter().any(|a| a.is_empty() || a.len() > 256) {
+        return Err(ApiError::BadRequest(format!(
+            "agent_ids: at most {AGENT_IDS_MAX} ids of 1 to 256 bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    role: String,
+    expires_at: Option<String>,
+    rate_limit_per_sec: Option<u32>,
+    #[serde(default)]
+    agent_ids: Vec<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let body: CreateBody = parse_body(&bytes)?;
+    check_name(&body.name)?;
+    check_agents(&body.agent_ids)?;
+    let new = NewKey {
+        name: body.name,
+        role: parse_role(&body.role)?,
+        expires_at: body
+            .expires_at
+            .as_deref()
+            .map(|t| parse_time(t, "expires_at"))
+            .transpose()?,
+        rate_limit_per_sec: body.rate_limit_per_sec,
+        agent_ids: body.agent_ids,
+    };
+    let (record, secret) = state.auth.with_keys(|keys| keys.create(new, now()))?;
+    state
+        .record_admin(
+            &caller,
+            "api_key.create",
+            &record.id,
+            json!({"name": record.name, "role": record.role}),
+        )
+        .await?;
+    let mut out = key_json(&record);
+    out["key"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let keys = state
+        .auth
+        .with_keys(|keys| Ok(keys.list().iter().map(key_json).collect::<Vec<_>>()))?;
+    Ok(Json(json!({ "keys": keys })))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.auth.with_keys(|keys| keys.revoke(&id, now()))?;
+    state
+        .record_admin(&caller, "api_key.revoke", &id, json!({}))
+        .await?;
+    Ok(Json(key_json(&record)))
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let grace_ms = state.auth.config.rotation_grace_ms;
+    let (record, secret) = state
+        .auth
+        .with_keys(|keys| keys.rotate(&id, now(), grace_ms))?;
+    state
+        .record_admin(
+            &caller,
+            "api_key.rotate",
+            &id,
+            json!({"grace_ms": grace_ms}),
+        )
+        .await?;
+    let mut out = key_json(&record);
+    out["key"] = json!(secret);
+    out["previous_secret_grace_ms"] = json!(grace_ms);
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    name: Option<String>,
+    role: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    expires_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    rate_limit_per_sec: Option<Option<u32>>,
+    agent_ids: Option<Vec<String>>,
+}
+
+/// Tells `"field": null` (clear it) from an absent field (leave it).
+fn some<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let body: PatchBody = parse_body(&bytes)?;
+    if let Some(name) = &body.name {
+        check_name(name)?;
+    }
+    if let Some(agents) = &body.agent_ids {
+        check_agents(agents)?;
+    }
+    let change = KeyChange {
+        name: body.name,
+        role: body.role.as_deref().map(parse_role).transpose()?,
+        expires_at: body
+            .expires_at
+            .map(|t| {
+                t.as_deref()
+                    .map(|t| parse_time(t, "expires_at"))
+                    .transpose()
+            })
+            .transpose()?,
+        rate_limit_per_sec: body.rate_limit_per_sec,
+        agent_ids: body.agent_ids,
+    };
+    let record = state.auth.with_keys(|keys| keys.update(&id, change))?;
+    state
+        .record_admin(&caller, "api_key.update", &id, key_json(&record))
+        .await?;
+    Ok(Json(key_json(&record)))
+}
+
+/// `GET /v1/admin/audit?after=N&limit=M`: entries oldest first.
+pub async fn admin_audit(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pairs = params(raw.as_deref(), &["after", "limit"])?;
+    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+        param(&pairs, name).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| ApiError::BadRequest(format!("{name} must be a whole number")))
+        })
+    };
+    let (after, limit) = (number("after", 0)?, number("limit", 1_000)?.min(10_000));
+    let log = state.admin_log.clone();
+    let (entries, total) = tokio::task::spawn_blocking(move || log.read(after, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({"entries": entries, "total": total})))
+}
