@@ -82,6 +82,10 @@ struct CreateBody {
     agent_ids: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/v1/api-keys", tag = "admin",
+    request_body(content = crate::openapi::ApiKeyCreate),
+    responses((status = 201, description = "Created; `key` is the secret, shown only here", body = crate::openapi::ApiKeyWithSecret),
+        (status = 400, description = "Bad body", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -116,6 +120,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/api-keys", tag = "admin",
+    responses((status = 200, description = "Every key, without secrets", body = crate::openapi::ApiKeyList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state
         .auth
@@ -123,6 +129,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "keys": keys })))
 }
 
+#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, description = "Revoked", body = crate::openapi::ApiKey),
+        (status = 404, description = "No such key", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -135,6 +145,11 @@ pub async fn revoke(
     Ok(Json(key_json(&record)))
 }
 
+#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, description = "A new secret; the old one works for the grace period", body = crate::openapi::ApiKeyWithSecret),
+        (status = 404, description = "No such key", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is revoked", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn rotate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -177,6 +192,12 @@ fn some<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     T::deserialize(d).map(Some)
 }
 
+#[utoipa::path(patch, path = "/v1/api-keys/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    request_body(content = crate::openapi::ApiKeyPatch),
+    responses((status = 200, description = "Changed", body = crate::openapi::ApiKey),
+        (status = 400, description = "Bad body", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -213,6 +234,10 @@ pub async fn update(
 }
 
 /// `GET /v1/admin/audit?after=N&limit=M`: entries oldest first.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin",
+    params(("after" = Option<u64>, Query, description = "Skip this many entries"), ("limit" = Option<u64>, Query, description = "At most this many (default 1,000, at most 10,000)")),
+    responses((status = 200, description = "Administrative actions, oldest first", body = crate::openapi::AdminAuditPage),
+        (status = 400, description = "Bad parameter", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn admin_audit(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

@@ -104,6 +104,70 @@ pub struct RoleResponse {
     effective_after_sequence: u64,
 }
 
+/// `POST /v1/api-keys`.
+#[derive(ToSchema)]
+pub struct ApiKeyCreate {
+    /// 1–100 characters.
+    name: String,
+    /// `read`, `write` or `admin`.
+    role: String,
+    /// RFC 3339 UTC; the key stops working then.
+    expires_at: Option<String>,
+    /// Requests per second (0: unlimited); absent: the role's default.
+    rate_limit_per_sec: Option<u32>,
+    /// Agents this key may write for without signing (custodial signing).
+    agent_ids: Option<Vec<String>>,
+}
+
+/// `PATCH /v1/api-keys/{id}`: the fields to change; `null` clears `expires_at` or
+/// `rate_limit_per_sec`.
+#[derive(ToSchema)]
+pub struct ApiKeyPatch {
+    name: Option<String>,
+    role: Option<String>,
+    expires_at: Option<String>,
+    rate_limit_per_sec: Option<u32>,
+    agent_ids: Option<Vec<String>>,
+}
+
+/// A key as listed: never its secret.
+#[derive(ToSchema)]
+pub struct ApiKey {
+    id: String,
+    name: String,
+    role: String,
+    created_at: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    rate_limit_per_sec: Option<u32>,
+    agent_ids: Vec<String>,
+    /// Secrets that open it (2 during a rotation's grace period).
+    secrets_valid: u32,
+}
+
+/// A created or rotated key: the one reply that carries its secret.
+#[derive(ToSchema)]
+pub struct ApiKeyWithSecret {
+    #[schema(inline)]
+    key_fields: ApiKey,
+    /// The secret: `sdb_` and 64 hex digits. Shown once.
+    key: String,
+}
+
+#[derive(ToSchema)]
+pub struct ApiKeyList {
+    keys: Vec<ApiKey>,
+}
+
+/// `GET /v1/admin/audit`.
+#[derive(ToSchema)]
+pub struct AdminAuditPage {
+    /// `{at, actor, action, target, detail, prev}`, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<Value>,
+    total: u64,
+}
+
 #[derive(ToSchema)]
 pub struct RoleList {
     agent_ids: Vec<String>,
@@ -348,7 +412,15 @@ pub struct Problem {
         crate::truth_api::quarantine_approve,
         crate::truth_api::quarantine_reject,
         crate::truth_api::audit_export,
+        crate::auth_api::create,
+        crate::auth_api::list,
+        crate::auth_api::revoke,
+        crate::auth_api::rotate,
+        crate::auth_api::update,
+        crate::auth_api::admin_audit,
     ),
+    modifiers(&KeySecurity),
+    security(("api_key" = []), ("bearer" = [])),
     components(schemas(
         AssertionWire,
         Record,
@@ -379,6 +451,26 @@ pub struct Problem {
     ))
 )]
 pub struct ApiDoc;
+
+/// Declares the two ways a key is sent (docs/security.md).
+struct KeySecurity;
+
+impl utoipa::Modify for KeySecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())

@@ -17,4 +17,5 @@ mod ingest_table;
 mod metrics;
 mod power;
 mod query;
+mod security;
 mod truth;

@@ -1,0 +1,330 @@
+//! API keys and roles at the router: the authorization matrix over every OpenAPI route and
+//! every kind of key, bodies that ask for a higher role, and key revocation and rotation.
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use stemedb_server::auth::{Access, ROUTES, Role};
+
+use crate::harness::{ROOT_KEY, TestServer};
+
+/// The kinds of credential the matrix tries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    None,
+    Malformed,
+    Wrong,
+    Expired,
+    Revoked,
+    Read,
+    Write,
+    Admin,
+}
+
+const KINDS: [Kind; 8] = [
+    Kind::None,
+    Kind::Malformed,
+    Kind::Wrong,
+    Kind::Expired,
+    Kind::Revoked,
+    Kind::Read,
+    Kind::Write,
+    Kind::Admin,
+];
+
+/// Sends one request with an optional `X-API-Key`; returns the status and the JSON body.
+async fn call(
+    url: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new().request(method, format!("{url}{path}"));
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Creates a key through the API with the root key; returns (id, secret).
+async fn create_key(url: &str, body: Value) -> (String, String) {
+    let (status, reply) = call(url, "POST", "/v1/api-keys", Some(ROOT_KEY), Some(body)).await;
+    assert_eq!(status, 201, "{reply}");
+    (
+        reply["id"].as_str().unwrap().to_owned(),
+        reply["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// One secret per kind of credential.
+async fn credentials(url: &str) -> Vec<(Kind, Option<String>)> {
+    let mut out = vec![
+        (Kind::None, None),
+        (Kind::Malformed, Some("not a key at all".to_owned())),
+        (Kind::Wrong, Some(format!("sdb_{}", "ab".repeat(32)))),
+    ];
+    let (_, expired) = create_key(
+        url,
+        json!({"name": "expired", "role": "admin", "expires_at": "2020-01-01T00:00:00Z"}),
+    )
+    .await;
+    out.push((Kind::Expired, Some(expired)));
+    let (revoked_id, revoked) = create_key(url, json!({"name": "revoked", "role": "admin"})).await;
+    let path = format!("/v1/api-keys/{revoked_id}/revoke");
+    assert_eq!(call(url, "POST", &path, Some(ROOT_KEY), None).await.0, 200);
+    out.push((Kind::Revoked, Some(revoked)));
+    for (kind, role) in [
+        (Kind::Read, "read"),
+        (Kind::Write, "write"),
+        (Kind::Admin, "admin"),
+    ] {
+        let (_, secret) = create_key(url, json!({"name": role, "role": role})).await;
+        out.push((kind, Some(secret)));
+    }
+    out
+}
+
+/// The routes docs/security.md lists: (method, route, least role).
+fn documented_routes() -> BTreeSet<(String, String, String)> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/security.md"
+    ))
+    .unwrap();
+    doc.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", method, route, role, ""]
+                    if method.starts_with('`') && route.starts_with("`/") =>
+                {
+                    Some((
+                        method.trim_matches('`').into(),
+                        route.trim_matches('`').into(),
+                        role.to_string(),
+                    ))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn access_name(access: Access) -> String {
+    match access {
+        Access::Open => "open".into(),
+        Access::Needs(role) => role.name().into(),
+    }
+}
+
+/// What a credential kind must get on a route needing `access`: `Err(status)` for a refusal,
+/// `Ok(())` for "let through" (any status but 401 and 403).
+fn expected(kind: Kind, access: Access) -> Result<(), u16> {
+    let role = match kind {
+        Kind::None if access == Access::Open => return Ok(()),
+        Kind::None | Kind::Malformed | Kind::Wrong | Kind::Expired | Kind::Revoked => {
+            return Err(401);
+        }
+        Kind::Read => Role::Read,
+        Kind::Write => Role::Write,
+        Kind::Admin => Role::Admin,
+    };
+    match access {
+        Access::Needs(required) if role < required => Err(403),
+        _ => Ok(()),
+    }
+}
+
+fn concrete(route: &str) -> String {
+    route.replace("{id}", &"0".repeat(64))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_openapi_route_is_in_the_matrix_and_each_kind_of_key_gets_its_answer() {
+    let server = TestServer::start().await;
+    let url = &server.url;
+    let (status, openapi) = call(url, "GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let documented = documented_routes();
+    let table: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, a)| ((*m).to_owned(), (*p).to_owned(), access_name(*a)))
+        .collect();
+    assert_eq!(
+        documented, table,
+        "docs/security.md and the server's access table differ"
+    );
+    let mut routes = Vec::new();
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let row = table.iter().find(|(m, p, _)| *m == method && p == path);
+            assert!(
+                row.is_some(),
+                "{method} {path} is missing from the authorization matrix"
+            );
+            routes.push((method, path.clone()));
+        }
+    }
+    assert!(
+        routes.len() >= 30,
+        "only {} routes in /openapi.json",
+        routes.len()
+    );
+    let credentials = credentials(url).await;
+    let mut checked = 0;
+    for (method, path) in &routes {
+        let access = ROUTES
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, a)| *a)
+            .unwrap();
+        for (kind, secret) in &credentials {
+            let body = (method != "GET").then(|| json!({}));
+            let (status, reply) = call(url, method, &concrete(path), secret.as_deref(), body).await;
+            let what = format!("{kind:?} key on {method} {path}: {status} {reply}");
+            match expected(*kind, access) {
+                Err(want) => assert_eq!(status, want, "{what}"),
+                Ok(()) => assert!(status != 401 && status != 403 && status < 500, "{what}"),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * KINDS.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_request_body_raises_the_callers_role() {
+    let server = TestServer::start().await;
+    let url = &server.url;
+    let (write_id, write) = create_key(url, json!({"name": "w", "role": "write"})).await;
+    let (_, read) = create_key(url, json!({"name": "r", "role": "read"})).await;
+    let cases = [
+        (
+            "POST",
+            "/v1/api-keys".to_owned(),
+            &write,
+            json!({"name": "x", "role": "admin"}),
+        ),
+        (
+            "PATCH",
+            format!("/v1/api-keys/{write_id}"),
+            &write,
+            json!({"role": "admin"}),
+        ),
+        (
+            "POST",
+            "/v1/admin/curators".to_owned(),
+            &write,
+            json!({"agent_id": "agent/x", "role": "admin"}),
+        ),
+        (
+            "POST",
+            "/v1/assert".to_owned(),
+            &read,
+            json!({"role": "admin", "api_key": ROOT_KEY}),
+        ),
+    ];
+    for (method, path, key, body) in cases {
+        let (status, reply) = call(url, method, &path, Some(key), Some(body.clone())).await;
+        assert_eq!(status, 403, "{method} {path} with {body}: {reply}");
+    }
+    let (_, keys) = call(url, "GET", "/v1/api-keys", Some(ROOT_KEY), None).await;
+    let roles: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["write", "read"], "no key changed role");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_key_stops_at_once_and_a_rotated_secret_stops_after_its_grace() {
+    let mut config = stemedb_server::ServerConfig::default();
+    config.auth.rotation_grace_ms = 1_500;
+    let server = TestServer::start_with(config).await;
+    let url = &server.url;
+    let (id, old) = create_key(url, json!({"name": "rotating", "role": "read"})).await;
+    let (status, rotated) = call(
+        url,
+        "POST",
+        &format!("/v1/api-keys/{id}/rotate"),
+        Some(ROOT_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["key"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        call(url, "GET", "/v1/quarantine", Some(&old), None).await.0,
+        200,
+        "old secret in grace"
+    );
+    assert_eq!(
+        call(url, "GET", "/v1/quarantine", Some(&new), None).await.0,
+        200,
+        "new secret"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_700)).await;
+    let (status, reply) = call(url, "GET", "/v1/quarantine", Some(&old), None).await;
+    assert_eq!(status, 401, "old secret after its grace: {reply}");
+    assert_eq!(
+        call(url, "GET", "/v1/quarantine", Some(&new), None).await.0,
+        200
+    );
+    assert_eq!(
+        call(
+            url,
+            "POST",
+            &format!("/v1/api-keys/{id}/revoke"),
+            Some(ROOT_KEY),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, reply) = call(url, "GET", "/v1/quarantine", Some(&new), None).await;
+    assert_eq!(status, 401, "revoked: {reply}");
+    // Bearer is accepted like X-API-Key, and the admin audit log names each action.
+    let audit = reqwest::Client::new()
+        .get(format!("{url}/v1/admin/audit"))
+        .bearer_auth(ROOT_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["api_key.create", "api_key.rotate", "api_key.revoke"]
+    );
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "root" && e["target"] == id.as_str())
+    );
+}
