@@ -186,8 +186,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
             ready_ms = started.elapsed().as_millis() as u64,
             "opened"
         );
-        // Tests and scripts read this line to find the port when binding to :0.
-        println!("stemedb listening on http://{address}");
         let (state, created) = AppState::open(db, config).context("loading API keys")?;
         if let Some(path) = created {
             tracing::info!(
@@ -195,6 +193,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 "no API key was configured: created an admin key and wrote it to this file (mode 0600); the CLI reads it from there"
             );
         }
+        // Tests and scripts read this line to find the port when binding to :0.
+        println!("stemedb listening on http://{address}");
         stemedb_server::serve(listener, state, shutdown_signal())
             .await
             .context("serving")?;

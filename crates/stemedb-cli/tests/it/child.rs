@@ -11,6 +11,21 @@ pub struct ChildServer {
     pub url: String,
 }
 
+/// Waits for a child server's "listening on" line (stdout piped) and returns its URL.
+pub fn read_listening_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("stemedb listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("server printed its address")
+}
+
 impl ChildServer {
     /// Starts `stemedb serve` on `dir` and waits for its "listening on" line.
     pub fn start(dir: &Path) -> ChildServer {
@@ -23,18 +38,7 @@ impl ChildServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn stemedb serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("stemedb listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server printed its address");
+        let url = read_listening_line(&mut child);
         ChildServer { child, url }
     }
 

@@ -328,3 +328,176 @@ async fn a_revoked_key_stops_at_once_and_a_rotated_secret_stops_after_its_grace(
             .all(|e| e["actor"] == "root" && e["target"] == id.as_str())
     );
 }
+
+/// Every secret a key's life produces: the bootstrap key, a created key, its rotated secret,
+/// the root key. A child server logs at its default level, as text and then as JSON; all of
+/// its output, and `config show`'s, must hold none of them.
+#[test]
+fn no_secret_or_key_material_appears_in_any_log_line() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("server.log");
+    let root = "root-key-that-must-never-be-logged-0123456789";
+    let mut secrets: Vec<String> = vec![root.to_owned()];
+    for (round, format) in ["text", "json"].into_iter().enumerate() {
+        let data = dir.path().join(format!("data{round}"));
+        let log_file = std::fs::File::create(&logs).unwrap();
+        let mut child = Command::new(crate::child::BIN)
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--log-format",
+                format,
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env_remove("STEMEDB_ROOT_API_KEY")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let url = crate::child::read_listening_line(&mut child);
+        let bootstrap = std::fs::read_to_string(data.join("admin.key"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(data.join("admin.key"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "admin.key is readable only by its owner"
+        );
+        secrets.push(bootstrap.clone());
+        secrets.extend(key_lifecycle(&url, &bootstrap));
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&logs).unwrap();
+        assert!(
+            text.contains("admin.key"),
+            "the log says where the bootstrap key is: {text}"
+        );
+        check_no_secrets(&text, &secrets, &format!("{format} log"));
+    }
+    let shown = Command::new(crate::child::BIN)
+        .args(["config", "show", "--json"])
+        .env("STEMEDB_ROOT_API_KEY", root)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout) + String::from_utf8_lossy(&shown.stderr);
+    assert!(shown.contains("root_api_key"), "{shown}");
+    check_no_secrets(&shown, &secrets, "config show");
+}
+
+/// Creates, uses (X-API-Key and Bearer), rotates, revokes and misuses a key; returns the
+/// secrets it saw.
+fn key_lifecycle(url: &str, admin: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (status, created) = call(
+            url,
+            "POST",
+            "/v1/api-keys",
+            Some(admin),
+            Some(json!({"name": "life", "role": "write"})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (id, first) = (
+            created["id"].as_str().unwrap().to_owned(),
+            created["key"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(
+            call(url, "GET", "/v1/quarantine", Some(&first), None)
+                .await
+                .0,
+            200
+        );
+        let bearer = reqwest::Client::new()
+            .get(format!("{url}/v1/quarantine"))
+            .bearer_auth(&first)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bearer.status(), 200);
+        let (_, rotated) = call(
+            url,
+            "POST",
+            &format!("/v1/api-keys/{id}/rotate"),
+            Some(admin),
+            None,
+        )
+        .await;
+        let second = rotated["key"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call(
+                url,
+                "POST",
+                "/v1/assert",
+                Some(&second),
+                Some(json!({"bad": true}))
+            )
+            .await
+            .0,
+            422
+        );
+        assert_eq!(
+            call(
+                url,
+                "POST",
+                &format!("/v1/api-keys/{id}/revoke"),
+                Some(admin),
+                None
+            )
+            .await
+            .0,
+            200
+        );
+        assert_eq!(
+            call(url, "GET", "/v1/quarantine", Some(&second), None)
+                .await
+                .0,
+            401
+        );
+        let typo = format!("{}x", &second[..second.len() - 1]);
+        assert_eq!(
+            call(url, "GET", "/v1/quarantine", Some(&typo), None)
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            call(url, "GET", "/v1/nowhere", Some(&first), None).await.0,
+            404
+        );
+        vec![first, second, typo]
+    })
+}
+
+/// Fails if any secret, its hex part, or its stored hash appears in `text`.
+fn check_no_secrets(text: &str, secrets: &[String], what: &str) {
+    for secret in secrets {
+        let hash = blake3::hash(secret.as_bytes()).to_hex().to_string();
+        let material = [
+            secret.as_str(),
+            secret.trim_start_matches("sdb_"),
+            hash.as_str(),
+        ];
+        for m in material {
+            assert!(
+                !text.contains(m),
+                "{what} contains key material ({} chars)",
+                m.len()
+            );
+        }
+    }
+}
