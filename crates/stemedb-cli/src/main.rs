@@ -5,6 +5,7 @@
 mod admin;
 mod audit_cmds;
 mod backup;
+mod bench_limits;
 mod bench_truth;
 mod client_cmds;
 mod config_file;
@@ -106,6 +107,8 @@ enum Command {
     Verify(audit_cmds::VerifyArgs),
     /// Truth-maintenance benchmarks: a timed retraction cascade, or a trust graph for load-test.
     BenchTruth(bench_truth::BenchTruthArgs),
+    /// Rate-limit isolation: does a key driven past its limit slow another key down?
+    BenchRateLimit(bench_limits::BenchRateLimitArgs),
     /// Drive a server with signed writes and queries; print throughput and latency percentiles.
     LoadTest(loadtest::LoadTestArgs),
 }
@@ -135,6 +138,7 @@ fn main() -> Result<()> {
                     Command::Backup(args) => backup::backup(args).await,
                     Command::Admin(args) => admin::run(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
+                    Command::BenchRateLimit(args) => bench_limits::run(args).await,
                     Command::Serve(_)
                     | Command::Keygen(_)
                     | Command::Verify(_)

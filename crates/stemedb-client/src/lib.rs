@@ -70,6 +70,11 @@ impl Client {
         })
     }
 
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let builder = self.http.request(method, format!("{}{}", self.base, path));
         match &self.api_key {
