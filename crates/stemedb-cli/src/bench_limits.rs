@@ -71,7 +71,9 @@ async fn paced(client: Client, per_sec: u32, secs: u64) -> Result<(Histogram<u64
             let started = Instant::now();
             match client.get_json("/v1/query", QUERY).await {
                 Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
-                Err(ClientError::Problem { status: 429, .. }) => limited.fetch_add(1, Ordering::Relaxed),
+                Err(ClientError::Problem { status: 429, .. }) => {
+                    limited.fetch_add(1, Ordering::Relaxed)
+                }
                 Err(_) => 0,
             };
             started.elapsed().as_micros() as u64
@@ -80,7 +82,11 @@ async fn paced(client: Client, per_sec: u32, secs: u64) -> Result<(Histogram<u64
     while let Some(done) = tasks.join_next().await {
         histogram.record(done?.max(1))?;
     }
-    Ok((histogram, ok.load(Ordering::Relaxed), limited.load(Ordering::Relaxed)))
+    Ok((
+        histogram,
+        ok.load(Ordering::Relaxed),
+        limited.load(Ordering::Relaxed),
+    ))
 }
 
 fn p99_ms(h: &Histogram<u64>) -> f64 {
@@ -135,7 +141,10 @@ pub async fn run(args: BenchRateLimitArgs) -> Result<()> {
     } else {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
-    ensure!(quiet_limited == 0, "the quiet key was rate limited {quiet_limited} times");
+    ensure!(
+        quiet_limited == 0,
+        "the quiet key was rate limited {quiet_limited} times"
+    );
     ensure!(noisy_limited > 0, "the noisy key was never rate limited");
     if increase > args.p99_increase_max_percent {
         bail!(

@@ -44,6 +44,13 @@ pub struct ServeArgs {
     /// An admin API key chosen by the operator (32 to 256 printable characters). Never logged.
     #[arg(long, env = "STEMEDB_ROOT_API_KEY", hide_env_values = true)]
     root_api_key: Option<String>,
+    /// Master key of custodial signing: 64 hex digits. Never logged. Without it and without
+    /// --master-key-file, DATA_DIR/master.key is used (created at first start, mode 0600).
+    #[arg(long, env = "STEMEDB_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// File holding the master key (64 hex digits).
+    #[arg(long, env = "STEMEDB_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
     /// Serve /metrics without a key: `--metrics-open true`.
     #[arg(long, env = "STEMEDB_METRICS_OPEN", default_value_t = false, action = clap::ArgAction::Set)]
     metrics_open: bool,
@@ -127,6 +134,8 @@ impl ServeArgs {
         config.db.cache_bytes = self.cache_bytes;
         config.db.journal_bytes_max = self.journal_bytes_max;
         config.db.disk_free_min_bytes = self.disk_free_min_bytes;
+        config.master_key = self.master_key.clone().map(stemedb_server::MasterKey);
+        config.master_key_file = self.master_key_file.clone();
         config.auth = stemedb_server::auth::AuthConfig {
             enabled: self.auth == AuthMode::Enabled,
             root_api_key: self.root_api_key.clone(),
@@ -187,10 +196,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "opened"
         );
         let (state, created) = AppState::open(db, config).context("loading API keys")?;
-        if let Some(path) = created {
+        for (what, path) in created {
             tracing::info!(
                 path = %path.display(),
-                "no API key was configured: created an admin key and wrote it to this file (mode 0600); the CLI reads it from there"
+                "none was configured: created the {what} and wrote it to this file (mode 0600)"
             );
         }
         // Tests and scripts read this line to find the port when binding to :0.

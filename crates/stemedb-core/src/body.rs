@@ -11,7 +11,7 @@ use crate::{
 pub const SIGNATURE_FIELD: &str = "signature";
 
 /// Every field a body may carry. Anything else is rejected.
-pub const FIELD_NAMES: [&str; 11] = [
+pub const FIELD_NAMES: [&str; 12] = [
     "subject",
     "predicate",
     "value",
@@ -23,6 +23,7 @@ pub const FIELD_NAMES: [&str; 11] = [
     "provenance",
     "derived_from",
     "supersedes",
+    "custodial",
 ];
 
 /// The contract's size limits (docs/signing.md). Defaults are the published contract; a server
@@ -67,6 +68,9 @@ pub struct AssertionBody {
     pub provenance: Option<String>,
     pub derived_from: Vec<AssertionId>,
     pub supersedes: Option<AssertionId>,
+    /// `true`: the server signed this body with the key it holds for the agent (custodial
+    /// signing, docs/security.md). Signed like every field, so it cannot be added or removed.
+    pub custodial: bool,
     /// The typed meaning of a `stemedb:` control record; `None` for ordinary assertions.
     pub control: Option<Control>,
 }
@@ -269,6 +273,17 @@ fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody
         sources: sources(map, limits)?,
         provenance: optional_text(map, "provenance", limits.provenance_bytes_max)?,
         derived_from: derived_from(map, limits)?,
+        custodial: match map.get("custodial") {
+            None => false,
+            Some(Value::Bool(true)) => true,
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "custodial",
+                    "true_if_present",
+                    "must be true when present (it marks a server-signed record)",
+                ));
+            }
+        },
         supersedes: match map.get("supersedes") {
             None => None,
             Some(Value::String(s)) => Some(AssertionId::parse_field(s, "supersedes")?),

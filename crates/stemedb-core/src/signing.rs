@@ -84,6 +84,7 @@ impl Signature {
 }
 
 /// An agent's secret key (the 32-byte Ed25519 seed). Never printed by `Debug`.
+#[derive(Clone)]
 pub struct SecretKey(SigningKey);
 
 impl std::fmt::Debug for SecretKey {

@@ -3,13 +3,16 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use stemedb::core::AssertionId;
 use stemedb::{Db, DbError, Ingested, Query, QueryResult};
 
+use crate::auth::Caller;
 use crate::problem::problem_json;
 use crate::{ApiError, AppState, query_params};
 
@@ -58,11 +61,15 @@ fn ingested_json(ingested: &Ingested) -> Value {
     ))]
 pub async fn assert_one(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let custody = Arc::clone(&state.custody);
     let ingested = blocking(&state, move |db| {
-        db.ingest_bytes(&bytes).map_err(ApiError::from)
+        let wire = parse_wire(&bytes)?;
+        let wire = custody.prepare(caller.0.as_ref(), None, wire, db.now(), &db.config().limits)?;
+        db.ingest_one(wire).map_err(ApiError::from)
     })
     .await?;
     let status = if ingested.duplicate {
@@ -303,6 +310,11 @@ pub async fn health(
         "uptime_seconds": state.started.elapsed().as_secs(),
         "assertion_count": state.db.assertion_count(),
     }))
+}
+
+/// A request body as JSON; malformed JSON is the database's `malformed-json` problem.
+pub fn parse_wire(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::Db(DbError::MalformedJson(e.to_string())))
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

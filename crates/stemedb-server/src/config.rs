@@ -12,6 +12,20 @@ pub struct ServerConfig {
     pub db: DbConfig,
     /// API keys, roles and rate limits (docs/security.md).
     pub auth: crate::auth::AuthConfig,
+    /// Custodial signing's master key: 64 hex digits (`STEMEDB_MASTER_KEY`), or a file holding
+    /// them; neither: `DATA_DIR/master.key`, created at first start (0600).
+    pub master_key: Option<MasterKey>,
+    pub master_key_file: Option<std::path::PathBuf>,
+}
+
+/// A master key given as text; `Debug` never shows it.
+#[derive(Clone)]
+pub struct MasterKey(pub String);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<set>)")
+    }
 }
 
 impl Default for ServerConfig {
@@ -22,6 +36,8 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             db: DbConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            master_key: None,
+            master_key_file: None,
         }
     }
 }

@@ -8,6 +8,8 @@ pub mod auth;
 mod auth_api;
 mod backup_api;
 mod config;
+mod custody;
+mod files;
 mod observe;
 mod openapi;
 mod problem;
@@ -27,7 +29,7 @@ use stemedb::Db;
 use tokio::net::TcpListener;
 
 pub use admin_log::{AdminAction, AdminLog, AdminLogError};
-pub use config::ServerConfig;
+pub use config::{MasterKey, ServerConfig};
 pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
 
@@ -39,7 +41,11 @@ pub struct AppState {
     pub started: Instant,
     pub auth: Arc<auth::Auth>,
     pub admin_log: Arc<AdminLog>,
+    pub custody: Arc<custody::Custodian>,
 }
+
+/// Secret files a start created: (what, path).
+pub type CreatedFiles = Vec<(&'static str, std::path::PathBuf)>;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,25 +55,34 @@ pub enum StartError {
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
     AdminLog(#[from] AdminLogError),
+    #[error(transparent)]
+    Custody(#[from] custody::CustodyError),
 }
 
 impl AppState {
-    /// The state of a server over an open database: loads its API keys and admin audit log
-    /// from the data directory. Returns the path of a bootstrap admin key file if this start
-    /// created one.
-    pub fn open(
-        db: Db,
-        config: ServerConfig,
-    ) -> Result<(AppState, Option<std::path::PathBuf>), StartError> {
+    /// The state of a server over an open database: loads its API keys, admin audit log and
+    /// custodial agent keys from the data directory. Returns the secret files this start
+    /// created (what, path): their paths may be logged, never their contents.
+    pub fn open(db: Db, config: ServerConfig) -> Result<(AppState, CreatedFiles), StartError> {
         let dir = db.dir().to_owned();
-        let (auth, created) = auth::Auth::open(Some(&dir), config.auth.clone())?;
+        let mut created = Vec::new();
+        let (auth, admin_key) = auth::Auth::open(Some(&dir), config.auth.clone())?;
+        created.extend(admin_key.map(|p| ("admin API key", p)));
         let admin_log = AdminLog::open(&dir)?;
+        let (master, master_file) = custody::resolve_master_key(
+            config.master_key.as_ref().map(|k| k.0.as_str()),
+            config.master_key_file.as_deref(),
+            &dir,
+        )?;
+        created.extend(master_file.map(|p| ("custodial-signing master key", p)));
+        let custody = custody::Custodian::open(&dir, &master)?;
         let state = AppState {
             db: Arc::new(db),
             config: Arc::new(config),
             started: Instant::now(),
             auth: Arc::new(auth),
             admin_log: Arc::new(admin_log),
+            custody: Arc::new(custody),
         };
         Ok((state, created))
     }

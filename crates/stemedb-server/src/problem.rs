@@ -34,6 +34,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Refused(String),
+    #[error("{0}")]
+    Unsigned(String),
     #[error(
         "rate limit of {limit_per_sec} requests per second exceeded; retry in {retry_after_ms} ms"
     )]
@@ -117,6 +119,11 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
         ApiError::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "Missing or bad API key"),
         ApiError::Forbidden { .. } => (S::FORBIDDEN, "forbidden", "Role not allowed"),
         ApiError::Refused(_) => (S::FORBIDDEN, "refused", "Refused"),
+        ApiError::Unsigned(_) => (
+            S::UNPROCESSABLE_ENTITY,
+            "unsigned",
+            "Unsigned write without custodial signing",
+        ),
         ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
         ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad-request", "Bad request"),
         ApiError::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),

@@ -19,15 +19,20 @@ use crate::{ApiError, AppState};
 
 /// Parses and ingests a control record of kind `predicate`; the answer's status follows
 /// `POST /v1/assert` (201 new, 200 duplicate).
+/// Parses a control record, signs it for its agent if it came unsigned from a key bound to
+/// that agent (custodial signing), and ingests it.
 async fn ingest_control(
     state: &AppState,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
     predicate: &'static str,
 ) -> Result<(Value, Ingested), ApiError> {
     let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let custody = std::sync::Arc::clone(&state.custody);
     blocking(state, move |db| {
-        let wire: Value =
-            serde_json::from_slice(&bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+        let wire = crate::api::parse_wire(&bytes)?;
+        let limits = &db.config().limits;
+        let wire = custody.prepare(caller.0.as_ref(), Some(predicate), wire, db.now(), limits)?;
         let ingested = db.ingest_control(wire.clone(), predicate)?;
         Ok((wire, ingested))
     })
@@ -61,9 +66,10 @@ fn base_json(ingested: &Ingested) -> Map<String, Value> {
     ))]
 pub async fn retract(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (wire, ingested) = ingest_control(&state, body, RETRACTS).await?;
+    let (wire, ingested) = ingest_control(&state, caller, body, RETRACTS).await?;
     let target_is_retraction = wire
         .get("subject")
         .and_then(Value::as_str)
@@ -93,10 +99,11 @@ pub async fn retract(
 /// Shared by the control endpoints whose answer is the record's id and effect.
 async fn simple_control(
     state: AppState,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
     predicate: &'static str,
 ) -> Result<Response, ApiError> {
-    let (_, ingested) = ingest_control(&state, body, predicate).await?;
+    let (_, ingested) = ingest_control(&state, caller, body, predicate).await?;
     let mut out = base_json(&ingested);
     out.insert("changed_count".into(), json!(ingested.changed));
     Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
@@ -108,9 +115,10 @@ async fn simple_control(
         (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn vote(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    simple_control(state, body, VOTE).await
+    simple_control(state, caller, body, VOTE).await
 }
 
 #[utoipa::path(post, path = "/v1/trust", tag = "truth",
@@ -119,9 +127,10 @@ pub async fn vote(
         (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn trust(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    simple_control(state, body, TRUSTS).await
+    simple_control(state, caller, body, TRUSTS).await
 }
 
 #[utoipa::path(post, path = "/v1/gold-standard", tag = "truth",
@@ -130,9 +139,10 @@ pub async fn trust(
         (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn gold_standard(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    simple_control(state, body, GOLD_STANDARD).await
+    simple_control(state, caller, body, GOLD_STANDARD).await
 }
 
 #[utoipa::path(post, path = "/v1/epochs", tag = "truth",
@@ -141,9 +151,10 @@ pub async fn gold_standard(
         (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn epoch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    simple_control(state, body, EPOCH).await
+    simple_control(state, caller, body, EPOCH).await
 }
 
 /// `{"agent_id": "…"}` and nothing else.

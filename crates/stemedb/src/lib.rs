@@ -90,6 +90,11 @@ impl Db {
         })
     }
 
+    /// Now, by the database's clock (the time custodial records are stamped with).
+    pub fn now(&self) -> stemedb_core::Timestamp {
+        self.clock.now()
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.store.dir()

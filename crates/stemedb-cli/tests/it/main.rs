@@ -9,6 +9,7 @@ mod check;
 mod child;
 mod cli;
 mod crash;
+mod custody;
 mod deploy;
 mod disk;
 mod faults;

@@ -2,7 +2,6 @@
 //! their durable file (`DATA_DIR/api-keys.json`, written atomically and checksummed). Secrets
 //! exist only in the reply that creates them; the file and memory hold hashes.
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -200,17 +199,8 @@ impl KeyStore {
         };
         let bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| AuthError::Storage(e.to_string()))?;
-        let io = |e: std::io::Error| AuthError::Storage(format!("{}: {e}", path.display()));
-        let temporary = path.with_extension("json.tmp");
-        let mut out = std::fs::File::create(&temporary).map_err(io)?;
-        out.write_all(&bytes).map_err(io)?;
-        out.sync_all().map_err(io)?;
-        std::fs::rename(&temporary, path).map_err(io)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
+        crate::files::write_atomic(path, &bytes)
+            .map_err(|e| AuthError::Storage(format!("{}: {e}", path.display())))?;
         Ok(())
     }
 

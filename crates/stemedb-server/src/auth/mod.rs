@@ -358,18 +358,8 @@ fn credential(headers: &HeaderMap) -> Result<String, ApiError> {
 
 /// Writes a secret to a new file readable only by its owner.
 fn write_private(path: &Path, secret: &str) -> Result<(), AuthError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |e: std::io::Error| AuthError::Storage(format!("{}: {e}", path.display()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(format!("{secret}\n").as_bytes())
-        .map_err(io)?;
-    file.sync_all().map_err(io)
+    crate::files::create_private(path, format!("{secret}\n").as_bytes())
+        .map_err(|e| AuthError::Storage(format!("{}: {e}", path.display())))
 }
 
 /// The middleware: looks the matched route up in the access table, authenticates, checks the

@@ -1,0 +1,30 @@
+//! Small durable files the server keeps beside the store (API keys, custodial agent keys,
+//! the master key): atomic replacement and owner-only creation.
+use std::io::Write;
+use std::path::Path;
+
+/// Replaces `path` with `bytes` atomically: a temporary file, fsync, rename, fsync of the
+/// directory. A crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    let mut out = std::fs::File::create(&temporary)?;
+    out.write_all(bytes)?;
+    out.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Creates a new file readable only by its owner (0600) holding `bytes`; fails if it exists.
+pub fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
