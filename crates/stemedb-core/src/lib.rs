@@ -16,7 +16,9 @@ pub use control::{Control, RetractionTarget, parse_control};
 pub use error::{CoreError, ValidationError};
 pub use id::AssertionId;
 pub use rng::SplitMix64;
-pub use signing::{PublicKey, SIGNING_DOMAIN, SecretKey, Signature, signing_message, verify_many};
+pub use signing::{
+    PublicKey, SIGNING_DOMAIN, SecretKey, Signature, signing_message, verify_many, verify_messages,
+};
 pub use timestamp::{Clock, Timestamp};
 
 /// Largest integer magnitude a value may hold: 2^53 − 1, the range every JSON implementation

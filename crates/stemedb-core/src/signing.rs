@@ -58,8 +58,14 @@ impl PublicKey {
 
     /// Strict single verification (rejects non-canonical S and small-order components).
     pub fn verify(&self, id: &AssertionId, signature: &Signature) -> bool {
+        self.verify_message(&signing_message(id), signature)
+    }
+
+    /// Strict verification of a raw message (the primitive under [`PublicKey::verify`]; public
+    /// so that the Wycheproof vectors test exactly this path).
+    pub fn verify_message(&self, message: &[u8], signature: &Signature) -> bool {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.0.verify_strict(&signing_message(id), &sig).is_ok()
+        self.0.verify_strict(message, &sig).is_ok()
     }
 }
 
@@ -125,15 +131,39 @@ impl SecretKey {
     }
 }
 
+/// Whether a signature's R is a canonical encoding of a point not of small order (what strict
+/// verification demands of R).
+fn r_is_sound(signature: &Signature) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&signature.0[..32]);
+    let compressed = curve25519_dalek::edwards::CompressedEdwardsY(r);
+    compressed
+        .decompress()
+        .is_some_and(|point| !point.is_small_order() && point.compress() == compressed)
+}
+
 /// Verifies many (key, id, signature) triples; returns one verdict per item.
+pub fn verify_many(items: &[(PublicKey, AssertionId, Signature)]) -> Vec<bool> {
+    let messages: Vec<[u8; 53]> = items.iter().map(|(_, id, _)| signing_message(id)).collect();
+    let raw: Vec<(PublicKey, &[u8], Signature)> = items
+        .iter()
+        .zip(&messages)
+        .map(|((k, _, s), m)| (*k, m.as_slice(), *s))
+        .collect();
+    verify_messages(&raw)
+}
+
+/// Verifies many (key, message, signature) triples; one verdict per item.
 /// Uses Ed25519 batch verification first (about twice as fast per signature) and falls back to
 /// strict one-by-one checks only when the batch fails, to find the culprits. A batch that passes
-/// is then re-checked for nothing: keys are screened for weakness at parse time, and batch
-/// verification rejects non-canonical S just as strict verification does.
-pub fn verify_many(items: &[(PublicKey, AssertionId, Signature)]) -> Vec<bool> {
-    if items.len() >= 4 {
-        let messages: Vec<[u8; 53]> = items.iter().map(|(_, id, _)| signing_message(id)).collect();
-        let msg_refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+/// is then re-checked for nothing: keys are screened for weakness at parse time, batch
+/// verification rejects non-canonical S just as strict verification does, and every R is
+/// screened here first (canonical, not of small order), which batch verification does not do:
+/// Wycheproof's tcId 151, an R encoding y = 1 with the sign bit set, passed the batch equation
+/// until this screen was added (tests/wycheproof.rs runs every vector through both paths).
+pub fn verify_messages(items: &[(PublicKey, &[u8], Signature)]) -> Vec<bool> {
+    if items.len() >= 4 && items.iter().all(|(_, _, s)| r_is_sound(s)) {
+        let msg_refs: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
         let sigs: Vec<ed25519_dalek::Signature> = items
             .iter()
             .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
@@ -143,5 +173,8 @@ pub fn verify_many(items: &[(PublicKey, AssertionId, Signature)]) -> Vec<bool> {
             return vec![true; items.len()];
         }
     }
-    items.iter().map(|(k, id, s)| k.verify(id, s)).collect()
+    items
+        .iter()
+        .map(|(k, m, s)| k.verify_message(m, s))
+        .collect()
 }
