@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// File holding the master key (64 hex digits).
     #[arg(long, env = "STEMEDB_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// PEM certificate chain: with --tls-key-path, serve HTTPS (rustls) instead of HTTP.
+    #[arg(long, env = "STEMEDB_TLS_CERT_PATH", requires = "tls_key_path")]
+    tls_cert_path: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "STEMEDB_TLS_KEY_PATH", requires = "tls_cert_path")]
+    tls_key_path: Option<PathBuf>,
     /// Serve /metrics without a key: `--metrics-open true`.
     #[arg(long, env = "STEMEDB_METRICS_OPEN", default_value_t = false, action = clap::ArgAction::Set)]
     metrics_open: bool,
@@ -202,11 +208,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 "none was configured: created the {what} and wrote it to this file (mode 0600)"
             );
         }
+        let tls = match (&args.tls_cert_path, &args.tls_key_path) {
+            (Some(cert), Some(key)) => Some(stemedb_server::tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // Tests and scripts read this line to find the port when binding to :0.
-        println!("stemedb listening on http://{address}");
-        stemedb_server::serve(listener, state, shutdown_signal())
-            .await
-            .context("serving")?;
+        println!("stemedb listening on {scheme}://{address}");
+        match tls {
+            Some(tls) => stemedb_server::serve_tls(listener, tls, state, shutdown_signal()).await,
+            None => stemedb_server::serve(listener, state, shutdown_signal()).await,
+        }
+        .context("serving")?;
         tracing::info!("stopped cleanly");
         Ok(())
     })

@@ -14,6 +14,7 @@ mod observe;
 mod openapi;
 mod problem;
 mod query_params;
+pub mod tls;
 mod truth_api;
 
 use std::future::Future;
@@ -205,12 +206,35 @@ async fn request_timeout(State(state): State<AppState>, request: Request, next: 
     }
 }
 
-/// Serves until `shutdown` resolves, then closes the database (finishing commits in flight).
+/// Serves plain HTTP until `shutdown` resolves, then closes the database (finishing commits
+/// in flight).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(listener, state, shutdown).await
+}
+
+/// Serves HTTPS (rustls) on `listener` with `tls`, as [`serve`] does HTTP.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_on(tls::TlsListener::new(listener, tls)?, state, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let db = Arc::clone(&state.db);
     observe::spawn_upkeep();
     let result = axum::serve(listener, router(state))

@@ -29,10 +29,16 @@ pub fn read_listening_line(child: &mut Child) -> String {
 impl ChildServer {
     /// Starts `stemedb serve` on `dir` and waits for its "listening on" line.
     pub fn start(dir: &Path) -> ChildServer {
+        Self::start_with(dir, &[])
+    }
+
+    /// As [`ChildServer::start`], with more `serve` arguments.
+    pub fn start_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> ChildServer {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--bind", "127.0.0.1:0"])
+            .args(extra)
             .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

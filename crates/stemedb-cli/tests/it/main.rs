@@ -19,4 +19,5 @@ mod metrics;
 mod power;
 mod query;
 mod security;
+mod tls;
 mod truth;

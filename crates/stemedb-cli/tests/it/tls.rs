@@ -1,0 +1,78 @@
+//! TLS: a child server started with a self-signed certificate the test generates answers
+//! HTTPS to a client that trusts that certificate, and nothing to one that does not or to
+//! plain HTTP.
+use std::ffi::OsStr;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::child::ChildServer;
+use crate::harness::ROOT_KEY;
+
+/// Sends one HTTP/1.1 GET over TLS, trusting `roots`; returns the raw response.
+async fn https_get(
+    address: &str,
+    roots: rustls::RootCertStore,
+    path: &str,
+) -> std::io::Result<String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {ROOT_KEY}\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await?;
+    Ok(response)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_with_a_certificate_speaks_https_and_only_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let extra = [
+        OsStr::new("--tls-cert-path"),
+        cert_path.as_os_str(),
+        OsStr::new("--tls-key-path"),
+        key_path.as_os_str(),
+    ];
+    let server = ChildServer::start_with(&dir.path().join("data"), &extra);
+    let address = server
+        .url
+        .strip_prefix("https://")
+        .expect("an https URL")
+        .to_owned();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(cert.cert.der().to_vec()))
+        .unwrap();
+    let response = https_get(&address, roots, "/v1/health").await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"assertion_count\":0"), "{response}");
+
+    let stranger = https_get(&address, rustls::RootCertStore::empty(), "/v1/health").await;
+    assert!(
+        stranger.is_err(),
+        "a client that does not trust the certificate gets nothing"
+    );
+
+    let plain = crate::harness::http()
+        .get(format!("http://{address}/v1/health"))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP gets no answer: {plain:?}");
+    assert_eq!(server.terminate(), Some(0));
+}
