@@ -1,5 +1,6 @@
 //! `stemedb bench-rate-limit`: does one key driven far past its rate limit slow another key
-//! down? Two read keys are created; the quiet one sends paced queries alone, then while the
+//! down? A data set of 64 contradicting groups is written; two read keys are created; the
+//! quiet one sends paced consensus queries over those groups alone, then while the
 //! noisy one is driven at `--overload`× its limit, alternating, for `--rounds` rounds. Prints
 //! the quiet key's p99 over all samples of each kind of phase and fails when the p99 with noise
 //! exceeds the p99 alone by more than `--p99-increase-max-percent`.
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hdrhistogram::Histogram;
-use serde_json::json;
+use serde_json::{Map, json};
+use stemedb::core::SecretKey;
 use stemedb_client::{Client, ClientError};
 
 use crate::ServerArgs;
@@ -49,11 +51,42 @@ async fn create_key(admin: &Client, name: &str, rate: u32) -> Result<Client> {
     Ok(Client::new(admin.base_url(), Some(secret.to_owned()))?)
 }
 
-const QUERY: &[(&str, &str)] = &[
-    ("subject", "bench/isolation/none"),
-    ("predicate", "p"),
-    ("lens", "recency"),
-];
+/// Groups the quiet key queries, and assertions per group (from 8 agents).
+const GROUPS: usize = 64;
+const GROUP_LEN: usize = 16;
+
+/// Writes the data set the quiet key reads: `GROUPS` groups of `GROUP_LEN` contradicting
+/// assertions, so that each query runs a real lens (consensus) over real records.
+async fn load_data(admin: &Client) -> Result<()> {
+    let keys: Vec<SecretKey> = (0..8)
+        .map(|a| SecretKey::from_seed(&[a as u8 + 40; 32]))
+        .collect();
+    let mut items = Vec::with_capacity(GROUPS * GROUP_LEN);
+    for i in 0..GROUPS * GROUP_LEN {
+        let agent = i % keys.len();
+        let mut body = Map::new();
+        body.insert(
+            "subject".into(),
+            json!(format!("bench/isolation/s{}", i / GROUP_LEN)),
+        );
+        body.insert("predicate".into(), json!("p"));
+        body.insert("value".into(), json!((i % 5) as f64));
+        body.insert("confidence".into(), json!(0.5 + (i % 7) as f64 / 20.0));
+        body.insert(
+            "agent_id".into(),
+            json!(format!("bench/isolation/agent-{agent}")),
+        );
+        body.insert(
+            "public_key".into(),
+            json!(keys[agent].public_key().to_hex()),
+        );
+        body.insert("timestamp".into(), json!("2025-01-01T00:00:00Z"));
+        items.push(stemedb_client::sign(body, &keys[agent])?);
+    }
+    let reply = admin.assert_batch(&items).await?;
+    ensure!(reply["rejected"] == 0, "loading the data set: {reply}");
+    Ok(())
+}
 
 /// Sends paced queries at `per_sec` for `secs`; returns (latencies µs, ok, limited).
 async fn paced(client: Client, per_sec: u32, secs: u64) -> Result<(Histogram<u64>, u64, u64)> {
@@ -64,12 +97,20 @@ async fn paced(client: Client, per_sec: u32, secs: u64) -> Result<(Histogram<u64
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut sent = 0usize;
     while Instant::now() < deadline {
         tick.tick().await;
         let (client, ok, limited) = (client.clone(), Arc::clone(&ok), Arc::clone(&limited));
+        let subject = format!("bench/isolation/s{}", sent % GROUPS);
+        sent += 1;
         tasks.spawn(async move {
             let started = Instant::now();
-            match client.get_json("/v1/query", QUERY).await {
+            let query = [
+                ("subject", subject.as_str()),
+                ("predicate", "p"),
+                ("lens", "consensus"),
+            ];
+            match client.get_json("/v1/query", &query).await {
                 Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
                 Err(ClientError::Problem { status: 429, .. }) => {
                     limited.fetch_add(1, Ordering::Relaxed)
@@ -100,6 +141,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 pub async fn run(args: BenchRateLimitArgs) -> Result<()> {
     let admin = args.server.client()?;
+    load_data(&admin).await?;
     let noisy = create_key(&admin, "bench-noisy", args.limit_per_sec).await?;
     let quiet = create_key(&admin, "bench-quiet", 0).await?;
     let noise_rate = args.limit_per_sec * args.overload;

@@ -11,7 +11,9 @@ mod rng;
 mod signing;
 mod timestamp;
 
-pub use body::{AssertionBody, FIELD_NAMES, Limits, SIGNATURE_FIELD, SignedAssertion};
+pub use body::{
+    AssertionBody, FIELD_NAMES, Limits, SIGNATURE_FIELD, SignedAssertion, canonical_bytes,
+};
 pub use control::{Control, RetractionTarget, parse_control};
 pub use error::{CoreError, ValidationError};
 pub use id::AssertionId;

@@ -316,7 +316,7 @@ fn has_credential(headers: &HeaderMap) -> bool {
 }
 
 /// The key a request presents, from `X-API-Key` or `Authorization: Bearer`.
-fn credential(headers: &HeaderMap) -> Result<String, ApiError> {
+pub fn credential(headers: &HeaderMap) -> Result<String, ApiError> {
     let bad = |why: &str| ApiError::Unauthorized(format!("malformed credentials: {why}"));
     let from_header = headers
         .get("x-api-key")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (fuzz/fuzz_targets) for SECONDS each (default 10; use e.g. 600 for a
+# real session). Installs cargo-fuzz if missing. Stable Rust works with `-s none` (no
+# sanitizer). A crash is saved under fuzz/artifacts/<target>/ and fails the run.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+shift || true
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(assertion_json canonical_bytes signature_verify api_key_header record_decode)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for target in "${targets[@]}"; do
+  echo "== fuzz $target (${seconds}s)"
+  mkdir -p "fuzz/corpus/$target"
+  if ! cargo fuzz run -s none "$target" "fuzz/corpus/$target" -- \
+      -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz target $target failed (artifact under fuzz/artifacts/$target/)"
+    exit 1
+  fi
+  grep -E '^Done [0-9]+ runs' "$log" || tail -3 "$log"
+done
