@@ -109,6 +109,9 @@ enum Command {
     BenchTruth(bench_truth::BenchTruthArgs),
     /// Rate-limit isolation: does a key driven past its limit slow another key down?
     BenchRateLimit(bench_limits::BenchRateLimitArgs),
+    /// The noisy side of bench-rate-limit, run as its own process.
+    #[command(hide = true)]
+    BenchNoise(bench_limits::BenchNoiseArgs),
     /// Drive a server with signed writes and queries; print throughput and latency percentiles.
     LoadTest(loadtest::LoadTestArgs),
 }
@@ -139,6 +142,7 @@ fn main() -> Result<()> {
                     Command::Admin(args) => admin::run(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
                     Command::BenchRateLimit(args) => bench_limits::run(args).await,
+                    Command::BenchNoise(args) => bench_limits::noise(args).await,
                     Command::Serve(_)
                     | Command::Keygen(_)
                     | Command::Verify(_)
