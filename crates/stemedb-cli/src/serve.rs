@@ -75,6 +75,30 @@ pub struct ServeArgs {
     /// Requests per second shared by all callers without a key on open routes (/v1/health).
     #[arg(long, env = "STEMEDB_OPEN_RATE_PER_SEC", default_value_t = 50)]
     open_rate_per_sec: u32,
+    /// Records per second one agent may write, whatever key sends them (0: unlimited).
+    #[arg(
+        long,
+        env = "STEMEDB_AGENT_WRITE_RATE_PER_SEC",
+        default_value_t = 10_000
+    )]
+    agent_write_rate_per_sec: u32,
+    /// Records one agent may write at once before its rate applies (at least the rate).
+    #[arg(long, env = "STEMEDB_AGENT_WRITE_BURST", default_value_t = 20_000)]
+    agent_write_burst: u32,
+    /// Writes of one agent that may fail validation or signature checks in a window; one more
+    /// refuses the agent for the cooldown (0: no circuit breaker).
+    #[arg(long, env = "STEMEDB_AGENT_FAILURES_MAX", default_value_t = 100)]
+    agent_failures_max: u32,
+    /// The window of that count, in milliseconds.
+    #[arg(
+        long,
+        env = "STEMEDB_AGENT_FAILURE_WINDOW_MS",
+        default_value_t = 60_000
+    )]
+    agent_failure_window_ms: u64,
+    /// How long an agent's open circuit refuses its writes, in milliseconds.
+    #[arg(long, env = "STEMEDB_AGENT_COOLDOWN_MS", default_value_t = 60_000)]
+    agent_cooldown_ms: u64,
     /// Largest body of one assertion or query, in bytes.
     #[arg(long, env = "STEMEDB_ASSERTION_BODY_BYTES_MAX", default_value_t = 1024 * 1024)]
     assertion_body_bytes_max: usize,
@@ -84,9 +108,22 @@ pub struct ServeArgs {
     /// Most assertions in one batch.
     #[arg(long, env = "STEMEDB_BATCH_LEN_MAX", default_value_t = 10_000)]
     batch_len_max: usize,
-    /// Request timeout, in milliseconds.
+    /// Request timeout, in milliseconds (reading a slow client's body counts).
     #[arg(long, env = "STEMEDB_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     request_timeout_ms: u64,
+    /// Longest a client may take to send a request head, or to start its next request on a
+    /// kept-alive connection, in milliseconds; past it the connection is closed.
+    #[arg(long, env = "STEMEDB_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers), in bytes (at least 8192); past it: 431.
+    #[arg(long, env = "STEMEDB_HEADER_BYTES_MAX", default_value_t = 16 * 1024)]
+    header_bytes_max: usize,
+    /// Connections open at once; one more is answered 503 too-many-connections and closed.
+    #[arg(long, env = "STEMEDB_CONNECTIONS_MAX", default_value_t = 1024)]
+    connections_max: usize,
+    /// Deepest nesting of arrays and objects in a JSON body (1 to 128); deeper: 400.
+    #[arg(long, env = "STEMEDB_JSON_DEPTH_MAX", default_value_t = 64)]
+    json_depth_max: usize,
     /// How far ahead of the server clock a timestamp may be, in milliseconds.
     #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = 300_000)]
     future_skew_ms: i64,
@@ -133,6 +170,10 @@ impl ServeArgs {
             assertion_body_bytes_max: self.assertion_body_bytes_max,
             batch_body_bytes_max: self.batch_body_bytes_max,
             request_timeout_ms: self.request_timeout_ms,
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            header_bytes_max: self.header_bytes_max,
+            connections_max: self.connections_max,
+            json_depth_max: self.json_depth_max,
             ..ServerConfig::default()
         };
         config.db.batch_len_max = self.batch_len_max;
@@ -141,6 +182,13 @@ impl ServeArgs {
         config.db.journal_bytes_max = self.journal_bytes_max;
         config.db.disk_free_min_bytes = self.disk_free_min_bytes;
         config.master_key = self.master_key.clone().map(stemedb_server::MasterKey);
+        config.agent_guard = stemedb_server::agent_guard::AgentGuardConfig {
+            write_rate_per_sec: self.agent_write_rate_per_sec,
+            write_burst: self.agent_write_burst,
+            failures_max: self.agent_failures_max,
+            failure_window_ms: self.agent_failure_window_ms,
+            cooldown_ms: self.agent_cooldown_ms,
+        };
         config.master_key_file = self.master_key_file.clone();
         config.auth = stemedb_server::auth::AuthConfig {
             enabled: self.auth == AuthMode::Enabled,
@@ -174,6 +222,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     let config = args.server_config();
     config.db.check().context("checking the configuration")?;
+    config
+        .check()
+        .map_err(anyhow::Error::msg)
+        .context("checking the configuration")?;
     let started = Instant::now();
     let db = Db::open(&args.data_dir, config.db.clone())
         .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use stemedb::core::AssertionId;
 use stemedb::{Db, DbError, Ingested, Query, QueryResult};
 
+use std::collections::HashMap;
+
+use crate::agent_guard::{AgentGuard, agent_of, counts_as_failure};
 use crate::auth::Caller;
 use crate::problem::problem_json;
 use crate::{ApiError, AppState, query_params};
@@ -27,18 +30,56 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
+/// A request body within its route's byte limit and the JSON nesting limit.
 pub(crate) fn body_bytes(
+    config: &crate::ServerConfig,
     body: Result<Bytes, BytesRejection>,
     limit_bytes: usize,
 ) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| match rejection {
+    let bytes = body.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(_)
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
         {
             ApiError::PayloadTooLarge { limit_bytes }
         }
         other => ApiError::BodyUnreadable(other.body_text()),
-    })
+    })?;
+    if json_depth_exceeds(&bytes, config.json_depth_max) {
+        return Err(ApiError::JsonTooDeep {
+            depth_max: config.json_depth_max,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Whether arrays and objects in `bytes` nest deeper than `depth_max`, checked before any
+/// parse in one pass (brackets inside strings do not count). Bytes that are not JSON are
+/// left to the parser to name.
+pub fn json_depth_exceeds(bytes: &[u8], depth_max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > depth_max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn ingested_json(ingested: &Ingested) -> Value {
@@ -64,12 +105,16 @@ pub async fn assert_one(
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
-    let custody = Arc::clone(&state.custody);
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
+    let (custody, guard) = (Arc::clone(&state.custody), Arc::clone(&state.agents));
     let ingested = blocking(&state, move |db| {
         let wire = parse_wire(&bytes)?;
-        let wire = custody.prepare(caller.0.as_ref(), None, wire, db.now(), &db.config().limits)?;
-        db.ingest_one(wire).map_err(ApiError::from)
+        let agent = agent_of(&wire, caller.0.as_ref());
+        guard.guarded(agent.as_deref(), || {
+            let limits = &db.config().limits;
+            let wire = custody.prepare(caller.0.as_ref(), None, wire, db.now(), limits)?;
+            db.ingest_one(wire).map_err(ApiError::from)
+        })
     })
     .await?;
     let status = if ingested.duplicate {
@@ -91,10 +136,11 @@ pub async fn assert_batch(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, state.config.batch_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.batch_body_bytes_max)?;
+    let guard = Arc::clone(&state.agents);
     let results = blocking(&state, move |db| {
         let items = parse_batch(&bytes)?;
-        db.ingest_batch(items).map_err(ApiError::from)
+        guarded_batch(db, &guard, items)
     })
     .await?;
     let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
@@ -113,15 +159,71 @@ pub async fn assert_batch(
                 item["status"] = json!(if ingested.duplicate { 200 } else { 201 });
                 item
             }
-            Err(e) => {
+            Err(problem) => {
                 rejected += 1;
-                let problem = problem_json(&ApiError::Db(e));
                 json!({"index": index, "status": problem["status"], "error": problem})
             }
         })
         .collect();
     let body = json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "results": items});
     Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// Ingests a batch through the agent guard: items of an agent whose circuit is open or whose
+/// quota cannot take all its items in this batch are refused (each with the problem); the rest
+/// are ingested together; items that fail validation count against their agent.
+fn guarded_batch(
+    db: &Db,
+    guard: &AgentGuard,
+    items: Vec<Value>,
+) -> Result<Vec<Result<Ingested, Value>>, ApiError> {
+    let max = db.config().batch_len_max;
+    if items.len() > max {
+        // Refused whole, before any quota is spent.
+        let len = items.len();
+        return Err(DbError::BatchTooLarge { len, max }.into());
+    }
+    let agents: Vec<Option<String>> = items.iter().map(|item| agent_of(item, None)).collect();
+    let mut per_agent: HashMap<&str, u32> = HashMap::new();
+    for agent in agents.iter().flatten() {
+        *per_agent.entry(agent).or_default() += 1;
+    }
+    let now = std::time::Instant::now();
+    let refused: HashMap<&str, Value> = per_agent
+        .into_iter()
+        .filter_map(|(agent, n)| {
+            let error = guard.admit(agent, n, now).err()?;
+            Some((agent, problem_json(&error)))
+        })
+        .collect();
+    let refusal = |i: usize| agents[i].as_deref().and_then(|a| refused.get(a));
+    let admitted: Vec<Value> = items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| refusal(*i).is_none())
+        .map(|(_, item)| item)
+        .collect();
+    let mut stored = db.ingest_batch(admitted)?.into_iter();
+    let mut results = Vec::with_capacity(agents.len());
+    for (i, agent) in agents.iter().enumerate() {
+        if let Some(problem) = refusal(i) {
+            results.push(Err(problem.clone()));
+            continue;
+        }
+        let result = stored.next().ok_or_else(|| {
+            ApiError::Internal("the batch returned fewer results than items".into())
+        })?;
+        results.push(result.map_err(|e| {
+            let error = ApiError::Db(e);
+            if let Some(agent) = agent
+                && counts_as_failure(&error)
+            {
+                guard.record_failure(agent, now);
+            }
+            problem_json(&error)
+        }));
+    }
+    Ok(results)
 }
 
 fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
@@ -199,7 +301,7 @@ pub async fn query_post(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let query = query_params::from_json_body(&bytes)?;
     run_query(&state, query).await
 }

@@ -91,7 +91,7 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let body: CreateBody = parse_body(&bytes)?;
     check_name(&body.name)?;
     check_agents(&body.agent_ids)?;
@@ -204,7 +204,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let body: PatchBody = parse_body(&bytes)?;
     if let Some(name) = &body.name {
         check_name(name)?;

@@ -7,8 +7,21 @@ pub struct ServerConfig {
     pub assertion_body_bytes_max: usize,
     /// Largest body of `POST /v1/assert/batch` (default 32 MiB).
     pub batch_body_bytes_max: usize,
-    /// Longest a request may take before it is answered with 503 (default 30 s).
+    /// Longest a request may take before it is answered with 503 (default 30 s). Reading a
+    /// slow client's body counts.
     pub request_timeout_ms: u64,
+    /// Longest a client may take to send a request's head, and to start the next request on
+    /// a kept-alive connection; past it the connection is closed (default 30 s).
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers), in bytes; past it: 431 (default
+    /// 16 KiB, at least 8 KiB).
+    pub header_bytes_max: usize,
+    /// Open connections at once; one more is answered 503 `too-many-connections` and closed
+    /// (default 1024).
+    pub connections_max: usize,
+    /// Deepest nesting of arrays and objects in a JSON body; deeper: 400 `json-too-deep`
+    /// (default 64, at most 128).
+    pub json_depth_max: usize,
     pub db: DbConfig,
     /// API keys, roles and rate limits (docs/security.md).
     pub auth: crate::auth::AuthConfig,
@@ -16,6 +29,8 @@ pub struct ServerConfig {
     /// them; neither: `DATA_DIR/master.key`, created at first start (0600).
     pub master_key: Option<MasterKey>,
     pub master_key_file: Option<std::path::PathBuf>,
+    /// Per-agent write quota and circuit breaker (docs/security.md).
+    pub agent_guard: crate::agent_guard::AgentGuardConfig,
 }
 
 /// A master key given as text; `Debug` never shows it.
@@ -34,10 +49,41 @@ impl Default for ServerConfig {
             assertion_body_bytes_max: 1024 * 1024,
             batch_body_bytes_max: 32 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            header_read_timeout_ms: 30_000,
+            header_bytes_max: 16 * 1024,
+            connections_max: 1024,
+            json_depth_max: 64,
             db: DbConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             master_key: None,
             master_key_file: None,
+            agent_guard: crate::agent_guard::AgentGuardConfig::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Checks the server's own limits; the error names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=128).contains(&self.json_depth_max) {
+            return Err(format!(
+                "json_depth_max must be 1 to 128 (the JSON parser's own limit); got {}",
+                self.json_depth_max
+            ));
+        }
+        if self.connections_max == 0 {
+            return Err("connections_max must be at least 1".into());
+        }
+        if self.header_bytes_max < crate::serve::HEADER_BYTES_MIN {
+            return Err(format!(
+                "header_bytes_max must be at least {}; got {}",
+                crate::serve::HEADER_BYTES_MIN,
+                self.header_bytes_max
+            ));
+        }
+        if self.header_read_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return Err("header_read_timeout_ms and request_timeout_ms must be above 0".into());
+        }
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin_log;
+pub mod agent_guard;
 mod api;
 pub mod auth;
 mod auth_api;
@@ -14,6 +15,7 @@ mod observe;
 mod openapi;
 mod problem;
 mod query_params;
+mod serve;
 pub mod tls;
 mod truth_api;
 
@@ -43,6 +45,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     pub admin_log: Arc<AdminLog>,
     pub custody: Arc<custody::Custodian>,
+    /// Per-agent write quota and circuit breaker.
+    pub agents: Arc<agent_guard::AgentGuard>,
 }
 
 /// Secret files a start created: (what, path).
@@ -77,7 +81,9 @@ impl AppState {
         )?;
         created.extend(master_file.map(|p| ("custodial-signing master key", p)));
         let custody = custody::Custodian::open(&dir, &master)?;
+        let agents = agent_guard::AgentGuard::new(config.agent_guard.clone());
         let state = AppState {
+            agents: Arc::new(agents),
             db: Arc::new(db),
             config: Arc::new(config),
             started: Instant::now(),
@@ -156,6 +162,10 @@ pub fn router(state: AppState) -> Router {
             get(truth_api::list_trust_roots).post(truth_api::add_trust_root),
         )
         .route("/v1/admin/audit", get(auth_api::admin_audit))
+        .route(
+            "/v1/admin/agents/{id}/circuit/reset",
+            post(truth_api::reset_circuit),
+        )
         .route("/v1/api-keys", get(auth_api::list).post(auth_api::create))
         .route("/v1/api-keys/{id}", patch(auth_api::update))
         .route("/v1/api-keys/{id}/revoke", post(auth_api::revoke))
@@ -206,14 +216,14 @@ async fn request_timeout(State(state): State<AppState>, request: Request, next: 
     }
 }
 
-/// Serves plain HTTP until `shutdown` resolves, then closes the database (finishing commits
-/// in flight).
+/// Serves plain HTTP until `shutdown` resolves, then lets requests in flight finish and closes
+/// the database (finishing commits in flight). Connection limits: `serve.rs`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(listener, state, shutdown).await
+    serve::serve_on(listener, state, shutdown).await
 }
 
 /// Serves HTTPS (rustls) on `listener` with `tls`, as [`serve`] does HTTP.
@@ -223,28 +233,5 @@ pub async fn serve_tls(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(tls::TlsListener::new(listener, tls)?, state, shutdown).await
-}
-
-async fn serve_on<L>(
-    listener: L,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let db = Arc::clone(&state.db);
-    observe::spawn_upkeep();
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    let closed = tokio::task::spawn_blocking(move || db.close()).await;
-    result?;
-    match closed {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
-        Err(e) => Err(std::io::Error::other(e.to_string())),
-    }
+    serve::serve_on(tls::TlsListener::new(listener, tls)?, state, shutdown).await
 }

@@ -406,6 +406,7 @@ pub struct Problem {
         crate::truth_api::add_trust_root,
         crate::truth_api::list_trust_roots,
         crate::truth_api::get_agent,
+        crate::truth_api::reset_circuit,
         crate::truth_api::provenance,
         crate::truth_api::skeptic,
         crate::truth_api::quarantine_list,

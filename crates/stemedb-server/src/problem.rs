@@ -45,6 +45,28 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BadRequest(String),
+    #[error("the server has its maximum of {connections_max} connections open; retry later")]
+    TooManyConnections { connections_max: usize },
+    #[error(
+        "agent {agent_id} is refused for a cooldown after repeated writes that failed \
+         validation or signature checks; retry in {retry_after_ms} ms, or ask an administrator \
+         to reset it"
+    )]
+    CircuitOpen {
+        agent_id: String,
+        retry_after_ms: u64,
+    },
+    #[error(
+        "agent {agent_id} is over its write quota of {limit_per_sec} records per second; retry \
+         in {retry_after_ms} ms"
+    )]
+    AgentQuota {
+        agent_id: String,
+        limit_per_sec: u32,
+        retry_after_ms: u64,
+    },
+    #[error("JSON nested deeper than {depth_max} levels")]
+    JsonTooDeep { depth_max: usize },
     #[error("{0}")]
     Conflict(String),
 }
@@ -126,6 +148,22 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
         ),
         ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
         ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad-request", "Bad request"),
+        ApiError::TooManyConnections { .. } => (
+            S::SERVICE_UNAVAILABLE,
+            "too-many-connections",
+            "Too many connections",
+        ),
+        ApiError::CircuitOpen { .. } => (
+            S::TOO_MANY_REQUESTS,
+            "agent-circuit-open",
+            "Agent refused for a cooldown",
+        ),
+        ApiError::AgentQuota { .. } => (
+            S::TOO_MANY_REQUESTS,
+            "agent-quota",
+            "Agent over its write quota",
+        ),
+        ApiError::JsonTooDeep { .. } => (S::BAD_REQUEST, "json-too-deep", "JSON nested too deep"),
         ApiError::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
     }
 }
@@ -158,6 +196,18 @@ pub fn problem_json(error: &ApiError) -> Value {
             doc.insert("field".into(), json!("signature"));
             doc.insert("id".into(), json!(id));
         }
+        ApiError::CircuitOpen {
+            agent_id,
+            retry_after_ms,
+        }
+        | ApiError::AgentQuota {
+            agent_id,
+            retry_after_ms,
+            ..
+        } => {
+            doc.insert("agent_id".into(), json!(agent_id));
+            doc.insert("retry_after_ms".into(), json!(retry_after_ms));
+        }
         _ => {}
     }
     Value::Object(doc)
@@ -187,6 +237,11 @@ pub fn into_response(error: &ApiError) -> Response {
         ApiError::RateLimited {
             limit_per_sec,
             retry_after_ms,
+        }
+        | ApiError::AgentQuota {
+            limit_per_sec,
+            retry_after_ms,
+            ..
         } => {
             let seconds = retry_after_ms.div_ceil(1000).max(1);
             for (name, value) in [
@@ -203,9 +258,31 @@ pub fn into_response(error: &ApiError) -> Response {
                 }
             }
         }
+        ApiError::CircuitOpen { retry_after_ms, .. } => {
+            let seconds = retry_after_ms.div_ceil(1000).max(1);
+            if let Ok(value) = HeaderValue::try_from(seconds.to_string()) {
+                headers.insert(header::RETRY_AFTER, value);
+            }
+        }
         _ => {}
     }
     response
+}
+
+/// A whole HTTP/1.1 response for an error, as bytes: for answers written below the router
+/// (a connection over the cap), which close the connection.
+pub fn raw_http(error: &ApiError) -> Vec<u8> {
+    let (status, kind, _) = classify(error);
+    metrics::counter!("stemedb_errors_total", "kind" => kind).increment(1);
+    let body = problem_json(error).to_string();
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\
+         connection: close\r\nretry-after: 1\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes()
 }
 
 impl IntoResponse for ApiError {

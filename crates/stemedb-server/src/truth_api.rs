@@ -27,14 +27,19 @@ async fn ingest_control(
     body: Result<Bytes, BytesRejection>,
     predicate: &'static str,
 ) -> Result<(Value, Ingested), ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let custody = std::sync::Arc::clone(&state.custody);
+    let guard = std::sync::Arc::clone(&state.agents);
     blocking(state, move |db| {
         let wire = crate::api::parse_wire(&bytes)?;
-        let limits = &db.config().limits;
-        let wire = custody.prepare(caller.0.as_ref(), Some(predicate), wire, db.now(), limits)?;
-        let ingested = db.ingest_control(wire.clone(), predicate)?;
-        Ok((wire, ingested))
+        let agent = crate::agent_guard::agent_of(&wire, caller.0.as_ref());
+        guard.guarded(agent.as_deref(), || {
+            let limits = &db.config().limits;
+            let wire =
+                custody.prepare(caller.0.as_ref(), Some(predicate), wire, db.now(), limits)?;
+            let ingested = db.ingest_control(wire.clone(), predicate)?;
+            Ok((wire, ingested))
+        })
     })
     .await
 }
@@ -178,7 +183,7 @@ async fn grant(
     role: Role,
     name: &'static str,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let agent_id = agent_id_body(&bytes)?;
     let agent = agent_id.clone();
     let after = blocking(&state, move |db| Ok(db.grant_role(role, &agent)?)).await?;
@@ -238,9 +243,17 @@ pub async fn get_agent(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let agent = id.clone();
-    let info = blocking(&state, move |db| Ok(db.agent_info(&agent)?))
-        .await?
-        .ok_or(ApiError::NotFound { what: "agent", id })?;
+    let info = blocking(&state, move |db| Ok(db.agent_info(&agent)?)).await?;
+    let circuit = state.agents.status(&id, std::time::Instant::now())?;
+    let Some(info) = info else {
+        // An agent with no record yet may still have a circuit (its writes all failed).
+        if state.agents.is_tracked(&id) {
+            let body =
+                json!({"agent_id": id, "public_key": null, "record_count": 0, "circuit": circuit});
+            return Ok(Json(body).into_response());
+        }
+        return Err(ApiError::NotFound { what: "agent", id });
+    };
     let chain = info.chain.as_ref();
     let body = json!({
         "agent_id": info.agent_id,
@@ -251,8 +264,33 @@ pub async fn get_agent(
         "record_count": info.record_count,
         "curator": info.curator,
         "trust_root": info.trust_root,
+        "circuit": circuit,
     });
     Ok(Json(body).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/admin/agents/{id}/circuit/reset", tag = "admin",
+    params(("id" = String, Path, description = "Agent id (percent-encode `/`)")),
+    responses(
+        (status = 200, description = "The circuit is closed and its failures cleared; `was_open` says whether it was open"),
+    ))]
+pub async fn reset_circuit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let now = std::time::Instant::now();
+    let was_open = state.agents.reset(&id, now)?;
+    state
+        .record_admin(
+            &caller,
+            "agent.circuit_reset",
+            &id,
+            json!({"was_open": was_open}),
+        )
+        .await?;
+    let circuit = state.agents.status(&id, now)?;
+    Ok(Json(json!({"agent_id": id, "was_open": was_open, "circuit": circuit})).into_response())
 }
 
 /// `as_of` (and nothing else) from a query string.
@@ -406,7 +444,7 @@ async fn review(
     body: Result<Bytes, BytesRejection>,
     decision: &'static str,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, state.config.assertion_body_bytes_max)?;
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let wire: Value =
         serde_json::from_slice(&bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
     let mismatch = |field: &str, message: String| {

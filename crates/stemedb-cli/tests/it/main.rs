@@ -2,6 +2,7 @@
 //! In-process servers for API behaviour; child `stemedb` processes for the CLI and crash tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_guard;
 mod api;
 mod audit;
 mod backup;
@@ -15,6 +16,7 @@ mod disk;
 mod faults;
 mod harness;
 mod ingest_table;
+mod limits;
 mod metrics;
 mod power;
 mod query;

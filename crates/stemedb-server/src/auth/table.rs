@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/admin/trust-roots", ADMIN),
     ("POST", "/v1/admin/trust-roots", ADMIN),
     ("GET", "/v1/admin/audit", ADMIN),
+    ("POST", "/v1/admin/agents/{id}/circuit/reset", ADMIN),
     ("GET", "/v1/api-keys", ADMIN),
     ("POST", "/v1/api-keys", ADMIN),
     ("PATCH", "/v1/api-keys/{id}", ADMIN),

@@ -1,0 +1,250 @@
+//! Per-agent write protection, checked before a write reaches the store: a write quota (GCRA,
+//! records per second per `agent_id`, whatever key sends them) and a circuit breaker that
+//! refuses an agent for a cooldown once more than `failures_max` of its writes failed
+//! validation or signature checks within one window. State lives in memory: a restart closes
+//! every circuit and refills every quota (docs/security.md).
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+
+use crate::ApiError;
+
+/// Agents tracked before idle entries are dropped (bounds memory against many agent ids).
+const TRACKED_AGENTS_MAX: usize = 100_000;
+
+/// Settings of the quota and the breaker (docs/security.md, docs/configuration.md).
+#[derive(Debug, Clone)]
+pub struct AgentGuardConfig {
+    /// Records per second one agent may write (0: unlimited).
+    pub write_rate_per_sec: u32,
+    /// Records one agent may write at once before the rate applies (at least the rate).
+    pub write_burst: u32,
+    /// Failed writes (validation or signature) an agent may have in one window; one more opens
+    /// its circuit (0: no breaker).
+    pub failures_max: u32,
+    pub failure_window_ms: u64,
+    /// How long an open circuit refuses the agent's writes.
+    pub cooldown_ms: u64,
+}
+
+impl Default for AgentGuardConfig {
+    fn default() -> Self {
+        Self {
+            write_rate_per_sec: 10_000,
+            write_burst: 20_000,
+            failures_max: 100,
+            failure_window_ms: 60_000,
+            cooldown_ms: 60_000,
+        }
+    }
+}
+
+/// One agent's breaker: failures counted in a window that starts at its first failure.
+#[derive(Debug, Clone, Default)]
+struct Circuit {
+    window_start: Option<Instant>,
+    failures: u32,
+    open_until: Option<Instant>,
+    opened_total: u64,
+}
+
+pub struct AgentGuard {
+    config: AgentGuardConfig,
+    quota: Option<DefaultKeyedRateLimiter<String>>,
+    circuits: Mutex<HashMap<String, Circuit>>,
+    clock: DefaultClock,
+}
+
+impl AgentGuard {
+    pub fn new(config: AgentGuardConfig) -> AgentGuard {
+        let quota = NonZeroU32::new(config.write_rate_per_sec).map(|rate| {
+            let burst = NonZeroU32::new(config.write_burst.max(rate.get())).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        AgentGuard {
+            config,
+            quota,
+            circuits: Mutex::new(HashMap::new()),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn circuits(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Circuit>>, ApiError> {
+        self.circuits
+            .lock()
+            .map_err(|_| ApiError::Internal("agent circuit lock poisoned".into()))
+    }
+
+    /// May `agent_id` write `records` records now? Refuses an open circuit first, then a
+    /// spent quota; both are 429 with the wait.
+    pub fn admit(&self, agent_id: &str, records: u32, now: Instant) -> Result<(), ApiError> {
+        if let Some(open_until) = self
+            .circuits()?
+            .get(agent_id)
+            .and_then(|c| c.open_until)
+            .filter(|until| *until > now)
+        {
+            metrics::counter!("stemedb_rate_limit_rejections_total").increment(1);
+            return Err(ApiError::CircuitOpen {
+                agent_id: agent_id.to_owned(),
+                retry_after_ms: millis(open_until - now),
+            });
+        }
+        let (Some(quota), Some(n)) = (&self.quota, NonZeroU32::new(records)) else {
+            return Ok(());
+        };
+        let key = agent_id.to_owned();
+        let refused = |retry_after_ms: u64| {
+            metrics::counter!("stemedb_rate_limit_rejections_total").increment(1);
+            ApiError::AgentQuota {
+                agent_id: agent_id.to_owned(),
+                limit_per_sec: self.config.write_rate_per_sec,
+                retry_after_ms,
+            }
+        };
+        match quota.check_key_n(&key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(refused(millis(not_until.wait_time_from(self.clock.now())))),
+            // More records in one request than the burst could ever allow.
+            Err(_) => Err(refused(1_000)),
+        }
+    }
+
+    /// Counts a write of `agent_id` that failed validation or its signature check; opens the
+    /// circuit when the window holds more than `failures_max`.
+    pub fn record_failure(&self, agent_id: &str, now: Instant) {
+        if self.config.failures_max == 0 {
+            return;
+        }
+        let Ok(mut circuits) = self.circuits.lock() else {
+            return;
+        };
+        if circuits.len() >= TRACKED_AGENTS_MAX {
+            let window = Duration::from_millis(self.config.failure_window_ms);
+            circuits.retain(|_, c| c.is_active(now, window));
+            if let Some(quota) = &self.quota {
+                quota.retain_recent();
+            }
+        }
+        let circuit = circuits.entry(agent_id.to_owned()).or_default();
+        let window = Duration::from_millis(self.config.failure_window_ms);
+        if circuit
+            .window_start
+            .is_none_or(|start| now >= start + window)
+        {
+            circuit.window_start = Some(now);
+            circuit.failures = 0;
+        }
+        circuit.failures += 1;
+        if circuit.failures > self.config.failures_max {
+            circuit.open_until = Some(now + Duration::from_millis(self.config.cooldown_ms));
+            circuit.opened_total += 1;
+            circuit.window_start = None;
+            circuit.failures = 0;
+            tracing::warn!(
+                agent_id,
+                "agent circuit opened after repeated failed writes"
+            );
+        }
+    }
+
+    /// Closes an agent's circuit and clears its failures (an administrator's reset). Returns
+    /// whether it was open.
+    pub fn reset(&self, agent_id: &str, now: Instant) -> Result<bool, ApiError> {
+        let was_open = self
+            .circuits()?
+            .remove(agent_id)
+            .is_some_and(|c| c.open_until.is_some_and(|until| until > now));
+        Ok(was_open)
+    }
+
+    /// Whether the breaker holds any state for the agent (failures or an open circuit).
+    pub fn is_tracked(&self, agent_id: &str) -> bool {
+        self.circuits
+            .lock()
+            .is_ok_and(|circuits| circuits.contains_key(agent_id))
+    }
+
+    /// The agent's breaker as `GET /v1/agents/{id}` shows it.
+    pub fn status(&self, agent_id: &str, now: Instant) -> Result<Value, ApiError> {
+        let circuit = self.circuits()?.get(agent_id).cloned().unwrap_or_default();
+        let window = Duration::from_millis(self.config.failure_window_ms);
+        let open_for = circuit
+            .open_until
+            .filter(|until| *until > now)
+            .map(|until| millis(until - now));
+        let failures = match circuit.window_start {
+            Some(start) if now < start + window => circuit.failures,
+            _ => 0,
+        };
+        Ok(json!({
+            "state": if open_for.is_some() { "open" } else { "closed" },
+            "retry_after_ms": open_for,
+            "failures_in_window": failures,
+            "failures_max": self.config.failures_max,
+            "failure_window_ms": self.config.failure_window_ms,
+            "cooldown_ms": self.config.cooldown_ms,
+            "opened_total": circuit.opened_total,
+        }))
+    }
+}
+
+impl Circuit {
+    fn is_active(&self, now: Instant, window: Duration) -> bool {
+        self.open_until.is_some_and(|until| until > now)
+            || self.window_start.is_some_and(|start| now < start + window)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Whether an error means the agent's write itself was bad (what the breaker counts).
+pub fn counts_as_failure(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Db(stemedb::DbError::Invalid(_) | stemedb::DbError::SignatureInvalid { .. })
+    )
+}
+
+/// The agent a write is for: the body's `agent_id`, or, for an unsigned body without one, the
+/// one agent its key is bound to (as custodial signing decides).
+pub fn agent_of(wire: &Value, caller: Option<&crate::auth::Principal>) -> Option<String> {
+    match wire.get("agent_id").and_then(Value::as_str) {
+        Some(agent) => Some(agent.to_owned()),
+        None => match caller.map(|p| p.agent_ids.as_slice()) {
+            Some([only]) => Some(only.clone()),
+            _ => None,
+        },
+    }
+}
+
+impl AgentGuard {
+    /// Runs one write of `agent` through the guard: refused while its circuit is open or its
+    /// quota spent; a failure of the write itself is counted against it.
+    pub fn guarded<T>(
+        &self,
+        agent: Option<&str>,
+        work: impl FnOnce() -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let Some(agent) = agent else {
+            return work();
+        };
+        self.admit(agent, 1, Instant::now())?;
+        let result = work();
+        if let Err(error) = &result
+            && counts_as_failure(error)
+        {
+            self.record_failure(agent, Instant::now());
+        }
+        result
+    }
+}

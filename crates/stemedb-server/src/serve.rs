@@ -1,0 +1,152 @@
+//! The connection layer under the router: accepts connections (plain TCP or TLS), caps how
+//! many are open at once, bounds each request head's size and the time a client may take to
+//! send it (hyper), and on shutdown lets requests in flight finish before the store closes.
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::{ApiError, AppState, problem};
+
+/// Connections refused at the cap that may be answered at once; past this they are dropped.
+const REFUSALS_IN_FLIGHT_MAX: usize = 64;
+/// How long a refused connection's request is read before the 503 is written (so that the
+/// client reads the answer instead of a reset).
+const REFUSAL_READ_MS: u64 = 200;
+/// hyper's smallest read buffer; `header_bytes_max` below it is raised to it.
+pub const HEADER_BYTES_MIN: usize = 8192;
+
+/// Serves `listener` until `shutdown` resolves; then stops accepting, lets every open
+/// connection finish its request in flight (at most `request_timeout_ms` more), and closes the
+/// database (finishing commits in flight).
+pub async fn serve_on<L>(
+    mut listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+{
+    let db = Arc::clone(&state.db);
+    let config = Arc::clone(&state.config);
+    crate::observe::spawn_upkeep();
+    let app = crate::router(state);
+    let open = Arc::new(Semaphore::new(config.connections_max));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        match Arc::clone(&open).try_acquire_owned() {
+            Ok(permit) => {
+                let connection = Connection {
+                    app: app.clone(),
+                    config: Arc::clone(&config),
+                    stopping: stopping.clone(),
+                    _permit: permit,
+                };
+                connections.spawn(connection.run(io));
+            }
+            Err(_) => {
+                metrics::counter!("stemedb_connections_refused_total").increment(1);
+                if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
+                    tokio::spawn(refuse(io, config.connections_max, permit));
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let grace = Duration::from_millis(config.request_timeout_ms.saturating_add(1_000));
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the shutdown grace period; closing them"
+        );
+        connections.abort_all();
+    }
+    let closed = tokio::task::spawn_blocking(move || db.close()).await;
+    match closed {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}
+
+/// One accepted connection, holding its place under the cap until it ends.
+struct Connection {
+    app: axum::Router,
+    config: Arc<crate::ServerConfig>,
+    stopping: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn run<I>(mut self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        metrics::gauge!("stemedb_connections_open").increment(1.0);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(self.config.header_read_timeout_ms))
+            .max_buf_size(self.config.header_bytes_max.max(HEADER_BYTES_MIN));
+        let connection =
+            http.serve_connection(TokioIo::new(io), TowerToHyperService::new(self.app.clone()));
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_end(result),
+            () = stopped(&mut self.stopping) => {
+                connection.as_mut().graceful_shutdown();
+                log_end(connection.await);
+            }
+        }
+        metrics::gauge!("stemedb_connections_open").decrement(1.0);
+    }
+}
+
+/// Resolves once shutdown begins (or the server is gone).
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+fn log_end(result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        // Clients going away, slow heads and oversized heads end here; none is the server's
+        // fault, so they are not errors.
+        tracing::debug!(error = %e, "connection ended");
+    }
+}
+
+/// Answers a connection over the cap with `503 too-many-connections` and closes it.
+async fn refuse<I>(mut io: I, connections_max: usize, _permit: OwnedSemaphorePermit)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut scratch = [0u8; 4096];
+    let _ = tokio::time::timeout(
+        Duration::from_millis(REFUSAL_READ_MS),
+        io.read(&mut scratch),
+    )
+    .await;
+    let answer = problem::raw_http(&ApiError::TooManyConnections { connections_max });
+    let _ = tokio::time::timeout(Duration::from_millis(REFUSAL_READ_MS), async {
+        let _ = io.write_all(&answer).await;
+        let _ = io.shutdown().await;
+    })
+    .await;
+}
