@@ -217,7 +217,7 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
             records.len()
         );
     }
-    prepare_target(&args.data_dir, args.force)?;
+    let replaced = prepare_target(&args.data_dir, args.force)?;
     let last_roles = verified
         .manifests
         .last()
@@ -238,6 +238,8 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
         "the restored directory fails its check: {:?}",
         report.problems
     );
+    let carried = carry_server_files(replaced.as_deref(), &args.data_dir)?;
+    record_restore(args, restored, replaced.as_deref(), &carried)?;
     println!(
         "restored {restored} records into {} (indexes rebuilt, truth state derived; check: {} valid, 0 problems)",
         args.data_dir.display(),
@@ -246,12 +248,63 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// Copies the server's own files (API keys, sealed agent keys, admin audit log, key files)
+/// from the directory a forced restore replaced, so that the restored server keeps its keys
+/// and its audit history. Copies keep the files' modes (0600).
+fn carry_server_files(replaced: Option<&Path>, dir: &Path) -> Result<Vec<&'static str>> {
+    let Some(replaced) = replaced else {
+        return Ok(Vec::new());
+    };
+    let mut carried = Vec::new();
+    for name in stemedb_server::SERVER_FILES {
+        let from = replaced.join(name);
+        if from.exists() {
+            std::fs::copy(&from, dir.join(name))
+                .with_context(|| format!("carrying {} over", from.display()))?;
+            carried.push(name);
+        }
+    }
+    Ok(carried)
+}
+
+/// Appends the restore to the restored directory's admin audit log (who, what, when).
+fn record_restore(
+    args: &RestoreArgs,
+    restored: u64,
+    replaced: Option<&Path>,
+    carried: &[&str],
+) -> Result<()> {
+    let log = stemedb_server::AdminLog::open(&args.data_dir)?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let backups: Vec<String> = args
+        .backups
+        .iter()
+        .map(|b| b.display().to_string())
+        .collect();
+    let detail = serde_json::json!({
+        "backups": backups,
+        "records": restored,
+        "to_sequence": args.to_sequence,
+        "to_time": args.to_time,
+        "replaced": replaced.map(|p| p.display().to_string()),
+        "carried_over": carried,
+    });
+    let action = stemedb_server::AdminAction {
+        actor: &format!("cli:{user}"),
+        action: "restore",
+        target: &args.data_dir.display().to_string(),
+        detail,
+    };
+    log.append(&action, stemedb::core::Clock::now(&SystemClock))?;
+    Ok(())
+}
+
 /// Refuses a directory a server holds; refuses a non-empty one unless `force`, which renames
-/// it aside (never deletes).
-fn prepare_target(dir: &Path, force: bool) -> Result<()> {
+/// it aside (never deletes) and returns where it went.
+fn prepare_target(dir: &Path, force: bool) -> Result<Option<PathBuf>> {
     let non_empty = dir.exists() && std::fs::read_dir(dir)?.next().is_some();
     if !non_empty {
-        return Ok(());
+        return Ok(None);
     }
     let lock = dir.join("LOCK");
     if lock.exists() {
@@ -276,5 +329,5 @@ fn prepare_target(dir: &Path, force: bool) -> Result<()> {
     ));
     std::fs::rename(dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
     eprintln!("moved the old {} to {}", dir.display(), aside.display());
-    Ok(())
+    Ok(Some(aside))
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use stemedb::core::Timestamp;
 
-const FILE_NAME: &str = "admin-audit.jsonl";
+pub const FILE_NAME: &str = "admin-audit.jsonl";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, thiserror::Error)]

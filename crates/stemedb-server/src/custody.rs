@@ -17,7 +17,7 @@ use stemedb::core::{Limits, SecretKey, SignedAssertion, Timestamp};
 use crate::ApiError;
 use crate::auth::Principal;
 
-const FILE_NAME: &str = "agent-keys.json";
+pub const FILE_NAME: &str = "agent-keys.json";
 const FILE_FORMAT: &str = "stemedb-agent-keys/1";
 /// Where a master key is created when none is configured (documented as a development default).
 pub const MASTER_KEY_FILE: &str = "master.key";

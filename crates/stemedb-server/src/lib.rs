@@ -49,6 +49,18 @@ pub struct AppState {
     pub agents: Arc<agent_guard::AgentGuard>,
 }
 
+/// The server's own files in a data directory, beside the store: API keys (hashed), sealed
+/// custodial agent keys, the admin audit log, and the key files a first start may create. They
+/// are not in backups (keys are secrets); a forced restore carries them over from the data it
+/// replaces.
+pub const SERVER_FILES: [&str; 5] = [
+    auth::keys::FILE_NAME,
+    custody::FILE_NAME,
+    admin_log::FILE_NAME,
+    custody::MASTER_KEY_FILE,
+    auth::ADMIN_KEY_FILE,
+];
+
 /// Secret files a start created: (what, path).
 pub type CreatedFiles = Vec<(&'static str, std::path::PathBuf)>;
 

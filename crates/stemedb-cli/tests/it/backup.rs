@@ -192,6 +192,15 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
         original_pit,
         "point-in-time restore"
     );
+    let (status, _) = pit
+        .client
+        .post_json(
+            "/v1/api-keys",
+            &serde_json::json!({"name": "kept", "role": "read"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
     let pit_dir = pit.stop().await;
     assert_eq!(pit_dir.path(), pit_path);
     let _keep_until_renamed = pit_dir.keep();
@@ -215,6 +224,28 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
         aside.as_ref().is_some_and(|p| p.join("FORMAT").exists()),
         "--force renames the old data aside, never deletes it: {forced}"
     );
+    // The replaced directory's keys and audit history carry over, and the restore is audited.
+    let audit = std::fs::read_to_string(pit_path.join("admin-audit.jsonl")).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["restore", "api_key.create", "restore"],
+        "the first restore, the key, the forced restore: {audit}"
+    );
+    assert!(
+        audit.contains("\"carried_over\":[\"api-keys.json\""),
+        "{audit}"
+    );
+    let keys = std::fs::read_to_string(pit_path.join("api-keys.json")).unwrap();
+    assert!(keys.contains("\"kept\""), "the API keys carried over");
     std::fs::remove_dir_all(aside.unwrap()).ok();
     std::fs::remove_dir_all(&pit_path).ok();
 

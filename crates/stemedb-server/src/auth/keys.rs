@@ -12,7 +12,7 @@ use super::{AuthError, Role};
 /// Prefix of every key this server issues; what follows is 64 hex digits (256 random bits).
 pub const KEY_PREFIX: &str = "sdb_";
 const KEY_HEX_LEN: usize = 64;
-const FILE_NAME: &str = "api-keys.json";
+pub const FILE_NAME: &str = "api-keys.json";
 const FILE_FORMAT: &str = "stemedb-api-keys/1";
 
 /// Timestamps in the key file and API as RFC 3339 strings.
