@@ -131,7 +131,7 @@ pub struct ApiKeyPatch {
 }
 
 /// A key as listed: never its secret.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
 pub struct ApiKey {
     id: String,
     name: String,
@@ -146,12 +146,14 @@ pub struct ApiKey {
 }
 
 /// A created or rotated key: the one reply that carries its secret.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
 pub struct ApiKeyWithSecret {
-    #[schema(inline)]
+    #[serde(flatten)]
     key_fields: ApiKey,
     /// The secret: `sdb_` and 64 hex digits. Shown once.
     key: String,
+    /// After a rotation: how long the previous secret keeps working.
+    previous_secret_grace_ms: Option<u64>,
 }
 
 #[derive(ToSchema)]
@@ -176,7 +178,8 @@ pub struct RoleList {
 #[derive(ToSchema)]
 pub struct AgentResponse {
     agent_id: String,
-    public_key: String,
+    /// Null for an agent with no stored record that the circuit breaker has seen.
+    public_key: Option<String>,
     trust: f64,
     /// Hops from a trust root; null without a chain (the default trust applies).
     trust_chain_depth: Option<u64>,
@@ -185,6 +188,30 @@ pub struct AgentResponse {
     record_count: u64,
     curator: bool,
     trust_root: bool,
+    circuit: AgentCircuit,
+}
+
+/// The agent's circuit breaker (docs/security.md).
+#[derive(ToSchema)]
+pub struct AgentCircuit {
+    /// `open` (writes refused) or `closed`.
+    state: String,
+    /// While open: how long until it closes.
+    retry_after_ms: Option<u64>,
+    failures_in_window: u32,
+    failures_max: u32,
+    failure_window_ms: u64,
+    cooldown_ms: u64,
+    opened_total: u64,
+}
+
+/// `POST /v1/admin/agents/{id}/circuit/reset`.
+#[derive(ToSchema)]
+pub struct CircuitReset {
+    agent_id: String,
+    /// Whether the circuit was open before the reset.
+    was_open: bool,
+    circuit: AgentCircuit,
 }
 
 #[derive(ToSchema)]
@@ -441,6 +468,8 @@ pub struct Problem {
         RoleResponse,
         RoleList,
         AgentResponse,
+        AgentCircuit,
+        CircuitReset,
         ProvenanceNode,
         ProvenanceLeaf,
         SourceNode,

@@ -248,8 +248,12 @@ pub async fn get_agent(
     let Some(info) = info else {
         // An agent with no record yet may still have a circuit (its writes all failed).
         if state.agents.is_tracked(&id) {
-            let body =
-                json!({"agent_id": id, "public_key": null, "record_count": 0, "circuit": circuit});
+            let trust = state.db.config().policy.trust.default_trust;
+            let body = json!({
+                "agent_id": id, "public_key": null, "trust": trust, "trust_chain_depth": null,
+                "trust_path": [], "record_count": 0, "curator": false, "trust_root": false,
+                "circuit": circuit,
+            });
             return Ok(Json(body).into_response());
         }
         return Err(ApiError::NotFound { what: "agent", id });
@@ -272,7 +276,7 @@ pub async fn get_agent(
 #[utoipa::path(post, path = "/v1/admin/agents/{id}/circuit/reset", tag = "admin",
     params(("id" = String, Path, description = "Agent id (percent-encode `/`)")),
     responses(
-        (status = 200, description = "The circuit is closed and its failures cleared; `was_open` says whether it was open"),
+        (status = 200, description = "The circuit is closed and its failures cleared; `was_open` says whether it was open", body = crate::openapi::CircuitReset),
     ))]
 pub async fn reset_circuit(
     State(state): State<AppState>,
