@@ -6,6 +6,12 @@ use std::path::PathBuf;
 pub enum StoreError {
     #[error("storage engine error: {0}")]
     Engine(#[from] fjall::Error),
+    #[error(
+        "the storage engine cannot open {path}: {source}. A table or journal file there is \
+         damaged or truncated; `stemedb check --data-dir` confirms it, and the way back is a \
+         restore from a backup (docs/operations/server-wont-start.md)"
+    )]
+    EngineOpen { path: PathBuf, source: fjall::Error },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

@@ -155,19 +155,34 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock = lock_dir(dir)?;
         check_or_write_format(dir)?;
-        let db = Database::builder(dir.join(ENGINE_DIR))
+        let engine_dir = dir.join(ENGINE_DIR);
+        // An I/O error (permissions, a missing mount) is itself the reason; anything else at
+        // open means the engine found its files damaged.
+        let opening = |source| match source {
+            fjall::Error::Io(source) => StoreError::Io {
+                path: engine_dir.clone(),
+                source,
+            },
+            source => StoreError::EngineOpen {
+                path: engine_dir.clone(),
+                source,
+            },
+        };
+        let db = Database::builder(&engine_dir)
             .cache_size(options.cache_bytes)
-            .open()?;
+            .open()
+            .map_err(opening)?;
+        let keyspace = |name: &str| db.keyspace(name, keyspace_options).map_err(opening);
         let ks = Keyspaces {
-            meta: db.keyspace("meta", keyspace_options)?,
-            log: db.keyspace("log", keyspace_options)?,
-            ids: db.keyspace("ids", keyspace_options)?,
-            by_subject: db.keyspace("by_subject", keyspace_options)?,
-            by_agent: db.keyspace("by_agent", keyspace_options)?,
-            by_source: db.keyspace("by_source", keyspace_options)?,
-            by_valid_time: db.keyspace("by_valid_time", keyspace_options)?,
-            agents: db.keyspace("agents", keyspace_options)?,
-            truth: db.keyspace("truth", keyspace_options)?,
+            meta: keyspace("meta")?,
+            log: keyspace("log")?,
+            ids: keyspace("ids")?,
+            by_subject: keyspace("by_subject")?,
+            by_agent: keyspace("by_agent")?,
+            by_source: keyspace("by_source")?,
+            by_valid_time: keyspace("by_valid_time")?,
+            agents: keyspace("agents")?,
+            truth: keyspace("truth")?,
         };
         let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
         let shared = Arc::new(Shared {

@@ -201,16 +201,93 @@ async fn a_server_on_damaged_files_never_serves_a_record_that_fails_verification
     assert_eq!(ids.len(), 500);
 }
 
-/// Flips three bytes of the largest table file (the journal is replayed only after a crash).
-fn damage_largest_table(dir: &Path) {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_table_file_is_named_by_check_and_the_server_refuses_to_start_or_serves_only_verified_records()
+ {
+    let dir = stored_directory().await;
+    let table = largest_table(dir.path());
+    let len = std::fs::metadata(&table).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&table)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let (code, report, err) = check(dir.path());
+    assert_eq!(
+        code,
+        Some(1),
+        "a clean failure, not a panic: {report} {err}"
+    );
+    assert!(
+        err.contains("damaged or truncated") || report["problem_count"].as_u64() > Some(0),
+        "check names the damage: {report} {err}"
+    );
+    // The server either stops at start with a reason, or starts and serves only what verifies.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let started = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    match exited {
+        Some(status) => {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert_eq!(
+                status.code(),
+                Some(1),
+                "a clean refusal, not a panic: {stderr}"
+            );
+            assert!(
+                stderr.contains("opening data directory")
+                    && stderr.contains("damaged or truncated"),
+                "the reason is given: {stderr}"
+            );
+            println!("refused to start: {stderr}");
+        }
+        None => {
+            // Still running: it must be serving, and only records that verify.
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = started.join().unwrap();
+            panic!("a server on a truncated table file kept running without isolating it: {out}");
+        }
+    }
+}
+
+/// The largest table file of a data directory (the journal is replayed only after a crash).
+fn largest_table(dir: &Path) -> PathBuf {
     let mut all = Vec::new();
     files(&dir.join("engine"), &mut all);
-    let largest = all
-        .iter()
+    all.iter()
         .filter(|p| p.components().any(|c| c.as_os_str() == "tables"))
         .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .unwrap()
-        .clone();
+        .clone()
+}
+
+/// Flips three bytes of the largest table file.
+fn damage_largest_table(dir: &Path) {
+    let largest = largest_table(dir);
     let mut bytes = std::fs::read(&largest).unwrap();
     for offset in [bytes.len() / 3, bytes.len() / 2, 2 * bytes.len() / 3] {
         bytes[offset] ^= 0xFF;
