@@ -89,13 +89,20 @@ fn describe_all() {
     );
     describe_counter!(
         "stemedb_rate_limit_rejections_total",
-        "Requests refused by a rate limit (none exist yet: always 0)."
+        "Requests refused by a key's rate limit, an agent's write quota or an open agent circuit."
+    );
+    describe_gauge!("stemedb_connections_open", "Connections being served now.");
+    describe_counter!(
+        "stemedb_connections_refused_total",
+        "Connections over the cap, answered 503 too-many-connections."
     );
     describe_counter!(
         "stemedb_errors_total",
         "Problems answered, by problem kind."
     );
     counter!("stemedb_rate_limit_rejections_total").absolute(0);
+    counter!("stemedb_connections_refused_total").absolute(0);
+    gauge!("stemedb_connections_open").set(0.0);
 }
 
 /// Folds recorded histogram samples into buckets every few seconds, so that memory stays

@@ -118,10 +118,14 @@ async fn metrics_parse_and_carry_every_documented_name() {
         "stemedb_fsync_latency_seconds_bucket",
         "stemedb_storage_bytes",
         "stemedb_rate_limit_rejections_total",
+        "stemedb_connections_open",
+        "stemedb_connections_refused_total",
         "stemedb_errors_total",
     ] {
         assert!(after.iter().any(|(n, _, _)| n == name), "{name} is exposed");
     }
+    let open = value(&after, "stemedb_connections_open", &[]).unwrap();
+    assert!(open >= 1.0, "the scrape's own connection is counted open: {open}");
     let accepted = value(
         &after,
         "stemedb_assertions_ingested_total",
