@@ -125,7 +125,10 @@ async fn metrics_parse_and_carry_every_documented_name() {
         assert!(after.iter().any(|(n, _, _)| n == name), "{name} is exposed");
     }
     let open = value(&after, "stemedb_connections_open", &[]).unwrap();
-    assert!(open >= 1.0, "the scrape's own connection is counted open: {open}");
+    assert!(
+        open >= 1.0,
+        "the scrape's own connection is counted open: {open}"
+    );
     let accepted = value(
         &after,
         "stemedb_assertions_ingested_total",
