@@ -373,6 +373,9 @@ fn no_secret_or_key_material_appears_in_any_log_line() {
             "admin.key is readable only by its owner"
         );
         secrets.push(bootstrap.clone());
+        // The custodial-signing master key the first start created is a secret too.
+        let master = std::fs::read_to_string(data.join("master.key")).unwrap();
+        secrets.push(master.trim().to_owned());
         secrets.extend(key_lifecycle(&url, &bootstrap));
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -385,9 +388,12 @@ fn no_secret_or_key_material_appears_in_any_log_line() {
         );
         check_no_secrets(&text, &secrets, &format!("{format} log"));
     }
+    let master = "ab".repeat(32);
+    secrets.push(master.clone());
     let shown = Command::new(crate::child::BIN)
         .args(["config", "show", "--json"])
         .env("STEMEDB_ROOT_API_KEY", root)
+        .env("STEMEDB_MASTER_KEY", &master)
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout) + String::from_utf8_lossy(&shown.stderr);
