@@ -248,3 +248,82 @@ impl AgentGuard {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn guard(failures_max: u32) -> AgentGuard {
+        AgentGuard::new(AgentGuardConfig {
+            write_rate_per_sec: 0,
+            failures_max,
+            failure_window_ms: 1_000,
+            cooldown_ms: 5_000,
+            ..AgentGuardConfig::default()
+        })
+    }
+
+    /// One breaker case: failures at these offsets (ms), then is the agent admitted at `at`?
+    fn check(name: &str, failures_max: u32, failures_ms: &[u64], at_ms: u64, admitted: bool) {
+        let (g, t0) = (guard(failures_max), Instant::now());
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for &ms in failures_ms {
+            g.record_failure("a", at(ms));
+        }
+        assert_eq!(g.admit("a", 1, at(at_ms)).is_ok(), admitted, "{name}");
+        assert!(
+            g.admit("b", 1, at(at_ms)).is_ok(),
+            "{name}: other agents are never refused"
+        );
+    }
+
+    #[test]
+    fn the_breaker_opens_past_the_limit_within_a_window_and_closes_after_the_cooldown() {
+        check("at the limit", 3, &[0, 10, 20], 30, true);
+        check("one past the limit", 3, &[0, 10, 20, 30], 40, false);
+        check(
+            "still open before the cooldown ends",
+            3,
+            &[0, 10, 20, 30],
+            5_020,
+            false,
+        );
+        check(
+            "closed after the cooldown",
+            3,
+            &[0, 10, 20, 30],
+            5_031,
+            true,
+        );
+        check(
+            "a new window starts the count again",
+            3,
+            &[0, 10, 20, 1_000],
+            1_010,
+            true,
+        );
+        check(
+            "off when failures_max is 0",
+            0,
+            &[0, 1, 2, 3, 4, 5],
+            6,
+            true,
+        );
+    }
+
+    #[test]
+    fn a_reset_closes_an_open_circuit_and_says_it_was_open() {
+        let (g, now) = (guard(1), Instant::now());
+        g.record_failure("a", now);
+        g.record_failure("a", now);
+        assert!(g.admit("a", 1, now).is_err());
+        assert_eq!(g.status("a", now).unwrap()["state"], "open");
+        assert!(g.reset("a", now).unwrap());
+        assert!(g.admit("a", 1, now).is_ok());
+        assert!(
+            !g.reset("a", now).unwrap(),
+            "a closed circuit: was_open false"
+        );
+    }
+}
