@@ -60,8 +60,11 @@ pub fn sign(body: Map<String, Value>, key: &SecretKey) -> Result<Value, ClientEr
 impl Client {
     /// `base_url` like `http://127.0.0.1:18180`; `api_key` is sent as `X-API-Key`.
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, ClientError> {
+        // The server closes a kept-alive connection after it idles for its header-read timeout
+        // (30 s by default); dropping idle connections sooner keeps a request from racing that.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()?;
         Ok(Self {
             http,
