@@ -281,8 +281,8 @@ async fn slow_clients_within_the_timeouts_are_served_and_past_them_are_cut_off()
     assert_eq!(status_of(&within), 200, "a head sent in 200 ms: {within}");
     let past = halves(1_500, head.to_vec()).await;
     assert!(
-        !past.contains(" 200 "),
-        "a head that takes 1.5 s must not be served: {past}"
+        past.is_empty(),
+        "a head that takes 1.5 s gets no answer, the connection is closed: {past:?}"
     );
     let body = padded(68, 600);
     let within = halves(200, post("/v1/assert", &body)).await;
