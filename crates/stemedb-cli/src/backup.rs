@@ -239,7 +239,13 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
         report.problems
     );
     let carried = carry_server_files(replaced.as_deref(), &args.data_dir)?;
-    record_restore(args, restored, replaced.as_deref(), &carried)?;
+    record_restore(args, restored, replaced.as_deref(), &carried).with_context(|| {
+        format!(
+            "the {restored} records were restored and checked, but the restore could not be \
+             recorded in {}'s admin audit log",
+            args.data_dir.display()
+        )
+    })?;
     println!(
         "restored {restored} records into {} (indexes rebuilt, truth state derived; check: {} valid, 0 problems)",
         args.data_dir.display(),

@@ -81,6 +81,16 @@ impl ServerConfig {
                 self.header_bytes_max
             ));
         }
+        let guard = &self.agent_guard;
+        if guard.write_rate_per_sec > 0
+            && (guard.write_burst.max(guard.write_rate_per_sec) as usize) < self.db.batch_len_max
+        {
+            return Err(format!(
+                "agent_write_burst ({}) must be at least batch_len_max ({}), or a full batch \
+                 from one agent could never be admitted",
+                guard.write_burst, self.db.batch_len_max
+            ));
+        }
         if self.header_read_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return Err("header_read_timeout_ms and request_timeout_ms must be above 0".into());
         }

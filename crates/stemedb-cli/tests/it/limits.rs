@@ -375,6 +375,17 @@ fn settings_outside_their_range_are_refused_by_name() {
             },
             "header_bytes_max",
         ),
+        (
+            ServerConfig {
+                agent_guard: stemedb_server::agent_guard::AgentGuardConfig {
+                    write_rate_per_sec: 100,
+                    write_burst: 100,
+                    ..Default::default()
+                },
+                ..ServerConfig::default()
+            },
+            "agent_write_burst",
+        ),
     ] {
         let error = config.check().unwrap_err();
         assert!(error.contains(name), "{name}: {error}");
