@@ -29,22 +29,7 @@ impl Deriver<'_> {
                 target: RetractionTarget::Subject(subject),
                 cascade,
                 ..
-            } => {
-                derived.effective = curator || self.has_asserted_about(&subject)?;
-                if derived.effective {
-                    let mut roots = self.sequences_about(&subject)?;
-                    if cascade {
-                        roots.extend(self.citers(&subject)?);
-                    }
-                    derived.changed = self.retract_tree(roots, cascade)?;
-                }
-                let kind = if derived.effective {
-                    MarkKind::Retraction
-                } else {
-                    MarkKind::Dispute
-                };
-                self.mark(&subject, kind, derived.effective, cascade, -1.0);
-            }
+            } => return self.retract_subject(&subject, cascade, curator),
             Control::Vote { target, up } => {
                 derived.effective = true;
                 self.mark(
@@ -147,6 +132,60 @@ impl Deriver<'_> {
         }
         self.mark(&target_hex, MarkKind::Retraction, true, cascade, -1.0);
         Ok(derived)
+    }
+
+    /// A retraction naming a subject reaches what its signer has authority over (docs/truth.md,
+    /// "Who"): a curator, everything about the subject and, with `cascade`, everything citing it;
+    /// the subject's definer, its own assertions and, with `cascade`, the citers; anyone else,
+    /// only its own assertions about the subject. It stands for later arrivals (a name mark that
+    /// is `effective`) only from a curator or the definer; from anyone else it is recorded as a
+    /// dispute of the subject.
+    fn retract_subject(
+        &mut self,
+        subject: &str,
+        cascade: bool,
+        curator: bool,
+    ) -> Result<Derived, StoreError> {
+        let about = self.sequences_about(subject)?;
+        let definer = !curator && self.is_definer(subject, &about)?;
+        let mut roots = Vec::new();
+        for seq in about {
+            if curator || load_seq(self.shared, seq)?.record.body.agent_id == self.agent() {
+                roots.push(seq);
+            }
+        }
+        let standing = curator || definer;
+        if cascade && standing {
+            roots.extend(self.citers(subject)?);
+        }
+        let mut derived = Derived {
+            effective: standing || !roots.is_empty(),
+            ..Derived::default()
+        };
+        if !roots.is_empty() {
+            derived.changed = self.retract_tree(roots, cascade)?;
+        }
+        let kind = if standing {
+            MarkKind::Retraction
+        } else {
+            MarkKind::Dispute
+        };
+        self.mark(subject, kind, standing, cascade, -1.0);
+        Ok(derived)
+    }
+
+    /// Whether the signer defined `subject`: it signed the earliest assertion about it
+    /// (`about`, in key order), and that came before every assertion citing it in `sources`.
+    /// Whoever describes a source only after others cite it cannot take their work along.
+    fn is_definer(&self, subject: &str, about: &[u64]) -> Result<bool, StoreError> {
+        let Some(&first) = about.iter().min() else {
+            return Ok(false);
+        };
+        let first_citer = self.citers(subject)?.into_iter().min();
+        if first_citer.is_some_and(|citer| citer < first) {
+            return Ok(false);
+        }
+        Ok(load_seq(self.shared, first)?.record.body.agent_id == self.agent())
     }
 
     /// Retracts `roots` and, with `cascade`, every record whose derived_from reaches them.
@@ -338,15 +377,5 @@ impl Deriver<'_> {
             }
         }
         Ok(out)
-    }
-
-    /// Whether the signer has an assertion about `subject` (its author, for subject targets).
-    fn has_asserted_about(&self, subject: &str) -> Result<bool, StoreError> {
-        for seq in self.sequences_about(subject)? {
-            if load_seq(self.shared, seq)?.record.body.agent_id == self.agent() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 }

@@ -222,9 +222,16 @@ impl Deriver<'_> {
                 continue;
             }
             for mark in marks(self.shared, name)? {
-                let applies = mark.kind == MarkKind::Retraction
-                    && mark.effective
-                    && (mark.cascade || *name == subject);
+                // A standing retraction reaches later citers when it cascades; later
+                // assertions about the subject itself only when the signer had authority over
+                // them: a curator, or the same agent (docs/truth.md, "Who").
+                let reaches = if *name == subject {
+                    mark.agent == self.agent()
+                        || has_role(self.shared, Role::Curator, &mark.agent, mark.seq)
+                } else {
+                    mark.cascade
+                };
+                let applies = mark.kind == MarkKind::Retraction && mark.effective && reaches;
                 if applies && stage_now(self.shared, mark.seq)?.stage != Stage::Retracted {
                     causes.insert((mark.seq, mark.valid_micros));
                 }
