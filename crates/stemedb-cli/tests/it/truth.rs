@@ -1233,6 +1233,11 @@ async fn a_subject_retraction_reaches_only_what_its_signer_has_authority_over() 
         ("a later citer", &late, "retracted"),
         ("the newcomer's description", &own, "retracted"),
     ];
-    expected.extend(chain.derived.iter().map(|id| ("a derived", id, "retracted")));
+    expected.extend(
+        chain
+            .derived
+            .iter()
+            .map(|id| ("a derived", id, "retracted")),
+    );
     check_stages(c, "the definer", &expected).await;
 }
