@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use stemedb::{Db, DbConfig};
+use stemedb::{AckLossPolicy, Db, DbConfig};
 
 use crate::progress::Progress;
 
@@ -15,15 +15,28 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// After the scan, set the acknowledgement mark to what the engine holds, so that a server
+    /// starts again on a directory that lost acknowledged records (they stay lost; restoring
+    /// from a backup is the way to get them back).
+    #[arg(long)]
+    accept_loss: bool,
 }
 
-fn open(dir: &std::path::Path) -> Result<Db> {
-    Db::open(dir, DbConfig::default())
-        .with_context(|| format!("opening {} (is a server holding it?)", dir.display()))
+fn open(dir: &std::path::Path, acknowledged_loss: AckLossPolicy) -> Result<Db> {
+    let config = DbConfig {
+        acknowledged_loss,
+        ..DbConfig::default()
+    };
+    Db::open(dir, config).with_context(|| format!("opening {}", dir.display()))
 }
 
 pub fn check(args: &CheckArgs) -> Result<()> {
-    let db = open(&args.data_dir)?;
+    let policy = if args.accept_loss {
+        AckLossPolicy::Accept
+    } else {
+        AckLossPolicy::Report
+    };
+    let db = open(&args.data_dir, policy)?;
     let progress = Progress::new(!args.json, "checked", None);
     let report = db.check(&mut progress.callback())?;
     progress.finish();
@@ -56,6 +69,13 @@ pub fn check(args: &CheckArgs) -> Result<()> {
             println!("  problem: {problem}");
         }
     }
+    if args.accept_loss {
+        println!(
+            "acknowledgement mark set to sequence {}: a server starts on this directory again; \
+             any records reported missing above are lost",
+            db.last_sequence()
+        );
+    }
     if !report.ok() {
         bail!(
             "{} has {} problem(s)",
@@ -74,7 +94,7 @@ pub struct RebuildArgs {
 }
 
 pub fn rebuild(args: &RebuildArgs) -> Result<()> {
-    let db = open(&args.data_dir)?;
+    let db = open(&args.data_dir, AckLossPolicy::Refuse)?;
     let started = std::time::Instant::now();
     let progress = Progress::new(true, "re-applied", None);
     let records = db

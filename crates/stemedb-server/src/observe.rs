@@ -100,6 +100,12 @@ fn describe_all() {
         "stemedb_errors_total",
         "Problems answered, by problem kind."
     );
+    describe_counter!(
+        "stemedb_storage_damage_total",
+        "Reads that found stored bytes failing their checks (block checksum, header, \
+         decompression); each is answered 503 storage-corrupt and logged."
+    );
+    counter!("stemedb_storage_damage_total").absolute(0);
     counter!("stemedb_rate_limit_rejections_total").absolute(0);
     counter!("stemedb_connections_refused_total").absolute(0);
     gauge!("stemedb_connections_open").set(0.0);

@@ -111,12 +111,15 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 "storage-unavailable",
                 "Storage unavailable",
             ),
+            // Damage is named, never a bare 500: the server is up, the damaged part cannot be
+            // served until it is restored (docs/reliability.md).
             DbError::Store(
                 StoreError::CorruptRecord { .. }
                 | StoreError::CorruptIndex { .. }
-                | StoreError::CorruptMeta { .. },
+                | StoreError::CorruptMeta { .. }
+                | StoreError::Damaged { .. },
             ) => (
-                S::INTERNAL_SERVER_ERROR,
+                S::SERVICE_UNAVAILABLE,
                 "storage-corrupt",
                 "Stored data failed its checks",
             ),

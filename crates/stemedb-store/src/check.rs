@@ -4,6 +4,7 @@
 //! collected and named, never a panic, and the scan goes on past it.
 use stemedb_core::{Limits, SignedAssertion, verify_many};
 
+use crate::acked::AckedAtOpen;
 use crate::codec::decode_record;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
 use crate::{Store, StoreError};
@@ -70,6 +71,8 @@ impl Store {
                 progress(sequence, last);
             }
         }
+        self.check_acknowledged(&mut report);
+        self.check_every_block(&mut report);
         let ks = &self.shared.ks;
         for (name, keyspace, want) in [
             ("ids", &ks.ids, expected.ids),
@@ -102,6 +105,57 @@ impl Store {
             report.indexes.push((name, found, want));
         }
         Ok(report)
+    }
+
+    /// The engine must hold every sequence the acknowledgement mark says was acknowledged, and
+    /// the log must end where `last_applied_sequence` says.
+    fn check_acknowledged(&self, report: &mut CheckReport) {
+        let last = self.last_sequence();
+        let log_last = self.shared.log_last_at_open;
+        if log_last != last {
+            report.problem(format!(
+                "the log's last record is sequence {log_last}, but last_applied_sequence is {last}"
+            ));
+        }
+        match self.shared.acked_at_open {
+            AckedAtOpen::Sequence(acked) if acked > last.min(log_last) => {
+                report.problem(format!(
+                    "sequences {}..={acked} were acknowledged to clients but are missing from the \
+                     engine: its journal or tables were damaged at rest",
+                    last.min(log_last) + 1
+                ));
+            }
+            AckedAtOpen::Damaged => report.problem(
+                "the acknowledgement mark (ACKED) is damaged: neither copy passes its checksum"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+    }
+
+    /// Reads every entry of every keyspace, keys and values, so that every data block of every
+    /// table is loaded and its checksum checked, and looks each key up again the way serving
+    /// does, which reads the filter and index blocks a scan never touches. Names the keyspace
+    /// where either fails (the first failure per keyspace; the scan cannot go on past it).
+    fn check_every_block(&self, report: &mut CheckReport) {
+        for (name, keyspace) in self.shared.ks.named() {
+            for (entries, guard) in (0_u64..).zip(keyspace.iter()) {
+                let failure = match guard.into_inner() {
+                    Err(e) => Some(crate::StoreError::from(e).to_string()),
+                    Ok((key, value)) => match keyspace.get(&key) {
+                        Ok(Some(found)) if found == value => None,
+                        Ok(_) => Some("a key the scan finds is not found by a lookup".to_owned()),
+                        Err(e) => Some(crate::StoreError::from(e).to_string()),
+                    },
+                };
+                if let Some(failure) = failure {
+                    report.problem(format!(
+                        "keyspace {name}: damaged after {entries} readable entries: {failure}"
+                    ));
+                    break;
+                }
+            }
+        }
     }
 
     /// Reads, decodes and validates one record; `None` (with a problem) when it is damaged.

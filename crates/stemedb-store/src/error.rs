@@ -5,7 +5,32 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum StoreError {
     #[error("storage engine error: {0}")]
-    Engine(#[from] fjall::Error),
+    Engine(fjall::Error),
+    /// The engine found stored bytes that fail their checks (a block checksum, a header, a
+    /// decompression) while serving.
+    #[error(
+        "stored data is damaged: the storage engine reports {detail}. `stemedb check --data-dir` \
+         names the damaged keyspace; the way back is a restore from a backup"
+    )]
+    Damaged { detail: String },
+    #[error(
+        "acknowledged records are missing from {path}: sequences {}..={acknowledged} were \
+         acknowledged to clients, but the engine holds records only up to {found}, so its journal \
+         or tables were damaged at rest. The server does not serve a store that lost acknowledged \
+         writes: restore from a backup (docs/operations/server-wont-start.md), or accept the loss \
+         with `stemedb check --data-dir {} --accept-loss`", found + 1, path.display()
+    )]
+    AcknowledgedLost {
+        path: PathBuf,
+        acknowledged: u64,
+        found: u64,
+    },
+    #[error(
+        "the acknowledgement mark {path} is damaged (neither copy passes its checksum), so \
+         whether acknowledged records were lost cannot be told. `stemedb check --data-dir` \
+         checks every record; `--accept-loss` then resets the mark to what the engine holds"
+    )]
+    AckMarkDamaged { path: PathBuf },
     #[error(
         "the storage engine cannot open {path}: {source}. A table or journal file there is \
          damaged or truncated; `stemedb check --data-dir` confirms it, and the way back is a \
@@ -49,4 +74,46 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     ShuttingDown,
+}
+
+impl From<fjall::Error> for StoreError {
+    /// Damage the engine detects in what it read is told apart from other engine errors, so
+    /// that it is reported by name (and counted in `stemedb_storage_damage_total`).
+    fn from(error: fjall::Error) -> Self {
+        if !is_damage(&error) {
+            return StoreError::Engine(error);
+        }
+        metrics::counter!("stemedb_storage_damage_total").increment(1);
+        StoreError::Damaged {
+            detail: format!("{error:?}"),
+        }
+    }
+}
+
+/// Whether an engine error means bytes on disk failed their checks.
+fn is_damage(error: &fjall::Error) -> bool {
+    use fjall::Error as F;
+    use fjall::LsmError as L;
+    match error {
+        F::Decompress(_)
+        | F::InvalidTrailer
+        | F::InvalidTag(_)
+        | F::InvalidVersion(_)
+        | F::JournalRecovery(_)
+        | F::Unrecoverable => true,
+        F::Io(e) => e.kind() == std::io::ErrorKind::UnexpectedEof,
+        F::Storage(inner) => match inner {
+            L::Io(e) => e.kind() == std::io::ErrorKind::UnexpectedEof,
+            L::Decompress(_)
+            | L::InvalidVersion(_)
+            | L::Unrecoverable
+            | L::ChecksumMismatch { .. }
+            | L::InvalidTag(_)
+            | L::InvalidTrailer
+            | L::InvalidHeader(_)
+            | L::Utf8(_) => true,
+            _ => false,
+        },
+        _ => false,
+    }
 }

@@ -2,6 +2,7 @@
 //! derived from it, and the single group-committing writer. See docs/file-format.md.
 #![forbid(unsafe_code)]
 
+mod acked;
 mod check;
 mod codec;
 mod error;
@@ -13,12 +14,13 @@ mod store;
 mod truth;
 mod writer;
 
+pub use acked::AckedAtOpen;
 pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
 pub use space::{SyncHook, free_bytes};
-pub use store::{AppendOutcome, CommitStats, FORMAT_VERSION, Store, StoreOptions};
+pub use store::{AckLossPolicy, AppendOutcome, CommitStats, FORMAT_VERSION, Store, StoreOptions};
 pub use truth::{
     Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Role, Stage, StageAt,
     TruthPolicy, VoteTally,

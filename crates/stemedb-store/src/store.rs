@@ -11,6 +11,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
 
 use crate::StoreError;
+use crate::acked::{AckMark, AckedAtOpen};
 use crate::codec::{StoredRecord, decode_record};
 use crate::keys::{GroupKey, seq_key};
 use crate::truth::{Derived, Role, TruthCache, TruthPolicy};
@@ -53,6 +54,22 @@ pub struct StoreOptions {
     pub after_sync: Option<crate::SyncHook>,
     /// Counts fsync attempts for the injection above.
     pub fsyncs_done: Arc<AtomicU64>,
+    /// What to do when the engine holds fewer records than were acknowledged (`ACKED`).
+    pub acknowledged_loss: AckLossPolicy,
+}
+
+/// What `Store::open` does when the engine holds fewer records than the acknowledgement mark
+/// says were acknowledged, or the mark itself is damaged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AckLossPolicy {
+    /// Refuse to open, naming the missing sequences (the server's default).
+    #[default]
+    Refuse,
+    /// Open without touching the mark, so that `check` can name what is missing.
+    Report,
+    /// Open and set the mark to what the engine holds: an operator's decision to go on
+    /// without the lost records (`stemedb check --accept-loss`).
+    Accept,
 }
 
 /// Groups found by [`Store::scan_groups`] with their sequences, and whether more follow.
@@ -89,16 +106,21 @@ pub(crate) struct Keyspaces {
 
 impl Keyspaces {
     fn all(&self) -> [&Keyspace; 9] {
+        self.named().map(|(_, keyspace)| keyspace)
+    }
+
+    /// Every keyspace with its name on disk.
+    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 9] {
         [
-            &self.meta,
-            &self.log,
-            &self.ids,
-            &self.by_subject,
-            &self.by_agent,
-            &self.by_source,
-            &self.by_valid_time,
-            &self.agents,
-            &self.truth,
+            ("meta", &self.meta),
+            ("log", &self.log),
+            ("ids", &self.ids),
+            ("by_subject", &self.by_subject),
+            ("by_agent", &self.by_agent),
+            ("by_source", &self.by_source),
+            ("by_valid_time", &self.by_valid_time),
+            ("agents", &self.agents),
+            ("truth", &self.truth),
         ]
     }
 }
@@ -113,6 +135,9 @@ pub(crate) struct Shared {
     pub truth: RwLock<TruthCache>,
     pub policy: TruthPolicy,
     pub commit_stats: Mutex<CommitStats>,
+    /// The acknowledgement mark and the log's last sequence as found at open (for `check`).
+    pub acked_at_open: AckedAtOpen,
+    pub log_last_at_open: u64,
 }
 
 /// Running figures of the group commits since open (for `stemedb admin status`).
@@ -155,6 +180,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock = lock_dir(dir)?;
         check_or_write_format(dir)?;
+        let acked = AckMark::read(dir)?;
         let engine_dir = dir.join(ENGINE_DIR);
         // An I/O error (permissions, a missing mount) is itself the reason; anything else at
         // open means the engine found its files damaged.
@@ -185,6 +211,9 @@ impl Store {
             truth: keyspace("truth")?,
         };
         let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
+        let log_last = last_log_sequence(&ks.log)?;
+        let found = last.min(log_last);
+        let mark = check_acknowledged(dir, acked, last, found, options.acknowledged_loss)?;
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             db,
@@ -193,6 +222,8 @@ impl Store {
             truth: RwLock::new(TruthCache::default()),
             policy: options.policy.clone(),
             commit_stats: Mutex::new(CommitStats::default()),
+            acked_at_open: acked,
+            log_last_at_open: log_last,
         });
         if options.rederive_truth {
             crate::truth::clear(&shared)?;
@@ -202,7 +233,7 @@ impl Store {
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("stemedb-writer".into())
-            .spawn(move || run_writer(&writer_shared, &receiver, &options))
+            .spawn(move || run_writer(&writer_shared, &receiver, &options, mark))
             .map_err(io_err(dir))?;
         Ok(Store {
             shared,
@@ -418,6 +449,50 @@ pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, Store
             index,
             reason: format!("sequence value is {} bytes", bytes.len()),
         })
+}
+
+/// The sequence of the log's last record (0 when empty).
+fn last_log_sequence(log: &Keyspace) -> Result<u64, StoreError> {
+    match log.last_key_value() {
+        None => Ok(0),
+        Some(guard) => decode_seq(&guard.key()?, "log"),
+    }
+}
+
+/// Compares what the engine holds (`found`: the lower of the log's last sequence and
+/// `last_applied_sequence`) with the acknowledgement mark, and opens the mark for the writer
+/// (none under `Report`, which must leave it as it is).
+fn check_acknowledged(
+    dir: &Path,
+    acked: AckedAtOpen,
+    last_applied: u64,
+    found: u64,
+    policy: AckLossPolicy,
+) -> Result<Option<AckMark>, StoreError> {
+    if policy == AckLossPolicy::Refuse {
+        // `last_applied_sequence` above the log's last record is damage too: the log lost
+        // records that the engine had committed.
+        let claimed = match acked {
+            AckedAtOpen::Sequence(acknowledged) => acknowledged.max(last_applied),
+            _ => last_applied,
+        };
+        if claimed > found {
+            return Err(StoreError::AcknowledgedLost {
+                path: dir.to_owned(),
+                acknowledged: claimed,
+                found,
+            });
+        }
+        if acked == AckedAtOpen::Damaged {
+            return Err(StoreError::AckMarkDamaged {
+                path: dir.join(crate::acked::ACKED_FILE),
+            });
+        }
+    }
+    if policy == AckLossPolicy::Report {
+        return Ok(None);
+    }
+    AckMark::open(dir, found).map(Some)
 }
 
 fn read_u64(ks: &Keyspace, key: &[u8], name: &'static str) -> Result<Option<u64>, StoreError> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use fjall::{OwnedWriteBatch, PersistMode};
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
+use crate::acked::AckMark;
 use crate::codec::encode_record;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
 use crate::space::{injected_fsync_failure, is_out_of_space};
@@ -29,13 +30,22 @@ struct WriterState {
     /// retrying against a disk whose state it no longer knows.
     /// The reason, and whether it was the disk running out of space.
     failed: Option<(String, bool)>,
+    /// The acknowledgement mark, advanced after every durable commit (none when the store was
+    /// opened only to report on it).
+    mark: Option<AckMark>,
 }
 
-pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, options: &StoreOptions) {
+pub(crate) fn run_writer(
+    shared: &Shared,
+    receiver: &mpsc::Receiver<Job>,
+    options: &StoreOptions,
+    mark: Option<AckMark>,
+) {
     let mut state = WriterState {
         next_seq: shared.durable_seq.load(Ordering::Acquire) + 1,
         last_recorded_at: Timestamp::from_micros(i64::MIN),
         failed: None,
+        mark,
     };
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
@@ -50,6 +60,9 @@ pub(crate) fn run_writer(shared: &Shared, receiver: &mpsc::Receiver<Job>, option
             }
         }
         commit_group(shared, &mut state, jobs, options);
+    }
+    if let Some(mark) = &mut state.mark {
+        let _ = mark.sync();
     }
 }
 
@@ -101,6 +114,9 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
                 shared.db.persist(PersistMode::SyncAll)?;
                 if let Some(hook) = &options.after_sync {
                     (hook.0)(state.next_seq - 1);
+                }
+                if let Some(mark) = &mut state.mark {
+                    mark.record(state.next_seq - 1)?;
                 }
                 Ok((derived, fsync_started.elapsed()))
             });

@@ -47,6 +47,9 @@ pub struct DbConfig {
     pub fail_fsync_after_commits: Option<u64>,
     /// Fault injection, for tests only: called after every durable sync (default none).
     pub after_sync: Option<stemedb_store::SyncHook>,
+    /// What opening does when acknowledged records are missing (default: refuse, naming them;
+    /// `stemedb check` reports; `stemedb check --accept-loss` accepts).
+    pub acknowledged_loss: stemedb_store::AckLossPolicy,
 }
 
 impl Default for DbConfig {
@@ -68,6 +71,7 @@ impl Default for DbConfig {
             rederive_truth: false,
             disk_free_min_bytes: 64 * 1024 * 1024,
             fail_fsync_after_commits: None,
+            acknowledged_loss: stemedb_store::AckLossPolicy::Refuse,
             after_sync: None,
         }
     }

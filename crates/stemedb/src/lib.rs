@@ -28,8 +28,8 @@ pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::{
-    Bound, CheckReport, CommitStats, QuarantineRule, Role, Stage, StoreError, SyncHook,
-    TruthPolicy, VoteTally, free_bytes,
+    AckLossPolicy, AckedAtOpen, Bound, CheckReport, CommitStats, QuarantineRule, Role, Stage,
+    StoreError, SyncHook, TruthPolicy, VoteTally, free_bytes,
 };
 pub use truth::{AgentInfo, QuarantinedRecord};
 
@@ -78,6 +78,7 @@ impl Db {
             rederive_truth: config.rederive_truth,
             disk_free_min_bytes: config.disk_free_min_bytes,
             fail_fsync_after_commits: config.fail_fsync_after_commits,
+            acknowledged_loss: config.acknowledged_loss,
             after_sync: config.after_sync.clone(),
             fsyncs_done: Arc::default(),
         };

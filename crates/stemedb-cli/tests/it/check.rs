@@ -180,12 +180,9 @@ async fn a_server_on_damaged_files_never_serves_a_record_that_fails_verification
                     served += 1;
                 }
                 Err(stemedb_client::ClientError::Problem {
-                    status: 500, kind, ..
+                    status: 503, kind, ..
                 }) => {
-                    assert!(
-                        kind.ends_with("storage-corrupt") || kind.ends_with("storage-error"),
-                        "{kind}"
-                    );
+                    assert!(kind.ends_with("storage-corrupt"), "{kind}");
                     refused += 1;
                 }
                 other => panic!("{id}: {other:?}"),
@@ -272,6 +269,58 @@ async fn a_truncated_table_file_is_named_by_check_and_the_server_refuses_to_star
             panic!("a server on a truncated table file kept running without isolating it: {out}");
         }
     }
+}
+
+/// Damage to the table holding agent bindings: the server starts, and a write that needs the
+/// binding is answered `503 storage-corrupt` (never a bare 500), counted in
+/// `stemedb_storage_damage_total` and logged; `check` names the keyspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn damage_to_the_agent_bindings_is_named_by_check_and_answered_as_storage_corrupt() {
+    let dir = stored_directory().await;
+    // Keyspaces are numbered in the order `Store::open` creates them: agents is the 8th
+    // (fjall's own is 0).
+    let tables = dir.path().join("engine/keyspaces/8/tables");
+    let mut all = Vec::new();
+    files(&tables, &mut all);
+    assert!(!all.is_empty(), "the agents keyspace has a table: {all:?}");
+    for table in &all {
+        let mut bytes = std::fs::read(table).unwrap();
+        bytes[..16].fill(0); // the first block's header
+        std::fs::write(table, bytes).unwrap();
+    }
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(1), "{report} {err}");
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("keyspace agents: damaged")),
+        "check names the keyspace: {report}"
+    );
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+    let write = claim(3, "check/new", "p", json!(1), 1.0, "2025-03-01T00:00:00Z");
+    match server.client.assert(&write).await {
+        Err(stemedb_client::ClientError::Problem { status, kind, .. }) => assert_eq!(
+            (status, kind.as_str()),
+            (503, "urn:stemedb:problem:storage-corrupt")
+        ),
+        other => panic!("expected 503 storage-corrupt, got {other:?}"),
+    }
+    let metrics = crate::harness::http()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("stemedb_storage_damage_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(counted.is_some_and(|n| n >= 1.0), "counted: {counted:?}");
+    assert!(server.client.health().await.is_ok(), "the server stays up");
 }
 
 /// The largest table file of a data directory (the journal is replayed only after a crash).

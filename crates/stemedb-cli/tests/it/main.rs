@@ -11,6 +11,7 @@ mod child;
 mod cli;
 mod crash;
 mod custody;
+mod damage;
 mod deploy;
 mod disk;
 mod faults;

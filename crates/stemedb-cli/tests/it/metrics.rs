@@ -121,6 +121,7 @@ async fn metrics_parse_and_carry_every_documented_name() {
         "stemedb_connections_open",
         "stemedb_connections_refused_total",
         "stemedb_errors_total",
+        "stemedb_storage_damage_total",
     ] {
         assert!(after.iter().any(|(n, _, _)| n == name), "{name} is exposed");
     }
