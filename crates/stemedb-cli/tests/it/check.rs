@@ -307,18 +307,8 @@ async fn damage_to_the_agent_bindings_is_named_by_check_and_answered_as_storage_
         ),
         other => panic!("expected 503 storage-corrupt, got {other:?}"),
     }
-    let metrics = crate::harness::http()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let counted = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("stemedb_storage_damage_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let samples = crate::metrics::scrape(&server.url).await;
+    let counted = crate::metrics::value(&samples, "stemedb_storage_damage_total", &[]);
     assert!(counted.is_some_and(|n| n >= 1.0), "counted: {counted:?}");
     assert!(server.client.health().await.is_ok(), "the server stays up");
 }

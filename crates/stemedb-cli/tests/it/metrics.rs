@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::harness::{TestServer, claim};
 
 /// One sample: metric name, labels, value.
-type Sample = (String, HashMap<String, String>, f64);
+pub(crate) type Sample = (String, HashMap<String, String>, f64);
 
 /// Parses the text exposition format; panics (failing the test) on any malformed line.
 fn parse(text: &str) -> Vec<Sample> {
@@ -51,7 +51,7 @@ fn parse(text: &str) -> Vec<Sample> {
     samples
 }
 
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .filter(|(n, l, _)| {
@@ -64,7 +64,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
         .reduce(|a, b| a + b)
 }
 
-async fn scrape(url: &str) -> Vec<Sample> {
+pub(crate) async fn scrape(url: &str) -> Vec<Sample> {
     let response = crate::harness::http()
         .get(format!("{url}/metrics"))
         .send()
