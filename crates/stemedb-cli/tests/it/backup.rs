@@ -426,15 +426,34 @@ async fn a_forged_or_altered_backup_is_refused() {
     );
     grant(&c, "/v1/admin/curators", "curator").await;
     let work = tempfile::tempdir().unwrap();
-    let original = work.path().join("original");
-    let (url, out) = (server.url.clone(), original.to_str().unwrap().to_owned());
-    let (ok, text) =
-        tokio::task::spawn_blocking(move || run(&["backup", "--server", &url, "--out", &out]))
-            .await
-            .unwrap();
-    assert!(ok, "{text}");
     let server_pub = server.dir.path().join("server.pub");
     let server_hex = std::fs::read_to_string(&server_pub).unwrap();
+    let backup_with_key = |out: &Path, trusted: String| {
+        let (url, out) = (server.url.clone(), out.to_str().unwrap().to_owned());
+        tokio::task::spawn_blocking(move || {
+            run(&[
+                "backup",
+                "--server",
+                &url,
+                "--out",
+                &out,
+                "--server-key",
+                &trusted,
+            ])
+        })
+    };
+    let (ok, text) = backup_with_key(&work.path().join("refused"), key(43).public_key().to_hex())
+        .await
+        .unwrap();
+    assert!(
+        !ok && text.contains("not by the trusted server key"),
+        "a backup signed by a key other than the expected one is refused: {text}"
+    );
+    let original = work.path().join("original");
+    let (ok, text) = backup_with_key(&original, server_pub.display().to_string())
+        .await
+        .unwrap();
+    assert!(ok && text.contains(server_hex.trim()), "{text}");
     assert_eq!(
         c.get_json("/v1/admin/status", &[]).await.unwrap()["server_public_key"],
         server_hex.trim(),
