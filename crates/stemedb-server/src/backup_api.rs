@@ -159,7 +159,7 @@ pub async fn attest(
             data_format_version: stemedb::StoreFormat::VERSION,
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             created_at: crate::auth::now().to_rfc3339(),
-            first_sequence: after + 1,
+            first_sequence: after.saturating_add(1),
             last_sequence: digest.last_sequence,
             record_count: digest.record_count,
             records_blake3: digest.records_blake3,
