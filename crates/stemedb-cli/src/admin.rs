@@ -100,6 +100,13 @@ async fn status(server: &ServerArgs, as_json: bool) -> Result<()> {
             "roles",
             s["roles"].as_array().map_or(0, Vec::len).to_string() + " grant(s)",
         ),
+        (
+            "server key",
+            s["server_public_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
     ];
     for (name, value) in rows {
         println!("{name:<16} {value}");

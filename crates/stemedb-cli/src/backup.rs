@@ -1,16 +1,18 @@
 //! `stemedb backup` (online, through the API, so it works against a remote server),
 //! `stemedb backup verify` and `stemedb restore` (offline, into a data directory no server
-//! holds), with point-in-time restore by sequence or time. Format: docs/operations.md.
+//! holds), with point-in-time restore by sequence or time. The server signs each backup's
+//! manifest; `verify` and `restore` accept only a manifest signed by the server key the
+//! operator trusts. Format: docs/operations.md; what the signature proves: docs/security.md.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::Value;
 use stemedb::backup::{
-    BACKUP_FORMAT, MANIFEST_FILE, Manifest, RECORDS_FILE, RoleGrant, parse_record_line,
-    verify_backups,
+    MANIFEST_FILE, Manifest, RECORDS_FILE, Trust, VerifiedBackup, check_manifest,
+    parse_record_line, verify_backups,
 };
-use stemedb::core::Timestamp;
+use stemedb::core::{PublicKey, Timestamp};
 use stemedb::{Db, DbConfig, SystemClock};
 
 use crate::ServerArgs;
@@ -32,6 +34,22 @@ pub struct BackupArgs {
     /// A previous backup: write only the records after its last sequence (incremental).
     #[arg(long)]
     since: Option<PathBuf>,
+    /// Refuse the backup unless the server signs it with this key (64 hex digits, or a file
+    /// holding them such as the server's server.pub).
+    #[arg(long, value_name = "FILE_OR_HEX")]
+    server_key: Option<String>,
+}
+
+/// Which server key `verify` and `restore` trust.
+#[derive(clap::Args)]
+struct TrustArgs {
+    /// The server key to trust: its public half as 64 hex digits, or a file holding them (the
+    /// server's server.pub). Default: DATA_DIR/server.pub when it exists.
+    #[arg(long, value_name = "FILE_OR_HEX")]
+    server_key: Option<String>,
+    /// Accept stemedb-backup/1 backups, which carry no server signature (prints a warning).
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -41,6 +59,11 @@ enum BackupCommand {
         /// A full backup, then its incrementals in order.
         #[arg(required = true)]
         backups: Vec<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// A data directory whose server.pub is trusted when --server-key is not given.
+        #[arg(long, env = "STEMEDB_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -61,11 +84,18 @@ pub struct RestoreArgs {
     /// Point in time: restore records committed (recorded_at) at or before this RFC 3339 time.
     #[arg(long)]
     to_time: Option<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 pub async fn backup(args: BackupArgs) -> Result<()> {
-    if let Some(BackupCommand::Verify { backups }) = &args.command {
-        return verify(backups);
+    if let Some(BackupCommand::Verify {
+        backups,
+        trust,
+        data_dir,
+    }) = &args.command
+    {
+        return verify(backups, &trusted(trust, data_dir.as_deref())?);
     }
     let out = args
         .out
@@ -140,37 +170,129 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
     file.flush()?;
     file.get_ref().sync_all()?;
     drop(file);
-    let roles: Vec<RoleGrant> =
-        serde_json::from_value(snapshot["roles"].clone()).unwrap_or_default();
-    let manifest = Manifest {
-        format: BACKUP_FORMAT.to_owned(),
-        data_format_version: snapshot["data_format_version"].as_u64().unwrap_or_default() as u32,
-        server_version: snapshot["server_version"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        created_at: stemedb::core::Clock::now(&SystemClock).to_rfc3339(),
+    let written = Written {
         first_sequence: after + 1,
         last_sequence: last,
         record_count: count,
         records_blake3: hasher.finalize().to_hex().to_string(),
-        roles,
     };
+    let (manifest, bytes) = attest(&client, &written, args.server_key.as_deref()).await?;
     let manifest_path = out.join(MANIFEST_FILE);
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(&manifest_path, bytes)?;
     std::fs::File::open(&manifest_path)?.sync_all()?;
     std::fs::File::open(&out)?.sync_all()?;
     println!(
-        "backed up {count} records (sequences {}..={last}) to {}{}",
+        "backed up {count} records (sequences {}..={last}) to {}{}; manifest signed by server key {}",
         after + 1,
         out.display(),
         if args.since.is_some() {
             " (incremental)"
         } else {
             ""
-        }
+        },
+        manifest.server_public_key.unwrap_or_default()
     );
     Ok(())
+}
+
+/// What the client wrote to `records.jsonl`, to compare with what the server signs.
+#[derive(Debug, PartialEq, Eq)]
+struct Written {
+    first_sequence: u64,
+    last_sequence: u64,
+    record_count: u64,
+    records_blake3: String,
+}
+
+/// Asks the server to sign the manifest of the range just written: the server hashes the
+/// records itself, so its signature says these are its records. Checks the signature (and,
+/// when `expected_key` is given, the key) and that the server's range, count and hash are the
+/// ones written. Returns the manifest and the bytes to store.
+async fn attest(
+    client: &stemedb_client::Client,
+    written: &Written,
+    expected_key: Option<&str>,
+) -> Result<(Manifest, Vec<u8>)> {
+    let (after, upto) = (
+        (written.first_sequence - 1).to_string(),
+        written.last_sequence.to_string(),
+    );
+    let signed = client
+        .get_json(
+            "/v1/admin/backup/attest",
+            &[("after", &after), ("upto", &upto)],
+        )
+        .await
+        .context("asking the server to sign the backup's manifest")?;
+    let bytes = serde_json::to_vec_pretty(&signed)?;
+    let server_key = match expected_key {
+        Some(text) => parse_server_key(text)?,
+        None => {
+            let claimed = signed["server_public_key"].as_str().unwrap_or_default();
+            PublicKey::parse_field(claimed, "server_public_key")
+                .map_err(|e| anyhow!("the server's signed manifest: {e}"))?
+        }
+    };
+    let trust = Trust {
+        server_key: Some(server_key),
+        allow_unsigned: false,
+    };
+    let (manifest, _) =
+        check_manifest(&bytes, &trust).map_err(|e| anyhow!("the server's signed manifest: {e}"))?;
+    let signed_range = Written {
+        first_sequence: manifest.first_sequence,
+        last_sequence: manifest.last_sequence,
+        record_count: manifest.record_count,
+        records_blake3: manifest.records_blake3.clone(),
+    };
+    ensure!(
+        signed_range == *written,
+        "the server signed {signed_range:?}, but the records written are {written:?}: no \
+         manifest written"
+    );
+    Ok((manifest, bytes))
+}
+
+/// A server public key: 64 hex digits, or a file holding them.
+fn parse_server_key(text: &str) -> Result<PublicKey> {
+    let path = Path::new(text);
+    let hex = if path.is_file() {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    } else {
+        text.to_owned()
+    };
+    PublicKey::parse_field(hex.trim(), "server_key").map_err(|e| {
+        anyhow!("--server-key {text:?}: neither a readable key file nor a usable key: {e}")
+    })
+}
+
+/// The trust `verify` and `restore` apply: `--server-key`, else `DATA_DIR/server.pub`.
+fn trusted(args: &TrustArgs, data_dir: Option<&Path>) -> Result<Trust> {
+    let server_key = match (&args.server_key, data_dir) {
+        (Some(text), _) => Some(parse_server_key(text)?),
+        (None, Some(dir)) if dir.join("server.pub").is_file() => {
+            let path = dir.join("server.pub");
+            eprintln!("trusting the server key in {}", path.display());
+            Some(parse_server_key(&path.display().to_string())?)
+        }
+        (None, _) => None,
+    };
+    Ok(Trust {
+        server_key,
+        allow_unsigned: args.allow_unsigned,
+    })
+}
+
+/// The loud warning for accepted unsigned (format /1) backups.
+fn warn_unsigned(verified: &VerifiedBackup) {
+    if verified.unsigned > 0 {
+        eprintln!(
+            "WARNING: {} backup(s) are stemedb-backup/1 and carry no server signature: nothing \
+             proves they came from your server or were not altered (accepted because of \
+             --allow-unsigned)",
+            verified.unsigned
+        );
+    }
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
@@ -180,9 +302,11 @@ fn read_manifest(dir: &Path) -> Result<Manifest> {
         .with_context(|| format!("{} is not a backup manifest", dir.display()))
 }
 
-fn verify(backups: &[PathBuf]) -> Result<()> {
+fn verify(backups: &[PathBuf], trust: &Trust) -> Result<()> {
     let dirs: Vec<&Path> = backups.iter().map(PathBuf::as_path).collect();
-    let verified = verify_backups(&dirs).map_err(|e| anyhow!("backup does not verify: {e}"))?;
+    let verified =
+        verify_backups(&dirs, trust).map_err(|e| anyhow!("backup does not verify: {e}"))?;
+    warn_unsigned(&verified);
     let last = verified.records.last().map_or(0, |r| r.sequence);
     println!(
         "verified {} backup(s): {} records, sequences 1..={last}; every checksum, id and signature checks",
@@ -194,8 +318,10 @@ fn verify(backups: &[PathBuf]) -> Result<()> {
 
 pub fn restore(args: &RestoreArgs) -> Result<()> {
     let dirs: Vec<&Path> = args.backups.iter().map(PathBuf::as_path).collect();
-    let verified = verify_backups(&dirs)
+    let trust = trusted(&args.trust, Some(&args.data_dir))?;
+    let verified = verify_backups(&dirs, &trust)
         .map_err(|e| anyhow!("backup does not verify, nothing restored: {e}"))?;
+    warn_unsigned(&verified);
     let to_time = args
         .to_time
         .as_deref()

@@ -1,13 +1,14 @@
 //! Administrative reads: `GET /v1/admin/status` (behind `stemedb admin status`), and the
 //! backup endpoints behind `stemedb backup`: the snapshot point (last sequence and role
-//! grants), and pages of log records exactly as stored, as JSON Lines.
+//! grants), pages of log records exactly as stored, as JSON Lines, and the manifest the server
+//! signs for a range (it hashes the lines itself, so a backup proves where it came from).
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use stemedb::DbError;
-use stemedb::backup::{BACKUP_FORMAT, record_line};
+use stemedb::backup::{BACKUP_FORMAT, Manifest, record_line};
 
 use crate::api::blocking;
 use crate::{ApiError, AppState};
@@ -44,6 +45,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "fsync_mean_ms": mean(commits.fsync_total_micros),
         },
         "roles": state.db.role_grants(),
+        "server_public_key": state.server_key.public_key().to_hex(),
     }))
 }
 
@@ -59,6 +61,7 @@ pub async fn snapshot(State(state): State<AppState>) -> Json<Value> {
         "server_version": env!("CARGO_PKG_VERSION"),
         "last_sequence": state.db.last_sequence(),
         "roles": state.db.role_grants(),
+        "server_public_key": state.server_key.public_key().to_hex(),
     }))
 }
 
@@ -83,21 +86,7 @@ pub async fn records(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| DbError::BadQuery {
-            field: "query",
-            message: format!("unreadable query string: {e}"),
-        })?;
-    if let Some((unknown, _)) = pairs
-        .iter()
-        .find(|(k, _)| !["after", "upto", "limit"].contains(&k.as_str()))
-    {
-        return Err(DbError::BadQuery {
-            field: "query",
-            message: format!("unknown parameter {unknown:?}; expected after, upto, limit"),
-        }
-        .into());
-    }
+    let pairs = params(raw.as_deref(), &["after", "upto", "limit"])?;
     let after = number(&pairs, "after", 0)?;
     let upto = number(&pairs, "upto", u64::MAX)?;
     let limit = number(&pairs, "limit", 10_000)?;
@@ -119,4 +108,68 @@ pub async fn records(
         body,
     )
         .into_response())
+}
+
+/// The query string's pairs; refuses a parameter not in `known`.
+fn params(raw: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| DbError::BadQuery {
+            field: "query",
+            message: format!("unreadable query string: {e}"),
+        })?;
+    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        return Err(DbError::BadQuery {
+            field: "query",
+            message: format!(
+                "unknown parameter {unknown:?}; expected {}",
+                known.join(", ")
+            ),
+        }
+        .into());
+    }
+    Ok(pairs)
+}
+
+/// Records hashed per read while attesting.
+const ATTEST_PAGE_RECORDS: usize = 10_000;
+
+#[utoipa::path(get, path = "/v1/admin/backup/attest", tag = "admin",
+    params(("after" = Option<u64>, Query, description = "Sequence the backup starts after (default 0)"),
+        ("upto" = u64, Query, description = "Last sequence of the snapshot")),
+    responses((status = 200, description = "The backup's manifest (format stemedb-backup/2), signed by the server key: the server hashes the records.jsonl lines of the range itself", body = Object)))]
+pub async fn attest(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Manifest>, ApiError> {
+    let pairs = params(raw.as_deref(), &["after", "upto"])?;
+    let after = number(&pairs, "after", 0)?;
+    let upto = number(&pairs, "upto", u64::MAX)?;
+    if after > upto {
+        return Err(DbError::BadQuery {
+            field: "after",
+            message: format!("must not be past upto ({upto}); got {after}"),
+        }
+        .into());
+    }
+    let key = std::sync::Arc::clone(&state.server_key);
+    let manifest = blocking(&state, move |db| {
+        let digest = db.backup_digest(after, upto, ATTEST_PAGE_RECORDS)?;
+        let mut manifest = Manifest {
+            format: BACKUP_FORMAT.to_owned(),
+            data_format_version: stemedb::StoreFormat::VERSION,
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at: crate::auth::now().to_rfc3339(),
+            first_sequence: after.saturating_add(1),
+            last_sequence: digest.last_sequence,
+            record_count: digest.record_count,
+            records_blake3: digest.records_blake3,
+            roles: db.role_grants(),
+            server_public_key: None,
+            signature: None,
+        };
+        manifest.sign(key.secret()).map_err(ApiError::Internal)?;
+        Ok(manifest)
+    })
+    .await?;
+    Ok(Json(manifest))
 }

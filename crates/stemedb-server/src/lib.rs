@@ -16,6 +16,7 @@ mod openapi;
 mod problem;
 mod query_params;
 mod serve;
+mod server_key;
 pub mod tls;
 mod truth_api;
 
@@ -47,18 +48,22 @@ pub struct AppState {
     pub custody: Arc<custody::Custodian>,
     /// Per-agent write quota and circuit breaker.
     pub agents: Arc<agent_guard::AgentGuard>,
+    /// Signs backup manifests.
+    pub server_key: Arc<server_key::ServerKey>,
 }
 
 /// The server's own files in a data directory, beside the store: API keys (hashed), sealed
 /// custodial agent keys, the admin audit log, and the key files a first start may create. They
 /// are not in backups (keys are secrets); a forced restore carries them over from the data it
-/// replaces.
-pub const SERVER_FILES: [&str; 5] = [
+/// replaces. The server key (which signs backups) and its public half are among them.
+pub const SERVER_FILES: [&str; 7] = [
     auth::keys::FILE_NAME,
     custody::FILE_NAME,
     admin_log::FILE_NAME,
     custody::MASTER_KEY_FILE,
     auth::ADMIN_KEY_FILE,
+    server_key::FILE_NAME,
+    server_key::PUBLIC_FILE_NAME,
 ];
 
 /// Secret files a start created: (what, path).
@@ -74,6 +79,8 @@ pub enum StartError {
     AdminLog(#[from] AdminLogError),
     #[error(transparent)]
     Custody(#[from] custody::CustodyError),
+    #[error(transparent)]
+    ServerKey(#[from] server_key::ServerKeyError),
 }
 
 impl AppState {
@@ -94,7 +101,10 @@ impl AppState {
         created.extend(master_file.map(|p| ("custodial-signing master key", p)));
         let custody = custody::Custodian::open(&dir, &master)?;
         let agents = agent_guard::AgentGuard::new(config.agent_guard.clone());
+        let (server_key, key_file) = server_key::ServerKey::open(&dir)?;
+        created.extend(key_file.map(|p| ("backup-signing server key", p)));
         let state = AppState {
+            server_key: Arc::new(server_key),
             agents: Arc::new(agents),
             db: Arc::new(db),
             config: Arc::new(config),
@@ -165,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/status", get(backup_api::status))
         .route("/v1/admin/backup", get(backup_api::snapshot))
         .route("/v1/admin/backup/records", get(backup_api::records))
+        .route("/v1/admin/backup/attest", get(backup_api::attest))
         .route(
             "/v1/admin/curators",
             get(truth_api::list_curators).post(truth_api::add_curator),

@@ -423,6 +423,7 @@ pub struct Problem {
         crate::backup_api::status,
         crate::backup_api::snapshot,
         crate::backup_api::records,
+        crate::backup_api::attest,
         crate::truth_api::retract,
         crate::truth_api::vote,
         crate::truth_api::trust,

@@ -1,17 +1,31 @@
-//! Backups (`stemedb-backup/1`): a directory with `manifest.json` and `records.jsonl`, one log
+//! Backups (`stemedb-backup/2`): a directory with `manifest.json` and `records.jsonl`, one log
 //! record per line exactly as stored (sequence, recorded_at, signature, canonical body). The
 //! log is append-only and sequences are dense, so records 1..=S read at any time form a
-//! consistent snapshot without pausing writers. Verification needs only the files.
+//! consistent snapshot without pausing writers. The server signs the manifest with its own key
+//! (it hashes the records itself), so verification needs only the files and the server's
+//! public key; a `stemedb-backup/1` manifest carries no signature and is refused unless the
+//! caller allows unsigned backups.
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use stemedb_core::{Limits, Signature, SignedAssertion, Timestamp};
+use serde_json::{Value, json};
+use stemedb_core::{
+    AssertionId, Limits, PublicKey, SecretKey, Signature, SignedAssertion, Timestamp,
+    canonical_bytes,
+};
 use stemedb_store::{Role, StoredRecord};
 
 use crate::{Db, DbError};
 
-pub const BACKUP_FORMAT: &str = "stemedb-backup/1";
+/// The format written today: a manifest signed by the server.
+pub const BACKUP_FORMAT: &str = "stemedb-backup/2";
+/// The earlier format: no server signature, so its origin cannot be proven.
+pub const BACKUP_FORMAT_UNSIGNED: &str = "stemedb-backup/1";
+/// Domain tag of a manifest signature (docs/security.md): the server signs, in the assertion
+/// signing message, the id `BLAKE3(MANIFEST_DOMAIN || 0x00 || JCS(manifest without "signature"))`.
+/// Assertion ids hash JSON objects, which open with `{`, so no manifest signature is ever a
+/// valid signature of an assertion, nor the reverse.
+pub const MANIFEST_DOMAIN: &[u8] = b"stemedb/v1/backup-manifest";
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const RECORDS_FILE: &str = "records.jsonl";
 
@@ -39,6 +53,101 @@ pub struct Manifest {
     /// BLAKE3 of `records.jsonl`, hex.
     pub records_blake3: String,
     pub roles: Vec<RoleGrant>,
+    /// The public half of the server key that signed this manifest (hex; format /2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_public_key: Option<String>,
+    /// The server's Ed25519 signature over every other field (hex; format /2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl Manifest {
+    /// Signs the manifest with the server's key: sets `server_public_key`, then `signature`
+    /// over every other field.
+    pub fn sign(&mut self, key: &SecretKey) -> Result<(), String> {
+        self.server_public_key = Some(key.public_key().to_hex());
+        self.signature = None;
+        let value = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let id = manifest_digest(&value)?;
+        self.signature = Some(key.sign(&id).to_hex());
+        Ok(())
+    }
+}
+
+/// What a manifest signature covers: the id of `MANIFEST_DOMAIN || 0x00 || JCS(manifest)`,
+/// the manifest being every field but `signature` (any field added later is covered too).
+pub fn manifest_digest(manifest: &Value) -> Result<AssertionId, String> {
+    let Value::Object(map) = manifest else {
+        return Err("the manifest is not a JSON object".into());
+    };
+    let mut map = map.clone();
+    map.remove("signature");
+    let canonical = canonical_bytes(&map).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(MANIFEST_DOMAIN.len() + 1 + canonical.len());
+    bytes.extend_from_slice(MANIFEST_DOMAIN);
+    bytes.push(0);
+    bytes.extend_from_slice(&canonical);
+    Ok(AssertionId::of_canonical(&bytes))
+}
+
+/// Which backups a verification accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// The server key the operator trusts; a signed manifest must be signed by exactly it.
+    pub server_key: Option<PublicKey>,
+    /// Accept `stemedb-backup/1` manifests, which carry no signature.
+    pub allow_unsigned: bool,
+}
+
+/// Checks a manifest's format and signature against `trust`; returns the manifest and
+/// whether it was unsigned (format /1, accepted only when `trust.allow_unsigned`).
+pub fn check_manifest(bytes: &[u8], trust: &Trust) -> Result<(Manifest, bool), String> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("unreadable manifest: {e}"))?;
+    let manifest: Manifest =
+        serde_json::from_value(value.clone()).map_err(|e| format!("unreadable manifest: {e}"))?;
+    match manifest.format.as_str() {
+        BACKUP_FORMAT => {
+            check_signature(&manifest, &value, trust)?;
+            Ok((manifest, false))
+        }
+        BACKUP_FORMAT_UNSIGNED if trust.allow_unsigned => Ok((manifest, true)),
+        BACKUP_FORMAT_UNSIGNED => Err(format!(
+            "format {BACKUP_FORMAT_UNSIGNED} carries no server signature, so nothing proves \
+             where it came from; refused (--allow-unsigned accepts it anyway)"
+        )),
+        other => Err(format!(
+            "format {other:?}, expected {BACKUP_FORMAT} (or {BACKUP_FORMAT_UNSIGNED})"
+        )),
+    }
+}
+
+fn check_signature(manifest: &Manifest, value: &Value, trust: &Trust) -> Result<(), String> {
+    let (Some(key), Some(signature)) = (&manifest.server_public_key, &manifest.signature) else {
+        return Err("the manifest has no server signature (server_public_key, signature)".into());
+    };
+    let key = PublicKey::parse_field(key, "server_public_key").map_err(|e| e.to_string())?;
+    let signature = Signature::parse_field(signature, "signature").map_err(|e| e.to_string())?;
+    if !key.verify(&manifest_digest(value)?, &signature) {
+        return Err(format!(
+            "the manifest's signature does not verify under server key {}: the manifest was \
+             changed after the server signed it",
+            key.to_hex()
+        ));
+    }
+    match &trust.server_key {
+        None => Err(format!(
+            "the manifest is signed by server key {}, but no server key is trusted: give the \
+             server's public key (its server.pub) with --server-key",
+            key.to_hex()
+        )),
+        Some(trusted) if *trusted != key => Err(format!(
+            "the manifest is signed by server key {}, not by the trusted server key {}",
+            key.to_hex(),
+            trusted.to_hex()
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// One `records.jsonl` line.
@@ -100,25 +209,23 @@ pub fn parse_record_line(line: &[u8]) -> Result<StoredRecord, String> {
 pub struct VerifiedBackup {
     pub manifests: Vec<Manifest>,
     pub records: Vec<StoredRecord>,
+    /// How many of the manifests were unsigned (format /1, accepted by `Trust::allow_unsigned`).
+    pub unsigned: usize,
 }
 
-/// Reads and verifies backups in order: manifests, file hashes, every line, dense sequences
-/// from 1, counts. Nothing is trusted before it is checked.
-pub fn verify_backups(dirs: &[&Path]) -> Result<VerifiedBackup, String> {
+/// Reads and verifies backups in order: manifests and their server signatures against
+/// `trust`, file hashes, every line, dense sequences from 1, counts. Nothing is trusted
+/// before it is checked.
+pub fn verify_backups(dirs: &[&Path], trust: &Trust) -> Result<VerifiedBackup, String> {
     let mut manifests = Vec::new();
     let mut records: Vec<StoredRecord> = Vec::new();
+    let mut unsigned = 0;
     for dir in dirs {
         let text = std::fs::read(dir.join(MANIFEST_FILE))
             .map_err(|e| format!("{}: {e}", dir.join(MANIFEST_FILE).display()))?;
-        let manifest: Manifest = serde_json::from_slice(&text)
-            .map_err(|e| format!("{}: unreadable manifest: {e}", dir.display()))?;
-        if manifest.format != BACKUP_FORMAT {
-            return Err(format!(
-                "{}: format {:?}, expected {BACKUP_FORMAT}",
-                dir.display(),
-                manifest.format
-            ));
-        }
+        let (manifest, was_unsigned) =
+            check_manifest(&text, trust).map_err(|e| format!("{}: {e}", dir.display()))?;
+        unsigned += usize::from(was_unsigned);
         let bytes = std::fs::read(dir.join(RECORDS_FILE))
             .map_err(|e| format!("{}: {e}", dir.join(RECORDS_FILE).display()))?;
         let hash = blake3::hash(&bytes).to_hex().to_string();
@@ -175,7 +282,20 @@ pub fn verify_backups(dirs: &[&Path]) -> Result<VerifiedBackup, String> {
         }
         manifests.push(manifest);
     }
-    Ok(VerifiedBackup { manifests, records })
+    Ok(VerifiedBackup {
+        manifests,
+        records,
+        unsigned,
+    })
+}
+
+/// What the server attests for a range: how many records, the last sequence, and the BLAKE3
+/// of exactly the `records.jsonl` lines it serves for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeDigest {
+    pub record_count: u64,
+    pub last_sequence: u64,
+    pub records_blake3: String,
 }
 
 impl Db {
@@ -202,6 +322,32 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// Hashes the backup lines of records `after < sequence ≤ upto` (capped at the last
+    /// sequence), reading `page_records` at a time.
+    pub fn backup_digest(
+        &self,
+        after: u64,
+        upto: u64,
+        page_records: usize,
+    ) -> Result<RangeDigest, DbError> {
+        let mut hasher = blake3::Hasher::new();
+        let (mut cursor, mut count) = (after, 0u64);
+        loop {
+            let page = self.backup_records(cursor, upto, page_records.max(1))?;
+            let Some(last) = page.last() else { break };
+            cursor = last.sequence;
+            count += page.len() as u64;
+            for record in &page {
+                hasher.update(record_line(record).as_bytes());
+            }
+        }
+        Ok(RangeDigest {
+            record_count: count,
+            last_sequence: cursor,
+            records_blake3: hasher.finalize().to_hex().to_string(),
+        })
     }
 
     /// Role grants, for the manifest.

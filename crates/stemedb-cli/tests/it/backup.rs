@@ -141,13 +141,30 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     let last = manifest_last(&incremental);
     assert!(last > first_last);
     let (full_arg, incr_arg) = (full.to_str().unwrap(), incremental.to_str().unwrap());
-    let (ok, text) = run(&["backup", "verify", full_arg, incr_arg]);
+    let server_pub = server.dir.path().join("server.pub");
+    let trusted = server_pub.to_str().unwrap();
+    let (ok, text) = run(&[
+        "backup",
+        "verify",
+        full_arg,
+        incr_arg,
+        "--server-key",
+        trusted,
+    ]);
     assert!(ok, "{text}");
 
     let restored_dir = tempfile::tempdir().unwrap();
     let restored_arg = restored_dir.path().to_str().unwrap().to_owned();
     let restored_arg = restored_arg.as_str();
-    let (ok, text) = run(&["restore", full_arg, incr_arg, "--data-dir", restored_arg]);
+    let (ok, text) = run(&[
+        "restore",
+        full_arg,
+        incr_arg,
+        "--data-dir",
+        restored_arg,
+        "--server-key",
+        trusted,
+    ]);
     assert!(
         ok && text.contains(&format!("restored {last} records")),
         "{text}"
@@ -163,6 +180,8 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
         pit_arg,
         "--to-sequence",
         "5000",
+        "--server-key",
+        trusted,
     ]);
     assert!(ok, "{text}");
 
@@ -180,7 +199,15 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
         retracted["lifecycle_stage"], "retracted",
         "truth state is restored too"
     );
-    let (ok, text) = run(&["restore", full_arg, "--data-dir", restored_arg, "--force"]);
+    let (ok, text) = run(&[
+        "restore",
+        full_arg,
+        "--data-dir",
+        restored_arg,
+        "--force",
+        "--server-key",
+        trusted,
+    ]);
     assert!(
         !ok && text.contains("in use"),
         "a directory a server holds is refused: {text}"
@@ -205,9 +232,24 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     assert_eq!(pit_dir.path(), pit_path);
     let _keep_until_renamed = pit_dir.keep();
 
-    let (ok, text) = run(&["restore", full_arg, "--data-dir", pit_arg]);
+    let (ok, text) = run(&[
+        "restore",
+        full_arg,
+        "--data-dir",
+        pit_arg,
+        "--server-key",
+        trusted,
+    ]);
     assert!(!ok && text.contains("not empty"), "{text}");
-    let (ok, forced) = run(&["restore", full_arg, "--data-dir", pit_arg, "--force"]);
+    let (ok, forced) = run(&[
+        "restore",
+        full_arg,
+        "--data-dir",
+        pit_arg,
+        "--force",
+        "--server-key",
+        trusted,
+    ]);
     assert!(ok, "{forced}");
     let name = pit_path.file_name().unwrap().to_string_lossy().into_owned();
     let aside = std::fs::read_dir(pit_path.parent().unwrap())
@@ -246,6 +288,14 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     );
     let keys = std::fs::read_to_string(pit_path.join("api-keys.json")).unwrap();
     assert!(keys.contains("\"kept\""), "the API keys carried over");
+    let aside_dir = aside.as_ref().unwrap();
+    for name in ["server.key", "server.pub"] {
+        assert_eq!(
+            std::fs::read(pit_path.join(name)).unwrap(),
+            std::fs::read(aside_dir.join(name)).unwrap(),
+            "the server key carries over: {name}"
+        );
+    }
     std::fs::remove_dir_all(aside.unwrap()).ok();
     std::fs::remove_dir_all(&pit_path).ok();
 
@@ -254,6 +304,238 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&records, bytes).unwrap();
-    let (ok, text) = run(&["backup", "verify", full_arg]);
+    let (ok, text) = run(&["backup", "verify", full_arg, "--server-key", trusted]);
     assert!(!ok && text.contains("was changed"), "{text}");
+}
+
+/// Copies a backup directory (its two files) into a fresh one.
+fn copy_backup(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for name in ["manifest.json", "records.jsonl"] {
+        std::fs::copy(from.join(name), to.join(name)).unwrap();
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Leaves the backup as written.
+fn untouched(_: &Path) {}
+
+/// The forgery of issue 10, item 6: the third record of `records.jsonl` is replaced by another
+/// validly signed record (same sequence and `recorded_at`), and the manifest's hash recomputed.
+fn forge_record(dir: &Path) {
+    let path = dir.join("records.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut line: Value = serde_json::from_str(&lines[2]).unwrap();
+    let forger = key(42);
+    let forged = body(&forger, "forger", "bk/forged", "p", json!("forged"));
+    let canonical = serde_json_canonicalizer::to_string(&forged).unwrap();
+    let id = stemedb::core::AssertionId::of_canonical(canonical.as_bytes());
+    line["canonical"] = json!(canonical);
+    line["signature"] = json!(forger.sign(&id).to_hex());
+    lines[2] = line.to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let mut manifest = read_json(&dir.join("manifest.json"));
+    manifest["records_blake3"] = json!(
+        blake3::hash(&std::fs::read(&path).unwrap())
+            .to_hex()
+            .to_string()
+    );
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+}
+
+/// Signs the manifest again, with a key other than the server's (after forging a record).
+fn forge_and_resign(dir: &Path) {
+    forge_record(dir);
+    let path = dir.join("manifest.json");
+    let mut manifest: stemedb::backup::Manifest = serde_json::from_value(read_json(&path)).unwrap();
+    manifest.sign(&key(43)).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+/// Drops the role grants from the signed manifest.
+fn drop_roles(dir: &Path) {
+    let path = dir.join("manifest.json");
+    let mut manifest = read_json(&path);
+    manifest["roles"] = json!([]);
+    std::fs::write(&path, manifest.to_string()).unwrap();
+}
+
+/// Forges a record and turns the manifest into an unsigned `stemedb-backup/1` one.
+fn forge_and_downgrade(dir: &Path) {
+    forge_record(dir);
+    let path = dir.join("manifest.json");
+    let mut manifest = read_json(&path);
+    manifest["format"] = json!("stemedb-backup/1");
+    let map = manifest.as_object_mut().unwrap();
+    map.remove("signature");
+    map.remove("server_public_key");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+}
+
+/// One tampering of a backup and what `backup verify` and `restore` must say about it.
+struct Tamper {
+    name: &'static str,
+    tamper: fn(&Path),
+    /// Extra arguments for both commands.
+    args: Vec<String>,
+    ok: bool,
+    says: &'static str,
+}
+
+fn check(case: &Tamper, original: &Path, records: u64) {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("backup");
+    copy_backup(original, &dir);
+    (case.tamper)(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let extra: Vec<&str> = case.args.iter().map(String::as_str).collect();
+    let (ok, text) = run(&[&["backup", "verify", dir_arg][..], &extra].concat());
+    assert_eq!(ok, case.ok, "{}: backup verify says {text}", case.name);
+    assert!(text.contains(case.says), "{}: verify: {text}", case.name);
+    let target = work.path().join("restored");
+    let target_arg = target.to_str().unwrap();
+    let (ok, text) = run(&[&["restore", dir_arg, "--data-dir", target_arg][..], &extra].concat());
+    assert_eq!(ok, case.ok, "{}: restore says {text}", case.name);
+    if ok {
+        assert!(
+            text.contains(&format!("restored {records} records")),
+            "{}: {text}",
+            case.name
+        );
+    } else {
+        assert!(text.contains(case.says), "{}: restore: {text}", case.name);
+        assert!(
+            !target.join("FORMAT").exists(),
+            "{}: a refused restore writes nothing",
+            case.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_or_altered_backup_is_refused() {
+    let server = TestServer::start().await;
+    let c = server.client.clone();
+    assert_eq!(
+        c.assert_batch(&batch("f", 0, 20)).await.unwrap()["accepted"],
+        20
+    );
+    grant(&c, "/v1/admin/curators", "curator").await;
+    let work = tempfile::tempdir().unwrap();
+    let server_pub = server.dir.path().join("server.pub");
+    let server_hex = std::fs::read_to_string(&server_pub).unwrap();
+    let backup_with_key = |out: &Path, trusted: String| {
+        let (url, out) = (server.url.clone(), out.to_str().unwrap().to_owned());
+        tokio::task::spawn_blocking(move || {
+            run(&[
+                "backup",
+                "--server",
+                &url,
+                "--out",
+                &out,
+                "--server-key",
+                &trusted,
+            ])
+        })
+    };
+    let (ok, text) = backup_with_key(&work.path().join("refused"), key(43).public_key().to_hex())
+        .await
+        .unwrap();
+    assert!(
+        !ok && text.contains("not by the trusted server key"),
+        "a backup signed by a key other than the expected one is refused: {text}"
+    );
+    let original = work.path().join("original");
+    let (ok, text) = backup_with_key(&original, server_pub.display().to_string())
+        .await
+        .unwrap();
+    assert!(ok && text.contains(server_hex.trim()), "{text}");
+    assert_eq!(
+        c.get_json("/v1/admin/status", &[]).await.unwrap()["server_public_key"],
+        server_hex.trim(),
+        "the status shows the server key's public half"
+    );
+    let file = vec!["--server-key".into(), server_pub.display().to_string()];
+    let hex = vec!["--server-key".into(), server_hex.trim().to_owned()];
+    let other = vec!["--server-key".into(), key(43).public_key().to_hex()];
+    let case = |name, tamper, args: &Vec<String>, ok, says| Tamper {
+        name,
+        tamper,
+        args: args.clone(),
+        ok,
+        says,
+    };
+    let with_unsigned = [file.clone(), vec!["--allow-unsigned".into()]].concat();
+    let cases = [
+        case(
+            "untouched, key file",
+            untouched,
+            &file,
+            true,
+            "verified 1 backup(s): 20 records",
+        ),
+        case(
+            "untouched, key hex",
+            untouched,
+            &hex,
+            true,
+            "verified 1 backup(s): 20 records",
+        ),
+        case(
+            "no trusted key",
+            untouched,
+            &vec![],
+            false,
+            "no server key is trusted",
+        ),
+        case(
+            "another trusted key",
+            untouched,
+            &other,
+            false,
+            "not by the trusted server key",
+        ),
+        case(
+            "a record replaced by another validly signed one, hash recomputed (issue 10.6)",
+            forge_record,
+            &file,
+            false,
+            "the manifest was changed after the server signed it",
+        ),
+        case(
+            "the forgery, manifest re-signed with another key",
+            forge_and_resign,
+            &file,
+            false,
+            "not by the trusted server key",
+        ),
+        case(
+            "the role grants dropped from the manifest",
+            drop_roles,
+            &file,
+            false,
+            "the manifest was changed after the server signed it",
+        ),
+        case(
+            "the forgery, downgraded to an unsigned stemedb-backup/1",
+            forge_and_downgrade,
+            &file,
+            false,
+            "carries no server signature",
+        ),
+        case(
+            "the same with --allow-unsigned: accepted, loudly",
+            forge_and_downgrade,
+            &with_unsigned,
+            true,
+            "WARNING: 1 backup(s) are stemedb-backup/1",
+        ),
+    ];
+    for case in &cases {
+        check(case, &original, 20);
+    }
 }

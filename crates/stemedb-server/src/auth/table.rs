@@ -43,6 +43,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/admin/status", ADMIN),
     ("GET", "/v1/admin/backup", ADMIN),
     ("GET", "/v1/admin/backup/records", ADMIN),
+    ("GET", "/v1/admin/backup/attest", ADMIN),
     ("GET", "/v1/admin/curators", ADMIN),
     ("POST", "/v1/admin/curators", ADMIN),
     ("GET", "/v1/admin/trust-roots", ADMIN),
