@@ -23,3 +23,4 @@ mod query;
 mod security;
 mod tls;
 mod truth;
+mod wire_rules;
