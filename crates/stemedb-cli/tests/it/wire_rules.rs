@@ -242,3 +242,34 @@ async fn nfc_and_nfd_of_one_subject_are_not_two_subjects() {
     assert_eq!(q["groups"].as_array().map(Vec::len), Some(2), "{q}");
     assert_eq!(server.count().await, 2);
 }
+
+/// An audit export whose record line repeats a key is refused by the offline verifier, even
+/// when the last copy (what a last-wins reader sees) is the signed one and the closing hash is
+/// recomputed over the changed file.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_verifier_refuses_a_repeated_key() {
+    let server = TestServer::start().await;
+    let k = key(43);
+    let wire = signed(body(&k, "agent/audit", "drug/dup", "p", json!(81)), &k);
+    assert_eq!(server.client.assert(&wire).await.unwrap().status, 201);
+    let export = server
+        .client
+        .audit_export(&[("subject", "drug/*")])
+        .await
+        .unwrap();
+    assert!(stemedb::core::audit::verify_export(&export).ok());
+    let text = String::from_utf8(export).unwrap();
+    assert!(text.contains("\"value\":81"), "{text}");
+    let changed = text.replacen("\"value\":81", "\"value\":99,\"value\":81", 1);
+    let body = &changed[..changed.trim_end().rfind('\n').unwrap() + 1];
+    let forged = format!(
+        "{body}{}\n",
+        json!({"blake3": blake3::hash(body.as_bytes()).to_hex().to_string()})
+    );
+    let report = stemedb::core::audit::verify_export(forged.as_bytes());
+    assert!(!report.ok(), "a repeated key went unnoticed: {report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.contains("duplicate_key")),
+        "{report:?}"
+    );
+}
