@@ -1,7 +1,9 @@
 """Cross-language check: a Python client built from docs/signing.md alone
 1. reproduces every published vector (canonical bytes, id, signature);
-2. signs assertions that a running server accepts;
-3. verifies every record the server returns for them.
+2. refuses every published refusal (repeated keys, identifiers not NFC or holding invisible
+   characters) with the same field and rule, as the server does;
+3. signs assertions that a running server accepts;
+4. verifies every record the server returns for them.
 
 Usage: python3 check_cross_language.py VECTORS_JSON [SERVER_URL]
 Prints 'N passed, M failed' and exits non-zero on any failure.
@@ -10,6 +12,7 @@ import datetime
 import json
 import os
 import sys
+import unicodedata
 import urllib.parse
 import urllib.request
 
@@ -37,8 +40,31 @@ def vectors(path):
         check(f"{v['name']}: signature", s.sign(v["body"], seed)["signature"] == v["signature"])
 
 
-def http(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode("utf-8")
+def refusal(wire_text):
+    """The (field, rule) the contract refuses a wire text with, or None."""
+    try:
+        wire = s.loads_strict(wire_text)
+        s.check_identifiers(wire)
+    except s.RuleError as e:
+        return (e.field, e.rule)
+    return None
+
+
+def refusals(path):
+    doc = json.load(open(path, encoding="utf-8"))
+    for r in doc["refusals"]:
+        got = refusal(r["wire"])
+        check(f"refusal {r['name']}", got == (r["field"], r["rule"]), f"got {got}")
+    for v in doc["vectors"]:
+        check(f"{v['name']}: identifiers pass", refusal(json.dumps(v["body"])) is None)
+    # Every Cf character this Python knows is in the documented list (which is Unicode 16.0's).
+    missing = [hex(c) for c in range(0x110000)
+               if unicodedata.category(chr(c)) == "Cf" and not s.is_invisible(chr(c))]
+    check(f"Unicode {unicodedata.unidata_version} Cf is within the documented list", not missing, str(missing))
+
+
+def http(method, url, body=None, raw=None):
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode("utf-8")
     headers = {"content-type": "application/json"}
     if os.environ.get("STEMEDB_API_KEY"):
         headers["x-api-key"] = os.environ["STEMEDB_API_KEY"]
@@ -72,6 +98,11 @@ def server(url):
     bad["value"] = 82
     status, reply = http("POST", url + "/v1/assert", bad)
     check("tampered body is refused", status == 422 and reply.get("type", "").endswith("signature-invalid"), str(reply))
+    doc = json.load(open(sys.argv[1], encoding="utf-8"))
+    for r in doc["refusals"]:
+        status, reply = http("POST", url + "/v1/assert", raw=r["wire"].encode("utf-8"))
+        got = (status, reply.get("field"), reply.get("rule"))
+        check(f"server refuses {r['name']}", got == (422, r["field"], r["rule"]), str(reply))
     q = urllib.parse.urlencode({"subject": "xlang/*", "lens": "consensus"})
     status, answer = http("GET", url + "/v1/query?" + q)
     check("query answers", status == 200, str(answer))
@@ -81,6 +112,7 @@ def server(url):
 
 if __name__ == "__main__":
     vectors(sys.argv[1])
+    refusals(sys.argv[1])
     if len(sys.argv) > 2:
         server(sys.argv[2].rstrip("/"))
     print(f"{passed} passed, {failed} failed")

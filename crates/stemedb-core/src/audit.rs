@@ -107,7 +107,8 @@ pub fn verify_export(bytes: &[u8]) -> AuditReport {
         .collect();
     for (index, line) in lines.iter().enumerate() {
         let number = index + 1;
-        let parsed: Value = match serde_json::from_slice(line) {
+        // Strict: a repeated key would let two verifiers read two different records.
+        let parsed: Value = match crate::parse_json_strict(line) {
             Ok(v) => v,
             Err(e) => {
                 report.invalid += 1;
@@ -181,7 +182,7 @@ fn last_line_start(bytes: &[u8]) -> Option<usize> {
 
 fn check_closing_hash(body: &[u8], last: &[u8], report: &mut AuditReport) -> bool {
     let expected = blake3::hash(body).to_hex().to_string();
-    let found: Option<String> = serde_json::from_slice::<Value>(last).ok().and_then(|v| {
+    let found: Option<String> = crate::parse_json_strict(last).ok().and_then(|v| {
         let map = v.as_object()?;
         (map.len() == 1)
             .then(|| map.get("blake3")?.as_str().map(str::to_owned))

@@ -2,6 +2,7 @@
 use serde_json::{Map, Value};
 
 use crate::control::{Control, parse_control};
+use crate::ident::check_identifiers;
 use crate::{
     AssertionId, CoreError, JSON_SAFE_INTEGER_MAX, PublicKey, SecretKey, Signature, Timestamp,
     ValidationError,
@@ -96,14 +97,15 @@ pub struct SignedAssertion {
 }
 
 impl SignedAssertion {
-    /// Parses the wire form (body + `signature`) from raw JSON bytes.
+    /// Parses the wire form (body + `signature`) from raw JSON bytes, refusing a repeated key
+    /// at any depth (rule `duplicate_key`).
     pub fn from_wire_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, CoreError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| CoreError::MalformedJson(e.to_string()))?;
-        Self::from_wire(value, limits)
+        Self::from_wire(crate::parse_json_strict(bytes)?, limits)
     }
 
-    /// Parses the wire form from a JSON value.
+    /// Parses the wire form of a new record from a JSON value: every body rule plus the
+    /// identifier rule (NFC, no invisible characters). A value parsed from bytes must come from
+    /// [`crate::parse_json_strict`], or a repeated key has already been silently dropped.
     pub fn from_wire(value: Value, limits: &Limits) -> Result<Self, CoreError> {
         let Value::Object(mut map) = value else {
             return Err(
@@ -123,10 +125,14 @@ impl SignedAssertion {
                 );
             }
         };
-        Self::from_body(map, signature, limits)
+        let assertion = Self::from_body(map, signature, limits)?;
+        check_identifiers(&assertion.body)?;
+        Ok(assertion)
     }
 
-    /// Validates a body object (no `signature` inside) and pairs it with a signature.
+    /// Validates a body object (no `signature` inside) and pairs it with a signature. The body
+    /// rules only: the identifier rule is for new records ([`SignedAssertion::from_wire`],
+    /// [`SignedAssertion::sign`]), so that records stored before it still verify.
     pub fn from_body(
         body_json: Map<String, Value>,
         signature: Signature,
@@ -149,6 +155,7 @@ impl SignedAssertion {
         limits: &Limits,
     ) -> Result<Self, CoreError> {
         let mut assertion = Self::from_body(body_json, Signature([0; 64]), limits)?;
+        check_identifiers(&assertion.body)?;
         if assertion.body.public_key != key.public_key() {
             return Err(CoreError::BadKey(
                 "public_key in the body is not the signing key's".into(),

@@ -7,8 +7,10 @@ mod body;
 pub mod control;
 mod error;
 mod id;
+mod ident;
 mod rng;
 mod signing;
+mod strict_json;
 mod timestamp;
 
 pub use body::{
@@ -17,10 +19,12 @@ pub use body::{
 pub use control::{Control, RetractionTarget, parse_control};
 pub use error::{CoreError, ValidationError};
 pub use id::AssertionId;
+pub use ident::{INVISIBLE_CHAR_RANGES, check_identifier, is_invisible_char};
 pub use rng::SplitMix64;
 pub use signing::{
     PublicKey, SIGNING_DOMAIN, SecretKey, Signature, signing_message, verify_many, verify_messages,
 };
+pub use strict_json::parse_json_strict;
 pub use timestamp::{Clock, Timestamp};
 
 /// Largest integer magnitude a value may hold: 2^53 − 1, the range every JSON implementation

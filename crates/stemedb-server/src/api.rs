@@ -9,7 +9,7 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use stemedb::core::AssertionId;
+use stemedb::core::{AssertionId, parse_json_strict};
 use stemedb::{Db, DbError, Ingested, Query, QueryResult};
 
 use std::collections::HashMap;
@@ -131,6 +131,7 @@ pub async fn assert_one(
         (status = 200, description = "One result per item; stored items are durable", body = crate::openapi::BatchResponse),
         (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many items or too many bytes", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A key repeated in one object (rule duplicate_key)", body = crate::openapi::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn assert_batch(
     State(state): State<AppState>,
@@ -227,8 +228,8 @@ fn guarded_batch(
 }
 
 fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    // A repeated key anywhere refuses the whole batch (field `assertions[i].…`).
+    let value = parse_json_strict(bytes).map_err(DbError::from)?;
     let Value::Object(mut map) = value else {
         return Err(
             DbError::MalformedJson("a batch is an object {\"assertions\": [...]}".into()).into(),
@@ -414,9 +415,10 @@ pub async fn health(
     }))
 }
 
-/// A request body as JSON; malformed JSON is the database's `malformed-json` problem.
+/// A signed request body as JSON; malformed JSON is the database's `malformed-json` problem, a
+/// repeated key a validation problem (rule `duplicate_key`, docs/signing.md).
 pub fn parse_wire(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::Db(DbError::MalformedJson(e.to_string())))
+    parse_json_strict(bytes).map_err(|e| ApiError::Db(DbError::from(e)))
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

@@ -449,8 +449,7 @@ async fn review(
     decision: &'static str,
 ) -> Result<Response, ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
-    let wire: Value =
-        serde_json::from_slice(&bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    let wire = crate::api::parse_wire(&bytes)?;
     let mismatch = |field: &str, message: String| {
         ApiError::Db(DbError::Invalid(stemedb::core::ValidationError::new(
             field,

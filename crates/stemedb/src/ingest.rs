@@ -1,7 +1,7 @@
 //! The write path: parse and validate, reject future timestamps, verify signatures (batch
 //! verification for batches), then hand the survivors to the store's group commit.
 use serde_json::Value;
-use stemedb_core::{SignedAssertion, ValidationError, verify_many};
+use stemedb_core::{SignedAssertion, ValidationError, parse_json_strict, verify_many};
 use stemedb_store::AppendOutcome;
 
 use crate::{Db, DbError};
@@ -23,19 +23,21 @@ pub struct Ingested {
 }
 
 impl Db {
-    /// Ingests one assertion from its raw wire JSON. Returns once it is durable.
+    /// Ingests one assertion from its raw wire JSON (a repeated key at any depth is refused,
+    /// rule `duplicate_key`). Returns once it is durable.
     pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<Ingested, DbError> {
-        match serde_json::from_slice::<Value>(bytes) {
+        match parse_json_strict(bytes) {
             Ok(value) => self.ingest_one(value),
             Err(e) => {
-                let result = Err(DbError::MalformedJson(e.to_string()));
+                let result = Err(DbError::from(e));
                 count_ingest(&result);
                 result
             }
         }
     }
 
-    /// Ingests one assertion in wire form. Returns once it is durable.
+    /// Ingests one assertion in wire form. Returns once it is durable. A caller that parsed
+    /// `wire` from bytes must have used [`parse_json_strict`] (duplicate keys).
     pub fn ingest_one(&self, wire: Value) -> Result<Ingested, DbError> {
         let result = self.ingest_one_uncounted(wire);
         count_ingest(&result);

@@ -24,3 +24,4 @@ mod query;
 mod security;
 mod tls;
 mod truth;
+mod wire_rules;
