@@ -22,6 +22,15 @@ pub struct ServerConfig {
     /// Deepest nesting of arrays and objects in a JSON body; deeper: 400 `json-too-deep`
     /// (default 64, at most 128).
     pub json_depth_max: usize,
+    /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
+    /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other
+    /// name only if listed; on other binds, when the list is not empty, only listed names are
+    /// (default empty). Others: 421 `host-not-allowed` (docs/security.md).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) that may call the API from a browser: they get CORS
+    /// headers and may send state-changing requests. Default empty: only the server's own
+    /// origin (docs/security.md).
+    pub cors_origins: Vec<String>,
     pub db: DbConfig,
     /// API keys, roles and rate limits (docs/security.md).
     pub auth: crate::auth::AuthConfig,
@@ -53,6 +62,8 @@ impl Default for ServerConfig {
             header_bytes_max: 16 * 1024,
             connections_max: 1024,
             json_depth_max: 64,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
             db: DbConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             master_key: None,
