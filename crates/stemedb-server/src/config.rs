@@ -102,9 +102,36 @@ impl ServerConfig {
                 guard.write_burst, self.db.batch_len_max
             ));
         }
+        if let Some(host) = self
+            .allowed_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains(['/', '*', ' ', ',']) || h.contains("://"))
+        {
+            return Err(format!(
+                "allowed_hosts holds host names (a port is ignored); {host:?} is not one"
+            ));
+        }
+        if let Some(origin) = self.cors_origins.iter().find(|o| !is_origin(o)) {
+            return Err(format!(
+                "cors_origins holds origins such as https://app.example.org:8443 (scheme, host, \
+                 optional port; no path, no wildcard); {origin:?} is not one"
+            ));
+        }
         if self.header_read_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return Err("header_read_timeout_ms and request_timeout_ms must be above 0".into());
         }
         Ok(())
     }
+}
+
+/// `http://host[:port]` or `https://host[:port]`, nothing else.
+fn is_origin(text: &str) -> bool {
+    let authority = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    authority.is_some_and(|a| {
+        !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    })
 }

@@ -790,3 +790,81 @@ async fn unknown_paths_answer_a_404_problem() {
     )
     .await;
 }
+
+#[test]
+fn host_and_origin_settings_outside_their_form_are_refused_by_name() {
+    let hosts = |h: &str| ServerConfig {
+        allowed_hosts: vec![h.into()],
+        ..ServerConfig::default()
+    };
+    let origins = |o: &str| ServerConfig {
+        cors_origins: vec![o.into()],
+        ..ServerConfig::default()
+    };
+    for (config, name) in [
+        (hosts("https://db.example"), "allowed_hosts"),
+        (hosts("*.example"), "allowed_hosts"),
+        (hosts(""), "allowed_hosts"),
+        (origins("*"), "cors_origins"),
+        (origins("app.example"), "cors_origins"),
+        (origins("https://app.example/path"), "cors_origins"),
+        (origins("null"), "cors_origins"),
+    ] {
+        let error = config.check().unwrap_err();
+        assert!(error.contains(name), "{name}: {error}");
+    }
+    for config in [
+        hosts("db.example"),
+        hosts("db.example:8443"),
+        origins("https://app.example:8443"),
+        origins("http://[::1]:18180"),
+    ] {
+        assert!(config.check().is_ok(), "{config:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serve_flags_set_the_host_and_origin_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::child::ChildServer::start_with(
+        dir.path(),
+        &[
+            "--allowed-hosts".as_ref(),
+            "db.internal,other.internal".as_ref(),
+            "--cors-origins".as_ref(),
+            "https://app.example".as_ref(),
+        ],
+    );
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let get = |host: &str, origin: &str| {
+        raw(
+            "GET",
+            "/v1/health",
+            &[&format!("host: {host}"), &format!("origin: {origin}")],
+            b"",
+        )
+    };
+    for (host, status) in [("other.internal", 200), ("evil.example", 421)] {
+        check(
+            &address,
+            host,
+            &get(host, "https://x.example"),
+            status,
+            None,
+        )
+        .await;
+    }
+    let answer = check(
+        &address,
+        "cors",
+        &get("localhost", "https://app.example"),
+        200,
+        None,
+    )
+    .await;
+    assert_eq!(
+        header(&answer, "access-control-allow-origin"),
+        Some("https://app.example"),
+        "{answer}"
+    );
+}
