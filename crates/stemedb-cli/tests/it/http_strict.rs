@@ -120,7 +120,15 @@ async fn every_route_taking_a_json_body_requires_application_json() {
     let mut routes = Vec::new();
     for (path, item) in openapi["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                operation["responses"].get("421").is_some(),
+                "{method} {path} documents 421"
+            );
             if operation.get("requestBody").is_some() {
+                assert!(
+                    operation["responses"].get("415").is_some(),
+                    "{method} {path} documents 415"
+                );
                 routes.push((method.to_uppercase(), path.replace("{id}", &"0".repeat(64))));
             }
         }
