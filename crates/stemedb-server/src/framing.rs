@@ -82,7 +82,6 @@ impl<I> FramingCheck<I> {
                 state: State::Head(Vec::new()),
                 heads: 0,
                 head_bytes_max,
-                carry: None,
                 framing,
             },
         }
@@ -94,41 +93,41 @@ struct Tracker {
     /// Complete heads seen.
     heads: u64,
     head_bytes_max: usize,
-    /// Bytes after a complete head, still to be followed.
-    carry: Option<Vec<u8>>,
     framing: Arc<Framing>,
 }
 
 impl Tracker {
-    fn scan(&mut self, bytes: &[u8]) {
-        self.feed(bytes);
-        while let Some(carry) = self.carry.take() {
-            self.feed(&carry);
-        }
-    }
-
-    fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() && self.carry.is_none() {
+    fn scan(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
             let used = self.step(bytes);
             bytes = bytes.get(used..).unwrap_or_default();
         }
     }
 
-    /// Follows a prefix of `bytes`; returns how many it used.
+    /// Follows a prefix of `bytes` (at least one byte); returns how many it used.
     fn step(&mut self, bytes: &[u8]) -> usize {
         match &mut self.state {
             State::Done => bytes.len(),
             State::Head(buffer) => {
-                if buffer.len() + bytes.len() > self.head_bytes_max {
-                    self.state = State::Done;
-                    return bytes.len();
-                }
-                buffer.extend_from_slice(bytes);
-                if has_blank_line(buffer) {
+                let before = buffer.len();
+                let taken = bytes.len().min(self.head_bytes_max.saturating_sub(before));
+                buffer.extend_from_slice(&bytes[..taken]);
+                // Only the new bytes (and the two before them) can complete a blank line.
+                if has_blank_line(&buffer[before.saturating_sub(2)..]) {
                     let buffer = std::mem::take(buffer);
-                    self.parse_head(buffer);
+                    if let Some(length) = self.parse_head(buffer) {
+                        // The buffer held no complete head before these bytes: length > before.
+                        return length.saturating_sub(before).clamp(1, taken.max(1));
+                    }
                 }
-                bytes.len()
+                match &self.state {
+                    State::Head(buffer) if buffer.len() < self.head_bytes_max && taken > 0 => taken,
+                    _ => {
+                        // Too long for hyper too (431), or not a head: stop following.
+                        self.state = State::Done;
+                        bytes.len()
+                    }
+                }
             }
             State::Body(left) | State::ChunkData(left) => {
                 let used = (*left).min(bytes.len() as u64);
@@ -179,19 +178,19 @@ impl Tracker {
         }
     }
 
-    /// Parses a buffered head (when complete) and moves to its body.
-    fn parse_head(&mut self, buffer: Vec<u8>) {
+    /// Parses a buffered head; when complete, moves to its body and returns its length.
+    fn parse_head(&mut self, buffer: Vec<u8>) -> Option<usize> {
         let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
         let mut request = httparse::Request::new(&mut headers);
         let length = match request.parse(&buffer) {
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) => {
                 self.state = State::Head(buffer);
-                return;
+                return None;
             }
             Err(_) => {
                 self.state = State::Done;
-                return;
+                return None;
             }
         };
         let named = |name: &'static str| {
@@ -222,9 +221,7 @@ impl Tracker {
             (false, Some(_)) => State::Done,
             (false, None) => State::Head(Vec::new()),
         };
-        if let Some(rest) = buffer.get(length..).filter(|rest| !rest.is_empty()) {
-            self.carry = Some(rest.to_vec());
-        }
+        Some(length)
     }
 }
 
@@ -322,5 +319,11 @@ mod tests {
         );
         assert_eq!(ambiguous(body_lookalike.as_bytes(), 5), None);
         assert_eq!(ambiguous(inner.as_bytes(), 5), Some(0));
+        // A head arriving with more body than the head limit in one read is still followed.
+        let big = format!(
+            "POST /f HTTP/1.1\r\ncontent-length: 40000\r\n\r\n{}{inner}",
+            "x".repeat(40_000)
+        );
+        assert_eq!(ambiguous(big.as_bytes(), 65_536), Some(1));
     }
 }
