@@ -121,6 +121,15 @@ pub struct ServeArgs {
     /// Connections open at once; one more is answered 503 too-many-connections and closed.
     #[arg(long, env = "STEMEDB_CONNECTIONS_MAX", default_value_t = 1024)]
     connections_max: usize,
+    /// Host names served besides the loopback names, comma-separated (ports ignored). On a
+    /// loopback bind any other Host gets 421 host-not-allowed (DNS rebinding); on another
+    /// bind a non-empty list refuses every name not in it.
+    #[arg(long, env = "STEMEDB_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Browser origins (scheme://host[:port]) allowed to call the API cross-origin (CORS),
+    /// comma-separated. Default none: only the server's own origin may change state.
+    #[arg(long, env = "STEMEDB_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Deepest nesting of arrays and objects in a JSON body (1 to 128); deeper: 400.
     #[arg(long, env = "STEMEDB_JSON_DEPTH_MAX", default_value_t = 64)]
     json_depth_max: usize,
@@ -174,6 +183,8 @@ impl ServeArgs {
             header_bytes_max: self.header_bytes_max,
             connections_max: self.connections_max,
             json_depth_max: self.json_depth_max,
+            allowed_hosts: non_empty(&self.allowed_hosts),
+            cors_origins: non_empty(&self.cors_origins),
             ..ServerConfig::default()
         };
         config.db.batch_len_max = self.batch_len_max;
@@ -210,6 +221,14 @@ impl ServeArgs {
         config.db.disputed_score_min = self.disputed_score_min;
         config
     }
+}
+
+/// The entries of a comma-separated list setting, without empty ones (`""` is the empty list).
+fn non_empty(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|entry| entry.trim().to_owned())
+        .filter(|entry| !entry.is_empty())
+        .collect()
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {

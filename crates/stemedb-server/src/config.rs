@@ -22,6 +22,15 @@ pub struct ServerConfig {
     /// Deepest nesting of arrays and objects in a JSON body; deeper: 400 `json-too-deep`
     /// (default 64, at most 128).
     pub json_depth_max: usize,
+    /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
+    /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other
+    /// name only if listed; on other binds, when the list is not empty, only listed names are
+    /// (default empty). Others: 421 `host-not-allowed` (docs/security.md).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) that may call the API from a browser: they get CORS
+    /// headers and may send state-changing requests. Default empty: only the server's own
+    /// origin (docs/security.md).
+    pub cors_origins: Vec<String>,
     pub db: DbConfig,
     /// API keys, roles and rate limits (docs/security.md).
     pub auth: crate::auth::AuthConfig,
@@ -53,6 +62,8 @@ impl Default for ServerConfig {
             header_bytes_max: 16 * 1024,
             connections_max: 1024,
             json_depth_max: 64,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
             db: DbConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             master_key: None,
@@ -91,9 +102,36 @@ impl ServerConfig {
                 guard.write_burst, self.db.batch_len_max
             ));
         }
+        if let Some(host) = self
+            .allowed_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains(['/', '*', ' ', ',']) || h.contains("://"))
+        {
+            return Err(format!(
+                "allowed_hosts holds host names (a port is ignored); {host:?} is not one"
+            ));
+        }
+        if let Some(origin) = self.cors_origins.iter().find(|o| !is_origin(o)) {
+            return Err(format!(
+                "cors_origins holds origins such as https://app.example.org:8443 (scheme, host, \
+                 optional port; no path, no wildcard); {origin:?} is not one"
+            ));
+        }
         if self.header_read_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return Err("header_read_timeout_ms and request_timeout_ms must be above 0".into());
         }
         Ok(())
     }
+}
+
+/// `http://host[:port]` or `https://host[:port]`, nothing else.
+fn is_origin(text: &str) -> bool {
+    let authority = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    authority.is_some_and(|a| {
+        !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    })
 }

@@ -10,7 +10,9 @@ mod auth_api;
 mod backup_api;
 mod config;
 mod custody;
+mod edge;
 mod files;
+mod framing;
 mod observe;
 mod openapi;
 mod problem;
@@ -148,9 +150,11 @@ impl AppState {
     }
 }
 
-/// The full router: API, OpenAPI document and the offline API browser at `/docs`.
-pub fn router(state: AppState) -> Router {
+/// The full router: API, OpenAPI document and the offline API browser at `/docs`, behind the
+/// edge checks (`edge.rs`); `loopback_bind`: the server listens on a loopback address.
+pub fn router(state: AppState, loopback_bind: bool) -> Router {
     let config = Arc::clone(&state.config);
+    let edge = Arc::new(edge::Edge::new(Arc::clone(&config), loopback_bind));
     let api = Router::new()
         .route(
             "/v1/assert",
@@ -206,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     api.merge(openapi::swagger_ui())
         .layer(middleware::from_fn_with_state(state, request_timeout))
+        .layer(middleware::from_fn_with_state(edge, edge::guard))
         .layer(middleware::from_fn(observe::observe))
 }
 
@@ -246,7 +251,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve::serve_on(listener, state, shutdown).await
+    let loopback_bind = listener.local_addr()?.ip().is_loopback();
+    serve::serve_on(listener, state, shutdown, loopback_bind).await
 }
 
 /// Serves HTTPS (rustls) on `listener` with `tls`, as [`serve`] does HTTP.
@@ -256,5 +262,12 @@ pub async fn serve_tls(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve::serve_on(tls::TlsListener::new(listener, tls)?, state, shutdown).await
+    let loopback_bind = listener.local_addr()?.ip().is_loopback();
+    serve::serve_on(
+        tls::TlsListener::new(listener, tls)?,
+        state,
+        shutdown,
+        loopback_bind,
+    )
+    .await
 }

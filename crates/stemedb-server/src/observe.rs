@@ -145,6 +145,17 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+tokio::task_local! {
+    /// The id of the request this task is answering (set by [`observe`]).
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered, when called while answering one (not on blocking
+/// threads).
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 static ID_SALT: OnceLock<RandomState> = OnceLock::new();
 
@@ -179,7 +190,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let mut response = next.run(request).await;
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed();
     let labels = [

@@ -448,7 +448,7 @@ pub struct Problem {
         crate::auth_api::update,
         crate::auth_api::admin_audit,
     ),
-    modifiers(&KeySecurity),
+    modifiers(&KeySecurity, &EdgeResponses),
     security(("api_key" = []), ("bearer" = [])),
     components(schemas(
         AssertionWire,
@@ -500,6 +500,44 @@ impl utoipa::Modify for KeySecurity {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Adds the answers of the HTTP edge (`edge.rs`, docs/security.md) to every operation: 421
+/// for a Host the server does not answer to, and 415 and 413 for operations taking a body.
+struct EdgeResponses;
+
+impl utoipa::Modify for EdgeResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                };
+                add("421", "The Host is not one this server answers to");
+                if operation.request_body.is_some() {
+                    add("413", "Body too large");
+                    add("415", "The body is not sent as application/json");
+                }
+            }
+        }
     }
 }
 

@@ -69,6 +69,28 @@ pub enum ApiError {
     JsonTooDeep { depth_max: usize },
     #[error("{0}")]
     Conflict(String),
+    #[error(
+        "this route takes a JSON body: send `content-type: application/json` (parameters such \
+         as charset are allowed); got {0}"
+    )]
+    UnsupportedMediaType(String),
+    #[error(
+        "this server does not answer to Host {0:?}; on a loopback bind only loopback names \
+         and --allowed-hosts are served"
+    )]
+    HostNotAllowed(String),
+    #[error(
+        "requests from origin {0:?} may only read; add it to --cors-origins to let a browser \
+         page there call this server"
+    )]
+    OriginNotAllowed(String),
+    #[error(
+        "the request has both Content-Length and Transfer-Encoding; send one (the connection \
+         is closed)"
+    )]
+    AmbiguousFraming,
+    #[error("the {0} header may appear only once")]
+    DuplicateHeader(&'static str),
 }
 
 /// Status, stable type suffix and title for an error.
@@ -168,6 +190,69 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
         ),
         ApiError::JsonTooDeep { .. } => (S::BAD_REQUEST, "json-too-deep", "JSON nested too deep"),
         ApiError::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
+        ApiError::UnsupportedMediaType(_) => (
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        ),
+        ApiError::HostNotAllowed(_) => (
+            S::MISDIRECTED_REQUEST,
+            "host-not-allowed",
+            "Host not served",
+        ),
+        ApiError::OriginNotAllowed(_) => (S::FORBIDDEN, "origin-not-allowed", "Origin not allowed"),
+        ApiError::AmbiguousFraming => (
+            S::BAD_REQUEST,
+            "ambiguous-framing",
+            "Both Content-Length and Transfer-Encoding",
+        ),
+        ApiError::DuplicateHeader(_) => (S::BAD_REQUEST, "duplicate-header", "Header repeated"),
+    }
+}
+
+/// What a caller is told instead of a server-side failure's own message, which can name
+/// engine internals and data-directory paths; `None`: the message is fit to show.
+fn hidden_detail(error: &ApiError) -> Option<&'static str> {
+    match error {
+        ApiError::Internal(_) | ApiError::Db(DbError::Internal(_)) => Some("an internal error"),
+        ApiError::Db(DbError::Store(store)) => match store {
+            StoreError::ShuttingDown => None,
+            StoreError::DiskFull { .. } => Some(
+                "free space in the data directory is below --disk-free-min-bytes; writes \
+                 resume once space is freed",
+            ),
+            StoreError::FailStopped {
+                disk_full: true, ..
+            } => Some("the writer stopped after the disk filled up; free space and restart"),
+            StoreError::FailStopped { .. } => Some(
+                "the writer stopped after a failed durable commit; restart the server to recover",
+            ),
+            StoreError::CorruptRecord { .. }
+            | StoreError::CorruptIndex { .. }
+            | StoreError::CorruptMeta { .. } => {
+                Some("stored data failed its checks; `stemedb check` finds the damage")
+            }
+            _ => Some("a storage error"),
+        },
+        _ => None,
+    }
+}
+
+/// The `detail` of a problem. A hidden failure is logged in full with the request id, and
+/// the caller gets a fixed text naming that id.
+fn detail(error: &ApiError) -> String {
+    let Some(text) = hidden_detail(error) else {
+        return error.to_string();
+    };
+    let id = crate::observe::current_request_id();
+    tracing::error!(
+        request_id = id.as_deref().unwrap_or("-"),
+        error = %error,
+        "request failed"
+    );
+    match id {
+        Some(id) => format!("{text}; the server log has the details under request id {id}"),
+        None => format!("{text}; the server log has the details"),
     }
 }
 
@@ -178,7 +263,7 @@ pub fn problem_json(error: &ApiError) -> Value {
     doc.insert("type".into(), json!(format!("urn:stemedb:problem:{kind}")));
     doc.insert("title".into(), json!(title));
     doc.insert("status".into(), json!(status.as_u16()));
-    doc.insert("detail".into(), json!(error.to_string()));
+    doc.insert("detail".into(), json!(detail(error)));
     match error {
         ApiError::Db(DbError::Invalid(v)) => {
             doc.insert("field".into(), json!(v.field));
@@ -219,8 +304,9 @@ pub fn problem_json(error: &ApiError) -> Value {
 pub fn into_response(error: &ApiError) -> Response {
     let (status, kind, _) = classify(error);
     metrics::counter!("stemedb_errors_total", "kind" => kind).increment(1);
-    if status.is_server_error() {
-        tracing::error!(error = %error, "request failed");
+    if status.is_server_error() && hidden_detail(error).is_none() {
+        let id = crate::observe::current_request_id();
+        tracing::error!(request_id = id.as_deref().unwrap_or("-"), error = %error, "request failed");
     }
     let body = problem_json(error).to_string();
     let mut response = (
@@ -260,6 +346,10 @@ pub fn into_response(error: &ApiError) -> Response {
                     headers.insert(name, value);
                 }
             }
+        }
+        // The body was not read (or not all of it): the connection cannot carry another request.
+        ApiError::AmbiguousFraming | ApiError::PayloadTooLarge { .. } => {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         ApiError::CircuitOpen { retry_after_ms, .. } => {
             let seconds = retry_after_ms.div_ceil(1000).max(1);

@@ -1,6 +1,6 @@
 //! The connection layer under the router: accepts connections (plain TCP or TLS), caps how
 //! many are open at once, bounds each request head's size and the time a client may take to
-//! send it (hyper), and on shutdown lets requests in flight finish before the store closes.
+//! send it (hyper), follows request framing to refuse ambiguous heads (`framing.rs`), and on shutdown lets requests in flight finish before the store closes.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::framing::{Framing, FramingCheck};
 use crate::{ApiError, AppState, problem};
 
 /// Connections refused at the cap that may be answered at once; past this they are dropped.
@@ -24,10 +25,12 @@ pub const HEADER_BYTES_MIN: usize = 8192;
 /// Serves `listener` until `shutdown` resolves; then stops accepting, lets every open
 /// connection finish its request in flight (at most `request_timeout_ms` more), and closes the
 /// database (finishing commits in flight).
+/// `loopback_bind`: the listener is on a loopback address (see `edge.rs` for `Host`).
 pub async fn serve_on<L>(
     mut listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    loopback_bind: bool,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
@@ -35,7 +38,7 @@ where
     let db = Arc::clone(&state.db);
     let config = Arc::clone(&state.config);
     crate::observe::spawn_upkeep();
-    let app = crate::router(state);
+    let app = crate::router(state, loopback_bind);
     let open = Arc::new(Semaphore::new(config.connections_max));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
     let (stop, stopping) = watch::channel(false);
@@ -105,8 +108,15 @@ impl Connection {
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(self.config.header_read_timeout_ms))
             .max_buf_size(self.config.header_bytes_max.max(HEADER_BYTES_MIN));
-        let connection =
-            http.serve_connection(TokioIo::new(io), TowerToHyperService::new(self.app.clone()));
+        // Each request is checked for ambiguous framing below hyper (`framing.rs`).
+        let framing = Arc::new(Framing::default());
+        let io = FramingCheck::new(io, Arc::clone(&framing), self.config.header_bytes_max);
+        let app = TowerToHyperService::new(self.app.clone());
+        let service = hyper::service::service_fn(move |mut request| {
+            framing.mark(&mut request);
+            hyper::service::Service::call(&app, request)
+        });
+        let connection = http.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => log_end(result),

@@ -15,7 +15,7 @@ fn addr(server: &TestServer) -> String {
 }
 
 /// Reads one HTTP response (head and a content-length body) from `stream`; "" if closed first.
-async fn read_response(stream: &mut TcpStream) -> String {
+pub(crate) async fn read_response(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -45,7 +45,7 @@ async fn read_response(stream: &mut TcpStream) -> String {
     }
 }
 
-fn status_of(response: &str) -> u16 {
+pub(crate) fn status_of(response: &str) -> u16 {
     response
         .split(' ')
         .nth(1)
@@ -56,7 +56,7 @@ fn status_of(response: &str) -> u16 {
 /// A POST of `body` to `path` with the root key, as raw bytes.
 fn post(path: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nhost: t\r\nx-api-key: {ROOT_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\nx-api-key: {ROOT_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -236,9 +236,9 @@ async fn body_depth_and_array_limits_hold_at_the_limit_and_refuse_just_past_it()
 
 /// A GET of `/v1/health` whose head is exactly `len` bytes, padded by one header.
 fn head_of(len: usize) -> Vec<u8> {
-    let fixed = "GET /v1/health HTTP/1.1\r\nhost: t\r\nx-pad: \r\n\r\n".len();
+    let fixed = "GET /v1/health HTTP/1.1\r\nhost: localhost\r\nx-pad: \r\n\r\n".len();
     format!(
-        "GET /v1/health HTTP/1.1\r\nhost: t\r\nx-pad: {}\r\n\r\n",
+        "GET /v1/health HTTP/1.1\r\nhost: localhost\r\nx-pad: {}\r\n\r\n",
         "a".repeat(len - fixed)
     )
     .into_bytes()
@@ -264,7 +264,7 @@ async fn slow_clients_within_the_timeouts_are_served_and_past_them_are_cut_off()
         ..ServerConfig::default()
     };
     let server = TestServer::start_with(config).await;
-    let head = b"GET /v1/health HTTP/1.1\r\nhost: t\r\n\r\n";
+    let head = b"GET /v1/health HTTP/1.1\r\nhost: localhost\r\n\r\n";
     let halves = |pause_ms: u64, request: Vec<u8>| {
         let address = addr(&server);
         async move {
@@ -301,7 +301,7 @@ async fn slow_clients_within_the_timeouts_are_served_and_past_them_are_cut_off()
 async fn open_connection(server: &TestServer) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(addr(server)).await.unwrap();
     stream
-        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: t\r\n\r\n")
+        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .unwrap();
     let response = read_response(&mut stream).await;

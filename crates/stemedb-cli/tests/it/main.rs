@@ -16,6 +16,8 @@ mod deploy;
 mod disk;
 mod faults;
 mod harness;
+mod http_origin;
+mod http_strict;
 mod ingest_table;
 mod limits;
 mod metrics;
