@@ -128,7 +128,9 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 "disk-full",
                 "Not enough disk space",
             ),
-            DbError::Store(StoreError::FailStopped { .. } | StoreError::ShuttingDown) => (
+            DbError::Store(
+                StoreError::FailStopped { .. } | StoreError::ShuttingDown | StoreError::Reopening,
+            ) => (
                 S::SERVICE_UNAVAILABLE,
                 "storage-unavailable",
                 "Storage unavailable",
@@ -223,13 +225,18 @@ fn hidden_detail(error: &ApiError) -> Option<&'static str> {
             ),
             StoreError::FailStopped {
                 disk_full: true, ..
-            } => Some("the writer stopped after the disk filled up; free space and restart"),
+            } => Some(
+                "the disk filled up during a commit or a flush; writes resume by themselves \
+                 once space is freed",
+            ),
+            StoreError::Reopening => None,
             StoreError::FailStopped { .. } => Some(
                 "the writer stopped after a failed durable commit; restart the server to recover",
             ),
             StoreError::CorruptRecord { .. }
             | StoreError::CorruptIndex { .. }
-            | StoreError::CorruptMeta { .. } => {
+            | StoreError::CorruptMeta { .. }
+            | StoreError::Damaged { .. } => {
                 Some("stored data failed its checks; `stemedb check` finds the damage")
             }
             _ => Some("a storage error"),

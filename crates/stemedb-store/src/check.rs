@@ -7,6 +7,7 @@ use stemedb_core::{Limits, SignedAssertion, verify_many};
 use crate::acked::AckedAtOpen;
 use crate::codec::decode_record;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::store::Shared;
 use crate::{Store, StoreError};
 
 /// Most problems kept by name; the rest are only counted.
@@ -71,9 +72,10 @@ impl Store {
                 progress(sequence, last);
             }
         }
-        self.check_acknowledged(&mut report);
-        self.check_every_block(&mut report);
-        let ks = &self.shared.ks;
+        let shared = self.shared()?;
+        self.check_acknowledged(&shared, &mut report);
+        Self::check_every_block(&shared, &mut report);
+        let ks = &shared.ks;
         for (name, keyspace, want) in [
             ("ids", &ks.ids, expected.ids),
             ("by_subject", &ks.by_subject, expected.by_subject),
@@ -109,15 +111,15 @@ impl Store {
 
     /// The engine must hold every sequence the acknowledgement mark says was acknowledged, and
     /// the log must end where `last_applied_sequence` says.
-    fn check_acknowledged(&self, report: &mut CheckReport) {
+    fn check_acknowledged(&self, shared: &Shared, report: &mut CheckReport) {
         let last = self.last_sequence();
-        let log_last = self.shared.log_last_at_open;
+        let log_last = shared.log_last_at_open;
         if log_last != last {
             report.problem(format!(
                 "the log's last record is sequence {log_last}, but last_applied_sequence is {last}"
             ));
         }
-        match self.shared.acked_at_open {
+        match shared.acked_at_open {
             AckedAtOpen::Sequence(acked) if acked > last.min(log_last) => {
                 report.problem(format!(
                     "sequences {}..={acked} were acknowledged to clients but are missing from the \
@@ -137,8 +139,8 @@ impl Store {
     /// table is loaded and its checksum checked, and looks each key up again the way serving
     /// does, which reads the filter and index blocks a scan never touches. Names the keyspace
     /// where either fails (the first failure per keyspace; the scan cannot go on past it).
-    fn check_every_block(&self, report: &mut CheckReport) {
-        for (name, keyspace) in self.shared.ks.named() {
+    fn check_every_block(shared: &Shared, report: &mut CheckReport) {
+        for (name, keyspace) in shared.ks.named() {
             for (entries, guard) in (0_u64..).zip(keyspace.iter()) {
                 let failure = match guard.into_inner() {
                     Err(e) => Some(crate::StoreError::from(e).to_string()),
@@ -164,7 +166,7 @@ impl Store {
         sequence: u64,
         report: &mut CheckReport,
     ) -> Result<Option<SignedAssertion>, StoreError> {
-        let bytes = match self.shared.ks.log.get(seq_key(sequence)) {
+        let bytes = match self.shared()?.ks.log.get(seq_key(sequence)) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 report.problem(format!("sequence {sequence}: missing from the log"));
@@ -207,7 +209,8 @@ impl Store {
         expected: &mut Expected,
         report: &mut CheckReport,
     ) -> Result<(), StoreError> {
-        let ks = &self.shared.ks;
+        let shared = self.shared()?;
+        let ks = &shared.ks;
         let body = &record.body;
         match ks.ids.get(record.id.as_bytes()) {
             Ok(Some(v)) if v.as_ref() == sequence.to_be_bytes() => {}

@@ -56,7 +56,12 @@ pub enum StoreError {
     #[error("corrupt metadata key {key}: {reason}")]
     CorruptMeta { key: &'static str, reason: String },
     #[error(
-        "the writer has stopped after a failed durable commit ({reason}); restart the server to recover"
+        "the writer has stopped after a failed durable commit ({reason}); {}",
+        if *disk_full {
+            "writes resume by themselves once space is freed"
+        } else {
+            "restart the server to recover"
+        }
     )]
     FailStopped {
         reason: String,
@@ -74,6 +79,8 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     ShuttingDown,
+    #[error("the storage engine is being reopened after the disk filled up; retry in a moment")]
+    Reopening,
 }
 
 impl From<fjall::Error> for StoreError {

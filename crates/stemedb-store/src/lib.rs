@@ -5,6 +5,7 @@
 mod acked;
 mod check;
 mod codec;
+mod engine;
 mod error;
 mod keys;
 mod rebuild;

@@ -19,7 +19,8 @@ impl Store {
     /// directory no server holds. A record that cannot be read stops the rebuild, named.
     /// Returns the number of records re-applied.
     pub fn rebuild_indexes(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, StoreError> {
-        let shared = &self.shared;
+        let engine = self.shared()?;
+        let shared = &*engine;
         let ks = &shared.ks;
         for keyspace in [
             &ks.ids,

@@ -15,8 +15,10 @@ use crate::{Store, StoreError};
 impl Store {
     /// Every role grant as (role, agent, the sequence after which it holds), for backups.
     pub fn role_grants(&self) -> Vec<(Role, String, u64)> {
-        let mut out: Vec<(Role, String, u64)> = self
-            .shared
+        let Ok(shared) = self.shared() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(Role, String, u64)> = shared
             .truth
             .read()
             .map(|c| {
@@ -46,7 +48,8 @@ impl Store {
             });
         }
         self.stop_writer()?;
-        let shared = &self.shared;
+        let engine = self.shared()?;
+        let shared = &*engine;
         let mut bound_agents: HashSet<String> = HashSet::new();
         let mut batch = shared.db.batch();
         let mut last = 0u64;

@@ -3,25 +3,26 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::PersistMode;
 use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
 
 use crate::StoreError;
 use crate::acked::{AckMark, AckedAtOpen};
 use crate::codec::{StoredRecord, decode_record};
+pub(crate) use crate::engine::{Engine, EngineSlot, Shared};
 use crate::keys::{GroupKey, seq_key};
-use crate::truth::{Derived, Role, TruthCache, TruthPolicy};
+use crate::truth::{Derived, Role, TruthPolicy};
 use crate::writer::{Job, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
 pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
-const ENGINE_DIR: &str = "engine";
+pub(crate) const ENGINE_DIR: &str = "engine";
 pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
 /// The last sequence whose truth-maintenance state is derived (≤ last applied).
 pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
@@ -91,55 +92,6 @@ pub enum AppendOutcome {
     AgentKeyConflict { bound_key: [u8; 32] },
 }
 
-/// The keyspaces of one data directory.
-pub(crate) struct Keyspaces {
-    pub meta: Keyspace,
-    pub log: Keyspace,
-    pub ids: Keyspace,
-    pub by_subject: Keyspace,
-    pub by_agent: Keyspace,
-    pub by_source: Keyspace,
-    pub by_valid_time: Keyspace,
-    pub agents: Keyspace,
-    pub truth: Keyspace,
-}
-
-impl Keyspaces {
-    fn all(&self) -> [&Keyspace; 9] {
-        self.named().map(|(_, keyspace)| keyspace)
-    }
-
-    /// Every keyspace with its name on disk.
-    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 9] {
-        [
-            ("meta", &self.meta),
-            ("log", &self.log),
-            ("ids", &self.ids),
-            ("by_subject", &self.by_subject),
-            ("by_agent", &self.by_agent),
-            ("by_source", &self.by_source),
-            ("by_valid_time", &self.by_valid_time),
-            ("agents", &self.agents),
-            ("truth", &self.truth),
-        ]
-    }
-}
-
-pub(crate) struct Shared {
-    /// The data directory (for the free-space check).
-    pub dir: PathBuf,
-    pub db: Database,
-    pub ks: Keyspaces,
-    /// Highest sequence known durable; readers never see past it.
-    pub durable_seq: AtomicU64,
-    pub truth: RwLock<TruthCache>,
-    pub policy: TruthPolicy,
-    pub commit_stats: Mutex<CommitStats>,
-    /// The acknowledgement mark and the log's last sequence as found at open (for `check`).
-    pub acked_at_open: AckedAtOpen,
-    pub log_last_at_open: u64,
-}
-
 /// Running figures of the group commits since open (for `stemedb admin status`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CommitStats {
@@ -153,7 +105,8 @@ pub struct CommitStats {
 }
 
 pub struct Store {
-    pub(crate) shared: Arc<Shared>,
+    /// The open engine; the writer replaces it after a full disk poisoned it.
+    slot: Arc<EngineSlot>,
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
@@ -181,62 +134,31 @@ impl Store {
         let lock = lock_dir(dir)?;
         check_or_write_format(dir)?;
         let acked = AckMark::read(dir)?;
-        let engine_dir = dir.join(ENGINE_DIR);
-        // An I/O error (permissions, a missing mount) is itself the reason; anything else at
-        // open means the engine found its files damaged.
-        let opening = |source| match source {
-            fjall::Error::Io(source) => StoreError::Io {
-                path: engine_dir.clone(),
-                source,
-            },
-            source => StoreError::EngineOpen {
-                path: engine_dir.clone(),
-                source,
-            },
-        };
-        let db = Database::builder(&engine_dir)
-            .cache_size(options.cache_bytes)
-            .open()
-            .map_err(opening)?;
-        let keyspace = |name: &str| db.keyspace(name, keyspace_options).map_err(opening);
-        let ks = Keyspaces {
-            meta: keyspace("meta")?,
-            log: keyspace("log")?,
-            ids: keyspace("ids")?,
-            by_subject: keyspace("by_subject")?,
-            by_agent: keyspace("by_agent")?,
-            by_source: keyspace("by_source")?,
-            by_valid_time: keyspace("by_valid_time")?,
-            agents: keyspace("agents")?,
-            truth: keyspace("truth")?,
-        };
-        let last = read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
-        let log_last = last_log_sequence(&ks.log)?;
-        let found = last.min(log_last);
-        let mark = check_acknowledged(dir, acked, last, found, options.acknowledged_loss)?;
-        let shared = Arc::new(Shared {
-            dir: dir.to_owned(),
-            db,
-            ks,
-            durable_seq: AtomicU64::new(last),
-            truth: RwLock::new(TruthCache::default()),
-            policy: options.policy.clone(),
-            commit_stats: Mutex::new(CommitStats::default()),
-            acked_at_open: acked,
-            log_last_at_open: log_last,
-        });
+        let engine = Engine::open(dir, &options)?;
+        let found = engine.last_applied.min(engine.log_last);
+        let mark = check_acknowledged(
+            dir,
+            acked,
+            engine.last_applied,
+            found,
+            options.acknowledged_loss,
+        )?;
+        let slot = Arc::new(EngineSlot::new(AtomicU64::new(engine.last_applied)));
+        let last = engine.last_applied;
+        let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
         if options.rederive_truth {
             crate::truth::clear(&shared)?;
         }
         crate::truth::recover(&shared, last)?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
-        let writer_shared = Arc::clone(&shared);
+        slot.put(Arc::clone(&shared));
+        let writer_slot = Arc::clone(&slot);
         let writer = std::thread::Builder::new()
             .name("stemedb-writer".into())
-            .spawn(move || run_writer(&writer_shared, &receiver, &options, mark))
+            .spawn(move || run_writer(shared, &writer_slot, &receiver, &options, mark))
             .map_err(io_err(dir))?;
         Ok(Store {
-            shared,
+            slot,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
             dir: dir.to_owned(),
@@ -259,16 +181,22 @@ impl Store {
         wait.recv().map_err(|_| StoreError::ShuttingDown)?
     }
 
+    /// The open engine and the state derived from it. Waits while the writer reopens the
+    /// engine after a full disk (`StoreError::Reopening` past `REOPEN_WAIT_MS`).
+    pub(crate) fn shared(&self) -> Result<Arc<Shared>, StoreError> {
+        self.slot.get()
+    }
+
     /// The highest durable sequence (0 when empty). Every sequence up to it holds one record.
     pub fn last_sequence(&self) -> u64 {
-        self.shared.durable_seq.load(Ordering::Acquire)
+        self.slot.durable_seq().load(Ordering::Acquire)
     }
 
     pub fn get_by_sequence(&self, sequence: u64) -> Result<Option<StoredRecord>, StoreError> {
         if sequence == 0 || sequence > self.last_sequence() {
             return Ok(None);
         }
-        match self.shared.ks.log.get(seq_key(sequence))? {
+        match self.shared()?.ks.log.get(seq_key(sequence))? {
             Some(bytes) => decode_record(sequence, &bytes).map(Some),
             None => Err(StoreError::CorruptRecord {
                 sequence,
@@ -297,7 +225,7 @@ impl Store {
 
     /// The record with this id, checked against the id on the way out.
     pub fn get_by_id(&self, id: &AssertionId) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(seq_bytes) = self.shared.ks.ids.get(id.as_bytes())? else {
+        let Some(seq_bytes) = self.shared()?.ks.ids.get(id.as_bytes())? else {
             return Ok(None);
         };
         let sequence = decode_seq(&seq_bytes, "ids")?;
@@ -315,7 +243,7 @@ impl Store {
 
     /// The public key an agent id is bound to, if any.
     pub fn bound_key(&self, agent_id: &str) -> Result<Option<[u8; 32]>, StoreError> {
-        match self.shared.ks.agents.get(agent_id.as_bytes())? {
+        match self.shared()?.ks.agents.get(agent_id.as_bytes())? {
             None => Ok(None),
             Some(v) => v
                 .get(..32)
@@ -340,9 +268,10 @@ impl Store {
         keep: &dyn Fn(&GroupKey) -> bool,
     ) -> Result<GroupPage, StoreError> {
         let bound = sequence_max.min(self.last_sequence());
+        let shared = self.shared()?;
         let iter = match start {
-            Some(s) if s > prefix => self.shared.ks.by_subject.range(s.to_vec()..),
-            _ => self.shared.ks.by_subject.prefix(prefix),
+            Some(s) if s > prefix => shared.ks.by_subject.range(s.to_vec()..),
+            _ => shared.ks.by_subject.prefix(prefix),
         };
         let mut groups: Vec<(GroupKey, Vec<u64>)> = Vec::new();
         for guard in iter {
@@ -370,21 +299,23 @@ impl Store {
     /// Grants `role` to `agent` for every record after the current last sequence. Durable
     /// before it returns. Returns the sequence after which it holds.
     pub fn grant_role(&self, role: Role, agent: &str) -> Result<u64, StoreError> {
-        crate::truth::grant_role(&self.shared, role, agent)
+        crate::truth::grant_role(&*self.shared()?, role, agent)
     }
 
     /// Group-commit figures since open.
     pub fn commit_stats(&self) -> CommitStats {
-        self.shared
-            .commit_stats
-            .lock()
-            .map(|s| *s)
+        self.shared()
+            .ok()
+            .and_then(|shared| shared.commit_stats.lock().map(|s| *s).ok())
             .unwrap_or_default()
     }
 
     /// Bytes the engine uses on disk.
     pub fn disk_bytes(&self) -> u64 {
-        self.shared.db.disk_space().unwrap_or(0)
+        self.shared()
+            .ok()
+            .and_then(|shared| shared.db.disk_space().ok())
+            .unwrap_or(0)
     }
 
     pub fn dir(&self) -> &Path {
@@ -399,7 +330,8 @@ impl Store {
         if !self.stop_writer()? {
             return Ok(());
         }
-        let keyspaces = self.shared.ks.all();
+        let shared = self.shared()?;
+        let keyspaces = shared.ks.all();
         for keyspace in keyspaces {
             keyspace.rotate_memtable()?;
         }
@@ -407,7 +339,7 @@ impl Store {
         while Instant::now() < deadline && keyspaces.iter().any(|k| k.sealed_memtable_count() > 0) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        self.shared.db.persist(PersistMode::SyncAll)?;
+        shared.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }
 
@@ -422,7 +354,7 @@ impl Store {
             return Ok(false);
         };
         let _ = handle.join();
-        self.shared.db.persist(PersistMode::SyncAll)?;
+        self.shared()?.db.persist(PersistMode::SyncAll)?;
         Ok(true)
     }
 }
@@ -435,13 +367,6 @@ impl Drop for Store {
     }
 }
 
-/// Options for every keyspace (fixed when a data directory is created). Memtables of 16 MiB
-/// (fjall's default is 64 MiB) flush sooner, so that the journal a crash leaves behind, and the
-/// time a restart spends replaying it, stay small.
-fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024)
-}
-
 pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
@@ -449,14 +374,6 @@ pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, Store
             index,
             reason: format!("sequence value is {} bytes", bytes.len()),
         })
-}
-
-/// The sequence of the log's last record (0 when empty).
-fn last_log_sequence(log: &Keyspace) -> Result<u64, StoreError> {
-    match log.last_key_value() {
-        None => Ok(0),
-        Some(guard) => decode_seq(&guard.key()?, "log"),
-    }
 }
 
 /// Compares what the engine holds (`found`: the lower of the log's last sequence and
@@ -493,18 +410,6 @@ fn check_acknowledged(
         return Ok(None);
     }
     AckMark::open(dir, found).map(Some)
-}
-
-fn read_u64(ks: &Keyspace, key: &[u8], name: &'static str) -> Result<Option<u64>, StoreError> {
-    match ks.get(key)? {
-        None => Ok(None),
-        Some(v) => <[u8; 8]>::try_from(&v[..])
-            .map(|b| Some(u64::from_be_bytes(b)))
-            .map_err(|_| StoreError::CorruptMeta {
-                key: name,
-                reason: format!("{} bytes", v.len()),
-            }),
-    }
 }
 
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {

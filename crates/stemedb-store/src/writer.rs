@@ -2,8 +2,9 @@
 //! agent-key conflict, or new), applies log + indexes + last applied sequence in one atomic
 //! batch, fsyncs once, and only then answers every waiter.
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use fjall::{OwnedWriteBatch, PersistMode};
@@ -11,6 +12,7 @@ use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
 use crate::acked::AckMark;
 use crate::codec::encode_record;
+use crate::engine::{EngineSlot, reopen};
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
 use crate::space::{injected_fsync_failure, is_out_of_space};
 use crate::store::{META_LAST_APPLIED, Shared, StoreOptions, decode_seq};
@@ -33,10 +35,16 @@ struct WriterState {
     /// The acknowledgement mark, advanced after every durable commit (none when the store was
     /// opened only to report on it).
     mark: Option<AckMark>,
+    /// The data directory.
+    dir: PathBuf,
 }
 
+/// Free bytes a full disk must have again before the writer reopens the engine.
+const REOPEN_FREE_MIN_BYTES: u64 = 16 * 1024 * 1024;
+
 pub(crate) fn run_writer(
-    shared: &Shared,
+    shared: Arc<Shared>,
+    slot: &EngineSlot,
     receiver: &mpsc::Receiver<Job>,
     options: &StoreOptions,
     mark: Option<AckMark>,
@@ -46,7 +54,9 @@ pub(crate) fn run_writer(
         last_recorded_at: Timestamp::from_micros(i64::MIN),
         failed: None,
         mark,
+        dir: shared.dir.clone(),
     };
+    let mut engine = Some(shared);
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
         let mut pending: usize = jobs[0].records.len();
@@ -59,11 +69,55 @@ pub(crate) fn run_writer(
                 Err(_) => break,
             }
         }
-        commit_group(shared, &mut state, jobs, options);
+        engine = recover_after_full_disk(engine, slot, &mut state, options);
+        match &engine {
+            Some(shared) => commit_group(shared, &mut state, jobs, options),
+            None => fail_group(&mut state, jobs, "the engine is not open".into(), true),
+        }
     }
     if let Some(mark) = &mut state.mark {
         let _ = mark.sync();
     }
+}
+
+/// After a fail-stop caused by a full disk, reopens the engine once the disk has room again
+/// (`disk_free_min_bytes`, and never less than `REOPEN_FREE_MIN_BYTES`), so that writes resume
+/// without a restart. Other failures (a failed fsync) keep the writer stopped: after those
+/// only a restart, with its recovery from the journal, is trusted.
+fn recover_after_full_disk(
+    engine: Option<Arc<Shared>>,
+    slot: &EngineSlot,
+    state: &mut WriterState,
+    options: &StoreOptions,
+) -> Option<Arc<Shared>> {
+    if !matches!(state.failed, Some((_, true))) {
+        return engine;
+    }
+    let room = options.disk_free_min_bytes.max(REOPEN_FREE_MIN_BYTES);
+    let dir = state.dir.clone();
+    if crate::space::free_bytes(&dir).map_or(true, |free| free < room) {
+        return engine;
+    }
+    let reopened = reopen(slot, engine, &dir, options);
+    let shared = match reopened {
+        Ok(shared) => shared,
+        Err(e) => {
+            state.failed = Some((format!("reopening the engine failed: {e}"), true));
+            return slot.get().ok();
+        }
+    };
+    let last = shared.durable_seq.load(Ordering::Acquire);
+    state.next_seq = last + 1;
+    state.failed = None;
+    if let Ok(Some(bytes)) = shared.ks.log.get(seq_key(last))
+        && let Ok(record) = crate::codec::decode_record(last, &bytes)
+    {
+        state.last_recorded_at = state.last_recorded_at.max(record.recorded_at);
+    }
+    if let Some(mark) = &mut state.mark {
+        let _ = mark.record(last);
+    }
+    Some(shared)
 }
 
 fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, options: &StoreOptions) {
@@ -130,7 +184,13 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     let derived = match result {
         Ok(derived) => derived,
         Err(e) => {
-            fail_group(state, jobs, e.to_string(), is_out_of_space(&e));
+            let disk_full = is_out_of_space(&e) || poisoned_by_full_disk(shared, options, &e);
+            let reason = if disk_full {
+                format!("the disk holding {} is full: {e}", shared.dir.display())
+            } else {
+                e.to_string()
+            };
+            fail_group(state, jobs, reason, disk_full);
             return;
         }
     };
@@ -155,6 +215,14 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }
+}
+
+/// A poisoned engine says only that an earlier write or a background flush failed; a disk
+/// with less room than the writer needs to go on is taken as the reason.
+fn poisoned_by_full_disk(shared: &Shared, options: &StoreOptions, error: &StoreError) -> bool {
+    let room = options.disk_free_min_bytes.max(REOPEN_FREE_MIN_BYTES);
+    matches!(error, StoreError::Engine(fjall::Error::Poisoned))
+        && crate::space::free_bytes(&shared.dir).is_ok_and(|free| free < room)
 }
 
 /// Commit figures: Prometheus histograms and the running stats behind `admin status`.

@@ -1,6 +1,7 @@
 //! A full disk: below the free-space reserve writes get 507 and reads go on, writes resume by
-//! themselves when space returns, and a real ENOSPC in the middle of a commit fail-stops with
-//! 507 and loses nothing acknowledged. The data directory sits on a small tmpfs mounted by the
+//! themselves when space returns, and a real ENOSPC in the middle of a commit or of a memtable
+//! flush answers 507, loses nothing acknowledged, and writes resume once space is freed (the
+//! writer reopens the engine in place). The data directory sits on a small tmpfs mounted by the
 //! test (the machines run as root); where mounting is refused the reserve test runs on the
 //! temporary directory's own filesystem with a reserve set relative to its free space.
 use std::path::{Path, PathBuf};
@@ -168,7 +169,7 @@ async fn below_the_free_space_reserve_writes_get_507_reads_go_on_and_writes_resu
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn running_out_of_space_mid_commit_fail_stops_with_507_and_keeps_every_acknowledged_write() {
+async fn running_out_of_space_mid_commit_answers_507_keeps_every_acknowledged_write_and_resumes() {
     let disk = SmallDisk::new(12);
     if !disk.mounted {
         eprintln!("SKIPPED: mounting a tmpfs was refused (not root); the reserve test covers 507");
@@ -200,13 +201,15 @@ async fn running_out_of_space_mid_commit_fail_stops_with_507_and_keeps_every_ack
         "later writes after the fail-stop",
     );
     check_all_present(c, &acknowledged[acknowledged.len().saturating_sub(50)..]).await;
-    let (dir, closed) = server.stop_reporting().await;
-    assert!(
-        closed.is_err(),
-        "a fail-stopped store reports it at shutdown"
-    );
 
     grow(&disk.root, 128);
+    let reply = c
+        .assert(&wire(next))
+        .await
+        .expect("writes resume without a restart once space is freed");
+    acknowledged.push(reply.id);
+    next += 1;
+    let dir = server.stop().await;
     let server = TestServer::start_in(dir, config).await;
     check_all_present(&server.client, &acknowledged).await;
     assert!(server.count().await >= acknowledged.len() as u64);
@@ -216,6 +219,104 @@ async fn running_out_of_space_mid_commit_fail_stops_with_507_and_keeps_every_ack
         .await
         .expect("writes work after a restart with space");
     server.stop().await;
+}
+
+/// A background memtable flush that meets a full disk poisons the engine for good. The writer
+/// answers `disk-full` (not `storage-unavailable … Poisoned`), reads go on, and once space is
+/// freed the engine is reopened in place: writes resume without a restart, and nothing
+/// acknowledged is lost. Embedded (`Db`), where the store's error is visible whole; the HTTP
+/// mapping of the same error is the 507 of the tests above.
+#[test]
+fn a_full_disk_during_a_memtable_flush_answers_disk_full_and_writes_resume_when_space_returns() {
+    let disk = SmallDisk::new(64);
+    if !disk.mounted {
+        eprintln!("SKIPPED: mounting a tmpfs was refused (not root); the flush path is not tested");
+        return;
+    }
+    let config = stemedb::DbConfig {
+        disk_free_min_bytes: 0, // no reserve: let a flush meet ENOSPC
+        ..stemedb::DbConfig::default()
+    };
+    let data = disk.data_dir();
+    let db = stemedb::Db::open(data.path(), config.clone()).unwrap();
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut next = 0;
+    let write_n = |db: &stemedb::Db, next: &mut usize, n: usize| {
+        let batch: Vec<Value> = (*next..*next + n).map(wire).collect();
+        *next += n;
+        db.ingest_batch(batch).map(|results| {
+            results
+                .into_iter()
+                .map(|r| r.unwrap().id)
+                .collect::<Vec<_>>()
+        })
+    };
+    let write = |db: &stemedb::Db, next: &mut usize| write_n(db, next, 50);
+    // About 15 MiB into the 16 MiB memtable of the log, then leave the disk almost full: the
+    // journal still has room for a few small batches, the flush of the full memtable does
+    // not. A pause after each batch lets a flush that starts fail before the next write, so
+    // that the write meets the poisoned engine rather than ENOSPC of its own.
+    while next < 3_700 {
+        acknowledged.extend(write(&db, &mut next).unwrap());
+    }
+    let ballast = disk.fill_until(2 * MIB);
+    let started = std::time::Instant::now();
+    let refused = loop {
+        match write_n(&db, &mut next, 10) {
+            Ok(ids) => acknowledged.extend(ids),
+            Err(e) => break e,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(next < 20_000, "the disk never filled");
+    };
+    let text = refused.to_string();
+    eprintln!(
+        "refused after {} acknowledged ({} ms after the ballast): {text}",
+        acknowledged.len(),
+        started.elapsed().as_millis()
+    );
+    assert!(
+        matches!(
+            refused,
+            stemedb::DbError::Store(stemedb::StoreError::FailStopped {
+                disk_full: true,
+                ..
+            })
+        ),
+        "a full disk is reported as such: {refused:?}"
+    );
+    assert!(
+        text.contains("Poisoned") && text.contains("is full"),
+        "the flush path (a poisoned engine) was met, and the disk is named: {text}"
+    );
+    let sample = &acknowledged[acknowledged.len() - 10..];
+    for id in sample {
+        let parsed = stemedb::core::AssertionId::parse_field(id, "id").unwrap();
+        assert!(db.get(&parsed).unwrap().is_some(), "reads go on: {id}");
+    }
+    assert!(
+        write(&db, &mut next).is_err(),
+        "writes stay refused while the disk is full"
+    );
+
+    std::fs::remove_file(&ballast).unwrap();
+    let resumed = std::time::Instant::now();
+    let ids = write(&db, &mut next).expect("writes resume without a restart");
+    eprintln!("resumed in {} ms", resumed.elapsed().as_millis());
+    acknowledged.extend(ids);
+    for _ in 0..5 {
+        acknowledged.extend(write(&db, &mut next).unwrap());
+    }
+    db.close().unwrap();
+    drop(db);
+    let db = stemedb::Db::open(data.path(), config).unwrap();
+    for id in &acknowledged {
+        let parsed = stemedb::core::AssertionId::parse_field(id, "id").unwrap();
+        assert!(db.get(&parsed).unwrap().is_some(), "acknowledged {id} kept");
+    }
+    let report = db.check(&mut |_, _| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    db.close().unwrap();
 }
 
 fn grow(root: &Path, size_mib: u64) {

@@ -314,7 +314,7 @@ impl Store {
     /// The stage of the record at `sequence` as of `bound`.
     pub fn stage_at(&self, sequence: u64, bound: Bound) -> Result<StageAt, StoreError> {
         Ok(to_stage_at(stage_event(
-            &self.shared,
+            &*self.shared()?,
             sequence,
             self.bounded(bound),
         )?))
@@ -322,7 +322,7 @@ impl Store {
 
     /// The sequence of a stored id.
     pub fn sequence_of(&self, id: &AssertionId) -> Result<Option<u64>, StoreError> {
-        match self.shared.ks.ids.get(id.as_bytes())? {
+        match self.shared()?.ks.ids.get(id.as_bytes())? {
             Some(v) => decode_seq(&v, "ids").map(Some),
             None => Ok(None),
         }
@@ -331,7 +331,7 @@ impl Store {
     /// Control-record marks under a target, as of `bound`.
     pub fn marks(&self, target: &str, bound: Bound) -> Result<Vec<Mark>, StoreError> {
         let bound = self.bounded(bound);
-        Ok(marks(&self.shared, target)?
+        Ok(marks(&*self.shared()?, target)?
             .into_iter()
             .filter(|m| bound.admits(m.seq, m.valid_micros))
             .collect())
@@ -370,19 +370,20 @@ impl Store {
 
     /// Sequences of gold-standard assertions in a (subject, predicate) group.
     pub fn gold_in_group(&self, subject: &str, predicate: &str) -> Result<Vec<u64>, StoreError> {
-        gold_in_group(&self.shared, subject, predicate)
+        gold_in_group(&*self.shared()?, subject, predicate)
     }
 
     /// Everyone's trust as of `bound`.
     pub fn trust_map(&self, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
-        trust_map(&self.shared, self.bounded(bound))
+        trust_map(&*self.shared()?, self.bounded(bound))
     }
 
     /// Records whose `derived_from` names the record at `sequence`.
     pub fn children(&self, sequence: u64) -> Result<Vec<u64>, StoreError> {
         let bound = self.last_sequence();
         let mut out = Vec::new();
-        for guard in self.shared.ks.truth.prefix(key1(TAG_PARENT, sequence)) {
+        let shared = self.shared()?;
+        for guard in shared.ks.truth.prefix(key1(TAG_PARENT, sequence)) {
             let child = tail_u64(&guard.key()?, "truth/parents")?;
             if child <= bound {
                 out.push(child);
@@ -409,10 +410,11 @@ impl Store {
     ) -> Result<Vec<QuarantineEntry>, StoreError> {
         let mut out = Vec::new();
         let bound = self.last_sequence();
-        for guard in
-            self.shared.ks.truth.range(
-                key1(TAG_QUARANTINE, after.saturating_add(1))..key1(TAG_QUARANTINE, u64::MAX),
-            )
+        let shared = self.shared()?;
+        for guard in shared
+            .ks
+            .truth
+            .range(key1(TAG_QUARANTINE, after.saturating_add(1))..key1(TAG_QUARANTINE, u64::MAX))
         {
             let (key, value) = guard.into_inner()?;
             let sequence = tail_u64(&key, "truth/quarantine")?;
@@ -438,7 +440,7 @@ impl Store {
     /// The quarantine rule that holds the record at `sequence`, if it is in quarantine.
     pub fn quarantine_rule(&self, sequence: u64) -> Result<Option<QuarantineRule>, StoreError> {
         Ok(self
-            .shared
+            .shared()?
             .ks
             .truth
             .get(key1(TAG_QUARANTINE, sequence))?
@@ -447,13 +449,16 @@ impl Store {
 
     /// Whether `agent` holds `role` for records after the current last sequence.
     pub fn has_role(&self, role: Role, agent: &str) -> bool {
-        has_role(&self.shared, role, agent, u64::MAX)
+        self.shared()
+            .is_ok_and(|shared| has_role(&shared, role, agent, u64::MAX))
     }
 
     /// Agents holding `role`, sorted.
     pub fn agents_with_role(&self, role: Role) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .shared
+        let Ok(shared) = self.shared() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = shared
             .truth
             .read()
             .map(|c| {
@@ -473,7 +478,7 @@ impl Store {
         let bound = self.last_sequence();
         let mut count = 0;
         for guard in self
-            .shared
+            .shared()?
             .ks
             .by_agent
             .prefix(crate::keys::name_seq_prefix(agent))

@@ -1,0 +1,257 @@
+//! The open storage engine (fjall database, keyspaces, and the state derived from them) and
+//! the slot that holds it. A background flush that meets a full disk poisons a fjall database
+//! for good; the writer then closes it and opens it again from its files once space is back,
+//! so that writes resume without a restart (docs/reliability.md, "disk full"). Readers take the
+//! engine from the slot per operation; while it is being reopened they wait, briefly.
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use crate::StoreError;
+use crate::acked::AckedAtOpen;
+use crate::store::{CommitStats, ENGINE_DIR, META_LAST_APPLIED, StoreOptions, decode_seq};
+use crate::truth::{TruthCache, TruthPolicy};
+
+/// Longest a reader waits for a reopening engine before `StoreError::Reopening`.
+const REOPEN_WAIT_MS: u64 = 10_000;
+/// Longest a reopen waits for readers to let go of the old engine.
+const READERS_DRAIN_MS: u64 = 30_000;
+/// Poll interval of both waits.
+const POLL_MS: u64 = 5;
+
+/// The keyspaces of one data directory.
+pub(crate) struct Keyspaces {
+    pub meta: Keyspace,
+    pub log: Keyspace,
+    pub ids: Keyspace,
+    pub by_subject: Keyspace,
+    pub by_agent: Keyspace,
+    pub by_source: Keyspace,
+    pub by_valid_time: Keyspace,
+    pub agents: Keyspace,
+    pub truth: Keyspace,
+}
+
+impl Keyspaces {
+    pub(crate) fn all(&self) -> [&Keyspace; 9] {
+        self.named().map(|(_, keyspace)| keyspace)
+    }
+
+    /// Every keyspace with its name on disk.
+    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 9] {
+        [
+            ("meta", &self.meta),
+            ("log", &self.log),
+            ("ids", &self.ids),
+            ("by_subject", &self.by_subject),
+            ("by_agent", &self.by_agent),
+            ("by_source", &self.by_source),
+            ("by_valid_time", &self.by_valid_time),
+            ("agents", &self.agents),
+            ("truth", &self.truth),
+        ]
+    }
+}
+
+pub(crate) struct Shared {
+    /// The data directory (for the free-space check).
+    pub dir: PathBuf,
+    pub db: Database,
+    pub ks: Keyspaces,
+    /// Highest sequence known durable; readers never see past it. One counter for the life
+    /// of the store, handed from an engine to the one that replaces it.
+    pub durable_seq: Arc<AtomicU64>,
+    pub truth: RwLock<TruthCache>,
+    pub policy: TruthPolicy,
+    pub commit_stats: Mutex<CommitStats>,
+    /// The acknowledgement mark and the log's last sequence as found at open (for `check`).
+    pub acked_at_open: AckedAtOpen,
+    pub log_last_at_open: u64,
+}
+
+/// Holds the open engine. Empty only while the writer reopens it.
+pub(crate) struct EngineSlot {
+    current: RwLock<Option<Arc<Shared>>>,
+    durable_seq: Arc<AtomicU64>,
+}
+
+impl EngineSlot {
+    pub(crate) fn new(durable_seq: AtomicU64) -> EngineSlot {
+        EngineSlot {
+            current: RwLock::new(None),
+            durable_seq: Arc::new(durable_seq),
+        }
+    }
+
+    pub(crate) fn durable_seq(&self) -> &AtomicU64 {
+        &self.durable_seq
+    }
+
+    pub(crate) fn put(&self, shared: Arc<Shared>) {
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(shared);
+        }
+    }
+
+    fn take(&self) -> Option<Arc<Shared>> {
+        self.current.write().ok().and_then(|mut c| c.take())
+    }
+
+    /// The open engine, waiting up to `REOPEN_WAIT_MS` while it is being reopened.
+    pub(crate) fn get(&self) -> Result<Arc<Shared>, StoreError> {
+        let deadline = Instant::now() + Duration::from_millis(REOPEN_WAIT_MS);
+        loop {
+            if let Some(shared) = self.current.read().ok().and_then(|c| c.clone()) {
+                return Ok(shared);
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::Reopening);
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+    }
+}
+
+/// A freshly opened engine, before it is wrapped with the derived state.
+pub(crate) struct Engine {
+    /// The data directory (the engine lives in its `engine/`).
+    pub dir: PathBuf,
+    pub db: Database,
+    pub ks: Keyspaces,
+    /// `meta/last_applied_sequence`.
+    pub last_applied: u64,
+    /// The key of the log's last record.
+    pub log_last: u64,
+}
+
+impl Engine {
+    pub(crate) fn open(dir: &Path, options: &StoreOptions) -> Result<Engine, StoreError> {
+        let engine_dir = dir.join(ENGINE_DIR);
+        // An I/O error (permissions, a missing mount) is itself the reason; anything else at
+        // open means the engine found its files damaged.
+        let opening = |source| match source {
+            fjall::Error::Io(source) => StoreError::Io {
+                path: engine_dir.clone(),
+                source,
+            },
+            source => StoreError::EngineOpen {
+                path: engine_dir.clone(),
+                source,
+            },
+        };
+        let db = Database::builder(&engine_dir)
+            .cache_size(options.cache_bytes)
+            .open()
+            .map_err(opening)?;
+        let keyspace = |name: &str| db.keyspace(name, keyspace_options).map_err(opening);
+        let ks = Keyspaces {
+            meta: keyspace("meta")?,
+            log: keyspace("log")?,
+            ids: keyspace("ids")?,
+            by_subject: keyspace("by_subject")?,
+            by_agent: keyspace("by_agent")?,
+            by_source: keyspace("by_source")?,
+            by_valid_time: keyspace("by_valid_time")?,
+            agents: keyspace("agents")?,
+            truth: keyspace("truth")?,
+        };
+        let last_applied =
+            read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
+        let log_last = last_log_sequence(&ks.log)?;
+        Ok(Engine {
+            dir: dir.to_owned(),
+            db,
+            ks,
+            last_applied,
+            log_last,
+        })
+    }
+
+    pub(crate) fn into_shared(
+        self,
+        slot: &EngineSlot,
+        options: &StoreOptions,
+        acked_at_open: AckedAtOpen,
+        commit_stats: CommitStats,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            dir: self.dir,
+            db: self.db,
+            ks: self.ks,
+            durable_seq: Arc::clone(&slot.durable_seq),
+            truth: RwLock::new(TruthCache::default()),
+            policy: options.policy.clone(),
+            commit_stats: Mutex::new(commit_stats),
+            acked_at_open,
+            log_last_at_open: self.log_last,
+        })
+    }
+}
+
+/// Closes `old` and opens the engine again from its files: the writer's way back from a
+/// poisoned engine once the disk has room. Waits for readers to let go of `old` (they get the
+/// new engine after); what the journal replays is synced before anything is served, and any
+/// truth derivation the failed group left undone is derived. On failure the slot stays empty
+/// and the writer tries again at its next group.
+pub(crate) fn reopen(
+    slot: &EngineSlot,
+    old: Option<Arc<Shared>>,
+    dir: &Path,
+    options: &StoreOptions,
+) -> Result<Arc<Shared>, StoreError> {
+    let (mut acked, mut stats) = (AckedAtOpen::Missing, CommitStats::default());
+    if let Some(old) = old {
+        acked = old.acked_at_open;
+        stats = old.commit_stats.lock().map(|s| *s).unwrap_or_default();
+        drop(slot.take());
+        let deadline = Instant::now() + Duration::from_millis(READERS_DRAIN_MS);
+        while Arc::strong_count(&old) > 1 {
+            if Instant::now() >= deadline {
+                slot.put(old);
+                return Err(StoreError::Reopening);
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+        // The last handle: dropping it closes the poisoned database and its threads.
+        drop(old);
+    }
+    let engine = Engine::open(dir, options)?;
+    engine.db.persist(PersistMode::SyncAll)?;
+    let last = engine.last_applied;
+    slot.durable_seq
+        .store(last, std::sync::atomic::Ordering::Release);
+    let shared = engine.into_shared(slot, options, acked, stats);
+    crate::truth::recover(&shared, last)?;
+    slot.put(Arc::clone(&shared));
+    Ok(shared)
+}
+
+/// Options for every keyspace (fixed when a data directory is created). Memtables of 16 MiB
+/// (fjall's default is 64 MiB) flush sooner, so that the journal a crash leaves behind, and the
+/// time a restart spends replaying it, stay small.
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024)
+}
+
+/// The sequence of the log's last record (0 when empty).
+fn last_log_sequence(log: &Keyspace) -> Result<u64, StoreError> {
+    match log.last_key_value() {
+        None => Ok(0),
+        Some(guard) => decode_seq(&guard.key()?, "log"),
+    }
+}
+
+fn read_u64(ks: &Keyspace, key: &[u8], name: &'static str) -> Result<Option<u64>, StoreError> {
+    match ks.get(key)? {
+        None => Ok(None),
+        Some(v) => <[u8; 8]>::try_from(&v[..])
+            .map(|b| Some(u64::from_be_bytes(b)))
+            .map_err(|_| StoreError::CorruptMeta {
+                key: name,
+                reason: format!("{} bytes", v.len()),
+            }),
+    }
+}
