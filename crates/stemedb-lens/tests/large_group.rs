@@ -41,9 +41,9 @@ fn random_value(rng: &mut SplitMix64, mixed: bool, spread: u64) -> Value {
 fn random_group(seed: u64) -> Group {
     let mut rng = SplitMix64::new(seed);
     let len = 1 + (rng.next_u64() % 300) as usize;
-    let mixed = rng.next_u64() % 3 == 0;
+    let mixed = rng.next_u64().is_multiple_of(3);
     let spread = 1 + rng.next_u64() % 500;
-    let zero_weights = rng.next_u64() % 10 == 0;
+    let zero_weights = rng.next_u64().is_multiple_of(10);
     let rows = (0..len)
         .map(|i| {
             let value = random_value(&mut rng, mixed, spread);
@@ -144,9 +144,12 @@ fn the_fast_conflict_score_and_consensus_order_equal_the_simple_ones() {
     }
 }
 
+/// (name, (value, confidence) per assertion, the score).
+type Case = (&'static str, Vec<(Value, f64)>, f64);
+
 #[test]
 fn known_scores_survive_the_fast_path() {
-    let table: [(&str, Vec<(Value, f64)>, f64); 6] = [
+    let table: [Case; 6] = [
         (
             "two equal camps, far apart",
             vec![(json!(1), 1.0), (json!(-1), 1.0)],

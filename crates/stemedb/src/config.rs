@@ -18,6 +18,10 @@ pub struct DbConfig {
     pub query_groups_default: usize,
     /// Largest `limit` a query may ask for (default 1,000).
     pub query_groups_max: usize,
+    /// Assertions per group page when `assertions_limit` is absent (default 100).
+    pub query_assertions_default: usize,
+    /// Largest `assertions_limit` a query may ask for (default 1,000).
+    pub query_assertions_max: usize,
     /// Most records one group commit holds (default 20,000).
     pub group_records_max: usize,
     /// Storage block cache (default 64 MiB).
@@ -57,6 +61,8 @@ impl Default for DbConfig {
             batch_len_max: 10_000,
             query_groups_default: 100,
             query_groups_max: 1_000,
+            query_assertions_default: 100,
+            query_assertions_max: 1_000,
             group_records_max: 20_000,
             cache_bytes: 64 * 1024 * 1024,
             journal_bytes_max: 64 * 1024 * 1024,

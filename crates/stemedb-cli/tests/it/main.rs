@@ -16,6 +16,7 @@ mod disk;
 mod faults;
 mod harness;
 mod ingest_table;
+mod large_group;
 mod limits;
 mod metrics;
 mod power;
