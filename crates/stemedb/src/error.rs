@@ -22,7 +22,7 @@ pub enum DbError {
         field: &'static str,
         message: String,
     },
-    /// The caller's deadline passed; the work (`query`, `skeptic`, `audit export`) was
+    /// The caller's deadline passed; the work (`query`, `audit export`) was
     /// stopped and its memory freed.
     #[error("the {work} ran past its deadline and was stopped")]
     DeadlineExceeded { work: &'static str },
