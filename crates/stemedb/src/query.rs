@@ -351,13 +351,14 @@ impl Db {
         })
     }
 
-    /// The group's records that the query admits, each with its stage as of the bound. Their
-    /// canonical bytes are dropped here (the page's are read again), so a large group costs
-    /// only the fields a lens reads.
+    /// The group's records that the query admits, each with its stage as of the bound. Unless
+    /// the whole group is answered, their canonical bytes are dropped here (the page's are read
+    /// again), so a large group costs only the fields a lens reads.
     fn admitted_records(
         &self,
         sequences: &[u64],
         reading: &Reading<'_>,
+        keep_canonical: bool,
     ) -> Result<Vec<RecordView>, DbError> {
         let query = reading.query;
         let mut records = Vec::with_capacity(sequences.len());
@@ -367,7 +368,9 @@ impl Db {
                 continue;
             };
             let mut view = RecordView::from_stored(stored)?;
-            view.canonical = Vec::new();
+            if !keep_canonical {
+                view.canonical = Vec::new();
+            }
             let valid = query.as_of.is_none_or(|t| view.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
             if !(valid && known) {
@@ -425,6 +428,9 @@ impl Db {
 
     /// Puts back the canonical bytes that `admitted_records` dropped.
     fn with_canonical(&self, mut record: RecordView) -> Result<RecordView, DbError> {
+        if !record.canonical.is_empty() {
+            return Ok(record);
+        }
         if let Some(stored) = self.store.get_by_sequence(record.sequence)? {
             record.canonical = stored.canonical;
             Ok(record)
@@ -440,7 +446,7 @@ impl Db {
         reading: &Reading<'_>,
         page: PageAt,
     ) -> Result<Option<GroupResult>, DbError> {
-        let records = self.admitted_records(sequences, reading)?;
+        let records = self.admitted_records(sequences, reading, page.len == usize::MAX)?;
         let total = records.len();
         if page.offset >= total {
             return Ok(None);
