@@ -56,6 +56,7 @@ impl Db {
         as_of: Option<Timestamp>,
         deadline: Option<Instant>,
     ) -> Result<(Vec<u8>, AuditSummary), DbError> {
+        let _slot = self.read_slots.acquire(deadline, "audit export")?;
         let bound = self.read_bound(None, None, as_of)?;
         let mut export = Export {
             db: self,

@@ -197,10 +197,12 @@ impl Db {
     /// Runs a query; the lens is evaluated at the clock's "now". Each group answers one page
     /// of its ranking (`assertions_limit`), with a cursor to the rest.
     pub fn query(&self, query: &Query) -> Result<QueryResult, DbError> {
+        let _slot = self.read_slots.acquire(query.deadline, "query")?;
         self.query_paged(query, Paging::Page)
     }
 
-    /// Runs a query answering every group whole (for the skeptic and the audit export).
+    /// Runs a query answering every group whole (for the skeptic and the audit export, which
+    /// hold a read slot already).
     pub(crate) fn query_paged(
         &self,
         query: &Query,

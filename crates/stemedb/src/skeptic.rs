@@ -30,6 +30,7 @@ impl Db {
         query.predicate = Some(predicate.to_owned());
         query.lens = LensKind::Consensus;
         query.deadline = deadline;
+        let _slot = self.read_slots.acquire(deadline, "query")?;
         if subject.ends_with('*') {
             return Err(DbError::BadQuery {
                 field: "subject",
