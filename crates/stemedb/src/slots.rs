@@ -1,6 +1,7 @@
 //! Read slots: at most `reads_concurrent_max` queries, skeptic reports and audit exports run
 //! at once, so that the memory many concurrent reads of a large group hold stays bounded
-//! (docs/api.md §Deadlines and concurrent reads). A read waits for a slot no longer than its deadline.
+//! (docs/api.md §Deadlines and concurrent reads). A read waits for a slot no longer than its
+//! deadline.
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
