@@ -5,6 +5,7 @@
 mod admin;
 mod audit_cmds;
 mod backup;
+mod bench_group;
 mod bench_limits;
 mod bench_truth;
 mod client_cmds;
@@ -107,6 +108,8 @@ enum Command {
     Verify(audit_cmds::VerifyArgs),
     /// Truth-maintenance benchmarks: a timed retraction cascade, or a trust graph for load-test.
     BenchTruth(bench_truth::BenchTruthArgs),
+    /// Large groups: time every lens, the skeptic and the audit export on one group of N.
+    BenchGroup(bench_group::BenchGroupArgs),
     /// Rate-limit isolation: does a key driven past its limit slow another key down?
     BenchRateLimit(bench_limits::BenchRateLimitArgs),
     /// The noisy side of bench-rate-limit, run as its own process.
@@ -141,6 +144,7 @@ fn main() -> Result<()> {
                     Command::Backup(args) => backup::backup(args).await,
                     Command::Admin(args) => admin::run(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
+                    Command::BenchGroup(args) => bench_group::run(args).await,
                     Command::BenchRateLimit(args) => bench_limits::run(args).await,
                     Command::BenchNoise(args) => bench_limits::noise(args).await,
                     Command::Serve(_)

@@ -13,7 +13,10 @@ use std::str::FromStr;
 use serde_json::Value;
 use stemedb_core::{AssertionId, Timestamp};
 
-pub use conflict::{ValueCluster, conflict_score, value_clusters, value_distance};
+pub use conflict::{
+    ValueCluster, cluster_key, conflict_score, conflict_score_pairwise, value_clusters,
+    value_distance,
+};
 pub use rank::{rank, weighted_median};
 pub use trust::{TrustEdge, TrustEntry, TrustMap, TrustParams, compute_trust};
 

@@ -152,18 +152,21 @@ fn consensus(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
         )
     };
     let winner_key = cluster_key(&winner_value);
-    let distance = |c: &Candidate<'_>| -> f64 {
-        if cluster_key(c.value) == winner_key {
-            0.0
-        } else {
-            crate::value_distance(c.value, &winner_value).max(f64::MIN_POSITIVE)
-        }
-    };
+    // Each distance once (a key is a string): the comparator only reads them.
+    let distances: Vec<f64> = candidates
+        .iter()
+        .map(|c| {
+            if cluster_key(c.value) == winner_key {
+                0.0
+            } else {
+                crate::value_distance(c.value, &winner_value).max(f64::MIN_POSITIVE)
+            }
+        })
+        .collect();
     order.sort_by(|&a, &b| {
-        let (ca, cb) = (&candidates[a], &candidates[b]);
-        distance(ca)
-            .total_cmp(&distance(cb))
-            .then_with(|| by_authority(ca, cb))
+        distances[a]
+            .total_cmp(&distances[b])
+            .then_with(|| by_authority(&candidates[a], &candidates[b]))
     });
     format!(
         "consensus: {detail}; winner by {}",
@@ -195,10 +198,10 @@ fn weighted_median_by(
             break;
         }
     }
-    let key = cluster_key(chosen.value);
+    // Distance 0 exactly when the cluster keys are equal, without a string per candidate.
     let on_it: f64 = sorted
         .iter()
-        .filter(|c| cluster_key(c.value) == key)
+        .filter(|c| crate::value_distance(c.value, chosen.value) == 0.0)
         .map(|c| weight(c))
         .sum();
     (chosen.value.clone(), on_it, total)

@@ -307,16 +307,19 @@ pub async fn query_post(
     run_query(&state, query).await
 }
 
-async fn run_query(state: &AppState, query: Query) -> Result<Response, ApiError> {
-    // One exact (subject, predicate) group is bounded, short work (tens of microseconds, mostly
-    // cached reads): run it inline and skip two thread hand-offs, which dominated the profile of
-    // the hot read path. Prefix scans can touch many groups and go to the blocking pool.
-    let result = if query.predicate.is_some() && !query.subject.ends_with('*') {
-        state.db.query(&query)?
-    } else {
-        blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?
-    };
+async fn run_query(state: &AppState, mut query: Query) -> Result<Response, ApiError> {
+    // A group may hold any number of assertions, so even an exact (subject, predicate) query
+    // runs on the blocking pool, bounded by the request's deadline: past it the work stops
+    // (`DbError::DeadlineExceeded`) instead of running on after the 503.
+    query.deadline = Some(deadline(state));
+    let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
     Ok(json_text(StatusCode::OK, query_json(&result)))
+}
+
+/// When the request's own work must stop: `request_timeout_ms` from now (the timeout layer
+/// answers 503 at about the same moment).
+pub(crate) fn deadline(state: &AppState) -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_millis(state.config.request_timeout_ms)
 }
 
 /// A response whose body is JSON text built here.
@@ -346,7 +349,7 @@ fn query_json(result: &QueryResult) -> String {
         .flatten()
         .map(|r| r.len() * 2 + 1)
         .sum::<usize>()
-        + 256 * rendered.len()
+        + 512 * rendered.len()
         + 64;
     let mut out = String::with_capacity(size);
     out.push_str("{\"lens\":");
@@ -356,44 +359,58 @@ fn query_json(result: &QueryResult) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str("{\"subject\":");
-        out.push_str(&json_str(&group.subject));
-        out.push_str(",\"predicate\":");
-        out.push_str(&json_str(&group.predicate));
-        out.push_str(",\"winner\":");
-        out.push_str(records.first().map_or("null", String::as_str));
-        out.push_str(",\"conflict_score\":");
-        out.push_str(&serde_json::Value::from(group.conflict_score).to_string());
-        out.push_str(",\"explanation\":");
-        out.push_str(&json_str(&group.explanation));
-        if let Some(layer) = group.layer {
-            out.push_str(",\"decided_by\":");
-            out.push_str(&json_str(layer));
-        }
-        if let Some(t) = &group.winner_trust {
-            out.push_str(&format!(
-                ",\"trust\":{},\"trust_chain_depth\":{},\"trust_path\":{}",
-                serde_json::Value::from(t.trust),
-                t.depth.map_or_else(|| "null".to_owned(), |d| d.to_string()),
-                serde_json::Value::from(t.path.clone())
-            ));
-        }
-        out.push_str(",\"assertions\":[");
-        out.push_str(&records.join(","));
-        out.push_str("]}");
+        group_json(&mut out, group, records);
     }
     out.push_str("],\"assertions\":[");
     let all: Vec<&str> = rendered.iter().flatten().map(String::as_str).collect();
     out.push_str(&all.join(","));
     out.push_str("],\"next_cursor\":");
-    out.push_str(
-        &result
-            .next_cursor
-            .as_deref()
-            .map_or_else(|| "null".to_owned(), json_str),
-    );
+    out.push_str(&optional_str(result.next_cursor.as_deref()));
     out.push('}');
     out
+}
+
+fn optional_str(text: Option<&str>) -> String {
+    text.map_or_else(|| "null".to_owned(), json_str)
+}
+
+/// One group: its winner (rendered once more only on a later page), score, explanation,
+/// trust, and this page of its ranking with the count and the cursor to the rest.
+fn group_json(out: &mut String, group: &stemedb::GroupResult, records: &[String]) {
+    out.push_str("{\"subject\":");
+    out.push_str(&json_str(&group.subject));
+    out.push_str(",\"predicate\":");
+    out.push_str(&json_str(&group.predicate));
+    out.push_str(",\"winner\":");
+    match records.first() {
+        Some(first) if group.assertions_offset == 0 => out.push_str(first),
+        _ => out.push_str(&group.winner.to_json_string()),
+    }
+    out.push_str(",\"conflict_score\":");
+    out.push_str(&serde_json::Value::from(group.conflict_score).to_string());
+    out.push_str(",\"explanation\":");
+    out.push_str(&json_str(&group.explanation));
+    if let Some(layer) = group.layer {
+        out.push_str(",\"decided_by\":");
+        out.push_str(&json_str(layer));
+    }
+    if let Some(t) = &group.winner_trust {
+        out.push_str(&format!(
+            ",\"trust\":{},\"trust_chain_depth\":{},\"trust_path\":{}",
+            serde_json::Value::from(t.trust),
+            t.depth.map_or_else(|| "null".to_owned(), |d| d.to_string()),
+            serde_json::Value::from(t.path.clone())
+        ));
+    }
+    out.push_str(&format!(
+        ",\"assertions_total\":{},\"assertions_offset\":{},\"assertions_cursor\":{}",
+        group.assertions_total,
+        group.assertions_offset,
+        optional_str(group.assertions_cursor.as_deref())
+    ));
+    out.push_str(",\"assertions\":[");
+    out.push_str(&records.join(","));
+    out.push_str("]}");
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "operations",

@@ -347,6 +347,10 @@ pub struct QueryParams {
     include_retracted: Option<bool>,
     /// Let superseded assertions take part (default false).
     include_superseded: Option<bool>,
+    /// Assertions per group (default 100, at most 1,000).
+    assertions_limit: Option<u64>,
+    /// A group's `assertions_cursor`: that group's next page, alone (not with `cursor`).
+    assertions_cursor: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -371,7 +375,13 @@ pub struct Group {
     trust_chain_depth: Option<u64>,
     /// Root first, the winner's agent last.
     trust_path: Option<Vec<String>>,
-    /// Ranked, winner first.
+    /// Assertions of the group that took part in the lens.
+    assertions_total: u64,
+    /// Rank (from 0) of this page's first assertion.
+    assertions_offset: u64,
+    /// The group's next page (send back as `assertions_cursor`); null on its last page.
+    assertions_cursor: Option<String>,
+    /// This page of the ranking (winner first on the first page); at most `assertions_limit`.
     assertions: Vec<Record>,
 }
 
@@ -379,7 +389,7 @@ pub struct Group {
 pub struct QueryResponse {
     lens: String,
     groups: Vec<Group>,
-    /// The groups' ranked lists one after another.
+    /// The groups' pages one after another.
     assertions: Vec<Record>,
     next_cursor: Option<String>,
 }

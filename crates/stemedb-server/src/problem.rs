@@ -147,6 +147,9 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 "storage-corrupt",
                 "Stored data failed its checks",
             ),
+            DbError::DeadlineExceeded { .. } => {
+                (S::SERVICE_UNAVAILABLE, "timeout", "Request timed out")
+            }
             DbError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             _ => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
         },

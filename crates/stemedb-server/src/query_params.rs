@@ -5,7 +5,7 @@ use stemedb::{DbError, LensKind, Query, parse_query_time};
 
 use crate::ApiError;
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 13] = [
     "subject",
     "concept_path",
     "predicate",
@@ -17,6 +17,8 @@ const FIELDS: [&str; 11] = [
     "cursor",
     "include_retracted",
     "include_superseded",
+    "assertions_limit",
+    "assertions_cursor",
 ];
 
 fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -95,6 +97,12 @@ fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
             }
             "include_retracted" => query.include_retracted = parse_bool(&text, field)?,
             "include_superseded" => query.include_superseded = parse_bool(&text, field)?,
+            "assertions_limit" => {
+                let n = parse_number(&text, field)?;
+                query.assertions_limit =
+                    Some(usize::try_from(n).map_err(|_| bad(field, "is too large"))?);
+            }
+            "assertions_cursor" => query.assertions_cursor = Some(text),
             _ => query.cursor = Some(text),
         }
     }

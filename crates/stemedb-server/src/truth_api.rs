@@ -394,12 +394,15 @@ pub async fn skeptic(
     };
     let (subject, predicate) = (required("subject")?, required("predicate")?);
     let id = format!("{subject} {predicate}");
-    let report = blocking(&state, move |db| Ok(db.skeptic(&subject, &predicate)?))
-        .await?
-        .ok_or(ApiError::NotFound {
-            what: "active assertions for",
-            id,
-        })?;
+    let deadline = crate::api::deadline(&state);
+    let report = blocking(&state, move |db| {
+        Ok(db.skeptic_until(&subject, &predicate, Some(deadline))?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound {
+        what: "active assertions for",
+        id,
+    })?;
     Ok(Json(report).into_response())
 }
 
@@ -528,7 +531,11 @@ pub async fn audit_export(
             message: "is required".into(),
         }))?;
     let as_of = as_of_param(&pairs)?;
-    let (bytes, _) = blocking(&state, move |db| Ok(db.audit_export(&subject, as_of)?)).await?;
+    let deadline = crate::api::deadline(&state);
+    let (bytes, _) = blocking(&state, move |db| {
+        Ok(db.audit_export_until(&subject, as_of, Some(deadline))?)
+    })
+    .await?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-ndjson")],

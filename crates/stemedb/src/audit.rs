@@ -4,14 +4,17 @@
 //! along its agent's chain — as JSON Lines that `stemedb verify` checks offline
 //! (`stemedb_core::audit`).
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use stemedb_core::audit::AUDIT_FORMAT;
 use stemedb_core::control::AGENT_SUBJECT_PREFIX;
 use stemedb_core::{AssertionId, Timestamp};
-use stemedb_lens::LensKind;
+use stemedb_lens::{LensKind, TrustMap};
 use stemedb_store::{Bound, MarkKind};
 
+use crate::query::{Paging, check_deadline};
 use crate::{Db, DbError, Query, RecordView};
 
 /// Counts of one export.
@@ -28,6 +31,11 @@ struct Export<'a> {
     emitted: HashSet<AssertionId>,
     summary: AuditSummary,
     records_max: usize,
+    /// The trust map at the export's bound, read once.
+    trust: Arc<TrustMap>,
+    deadline: Option<Instant>,
+    /// Assertions visited, for the deadline check.
+    visited: usize,
 }
 
 impl Db {
@@ -37,6 +45,18 @@ impl Db {
         subject: &str,
         as_of: Option<Timestamp>,
     ) -> Result<(Vec<u8>, AuditSummary), DbError> {
+        self.audit_export_until(subject, as_of, None)
+    }
+
+    /// The export, stopped with `DbError::DeadlineExceeded` (and its buffer freed) once
+    /// `deadline` passes.
+    pub fn audit_export_until(
+        &self,
+        subject: &str,
+        as_of: Option<Timestamp>,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<u8>, AuditSummary), DbError> {
+        let _slot = self.read_slots.acquire(deadline, "audit export")?;
         let bound = self.read_bound(None, None, as_of)?;
         let mut export = Export {
             db: self,
@@ -45,6 +65,9 @@ impl Db {
             emitted: HashSet::new(),
             summary: AuditSummary::default(),
             records_max: self.config.audit_records_max,
+            trust: self.store.trust_map(bound)?,
+            deadline,
+            visited: 0,
         };
         let mut query = Query::new(subject);
         query.lens = LensKind::Recency;
@@ -52,8 +75,9 @@ impl Db {
         query.include_retracted = true;
         query.include_superseded = true;
         query.limit = Some(self.config.query_groups_max);
+        query.deadline = deadline;
         loop {
-            let page = self.query(&query)?;
+            let page = self.query_paged(&query, Paging::All)?;
             for group in &page.groups {
                 for record in &group.assertions {
                     export.assertion(record)?;
@@ -113,6 +137,8 @@ impl Export<'_> {
     }
 
     fn assertion(&mut self, record: &RecordView) -> Result<(), DbError> {
+        check_deadline(self.deadline, self.visited, "audit export")?;
+        self.visited += 1;
         if !self.emitted.insert(record.id) {
             return Ok(());
         }
@@ -194,8 +220,7 @@ impl Export<'_> {
 
     /// The live trust statement behind each hop of the agent's chain.
     fn trust_statements(&self, agent: &str) -> Result<Vec<RecordView>, DbError> {
-        let trust = self.db.store.trust_map(self.bound)?;
-        let Some(entry) = trust.entry(agent) else {
+        let Some(entry) = self.trust.entry(agent) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();

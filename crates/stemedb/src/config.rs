@@ -18,6 +18,14 @@ pub struct DbConfig {
     pub query_groups_default: usize,
     /// Largest `limit` a query may ask for (default 1,000).
     pub query_groups_max: usize,
+    /// Assertions per group page when `assertions_limit` is absent (default 100).
+    pub query_assertions_default: usize,
+    /// Largest `assertions_limit` a query may ask for (default 1,000).
+    pub query_assertions_max: usize,
+    /// Queries, skeptic reports and audit exports running at once; more wait (until their
+    /// deadline) for a slot, which bounds the memory concurrent reads of large groups hold
+    /// (default: 2 × the cores, at least 4).
+    pub reads_concurrent_max: usize,
     /// Most records one group commit holds (default 20,000).
     pub group_records_max: usize,
     /// Storage block cache (default 64 MiB).
@@ -60,6 +68,10 @@ impl Default for DbConfig {
             batch_len_max: 10_000,
             query_groups_default: 100,
             query_groups_max: 1_000,
+            query_assertions_default: 100,
+            query_assertions_max: 1_000,
+            reads_concurrent_max: std::thread::available_parallelism()
+                .map_or(4, |n| (2 * n.get()).max(4)),
             group_records_max: 20_000,
             cache_bytes: 64 * 1024 * 1024,
             journal_bytes_max: 64 * 1024 * 1024,

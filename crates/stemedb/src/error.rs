@@ -22,6 +22,10 @@ pub enum DbError {
         field: &'static str,
         message: String,
     },
+    /// The caller's deadline passed; the work (`query`, `audit export`) was
+    /// stopped and its memory freed.
+    #[error("the {work} ran past its deadline and was stopped")]
+    DeadlineExceeded { work: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken internal invariant (a bug), reported instead of a panic.

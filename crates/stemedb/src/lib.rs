@@ -13,6 +13,7 @@ mod provenance;
 mod query;
 mod record;
 mod skeptic;
+mod slots;
 mod truth;
 
 use std::path::Path;
@@ -49,6 +50,8 @@ pub struct Db {
     store: Store,
     config: DbConfig,
     clock: Arc<dyn Clock>,
+    /// Bounds the reads (queries, skeptic, audit export) running at once.
+    read_slots: slots::ReadSlots,
 }
 
 impl std::fmt::Debug for Db {
@@ -86,6 +89,7 @@ impl Db {
         let store = Store::open(dir, options)?;
         Ok(Db {
             store,
+            read_slots: slots::ReadSlots::new(config.reads_concurrent_max),
             config,
             clock,
         })

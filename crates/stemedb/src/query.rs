@@ -1,7 +1,11 @@
 //! The read path: select groups by subject (exact or `prefix/*`) and predicate, keep what was
 //! true `as_of` a valid time and known at a transaction time or sequence, rank each group
-//! through the chosen lens.
+//! through the chosen lens. A group's ranking is computed whole (O(n log n) in its size) but
+//! answered a page at a time (`assertions_limit`, `assertions_cursor`); a caller's deadline is
+//! checked every [`DEADLINE_EVERY`] records, so work past it stops with
+//! [`DbError::DeadlineExceeded`].
 use std::sync::Arc;
+use std::time::Instant;
 use stemedb_core::{Timestamp, ValidationError};
 
 use stemedb_lens::{Candidate, LensContext, LensKind, TrustMap, rank};
@@ -29,6 +33,12 @@ pub struct Query {
     pub include_retracted: bool,
     /// Let superseded assertions take part in the lens.
     pub include_superseded: bool,
+    /// Assertions per group page (default `query_assertions_default`).
+    pub assertions_limit: Option<usize>,
+    /// `assertions_cursor` of a group in an earlier answer: that group's next page, alone.
+    pub assertions_cursor: Option<String>,
+    /// When the caller stops waiting: work past it stops with `DbError::DeadlineExceeded`.
+    pub deadline: Option<Instant>,
 }
 
 impl Query {
@@ -44,6 +54,9 @@ impl Query {
             cursor: None,
             include_retracted: false,
             include_superseded: false,
+            assertions_limit: None,
+            assertions_cursor: None,
+            deadline: None,
         }
     }
 }
@@ -54,8 +67,16 @@ pub struct GroupResult {
     pub predicate: String,
     pub conflict_score: f64,
     pub explanation: String,
-    /// Ranked, winner first; never empty.
+    /// The lens's winner (also first in the first page).
+    pub winner: RecordView,
+    /// This page of the ranking: `assertions_offset..` of `assertions_total`; never empty.
     pub assertions: Vec<RecordView>,
+    /// Assertions of the group that took part in the lens.
+    pub assertions_total: usize,
+    /// Rank (from 0) of the page's first assertion.
+    pub assertions_offset: usize,
+    /// Resumes this group after this page; `None` on its last page.
+    pub assertions_cursor: Option<String>,
     /// The winner's trust and chain (authority, conflict and layered lenses).
     pub winner_trust: Option<WinnerTrust>,
     /// The layer that decided (layered lens).
@@ -148,11 +169,47 @@ fn encode_cursor(group: &GroupKey) -> String {
     hex::encode(raw)
 }
 
+/// Records handled between two reads of the clock against a caller's deadline.
+pub const DEADLINE_EVERY: usize = 256;
+
+/// Stops work past the caller's deadline; reads the clock only every [`DEADLINE_EVERY`]th call
+/// (`done` counts the records handled so far).
+pub(crate) fn check_deadline(
+    deadline: Option<Instant>,
+    done: usize,
+    work: &'static str,
+) -> Result<(), DbError> {
+    if done.is_multiple_of(DEADLINE_EVERY) && deadline.is_some_and(|d| Instant::now() >= d) {
+        metrics::counter!("stemedb_deadline_exceeded_total", "work" => work).increment(1);
+        return Err(DbError::DeadlineExceeded { work });
+    }
+    Ok(())
+}
+
+/// Whether a group is answered a page at a time (callers) or whole (skeptic, audit export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paging {
+    Page,
+    All,
+}
+
 impl Db {
-    /// Runs a query; the lens is evaluated at the clock's "now".
+    /// Runs a query; the lens is evaluated at the clock's "now". Each group answers one page
+    /// of its ranking (`assertions_limit`), with a cursor to the rest.
     pub fn query(&self, query: &Query) -> Result<QueryResult, DbError> {
+        let _slot = self.read_slots.acquire(query.deadline, "query")?;
+        self.query_paged(query, Paging::Page)
+    }
+
+    /// Runs a query answering every group whole (for the skeptic and the audit export, which
+    /// hold a read slot already).
+    pub(crate) fn query_paged(
+        &self,
+        query: &Query,
+        paging: Paging,
+    ) -> Result<QueryResult, DbError> {
         let started = std::time::Instant::now();
-        let result = self.query_uncounted(query);
+        let result = self.query_uncounted(query, paging);
         let lens = query.lens.as_str();
         metrics::counter!("stemedb_queries_total", "lens" => lens).increment(1);
         metrics::histogram!("stemedb_query_latency_seconds", "lens" => lens)
@@ -160,7 +217,7 @@ impl Db {
         result
     }
 
-    fn query_uncounted(&self, query: &Query) -> Result<QueryResult, DbError> {
+    fn query_uncounted(&self, query: &Query, paging: Paging) -> Result<QueryResult, DbError> {
         let limits = &self.config.limits;
         let predicate_max = limits.predicate_bytes_max;
         if query
@@ -180,7 +237,14 @@ impl Db {
                 format!("must be 1 to {}", self.config.query_groups_max),
             ));
         }
+        let page_len = match paging {
+            Paging::All => usize::MAX,
+            Paging::Page => self.assertions_page_len(query)?,
+        };
         let prefix = scan_prefix(query, limits)?;
+        if let Some(text) = &query.assertions_cursor {
+            return self.resume_group(query, text, &prefix, page_len);
+        }
         let start = query
             .cursor
             .as_deref()
@@ -197,18 +261,15 @@ impl Db {
         } else {
             None
         };
-        let context = LensContext {
-            now: self.clock.now(),
-        };
-        let reading = Reading {
-            query,
-            bound,
-            trust: self.store.trust_map(bound)?,
-            context,
-        };
+        let reading = self.reading(query, bound)?;
         let mut groups = Vec::with_capacity(scanned.len());
         for (group, sequences) in scanned {
-            if let Some(result) = self.resolve_group(group, &sequences, &reading)? {
+            check_deadline(query.deadline, 0, "query")?;
+            let page = PageAt {
+                offset: 0,
+                len: page_len,
+            };
+            if let Some(result) = self.resolve_group(group, &sequences, &reading, page)? {
                 groups.push(result);
             }
         }
@@ -219,19 +280,99 @@ impl Db {
         })
     }
 
-    fn resolve_group(
+    fn reading<'q>(&self, query: &'q Query, bound: Bound) -> Result<Reading<'q>, DbError> {
+        Ok(Reading {
+            query,
+            bound,
+            trust: self.store.trust_map(bound)?,
+            context: LensContext {
+                now: self.clock.now(),
+            },
+            fingerprint: fingerprint(query),
+        })
+    }
+
+    fn assertions_page_len(&self, query: &Query) -> Result<usize, DbError> {
+        let max = self.config.query_assertions_max;
+        let len = query
+            .assertions_limit
+            .unwrap_or(self.config.query_assertions_default.min(max));
+        if len == 0 || len > max {
+            return Err(bad("assertions_limit", format!("must be 1 to {max}")));
+        }
+        Ok(len)
+    }
+
+    /// The next page of the one group an `assertions_cursor` names, read at the cursor's
+    /// sequence so that the pages of a group are one snapshot.
+    fn resume_group(
         &self,
-        group: GroupKey,
+        query: &Query,
+        text: &str,
+        prefix: &[u8],
+        page_len: usize,
+    ) -> Result<QueryResult, DbError> {
+        if query.cursor.is_some() {
+            return Err(bad(
+                "assertions_cursor",
+                "pages one group; it cannot be combined with cursor",
+            ));
+        }
+        let cursor = GroupCursor::decode(text)?;
+        let group_prefix = cursor.group_prefix();
+        let in_query = group_prefix.starts_with(prefix)
+            && query
+                .predicate
+                .as_deref()
+                .is_none_or(|p| p == cursor.group.predicate);
+        if !in_query || cursor.fingerprint != fingerprint(query) {
+            return Err(bad("assertions_cursor", "belongs to another query"));
+        }
+        let at = query
+            .at_sequence
+            .map_or(cursor.seq_max, |s| s.min(cursor.seq_max));
+        let bound = self.read_bound(Some(at), query.known_at, query.as_of)?;
+        let (scanned, _) = self
+            .store
+            .scan_groups(&group_prefix, None, bound.seq_max, 1, &|g| {
+                *g == cursor.group
+            })?;
+        let reading = self.reading(query, bound)?;
+        let mut groups = Vec::new();
+        for (group, sequences) in scanned {
+            let page = PageAt {
+                offset: cursor.offset,
+                len: page_len,
+            };
+            groups.extend(self.resolve_group(group, &sequences, &reading, page)?);
+        }
+        Ok(QueryResult {
+            lens: query.lens,
+            groups,
+            next_cursor: None,
+        })
+    }
+
+    /// The group's records that the query admits, each with its stage as of the bound. Unless
+    /// the whole group is answered, their canonical bytes are dropped here (the page's are read
+    /// again), so a large group costs only the fields a lens reads.
+    fn admitted_records(
+        &self,
         sequences: &[u64],
         reading: &Reading<'_>,
-    ) -> Result<Option<GroupResult>, DbError> {
+        keep_canonical: bool,
+    ) -> Result<Vec<RecordView>, DbError> {
         let query = reading.query;
         let mut records = Vec::with_capacity(sequences.len());
-        for &sequence in sequences {
+        for (done, &sequence) in sequences.iter().enumerate() {
+            check_deadline(query.deadline, done, "query")?;
             let Some(stored) = self.store.get_by_sequence(sequence)? else {
                 continue;
             };
-            let view = RecordView::from_stored(stored)?;
+            let mut view = RecordView::from_stored(stored)?;
+            if !keep_canonical {
+                view.canonical = Vec::new();
+            }
             let valid = query.as_of.is_none_or(|t| view.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
             if !(valid && known) {
@@ -248,14 +389,20 @@ impl Db {
                 records.push(RecordView { lifecycle, ..view });
             }
         }
-        if records.is_empty() {
-            return Ok(None);
-        }
-        let lens = query.lens;
+        Ok(records)
+    }
+
+    fn candidates<'r>(
+        &self,
+        records: &'r [RecordView],
+        reading: &Reading<'_>,
+    ) -> Result<Vec<Candidate<'r>>, DbError> {
+        let lens = reading.query.lens;
         let uses_votes = matches!(lens, LensKind::Consensus | LensKind::Layered);
         let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(records.len());
-        for r in &records {
+        for (done, r) in records.iter().enumerate() {
             let vote_balance = if uses_votes {
+                check_deadline(reading.query.deadline, done, "query")?;
                 self.store
                     .votes(&r.id, reading.bound)?
                     .votes
@@ -278,30 +425,176 @@ impl Db {
                 rooted: reading.trust.entry(&r.agent_id).is_some(),
             });
         }
+        Ok(candidates)
+    }
+
+    /// Puts back the canonical bytes that `admitted_records` dropped.
+    fn with_canonical(&self, mut record: RecordView) -> Result<RecordView, DbError> {
+        if !record.canonical.is_empty() {
+            return Ok(record);
+        }
+        if let Some(stored) = self.store.get_by_sequence(record.sequence)? {
+            record.canonical = stored.canonical;
+            Ok(record)
+        } else {
+            Err(DbError::Internal("a ranked record vanished from the log"))
+        }
+    }
+
+    fn resolve_group(
+        &self,
+        group: GroupKey,
+        sequences: &[u64],
+        reading: &Reading<'_>,
+        page: PageAt,
+    ) -> Result<Option<GroupResult>, DbError> {
+        let records = self.admitted_records(sequences, reading, page.len == usize::MAX)?;
+        let total = records.len();
+        if page.offset >= total {
+            return Ok(None);
+        }
+        let candidates = self.candidates(&records, reading)?;
+        let lens = reading.query.lens;
         let ranking = rank(lens, &candidates, &reading.context);
         drop(candidates);
+        let end = page.offset.saturating_add(page.len).min(total);
+        let (Some(&first), Some(ranked)) =
+            (ranking.order.first(), ranking.order.get(page.offset..end))
+        else {
+            return Err(DbError::Internal(
+                "a lens ranked fewer records than it was given",
+            ));
+        };
+        let winner_index = first;
         let mut slots: Vec<Option<RecordView>> = records.into_iter().map(Some).collect();
-        let assertions: Vec<RecordView> = ranking
-            .order
-            .iter()
-            .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
-            .collect();
+        let winner = slots
+            .get(winner_index)
+            .and_then(Option::clone)
+            .ok_or(DbError::Internal("the winner is not among the records"))?;
+        let mut assertions = Vec::with_capacity(ranked.len());
+        for &i in ranked {
+            if let Some(record) = slots.get_mut(i).and_then(Option::take) {
+                assertions.push(self.with_canonical(record)?);
+            }
+        }
+        drop(slots);
+        let winner = self.with_canonical(winner)?;
         let winner_trust = match lens {
-            LensKind::Authority | LensKind::Conflict | LensKind::Layered => assertions
-                .first()
-                .map(|w| winner_trust(&reading.trust, &w.agent_id)),
+            LensKind::Authority | LensKind::Conflict | LensKind::Layered => {
+                Some(winner_trust(&reading.trust, &winner.agent_id))
+            }
             _ => None,
         };
+        let assertions_cursor = (end < total).then(|| {
+            GroupCursor {
+                group: group.clone(),
+                seq_max: reading.bound.seq_max,
+                offset: end,
+                fingerprint: reading.fingerprint,
+            }
+            .encode()
+        });
         Ok(Some(GroupResult {
             subject: group.subject,
             predicate: group.predicate,
             conflict_score: ranking.conflict_score,
             explanation: ranking.explanation,
+            winner,
             assertions,
+            assertions_total: total,
+            assertions_offset: page.offset,
+            assertions_cursor,
             winner_trust,
             layer: ranking.layer,
         }))
     }
+}
+
+/// Which slice of a group's ranking to answer.
+#[derive(Debug, Clone, Copy)]
+struct PageAt {
+    offset: usize,
+    len: usize,
+}
+
+/// Where one group's next page starts, at which sequence its pages are read, and a hash of
+/// the query parameters that shape its ranking (a cursor only resumes the query it came from).
+struct GroupCursor {
+    group: GroupKey,
+    seq_max: u64,
+    offset: usize,
+    fingerprint: [u8; 8],
+}
+
+const GROUP_CURSOR_TAG: u8 = b'G';
+
+impl GroupCursor {
+    fn encode(&self) -> String {
+        let mut raw = vec![GROUP_CURSOR_TAG];
+        raw.extend_from_slice(&self.seq_max.to_be_bytes());
+        raw.extend_from_slice(&(self.offset as u64).to_be_bytes());
+        raw.extend_from_slice(&self.fingerprint);
+        raw.extend_from_slice(self.group.subject.as_bytes());
+        raw.push(0);
+        raw.extend_from_slice(self.group.predicate.as_bytes());
+        hex::encode(raw)
+    }
+
+    fn decode(text: &str) -> Result<Self, DbError> {
+        let invalid = || {
+            bad(
+                "assertions_cursor",
+                "is not a cursor returned by this server",
+            )
+        };
+        let raw = hex::decode(text).map_err(|_| invalid())?;
+        if raw.len() < 25 || raw[0] != GROUP_CURSOR_TAG {
+            return Err(invalid());
+        }
+        let u64_at = |at: usize| -> Result<u64, DbError> {
+            let bytes: [u8; 8] = raw[at..at + 8].try_into().map_err(|_| invalid())?;
+            Ok(u64::from_be_bytes(bytes))
+        };
+        let (seq_max, offset) = (u64_at(1)?, u64_at(9)?);
+        let fingerprint: [u8; 8] = raw[17..25].try_into().map_err(|_| invalid())?;
+        let names = &raw[25..];
+        let split = names.iter().position(|b| *b == 0).ok_or_else(invalid)?;
+        let text_of = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| invalid());
+        Ok(Self {
+            group: GroupKey {
+                subject: text_of(&names[..split])?,
+                predicate: text_of(&names[split + 1..])?,
+            },
+            seq_max,
+            offset: usize::try_from(offset).map_err(|_| invalid())?,
+            fingerprint,
+        })
+    }
+
+    /// The `by_subject` prefix holding exactly this group's keys.
+    fn group_prefix(&self) -> Vec<u8> {
+        let mut key = self.group.subject.as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(self.group.predicate.as_bytes());
+        key.push(0);
+        key
+    }
+}
+
+/// A hash of the parameters that shape a group's ranking.
+fn fingerprint(query: &Query) -> [u8; 8] {
+    let text = format!(
+        "{}|{:?}|{:?}|{:?}|{}|{}",
+        query.lens.as_str(),
+        query.as_of.map(Timestamp::micros),
+        query.known_at.map(Timestamp::micros),
+        query.at_sequence,
+        query.include_retracted,
+        query.include_superseded
+    );
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&blake3::hash(text.as_bytes()).as_bytes()[..8]);
+    out
 }
 
 /// What one query reads against: its bound, the trust map at that bound and "now".
@@ -310,6 +603,7 @@ struct Reading<'a> {
     bound: Bound,
     trust: Arc<TrustMap>,
     context: LensContext,
+    fingerprint: [u8; 8],
 }
 
 fn winner_trust(trust: &TrustMap, agent: &str) -> WinnerTrust {

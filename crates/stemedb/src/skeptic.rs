@@ -1,25 +1,43 @@
 //! The skeptic: how much the active assertions of one (subject, predicate) group disagree, the
 //! distinct values with their weight and supporters, and the outliers (docs/lenses.md §Skeptic).
+use std::collections::HashMap;
+use std::time::Instant;
+
 use serde_json::{Value, json};
 use stemedb_lens::{
-    Candidate, LensKind, conflict_score, value_clusters, value_distance, weighted_median,
+    Candidate, LensKind, cluster_key, conflict_score, value_clusters, value_distance,
+    weighted_median,
 };
 
+use crate::query::Paging;
 use crate::{Db, DbError, Query};
 
 impl Db {
     /// The skeptic's report on one group; `None` when the group has no active assertions.
     pub fn skeptic(&self, subject: &str, predicate: &str) -> Result<Option<Value>, DbError> {
+        self.skeptic_until(subject, predicate, None)
+    }
+
+    /// The skeptic's report, stopped with `DbError::DeadlineExceeded` once `deadline` passes.
+    /// O(n log n) in the group's size.
+    pub fn skeptic_until(
+        &self,
+        subject: &str,
+        predicate: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Value>, DbError> {
         let mut query = Query::new(subject);
         query.predicate = Some(predicate.to_owned());
         query.lens = LensKind::Consensus;
+        query.deadline = deadline;
+        let _slot = self.read_slots.acquire(deadline, "query")?;
         if subject.ends_with('*') {
             return Err(DbError::BadQuery {
                 field: "subject",
                 message: "the skeptic reads one exact subject".into(),
             });
         }
-        let result = self.query(&query)?;
+        let result = self.query_paged(&query, Paging::All)?;
         let Some(group) = result.groups.into_iter().next() else {
             return Ok(None);
         };
@@ -45,16 +63,27 @@ impl Db {
         let total: f64 = clusters.iter().map(|c| c.weight).sum();
         let median = weighted_median(&candidates);
         let rule_min = self.config.outlier_distance_min;
+        // A value's share of the weight, found by its cluster key (not by a scan per candidate).
+        let shares: HashMap<String, f64> = if median.is_none() {
+            clusters
+                .iter()
+                .map(|k| {
+                    (
+                        cluster_key(k.value),
+                        k.weight / total.max(f64::MIN_POSITIVE),
+                    )
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let outliers: Vec<Value> = candidates
             .iter()
             .filter_map(|c| {
                 let distance = match &median {
                     Some(m) => value_distance(c.value, m),
                     None => {
-                        let share = clusters
-                            .iter()
-                            .find(|k| value_distance(k.value, c.value) == 0.0)
-                            .map_or(0.0, |k| k.weight / total.max(f64::MIN_POSITIVE));
+                        let share = shares.get(&cluster_key(c.value)).copied().unwrap_or(0.0);
                         if share < CATEGORICAL_OUTLIER_SHARE_MAX { 1.0 } else { 0.0 }
                     }
                 };

@@ -19,6 +19,7 @@ mod harness;
 mod http_origin;
 mod http_strict;
 mod ingest_table;
+mod large_group;
 mod limits;
 mod metrics;
 mod power;
