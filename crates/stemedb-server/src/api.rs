@@ -307,11 +307,23 @@ pub async fn query_post(
     run_query(&state, query).await
 }
 
+/// Most records an exact query may hold to be answered on the async worker.
+const INLINE_RECORDS_MAX: usize = 256;
+
 async fn run_query(state: &AppState, mut query: Query) -> Result<Response, ApiError> {
-    // A group may hold any number of assertions, so even an exact (subject, predicate) query
-    // runs on the blocking pool, bounded by the request's deadline: past it the work stops
-    // (`DbError::DeadlineExceeded`) instead of running on after the 503.
     query.deadline = Some(deadline(state));
+    // The common exact (subject, predicate) query over a small group is short, mostly cached
+    // work: answer it inline and skip two thread hand-offs, which cost more than the query
+    // (measured: about a quarter of query throughput). A group may hold any number of
+    // assertions, though, so a large one (found by a key-only scan), a prefix scan, or a wait
+    // for a read slot goes to the blocking pool, bounded by the request's deadline: past it
+    // the work stops (`DbError::DeadlineExceeded`) instead of running on after the 503.
+    if query.predicate.is_some()
+        && !query.subject.ends_with('*')
+        && let Some(result) = state.db.query_if_small(&query, INLINE_RECORDS_MAX)?
+    {
+        return Ok(json_text(StatusCode::OK, query_json(&result)));
+    }
     let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
     Ok(json_text(StatusCode::OK, query_json(&result)))
 }

@@ -208,8 +208,41 @@ impl Db {
         query: &Query,
         paging: Paging,
     ) -> Result<QueryResult, DbError> {
+        self.query_counted(query, paging, usize::MAX)?
+            .ok_or(DbError::Internal("a query without a size bound declined"))
+    }
+
+    /// Runs a query on the caller's thread only if it is small: its groups hold at most
+    /// `records_max` records together, it resumes no group, and a read slot is free at once.
+    /// `None` otherwise (after a key-only scan), so that the caller runs it with
+    /// [`Db::query`] where waiting is allowed. This lets the server answer the common exact
+    /// query on its async worker, sparing two thread hand-offs that cost more than the query
+    /// itself, without ever holding that worker on a large group or a wait.
+    pub fn query_if_small(
+        &self,
+        query: &Query,
+        records_max: usize,
+    ) -> Result<Option<QueryResult>, DbError> {
+        if query.assertions_cursor.is_some() {
+            return Ok(None);
+        }
+        let Some(_slot) = self.read_slots.try_acquire() else {
+            return Ok(None);
+        };
+        self.query_counted(query, Paging::Page, records_max)
+    }
+
+    fn query_counted(
+        &self,
+        query: &Query,
+        paging: Paging,
+        records_max: usize,
+    ) -> Result<Option<QueryResult>, DbError> {
         let started = std::time::Instant::now();
-        let result = self.query_uncounted(query, paging);
+        let result = self.query_uncounted(query, paging, records_max);
+        if matches!(result, Ok(None)) {
+            return result;
+        }
         let lens = query.lens.as_str();
         metrics::counter!("stemedb_queries_total", "lens" => lens).increment(1);
         metrics::histogram!("stemedb_query_latency_seconds", "lens" => lens)
@@ -217,7 +250,12 @@ impl Db {
         result
     }
 
-    fn query_uncounted(&self, query: &Query, paging: Paging) -> Result<QueryResult, DbError> {
+    fn query_uncounted(
+        &self,
+        query: &Query,
+        paging: Paging,
+        records_max: usize,
+    ) -> Result<Option<QueryResult>, DbError> {
         let limits = &self.config.limits;
         let predicate_max = limits.predicate_bytes_max;
         if query
@@ -243,7 +281,7 @@ impl Db {
         };
         let prefix = scan_prefix(query, limits)?;
         if let Some(text) = &query.assertions_cursor {
-            return self.resume_group(query, text, &prefix, page_len);
+            return self.resume_group(query, text, &prefix, page_len).map(Some);
         }
         let start = query
             .cursor
@@ -256,6 +294,9 @@ impl Db {
         let (scanned, more) =
             self.store
                 .scan_groups(&prefix, start.as_deref(), bound.seq_max, limit, &keep)?;
+        if scanned.iter().map(|(_, s)| s.len()).sum::<usize>() > records_max {
+            return Ok(None);
+        }
         let next_cursor = if more {
             scanned.last().map(|(g, _)| encode_cursor(g))
         } else {
@@ -273,11 +314,11 @@ impl Db {
                 groups.push(result);
             }
         }
-        Ok(QueryResult {
+        Ok(Some(QueryResult {
             lens: query.lens,
             groups,
             next_cursor,
-        })
+        }))
     }
 
     fn reading<'q>(&self, query: &'q Query, bound: Bound) -> Result<Reading<'q>, DbError> {
@@ -448,7 +489,11 @@ impl Db {
         reading: &Reading<'_>,
         page: PageAt,
     ) -> Result<Option<GroupResult>, DbError> {
-        let records = self.admitted_records(sequences, reading, page.len == usize::MAX)?;
+        // A group that fits in the page keeps each record's canonical bytes from its one read;
+        // a larger one drops them and reads again only the page's records, so that memory stays
+        // bounded by the page, not the group.
+        let keep_canonical = sequences.len() <= page.offset.saturating_add(page.len);
+        let records = self.admitted_records(sequences, reading, keep_canonical)?;
         let total = records.len();
         if page.offset >= total {
             return Ok(None);

@@ -26,6 +26,16 @@ impl ReadSlots {
         }
     }
 
+    /// A slot if one is free now; never waits.
+    pub(crate) fn try_acquire(&self) -> Option<ReadSlot<'_>> {
+        let mut free = self.free.lock().ok()?;
+        if *free == 0 {
+            return None;
+        }
+        *free -= 1;
+        Some(ReadSlot { slots: self })
+    }
+
     /// Waits for a slot, until `deadline` at most.
     pub(crate) fn acquire(
         &self,
