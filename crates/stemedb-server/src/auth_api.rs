@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use stemedb::DbError;
 use stemedb::core::Timestamp;
 
 use crate::api::body_bytes;
@@ -35,8 +36,11 @@ fn key_json(key: &KeyRecord) -> Value {
     })
 }
 
+/// Every JSON body is read strictly: a key repeated in one object is refused, as in signed
+/// records (docs/signing.md), so that no two readers see different requests in one body.
 fn parse_body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
+    let value = stemedb::core::parse_json_strict(bytes).map_err(DbError::from)?;
+    serde_json::from_value(value)
         .map_err(|e| ApiError::BadRequest(format!("bad request body: {e}")))
 }
 

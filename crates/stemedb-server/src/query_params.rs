@@ -37,8 +37,14 @@ pub fn from_query_string(raw: Option<&str>) -> Result<Query, ApiError> {
 
 /// From a JSON object body; numbers and strings are both accepted for numeric fields.
 pub fn from_json_body(bytes: &[u8]) -> Result<Query, ApiError> {
-    let map: Map<String, Value> = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::Db(DbError::MalformedJson(e.to_string())))?;
+    let map = match stemedb::core::parse_json_strict(bytes).map_err(DbError::from)? {
+        Value::Object(map) => map,
+        _ => {
+            return Err(ApiError::Db(DbError::MalformedJson(
+                "a query body is a JSON object".into(),
+            )));
+        }
+    };
     let mut pairs = Vec::with_capacity(map.len());
     for (key, value) in map {
         let text = match value {

@@ -164,8 +164,7 @@ pub async fn epoch(
 
 /// `{"agent_id": "…"}` and nothing else.
 fn agent_id_body(bytes: &[u8]) -> Result<String, ApiError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| DbError::MalformedJson(e.to_string()))?;
+    let value = stemedb::core::parse_json_strict(bytes).map_err(DbError::from)?;
     let map = value
         .as_object()
         .filter(|m| m.len() == 1)

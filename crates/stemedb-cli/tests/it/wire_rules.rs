@@ -178,6 +178,28 @@ fn cases() -> Vec<Case> {
             "value",
             "duplicate_key",
         ),
+        // Bodies that are not signed records are read as strictly.
+        (
+            "duplicate key in a curator grant",
+            "/v1/admin/curators",
+            br#"{"agent_id": "agent/a", "agent_id": "agent/b"}"#.to_vec(),
+            "agent_id",
+            "duplicate_key",
+        ),
+        (
+            "duplicate key in an API key request",
+            "/v1/api-keys",
+            br#"{"role": "read", "role": "admin"}"#.to_vec(),
+            "role",
+            "duplicate_key",
+        ),
+        (
+            "duplicate key in a query body",
+            "/v1/query",
+            br#"{"subject": "drug/a", "subject": "drug/b"}"#.to_vec(),
+            "subject",
+            "duplicate_key",
+        ),
     ]
 }
 
