@@ -1,6 +1,6 @@
 //! Turns query parameters (from a query string or a JSON body) into a `stemedb::Query`.
 //! Both forms go through the same (name, text) pairs, so they accept exactly the same fields.
-use serde_json::{Map, Value};
+use serde_json::Value;
 use stemedb::{DbError, LensKind, Query, parse_query_time};
 
 use crate::ApiError;
