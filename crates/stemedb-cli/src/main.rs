@@ -15,6 +15,7 @@ mod demo_truth;
 mod keyfile;
 mod loadtest;
 mod maintain;
+mod open_guard;
 mod progress;
 mod serve;
 

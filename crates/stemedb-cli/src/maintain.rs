@@ -27,7 +27,7 @@ fn open(dir: &std::path::Path, acknowledged_loss: AckLossPolicy) -> Result<Db> {
         acknowledged_loss,
         ..DbConfig::default()
     };
-    Db::open(dir, config).with_context(|| format!("opening {}", dir.display()))
+    crate::open_guard::open(dir, config)
 }
 
 pub fn check(args: &CheckArgs) -> Result<()> {

@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use stemedb::Db;
 use stemedb_server::{AppState, ServerConfig};
 
 /// How log lines are written (to stderr).
@@ -246,8 +245,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .map_err(anyhow::Error::msg)
         .context("checking the configuration")?;
     let started = Instant::now();
-    let db = Db::open(&args.data_dir, config.db.clone())
-        .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
+    let db = crate::open_guard::open(&args.data_dir, config.db.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

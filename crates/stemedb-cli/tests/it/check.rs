@@ -313,6 +313,45 @@ async fn damage_to_the_agent_bindings_is_named_by_check_and_answered_as_storage_
     assert!(server.client.health().await.is_ok(), "the server stays up");
 }
 
+/// lsm-tree asserts on fields of its version files instead of returning an error, and its
+/// destructor then aborts: a damaged version file ended `check` and `serve` with a stack trace
+/// and SIGABRT. Both now exit 1 naming the damage and the way back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_engine_version_file_is_named_not_a_panic() {
+    let dir = stored_directory().await;
+    let keyspace = dir.path().join("engine/keyspaces/2");
+    for entry in std::fs::read_dir(&keyspace).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('v') {
+            let mut bytes = std::fs::read(entry.path()).unwrap();
+            bytes[8..16].fill(0); // the version's level count, among others
+            std::fs::write(entry.path(), bytes).unwrap();
+        }
+    }
+    for command in [
+        vec!["check", "--data-dir"],
+        vec!["serve", "--bind", "127.0.0.1:0", "--data-dir"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&command)
+            .arg(dir.path())
+            .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{command:?}: a clean exit 1: {stderr}"
+        );
+        assert!(
+            stderr.contains("found its files damaged") && !stderr.contains("panicked"),
+            "{command:?} names the damage without a stack trace: {stderr}"
+        );
+    }
+}
+
 /// The largest table file of a data directory (the journal is replayed only after a crash).
 fn largest_table(dir: &Path) -> PathBuf {
     let mut all = Vec::new();
