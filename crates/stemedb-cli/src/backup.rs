@@ -328,6 +328,7 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
         .map(|t| Timestamp::parse_field(t, "to_time"))
         .transpose()
         .map_err(|e| anyhow!("--to-time: {e}"))?;
+    let first_recorded_at = verified.records.first().map(|r| r.recorded_at);
     let records: Vec<_> = verified
         .records
         .into_iter()
@@ -343,6 +344,20 @@ pub fn restore(args: &RestoreArgs) -> Result<()> {
             records.len()
         );
     }
+    // A point in time before the first record would leave an empty directory that looks
+    // restored; say so instead.
+    ensure!(
+        !records.is_empty(),
+        "nothing to restore: {}",
+        match (&args.to_time, first_recorded_at) {
+            (Some(t), Some(first)) => format!(
+                "--to-time {t} is before the backups' first record (recorded at {})",
+                first.to_rfc3339()
+            ),
+            _ if args.to_sequence == Some(0) => "--to-sequence 0 selects no record".to_owned(),
+            _ => "the backups hold no records".to_owned(),
+        }
+    );
     let replaced = prepare_target(&args.data_dir, args.force)?;
     let last_roles = verified
         .manifests

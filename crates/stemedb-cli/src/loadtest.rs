@@ -266,12 +266,20 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
     }
 }
 
-pub async fn run(args: LoadTestArgs) -> Result<()> {
+pub async fn run(mut args: LoadTestArgs) -> Result<()> {
     let client = args.server.client()?;
     client
         .health()
         .await
         .with_context(|| format!("is a server running at {}?", args.server.server))?;
+    if args.mode != Mode::Single && args.mode != Mode::Batch && args.groups.is_none() {
+        let groups = groups_written(&client, &args.tag).await?;
+        eprintln!(
+            "querying the {groups} groups written under --tag {}",
+            args.tag
+        );
+        args.groups = Some(groups);
+    }
     let sign_started = Instant::now();
     let signed = if args.mode == Mode::Query {
         Vec::new()
@@ -373,5 +381,48 @@ fn report(args: &LoadTestArgs, shared: &Shared, elapsed: f64) -> Result<()> {
             println!("first error   {e}");
         }
     }
+    if errors > 0 {
+        bail!(
+            "{errors} of {} requests failed, so the figures above do not measure the server \
+             alone (a 429 means the API key's rate limit: use a key without one)",
+            errors + ops
+        );
+    }
     Ok(())
+}
+
+/// How many groups earlier write runs left under `tag`. Groups are written densely from 0, so
+/// a doubling then binary search over exact queries finds the count (about 34 probes for
+/// 100,000 groups) instead of assuming `--count`.
+async fn groups_written(client: &Client, tag: &str) -> Result<usize> {
+    if !group_exists(client, tag, 0).await? {
+        bail!("no data under --tag {tag}: run a write mode with --tag {tag} first");
+    }
+    let (mut low, mut high) = (0usize, 1usize); // group `low` exists
+    while group_exists(client, tag, high).await? {
+        low = high;
+        high = high.saturating_mul(2);
+    }
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if group_exists(client, tag, mid).await? {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    Ok(low + 1)
+}
+
+async fn group_exists(client: &Client, tag: &str, group: usize) -> Result<bool> {
+    let subject = subject(tag, group);
+    let params = [
+        ("subject", subject.as_str()),
+        ("predicate", "value"),
+        ("lens", "recency"),
+    ];
+    match client.query_text(&params).await? {
+        (200, body) => Ok(body.contains("\"winner\":{")),
+        (status, body) => bail!("probing the groups under --tag {tag}: {status} {body}"),
+    }
 }

@@ -184,6 +184,26 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
         trusted,
     ]);
     assert!(ok, "{text}");
+    for (flag, value) in [
+        ("--to-time", "2000-01-01T00:00:00Z"),
+        ("--to-sequence", "0"),
+    ] {
+        let empty = tempfile::tempdir().unwrap();
+        let (ok, text) = run(&[
+            "restore",
+            full_arg,
+            "--data-dir",
+            empty.path().to_str().unwrap(),
+            flag,
+            value,
+            "--server-key",
+            trusted,
+        ]);
+        assert!(
+            !ok && text.contains("nothing to restore"),
+            "{flag} {value} selects no record and is refused: {text}"
+        );
+    }
 
     let original_full = answers(&c, last).await;
     let original_pit = answers(&c, 5000).await;

@@ -42,6 +42,64 @@ fn every_command_has_help() {
     }
 }
 
+/// A load test queries the groups a write run left under its tag (not `--count`), and a run
+/// with failed requests says so and exits non-zero instead of printing figures as if fine.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_test_finds_the_groups_written_and_fails_when_requests_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&dir.path().join("data"));
+    let url = server.url.as_str();
+    let load = |extra: &[&str]| {
+        let base = [
+            "load-test",
+            "--server",
+            url,
+            "--clients",
+            "2",
+            "--duration-secs",
+            "1",
+        ];
+        run(&[&base[..], extra].concat())
+    };
+    let (ok, _, err) = load(&[
+        "--mode",
+        "batch",
+        "--count",
+        "300",
+        "--batch-size",
+        "100",
+        "--tag",
+        "t",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = load(&["--mode", "query", "--tag", "t", "--lens", "recency"]);
+    assert!(
+        ok && err.contains("querying the 30 groups written under --tag t"),
+        "{err}"
+    );
+    let (ok, _, err) = load(&["--mode", "query", "--tag", "never-written"]);
+    assert!(
+        !ok && err.contains("no data under --tag never-written"),
+        "{err}"
+    );
+    // A read key may query but not write: every write fails (403).
+    let created: Value = crate::harness::http()
+        .post(format!("{url}/v1/api-keys"))
+        .json(&serde_json::json!({"name": "reader", "role": "read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let read_key = created["key"].as_str().expect("the new key").to_owned();
+    let (ok, stdout, err) = load(&["--mode", "single", "--count", "20", "--api-key", &read_key]);
+    assert!(
+        !ok && err.contains("requests failed"),
+        "a run whose requests fail exits non-zero: {stdout}{err}"
+    );
+}
+
 #[test]
 fn keygen_assert_and_query_work_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
