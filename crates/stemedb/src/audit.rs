@@ -184,10 +184,18 @@ impl Export<'_> {
         }
         deps.extend(self.trust_statements(&record.agent_id)?);
         let mut ids: Vec<AssertionId> = deps.iter().map(|d| d.id).collect();
-        for dep in deps {
-            if self.emitted.insert(dep.id) {
-                self.emit("dependency", &dep, &[])?;
+        // A dependency's own envelope may name another record (a retraction that was
+        // reinstated is `retracted_by` the reinstatement): the file holds those too, so that
+        // every id any line names is in it.
+        let mut pending = deps;
+        while let Some(dep) = pending.pop() {
+            if !self.emitted.insert(dep.id) {
+                continue;
             }
+            if let Some(cause) = dep.lifecycle.cause {
+                pending.extend(self.db.get_at(&cause, self.bound)?);
+            }
+            self.emit("dependency", &dep, &[])?;
         }
         if depth < self.db.config.provenance_depth_max {
             for parent in &body.body.derived_from {

@@ -191,3 +191,40 @@ async fn a_single_changed_byte_anywhere_in_an_export_fails_verification() {
     }
     println!("{} positions changed, each detected", export.len());
 }
+
+/// A retraction that was later reinstated is in an export as a dependency, and its envelope
+/// names the reinstatement (`retracted_by`): the export must hold that record too, or a clean
+/// export fails verification ("references …, which the file does not hold").
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_holds_the_reinstatement_of_a_retraction_it_carries() {
+    let server = TestServer::start().await;
+    let c = &server.client;
+    let claim = assert_id(c, &rec(21, "eve", "drug/statin", "mg", json!(20), T0, &[])).await;
+    let retract = |target: &str, ts: &str| {
+        rec(
+            21,
+            "eve",
+            target,
+            "stemedb:retracts",
+            json!({"reason": "typo", "cascade": false}),
+            ts,
+            &[],
+        )
+    };
+    let retraction = post(c, "/v1/retract", &retract(&claim, "2025-02-01T00:00:00Z")).await;
+    let retraction_id = retraction["id"].as_str().unwrap().to_owned();
+    post(
+        c,
+        "/v1/retract",
+        &retract(&retraction_id, "2025-03-01T00:00:00Z"),
+    )
+    .await;
+    let export = c.audit_export(&[("subject", "drug/*")]).await.unwrap();
+    let report = verify_export(&export);
+    assert!(report.ok(), "{:?}", report.problems);
+    let held: Vec<String> = lines(&export)
+        .iter()
+        .filter_map(|l| l["record"]["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(held.contains(&retraction_id), "the retraction is held");
+}
