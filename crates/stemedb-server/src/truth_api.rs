@@ -27,11 +27,24 @@ async fn ingest_control(
     body: Result<Bytes, BytesRejection>,
     predicate: &'static str,
 ) -> Result<(Value, Ingested), ApiError> {
+    ingest_fitted(state, caller, body, predicate, Ok).await
+}
+
+/// As [`ingest_control`], with `fit` applied to the parsed body first: a route that names part
+/// of the record (a review's target and decision) fills it into an unsigned body and checks it
+/// against a signed one.
+async fn ingest_fitted(
+    state: &AppState,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+    predicate: &'static str,
+    fit: impl FnOnce(Value) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<(Value, Ingested), ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let custody = std::sync::Arc::clone(&state.custody);
     let guard = std::sync::Arc::clone(&state.agents);
     blocking(state, move |db| {
-        let wire = crate::api::parse_wire(&bytes)?;
+        let wire = fit(crate::api::parse_wire(&bytes)?)?;
         let agent = crate::agent_guard::agent_of(&wire, caller.0.as_ref());
         guard.guarded(agent.as_deref(), || {
             let limits = &db.config().limits;
@@ -450,28 +463,9 @@ async fn review(
     body: Result<Bytes, BytesRejection>,
     decision: &'static str,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
-    let wire = crate::api::parse_wire(&bytes)?;
-    let mismatch = |field: &str, message: String| {
-        ApiError::Db(DbError::Invalid(stemedb::core::ValidationError::new(
-            field,
-            "review_matches_route",
-            message,
-        )))
-    };
-    if wire.get("subject").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(mismatch(
-            "subject",
-            format!("must be the id in the route, {id}"),
-        ));
-    }
-    if wire.pointer("/value/decision").and_then(Value::as_str) != Some(decision) {
-        return Err(mismatch(
-            "value.decision",
-            format!("must be {decision:?} on this route"),
-        ));
-    }
-    let ingested = blocking(&state, move |db| Ok(db.ingest_control(wire, REVIEW)?)).await?;
+    let route_id = id.clone();
+    let fit = move |wire: Value| fit_review(wire, &route_id, decision);
+    let (_, ingested) = ingest_fitted(&state, caller.clone(), body, REVIEW, fit).await?;
     let action = format!("quarantine.{decision}");
     state
         .record_admin(
@@ -485,6 +479,41 @@ async fn review(
     out.insert("decision".into(), json!(decision));
     out.insert("changed_count".into(), json!(ingested.changed));
     Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+}
+
+/// A review names its target and decision in the route as well as in the record. An unsigned
+/// body (custodial signing) gets both from the route; a signed one must agree with it.
+fn fit_review(wire: Value, id: &str, decision: &str) -> Result<Value, ApiError> {
+    let mut wire = wire;
+    if let Value::Object(body) = &mut wire
+        && !body.contains_key("signature")
+        && !body.contains_key("public_key")
+    {
+        body.entry("subject").or_insert_with(|| json!(id));
+        if let Value::Object(value) = body.entry("value").or_insert_with(|| json!({})) {
+            value.entry("decision").or_insert_with(|| json!(decision));
+        }
+    }
+    let mismatch = |field: &str, message: String| {
+        ApiError::Db(DbError::Invalid(stemedb::core::ValidationError::new(
+            field,
+            "review_matches_route",
+            message,
+        )))
+    };
+    if wire.get("subject").and_then(Value::as_str) != Some(id) {
+        return Err(mismatch(
+            "subject",
+            format!("must be the id in the route, {id}"),
+        ));
+    }
+    if wire.pointer("/value/decision").and_then(Value::as_str) != Some(decision) {
+        return Err(mismatch(
+            "value.decision",
+            format!("must be {decision:?} on this route"),
+        ));
+    }
+    Ok(wire)
 }
 
 #[utoipa::path(post, path = "/v1/quarantine/{id}/approve", tag = "truth",

@@ -152,3 +152,63 @@ async fn unsigned_writes_without_a_binding_are_refused_with_a_clear_error() {
     assert_eq!(status, 422, "{reply}");
     assert_eq!(server.count().await, 0, "nothing stored");
 }
+
+/// A curator's desk holding a custodial key reviews quarantine like any signer: an unsigned
+/// review takes its target and decision from the route (was refused `review_matches_route`,
+/// as if the body were wrong).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsigned_review_from_a_bound_key_is_signed_and_decides() {
+    let config = ServerConfig {
+        master_key: Some(MasterKey("22".repeat(32))),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(config).await;
+    let url = server.url.clone();
+    let c = &server.client;
+    crate::truth::grant(c, "/v1/admin/curators", "desk").await;
+    let key = write_key(&url, json!(["desk"])).await;
+    let t0 = "2025-01-01T00:00:00Z";
+    let gold = crate::truth::assert_id(
+        c,
+        &crate::truth::rec(2, "alice", "drug/z", "mg", json!(81), t0, &[]),
+    )
+    .await;
+    let mark = json!({"subject": gold, "value": true, "agent_id": "desk"});
+    let (status, reply) = post(&url, "/v1/gold-standard", &key, mark).await;
+    assert_eq!(status, 201, "{reply}");
+    let held = crate::truth::assert_id(
+        c,
+        &crate::truth::rec(5, "eve", "drug/z", "mg", json!(325), t0, &[]),
+    )
+    .await;
+    assert_eq!(
+        record(&server, &held).await["lifecycle_stage"],
+        "quarantined"
+    );
+    let path = format!("/v1/quarantine/{held}/approve");
+    let (status, reply) = post(&url, &path, &key, json!({"agent_id": "desk"})).await;
+    assert_eq!(
+        (status, &reply["changed_count"]),
+        (201, &json!(1)),
+        "{reply}"
+    );
+    let review = record(&server, reply["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&review["custodial"], &review["subject"]),
+        (&json!(true), &json!(held))
+    );
+    assert_eq!(record(&server, &held).await["lifecycle_stage"], "active");
+    // A body naming another decision than its route is refused, signed or not.
+    let (status, reply) = post(
+        &url,
+        &path.replace("approve", "reject"),
+        &key,
+        json!({"agent_id": "desk", "value": {"decision": "approve"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply["rule"]),
+        (422, &json!("review_matches_route")),
+        "{reply}"
+    );
+}
