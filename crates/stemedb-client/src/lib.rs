@@ -9,7 +9,6 @@ use stemedb_core::{CoreError, Limits, SecretKey, SignedAssertion};
 
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ClientError {
     #[error("cannot reach the server: {0}")]
     Http(#[from] reqwest::Error),

@@ -27,7 +27,6 @@ pub enum RetractionTarget {
 
 /// The typed meaning of a control record.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Control {
     /// Retracts an assertion or subject; a retraction whose target is a retraction reinstates.
     Retract {

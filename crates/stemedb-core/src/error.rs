@@ -5,7 +5,6 @@ use std::fmt;
 /// `field` names the offending field (a JSON path such as `value.dose`), `rule` a stable
 /// machine-readable rule name, `message` says it for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ValidationError {
     pub field: String,
     pub rule: &'static str,
@@ -32,7 +31,6 @@ impl std::error::Error for ValidationError {}
 
 /// Everything the model layer can refuse.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CoreError {
     #[error("malformed JSON: {0}")]
     MalformedJson(String),

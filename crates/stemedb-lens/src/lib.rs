@@ -22,7 +22,6 @@ pub use trust::{TrustEdge, TrustEntry, TrustMap, TrustParams, compute_trust};
 
 /// The ways to resolve a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum LensKind {
     /// The latest valid time wins; ties go to the later sequence.
     Recency,

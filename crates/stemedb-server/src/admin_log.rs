@@ -13,7 +13,6 @@ pub const FILE_NAME: &str = "admin-audit.jsonl";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum AdminLogError {
     #[error("admin audit log {path}: {reason}")]
     Io { path: PathBuf, reason: String },

@@ -23,7 +23,6 @@ const FILE_FORMAT: &str = "stemedb-agent-keys/1";
 pub const MASTER_KEY_FILE: &str = "master.key";
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CustodyError {
     #[error("custodial key storage {path}: {reason}")]
     Storage { path: PathBuf, reason: String },

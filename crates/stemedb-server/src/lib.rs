@@ -73,7 +73,6 @@ pub type CreatedFiles = Vec<(&'static str, std::path::PathBuf)>;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StartError {
     #[error(transparent)]
     Auth(#[from] auth::AuthError),

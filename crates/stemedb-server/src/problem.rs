@@ -7,7 +7,6 @@ use stemedb::{DbError, StoreError};
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ApiError {
     #[error(transparent)]
     Db(#[from] DbError),
@@ -151,7 +150,18 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 (S::SERVICE_UNAVAILABLE, "timeout", "Request timed out")
             }
             DbError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
-            _ => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
+            // Every other storage failure, named one by one so that a new variant has to be
+            // placed here on purpose. The open-time ones (lost acknowledged records, a damaged
+            // mark, an engine that cannot open, a lock, a format) do not reach a request.
+            DbError::Store(
+                StoreError::Engine(_)
+                | StoreError::Io { .. }
+                | StoreError::AcknowledgedLost { .. }
+                | StoreError::AckMarkDamaged { .. }
+                | StoreError::EngineOpen { .. }
+                | StoreError::Locked { .. }
+                | StoreError::UnsupportedFormat { .. },
+            ) => (S::INTERNAL_SERVER_ERROR, "storage-error", "Storage error"),
         },
         ApiError::NotFound { .. } => (S::NOT_FOUND, "not-found", "Not found"),
         ApiError::NoRoute(_) => (S::NOT_FOUND, "no-route", "No such route"),
@@ -242,7 +252,13 @@ fn hidden_detail(error: &ApiError) -> Option<&'static str> {
             | StoreError::Damaged { .. } => {
                 Some("stored data failed its checks; `stemedb check` finds the damage")
             }
-            _ => Some("a storage error"),
+            StoreError::Engine(_)
+            | StoreError::Io { .. }
+            | StoreError::AcknowledgedLost { .. }
+            | StoreError::AckMarkDamaged { .. }
+            | StoreError::EngineOpen { .. }
+            | StoreError::Locked { .. }
+            | StoreError::UnsupportedFormat { .. } => Some("a storage error"),
         },
         _ => None,
     }

@@ -10,7 +10,6 @@ pub const FILE_NAME: &str = "server.key";
 pub const PUBLIC_FILE_NAME: &str = "server.pub";
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ServerKeyError {
     #[error("server key {path}: {reason}")]
     Storage { path: PathBuf, reason: String },

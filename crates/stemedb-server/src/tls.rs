@@ -19,7 +19,6 @@ const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 const READY_QUEUE_LEN: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum TlsError {
     #[error("TLS certificate file {path}: {reason}")]
     Certificate { path: PathBuf, reason: String },

@@ -2,7 +2,6 @@
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     #[error("storage engine error: {0}")]
     Engine(fjall::Error),

@@ -208,6 +208,18 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
             *derived = *d;
         }
     }
+    // Invariants (ARCHITECTURE.md): sequences are dense, so this group's records are exactly
+    // the ones after the last durable sequence; `recorded_at` never decreases.
+    assert_eq!(
+        applied.first().map_or(start_seq, |(seq, _, _)| *seq),
+        shared.durable_seq.load(Ordering::Acquire) + 1,
+        "a group starts right after the last durable sequence"
+    );
+    assert!(
+        applied.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "a group's sequences are dense"
+    );
+    assert!(now >= state.last_recorded_at, "recorded_at never decreases");
     state.last_recorded_at = now;
     shared
         .durable_seq

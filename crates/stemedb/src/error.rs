@@ -3,7 +3,6 @@ use stemedb_core::{CoreError, ValidationError};
 use stemedb_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum DbError {
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
@@ -42,7 +41,6 @@ impl From<CoreError> for DbError {
             CoreError::BadKey(m) => {
                 DbError::Invalid(ValidationError::new("public_key", "public_key_valid", m))
             }
-            other => DbError::Invalid(ValidationError::new("$", "invalid", other.to_string())),
         }
     }
 }

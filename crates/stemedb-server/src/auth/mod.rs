@@ -48,7 +48,6 @@ impl Role {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum AuthError {
     #[error("API key storage: {0}")]
     Storage(String),

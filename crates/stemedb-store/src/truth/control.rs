@@ -91,7 +91,6 @@ impl Deriver<'_> {
             } => {
                 return self.review(&target, approve, curator);
             }
-            _ => {}
         }
         Ok(derived)
     }

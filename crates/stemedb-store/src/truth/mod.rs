@@ -20,7 +20,6 @@ pub use read::{Bound, Mark, MarkKind, QuarantineEntry, StageAt, VoteTally};
 
 /// Where an assertion is in its life. Only `Active` assertions take part in lenses by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Stage {
     Active,
     Retracted,
@@ -97,7 +96,6 @@ impl EventKind {
 
 /// Why an assertion was quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum QuarantineRule {
     /// A low-trust agent contradicted a gold-standard assertion.
     LowTrustContradictsGold,
@@ -152,7 +150,6 @@ impl Default for TruthPolicy {
 
 /// Administrative roles granted to agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Role {
     /// May retract, supersede, mark gold standards, open epochs and review quarantine.
     Curator,
@@ -338,6 +335,14 @@ pub(crate) fn recover(shared: &crate::store::Shared, last_applied: u64) -> Resul
         Some(v) => crate::store::decode_seq(&v, "meta/last_derived_sequence")?,
         None => 0,
     };
+    // Derived ≤ applied: the writer derives a group only after committing it. Read from disk,
+    // so a violation is damage to report, not a bug to assert.
+    if last_derived > last_applied {
+        return Err(StoreError::CorruptMeta {
+            key: "last_derived_sequence",
+            reason: format!("{last_derived} is above last_applied_sequence {last_applied}"),
+        });
+    }
     let mut seq = last_derived + 1;
     while seq <= last_applied {
         let end = (seq + 1024).min(last_applied + 1);

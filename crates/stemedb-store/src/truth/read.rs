@@ -31,7 +31,6 @@ pub struct Mark {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum MarkKind {
     Retraction,
     Vote,
