@@ -130,3 +130,71 @@ fn the_example_config_sets_every_setting_and_loads() {
         "a flag beats the file"
     );
 }
+
+/// The value of the first `key: value` line of a YAML text whose key is `key` (the shipped
+/// files are flat enough for this; no YAML parser is built for a test).
+fn yaml_value(text: &str, key: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("deploy/prometheus/prometheus.yml has no {key}"))
+}
+
+/// The shipped scrape configuration works against a server as shipped (`/metrics` needs a
+/// read key): its job is the one the alert rules select, and a scrape made the way it says
+/// (scheme, path, a Bearer key read from its credentials file) answers; without the key, 401.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_scrape_configuration_scrapes_a_server_that_requires_a_key() {
+    let config = deploy_file("prometheus/prometheus.yml");
+    let alerts = deploy_file("prometheus/stemedb-alerts.yml");
+    let job = yaml_value(&config, "- job_name");
+    assert!(
+        alerts.contains(&format!("job=\"{job}\"")),
+        "the alert rules select job {job}"
+    );
+    assert_eq!(yaml_value(&config, "type"), "Bearer");
+    let (scheme, path) = (
+        yaml_value(&config, "scheme"),
+        yaml_value(&config, "metrics_path"),
+    );
+    assert!(yaml_value(&config, "credentials_file").starts_with('/'));
+
+    let server = TestServer::start().await;
+    let created: serde_json::Value = crate::harness::http()
+        .post(format!("{}/v1/api-keys", server.url))
+        .json(&json!({"name": "prometheus", "role": "read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // What the operator writes into the credentials file, read back as Prometheus does.
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("stemedb-read.key");
+    std::fs::write(
+        &credentials,
+        format!("{}\n", created["key"].as_str().unwrap()),
+    )
+    .unwrap();
+    let key = std::fs::read_to_string(&credentials)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let address = server.url.strip_prefix("http://").unwrap();
+    let target = format!("{scheme}://{address}{path}");
+    let plain = reqwest::Client::new();
+    let refused = plain.get(&target).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "/metrics needs a key as shipped");
+    let scraped = plain
+        .get(&target)
+        .header("authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("stemedb_assertions_total"), "{text}");
+}
