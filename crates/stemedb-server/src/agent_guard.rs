@@ -80,6 +80,17 @@ impl AgentGuard {
             .map_err(|_| ApiError::Internal("agent circuit lock poisoned".into()))
     }
 
+    /// Agents whose circuit is open now (for `stemedb_agent_circuits_open`).
+    pub fn circuits_open(&self) -> usize {
+        let now = Instant::now();
+        self.circuits.lock().map_or(0, |circuits| {
+            circuits
+                .values()
+                .filter(|c| c.open_until.is_some_and(|until| until > now))
+                .count()
+        })
+    }
+
     /// May `agent_id` write `records` records now? Refuses an open circuit first, then a
     /// spent quota; both are 429 with the wait.
     pub fn admit(&self, agent_id: &str, records: u32, now: Instant) -> Result<(), ApiError> {

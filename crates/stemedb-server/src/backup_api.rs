@@ -171,5 +171,9 @@ pub async fn attest(
         Ok(manifest)
     })
     .await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!("stemedb_last_backup_timestamp_seconds").set(now);
     Ok(Json(manifest))
 }

@@ -106,6 +106,23 @@ fn describe_all() {
          decompression); each is answered 503 storage-corrupt and logged."
     );
     counter!("stemedb_storage_damage_total").absolute(0);
+    describe_gauge!(
+        "stemedb_journal_bytes",
+        "Bytes the engine's journal holds on disk: what a crash now would replay at the next start."
+    );
+    describe_gauge!(
+        "stemedb_open_duration_seconds",
+        "How long opening the data directory took at the last start (journal replay included)."
+    );
+    describe_gauge!(
+        "stemedb_agent_circuits_open",
+        "Agents whose circuit breaker refuses their writes now."
+    );
+    describe_gauge!(
+        "stemedb_last_backup_timestamp_seconds",
+        "Unix time of the last backup the server signed (0: none since the server started)."
+    );
+    gauge!("stemedb_last_backup_timestamp_seconds").set(0.0);
     counter!("stemedb_rate_limit_rejections_total").absolute(0);
     counter!("stemedb_connections_refused_total").absolute(0);
     gauge!("stemedb_connections_open").set(0.0);
@@ -137,6 +154,9 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     };
     gauge!("stemedb_assertions_total").set(state.db.assertion_count() as f64);
     gauge!("stemedb_storage_bytes").set(state.db.disk_bytes() as f64);
+    gauge!("stemedb_journal_bytes").set(state.db.journal_bytes() as f64);
+    gauge!("stemedb_open_duration_seconds").set(state.db.opened_in().as_secs_f64());
+    gauge!("stemedb_agent_circuits_open").set(state.agents.circuits_open() as f64);
     handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -318,6 +318,21 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// Allocated bytes of the engine's journal files (they are preallocated sparse, so their
+    /// length says little).
+    pub fn journal_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(self.dir.join(ENGINE_DIR)) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "jnl"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.blocks() * 512)
+            .sum()
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

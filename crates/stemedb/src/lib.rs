@@ -52,6 +52,8 @@ pub struct Db {
     clock: Arc<dyn Clock>,
     /// Bounds the reads (queries, skeptic, audit export) running at once.
     read_slots: slots::ReadSlots,
+    /// How long opening took: mostly the engine replaying its journal after a crash.
+    opened_in: std::time::Duration,
 }
 
 impl std::fmt::Debug for Db {
@@ -86,8 +88,10 @@ impl Db {
             fsyncs_done: Arc::default(),
         };
         config.check()?;
+        let started = std::time::Instant::now();
         let store = Store::open(dir, options)?;
         Ok(Db {
+            opened_in: started.elapsed(),
             store,
             read_slots: slots::ReadSlots::new(config.reads_concurrent_max),
             config,
@@ -117,6 +121,17 @@ impl Db {
     /// Number of assertions stored (durably).
     pub fn assertion_count(&self) -> u64 {
         self.store.last_sequence()
+    }
+
+    /// How long opening this database took (journal replay and truth recovery included).
+    pub fn opened_in(&self) -> std::time::Duration {
+        self.opened_in
+    }
+
+    /// Bytes the engine's journal files hold on disk (allocated, not their preallocated length):
+    /// what a crash now would make the next open replay.
+    pub fn journal_bytes(&self) -> u64 {
+        self.store.journal_bytes()
     }
 
     pub fn last_sequence(&self) -> u64 {

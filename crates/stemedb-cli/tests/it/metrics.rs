@@ -122,6 +122,10 @@ async fn metrics_parse_and_carry_every_documented_name() {
         "stemedb_connections_refused_total",
         "stemedb_errors_total",
         "stemedb_storage_damage_total",
+        "stemedb_journal_bytes",
+        "stemedb_open_duration_seconds",
+        "stemedb_agent_circuits_open",
+        "stemedb_last_backup_timestamp_seconds",
     ] {
         assert!(after.iter().any(|(n, _, _)| n == name), "{name} is exposed");
     }
@@ -176,6 +180,11 @@ async fn metrics_parse_and_carry_every_documented_name() {
             >= 1.0
     );
     assert!(value(&after, "stemedb_storage_bytes", &[]).unwrap() > 0.0);
+    assert!(
+        value(&after, "stemedb_journal_bytes", &[]).unwrap() > 0.0,
+        "the writes are in the journal"
+    );
+    assert!(value(&after, "stemedb_open_duration_seconds", &[]).unwrap() > 0.0);
     let routes: Vec<&String> = after
         .iter()
         .filter_map(|(_, l, _)| l.get("route"))
