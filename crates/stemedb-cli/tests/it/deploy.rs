@@ -198,3 +198,143 @@ async fn the_shipped_scrape_configuration_scrapes_a_server_that_requires_a_key()
     let text = scraped.text().await.unwrap();
     assert!(text.contains("stemedb_assertions_total"), "{text}");
 }
+
+/// The shipped unit files with the binary's path replaced by this build's, in `dir`.
+fn units_with_this_binary(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/systemd");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path())
+            .unwrap()
+            .replace("/usr/local/bin/stemedb", crate::child::BIN);
+        let path = dir.join(entry.file_name());
+        std::fs::write(&path, text).unwrap();
+        out.push(path);
+    }
+    out.sort();
+    out
+}
+
+/// `systemd-analyze verify` accepts every unit (unknown keys, bad commands and missing units
+/// are errors), with this build's binary where the units name `/usr/local/bin/stemedb`.
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = units_with_this_binary(dir.path());
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze is needed to check the units: {e}"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && !said.contains("Unknown"), "{said}");
+}
+
+/// The shell script a unit's `ExecStart=/bin/sh -c '…'` runs, as systemd hands it to sh
+/// (`%%` is a literal `%`; the scripts use no backslashes, so systemd's C unescaping is moot),
+/// with the unit's paths moved to the test's.
+fn exec_start_script(unit: &str, paths: &[(&str, String)]) -> String {
+    let text = deploy_file(&format!("systemd/{unit}"));
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/bin/sh -c '"))
+        .unwrap_or_else(|| panic!("{unit}: ExecStart=/bin/sh -c '…'"));
+    let mut script = line.strip_suffix('\'').unwrap().replace("%%", "%");
+    for (from, to) in paths {
+        script = script.replace(from, to);
+    }
+    script
+}
+
+fn run_script(script: &str, env: &[(&str, String)]) -> (bool, String) {
+    let out = std::process::Command::new("/bin/sh")
+        .args(["-c", script])
+        .env_remove("STEMEDB_API_KEY")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// The backup unit, run as shipped against a real server (its key from the unit's
+/// `STEMEDB_API_KEY_FILE`, not from the environment), makes a verified backup; the verify unit
+/// then verifies the newest chain, also when the newest backup is an incremental.
+#[test]
+fn the_backup_and_verify_units_run_against_a_real_server() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("lib/data");
+    let backups = root.path().join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let server = crate::child::ChildServer::start(&data);
+    let root_key = [("STEMEDB_API_KEY", crate::harness::ROOT_KEY.to_owned())];
+    let write = |tag: &str| {
+        format!(
+            "{} load-test --server {} --mode batch --count 20 --batch-size 10 --clients 1 --tag {tag}",
+            crate::child::BIN,
+            server.url
+        )
+    };
+    let (ok, said) = run_script(&write("first"), &root_key);
+    assert!(ok, "records to back up: {said}");
+    // What the server writes at a first start without a configured key (this test configures
+    // one, so it writes the same file by hand).
+    std::fs::write(data.join("admin.key"), crate::harness::ROOT_KEY).unwrap();
+    let unit_text = deploy_file("systemd/stemedb-backup.service");
+    let key_file = unit_text
+        .lines()
+        .find_map(|l| l.strip_prefix("Environment=STEMEDB_API_KEY_FILE="))
+        .expect("the backup unit names its key file")
+        .replace("/var/lib/stemedb/data", data.to_str().unwrap());
+    let server_pub = data.join("server.pub");
+    let paths = [
+        ("http://127.0.0.1:18180", server.url.clone()),
+        ("/usr/local/bin/stemedb", crate::child::BIN.to_owned()),
+        ("/var/backups/stemedb", backups.to_str().unwrap().to_owned()),
+        (
+            "/etc/stemedb/server.pub",
+            server_pub.to_str().unwrap().to_owned(),
+        ),
+    ];
+    let env = [("STEMEDB_API_KEY_FILE", key_file)];
+    let (ok, said) = run_script(&exec_start_script("stemedb-backup.service", &paths), &env);
+    assert!(
+        ok && said.contains("verified 1 backup"),
+        "the backup unit: {said}"
+    );
+    let (ok, said) = run_script(&write("second"), &root_key);
+    assert!(ok, "more records for an incremental: {said}");
+
+    let full = std::fs::read_dir(&backups)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let incremental = backups.join("99999999T999999Z");
+    let (ok, said) = run_script(
+        &format!(
+            "{} backup --server {} --out {} --since {} --server-key {}",
+            crate::child::BIN,
+            server.url,
+            incremental.display(),
+            full.display(),
+            server_pub.display()
+        ),
+        &root_key,
+    );
+    assert!(ok, "an incremental backup: {said}");
+    let (ok, said) = run_script(&exec_start_script("stemedb-verify.service", &paths), &[]);
+    assert!(
+        ok && said.contains("verified 2 backup"),
+        "the verify unit checks the chain ending in an incremental: {said}"
+    );
+}
