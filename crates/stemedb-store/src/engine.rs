@@ -12,6 +12,8 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use crate::StoreError;
 use crate::acked::AckedAtOpen;
+use crate::codec::{StoredRecord, decode_record};
+use crate::keys::seq_key;
 use crate::store::{CommitStats, ENGINE_DIR, META_LAST_APPLIED, StoreOptions, decode_seq};
 use crate::truth::{TruthCache, TruthPolicy};
 
@@ -70,6 +72,22 @@ pub(crate) struct Shared {
     /// The acknowledgement mark and the log's last sequence as found at open (for `check`).
     pub acked_at_open: AckedAtOpen,
     pub log_last_at_open: u64,
+}
+
+impl Shared {
+    /// The log record at `sequence`, its checksum checked: the one way the store reads the
+    /// log. A sequence the log should hold but does not is damage (`CorruptRecord`).
+    pub(crate) fn read_record(&self, sequence: u64) -> Result<StoredRecord, StoreError> {
+        let bytes = self
+            .ks
+            .log
+            .get(seq_key(sequence))?
+            .ok_or(StoreError::CorruptRecord {
+                sequence,
+                reason: "missing from the log".into(),
+            })?;
+        decode_record(sequence, &bytes)
+    }
 }
 
 /// Holds the open engine. Empty only while the writer reopens it.

@@ -6,8 +6,6 @@ use std::collections::HashSet;
 use fjall::{Keyspace, PersistMode};
 use stemedb_core::SignedAssertion;
 
-use crate::codec::decode_record;
-use crate::keys::seq_key;
 use crate::writer::apply;
 use crate::{Store, StoreError};
 
@@ -36,14 +34,7 @@ impl Store {
         let mut bound_agents: HashSet<String> = HashSet::new();
         let mut batch = shared.db.batch();
         for sequence in 1..=last {
-            let bytes = ks
-                .log
-                .get(seq_key(sequence))?
-                .ok_or(StoreError::CorruptRecord {
-                    sequence,
-                    reason: "missing from the log".into(),
-                })?;
-            let stored = decode_record(sequence, &bytes)?;
+            let stored = shared.read_record(sequence)?;
             let record = stored.parse()?;
             reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
             if sequence.is_multiple_of(REBUILD_BATCH_RECORDS) || sequence == last {

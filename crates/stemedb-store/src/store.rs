@@ -12,9 +12,9 @@ use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
 
 use crate::StoreError;
 use crate::acked::{AckMark, AckedAtOpen};
-use crate::codec::{StoredRecord, decode_record};
+use crate::codec::StoredRecord;
 pub(crate) use crate::engine::{Engine, EngineSlot, Shared};
-use crate::keys::{GroupKey, seq_key};
+use crate::keys::GroupKey;
 use crate::truth::{Derived, Role, TruthPolicy};
 use crate::writer::{Job, run_writer};
 
@@ -196,13 +196,7 @@ impl Store {
         if sequence == 0 || sequence > self.last_sequence() {
             return Ok(None);
         }
-        match self.shared()?.ks.log.get(seq_key(sequence))? {
-            Some(bytes) => decode_record(sequence, &bytes).map(Some),
-            None => Err(StoreError::CorruptRecord {
-                sequence,
-                reason: "missing from the log".into(),
-            }),
-        }
+        self.shared()?.read_record(sequence).map(Some)
     }
 
     /// The highest durable sequence whose `recorded_at` is at or before `t` (0 if none).

@@ -109,8 +109,8 @@ fn recover_after_full_disk(
     let last = shared.durable_seq.load(Ordering::Acquire);
     state.next_seq = last + 1;
     state.failed = None;
-    if let Ok(Some(bytes)) = shared.ks.log.get(seq_key(last))
-        && let Ok(record) = crate::codec::decode_record(last, &bytes)
+    if last > 0
+        && let Ok(record) = shared.read_record(last)
     {
         state.last_recorded_at = state.last_recorded_at.max(record.recorded_at);
     }

@@ -446,16 +446,7 @@ pub(super) fn scan_all(
 
 /// Reads and parses the record at `seq` (widest limits: stored records passed stricter ones).
 pub(super) fn load_seq(shared: &Shared, seq: u64) -> Result<Target, StoreError> {
-    let bytes = shared
-        .ks
-        .log
-        .get(crate::keys::seq_key(seq))?
-        .ok_or(StoreError::CorruptRecord {
-            sequence: seq,
-            reason: "missing from the log".into(),
-        })?;
-    let stored = crate::codec::decode_record(seq, &bytes)?;
-    let record = stored.parse()?;
+    let record = shared.read_record(seq)?.parse()?;
     Ok(Target { seq, record })
 }
 

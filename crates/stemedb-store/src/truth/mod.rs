@@ -348,16 +348,7 @@ pub(crate) fn recover(shared: &crate::store::Shared, last_applied: u64) -> Resul
         let end = (seq + 1024).min(last_applied + 1);
         let mut loaded = Vec::new();
         for s in seq..end {
-            let bytes =
-                shared
-                    .ks
-                    .log
-                    .get(crate::keys::seq_key(s))?
-                    .ok_or(StoreError::CorruptRecord {
-                        sequence: s,
-                        reason: "missing from the log".into(),
-                    })?;
-            let stored = crate::codec::decode_record(s, &bytes)?;
+            let stored = shared.read_record(s)?;
             let record = stored.parse()?;
             loaded.push((s, stored.recorded_at, record));
         }
