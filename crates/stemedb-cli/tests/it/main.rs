@@ -24,6 +24,7 @@ mod limits;
 mod metrics;
 mod power;
 mod query;
+mod retraction_authority;
 mod security;
 mod tls;
 mod truth;
