@@ -83,16 +83,7 @@ async fn load_test_finds_the_groups_written_and_fails_when_requests_fail() {
         "{err}"
     );
     // A read key may query but not write: every write fails (403).
-    let created: Value = crate::harness::http()
-        .post(format!("{url}/v1/api-keys"))
-        .json(&serde_json::json!({"name": "reader", "role": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let read_key = created["key"].as_str().expect("the new key").to_owned();
+    let read_key = crate::harness::create_api_key(url, "reader", "read").await;
     let (ok, stdout, err) = load(&["--mode", "single", "--count", "20", "--api-key", &read_key]);
     assert!(
         !ok && err.contains("requests failed"),

@@ -162,23 +162,11 @@ async fn the_shipped_scrape_configuration_scrapes_a_server_that_requires_a_key()
     assert!(yaml_value(&config, "credentials_file").starts_with('/'));
 
     let server = TestServer::start().await;
-    let created: serde_json::Value = crate::harness::http()
-        .post(format!("{}/v1/api-keys", server.url))
-        .json(&json!({"name": "prometheus", "role": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read_key = crate::harness::create_api_key(&server.url, "prometheus", "read").await;
     // What the operator writes into the credentials file, read back as Prometheus does.
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("stemedb-read.key");
-    std::fs::write(
-        &credentials,
-        format!("{}\n", created["key"].as_str().unwrap()),
-    )
-    .unwrap();
+    std::fs::write(&credentials, format!("{read_key}\n")).unwrap();
     let key = std::fs::read_to_string(&credentials)
         .unwrap()
         .trim()

@@ -26,6 +26,23 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// Creates an API key of `role` on the server at `url` (with [`ROOT_KEY`]); returns its secret.
+pub async fn create_api_key(url: &str, name: &str, role: &str) -> String {
+    let created: Value = http()
+        .post(format!("{url}/v1/api-keys"))
+        .json(&json!({"name": name, "role": role}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key created: {created}"))
+        .to_owned()
+}
+
 pub struct TestServer {
     pub url: String,
     pub client: Client,
