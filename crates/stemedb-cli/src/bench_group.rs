@@ -9,7 +9,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use stemedb::LensKind;
 use stemedb::core::SplitMix64;
-use stemedb_client::Client;
+use stemedb_client::{Client, Draft};
 
 use crate::ServerArgs;
 use crate::loadtest::agent_key;
@@ -72,17 +72,15 @@ async fn load(client: &Client, args: &BenchGroupArgs, size: usize) -> Result<()>
         let agent = i % keys.len();
         let value = 100.0 + (rng.next_u64() % 1_000_000) as f64 / 1000.0;
         let confidence = 0.5 + (rng.next_u64() % 500) as f64 / 1000.0;
-        batch.push(crate::client_cmds::sign_record(
-            &keys[agent],
-            &format!("load/{}/agent-{agent}", args.tag),
+        let agent_id = format!("load/{}/agent-{agent}", args.tag);
+        let draft = Draft::new(
+            &agent_id,
             &subject,
             "dose_mg",
             json!(value),
-            &[
-                ("timestamp", json!("2025-01-01T00:00:00Z")),
-                ("confidence", json!(confidence)),
-            ],
-        )?);
+            "2025-01-01T00:00:00Z",
+        );
+        batch.push(draft.confidence(confidence).sign(&keys[agent])?);
         if batch.len() == 1000 || i + 1 == size {
             let answer = client.assert_batch(&batch).await?;
             ensure!(answer["rejected"] == json!(0), "a batch item was refused");

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hdrhistogram::Histogram;
-use serde_json::{Map, json};
+use serde_json::json;
 use stemedb::core::SecretKey;
-use stemedb_client::{Client, ClientError};
+use stemedb_client::{Client, ClientError, Draft};
 
 use crate::ServerArgs;
 
@@ -147,24 +147,12 @@ async fn load_data(admin: &Client) -> Result<()> {
     let mut items = Vec::with_capacity(GROUPS * GROUP_LEN);
     for i in 0..GROUPS * GROUP_LEN {
         let agent = i % keys.len();
-        let mut body = Map::new();
-        body.insert(
-            "subject".into(),
-            json!(format!("bench/isolation/s{}", i / GROUP_LEN)),
-        );
-        body.insert("predicate".into(), json!("p"));
-        body.insert("value".into(), json!((i % 5) as f64));
-        body.insert("confidence".into(), json!(0.5 + (i % 7) as f64 / 20.0));
-        body.insert(
-            "agent_id".into(),
-            json!(format!("bench/isolation/agent-{agent}")),
-        );
-        body.insert(
-            "public_key".into(),
-            json!(keys[agent].public_key().to_hex()),
-        );
-        body.insert("timestamp".into(), json!("2025-01-01T00:00:00Z"));
-        items.push(stemedb_client::sign(body, &keys[agent])?);
+        let subject = format!("bench/isolation/s{}", i / GROUP_LEN);
+        let agent_id = format!("bench/isolation/agent-{agent}");
+        let value = json!((i % 5) as f64);
+        let draft = Draft::new(&agent_id, &subject, "p", value, "2025-01-01T00:00:00Z");
+        let confidence = 0.5 + (i % 7) as f64 / 20.0;
+        items.push(draft.confidence(confidence).sign(&keys[agent])?);
     }
     let reply = admin.assert_batch(&items).await?;
     ensure!(reply["rejected"] == 0, "loading the data set: {reply}");

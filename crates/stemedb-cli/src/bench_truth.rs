@@ -10,7 +10,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use stemedb::SystemClock;
 use stemedb::core::{Clock, SecretKey, SplitMix64};
-use stemedb_client::Client;
+use stemedb_client::{Client, Draft};
 
 use crate::ServerArgs;
 use crate::loadtest::agent_key;
@@ -62,9 +62,8 @@ fn signed(
     value: Value,
     extra: &[(&str, Value)],
 ) -> Result<Value> {
-    let mut fields = vec![("timestamp", json!("2025-01-01T00:00:00Z"))];
-    fields.extend(extra.iter().cloned());
-    crate::client_cmds::sign_record(key, agent, subject, predicate, value, &fields)
+    let draft = Draft::new(agent, subject, predicate, value, "2025-01-01T00:00:00Z");
+    Ok(draft.fields(extra).sign(key)?)
 }
 
 async fn post_batches(client: &Client, items: Vec<Value>) -> Result<()> {

@@ -2,9 +2,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stemedb::SystemClock;
 use stemedb::core::Clock;
+
+use stemedb_client::Draft;
 
 use crate::{ServerArgs, keyfile};
 
@@ -42,40 +44,38 @@ pub struct AssertArgs {
     json: bool,
 }
 
-pub fn body_from(args: &AssertArgs, public_key: &str) -> Result<Map<String, Value>> {
+/// The draft `stemedb assert` signs: its flags, with the valid time defaulting to now.
+fn draft_from(args: &AssertArgs) -> Result<Draft> {
     let value: Value = serde_json::from_str(&args.value).with_context(|| {
         format!(
             "--value {:?} is not JSON (quote strings: '\"text\"')",
             args.value
         )
     })?;
-    let mut body = Map::new();
-    body.insert("subject".into(), json!(args.subject));
-    body.insert("predicate".into(), json!(args.predicate));
-    body.insert("value".into(), value);
-    if let Some(c) = args.confidence {
-        body.insert("confidence".into(), json!(c));
-    }
-    body.insert("agent_id".into(), json!(args.agent));
-    body.insert("public_key".into(), json!(public_key));
     let timestamp = args
         .timestamp
         .clone()
         .unwrap_or_else(|| SystemClock.now().to_rfc3339());
-    body.insert("timestamp".into(), json!(timestamp));
-    if !args.sources.is_empty() {
-        body.insert("sources".into(), json!(args.sources));
+    let mut draft = Draft::new(
+        &args.agent,
+        &args.subject,
+        &args.predicate,
+        value,
+        &timestamp,
+    )
+    .sources(&args.sources);
+    if let Some(c) = args.confidence {
+        draft = draft.confidence(c);
     }
     if let Some(p) = &args.provenance {
-        body.insert("provenance".into(), json!(p));
+        draft = draft.provenance(p);
     }
-    Ok(body)
+    Ok(draft)
 }
 
 pub async fn assert(args: AssertArgs) -> Result<()> {
     let key = keyfile::load(&args.key)?;
-    let body = body_from(&args, &key.public_key().to_hex())?;
-    let wire = stemedb_client::sign(body, &key)?;
+    let wire = draft_from(&args)?.sign(&key)?;
     let reply = args
         .server
         .client()?
@@ -200,26 +200,4 @@ pub fn print_groups(answer: &Value) {
         }
         println!();
     }
-}
-
-/// Builds a body from its required fields plus `fields` (later ones override earlier ones,
-/// `timestamp` included) and signs it with `key`.
-pub fn sign_record(
-    key: &stemedb::core::SecretKey,
-    agent: &str,
-    subject: &str,
-    predicate: &str,
-    value: Value,
-    fields: &[(&str, Value)],
-) -> Result<Value> {
-    let mut body = Map::new();
-    body.insert("subject".into(), json!(subject));
-    body.insert("predicate".into(), json!(predicate));
-    body.insert("value".into(), value);
-    body.insert("agent_id".into(), json!(agent));
-    body.insert("public_key".into(), json!(key.public_key().to_hex()));
-    for (field, v) in fields {
-        body.insert((*field).into(), v.clone());
-    }
-    Ok(stemedb_client::sign(body, key)?)
 }

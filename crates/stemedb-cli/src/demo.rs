@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use stemedb::core::SecretKey;
-use stemedb_client::Client;
+use stemedb_client::{Client, Draft};
 
 use crate::ServerArgs;
 use crate::client_cmds::print_groups;
@@ -102,12 +102,11 @@ const SUBJECT: &str = "drug/aspirin/dosage";
 fn signed(claim: &Claim) -> Result<Value> {
     let (agent, seed, predicate, value, confidence, timestamp, source) = claim;
     let key = SecretKey::from_seed(&[*seed; 32]);
-    let fields = [
-        ("confidence", json!(confidence)),
-        ("timestamp", json!(timestamp)),
-        ("sources", json!([source])),
-    ];
-    crate::client_cmds::sign_record(&key, agent, SUBJECT, predicate, value.clone(), &fields)
+    let draft = Draft::new(agent, SUBJECT, predicate, value.clone(), timestamp);
+    Ok(draft
+        .confidence(*confidence)
+        .sources(&[source])
+        .sign(&key)?)
 }
 
 async fn winner(

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use stemedb::core::SecretKey;
 use stemedb::core::audit::verify_record;
-use stemedb_client::Client;
+use stemedb_client::{Client, Draft};
 
 const STUDY: &str = "source/DEMO_SAFETY_STUDY";
 const DEPENDENTS: usize = 110;
@@ -19,9 +19,8 @@ fn sign(
     extra: &[(&str, Value)],
 ) -> Result<Value> {
     let key = SecretKey::from_seed(&[seed; 32]);
-    let mut fields = vec![("timestamp", json!("2024-06-15T00:00:00Z"))];
-    fields.extend(extra.iter().cloned());
-    crate::client_cmds::sign_record(&key, agent, subject, predicate, value, &fields)
+    let draft = Draft::new(agent, subject, predicate, value, "2024-06-15T00:00:00Z");
+    Ok(draft.fields(extra).sign(&key)?)
 }
 
 pub async fn moment_retraction(client: &Client) -> Result<()> {

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stemedb::SystemClock;
 use stemedb::core::{AssertionId, Clock, SecretKey, SplitMix64, Timestamp};
-use stemedb_client::Client;
+use stemedb_client::{Client, Draft};
 
 use crate::ServerArgs;
 
@@ -80,6 +80,17 @@ fn subject(tag: &str, group: usize) -> String {
     format!("load/{tag}/s{group:08}")
 }
 
+/// The `i`th assertion of a write run: groups of `group_size` on one subject, agents in turn,
+/// valid times 1 ms apart from `base_micros`.
+fn draft(args: &LoadTestArgs, base_micros: i64, i: usize) -> Draft {
+    let agent_id = format!("load/{}/agent-{}", args.tag, i % args.agents.max(1));
+    let subject = subject(&args.tag, i / args.group_size.max(1));
+    let value = json!(((i * 7919) % 1000) as f64 / 10.0);
+    let timestamp = Timestamp::from_micros(base_micros + i as i64 * 1000).to_rfc3339();
+    Draft::new(&agent_id, &subject, "value", value, &timestamp)
+        .confidence(0.5 + (i % 50) as f64 / 100.0)
+}
+
 /// Signs `count` assertions on all cores and returns their wire JSON values.
 fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
     let keys: Vec<SecretKey> = (0..args.agents.max(1))
@@ -97,26 +108,7 @@ fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
                 let keys = &keys;
                 scope.spawn(move || {
                     (start..(start + chunk).min(args.count))
-                        .map(|i| {
-                            let agent = i % keys.len();
-                            let key = &keys[agent];
-                            let mut body = Map::new();
-                            body.insert(
-                                "subject".into(),
-                                json!(subject(&args.tag, i / args.group_size.max(1))),
-                            );
-                            body.insert("predicate".into(), json!("value"));
-                            body.insert("value".into(), json!(((i * 7919) % 1000) as f64 / 10.0));
-                            body.insert("confidence".into(), json!(0.5 + (i % 50) as f64 / 100.0));
-                            body.insert(
-                                "agent_id".into(),
-                                json!(format!("load/{}/agent-{agent}", args.tag)),
-                            );
-                            body.insert("public_key".into(), json!(key.public_key().to_hex()));
-                            let ts = Timestamp::from_micros(base + i as i64 * 1000);
-                            body.insert("timestamp".into(), json!(ts.to_rfc3339()));
-                            Ok(stemedb_client::sign(body, key)?)
-                        })
+                        .map(|i| Ok(draft(args, base, i).sign(&keys[i % keys.len()])?))
                         .collect::<Result<Vec<Value>>>()
                 })
             })

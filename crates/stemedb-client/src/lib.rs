@@ -2,10 +2,14 @@
 //! `stemedb_core` (see [`sign`]); the server never sees secret keys.
 #![forbid(unsafe_code)]
 
+mod draft;
+
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-use stemedb_core::{CoreError, Limits, SecretKey, SignedAssertion};
+pub use draft::{Draft, sign};
+
+use serde_json::Value;
+use stemedb_core::CoreError;
 
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -49,11 +53,6 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     api_key: Option<String>,
-}
-
-/// Signs a body object (without `signature`) and returns the wire form.
-pub fn sign(body: Map<String, Value>, key: &SecretKey) -> Result<Value, ClientError> {
-    Ok(SignedAssertion::sign(body, key, &Limits::default())?.to_wire())
 }
 
 impl Client {

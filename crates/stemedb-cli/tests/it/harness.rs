@@ -4,7 +4,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 use stemedb::Db;
 use stemedb::core::SecretKey;
-use stemedb_client::Client;
+use stemedb_client::{Client, Draft};
 use stemedb_server::{AppState, ServerConfig};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -135,14 +135,7 @@ pub fn body(
     predicate: &str,
     value: Value,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("subject".into(), json!(subject));
-    body.insert("predicate".into(), json!(predicate));
-    body.insert("value".into(), value);
-    body.insert("agent_id".into(), json!(agent));
-    body.insert("public_key".into(), json!(key.public_key().to_hex()));
-    body.insert("timestamp".into(), json!("2025-01-01T00:00:00Z"));
-    body
+    Draft::new(agent, subject, predicate, value, "2025-01-01T00:00:00Z").into_body(key)
 }
 
 /// Signs a body into its wire form.
@@ -168,11 +161,14 @@ pub fn claim(
     confidence: f64,
     timestamp: &str,
 ) -> Value {
-    let k = key(seed);
-    let mut b = body(&k, &format!("agent/{seed}"), subject, predicate, value);
-    b.insert("confidence".into(), json!(confidence));
-    b.insert("timestamp".into(), json!(timestamp));
-    signed(b, &k)
+    let draft = Draft::new(
+        &format!("agent/{seed}"),
+        subject,
+        predicate,
+        value,
+        timestamp,
+    );
+    draft.confidence(confidence).sign(&key(seed)).unwrap()
 }
 
 /// Rebuilds the signed body from a returned record (docs/signing.md) and checks id and signature.
