@@ -57,68 +57,68 @@ pub struct ServeArgs {
     #[arg(long, env = "STEMEDB_TLS_KEY_PATH", requires = "tls_cert_path")]
     tls_key_path: Option<PathBuf>,
     /// Serve /metrics without a key: `--metrics-open true`.
-    #[arg(long, env = "STEMEDB_METRICS_OPEN", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "STEMEDB_METRICS_OPEN", default_value_t = defaults().auth.metrics_open, action = clap::ArgAction::Set)]
     metrics_open: bool,
     /// How long the previous secret of a rotated API key keeps working, in milliseconds.
-    #[arg(long, env = "STEMEDB_KEY_ROTATION_GRACE_MS", default_value_t = 24 * 60 * 60 * 1000)]
+    #[arg(long, env = "STEMEDB_KEY_ROTATION_GRACE_MS", default_value_t = defaults().auth.rotation_grace_ms)]
     key_rotation_grace_ms: u64,
     /// Default requests per second of a read key (0: unlimited).
-    #[arg(long, env = "STEMEDB_READ_RATE_PER_SEC", default_value_t = 2_000)]
+    #[arg(long, env = "STEMEDB_READ_RATE_PER_SEC", default_value_t = defaults().auth.read_rate_per_sec)]
     read_rate_per_sec: u32,
     /// Default requests per second of a write key (0: unlimited).
-    #[arg(long, env = "STEMEDB_WRITE_RATE_PER_SEC", default_value_t = 2_000)]
+    #[arg(long, env = "STEMEDB_WRITE_RATE_PER_SEC", default_value_t = defaults().auth.write_rate_per_sec)]
     write_rate_per_sec: u32,
     /// Default requests per second of an admin key (0: unlimited; the root key is never limited).
-    #[arg(long, env = "STEMEDB_ADMIN_RATE_PER_SEC", default_value_t = 200)]
+    #[arg(long, env = "STEMEDB_ADMIN_RATE_PER_SEC", default_value_t = defaults().auth.admin_rate_per_sec)]
     admin_rate_per_sec: u32,
     /// Requests per second shared by all callers without a key on open routes (/v1/health).
-    #[arg(long, env = "STEMEDB_OPEN_RATE_PER_SEC", default_value_t = 50)]
+    #[arg(long, env = "STEMEDB_OPEN_RATE_PER_SEC", default_value_t = defaults().auth.open_rate_per_sec)]
     open_rate_per_sec: u32,
     /// Records per second one agent may write, whatever key sends them (0: unlimited).
     #[arg(
         long,
         env = "STEMEDB_AGENT_WRITE_RATE_PER_SEC",
-        default_value_t = 10_000
+        default_value_t = defaults().agent_guard.write_rate_per_sec
     )]
     agent_write_rate_per_sec: u32,
     /// Records one agent may write at once before its rate applies (at least the rate).
-    #[arg(long, env = "STEMEDB_AGENT_WRITE_BURST", default_value_t = 20_000)]
+    #[arg(long, env = "STEMEDB_AGENT_WRITE_BURST", default_value_t = defaults().agent_guard.write_burst)]
     agent_write_burst: u32,
     /// Writes of one agent that may fail validation or signature checks in a window; one more
     /// refuses the agent for the cooldown (0: no circuit breaker).
-    #[arg(long, env = "STEMEDB_AGENT_FAILURES_MAX", default_value_t = 100)]
+    #[arg(long, env = "STEMEDB_AGENT_FAILURES_MAX", default_value_t = defaults().agent_guard.failures_max)]
     agent_failures_max: u32,
     /// The window of that count, in milliseconds.
     #[arg(
         long,
         env = "STEMEDB_AGENT_FAILURE_WINDOW_MS",
-        default_value_t = 60_000
+        default_value_t = defaults().agent_guard.failure_window_ms
     )]
     agent_failure_window_ms: u64,
     /// How long an agent's open circuit refuses its writes, in milliseconds.
-    #[arg(long, env = "STEMEDB_AGENT_COOLDOWN_MS", default_value_t = 60_000)]
+    #[arg(long, env = "STEMEDB_AGENT_COOLDOWN_MS", default_value_t = defaults().agent_guard.cooldown_ms)]
     agent_cooldown_ms: u64,
     /// Largest body of one assertion or query, in bytes.
-    #[arg(long, env = "STEMEDB_ASSERTION_BODY_BYTES_MAX", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "STEMEDB_ASSERTION_BODY_BYTES_MAX", default_value_t = defaults().assertion_body_bytes_max)]
     assertion_body_bytes_max: usize,
     /// Largest batch body, in bytes.
-    #[arg(long, env = "STEMEDB_BATCH_BODY_BYTES_MAX", default_value_t = 32 * 1024 * 1024)]
+    #[arg(long, env = "STEMEDB_BATCH_BODY_BYTES_MAX", default_value_t = defaults().batch_body_bytes_max)]
     batch_body_bytes_max: usize,
     /// Most assertions in one batch.
-    #[arg(long, env = "STEMEDB_BATCH_LEN_MAX", default_value_t = 10_000)]
+    #[arg(long, env = "STEMEDB_BATCH_LEN_MAX", default_value_t = defaults().db.batch_len_max)]
     batch_len_max: usize,
     /// Request timeout, in milliseconds (reading a slow client's body counts).
-    #[arg(long, env = "STEMEDB_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "STEMEDB_REQUEST_TIMEOUT_MS", default_value_t = defaults().request_timeout_ms)]
     request_timeout_ms: u64,
     /// Longest a client may take to send a request head, or to start its next request on a
     /// kept-alive connection, in milliseconds; past it the connection is closed.
-    #[arg(long, env = "STEMEDB_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "STEMEDB_HEADER_READ_TIMEOUT_MS", default_value_t = defaults().header_read_timeout_ms)]
     header_read_timeout_ms: u64,
     /// Largest request head (request line and headers), in bytes (at least 8192); past it: 431.
-    #[arg(long, env = "STEMEDB_HEADER_BYTES_MAX", default_value_t = 16 * 1024)]
+    #[arg(long, env = "STEMEDB_HEADER_BYTES_MAX", default_value_t = defaults().header_bytes_max)]
     header_bytes_max: usize,
     /// Connections open at once; one more is answered 503 too-many-connections and closed.
-    #[arg(long, env = "STEMEDB_CONNECTIONS_MAX", default_value_t = 1024)]
+    #[arg(long, env = "STEMEDB_CONNECTIONS_MAX", default_value_t = defaults().connections_max)]
     connections_max: usize,
     /// Host names served besides the loopback names, comma-separated (ports ignored). On a
     /// loopback bind any other Host gets 421 host-not-allowed (DNS rebinding); on another
@@ -130,46 +130,52 @@ pub struct ServeArgs {
     #[arg(long, env = "STEMEDB_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
     /// Deepest nesting of arrays and objects in a JSON body (1 to 128); deeper: 400.
-    #[arg(long, env = "STEMEDB_JSON_DEPTH_MAX", default_value_t = 64)]
+    #[arg(long, env = "STEMEDB_JSON_DEPTH_MAX", default_value_t = defaults().json_depth_max)]
     json_depth_max: usize,
     /// How far ahead of the server clock a timestamp may be, in milliseconds.
-    #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = 300_000)]
+    #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = defaults().db.future_skew_ms)]
     future_skew_ms: i64,
     /// Storage block cache, in bytes.
-    #[arg(long, env = "STEMEDB_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "STEMEDB_CACHE_BYTES", default_value_t = defaults().db.cache_bytes)]
     cache_bytes: u64,
     /// Journal bytes kept before flushing (at least 64 MiB); bounds replay after a crash.
-    #[arg(long, env = "STEMEDB_JOURNAL_BYTES_MAX", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "STEMEDB_JOURNAL_BYTES_MAX", default_value_t = defaults().db.journal_bytes_max)]
     journal_bytes_max: u64,
     /// Free bytes the data directory's filesystem must keep; below it writes get 507 until
     /// space returns (0 turns the check off).
-    #[arg(long, env = "STEMEDB_DISK_FREE_MIN_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "STEMEDB_DISK_FREE_MIN_BYTES", default_value_t = defaults().db.disk_free_min_bytes)]
     disk_free_min_bytes: u64,
     /// Trust of an agent with no chain from a trust root.
-    #[arg(long, env = "STEMEDB_TRUST_DEFAULT", default_value_t = 0.1)]
+    #[arg(long, env = "STEMEDB_TRUST_DEFAULT", default_value_t = defaults().db.policy.trust.default_trust)]
     trust_default: f64,
     /// Factor applied at every hop of a trust chain.
-    #[arg(long, env = "STEMEDB_TRUST_DECAY", default_value_t = 0.9)]
+    #[arg(long, env = "STEMEDB_TRUST_DECAY", default_value_t = defaults().db.policy.trust.decay)]
     trust_decay: f64,
     /// Longest trust chain followed from a root.
-    #[arg(long, env = "STEMEDB_TRUST_HOPS_MAX", default_value_t = 8)]
+    #[arg(long, env = "STEMEDB_TRUST_HOPS_MAX", default_value_t = defaults().db.policy.trust.hops_max)]
     trust_hops_max: usize,
     /// Agents below this trust are subject to the quarantine rules.
-    #[arg(long, env = "STEMEDB_QUARANTINE_TRUST_MIN", default_value_t = 0.3)]
+    #[arg(long, env = "STEMEDB_QUARANTINE_TRUST_MIN", default_value_t = defaults().db.policy.quarantine_trust_min)]
     quarantine_trust_min: f64,
     /// New subjects a low-trust agent may create per window before quarantine; 0 turns it off.
     #[arg(
         long,
         env = "STEMEDB_QUARANTINE_NEW_SUBJECTS_MAX",
-        default_value_t = 10_000
+        default_value_t = defaults().db.policy.new_subjects_burst_max
     )]
     quarantine_new_subjects_max: u64,
     /// The window of the new-subject rule, in milliseconds.
-    #[arg(long, env = "STEMEDB_QUARANTINE_WINDOW_MS", default_value_t = 60_000)]
+    #[arg(long, env = "STEMEDB_QUARANTINE_WINDOW_MS", default_value_t = defaults().db.policy.new_subjects_window_ms)]
     quarantine_window_ms: u64,
     /// Conflict score above which the skeptic calls a group disputed.
-    #[arg(long, env = "STEMEDB_DISPUTED_SCORE_MIN", default_value_t = 0.3)]
+    #[arg(long, env = "STEMEDB_DISPUTED_SCORE_MIN", default_value_t = defaults().db.disputed_score_min)]
     disputed_score_min: f64,
+}
+
+/// The defaults of every setting: `ServerConfig::default()` is their one source, so `--help`,
+/// `config show` and an embedded `Db` agree.
+fn defaults() -> ServerConfig {
+    ServerConfig::default()
 }
 
 impl ServeArgs {
@@ -309,4 +315,26 @@ async fn shutdown_signal() {
         }
     }
     let _ = interrupt.await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::{Args, FromArgMatches};
+
+    use super::*;
+
+    /// `stemedb serve` with no flags, no environment and no file.
+    fn serve_without_settings() -> ServeArgs {
+        let command = ServeArgs::augment_args(clap::Command::new("serve"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from(["serve"]).unwrap();
+        ServeArgs::from_arg_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn serve_defaults_are_the_server_config_defaults() {
+        let from_flags = format!("{:?}", serve_without_settings().server_config());
+        assert_eq!(from_flags, format!("{:?}", ServerConfig::default()));
+    }
 }
