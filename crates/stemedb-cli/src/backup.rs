@@ -64,6 +64,12 @@ enum BackupCommand {
         /// A data directory whose server.pub is trusted when --server-key is not given.
         #[arg(long, env = "STEMEDB_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// After the chain verifies, tell the server (--server, with an admin key), which then
+        /// shows the time in stemedb_last_verified_backup_timestamp_seconds.
+        #[arg(long)]
+        report: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
@@ -93,9 +99,15 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
         backups,
         trust,
         data_dir,
+        report,
+        server,
     }) = &args.command
     {
-        return verify(backups, &trusted(trust, data_dir.as_deref())?);
+        verify(backups, &trusted(trust, data_dir.as_deref())?)?;
+        return match backups.last() {
+            Some(newest) if *report => report_verified(server, newest).await,
+            _ => Ok(()),
+        };
     }
     let out = args
         .out
@@ -300,6 +312,27 @@ fn read_manifest(dir: &Path) -> Result<Manifest> {
         .with_context(|| format!("reading {}", dir.join(MANIFEST_FILE).display()))?;
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a backup manifest", dir.display()))
+}
+
+/// Sends the newest verified manifest, byte for byte, to the server that signed it.
+async fn report_verified(server: &ServerArgs, newest: &Path) -> Result<()> {
+    let path = newest.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let client = server.client()?;
+    let (status, answer) = client
+        .post_raw("/v1/admin/backup/verified", bytes)
+        .await
+        .with_context(|| format!("reporting the verification to {}", server.server))?;
+    ensure!(
+        status == 200,
+        "the server did not record the verification ({status}): {}",
+        answer["detail"].as_str().unwrap_or("no detail")
+    );
+    println!(
+        "reported to {}: verified through sequence {}",
+        server.server, answer["last_sequence"]
+    );
+    Ok(())
 }
 
 fn verify(backups: &[PathBuf], trust: &Trust) -> Result<()> {

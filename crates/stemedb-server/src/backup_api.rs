@@ -8,9 +8,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use stemedb::DbError;
-use stemedb::backup::{BACKUP_FORMAT, Manifest, record_line};
+use stemedb::backup::{BACKUP_FORMAT, Manifest, Trust, check_manifest, record_line};
 
-use crate::api::blocking;
+use crate::api::{blocking, body_bytes};
+use crate::backup_status::now_unix_s;
 use crate::{ApiError, AppState};
 
 fn millis(micros: u64) -> f64 {
@@ -171,9 +172,35 @@ pub async fn attest(
         Ok(manifest)
     })
     .await?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    metrics::gauge!("stemedb_last_backup_timestamp_seconds").set(now);
+    state
+        .backups
+        .backed_up(now_unix_s())
+        .map_err(|e| ApiError::Internal(format!("recording the backup time: {e}")))?;
     Ok(Json(manifest))
+}
+
+#[utoipa::path(post, path = "/v1/admin/backup/verified", tag = "admin",
+    request_body(content = Object, description = "The manifest.json of the newest backup of a chain that `stemedb backup verify` verified, byte for byte"),
+    responses((status = 200, description = "Recorded: the time of the verification and the chain's last sequence (`stemedb_last_verified_backup_timestamp_seconds`)", body = Object),
+        (status = 422, description = "The manifest is not one this server signed")))]
+pub async fn verified(
+    State(state): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
+    crate::api::parse_wire(&bytes)?;
+    let trust = Trust {
+        server_key: Some(state.server_key.public_key()),
+        allow_unsigned: false,
+    };
+    let (manifest, _) = check_manifest(&bytes, &trust).map_err(ApiError::ManifestRefused)?;
+    let now = now_unix_s();
+    state
+        .backups
+        .verified(now, manifest.last_sequence)
+        .map_err(|e| ApiError::Internal(format!("recording the verification: {e}")))?;
+    Ok(Json(json!({
+        "verified_at_unix_s": now,
+        "last_sequence": manifest.last_sequence,
+    })))
 }

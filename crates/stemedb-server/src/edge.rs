@@ -49,6 +49,7 @@ const JSON_BODY_ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/v1/admin/trust-roots", false),
     ("POST", "/v1/api-keys", false),
     ("PATCH", "/v1/api-keys/{id}", false),
+    ("POST", "/v1/admin/backup/verified", false),
 ];
 
 /// Marks a request whose head had both `Content-Length` and `Transfer-Encoding` (found below

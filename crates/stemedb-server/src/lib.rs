@@ -8,6 +8,7 @@ mod api;
 pub mod auth;
 mod auth_api;
 mod backup_api;
+mod backup_status;
 mod config;
 mod custody;
 mod edge;
@@ -52,13 +53,15 @@ pub struct AppState {
     pub agents: Arc<agent_guard::AgentGuard>,
     /// Signs backup manifests.
     pub server_key: Arc<server_key::ServerKey>,
+    /// When a backup was last signed and last verified (kept in the data directory).
+    pub backups: Arc<backup_status::BackupStatus>,
 }
 
 /// The server's own files in a data directory, beside the store: API keys (hashed), sealed
 /// custodial agent keys, the admin audit log, and the key files a first start may create. They
 /// are not in backups (keys are secrets); a forced restore carries them over from the data it
 /// replaces. The server key (which signs backups) and its public half are among them.
-pub const SERVER_FILES: [&str; 7] = [
+pub const SERVER_FILES: [&str; 8] = [
     auth::keys::FILE_NAME,
     custody::FILE_NAME,
     admin_log::FILE_NAME,
@@ -66,6 +69,7 @@ pub const SERVER_FILES: [&str; 7] = [
     auth::ADMIN_KEY_FILE,
     server_key::FILE_NAME,
     server_key::PUBLIC_FILE_NAME,
+    backup_status::FILE_NAME,
 ];
 
 /// Secret files a start created: (what, path).
@@ -104,7 +108,12 @@ impl AppState {
         let agents = agent_guard::AgentGuard::new(config.agent_guard.clone());
         let (server_key, key_file) = server_key::ServerKey::open(&dir)?;
         created.extend(key_file.map(|p| ("backup-signing server key", p)));
+        let (backups, warning) = backup_status::BackupStatus::open(&dir);
+        if let Some(warning) = warning {
+            tracing::warn!(%warning, "backup times unreadable; counting no backup until the next one");
+        }
         let state = AppState {
+            backups: Arc::new(backups),
             server_key: Arc::new(server_key),
             agents: Arc::new(agents),
             db: Arc::new(db),
@@ -179,6 +188,7 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .route("/v1/admin/backup", get(backup_api::snapshot))
         .route("/v1/admin/backup/records", get(backup_api::records))
         .route("/v1/admin/backup/attest", get(backup_api::attest))
+        .route("/v1/admin/backup/verified", post(backup_api::verified))
         .route(
             "/v1/admin/curators",
             get(truth_api::list_curators).post(truth_api::add_curator),

@@ -19,6 +19,8 @@ use crate::AppState;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How often histograms are folded into their buckets when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Quarantine entries a scrape counts at most: a flood must not make every scrape slow.
+const QUARANTINE_COUNT_MAX: usize = 1_000_000;
 const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
@@ -120,9 +122,30 @@ fn describe_all() {
     );
     describe_gauge!(
         "stemedb_last_backup_timestamp_seconds",
-        "Unix time of the last backup the server signed (0: none since the server started)."
+        "Unix time of the last backup the server signed (0: never; kept across restarts)."
     );
-    gauge!("stemedb_last_backup_timestamp_seconds").set(0.0);
+    describe_gauge!(
+        "stemedb_last_verified_backup_timestamp_seconds",
+        "Unix time a chain of this server's backups last verified offline and was reported \
+         (`stemedb backup verify --report`; 0: never; kept across restarts)."
+    );
+    describe_gauge!(
+        "stemedb_quarantine_backlog",
+        "Records waiting in quarantine for a curator's decision (counted up to 1,000,000)."
+    );
+    describe_gauge!(
+        "stemedb_engine_flushes_outstanding",
+        "Sealed memtables the storage engine has yet to write as tables."
+    );
+    describe_gauge!(
+        "stemedb_engine_l0_tables",
+        "Level-0 tables over all keyspaces waiting for compaction: it grows when compaction \
+         falls behind writes, and every read then looks in more tables."
+    );
+    describe_gauge!(
+        "stemedb_engine_compactions_active",
+        "Compactions the storage engine is running now."
+    );
     counter!("stemedb_rate_limit_rejections_total").absolute(0);
     counter!("stemedb_connections_refused_total").absolute(0);
     gauge!("stemedb_connections_open").set(0.0);
@@ -157,6 +180,17 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     gauge!("stemedb_journal_bytes").set(state.db.journal_bytes() as f64);
     gauge!("stemedb_open_duration_seconds").set(state.db.opened_in().as_secs_f64());
     gauge!("stemedb_agent_circuits_open").set(state.agents.circuits_open() as f64);
+    let engine = state.db.engine_backlog();
+    gauge!("stemedb_engine_flushes_outstanding").set(engine.flushes_outstanding as f64);
+    gauge!("stemedb_engine_l0_tables").set(engine.l0_tables as f64);
+    gauge!("stemedb_engine_compactions_active").set(engine.compactions_active as f64);
+    let db = std::sync::Arc::clone(&state.db);
+    let backlog = tokio::task::spawn_blocking(move || db.quarantine_backlog(QUARANTINE_COUNT_MAX));
+    match backlog.await {
+        Ok(Ok(count)) => gauge!("stemedb_quarantine_backlog").set(count as f64),
+        Ok(Err(e)) => tracing::warn!(error = %e, "counting the quarantine backlog"),
+        Err(e) => tracing::warn!(error = %e, "counting the quarantine backlog"),
+    }
     handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -434,6 +434,7 @@ pub struct Problem {
         crate::backup_api::snapshot,
         crate::backup_api::records,
         crate::backup_api::attest,
+        crate::backup_api::verified,
         crate::truth_api::retract,
         crate::truth_api::vote,
         crate::truth_api::trust,

@@ -33,6 +33,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Refused(String),
+    #[error("backup manifest refused: {0}")]
+    ManifestRefused(String),
     #[error("{0}")]
     Unsigned(String),
     #[error(
@@ -181,6 +183,11 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
         ApiError::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "Missing or bad API key"),
         ApiError::Forbidden { .. } => (S::FORBIDDEN, "forbidden", "Role not allowed"),
         ApiError::Refused(_) => (S::FORBIDDEN, "refused", "Refused"),
+        ApiError::ManifestRefused(_) => (
+            S::UNPROCESSABLE_ENTITY,
+            "backup-manifest-refused",
+            "Backup manifest refused",
+        ),
         ApiError::Unsigned(_) => (
             S::UNPROCESSABLE_ENTITY,
             "unsigned",

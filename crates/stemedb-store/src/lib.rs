@@ -21,7 +21,9 @@ pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
 pub use space::{SyncHook, free_bytes};
-pub use store::{AckLossPolicy, AppendOutcome, CommitStats, FORMAT_VERSION, Store, StoreOptions};
+pub use store::{
+    AckLossPolicy, AppendOutcome, CommitStats, EngineBacklog, FORMAT_VERSION, Store, StoreOptions,
+};
 pub use truth::{
     Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Role, Stage, StageAt,
     TruthPolicy, VoteTally,

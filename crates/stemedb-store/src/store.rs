@@ -29,6 +29,17 @@ pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
 /// Longest `close` waits for memtable flushes before giving up on them.
 const FLUSH_WAIT_MS: u64 = 2_000;
 
+/// The engine's background backlog (`Store::engine_backlog`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineBacklog {
+    /// Sealed memtables waiting to be written as tables.
+    pub flushes_outstanding: usize,
+    /// Level-0 tables over all keyspaces, waiting to be compacted into deeper levels.
+    pub l0_tables: usize,
+    /// Compactions running now.
+    pub compactions_active: usize,
+}
+
 /// Settings of the storage engine.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -310,6 +321,20 @@ impl Store {
             .ok()
             .and_then(|shared| shared.db.disk_space().ok())
             .unwrap_or(0)
+    }
+
+    /// Work the engine still owes in the background: sealed memtables not yet flushed, level-0
+    /// tables not yet compacted (the read amplification an operator watches grow when
+    /// compaction falls behind), compactions running now. Zero when the engine is reopening.
+    pub fn engine_backlog(&self) -> EngineBacklog {
+        let Ok(shared) = self.shared() else {
+            return EngineBacklog::default();
+        };
+        EngineBacklog {
+            flushes_outstanding: shared.db.outstanding_flushes(),
+            l0_tables: shared.ks.all().iter().map(|ks| ks.l0_table_count()).sum(),
+            compactions_active: shared.db.active_compactions(),
+        }
     }
 
     /// Allocated bytes of the engine's journal files (they are preallocated sparse, so their

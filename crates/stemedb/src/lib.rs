@@ -29,8 +29,8 @@ pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::{
-    AckLossPolicy, AckedAtOpen, Bound, CheckReport, CommitStats, QuarantineRule, Role, Stage,
-    StoreError, SyncHook, TruthPolicy, VoteTally, free_bytes,
+    AckLossPolicy, AckedAtOpen, Bound, CheckReport, CommitStats, EngineBacklog, QuarantineRule,
+    Role, Stage, StoreError, SyncHook, TruthPolicy, VoteTally, free_bytes,
 };
 pub use truth::{AgentInfo, QuarantinedRecord};
 
@@ -132,6 +132,11 @@ impl Db {
     /// what a crash now would make the next open replay.
     pub fn journal_bytes(&self) -> u64 {
         self.store.journal_bytes()
+    }
+
+    /// The engine's background backlog: flushes and compactions it still owes.
+    pub fn engine_backlog(&self) -> EngineBacklog {
+        self.store.engine_backlog()
     }
 
     pub fn last_sequence(&self) -> u64 {

@@ -198,7 +198,26 @@ impl Db {
         }
         Ok(out)
     }
+
+    /// How many records wait in quarantine for a decision, counted up to `count_max` (a
+    /// scrape must stay cheap under a flood; the count then reads as "at least").
+    pub fn quarantine_backlog(&self, count_max: usize) -> Result<usize, DbError> {
+        let mut count = 0;
+        let mut after = 0;
+        while count < count_max {
+            let page = self
+                .store
+                .quarantined(after, QUARANTINE_PAGE.min(count_max - count))?;
+            let Some(last) = page.last() else { break };
+            after = last.sequence;
+            count += page.len();
+        }
+        Ok(count)
+    }
 }
+
+/// Quarantine entries read per step while counting the backlog.
+const QUARANTINE_PAGE: usize = 10_000;
 
 /// The control meaning of a stored record (`None` for ordinary or unreadable bodies).
 pub(crate) fn control_of(stored: &StoredRecord) -> Option<Control> {

@@ -558,4 +558,52 @@ async fn a_forged_or_altered_backup_is_refused() {
     for case in &cases {
         check(case, &original, 20);
     }
+    let reports = [
+        ("untouched", untouched as fn(&Path), 200),
+        ("a record forged, hash recomputed", forge_record, 422),
+        ("re-signed with another key", forge_and_resign, 422),
+        ("downgraded to unsigned", forge_and_downgrade, 422),
+    ];
+    for (name, tamper, status) in reports {
+        check_report(&c, name, tamper, &original, status).await;
+    }
+}
+
+/// Reports a (tampered) backup's manifest as verified: the server records it only when it
+/// signed exactly that manifest, and then shows the time in its metrics.
+async fn check_report(c: &Client, name: &str, tamper: fn(&Path), original: &Path, want: u16) {
+    let work = tempfile::tempdir().unwrap();
+    copy_backup(original, work.path());
+    tamper(work.path());
+    let manifest = std::fs::read(work.path().join("manifest.json")).unwrap();
+    let verified_at = || async {
+        let text = c.get_bytes("/metrics", &[]).await.unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("stemedb_last_verified_backup_timestamp_seconds "));
+        line.and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok())
+    };
+    let before = verified_at().await;
+    let status = match c.post_raw("/v1/admin/backup/verified", manifest).await {
+        Ok((status, answer)) => {
+            assert_eq!(answer["last_sequence"], manifest_last(original), "{name}");
+            status
+        }
+        Err(e) => {
+            assert_eq!(
+                e.problem_type(),
+                Some("urn:stemedb:problem:backup-manifest-refused"),
+                "{name}: {e}"
+            );
+            422
+        }
+    };
+    assert_eq!(status, want, "{name}");
+    let after = verified_at().await;
+    if want == 200 {
+        assert!(after.is_some_and(|t| t > 1.0e9), "{name}: {after:?}");
+    } else {
+        assert_eq!(after, before, "{name}: a refused report changes nothing");
+    }
 }

@@ -276,12 +276,7 @@ fn the_backup_and_verify_units_run_against_a_real_server() {
     // What the server writes at a first start without a configured key (this test configures
     // one, so it writes the same file by hand).
     std::fs::write(data.join("admin.key"), crate::harness::ROOT_KEY).unwrap();
-    let unit_text = deploy_file("systemd/stemedb-backup.service");
-    let key_file = unit_text
-        .lines()
-        .find_map(|l| l.strip_prefix("Environment=STEMEDB_API_KEY_FILE="))
-        .expect("the backup unit names its key file")
-        .replace("/var/lib/stemedb/data", data.to_str().unwrap());
+    let key_file = unit_key_file("stemedb-backup.service", &data);
     let server_pub = data.join("server.pub");
     let paths = [
         ("http://127.0.0.1:18180", server.url.clone()),
@@ -320,9 +315,41 @@ fn the_backup_and_verify_units_run_against_a_real_server() {
         &root_key,
     );
     assert!(ok, "an incremental backup: {said}");
-    let (ok, said) = run_script(&exec_start_script("stemedb-verify.service", &paths), &[]);
-    assert!(
-        ok && said.contains("verified 2 backup"),
-        "the verify unit checks the chain ending in an incremental: {said}"
+    let verify_env = [(
+        "STEMEDB_API_KEY_FILE",
+        unit_key_file("stemedb-verify.service", &data),
+    )];
+    let (ok, said) = run_script(
+        &exec_start_script("stemedb-verify.service", &paths),
+        &verify_env,
     );
+    assert!(
+        ok && said.contains("verified 2 backup") && said.contains("reported to"),
+        "the verify unit checks the chain ending in an incremental and reports it: {said}"
+    );
+    let scrape = format!(
+        "curl -fsS -H \"X-API-Key: $STEMEDB_API_KEY\" {}/metrics",
+        server.url
+    );
+    let (ok, metrics) = run_script(&scrape, &root_key);
+    assert!(ok, "scraping /metrics: {metrics}");
+    for gauge in [
+        "stemedb_last_backup_timestamp_seconds",
+        "stemedb_last_verified_backup_timestamp_seconds",
+    ] {
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{gauge} ")))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(value.is_some_and(|t| t > 1.0e9), "{gauge}: {value:?}");
+    }
+}
+
+/// The key file a unit names in `Environment=STEMEDB_API_KEY_FILE=`, moved into `data`.
+fn unit_key_file(unit: &str, data: &std::path::Path) -> String {
+    deploy_file(&format!("systemd/{unit}"))
+        .lines()
+        .find_map(|l| l.strip_prefix("Environment=STEMEDB_API_KEY_FILE="))
+        .unwrap_or_else(|| panic!("{unit} names its key file"))
+        .replace("/var/lib/stemedb/data", data.to_str().unwrap())
 }

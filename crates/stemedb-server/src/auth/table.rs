@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/admin/backup", ADMIN),
     ("GET", "/v1/admin/backup/records", ADMIN),
     ("GET", "/v1/admin/backup/attest", ADMIN),
+    ("POST", "/v1/admin/backup/verified", ADMIN),
     ("GET", "/v1/admin/curators", ADMIN),
     ("POST", "/v1/admin/curators", ADMIN),
     ("GET", "/v1/admin/trust-roots", ADMIN),
