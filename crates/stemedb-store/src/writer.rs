@@ -3,21 +3,38 @@
 //! batch, fsyncs once, and only then answers every waiter.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use fjall::{OwnedWriteBatch, PersistMode};
+use fjall::OwnedWriteBatch;
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
 use crate::acked::AckMark;
 use crate::codec::encode_record;
-use crate::engine::{EngineSlot, reopen};
-use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
-use crate::space::{injected_fsync_failure, is_out_of_space};
-use crate::store::{META_LAST_APPLIED, Shared, StoreOptions, decode_seq};
+use crate::engine::{EngineSlot, Shared, reopen};
+use crate::error::StoreError;
+use crate::keys::{
+    META_LAST_APPLIED, decode_seq, name_seq_key, seq_key, subject_predicate_key, valid_time_key,
+};
+use crate::options::StoreOptions;
+use crate::space::{free_bytes, injected_fsync_failure, is_out_of_space};
 use crate::truth::{Derived, derive_records};
-use crate::{AppendOutcome, StoreError};
+
+/// What happened to one record handed to [`Store::append`](crate::Store::append).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Newly stored and durable.
+    Appended {
+        sequence: u64,
+        recorded_at: Timestamp,
+        /// What truth maintenance did with it.
+        derived: Derived,
+    },
+    /// The same id was already stored (idempotent re-send).
+    Duplicate { sequence: u64 },
+    /// The agent id is bound to another public key; nothing stored.
+    AgentKeyConflict { bound_key: [u8; 32] },
+}
 
 pub(crate) struct Job {
     pub records: Vec<SignedAssertion>,
@@ -50,25 +67,15 @@ pub(crate) fn run_writer(
     mark: Option<AckMark>,
 ) {
     let mut state = WriterState {
-        next_seq: shared.durable_seq.load(Ordering::Acquire) + 1,
+        next_seq: shared.durable_seq() + 1,
         last_recorded_at: Timestamp::from_micros(i64::MIN),
         failed: None,
         mark,
-        dir: shared.dir.clone(),
+        dir: shared.dir().to_owned(),
     };
     let mut engine = Some(shared);
     while let Ok(first) = receiver.recv() {
-        let mut jobs = vec![first];
-        let mut pending: usize = jobs[0].records.len();
-        while pending < options.group_records_max {
-            match receiver.try_recv() {
-                Ok(job) => {
-                    pending += job.records.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+        let jobs = collect_group(first, receiver, options.group_records_max);
         engine = recover_after_full_disk(engine, slot, &mut state, options);
         match &engine {
             Some(shared) => commit_group(shared, &mut state, jobs, options),
@@ -78,6 +85,23 @@ pub(crate) fn run_writer(
     if let Some(mark) = &mut state.mark {
         let _ = mark.sync();
     }
+}
+
+/// The group that starts with `first`: every job already waiting, until the group holds
+/// `records_max` records (the job that reaches it is taken whole).
+fn collect_group(first: Job, receiver: &mpsc::Receiver<Job>, records_max: usize) -> Vec<Job> {
+    let mut pending: usize = first.records.len();
+    let mut jobs = vec![first];
+    while pending < records_max {
+        match receiver.try_recv() {
+            Ok(job) => {
+                pending += job.records.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs
 }
 
 /// After a fail-stop caused by a full disk, reopens the engine once the disk has room again
@@ -95,10 +119,10 @@ fn recover_after_full_disk(
     }
     let room = options.disk_free_min_bytes.max(REOPEN_FREE_MIN_BYTES);
     let dir = state.dir.clone();
-    if crate::space::free_bytes(&dir).map_or(true, |free| free < room) {
+    if free_bytes(&dir).map_or(true, |free| free < room) {
         return engine;
     }
-    let reopened = reopen(slot, engine, &dir, options);
+    let reopened = reopen_engine(slot, engine, &dir, options);
     let shared = match reopened {
         Ok(shared) => shared,
         Err(e) => {
@@ -106,7 +130,7 @@ fn recover_after_full_disk(
             return slot.get().ok();
         }
     };
-    let last = shared.durable_seq.load(Ordering::Acquire);
+    let last = shared.durable_seq();
     state.next_seq = last + 1;
     state.failed = None;
     if last > 0
@@ -120,18 +144,32 @@ fn recover_after_full_disk(
     Some(shared)
 }
 
+/// Reopens the engine (`engine::reopen`), derives what the failed group left underived, and
+/// only then hands the engine to readers.
+fn reopen_engine(
+    slot: &EngineSlot,
+    old: Option<Arc<Shared>>,
+    dir: &std::path::Path,
+    options: &StoreOptions,
+) -> Result<Arc<Shared>, StoreError> {
+    let shared = reopen(slot, old, dir, options)?;
+    crate::truth::recover(&shared, shared.durable_seq())?;
+    slot.put(Arc::clone(&shared));
+    Ok(shared)
+}
+
 fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, options: &StoreOptions) {
     if let Some((reason, disk_full)) = state.failed.clone() {
         fail_group(state, jobs, reason, disk_full);
         return;
     }
-    if let Err(e) = crate::space::check_reserve(&shared.dir, options.disk_free_min_bytes) {
+    if let Err(e) = crate::space::check_reserve(shared.dir(), options.disk_free_min_bytes) {
         refuse_group(jobs, &e);
         return;
     }
     let start_seq = state.next_seq;
     let now = options.clock.now().max(state.last_recorded_at);
-    let mut batch = shared.db.batch();
+    let mut batch = shared.batch();
     let mut group = GroupState::default();
     let mut outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>> = Vec::with_capacity(jobs.len());
     let mut applied: Vec<(u64, Timestamp, &SignedAssertion)> = Vec::new();
@@ -151,7 +189,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     }
     let result = if state.next_seq > start_seq {
         batch.insert(
-            &shared.ks.meta,
+            &shared.ks().meta,
             META_LAST_APPLIED,
             (state.next_seq - 1).to_be_bytes(),
         );
@@ -165,7 +203,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
             .and_then(|derived| {
                 let fsync_started = Instant::now();
                 injected_fsync_failure(options.fail_fsync_after_commits, &options.fsyncs_done)?;
-                shared.db.persist(PersistMode::SyncAll)?;
+                shared.sync()?;
                 if let Some(hook) = &options.after_sync {
                     (hook.0)(state.next_seq - 1);
                 }
@@ -186,7 +224,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
         Err(e) => {
             let disk_full = is_out_of_space(&e) || poisoned_by_full_disk(shared, options, &e);
             let reason = if disk_full {
-                format!("the disk holding {} is full: {e}", shared.dir.display())
+                format!("the disk holding {} is full: {e}", shared.dir().display())
             } else {
                 e.to_string()
             };
@@ -212,7 +250,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     // the ones after the last durable sequence; `recorded_at` never decreases.
     assert_eq!(
         applied.first().map_or(start_seq, |(seq, _, _)| *seq),
-        shared.durable_seq.load(Ordering::Acquire) + 1,
+        shared.durable_seq() + 1,
         "a group starts right after the last durable sequence"
     );
     assert!(
@@ -221,9 +259,7 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
     );
     assert!(now >= state.last_recorded_at, "recorded_at never decreases");
     state.last_recorded_at = now;
-    shared
-        .durable_seq
-        .store(state.next_seq - 1, Ordering::Release);
+    shared.publish_durable(state.next_seq - 1);
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
     }
@@ -234,24 +270,13 @@ fn commit_group(shared: &Shared, state: &mut WriterState, jobs: Vec<Job>, option
 fn poisoned_by_full_disk(shared: &Shared, options: &StoreOptions, error: &StoreError) -> bool {
     let room = options.disk_free_min_bytes.max(REOPEN_FREE_MIN_BYTES);
     matches!(error, StoreError::Engine(fjall::Error::Poisoned))
-        && crate::space::free_bytes(&shared.dir).is_ok_and(|free| free < room)
+        && free_bytes(shared.dir()).is_ok_and(|free| free < room)
 }
 
 /// Commit figures: Prometheus histograms and the running stats behind `admin status`.
 fn record_commit(shared: &Shared, total: Duration, fsync: Duration, records: usize) {
-    metrics::histogram!("stemedb_fsync_latency_seconds").record(fsync.as_secs_f64());
-    metrics::histogram!("stemedb_commit_latency_seconds").record(total.as_secs_f64());
-    metrics::histogram!("stemedb_commit_batch_size").record(records as f64);
-    if let Ok(mut stats) = shared.commit_stats.lock() {
-        let micros = total.as_micros() as u64;
-        stats.commits += 1;
-        stats.records += records as u64;
-        stats.last_micros = micros;
-        stats.total_micros += micros;
-        stats.max_micros = stats.max_micros.max(micros);
-        stats.fsync_last_micros = fsync.as_micros() as u64;
-        stats.fsync_total_micros += fsync.as_micros() as u64;
-    }
+    crate::stats::observe_commit(total, fsync, records);
+    shared.add_commit(total, fsync, records);
 }
 
 /// Fail-stop: answers every waiter of the group with the error and refuses all later groups.
@@ -309,7 +334,7 @@ fn decide(
             sequence: *sequence,
         });
     }
-    if let Some(seq_bytes) = shared.ks.ids.get(record.id.as_bytes())? {
+    if let Some(seq_bytes) = shared.ks().ids.get(record.id.as_bytes())? {
         return Ok(AppendOutcome::Duplicate {
             sequence: decode_seq(&seq_bytes, "ids")?,
         });
@@ -319,7 +344,7 @@ fn decide(
     let bound = match group.agents.get(agent) {
         Some(k) => Some(*k),
         None => shared
-            .ks
+            .ks()
             .agents
             .get(agent.as_bytes())?
             .and_then(|v| v.get(..32).and_then(|b| b.try_into().ok())),
@@ -332,7 +357,7 @@ fn decide(
     if bound.is_none() {
         let mut value = key.to_vec();
         value.extend_from_slice(&sequence.to_be_bytes());
-        batch.insert(&shared.ks.agents, agent.as_bytes(), value);
+        batch.insert(&shared.ks().agents, agent.as_bytes(), value);
         group.agents.insert(agent.clone(), key);
     }
     group.ids.insert(record.id, sequence);
@@ -354,7 +379,7 @@ pub(crate) fn apply(
     recorded_at: Timestamp,
     record: &SignedAssertion,
 ) {
-    let ks = &shared.ks;
+    let ks = shared.ks();
     let body = &record.body;
     batch.insert(
         &ks.log,
