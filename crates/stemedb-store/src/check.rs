@@ -6,9 +6,10 @@ use stemedb_core::{Limits, SignedAssertion, verify_many};
 
 use crate::acked::AckedAtOpen;
 use crate::codec::decode_record;
+use crate::engine::Shared;
+use crate::error::StoreError;
 use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
-use crate::store::Shared;
-use crate::{Store, StoreError};
+use crate::store::Store;
 
 /// Most problems kept by name; the rest are only counted.
 const PROBLEMS_KEPT_MAX: usize = 1000;
@@ -75,7 +76,7 @@ impl Store {
         let shared = self.shared()?;
         self.check_acknowledged(&shared, &mut report);
         Self::check_every_block(&shared, &mut report);
-        let ks = &shared.ks;
+        let ks = shared.ks();
         for (name, keyspace, want) in [
             ("ids", &ks.ids, expected.ids),
             ("by_subject", &ks.by_subject, expected.by_subject),
@@ -113,13 +114,13 @@ impl Store {
     /// the log must end where `last_applied_sequence` says.
     fn check_acknowledged(&self, shared: &Shared, report: &mut CheckReport) {
         let last = self.last_sequence();
-        let log_last = shared.log_last_at_open;
+        let log_last = shared.log_last_at_open();
         if log_last != last {
             report.problem(format!(
                 "the log's last record is sequence {log_last}, but last_applied_sequence is {last}"
             ));
         }
-        match shared.acked_at_open {
+        match shared.acked_at_open() {
             AckedAtOpen::Sequence(acked) if acked > last.min(log_last) => {
                 report.problem(format!(
                     "sequences {}..={acked} were acknowledged to clients but are missing from the \
@@ -140,14 +141,14 @@ impl Store {
     /// does, which reads the filter and index blocks a scan never touches. Names the keyspace
     /// where either fails (the first failure per keyspace; the scan cannot go on past it).
     fn check_every_block(shared: &Shared, report: &mut CheckReport) {
-        for (name, keyspace) in shared.ks.named() {
+        for (name, keyspace) in shared.ks().named() {
             for (entries, guard) in (0_u64..).zip(keyspace.iter()) {
                 let failure = match guard.into_inner() {
-                    Err(e) => Some(crate::StoreError::from(e).to_string()),
+                    Err(e) => Some(StoreError::from(e).to_string()),
                     Ok((key, value)) => match keyspace.get(&key) {
                         Ok(Some(found)) if found == value => None,
                         Ok(_) => Some("a key the scan finds is not found by a lookup".to_owned()),
-                        Err(e) => Some(crate::StoreError::from(e).to_string()),
+                        Err(e) => Some(StoreError::from(e).to_string()),
                     },
                 };
                 if let Some(failure) = failure {
@@ -166,7 +167,7 @@ impl Store {
         sequence: u64,
         report: &mut CheckReport,
     ) -> Result<Option<SignedAssertion>, StoreError> {
-        let bytes = match self.shared()?.ks.log.get(seq_key(sequence)) {
+        let bytes = match self.shared()?.ks().log.get(seq_key(sequence)) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 report.problem(format!("sequence {sequence}: missing from the log"));
@@ -210,7 +211,7 @@ impl Store {
         report: &mut CheckReport,
     ) -> Result<(), StoreError> {
         let shared = self.shared()?;
-        let ks = &shared.ks;
+        let ks = shared.ks();
         let body = &record.body;
         match ks.ids.get(record.id.as_bytes()) {
             Ok(Some(v)) if v.as_ref() == sequence.to_be_bytes() => {}

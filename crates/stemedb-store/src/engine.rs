@@ -4,18 +4,22 @@
 //! so that writes resume without a restart (docs/reliability.md, "disk full"). Readers take the
 //! engine from the slot per operation; while it is being reopened they wait, briefly.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
-use crate::StoreError;
 use crate::acked::AckedAtOpen;
+use crate::cache::TruthCache;
 use crate::codec::{StoredRecord, decode_record};
-use crate::keys::seq_key;
-use crate::store::{CommitStats, ENGINE_DIR, META_LAST_APPLIED, StoreOptions, decode_seq};
-use crate::truth::{TruthCache, TruthPolicy};
+use crate::error::StoreError;
+use crate::keys::{META_LAST_APPLIED, decode_seq, seq_key};
+use crate::options::{StoreOptions, TruthPolicy};
+use crate::stats::{CommitStats, EngineBacklog};
+
+/// The engine's directory inside a data directory.
+pub(crate) const ENGINE_DIR: &str = "engine";
 
 /// Longest a reader waits for a reopening engine before `StoreError::Reopening`.
 const REOPEN_WAIT_MS: u64 = 10_000;
@@ -58,23 +62,110 @@ impl Keyspaces {
     }
 }
 
+/// The open engine and the state kept beside it, shared by the writer and every reader. Its
+/// fields are private: what only the writer may change (`durable_seq`, the commit figures)
+/// has a method that says so, and everything else is read through accessors.
 pub(crate) struct Shared {
     /// The data directory (for the free-space check).
-    pub dir: PathBuf,
-    pub db: Database,
-    pub ks: Keyspaces,
+    dir: PathBuf,
+    db: Database,
+    ks: Keyspaces,
     /// Highest sequence known durable; readers never see past it. One counter for the life
-    /// of the store, handed from an engine to the one that replaces it.
-    pub durable_seq: Arc<AtomicU64>,
-    pub truth: RwLock<TruthCache>,
-    pub policy: TruthPolicy,
-    pub commit_stats: Mutex<CommitStats>,
+    /// of the store, handed from an engine to the one that replaces it. Only the writer thread
+    /// advances it (`publish_durable`).
+    durable_seq: Arc<AtomicU64>,
+    truth: RwLock<TruthCache>,
+    policy: TruthPolicy,
+    /// Only the writer thread adds to it (`add_commit`).
+    commit_stats: Mutex<CommitStats>,
     /// The acknowledgement mark and the log's last sequence as found at open (for `check`).
-    pub acked_at_open: AckedAtOpen,
-    pub log_last_at_open: u64,
+    acked_at_open: AckedAtOpen,
+    log_last_at_open: u64,
 }
 
 impl Shared {
+    /// The data directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn ks(&self) -> &Keyspaces {
+        &self.ks
+    }
+
+    /// A new atomic write batch.
+    pub(crate) fn batch(&self) -> OwnedWriteBatch {
+        self.db.batch()
+    }
+
+    /// Makes everything committed so far durable (journal fsync).
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        Ok(self.db.persist(PersistMode::SyncAll)?)
+    }
+
+    /// Bytes the engine uses on disk (0 when unknown).
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.db.disk_space().unwrap_or(0)
+    }
+
+    /// Flushes and compactions the engine still owes.
+    pub(crate) fn engine_backlog(&self) -> EngineBacklog {
+        EngineBacklog {
+            flushes_outstanding: self.db.outstanding_flushes(),
+            l0_tables: self.ks.all().iter().map(|ks| ks.l0_table_count()).sum(),
+            compactions_active: self.db.active_compactions(),
+        }
+    }
+
+    /// The highest durable sequence.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Makes every sequence up to `sequence` visible to readers. Called only by the writer
+    /// thread, after the fsync that made them durable and before any waiter is answered (and
+    /// by a restore, which stops the writer first). It never goes back.
+    pub(crate) fn publish_durable(&self, sequence: u64) {
+        let previous = self.durable_seq.load(Ordering::Acquire);
+        assert!(sequence >= previous, "the durable sequence never decreases");
+        self.durable_seq.store(sequence, Ordering::Release);
+    }
+
+    /// The in-memory truth views, for reading.
+    pub(crate) fn truth_cache(&self) -> Result<RwLockReadGuard<'_, TruthCache>, StoreError> {
+        self.truth.read().map_err(|_| StoreError::ShuttingDown)
+    }
+
+    /// The in-memory truth views, for changing: by derivation (writer thread), role grants
+    /// and the memo of the latest trust map.
+    pub(crate) fn truth_cache_mut(&self) -> Result<RwLockWriteGuard<'_, TruthCache>, StoreError> {
+        self.truth.write().map_err(|_| StoreError::ShuttingDown)
+    }
+
+    pub(crate) fn policy(&self) -> &TruthPolicy {
+        &self.policy
+    }
+
+    /// Group-commit figures since open.
+    pub(crate) fn commit_stats(&self) -> CommitStats {
+        self.commit_stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Adds one group commit to the figures. Called only by the writer thread.
+    pub(crate) fn add_commit(&self, total: Duration, fsync: Duration, records: usize) {
+        if let Ok(mut stats) = self.commit_stats.lock() {
+            stats.add(total, fsync, records);
+        }
+    }
+
+    pub(crate) fn acked_at_open(&self) -> AckedAtOpen {
+        self.acked_at_open
+    }
+
+    pub(crate) fn log_last_at_open(&self) -> u64 {
+        self.log_last_at_open
+    }
+
     /// The log record at `sequence`, its checksum checked: the one way the store reads the
     /// log. A sequence the log should hold but does not is damage (`CorruptRecord`).
     pub(crate) fn read_record(&self, sequence: u64) -> Result<StoredRecord, StoreError> {
@@ -88,6 +179,20 @@ impl Shared {
             })?;
         decode_record(sequence, &bytes)
     }
+
+    /// Removes every key of a keyspace, in batches.
+    pub(crate) fn clear_keyspace(&self, keyspace: &Keyspace) -> Result<(), StoreError> {
+        loop {
+            let mut batch = self.db.batch();
+            for guard in keyspace.iter().take(10_000) {
+                batch.remove(keyspace, guard.key()?);
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            batch.commit()?;
+        }
+    }
 }
 
 /// Holds the open engine. Empty only while the writer reopens it.
@@ -97,15 +202,16 @@ pub(crate) struct EngineSlot {
 }
 
 impl EngineSlot {
-    pub(crate) fn new(durable_seq: AtomicU64) -> EngineSlot {
+    pub(crate) fn new(durable_seq: u64) -> EngineSlot {
         EngineSlot {
             current: RwLock::new(None),
-            durable_seq: Arc::new(durable_seq),
+            durable_seq: Arc::new(AtomicU64::new(durable_seq)),
         }
     }
 
-    pub(crate) fn durable_seq(&self) -> &AtomicU64 {
-        &self.durable_seq
+    /// The highest durable sequence, whichever engine is open.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
     }
 
     pub(crate) fn put(&self, shared: Arc<Shared>) {
@@ -136,13 +242,13 @@ impl EngineSlot {
 /// A freshly opened engine, before it is wrapped with the derived state.
 pub(crate) struct Engine {
     /// The data directory (the engine lives in its `engine/`).
-    pub dir: PathBuf,
-    pub db: Database,
-    pub ks: Keyspaces,
+    dir: PathBuf,
+    db: Database,
+    ks: Keyspaces,
     /// `meta/last_applied_sequence`.
-    pub last_applied: u64,
+    pub(crate) last_applied: u64,
     /// The key of the log's last record.
-    pub log_last: u64,
+    pub(crate) log_last: u64,
 }
 
 impl Engine {
@@ -211,9 +317,9 @@ impl Engine {
 
 /// Closes `old` and opens the engine again from its files: the writer's way back from a
 /// poisoned engine once the disk has room. Waits for readers to let go of `old` (they get the
-/// new engine after); what the journal replays is synced before anything is served, and any
-/// truth derivation the failed group left undone is derived. On failure the slot stays empty
-/// and the writer tries again at its next group.
+/// new engine after); what the journal replays is synced, and the durable sequence set to it.
+/// The caller derives what the failed group left underived and then puts the engine in the
+/// slot; until then (and on failure) the slot stays empty.
 pub(crate) fn reopen(
     slot: &EngineSlot,
     old: Option<Arc<Shared>>,
@@ -223,7 +329,7 @@ pub(crate) fn reopen(
     let (mut acked, mut stats) = (AckedAtOpen::Missing, CommitStats::default());
     if let Some(old) = old {
         acked = old.acked_at_open;
-        stats = old.commit_stats.lock().map(|s| *s).unwrap_or_default();
+        stats = old.commit_stats();
         drop(slot.take());
         let deadline = Instant::now() + Duration::from_millis(READERS_DRAIN_MS);
         while Arc::strong_count(&old) > 1 {
@@ -238,13 +344,9 @@ pub(crate) fn reopen(
     }
     let engine = Engine::open(dir, options)?;
     engine.db.persist(PersistMode::SyncAll)?;
-    let last = engine.last_applied;
     slot.durable_seq
-        .store(last, std::sync::atomic::Ordering::Release);
-    let shared = engine.into_shared(slot, options, acked, stats);
-    crate::truth::recover(&shared, last)?;
-    slot.put(Arc::clone(&shared));
-    Ok(shared)
+        .store(engine.last_applied, Ordering::Release);
+    Ok(engine.into_shared(slot, options, acked, stats))
 }
 
 /// Options for every keyspace (fixed when a data directory is created). Memtables of 16 MiB

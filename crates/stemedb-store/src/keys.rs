@@ -4,6 +4,11 @@ use crate::StoreError;
 
 pub const SEP: u8 = 0x00;
 
+/// `meta` key: the last sequence applied to the log and indexes.
+pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
+/// `meta` key: the last sequence whose truth-maintenance state is derived (≤ last applied).
+pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
+
 pub fn seq_key(sequence: u64) -> [u8; 8] {
     sequence.to_be_bytes()
 }
@@ -93,4 +98,38 @@ impl GroupKey {
         key.push(0x01);
         key
     }
+}
+
+/// A big-endian sequence stored as an index or meta value.
+pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::CorruptIndex {
+            index,
+            reason: format!("sequence value is {} bytes", bytes.len()),
+        })
+}
+
+/// The trailing big-endian u64 of a key.
+pub(crate) fn tail_u64(key: &[u8], index: &'static str) -> Result<u64, StoreError> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|start| key.get(start..))
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::CorruptIndex {
+            index,
+            reason: format!("key of {} bytes has no sequence", key.len()),
+        })
+}
+
+pub(crate) fn be_u64(bytes: &[u8], at: usize, index: &'static str) -> Result<u64, StoreError> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::CorruptIndex {
+            index,
+            reason: format!("value of {} bytes is too short", bytes.len()),
+        })
 }

@@ -1,16 +1,30 @@
 //! The embedded storage engine: an append-only log of signed records in fjall, the indexes
 //! derived from it, and the single group-committing writer. See docs/file-format.md.
+//!
+//! The modules form layers; each uses only the ones before it (`tests/module_cycles.rs`
+//! fails on a cycle):
+//! 1. `error`, then `codec`, `keys`, `space`, `acked`, `role`, `stats`, `options`, `cache`:
+//!    the record envelope, key layouts, settings and the value types the layers share;
+//! 2. `engine`: the open fjall database and what is kept beside it (`Shared`), in its slot;
+//! 3. `truth`: truth maintenance, derived from the log and read back;
+//! 4. `writer`: the group-committing writer thread and the apply path;
+//! 5. `store`: the public `Store`, which starts the writer and serves reads;
+//! 6. `check`, `rebuild`, `restore`: maintenance operations on a `Store`.
 #![forbid(unsafe_code)]
 
 mod acked;
+mod cache;
 mod check;
 mod codec;
 mod engine;
 mod error;
 mod keys;
+mod options;
 mod rebuild;
 mod restore;
+mod role;
 mod space;
+mod stats;
 mod store;
 mod truth;
 mod writer;
@@ -20,11 +34,12 @@ pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
+pub use options::{AckLossPolicy, StoreOptions, TruthPolicy};
+pub use role::Role;
 pub use space::{SyncHook, free_bytes};
-pub use store::{
-    AckLossPolicy, AppendOutcome, CommitStats, EngineBacklog, FORMAT_VERSION, Store, StoreOptions,
-};
+pub use stats::{CommitStats, EngineBacklog};
+pub use store::{FORMAT_VERSION, Store};
 pub use truth::{
-    Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Role, Stage, StageAt,
-    TruthPolicy, VoteTally,
+    Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Stage, StageAt, VoteTally,
 };
+pub use writer::AppendOutcome;

@@ -3,11 +3,14 @@
 //! writer uses, then truth-maintenance state is derived again. The log is only read.
 use std::collections::HashSet;
 
-use fjall::{Keyspace, PersistMode};
+use fjall::OwnedWriteBatch;
 use stemedb_core::SignedAssertion;
 
+use crate::codec::StoredRecord;
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::store::Store;
 use crate::writer::apply;
-use crate::{Store, StoreError};
 
 /// Records re-applied per write batch.
 const REBUILD_BATCH_RECORDS: u64 = 10_000;
@@ -19,7 +22,7 @@ impl Store {
     pub fn rebuild_indexes(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, StoreError> {
         let engine = self.shared()?;
         let shared = &*engine;
-        let ks = &shared.ks;
+        let ks = shared.ks();
         for keyspace in [
             &ks.ids,
             &ks.by_subject,
@@ -28,58 +31,41 @@ impl Store {
             &ks.by_valid_time,
             &ks.agents,
         ] {
-            clear_keyspace(shared, keyspace)?;
+            shared.clear_keyspace(keyspace)?;
         }
         let last = self.last_sequence();
         let mut bound_agents: HashSet<String> = HashSet::new();
-        let mut batch = shared.db.batch();
+        let mut batch = shared.batch();
         for sequence in 1..=last {
             let stored = shared.read_record(sequence)?;
             let record = stored.parse()?;
             reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
             if sequence.is_multiple_of(REBUILD_BATCH_RECORDS) || sequence == last {
                 batch.commit()?;
-                batch = shared.db.batch();
+                batch = shared.batch();
                 progress(sequence, last);
             }
         }
         crate::truth::clear(shared)?;
         crate::truth::recover(shared, last)?;
-        shared.db.persist(PersistMode::SyncAll)?;
+        shared.sync()?;
         Ok(last)
-    }
-}
-
-/// Removes every key of a keyspace, in batches.
-pub(crate) fn clear_keyspace(
-    shared: &crate::store::Shared,
-    keyspace: &Keyspace,
-) -> Result<(), StoreError> {
-    loop {
-        let mut batch = shared.db.batch();
-        for guard in keyspace.iter().take(10_000) {
-            batch.remove(keyspace, guard.key()?);
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        batch.commit()?;
     }
 }
 
 /// Re-applies one stored record through the writer's apply path, binding its agent when it is
 /// the agent's first record (as at ingest). Shared by rebuild and restore.
 pub(crate) fn reapply(
-    shared: &crate::store::Shared,
-    batch: &mut fjall::OwnedWriteBatch,
+    shared: &Shared,
+    batch: &mut OwnedWriteBatch,
     bound_agents: &mut HashSet<String>,
-    stored: &crate::codec::StoredRecord,
+    stored: &StoredRecord,
     record: &SignedAssertion,
 ) {
     if bound_agents.insert(record.body.agent_id.clone()) {
         let mut value = record.body.public_key.to_bytes().to_vec();
         value.extend_from_slice(&stored.sequence.to_be_bytes());
-        batch.insert(&shared.ks.agents, record.body.agent_id.as_bytes(), value);
+        batch.insert(&shared.ks().agents, record.body.agent_id.as_bytes(), value);
     }
     apply(shared, batch, stored.sequence, stored.recorded_at, record);
 }

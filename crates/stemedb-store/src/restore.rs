@@ -2,15 +2,13 @@
 //! sequence, `recorded_at` and signature exactly, and the roles with the sequence after which
 //! they hold. Records go through the writer's own apply path; truth state is derived again.
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
-
-use fjall::PersistMode;
 
 use crate::codec::{StoredRecord, encode_record};
-use crate::keys::seq_key;
-use crate::store::META_LAST_APPLIED;
-use crate::truth::Role;
-use crate::{Store, StoreError};
+use crate::error::StoreError;
+use crate::keys::{META_LAST_APPLIED, seq_key};
+use crate::rebuild::reapply;
+use crate::role::Role;
+use crate::store::Store;
 
 impl Store {
     /// Every role grant as (role, agent, the sequence after which it holds), for backups.
@@ -19,8 +17,7 @@ impl Store {
             return Vec::new();
         };
         let mut out: Vec<(Role, String, u64)> = shared
-            .truth
-            .read()
+            .truth_cache()
             .map(|c| {
                 c.roles
                     .iter()
@@ -51,7 +48,7 @@ impl Store {
         let engine = self.shared()?;
         let shared = &*engine;
         let mut bound_agents: HashSet<String> = HashSet::new();
-        let mut batch = shared.db.batch();
+        let mut batch = shared.batch();
         let mut last = 0u64;
         for stored in records {
             let sequence = stored.sequence;
@@ -63,7 +60,7 @@ impl Store {
             }
             let record = stored.parse()?;
             batch.insert(
-                &shared.ks.log,
+                &shared.ks().log,
                 seq_key(sequence),
                 encode_record(
                     sequence,
@@ -72,26 +69,26 @@ impl Store {
                     &stored.canonical,
                 ),
             );
-            crate::rebuild::reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
+            reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
             last = sequence;
             if last.is_multiple_of(10_000) {
-                batch.insert(&shared.ks.meta, META_LAST_APPLIED, last.to_be_bytes());
+                batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
                 batch.commit()?;
-                batch = shared.db.batch();
+                batch = shared.batch();
                 progress(last);
             }
         }
-        batch.insert(&shared.ks.meta, META_LAST_APPLIED, last.to_be_bytes());
+        batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
         batch.commit()?;
         progress(last);
         for (role, agent, after) in roles {
             shared
-                .ks
+                .ks()
                 .meta
                 .insert(format!("{}{agent}", role.key_prefix()), after.to_be_bytes())?;
         }
-        shared.db.persist(PersistMode::SyncAll)?;
-        shared.durable_seq.store(last, Ordering::Release);
+        shared.sync()?;
+        shared.publish_durable(last);
         crate::truth::clear(shared)?;
         crate::truth::recover(shared, last)?;
         Ok(last)

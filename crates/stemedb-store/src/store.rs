@@ -1,119 +1,35 @@
 //! The `Store`: opening a data directory, the read paths, and the handle to the writer thread.
+//! Its reads of truth-maintenance state are in `store/truth.rs`.
+mod truth;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fjall::PersistMode;
-use stemedb_core::{AssertionId, Clock, SignedAssertion, Timestamp};
+use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
-use crate::StoreError;
-use crate::acked::{AckMark, AckedAtOpen};
+use crate::acked::{ACKED_FILE, AckMark, AckedAtOpen};
 use crate::codec::StoredRecord;
-pub(crate) use crate::engine::{Engine, EngineSlot, Shared};
-use crate::keys::GroupKey;
-use crate::truth::{Derived, Role, TruthPolicy};
-use crate::writer::{Job, run_writer};
+use crate::engine::{ENGINE_DIR, Engine, EngineSlot, Shared};
+use crate::error::StoreError;
+use crate::keys::{GroupKey, decode_seq};
+use crate::options::{AckLossPolicy, StoreOptions};
+use crate::role::Role;
+use crate::stats::{CommitStats, EngineBacklog};
+use crate::writer::{AppendOutcome, Job, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
 pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
-pub(crate) const ENGINE_DIR: &str = "engine";
-pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
-/// The last sequence whose truth-maintenance state is derived (≤ last applied).
-pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
 /// Longest `close` waits for memtable flushes before giving up on them.
 const FLUSH_WAIT_MS: u64 = 2_000;
 
-/// The engine's background backlog (`Store::engine_backlog`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineBacklog {
-    /// Sealed memtables waiting to be written as tables.
-    pub flushes_outstanding: usize,
-    /// Level-0 tables over all keyspaces, waiting to be compacted into deeper levels.
-    pub l0_tables: usize,
-    /// Compactions running now.
-    pub compactions_active: usize,
-}
-
-/// Settings of the storage engine.
-#[derive(Clone)]
-pub struct StoreOptions {
-    /// Most records one group commit holds; more wait for the next commit.
-    pub group_records_max: usize,
-    /// Block cache size of the engine.
-    pub cache_bytes: u64,
-    /// Most journal bytes kept before memtables are flushed to tables (at least 64 MiB). This
-    /// bounds how much a restart after a crash must replay.
-    pub journal_bytes_max: u64,
-    /// Source of `recorded_at`.
-    pub clock: Arc<dyn Clock>,
-    /// Trust and quarantine settings.
-    pub policy: TruthPolicy,
-    /// Drop the derived truth-maintenance state at open and derive it again from the log
-    /// (roles are kept; they are administrator state, not derived).
-    pub rederive_truth: bool,
-    /// Free bytes the filesystem must keep; below it group commits are refused with
-    /// `DiskFull` (0 turns the check off).
-    pub disk_free_min_bytes: u64,
-    /// Fault injection for tests: after this many successful group commits, every fsync fails.
-    pub fail_fsync_after_commits: Option<u64>,
-    /// Fault injection for tests: called after every durable sync (see [`SyncHook`]).
-    pub after_sync: Option<crate::SyncHook>,
-    /// Counts fsync attempts for the injection above.
-    pub fsyncs_done: Arc<AtomicU64>,
-    /// What to do when the engine holds fewer records than were acknowledged (`ACKED`).
-    pub acknowledged_loss: AckLossPolicy,
-}
-
-/// What `Store::open` does when the engine holds fewer records than the acknowledgement mark
-/// says were acknowledged, or the mark itself is damaged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AckLossPolicy {
-    /// Refuse to open, naming the missing sequences (the server's default).
-    #[default]
-    Refuse,
-    /// Open without touching the mark, so that `check` can name what is missing.
-    Report,
-    /// Open and set the mark to what the engine holds: an operator's decision to go on
-    /// without the lost records (`stemedb check --accept-loss`).
-    Accept,
-}
-
 /// Groups found by [`Store::scan_groups`] with their sequences, and whether more follow.
 pub type GroupPage = (Vec<(GroupKey, Vec<u64>)>, bool);
-
-/// What happened to one record handed to [`Store::append`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendOutcome {
-    /// Newly stored and durable.
-    Appended {
-        sequence: u64,
-        recorded_at: Timestamp,
-        /// What truth maintenance did with it.
-        derived: Derived,
-    },
-    /// The same id was already stored (idempotent re-send).
-    Duplicate { sequence: u64 },
-    /// The agent id is bound to another public key; nothing stored.
-    AgentKeyConflict { bound_key: [u8; 32] },
-}
-
-/// Running figures of the group commits since open (for `stemedb admin status`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CommitStats {
-    pub commits: u64,
-    pub records: u64,
-    pub last_micros: u64,
-    pub total_micros: u64,
-    pub max_micros: u64,
-    pub fsync_last_micros: u64,
-    pub fsync_total_micros: u64,
-}
 
 pub struct Store {
     /// The open engine; the writer replaces it after a full disk poisoned it.
@@ -154,7 +70,7 @@ impl Store {
             found,
             options.acknowledged_loss,
         )?;
-        let slot = Arc::new(EngineSlot::new(AtomicU64::new(engine.last_applied)));
+        let slot = Arc::new(EngineSlot::new(engine.last_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
         if options.rederive_truth {
@@ -200,7 +116,7 @@ impl Store {
 
     /// The highest durable sequence (0 when empty). Every sequence up to it holds one record.
     pub fn last_sequence(&self) -> u64 {
-        self.slot.durable_seq().load(Ordering::Acquire)
+        self.slot.durable_seq()
     }
 
     pub fn get_by_sequence(&self, sequence: u64) -> Result<Option<StoredRecord>, StoreError> {
@@ -230,7 +146,7 @@ impl Store {
 
     /// The record with this id, checked against the id on the way out.
     pub fn get_by_id(&self, id: &AssertionId) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(seq_bytes) = self.shared()?.ks.ids.get(id.as_bytes())? else {
+        let Some(seq_bytes) = self.shared()?.ks().ids.get(id.as_bytes())? else {
             return Ok(None);
         };
         let sequence = decode_seq(&seq_bytes, "ids")?;
@@ -248,7 +164,7 @@ impl Store {
 
     /// The public key an agent id is bound to, if any.
     pub fn bound_key(&self, agent_id: &str) -> Result<Option<[u8; 32]>, StoreError> {
-        match self.shared()?.ks.agents.get(agent_id.as_bytes())? {
+        match self.shared()?.ks().agents.get(agent_id.as_bytes())? {
             None => Ok(None),
             Some(v) => v
                 .get(..32)
@@ -275,8 +191,8 @@ impl Store {
         let bound = sequence_max.min(self.last_sequence());
         let shared = self.shared()?;
         let iter = match start {
-            Some(s) if s > prefix => shared.ks.by_subject.range(s.to_vec()..),
-            _ => shared.ks.by_subject.prefix(prefix),
+            Some(s) if s > prefix => shared.ks().by_subject.range(s.to_vec()..),
+            _ => shared.ks().by_subject.prefix(prefix),
         };
         let mut groups: Vec<(GroupKey, Vec<u64>)> = Vec::new();
         for guard in iter {
@@ -310,31 +226,23 @@ impl Store {
     /// Group-commit figures since open.
     pub fn commit_stats(&self) -> CommitStats {
         self.shared()
-            .ok()
-            .and_then(|shared| shared.commit_stats.lock().map(|s| *s).ok())
+            .map(|shared| shared.commit_stats())
             .unwrap_or_default()
     }
 
     /// Bytes the engine uses on disk.
     pub fn disk_bytes(&self) -> u64 {
-        self.shared()
-            .ok()
-            .and_then(|shared| shared.db.disk_space().ok())
-            .unwrap_or(0)
+        self.shared().map_or(0, |shared| shared.disk_bytes())
     }
 
     /// Work the engine still owes in the background: sealed memtables not yet flushed, level-0
     /// tables not yet compacted (the read amplification an operator watches grow when
     /// compaction falls behind), compactions running now. Zero when the engine is reopening.
     pub fn engine_backlog(&self) -> EngineBacklog {
-        let Ok(shared) = self.shared() else {
-            return EngineBacklog::default();
-        };
-        EngineBacklog {
-            flushes_outstanding: shared.db.outstanding_flushes(),
-            l0_tables: shared.ks.all().iter().map(|ks| ks.l0_table_count()).sum(),
-            compactions_active: shared.db.active_compactions(),
-        }
+        self.shared().map_or_else(
+            |_| EngineBacklog::default(),
+            |shared| shared.engine_backlog(),
+        )
     }
 
     /// Allocated bytes of the engine's journal files (they are preallocated sparse, so their
@@ -365,7 +273,7 @@ impl Store {
             return Ok(());
         }
         let shared = self.shared()?;
-        let keyspaces = shared.ks.all();
+        let keyspaces = shared.ks().all();
         for keyspace in keyspaces {
             keyspace.rotate_memtable()?;
         }
@@ -373,7 +281,7 @@ impl Store {
         while Instant::now() < deadline && keyspaces.iter().any(|k| k.sealed_memtable_count() > 0) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        shared.db.persist(PersistMode::SyncAll)?;
+        shared.sync()?;
         Ok(())
     }
 
@@ -388,7 +296,7 @@ impl Store {
             return Ok(false);
         };
         let _ = handle.join();
-        self.shared()?.db.persist(PersistMode::SyncAll)?;
+        self.shared()?.sync()?;
         Ok(true)
     }
 }
@@ -399,15 +307,6 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.stop_writer();
     }
-}
-
-pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::CorruptIndex {
-            index,
-            reason: format!("sequence value is {} bytes", bytes.len()),
-        })
 }
 
 /// Compares what the engine holds (`found`: the lower of the log's last sequence and
@@ -436,7 +335,7 @@ fn check_acknowledged(
         }
         if acked == AckedAtOpen::Damaged {
             return Err(StoreError::AckMarkDamaged {
-                path: dir.join(crate::acked::ACKED_FILE),
+                path: dir.join(ACKED_FILE),
             });
         }
     }

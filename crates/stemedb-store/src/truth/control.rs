@@ -12,8 +12,8 @@ use super::{
     Epoch, EventKind, Stage, TAG_EFFECT_BY_CAUSE, TAG_EPOCH, TAG_GOLD, TAG_PARENT, TAG_QUARANTINE,
     TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, key1, name_prefix, tail_u64,
 };
-use crate::StoreError;
-use crate::store::decode_seq;
+use crate::error::StoreError;
+use crate::keys::decode_seq;
 
 impl Deriver<'_> {
     pub(super) fn control(&mut self, control: Control) -> Result<Derived, StoreError> {
@@ -49,7 +49,7 @@ impl Deriver<'_> {
                     false,
                     weight,
                 );
-                if let Ok(mut cache) = self.shared.truth.write() {
+                if let Ok(mut cache) = self.shared.truth_cache_mut() {
                     cache.trust_version += 1;
                 }
             }
@@ -61,9 +61,9 @@ impl Deriver<'_> {
                     key.push(0);
                     key.extend_from_slice(&t.seq.to_be_bytes());
                     self.batch
-                        .insert(&self.shared.ks.truth, key, self.seq.to_be_bytes());
+                        .insert(&self.shared.ks().truth, key, self.seq.to_be_bytes());
                     let marker = gold_marker(&t.record.body.subject, &t.record.body.predicate);
-                    self.batch.insert(&self.shared.ks.truth, marker, []);
+                    self.batch.insert(&self.shared.ks().truth, marker, []);
                 }
                 self.mark(
                     &target.to_hex(),
@@ -211,7 +211,7 @@ impl Deriver<'_> {
                 changed += 1;
             }
             if cascade {
-                for guard in self.shared.ks.truth.prefix(key1(TAG_PARENT, target)) {
+                for guard in self.shared.ks().truth.prefix(key1(TAG_PARENT, target)) {
                     queue.push_back(tail_u64(&guard.key()?, "truth/parents")?);
                 }
             }
@@ -225,7 +225,7 @@ impl Deriver<'_> {
         let mut targets = Vec::new();
         for guard in self
             .shared
-            .ks
+            .ks()
             .truth
             .prefix(key1(TAG_EFFECT_BY_CAUSE, cause))
         {
@@ -258,7 +258,7 @@ impl Deriver<'_> {
     /// The stage a record has from supersession, quarantine and reviews alone.
     fn stage_without_retraction(&self, target: u64) -> Result<(Stage, u64), StoreError> {
         let mut base = (Stage::Active, 0);
-        for guard in self.shared.ks.truth.prefix(key1(TAG_STAGE, target)) {
+        for guard in self.shared.ks().truth.prefix(key1(TAG_STAGE, target)) {
             let (key, value) = guard.into_inner()?;
             let event = decode_event(&key, &value)?;
             if matches!(
@@ -270,7 +270,7 @@ impl Deriver<'_> {
         }
         if let Some(v) = self
             .shared
-            .ks
+            .ks()
             .truth
             .get(key1(TAG_SUPERSEDED_WHILE_RETRACTED, target))?
         {
@@ -303,8 +303,8 @@ impl Deriver<'_> {
         value.extend_from_slice(&micros.to_be_bytes());
         value.extend_from_slice(prefix.as_bytes());
         self.batch
-            .insert(&self.shared.ks.truth, key1(TAG_EPOCH, self.seq), value);
-        if let Ok(mut cache) = self.shared.truth.write() {
+            .insert(&self.shared.ks().truth, key1(TAG_EPOCH, self.seq), value);
+        if let Ok(mut cache) = self.shared.truth_cache_mut() {
             cache.epochs.push(Epoch {
                 seq: self.seq,
                 prefix: prefix.to_owned(),
@@ -342,7 +342,7 @@ impl Deriver<'_> {
                     self.micros(),
                 );
                 self.batch
-                    .remove(&self.shared.ks.truth, key1(TAG_QUARANTINE, target.seq));
+                    .remove(&self.shared.ks().truth, key1(TAG_QUARANTINE, target.seq));
                 derived.changed = 1;
             }
         }
@@ -366,7 +366,7 @@ impl Deriver<'_> {
         let mut out = Vec::new();
         for guard in self
             .shared
-            .ks
+            .ks()
             .by_source
             .prefix(crate::keys::name_seq_prefix(subject))
         {

@@ -16,8 +16,9 @@ use super::{
     TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED,
     encode_event, key1, key2, name_key, name_prefix, tail_u64,
 };
-use crate::StoreError;
-use crate::store::{META_LAST_DERIVED, Shared, decode_seq};
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::keys::{META_LAST_DERIVED, decode_seq};
 
 /// Counters the new-subject window is split into.
 const NEW_SUBJECT_BUCKETS: i64 = 10;
@@ -42,7 +43,7 @@ pub(crate) fn derive_records(
     records: &[(u64, Timestamp, &SignedAssertion)],
 ) -> Result<Vec<Derived>, StoreError> {
     let mut out = Vec::with_capacity(records.len());
-    let mut batch = shared.db.batch();
+    let mut batch = shared.batch();
     let mut overlay = Overlay::default();
     for &(seq, recorded_at, record) in records {
         let body = &record.body;
@@ -60,7 +61,7 @@ pub(crate) fn derive_records(
             record,
         };
         out.push(deriver.derive()?);
-        batch.insert(&shared.ks.meta, META_LAST_DERIVED, seq.to_be_bytes());
+        batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
         if body.control.is_some() {
             batch = flush(shared, batch, &mut overlay)?;
         }
@@ -78,7 +79,7 @@ fn flush(
 ) -> Result<OwnedWriteBatch, StoreError> {
     batch.commit()?;
     *overlay = Overlay::default();
-    Ok(shared.db.batch())
+    Ok(shared.batch())
 }
 
 /// Truth state written into the pending batch that later records of the same batch read.
@@ -134,9 +135,9 @@ impl Deriver<'_> {
         micros: i64,
     ) {
         self.batch
-            .insert(&self.shared.ks.truth, key1(TAG_HAS_EVENTS, target), []);
+            .insert(&self.shared.ks().truth, key1(TAG_HAS_EVENTS, target), []);
         self.batch.insert(
-            &self.shared.ks.truth,
+            &self.shared.ks().truth,
             key2(TAG_STAGE, target, self.seq),
             encode_event(stage, kind, cause, micros),
         );
@@ -160,15 +161,15 @@ impl Deriver<'_> {
             agent: self.agent().to_owned(),
         };
         self.batch.insert(
-            &self.shared.ks.truth,
+            &self.shared.ks().truth,
             name_key(TAG_MARK, target, self.seq),
             mark.encode(),
         );
         self.batch
-            .insert(&self.shared.ks.truth, name_key(TAG_MARKED, target, 0), []);
+            .insert(&self.shared.ks().truth, name_key(TAG_MARKED, target, 0), []);
         if kind == MarkKind::Retraction && effective {
             self.batch.insert(
-                &self.shared.ks.truth,
+                &self.shared.ks().truth,
                 name_key(TAG_RETRACTED_NAME, target, 0),
                 [],
             );
@@ -176,7 +177,7 @@ impl Deriver<'_> {
     }
 
     pub(super) fn load(&self, id: &AssertionId) -> Result<Option<Target>, StoreError> {
-        let Some(seq_bytes) = self.shared.ks.ids.get(id.as_bytes())? else {
+        let Some(seq_bytes) = self.shared.ks().ids.get(id.as_bytes())? else {
             return Ok(None);
         };
         let seq = decode_seq(&seq_bytes, "ids")?;
@@ -194,12 +195,12 @@ impl Deriver<'_> {
         }
         let mut causes: BTreeSet<(u64, i64)> = BTreeSet::new();
         for parent in &self.record.body.derived_from.clone() {
-            let Some(seq_bytes) = self.shared.ks.ids.get(parent.as_bytes())? else {
+            let Some(seq_bytes) = self.shared.ks().ids.get(parent.as_bytes())? else {
                 continue;
             };
             let parent_seq = decode_seq(&seq_bytes, "ids")?;
             self.batch.insert(
-                &self.shared.ks.truth,
+                &self.shared.ks().truth,
                 key2(TAG_PARENT, parent_seq, self.seq),
                 [],
             );
@@ -214,7 +215,7 @@ impl Deriver<'_> {
             // nobody ever retracted.
             if self
                 .shared
-                .ks
+                .ks()
                 .truth
                 .get(name_key(TAG_RETRACTED_NAME, name, 0))?
                 .is_none()
@@ -269,7 +270,7 @@ impl Deriver<'_> {
                 self.micros(),
             );
             self.batch.insert(
-                &self.shared.ks.truth,
+                &self.shared.ks().truth,
                 key1(TAG_QUARANTINE, self.seq),
                 [rule.code()],
             );
@@ -281,7 +282,7 @@ impl Deriver<'_> {
     /// Records that retraction `cause` reaches `target`; `cascade` says whether it goes on to
     /// the target's dependents (so that records derived later inherit it or not).
     pub(super) fn effect(&mut self, cause: u64, target: u64, cause_micros: i64, cascade: bool) {
-        let truth = &self.shared.ks.truth;
+        let truth = &self.shared.ks().truth;
         self.batch
             .insert(truth, key2(TAG_EFFECT_BY_CAUSE, cause, target), []);
         let mut value = cause_micros.to_be_bytes().to_vec();
@@ -311,7 +312,7 @@ impl Deriver<'_> {
             }
             Stage::Retracted => {
                 self.batch.insert(
-                    &self.shared.ks.truth,
+                    &self.shared.ks().truth,
                     key1(TAG_SUPERSEDED_WHILE_RETRACTED, target.seq),
                     self.seq.to_be_bytes(),
                 );
@@ -323,10 +324,7 @@ impl Deriver<'_> {
 
     fn covering_epoch(&self) -> Result<Option<Epoch>, StoreError> {
         let body = &self.record.body;
-        let epochs = match self.shared.truth.read() {
-            Ok(cache) => cache.epochs.clone(),
-            Err(_) => return Err(StoreError::ShuttingDown),
-        };
+        let epochs = self.shared.truth_cache()?.epochs.clone();
         for epoch in epochs {
             if epoch.seq < self.seq
                 && body.subject.starts_with(&epoch.prefix)
@@ -341,11 +339,11 @@ impl Deriver<'_> {
 
     /// The content-defence rules, in order (docs/truth.md §Quarantine).
     fn quarantine_rule(&mut self) -> Result<Option<QuarantineRule>, StoreError> {
-        let policy = &self.shared.policy;
+        let policy = &self.shared.policy();
         let body = &self.record.body;
         let subject_is_new = self.subject_is_new()?;
         let group_marker = gold_marker(&body.subject, &body.predicate);
-        let has_gold = self.shared.ks.truth.get(&group_marker)?.is_some();
+        let has_gold = self.shared.ks().truth.get(&group_marker)?.is_some();
         let golds = if has_gold {
             gold_in_group(self.shared, &body.subject, &body.predicate)?
         } else {
@@ -386,14 +384,14 @@ impl Deriver<'_> {
     /// short range scan whatever the limit; the window is therefore sliding to within one bucket.
     fn new_subject_count(&mut self) -> Result<u64, StoreError> {
         let window_us =
-            (self.shared.policy.new_subjects_window_ms.max(1) as i64).saturating_mul(1000);
+            (self.shared.policy().new_subjects_window_ms.max(1) as i64).saturating_mul(1000);
         let bucket_us = (window_us / NEW_SUBJECT_BUCKETS).max(1);
         let bucket = (self.recorded_at.micros() / bucket_us).max(0) as u64;
         let first = bucket.saturating_sub(NEW_SUBJECT_BUCKETS as u64 - 1);
         let agent = self.agent().to_owned();
         let key_of = |b: u64| name_key(TAG_NEW_SUBJECT, &agent, b);
         let mut counts: HashMap<u64, u64> = HashMap::new();
-        for guard in self.shared.ks.truth.range(key_of(first)..=key_of(bucket)) {
+        for guard in self.shared.ks().truth.range(key_of(first)..=key_of(bucket)) {
             let (key, value) = guard.into_inner()?;
             let b = tail_u64(&key, "truth/new_subjects")?;
             counts.insert(b, decode_seq(&value, "truth/new_subjects")?);
@@ -405,8 +403,11 @@ impl Deriver<'_> {
         }
         let before: u64 = counts.values().sum();
         let current = counts.get(&bucket).copied().unwrap_or(0) + 1;
-        self.batch
-            .insert(&self.shared.ks.truth, key_of(bucket), current.to_be_bytes());
+        self.batch.insert(
+            &self.shared.ks().truth,
+            key_of(bucket),
+            current.to_be_bytes(),
+        );
         self.overlay.new_subjects.insert((agent, bucket), current);
         Ok(before)
     }
@@ -418,11 +419,11 @@ impl Deriver<'_> {
             return Ok(false);
         }
         let key = name_key(TAG_FIRST_SEEN, subject, 0);
-        if self.shared.ks.truth.get(&key)?.is_some() {
+        if self.shared.ks().truth.get(&key)?.is_some() {
             return Ok(false);
         }
         self.batch
-            .insert(&self.shared.ks.truth, key, self.seq.to_be_bytes());
+            .insert(&self.shared.ks().truth, key, self.seq.to_be_bytes());
         self.overlay.first_seen.insert(subject.clone());
         Ok(true)
     }
@@ -435,7 +436,7 @@ pub(super) fn scan_all(
     seq_below: u64,
 ) -> Result<(Vec<u64>, bool), StoreError> {
     let mut out = Vec::new();
-    for guard in shared.ks.by_subject.prefix(prefix) {
+    for guard in shared.ks().by_subject.prefix(prefix) {
         let seq = tail_u64(&guard.key()?, "by_subject")?;
         if seq < seq_below {
             out.push(seq);

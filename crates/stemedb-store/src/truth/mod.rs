@@ -5,14 +5,14 @@
 //! (`derive.rs`) right after each commit, before the fsync that acknowledges it.
 mod control;
 mod derive;
-mod read;
+pub(crate) mod read;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use stemedb_lens::{TrustMap, TrustParams};
-
-use crate::StoreError;
+use crate::cache::{Epoch, TruthCache};
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::keys::{META_LAST_DERIVED, decode_seq};
+pub(crate) use crate::keys::{be_u64, tail_u64};
+use crate::role::Role;
 
 pub use derive::Derived;
 pub(crate) use derive::derive_records;
@@ -125,83 +125,6 @@ impl QuarantineRule {
     }
 }
 
-/// Content-defence and trust settings the writer applies while deriving.
-#[derive(Debug, Clone)]
-pub struct TruthPolicy {
-    pub trust: TrustParams,
-    /// Agents below this trust who contradict a gold standard are quarantined.
-    pub quarantine_trust_min: f64,
-    /// An agent below `quarantine_trust_min` creating more new subjects than this within the
-    /// window is quarantined; 0 turns the rule off.
-    pub new_subjects_burst_max: u64,
-    pub new_subjects_window_ms: u64,
-}
-
-impl Default for TruthPolicy {
-    fn default() -> Self {
-        Self {
-            trust: TrustParams::default(),
-            quarantine_trust_min: 0.3,
-            new_subjects_burst_max: 10_000,
-            new_subjects_window_ms: 60_000,
-        }
-    }
-}
-
-/// Administrative roles granted to agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// May retract, supersede, mark gold standards, open epochs and review quarantine.
-    Curator,
-    /// A root of the trust graph.
-    TrustRoot,
-}
-
-impl Role {
-    /// The name used in backups and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Curator => "curator",
-            Role::TrustRoot => "trust_root",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Role> {
-        match name {
-            "curator" => Some(Role::Curator),
-            "trust_root" => Some(Role::TrustRoot),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn key_prefix(self) -> &'static str {
-        match self {
-            Role::Curator => "role/curator/",
-            Role::TrustRoot => "role/trust-root/",
-        }
-    }
-}
-
-/// An epoch: everything under `prefix` valid before `before_micros` is superseded.
-#[derive(Debug, Clone)]
-pub(crate) struct Epoch {
-    pub seq: u64,
-    pub prefix: String,
-    pub before_micros: i64,
-    pub valid_micros: i64,
-}
-
-/// In-memory views kept beside the keyspace, rebuilt at open.
-#[derive(Default)]
-pub(crate) struct TruthCache {
-    /// Agent → the sequence after which the role holds.
-    pub roles: HashMap<(Role, String), u64>,
-    pub epochs: Vec<Epoch>,
-    /// Bumped by every trust statement and trust-root grant.
-    pub trust_version: u64,
-    pub trust_latest: Option<(u64, Arc<TrustMap>)>,
-}
-
 // Key tags inside the `truth` keyspace.
 pub(crate) const TAG_STAGE: u8 = b'S';
 pub(crate) const TAG_EFFECT_BY_CAUSE: u8 = b'C';
@@ -259,30 +182,6 @@ pub(crate) fn name_key(tag: u8, name: &str, seq: u64) -> Vec<u8> {
     key
 }
 
-/// The trailing big-endian u64 of a key.
-pub(crate) fn tail_u64(key: &[u8], index: &'static str) -> Result<u64, StoreError> {
-    key.len()
-        .checked_sub(8)
-        .and_then(|start| key.get(start..))
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::CorruptIndex {
-            index,
-            reason: format!("key of {} bytes has no sequence", key.len()),
-        })
-}
-
-pub(crate) fn be_u64(bytes: &[u8], at: usize, index: &'static str) -> Result<u64, StoreError> {
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::CorruptIndex {
-            index,
-            reason: format!("value of {} bytes is too short", bytes.len()),
-        })
-}
-
 /// A stage event's value: `stage u8 | kind u8 | cause_seq be8 | valid_micros be8`.
 pub(crate) fn encode_event(stage: Stage, kind: EventKind, cause: u64, micros: i64) -> [u8; 18] {
     let mut v = [0u8; 18];
@@ -329,10 +228,10 @@ pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<Event, StoreError
 
 /// Loads the in-memory views and derives any records the log holds beyond the derived state
 /// (a crash between a group's log commit and its derivation leaves such a range).
-pub(crate) fn recover(shared: &crate::store::Shared, last_applied: u64) -> Result<(), StoreError> {
+pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
     load_cache(shared)?;
-    let last_derived = match shared.ks.meta.get(crate::store::META_LAST_DERIVED)? {
-        Some(v) => crate::store::decode_seq(&v, "meta/last_derived_sequence")?,
+    let last_derived = match shared.ks().meta.get(META_LAST_DERIVED)? {
+        Some(v) => decode_seq(&v, "meta/last_derived_sequence")?,
         None => 0,
     };
     // Derived ≤ applied: the writer derives a group only after committing it. Read from disk,
@@ -356,14 +255,14 @@ pub(crate) fn recover(shared: &crate::store::Shared, last_applied: u64) -> Resul
         derive_records(shared, &refs)?;
         seq = end;
     }
-    shared.db.persist(fjall::PersistMode::SyncAll)?;
+    shared.sync()?;
     Ok(())
 }
 
-fn load_cache(shared: &crate::store::Shared) -> Result<(), StoreError> {
+fn load_cache(shared: &Shared) -> Result<(), StoreError> {
     let mut cache = TruthCache::default();
     for role in [Role::Curator, Role::TrustRoot] {
-        for guard in shared.ks.meta.prefix(role.key_prefix()) {
+        for guard in shared.ks().meta.prefix(role.key_prefix()) {
             let (key, value) = guard.into_inner()?;
             let agent = std::str::from_utf8(&key[role.key_prefix().len()..])
                 .map_err(|_| StoreError::CorruptMeta {
@@ -371,13 +270,12 @@ fn load_cache(shared: &crate::store::Shared) -> Result<(), StoreError> {
                     reason: "agent id is not UTF-8".into(),
                 })?
                 .to_owned();
-            cache.roles.insert(
-                (role, agent),
-                crate::store::decode_seq(&value, "meta/role")?,
-            );
+            cache
+                .roles
+                .insert((role, agent), decode_seq(&value, "meta/role")?);
         }
     }
-    for guard in shared.ks.truth.prefix([TAG_EPOCH]) {
+    for guard in shared.ks().truth.prefix([TAG_EPOCH]) {
         let (key, value) = guard.into_inner()?;
         let prefix = value
             .get(16..)
@@ -393,26 +291,19 @@ fn load_cache(shared: &crate::store::Shared) -> Result<(), StoreError> {
             valid_micros: be_u64(&value, 8, "truth/epochs")? as i64,
         });
     }
-    let mut slot = shared.truth.write().map_err(|_| StoreError::ShuttingDown)?;
-    *slot = cache;
+    *shared.truth_cache_mut()? = cache;
     Ok(())
 }
 
-pub(crate) fn grant_role(
-    shared: &crate::store::Shared,
-    role: Role,
-    agent: &str,
-) -> Result<u64, StoreError> {
-    let after = shared
-        .durable_seq
-        .load(std::sync::atomic::Ordering::Acquire);
-    let mut cache = shared.truth.write().map_err(|_| StoreError::ShuttingDown)?;
+pub(crate) fn grant_role(shared: &Shared, role: Role, agent: &str) -> Result<u64, StoreError> {
+    let after = shared.durable_seq();
+    let mut cache = shared.truth_cache_mut()?;
     if let Some(existing) = cache.roles.get(&(role, agent.to_owned())) {
         return Ok(*existing);
     }
     let key = format!("{}{agent}", role.key_prefix());
-    shared.ks.meta.insert(key, after.to_be_bytes())?;
-    shared.db.persist(fjall::PersistMode::SyncAll)?;
+    shared.ks().meta.insert(key, after.to_be_bytes())?;
+    shared.sync()?;
     cache.roles.insert((role, agent.to_owned()), after);
     if role == Role::TrustRoot {
         cache.trust_version += 1;
@@ -422,9 +313,9 @@ pub(crate) fn grant_role(
 
 /// Removes every derived truth key and `last_derived_sequence`, so that `recover` derives the
 /// whole log again.
-pub(crate) fn clear(shared: &crate::store::Shared) -> Result<(), StoreError> {
-    crate::rebuild::clear_keyspace(shared, &shared.ks.truth)?;
-    shared.ks.meta.remove(crate::store::META_LAST_DERIVED)?;
-    shared.db.persist(fjall::PersistMode::SyncAll)?;
+pub(crate) fn clear(shared: &Shared) -> Result<(), StoreError> {
+    shared.clear_keyspace(&shared.ks().truth)?;
+    shared.ks().meta.remove(META_LAST_DERIVED)?;
+    shared.sync()?;
     Ok(())
 }

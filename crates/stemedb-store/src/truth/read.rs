@@ -3,16 +3,15 @@
 //! effects of a record that is not yet acknowledged.
 use std::collections::HashMap;
 use std::sync::Arc;
-
-use stemedb_core::AssertionId;
 use stemedb_lens::{TrustEdge, TrustMap, compute_trust};
 
 use super::{
-    Event, QuarantineRule, Role, Stage, TAG_EFFECT_BY_TARGET, TAG_GOLD, TAG_MARK, TAG_PARENT,
+    Event, QuarantineRule, Stage, TAG_EFFECT_BY_TARGET, TAG_GOLD, TAG_MARK, TAG_PARENT,
     TAG_QUARANTINE, be_u64, decode_event, key1, name_prefix, tail_u64,
 };
-use crate::store::{Shared, decode_seq};
-use crate::{Store, StoreError};
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::role::Role;
 
 /// A control record's entry under its target.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +145,7 @@ impl Bound {
             as_of_micros: None,
         }
     }
-    fn admits(&self, seq: u64, micros: i64) -> bool {
+    pub(crate) fn admits(&self, seq: u64, micros: i64) -> bool {
         seq <= self.seq_max && self.as_of_micros.is_none_or(|t| micros <= t)
     }
 }
@@ -158,14 +157,19 @@ pub(crate) fn stage_event(
     bound: Bound,
 ) -> Result<Option<Event>, StoreError> {
     if shared
-        .ks
+        .ks()
         .truth
         .get(key1(super::TAG_HAS_EVENTS, target))?
         .is_none()
     {
         return Ok(None);
     }
-    for guard in shared.ks.truth.prefix(key1(super::TAG_STAGE, target)).rev() {
+    for guard in shared
+        .ks()
+        .truth
+        .prefix(key1(super::TAG_STAGE, target))
+        .rev()
+    {
         let (key, value) = guard.into_inner()?;
         let event = decode_event(&key, &value)?;
         if bound.admits(event.seq, event.micros) {
@@ -176,7 +180,12 @@ pub(crate) fn stage_event(
 }
 
 pub(crate) fn stage_now(shared: &Shared, target: u64) -> Result<StageAt, StoreError> {
-    Ok(to_stage_at(stage_event(shared, target, Bound::latest())?))
+    stage_at(shared, target, Bound::latest())
+}
+
+/// The stage of `target` as of `bound`.
+pub(crate) fn stage_at(shared: &Shared, target: u64, bound: Bound) -> Result<StageAt, StoreError> {
+    Ok(to_stage_at(stage_event(shared, target, bound)?))
 }
 
 fn to_stage_at(event: Option<Event>) -> StageAt {
@@ -196,14 +205,14 @@ fn to_stage_at(event: Option<Event>) -> StageAt {
 pub(crate) fn marks(shared: &Shared, target: &str) -> Result<Vec<Mark>, StoreError> {
     let mut out = Vec::new();
     if shared
-        .ks
+        .ks()
         .truth
         .get(super::name_key(super::TAG_MARKED, target, 0))?
         .is_none()
     {
         return Ok(out);
     }
-    for guard in shared.ks.truth.prefix(name_prefix(TAG_MARK, target)) {
+    for guard in shared.ks().truth.prefix(name_prefix(TAG_MARK, target)) {
         let (key, value) = guard.into_inner()?;
         out.push(Mark::decode(&key, &value)?);
     }
@@ -216,7 +225,7 @@ pub(crate) fn live_causes(
     target: u64,
 ) -> Result<Vec<(u64, i64, bool)>, StoreError> {
     let mut out = Vec::new();
-    for guard in shared.ks.truth.prefix(key1(TAG_EFFECT_BY_TARGET, target)) {
+    for guard in shared.ks().truth.prefix(key1(TAG_EFFECT_BY_TARGET, target)) {
         let (key, value) = guard.into_inner()?;
         let cause = tail_u64(&key, "truth/effects")?;
         if stage_now(shared, cause)?.stage != Stage::Retracted {
@@ -229,8 +238,7 @@ pub(crate) fn live_causes(
 
 pub(crate) fn has_role(shared: &Shared, role: Role, agent: &str, at_seq: u64) -> bool {
     shared
-        .truth
-        .read()
+        .truth_cache()
         .ok()
         .and_then(|c| c.roles.get(&(role, agent.to_owned())).copied())
         .is_some_and(|granted| granted < at_seq)
@@ -238,21 +246,17 @@ pub(crate) fn has_role(shared: &Shared, role: Role, agent: &str, at_seq: u64) ->
 
 /// The trust map under `bound`, cached for the latest state.
 pub(crate) fn trust_map(shared: &Shared, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
-    let latest = bound.as_of_micros.is_none()
-        && bound.seq_max
-            >= shared
-                .durable_seq
-                .load(std::sync::atomic::Ordering::Acquire);
-    let version = shared.truth.read().map(|c| c.trust_version).unwrap_or(0);
+    let latest = bound.as_of_micros.is_none() && bound.seq_max >= shared.durable_seq();
+    let version = shared.truth_cache().map(|c| c.trust_version).unwrap_or(0);
     if latest
-        && let Ok(cache) = shared.truth.read()
+        && let Ok(cache) = shared.truth_cache()
         && let Some((v, map)) = &cache.trust_latest
         && *v == version
     {
         return Ok(Arc::clone(map));
     }
     let (roots, params) = {
-        let cache = shared.truth.read().map_err(|_| StoreError::ShuttingDown)?;
+        let cache = shared.truth_cache()?;
         let mut roots: Vec<String> = cache
             .roles
             .iter()
@@ -260,10 +264,10 @@ pub(crate) fn trust_map(shared: &Shared, bound: Bound) -> Result<Arc<TrustMap>, 
             .map(|((_, agent), _)| agent.clone())
             .collect();
         roots.sort();
-        (roots, shared.policy.trust)
+        (roots, shared.policy().trust)
     };
     let map = Arc::new(compute_trust(&roots, &trust_edges(shared, bound)?, params));
-    if latest && let Ok(mut cache) = shared.truth.write() {
+    if latest && let Ok(mut cache) = shared.truth_cache_mut() {
         cache.trust_latest = Some((version, Arc::clone(&map)));
     }
     Ok(map)
@@ -274,7 +278,7 @@ fn trust_edges(shared: &Shared, bound: Bound) -> Result<Vec<TrustEdge>, StoreErr
     let mut latest: HashMap<(String, String), (u64, f64)> = HashMap::new();
     let mut prefix = vec![TAG_MARK];
     prefix.extend_from_slice(stemedb_core::control::AGENT_SUBJECT_PREFIX.as_bytes());
-    for guard in shared.ks.truth.prefix(prefix) {
+    for guard in shared.ks().truth.prefix(prefix) {
         let (key, value) = guard.into_inner()?;
         let mark = Mark::decode(&key, &value)?;
         if mark.kind != MarkKind::Trust || !bound.admits(mark.seq, mark.valid_micros) {
@@ -302,194 +306,6 @@ fn trust_edges(shared: &Shared, bound: Bound) -> Result<Vec<TrustEdge>, StoreErr
     Ok(edges)
 }
 
-impl Store {
-    fn bounded(&self, bound: Bound) -> Bound {
-        Bound {
-            seq_max: bound.seq_max.min(self.last_sequence()),
-            as_of_micros: bound.as_of_micros,
-        }
-    }
-
-    /// The stage of the record at `sequence` as of `bound`.
-    pub fn stage_at(&self, sequence: u64, bound: Bound) -> Result<StageAt, StoreError> {
-        Ok(to_stage_at(stage_event(
-            &*self.shared()?,
-            sequence,
-            self.bounded(bound),
-        )?))
-    }
-
-    /// The sequence of a stored id.
-    pub fn sequence_of(&self, id: &AssertionId) -> Result<Option<u64>, StoreError> {
-        match self.shared()?.ks.ids.get(id.as_bytes())? {
-            Some(v) => decode_seq(&v, "ids").map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Control-record marks under a target, as of `bound`.
-    pub fn marks(&self, target: &str, bound: Bound) -> Result<Vec<Mark>, StoreError> {
-        let bound = self.bounded(bound);
-        Ok(marks(&*self.shared()?, target)?
-            .into_iter()
-            .filter(|m| bound.admits(m.seq, m.valid_micros))
-            .collect())
-    }
-
-    /// The latest vote of each agent on an assertion (disputes count as down-votes).
-    pub fn votes(&self, id: &AssertionId, bound: Bound) -> Result<VoteTally, StoreError> {
-        let mut latest: HashMap<String, (u64, i8)> = HashMap::new();
-        for mark in self.marks(&id.to_hex(), bound)? {
-            let vote = match mark.kind {
-                MarkKind::Vote if mark.number > 0.0 => 1,
-                MarkKind::Vote | MarkKind::Dispute => -1,
-                _ => continue,
-            };
-            let slot = latest.entry(mark.agent).or_insert((0, 0));
-            if mark.seq >= slot.0 {
-                *slot = (mark.seq, vote);
-            }
-        }
-        let mut votes: Vec<(String, i8)> = latest.into_iter().map(|(a, (_, v))| (a, v)).collect();
-        votes.sort();
-        Ok(VoteTally {
-            up: votes.iter().filter(|(_, v)| *v > 0).count() as u64,
-            down: votes.iter().filter(|(_, v)| *v < 0).count() as u64,
-            votes,
-        })
-    }
-
-    /// Whether a curator has marked the assertion as the gold standard (as of `bound`).
-    pub fn is_gold(&self, id: &AssertionId, bound: Bound) -> Result<bool, StoreError> {
-        Ok(self
-            .marks(&id.to_hex(), bound)?
-            .iter()
-            .any(|m| m.kind == MarkKind::GoldStandard && m.effective))
-    }
-
-    /// Sequences of gold-standard assertions in a (subject, predicate) group.
-    pub fn gold_in_group(&self, subject: &str, predicate: &str) -> Result<Vec<u64>, StoreError> {
-        gold_in_group(&*self.shared()?, subject, predicate)
-    }
-
-    /// Everyone's trust as of `bound`.
-    pub fn trust_map(&self, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
-        trust_map(&*self.shared()?, self.bounded(bound))
-    }
-
-    /// Records whose `derived_from` names the record at `sequence`.
-    pub fn children(&self, sequence: u64) -> Result<Vec<u64>, StoreError> {
-        let bound = self.last_sequence();
-        let mut out = Vec::new();
-        let shared = self.shared()?;
-        for guard in shared.ks.truth.prefix(key1(TAG_PARENT, sequence)) {
-            let child = tail_u64(&guard.key()?, "truth/parents")?;
-            if child <= bound {
-                out.push(child);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Sequences of records whose subject is exactly `subject` (e.g. a source's description).
-    pub fn sequences_about(&self, subject: &str, seq_max: u64) -> Result<Vec<u64>, StoreError> {
-        let mut prefix = subject.as_bytes().to_vec();
-        prefix.push(0);
-        let (groups, _) = self.scan_groups(&prefix, None, seq_max, usize::MAX, &|_| true)?;
-        let mut out: Vec<u64> = groups.into_iter().flat_map(|(_, s)| s).collect();
-        out.sort_unstable();
-        Ok(out)
-    }
-
-    /// Assertions waiting in quarantine, oldest first, after `after` (for paging).
-    pub fn quarantined(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<QuarantineEntry>, StoreError> {
-        let mut out = Vec::new();
-        let bound = self.last_sequence();
-        let shared = self.shared()?;
-        for guard in shared
-            .ks
-            .truth
-            .range(key1(TAG_QUARANTINE, after.saturating_add(1))..key1(TAG_QUARANTINE, u64::MAX))
-        {
-            let (key, value) = guard.into_inner()?;
-            let sequence = tail_u64(&key, "truth/quarantine")?;
-            if sequence > bound {
-                break;
-            }
-            let rule = value
-                .first()
-                .copied()
-                .and_then(QuarantineRule::from_code)
-                .ok_or(StoreError::CorruptIndex {
-                    index: "truth/quarantine",
-                    reason: "unknown rule".into(),
-                })?;
-            out.push(QuarantineEntry { sequence, rule });
-            if out.len() == limit {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    /// The quarantine rule that holds the record at `sequence`, if it is in quarantine.
-    pub fn quarantine_rule(&self, sequence: u64) -> Result<Option<QuarantineRule>, StoreError> {
-        Ok(self
-            .shared()?
-            .ks
-            .truth
-            .get(key1(TAG_QUARANTINE, sequence))?
-            .and_then(|v| v.first().copied().and_then(QuarantineRule::from_code)))
-    }
-
-    /// Whether `agent` holds `role` for records after the current last sequence.
-    pub fn has_role(&self, role: Role, agent: &str) -> bool {
-        self.shared()
-            .is_ok_and(|shared| has_role(&shared, role, agent, u64::MAX))
-    }
-
-    /// Agents holding `role`, sorted.
-    pub fn agents_with_role(&self, role: Role) -> Vec<String> {
-        let Ok(shared) = self.shared() else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = shared
-            .truth
-            .read()
-            .map(|c| {
-                c.roles
-                    .keys()
-                    .filter(|(r, _)| *r == role)
-                    .map(|(_, a)| a.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort();
-        out
-    }
-
-    /// How many records an agent has signed (up to the durable sequence).
-    pub fn agent_record_count(&self, agent: &str) -> Result<u64, StoreError> {
-        let bound = self.last_sequence();
-        let mut count = 0;
-        for guard in self
-            .shared()?
-            .ks
-            .by_agent
-            .prefix(crate::keys::name_seq_prefix(agent))
-        {
-            if tail_u64(&guard.key()?, "by_agent")? <= bound {
-                count += 1;
-            }
-        }
-        Ok(count)
-    }
-}
-
 pub(crate) fn gold_in_group(
     shared: &Shared,
     subject: &str,
@@ -499,8 +315,70 @@ pub(crate) fn gold_in_group(
     prefix.extend_from_slice(predicate.as_bytes());
     prefix.push(0);
     let mut out = Vec::new();
-    for guard in shared.ks.truth.prefix(prefix) {
+    for guard in shared.ks().truth.prefix(prefix) {
         out.push(tail_u64(&guard.key()?, "truth/gold")?);
     }
     Ok(out)
+}
+
+/// Records whose `derived_from` names the record at `sequence`, up to `seq_max`.
+pub(crate) fn children(
+    shared: &Shared,
+    sequence: u64,
+    seq_max: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::new();
+    for guard in shared.ks().truth.prefix(key1(TAG_PARENT, sequence)) {
+        let child = tail_u64(&guard.key()?, "truth/parents")?;
+        if child <= seq_max {
+            out.push(child);
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `limit` assertions waiting in quarantine after `after`, up to `seq_max`, oldest first.
+pub(crate) fn quarantined(
+    shared: &Shared,
+    after: u64,
+    limit: usize,
+    seq_max: u64,
+) -> Result<Vec<QuarantineEntry>, StoreError> {
+    let mut out = Vec::new();
+    for guard in shared
+        .ks()
+        .truth
+        .range(key1(TAG_QUARANTINE, after.saturating_add(1))..key1(TAG_QUARANTINE, u64::MAX))
+    {
+        let (key, value) = guard.into_inner()?;
+        let sequence = tail_u64(&key, "truth/quarantine")?;
+        if sequence > seq_max {
+            break;
+        }
+        let rule = value
+            .first()
+            .copied()
+            .and_then(QuarantineRule::from_code)
+            .ok_or(StoreError::CorruptIndex {
+                index: "truth/quarantine",
+                reason: "unknown rule".into(),
+            })?;
+        out.push(QuarantineEntry { sequence, rule });
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The quarantine rule that holds the record at `sequence`, if it is in quarantine.
+pub(crate) fn quarantine_rule(
+    shared: &Shared,
+    sequence: u64,
+) -> Result<Option<QuarantineRule>, StoreError> {
+    Ok(shared
+        .ks()
+        .truth
+        .get(key1(TAG_QUARANTINE, sequence))?
+        .and_then(|v| v.first().copied().and_then(QuarantineRule::from_code)))
 }

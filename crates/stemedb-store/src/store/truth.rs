@@ -1,0 +1,153 @@
+//! The store's reads of truth-maintenance state: stages, marks, votes, gold standards, trust,
+//! roles and quarantine, each bounded by the durable sequence. The state itself, and what
+//! it means, is `crate::truth`'s.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stemedb_core::AssertionId;
+use stemedb_lens::TrustMap;
+
+use crate::error::StoreError;
+use crate::keys::{decode_seq, name_seq_prefix, tail_u64};
+use crate::role::Role;
+use crate::store::Store;
+use crate::truth::read;
+use crate::truth::{Bound, Mark, MarkKind, QuarantineEntry, QuarantineRule, StageAt, VoteTally};
+
+impl Store {
+    fn bounded(&self, bound: Bound) -> Bound {
+        Bound {
+            seq_max: bound.seq_max.min(self.last_sequence()),
+            as_of_micros: bound.as_of_micros,
+        }
+    }
+
+    /// The stage of the record at `sequence` as of `bound`.
+    pub fn stage_at(&self, sequence: u64, bound: Bound) -> Result<StageAt, StoreError> {
+        read::stage_at(&*self.shared()?, sequence, self.bounded(bound))
+    }
+
+    /// The sequence of a stored id.
+    pub fn sequence_of(&self, id: &AssertionId) -> Result<Option<u64>, StoreError> {
+        match self.shared()?.ks().ids.get(id.as_bytes())? {
+            Some(v) => decode_seq(&v, "ids").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Control-record marks under a target, as of `bound`.
+    pub fn marks(&self, target: &str, bound: Bound) -> Result<Vec<Mark>, StoreError> {
+        let bound = self.bounded(bound);
+        Ok(read::marks(&*self.shared()?, target)?
+            .into_iter()
+            .filter(|m| bound.admits(m.seq, m.valid_micros))
+            .collect())
+    }
+
+    /// The latest vote of each agent on an assertion (disputes count as down-votes).
+    pub fn votes(&self, id: &AssertionId, bound: Bound) -> Result<VoteTally, StoreError> {
+        let mut latest: HashMap<String, (u64, i8)> = HashMap::new();
+        for mark in self.marks(&id.to_hex(), bound)? {
+            let vote = match mark.kind {
+                MarkKind::Vote if mark.number > 0.0 => 1,
+                MarkKind::Vote | MarkKind::Dispute => -1,
+                _ => continue,
+            };
+            let slot = latest.entry(mark.agent).or_insert((0, 0));
+            if mark.seq >= slot.0 {
+                *slot = (mark.seq, vote);
+            }
+        }
+        let mut votes: Vec<(String, i8)> = latest.into_iter().map(|(a, (_, v))| (a, v)).collect();
+        votes.sort();
+        Ok(VoteTally {
+            up: votes.iter().filter(|(_, v)| *v > 0).count() as u64,
+            down: votes.iter().filter(|(_, v)| *v < 0).count() as u64,
+            votes,
+        })
+    }
+
+    /// Whether a curator has marked the assertion as the gold standard (as of `bound`).
+    pub fn is_gold(&self, id: &AssertionId, bound: Bound) -> Result<bool, StoreError> {
+        Ok(self
+            .marks(&id.to_hex(), bound)?
+            .iter()
+            .any(|m| m.kind == MarkKind::GoldStandard && m.effective))
+    }
+
+    /// Sequences of gold-standard assertions in a (subject, predicate) group.
+    pub fn gold_in_group(&self, subject: &str, predicate: &str) -> Result<Vec<u64>, StoreError> {
+        read::gold_in_group(&*self.shared()?, subject, predicate)
+    }
+
+    /// Everyone's trust as of `bound`.
+    pub fn trust_map(&self, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
+        read::trust_map(&*self.shared()?, self.bounded(bound))
+    }
+
+    /// Records whose `derived_from` names the record at `sequence`.
+    pub fn children(&self, sequence: u64) -> Result<Vec<u64>, StoreError> {
+        read::children(&*self.shared()?, sequence, self.last_sequence())
+    }
+
+    /// Sequences of records whose subject is exactly `subject` (e.g. a source's description).
+    pub fn sequences_about(&self, subject: &str, seq_max: u64) -> Result<Vec<u64>, StoreError> {
+        let mut prefix = subject.as_bytes().to_vec();
+        prefix.push(0);
+        let (groups, _) = self.scan_groups(&prefix, None, seq_max, usize::MAX, &|_| true)?;
+        let mut out: Vec<u64> = groups.into_iter().flat_map(|(_, s)| s).collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Assertions waiting in quarantine, oldest first, after `after` (for paging).
+    pub fn quarantined(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        read::quarantined(&*self.shared()?, after, limit, self.last_sequence())
+    }
+
+    /// The quarantine rule that holds the record at `sequence`, if it is in quarantine.
+    pub fn quarantine_rule(&self, sequence: u64) -> Result<Option<QuarantineRule>, StoreError> {
+        read::quarantine_rule(&*self.shared()?, sequence)
+    }
+
+    /// Whether `agent` holds `role` for records after the current last sequence.
+    pub fn has_role(&self, role: Role, agent: &str) -> bool {
+        self.shared()
+            .is_ok_and(|shared| read::has_role(&shared, role, agent, u64::MAX))
+    }
+
+    /// Agents holding `role`, sorted.
+    pub fn agents_with_role(&self, role: Role) -> Vec<String> {
+        let Ok(shared) = self.shared() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = shared
+            .truth_cache()
+            .map(|c| {
+                c.roles
+                    .keys()
+                    .filter(|(r, _)| *r == role)
+                    .map(|(_, a)| a.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// How many records an agent has signed (up to the durable sequence).
+    pub fn agent_record_count(&self, agent: &str) -> Result<u64, StoreError> {
+        let bound = self.last_sequence();
+        let mut count = 0;
+        for guard in self.shared()?.ks().by_agent.prefix(name_seq_prefix(agent)) {
+            if tail_u64(&guard.key()?, "by_agent")? <= bound {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}

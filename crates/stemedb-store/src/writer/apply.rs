@@ -1,0 +1,151 @@
+//! Deciding each record of a group (duplicate, agent-key conflict, or new) and writing a new
+//! one into the log and every index: the apply path.
+use std::collections::HashMap;
+
+use fjall::OwnedWriteBatch;
+use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
+
+use super::{AppendOutcome, Job, WriterState};
+use crate::codec::encode_record;
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::keys::{decode_seq, name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::truth::Derived;
+
+/// A decided group: the batch holding its new records, each job's outcomes (or the error that
+/// refused the job), and the new records in sequence order.
+pub(super) struct Decided<'j> {
+    pub(super) batch: OwnedWriteBatch,
+    pub(super) outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>>,
+    pub(super) applied: Vec<(u64, Timestamp, &'j SignedAssertion)>,
+    /// The sequence the group's first new record got (or would have got).
+    pub(super) start_seq: u64,
+}
+
+/// Decides every record of the group in order, assigning sequences and `recorded_at = now`
+/// to the new ones and writing them into one batch (not yet committed).
+pub(super) fn decide_group<'j>(
+    shared: &Shared,
+    state: &mut WriterState,
+    jobs: &'j [Job],
+    now: Timestamp,
+) -> Decided<'j> {
+    let start_seq = state.next_seq;
+    let mut batch = shared.batch();
+    let mut group = GroupState::default();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut applied = Vec::new();
+    for job in jobs {
+        let result = job
+            .records
+            .iter()
+            .map(|record| {
+                let outcome = decide(shared, state, &mut group, &mut batch, record, now)?;
+                if let AppendOutcome::Appended { sequence, .. } = outcome {
+                    applied.push((sequence, now, record));
+                }
+                Ok(outcome)
+            })
+            .collect::<Result<Vec<_>, _>>();
+        outcomes.push(result);
+    }
+    Decided {
+        batch,
+        outcomes,
+        applied,
+        start_seq,
+    }
+}
+
+/// What this group has decided so far, so records inside one group see each other.
+#[derive(Default)]
+struct GroupState {
+    ids: HashMap<AssertionId, u64>,
+    agents: HashMap<String, [u8; 32]>,
+}
+
+fn decide(
+    shared: &Shared,
+    state: &mut WriterState,
+    group: &mut GroupState,
+    batch: &mut OwnedWriteBatch,
+    record: &SignedAssertion,
+    now: Timestamp,
+) -> Result<AppendOutcome, StoreError> {
+    if let Some(sequence) = group.ids.get(&record.id) {
+        return Ok(AppendOutcome::Duplicate {
+            sequence: *sequence,
+        });
+    }
+    if let Some(seq_bytes) = shared.ks().ids.get(record.id.as_bytes())? {
+        return Ok(AppendOutcome::Duplicate {
+            sequence: decode_seq(&seq_bytes, "ids")?,
+        });
+    }
+    let agent = &record.body.agent_id;
+    let key = record.body.public_key.to_bytes();
+    let bound = match group.agents.get(agent) {
+        Some(k) => Some(*k),
+        None => shared
+            .ks()
+            .agents
+            .get(agent.as_bytes())?
+            .and_then(|v| v.get(..32).and_then(|b| b.try_into().ok())),
+    };
+    if let Some(bound_key) = bound.filter(|b| *b != key) {
+        return Ok(AppendOutcome::AgentKeyConflict { bound_key });
+    }
+    let sequence = state.next_seq;
+    state.next_seq += 1;
+    if bound.is_none() {
+        let mut value = key.to_vec();
+        value.extend_from_slice(&sequence.to_be_bytes());
+        batch.insert(&shared.ks().agents, agent.as_bytes(), value);
+        group.agents.insert(agent.clone(), key);
+    }
+    group.ids.insert(record.id, sequence);
+    apply(shared, batch, sequence, now, record);
+    Ok(AppendOutcome::Appended {
+        sequence,
+        recorded_at: now,
+        derived: Derived::default(),
+    })
+}
+
+/// Writes one decided record into the log and every index. This is the apply path a
+/// replicated log will feed: it depends only on the record, its assigned sequence and
+/// `recorded_at`.
+pub(crate) fn apply(
+    shared: &Shared,
+    batch: &mut OwnedWriteBatch,
+    seq: u64,
+    recorded_at: Timestamp,
+    record: &SignedAssertion,
+) {
+    let ks = shared.ks();
+    let body = &record.body;
+    batch.insert(
+        &ks.log,
+        seq_key(seq),
+        encode_record(seq, recorded_at, &record.signature, &record.canonical),
+    );
+    batch.insert(&ks.ids, record.id.as_bytes().to_vec(), seq.to_be_bytes());
+    // Control records (stemedb:*) are not data: they are indexed by target in the truth
+    // keyspace, never by subject, so ordinary queries do not return them.
+    if body.control.is_none() {
+        batch.insert(
+            &ks.by_subject,
+            subject_predicate_key(&body.subject, &body.predicate, seq),
+            [],
+        );
+    }
+    batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
+    for source in &body.sources {
+        batch.insert(&ks.by_source, name_seq_key(source, seq), []);
+    }
+    batch.insert(
+        &ks.by_valid_time,
+        valid_time_key(body.timestamp.micros(), seq),
+        [],
+    );
+}

@@ -1,0 +1,185 @@
+//! One group commit, a step per function: decide the group into one batch (`apply.rs`), commit
+//! it, derive truth from it, make both durable (fault injection, fsync, the sync hook, the
+//! `ACKED` mark), count it, check the invariants, publish the durable sequence, answer.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use fjall::OwnedWriteBatch;
+use stemedb_core::{SignedAssertion, Timestamp};
+
+use super::apply::{Decided, decide_group};
+use super::{AppendOutcome, Job, WriterState, fail_group, poisoned_by_full_disk, refuse_group};
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::keys::META_LAST_APPLIED;
+use crate::options::StoreOptions;
+use crate::space::{check_reserve, injected_fsync_failure, is_out_of_space};
+use crate::stats::observe_commit;
+use crate::truth::{Derived, derive_records};
+
+/// Each job's outcomes, or the error that refused the job.
+type Outcomes = Vec<Result<Vec<AppendOutcome>, StoreError>>;
+
+/// Commits one group and answers its waiters: after a fail-stop or below the free-space
+/// reserve the group is refused whole; otherwise nobody is answered before the group, and the
+/// truth derived from it, are durable and the acknowledgement mark says so.
+pub(super) fn commit_group(
+    shared: &Shared,
+    state: &mut WriterState,
+    jobs: Vec<Job>,
+    options: &StoreOptions,
+) {
+    if let Some((reason, disk_full)) = state.failed.clone() {
+        fail_group(state, jobs, reason, disk_full);
+        return;
+    }
+    if let Err(e) = check_reserve(shared.dir(), options.disk_free_min_bytes) {
+        refuse_group(jobs, &e);
+        return;
+    }
+    let now = options.clock.now().max(state.last_recorded_at);
+    let Decided {
+        batch,
+        mut outcomes,
+        applied,
+        start_seq,
+    } = decide_group(shared, state, &jobs, now);
+    let derived = if state.next_seq > start_seq {
+        match make_durable(shared, state, options, batch, &applied) {
+            Ok(derived) => derived,
+            Err(e) => return fail_after(shared, state, jobs, options, &e),
+        }
+    } else {
+        Vec::new()
+    };
+    fill_derived(&mut outcomes, &applied, derived);
+    check_invariants(shared, state, &applied, start_seq, now);
+    state.last_recorded_at = now;
+    shared.publish_durable(state.next_seq - 1);
+    reply(jobs, outcomes);
+}
+
+/// Commits the group's batch, derives truth from its new records and makes both durable;
+/// returns what each new record derived.
+fn make_durable(
+    shared: &Shared,
+    state: &mut WriterState,
+    options: &StoreOptions,
+    batch: OwnedWriteBatch,
+    applied: &[(u64, Timestamp, &SignedAssertion)],
+) -> Result<Vec<Derived>, StoreError> {
+    let last = state.next_seq - 1;
+    let started = Instant::now();
+    commit_log(shared, batch, last)?;
+    // Truth maintenance is derived after the log commit and made durable by the same fsync;
+    // nothing is acknowledged before both are on disk.
+    let derived = derive_records(shared, applied)?;
+    let fsync_started = Instant::now();
+    sync(shared, options)?;
+    mark_acknowledged(state, options, last)?;
+    let fsync = fsync_started.elapsed();
+    record_stats(shared, started.elapsed(), fsync, applied.len());
+    Ok(derived)
+}
+
+/// Commits the log and index writes of the group with `last_applied_sequence` (not synced).
+fn commit_log(shared: &Shared, mut batch: OwnedWriteBatch, last: u64) -> Result<(), StoreError> {
+    batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
+    Ok(batch.commit()?)
+}
+
+/// The journal fsync, failing instead when a test injects a dying disk.
+fn sync(shared: &Shared, options: &StoreOptions) -> Result<(), StoreError> {
+    injected_fsync_failure(options.fail_fsync_after_commits, &options.fsyncs_done)?;
+    shared.sync()
+}
+
+/// After the durable sync: the tests' sync hook, then the acknowledgement mark `ACKED`
+/// (written now, fsynced every 32 commits), before any waiter is answered.
+fn mark_acknowledged(
+    state: &mut WriterState,
+    options: &StoreOptions,
+    last: u64,
+) -> Result<(), StoreError> {
+    if let Some(hook) = &options.after_sync {
+        (hook.0)(last);
+    }
+    if let Some(mark) = &mut state.mark {
+        mark.record(last)?;
+    }
+    Ok(())
+}
+
+/// Commit figures: Prometheus histograms and the running stats behind `admin status`.
+fn record_stats(shared: &Shared, total: Duration, fsync: Duration, records: usize) {
+    observe_commit(total, fsync, records);
+    shared.add_commit(total, fsync, records);
+}
+
+/// Fail-stop after a failed commit, derivation or sync, naming a full disk as the reason
+/// when it was one.
+fn fail_after(
+    shared: &Shared,
+    state: &mut WriterState,
+    jobs: Vec<Job>,
+    options: &StoreOptions,
+    e: &StoreError,
+) {
+    let disk_full = is_out_of_space(e) || poisoned_by_full_disk(shared, options, e);
+    let reason = if disk_full {
+        format!("the disk holding {} is full: {e}", shared.dir().display())
+    } else {
+        e.to_string()
+    };
+    fail_group(state, jobs, reason, disk_full);
+}
+
+/// Puts what truth maintenance derived for each new record into its outcome.
+fn fill_derived(
+    outcomes: &mut Outcomes,
+    applied: &[(u64, Timestamp, &SignedAssertion)],
+    derived: Vec<Derived>,
+) {
+    let by_seq: HashMap<u64, Derived> = applied
+        .iter()
+        .map(|(seq, _, _)| *seq)
+        .zip(derived)
+        .collect();
+    for outcome in outcomes.iter_mut().flatten().flatten() {
+        if let AppendOutcome::Appended {
+            sequence, derived, ..
+        } = outcome
+            && let Some(d) = by_seq.get(sequence)
+        {
+            *derived = *d;
+        }
+    }
+}
+
+/// Invariants (ARCHITECTURE.md): sequences are dense, so this group's records are exactly the
+/// ones after the last durable sequence; `recorded_at` never decreases.
+fn check_invariants(
+    shared: &Shared,
+    state: &WriterState,
+    applied: &[(u64, Timestamp, &SignedAssertion)],
+    start_seq: u64,
+    now: Timestamp,
+) {
+    assert_eq!(
+        applied.first().map_or(start_seq, |(seq, _, _)| *seq),
+        shared.durable_seq() + 1,
+        "a group starts right after the last durable sequence"
+    );
+    assert!(
+        applied.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "a group's sequences are dense"
+    );
+    assert!(now >= state.last_recorded_at, "recorded_at never decreases");
+}
+
+/// Answers every waiter of the group, in order.
+fn reply(jobs: Vec<Job>, outcomes: Outcomes) {
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
