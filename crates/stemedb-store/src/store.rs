@@ -19,7 +19,7 @@ use crate::keys::{GroupKey, decode_seq};
 use crate::options::{AckLossPolicy, StoreOptions};
 use crate::role::Role;
 use crate::stats::{CommitStats, EngineBacklog};
-use crate::writer::{AppendOutcome, Job, run_writer};
+use crate::writer::{AppendOutcome, Job, WriterStart, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
 pub const FORMAT_VERSION: u32 = 2;
@@ -77,12 +77,30 @@ impl Store {
             crate::truth::clear(&shared)?;
         }
         crate::truth::recover(&shared, last)?;
+        // `recorded_at` never decreases, across opens too: the writer starts from the last
+        // stored record's, so a clock stepped back (or a restore onto a slower clock) cannot
+        // make `known_at` and `restore --to-time` see time run backwards.
+        // A store opened to report a loss (`check`) must open even when that record is the
+        // damage; it never writes.
+        let last_recorded_at = match shared.read_record(found) {
+            Ok(record) => record.recorded_at,
+            Err(e) if found > 0 && options.acknowledged_loss == AckLossPolicy::Refuse => {
+                return Err(e);
+            }
+            Err(_) => Timestamp::from_micros(i64::MIN),
+        };
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         slot.put(Arc::clone(&shared));
         let writer_slot = Arc::clone(&slot);
         let writer = std::thread::Builder::new()
             .name("stemedb-writer".into())
-            .spawn(move || run_writer(shared, &writer_slot, &receiver, &options, mark))
+            .spawn(move || {
+                let start = WriterStart {
+                    mark,
+                    last_recorded_at,
+                };
+                run_writer(shared, &writer_slot, &receiver, &options, start)
+            })
             .map_err(io_err(dir))?;
         Ok(Store {
             slot,

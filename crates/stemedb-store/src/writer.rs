@@ -60,18 +60,28 @@ struct WriterState {
 /// Free bytes a full disk must have again before the writer reopens the engine.
 const REOPEN_FREE_MIN_BYTES: u64 = 16 * 1024 * 1024;
 
+/// What the writer starts from besides the engine.
+pub(crate) struct WriterStart {
+    /// The acknowledgement mark to advance (none when opened under `AckLossPolicy::Report`,
+    /// which must leave the mark as it is).
+    pub mark: Option<AckMark>,
+    /// The last stored record's `recorded_at` (the minimum for an empty log): the next group
+    /// is stamped no earlier, whatever the clock says.
+    pub last_recorded_at: Timestamp,
+}
+
 pub(crate) fn run_writer(
     shared: Arc<Shared>,
     slot: &EngineSlot,
     receiver: &mpsc::Receiver<Job>,
     options: &StoreOptions,
-    mark: Option<AckMark>,
+    start: WriterStart,
 ) {
     let mut state = WriterState {
         next_seq: shared.durable_seq() + 1,
-        last_recorded_at: Timestamp::from_micros(i64::MIN),
+        last_recorded_at: start.last_recorded_at,
         failed: None,
-        mark,
+        mark: start.mark,
         dir: shared.dir().to_owned(),
     };
     let mut engine = Some(shared);

@@ -9,6 +9,7 @@ mod backup;
 mod check;
 mod child;
 mod cli;
+mod clock;
 mod crash;
 mod custody;
 mod damage;
