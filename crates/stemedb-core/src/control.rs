@@ -1,5 +1,6 @@
 //! Control records: signed assertions in the reserved `stemedb:` predicate namespace that
-//! retract, vote, state trust, mark gold standards, open guideline epochs and decide quarantine.
+//! retract, vote, state trust, mark gold standards, open guideline epochs, decide quarantine and
+//! grant roles.
 //! They share the assertion's canonical bytes, signature and log; this module only gives their
 //! subject and value a typed, validated shape (docs/signing.md §8).
 use serde_json::Value;
@@ -13,6 +14,15 @@ pub const TRUSTS: &str = "stemedb:trusts";
 pub const GOLD_STANDARD: &str = "stemedb:gold-standard";
 pub const EPOCH: &str = "stemedb:epoch";
 pub const REVIEW: &str = "stemedb:review";
+/// A role grant: made only by a server for an administrator (`POST /v1/admin/curators`,
+/// `/v1/admin/trust-roots`), signed by its server key as agent `stemedb/server/…`; refused
+/// from anyone else at ingest, and without effect from any other agent in the log.
+pub const GRANTS_ROLE: &str = "stemedb:grants-role";
+/// Agent ids under which servers sign role grants (`stemedb/server/<16 hex of the key>`);
+/// refused at ingest, so that nobody else can bind one to a key first.
+pub const SERVER_AGENT_PREFIX: &str = "stemedb/server/";
+/// The roles a grant may name.
+pub const ROLE_NAMES: [&str; 2] = ["curator", "trust_root"];
 /// Subjects of trust records: `agent/<trustee agent_id>`.
 pub const AGENT_SUBJECT_PREFIX: &str = "agent/";
 /// Longest `reason` a control value may carry.
@@ -52,6 +62,8 @@ pub enum Control {
         approve: bool,
         reason: String,
     },
+    /// Grants `role` (one of [`ROLE_NAMES`]) to `agent` for every later record.
+    GrantRole { agent: String, role: String },
 }
 
 fn invalid(field: &str, rule: &'static str, message: impl Into<String>) -> ValidationError {
@@ -98,17 +110,7 @@ pub fn parse_control(
             },
         },
         TRUSTS => Control::Trust {
-            trustee: subject
-                .strip_prefix(AGENT_SUBJECT_PREFIX)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    invalid(
-                        "subject",
-                        "trust_subject",
-                        "must be agent/<trustee agent_id>",
-                    )
-                })?
-                .to_owned(),
+            trustee: agent_subject(subject)?,
             weight: value
                 .as_f64()
                 .filter(|w| (0.0..=1.0).contains(w))
@@ -166,17 +168,38 @@ pub fn parse_control(
                 reason: reason(object, false)?,
             }
         }
+        GRANTS_ROLE => {
+            let object = value_object(value, &["role"])?;
+            let role = object
+                .get("role")
+                .and_then(Value::as_str)
+                .filter(|r| ROLE_NAMES.contains(r))
+                .ok_or_else(|| invalid("value.role", "role", "must be curator or trust_root"))?;
+            Control::GrantRole {
+                agent: agent_subject(subject)?,
+                role: role.to_owned(),
+            }
+        }
         _ => {
             return Err(invalid(
                 "predicate",
                 "reserved_predicate",
                 format!(
-                    "the {RESERVED_PREFIX} namespace is reserved; known predicates are {RETRACTS}, {VOTE}, {TRUSTS}, {GOLD_STANDARD}, {EPOCH}, {REVIEW}"
+                    "the {RESERVED_PREFIX} namespace is reserved; known predicates are {RETRACTS}, {VOTE}, {TRUSTS}, {GOLD_STANDARD}, {EPOCH}, {REVIEW}, {GRANTS_ROLE}"
                 ),
             ));
         }
     };
     Ok(Some(control))
+}
+
+/// The agent a trust statement or role grant is about: its subject is `agent/<agent_id>`.
+fn agent_subject(subject: &str) -> Result<String, ValidationError> {
+    subject
+        .strip_prefix(AGENT_SUBJECT_PREFIX)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("subject", "trust_subject", "must be agent/<agent_id>"))
 }
 
 fn value_object<'a>(

@@ -198,7 +198,11 @@ async fn grant(
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let agent_id = agent_id_body(&bytes)?;
     let agent = agent_id.clone();
-    let after = blocking(&state, move |db| Ok(db.grant_role(role, &agent)?)).await?;
+    let key = std::sync::Arc::clone(&state.server_key);
+    let after = blocking(&state, move |db| {
+        Ok(db.grant_role(role, &agent, key.secret())?)
+    })
+    .await?;
     let action = format!("{name}.add");
     state
         .record_admin(

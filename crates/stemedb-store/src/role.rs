@@ -1,4 +1,5 @@
-//! Administrative roles granted to agents (kept in `meta` under `role/…`, not derived).
+//! Administrative roles granted to agents: derived from `stemedb:grants-role` records (truth
+//! key `R`), plus legacy grants kept in `meta` under `role/…` by earlier versions.
 /// Administrative roles granted to agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {

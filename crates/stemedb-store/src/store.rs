@@ -235,10 +235,15 @@ impl Store {
         Ok((groups, false))
     }
 
-    /// Grants `role` to `agent` for every record after the current last sequence. Durable
-    /// before it returns. Returns the sequence after which it holds.
-    pub fn grant_role(&self, role: Role, agent: &str) -> Result<u64, StoreError> {
-        crate::truth::grant_role(&*self.shared()?, role, agent)
+    /// The sequence after which `agent` holds `role` (its grant record's, or a legacy
+    /// grant's), if it does.
+    pub fn role_granted_after(&self, role: Role, agent: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .shared()?
+            .truth_cache()?
+            .roles
+            .get(&(role, agent.to_owned()))
+            .copied())
     }
 
     /// Group-commit figures since open.

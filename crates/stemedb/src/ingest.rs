@@ -130,12 +130,13 @@ impl Db {
                 ),
             )));
         }
+        self.check_reserved(&assertion)?;
         self.check_control_target(&assertion)?;
         Ok(assertion)
     }
 
     /// Appends verified assertions durably and maps the store's outcomes.
-    fn append(
+    pub(crate) fn append(
         &self,
         assertions: Vec<SignedAssertion>,
     ) -> Result<Vec<Result<Ingested, DbError>>, DbError> {

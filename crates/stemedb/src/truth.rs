@@ -1,9 +1,10 @@
 //! Truth maintenance as callers see it: control records through the signed-record path,
 //! lifecycles at a point in time, roles, agents and the quarantine queue. The rules
 //! themselves run in the store's writer (`stemedb-store/src/truth/derive.rs`).
-use serde_json::Value;
+use serde_json::{Value, json};
+use stemedb_core::control::{AGENT_SUBJECT_PREFIX, GRANTS_ROLE, SERVER_AGENT_PREFIX};
 use stemedb_core::{
-    AssertionId, Control, RetractionTarget, SignedAssertion, Timestamp, ValidationError,
+    AssertionId, Control, RetractionTarget, SecretKey, SignedAssertion, Timestamp, ValidationError,
 };
 use stemedb_lens::TrustEntry;
 use stemedb_store::{Bound, QuarantineRule, Role, Stage, StoredRecord, VoteTally};
@@ -119,6 +120,29 @@ impl Db {
         self.ingest_one(wire)
     }
 
+    /// Role grants and the agent ids servers sign them under are the servers' own: refused
+    /// from callers, so that nobody grants a role or binds a server's agent id to a key first.
+    pub(crate) fn check_reserved(&self, assertion: &SignedAssertion) -> Result<(), DbError> {
+        if assertion.body.agent_id.starts_with(SERVER_AGENT_PREFIX) {
+            return Err(DbError::Invalid(ValidationError::new(
+                "agent_id",
+                "reserved_agent",
+                format!("agent ids under {SERVER_AGENT_PREFIX} are the servers' own"),
+            )));
+        }
+        if matches!(assertion.body.control, Some(Control::GrantRole { .. })) {
+            return Err(DbError::Invalid(ValidationError::new(
+                "predicate",
+                "reserved_control",
+                format!(
+                    "{GRANTS_ROLE} records are made by the server for an administrator: \
+                     POST /v1/admin/curators or /v1/admin/trust-roots"
+                ),
+            )));
+        }
+        Ok(())
+    }
+
     /// A control record naming an assertion must name one that is stored.
     pub(crate) fn check_control_target(&self, assertion: &SignedAssertion) -> Result<(), DbError> {
         let target = match &assertion.body.control {
@@ -141,8 +165,17 @@ impl Db {
         Ok(())
     }
 
-    /// Grants a role (curator or trust root) from the next record on.
-    pub fn grant_role(&self, role: Role, agent_id: &str) -> Result<u64, DbError> {
+    /// Grants a role (curator or trust root) from the next record on, as a
+    /// `stemedb:grants-role` record signed by `server_key` (agent `stemedb/server/<16 hex>`),
+    /// so that a re-derivation of the log, and every replica, grants it at the same place.
+    /// Returns the sequence after which the role holds; an agent that holds it already keeps
+    /// its earlier grant and nothing is written.
+    pub fn grant_role(
+        &self,
+        role: Role,
+        agent_id: &str,
+        server_key: &SecretKey,
+    ) -> Result<u64, DbError> {
         if agent_id.is_empty()
             || agent_id.len() > self.config.limits.agent_id_bytes_max
             || agent_id.chars().any(char::is_control)
@@ -156,7 +189,46 @@ impl Db {
                 ),
             )));
         }
-        Ok(self.store.grant_role(role, agent_id)?)
+        if let Some(after) = self.store.role_granted_after(role, agent_id)? {
+            return Ok(after);
+        }
+        let grant = self.role_grant(role, agent_id, server_key)?;
+        let mut outcome = self.append(vec![grant])?;
+        let ingested = outcome.pop().unwrap_or(Err(DbError::Internal(
+            "the store returned no outcome for a role grant",
+        )))?;
+        // A concurrent grant of the same role may have won; the role holds after whichever
+        // came first.
+        Ok(self
+            .store
+            .role_granted_after(role, agent_id)?
+            .unwrap_or(ingested.sequence))
+    }
+
+    /// The signed grant record, stamped with the database's clock.
+    fn role_grant(
+        &self,
+        role: Role,
+        agent_id: &str,
+        server_key: &SecretKey,
+    ) -> Result<SignedAssertion, DbError> {
+        let public = server_key.public_key().to_hex();
+        let signer = format!("{SERVER_AGENT_PREFIX}{}", &public[..16]);
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "subject".into(),
+            json!(format!("{AGENT_SUBJECT_PREFIX}{agent_id}")),
+        );
+        body.insert("predicate".into(), json!(GRANTS_ROLE));
+        body.insert("value".into(), json!({"role": role.as_str()}));
+        body.insert("agent_id".into(), json!(signer));
+        body.insert("public_key".into(), json!(public));
+        body.insert("timestamp".into(), json!(self.clock.now().to_rfc3339()));
+        Ok(SignedAssertion::sign(
+            body,
+            server_key,
+            &self.config.limits,
+        )?)
     }
 
     pub fn agents_with_role(&self, role: Role) -> Vec<String> {

@@ -16,6 +16,7 @@ mod damage;
 mod deploy;
 mod disk;
 mod faults;
+mod grants;
 mod harness;
 mod http_origin;
 mod http_strict;

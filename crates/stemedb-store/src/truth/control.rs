@@ -3,17 +3,18 @@
 //! second half of `Deriver` (ordinary records are in `derive.rs`).
 use std::collections::{HashSet, VecDeque};
 
-use stemedb_core::control::AGENT_SUBJECT_PREFIX;
+use stemedb_core::control::{AGENT_SUBJECT_PREFIX, SERVER_AGENT_PREFIX};
 use stemedb_core::{AssertionId, Control, RetractionTarget, Timestamp};
 
 use super::derive::{Derived, Deriver, gold_marker, load_seq, scan_all};
 use super::read::{MarkKind, live_causes, stage_now};
 use super::{
     Epoch, EventKind, Stage, TAG_EFFECT_BY_CAUSE, TAG_EPOCH, TAG_GOLD, TAG_PARENT, TAG_QUARANTINE,
-    TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, key1, name_prefix, tail_u64,
+    TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, key1, name_prefix, role_key, tail_u64,
 };
 use crate::error::StoreError;
 use crate::keys::decode_seq;
+use crate::role::Role;
 
 impl Deriver<'_> {
     pub(super) fn control(&mut self, control: Control) -> Result<Derived, StoreError> {
@@ -91,8 +92,37 @@ impl Deriver<'_> {
             } => {
                 return self.review(&target, approve, curator);
             }
+            Control::GrantRole { agent, role } => {
+                derived.effective = self.grant_role(&agent, &role)?;
+            }
         }
         Ok(derived)
+    }
+
+    /// A role grant takes effect when a server signed it (ingest refuses grants and server
+    /// agent ids from anyone else; this guards a log assembled some other way) and the agent
+    /// does not hold the role already: from the record after this one on.
+    fn grant_role(&mut self, agent: &str, role: &str) -> Result<bool, StoreError> {
+        let Some(role) = Role::parse(role) else {
+            return Ok(false);
+        };
+        if !self.agent().starts_with(SERVER_AGENT_PREFIX) {
+            return Ok(false);
+        }
+        let mut cache = self.shared.truth_cache_mut()?;
+        if cache.roles.contains_key(&(role, agent.to_owned())) {
+            return Ok(false);
+        }
+        cache.roles.insert((role, agent.to_owned()), self.seq);
+        if role == Role::TrustRoot {
+            cache.trust_version += 1;
+        }
+        self.batch.insert(
+            &self.shared.ks().truth,
+            role_key(role, agent),
+            self.seq.to_be_bytes(),
+        );
+        Ok(true)
     }
 
     fn retract_assertion(

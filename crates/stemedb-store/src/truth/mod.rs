@@ -151,6 +151,17 @@ pub(crate) const TAG_HAS_EVENTS: u8 = b'H';
 pub(crate) const TAG_FIRST_SEEN: u8 = b'F';
 /// Superseded while retracted: remembered so that a reinstatement restores `superseded`.
 pub(crate) const TAG_SUPERSEDED_WHILE_RETRACTED: u8 = b'U';
+/// `R role 0x00 agent` → the sequence of the `stemedb:grants-role` record that granted it.
+pub(crate) const TAG_ROLE: u8 = b'R';
+
+/// The truth key of a role granted by a record.
+pub(crate) fn role_key(role: Role, agent: &str) -> Vec<u8> {
+    let mut key = vec![TAG_ROLE];
+    key.extend_from_slice(role.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(agent.as_bytes());
+    key
+}
 
 pub(crate) fn key2(tag: u8, a: u64, b: u64) -> [u8; 17] {
     let mut key = [0u8; 17];
@@ -261,18 +272,16 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
 
 fn load_cache(shared: &Shared) -> Result<(), StoreError> {
     let mut cache = TruthCache::default();
+    load_legacy_roles(shared, &mut cache)?;
     for role in [Role::Curator, Role::TrustRoot] {
-        for guard in shared.ks().meta.prefix(role.key_prefix()) {
+        let mut prefix = vec![TAG_ROLE];
+        prefix.extend_from_slice(role.as_str().as_bytes());
+        prefix.push(0);
+        for guard in shared.ks().truth.prefix(&prefix) {
             let (key, value) = guard.into_inner()?;
-            let agent = std::str::from_utf8(&key[role.key_prefix().len()..])
-                .map_err(|_| StoreError::CorruptMeta {
-                    key: "role",
-                    reason: "agent id is not UTF-8".into(),
-                })?
-                .to_owned();
-            cache
-                .roles
-                .insert((role, agent), decode_seq(&value, "meta/role")?);
+            let agent = utf8_tail(&key, prefix.len(), "truth/roles")?;
+            let granted = decode_seq(&value, "truth/roles")?;
+            cache.roles.entry((role, agent)).or_insert(granted);
         }
     }
     for guard in shared.ks().truth.prefix([TAG_EPOCH]) {
@@ -295,20 +304,32 @@ fn load_cache(shared: &Shared) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) fn grant_role(shared: &Shared, role: Role, agent: &str) -> Result<u64, StoreError> {
-    let after = shared.durable_seq();
-    let mut cache = shared.truth_cache_mut()?;
-    if let Some(existing) = cache.roles.get(&(role, agent.to_owned())) {
-        return Ok(*existing);
+/// Roles granted before grants were records (kept in `meta` under `role/…` by earlier
+/// versions and by restores of their backups): administrator state, not derived, so a
+/// re-derivation keeps them.
+fn load_legacy_roles(shared: &Shared, cache: &mut TruthCache) -> Result<(), StoreError> {
+    for role in [Role::Curator, Role::TrustRoot] {
+        let prefix = role.key_prefix();
+        for guard in shared.ks().meta.prefix(prefix) {
+            let (key, value) = guard.into_inner()?;
+            let agent = utf8_tail(&key, prefix.len(), "meta/role")?;
+            cache
+                .roles
+                .insert((role, agent), decode_seq(&value, "meta/role")?);
+        }
     }
-    let key = format!("{}{agent}", role.key_prefix());
-    shared.ks().meta.insert(key, after.to_be_bytes())?;
-    shared.sync()?;
-    cache.roles.insert((role, agent.to_owned()), after);
-    if role == Role::TrustRoot {
-        cache.trust_version += 1;
-    }
-    Ok(after)
+    Ok(())
+}
+
+/// The UTF-8 text of `key` after its first `start` bytes.
+fn utf8_tail(key: &[u8], start: usize, index: &'static str) -> Result<String, StoreError> {
+    key.get(start..)
+        .and_then(|tail| std::str::from_utf8(tail).ok())
+        .map(str::to_owned)
+        .ok_or(StoreError::CorruptIndex {
+            index,
+            reason: "agent id is not UTF-8".into(),
+        })
 }
 
 /// Removes every derived truth key and `last_derived_sequence`, so that `recover` derives the

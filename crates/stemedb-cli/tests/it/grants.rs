@@ -1,0 +1,122 @@
+//! Role grants are records in the log (`stemedb:grants-role`, signed by the server key), so
+//! the log alone grants them at the same place on a re-derivation, a restore or a replica
+//! (issue 12, item 1); nobody else may write one or take a server's agent id.
+use serde_json::{Value, json};
+use stemedb::core::{AssertionId, SecretKey};
+use stemedb::{Db, DbConfig, DbError, Role, Stage};
+
+use crate::truth::{T_LATER, T0, rec, retraction};
+
+fn id(hex: &str) -> AssertionId {
+    AssertionId::parse_field(hex, "id").unwrap()
+}
+
+fn stage(db: &Db, hex: &str) -> Stage {
+    db.get(&id(hex)).unwrap().unwrap().lifecycle.stage
+}
+
+/// Ingests `wire` and returns (id, effective).
+fn ingest(db: &Db, wire: Value) -> (String, bool) {
+    let ingested = db.ingest_one(wire).unwrap();
+    (ingested.id, ingested.effective)
+}
+
+#[test]
+fn a_grant_is_a_record_that_the_log_alone_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), DbConfig::default()).unwrap();
+    let server_key = SecretKey::from_seed(&[77; 32]);
+    let (early, _) = ingest(&db, rec(2, "alice", "drug/g", "mg", json!(81), T0, &[]));
+    let (late, _) = ingest(&db, rec(2, "alice", "drug/g", "mg", json!(82), T0, &[]));
+    let (_, disputed) = ingest(&db, retraction(9, "curator", &early, false, T_LATER));
+    assert!(
+        !disputed,
+        "before the grant a stranger's retraction is a dispute"
+    );
+
+    let count = db.assertion_count();
+    let after = db
+        .grant_role(Role::Curator, "curator", &server_key)
+        .unwrap();
+    assert_eq!(db.assertion_count(), count + 1, "the grant is a record");
+    assert_eq!(after, count + 1, "it holds after its own sequence");
+    assert_eq!(
+        db.grant_role(Role::Curator, "curator", &server_key)
+            .unwrap(),
+        after,
+        "granting again keeps the first grant and writes nothing"
+    );
+    assert_eq!(db.assertion_count(), count + 1);
+    let (_, effective) = ingest(&db, retraction(9, "curator", &late, false, T_LATER));
+    assert!(effective, "after the grant the curator's retraction acts");
+    assert_eq!(stage(&db, &late), Stage::Retracted);
+
+    // A restore of the records alone (no role list beside them) grants the same role at the
+    // same place: the record disputed before the grant stays active, the later one retracted.
+    let records = db.backup_records(0, u64::MAX, 1_000).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let restored = Db::open(copy.path(), DbConfig::default()).unwrap();
+    restored.restore(records, &[], &mut |_| {}).unwrap();
+    restored.close().unwrap();
+    drop(restored);
+    let restored = Db::open(copy.path(), DbConfig::default()).unwrap();
+    assert_eq!(stage(&restored, &early), Stage::Active);
+    assert_eq!(stage(&restored, &late), Stage::Retracted);
+    assert!(
+        restored
+            .agents_with_role(Role::Curator)
+            .contains(&"curator".to_owned())
+    );
+}
+
+#[test]
+fn only_a_server_writes_grants_and_server_agent_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), DbConfig::default()).unwrap();
+    let grant = json!({"role": "curator"});
+    let cases = [
+        (
+            rec(
+                5,
+                "eve",
+                "agent/eve",
+                "stemedb:grants-role",
+                grant.clone(),
+                T0,
+                &[],
+            ),
+            "reserved_control",
+        ),
+        (
+            rec(
+                5,
+                "stemedb/server/0123456789abcdef",
+                "agent/eve",
+                "stemedb:grants-role",
+                grant,
+                T0,
+                &[],
+            ),
+            "reserved_agent",
+        ),
+        (
+            rec(
+                5,
+                "stemedb/server/0123456789abcdef",
+                "s/x",
+                "p",
+                json!(1),
+                T0,
+                &[],
+            ),
+            "reserved_agent",
+        ),
+    ];
+    for (wire, rule) in cases {
+        match db.ingest_one(wire) {
+            Err(DbError::Invalid(e)) => assert_eq!(e.rule, rule, "{e}"),
+            other => panic!("{rule}: {other:?}"),
+        }
+    }
+    assert_eq!(db.assertion_count(), 0, "nothing refused was stored");
+}
