@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use stemedb::DbError;
 use stemedb::backup::{BACKUP_FORMAT, Manifest, record_line};
 
-use crate::api::blocking;
+use crate::db_work::blocking;
+use crate::query_string::{number, params};
 use crate::{ApiError, AppState};
 
 fn millis(micros: u64) -> f64 {
@@ -65,18 +66,6 @@ pub async fn snapshot(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-fn number(pairs: &[(String, String)], name: &'static str, default: u64) -> Result<u64, ApiError> {
-    match pairs.iter().find(|(k, _)| k == name) {
-        None => Ok(default),
-        Some((_, v)) => v.parse().map_err(|_| {
-            ApiError::Db(DbError::BadQuery {
-                field: name,
-                message: format!("must be a non-negative integer; got {v:?}"),
-            })
-        }),
-    }
-}
-
 #[utoipa::path(get, path = "/v1/admin/backup/records", tag = "admin",
     params(("after" = Option<u64>, Query, description = "Sequence to start after (default 0)"),
         ("upto" = u64, Query, description = "Last sequence of the snapshot"),
@@ -108,26 +97,6 @@ pub async fn records(
         body,
     )
         .into_response())
-}
-
-/// The query string's pairs; refuses a parameter not in `known`.
-fn params(raw: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| DbError::BadQuery {
-            field: "query",
-            message: format!("unreadable query string: {e}"),
-        })?;
-    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        return Err(DbError::BadQuery {
-            field: "query",
-            message: format!(
-                "unknown parameter {unknown:?}; expected {}",
-                known.join(", ")
-            ),
-        }
-        .into());
-    }
-    Ok(pairs)
 }
 
 /// Records hashed per read while attesting.
