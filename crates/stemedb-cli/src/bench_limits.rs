@@ -167,7 +167,7 @@ async fn load_data(admin: &Client) -> Result<()> {
         items.push(stemedb_client::sign(body, &keys[agent])?);
     }
     let reply = admin.assert_batch(&items).await?;
-    ensure!(reply["rejected"] == 0, "loading the data set: {reply}");
+    ensure!(reply.rejected == 0, "loading the data set: {reply:?}");
     Ok(())
 }
 
