@@ -10,7 +10,6 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use stemedb::core::{AssertionId, parse_json_strict};
 use stemedb::{Db, DbError, Ingested, Query, QueryResult};
 use stemedb_wire::{
@@ -20,7 +19,7 @@ use stemedb_wire::{
 use crate::agent_guard::{AgentGuard, agent_of, counts_as_failure};
 use crate::auth::Caller;
 use crate::db_work::{blocking, deadline};
-use crate::json_response::json_response;
+use crate::json_response::{RenderedJson, json_response};
 use crate::problem::problem_of;
 use crate::request_body::{body_bytes, parse_wire};
 use crate::{ApiError, AppState, query_params};
@@ -303,30 +302,26 @@ fn json_text(body: String) -> Response {
 /// The query answer. Each record is rendered once and that text is reused for `winner`, the
 /// group's list and the top-level list (queries are the hot read path).
 fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
-    let rendered: Vec<Vec<Box<RawValue>>> = result
+    let rendered: Vec<Vec<String>> = result
         .groups
         .iter()
         .map(|g| {
             g.assertions
                 .iter()
-                .map(stemedb::RecordView::to_raw_json)
+                .map(stemedb::RecordView::to_json_string)
                 .collect()
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     // A winner is rendered once more only when it is not on this page (a later page).
-    let winners: Vec<Option<Box<RawValue>>> = result
+    let winners: Vec<Option<String>> = result
         .groups
         .iter()
-        .map(|g| {
-            (g.assertions_offset != 0)
-                .then(|| g.winner.to_raw_json())
-                .transpose()
-        })
-        .collect::<Result<_, _>>()?;
+        .map(|g| (g.assertions_offset != 0).then(|| g.winner.to_json_string()))
+        .collect();
     let mut groups = Vec::with_capacity(result.groups.len());
     for ((group, records), winner) in result.groups.iter().zip(&rendered).zip(&winners) {
         let winner = match (winner, records.first()) {
-            (Some(winner), _) | (None, Some(winner)) => winner.as_ref(),
+            (Some(winner), _) | (None, Some(winner)) => RenderedJson(winner),
             (None, None) => return Err(ApiError::Internal("a group without assertions".into())),
         };
         groups.push(group_of(group, winner, records));
@@ -334,10 +329,10 @@ fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
     let answer = QueryResponse {
         lens: result.lens.as_str().to_owned(),
         groups,
-        assertions: rendered.iter().flatten().map(AsRef::as_ref).collect(),
+        assertions: rendered.iter().flatten().map(|r| RenderedJson(r)).collect(),
         next_cursor: result.next_cursor.clone(),
     };
-    let records_bytes: usize = rendered.iter().flatten().map(|r| r.get().len()).sum();
+    let records_bytes: usize = rendered.iter().flatten().map(String::len).sum();
     json_response(
         StatusCode::OK,
         &answer,
@@ -349,9 +344,9 @@ fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
 /// count and the cursor to the rest.
 fn group_of<'r>(
     group: &stemedb::GroupResult,
-    winner: &'r RawValue,
-    records: &'r [Box<RawValue>],
-) -> Group<&'r RawValue> {
+    winner: RenderedJson<'r>,
+    records: &'r [String],
+) -> Group<RenderedJson<'r>> {
     Group {
         subject: group.subject.clone(),
         predicate: group.predicate.clone(),
@@ -368,7 +363,7 @@ fn group_of<'r>(
         assertions_total: group.assertions_total as u64,
         assertions_offset: group.assertions_offset as u64,
         assertions_cursor: group.assertions_cursor.clone(),
-        assertions: records.iter().map(AsRef::as_ref).collect(),
+        assertions: records.iter().map(|r| RenderedJson(r)).collect(),
     }
 }
 

@@ -7,11 +7,11 @@ use crate::{AssertionWire, Problem, is_false};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssertResponse {
-    pub id: String,
-    pub sequence: u64,
     /// Present and true when the assertion was already stored.
     #[serde(default, skip_serializing_if = "is_false")]
     pub duplicate: bool,
+    pub id: String,
+    pub sequence: u64,
 }
 
 /// `POST /v1/assert/batch`.
