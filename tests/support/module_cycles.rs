@@ -272,3 +272,23 @@ fn strip_comments(text: &str) -> String {
     }
     out
 }
+
+/// Panics naming the cycle (and printing the graph) when the modules under `src` form one;
+/// `modules_min` guards against a path that finds nothing.
+pub fn assert_no_cycle(src: &Path, modules_min: usize) {
+    let graph = module_graph(src);
+    assert!(
+        graph.len() >= modules_min,
+        "only {} modules found under {}:\n{}",
+        graph.len(),
+        src.display(),
+        describe(&graph)
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "module cycle: {}\n\nthe graph:\n{}",
+            cycle.join(" -> "),
+            describe(&graph)
+        );
+    }
+}

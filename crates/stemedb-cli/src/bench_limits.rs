@@ -155,7 +155,7 @@ async fn load_data(admin: &Client) -> Result<()> {
         items.push(draft.confidence(confidence).sign(&keys[agent])?);
     }
     let reply = admin.assert_batch(&items).await?;
-    ensure!(reply["rejected"] == 0, "loading the data set: {reply}");
+    ensure!(reply.rejected == 0, "loading the data set: {reply:?}");
     Ok(())
 }
 

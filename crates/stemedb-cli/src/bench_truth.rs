@@ -69,10 +69,7 @@ fn signed(
 async fn post_batches(client: &Client, items: Vec<Value>) -> Result<()> {
     for chunk in items.chunks(1000) {
         let answer = client.assert_batch(chunk).await?;
-        ensure!(
-            answer["rejected"] == json!(0),
-            "a batch item was refused: {answer}"
-        );
+        ensure!(answer.rejected == 0, "a batch item was refused: {answer:?}");
     }
     Ok(())
 }
@@ -144,25 +141,25 @@ async fn cascade(client: &Client, dependents: usize, tag: &str, as_json: bool) -
         &[("timestamp", json!(now_rfc3339()))],
     )?;
     let started = Instant::now();
-    let (_, answer) = client.post_json("/v1/retract", &retraction).await?;
+    let (_, answer) = client.retract(&retraction).await?;
     let retract_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reinstatement = signed(
         &author,
         &author_id,
-        answer["id"].as_str().unwrap_or_default(),
+        &answer.id,
         "stemedb:retracts",
         json!({"reason": "benchmark reinstatement"}),
         &[("timestamp", json!(now_rfc3339()))],
     )?;
     let started = Instant::now();
-    let (_, restored) = client.post_json("/v1/retract", &reinstatement).await?;
+    let (_, restored) = client.retract(&reinstatement).await?;
     let reinstate_ms = started.elapsed().as_secs_f64() * 1000.0;
     let doc = json!({
         "dependents": dependents,
         "load_seconds": load_secs,
-        "retracted_count": answer["retracted_count"],
+        "retracted_count": answer.retracted_count,
         "retract_ms": retract_ms,
-        "reinstated_count": restored["reinstated_count"],
+        "reinstated_count": restored.reinstated_count,
         "reinstate_ms": reinstate_ms,
     });
     if as_json {
@@ -171,16 +168,16 @@ async fn cascade(client: &Client, dependents: usize, tag: &str, as_json: bool) -
         println!("loaded {dependents} dependents in {load_secs:.1}s");
         println!(
             "retraction with cascade: retracted_count {} in {retract_ms:.0} ms",
-            answer["retracted_count"]
+            answer.retracted_count
         );
         println!(
             "reinstatement: reinstated_count {} in {reinstate_ms:.0} ms",
-            restored["reinstated_count"]
+            restored.reinstated_count
         );
     }
     ensure!(
-        answer["retracted_count"] == json!(dependents as u64 + 1),
-        "the cascade missed records: {answer}"
+        answer.retracted_count == dependents as u64 + 1,
+        "the cascade missed records: {answer:?}"
     );
     Ok(())
 }

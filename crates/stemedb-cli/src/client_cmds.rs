@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use stemedb::SystemClock;
 use stemedb::core::Clock;
+use stemedb_client::wire::{QueryResponse, Record};
 
 use stemedb_client::Draft;
 
@@ -149,53 +150,32 @@ pub async fn query(args: QueryArgs) -> Result<()> {
 }
 
 /// A readable table: one block per group, winner first.
-pub fn print_groups(answer: &Value) {
-    let groups = answer["groups"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if groups.is_empty() {
+pub fn print_groups(answer: &QueryResponse<Record>) {
+    if answer.groups.is_empty() {
         println!("(no assertions match)");
     }
-    for group in groups {
+    for group in &answer.groups {
         println!(
             "{} · {}   lens={}   conflict_score={:.3}",
-            group["subject"].as_str().unwrap_or_default(),
-            group["predicate"].as_str().unwrap_or_default(),
-            answer["lens"].as_str().unwrap_or_default(),
-            group["conflict_score"].as_f64().unwrap_or_default()
+            group.subject, group.predicate, answer.lens, group.conflict_score
         );
-        println!(
-            "  why: {}",
-            group["explanation"].as_str().unwrap_or_default()
-        );
+        println!("  why: {}", group.explanation);
         println!(
             "  {:<4} {:<14} {:>5}  {:<26} {:<24} id",
             "rank", "value", "conf", "agent", "timestamp"
         );
-        for (rank, a) in group["assertions"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
+        for (rank, a) in group.assertions.iter().enumerate() {
             let mark = if rank == 0 { "★" } else { " " };
             println!(
                 "  {mark}{:<3} {:<14} {:>5}  {:<26} {:<24} {}",
                 rank + 1,
-                a["value"].to_string(),
-                a.get("confidence").map_or("1".to_owned(), |c| format!(
-                    "{:.2}",
-                    c.as_f64().unwrap_or(1.0)
-                )),
-                a["agent_id"].as_str().unwrap_or_default(),
-                a["timestamp"].as_str().unwrap_or_default(),
-                a["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .get(..12)
-                    .unwrap_or_default()
+                a.body.value.to_string(),
+                a.body
+                    .confidence
+                    .map_or("1".to_owned(), |c| format!("{c:.2}")),
+                a.body.agent_id,
+                a.body.timestamp,
+                a.id.get(..12).unwrap_or_default()
             );
         }
         println!();

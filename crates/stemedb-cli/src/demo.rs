@@ -6,6 +6,7 @@
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use stemedb::core::SecretKey;
+use stemedb_client::wire::{QueryResponse, Record};
 use stemedb_client::{Client, Draft};
 
 use crate::ServerArgs;
@@ -114,7 +115,7 @@ async fn winner(
     predicate: &str,
     lens: &str,
     as_of: Option<&str>,
-) -> Result<Value> {
+) -> Result<QueryResponse<Record>> {
     let mut params = vec![
         ("subject", SUBJECT),
         ("predicate", predicate),
@@ -130,8 +131,11 @@ async fn winner(
     Ok(answer)
 }
 
-fn winner_value(answer: &Value) -> String {
-    answer["groups"][0]["winner"]["value"].to_string()
+fn winner_value(answer: &QueryResponse<Record>) -> String {
+    answer
+        .groups
+        .first()
+        .map_or_else(|| "none".to_owned(), |g| g.winner.body.value.to_string())
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -180,9 +184,7 @@ async fn moment_conflict(client: &Client) -> Result<()> {
     );
     let conflict = winner(client, "major_bleeding_rate", "conflict", None).await?;
     print_groups(&conflict);
-    let score = conflict["groups"][0]["conflict_score"]
-        .as_f64()
-        .unwrap_or_default();
+    let score = conflict.groups.first().map_or(0.0, |g| g.conflict_score);
     println!("   conflict_score = {score:.3} (0 = all agree; above 0.5 = strong contradiction)");
     let authority = winner(client, "major_bleeding_rate", "authority", None).await?;
     println!(

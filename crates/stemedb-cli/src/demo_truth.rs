@@ -51,7 +51,7 @@ pub async fn moment_retraction(client: &Client) -> Result<()> {
         .context("posting the study and its dependents")?;
     println!(
         "   posted the study's description and {DEPENDENTS} dependents ({} new, {} already stored)",
-        batch["accepted"], batch["duplicates"]
+        batch.accepted, batch.duplicates
     );
     let retraction = sign(
         6,
@@ -62,13 +62,13 @@ pub async fn moment_retraction(client: &Client) -> Result<()> {
         &[("timestamp", json!("2025-10-01T00:00:00Z"))],
     )?;
     let (_, answer) = client
-        .post_json("/v1/retract", &retraction)
+        .retract(&retraction)
         .await
         .context("retracting the study")?;
     println!(
         "   POST /v1/retract {{cascade: true}} by the study's author → retracted_count {}{}",
-        answer["retracted_count"],
-        if answer["duplicate"] == json!(true) {
+        answer.retracted_count,
+        if answer.duplicate {
             " (already retracted on an earlier run)"
         } else {
             ""
@@ -78,9 +78,11 @@ pub async fn moment_retraction(client: &Client) -> Result<()> {
     let describing = client
         .query(&[("subject", STUDY), ("include_retracted", "true")])
         .await?;
-    let study_retracted = describing["assertions"]
-        .as_array()
-        .is_some_and(|a| a.iter().all(|r| r["lifecycle_stage"] == "retracted") && !a.is_empty());
+    let study_retracted = !describing.assertions.is_empty()
+        && describing
+            .assertions
+            .iter()
+            .all(|r| r.lifecycle_stage == "retracted");
     let total = retracted + u64::from(study_retracted);
     println!(
         "   query safety/* with include_retracted=true: {retracted} dependents retracted, {active} active"
@@ -109,18 +111,14 @@ async fn count_stages(client: &Client, subject: &str) -> Result<(u64, u64)> {
             params.push(("cursor", c.as_str()));
         }
         let page = client.query(&params).await?;
-        for record in page["assertions"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            match record["lifecycle_stage"].as_str() {
-                Some("retracted") => retracted += 1,
+        for record in &page.assertions {
+            match record.lifecycle_stage.as_str() {
+                "retracted" => retracted += 1,
                 _ => active += 1,
             }
         }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
             None => return Ok((retracted, active)),
         }
     }

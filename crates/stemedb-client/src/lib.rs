@@ -1,5 +1,6 @@
 //! A Rust HTTP client for the StemeDB API. Signing happens on the caller's side with
-//! `stemedb_core` (see [`sign`]); the server never sees secret keys.
+//! `stemedb_core` (see [`sign`]); the server never sees secret keys. Answers are the
+//! `stemedb_wire` types the server writes (re-exported as [`wire`]).
 #![forbid(unsafe_code)]
 
 mod draft;
@@ -8,8 +9,13 @@ use std::time::Duration;
 
 pub use draft::{Draft, sign};
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use stemedb_core::CoreError;
+pub use stemedb_wire as wire;
+use stemedb_wire::{
+    BatchResponse, HealthResponse, Problem, QueryResponse, Record, RetractResponse,
+};
 
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +27,7 @@ pub enum ClientError {
         status: u16,
         kind: String,
         detail: String,
-        problem: Value,
+        problem: Box<Problem>,
     },
     #[error("unexpected response: {0}")]
     Decode(String),
@@ -39,13 +45,41 @@ impl ClientError {
     }
 }
 
-/// The answer to `POST /v1/assert`.
+/// The answer to `POST /v1/assert`, with its status (201 stored, 200 already stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssertReply {
     pub status: u16,
     pub id: String,
     pub sequence: u64,
     pub duplicate: bool,
+}
+
+/// The error of an answer with status `status` and body `bytes`: its problem document, or one
+/// made up from the body when the body is not one.
+fn problem_error(status: u16, bytes: &[u8]) -> ClientError {
+    let problem = serde_json::from_slice::<Problem>(bytes).unwrap_or_else(|_| Problem {
+        agent_id: None,
+        bound_public_key: None,
+        detail: String::from_utf8_lossy(bytes).into_owned(),
+        field: None,
+        id: None,
+        retry_after_ms: None,
+        rule: None,
+        status,
+        title: String::new(),
+        kind: String::new(),
+    });
+    ClientError::Problem {
+        status,
+        kind: problem.kind.clone(),
+        detail: problem.detail.clone(),
+        problem: Box::new(problem),
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ClientError::Decode(format!("{e}: {}", String::from_utf8_lossy(bytes))))
 }
 
 #[derive(Debug, Clone)]
@@ -84,59 +118,59 @@ impl Client {
         }
     }
 
-    /// Sends a request and returns (status, JSON body); problem answers become `ClientError::Problem`.
-    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<(u16, Value), ClientError> {
+    /// Sends a request and returns (status, body read as `T`); problem answers become
+    /// `ClientError::Problem`.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<(u16, T), ClientError> {
         let response = builder.send().await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
-        let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::Decode(format!("{e}: {}", String::from_utf8_lossy(&bytes)))
-        })?;
         if status >= 400 {
-            return Err(ClientError::Problem {
-                status,
-                kind: body["type"].as_str().unwrap_or_default().to_owned(),
-                detail: body["detail"].as_str().unwrap_or_default().to_owned(),
-                problem: body,
-            });
+            return Err(problem_error(status, &bytes));
         }
-        Ok((status, body))
+        Ok((status, decode(&bytes)?))
+    }
+
+    /// Posts a JSON document to `path` and reads the answer as `T`.
+    async fn post_typed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(u16, T), ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/json")
+                .body(bytes),
+        )
+        .await
     }
 
     pub async fn assert(&self, wire: &Value) -> Result<AssertReply, ClientError> {
-        let body = serde_json::to_vec(wire).map_err(|e| ClientError::Decode(e.to_string()))?;
-        let (status, reply) = self
-            .send(
-                self.request(reqwest::Method::POST, "/v1/assert")
-                    .header("content-type", "application/json")
-                    .body(body),
-            )
-            .await?;
+        let (status, reply): (u16, stemedb_wire::AssertResponse) =
+            self.post_typed("/v1/assert", wire).await?;
         Ok(AssertReply {
             status,
-            id: reply["id"]
-                .as_str()
-                .ok_or_else(|| ClientError::Decode("no id".into()))?
-                .to_owned(),
-            sequence: reply["sequence"]
-                .as_u64()
-                .ok_or_else(|| ClientError::Decode("no sequence".into()))?,
-            duplicate: reply["duplicate"].as_bool().unwrap_or(false),
+            id: reply.id,
+            sequence: reply.sequence,
+            duplicate: reply.duplicate,
         })
     }
 
-    /// Posts `{"assertions": items}`; returns the per-item results document.
-    pub async fn assert_batch(&self, items: &[Value]) -> Result<Value, ClientError> {
-        let body = serde_json::to_vec(&serde_json::json!({ "assertions": items }))
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        let builder = self
-            .request(reqwest::Method::POST, "/v1/assert/batch")
-            .header("content-type", "application/json")
-            .body(body);
-        Ok(self.send(builder).await?.1)
+    /// Posts `{"assertions": items}`; returns the per-item results.
+    pub async fn assert_batch(&self, items: &[Value]) -> Result<BatchResponse, ClientError> {
+        let body = serde_json::json!({ "assertions": items });
+        Ok(self.post_typed("/v1/assert/batch", &body).await?.1)
     }
 
-    /// Posts raw bytes to a path (for tests of malformed input).
+    /// `POST /v1/retract` with a signed (or, from a custodial key, unsigned) retraction.
+    pub async fn retract(&self, wire: &Value) -> Result<(u16, RetractResponse), ClientError> {
+        self.post_typed("/v1/retract", wire).await
+    }
+
+    /// Posts raw bytes to a path (for tests of malformed input); the answer as JSON.
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<(u16, Value), ClientError> {
         self.send(
             self.request(reqwest::Method::POST, path)
@@ -147,7 +181,7 @@ impl Client {
     }
 
     /// The record with this id, or `None` on 404.
-    pub async fn get(&self, id: &str) -> Result<Option<Value>, ClientError> {
+    pub async fn get(&self, id: &str) -> Result<Option<Record>, ClientError> {
         match self
             .send(self.request(reqwest::Method::GET, &format!("/v1/assertions/{id}")))
             .await
@@ -159,7 +193,10 @@ impl Client {
     }
 
     /// `GET /v1/query` with these parameters.
-    pub async fn query(&self, params: &[(&str, &str)]) -> Result<Value, ClientError> {
+    pub async fn query(
+        &self,
+        params: &[(&str, &str)],
+    ) -> Result<QueryResponse<Record>, ClientError> {
         Ok(self
             .send(
                 self.request(reqwest::Method::GET, "/v1/query")
@@ -181,13 +218,13 @@ impl Client {
         Ok((status, response.text().await?))
     }
 
-    /// POSTs a JSON document to `path` (e.g. a signed record to `/v1/retract`).
+    /// POSTs a JSON document to `path` and returns the answer as JSON: for routes without a
+    /// typed method here, and for tests of the HTTP surface itself.
     pub async fn post_json(&self, path: &str, body: &Value) -> Result<(u16, Value), ClientError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?;
-        self.post_raw(path, bytes).await
+        self.post_typed(path, body).await
     }
 
-    /// GETs a JSON document from `path` with query parameters.
+    /// GETs a JSON document from `path` with query parameters, as JSON (see [`Self::post_json`]).
     pub async fn get_json(
         &self,
         path: &str,
@@ -214,13 +251,7 @@ impl Client {
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
         if status >= 400 {
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            return Err(ClientError::Problem {
-                status,
-                kind: body["type"].as_str().unwrap_or_default().to_owned(),
-                detail: body["detail"].as_str().unwrap_or_default().to_owned(),
-                problem: body,
-            });
+            return Err(problem_error(status, &bytes));
         }
         Ok(bytes.to_vec())
     }
@@ -230,7 +261,7 @@ impl Client {
         self.get_bytes("/v1/audit/export", params).await
     }
 
-    pub async fn health(&self) -> Result<Value, ClientError> {
+    pub async fn health(&self) -> Result<HealthResponse, ClientError> {
         Ok(self
             .send(self.request(reqwest::Method::GET, "/v1/health"))
             .await?

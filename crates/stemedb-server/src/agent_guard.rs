@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::{Value, json};
+use serde_json::Value;
+use stemedb_wire::AgentCircuit;
 
 use crate::ApiError;
 
@@ -182,7 +183,7 @@ impl AgentGuard {
     }
 
     /// The agent's breaker as `GET /v1/agents/{id}` shows it.
-    pub fn status(&self, agent_id: &str, now: Instant) -> Result<Value, ApiError> {
+    pub fn status(&self, agent_id: &str, now: Instant) -> Result<AgentCircuit, ApiError> {
         let circuit = self.circuits()?.get(agent_id).cloned().unwrap_or_default();
         let window = Duration::from_millis(self.config.failure_window_ms);
         let open_for = circuit
@@ -193,15 +194,15 @@ impl AgentGuard {
             Some(start) if now < start + window => circuit.failures,
             _ => 0,
         };
-        Ok(json!({
-            "state": if open_for.is_some() { "open" } else { "closed" },
-            "retry_after_ms": open_for,
-            "failures_in_window": failures,
-            "failures_max": self.config.failures_max,
-            "failure_window_ms": self.config.failure_window_ms,
-            "cooldown_ms": self.config.cooldown_ms,
-            "opened_total": circuit.opened_total,
-        }))
+        Ok(AgentCircuit {
+            cooldown_ms: self.config.cooldown_ms,
+            failure_window_ms: self.config.failure_window_ms,
+            failures_in_window: failures,
+            failures_max: self.config.failures_max,
+            opened_total: circuit.opened_total,
+            state: if open_for.is_some() { "open" } else { "closed" }.to_owned(),
+            retry_after_ms: open_for,
+        })
     }
 }
 
@@ -329,7 +330,7 @@ mod tests {
         g.record_failure("a", now);
         g.record_failure("a", now);
         assert!(g.admit("a", 1, now).is_err());
-        assert_eq!(g.status("a", now).unwrap()["state"], "open");
+        assert_eq!(g.status("a", now).unwrap().state, "open");
         assert!(g.reset("a", now).unwrap());
         assert!(g.admit("a", 1, now).is_ok());
         assert!(

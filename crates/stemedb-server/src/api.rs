@@ -1,104 +1,46 @@
 //! Request handlers. Each one parses, hands the work to `Db` on a blocking thread, and shapes
 //! the JSON answer; errors go back as `ApiError` and become problems in `problem.rs`.
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use std::sync::Arc;
-
 use axum::extract::{Extension, Path, RawQuery, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use stemedb::core::{AssertionId, parse_json_strict};
 use stemedb::{Db, DbError, Ingested, Query, QueryResult};
-
-use std::collections::HashMap;
+use stemedb_wire::{
+    AssertResponse, BatchItem, BatchResponse, Group, HealthResponse, Problem, QueryResponse, Votes,
+};
 
 use crate::agent_guard::{AgentGuard, agent_of, counts_as_failure};
 use crate::auth::Caller;
-use crate::problem::problem_json;
+use crate::db_work::{blocking, deadline};
+use crate::json_response::{RenderedJson, json_response};
+use crate::problem::problem_of;
+use crate::request_body::{body_bytes, parse_wire};
 use crate::{ApiError, AppState, query_params};
 
-/// Runs blocking database work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let db = std::sync::Arc::clone(&state.db);
-    tokio::task::spawn_blocking(move || work(&db))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-}
-
-/// A request body within its route's byte limit and the JSON nesting limit.
-pub(crate) fn body_bytes(
-    config: &crate::ServerConfig,
-    body: Result<Bytes, BytesRejection>,
-    limit_bytes: usize,
-) -> Result<Bytes, ApiError> {
-    let bytes = body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(_)
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            ApiError::PayloadTooLarge { limit_bytes }
-        }
-        other => ApiError::BodyUnreadable(other.body_text()),
-    })?;
-    if json_depth_exceeds(&bytes, config.json_depth_max) {
-        return Err(ApiError::JsonTooDeep {
-            depth_max: config.json_depth_max,
-        });
-    }
-    Ok(bytes)
-}
-
-/// Whether arrays and objects in `bytes` nest deeper than `depth_max`, checked before any
-/// parse in one pass (brackets inside strings do not count). Bytes that are not JSON are
-/// left to the parser to name.
-pub fn json_depth_exceeds(bytes: &[u8], depth_max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &byte in bytes {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > depth_max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
-fn ingested_json(ingested: &Ingested) -> Value {
-    if ingested.duplicate {
-        json!({"id": ingested.id, "sequence": ingested.sequence, "duplicate": true})
-    } else {
-        json!({"id": ingested.id, "sequence": ingested.sequence})
+fn assert_response(ingested: &Ingested) -> AssertResponse {
+    AssertResponse {
+        id: ingested.id.clone(),
+        sequence: ingested.sequence,
+        duplicate: ingested.duplicate,
     }
 }
 
 #[utoipa::path(post, path = "/v1/assert", tag = "assertions",
-    request_body(content = crate::openapi::AssertionWire, description = "A signed assertion (docs/signing.md)"),
+    request_body(content = stemedb_wire::AssertionWire, description = "A signed assertion (docs/signing.md)"),
     responses(
-        (status = 201, description = "Stored durably", body = crate::openapi::AssertResponse),
-        (status = 200, description = "Already stored (same id)", body = crate::openapi::AssertResponse),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Agent bound to another key", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field or signature", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Stored durably", body = stemedb_wire::AssertResponse),
+        (status = 200, description = "Already stored (same id)", body = stemedb_wire::AssertResponse),
+        (status = 400, description = "Malformed JSON", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Agent bound to another key", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field or signature", body = stemedb_wire::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn assert_one(
     State(state): State<AppState>,
@@ -122,16 +64,16 @@ pub async fn assert_one(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(ingested_json(&ingested))).into_response())
+    Ok((status, Json(assert_response(&ingested))).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/assert/batch", tag = "assertions",
-    request_body(content = crate::openapi::BatchRequest),
+    request_body(content = stemedb_wire::BatchRequest),
     responses(
-        (status = 200, description = "One result per item; stored items are durable", body = crate::openapi::BatchResponse),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too many items or too many bytes", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A key repeated in one object (rule duplicate_key)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "One result per item; stored items are durable", body = stemedb_wire::BatchResponse),
+        (status = 400, description = "Malformed JSON", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many items or too many bytes", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A key repeated in one object (rule duplicate_key)", body = stemedb_wire::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn assert_batch(
     State(state): State<AppState>,
@@ -144,30 +86,45 @@ pub async fn assert_batch(
         guarded_batch(db, &guard, items)
     })
     .await?;
-    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
-    let items: Vec<Value> = results
-        .into_iter()
-        .enumerate()
-        .map(|(index, result)| match result {
+    let mut answer = BatchResponse {
+        accepted: 0,
+        duplicates: 0,
+        rejected: 0,
+        results: Vec::with_capacity(results.len()),
+    };
+    for (index, result) in (0u64..).zip(results) {
+        let item = match result {
             Ok(ingested) => {
                 if ingested.duplicate {
-                    duplicates += 1;
+                    answer.duplicates += 1;
                 } else {
-                    accepted += 1;
+                    answer.accepted += 1;
                 }
-                let mut item = ingested_json(&ingested);
-                item["index"] = json!(index);
-                item["status"] = json!(if ingested.duplicate { 200 } else { 201 });
-                item
+                BatchItem {
+                    duplicate: ingested.duplicate,
+                    error: None,
+                    id: Some(ingested.id.clone()),
+                    index,
+                    sequence: Some(ingested.sequence),
+                    status: if ingested.duplicate { 200 } else { 201 },
+                }
             }
             Err(problem) => {
-                rejected += 1;
-                json!({"index": index, "status": problem["status"], "error": problem})
+                answer.rejected += 1;
+                BatchItem {
+                    duplicate: false,
+                    id: None,
+                    index,
+                    sequence: None,
+                    status: problem.status,
+                    error: Some(problem),
+                }
             }
-        })
-        .collect();
-    let body = json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "results": items});
-    Ok((StatusCode::OK, Json(body)).into_response())
+        };
+        answer.results.push(item);
+    }
+    // About 100 bytes per item.
+    json_response(StatusCode::OK, &answer, 64 + 100 * answer.results.len())
 }
 
 /// Ingests a batch through the agent guard: items of an agent whose circuit is open or whose
@@ -177,7 +134,7 @@ fn guarded_batch(
     db: &Db,
     guard: &AgentGuard,
     items: Vec<Value>,
-) -> Result<Vec<Result<Ingested, Value>>, ApiError> {
+) -> Result<Vec<Result<Ingested, Problem>>, ApiError> {
     let max = db.config().batch_len_max;
     if items.len() > max {
         // Refused whole, before any quota is spent.
@@ -190,11 +147,11 @@ fn guarded_batch(
         *per_agent.entry(agent).or_default() += 1;
     }
     let now = std::time::Instant::now();
-    let refused: HashMap<&str, Value> = per_agent
+    let refused: HashMap<&str, Problem> = per_agent
         .into_iter()
         .filter_map(|(agent, n)| {
             let error = guard.admit(agent, n, now).err()?;
-            Some((agent, problem_json(&error)))
+            Some((agent, problem_of(&error)))
         })
         .collect();
     let refusal = |i: usize| agents[i].as_deref().and_then(|a| refused.get(a));
@@ -221,7 +178,7 @@ fn guarded_batch(
             {
                 guard.record_failure(agent, now);
             }
-            problem_json(&error)
+            problem_of(&error)
         }));
     }
     Ok(results)
@@ -250,9 +207,9 @@ fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
 #[utoipa::path(get, path = "/v1/assertions/{id}", tag = "assertions",
     params(("id" = String, Path, description = "Assertion id: 64 lowercase hex characters")),
     responses(
-        (status = 200, description = "The record", body = crate::openapi::Record),
-        (status = 400, description = "Not an id", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown id", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The record", body = stemedb_wire::Record),
+        (status = 400, description = "Not an id", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id", body = stemedb_wire::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_assertion(
     State(state): State<AppState>,
@@ -268,21 +225,25 @@ pub async fn get_assertion(
         id,
     })?;
     let votes = state.db.votes(&parsed, stemedb::Bound::latest())?;
+    let votes = Votes {
+        up: votes.up,
+        down: votes.down,
+    };
+    // Votes are live state, not part of the signed record: the record's text as served
+    // everywhere else, with `votes` (`stemedb_wire::Record::votes`) spliced in as its last field.
     let mut text = record.to_json_string();
-    // Votes are live state, not part of the signed record: spliced in as an envelope field.
     text.pop();
-    text.push_str(&format!(
-        ",\"votes\":{{\"up\":{},\"down\":{}}}}}",
-        votes.up, votes.down
-    ));
-    Ok(json_text(StatusCode::OK, text))
+    text.push_str(",\"votes\":");
+    text.push_str(&serde_json::to_string(&votes).map_err(|e| ApiError::Internal(e.to_string()))?);
+    text.push('}');
+    Ok(json_text(text))
 }
 
 #[utoipa::path(get, path = "/v1/query", tag = "query",
-    params(crate::openapi::QueryParams),
+    params(stemedb_wire::QueryParams),
     responses(
-        (status = 200, description = "Groups ranked by the lens", body = crate::openapi::QueryResponse),
-        (status = 400, description = "Invalid query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Groups ranked by the lens", body = stemedb_wire::QueryResponse<stemedb_wire::Record>),
+        (status = 400, description = "Invalid query", body = stemedb_wire::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn query_get(
     State(state): State<AppState>,
@@ -293,10 +254,10 @@ pub async fn query_get(
 }
 
 #[utoipa::path(post, path = "/v1/query", tag = "query",
-    request_body(content = crate::openapi::QueryBody),
+    request_body(content = stemedb_wire::QueryParams),
     responses(
-        (status = 200, description = "Groups ranked by the lens", body = crate::openapi::QueryResponse),
-        (status = 400, description = "Invalid query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Groups ranked by the lens", body = stemedb_wire::QueryResponse<stemedb_wire::Record>),
+        (status = 400, description = "Invalid query", body = stemedb_wire::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn query_post(
     State(state): State<AppState>,
@@ -322,30 +283,25 @@ async fn run_query(state: &AppState, mut query: Query) -> Result<Response, ApiEr
         && !query.subject.ends_with('*')
         && let Some(result) = state.db.query_if_small(&query, INLINE_RECORDS_MAX)?
     {
-        return Ok(json_text(StatusCode::OK, query_json(&result)));
+        return query_response(&result);
     }
     let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
-    Ok(json_text(StatusCode::OK, query_json(&result)))
+    query_response(&result)
 }
 
-/// When the request's own work must stop: `request_timeout_ms` from now (the timeout layer
-/// answers 503 at about the same moment).
-pub(crate) fn deadline(state: &AppState) -> std::time::Instant {
-    std::time::Instant::now() + std::time::Duration::from_millis(state.config.request_timeout_ms)
+/// A response whose body is JSON text built here (a record as stored, with live fields).
+fn json_text(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
-/// A response whose body is JSON text built here.
-pub(crate) fn json_text(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-pub(crate) fn json_str(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// The query answer as JSON text. Each record is rendered once and that text is reused for
-/// `winner`, the group's list and the top-level list (queries are the hot read path).
-fn query_json(result: &QueryResult) -> String {
+/// The query answer. Each record is rendered once and that text is reused for `winner`, the
+/// group's list and the top-level list (queries are the hot read path).
+fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
     let rendered: Vec<Vec<String>> = result
         .groups
         .iter()
@@ -356,98 +312,84 @@ fn query_json(result: &QueryResult) -> String {
                 .collect()
         })
         .collect();
-    let size: usize = rendered
+    // A winner is rendered once more only when it is not on this page (a later page).
+    let winners: Vec<Option<String>> = result
+        .groups
         .iter()
-        .flatten()
-        .map(|r| r.len() * 2 + 1)
-        .sum::<usize>()
-        + 512 * rendered.len()
-        + 64;
-    let mut out = String::with_capacity(size);
-    out.push_str("{\"lens\":");
-    out.push_str(&json_str(result.lens.as_str()));
-    out.push_str(",\"groups\":[");
-    for (i, (group, records)) in result.groups.iter().zip(&rendered).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        group_json(&mut out, group, records);
+        .map(|g| (g.assertions_offset != 0).then(|| g.winner.to_json_string()))
+        .collect();
+    let mut groups = Vec::with_capacity(result.groups.len());
+    for ((group, records), winner) in result.groups.iter().zip(&rendered).zip(&winners) {
+        let winner = match (winner, records.first()) {
+            (Some(winner), _) | (None, Some(winner)) => RenderedJson(winner),
+            (None, None) => return Err(ApiError::Internal("a group without assertions".into())),
+        };
+        groups.push(group_of(group, winner, records));
     }
-    out.push_str("],\"assertions\":[");
-    let all: Vec<&str> = rendered.iter().flatten().map(String::as_str).collect();
-    out.push_str(&all.join(","));
-    out.push_str("],\"next_cursor\":");
-    out.push_str(&optional_str(result.next_cursor.as_deref()));
-    out.push('}');
-    out
+    let answer = QueryResponse {
+        lens: result.lens.as_str().to_owned(),
+        groups,
+        assertions: rendered.iter().flatten().map(|r| RenderedJson(r)).collect(),
+        next_cursor: result.next_cursor.clone(),
+    };
+    let records_bytes: usize = rendered.iter().flatten().map(String::len).sum();
+    json_response(
+        StatusCode::OK,
+        &answer,
+        records_bytes * 2 + 512 * rendered.len() + 64,
+    )
 }
 
-fn optional_str(text: Option<&str>) -> String {
-    text.map_or_else(|| "null".to_owned(), json_str)
-}
-
-/// One group: its winner (rendered once more only on a later page), score, explanation,
-/// trust, and this page of its ranking with the count and the cursor to the rest.
-fn group_json(out: &mut String, group: &stemedb::GroupResult, records: &[String]) {
-    out.push_str("{\"subject\":");
-    out.push_str(&json_str(&group.subject));
-    out.push_str(",\"predicate\":");
-    out.push_str(&json_str(&group.predicate));
-    out.push_str(",\"winner\":");
-    match records.first() {
-        Some(first) if group.assertions_offset == 0 => out.push_str(first),
-        _ => out.push_str(&group.winner.to_json_string()),
+/// One group: its winner, score, explanation, trust, and this page of its ranking with the
+/// count and the cursor to the rest.
+fn group_of<'r>(
+    group: &stemedb::GroupResult,
+    winner: RenderedJson<'r>,
+    records: &'r [String],
+) -> Group<RenderedJson<'r>> {
+    Group {
+        subject: group.subject.clone(),
+        predicate: group.predicate.clone(),
+        winner,
+        conflict_score: group.conflict_score,
+        explanation: group.explanation.clone(),
+        decided_by: group.layer.map(str::to_owned),
+        trust: group.winner_trust.as_ref().map(|t| t.trust),
+        trust_chain_depth: group
+            .winner_trust
+            .as_ref()
+            .map(|t| t.depth.map(|d| d as u64)),
+        trust_path: group.winner_trust.as_ref().map(|t| t.path.clone()),
+        assertions_total: group.assertions_total as u64,
+        assertions_offset: group.assertions_offset as u64,
+        assertions_cursor: group.assertions_cursor.clone(),
+        assertions: records.iter().map(|r| RenderedJson(r)).collect(),
     }
-    out.push_str(",\"conflict_score\":");
-    out.push_str(&serde_json::Value::from(group.conflict_score).to_string());
-    out.push_str(",\"explanation\":");
-    out.push_str(&json_str(&group.explanation));
-    if let Some(layer) = group.layer {
-        out.push_str(",\"decided_by\":");
-        out.push_str(&json_str(layer));
-    }
-    if let Some(t) = &group.winner_trust {
-        out.push_str(&format!(
-            ",\"trust\":{},\"trust_chain_depth\":{},\"trust_path\":{}",
-            serde_json::Value::from(t.trust),
-            t.depth.map_or_else(|| "null".to_owned(), |d| d.to_string()),
-            serde_json::Value::from(t.path.clone())
-        ));
-    }
-    out.push_str(&format!(
-        ",\"assertions_total\":{},\"assertions_offset\":{},\"assertions_cursor\":{}",
-        group.assertions_total,
-        group.assertions_offset,
-        optional_str(group.assertions_cursor.as_deref())
-    ));
-    out.push_str(",\"assertions\":[");
-    out.push_str(&records.join(","));
-    out.push_str("]}");
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "operations",
-    responses((status = 200, description = "Liveness and counts", body = crate::openapi::HealthResponse)))]
+    responses((status = 200, description = "Liveness and counts", body = stemedb_wire::HealthResponse)))]
 /// Without a key only `{"status": "ok"}` (a liveness probe learns nothing else); with any
 /// valid key also the version, uptime and assertion count.
 pub async fn health(
     State(state): State<AppState>,
     caller: Option<axum::Extension<crate::auth::Caller>>,
-) -> Json<Value> {
+) -> Json<HealthResponse> {
+    let status = "ok".to_owned();
     if caller.is_none_or(|c| c.0.0.is_none()) {
-        return Json(json!({"status": "ok"}));
+        return Json(HealthResponse {
+            assertion_count: None,
+            status,
+            uptime_seconds: None,
+            version: None,
+        });
     }
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": state.started.elapsed().as_secs(),
-        "assertion_count": state.db.assertion_count(),
-    }))
-}
-
-/// A signed request body as JSON; malformed JSON is the database's `malformed-json` problem, a
-/// repeated key a validation problem (rule `duplicate_key`, docs/signing.md).
-pub fn parse_wire(bytes: &[u8]) -> Result<Value, ApiError> {
-    parse_json_strict(bytes).map_err(|e| ApiError::Db(DbError::from(e)))
+    Json(HealthResponse {
+        assertion_count: Some(state.db.assertion_count()),
+        status,
+        uptime_seconds: Some(state.started.elapsed().as_secs()),
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+    })
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

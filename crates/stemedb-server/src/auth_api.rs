@@ -6,14 +6,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use stemedb::DbError;
+use serde_json::json;
 use stemedb::core::Timestamp;
+use stemedb_wire::{
+    AdminAuditPage, ApiKey, ApiKeyCreate, ApiKeyList, ApiKeyPatch, ApiKeyWithSecret,
+};
 
-use crate::api::body_bytes;
 use crate::auth::{Caller, KeyChange, KeyRecord, NewKey, Role, now};
-use crate::truth_api::{param, params};
+use crate::query_string::{param, params};
+use crate::request_body::{body_bytes, parse_typed};
 use crate::{ApiError, AppState};
 
 /// Longest key name.
@@ -22,26 +23,18 @@ const NAME_CHARS_MAX: usize = 100;
 const AGENT_IDS_MAX: usize = 1_000;
 
 /// A key as the API shows it: no secret, no hashes.
-fn key_json(key: &KeyRecord) -> Value {
-    json!({
-        "id": key.id,
-        "name": key.name,
-        "role": key.role,
-        "created_at": key.created_at.to_rfc3339(),
-        "expires_at": key.expires_at.map(Timestamp::to_rfc3339),
-        "revoked_at": key.revoked_at.map(Timestamp::to_rfc3339),
-        "rate_limit_per_sec": key.rate_limit_per_sec,
-        "agent_ids": key.agent_ids,
-        "secrets_valid": key.secrets.len(),
-    })
-}
-
-/// Every JSON body is read strictly: a key repeated in one object is refused, as in signed
-/// records (docs/signing.md), so that no two readers see different requests in one body.
-fn parse_body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value = stemedb::core::parse_json_strict(bytes).map_err(DbError::from)?;
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::BadRequest(format!("bad request body: {e}")))
+fn api_key(key: &KeyRecord) -> ApiKey {
+    ApiKey {
+        agent_ids: key.agent_ids.clone(),
+        created_at: key.created_at.to_rfc3339(),
+        expires_at: key.expires_at.map(Timestamp::to_rfc3339),
+        id: key.id.clone(),
+        name: key.name.clone(),
+        rate_limit_per_sec: key.rate_limit_per_sec,
+        revoked_at: key.revoked_at.map(Timestamp::to_rfc3339),
+        role: key.role.name().to_owned(),
+        secrets_valid: key.secrets.len() as u64,
+    }
 }
 
 fn parse_time(text: &str, field: &str) -> Result<Timestamp, ApiError> {
@@ -75,28 +68,17 @@ fn check_agents(agents: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: String,
-    role: String,
-    expires_at: Option<String>,
-    rate_limit_per_sec: Option<u32>,
-    #[serde(default)]
-    agent_ids: Vec<String>,
-}
-
 #[utoipa::path(post, path = "/v1/api-keys", tag = "admin",
-    request_body(content = crate::openapi::ApiKeyCreate),
-    responses((status = 201, description = "Created; `key` is the secret, shown only here", body = crate::openapi::ApiKeyWithSecret),
-        (status = 400, description = "Bad body", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::ApiKeyCreate),
+    responses((status = 201, description = "Created; `key` is the secret, shown only here", body = stemedb_wire::ApiKeyWithSecret),
+        (status = 400, description = "Bad body", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
-    let body: CreateBody = parse_body(&bytes)?;
+    let body: ApiKeyCreate = parse_typed(&bytes)?;
     check_name(&body.name)?;
     check_agents(&body.agent_ids)?;
     let new = NewKey {
@@ -119,46 +101,49 @@ pub async fn create(
             json!({"name": record.name, "role": record.role}),
         )
         .await?;
-    let mut out = key_json(&record);
-    out["key"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(out)).into_response())
+    let answer = ApiKeyWithSecret {
+        key_fields: api_key(&record),
+        key: secret,
+        previous_secret_grace_ms: None,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "admin",
-    responses((status = 200, description = "Every key, without secrets", body = crate::openapi::ApiKeyList)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "Every key, without secrets", body = stemedb_wire::ApiKeyList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ApiKeyList>, ApiError> {
     let keys = state
         .auth
-        .with_keys(|keys| Ok(keys.list().iter().map(key_json).collect::<Vec<_>>()))?;
-    Ok(Json(json!({ "keys": keys })))
+        .with_keys(|keys| Ok(keys.list().iter().map(api_key).collect::<Vec<_>>()))?;
+    Ok(Json(ApiKeyList { keys }))
 }
 
 #[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "admin",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, description = "Revoked", body = crate::openapi::ApiKey),
-        (status = 404, description = "No such key", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Revoked", body = stemedb_wire::ApiKey),
+        (status = 404, description = "No such key", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKey>, ApiError> {
     let record = state.auth.with_keys(|keys| keys.revoke(&id, now()))?;
     state
         .record_admin(&caller, "api_key.revoke", &id, json!({}))
         .await?;
-    Ok(Json(key_json(&record)))
+    Ok(Json(api_key(&record)))
 }
 
 #[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "admin",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, description = "A new secret; the old one works for the grace period", body = crate::openapi::ApiKeyWithSecret),
-        (status = 404, description = "No such key", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The key is revoked", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "A new secret; the old one works for the grace period", body = stemedb_wire::ApiKeyWithSecret),
+        (status = 404, description = "No such key", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is revoked", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn rotate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKeyWithSecret>, ApiError> {
     let grace_ms = state.auth.config.rotation_grace_ms;
     let (record, secret) = state
         .auth
@@ -171,45 +156,27 @@ pub async fn rotate(
             json!({"grace_ms": grace_ms}),
         )
         .await?;
-    let mut out = key_json(&record);
-    out["key"] = json!(secret);
-    out["previous_secret_grace_ms"] = json!(grace_ms);
-    Ok(Json(out))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchBody {
-    name: Option<String>,
-    role: Option<String>,
-    #[serde(default, deserialize_with = "some")]
-    expires_at: Option<Option<String>>,
-    #[serde(default, deserialize_with = "some")]
-    rate_limit_per_sec: Option<Option<u32>>,
-    agent_ids: Option<Vec<String>>,
-}
-
-/// Tells `"field": null` (clear it) from an absent field (leave it).
-fn some<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
+    Ok(Json(ApiKeyWithSecret {
+        key_fields: api_key(&record),
+        key: secret,
+        previous_secret_grace_ms: Some(grace_ms),
+    }))
 }
 
 #[utoipa::path(patch, path = "/v1/api-keys/{id}", tag = "admin",
     params(("id" = String, Path, description = "Key id")),
-    request_body(content = crate::openapi::ApiKeyPatch),
-    responses((status = 200, description = "Changed", body = crate::openapi::ApiKey),
-        (status = 400, description = "Bad body", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such key", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::ApiKeyPatch),
+    responses((status = 200, description = "Changed", body = stemedb_wire::ApiKey),
+        (status = 400, description = "Bad body", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKey>, ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
-    let body: PatchBody = parse_body(&bytes)?;
+    let body: ApiKeyPatch = parse_typed(&bytes)?;
     if let Some(name) = &body.name {
         check_name(name)?;
     }
@@ -231,21 +198,23 @@ pub async fn update(
         agent_ids: body.agent_ids,
     };
     let record = state.auth.with_keys(|keys| keys.update(&id, change))?;
+    let answer = api_key(&record);
+    let detail = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
-        .record_admin(&caller, "api_key.update", &id, key_json(&record))
+        .record_admin(&caller, "api_key.update", &id, detail)
         .await?;
-    Ok(Json(key_json(&record)))
+    Ok(Json(answer))
 }
 
 /// `GET /v1/admin/audit?after=N&limit=M`: entries oldest first.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin",
     params(("after" = Option<u64>, Query, description = "Skip this many entries"), ("limit" = Option<u64>, Query, description = "At most this many (default 1,000, at most 10,000)")),
-    responses((status = 200, description = "Administrative actions, oldest first", body = crate::openapi::AdminAuditPage),
-        (status = 400, description = "Bad parameter", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Administrative actions, oldest first", body = stemedb_wire::AdminAuditPage),
+        (status = 400, description = "Bad parameter", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn admin_audit(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AdminAuditPage>, ApiError> {
     let pairs = params(raw.as_deref(), &["after", "limit"])?;
     let number = |name: &str, default: usize| -> Result<usize, ApiError> {
         param(&pairs, name).map_or(Ok(default), |v| {
@@ -259,5 +228,8 @@ pub async fn admin_audit(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(json!({"entries": entries, "total": total})))
+    Ok(Json(AdminAuditPage {
+        entries,
+        total: total as u64,
+    }))
 }

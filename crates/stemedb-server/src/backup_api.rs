@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use stemedb::DbError;
 use stemedb::backup::{BACKUP_FORMAT, Manifest, Trust, check_manifest, record_line};
 
-use crate::api::{blocking, body_bytes};
 use crate::backup_status::now_unix_s;
+use crate::db_work::blocking;
+use crate::query_string::{number, params};
+use crate::request_body::{body_bytes, parse_wire};
 use crate::{ApiError, AppState};
 
 fn millis(micros: u64) -> f64 {
@@ -66,18 +68,6 @@ pub async fn snapshot(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-fn number(pairs: &[(String, String)], name: &'static str, default: u64) -> Result<u64, ApiError> {
-    match pairs.iter().find(|(k, _)| k == name) {
-        None => Ok(default),
-        Some((_, v)) => v.parse().map_err(|_| {
-            ApiError::Db(DbError::BadQuery {
-                field: name,
-                message: format!("must be a non-negative integer; got {v:?}"),
-            })
-        }),
-    }
-}
-
 #[utoipa::path(get, path = "/v1/admin/backup/records", tag = "admin",
     params(("after" = Option<u64>, Query, description = "Sequence to start after (default 0)"),
         ("upto" = u64, Query, description = "Last sequence of the snapshot"),
@@ -109,26 +99,6 @@ pub async fn records(
         body,
     )
         .into_response())
-}
-
-/// The query string's pairs; refuses a parameter not in `known`.
-fn params(raw: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| DbError::BadQuery {
-            field: "query",
-            message: format!("unreadable query string: {e}"),
-        })?;
-    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        return Err(DbError::BadQuery {
-            field: "query",
-            message: format!(
-                "unknown parameter {unknown:?}; expected {}",
-                known.join(", ")
-            ),
-        }
-        .into());
-    }
-    Ok(pairs)
 }
 
 /// Records hashed per read while attesting.
@@ -181,14 +151,14 @@ pub async fn attest(
 
 #[utoipa::path(post, path = "/v1/admin/backup/verified", tag = "admin",
     request_body(content = Object, description = "The manifest.json of the newest backup of a chain that `stemedb backup verify` verified, byte for byte"),
-    responses((status = 200, description = "Recorded: the time of the verification and the chain's last sequence (`stemedb_last_verified_backup_timestamp_seconds`)", body = Object),
+    responses((status = 200, description = "Recorded: the time of the verification and the chain's last sequence (`stemedb_last_verified_backup_timestamp_seconds`)", body = stemedb_wire::BackupVerified),
         (status = 422, description = "The manifest is not one this server signed")))]
 pub async fn verified(
     State(state): State<AppState>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<stemedb_wire::BackupVerified>, ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
-    crate::api::parse_wire(&bytes)?;
+    parse_wire(&bytes)?;
     let trust = Trust {
         server_key: Some(state.server_key.public_key()),
         allow_unsigned: false,
@@ -199,8 +169,8 @@ pub async fn verified(
         .backups
         .verified(now, manifest.last_sequence)
         .map_err(|e| ApiError::Internal(format!("recording the verification: {e}")))?;
-    Ok(Json(json!({
-        "verified_at_unix_s": now,
-        "last_sequence": manifest.last_sequence,
-    })))
+    Ok(Json(stemedb_wire::BackupVerified {
+        verified_at_unix_s: now,
+        last_sequence: manifest.last_sequence,
+    }))
 }

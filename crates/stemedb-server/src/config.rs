@@ -1,6 +1,9 @@
 //! Server settings; every limit has a default and a setting (docs/configuration.md).
 use stemedb::DbConfig;
 
+/// hyper's smallest read buffer; `header_bytes_max` below it is refused.
+pub const HEADER_BYTES_MIN: usize = 8192;
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest body of `POST /v1/assert` and `POST /v1/query` (default 1 MiB).
@@ -85,11 +88,10 @@ impl ServerConfig {
         if self.connections_max == 0 {
             return Err("connections_max must be at least 1".into());
         }
-        if self.header_bytes_max < crate::serve::HEADER_BYTES_MIN {
+        if self.header_bytes_max < HEADER_BYTES_MIN {
             return Err(format!(
                 "header_bytes_max must be at least {}; got {}",
-                crate::serve::HEADER_BYTES_MIN,
-                self.header_bytes_max
+                HEADER_BYTES_MIN, self.header_bytes_max
             ));
         }
         let guard = &self.agent_guard;

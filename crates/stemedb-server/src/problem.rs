@@ -2,8 +2,8 @@
 //! with a stable `type` per kind of problem (docs/api.md lists them).
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
 use stemedb::{DbError, StoreError};
+use stemedb_wire::Problem;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -290,32 +290,39 @@ fn detail(error: &ApiError) -> String {
 }
 
 /// The problem document for an error (also used inside batch results).
-pub fn problem_json(error: &ApiError) -> Value {
+pub fn problem_of(error: &ApiError) -> Problem {
     let (status, kind, title) = classify(error);
-    let mut doc = Map::new();
-    doc.insert("type".into(), json!(format!("urn:stemedb:problem:{kind}")));
-    doc.insert("title".into(), json!(title));
-    doc.insert("status".into(), json!(status.as_u16()));
-    doc.insert("detail".into(), json!(detail(error)));
+    let mut problem = Problem {
+        agent_id: None,
+        bound_public_key: None,
+        detail: detail(error),
+        field: None,
+        id: None,
+        retry_after_ms: None,
+        rule: None,
+        status: status.as_u16(),
+        title: title.to_owned(),
+        kind: format!("urn:stemedb:problem:{kind}"),
+    };
     match error {
         ApiError::Db(DbError::Invalid(v)) => {
-            doc.insert("field".into(), json!(v.field));
-            doc.insert("rule".into(), json!(v.rule));
+            problem.field = Some(v.field.clone());
+            problem.rule = Some(v.rule.to_owned());
         }
         ApiError::Db(DbError::BadQuery { field, .. }) => {
-            doc.insert("field".into(), json!(field));
+            problem.field = Some((*field).to_owned());
         }
         ApiError::Db(DbError::AgentKeyConflict {
             agent_id,
             bound_key,
         }) => {
-            doc.insert("field".into(), json!("public_key"));
-            doc.insert("agent_id".into(), json!(agent_id));
-            doc.insert("bound_public_key".into(), json!(bound_key));
+            problem.field = Some("public_key".to_owned());
+            problem.agent_id = Some(agent_id.clone());
+            problem.bound_public_key = Some(bound_key.clone());
         }
         ApiError::Db(DbError::SignatureInvalid { id }) => {
-            doc.insert("field".into(), json!("signature"));
-            doc.insert("id".into(), json!(id));
+            problem.field = Some("signature".to_owned());
+            problem.id = Some(id.clone());
         }
         ApiError::CircuitOpen {
             agent_id,
@@ -326,12 +333,17 @@ pub fn problem_json(error: &ApiError) -> Value {
             retry_after_ms,
             ..
         } => {
-            doc.insert("agent_id".into(), json!(agent_id));
-            doc.insert("retry_after_ms".into(), json!(retry_after_ms));
+            problem.agent_id = Some(agent_id.clone());
+            problem.retry_after_ms = Some(*retry_after_ms);
         }
         _ => {}
     }
-    Value::Object(doc)
+    problem
+}
+
+/// The problem document as JSON text.
+fn problem_text(error: &ApiError) -> String {
+    serde_json::to_string(&problem_of(error)).unwrap_or_else(|_| "{}".to_owned())
 }
 
 pub fn into_response(error: &ApiError) -> Response {
@@ -341,7 +353,7 @@ pub fn into_response(error: &ApiError) -> Response {
         let id = crate::observe::current_request_id();
         tracing::error!(request_id = id.as_deref().unwrap_or("-"), error = %error, "request failed");
     }
-    let body = problem_json(error).to_string();
+    let body = problem_text(error);
     let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
@@ -400,7 +412,7 @@ pub fn into_response(error: &ApiError) -> Response {
 pub fn raw_http(error: &ApiError) -> Vec<u8> {
     let (status, kind, _) = classify(error);
     metrics::counter!("stemedb_errors_total", "kind" => kind).increment(1);
-    let body = problem_json(error).to_string();
+    let body = problem_text(error);
     format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\
          connection: close\r\nretry-after: 1\r\n\r\n{body}",

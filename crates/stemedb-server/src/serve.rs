@@ -19,8 +19,6 @@ const REFUSALS_IN_FLIGHT_MAX: usize = 64;
 /// How long a refused connection's request is read before the 503 is written (so that the
 /// client reads the answer instead of a reset).
 const REFUSAL_READ_MS: u64 = 200;
-/// hyper's smallest read buffer; `header_bytes_max` below it is raised to it.
-pub const HEADER_BYTES_MIN: usize = 8192;
 
 /// Serves `listener` until `shutdown` resolves; then stops accepting, lets every open
 /// connection finish its request in flight (at most `request_timeout_ms` more), and closes the
@@ -107,7 +105,11 @@ impl Connection {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(self.config.header_read_timeout_ms))
-            .max_buf_size(self.config.header_bytes_max.max(HEADER_BYTES_MIN));
+            .max_buf_size(
+                self.config
+                    .header_bytes_max
+                    .max(crate::config::HEADER_BYTES_MIN),
+            );
         // Each request is checked for ambiguous framing below hyper (`framing.rs`).
         let framing = Arc::new(Framing::default());
         let io = FramingCheck::new(io, Arc::clone(&framing), self.config.header_bytes_max);

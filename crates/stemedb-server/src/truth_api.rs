@@ -8,13 +8,20 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stemedb::core::control::{EPOCH, GOLD_STANDARD, RETRACTS, REVIEW, TRUSTS, VOTE};
 use stemedb::core::{AssertionId, Timestamp};
 use stemedb::{DbError, Ingested, Role, parse_query_time};
+use stemedb_wire::{
+    AgentResponse, CircuitReset, ControlResponse, QuarantineItem, QuarantineList, RetractResponse,
+    RoleList, RoleResponse,
+};
 
-use crate::api::{blocking, body_bytes};
 use crate::auth::Caller;
+use crate::db_work::{blocking, deadline};
+use crate::json_response::json_response;
+use crate::query_string::{number, param, params};
+use crate::request_body::{body_bytes, parse_wire};
 use crate::{ApiError, AppState};
 
 /// Parses and ingests a control record of kind `predicate`; the answer's status follows
@@ -44,7 +51,7 @@ async fn ingest_fitted(
     let custody = std::sync::Arc::clone(&state.custody);
     let guard = std::sync::Arc::clone(&state.agents);
     blocking(state, move |db| {
-        let wire = fit(crate::api::parse_wire(&bytes)?)?;
+        let wire = fit(parse_wire(&bytes)?)?;
         let agent = crate::agent_guard::agent_of(&wire, caller.0.as_ref());
         guard.guarded(agent.as_deref(), || {
             let limits = &db.config().limits;
@@ -65,22 +72,23 @@ fn status_of(ingested: &Ingested) -> StatusCode {
     }
 }
 
-fn base_json(ingested: &Ingested) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("id".into(), json!(ingested.id));
-    out.insert("sequence".into(), json!(ingested.sequence));
-    if ingested.duplicate {
-        out.insert("duplicate".into(), json!(true));
+/// The answer of a control record whose effect is a count of changed assertions.
+fn control_response(ingested: &Ingested, decision: Option<&str>) -> ControlResponse {
+    ControlResponse {
+        changed_count: ingested.changed,
+        decision: decision.map(str::to_owned),
+        duplicate: ingested.duplicate,
+        effective: ingested.effective,
+        id: ingested.id.clone(),
+        sequence: ingested.sequence,
     }
-    out.insert("effective".into(), json!(ingested.effective));
-    out
 }
 
 #[utoipa::path(post, path = "/v1/retract", tag = "truth",
-    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:retracts record"),
+    request_body(content = stemedb_wire::AssertionWire, description = "A signed stemedb:retracts record"),
     responses(
-        (status = 201, description = "Recorded; retracted_count says how many assertions changed", body = crate::openapi::RetractResponse),
-        (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Recorded; retracted_count says how many assertions changed", body = stemedb_wire::RetractResponse),
+        (status = 422, description = "Invalid record or unknown target", body = stemedb_wire::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retract(
     State(state): State<AppState>,
@@ -97,21 +105,26 @@ pub async fn retract(
         .flatten()
         .and_then(|r| r.to_json().get("predicate").cloned())
         == Some(json!(RETRACTS));
-    let mut out = base_json(&ingested);
     let disposition = match (ingested.effective, target_is_retraction) {
         (false, _) => "dispute",
         (true, true) => "reinstatement",
         (true, false) => "retraction",
     };
-    out.insert("disposition".into(), json!(disposition));
-    let (counted, other) = if target_is_retraction {
-        ("reinstated_count", "retracted_count")
+    let (reinstated_count, retracted_count) = if target_is_retraction {
+        (ingested.changed, 0)
     } else {
-        ("retracted_count", "reinstated_count")
+        (0, ingested.changed)
     };
-    out.insert(counted.into(), json!(ingested.changed));
-    out.insert(other.into(), json!(0));
-    Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+    let answer = RetractResponse {
+        disposition: disposition.to_owned(),
+        duplicate: ingested.duplicate,
+        effective: ingested.effective,
+        id: ingested.id.clone(),
+        reinstated_count,
+        retracted_count,
+        sequence: ingested.sequence,
+    };
+    Ok((status_of(&ingested), Json(answer)).into_response())
 }
 
 /// Shared by the control endpoints whose answer is the record's id and effect.
@@ -122,15 +135,14 @@ async fn simple_control(
     predicate: &'static str,
 ) -> Result<Response, ApiError> {
     let (_, ingested) = ingest_control(&state, caller, body, predicate).await?;
-    let mut out = base_json(&ingested);
-    out.insert("changed_count".into(), json!(ingested.changed));
-    Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+    let answer = control_response(&ingested, None);
+    Ok((status_of(&ingested), Json(answer)).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/vote", tag = "truth",
-    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:vote record (value 1 or -1)"),
-    responses((status = 201, description = "Recorded; replaces the agent's earlier vote", body = crate::openapi::ControlResponse),
-        (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::AssertionWire, description = "A signed stemedb:vote record (value 1 or -1)"),
+    responses((status = 201, description = "Recorded; replaces the agent's earlier vote", body = stemedb_wire::ControlResponse),
+        (status = 422, description = "Invalid record or unknown target", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn vote(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -140,9 +152,9 @@ pub async fn vote(
 }
 
 #[utoipa::path(post, path = "/v1/trust", tag = "truth",
-    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:trusts record: subject agent/<trustee>, value weight in [0, 1]"),
-    responses((status = 201, description = "Recorded", body = crate::openapi::ControlResponse),
-        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::AssertionWire, description = "A signed stemedb:trusts record: subject agent/<trustee>, value weight in [0, 1]"),
+    responses((status = 201, description = "Recorded", body = stemedb_wire::ControlResponse),
+        (status = 422, description = "Invalid record", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn trust(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -152,9 +164,9 @@ pub async fn trust(
 }
 
 #[utoipa::path(post, path = "/v1/gold-standard", tag = "truth",
-    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:gold-standard record (value true); effective from curators"),
-    responses((status = 201, description = "Recorded", body = crate::openapi::ControlResponse),
-        (status = 422, description = "Invalid record or unknown target", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::AssertionWire, description = "A signed stemedb:gold-standard record (value true); effective from curators"),
+    responses((status = 201, description = "Recorded", body = stemedb_wire::ControlResponse),
+        (status = 422, description = "Invalid record or unknown target", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn gold_standard(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -164,9 +176,9 @@ pub async fn gold_standard(
 }
 
 #[utoipa::path(post, path = "/v1/epochs", tag = "truth",
-    request_body(content = crate::openapi::AssertionWire, description = "A signed stemedb:epoch record: subject a prefix ending in /, value {before, reason}; effective from curators"),
-    responses((status = 201, description = "Recorded; changed_count assertions superseded", body = crate::openapi::ControlResponse),
-        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::AssertionWire, description = "A signed stemedb:epoch record: subject a prefix ending in /, value {before, reason}; effective from curators"),
+    responses((status = 201, description = "Recorded; changed_count assertions superseded", body = stemedb_wire::ControlResponse),
+        (status = 422, description = "Invalid record", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn epoch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -212,13 +224,17 @@ async fn grant(
             json!({"effective_after_sequence": after}),
         )
         .await?;
-    let body = json!({"agent_id": agent_id, "role": name, "effective_after_sequence": after});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let answer = RoleResponse {
+        agent_id,
+        effective_after_sequence: after,
+        role: name.to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/admin/curators", tag = "admin",
-    request_body(content = crate::openapi::AgentIdBody),
-    responses((status = 201, description = "The agent is a curator for every later record", body = crate::openapi::RoleResponse)))]
+    request_body(content = stemedb_wire::AgentIdBody),
+    responses((status = 201, description = "The agent is a curator for every later record", body = stemedb_wire::RoleResponse)))]
 pub async fn add_curator(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -228,14 +244,16 @@ pub async fn add_curator(
 }
 
 #[utoipa::path(get, path = "/v1/admin/curators", tag = "admin",
-    responses((status = 200, description = "Curators", body = crate::openapi::RoleList)))]
-pub async fn list_curators(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"agent_ids": state.db.agents_with_role(Role::Curator)}))
+    responses((status = 200, description = "Curators", body = stemedb_wire::RoleList)))]
+pub async fn list_curators(State(state): State<AppState>) -> Json<RoleList> {
+    Json(RoleList {
+        agent_ids: state.db.agents_with_role(Role::Curator),
+    })
 }
 
 #[utoipa::path(post, path = "/v1/admin/trust-roots", tag = "admin",
-    request_body(content = crate::openapi::AgentIdBody),
-    responses((status = 201, description = "The agent is a root of the trust graph", body = crate::openapi::RoleResponse)))]
+    request_body(content = stemedb_wire::AgentIdBody),
+    responses((status = 201, description = "The agent is a root of the trust graph", body = stemedb_wire::RoleResponse)))]
 pub async fn add_trust_root(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -245,15 +263,17 @@ pub async fn add_trust_root(
 }
 
 #[utoipa::path(get, path = "/v1/admin/trust-roots", tag = "admin",
-    responses((status = 200, description = "Trust roots", body = crate::openapi::RoleList)))]
-pub async fn list_trust_roots(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"agent_ids": state.db.agents_with_role(Role::TrustRoot)}))
+    responses((status = 200, description = "Trust roots", body = stemedb_wire::RoleList)))]
+pub async fn list_trust_roots(State(state): State<AppState>) -> Json<RoleList> {
+    Json(RoleList {
+        agent_ids: state.db.agents_with_role(Role::TrustRoot),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "truth",
     params(("id" = String, Path, description = "Agent id")),
-    responses((status = 200, description = "Key, trust, chain and counts", body = crate::openapi::AgentResponse),
-        (status = 404, description = "No record signed by this agent", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Key, trust, chain and counts", body = stemedb_wire::AgentResponse),
+        (status = 404, description = "No record signed by this agent", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn get_agent(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -264,35 +284,40 @@ pub async fn get_agent(
     let Some(info) = info else {
         // An agent with no record yet may still have a circuit (its writes all failed).
         if state.agents.is_tracked(&id) {
-            let trust = state.db.config().policy.trust.default_trust;
-            let body = json!({
-                "agent_id": id, "public_key": null, "trust": trust, "trust_chain_depth": null,
-                "trust_path": [], "record_count": 0, "curator": false, "trust_root": false,
-                "circuit": circuit,
-            });
-            return Ok(Json(body).into_response());
+            let answer = AgentResponse {
+                agent_id: id,
+                circuit,
+                curator: false,
+                public_key: None,
+                record_count: 0,
+                trust: state.db.config().policy.trust.default_trust,
+                trust_chain_depth: None,
+                trust_path: Vec::new(),
+                trust_root: false,
+            };
+            return Ok(Json(answer).into_response());
         }
         return Err(ApiError::NotFound { what: "agent", id });
     };
     let chain = info.chain.as_ref();
-    let body = json!({
-        "agent_id": info.agent_id,
-        "public_key": info.public_key,
-        "trust": info.trust,
-        "trust_chain_depth": chain.map(|c| c.depth()),
-        "trust_path": chain.map(|c| c.path.clone()).unwrap_or_default(),
-        "record_count": info.record_count,
-        "curator": info.curator,
-        "trust_root": info.trust_root,
-        "circuit": circuit,
-    });
-    Ok(Json(body).into_response())
+    let answer = AgentResponse {
+        agent_id: info.agent_id,
+        circuit,
+        curator: info.curator,
+        public_key: Some(info.public_key),
+        record_count: info.record_count,
+        trust: info.trust,
+        trust_chain_depth: chain.map(|c| c.depth() as u64),
+        trust_path: chain.map(|c| c.path.clone()).unwrap_or_default(),
+        trust_root: info.trust_root,
+    };
+    Ok(Json(answer).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/admin/agents/{id}/circuit/reset", tag = "admin",
     params(("id" = String, Path, description = "Agent id (percent-encode `/`)")),
     responses(
-        (status = 200, description = "The circuit is closed and its failures cleared; `was_open` says whether it was open", body = crate::openapi::CircuitReset),
+        (status = 200, description = "The circuit is closed and its failures cleared; `was_open` says whether it was open", body = stemedb_wire::CircuitReset),
     ))]
 pub async fn reset_circuit(
     State(state): State<AppState>,
@@ -310,45 +335,12 @@ pub async fn reset_circuit(
         )
         .await?;
     let circuit = state.agents.status(&id, now)?;
-    Ok(Json(json!({"agent_id": id, "was_open": was_open, "circuit": circuit})).into_response())
-}
-
-/// `as_of` (and nothing else) from a query string.
-pub(crate) fn params(
-    raw: Option<&str>,
-    allowed: &[&'static str],
-) -> Result<Vec<(&'static str, String)>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| DbError::BadQuery {
-            field: "query",
-            message: format!("unreadable query string: {e}"),
-        })?;
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            allowed
-                .iter()
-                .find(|a| **a == k)
-                .map(|a| (*a, v))
-                .ok_or_else(|| {
-                    DbError::BadQuery {
-                        field: "query",
-                        message: format!(
-                            "unknown parameter {k:?}; expected {}",
-                            allowed.join(", ")
-                        ),
-                    }
-                    .into()
-                })
-        })
-        .collect()
-}
-
-pub(crate) fn param<'a>(pairs: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.as_str())
+    Ok(Json(CircuitReset {
+        agent_id: id,
+        circuit,
+        was_open,
+    })
+    .into_response())
 }
 
 fn as_of_param(pairs: &[(&'static str, String)]) -> Result<Option<Timestamp>, ApiError> {
@@ -369,8 +361,8 @@ fn parse_id(id: &str) -> Result<AssertionId, ApiError> {
 
 #[utoipa::path(get, path = "/v1/assertions/{id}/provenance", tag = "truth",
     params(("id" = String, Path, description = "Assertion id"), ("as_of" = Option<String>, Query, description = "Valid time")),
-    responses((status = 200, description = "The provenance tree; every node has signature_valid", body = crate::openapi::ProvenanceNode),
-        (status = 404, description = "Unknown id", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The provenance tree; every node has signature_valid", body = stemedb_wire::ProvenanceNode<stemedb_wire::Record>),
+        (status = 404, description = "Unknown id", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn provenance(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -393,8 +385,8 @@ pub async fn provenance(
 
 #[utoipa::path(get, path = "/v1/skeptic", tag = "truth",
     params(("subject" = String, Query), ("predicate" = String, Query)),
-    responses((status = 200, description = "Conflict score, value clusters, outliers, disputed", body = crate::openapi::SkepticResponse),
-        (status = 404, description = "No active assertions in the group", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Conflict score, value clusters, outliers, disputed", body = stemedb_wire::SkepticResponse),
+        (status = 404, description = "No active assertions in the group", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn skeptic(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -410,7 +402,7 @@ pub async fn skeptic(
     };
     let (subject, predicate) = (required("subject")?, required("predicate")?);
     let id = format!("{subject} {predicate}");
-    let deadline = crate::api::deadline(&state);
+    let deadline = deadline(&state);
     let report = blocking(&state, move |db| {
         Ok(db.skeptic_until(&subject, &predicate, Some(deadline))?)
     })
@@ -424,24 +416,14 @@ pub async fn skeptic(
 
 #[utoipa::path(get, path = "/v1/quarantine", tag = "truth",
     params(("after" = Option<u64>, Query, description = "Sequence to continue after"), ("limit" = Option<u64>, Query, description = "At most 1,000 (default 100)")),
-    responses((status = 200, description = "Quarantined records, oldest first", body = crate::openapi::QuarantineList)))]
+    responses((status = 200, description = "Quarantined records, oldest first", body = stemedb_wire::QuarantineList<stemedb_wire::Record>)))]
 pub async fn quarantine_list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = params(raw.as_deref(), &["after", "limit"])?;
-    let number = |name: &'static str, default: u64| -> Result<u64, ApiError> {
-        param(&pairs, name).map_or(Ok(default), |t| {
-            t.parse::<u64>().map_err(|_| {
-                ApiError::Db(DbError::BadQuery {
-                    field: name,
-                    message: format!("must be a non-negative integer; got {t:?}"),
-                })
-            })
-        })
-    };
-    let after = number("after", 0)?;
-    let limit = number("limit", 100)?;
+    let after = number(&pairs, "after", 0)?;
+    let limit = number(&pairs, "limit", 100)?;
     if limit == 0 || limit > 1000 {
         return Err(DbError::BadQuery {
             field: "limit",
@@ -450,14 +432,25 @@ pub async fn quarantine_list(
         .into());
     }
     let held = blocking(&state, move |db| Ok(db.quarantined(after, limit as usize)?)).await?;
-    let items: Vec<Value> = held
+    let items = held
         .iter()
-        .map(|q| json!({"rule": q.rule.as_str(), "record": q.record.to_json()}))
-        .collect();
+        .map(|q| {
+            Ok(QuarantineItem {
+                record: q.record.to_raw_json()?,
+                rule: q.rule.as_str().to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
     let next_after = (held.len() as u64 == limit)
         .then(|| held.last().map(|q| q.record.sequence))
         .flatten();
-    Ok(Json(json!({"items": items, "next_after": next_after})).into_response())
+    let records_bytes: usize = items.iter().map(|i| i.record.get().len()).sum();
+    let answer = QuarantineList { items, next_after };
+    json_response(
+        StatusCode::OK,
+        &answer,
+        records_bytes + 64 * answer.items.len() + 64,
+    )
 }
 
 async fn review(
@@ -479,10 +472,8 @@ async fn review(
             json!({"review": ingested.id, "effective": ingested.effective}),
         )
         .await?;
-    let mut out = base_json(&ingested);
-    out.insert("decision".into(), json!(decision));
-    out.insert("changed_count".into(), json!(ingested.changed));
-    Ok((status_of(&ingested), Json(Value::Object(out))).into_response())
+    let answer = control_response(&ingested, Some(decision));
+    Ok((status_of(&ingested), Json(answer)).into_response())
 }
 
 /// A review names its target and decision in the route as well as in the record. An unsigned
@@ -522,9 +513,9 @@ fn fit_review(wire: Value, id: &str, decision: &str) -> Result<Value, ApiError> 
 
 #[utoipa::path(post, path = "/v1/quarantine/{id}/approve", tag = "truth",
     params(("id" = String, Path, description = "The quarantined assertion")),
-    request_body(content = crate::openapi::AssertionWire, description = "A curator's signed stemedb:review record, decision approve"),
-    responses((status = 201, description = "Recorded; changed_count 1 when it left quarantine", body = crate::openapi::ControlResponse),
-        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::AssertionWire, description = "A curator's signed stemedb:review record, decision approve"),
+    responses((status = 201, description = "Recorded; changed_count 1 when it left quarantine", body = stemedb_wire::ControlResponse),
+        (status = 422, description = "Invalid record", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn quarantine_approve(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -536,9 +527,9 @@ pub async fn quarantine_approve(
 
 #[utoipa::path(post, path = "/v1/quarantine/{id}/reject", tag = "truth",
     params(("id" = String, Path, description = "The quarantined assertion")),
-    request_body(content = crate::openapi::AssertionWire, description = "A curator's signed stemedb:review record, decision reject"),
-    responses((status = 201, description = "Recorded; the record stays stored as rejected", body = crate::openapi::ControlResponse),
-        (status = 422, description = "Invalid record", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+    request_body(content = stemedb_wire::AssertionWire, description = "A curator's signed stemedb:review record, decision reject"),
+    responses((status = 201, description = "Recorded; the record stays stored as rejected", body = stemedb_wire::ControlResponse),
+        (status = 422, description = "Invalid record", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn quarantine_reject(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -563,7 +554,7 @@ pub async fn audit_export(
             message: "is required".into(),
         }))?;
     let as_of = as_of_param(&pairs)?;
-    let deadline = crate::api::deadline(&state);
+    let deadline = deadline(&state);
     let (bytes, _) = blocking(&state, move |db| {
         Ok(db.audit_export_until(&subject, as_of, Some(deadline))?)
     })

@@ -23,7 +23,7 @@ pub use audit::AuditSummary;
 pub use config::{DbConfig, SystemClock};
 pub use error::DbError;
 pub use ingest::Ingested;
-pub use provenance::signature_valid;
+pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use stemedb_core as core;

@@ -3,9 +3,10 @@
 //! Every node's signature is checked here, on the server, from the stored bytes.
 use std::collections::HashSet;
 
-use serde_json::{Value, json};
+use serde_json::value::RawValue;
 use stemedb_core::{AssertionId, SignedAssertion};
 use stemedb_store::{Bound, MarkKind};
+use stemedb_wire::{ProvenanceLeaf, SourceNode};
 
 use crate::{Db, DbError, RecordView};
 
@@ -19,9 +20,16 @@ pub fn signature_valid(record: &RecordView) -> bool {
     .is_ok_and(|a| a.id == record.id && a.verify())
 }
 
+/// A provenance node with each record as the JSON text it is served as.
+pub type ProvenanceTree = stemedb_wire::ProvenanceNode<Box<RawValue>>;
+
 impl Db {
     /// The provenance tree of `id` as of `bound`; `None` when the id is not stored.
-    pub fn provenance(&self, id: &AssertionId, bound: Bound) -> Result<Option<Value>, DbError> {
+    pub fn provenance(
+        &self,
+        id: &AssertionId,
+        bound: Bound,
+    ) -> Result<Option<ProvenanceTree>, DbError> {
         let mut seen = HashSet::new();
         let depth_max = self.config.provenance_depth_max;
         if self.get_at(id, bound)?.is_none() {
@@ -37,42 +45,53 @@ impl Db {
         depth: usize,
         depth_max: usize,
         seen: &mut HashSet<AssertionId>,
-    ) -> Result<Option<Value>, DbError> {
+    ) -> Result<Option<ProvenanceTree>, DbError> {
         let Some(record) = self.get_at(id, bound)? else {
             return Ok(None);
         };
-        let mut node = node_json(&record);
+        let leaf = leaf(&record)?;
+        let mut node = ProvenanceTree {
+            assertion: leaf.assertion,
+            cycle: false,
+            derived_from: None,
+            missing: None,
+            signature_valid: leaf.signature_valid,
+            sources: None,
+            truncated: false,
+        };
         if !seen.insert(*id) {
-            node["cycle"] = json!(true);
+            node.cycle = true;
             return Ok(Some(node));
         }
         let body = self.body_of(&record)?;
         let mut sources = Vec::new();
         for subject in &body.body.sources {
-            sources.push(self.source_json(subject, bound)?);
+            sources.push(self.source_node(subject, bound)?);
         }
-        node["sources"] = Value::Array(sources);
+        node.sources = Some(sources);
         let mut parents = Vec::new();
         let mut missing = Vec::new();
         if depth < depth_max {
             for parent in &body.body.derived_from {
                 match self.provenance_node(parent, bound, depth + 1, depth_max, seen)? {
                     Some(p) => parents.push(p),
-                    None => missing.push(json!(parent.to_hex())),
+                    None => missing.push(parent.to_hex()),
                 }
             }
         } else if !body.body.derived_from.is_empty() {
-            node["truncated"] = json!(true);
+            node.truncated = true;
         }
-        node["derived_from"] = Value::Array(parents);
-        if !missing.is_empty() {
-            node["missing"] = Value::Array(missing);
-        }
+        node.derived_from = Some(parents);
+        node.missing = (!missing.is_empty()).then_some(missing);
         Ok(Some(node))
     }
 
     /// A cited source: its describing assertions and whether it stands retracted.
-    fn source_json(&self, subject: &str, bound: Bound) -> Result<Value, DbError> {
+    fn source_node(
+        &self,
+        subject: &str,
+        bound: Bound,
+    ) -> Result<SourceNode<Box<RawValue>>, DbError> {
         let mut describing = Vec::new();
         for sequence in self.store.sequences_about(subject, bound.seq_max)? {
             if let Some(stored) = self.store.get_by_sequence(sequence)? {
@@ -81,23 +100,23 @@ impl Db {
                     .as_of_micros
                     .is_none_or(|t| view.timestamp.micros() <= t)
                 {
-                    describing.push(node_json(&view));
+                    describing.push(leaf(&view)?);
                 }
             }
         }
-        let retractions: Vec<Value> = self
+        let retracted_by: Vec<String> = self
             .store
             .marks(subject, bound)?
             .into_iter()
             .filter(|m| m.kind == MarkKind::Retraction && m.effective)
             .filter_map(|m| self.store.get_by_sequence(m.seq).ok().flatten())
-            .map(|s| json!(s.id().to_hex()))
+            .map(|s| s.id().to_hex())
             .collect();
-        Ok(json!({
-            "subject": subject,
-            "retracted_by": retractions,
-            "assertions": describing,
-        }))
+        Ok(SourceNode {
+            assertions: describing,
+            retracted_by,
+            subject: subject.to_owned(),
+        })
     }
 
     pub(crate) fn body_of(&self, record: &RecordView) -> Result<SignedAssertion, DbError> {
@@ -115,9 +134,10 @@ impl Db {
     }
 }
 
-fn node_json(record: &RecordView) -> Value {
-    json!({
-        "assertion": record.to_json(),
-        "signature_valid": signature_valid(record),
+/// A record with the check of its signature.
+fn leaf(record: &RecordView) -> Result<ProvenanceLeaf<Box<RawValue>>, DbError> {
+    Ok(ProvenanceLeaf {
+        assertion: record.to_raw_json()?,
+        signature_valid: signature_valid(record),
     })
 }

@@ -126,6 +126,17 @@ impl RecordView {
         )
     }
 
+    /// The same text as a raw JSON value: written into a response unchanged, never re-parsed
+    /// into a map. A record whose text is not JSON is a corrupt record.
+    pub fn to_raw_json(&self) -> Result<Box<serde_json::value::RawValue>, DbError> {
+        serde_json::value::RawValue::from_string(self.to_json_string()).map_err(|e| {
+            DbError::Store(StoreError::CorruptRecord {
+                sequence: self.sequence,
+                reason: format!("the record is not JSON: {e}"),
+            })
+        })
+    }
+
     /// The same as a JSON value.
     pub fn to_json(&self) -> Value {
         serde_json::from_str(&self.to_json_string()).unwrap_or(Value::Null)

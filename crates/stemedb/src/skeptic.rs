@@ -3,18 +3,22 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde_json::{Value, json};
 use stemedb_lens::{
     Candidate, LensKind, cluster_key, conflict_score, value_clusters, value_distance,
     weighted_median,
 };
+use stemedb_wire::{Cluster, Outlier, SkepticResponse};
 
 use crate::query::Paging;
 use crate::{Db, DbError, Query};
 
 impl Db {
     /// The skeptic's report on one group; `None` when the group has no active assertions.
-    pub fn skeptic(&self, subject: &str, predicate: &str) -> Result<Option<Value>, DbError> {
+    pub fn skeptic(
+        &self,
+        subject: &str,
+        predicate: &str,
+    ) -> Result<Option<SkepticResponse>, DbError> {
         self.skeptic_until(subject, predicate, None)
     }
 
@@ -25,7 +29,7 @@ impl Db {
         subject: &str,
         predicate: &str,
         deadline: Option<Instant>,
-    ) -> Result<Option<Value>, DbError> {
+    ) -> Result<Option<SkepticResponse>, DbError> {
         let mut query = Query::new(subject);
         query.predicate = Some(predicate.to_owned());
         query.lens = LensKind::Consensus;
@@ -77,45 +81,50 @@ impl Db {
         } else {
             HashMap::new()
         };
-        let outliers: Vec<Value> = candidates
+        let outliers: Vec<Outlier> = candidates
             .iter()
             .filter_map(|c| {
                 let distance = match &median {
                     Some(m) => value_distance(c.value, m),
                     None => {
                         let share = shares.get(&cluster_key(c.value)).copied().unwrap_or(0.0);
-                        if share < CATEGORICAL_OUTLIER_SHARE_MAX { 1.0 } else { 0.0 }
+                        if share < CATEGORICAL_OUTLIER_SHARE_MAX {
+                            1.0
+                        } else {
+                            0.0
+                        }
                     }
                 };
-                (distance > rule_min || (median.is_none() && distance > 0.0)).then(|| {
-                    json!({"id": c.id.to_hex(), "value": c.value, "agent_id": c.agent_id, "distance": distance})
+                (distance > rule_min || (median.is_none() && distance > 0.0)).then(|| Outlier {
+                    agent_id: c.agent_id.to_owned(),
+                    distance,
+                    id: c.id.to_hex(),
+                    value: c.value.clone(),
                 })
             })
             .collect();
-        let clusters_json: Vec<Value> = clusters
+        let clusters: Vec<Cluster> = clusters
             .iter()
-            .map(|k| {
-                json!({
-                    "value": k.value,
-                    "weight": k.weight,
-                    "share": if total > 0.0 { k.weight / total } else { 0.0 },
-                    "agents": k.agents,
-                })
+            .map(|k| Cluster {
+                agents: k.agents.iter().map(|a| (*a).to_owned()).collect(),
+                share: if total > 0.0 { k.weight / total } else { 0.0 },
+                value: k.value.clone(),
+                weight: k.weight,
             })
             .collect();
-        Ok(Some(json!({
-            "subject": group.subject,
-            "predicate": group.predicate,
-            "conflict_score": score,
-            "disputed": score > self.config.disputed_score_min,
-            "disputed_score_min": self.config.disputed_score_min,
-            "weighted_median": median,
-            "clusters": clusters_json,
-            "outliers": outliers,
-            "outlier_rule": format!(
+        Ok(Some(SkepticResponse {
+            clusters,
+            conflict_score: score,
+            disputed: score > self.config.disputed_score_min,
+            disputed_score_min: self.config.disputed_score_min,
+            outlier_rule: format!(
                 "numbers: relative distance from the weighted median above {rule_min}; other values: a value holding less than {CATEGORICAL_OUTLIER_SHARE_MAX} of the total weight"
             ),
-        })))
+            outliers,
+            predicate: group.predicate,
+            subject: group.subject,
+            weighted_median: median,
+        }))
     }
 }
 

@@ -24,9 +24,7 @@ async fn an_assertion_is_stored_and_read_back_exactly_as_signed() {
         (reply.status, reply.sequence, reply.duplicate),
         (201, 1, false)
     );
-    let record = server
-        .client
-        .get(&reply.id)
+    let record = crate::harness::served_record(&server.client, &reply.id)
         .await
         .unwrap()
         .expect("stored record");
@@ -95,21 +93,15 @@ async fn a_batch_reports_each_item_and_stores_the_valid_ones_durably() {
     items.push(json!({"subject": "s"}));
     let reply = server.client.assert_batch(&items).await.unwrap();
     assert_eq!(
-        (
-            reply["accepted"].as_u64(),
-            reply["duplicates"].as_u64(),
-            reply["rejected"].as_u64()
-        ),
-        (Some(5), Some(1), Some(2))
+        (reply.accepted, reply.duplicates, reply.rejected),
+        (5, 1, 2)
     );
-    let results = reply["results"].as_array().unwrap();
-    assert_eq!(
-        results[5]["error"]["type"],
-        "urn:stemedb:problem:signature-invalid"
-    );
-    assert_eq!(results[6]["duplicate"], true);
-    assert_eq!(results[6]["sequence"], results[1]["sequence"]);
-    assert_eq!(results[7]["error"]["field"], "signature");
+    let results = &reply.results;
+    let error = |i: usize| results[i].error.as_ref().expect("refused");
+    assert_eq!(error(5).kind, "urn:stemedb:problem:signature-invalid");
+    assert!(results[6].duplicate);
+    assert_eq!(results[6].sequence, results[1].sequence);
+    assert_eq!(error(7).field.as_deref(), Some("signature"));
     // Durable before the response: a restart still has all five.
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, ServerConfig::default()).await;
@@ -150,7 +142,7 @@ async fn data_survives_a_restart() {
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, ServerConfig::default()).await;
     let record = server.client.get(&reply.id).await.unwrap().unwrap();
-    assert_eq!(record["value"], "kept");
+    assert_eq!(record.body.value, "kept");
     let next = server
         .client
         .assert(&claim(
@@ -213,8 +205,8 @@ async fn unknown_ids_routes_and_methods_are_problems() {
 async fn health_openapi_and_offline_docs_are_served() {
     let server = TestServer::start().await;
     let health = server.client.health().await.unwrap();
-    assert_eq!(health["status"], "ok");
-    assert!(health["version"].is_string() && health["uptime_seconds"].is_u64());
+    assert_eq!(health.status, "ok");
+    assert!(health.version.is_some() && health.uptime_seconds.is_some());
     let http = reqwest_like(&server.url);
     let (status, _, doc) = http.call("GET", "/openapi.json").await;
     assert_eq!(status, 200);
@@ -324,10 +316,7 @@ async fn the_batch_byte_limit_and_the_request_timeout_are_settings() {
     );
     assert_eq!(server.count().await, 0);
     let one = server.client.assert_batch(&items[..1]).await.unwrap();
-    assert_eq!(
-        one["accepted"], 1,
-        "a batch under the byte limit is accepted"
-    );
+    assert_eq!(one.accepted, 1, "a batch under the byte limit is accepted");
 
     // A 1 ms budget cannot cover verifying and fsyncing 200 assertions: the client gets a
     // 503 timeout problem. (The work itself is not cancelled; a retry is idempotent.)

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use stemedb_client::Client;
+use stemedb_client::wire::{QueryResponse, Record};
 use stemedb_server::ServerConfig;
 
 use crate::child::BIN;
@@ -46,7 +47,7 @@ fn batch(tag: &str, start: usize, len: usize) -> Vec<Value> {
 }
 
 /// The answers that must survive: every page of a consensus query over everything, as of `at`.
-async fn answers(c: &Client, at: u64) -> Vec<Value> {
+async fn answers(c: &Client, at: u64) -> Vec<QueryResponse<Record>> {
     let at = at.to_string();
     all_pages(
         c,
@@ -73,7 +74,10 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     let c = server.client.clone();
     for start in (0..10_000).step_by(1000) {
         assert_eq!(
-            c.assert_batch(&batch("a", start, 1000)).await.unwrap()["accepted"],
+            c.assert_batch(&batch("a", start, 1000))
+                .await
+                .unwrap()
+                .accepted,
             1000
         );
     }
@@ -81,10 +85,11 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     let target = c
         .query(&[("subject", "bk/a/s1"), ("predicate", "p")])
         .await
-        .unwrap()["groups"][0]["winner"]["id"]
-        .as_str()
         .unwrap()
-        .to_owned();
+        .groups[0]
+        .winner
+        .id
+        .clone();
     post(
         &c,
         "/v1/retract",
@@ -216,7 +221,7 @@ async fn a_backup_taken_during_ingest_restores_exactly_and_to_a_point_in_time() 
     );
     let retracted = restored.client.get(&target).await.unwrap().unwrap();
     assert_eq!(
-        retracted["lifecycle_stage"], "retracted",
+        retracted.lifecycle_stage, "retracted",
         "truth state is restored too"
     );
     let (ok, text) = run(&[
@@ -441,7 +446,7 @@ async fn a_forged_or_altered_backup_is_refused() {
     let server = TestServer::start().await;
     let c = server.client.clone();
     assert_eq!(
-        c.assert_batch(&batch("f", 0, 20)).await.unwrap()["accepted"],
+        c.assert_batch(&batch("f", 0, 20)).await.unwrap().accepted,
         20
     );
     // The grant is a record too (signed by the server key): the backup holds 21.

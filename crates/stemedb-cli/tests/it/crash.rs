@@ -39,11 +39,7 @@ async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<Strin
             match client.assert_batch(&items).await {
                 Ok(reply) => {
                     let mut a = acked.lock().unwrap();
-                    for r in reply["results"].as_array().into_iter().flatten() {
-                        if let Some(id) = r["id"].as_str() {
-                            a.push(id.to_owned());
-                        }
-                    }
+                    a.extend(reply.results.into_iter().filter_map(|r| r.id));
                 }
                 Err(_) => return,
             }
@@ -61,8 +57,8 @@ async fn all_ids(client: &Client) -> Vec<String> {
     let pages = all_pages(client, &[("subject", "crash/*"), ("limit", "1000")]).await;
     pages
         .iter()
-        .flat_map(|p| p["assertions"].as_array().unwrap())
-        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .flat_map(|p| &p.assertions)
+        .map(|r| r.id.clone())
         .collect()
 }
 
@@ -102,7 +98,7 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         let client = Client::new(&server.url, Some(crate::harness::ROOT_KEY.into())).unwrap();
         // This round's acknowledged ids: fetched one by one and verified.
         for id in &acked_now {
-            let record = client.get(id).await.unwrap();
+            let record = crate::harness::served_record(&client, id).await.unwrap();
             let record = record.unwrap_or_else(|| panic!("seed {seed}: acknowledged {id} lost"));
             assert!(
                 verify_record(&record),
@@ -121,9 +117,7 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         if let Some(lost) = all_acked.iter().find(|id| !distinct.contains(id)) {
             panic!("seed {seed}: acknowledged {lost} from an earlier round is gone");
         }
-        let count = client.health().await.unwrap()["assertion_count"]
-            .as_u64()
-            .unwrap();
+        let count = client.health().await.unwrap().assertion_count.unwrap();
         assert_eq!(
             count as usize,
             stored.len(),
@@ -132,14 +126,10 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         // Re-sending an acknowledged assertion is a duplicate, not a second record.
         if let Some(id) = all_acked.first() {
             let record = client.get(id).await.unwrap().unwrap();
-            let mut wire = record.as_object().unwrap().clone();
-            for f in stemedb::ENVELOPE_FIELDS
-                .iter()
-                .filter(|f| **f != "signature")
-            {
-                wire.remove(*f);
-            }
-            let again = client.assert(&Value::Object(wire)).await.unwrap();
+            let again = client
+                .assert(&crate::harness::resend_form(&record))
+                .await
+                .unwrap();
             assert!(again.duplicate, "seed {seed}: resend is a duplicate");
         }
         server.kill();

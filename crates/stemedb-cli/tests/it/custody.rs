@@ -25,8 +25,12 @@ async fn write_key(url: &str, agents: Value) -> String {
     reply["key"].as_str().unwrap().to_owned()
 }
 
+/// The record as served (custodial records are checked field by field and verified).
 async fn record(server: &TestServer, id: &str) -> Value {
-    server.client.get(id).await.unwrap().expect("stored")
+    crate::harness::served_record(&server.client, id)
+        .await
+        .unwrap()
+        .expect("stored")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,7 +45,9 @@ async fn a_failed_fsync_stops_acknowledging_and_keeps_what_was_acknowledged() {
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, ServerConfig::default()).await;
     for id in &acknowledged {
-        let record = server.client.get(id).await.unwrap();
+        let record = crate::harness::served_record(&server.client, id)
+            .await
+            .unwrap();
         assert!(
             record.is_some_and(|r| crate::harness::verify_record(&r)),
             "acknowledged {id} survives"

@@ -4,6 +4,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 use stemedb::Db;
 use stemedb::core::SecretKey;
+use stemedb_client::wire::{AssertionWire, QueryResponse, Record};
 use stemedb_client::{Client, Draft};
 use stemedb_server::{AppState, ServerConfig};
 use tempfile::TempDir;
@@ -101,9 +102,7 @@ impl TestServer {
     }
 
     pub async fn count(&self) -> u64 {
-        self.client.health().await.unwrap()["assertion_count"]
-            .as_u64()
-            .unwrap()
+        self.client.health().await.unwrap().assertion_count.unwrap()
     }
 }
 
@@ -188,8 +187,30 @@ pub fn verify_record(record: &Value) -> bool {
     parsed.id.to_hex() == record["id"].as_str().unwrap() && parsed.verify()
 }
 
+/// The record with this id exactly as served (`None` on 404), for checks of the served bytes:
+/// the typed `Client::get` would drop a field that is not part of the wire shape.
+pub async fn served_record(
+    client: &Client,
+    id: &str,
+) -> Result<Option<Value>, stemedb_client::ClientError> {
+    match client.get_json(&format!("/v1/assertions/{id}"), &[]).await {
+        Ok(record) => Ok(Some(record)),
+        Err(stemedb_client::ClientError::Problem { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A stored record in the form it was sent in: its signed body and signature.
+pub fn resend_form(record: &Record) -> Value {
+    serde_json::to_value(AssertionWire {
+        body: record.body.clone(),
+        signature: record.signature.clone(),
+    })
+    .unwrap()
+}
+
 /// Every page of a query, following `next_cursor` until it is null.
-pub async fn all_pages(client: &Client, params: &[(&str, &str)]) -> Vec<Value> {
+pub async fn all_pages(client: &Client, params: &[(&str, &str)]) -> Vec<QueryResponse<Record>> {
     let mut pages = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -198,7 +219,7 @@ pub async fn all_pages(client: &Client, params: &[(&str, &str)]) -> Vec<Value> {
             refs.push(("cursor", c.as_str()));
         }
         let page = client.query(&refs).await.unwrap();
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        cursor = page.next_cursor.clone();
         pages.push(page);
         if cursor.is_none() {
             return pages;

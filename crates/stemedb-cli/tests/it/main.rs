@@ -31,3 +31,4 @@ mod security;
 mod tls;
 mod truth;
 mod wire_rules;
+mod wire_schema;

@@ -35,8 +35,9 @@ async fn seed_dosage(server: &TestServer) {
         .unwrap();
 }
 
+/// The answer as served: these tests check the documented JSON shape itself.
 async fn query(server: &TestServer, params: &[(&str, &str)]) -> Value {
-    server.client.query(params).await.unwrap()
+    server.client.get_json("/v1/query", params).await.unwrap()
 }
 
 fn winner(answer: &Value) -> Value {
@@ -122,9 +123,14 @@ async fn known_at_and_at_sequence_show_what_the_database_knew() {
         ))
         .await
         .unwrap();
-    let between =
-        server.client.query(&[("subject", "s/k")]).await.unwrap()["assertions"][0]["recorded_at"]
-            .clone();
+    let between = server
+        .client
+        .query(&[("subject", "s/k")])
+        .await
+        .unwrap()
+        .assertions[0]
+        .recorded_at
+        .clone();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     server
         .client
@@ -142,7 +148,7 @@ async fn known_at_and_at_sequence_show_what_the_database_knew() {
     assert_eq!(winner(&latest), json!("new"));
     let by_time = query(
         &server,
-        &[("subject", "s/k"), ("known_at", between.as_str().unwrap())],
+        &[("subject", "s/k"), ("known_at", between.as_str())],
     )
     .await;
     assert_eq!(winner(&by_time), json!("old"));
@@ -201,8 +207,8 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
     assert!(pages.len() >= 3, "7 groups at 3 a page take 3 pages");
     let seen: Vec<String> = pages
         .iter()
-        .flat_map(|p| p["groups"].as_array().unwrap())
-        .map(|g| g["subject"].as_str().unwrap().to_owned())
+        .flat_map(|p| &p.groups)
+        .map(|g| g.subject.clone())
         .collect();
     let expected: Vec<String> = (0..7).map(|i| format!("page/s{i}")).collect();
     assert_eq!(seen, expected);

@@ -3,6 +3,7 @@
 //! the skeptic and control-record validation.
 use serde_json::{Value, json};
 use stemedb_client::Client;
+use stemedb_client::wire::{QueryResponse, Record};
 use stemedb_server::ServerConfig;
 
 use crate::harness::{TestServer, body, key, signed, signed_unchecked};
@@ -44,8 +45,12 @@ pub async fn assert_id(client: &Client, wire: &Value) -> String {
         .to_owned()
 }
 
+/// The record as served, for checks of its stage and envelope fields.
 pub async fn stage(client: &Client, id: &str) -> Value {
-    client.get(id).await.unwrap().expect("stored")
+    crate::harness::served_record(client, id)
+        .await
+        .unwrap()
+        .expect("stored")
 }
 
 pub async fn grant(client: &Client, role_path: &str, agent: &str) {
@@ -57,13 +62,8 @@ pub async fn grant(client: &Client, role_path: &str, agent: &str) {
 }
 
 /// Ids of the records a query's groups hold, all groups together.
-fn ids_of(answer: &Value) -> Vec<String> {
-    answer["assertions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect()
+fn ids_of(answer: &QueryResponse<Record>) -> Vec<String> {
+    answer.assertions.iter().map(|r| r.id.clone()).collect()
 }
 
 pub(crate) fn retraction(seed: u8, agent: &str, target: &str, cascade: bool, ts: &str) -> Value {
@@ -290,10 +290,7 @@ async fn queries_before_a_retraction_see_the_assertions_active() {
         ("predicate", "recommended_mg"),
     ];
     let now = c.query(&subject).await.unwrap();
-    assert!(
-        now["groups"].as_array().unwrap().is_empty(),
-        "retracted now: {now}"
-    );
+    assert!(now.groups.is_empty(), "retracted now: {now:?}");
     for (name, value) in [
         ("as_of", "2025-03-01T00:00:00Z"),
         ("known_at", known_at.as_str()),
@@ -302,9 +299,9 @@ async fn queries_before_a_retraction_see_the_assertions_active() {
         let mut params = subject.to_vec();
         params.push((name, value));
         let then = c.query(&params).await.unwrap();
-        let winner = &then["groups"][0]["winner"];
-        assert_eq!(winner["id"], json!(chain.citing), "{name}: {then}");
-        assert_eq!(winner["lifecycle_stage"], "active", "{name}");
+        let winner = &then.groups[0].winner;
+        assert_eq!(winner.id, chain.citing, "{name}: {then:?}");
+        assert_eq!(winner.lifecycle_stage, "active", "{name}");
     }
 }
 
@@ -422,7 +419,7 @@ async fn an_epoch_supersedes_everything_valid_before_it_under_a_prefix() {
         })
         .collect();
     let batch = c.assert_batch(&items).await.unwrap();
-    assert_eq!(batch["accepted"], 1_200);
+    assert_eq!(batch.accepted, 1_200);
     let after = assert_id(
         c,
         &rec(
@@ -514,7 +511,7 @@ async fn votes_change_the_consensus_winner_and_a_later_vote_replaces_an_earlier_
         ("lens", "consensus"),
     ];
     let before = c.query(&group).await.unwrap();
-    assert_eq!(before["groups"][0]["winner"]["value"], "red");
+    assert_eq!(before.groups[0].winner.body.value, "red");
     grant(c, "/v1/admin/trust-roots", "reviewer").await;
     let vote = |target: &str, v: i64, ts: &str| {
         rec(8, "reviewer", target, "stemedb:vote", json!(v), ts, &[])
@@ -528,12 +525,12 @@ async fn votes_change_the_consensus_winner_and_a_later_vote_replaces_an_earlier_
         "the later vote replaced the earlier"
     );
     let after = c.query(&group).await.unwrap();
-    assert_eq!(after["groups"][0]["winner"]["value"], "blue", "{after}");
+    assert_eq!(after.groups[0].winner.body.value, "blue", "{after:?}");
     let mut then = group.to_vec();
     then.push(("as_of", "2025-03-01T00:00:00Z"));
     let earlier = c.query(&then).await.unwrap();
     assert_eq!(
-        earlier["groups"][0]["winner"]["value"], "red",
+        earlier.groups[0].winner.body.value, "red",
         "votes are time-travel aware"
     );
 }
@@ -591,21 +588,20 @@ async fn a_three_hop_trust_chain_is_reported_for_the_authority_winner() {
     ];
     let untrusted = c.query(&group).await.unwrap();
     assert_eq!(
-        untrusted["groups"][0]["winner"]["value"], 50,
+        untrusted.groups[0].winner.body.value, 50,
         "equal default trust: confidence decides"
     );
-    let before_chain = untrusted["groups"][0]["winner"]["sequence"].to_string();
+    let before_chain = untrusted.groups[0].winner.sequence.to_string();
     trust_chain(c).await;
     let answer = c.query(&group).await.unwrap();
-    let g = &answer["groups"][0];
-    assert_eq!(g["winner"]["value"], 5, "{answer}");
-    assert_eq!(g["trust_chain_depth"], 3);
-    assert_eq!(g["trust_path"], json!(["root", "ann", "ben", "cat"]));
+    let g = &answer.groups[0];
+    assert_eq!(g.winner.body.value, 5, "{answer:?}");
+    assert_eq!(g.trust_chain_depth, Some(Some(3)));
+    let path = ["root", "ann", "ben", "cat"].map(str::to_owned);
+    assert_eq!(g.trust_path.as_deref(), Some(&path[..]));
     let expected = 0.9f64.powi(3) * 0.9;
-    assert!(
-        (g["trust"].as_f64().unwrap() - expected).abs() < 1e-12,
-        "{g}"
-    );
+    let trust = g.trust.expect("the authority lens reports trust");
+    assert!((trust - expected).abs() < 1e-12, "{g:?}");
     let agent = c.get_json("/v1/agents/cat", &[]).await.unwrap();
     assert_eq!(
         (&agent["trust_chain_depth"], &agent["record_count"]),
@@ -616,7 +612,7 @@ async fn a_three_hop_trust_chain_is_reported_for_the_authority_winner() {
     then.push(("at_sequence", before_chain.as_str()));
     let past = c.query(&then).await.unwrap();
     assert_eq!(
-        past["groups"][0]["winner"]["value"], 50,
+        past.groups[0].winner.body.value, 50,
         "trust is read as of the query's time"
     );
 }
@@ -634,10 +630,10 @@ async fn the_layered_lens_takes_gold_then_authority_then_consensus() {
         ("predicate", "mg"),
         ("lens", "layered"),
     ];
-    let decided = |a: &Value| {
+    let decided = |a: &QueryResponse<Record>| {
         (
-            a["groups"][0]["decided_by"].clone(),
-            a["groups"][0]["winner"]["value"].clone(),
+            json!(a.groups[0].decided_by),
+            a.groups[0].winner.body.value.clone(),
         )
     };
     assert_eq!(
@@ -668,14 +664,9 @@ async fn the_layered_lens_takes_gold_then_authority_then_consensus() {
     assert_eq!(
         decided(&answer),
         (json!("gold_standard"), json!(10)),
-        "{answer}"
+        "{answer:?}"
     );
-    assert!(
-        answer["groups"][0]["explanation"]
-            .as_str()
-            .unwrap()
-            .contains("gold-standard layer")
-    );
+    assert!(answer.groups[0].explanation.contains("gold-standard layer"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -802,7 +793,10 @@ async fn quarantine_holds_suspect_assertions_until_a_curator_decides() {
         }) => (status, problem),
         other => panic!("{other:?}"),
     };
-    assert_eq!((status, &problem["field"]), (422, &json!("value.decision")));
+    assert_eq!(
+        (status, problem.field.as_deref()),
+        (422, Some("value.decision"))
+    );
     assert!(
         c.get_json("/v1/quarantine", &[]).await.unwrap()["items"]
             .as_array()
@@ -991,9 +985,9 @@ async fn malformed_control_records_are_refused_by_name() {
                 status, problem, ..
             }) => {
                 assert_eq!(
-                    (status, &problem["field"], &problem["rule"]),
-                    (422, &json!(field), &json!(rule)),
-                    "{path} {problem}"
+                    (status, problem.field.as_deref(), problem.rule.as_deref()),
+                    (422, Some(field), Some(rule)),
+                    "{path} {problem:?}"
                 );
             }
             other => panic!("{path} {field}: expected a 422, got {other:?}"),
@@ -1085,7 +1079,7 @@ async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
         before.push(stage(c, id).await);
     }
     for q in queries {
-        before.push(c.query(q).await.unwrap());
+        before.push(serde_json::to_value(c.query(q).await.unwrap()).unwrap());
     }
     let dir = server.stop().await;
     let mut config = ServerConfig::default();
@@ -1097,7 +1091,7 @@ async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
         after.push(stage(c, id).await);
     }
     for q in queries {
-        after.push(c.query(q).await.unwrap());
+        after.push(serde_json::to_value(c.query(q).await.unwrap()).unwrap());
     }
     assert_eq!(
         before, after,
