@@ -132,6 +132,10 @@ pub struct ServeArgs {
     /// Deepest nesting of arrays and objects in a JSON body (1 to 128); deeper: 400.
     #[arg(long, env = "STEMEDB_JSON_DEPTH_MAX", default_value_t = defaults().json_depth_max)]
     json_depth_max: usize,
+    /// Longest a query with min_sequence waits for this node to apply it, in milliseconds;
+    /// past it: 503 not-yet-applied.
+    #[arg(long, env = "STEMEDB_MIN_SEQUENCE_WAIT_MS", default_value_t = defaults().min_sequence_wait_ms)]
+    min_sequence_wait_ms: u64,
     /// How far ahead of the server clock a timestamp may be, in milliseconds.
     #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = defaults().db.future_skew_ms)]
     future_skew_ms: i64,
@@ -188,6 +192,7 @@ impl ServeArgs {
             header_bytes_max: self.header_bytes_max,
             connections_max: self.connections_max,
             json_depth_max: self.json_depth_max,
+            min_sequence_wait_ms: self.min_sequence_wait_ms,
             allowed_hosts: non_empty(&self.allowed_hosts),
             cors_origins: non_empty(&self.cors_origins),
             ..ServerConfig::default()

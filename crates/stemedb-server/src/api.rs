@@ -268,11 +268,28 @@ pub async fn query_post(
     run_query(&state, query).await
 }
 
+/// How often a read with `min_sequence` looks again whether the node has applied it.
+const APPLIED_POLL_MS: u64 = 2;
+
+/// Waits, at most `min_sequence_wait_ms`, until this node has applied `min_sequence` (the query
+/// then refuses it by name if it still has not). Polls: one node applies within a group
+/// commit; a cluster's applier will wake these reads instead.
+async fn wait_applied(state: &AppState, min_sequence: u64) {
+    let until = std::time::Instant::now()
+        + std::time::Duration::from_millis(state.config.min_sequence_wait_ms);
+    while state.db.last_sequence() < min_sequence && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(APPLIED_POLL_MS)).await;
+    }
+}
+
 /// Most records an exact query may hold to be answered on the async worker.
 const INLINE_RECORDS_MAX: usize = 256;
 
 async fn run_query(state: &AppState, mut query: Query) -> Result<Response, ApiError> {
     query.deadline = Some(deadline(state));
+    if let Some(min_sequence) = query.min_sequence {
+        wait_applied(state, min_sequence).await;
+    }
     // The common exact (subject, predicate) query over a small group is short, mostly cached
     // work: answer it inline and skip two thread hand-offs, which cost more than the query
     // (measured: about a quarter of query throughput). A group may hold any number of

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     /// Deepest nesting of arrays and objects in a JSON body; deeper: 400 `json-too-deep`
     /// (default 64, at most 128).
     pub json_depth_max: usize,
+    /// Longest a query with `min_sequence` waits for this node to apply that sequence before
+    /// 503 `not-yet-applied` (default 2 s; below `request_timeout_ms`).
+    pub min_sequence_wait_ms: u64,
     /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
     /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other
     /// name only if listed; on other binds, when the list is not empty, only listed names are
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             header_bytes_max: 16 * 1024,
             connections_max: 1024,
             json_depth_max: 64,
+            min_sequence_wait_ms: 2_000,
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             db: DbConfig::default(),
@@ -117,6 +121,12 @@ impl ServerConfig {
             return Err(format!(
                 "cors_origins holds origins such as https://app.example.org:8443 (scheme, host, \
                  optional port; no path, no wildcard); {origin:?} is not one"
+            ));
+        }
+        if self.min_sequence_wait_ms >= self.request_timeout_ms {
+            return Err(format!(
+                "min_sequence_wait_ms ({}) must be below request_timeout_ms ({})",
+                self.min_sequence_wait_ms, self.request_timeout_ms
             ));
         }
         if self.header_read_timeout_ms == 0 || self.request_timeout_ms == 0 {

@@ -151,6 +151,11 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
             DbError::DeadlineExceeded { .. } => {
                 (S::SERVICE_UNAVAILABLE, "timeout", "Request timed out")
             }
+            DbError::NotYetApplied { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "not-yet-applied",
+                "The read's min_sequence is not applied here yet",
+            ),
             DbError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             // Every other storage failure, named one by one so that a new variant has to be
             // placed here on purpose. The open-time ones (lost acknowledged records, a damaged
@@ -401,6 +406,9 @@ pub fn into_response(error: &ApiError) -> Response {
             if let Ok(value) = HeaderValue::try_from(seconds.to_string()) {
                 headers.insert(header::RETRY_AFTER, value);
             }
+        }
+        ApiError::Db(DbError::NotYetApplied { .. }) => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}
     }

@@ -5,7 +5,7 @@ use stemedb::{DbError, LensKind, Query, parse_query_time};
 
 use crate::ApiError;
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 14] = [
     "subject",
     "concept_path",
     "predicate",
@@ -13,6 +13,7 @@ const FIELDS: [&str; 13] = [
     "as_of",
     "known_at",
     "at_sequence",
+    "min_sequence",
     "limit",
     "cursor",
     "include_retracted",
@@ -97,6 +98,7 @@ fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
             "as_of" => query.as_of = Some(parse_query_time(&text, "as_of")?),
             "known_at" => query.known_at = Some(parse_query_time(&text, "known_at")?),
             "at_sequence" => query.at_sequence = Some(parse_number(&text, "at_sequence")?),
+            "min_sequence" => query.min_sequence = Some(parse_number(&text, "min_sequence")?),
             "limit" => {
                 let n = parse_number(&text, "limit")?;
                 query.limit = Some(usize::try_from(n).map_err(|_| bad("limit", "is too large"))?);

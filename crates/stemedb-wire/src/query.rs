@@ -26,6 +26,10 @@ pub struct QueryParams {
     /// Only records with `sequence` ≤ at_sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_sequence: Option<u64>,
+    /// Read-your-writes: wait (at most `min_sequence_wait_ms`) until this node has applied this
+    /// sequence (the `sequence` a write was answered with); past it, 503 `not-yet-applied`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sequence: Option<u64>,
     /// Groups per page (default 100, at most 1,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,

@@ -25,6 +25,12 @@ pub enum DbError {
     /// stopped and its memory freed.
     #[error("the {work} ran past its deadline and was stopped")]
     DeadlineExceeded { work: &'static str },
+    /// A read asked for `min_sequence` (read-your-writes) beyond what this node has applied.
+    #[error(
+        "this node has applied records up to sequence {applied}; the read asked for at least \
+         {min_sequence} (min_sequence): retry shortly"
+    )]
+    NotYetApplied { min_sequence: u64, applied: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken internal invariant (a bug), reported instead of a panic.

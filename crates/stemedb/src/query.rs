@@ -25,6 +25,9 @@ pub struct Query {
     pub known_at: Option<Timestamp>,
     /// Transaction position: only records with `sequence` ≤ `at_sequence`.
     pub at_sequence: Option<u64>,
+    /// Read-your-writes: answer only once this node has applied at least this sequence
+    /// (`DbError::NotYetApplied` otherwise; the server waits a bounded time first).
+    pub min_sequence: Option<u64>,
     /// Groups per page.
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -50,6 +53,7 @@ impl Query {
             as_of: None,
             known_at: None,
             at_sequence: None,
+            min_sequence: None,
             limit: None,
             cursor: None,
             include_retracted: false,
@@ -256,6 +260,13 @@ impl Db {
         paging: Paging,
         records_max: usize,
     ) -> Result<Option<QueryResult>, DbError> {
+        let applied = self.store.last_sequence();
+        if let Some(min_sequence) = query.min_sequence.filter(|min| *min > applied) {
+            return Err(DbError::NotYetApplied {
+                min_sequence,
+                applied,
+            });
+        }
         let limits = &self.config.limits;
         let predicate_max = limits.predicate_bytes_max;
         if query

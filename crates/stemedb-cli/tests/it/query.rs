@@ -238,3 +238,68 @@ async fn bad_queries_name_the_parameter() {
         assert_eq!(doc["field"], field, "{query}: {doc}");
     }
 }
+
+/// A query with `min_sequence` beyond what the node applied: `(status, problem type, the
+/// Retry-After header, groups answered)`.
+async fn check_min_sequence(
+    server: &TestServer,
+    min_sequence: u64,
+    want: (u16, &str, &str, usize),
+) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/query", server.url))
+        .header("X-API-Key", crate::harness::ROOT_KEY)
+        .query(&[
+            ("subject", "drug/*"),
+            ("min_sequence", &min_sequence.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let doc: Value = response.json().await.unwrap();
+    let kind = doc["type"].as_str().unwrap_or("").to_owned();
+    let groups = doc["groups"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        (status, kind.as_str(), retry_after.as_str(), groups),
+        want,
+        "min_sequence {min_sequence}: {doc}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn min_sequence_waits_for_the_write_and_then_refuses_by_name() {
+    let config = stemedb_server::ServerConfig {
+        min_sequence_wait_ms: 300,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(config).await;
+    seed_dosage(&server).await;
+    let not_yet = (503, "urn:stemedb:problem:not-yet-applied", "1", 0);
+    check_min_sequence(&server, 5, (200, "", "", 2)).await;
+    check_min_sequence(&server, 1, (200, "", "", 2)).await;
+    check_min_sequence(&server, 6, not_yet).await;
+    // A read that asks for the next sequence is answered once a write gives it.
+    let waiting = {
+        let client = server.client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let wire = claim(
+                15,
+                "drug/naproxen/dosage",
+                "recommended_mg",
+                json!(220),
+                0.9,
+                "2021-01-01T00:00:00Z",
+            );
+            client.assert(&wire).await.unwrap().sequence
+        })
+    };
+    check_min_sequence(&server, 6, (200, "", "", 3)).await;
+    assert_eq!(waiting.await.unwrap(), 6);
+}
