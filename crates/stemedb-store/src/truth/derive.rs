@@ -322,7 +322,15 @@ impl Deriver<'_> {
                 );
                 Ok(1)
             }
-            Stage::Retracted => {
+            // Remembered for a reinstatement only where the supersession would have taken
+            // effect without the retraction (the first one wins, as for a record not
+            // retracted); a later one overwrote it before. Found by tests/it/differential.
+            Stage::Retracted
+                if matches!(
+                    self.stage_without_retraction(target.seq)?.0,
+                    Stage::Active | Stage::Quarantined
+                ) =>
+            {
                 self.batch.insert(
                     &self.shared.ks().truth,
                     key1(TAG_SUPERSEDED_WHILE_RETRACTED, target.seq),

@@ -37,15 +37,15 @@ pub struct Item {
 }
 
 impl Item {
-    /// The same record with another value (so another id).
-    pub fn with_value(self, value: u64) -> Item {
+    /// The same record with `field` set (so another id), signed again.
+    pub fn with(self, field: &str, value: Value) -> Item {
         let mut body = self.wire.as_object().cloned().unwrap();
         body.remove("signature");
-        body.insert("value".into(), json!(value));
+        body.insert(field.into(), value.clone());
         let agent = agent_of(&self).unwrap();
         Item {
             wire: stemedb_client::sign(body, &key_of(agent)).unwrap(),
-            label: format!("{} value {value}", self.label),
+            label: format!("{} {field} {value}", self.label),
         }
     }
 
@@ -462,6 +462,17 @@ pub fn retraction(agent: usize, target: &str, cascade: bool) -> Item {
     Item {
         wire: draft.sign(&key_of(agent)).unwrap(),
         label: format!("{} retract {target} cascade={cascade}", AGENTS[agent]),
+    }
+}
+
+/// A curator's epoch over `prefix` for a regression case.
+pub fn epoch(agent: usize, prefix: &str, before: &str) -> Item {
+    let value = json!({"before": before, "reason": "new guideline"});
+    let epoch = stemedb::core::control::EPOCH;
+    let draft = Draft::new(AGENTS[agent], prefix, epoch, value, VALID_TIMES[1]);
+    Item {
+        wire: draft.sign(&key_of(agent)).unwrap(),
+        label: format!("{} epoch {prefix} before {before}", AGENTS[agent]),
     }
 }
 
