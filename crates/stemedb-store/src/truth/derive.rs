@@ -357,6 +357,31 @@ impl Deriver<'_> {
         Ok(None)
     }
 
+    /// The signer's trust as of this record: the trust statements before it (derivation runs
+    /// in sequence order, so no later one is derived yet) and the roots granted before it.
+    /// A re-derivation knows every grant of the log from the start, so a root granted later
+    /// must be left out: with `Bound::latest()` it counted, and a record the live writer had
+    /// quarantined (low trust) came back active from a re-derivation. Found by
+    /// tests/it/differential. The live writer never sees a later grant (a grant takes the
+    /// durable sequence), so it keeps the cached latest map.
+    fn trust(&self) -> Result<f64, StoreError> {
+        let later_root = self
+            .shared
+            .truth_cache()?
+            .roles
+            .iter()
+            .any(|((role, _), granted)| *role == Role::TrustRoot && *granted >= self.seq);
+        let bound = if later_root {
+            Bound {
+                seq_max: self.seq - 1,
+                as_of_micros: None,
+            }
+        } else {
+            Bound::latest()
+        };
+        Ok(trust_map(self.shared, bound)?.trust(self.agent()))
+    }
+
     /// The content-defence rules, in order (docs/truth.md §Quarantine).
     fn quarantine_rule(&mut self) -> Result<Option<QuarantineRule>, StoreError> {
         let policy = &self.shared.policy();
@@ -370,7 +395,7 @@ impl Deriver<'_> {
             Vec::new()
         };
         if !golds.is_empty() {
-            let trust = trust_map(self.shared, Bound::latest())?.trust(self.agent());
+            let trust = self.trust()?;
             if trust < policy.quarantine_trust_min {
                 let value = self.record.body_json.get("value");
                 for gold in golds {
@@ -389,8 +414,7 @@ impl Deriver<'_> {
         }
         if policy.new_subjects_burst_max > 0
             && subject_is_new
-            && trust_map(self.shared, Bound::latest())?.trust(self.agent())
-                < policy.quarantine_trust_min
+            && self.trust()? < policy.quarantine_trust_min
             && self.new_subject_count()? >= policy.new_subjects_burst_max
         {
             return Ok(Some(QuarantineRule::NewSubjectBurst));

@@ -45,6 +45,8 @@ use stemedb::{Bound, Db, DbConfig, DbError, LensKind, Query, Role};
 use tempfile::TempDir;
 
 use serde_json::json;
+use stemedb::core::control::GOLD_STANDARD;
+use stemedb_client::Draft;
 
 use crate::clock::SetClock;
 use model::Model;
@@ -158,6 +160,39 @@ fn differential_first_supersession_survives_a_reinstatement() {
             write(&reinstate),
         ],
         &[(1, "superseded"), (3, "retracted")],
+    );
+}
+
+/// Found by the long run, a live/re-derived divergence: a low-trust agent's record held in
+/// quarantine (it contradicts a gold standard), then the agent made a trust root. Re-deriving
+/// judged the record with the later root and left it active. Fixed in `derive.rs`
+/// (`Deriver::trust`: roots granted before the record only).
+#[test]
+fn differential_quarantine_is_judged_by_the_roots_of_its_time() {
+    use ops::{assertion, write};
+    let gold = assertion(0, "drug/d0", &[], &[]);
+    let mark = Draft::new(
+        "a1",
+        &gold.id().unwrap(),
+        GOLD_STANDARD,
+        json!(true),
+        "2025-01-02T00:00:00Z",
+    );
+    let mark = ops::Item {
+        wire: mark.sign(&ops::key_of(1)).unwrap(),
+        label: "a1 gold #1".into(),
+    };
+    let grant = |role, agent| Op::Grant { role, agent };
+    check(
+        "a later trust root does not release a record from quarantine",
+        vec![
+            write(&gold),
+            grant(Role::Curator, 1),
+            write(&mark),
+            write(&assertion(2, "drug/d0", &[], &[]).with("value", json!(2))),
+            grant(Role::TrustRoot, 2),
+        ],
+        &[(1, "active"), (3, "quarantined")],
     );
 }
 
