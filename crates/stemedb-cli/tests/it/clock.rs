@@ -10,9 +10,9 @@ use stemedb::{Db, DbConfig};
 
 use crate::harness::claim;
 
-/// A clock the test sets.
+/// A clock the test sets (micros since the epoch).
 #[derive(Debug, Default)]
-struct SetClock(AtomicI64);
+pub struct SetClock(pub AtomicI64);
 
 impl Clock for SetClock {
     fn now(&self) -> Timestamp {

@@ -14,6 +14,7 @@ mod crash;
 mod custody;
 mod damage;
 mod deploy;
+mod differential;
 mod disk;
 mod faults;
 mod grants;

@@ -286,7 +286,7 @@ impl Deriver<'_> {
     }
 
     /// The stage a record has from supersession, quarantine and reviews alone.
-    fn stage_without_retraction(&self, target: u64) -> Result<(Stage, u64), StoreError> {
+    pub(super) fn stage_without_retraction(&self, target: u64) -> Result<(Stage, u64), StoreError> {
         let mut base = (Stage::Active, 0);
         for guard in self.shared.ks().truth.prefix(key1(TAG_STAGE, target)) {
             let (key, value) = guard.into_inner()?;

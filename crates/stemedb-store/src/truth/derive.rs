@@ -2,7 +2,7 @@
 //! sequence order, so each sees the effects of all before it. Runs on the writer thread after
 //! the group's log commit and before its fsync; a crash in between leaves the log ahead of the
 //! derived state, and `Store::open` derives the missing range again (`last_derived_sequence`).
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fjall::OwnedWriteBatch;
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
@@ -193,7 +193,12 @@ impl Deriver<'_> {
         if let Some(old) = self.record.body.supersedes {
             derived.changed += self.supersede(&old)?;
         }
-        let mut causes: BTreeSet<(u64, i64)> = BTreeSet::new();
+        // cause → (its valid time, whether it goes on to this record's dependents).
+        let mut causes: BTreeMap<u64, (i64, bool)> = BTreeMap::new();
+        let mut reach = |cause: u64, micros: i64, cascade: bool| {
+            let slot = causes.entry(cause).or_insert((micros, false));
+            slot.1 |= cascade;
+        };
         for parent in &self.record.body.derived_from.clone() {
             let Some(seq_bytes) = self.shared.ks().ids.get(parent.as_bytes())? else {
                 continue;
@@ -206,7 +211,9 @@ impl Deriver<'_> {
             );
             if stage_now(self.shared, parent_seq)?.stage == Stage::Retracted {
                 let cascading = live_causes(self.shared, parent_seq)?.into_iter();
-                causes.extend(cascading.filter(|c| c.2).map(|(c, m, _)| (c, m)));
+                for (cause, micros, _) in cascading.filter(|c| c.2) {
+                    reach(cause, micros, true);
+                }
             }
         }
         let subject = self.record.body.subject.clone();
@@ -225,20 +232,25 @@ impl Deriver<'_> {
             for mark in marks(self.shared, name)? {
                 // A standing retraction reaches later citers when it cascades; later
                 // assertions about the subject itself only when the signer had authority over
-                // them: a curator, or the same agent (docs/truth.md, "Who").
-                let reaches = if *name == subject {
-                    mark.agent == self.agent()
-                        || has_role(self.shared, Role::Curator, &mark.agent, mark.seq)
-                } else {
-                    mark.cascade
-                };
+                // them: a curator, or the same agent (docs/truth.md, "Who"). A record about
+                // the subject that also cites it is a citer too, as it is for a retraction
+                // arriving after it (`citers`). Found by tests/it/differential.
+                let about = *name == subject
+                    && (mark.agent == self.agent()
+                        || has_role(self.shared, Role::Curator, &mark.agent, mark.seq));
+                let citing = mark.cascade && self.record.body.sources.contains(name);
+                let reaches = about || citing;
                 let applies = mark.kind == MarkKind::Retraction && mark.effective && reaches;
                 if applies && stage_now(self.shared, mark.seq)?.stage != Stage::Retracted {
-                    causes.insert((mark.seq, mark.valid_micros));
+                    // A retraction without cascade that reaches this record (its own or a
+                    // curator's about the subject) must not pass on to records deriving from
+                    // it: the same as when this record was already stored at the retraction
+                    // (`retract_tree` without cascade). Found by tests/it/differential.
+                    reach(mark.seq, mark.valid_micros, mark.cascade);
                 }
             }
         }
-        if let Some(&(first, micros)) = causes.iter().next() {
+        if let Some((&first, &(micros, _))) = causes.iter().next() {
             self.event(
                 self.seq,
                 Stage::Retracted,
@@ -246,8 +258,8 @@ impl Deriver<'_> {
                 first,
                 micros,
             );
-            for (cause, micros) in causes {
-                self.effect(cause, self.seq, micros, true);
+            for (cause, (micros, cascade)) in causes {
+                self.effect(cause, self.seq, micros, cascade);
             }
             return Ok(derived);
         }
@@ -310,7 +322,15 @@ impl Deriver<'_> {
                 );
                 Ok(1)
             }
-            Stage::Retracted => {
+            // Remembered for a reinstatement only where the supersession would have taken
+            // effect without the retraction (the first one wins, as for a record not
+            // retracted); a later one overwrote it before. Found by tests/it/differential.
+            Stage::Retracted
+                if matches!(
+                    self.stage_without_retraction(target.seq)?.0,
+                    Stage::Active | Stage::Quarantined
+                ) =>
+            {
                 self.batch.insert(
                     &self.shared.ks().truth,
                     key1(TAG_SUPERSEDED_WHILE_RETRACTED, target.seq),
@@ -337,6 +357,31 @@ impl Deriver<'_> {
         Ok(None)
     }
 
+    /// The signer's trust as of this record: the trust statements before it (derivation runs
+    /// in sequence order, so no later one is derived yet) and the roots granted before it.
+    /// A re-derivation knows every grant of the log from the start, so a root granted later
+    /// must be left out: with `Bound::latest()` it counted, and a record the live writer had
+    /// quarantined (low trust) came back active from a re-derivation. Found by
+    /// tests/it/differential. The live writer never sees a later grant (a grant takes the
+    /// durable sequence), so it keeps the cached latest map.
+    fn trust(&self) -> Result<f64, StoreError> {
+        let later_root = self
+            .shared
+            .truth_cache()?
+            .roles
+            .iter()
+            .any(|((role, _), granted)| *role == Role::TrustRoot && *granted >= self.seq);
+        let bound = if later_root {
+            Bound {
+                seq_max: self.seq - 1,
+                as_of_micros: None,
+            }
+        } else {
+            Bound::latest()
+        };
+        Ok(trust_map(self.shared, bound)?.trust(self.agent()))
+    }
+
     /// The content-defence rules, in order (docs/truth.md §Quarantine).
     fn quarantine_rule(&mut self) -> Result<Option<QuarantineRule>, StoreError> {
         let policy = &self.shared.policy();
@@ -350,7 +395,7 @@ impl Deriver<'_> {
             Vec::new()
         };
         if !golds.is_empty() {
-            let trust = trust_map(self.shared, Bound::latest())?.trust(self.agent());
+            let trust = self.trust()?;
             if trust < policy.quarantine_trust_min {
                 let value = self.record.body_json.get("value");
                 for gold in golds {
@@ -369,8 +414,7 @@ impl Deriver<'_> {
         }
         if policy.new_subjects_burst_max > 0
             && subject_is_new
-            && trust_map(self.shared, Bound::latest())?.trust(self.agent())
-                < policy.quarantine_trust_min
+            && self.trust()? < policy.quarantine_trust_min
             && self.new_subject_count()? >= policy.new_subjects_burst_max
         {
             return Ok(Some(QuarantineRule::NewSubjectBurst));

@@ -1,0 +1,596 @@
+//! Seeded differential test of truth maintenance (issue 12, item 1). Random sequences of
+//! asserts, batches, retractions (by id, by subject, cascading or not, by the author, a
+//! curator or a stranger), reinstatements, votes, trust statements, epochs, supersessions,
+//! gold marks, reviews, role grants and invalid writes are applied to a live `Db`; after every
+//! step its state is compared with a from-scratch re-derivation of the same log, and with a
+//! small reference model (`model.rs`).
+//!
+//! **Re-derivation, how and how often.** A second `Db` (the *shadow*, its own directory, the
+//! same clock) receives every operation too, so it holds the same log, and its answers to each
+//! write (sequence, `changed`, `effective`, quarantined, refusals) must equal the live ones
+//! after every step. Every [`REDERIVE_EVERY_DEFAULT`] steps (`STEMEDB_DIFF_REDERIVE_EVERY`)
+//! and after the last, the shadow runs `rebuild_indexes`, which clears every index and all
+//! truth state and derives them again from its log in one pass (what `Store::open` does with
+//! `rederive_truth`); the live `Db` is never rebuilt, so its state stays the incremental one
+//! from its first record. The two are then compared in full: every record's stage, cause
+//! (`retracted_by`/`superseded_by`), reason, quarantine rule, votes and stage as of the log's
+//! half-way sequence; every group's winner, size, conflict score and layer under each of the
+//! five lenses; every agent's trust and roles. At the end of each sequence the live `Db` is
+//! also closed, reopened with `rederive_truth: true` and compared with its state before.
+//! Why not every step: in a debug build a rebuild and a full snapshot cost ~50 ms against
+//! ~6 ms for a step with the model's checks (measured here, 2 loaded cores), and a reopen
+//! costs a fjall open (~0.1 s); re-deriving every 6th step keeps the CI run near 20 s, and the
+//! answers (which carry each write's derived effect) are still compared every step.
+//!
+//! **The model** is checked after every step: what `model.rs` says in its doc comment.
+//!
+//! **Size.** The CI default is [`SEQUENCES_DEFAULT`] sequences of [`STEPS_DEFAULT`] steps
+//! (≈20 s in a debug build here): each sequence opens three fjall databases (≈0.1 s each in
+//! debug), so "a few hundred" sequences do not fit the 30 s budget; the long round in
+//! docs/reliability.md runs ≥ 10,000 in release.
+//!
+//! Env: `STEMEDB_DIFF_SEED` (first seed), `STEMEDB_DIFF_SEQUENCES` (how many, default
+//! [`SEQUENCES_DEFAULT`]), `STEMEDB_DIFF_STEPS` (operations per sequence, default
+//! [`STEPS_DEFAULT`]). A failure prints its seed, step, the operations so far and the
+//! command that replays it.
+mod model;
+mod ops;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use stemedb::core::Clock;
+use stemedb::{Bound, Db, DbConfig, DbError, LensKind, Query, Role};
+use tempfile::TempDir;
+
+use serde_json::json;
+use stemedb::core::control::GOLD_STANDARD;
+use stemedb_client::Draft;
+
+use crate::clock::SetClock;
+use model::Model;
+use ops::{AGENTS, Gen, Item, Known, Op};
+
+const SEQUENCES_DEFAULT: u64 = 40;
+const STEPS_DEFAULT: usize = 40;
+/// Steps between comparisons with the re-derived shadow (and after the last step).
+const REDERIVE_EVERY_DEFAULT: usize = 6;
+const SEED_DEFAULT: u64 = 0x5EED_0000;
+/// The test clock's start: 2026-01-01T00:00:00Z; each step moves it 1 ms on.
+const CLOCK_START_MICROS: i64 = 1_767_225_600_000_000;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn differential_live_rederived_and_model_agree() {
+    let first = env_u64("STEMEDB_DIFF_SEED").unwrap_or(SEED_DEFAULT);
+    let count = env_u64("STEMEDB_DIFF_SEQUENCES").unwrap_or(SEQUENCES_DEFAULT);
+    let steps = env_u64("STEMEDB_DIFF_STEPS").map_or(STEPS_DEFAULT, |s| s as usize);
+    let started = std::time::Instant::now();
+    let every =
+        env_u64("STEMEDB_DIFF_REDERIVE_EVERY").map_or(REDERIVE_EVERY_DEFAULT, |s| s as usize);
+    for seed in first..first.saturating_add(count) {
+        let mut run = Run::new(seed);
+        run.rederive_every = every.max(1);
+        run.sequence(steps);
+    }
+    eprintln!(
+        "differential: {count} sequences of {steps} steps from seed {first} in {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// A regression case: `ops` replayed with every check after each, then the stage of each
+/// listed sequence.
+fn check(name: &str, ops: Vec<Op>, stages: &[(usize, &str)]) {
+    check_with(name, Model::default(), ops, stages);
+}
+
+fn check_with(name: &str, model: Model, ops: Vec<Op>, stages: &[(usize, &str)]) {
+    let run = Run {
+        model,
+        ..Run::new(0)
+    };
+    let last = run.replay(ops);
+    for (sequence, want) in stages {
+        let got = last.records.get(sequence - 1).map(|r| r.stage);
+        assert_eq!(got, Some(*want), "{name}: record #{sequence}");
+    }
+}
+
+/// Divergences the differential test found, minimized (issue 12, item 1). Each was a
+/// difference between the store and docs/truth.md that depended on arrival order, so live and
+/// re-derived state agreed and only the model saw it; both are fixed in
+/// `stemedb-store/src/truth/derive.rs` (`Deriver::ordinary`).
+#[test]
+fn differential_regressions() {
+    use ops::{assertion, retraction, write};
+    // A non-cascading retraction reaches a later assertion about its subject (the definer's
+    // own) but not what derives from that: as when the assertion was there first.
+    let own = assertion(0, "guide/g1", &[], &[]);
+    let late = assertion(0, "guide/g1", &[], &[]).with("value", json!(2));
+    let child = assertion(1, "drug/d0", &[], &[&late]);
+    check(
+        "a later arrival under a retraction without cascade passes nothing on",
+        vec![
+            write(&own),
+            write(&retraction(0, "guide/g1", false)),
+            write(&late),
+            write(&child),
+        ],
+        &[(1, "retracted"), (3, "retracted"), (4, "active")],
+    );
+    // A record about a source that also cites it is a citer: a definer's cascading retraction
+    // reaches it on arrival, as it would have if the record had come first.
+    let describing = assertion(0, "source/S0", &[], &[]);
+    let citing_too = assertion(1, "source/S0", &["source/S0"], &[]);
+    check(
+        "an assertion about a source that cites it arrives retracted under a cascade",
+        vec![
+            write(&describing),
+            write(&retraction(0, "source/S0", true)),
+            write(&citing_too),
+        ],
+        &[(1, "retracted"), (3, "retracted")],
+    );
+}
+
+/// Found by the long run: superseded, retracted, superseded again, reinstated. The first
+/// supersession stands (`superseded_by` the first), as for a record never retracted; the second
+/// overwrote what the reinstatement restores. Fixed in `derive.rs` (`Deriver::supersede`).
+#[test]
+fn differential_first_supersession_survives_a_reinstatement() {
+    use ops::{assertion, retraction, write};
+    let old = assertion(0, "drug/d0", &[], &[]);
+    let id = old.id().unwrap();
+    let first = assertion(0, "drug/d0", &[], &[]).with("supersedes", json!(id));
+    let retract = retraction(0, &id, false);
+    let second = first.clone().with("value", json!(3));
+    let reinstate = retraction(0, &retract.id().unwrap(), false);
+    check(
+        "the first supersession survives a retraction and a reinstatement",
+        vec![
+            write(&old),
+            write(&first),
+            write(&retract),
+            write(&second),
+            write(&reinstate),
+        ],
+        &[(1, "superseded"), (3, "retracted")],
+    );
+}
+
+/// Found by the long run, a live/re-derived divergence: a low-trust agent's record held in
+/// quarantine (it contradicts a gold standard), then the agent made a trust root. Re-deriving
+/// judged the record with the later root and left it active. Fixed in `derive.rs`
+/// (`Deriver::trust`: roots granted before the record only).
+#[test]
+fn differential_quarantine_is_judged_by_the_roots_of_its_time() {
+    use ops::{assertion, write};
+    let gold = assertion(0, "drug/d0", &[], &[]);
+    let mark = Draft::new(
+        "a1",
+        &gold.id().unwrap(),
+        GOLD_STANDARD,
+        json!(true),
+        "2025-01-02T00:00:00Z",
+    );
+    let mark = ops::Item {
+        wire: mark.sign(&ops::key_of(1)).unwrap(),
+        label: "a1 gold #1".into(),
+    };
+    let grant = |role, agent| Op::Grant { role, agent };
+    check(
+        "a later trust root does not release a record from quarantine",
+        vec![
+            write(&gold),
+            grant(Role::Curator, 1),
+            write(&mark),
+            write(&assertion(2, "drug/d0", &[], &[]).with("value", json!(2))),
+            grant(Role::TrustRoot, 2),
+        ],
+        &[(1, "active"), (3, "quarantined")],
+    );
+}
+
+/// Found by the long run, not fixed: an epoch skips a record retracted at the time, so
+/// reinstating the record later makes it active again, where docs/truth.md ("returns to the
+/// stage it would have without it") makes it superseded by the epoch. The fix touches how
+/// epochs meet quarantine and reviews too; the random run checks the store's rule meanwhile
+/// (`Model::literal_epochs` off).
+#[test]
+#[ignore = "issue 12: an epoch skips a retracted record, so a reinstatement leaves it active"]
+fn differential_epoch_under_a_reinstated_retraction() {
+    use ops::{assertion, epoch, retraction, write};
+    let old = assertion(0, "guide/g0", &[], &[]);
+    let retract = retraction(0, &old.id().unwrap(), false);
+    let reinstate = retraction(0, &retract.id().unwrap(), false);
+    let mut model = Model::default();
+    model.literal_epochs = true;
+    check_with(
+        "an epoch covers a record reinstated after it",
+        model,
+        vec![
+            write(&old),
+            Op::Grant {
+                role: Role::Curator,
+                agent: 1,
+            },
+            write(&retract),
+            write(&epoch(1, "guide/", "2025-01-03T00:00:00Z")),
+            write(&reinstate),
+        ],
+        &[(1, "superseded")],
+    );
+}
+
+/// What a write answered, reduced to what must agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Stored {
+        sequence: u64,
+        changed: u64,
+        effective: bool,
+        quarantined: bool,
+    },
+    Duplicate {
+        sequence: u64,
+    },
+    /// The rule (or error kind) of the refusal.
+    Refused(String),
+}
+
+fn answer(result: Result<stemedb::Ingested, DbError>) -> Answer {
+    match result {
+        Ok(i) if i.duplicate => Answer::Duplicate {
+            sequence: i.sequence,
+        },
+        Ok(i) => Answer::Stored {
+            sequence: i.sequence,
+            changed: i.changed,
+            effective: i.effective,
+            quarantined: i.quarantined,
+        },
+        Err(DbError::Invalid(v)) => Answer::Refused(v.rule.to_owned()),
+        Err(DbError::AgentKeyConflict { .. }) => Answer::Refused("agent_key_conflict".into()),
+        Err(e) => Answer::Refused(format!("other: {e}")),
+    }
+}
+
+/// Applies one operation; one answer per record (a grant answers its sequence as `Stored`).
+fn apply(db: &Db, op: &Op) -> Vec<Answer> {
+    match op {
+        Op::Write(item) => vec![answer(db.ingest_one(item.wire.clone()))],
+        Op::Batch(items) => {
+            let wires = items.iter().map(|i| i.wire.clone()).collect();
+            db.ingest_batch(wires)
+                .unwrap()
+                .into_iter()
+                .map(answer)
+                .collect()
+        }
+        Op::Grant { role, agent } => vec![match db.grant_role(*role, AGENTS[*agent]) {
+            Ok(sequence) => Answer::Stored {
+                sequence,
+                changed: 0,
+                effective: true,
+                quarantined: false,
+            },
+            Err(e) => Answer::Refused(e.to_string()),
+        }],
+    }
+}
+
+/// One record's derived state as the Db shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordState {
+    pub sequence: u64,
+    pub id: String,
+    pub stage: &'static str,
+    /// `retracted_by` or `superseded_by` (or the review behind an approval or rejection).
+    pub cause: Option<String>,
+    pub reason: Option<String>,
+    pub quarantine_rule: Option<&'static str>,
+    /// Live votes (up, down).
+    pub votes: (u64, u64),
+    /// The stage as of the sequence half-way through the log (`None` when not yet stored).
+    pub stage_half_way: Option<&'static str>,
+}
+
+/// One group's answer under one lens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupState {
+    pub lens: LensKind,
+    pub subject: String,
+    pub winner: String,
+    pub total: usize,
+    pub conflict_score: String,
+    pub layer: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub last_sequence: u64,
+    pub records: Vec<RecordState>,
+    pub groups: Vec<GroupState>,
+    /// (agent, trust as `{:?}`, curator, trust root).
+    pub agents: Vec<(String, String, bool, bool)>,
+}
+
+/// How much a snapshot reads: `Light` is what the model checks after every step (stages,
+/// causes, votes, recency winners, roles); `Full` adds stages half-way through the log, every
+/// lens and every agent's trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    Light,
+    Full,
+}
+
+fn snapshot(db: &Db, depth: Depth) -> Snapshot {
+    let full = depth == Depth::Full;
+    let last = db.last_sequence();
+    let half = Bound {
+        seq_max: last / 2,
+        as_of_micros: None,
+    };
+    let mut records = Vec::new();
+    for stored in db.backup_records(0, last, usize::MAX).unwrap() {
+        let id = stored.id();
+        let view = db.get(&id).unwrap().unwrap();
+        let votes = db.votes(&id, Bound::latest()).unwrap();
+        let earlier = if full {
+            db.get_at(&id, half).unwrap()
+        } else {
+            None
+        };
+        records.push(RecordState {
+            sequence: stored.sequence,
+            id: id.to_hex(),
+            stage: view.lifecycle.stage.as_str(),
+            cause: view.lifecycle.cause.map(|c| seq_name(db, &c)),
+            reason: view.lifecycle.reason,
+            quarantine_rule: view.lifecycle.quarantine_rule,
+            votes: (votes.up, votes.down),
+            stage_half_way: earlier.map(|v| v.lifecycle.stage.as_str()),
+        });
+    }
+    let mut groups = Vec::new();
+    let lenses: &[LensKind] = if full {
+        &LensKind::ALL
+    } else {
+        &[LensKind::Recency]
+    };
+    for &lens in lenses {
+        let mut query = Query::new("*");
+        query.lens = lens;
+        query.limit = Some(1000);
+        for group in db.query(&query).unwrap().groups {
+            groups.push(GroupState {
+                lens,
+                subject: format!("{} {}", group.subject, group.predicate),
+                winner: format!("#{}", group.winner.sequence),
+                total: group.assertions_total,
+                conflict_score: format!("{:?}", group.conflict_score),
+                layer: group.layer,
+            });
+        }
+    }
+    let agents = AGENTS
+        .iter()
+        .map(|a| {
+            let trust = match db.agent_info(a).unwrap() {
+                Some(info) if full => format!("{:?}", info.trust),
+                Some(_) => "not read".into(),
+                None => "unbound".into(),
+            };
+            let has = |role| db.agents_with_role(role).iter().any(|x| x == a);
+            (
+                (*a).to_owned(),
+                trust,
+                has(Role::Curator),
+                has(Role::TrustRoot),
+            )
+        })
+        .collect();
+    Snapshot {
+        last_sequence: last,
+        records,
+        groups,
+        agents,
+    }
+}
+
+/// A stored record named by its sequence, `#12`.
+fn seq_name(db: &Db, id: &stemedb::core::AssertionId) -> String {
+    match db.get(id).unwrap() {
+        Some(view) => format!("#{}", view.sequence),
+        None => format!("missing {id}"),
+    }
+}
+
+/// The first difference between two lists, as text.
+fn first_difference<T: PartialEq + Debug>(what: &str, a: &[T], b: &[T]) -> Option<String> {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x != y {
+            return Some(format!("{what}[{i}]:\n  {x:?}\n  {y:?}"));
+        }
+    }
+    (a.len() != b.len()).then(|| format!("{what}: {} vs {} entries", a.len(), b.len()))
+}
+
+fn compare(a: &Snapshot, b: &Snapshot) -> Option<String> {
+    if a.last_sequence != b.last_sequence {
+        return Some(format!(
+            "last sequence {} vs {}",
+            a.last_sequence, b.last_sequence
+        ));
+    }
+    first_difference("record", &a.records, &b.records)
+        .or_else(|| first_difference("group", &a.groups, &b.groups))
+        .or_else(|| first_difference("agent", &a.agents, &b.agents))
+}
+
+/// Panics with the seed, the step, what differs, the operations so far and the replay command.
+fn fail(seed: u64, done: &[String], step: usize, what: &str, detail: &str) -> ! {
+    let ops: Vec<String> = done
+        .iter()
+        .enumerate()
+        .map(|(i, op)| format!("  {i:>3}: {op}"))
+        .collect();
+    panic!(
+        "differential: seed {seed} step {step}: {what}\n{detail}\noperations:\n{ops}\n\
+         replay: STEMEDB_DIFF_SEED={seed} STEMEDB_DIFF_SEQUENCES=1 \
+         cargo test -p stemedb-cli --test it differential",
+        ops = ops.join("\n")
+    )
+}
+
+/// One seeded sequence: the live Db, the shadow re-derived after every step, the model.
+struct Run {
+    seed: u64,
+    ops: Gen,
+    clock: Arc<SetClock>,
+    live_dir: TempDir,
+    live: Db,
+    _shadow_dir: TempDir,
+    shadow: Db,
+    model: Model,
+    known: Known,
+    /// Each operation so far, described.
+    done: Vec<String>,
+    /// Steps between comparisons with the re-derived shadow.
+    rederive_every: usize,
+    /// Each stored record's label, by sequence (from 1).
+    stored: Vec<String>,
+}
+
+fn config() -> DbConfig {
+    DbConfig {
+        disk_free_min_bytes: 0,
+        cache_bytes: 4 * 1024 * 1024,
+        ..DbConfig::default()
+    }
+}
+
+impl Run {
+    fn new(seed: u64) -> Run {
+        let clock = Arc::new(SetClock(AtomicI64::new(CLOCK_START_MICROS)));
+        let open = |dir: &TempDir| {
+            Db::open_with_clock(dir.path(), config(), clock.clone() as Arc<dyn Clock>).unwrap()
+        };
+        let live_dir = tempfile::tempdir().unwrap();
+        let shadow_dir = tempfile::tempdir().unwrap();
+        Run {
+            seed,
+            ops: Gen::new(seed),
+            live: open(&live_dir),
+            shadow: open(&shadow_dir),
+            clock,
+            live_dir,
+            _shadow_dir: shadow_dir,
+            model: Model::default(),
+            known: Known::default(),
+            done: Vec::new(),
+            stored: Vec::new(),
+            rederive_every: REDERIVE_EVERY_DEFAULT,
+        }
+    }
+
+    fn fail(&self, step: usize, what: &str, detail: &str) -> ! {
+        let records: Vec<String> = self
+            .stored
+            .iter()
+            .enumerate()
+            .map(|(i, label)| format!("  #{}: {label}", i + 1))
+            .collect();
+        let detail = format!("{detail}\nrecords stored:\n{}", records.join("\n"));
+        fail(self.seed, &self.done, step, what, &detail)
+    }
+
+    fn sequence(mut self, steps: usize) {
+        for step in 0..steps {
+            let op = self.ops.op(&self.known);
+            let rederive = (step + 1) % self.rederive_every == 0 || step + 1 == steps;
+            self.step(step, op, rederive);
+        }
+        self.reopen_rederived(steps);
+    }
+
+    /// Applies a fixed list of operations with every check after each (regression cases);
+    /// returns the live Db's last full snapshot.
+    fn replay(mut self, ops: Vec<Op>) -> Snapshot {
+        let steps = ops.len();
+        for (step, op) in ops.into_iter().enumerate() {
+            self.step(step, op, true);
+        }
+        let last = snapshot(&self.live, Depth::Full);
+        self.reopen_rederived(steps);
+        last
+    }
+
+    /// One operation on the live Db, the shadow and the model, and the comparisons.
+    fn step(&mut self, step: usize, op: Op, rederive: bool) {
+        self.clock.0.fetch_add(1_000, Ordering::SeqCst);
+        self.done.push(op.describe());
+        let live = apply(&self.live, &op);
+        let shadow = apply(&self.shadow, &op);
+        if live != shadow {
+            let detail = format!("live:   {live:?}\nshadow: {shadow:?}");
+            self.fail(step, "live and shadow answered differently", &detail);
+        }
+        let now = self.clock.now();
+        if let Some(detail) = self.model.apply(&op, &live, now) {
+            self.fail(step, "the model expected other answers", &detail);
+        }
+        self.note(&op, &live);
+        let depth = if rederive { Depth::Full } else { Depth::Light };
+        let a = snapshot(&self.live, depth);
+        if let Some(detail) = self.model.compare(&a) {
+            self.fail(step, "live state differs from the model", &detail);
+        }
+        if rederive {
+            self.shadow.rebuild_indexes(&mut |_, _| {}).unwrap();
+            let b = snapshot(&self.shadow, Depth::Full);
+            if let Some(detail) = compare(&a, &b) {
+                let what = "live state differs from re-derived (live first)";
+                self.fail(step, what, &detail);
+            }
+        }
+    }
+
+    /// Notes stored records for the generator.
+    fn note(&mut self, op: &Op, answers: &[Answer]) {
+        let items: Vec<&Item> = match op {
+            Op::Write(item) => vec![item],
+            Op::Batch(items) => items.iter().collect(),
+            Op::Grant { .. } => return,
+        };
+        for (item, answer) in items.into_iter().zip(answers) {
+            if let Answer::Stored { sequence, .. } = answer {
+                self.known.stored(*sequence, item);
+                self.stored.push(item.label.clone());
+            }
+        }
+    }
+
+    /// Closes the live Db, reopens its directory deriving all truth again, and compares.
+    fn reopen_rederived(self, steps: usize) {
+        let before = snapshot(&self.live, Depth::Full);
+        self.live.close().unwrap();
+        drop(self.live);
+        let config = DbConfig {
+            rederive_truth: true,
+            ..config()
+        };
+        let clock = self.clock.clone() as Arc<dyn Clock>;
+        let reopened = Db::open_with_clock(self.live_dir.path(), config, clock).unwrap();
+        let after = snapshot(&reopened, Depth::Full);
+        if let Some(detail) = compare(&before, &after) {
+            let what = "state before close differs from the reopened, re-derived one";
+            fail(self.seed, &self.done, steps, what, &detail);
+        }
+    }
+}
