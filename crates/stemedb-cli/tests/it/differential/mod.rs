@@ -192,7 +192,8 @@ fn differential_quarantine_is_judged_by_the_roots_of_its_time() {
             write(&assertion(2, "drug/d0", &[], &[]).with("value", json!(2))),
             grant(Role::TrustRoot, 2),
         ],
-        &[(1, "active"), (3, "quarantined")],
+        // Grants are records too: #2 grants the curator, #5 the root.
+        &[(1, "active"), (4, "quarantined")],
     );
 }
 
@@ -260,6 +261,12 @@ fn answer(result: Result<stemedb::Ingested, DbError>) -> Answer {
     }
 }
 
+/// The key the test's server signs role grants with (the same for the live Db and the shadow,
+/// whose grant records are then identical).
+fn server_key() -> stemedb::core::SecretKey {
+    stemedb::core::SecretKey::from_seed(&[99; 32])
+}
+
 /// Applies one operation; one answer per record (a grant answers its sequence as `Stored`).
 fn apply(db: &Db, op: &Op) -> Vec<Answer> {
     match op {
@@ -272,15 +279,17 @@ fn apply(db: &Db, op: &Op) -> Vec<Answer> {
                 .map(answer)
                 .collect()
         }
-        Op::Grant { role, agent } => vec![match db.grant_role(*role, AGENTS[*agent]) {
-            Ok(sequence) => Answer::Stored {
-                sequence,
-                changed: 0,
-                effective: true,
-                quarantined: false,
-            },
-            Err(e) => Answer::Refused(e.to_string()),
-        }],
+        Op::Grant { role, agent } => {
+            vec![match db.grant_role(*role, AGENTS[*agent], &server_key()) {
+                Ok(sequence) => Answer::Stored {
+                    sequence,
+                    changed: 0,
+                    effective: true,
+                    quarantined: false,
+                },
+                Err(e) => Answer::Refused(e.to_string()),
+            }]
+        }
     }
 }
 

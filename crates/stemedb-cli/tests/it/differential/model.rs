@@ -84,6 +84,23 @@ struct Rec {
 }
 
 impl Rec {
+    /// A role grant: the server's record, with no stage effect. Its id (the server key's
+    /// signature over a body stamped by the Db's clock) is not the model's business: empty.
+    fn grant() -> Rec {
+        Rec {
+            id: String::new(),
+            agent: "stemedb/server".into(),
+            public_key: String::new(),
+            subject: String::new(),
+            timestamp: 0,
+            sources: Vec::new(),
+            derived_from: Vec::new(),
+            supersedes: None,
+            kind: Kind::Trust,
+            held: false,
+        }
+    }
+
     fn from_wire(wire: &Value, id: String) -> Rec {
         let text = |f: &str| wire[f].as_str().unwrap_or_default().to_owned();
         let list = |f: &str| -> Vec<String> {
@@ -202,9 +219,19 @@ impl Model {
     pub fn apply(&mut self, op: &Op, answers: &[Answer], now: Timestamp) -> Option<String> {
         let items: Vec<&Item> = match op {
             Op::Grant { role, agent } => {
+                // A grant is a record (`stemedb:grants-role`, signed by the server key) at the
+                // next sequence, and holds after it; granting again writes nothing and answers
+                // the first grant's sequence.
                 let key = (role.as_str(), AGENTS[*agent].to_owned());
-                let after = self.log.len() as u64;
-                let granted = *self.roles.entry(key).or_insert(after);
+                let granted = match self.roles.get(&key) {
+                    Some(granted) => *granted,
+                    None => {
+                        self.log.push(Rec::grant());
+                        let granted = self.log.len() as u64;
+                        self.roles.insert(key, granted);
+                        granted
+                    }
+                };
                 let want = Answer::Stored {
                     sequence: granted,
                     changed: 0,
@@ -529,7 +556,8 @@ impl Model {
                 "retracted" | "superseded" => got.cause.clone(),
                 _ => None,
             };
-            if got.id != self.log[i].id || want != (got.stage, got_cause.clone(), got.votes) {
+            let id_differs = !self.log[i].id.is_empty() && got.id != self.log[i].id;
+            if id_differs || want != (got.stage, got_cause.clone(), got.votes) {
                 return Some(format!(
                     "record #{} (stage, cause, votes): model {want:?}, Db {:?}",
                     i + 1,
