@@ -196,6 +196,48 @@ fn differential_quarantine_is_judged_by_the_roots_of_its_time() {
     );
 }
 
+/// Found by the long run, a live/re-derived divergence: a gold standard superseded by its
+/// author no longer holds contradicting records, but when the supersession and the next
+/// record were derived together (a re-derivation is one long group) the supersession was not
+/// yet committed and the next record went to quarantine. Fixed in `derive.rs`
+/// (`derive_records` commits after a record with `supersedes`). The batch form shows it live.
+#[test]
+fn differential_a_superseded_gold_standard_holds_nothing_back() {
+    use ops::{assertion, write};
+    let gold = assertion(0, "drug/d0", &[], &[]);
+    let mark = Draft::new(
+        "a1",
+        &gold.id().unwrap(),
+        GOLD_STANDARD,
+        json!(true),
+        "2025-01-02T00:00:00Z",
+    );
+    let mark = ops::Item {
+        wire: mark.sign(&ops::key_of(1)).unwrap(),
+        label: "a1 gold #1".into(),
+    };
+    let newer = assertion(0, "drug/d0", &[], &[])
+        .with("value", json!(2))
+        .with("supersedes", json!(gold.id().unwrap()));
+    let other = assertion(2, "drug/d0", &[], &[]).with("value", json!(3));
+    let grant = Op::Grant {
+        role: Role::Curator,
+        agent: 1,
+    };
+    let ops = |together: bool| {
+        let mut ops = vec![write(&gold), grant.clone(), write(&mark)];
+        if together {
+            ops.push(Op::Batch(vec![newer.clone(), other.clone()]));
+        } else {
+            ops.extend([write(&newer), write(&other)]);
+        }
+        ops
+    };
+    let stages = [(1, "superseded"), (4, "active")];
+    check("one write at a time", ops(false), &stages);
+    check("in one batch", ops(true), &stages);
+}
+
 /// Found by the long run, not fixed: an epoch skips a record retracted at the time, so
 /// reinstating the record later makes it active again, where docs/truth.md ("returns to the
 /// stage it would have without it") makes it superseded by the epoch. The fix touches how
