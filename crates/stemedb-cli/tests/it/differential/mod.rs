@@ -45,8 +45,6 @@ use stemedb::{Bound, Db, DbConfig, DbError, LensKind, Query, Role};
 use tempfile::TempDir;
 
 use serde_json::json;
-use stemedb::core::control::GOLD_STANDARD;
-use stemedb_client::Draft;
 
 use crate::clock::SetClock;
 use model::Model;
@@ -171,17 +169,7 @@ fn differential_first_supersession_survives_a_reinstatement() {
 fn differential_quarantine_is_judged_by_the_roots_of_its_time() {
     use ops::{assertion, write};
     let gold = assertion(0, "drug/d0", &[], &[]);
-    let mark = Draft::new(
-        "a1",
-        &gold.id().unwrap(),
-        GOLD_STANDARD,
-        json!(true),
-        "2025-01-02T00:00:00Z",
-    );
-    let mark = ops::Item {
-        wire: mark.sign(&ops::key_of(1)).unwrap(),
-        label: "a1 gold #1".into(),
-    };
+    let mark = ops::gold(1, &gold);
     let grant = |role, agent| Op::Grant { role, agent };
     check(
         "a later trust root does not release a record from quarantine",
@@ -205,17 +193,7 @@ fn differential_quarantine_is_judged_by_the_roots_of_its_time() {
 fn differential_a_superseded_gold_standard_holds_nothing_back() {
     use ops::{assertion, write};
     let gold = assertion(0, "drug/d0", &[], &[]);
-    let mark = Draft::new(
-        "a1",
-        &gold.id().unwrap(),
-        GOLD_STANDARD,
-        json!(true),
-        "2025-01-02T00:00:00Z",
-    );
-    let mark = ops::Item {
-        wire: mark.sign(&ops::key_of(1)).unwrap(),
-        label: "a1 gold #1".into(),
-    };
+    let mark = ops::gold(1, &gold);
     let newer = assertion(0, "drug/d0", &[], &[])
         .with("value", json!(2))
         .with("supersedes", json!(gold.id().unwrap()));
