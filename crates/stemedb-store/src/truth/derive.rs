@@ -36,7 +36,8 @@ pub struct Derived {
 
 /// Derives each record in order. Writes accumulate in one batch, committed (not synced) before
 /// any record whose derivation reads state an earlier record may have written: a control
-/// record, or one with `derived_from` or `supersedes`. What ordinary records need from each
+/// record, or one with `derived_from` or `supersedes`; and after a record that writes another
+/// record's stage (a control record, or one with `supersedes`). What ordinary records need from each
 /// other inside a batch (first-seen subjects, new-subject counters) lives in `Overlay`.
 pub(crate) fn derive_records(
     shared: &Shared,
@@ -62,7 +63,12 @@ pub(crate) fn derive_records(
         };
         out.push(deriver.derive()?);
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
-        if body.control.is_some() {
+        // Committed after a record that changes another record's stage too: a control record,
+        // or a `supersedes`. Any later record may read such a stage (the quarantine rule reads
+        // its group's gold standards'), so a superseded gold standard left in the batch still
+        // held a later contradicting record when a group (or a re-derivation, which is one
+        // long group) had both. Found by tests/it/differential.
+        if body.control.is_some() || body.supersedes.is_some() {
             batch = flush(shared, batch, &mut overlay)?;
         }
     }

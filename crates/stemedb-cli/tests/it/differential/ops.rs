@@ -476,6 +476,17 @@ pub fn epoch(agent: usize, prefix: &str, before: &str) -> Item {
     }
 }
 
+/// A gold-standard mark on `target` for a regression case.
+pub fn gold(agent: usize, target: &Item) -> Item {
+    let gold = stemedb::core::control::GOLD_STANDARD;
+    let id = target.id().unwrap();
+    let draft = Draft::new(AGENTS[agent], &id, gold, json!(true), VALID_TIMES[1]);
+    Item {
+        wire: draft.sign(&key_of(agent)).unwrap(),
+        label: format!("{} gold {}", AGENTS[agent], &id[..8]),
+    }
+}
+
 pub fn write(item: &Item) -> Op {
     Op::Write(item.clone())
 }
