@@ -212,7 +212,8 @@ fn differential_a_superseded_gold_standard_holds_nothing_back() {
         }
         ops
     };
-    let stages = [(1, "superseded"), (4, "active")];
+    // #2 is the grant's record; `other` is #5.
+    let stages = [(1, "superseded"), (5, "active")];
     check("one write at a time", ops(false), &stages);
     check("in one batch", ops(true), &stages);
 }
