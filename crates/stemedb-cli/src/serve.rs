@@ -68,7 +68,7 @@ pub struct ServeArgs {
     /// Default requests per second of a write key (0: unlimited).
     #[arg(long, env = "STEMEDB_WRITE_RATE_PER_SEC", default_value_t = defaults().auth.write_rate_per_sec)]
     write_rate_per_sec: u32,
-    /// Default requests per second of an admin key (0: unlimited; the root key is never limited).
+    /// Default requests per second of an admin key (0: unlimited; the root key and the bootstrap admin key are never limited).
     #[arg(long, env = "STEMEDB_ADMIN_RATE_PER_SEC", default_value_t = defaults().auth.admin_rate_per_sec)]
     admin_rate_per_sec: u32,
     /// Requests per second shared by all callers without a key on open routes (/v1/health).

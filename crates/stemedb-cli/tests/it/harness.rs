@@ -106,7 +106,7 @@ impl TestServer {
     }
 }
 
-async fn serve(
+pub async fn serve(
     dir: &Path,
     config: ServerConfig,
 ) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {

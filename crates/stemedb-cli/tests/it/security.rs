@@ -507,3 +507,21 @@ fn check_no_secrets(text: &str, secrets: &[String], what: &str) {
         }
     }
 }
+
+/// The bootstrap admin key (written at a first start without a root key) is not rate limited,
+/// as the root key is not: tools run with their defaults measure the server (issue 11).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bootstrap_admin_key_is_not_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = stemedb_server::ServerConfig::default();
+    config.auth.admin_rate_per_sec = 1;
+    let (url, shutdown, task) = crate::harness::serve(dir.path(), config).await;
+    let key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
+    let client = stemedb_client::Client::new(&url, Some(key.trim().to_owned())).unwrap();
+    for i in 0..20 {
+        let answer = client.get_json("/v1/admin/status", &[]).await;
+        assert!(answer.is_ok(), "request {i}: {answer:?}");
+    }
+    let _ = shutdown.send(());
+    task.await.unwrap().unwrap();
+}

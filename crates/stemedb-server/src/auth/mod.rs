@@ -157,7 +157,10 @@ impl Auth {
                 name: "bootstrap-admin".into(),
                 role: Role::Admin,
                 expires_at: None,
-                rate_limit_per_sec: None,
+                // The operator's first key stands in for a root key, which is never limited:
+                // `stemedb load-test` and `backup` with their defaults then measure the
+                // server, not a rate limit (issue 11). An admin may set a rate on it.
+                rate_limit_per_sec: Some(0),
                 agent_ids: Vec::new(),
             };
             let (_, secret) = keys.create(new, now)?;
