@@ -14,7 +14,7 @@ use crate::acked::AckedAtOpen;
 use crate::cache::TruthCache;
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
-use crate::keys::{META_LAST_APPLIED, decode_seq, seq_key};
+use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED, decode_seq, seq_key};
 use crate::options::{StoreOptions, TruthPolicy};
 use crate::stats::{CommitStats, EngineBacklog};
 
@@ -199,14 +199,28 @@ impl Shared {
 pub(crate) struct EngineSlot {
     current: RwLock<Option<Arc<Shared>>>,
     durable_seq: Arc<AtomicU64>,
+    /// Cluster mode: the last stream sequence applied (0 for a store that never applied a
+    /// replicated stream). Only the writer advances it, with the commit that applied it.
+    stream_applied: Arc<AtomicU64>,
 }
 
 impl EngineSlot {
-    pub(crate) fn new(durable_seq: u64) -> EngineSlot {
+    pub(crate) fn new(durable_seq: u64, stream_applied: u64) -> EngineSlot {
         EngineSlot {
             current: RwLock::new(None),
             durable_seq: Arc::new(AtomicU64::new(durable_seq)),
+            stream_applied: Arc::new(AtomicU64::new(stream_applied)),
         }
+    }
+
+    /// The last stream sequence applied and durable (cluster mode).
+    pub(crate) fn stream_applied(&self) -> u64 {
+        self.stream_applied.load(Ordering::Acquire)
+    }
+
+    /// The counter the writer advances after each durable commit of a replicated group.
+    pub(crate) fn stream_applied_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.stream_applied)
     }
 
     /// The highest durable sequence, whichever engine is open.
@@ -247,6 +261,8 @@ pub(crate) struct Engine {
     ks: Keyspaces,
     /// `meta/last_applied_sequence`.
     pub(crate) last_applied: u64,
+    /// `meta/last_stream_sequence` (0 when absent: never applied a replicated stream).
+    pub(crate) stream_applied: u64,
     /// The key of the log's last record.
     pub(crate) log_last: u64,
 }
@@ -284,12 +300,15 @@ impl Engine {
         };
         let last_applied =
             read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);
+        let stream_applied =
+            read_u64(&ks.meta, META_STREAM_APPLIED, "last_stream_sequence")?.unwrap_or(0);
         let log_last = last_log_sequence(&ks.log)?;
         Ok(Engine {
             dir: dir.to_owned(),
             db,
             ks,
             last_applied,
+            stream_applied,
             log_last,
         })
     }
@@ -346,6 +365,8 @@ pub(crate) fn reopen(
     engine.db.persist(PersistMode::SyncAll)?;
     slot.durable_seq
         .store(engine.last_applied, Ordering::Release);
+    slot.stream_applied
+        .store(engine.stream_applied, Ordering::Release);
     Ok(engine.into_shared(slot, options, acked, stats))
 }
 

@@ -76,6 +76,11 @@ pub enum StoreError {
         free_bytes: u64,
         free_min_bytes: u64,
     },
+    #[error(
+        "stream entries out of order: this store applied the replicated stream up to sequence \
+         {applied}, and was handed entries from {first} on (each entry is applied once, in order)"
+    )]
+    StreamOutOfOrder { applied: u64, first: u64 },
     #[error("the store is shutting down")]
     ShuttingDown,
     #[error("the storage engine is being reopened after the disk filled up; retry in a moment")]

@@ -6,6 +6,9 @@ pub const SEP: u8 = 0x00;
 
 /// `meta` key: the last sequence applied to the log and indexes.
 pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
+/// `meta` key: cluster mode's last stream sequence applied, written in the same atomic batch
+/// as the records that entry (and every one before it) brought.
+pub(crate) const META_STREAM_APPLIED: &[u8] = b"last_stream_sequence";
 /// `meta` key: the last sequence whose truth-maintenance state is derived (≤ last applied).
 pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
 

@@ -38,7 +38,7 @@ pub use options::{AckLossPolicy, StoreOptions, TruthPolicy};
 pub use role::Role;
 pub use space::{SyncHook, free_bytes};
 pub use stats::{CommitStats, EngineBacklog};
-pub use store::{FORMAT_VERSION, Store};
+pub use store::{FORMAT_VERSION, Store, StreamEntry};
 pub use truth::{
     Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Stage, StageAt, VoteTally,
 };

@@ -1,6 +1,9 @@
 //! The `Store`: opening a data directory, the read paths, and the handle to the writer thread.
 //! Its reads of truth-maintenance state are in `store/truth.rs`.
+mod stream;
 mod truth;
+
+pub use stream::StreamEntry;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -19,7 +22,7 @@ use crate::keys::{GroupKey, decode_seq};
 use crate::options::{AckLossPolicy, StoreOptions};
 use crate::role::Role;
 use crate::stats::{CommitStats, EngineBacklog};
-use crate::writer::{AppendOutcome, Job, WriterStart, run_writer};
+use crate::writer::{AppendOutcome, Job, StreamStamp, WriterStart, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
 pub const FORMAT_VERSION: u32 = 2;
@@ -70,7 +73,7 @@ impl Store {
             found,
             options.acknowledged_loss,
         )?;
-        let slot = Arc::new(EngineSlot::new(engine.last_applied));
+        let slot = Arc::new(EngineSlot::new(engine.last_applied, engine.stream_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
         if options.rederive_truth {
@@ -98,6 +101,7 @@ impl Store {
                 let start = WriterStart {
                     mark,
                     last_recorded_at,
+                    stream_applied: writer_slot.stream_applied_counter(),
                 };
                 run_writer(shared, &writer_slot, &receiver, &options, start)
             })
@@ -114,6 +118,15 @@ impl Store {
     /// Appends verified assertions. Returns once the group commit holding them is durable
     /// (fsynced); the outcomes are in input order.
     pub fn append(&self, records: Vec<SignedAssertion>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.send(records, None)
+    }
+
+    /// Hands one job to the writer and waits for its durable outcome.
+    fn send(
+        &self,
+        records: Vec<SignedAssertion>,
+        stream: Option<StreamStamp>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
         let (reply, wait) = mpsc::sync_channel(1);
         let sender = match self.sender.lock() {
             Ok(guard) => guard.clone(),
@@ -121,7 +134,11 @@ impl Store {
         };
         let sender = sender.ok_or(StoreError::ShuttingDown)?;
         sender
-            .send(Job { records, reply })
+            .send(Job {
+                records,
+                stream,
+                reply,
+            })
             .map_err(|_| StoreError::ShuttingDown)?;
         wait.recv().map_err(|_| StoreError::ShuttingDown)?
     }

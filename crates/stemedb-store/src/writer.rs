@@ -7,6 +7,7 @@ mod apply;
 mod commit;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, mpsc};
 
 use stemedb_core::{SignedAssertion, Timestamp};
@@ -39,7 +40,19 @@ pub enum AppendOutcome {
 
 pub(crate) struct Job {
     pub records: Vec<SignedAssertion>,
+    /// Set for records a replicated stream brought (cluster mode); `None` for local appends,
+    /// which the writer stamps with its clock.
+    pub stream: Option<StreamStamp>,
     pub reply: mpsc::SyncSender<Result<Vec<AppendOutcome>, StoreError>>,
+}
+
+/// What a replicated job carries besides its records.
+pub(crate) struct StreamStamp {
+    /// Each record's publish time, in record order: its `recorded_at`, raised to the last one
+    /// stored if lower (the same on every node, because every node applies the same order).
+    pub published_at: Vec<Timestamp>,
+    /// The stream position the job ends at, committed with its records.
+    pub last_stream_seq: u64,
 }
 
 /// State carried across groups by the writer thread.
@@ -55,6 +68,8 @@ struct WriterState {
     mark: Option<AckMark>,
     /// The data directory.
     dir: PathBuf,
+    /// The last stream sequence applied (cluster mode), advanced after each durable commit.
+    stream_applied: Arc<AtomicU64>,
 }
 
 /// Free bytes a full disk must have again before the writer reopens the engine.
@@ -68,6 +83,8 @@ pub(crate) struct WriterStart {
     /// The last stored record's `recorded_at` (the minimum for an empty log): the next group
     /// is stamped no earlier, whatever the clock says.
     pub last_recorded_at: Timestamp,
+    /// The store's stream position counter (cluster mode), which the writer advances.
+    pub stream_applied: Arc<AtomicU64>,
 }
 
 pub(crate) fn run_writer(
@@ -83,6 +100,7 @@ pub(crate) fn run_writer(
         failed: None,
         mark: start.mark,
         dir: shared.dir().to_owned(),
+        stream_applied: start.stream_applied,
     };
     let mut engine = Some(shared);
     while let Ok(first) = receiver.recv() {

@@ -31,6 +31,25 @@ pub enum DbError {
          {min_sequence} (min_sequence): retry shortly"
     )]
     NotYetApplied { min_sequence: u64, applied: u64 },
+    /// Cluster mode: the replicated log did not acknowledge the write within its bound (no
+    /// quorum, no leader, no connection). Nothing is acknowledged; retrying the same record is
+    /// safe (a record the log already holds answers `duplicate: true`).
+    #[error(
+        "the replicated log did not acknowledge the write: {reason}. Retry shortly; a record \
+         sent again is not stored twice"
+    )]
+    ReplicationUnavailable { reason: String },
+    /// Cluster mode: the write is durable on the replicated log, but this node had not applied
+    /// it within the wait bound, so its outcome is not known here yet.
+    #[error(
+        "the write is durable on the replicated log (stream sequence {stream_sequence}), but \
+         this node has not applied it within {waited_ms} ms. Retry shortly: the same record then \
+         answers with its sequence"
+    )]
+    ReplicationPending {
+        stream_sequence: u64,
+        waited_ms: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken internal invariant (a bug), reported instead of a panic.

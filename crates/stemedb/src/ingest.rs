@@ -147,7 +147,7 @@ impl Db {
             .iter()
             .map(|a| (a.id.to_hex(), a.body.agent_id.clone()))
             .collect();
-        let outcomes = self.store.append(assertions)?;
+        let outcomes = self.append_outcomes(assertions)?;
         Ok(keys
             .into_iter()
             .zip(outcomes)

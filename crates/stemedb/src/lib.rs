@@ -12,6 +12,7 @@ mod ingest;
 mod provenance;
 mod query;
 mod record;
+mod replicate;
 mod skeptic;
 mod slots;
 mod truth;
@@ -26,11 +27,13 @@ pub use ingest::Ingested;
 pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
+pub use replicate::LogSink;
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::{
-    AckLossPolicy, AckedAtOpen, Bound, CheckReport, CommitStats, EngineBacklog, QuarantineRule,
-    Role, Stage, StoreError, SyncHook, TruthPolicy, VoteTally, free_bytes,
+    AckLossPolicy, AckedAtOpen, AppendOutcome, Bound, CheckReport, CommitStats, Derived,
+    EngineBacklog, QuarantineRule, Role, Stage, StoreError, StreamEntry, SyncHook, TruthPolicy,
+    VoteTally, free_bytes,
 };
 pub use truth::{AgentInfo, QuarantinedRecord};
 
@@ -54,6 +57,8 @@ pub struct Db {
     read_slots: slots::ReadSlots,
     /// How long opening took: mostly the engine replaying its journal after a crash.
     opened_in: std::time::Duration,
+    /// Cluster mode: where appends go instead of the local writer.
+    sink: std::sync::OnceLock<Arc<dyn LogSink>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -96,6 +101,7 @@ impl Db {
             read_slots: slots::ReadSlots::new(config.reads_concurrent_max),
             config,
             clock,
+            sink: std::sync::OnceLock::new(),
         })
     }
 

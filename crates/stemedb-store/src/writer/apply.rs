@@ -20,40 +20,58 @@ pub(super) struct Decided<'j> {
     pub(super) applied: Vec<(u64, Timestamp, &'j SignedAssertion)>,
     /// The sequence the group's first new record got (or would have got).
     pub(super) start_seq: u64,
+    /// The `recorded_at` of the group's last new record (the writer's last one if none).
+    pub(super) last_recorded_at: Timestamp,
+    /// The highest stream position among the group's replicated jobs (cluster mode).
+    pub(super) stream_last: Option<u64>,
 }
 
-/// Decides every record of the group in order, assigning sequences and `recorded_at = now`
-/// to the new ones and writing them into one batch (not yet committed).
+/// Decides every record of the group in order, assigning sequences and `recorded_at` to the
+/// new ones and writing them into one batch (not yet committed). A local record is stamped
+/// `clock_now`, a replicated one its publish time; either is raised to the `recorded_at`
+/// before it, so that `recorded_at` never decreases along the log.
 pub(super) fn decide_group<'j>(
     shared: &Shared,
     state: &mut WriterState,
     jobs: &'j [Job],
-    now: Timestamp,
+    clock_now: Timestamp,
 ) -> Decided<'j> {
     let start_seq = state.next_seq;
     let mut batch = shared.batch();
     let mut group = GroupState::default();
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut applied = Vec::new();
+    let mut floor = state.last_recorded_at;
     for job in jobs {
+        let stamps = job.stream.as_ref().map(|s| &s.published_at);
         let result = job
             .records
             .iter()
-            .map(|record| {
-                let outcome = decide(shared, state, &mut group, &mut batch, record, now)?;
+            .enumerate()
+            .map(|(i, record)| {
+                let candidate = stamps.and_then(|t| t.get(i)).copied();
+                let recorded_at = candidate.unwrap_or(clock_now).max(floor);
+                let outcome = decide(shared, state, &mut group, &mut batch, record, recorded_at)?;
                 if let AppendOutcome::Appended { sequence, .. } = outcome {
-                    applied.push((sequence, now, record));
+                    applied.push((sequence, recorded_at, record));
+                    floor = recorded_at;
                 }
                 Ok(outcome)
             })
             .collect::<Result<Vec<_>, _>>();
         outcomes.push(result);
     }
+    let stream_last = jobs
+        .iter()
+        .filter_map(|job| job.stream.as_ref().map(|s| s.last_stream_seq))
+        .max();
     Decided {
         batch,
         outcomes,
         applied,
         start_seq,
+        last_recorded_at: floor,
+        stream_last,
     }
 }
 

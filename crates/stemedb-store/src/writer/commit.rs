@@ -2,6 +2,7 @@
 //! it, derive truth from it, make both durable (fault injection, fsync, the sync hook, the
 //! `ACKED` mark), count it, check the invariants, publish the durable sequence, answer.
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fjall::OwnedWriteBatch;
@@ -11,7 +12,7 @@ use super::apply::{Decided, decide_group};
 use super::{AppendOutcome, Job, WriterState, fail_group, poisoned_by_full_disk, refuse_group};
 use crate::engine::Shared;
 use crate::error::StoreError;
-use crate::keys::META_LAST_APPLIED;
+use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED};
 use crate::options::StoreOptions;
 use crate::space::{check_reserve, injected_fsync_failure, is_out_of_space};
 use crate::stats::observe_commit;
@@ -37,15 +38,18 @@ pub(super) fn commit_group(
         refuse_group(jobs, &e);
         return;
     }
-    let now = options.clock.now().max(state.last_recorded_at);
     let Decided {
         batch,
         mut outcomes,
         applied,
         start_seq,
-    } = decide_group(shared, state, &jobs, now);
-    let derived = if state.next_seq > start_seq {
-        match make_durable(shared, state, options, batch, &applied) {
+        last_recorded_at,
+        stream_last,
+    } = decide_group(shared, state, &jobs, options.clock.now());
+    // A replicated group commits even without a new record: its stream position must be
+    // durable, or a restart would apply (harmlessly, but needlessly) the same entries again.
+    let derived = if state.next_seq > start_seq || stream_last.is_some() {
+        match make_durable(shared, state, options, batch, &applied, stream_last) {
             Ok(derived) => derived,
             Err(e) => return fail_after(shared, state, jobs, options, &e),
         }
@@ -53,8 +57,11 @@ pub(super) fn commit_group(
         Vec::new()
     };
     fill_derived(&mut outcomes, &applied, derived);
-    check_invariants(shared, state, &applied, start_seq, now);
-    state.last_recorded_at = now;
+    check_invariants(shared, state, &applied, start_seq, stream_last);
+    state.last_recorded_at = last_recorded_at;
+    if let Some(stream_seq) = stream_last {
+        state.stream_applied.store(stream_seq, Ordering::Release);
+    }
     shared.publish_durable(state.next_seq - 1);
     reply(jobs, outcomes);
 }
@@ -67,10 +74,11 @@ fn make_durable(
     options: &StoreOptions,
     batch: OwnedWriteBatch,
     applied: &[(u64, Timestamp, &SignedAssertion)],
+    stream_last: Option<u64>,
 ) -> Result<Vec<Derived>, StoreError> {
     let last = state.next_seq - 1;
     let started = Instant::now();
-    commit_log(shared, batch, last)?;
+    commit_log(shared, batch, last, stream_last)?;
     // Truth maintenance is derived after the log commit and made durable by the same fsync;
     // nothing is acknowledged before both are on disk.
     let derived = derive_records(shared, applied)?;
@@ -82,9 +90,22 @@ fn make_durable(
     Ok(derived)
 }
 
-/// Commits the log and index writes of the group with `last_applied_sequence` (not synced).
-fn commit_log(shared: &Shared, mut batch: OwnedWriteBatch, last: u64) -> Result<(), StoreError> {
+/// Commits the log and index writes of the group with `last_applied_sequence` and, for a
+/// replicated group, `last_stream_sequence` (not synced).
+fn commit_log(
+    shared: &Shared,
+    mut batch: OwnedWriteBatch,
+    last: u64,
+    stream_last: Option<u64>,
+) -> Result<(), StoreError> {
     batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
+    if let Some(stream_seq) = stream_last {
+        batch.insert(
+            &shared.ks().meta,
+            META_STREAM_APPLIED,
+            stream_seq.to_be_bytes(),
+        );
+    }
     Ok(batch.commit()?)
 }
 
@@ -157,13 +178,14 @@ fn fill_derived(
 }
 
 /// Invariants (ARCHITECTURE.md): sequences are dense, so this group's records are exactly the
-/// ones after the last durable sequence; `recorded_at` never decreases.
+/// ones after the last durable sequence; `recorded_at` never decreases; the stream position
+/// only moves forward.
 fn check_invariants(
     shared: &Shared,
     state: &WriterState,
     applied: &[(u64, Timestamp, &SignedAssertion)],
     start_seq: u64,
-    now: Timestamp,
+    stream_last: Option<u64>,
 ) {
     assert_eq!(
         applied.first().map_or(start_seq, |(seq, _, _)| *seq),
@@ -174,7 +196,17 @@ fn check_invariants(
         applied.windows(2).all(|w| w[1].0 == w[0].0 + 1),
         "a group's sequences are dense"
     );
-    assert!(now >= state.last_recorded_at, "recorded_at never decreases");
+    assert!(
+        applied
+            .first()
+            .is_none_or(|(_, t, _)| *t >= state.last_recorded_at)
+            && applied.windows(2).all(|w| w[1].1 >= w[0].1),
+        "recorded_at never decreases"
+    );
+    assert!(
+        stream_last.is_none_or(|s| s > state.stream_applied.load(Ordering::Acquire)),
+        "the stream position only moves forward"
+    );
 }
 
 /// Answers every waiter of the group, in order.
