@@ -174,6 +174,45 @@ pub struct ServeArgs {
     /// Conflict score above which the skeptic calls a group disputed.
     #[arg(long, env = "STEMEDB_DISPUTED_SCORE_MIN", default_value_t = defaults().db.disputed_score_min)]
     disputed_score_min: f64,
+    /// Cluster mode: the NATS servers (JetStream) of the replicated log, comma-separated
+    /// (nats://host:port,...). Without it the server is a single node and needs no NATS.
+    #[arg(
+        long,
+        env = "STEMEDB_CLUSTER",
+        value_delimiter = ',',
+        requires = "node_id"
+    )]
+    cluster: Vec<String>,
+    /// This node's id in the cluster (letters, digits, '-', '_'; unique).
+    #[arg(long, env = "STEMEDB_NODE_ID")]
+    node_id: Option<String>,
+    /// The URL of this node's HTTP API that peers and clients use (default: http:// and the
+    /// bound address).
+    #[arg(long, env = "STEMEDB_ADVERTISE")]
+    advertise: Option<String>,
+    /// Replicas of the log stream (3 for a three-server NATS cluster).
+    #[arg(long, env = "STEMEDB_CLUSTER_STREAM_REPLICAS", default_value_t = cluster_defaults().stream_replicas)]
+    cluster_stream_replicas: usize,
+    /// Bytes the log stream may hold (0: unbounded, so that a new node can catch up from it).
+    #[arg(long, env = "STEMEDB_CLUSTER_STREAM_BYTES_MAX", default_value_t = cluster_defaults().stream_bytes_max)]
+    cluster_stream_bytes_max: u64,
+    /// How long a write may wait for the log's acknowledgement (retries included), in ms.
+    #[arg(long, env = "STEMEDB_CLUSTER_PUBLISH_TIMEOUT_MS", default_value_t = cluster_defaults().publish_timeout_ms)]
+    cluster_publish_timeout_ms: u64,
+    /// How long an acknowledged write waits for this node to apply it, in ms; then 503.
+    #[arg(long, env = "STEMEDB_CLUSTER_APPLY_WAIT_MS", default_value_t = cluster_defaults().apply_wait_ms)]
+    cluster_apply_wait_ms: u64,
+    /// Heartbeat interval, in ms: a node is suspect after 3 missed, down after 10.
+    #[arg(long, env = "STEMEDB_CLUSTER_HEARTBEAT_MS", default_value_t = cluster_defaults().heartbeat_ms)]
+    cluster_heartbeat_ms: u64,
+    /// Log entries applied per store commit at most.
+    #[arg(long, env = "STEMEDB_CLUSTER_APPLY_BATCH_MAX", default_value_t = cluster_defaults().apply_batch_max)]
+    cluster_apply_batch_max: usize,
+}
+
+/// The defaults of the cluster settings: `ClusterConfig::new` is their one source.
+fn cluster_defaults() -> stemedb_cluster::ClusterConfig {
+    stemedb_cluster::ClusterConfig::new(Vec::new(), String::new(), String::new())
 }
 
 /// The defaults of every setting: `ServerConfig::default()` is their one source, so `--help`,
@@ -229,7 +268,34 @@ impl ServeArgs {
         policy.new_subjects_burst_max = self.quarantine_new_subjects_max;
         policy.new_subjects_window_ms = self.quarantine_window_ms;
         config.db.disputed_score_min = self.disputed_score_min;
+        config.cluster = self.cluster_config();
         config
+    }
+
+    /// `--advertise`, unless absent or empty (the example file's way of leaving it unset).
+    fn advertise_set(&self) -> Option<String> {
+        self.advertise.clone().filter(|a| !a.trim().is_empty())
+    }
+
+    /// Cluster mode's settings when `--cluster` names servers.
+    fn cluster_config(&self) -> Option<stemedb_cluster::ClusterConfig> {
+        let urls = non_empty(&self.cluster);
+        if urls.is_empty() {
+            return None;
+        }
+        let advertise = self
+            .advertise_set()
+            .unwrap_or_else(|| format!("http://{}", self.bind));
+        let node_id = self.node_id.clone().unwrap_or_default();
+        Some(stemedb_cluster::ClusterConfig {
+            stream_replicas: self.cluster_stream_replicas,
+            stream_bytes_max: self.cluster_stream_bytes_max,
+            publish_timeout_ms: self.cluster_publish_timeout_ms,
+            apply_wait_ms: self.cluster_apply_wait_ms,
+            heartbeat_ms: self.cluster_heartbeat_ms,
+            apply_batch_max: self.cluster_apply_batch_max,
+            ..stemedb_cluster::ClusterConfig::new(urls, node_id, advertise)
+        })
     }
 }
 
@@ -281,7 +347,19 @@ pub fn run(args: ServeArgs) -> Result<()> {
             ready_ms = started.elapsed().as_millis() as u64,
             "opened"
         );
-        let (state, created) = AppState::open(db, config).context("loading API keys")?;
+        let mut cluster = config.cluster.clone();
+        if let Some(cluster) = cluster.as_mut().filter(|_| args.advertise_set().is_none()) {
+            // The bound address, not the flag: `--bind 127.0.0.1:0` picks the port.
+            cluster.advertise = format!("http://{address}");
+        }
+        let (mut state, created) = AppState::open(db, config).context("loading API keys")?;
+        if let Some(cluster) = cluster {
+            let node = cluster.node_id.clone();
+            state
+                .start_cluster(cluster)
+                .await
+                .with_context(|| format!("joining the cluster as node {node}"))?;
+        }
         for (what, path) in created {
             tracing::info!(
                 path = %path.display(),

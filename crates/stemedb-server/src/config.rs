@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub master_key_file: Option<std::path::PathBuf>,
     /// Per-agent write quota and circuit breaker (docs/security.md).
     pub agent_guard: crate::agent_guard::AgentGuardConfig,
+    /// Cluster mode (`--cluster`, docs/cluster.md); `None`: a single node, no NATS.
+    pub cluster: Option<stemedb_cluster::ClusterConfig>,
 }
 
 /// A master key given as text; `Debug` never shows it.
@@ -76,6 +78,7 @@ impl Default for ServerConfig {
             master_key: None,
             master_key_file: None,
             agent_guard: crate::agent_guard::AgentGuardConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -128,6 +131,17 @@ impl ServerConfig {
                 "min_sequence_wait_ms ({}) must be below request_timeout_ms ({})",
                 self.min_sequence_wait_ms, self.request_timeout_ms
             ));
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.check()?;
+            let write_ms = cluster.publish_timeout_ms + cluster.apply_wait_ms;
+            if write_ms >= self.request_timeout_ms {
+                return Err(format!(
+                    "cluster_publish_timeout_ms + cluster_apply_wait_ms ({write_ms}) must be below \
+                     request_timeout_ms ({}), so that a write's own 503 comes first",
+                    self.request_timeout_ms
+                ));
+            }
         }
         if self.header_read_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return Err("header_read_timeout_ms and request_timeout_ms must be above 0".into());

@@ -9,6 +9,7 @@ pub mod auth;
 mod auth_api;
 mod backup_api;
 mod backup_status;
+mod cluster_api;
 mod config;
 mod custody;
 mod db_work;
@@ -59,6 +60,9 @@ pub struct AppState {
     pub server_key: Arc<server_key::ServerKey>,
     /// When a backup was last signed and last verified (kept in the data directory).
     pub backups: Arc<backup_status::BackupStatus>,
+    /// Cluster mode (`--cluster`): the replicated log this node applies; `None` on a single
+    /// node.
+    pub cluster: Option<Arc<stemedb_cluster::Cluster>>,
 }
 
 /// The server's own files in a data directory, beside the store: API keys (hashed), sealed
@@ -90,6 +94,8 @@ pub enum StartError {
     Custody(#[from] custody::CustodyError),
     #[error(transparent)]
     ServerKey(#[from] server_key::ServerKeyError),
+    #[error(transparent)]
+    Cluster(#[from] stemedb_cluster::ClusterError),
 }
 
 impl AppState {
@@ -126,8 +132,27 @@ impl AppState {
             auth: Arc::new(auth),
             admin_log: Arc::new(admin_log),
             custody: Arc::new(custody),
+            cluster: None,
         };
         Ok((state, created))
+    }
+
+    /// Joins the cluster `config` describes: connects to NATS, starts applying the log from
+    /// this node's applied sequence, and routes every write through the log. Call before
+    /// serving.
+    pub async fn start_cluster(
+        &mut self,
+        config: stemedb_cluster::ClusterConfig,
+    ) -> Result<(), StartError> {
+        // Admin-state replication (API keys, custodial keys, the audit log) is wired in by
+        // the admin state module; until then this node applies no admin entries.
+        let hooks = stemedb_cluster::AdminHooks {
+            applied: 0,
+            apply: Arc::new(|_, _| Ok(())),
+        };
+        let cluster = stemedb_cluster::Cluster::start(Arc::clone(&self.db), config, hooks).await?;
+        self.cluster = Some(Arc::new(cluster));
+        Ok(())
     }
 
     /// Appends an administrative action to the audit log (fsynced) before it is answered.
@@ -212,6 +237,8 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .route("/v1/api-keys/{id}/rotate", post(auth_api::rotate))
         .merge(control_routes(config.assertion_body_bytes_max))
         .route("/v1/health", get(api::health))
+        .route("/v1/cluster/members", get(cluster_api::members))
+        .route("/v1/cluster/health", get(cluster_api::health))
         .route("/metrics", get(observe::metrics_text))
         .route("/openapi.json", get(openapi::openapi_json))
         .route_layer(middleware::from_fn_with_state(

@@ -5,10 +5,10 @@ use axum::Json;
 use stemedb_wire::{
     AdminAuditPage, AgentCircuit, AgentIdBody, AgentResponse, ApiKey, ApiKeyCreate, ApiKeyList,
     ApiKeyPatch, ApiKeyWithSecret, AssertResponse, AssertionBody, AssertionWire, BackupVerified,
-    BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ControlResponse, Group,
-    HealthResponse, Outlier, Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem,
-    QuarantineList, QueryParams, QueryResponse, Record, RetractResponse, RoleList, RoleResponse,
-    SkepticResponse, SourceNode, Votes,
+    BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ClusterHealth, ClusterMember,
+    ClusterMembers, ClusterReplica, ControlResponse, Group, HealthResponse, Outlier, Problem,
+    ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams, QueryResponse,
+    Record, RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode, Votes,
 };
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -55,6 +55,8 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::auth_api::rotate,
         crate::auth_api::update,
         crate::auth_api::admin_audit,
+        crate::cluster_api::members,
+        crate::cluster_api::health,
     ),
     modifiers(&KeySecurity, &EdgeResponses),
     security(("api_key" = []), ("bearer" = [])),
@@ -94,7 +96,11 @@ use utoipa_swagger_ui::SwaggerUi;
         ApiKeyWithSecret,
         ApiKeyList,
         AdminAuditPage,
-        BackupVerified
+        BackupVerified,
+        ClusterMembers,
+        ClusterMember,
+        ClusterHealth,
+        ClusterReplica
 ))
 )]
 pub struct ApiDoc;

@@ -14,6 +14,8 @@ pub enum ApiError {
     NotFound { what: &'static str, id: String },
     #[error("no such route: {0}")]
     NoRoute(String),
+    #[error("this server runs without cluster mode (start it with --cluster)")]
+    NotClustered,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error("request body is larger than the limit of {limit_bytes} bytes for this route")]
@@ -156,6 +158,21 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
                 "not-yet-applied",
                 "The read's min_sequence is not applied here yet",
             ),
+            DbError::ReplicationUnavailable { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "replication-unavailable",
+                "The replicated log did not acknowledge the write",
+            ),
+            DbError::ReplicationPending { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "replication-pending",
+                "The write is replicated but not yet applied on this node",
+            ),
+            // A store handed stream entries out of order is the applier's bug, never a
+            // request's: it does not reach a route.
+            DbError::Store(StoreError::StreamOutOfOrder { .. }) => {
+                (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+            }
             DbError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             // Every other storage failure, named one by one so that a new variant has to be
             // placed here on purpose. The open-time ones (lost acknowledged records, a damaged
@@ -172,6 +189,7 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
         },
         ApiError::NotFound { .. } => (S::NOT_FOUND, "not-found", "Not found"),
         ApiError::NoRoute(_) => (S::NOT_FOUND, "no-route", "No such route"),
+        ApiError::NotClustered => (S::NOT_FOUND, "not-clustered", "Cluster mode is off"),
         ApiError::MethodNotAllowed => (
             S::METHOD_NOT_ALLOWED,
             "method-not-allowed",
@@ -271,6 +289,7 @@ fn hidden_detail(error: &ApiError) -> Option<&'static str> {
             | StoreError::EngineOpen { .. }
             | StoreError::Locked { .. }
             | StoreError::UnsupportedFormat { .. } => Some("a storage error"),
+            StoreError::StreamOutOfOrder { .. } => Some("an internal error"),
         },
         _ => None,
     }
@@ -407,7 +426,11 @@ pub fn into_response(error: &ApiError) -> Response {
                 headers.insert(header::RETRY_AFTER, value);
             }
         }
-        ApiError::Db(DbError::NotYetApplied { .. }) => {
+        ApiError::Db(
+            DbError::NotYetApplied { .. }
+            | DbError::ReplicationUnavailable { .. }
+            | DbError::ReplicationPending { .. },
+        ) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod cluster;
 mod ingest;
 mod problem;
 mod query;
@@ -19,6 +20,7 @@ pub use admin::{
     AdminAuditPage, ApiKey, ApiKeyCreate, ApiKeyList, ApiKeyPatch, ApiKeyWithSecret,
     BackupVerified, HealthResponse,
 };
+pub use cluster::{ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica};
 pub use ingest::{AssertResponse, BatchItem, BatchRequest, BatchResponse};
 pub use problem::Problem;
 pub use query::{Group, QueryParams, QueryResponse};

@@ -44,6 +44,19 @@ pub async fn create_api_key(url: &str, name: &str, role: &str) -> String {
         .to_owned()
 }
 
+/// POSTs JSON to `url` + `path` with [`ROOT_KEY`]: the status and the JSON answer (`null` if
+/// the answer is not JSON).
+pub async fn post_json(url: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = http()
+        .post(format!("{url}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 pub struct TestServer {
     pub url: String,
     pub client: Client,

@@ -10,6 +10,7 @@ mod check;
 mod child;
 mod cli;
 mod clock;
+mod cluster;
 mod crash;
 mod custody;
 mod damage;

@@ -1,0 +1,293 @@
+//! Cluster mode end to end (issue 12): three real NATS servers forming a JetStream cluster and
+//! StemeDB nodes in cluster mode, over loopback HTTP. One cluster serves the whole scenario
+//! (starting one costs seconds); each step is a function named for what it proves, and a
+//! failure names the step and the node.
+mod nodes;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stemedb::core::SplitMix64;
+
+use crate::harness::{body, key, post_json, signed, verify_record};
+use nodes::{Nats, Node, digest};
+
+/// The seed of the set-full step's schedule (`STEMEDB_CLUSTER_SEED` replays another).
+const SEED_DEFAULT: u64 = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_apply_one_log() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|id| Node::start(id, &data.path().join(id), &nats.urls))
+        .collect();
+    a_write_on_one_node_is_read_on_every_node(&nodes).await;
+    grants_made_on_one_node_act_on_every_node(&nodes).await;
+    concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(&nodes).await;
+    let n3 = nodes.pop().unwrap();
+    let n3 = a_killed_node_is_marked_down_and_catches_up_after_a_restart(&nodes, n3, &nats).await;
+    nodes.push(n3);
+    a_node_with_an_empty_data_directory_catches_up_in_full(&nodes, &nats, data.path()).await;
+}
+
+async fn post(node: &Node, path: &str, payload: &Value) -> (u16, Value) {
+    post_json(&node.url, path, payload).await
+}
+
+/// The stream's last sequence as `node` sees it now.
+async fn stream_sequence(node: &Node) -> u64 {
+    let health = node.get("/v1/cluster/health").await;
+    health["stream_sequence"].as_u64().unwrap()
+}
+
+/// Waits until every node has applied the stream as far as node 1 says it reaches.
+async fn wait_all_applied(nodes: &[Node]) -> u64 {
+    // The monitor refreshes the stream's state once per heartbeat: wait for one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let last = stream_sequence(&nodes[0]).await;
+    for node in nodes {
+        node.wait_applied(last).await;
+    }
+    last
+}
+
+async fn a_write_on_one_node_is_read_on_every_node(nodes: &[Node]) {
+    let signer = key(1);
+    let record = signed(
+        body(
+            &signer,
+            "agent/1",
+            "drug/aspirin/dosage",
+            "recommended_mg",
+            json!(81),
+        ),
+        &signer,
+    );
+    let (status, answer) = post(&nodes[0], "/v1/assert", &record).await;
+    assert_eq!(status, 201, "write on n1: {answer}");
+    let (sequence, id) = (answer["sequence"].as_u64().unwrap(), answer["id"].clone());
+    for node in nodes {
+        let path = format!(
+            "/v1/query?subject=drug/aspirin/dosage&predicate=recommended_mg&min_sequence={sequence}"
+        );
+        let found = node.get(&path).await;
+        let group = &found["groups"][0];
+        let winner = &group["winner"];
+        assert_eq!(
+            winner["id"], id,
+            "{} serves the record written on n1",
+            node.id
+        );
+        assert_eq!(
+            winner["sequence"].as_u64(),
+            Some(sequence),
+            "{}: same sequence",
+            node.id
+        );
+        assert!(verify_record(winner), "{}: the record verifies", node.id);
+    }
+    let (status, again) = post(&nodes[1], "/v1/assert", &record).await;
+    assert_eq!(status, 200, "the same record sent to n2: {again}");
+    assert_eq!(
+        again["duplicate"],
+        json!(true),
+        "a re-sent record is a duplicate"
+    );
+    assert_eq!(
+        again["sequence"].as_u64(),
+        Some(sequence),
+        "with its sequence"
+    );
+}
+
+async fn grants_made_on_one_node_act_on_every_node(nodes: &[Node]) {
+    for (route, agent) in [
+        ("/v1/admin/curators", "agent/curator"),
+        ("/v1/admin/trust-roots", "agent/root"),
+    ] {
+        let (status, answer) = post(&nodes[0], route, &json!({"agent_id": agent})).await;
+        assert_eq!(status, 201, "grant {route} on n1: {answer}");
+        assert!(answer["effective_after_sequence"].is_u64(), "{answer}");
+        for node in nodes {
+            wait_for_role(node, route, agent).await;
+        }
+    }
+}
+
+/// Waits (bounded) until `node` lists `agent` under `route`.
+async fn wait_for_role(node: &Node, route: &str, agent: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = node.get(route).await;
+        let agents = list["agent_ids"].as_array().unwrap();
+        if agents.iter().any(|a| a == agent) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never lists {agent} under {route}: {list}",
+            node.id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What one writer task was acknowledged: id → sequence.
+type Acked = BTreeMap<String, u64>;
+
+async fn concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(nodes: &[Node]) {
+    let seed = std::env::var("STEMEDB_CLUSTER_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED_DEFAULT);
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let writers: Vec<_> = (0..6u64)
+        .map(|writer| tokio::spawn(write_randomly(urls.clone(), seed ^ (writer << 32), writer)))
+        .collect();
+    let mut acked = Acked::new();
+    for writer in writers {
+        acked.extend(writer.await.unwrap());
+    }
+    assert!(
+        acked.len() >= 6 * 20,
+        "seed {seed}: the writers were acknowledged"
+    );
+    wait_all_applied(nodes).await;
+    let mut digests = BTreeSet::new();
+    for node in nodes {
+        let log = node.log().await;
+        let ids: BTreeMap<&str, u64> = log.iter().map(|(s, id, _)| (id.as_str(), *s)).collect();
+        assert_eq!(
+            ids.len(),
+            log.len(),
+            "seed {seed}: {} holds an id twice",
+            node.id
+        );
+        for (id, sequence) in &acked {
+            assert_eq!(
+                ids.get(id.as_str()),
+                Some(sequence),
+                "seed {seed}: {} lacks acknowledged {id} at its sequence",
+                node.id
+            );
+        }
+        digests.insert(digest(&log));
+    }
+    assert_eq!(
+        digests.len(),
+        1,
+        "seed {seed}: every node's (sequence, id) digest is equal"
+    );
+}
+
+/// One writer: 20 rounds, each to a random node, of a single record or a batch of 5.
+async fn write_randomly(urls: Vec<String>, seed: u64, writer: u64) -> Acked {
+    let mut rng = SplitMix64::new(seed);
+    let signer = key(100 + writer as u8);
+    let agent = format!("agent/writer-{writer}");
+    let mut acked = Acked::new();
+    for round in 0..20u64 {
+        let url = &urls[(rng.next_u64() % urls.len() as u64) as usize];
+        let record = |i: u64| {
+            let subject = format!("set/{writer}/{round}/{i}");
+            signed(
+                body(&signer, &agent, &subject, "value", json!(round)),
+                &signer,
+            )
+        };
+        if rng.next_u64().is_multiple_of(2) {
+            let (status, answer) = post_json(url, "/v1/assert", &record(0)).await;
+            assert_eq!(status, 201, "seed {seed}: a write acknowledged: {answer}");
+            let sequence = answer["sequence"].as_u64().unwrap();
+            acked.insert(answer["id"].as_str().unwrap().to_owned(), sequence);
+        } else {
+            let batch = json!({"assertions": (0..5).map(record).collect::<Vec<_>>()});
+            let (status, answer) = post_json(url, "/v1/assert/batch", &batch).await;
+            assert_eq!(status, 200, "seed {seed}: a batch answered: {answer}");
+            for item in answer["results"].as_array().expect("batch results") {
+                assert_eq!(item["status"], 201, "batch item acknowledged: {item}");
+                let id = item["id"].as_str().unwrap().to_owned();
+                acked.insert(id, item["sequence"].as_u64().unwrap());
+            }
+        }
+    }
+    acked
+}
+
+async fn a_killed_node_is_marked_down_and_catches_up_after_a_restart(
+    nodes: &[Node],
+    n3: Node,
+    nats: &Nats,
+) -> Node {
+    let before = stream_sequence(&nodes[0]).await;
+    let applied_before = n3.applied_stream().await;
+    let data = n3.kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let members = nodes[0].get("/v1/cluster/members").await;
+        let status = members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["node_id"] == "n3")
+            .map(|m| m["status"].clone());
+        if status == Some(json!("down")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "n3 is not marked down within 30 s: {members}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let acked = write_randomly(vec![nodes[0].url.clone()], 77, 9).await;
+    let n3 = Node::start("n3", &data, &nats.urls);
+    assert!(
+        n3.applied_stream().await >= applied_before.min(before),
+        "n3 restarted from its own applied sequence, not from zero"
+    );
+    let all = [&nodes[0], &nodes[1], &n3];
+    let last = stream_sequence(all[0]).await;
+    for node in all {
+        node.wait_applied(last).await;
+    }
+    let logs: Vec<_> = futures_join(all.iter().map(|n| n.log())).await;
+    assert_eq!(
+        digest(&logs[2]),
+        digest(&logs[0]),
+        "the restarted n3 equals n1"
+    );
+    let ids: BTreeSet<&str> = logs[2].iter().map(|(_, id, _)| id.as_str()).collect();
+    assert!(
+        acked.keys().all(|id| ids.contains(id.as_str())),
+        "n3 has what was written while it was down"
+    );
+    n3
+}
+
+async fn a_node_with_an_empty_data_directory_catches_up_in_full(
+    nodes: &[Node],
+    nats: &Nats,
+    data: &std::path::Path,
+) {
+    let n4 = Node::start("n4", &data.join("n4"), &nats.urls);
+    let last = wait_all_applied(nodes).await;
+    n4.wait_applied(last).await;
+    assert_eq!(
+        digest(&n4.log().await),
+        digest(&nodes[0].log().await),
+        "a node started on an empty data directory holds the same log as n1"
+    );
+}
+
+/// Awaits each future in turn (the logs are read one node at a time).
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for future in futures {
+        out.push(future.await);
+    }
+    out
+}

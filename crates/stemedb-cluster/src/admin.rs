@@ -1,0 +1,174 @@
+//! The admin stream (`stemedb-admin`): node-local server state that every node must share —
+//! API keys (hashes only), sealed custodial agent keys, the admin audit log — travels as
+//! opaque entries that every node applies, in stream order, to its own files. This crate only
+//! carries them: the server encodes, decodes and applies them (docs/cluster.md, section 1).
+//! A change is answered once this node has applied it, so the node that made it reads it back.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, stream::Stream};
+use futures_util::StreamExt;
+
+use crate::error::ClusterError;
+use crate::progress::Progress;
+
+pub const ADMIN_STREAM: &str = "stemedb-admin";
+pub const ADMIN_SUBJECT: &str = "stemedb.admin";
+
+/// Applies one admin entry (its stream sequence, its bytes) to this node's files, durably and
+/// idempotently; an error stops the admin applier (it names a misconfiguration, such as a
+/// master key that cannot open a sealed key).
+pub type AdminApply = Arc<dyn Fn(u64, &[u8]) -> Result<(), String> + Send + Sync>;
+
+/// Publishes admin changes and waits for this node to apply them.
+pub struct AdminChannel {
+    js: jetstream::Context,
+    progress: Arc<Progress>,
+    node_id: String,
+    /// Makes each change's message id unique per node and start (retries reuse it).
+    counter: AtomicU64,
+    started_micros: u64,
+    wait: Duration,
+}
+
+impl AdminChannel {
+    pub(crate) fn new(
+        js: jetstream::Context,
+        progress: Arc<Progress>,
+        node_id: String,
+        wait: Duration,
+    ) -> AdminChannel {
+        let started_micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        AdminChannel {
+            js,
+            progress,
+            node_id,
+            counter: AtomicU64::new(0),
+            started_micros,
+            wait,
+        }
+    }
+
+    /// Publishes `change` and resolves once this node has applied it: its stream sequence.
+    pub async fn commit(&self, change: Vec<u8>) -> Result<u64, ClusterError> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{}-{n}", self.node_id, self.started_micros);
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let sequence = loop {
+            let message = PublishMessage::build()
+                .payload(change.clone().into())
+                .message_id(&id);
+            let attempt = match self.js.send_publish(ADMIN_SUBJECT, message).await {
+                Ok(ack) => ack.await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let last_error = match attempt {
+                Ok(ack) => break ack.sequence,
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Admin(format!(
+                    "no acknowledgement within {} ms: {last_error}",
+                    self.wait.as_millis()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !self
+            .progress
+            .wait_applied(sequence, left.max(self.wait))
+            .await
+        {
+            return Err(ClusterError::Admin(match self.progress.failure() {
+                Some(reason) => reason,
+                None => format!("admin entry {sequence} not applied here in time"),
+            }));
+        }
+        Ok(sequence)
+    }
+}
+
+/// Applies the admin stream in order from the entry after `start_after`.
+pub(crate) async fn run_admin_applier(stream: Stream, progress: Arc<Progress>, apply: AdminApply) {
+    loop {
+        match consume(&stream, &progress, &apply).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "recreating the admin consumer"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// One consumer's life. `Ok` only when an entry failed to apply: the applier then stops,
+/// with the reason in `progress` (health shows it).
+async fn consume(
+    stream: &Stream,
+    progress: &Arc<Progress>,
+    apply: &AdminApply,
+) -> Result<(), ClusterError> {
+    let failed = |reason: String| ClusterError::Stream {
+        stream: ADMIN_STREAM,
+        reason,
+    };
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: progress.applied() + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| failed(e.to_string()))?;
+        let Ok(info) = message.info() else { continue };
+        let seq = info.stream_sequence;
+        if seq <= progress.applied() {
+            continue;
+        }
+        let (apply, payload) = (Arc::clone(apply), message.payload.clone());
+        let applied = tokio::task::spawn_blocking(move || apply(seq, &payload))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        if let Err(reason) = applied {
+            let reason = format!("admin entry {seq} could not be applied: {reason}");
+            tracing::error!(%reason, "the admin applier stopped");
+            progress.fail(reason);
+            return Ok(());
+        }
+        progress.record(Vec::new(), seq);
+    }
+    Err(failed("the consumer ended".into()))
+}
+
+/// The admin stream, created on first use like the log stream.
+pub(crate) async fn admin_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<Stream, ClusterError> {
+    let wanted = jetstream::stream::Config {
+        name: ADMIN_STREAM.into(),
+        subjects: vec![ADMIN_SUBJECT.into()],
+        num_replicas: replicas,
+        storage: jetstream::stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    };
+    js.get_or_create_stream(wanted)
+        .await
+        .map_err(|e| ClusterError::Stream {
+            stream: ADMIN_STREAM,
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,82 @@
+//! Cluster-mode settings (`stemedb serve --cluster …`, docs/configuration.md). Every limit has
+//! a default here and a setting.
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// NATS server URLs (`nats://host:port`); the client fails over between them.
+    pub urls: Vec<String>,
+    /// This node's id, unique in the cluster (letters, digits, `-` and `_`).
+    pub node_id: String,
+    /// The URL other nodes and clients reach this node's HTTP API at.
+    pub advertise: String,
+    /// Replicas of the log stream: 3 for a three-server NATS cluster (1 only for tests that
+    /// run a single NATS server).
+    pub stream_replicas: usize,
+    /// Bytes the log stream may hold (0: unbounded, the default, so that a new node can catch
+    /// up from the stream alone; docs/cluster.md, "retention").
+    pub stream_bytes_max: u64,
+    /// How long a write may take to be acknowledged by the stream (retries across a leader
+    /// election included) before it fails with 503.
+    pub publish_timeout_ms: u64,
+    /// How long an acknowledged write waits for this node to apply it before 503.
+    pub apply_wait_ms: u64,
+    /// Heartbeat interval; a node is suspect after 3 missed heartbeats and down after 10.
+    pub heartbeat_ms: u64,
+    /// Stream entries applied per store commit at most.
+    pub apply_batch_max: usize,
+}
+
+impl ClusterConfig {
+    /// The defaults, for the given servers and node.
+    pub fn new(urls: Vec<String>, node_id: String, advertise: String) -> ClusterConfig {
+        ClusterConfig {
+            urls,
+            node_id,
+            advertise,
+            stream_replicas: 3,
+            stream_bytes_max: 0,
+            publish_timeout_ms: 10_000,
+            apply_wait_ms: 5_000,
+            heartbeat_ms: 1_000,
+            apply_batch_max: 1_024,
+        }
+    }
+
+    /// Refuses settings that cannot work, naming the setting.
+    pub fn check(&self) -> Result<(), String> {
+        if self.urls.is_empty() || self.urls.iter().any(|u| u.trim().is_empty()) {
+            return Err("cluster: at least one NATS URL is required (nats://host:port)".into());
+        }
+        let id_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if self.node_id.is_empty() || self.node_id.len() > 64 || !self.node_id.chars().all(id_ok) {
+            return Err(format!(
+                "node_id {:?}: 1 to 64 letters, digits, '-' or '_' are required",
+                self.node_id
+            ));
+        }
+        if !(self.advertise.starts_with("http://") || self.advertise.starts_with("https://")) {
+            return Err(format!(
+                "advertise {:?}: an http:// or https:// URL is required",
+                self.advertise
+            ));
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return Err("cluster_stream_replicas must be 1 to 5".into());
+        }
+        let positive = [
+            ("cluster_publish_timeout_ms", self.publish_timeout_ms),
+            ("cluster_apply_wait_ms", self.apply_wait_ms),
+            ("cluster_heartbeat_ms", self.heartbeat_ms),
+            ("cluster_apply_batch_max", self.apply_batch_max as u64),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("{name} must be at least 1")),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+}
