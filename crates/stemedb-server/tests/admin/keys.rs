@@ -172,3 +172,27 @@ async fn a_single_node_writes_its_files_as_before() {
         keys_before
     );
 }
+
+/// A transport that cannot reach the stream.
+struct Unreachable;
+
+impl stemedb_server::AdminPublish for Unreachable {
+    fn commit(&self, _: Vec<u8>) -> stemedb_server::admin_state::CommitFuture {
+        Box::pin(std::future::ready(Err("no stream leader".to_owned())))
+    }
+}
+
+#[tokio::test]
+async fn a_change_the_stream_does_not_take_is_a_503_and_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let state = Arc::new(open_state(dir.path(), &MASTER_KEY, true));
+    let commit = AdminCommit::replicated(Arc::clone(&state), Arc::new(Unreachable));
+    let create = KeyStep::Create { on: 0, name: "k" };
+    let error = run_step(&commit, &create, &[]).await.unwrap_err();
+    assert!(matches!(&error, ApiError::AdminUnavailable(why) if why == "no stream leader"));
+    let response = axum::response::IntoResponse::into_response(error);
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(!dir.path().join(KEY_FILE).exists());
+    assert_eq!(std::fs::read(dir.path().join(AUDIT_FILE)).unwrap(), b"");
+}
