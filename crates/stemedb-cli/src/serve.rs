@@ -352,14 +352,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
             // The bound address, not the flag: `--bind 127.0.0.1:0` picks the port.
             cluster.advertise = format!("http://{address}");
         }
-        let (mut state, created) = AppState::open(db, config).context("loading API keys")?;
-        if let Some(cluster) = cluster {
-            let node = cluster.node_id.clone();
-            state
-                .start_cluster(cluster)
-                .await
-                .with_context(|| format!("joining the cluster as node {node}"))?;
-        }
+        let (state, created) = match cluster {
+            None => AppState::open(db, config).context("loading API keys")?,
+            Some(cluster) => {
+                let node = cluster.node_id.clone();
+                AppState::open_clustered(db, config, cluster)
+                    .await
+                    .with_context(|| format!("joining the cluster as node {node}"))?
+            }
+        };
         for (what, path) in created {
             tracing::info!(
                 path = %path.display(),

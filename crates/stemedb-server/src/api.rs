@@ -49,12 +49,13 @@ pub async fn assert_one(
 ) -> Result<Response, ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let (custody, guard) = (Arc::clone(&state.custody), Arc::clone(&state.agents));
+    let admin = Arc::clone(&state.admin);
     let ingested = blocking(&state, move |db| {
         let wire = parse_wire(&bytes)?;
         let agent = agent_of(&wire, caller.0.as_ref());
         guard.guarded(agent.as_deref(), || {
             let limits = &db.config().limits;
-            let wire = custody.prepare(caller.0.as_ref(), None, wire, db.now(), limits)?;
+            let wire = custody.prepare(&*admin, caller.0.as_ref(), None, wire, db.now(), limits)?;
             db.ingest_one(wire).map_err(ApiError::from)
         })
     })

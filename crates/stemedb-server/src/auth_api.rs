@@ -12,7 +12,8 @@ use stemedb_wire::{
     AdminAuditPage, ApiKey, ApiKeyCreate, ApiKeyList, ApiKeyPatch, ApiKeyWithSecret,
 };
 
-use crate::auth::{Caller, KeyChange, KeyRecord, NewKey, Role, now};
+use crate::admin_state::Audited;
+use crate::auth::{Caller, KeyChange, KeyRecord, NewKey, Role};
 use crate::query_string::{param, params};
 use crate::request_body::{body_bytes, parse_typed};
 use crate::{ApiError, AppState};
@@ -92,13 +93,13 @@ pub async fn create(
         rate_limit_per_sec: body.rate_limit_per_sec,
         agent_ids: body.agent_ids,
     };
-    let (record, secret) = state.auth.with_keys(|keys| keys.create(new, now()))?;
-    state
-        .record_admin(
-            &caller,
-            "api_key.create",
-            &record.id,
-            json!({"name": record.name, "role": record.role}),
+    let audited = Audited::new(AppState::actor(&caller), "api_key.create");
+    let (record, secret) = state
+        .admin
+        .create_key(
+            new,
+            audited,
+            |key| json!({"name": key.name, "role": key.role}),
         )
         .await?;
     let answer = ApiKeyWithSecret {
@@ -127,9 +128,15 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let record = state.auth.with_keys(|keys| keys.revoke(&id, now()))?;
-    state
-        .record_admin(&caller, "api_key.revoke", &id, json!({}))
+    let audited = Audited::new(AppState::actor(&caller), "api_key.revoke");
+    let (record, ()) = state
+        .admin
+        .change_key(
+            &id,
+            audited,
+            |key, now| Ok((key.revoked(now), ())),
+            |_| Ok(json!({})),
+        )
         .await?;
     Ok(Json(api_key(&record)))
 }
@@ -145,15 +152,14 @@ pub async fn rotate(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyWithSecret>, ApiError> {
     let grace_ms = state.auth.config.rotation_grace_ms;
+    let audited = Audited::new(AppState::actor(&caller), "api_key.rotate");
     let (record, secret) = state
-        .auth
-        .with_keys(|keys| keys.rotate(&id, now(), grace_ms))?;
-    state
-        .record_admin(
-            &caller,
-            "api_key.rotate",
+        .admin
+        .change_key(
             &id,
-            json!({"grace_ms": grace_ms}),
+            audited,
+            |key, now| key.rotated(now, grace_ms),
+            |_| Ok(json!({"grace_ms": grace_ms})),
         )
         .await?;
     Ok(Json(ApiKeyWithSecret {
@@ -197,13 +203,17 @@ pub async fn update(
         rate_limit_per_sec: body.rate_limit_per_sec,
         agent_ids: body.agent_ids,
     };
-    let record = state.auth.with_keys(|keys| keys.update(&id, change))?;
-    let answer = api_key(&record);
-    let detail = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state
-        .record_admin(&caller, "api_key.update", &id, detail)
+    let audited = Audited::new(AppState::actor(&caller), "api_key.update");
+    let (record, ()) = state
+        .admin
+        .change_key(
+            &id,
+            audited,
+            |key, _| Ok((key.updated(change.clone()), ())),
+            |key| serde_json::to_value(api_key(key)).map_err(|e| ApiError::Internal(e.to_string())),
+        )
         .await?;
-    Ok(Json(answer))
+    Ok(Json(api_key(&record)))
 }
 
 /// `GET /v1/admin/audit?after=N&limit=M`: entries oldest first.

@@ -32,28 +32,53 @@ pub enum CustodyError {
         "agent key file {path} does not open with this master key or is damaged (agent {agent_id})"
     )]
     Sealed { path: PathBuf, agent_id: String },
+    #[error(
+        "the replicated custodial key of agent {agent_id} does not open with this node's master \
+         key (or is damaged): every node must have the same master key"
+    )]
+    ForeignSeal { agent_id: String },
 }
 
-#[derive(Serialize, Deserialize, Clone)]
-struct SealedKey {
-    agent_id: String,
-    public_key: String,
-    nonce: String,
-    ciphertext: String,
+/// One agent key as stored and replicated: the 32-byte seed sealed with ChaCha20-Poly1305
+/// under the master key, bound to the agent id; never the plain key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedKey {
+    pub agent_id: String,
+    /// Hex Ed25519 public key, checked against the unsealed seed.
+    pub public_key: String,
+    pub nonce: String,
+    pub ciphertext: String,
 }
 
-#[derive(Serialize, Deserialize)]
+/// Makes a newly sealed agent key durable (single node: the key file; cluster: the admin
+/// stream, applied on every node). Afterwards the custodian holds a key for that agent: this
+/// one, or the one another node committed first.
+pub trait CustodialCommit {
+    fn commit_custodial(&self, sealed: SealedKey) -> Result<(), ApiError>;
+}
+
+#[derive(Deserialize)]
 struct KeyFile {
     format: String,
     keys: Vec<SealedKey>,
+}
+
+/// [`KeyFile`] as written (the same fields in the same order).
+#[derive(Serialize)]
+struct KeyFileOut<'a> {
+    format: &'a str,
+    keys: &'a [SealedKey],
 }
 
 /// The agent keys of one server.
 pub struct Custodian {
     path: PathBuf,
     cipher: ChaCha20Poly1305,
-    state: Mutex<(Vec<SealedKey>, HashMap<String, SecretKey>)>,
+    state: Mutex<Keys>,
 }
+
+/// The sealed keys in file order, and each agent's unsealed key.
+type Keys = (Vec<SealedKey>, HashMap<String, SecretKey>);
 
 /// Parses a master key: 64 hex digits (256 bits).
 pub fn parse_master_key(text: &str) -> Result<[u8; 32], CustodyError> {
@@ -127,37 +152,84 @@ impl Custodian {
         })
     }
 
-    /// The agent's key, created (and durably sealed) on first use.
-    fn key_for(&self, agent_id: &str) -> Result<SecretKey, ApiError> {
-        let mut state = self
-            .state
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Keys>, CustodyError> {
+        self.state
             .lock()
-            .map_err(|_| ApiError::Internal("custodian lock poisoned".into()))?;
-        if let Some(key) = state.1.get(agent_id) {
-            return Ok(key.clone());
-        }
+            .map_err(|_| storage(&self.path, "custodian lock poisoned"))
+    }
+
+    /// The key held for an agent, if any.
+    pub fn key(&self, agent_id: &str) -> Result<Option<SecretKey>, CustodyError> {
+        Ok(self.lock()?.1.get(agent_id).cloned())
+    }
+
+    /// Every agent key held, sealed, in the order they were stored.
+    pub fn sealed_keys(&self) -> Result<Vec<SealedKey>, CustodyError> {
+        Ok(self.lock()?.0.clone())
+    }
+
+    /// A new key for an agent, sealed under the master key; nothing is stored.
+    pub fn seal_new(&self, agent_id: &str) -> Result<SealedKey, ApiError> {
         let key = SecretKey::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
-        let sealed = seal(&self.cipher, agent_id, &key)?;
+        seal(&self.cipher, agent_id, &key)
+    }
+
+    /// Stores a sealed key if its agent has none yet (the first key stored for an agent wins;
+    /// a later one is left out). Returns whether it was stored. A key that does not open with
+    /// this master key is refused, naming its agent, even when the agent has one already: a
+    /// node with another master key is found at its first replicated key.
+    pub fn insert(&self, sealed: SealedKey) -> Result<bool, CustodyError> {
+        let key = unseal(&self.cipher, &sealed).ok_or_else(|| CustodyError::ForeignSeal {
+            agent_id: sealed.agent_id.clone(),
+        })?;
+        let mut state = self.lock()?;
+        if let Some(held) = state.1.get(&sealed.agent_id) {
+            if held.public_key().to_hex() != sealed.public_key {
+                // Two nodes (or requests) raced to create this agent's key; the one committed
+                // first is every node's.
+                tracing::info!(agent_id = %sealed.agent_id, "a later custodial key for an agent is left out");
+            }
+            return Ok(false);
+        }
+        let agent_id = sealed.agent_id.clone();
         let mut entries = state.0.clone();
         entries.push(sealed);
-        let file = KeyFile {
-            format: FILE_FORMAT.into(),
-            keys: entries.clone(),
+        let file = KeyFileOut {
+            format: FILE_FORMAT,
+            keys: &entries,
         };
-        let bytes =
-            serde_json::to_vec_pretty(&file).map_err(|e| ApiError::Internal(e.to_string()))?;
-        crate::files::write_atomic(&self.path, &bytes)
-            .map_err(|e| ApiError::Internal(storage(&self.path, e).to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| storage(&self.path, e))?;
+        crate::files::write_atomic(&self.path, &bytes).map_err(|e| storage(&self.path, e))?;
         state.0 = entries;
-        state.1.insert(agent_id.to_owned(), key.clone());
-        Ok(key)
+        state.1.insert(agent_id, key);
+        Ok(true)
+    }
+
+    /// The agent's key, created and committed on first use. Two callers (or two nodes) may
+    /// create one at once; both then sign with the key committed first.
+    fn key_for(&self, agent_id: &str, commit: &dyn CustodialCommit) -> Result<SecretKey, ApiError> {
+        let held = || {
+            self.key(agent_id)
+                .map_err(|e| ApiError::Internal(e.to_string()))
+        };
+        if let Some(key) = held()? {
+            return Ok(key);
+        }
+        commit.commit_custodial(self.seal_new(agent_id)?)?;
+        held()?.ok_or_else(|| {
+            ApiError::Internal(format!(
+                "no custodial key for agent {agent_id} after its commit"
+            ))
+        })
     }
 
     /// A signed body leaves as it came. An unsigned one (no `public_key`, no `signature`) is
     /// completed and signed for its agent, if the caller's key is bound to that agent.
-    /// `predicate` is the control predicate of the route, `None` for `/v1/assert`.
+    /// `predicate` is the control predicate of the route, `None` for `/v1/assert`. A new agent
+    /// key goes through `commit`, which may block: call this on a blocking thread.
     pub fn prepare(
         &self,
+        commit: &dyn CustodialCommit,
         caller: Option<&Principal>,
         predicate: Option<&'static str>,
         wire: Value,
@@ -193,7 +265,7 @@ impl Custodian {
             )));
         }
         complete(&mut body, predicate, &agent_id, now);
-        let key = self.key_for(&agent_id)?;
+        let key = self.key_for(&agent_id, commit)?;
         body.insert("public_key".into(), json!(key.public_key().to_hex()));
         let signed = SignedAssertion::sign(body, &key, limits).map_err(|e| match e {
             stemedb::core::CoreError::Invalid(v) => ApiError::Db(stemedb::DbError::Invalid(v)),

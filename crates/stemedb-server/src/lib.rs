@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin_log;
+pub mod admin_state;
 pub mod agent_guard;
 mod api;
 pub mod auth;
@@ -10,6 +11,7 @@ mod auth_api;
 mod backup_api;
 mod backup_status;
 mod cluster_api;
+mod cluster_link;
 mod config;
 mod custody;
 mod db_work;
@@ -40,8 +42,10 @@ use axum::routing::{get, patch, post};
 use stemedb::Db;
 use tokio::net::TcpListener;
 
-pub use admin_log::{AdminAction, AdminLog, AdminLogError};
+pub use admin_log::{AdminAction, AdminLog, AdminLogError, AuditEntry};
+pub use admin_state::{AdminChange, AdminCommit, AdminPublish, AdminState, AdminStateError};
 pub use config::{MasterKey, ServerConfig};
+pub use custody::{CustodialCommit, Custodian, CustodyError, SealedKey};
 pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
 
@@ -60,6 +64,10 @@ pub struct AppState {
     pub server_key: Arc<server_key::ServerKey>,
     /// When a backup was last signed and last verified (kept in the data directory).
     pub backups: Arc<backup_status::BackupStatus>,
+    /// Every change to API keys, custodial keys and the admin audit log goes through here
+    /// (applied at once on a single node, replicated in cluster mode). `auth`, `admin_log` and
+    /// `custody` are its state's, for reading.
+    pub admin: Arc<AdminCommit>,
     /// Cluster mode (`--cluster`): the replicated log this node applies; `None` on a single
     /// node.
     pub cluster: Option<Arc<stemedb_cluster::Cluster>>,
@@ -69,10 +77,11 @@ pub struct AppState {
 /// custodial agent keys, the admin audit log, and the key files a first start may create. They
 /// are not in backups (keys are secrets); a forced restore carries them over from the data it
 /// replaces. The server key (which signs backups) and its public half are among them.
-pub const SERVER_FILES: [&str; 8] = [
+pub const SERVER_FILES: [&str; 9] = [
     auth::keys::FILE_NAME,
     custody::FILE_NAME,
     admin_log::FILE_NAME,
+    admin_state::APPLIED_FILE_NAME,
     custody::MASTER_KEY_FILE,
     auth::ADMIN_KEY_FILE,
     server_key::FILE_NAME,
@@ -87,34 +96,50 @@ pub type CreatedFiles = Vec<(&'static str, std::path::PathBuf)>;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Auth(#[from] auth::AuthError),
-    #[error(transparent)]
-    AdminLog(#[from] AdminLogError),
-    #[error(transparent)]
     Custody(#[from] custody::CustodyError),
     #[error(transparent)]
     ServerKey(#[from] server_key::ServerKeyError),
+    #[error(transparent)]
+    Admin(#[from] AdminStateError),
     #[error(transparent)]
     Cluster(#[from] stemedb_cluster::ClusterError),
 }
 
 impl AppState {
-    /// The state of a server over an open database: loads its API keys, admin audit log and
-    /// custodial agent keys from the data directory. Returns the secret files this start
-    /// created (what, path): their paths may be logged, never their contents.
+    /// The state of a single server over an open database: loads its API keys, admin audit
+    /// log and custodial agent keys from the data directory, and applies every change to them
+    /// at once. Returns the secret files this start created (what, path): their paths may be
+    /// logged, never their contents.
     pub fn open(db: Db, config: ServerConfig) -> Result<(AppState, CreatedFiles), StartError> {
+        AppState::open_with(db, config, AdminCommit::local)
+    }
+
+    /// As [`AppState::open`], for a cluster node: every admin change goes through `publish`
+    /// (the `stemedb-admin` stream), and the transport applies the stream to
+    /// `state.admin.state()` ([`AdminState::apply`]), from [`AdminState::applied_seq`] on.
+    pub fn open_replicated(
+        db: Db,
+        config: ServerConfig,
+        publish: Arc<dyn AdminPublish>,
+    ) -> Result<(AppState, CreatedFiles), StartError> {
+        AppState::open_with(db, config, |state| AdminCommit::replicated(state, publish))
+    }
+
+    fn open_with(
+        db: Db,
+        config: ServerConfig,
+        commit: impl FnOnce(Arc<AdminState>) -> AdminCommit,
+    ) -> Result<(AppState, CreatedFiles), StartError> {
         let dir = db.dir().to_owned();
         let mut created = Vec::new();
-        let (auth, admin_key) = auth::Auth::open(Some(&dir), config.auth.clone())?;
-        created.extend(admin_key.map(|p| ("admin API key", p)));
-        let admin_log = AdminLog::open(&dir)?;
         let (master, master_file) = custody::resolve_master_key(
             config.master_key.as_ref().map(|k| k.0.as_str()),
             config.master_key_file.as_deref(),
             &dir,
         )?;
+        let (admin, admin_key) = AdminState::open(&dir, config.auth.clone(), &master)?;
+        created.extend(admin_key.map(|p| ("admin API key", p)));
         created.extend(master_file.map(|p| ("custodial-signing master key", p)));
-        let custody = custody::Custodian::open(&dir, &master)?;
         let agents = agent_guard::AgentGuard::new(config.agent_guard.clone());
         let (server_key, key_file) = server_key::ServerKey::open(&dir)?;
         created.extend(key_file.map(|p| ("backup-signing server key", p)));
@@ -122,6 +147,7 @@ impl AppState {
         if let Some(warning) = warning {
             tracing::warn!(%warning, "backup times unreadable; counting no backup until the next one");
         }
+        let admin = Arc::new(admin);
         let state = AppState {
             backups: Arc::new(backups),
             server_key: Arc::new(server_key),
@@ -129,33 +155,25 @@ impl AppState {
             db: Arc::new(db),
             config: Arc::new(config),
             started: Instant::now(),
-            auth: Arc::new(auth),
-            admin_log: Arc::new(admin_log),
-            custody: Arc::new(custody),
+            auth: Arc::clone(admin.auth()),
+            admin_log: Arc::clone(admin.log()),
+            custody: Arc::clone(admin.custody()),
+            admin: Arc::new(commit(admin)),
             cluster: None,
         };
         Ok((state, created))
     }
 
-    /// Joins the cluster `config` describes: connects to NATS, starts applying the log from
-    /// this node's applied sequence, and routes every write through the log. Call before
-    /// serving.
-    pub async fn start_cluster(
-        &mut self,
-        config: stemedb_cluster::ClusterConfig,
-    ) -> Result<(), StartError> {
-        // Admin-state replication (API keys, custodial keys, the audit log) is wired in by
-        // the admin state module; until then this node applies no admin entries.
-        let hooks = stemedb_cluster::AdminHooks {
-            applied: 0,
-            apply: Arc::new(|_, _| Ok(())),
-        };
-        let cluster = stemedb_cluster::Cluster::start(Arc::clone(&self.db), config, hooks).await?;
-        self.cluster = Some(Arc::new(cluster));
-        Ok(())
+    /// The audit log's name for a caller: its key id, or `anonymous`.
+    pub fn actor(caller: &auth::Caller) -> String {
+        caller
+            .0
+            .as_ref()
+            .map_or_else(|| "anonymous".to_owned(), |p| p.key_id.clone())
     }
 
-    /// Appends an administrative action to the audit log (fsynced) before it is answered.
+    /// Appends an administrative action to the audit log (fsynced; in cluster mode applied on
+    /// this node) before it is answered.
     pub async fn record_admin(
         &self,
         caller: &auth::Caller,
@@ -163,27 +181,15 @@ impl AppState {
         target: &str,
         detail: serde_json::Value,
     ) -> Result<(), ApiError> {
-        let actor = caller
-            .0
-            .as_ref()
-            .map_or_else(|| "anonymous".to_owned(), |p| p.key_id.clone());
-        let (log, action, target) = (
-            Arc::clone(&self.admin_log),
-            action.to_owned(),
-            target.to_owned(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let entry = AdminAction {
-                actor: &actor,
-                action: &action,
-                target: &target,
-                detail,
-            };
-            log.append(&entry, auth::now())
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        let actor = AppState::actor(caller);
+        let entry = AdminAction {
+            actor: &actor,
+            action,
+            target,
+            detail,
+        }
+        .entry(auth::now());
+        self.admin.record(entry).await
     }
 }
 

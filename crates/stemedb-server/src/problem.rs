@@ -94,6 +94,8 @@ pub enum ApiError {
     AmbiguousFraming,
     #[error("the {0} header may appear only once")]
     DuplicateHeader(&'static str),
+    #[error("the admin change was not committed to the cluster: {0}; retry")]
+    AdminUnavailable(String),
 }
 
 /// Status, stable type suffix and title for an error.
@@ -252,6 +254,11 @@ fn classify(error: &ApiError) -> (StatusCode, &'static str, &'static str) {
             "Both Content-Length and Transfer-Encoding",
         ),
         ApiError::DuplicateHeader(_) => (S::BAD_REQUEST, "duplicate-header", "Header repeated"),
+        ApiError::AdminUnavailable(_) => (
+            S::SERVICE_UNAVAILABLE,
+            "admin-unavailable",
+            "Admin change not committed",
+        ),
     }
 }
 
@@ -430,7 +437,8 @@ pub fn into_response(error: &ApiError) -> Response {
             DbError::NotYetApplied { .. }
             | DbError::ReplicationUnavailable { .. }
             | DbError::ReplicationPending { .. },
-        ) => {
+        )
+        | ApiError::AdminUnavailable(_) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}

@@ -50,13 +50,14 @@ async fn ingest_fitted(
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
     let custody = std::sync::Arc::clone(&state.custody);
     let guard = std::sync::Arc::clone(&state.agents);
+    let admin = std::sync::Arc::clone(&state.admin);
     blocking(state, move |db| {
         let wire = fit(parse_wire(&bytes)?)?;
         let agent = crate::agent_guard::agent_of(&wire, caller.0.as_ref());
         guard.guarded(agent.as_deref(), || {
             let limits = &db.config().limits;
-            let wire =
-                custody.prepare(caller.0.as_ref(), Some(predicate), wire, db.now(), limits)?;
+            let caller = caller.0.as_ref();
+            let wire = custody.prepare(&*admin, caller, Some(predicate), wire, db.now(), limits)?;
             let ingested = db.ingest_control(wire.clone(), predicate)?;
             Ok((wire, ingested))
         })

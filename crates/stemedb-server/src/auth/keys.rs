@@ -232,6 +232,31 @@ impl KeyStore {
         new: NewKey,
         now: Timestamp,
     ) -> Result<(KeyRecord, String), AuthError> {
+        let (record, secret) = KeyRecord::create(new, now)?;
+        self.put(record.clone())?;
+        Ok((record, secret))
+    }
+
+    /// Stores `record` under its id: in the place of the key with that id, or after the others.
+    /// The file is saved before the change is kept; a failed save leaves the store as it was.
+    pub fn put(&mut self, record: KeyRecord) -> Result<(), AuthError> {
+        let before = self.keys.clone();
+        match self.keys.iter_mut().find(|k| k.id == record.id) {
+            Some(key) => *key = record,
+            None => self.keys.push(record),
+        }
+        let saved = self.save();
+        if saved.is_err() {
+            self.keys = before;
+            self.reindex()?;
+        }
+        saved
+    }
+}
+
+impl KeyRecord {
+    /// A new key with a new id and its secret (shown once); nothing is stored.
+    pub fn create(new: NewKey, now: Timestamp) -> Result<(KeyRecord, String), AuthError> {
         let secret = new_secret()?;
         let record = KeyRecord {
             id: new_id()?,
@@ -247,38 +272,23 @@ impl KeyStore {
                 valid_until: None,
             }],
         };
-        self.keys.push(record.clone());
-        self.save()?;
         Ok((record, secret))
     }
 
-    fn key_mut(&mut self, id: &str) -> Result<&mut KeyRecord, AuthError> {
-        self.keys
-            .iter_mut()
-            .find(|k| k.id == id)
-            .ok_or_else(|| AuthError::NoSuchKey(id.to_owned()))
-    }
-
-    pub fn revoke(&mut self, id: &str, now: Timestamp) -> Result<KeyRecord, AuthError> {
-        let key = self.key_mut(id)?;
+    /// The key revoked at `now` (a revoked key keeps its first revocation time).
+    pub fn revoked(&self, now: Timestamp) -> KeyRecord {
+        let mut key = self.clone();
         key.revoked_at.get_or_insert(now);
-        let record = key.clone();
-        self.save()?;
-        Ok(record)
+        key
     }
 
-    /// A new secret for the key; the secrets it had stay valid until `now + grace_ms`.
-    pub fn rotate(
-        &mut self,
-        id: &str,
-        now: Timestamp,
-        grace_ms: u64,
-    ) -> Result<(KeyRecord, String), AuthError> {
-        let secret = new_secret()?;
-        let key = self.key_mut(id)?;
-        if key.revoked_at.is_some() {
+    /// The key with a new secret; the secrets it had stay valid until `now + grace_ms`.
+    pub fn rotated(&self, now: Timestamp, grace_ms: u64) -> Result<(KeyRecord, String), AuthError> {
+        if self.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
+        let secret = new_secret()?;
+        let mut key = self.clone();
         let until = Timestamp::from_micros(now.micros().saturating_add(grace_ms as i64 * 1000));
         for old in &mut key.secrets {
             old.valid_until = Some(old.valid_until.map_or(until, |t| t.min(until)));
@@ -289,13 +299,12 @@ impl KeyStore {
             hash: hex::encode(secret_hash(&secret)),
             valid_until: None,
         });
-        let record = key.clone();
-        self.save()?;
-        Ok((record, secret))
+        Ok((key, secret))
     }
 
-    pub fn update(&mut self, id: &str, change: KeyChange) -> Result<KeyRecord, AuthError> {
-        let key = self.key_mut(id)?;
+    /// The key with the fields `change` names changed.
+    pub fn updated(&self, change: KeyChange) -> KeyRecord {
+        let mut key = self.clone();
         if let Some(name) = change.name {
             key.name = name;
         }
@@ -311,9 +320,13 @@ impl KeyStore {
         if let Some(agents) = change.agent_ids {
             key.agent_ids = agents;
         }
-        let record = key.clone();
-        self.save()?;
-        Ok(record)
+        key
+    }
+
+    /// BLAKE3 of the record's JSON: how a replicated change names the version it replaces.
+    pub fn digest(&self) -> Result<String, AuthError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| AuthError::Storage(e.to_string()))?;
+        Ok(blake3::hash(&bytes).to_hex().to_string())
     }
 }
 

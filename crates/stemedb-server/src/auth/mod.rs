@@ -188,11 +188,19 @@ impl Auth {
         &self,
         f: impl FnOnce(&mut KeyStore) -> Result<T, AuthError>,
     ) -> Result<T, ApiError> {
+        self.update_keys(f).map_err(ApiError::from)
+    }
+
+    /// Runs `f` on the key store under its write lock (the admin state's apply path).
+    pub fn update_keys<T>(
+        &self,
+        f: impl FnOnce(&mut KeyStore) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
         let mut keys = self
             .keys
             .write()
-            .map_err(|_| ApiError::Internal("key store lock poisoned".into()))?;
-        f(&mut keys).map_err(ApiError::from)
+            .map_err(|_| AuthError::Storage("key store lock poisoned".into()))?;
+        f(&mut keys)
     }
 
     /// The caller behind a request's credentials.

@@ -26,6 +26,7 @@ async fn three_nodes_apply_one_log() {
         .collect();
     a_write_on_one_node_is_read_on_every_node(&nodes).await;
     grants_made_on_one_node_act_on_every_node(&nodes).await;
+    api_keys_and_custodial_keys_made_on_one_node_act_on_every_node(&nodes).await;
     concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(&nodes).await;
     let n3 = nodes.pop().unwrap();
     let n3 = a_killed_node_is_marked_down_and_catches_up_after_a_restart(&nodes, n3, &nats).await;
@@ -132,6 +133,68 @@ async fn wait_for_role(node: &Node, route: &str, agent: &str) {
             node.id
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// POSTs with a given API key.
+async fn post_as(node: &Node, key: &str, path: &str, payload: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", node.url))
+        .header("x-api-key", key)
+        .json(payload)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn api_keys_and_custodial_keys_made_on_one_node_act_on_every_node(nodes: &[Node]) {
+    let create =
+        json!({"name": "cluster-writer", "role": "write", "agent_ids": ["agent/custodial"]});
+    let (status, created) = post(&nodes[0], "/v1/api-keys", &create).await;
+    assert_eq!(status, 201, "API key created on n1: {created}");
+    let (key, key_id) = (
+        created["key"].as_str().unwrap(),
+        created["id"].as_str().unwrap(),
+    );
+    // An unsigned write for a bound agent makes its custodial key on the node it reaches;
+    // the key travels with the admin stream, so every node signs for the agent with it.
+    let mut public_keys = BTreeSet::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let unsigned = json!({"subject": format!("cluster/custodial/{i}"), "predicate": "p",
+            "value": i, "agent_id": "agent/custodial", "timestamp": "2025-01-01T00:00:00Z"});
+        let (status, answer) = post_as(node, key, "/v1/assert", &unsigned).await;
+        assert_eq!(
+            status, 201,
+            "the key made on n1 writes through {}: {answer}",
+            node.id
+        );
+        let id = answer["id"].as_str().unwrap();
+        let record = node.get(&format!("/v1/assertions/{id}")).await;
+        public_keys.insert(record["public_key"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        public_keys.len(),
+        1,
+        "one custodial key for the agent on every node: {public_keys:?}"
+    );
+    let (status, revoked) = post(
+        &nodes[1],
+        &format!("/v1/api-keys/{key_id}/revoke"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "revoked on n2: {revoked}");
+    let probe = json!({"subject": "cluster/custodial/after", "predicate": "p", "value": 1,
+        "agent_id": "agent/custodial", "timestamp": "2025-01-01T00:00:00Z"});
+    for node in nodes {
+        let (status, answer) = post_as(node, key, "/v1/assert", &probe).await;
+        assert_eq!(
+            status, 401,
+            "the key revoked on n2 is refused by {}: {answer}",
+            node.id
+        );
     }
 }
 
