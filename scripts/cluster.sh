@@ -13,8 +13,8 @@
 # The nodes share an admin key (DIR/admin.key, used as STEMEDB_ROOT_API_KEY) and a custodial
 # master key (DIR/master.key), both created at the first start (mode 0600): configuration that
 # must be the same on every node. Use them as: STEMEDB_API_KEY=$(cat DIR/admin.key).
-# Environment: STEMEDB_BIN (default: target/release/stemedb, else target/debug/stemedb, built
-# with cargo if neither exists).
+# Environment: STEMEDB_BIN (default: target/release/stemedb, built or brought up to date with
+# cargo first).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,10 +25,8 @@ die() { echo "cluster.sh: ERROR: $*" >&2; exit 1; }
 
 stemedb_bin() {
   if [ -n "${STEMEDB_BIN:-}" ]; then echo "$STEMEDB_BIN"; return; fi
-  for profile in release debug; do
-    if [ -x "$root/target/$profile/stemedb" ]; then echo "$root/target/$profile/stemedb"; return; fi
-  done
-  say "building stemedb (cargo build --release -p stemedb-cli)"
+  # cargo rebuilds only what changed; a stale binary would lack the cluster flags.
+  say "cargo build --release -p stemedb-cli (set STEMEDB_BIN to skip)"
   (cd "$root" && cargo build --release -q -p stemedb-cli) || die "cargo build failed"
   echo "$root/target/release/stemedb"
 }
