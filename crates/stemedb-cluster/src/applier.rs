@@ -137,7 +137,7 @@ impl Applier {
             entries.push(StreamEntry {
                 stream_seq: seq,
                 published_at: Timestamp::from_micros(micros as i64),
-                record: checked_record(seq, &message.payload),
+                records: checked_records(seq, &message.payload),
             });
         }
         let Some(last) = entries.last().map(|e| e.stream_seq) else {
@@ -162,15 +162,15 @@ impl Applier {
     }
 }
 
-/// The entry's record, or `None` (logged and counted) when it fails its checks: every node
+/// The entry's records, or none (logged and counted) when it fails its checks: every node
 /// refuses the same entry the same way, so replicas stay equal.
-fn checked_record(seq: u64, payload: &[u8]) -> Option<stemedb::core::SignedAssertion> {
+fn checked_records(seq: u64, payload: &[u8]) -> Vec<stemedb::core::SignedAssertion> {
     match decode_entry(payload) {
-        Ok(record) => Some(record),
+        Ok(records) => records,
         Err(e) => {
             tracing::warn!(stream_sequence = seq, error = %e, "refused a log entry");
             metrics::counter!("stemedb_replication_entries_refused_total").increment(1);
-            None
+            Vec::new()
         }
     }
 }

@@ -1,59 +1,134 @@
-//! The one wire shape of a log entry in the replicated stream: a version byte, the record's
-//! 64-byte signature, then its canonical body bytes (the bytes its id hashes). The message id
-//! (`Nats-Msg-Id`) is the record's id in hex, so the stream drops a re-sent record within its
-//! duplicate window. Every node checks what it reads: an entry that fails (an unknown version,
-//! a short or malformed body, a signature that does not verify) is refused by name and stores
-//! nothing, identically on every node.
-use stemedb::core::{Limits, Signature, SignedAssertion};
+//! The one wire shape of a log entry in the replicated stream: a version byte, then one frame
+//! per record — the canonical body's length (u32, big-endian), the record's 64-byte signature,
+//! the canonical body bytes (the bytes its id hashes). A single write is one frame; a batch
+//! travels as chunks of frames, each entry below the server's payload limit, in order. The
+//! message id (`Nats-Msg-Id`) is the record's id for one record, and a hash of the chunk's
+//! ids for a chunk, so the stream drops an entry re-sent within its duplicate window.
+//!
+//! Every node checks what it reads: an entry that fails (an unknown version, a truncated
+//! frame, a malformed body, a signature that does not verify) is refused whole, by name, and
+//! stores nothing, identically on every node.
+use stemedb::core::{Limits, Signature, SignedAssertion, verify_many};
 
 /// The entry layout this build writes and reads.
 const ENTRY_VERSION: u8 = 1;
 const SIGNATURE_BYTES: usize = 64;
+const LENGTH_BYTES: usize = 4;
+/// A frame's bytes besides the canonical body.
+pub const FRAME_OVERHEAD_BYTES: usize = LENGTH_BYTES + SIGNATURE_BYTES;
 
 /// Why a stream entry was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EntryError {
-    #[error("entry of {len} bytes is too short to hold a version byte and a signature")]
-    Short { len: usize },
+    #[error("entry is empty")]
+    Empty,
     #[error("entry has layout version {found}; this build reads only version {ENTRY_VERSION}")]
     UnknownVersion { found: u8 },
-    #[error("entry body is not a valid assertion: {0}")]
-    Body(String),
-    #[error("entry's signature does not verify for assertion {id}")]
-    Signature { id: String },
+    #[error("frame {frame} is truncated at byte {at}")]
+    Truncated { frame: usize, at: usize },
+    #[error("entry holds no record")]
+    NoRecord,
+    #[error("frame {frame}'s body is not a valid assertion: {reason}")]
+    Body { frame: usize, reason: String },
+    #[error("frame {frame}'s signature does not verify for assertion {id}")]
+    Signature { frame: usize, id: String },
 }
 
-/// Encodes a verified record as a stream entry.
-pub fn encode_entry(record: &SignedAssertion) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(1 + SIGNATURE_BYTES + record.canonical.len());
+/// The size of `record`'s frame.
+pub fn frame_bytes(record: &SignedAssertion) -> usize {
+    FRAME_OVERHEAD_BYTES + record.canonical.len()
+}
+
+/// Encodes verified records as one stream entry.
+pub fn encode_entry(records: &[SignedAssertion]) -> Vec<u8> {
+    let size = 1 + records.iter().map(frame_bytes).sum::<usize>();
+    let mut bytes = Vec::with_capacity(size);
     bytes.push(ENTRY_VERSION);
-    bytes.extend_from_slice(&record.signature.0);
-    bytes.extend_from_slice(&record.canonical);
+    for record in records {
+        // Canonical bodies are bounded far below 4 GiB by the body limits.
+        let len = u32::try_from(record.canonical.len()).unwrap_or(u32::MAX);
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(&record.signature.0);
+        bytes.extend_from_slice(&record.canonical);
+    }
     bytes
 }
 
-/// Decodes and verifies a stream entry. The body rules are the widest (`Limits::default`),
-/// as for stored records: the publishing node applied its own, stricter ones.
-pub fn decode_entry(bytes: &[u8]) -> Result<SignedAssertion, EntryError> {
-    let Some((&version, rest)) = bytes.split_first() else {
-        return Err(EntryError::Short { len: 0 });
-    };
+/// Decodes and verifies a stream entry (signatures checked as one batch). The body rules are
+/// the widest (`Limits::default`), as for stored records: the publishing node applied its own.
+pub fn decode_entry(bytes: &[u8]) -> Result<Vec<SignedAssertion>, EntryError> {
+    let (&version, mut rest) = bytes.split_first().ok_or(EntryError::Empty)?;
     if version != ENTRY_VERSION {
         return Err(EntryError::UnknownVersion { found: version });
     }
-    let (Some(signature), Some(canonical)) =
-        (rest.get(..SIGNATURE_BYTES), rest.get(SIGNATURE_BYTES..))
-    else {
-        return Err(EntryError::Short { len: bytes.len() });
-    };
-    let mut sig = [0u8; SIGNATURE_BYTES];
-    sig.copy_from_slice(signature);
-    let record = SignedAssertion::from_canonical(canonical, Signature(sig), &Limits::default())
-        .map_err(|e| EntryError::Body(e.to_string()))?;
-    if !record.verify() {
+    let mut records = Vec::new();
+    while !rest.is_empty() {
+        let frame = records.len();
+        let at = bytes.len() - rest.len();
+        let truncated = EntryError::Truncated { frame, at };
+        let (len, after) = rest
+            .split_first_chunk::<LENGTH_BYTES>()
+            .ok_or(truncated.clone())?;
+        let (signature, after) = after
+            .split_first_chunk::<SIGNATURE_BYTES>()
+            .ok_or(truncated.clone())?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let canonical = after.get(..len).ok_or(truncated)?;
+        let record =
+            SignedAssertion::from_canonical(canonical, Signature(*signature), &Limits::default())
+                .map_err(|e| EntryError::Body {
+                frame,
+                reason: e.to_string(),
+            })?;
+        records.push(record);
+        rest = &after[len..];
+    }
+    if records.is_empty() {
+        return Err(EntryError::NoRecord);
+    }
+    let checks: Vec<_> = records
+        .iter()
+        .map(|r| (r.body.public_key, r.id, r.signature))
+        .collect();
+    if let Some(frame) = verify_many(&checks).iter().position(|ok| !ok) {
         return Err(EntryError::Signature {
-            id: record.id.to_hex(),
+            frame,
+            id: records[frame].id.to_hex(),
         });
     }
-    Ok(record)
+    Ok(records)
+}
+
+/// The message id of an entry: the record's id for one record, else a BLAKE3 over the ids.
+pub fn entry_id(records: &[SignedAssertion]) -> String {
+    match records {
+        [one] => one.id.to_hex(),
+        many => {
+            let mut hasher = blake3::Hasher::new();
+            for record in many {
+                hasher.update(record.id.as_bytes());
+            }
+            format!("chunk-{}", hasher.finalize().to_hex())
+        }
+    }
+}
+
+/// Splits records into chunks whose entries stay within `entry_bytes_max`, in order (a
+/// record larger than that alone is a chunk of its own; the payload check at start keeps
+/// every record below the server's limit).
+pub fn chunks(records: &[SignedAssertion], entry_bytes_max: usize) -> Vec<&[SignedAssertion]> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 1);
+    for (i, record) in records.iter().enumerate() {
+        let frame = frame_bytes(record);
+        if i > start && size + frame > entry_bytes_max {
+            out.push(&records[start..i]);
+            (start, size) = (i, 1);
+        }
+        size += frame;
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
 }

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use admin::{ADMIN_STREAM, AdminApply, AdminChannel};
 pub use config::ClusterConfig;
-pub use entry::{EntryError, decode_entry, encode_entry};
+pub use entry::{EntryError, chunks, decode_entry, encode_entry, entry_id};
 pub use error::ClusterError;
 
 use applier::Applier;
@@ -105,6 +105,7 @@ impl Cluster {
             db: Arc::downgrade(&db),
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             apply_wait: Duration::from_millis(config.apply_wait_ms),
+            entry_bytes_max: entry_bytes_max(&client),
         };
         db.set_log_sink(Arc::new(sink))
             .map_err(|e| ClusterError::Config(e.to_string()))?;
@@ -215,6 +216,17 @@ impl Drop for Cluster {
             task.abort();
         }
     }
+}
+
+/// Entries stay below the server's payload limit, with room for headers, and at 1 MiB.
+fn entry_bytes_max(client: &async_nats::Client) -> usize {
+    const HEADROOM_BYTES: usize = 4 * 1024;
+    const ENTRY_BYTES_CAP: usize = 1024 * 1024;
+    client
+        .server_info()
+        .max_payload
+        .saturating_sub(HEADROOM_BYTES)
+        .min(ENTRY_BYTES_CAP)
 }
 
 /// Why a write cannot be acknowledged now (`None`: it can): a leader and a quorum of current

@@ -13,8 +13,8 @@ use tokio::sync::watch;
 /// then read back from the store instead.
 const OUTCOMES_MAX: usize = 65_536;
 
-/// An entry's outcome: `None` when the entry carried no record this node could store.
-pub type EntryOutcome = Option<AppendOutcome>;
+/// An entry's outcome: one per record it carried (none when this node refused the entry).
+pub type EntryOutcome = Vec<AppendOutcome>;
 
 pub struct Progress {
     applied: watch::Sender<u64>,
@@ -56,7 +56,7 @@ impl Progress {
     /// The outcome of the entry at `stream_seq`: `None` when it is not kept (never applied
     /// here yet, or pushed out by a large backlog).
     pub fn outcome(&self, stream_seq: u64) -> Option<EntryOutcome> {
-        self.outcomes.lock().ok()?.get(&stream_seq).copied()
+        self.outcomes.lock().ok()?.get(&stream_seq).cloned()
     }
 
     /// Waits until the applier has passed `stream_seq`; false when `wait` ran out first.

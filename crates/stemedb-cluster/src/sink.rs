@@ -1,5 +1,5 @@
-//! The write path in cluster mode (`Db`'s [`LogSink`]): publish each verified record to the
-//! log stream with `Nats-Msg-Id` = its id, wait for the stream's acknowledgement (fsynced on a
+//! The write path in cluster mode (`Db`'s [`LogSink`]): publish the verified records to the
+//! log stream (one record per entry, or a batch in chunks; `entry.rs`), wait for the stream's acknowledgement (fsynced on a
 //! quorum), then for this node's applier to pass it, and answer what the applier did with it.
 //! A publish that fails (a leader election, a lost connection) is retried with the same id
 //! until `publish_timeout_ms`: the stream's duplicate window makes a retry store nothing twice.
@@ -12,7 +12,7 @@ use stemedb::core::SignedAssertion;
 use stemedb::{AppendOutcome, Db, DbError, Derived, LogSink};
 use tokio::runtime::Handle;
 
-use crate::entry::encode_entry;
+use crate::entry::{chunks, encode_entry, entry_id};
 use crate::progress::Progress;
 
 /// Pause between publish attempts while the stream has no leader.
@@ -27,6 +27,8 @@ pub struct NatsSink {
     pub(crate) db: Weak<Db>,
     pub(crate) publish_timeout: Duration,
     pub(crate) apply_wait: Duration,
+    /// The largest entry to publish (below the server's payload limit).
+    pub(crate) entry_bytes_max: usize,
 }
 
 impl LogSink for NatsSink {
@@ -41,7 +43,8 @@ impl NatsSink {
         &self,
         records: &[SignedAssertion],
     ) -> Result<Vec<AppendOutcome>, DbError> {
-        let acks = self.publish_all(records).await?;
+        let chunks = chunks(records, self.entry_bytes_max);
+        let acks = self.publish_all(&chunks).await?;
         let Some(last) = acks.iter().map(|a| a.sequence).max() else {
             return Ok(Vec::new());
         };
@@ -51,58 +54,58 @@ impl NatsSink {
                 waited_ms: self.apply_wait.as_millis() as u64,
             });
         }
-        records
-            .iter()
-            .zip(&acks)
-            .map(|(record, ack)| self.outcome_of(record, ack))
-            .collect()
+        let mut outcomes = Vec::with_capacity(records.len());
+        for (chunk, ack) in chunks.iter().zip(&acks) {
+            outcomes.extend(self.outcomes_of(chunk, ack)?);
+        }
+        Ok(outcomes)
     }
 
-    /// Publishes every record (all sent before any acknowledgement is awaited, so a batch
-    /// costs about one round trip), then collects the acknowledgements in order, retrying a
-    /// record whose publish failed.
-    async fn publish_all(&self, records: &[SignedAssertion]) -> Result<Vec<PublishAck>, DbError> {
+    /// Publishes every chunk (all sent before any acknowledgement is awaited, so a batch costs
+    /// about one round trip), then collects the acknowledgements in order, retrying a chunk
+    /// whose publish failed.
+    async fn publish_all(&self, chunks: &[&[SignedAssertion]]) -> Result<Vec<PublishAck>, DbError> {
         let deadline = Instant::now() + self.publish_timeout;
-        let mut pending = Vec::with_capacity(records.len());
-        for record in records {
-            pending.push(self.send(record).await);
+        let mut pending = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            pending.push(self.send(chunk).await);
         }
-        let mut acks = Vec::with_capacity(records.len());
-        for (record, sent) in records.iter().zip(pending) {
+        let mut acks = Vec::with_capacity(chunks.len());
+        for (chunk, sent) in chunks.iter().zip(pending) {
             let first = match sent {
                 Ok(future) => future.await.map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             let ack = match first {
                 Ok(ack) => ack,
-                Err(reason) => self.retry(record, deadline, reason).await?,
+                Err(reason) => self.retry(chunk, deadline, reason).await?,
             };
             acks.push(ack);
         }
         Ok(acks)
     }
 
-    async fn send(&self, record: &SignedAssertion) -> Result<PublishAckFuture, String> {
+    async fn send(&self, chunk: &[SignedAssertion]) -> Result<PublishAckFuture, String> {
         let message = PublishMessage::build()
-            .payload(encode_entry(record).into())
-            .message_id(record.id.to_hex());
+            .payload(encode_entry(chunk).into())
+            .message_id(entry_id(chunk));
         self.js
             .send_publish(self.subject.clone(), message)
             .await
             .map_err(|e| e.to_string())
     }
 
-    /// Publishes one record again, with the same id, until acknowledged or past `deadline`.
+    /// Publishes one chunk again, with the same id, until acknowledged or past `deadline`.
     async fn retry(
         &self,
-        record: &SignedAssertion,
+        chunk: &[SignedAssertion],
         deadline: Instant,
         mut reason: String,
     ) -> Result<PublishAck, DbError> {
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS)).await;
             metrics::counter!("stemedb_replication_publish_retries_total").increment(1);
-            let attempt = match self.send(record).await {
+            let attempt = match self.send(chunk).await {
                 Ok(future) => future.await.map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
@@ -119,25 +122,34 @@ impl NatsSink {
         })
     }
 
-    /// What the applier did with the entry an acknowledgement names. A duplicate
-    /// acknowledgement names the entry that first carried the id.
-    fn outcome_of(
+    /// What the applier did with the chunk an acknowledgement names. A duplicate
+    /// acknowledgement names the entry that first carried the same records: each is then a
+    /// duplicate of what that entry stored.
+    fn outcomes_of(
         &self,
-        record: &SignedAssertion,
+        chunk: &[SignedAssertion],
         ack: &PublishAck,
-    ) -> Result<AppendOutcome, DbError> {
-        let applied = self.progress.outcome(ack.sequence);
-        match (ack.duplicate, applied) {
-            (false, Some(Some(outcome))) => Ok(outcome),
-            (true, Some(Some(AppendOutcome::Appended { sequence, .. }))) => {
-                Ok(AppendOutcome::Duplicate { sequence })
-            }
-            (_, Some(Some(outcome))) => Ok(outcome),
-            (_, Some(None)) => Err(DbError::Internal(
-                "the stream entry of a verified record was refused by this node's applier",
-            )),
-            (duplicate, None) => self.read_back(record, duplicate),
+    ) -> Result<Vec<AppendOutcome>, DbError> {
+        let Some(applied) = self.progress.outcome(ack.sequence) else {
+            return chunk
+                .iter()
+                .map(|record| self.read_back(record, ack.duplicate))
+                .collect();
+        };
+        if applied.len() != chunk.len() {
+            return Err(DbError::Internal(
+                "the stream entry of verified records was refused by this node's applier",
+            ));
         }
+        Ok(applied
+            .into_iter()
+            .map(|outcome| match (ack.duplicate, outcome) {
+                (true, AppendOutcome::Appended { sequence, .. }) => {
+                    AppendOutcome::Duplicate { sequence }
+                }
+                (_, outcome) => outcome,
+            })
+            .collect())
     }
 
     /// The outcome from the store, for an entry whose outcome is no longer kept.

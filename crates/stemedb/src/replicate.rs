@@ -29,12 +29,12 @@ impl Db {
         self.sink.get().is_some()
     }
 
-    /// Applies entries of the replicated stream, in order (the applier's path); one outcome
-    /// per entry, `None` for an entry without a record.
+    /// Applies entries of the replicated stream, in order (the applier's path); for each
+    /// entry, one outcome per record it carries.
     pub fn apply_stream(
         &self,
         entries: Vec<StreamEntry>,
-    ) -> Result<Vec<Option<AppendOutcome>>, DbError> {
+    ) -> Result<Vec<Vec<AppendOutcome>>, DbError> {
         Ok(self.store.append_stream(entries)?)
     }
 

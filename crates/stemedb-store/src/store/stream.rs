@@ -14,21 +14,22 @@ pub struct StreamEntry {
     /// Its position in the stream; entries are handed over in strictly increasing order,
     /// each once.
     pub stream_seq: u64,
-    /// When the stream stored it: the record's `recorded_at` (never lower than the last one
+    /// When the stream stored it: its records' `recorded_at` (never lower than the last one
     /// stored), the same on every node.
     pub published_at: Timestamp,
-    /// The verified record it carries; `None` for an entry this node refuses to store (it
-    /// fails its checks), which only moves the stream position on.
-    pub record: Option<SignedAssertion>,
+    /// The verified records it carries, in order (a batch travels in chunks); none for an
+    /// entry this node refuses to store (it fails its checks), which only moves the stream
+    /// position on.
+    pub records: Vec<SignedAssertion>,
 }
 
 impl Store {
-    /// Applies stream entries durably, in order; one outcome per entry (`None` for an entry
-    /// without a record). Returns once the records and the new stream position are fsynced.
+    /// Applies stream entries durably, in order; for each entry, one outcome per record.
+    /// Returns once the records and the new stream position are fsynced.
     pub fn append_stream(
         &self,
         entries: Vec<StreamEntry>,
-    ) -> Result<Vec<Option<AppendOutcome>>, StoreError> {
+    ) -> Result<Vec<Vec<AppendOutcome>>, StoreError> {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(Vec::new());
         };
@@ -43,23 +44,21 @@ impl Store {
             });
         }
         let last_stream_seq = last.stream_seq;
-        let mut records = Vec::with_capacity(entries.len());
-        let mut published_at = Vec::with_capacity(entries.len());
-        let has_record: Vec<bool> = entries.iter().map(|e| e.record.is_some()).collect();
+        let counts: Vec<usize> = entries.iter().map(|e| e.records.len()).collect();
+        let mut records = Vec::with_capacity(counts.iter().sum());
+        let mut published_at = Vec::with_capacity(records.capacity());
         for entry in entries {
-            if let Some(record) = entry.record {
-                records.push(record);
-                published_at.push(entry.published_at);
-            }
+            published_at.extend(std::iter::repeat_n(entry.published_at, entry.records.len()));
+            records.extend(entry.records);
         }
         let stamp = StreamStamp {
             published_at,
             last_stream_seq,
         };
         let mut outcomes = self.send(records, Some(stamp))?.into_iter();
-        Ok(has_record
+        Ok(counts
             .into_iter()
-            .map(|has| if has { outcomes.next() } else { None })
+            .map(|n| outcomes.by_ref().take(n).collect())
             .collect())
     }
 
