@@ -68,6 +68,10 @@ pub struct LoadTestArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write modes: paces the writes to this many assertions per second (0: as fast as the
+    /// clients go). For a steady load, such as the replication-lag benchmark.
+    #[arg(long, default_value_t = 0)]
+    rate_per_sec: u64,
 }
 
 pub(crate) fn agent_key(tag: &str, agent: usize) -> SecretKey {
@@ -138,6 +142,8 @@ enum Work {
 }
 
 struct Shared {
+    /// When the timed phase began (paced writes are scheduled from it).
+    began: Instant,
     work: Vec<Work>,
     next: AtomicUsize,
     stop: AtomicBool,
@@ -227,6 +233,8 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
                 shared.stop.store(true, Ordering::Relaxed);
                 break;
             };
+            pace(&shared, &args, i, *assertions).await;
+            let started = Instant::now();
             let outcome = match client.post_raw(path, body.clone()).await {
                 Ok((_, reply)) if reply["rejected"].as_u64().unwrap_or(0) > 0 => {
                     Err(format!("batch rejected items: {}", reply["results"]))
@@ -289,6 +297,7 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
         );
     }
     let shared = Arc::new(Shared {
+        began: Instant::now(),
         work,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
@@ -320,6 +329,16 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     report(&args, &shared, elapsed)
+}
+
+/// Waits until request `i` (of `assertions` each) is due at `--rate-per-sec`.
+async fn pace(shared: &Shared, args: &LoadTestArgs, i: usize, assertions: u64) {
+    if args.rate_per_sec == 0 {
+        return;
+    }
+    let before = i as f64 * assertions as f64;
+    let due = shared.began + Duration::from_secs_f64(before / args.rate_per_sec as f64);
+    tokio::time::sleep_until(due.into()).await;
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Cluster-mode figures for docs/benchmarks.md (issue 12), side by side on one machine:
+#   1. replication lag p50/p99, sampled each second on every node, during 60 s of 5,000 writes/s
+#      (batches of 50 through n1, paced by load-test --rate-per-sec);
+#   2. single-write and batched throughput of the three-node cluster next to a single node,
+#      with the same binary, the same load and the same disk.
+# Usage: scripts/bench-cluster.sh [DIR]   (default ./bench-data/cluster; emptied first)
+# Environment: LAG_SECS (60), RATE (5000), THROUGHPUT_SECS (20), STEMEDB_BIN (default: a
+# release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-./bench-data/cluster}
+lag_secs=${LAG_SECS:-60}
+rate=${RATE:-5000}
+tput_secs=${THROUGHPUT_SECS:-20}
+if [ -z "${STEMEDB_BIN:-}" ]; then cargo build --release -q -p stemedb-cli; fi
+bin=${STEMEDB_BIN:-target/release/stemedb}
+export STEMEDB_BIN=$bin
+[ -d "$dir" ] && { bash scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
+mkdir -p "$dir"
+mapfile -t urls < <(bash scripts/cluster.sh start "$dir")
+export STEMEDB_API_KEY; STEMEDB_API_KEY=$(cat "$dir/admin.key")
+trap 'bash scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
+
+echo "== replication lag: $rate writes/s (batches of 50) into ${urls[0]} for ${lag_secs}s"
+"$bin" load-test --server "${urls[0]}" --mode batch --batch-size 50 --clients 16 \
+  --rate-per-sec "$rate" --count $((rate * lag_secs)) --duration-secs "$lag_secs" \
+  --tag lag --json >"$dir/lag-load.json" &
+load=$!
+: >"$dir/lag-samples"
+while kill -0 "$load" 2>/dev/null; do
+  for url in "${urls[@]}"; do
+    curl -sf -H "x-api-key: $STEMEDB_API_KEY" "$url/v1/cluster/members" |
+      python3 -c 'import json,sys; m=json.load(sys.stdin)["members"][0]; print(m["node_id"], m["lag_seconds"], m["lag_sequences"])' \
+      >>"$dir/lag-samples" || true
+  done
+  sleep 1
+done
+wait "$load"
+cat "$dir/lag-load.json"; echo
+python3 - "$dir/lag-samples" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+lags = sorted(float(r[1]) for r in rows)
+def pct(p):
+    return lags[min(len(lags) - 1, int(round(p / 100 * (len(lags) - 1))))]
+print(f"lag samples: {len(lags)} (each node's own lag, once a second)")
+print(f"lag p50 {pct(50):.3f} s, p99 {pct(99):.3f} s, max {lags[-1]:.3f} s")
+PY
+
+throughput() { # label, url, tag
+  echo "== $1: single writes, 64 clients, ${tput_secs}s"
+  "$bin" load-test --server "$2" --mode single --clients 64 --count 200000 \
+    --duration-secs "$tput_secs" --tag "$3-s" --json; echo
+  echo "== $1: batches of 1,000, 4 clients, ${tput_secs}s"
+  "$bin" load-test --server "$2" --mode batch --batch-size 1000 --clients 4 --count 1000000 \
+    --duration-secs "$tput_secs" --tag "$3-b" --json; echo
+}
+throughput "cluster (3 nodes, 3 NATS servers), through n1" "${urls[0]}" cluster
+bash scripts/cluster.sh stop "$dir" >/dev/null
+trap - EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+STEMEDB_ROOT_API_KEY=$STEMEDB_API_KEY "$bin" serve --data-dir "$dir/single" \
+  --bind "127.0.0.1:$port" >"$dir/single.log" 2>&1 &
+single=$!
+trap 'kill -TERM $single 2>/dev/null || true' EXIT
+until curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null; do sleep 0.1; done
+throughput "single node" "http://127.0.0.1:$port" single
