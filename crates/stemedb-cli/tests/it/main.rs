@@ -30,6 +30,7 @@ mod power;
 mod query;
 mod retraction_authority;
 mod security;
+mod stream_apply;
 mod tls;
 mod truth;
 mod wire_rules;
