@@ -32,6 +32,7 @@ async fn three_nodes_apply_one_log() {
     let n3 = a_killed_node_is_marked_down_and_catches_up_after_a_restart(&nodes, n3, &nats).await;
     nodes.push(n3);
     a_node_with_an_empty_data_directory_catches_up_in_full(&nodes, &nats, data.path()).await;
+    the_nodes_resume_after_every_nats_server_restarts(&nodes, &nats).await;
 }
 
 async fn post(node: &Node, path: &str, payload: &Value) -> (u16, Value) {
@@ -344,6 +345,24 @@ async fn a_node_with_an_empty_data_directory_catches_up_in_full(
         digest(&nodes[0].log().await),
         "a node started on an empty data directory holds the same log as n1"
     );
+}
+
+async fn the_nodes_resume_after_every_nats_server_restarts(nodes: &[Node], nats: &Nats) {
+    nats.restart();
+    // Writes retry through the leader election; consumers are recreated from each node's
+    // applied position.
+    let acked = write_randomly(nodes.iter().map(|n| n.url.clone()).collect(), 5, 11).await;
+    let last = wait_all_applied(nodes).await;
+    let logs: Vec<_> = futures_join(nodes.iter().map(|n| n.log())).await;
+    for (node, log) in nodes.iter().zip(&logs) {
+        let ids: BTreeSet<&str> = log.iter().map(|(_, id, _)| id.as_str()).collect();
+        assert!(
+            acked.keys().all(|id| ids.contains(id.as_str())),
+            "{} applied what was written after the restart (stream up to {last})",
+            node.id
+        );
+        assert_eq!(digest(log), digest(&logs[0]), "{} equals n1", node.id);
+    }
 }
 
 /// Awaits each future in turn (the logs are read one node at a time).

@@ -47,6 +47,25 @@ impl Nats {
     }
 }
 
+impl Nats {
+    /// Stops all three servers and starts them again on the same ports and data.
+    pub fn restart(&self) {
+        for command in ["stop", "start"] {
+            let output = Command::new("bash")
+                .arg(nats_script())
+                .args(["cluster", command])
+                .arg(self.dir.path())
+                .output()
+                .expect("run scripts/nats.sh");
+            assert!(
+                output.status.success(),
+                "scripts/nats.sh cluster {command}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         let _ = Command::new("bash")
