@@ -153,7 +153,11 @@ pub fn show(argv: &[OsString], from_file: &BTreeSet<String>) -> Result<()> {
         let value = if SECRET_MARKERS.iter().any(|m| name.contains(m)) && !raw.is_empty() {
             "****".to_owned()
         } else {
-            raw.join(",")
+            let shown: Vec<String> = raw
+                .iter()
+                .map(|v| stemedb_cluster::redact_userinfo(v))
+                .collect();
+            shown.join(",")
         };
         let source = if from_file.contains(&name) {
             "file"

@@ -80,3 +80,34 @@ impl ClusterConfig {
         Duration::from_millis(self.heartbeat_ms)
     }
 }
+
+/// `url` with any credentials (`user:password@`) replaced by `****@`: NATS URLs may carry
+/// them, and neither logs nor `config show` may print them.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://****@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn credentials_in_a_url_are_never_shown() {
+        for (url, shown) in [
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("nats://user:secret@nats1:4222", "nats://****@nats1:4222"),
+            ("nats://token@nats1:4222", "nats://****@nats1:4222"),
+            ("tls://u:p@h:1/path@x", "tls://****@h:1/path@x"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown, "{url}");
+        }
+    }
+}

@@ -28,7 +28,7 @@ use stemedb_wire::{ClusterHealth, ClusterMembers};
 use tokio::task::JoinHandle;
 
 pub use admin::{ADMIN_STREAM, AdminApply, AdminChannel};
-pub use config::ClusterConfig;
+pub use config::{ClusterConfig, redact_userinfo};
 pub use entry::{EntryError, chunks, decode_entry, encode_entry, entry_id};
 pub use error::ClusterError;
 
@@ -256,7 +256,8 @@ fn writable_reason(seen: &StreamView, client: &async_nats::Client) -> Option<Str
 }
 
 async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterError> {
-    let urls = config.urls.join(",");
+    let urls: Vec<String> = config.urls.iter().map(|u| redact_userinfo(u)).collect();
+    let urls = urls.join(",");
     let failed = |reason: String| ClusterError::Connect {
         urls: urls.clone(),
         reason,
