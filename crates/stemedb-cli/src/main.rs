@@ -120,7 +120,20 @@ enum Command {
     LoadTest(loadtest::LoadTestArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors read as sentences, whatever `RUST_BACKTRACE` says: `error: what failed: why`,
+/// then exit status 1. (Returning the error from `main` would print its debug form, with a
+/// stack backtrace on machines that set `RUST_BACKTRACE=1`.)
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let (argv, from_file) = config_file::apply(std::env::args_os().collect())?;
     let cli = Cli::parse_from(&argv);
     match cli.command {

@@ -22,7 +22,14 @@ pub struct CheckArgs {
     accept_loss: bool,
 }
 
+/// Opens an existing data directory: `check` and `rebuild-indexes` never create one (a typo
+/// in the path would otherwise "check clean" an empty store it just made).
 fn open(dir: &std::path::Path, acknowledged_loss: AckLossPolicy) -> Result<Db> {
+    anyhow::ensure!(
+        dir.join("FORMAT").is_file(),
+        "{} is not a StemeDB data directory (no FORMAT file there)",
+        dir.display()
+    );
     let config = DbConfig {
         acknowledged_loss,
         ..DbConfig::default()

@@ -284,3 +284,30 @@ fn admin_status_and_export_state_describe_a_running_server() {
             .contains("stemedb_http_requests_total")
     );
 }
+
+/// A failing command says what failed in sentences, exit status 1, and no stack backtrace even
+/// with `RUST_BACKTRACE=1` (set on the machines it runs on).
+#[test]
+fn a_cli_error_reads_as_sentences_even_with_rust_backtrace_set() {
+    for args in [
+        vec!["query", "--server", "http://127.0.0.1:1", "--subject", "s"],
+        vec!["check", "--data-dir", "/nonexistent/stemedb-data"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("backtrace"),
+            "{args:?} printed a backtrace: {stderr}"
+        );
+        assert!(
+            stderr.lines().count() <= 3,
+            "{args:?}: a few lines, not a dump: {stderr}"
+        );
+    }
+}
