@@ -16,6 +16,7 @@ use stemedb::{Db, StreamEntry};
 
 use crate::entry::decode_entry;
 use crate::error::ClusterError;
+use crate::local::LocalEntries;
 use crate::progress::{EntryOutcome, Progress};
 
 /// How long the consumer may be silent before the applier asks the stream whether it is
@@ -25,6 +26,8 @@ const STALL_CHECK_MS: u64 = 2_000;
 const RECREATE_PAUSE_MS: u64 = 500;
 
 pub(crate) struct Applier {
+    /// What this node published itself (checked when it was received, not again).
+    pub local: Arc<LocalEntries>,
     pub db: Arc<Db>,
     pub stream: Stream,
     pub progress: Arc<Progress>,
@@ -137,7 +140,10 @@ impl Applier {
             entries.push(StreamEntry {
                 stream_seq: seq,
                 published_at: Timestamp::from_micros(micros as i64),
-                records: checked_records(seq, &message.payload),
+                records: match self.local.take(&message.payload) {
+                    Some(records) => records,
+                    None => checked_records(seq, &message.payload),
+                },
             });
         }
         let Some(last) = entries.last().map(|e| e.stream_seq) else {

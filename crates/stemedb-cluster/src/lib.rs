@@ -14,6 +14,7 @@ mod applier;
 mod config;
 mod entry;
 mod error;
+mod local;
 mod members;
 mod monitor;
 mod progress;
@@ -97,8 +98,10 @@ impl Cluster {
         let progress = Arc::new(Progress::new(db.stream_applied()));
         let members = Arc::new(Members::new(config.heartbeat()));
         let view = Arc::new(Mutex::new(StreamView::default()));
+        let local = Arc::new(local::LocalEntries::default());
         let sink = NatsSink {
             js,
+            local: Arc::clone(&local),
             subject: LOG_SUBJECT.into(),
             runtime: tokio::runtime::Handle::current(),
             progress: Arc::clone(&progress),
@@ -110,6 +113,7 @@ impl Cluster {
         db.set_log_sink(Arc::new(sink))
             .map_err(|e| ClusterError::Config(e.to_string()))?;
         let applier = Applier {
+            local,
             db: Arc::clone(&db),
             stream: stream.clone(),
             progress: Arc::clone(&progress),

@@ -13,6 +13,7 @@ use stemedb::{AppendOutcome, Db, DbError, Derived, LogSink};
 use tokio::runtime::Handle;
 
 use crate::entry::{chunks, encode_entry, entry_id};
+use crate::local::LocalEntries;
 use crate::progress::Progress;
 
 /// Pause between publish attempts while the stream has no leader.
@@ -20,6 +21,8 @@ const RETRY_PAUSE_MS: u64 = 100;
 
 pub struct NatsSink {
     pub(crate) js: jetstream::Context,
+    /// What this node published, for its own applier (`local.rs`).
+    pub(crate) local: Arc<LocalEntries>,
     pub(crate) subject: String,
     pub(crate) runtime: Handle,
     pub(crate) progress: Arc<Progress>,
@@ -86,8 +89,10 @@ impl NatsSink {
     }
 
     async fn send(&self, chunk: &[SignedAssertion]) -> Result<PublishAckFuture, String> {
+        let payload = encode_entry(chunk);
+        self.local.remember(&payload, chunk);
         let message = PublishMessage::build()
-            .payload(encode_entry(chunk).into())
+            .payload(payload.into())
             .message_id(entry_id(chunk));
         self.js
             .send_publish(self.subject.clone(), message)
