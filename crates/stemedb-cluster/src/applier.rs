@@ -1,18 +1,21 @@
 //! The apply path in cluster mode: an ordered consumer reads the log stream from the entry
 //! after the last one this node applied (a sequence the store keeps atomically with the
 //! records), checks each entry, and hands runs of them to `Db::apply_stream`, which commits
-//! them in groups and derives truth exactly as a single node does. Redelivery is harmless
-//! (entries at or below the applied sequence are skipped); a consumer that stalls while the
-//! stream is ahead is recreated from the applied sequence; a gap the stream can no longer
-//! fill stops the applier, by name, in health.
+//! them in groups and derives truth exactly as a single node does. Two stages run at once so
+//! that checking the next run (parsing and verifying signatures, on a blocking thread) overlaps
+//! committing the last one: `read` → a channel of checked runs, in stream order → `apply`.
+//! Redelivery is harmless (entries at or below the applied sequence are skipped); a consumer
+//! that stalls while the stream is ahead is recreated from the applied sequence; a gap the
+//! stream can no longer fill stops the applier, by name, in health.
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::{Message, stream::Stream};
 use futures_util::StreamExt;
-use stemedb::core::Timestamp;
+use stemedb::core::{SignedAssertion, Timestamp};
 use stemedb::{Db, StreamEntry};
+use tokio::sync::mpsc;
 
 use crate::entry::decode_entry;
 use crate::error::ClusterError;
@@ -24,6 +27,8 @@ use crate::progress::{EntryOutcome, Progress};
 const STALL_CHECK_MS: u64 = 2_000;
 /// Pause before recreating a consumer after an error.
 const RECREATE_PAUSE_MS: u64 = 500;
+/// Checked runs waiting for the commit stage.
+const RUNS_QUEUED_MAX: usize = 2;
 
 pub(crate) struct Applier {
     /// What this node published itself (checked when it was received, not again).
@@ -32,6 +37,13 @@ pub(crate) struct Applier {
     pub stream: Stream,
     pub progress: Arc<Progress>,
     pub batch_max: usize,
+}
+
+fn stream_err(reason: String) -> ClusterError {
+    ClusterError::Stream {
+        stream: crate::LOG_STREAM,
+        reason,
+    }
 }
 
 impl Applier {
@@ -51,14 +63,11 @@ impl Applier {
         }
     }
 
-    /// One consumer's life: from the applied sequence on, until it errs or stalls.
+    /// One consumer's life: from the applied sequence on, until it errs or stalls. Both
+    /// stages end when either does; the next consumer starts from what was committed.
     async fn consume(&mut self) -> Result<(), ClusterError> {
         let start = self.progress.applied() + 1;
-        self.check_gap(start).await?;
-        let stream_err = |reason: String| ClusterError::Stream {
-            stream: crate::LOG_STREAM,
-            reason,
-        };
+        check_gap(&mut self.stream, start).await?;
         let consumer = self
             .stream
             .create_consumer(pull::OrderedConfig {
@@ -69,10 +78,40 @@ impl Applier {
             })
             .await
             .map_err(|e| stream_err(format!("creating a consumer: {e}")))?;
-        let mut messages = consumer
+        let messages = consumer
             .messages()
             .await
             .map_err(|e| stream_err(format!("reading: {e}")))?;
+        let (runs, checked) = mpsc::channel(RUNS_QUEUED_MAX);
+        let reader = Reader {
+            local: Arc::clone(&self.local),
+            stream: self.stream.clone(),
+            progress: Arc::clone(&self.progress),
+            batch_max: self.batch_max,
+            next: start,
+        };
+        let read = reader.read(messages, runs);
+        let apply = apply_runs(Arc::clone(&self.db), Arc::clone(&self.progress), checked);
+        tokio::try_join!(read, apply).map(|_| ())
+    }
+}
+
+/// The first stage: reads runs of messages and checks them, in stream order.
+struct Reader {
+    local: Arc<LocalEntries>,
+    stream: Stream,
+    progress: Arc<Progress>,
+    batch_max: usize,
+    /// The stream sequence the next entry must have.
+    next: u64,
+}
+
+impl Reader {
+    async fn read(
+        mut self,
+        mut messages: pull::Ordered,
+        runs: mpsc::Sender<Vec<StreamEntry>>,
+    ) -> Result<(), ClusterError> {
         loop {
             let wait = Duration::from_millis(STALL_CHECK_MS);
             let first = match tokio::time::timeout(wait, messages.next()).await {
@@ -91,23 +130,53 @@ impl Applier {
                     _ => break,
                 }
             }
-            self.apply(run).await?;
+            let entries = self.check(run).await?;
+            if !entries.is_empty() && runs.send(entries).await.is_err() {
+                return Err(stream_err("the commit stage stopped".into()));
+            }
         }
     }
 
-    /// Refuses to start from `start` when the stream no longer holds it.
-    async fn check_gap(&mut self, start: u64) -> Result<(), ClusterError> {
-        let Ok(info) = self.stream.info().await else {
-            return Ok(());
-        };
-        let first = info.state.first_sequence;
-        if start < first {
-            return Err(ClusterError::Gap {
-                applied: start - 1,
-                first,
-            });
+    /// Orders a run (skipping redelivered entries, refusing a gap) and checks its entries on
+    /// a blocking thread.
+    async fn check(&mut self, run: Vec<Message>) -> Result<Vec<StreamEntry>, ClusterError> {
+        let mut raw = Vec::with_capacity(run.len());
+        for message in run {
+            let Ok(info) = message.info() else {
+                continue;
+            };
+            let (seq, published) = (info.stream_sequence, info.published);
+            if seq < self.next {
+                continue; // redelivered: checked already
+            }
+            if seq > self.next {
+                return Err(ClusterError::Gap {
+                    applied: self.next - 1,
+                    first: seq,
+                });
+            }
+            self.next += 1;
+            let micros = published.unix_timestamp_nanos() / 1_000;
+            raw.push((
+                seq,
+                Timestamp::from_micros(micros as i64),
+                message.payload.clone(),
+            ));
         }
-        Ok(())
+        let local = Arc::clone(&self.local);
+        tokio::task::spawn_blocking(move || {
+            raw.into_iter()
+                .map(|(stream_seq, published_at, payload)| StreamEntry {
+                    stream_seq,
+                    published_at,
+                    records: local
+                        .take(&payload)
+                        .unwrap_or_else(|| checked_records(stream_seq, &payload)),
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| stream_err(format!("the check task failed: {e}")))
     }
 
     async fn stream_is_ahead(&mut self) -> bool {
@@ -116,61 +185,49 @@ impl Applier {
             Err(_) => false,
         }
     }
+}
 
-    /// Checks and applies a run of messages in stream order.
-    async fn apply(&mut self, run: Vec<Message>) -> Result<(), ClusterError> {
-        let mut expected = self.progress.applied() + 1;
-        let mut entries = Vec::with_capacity(run.len());
-        for message in &run {
-            let Ok(info) = message.info() else {
-                continue;
-            };
-            let seq = info.stream_sequence;
-            if seq < expected {
-                continue; // redelivered: applied already
-            }
-            if seq > expected {
-                return Err(ClusterError::Gap {
-                    applied: expected - 1,
-                    first: seq,
-                });
-            }
-            expected += 1;
-            let micros = info.published.unix_timestamp_nanos() / 1_000;
-            entries.push(StreamEntry {
-                stream_seq: seq,
-                published_at: Timestamp::from_micros(micros as i64),
-                records: match self.local.take(&message.payload) {
-                    Some(records) => records,
-                    None => checked_records(seq, &message.payload),
-                },
-            });
-        }
+/// The second stage: commits checked runs in order and records what each entry did.
+async fn apply_runs(
+    db: Arc<Db>,
+    progress: Arc<Progress>,
+    mut checked: mpsc::Receiver<Vec<StreamEntry>>,
+) -> Result<(), ClusterError> {
+    while let Some(entries) = checked.recv().await {
         let Some(last) = entries.last().map(|e| e.stream_seq) else {
-            return Ok(());
+            continue;
         };
         let seqs: Vec<u64> = entries.iter().map(|e| e.stream_seq).collect();
-        let db = Arc::clone(&self.db);
+        let db = Arc::clone(&db);
         let outcomes = tokio::task::spawn_blocking(move || db.apply_stream(entries))
             .await
-            .map_err(|e| ClusterError::Stream {
-                stream: crate::LOG_STREAM,
-                reason: format!("the apply task failed: {e}"),
-            })?
-            .map_err(|e| ClusterError::Stream {
-                stream: crate::LOG_STREAM,
-                reason: format!("applying up to {last}: {e}"),
-            })?;
+            .map_err(|e| stream_err(format!("the apply task failed: {e}")))?
+            .map_err(|e| stream_err(format!("applying up to {last}: {e}")))?;
         let kept: Vec<(u64, EntryOutcome)> = seqs.into_iter().zip(outcomes).collect();
-        self.progress.record(kept, last);
+        progress.record(kept, last);
         metrics::gauge!("stemedb_replication_applied_sequence").set(last as f64);
-        Ok(())
     }
+    Err(stream_err("the read stage stopped".into()))
+}
+
+/// Refuses to start from `start` when the stream no longer holds it.
+async fn check_gap(stream: &mut Stream, start: u64) -> Result<(), ClusterError> {
+    let Ok(info) = stream.info().await else {
+        return Ok(());
+    };
+    let first = info.state.first_sequence;
+    if start < first {
+        return Err(ClusterError::Gap {
+            applied: start - 1,
+            first,
+        });
+    }
+    Ok(())
 }
 
 /// The entry's records, or none (logged and counted) when it fails its checks: every node
 /// refuses the same entry the same way, so replicas stay equal.
-fn checked_records(seq: u64, payload: &[u8]) -> Vec<stemedb::core::SignedAssertion> {
+fn checked_records(seq: u64, payload: &[u8]) -> Vec<SignedAssertion> {
     match decode_entry(payload) {
         Ok(records) => records,
         Err(e) => {
