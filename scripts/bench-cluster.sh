@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # Cluster-mode figures for docs/benchmarks.md (issue 12), side by side on one machine:
 #   1. replication lag p50/p99, sampled each second on every node, during 60 s of 5,000 writes/s
-#      (batches of 50 through n1, paced by load-test --rate-per-sec);
+#      and of 2,500 writes/s (batches of 50 through n1, paced by load-test --rate-per-sec);
 #   2. single-write and batched throughput of the three-node cluster next to a single node,
 #      with the same binary, the same load and the same disk.
 # Usage: scripts/bench-cluster.sh [DIR]   (default ./bench-data/cluster; emptied first)
-# Environment: LAG_SECS (60), RATE (5000), THROUGHPUT_SECS (20), STEMEDB_BIN (default: a
-# release build).
+# Environment: LAG_SECS (60), RATES ("5000 2500"), THROUGHPUT_SECS (20), STEMEDB_BIN (default:
+# a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-./bench-data/cluster}
 lag_secs=${LAG_SECS:-60}
-rate=${RATE:-5000}
 tput_secs=${THROUGHPUT_SECS:-20}
 if [ -z "${STEMEDB_BIN:-}" ]; then cargo build --release -q -p stemedb-cli; fi
 bin=${STEMEDB_BIN:-target/release/stemedb}
@@ -22,31 +21,41 @@ mapfile -t urls < <(bash scripts/cluster.sh start "$dir")
 export STEMEDB_API_KEY; STEMEDB_API_KEY=$(cat "$dir/admin.key")
 trap 'bash scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
 
-echo "== replication lag: $rate writes/s (batches of 50) into ${urls[0]} for ${lag_secs}s"
-"$bin" load-test --server "${urls[0]}" --mode batch --batch-size 50 --clients 16 \
-  --rate-per-sec "$rate" --count $((rate * lag_secs)) --duration-secs "$lag_secs" \
-  --tag lag --json >"$dir/lag-load.json" &
-load=$!
-: >"$dir/lag-samples"
-while kill -0 "$load" 2>/dev/null; do
-  for url in "${urls[@]}"; do
-    curl -sf -H "x-api-key: $STEMEDB_API_KEY" "$url/v1/cluster/members" |
-      python3 -c 'import json,sys; m=json.load(sys.stdin)["members"][0]; print(m["node_id"], m["lag_seconds"], m["lag_sequences"])' \
-      >>"$dir/lag-samples" || true
+lag_run() { # rate: paced batches of 50 into n1 for $lag_secs, every node's lag sampled each second
+  local rate=$1 load samples="$dir/lag-samples-$1"
+  echo "== replication lag: $rate writes/s (batches of 50) into ${urls[0]} for ${lag_secs}s"
+  "$bin" load-test --server "${urls[0]}" --mode batch --batch-size 50 --clients 64 \
+    --rate-per-sec "$rate" --count $((rate * lag_secs)) --duration-secs "$lag_secs" \
+    --tag "lag$rate" --json >"$dir/lag-load-$rate.json" &
+  load=$!
+  : >"$samples"
+  while kill -0 "$load" 2>/dev/null; do
+    for url in "${urls[@]}"; do
+      curl -sf -H "x-api-key: $STEMEDB_API_KEY" "$url/v1/cluster/members" |
+        python3 -c 'import json,sys; m=json.load(sys.stdin)["members"][0]; print(m["node_id"], m["lag_seconds"], m["lag_sequences"])' \
+        >>"$samples" &
+    done
+    sleep 1
   done
-  sleep 1
-done
-wait "$load"
-cat "$dir/lag-load.json"; echo
-python3 - "$dir/lag-samples" <<'PY'
+  wait
+  wait "$load"
+  cat "$dir/lag-load-$rate.json"; echo
+  python3 - "$samples" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-lags = sorted(float(r[1]) for r in rows)
-def pct(p):
-    return lags[min(len(lags) - 1, int(round(p / 100 * (len(lags) - 1))))]
-print(f"lag samples: {len(lags)} (each node's own lag, once a second)")
-print(f"lag p50 {pct(50):.3f} s, p99 {pct(99):.3f} s, max {lags[-1]:.3f} s")
+for node in sorted({r[0] for r in rows}) + ["all"]:
+    lags = sorted(float(r[1]) for r in rows if node in ("all", r[0]))
+    pct = lambda p: lags[min(len(lags) - 1, int(round(p / 100 * (len(lags) - 1))))]
+    print(f"lag {node:4} samples {len(lags):3}  p50 {pct(50):7.3f} s  p99 {pct(99):7.3f} s  max {lags[-1]:7.3f} s")
 PY
+  # Let the followers catch up before the next run.
+  local deadline=$((SECONDS + 300))
+  until [ "$SECONDS" -ge "$deadline" ] || curl -sf -H "x-api-key: $STEMEDB_API_KEY" "${urls[0]}/v1/cluster/members" |
+    python3 -c 'import json,sys; sys.exit(any(m["lag_sequences"] for m in json.load(sys.stdin)["members"]))'; do
+    sleep 1
+  done
+}
+for rate in ${RATES:-5000 2500}; do lag_run "$rate"; done
 
 throughput() { # label, url, tag
   echo "== $1: single writes, 64 clients, ${tput_secs}s"
