@@ -37,8 +37,8 @@ lag_run() { # rate: paced batches of 50 into n1 for $lag_secs, every node's lag 
     done
     sleep 1
   done
-  wait
   wait "$load"
+  wait # the last samplers
   cat "$dir/lag-load-$rate.json"; echo
   python3 - "$samples" <<'PY'
 import sys
