@@ -21,12 +21,34 @@ pub fn signing_message(id: &AssertionId) -> [u8; 53] {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct PublicKey(VerifyingKey);
 
+/// Keys already decompressed and screened on this thread, most recent first to go when full:
+/// a point decompression (a square root) per record is most of parsing a record's key, and the
+/// same few agents sign most records. Only keys that passed are kept; the answer for a given
+/// 32 bytes never changes, so the cache changes no result.
+const KEY_CACHE_MAX: usize = 1024;
+
+thread_local! {
+    static KEY_CACHE: std::cell::RefCell<std::collections::HashMap<[u8; 32], VerifyingKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CoreError> {
+        let cached = KEY_CACHE.with(|cache| cache.borrow().get(bytes).copied());
+        if let Some(key) = cached {
+            return Ok(Self(key));
+        }
         let key = VerifyingKey::from_bytes(bytes).map_err(|e| CoreError::BadKey(e.to_string()))?;
         if key.is_weak() {
             return Err(CoreError::BadKey("small-order (weak) public key".into()));
         }
+        KEY_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= KEY_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(*bytes, key);
+        });
         Ok(Self(key))
     }
 
