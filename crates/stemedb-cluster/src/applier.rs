@@ -23,8 +23,10 @@ use crate::local::LocalEntries;
 use crate::progress::{EntryOutcome, Progress};
 
 /// How long the consumer may be silent before the applier asks the stream whether it is
-/// behind (and recreates the consumer if so).
-const STALL_CHECK_MS: u64 = 2_000;
+/// behind (and recreates the consumer if so). The ordered consumer recreates itself after
+/// missed heartbeats; this is the bound behind that, long enough not to fire on a machine
+/// that is merely busy (a recreation re-reads what was in flight).
+const STALL_CHECK_MS: u64 = 5_000;
 /// Pause before recreating a consumer after an error.
 const RECREATE_PAUSE_MS: u64 = 500;
 /// Checked runs waiting for the commit stage.
@@ -92,7 +94,13 @@ impl Applier {
         };
         let read = reader.read(messages, runs);
         let apply = apply_runs(Arc::clone(&self.db), Arc::clone(&self.progress), checked);
-        tokio::try_join!(read, apply).map(|_| ())
+        // Not `try_join`: when the reader stops, the commit stage still finishes the runs
+        // already checked (the reader's end closes the channel), so no commit is left running
+        // unseen while the next consumer starts.
+        let (read, apply) = tokio::join!(read, apply);
+        // The next consumer starts after what the store holds, whatever either stage saw.
+        self.progress.record(Vec::new(), self.db.stream_applied());
+        apply.and(read)
     }
 }
 
@@ -207,7 +215,8 @@ async fn apply_runs(
         progress.record(kept, last);
         metrics::gauge!("stemedb_replication_applied_sequence").set(last as f64);
     }
-    Err(stream_err("the read stage stopped".into()))
+    // The reader stopped and every run it checked is committed; it reports why.
+    Ok(())
 }
 
 /// Refuses to start from `start` when the stream no longer holds it.

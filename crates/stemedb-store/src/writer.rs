@@ -51,6 +51,8 @@ pub(crate) struct StreamStamp {
     /// Each record's publish time, in record order: its `recorded_at`, raised to the last one
     /// stored if lower (the same on every node, because every node applies the same order).
     pub published_at: Vec<Timestamp>,
+    /// The stream position the job starts at: it must be above the position already applied.
+    pub first_stream_seq: u64,
     /// The stream position the job ends at, committed with its records.
     pub last_stream_seq: u64,
 }

@@ -132,3 +132,36 @@ fn nodes_that_apply_the_same_entries_in_different_runs_hold_the_same_log() {
         "same entries, same (sequence, id, recorded_at)"
     );
 }
+
+/// An applier that restarts while its last run is still queued sends the same entries twice,
+/// at once: one is applied, the other refused by name (never applied twice, never a panic of
+/// the writer). Raced many times, since which one the writer sees first is up to the threads.
+#[test]
+fn the_same_entries_sent_twice_at_once_are_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::sync::Arc::new(open(dir.path()));
+    for round in 0..40u64 {
+        let base = round * 2 + 1;
+        let send = |db: std::sync::Arc<Db>| {
+            let entries = vec![
+                entry(base, 10, vec![record(4, base)]),
+                entry(base + 1, 10, vec![record(4, base + 1)]),
+            ];
+            std::thread::spawn(move || db.apply_stream(entries))
+        };
+        let (one, two) = (send(db.clone()), send(db.clone()));
+        let results = [one.join().unwrap(), two.join().unwrap()];
+        let applied = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(
+            applied, 1,
+            "round {round}: exactly one of the two applied: {results:?}"
+        );
+        assert!(
+            results.iter().all(|r| r.is_ok()
+                || matches!(r, Err(DbError::Store(StoreError::StreamOutOfOrder { .. })))),
+            "round {round}: the other is refused by name: {results:?}"
+        );
+        assert_eq!(db.stream_applied(), base + 1, "round {round}");
+    }
+    assert_eq!(db.last_sequence(), 80, "every record once");
+}

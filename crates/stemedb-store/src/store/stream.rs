@@ -43,7 +43,7 @@ impl Store {
                 first: first.stream_seq,
             });
         }
-        let last_stream_seq = last.stream_seq;
+        let (first_stream_seq, last_stream_seq) = (first.stream_seq, last.stream_seq);
         let counts: Vec<usize> = entries.iter().map(|e| e.records.len()).collect();
         let mut records = Vec::with_capacity(counts.iter().sum());
         let mut published_at = Vec::with_capacity(records.capacity());
@@ -53,6 +53,7 @@ impl Store {
         }
         let stamp = StreamStamp {
             published_at,
+            first_stream_seq,
             last_stream_seq,
         };
         let mut outcomes = self.send(records, Some(stamp))?.into_iter();

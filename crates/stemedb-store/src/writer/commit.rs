@@ -38,6 +38,10 @@ pub(super) fn commit_group(
         refuse_group(jobs, &e);
         return;
     }
+    let jobs = refuse_stale_stream_jobs(state, jobs);
+    if jobs.is_empty() {
+        return;
+    }
     let Decided {
         batch,
         mut outcomes,
@@ -64,6 +68,31 @@ pub(super) fn commit_group(
     }
     shared.publish_durable(state.next_seq - 1);
     reply(jobs, outcomes);
+}
+
+/// Answers `StreamOutOfOrder` to every replicated job that does not start above the stream
+/// position (the store's, or an earlier job's in this group) and keeps the rest: an applier
+/// that restarts while its last run is still queued here sends entries twice, and that must be
+/// refused by name, never applied twice or asserted on.
+fn refuse_stale_stream_jobs(state: &WriterState, jobs: Vec<Job>) -> Vec<Job> {
+    let mut position = state.stream_applied.load(Ordering::Acquire);
+    let mut kept = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match &job.stream {
+            Some(stamp) if stamp.first_stream_seq <= position => {
+                let _ = job.reply.send(Err(StoreError::StreamOutOfOrder {
+                    applied: position,
+                    first: stamp.first_stream_seq,
+                }));
+            }
+            Some(stamp) => {
+                position = stamp.last_stream_seq;
+                kept.push(job);
+            }
+            None => kept.push(job),
+        }
+    }
+    kept
 }
 
 /// Commits the group's batch, derives truth from its new records and makes both durable;
