@@ -15,9 +15,9 @@
 //! per agent, disputes as down-votes); each answer's `changed` and `effective`; the recency
 //! lens's winner of every group.
 //!
-//! One known difference is switched off (`literal_epochs`): an epoch skips a record that is
-//! retracted at the time, so reinstating it later leaves it active where the docs' "the stage
-//! it would have without it" makes it superseded.
+//! Epochs, like supersession, set a record's stage *without* retraction: a record retracted
+//! when an epoch opens, or arriving retracted under one, is superseded by it once reinstated
+//! ("returns to the stage it would have without it").
 //!
 //! Not covered (compared only between live and re-derived): trust (so whether the
 //! low-trust quarantine rule holds a record is taken from the Db's answer, not computed),
@@ -199,11 +199,6 @@ struct State {
 
 #[derive(Debug, Default)]
 pub struct Model {
-    /// Apply epochs to retracted records too, as docs/truth.md reads ("returns to the stage
-    /// it would have without it"). Off in the random run: the store does not yet (issue 12,
-    /// the ignored case `differential_epoch_under_a_reinstated_retraction`), and the random
-    /// run should go on checking everything else.
-    pub literal_epochs: bool,
     log: Vec<Rec>,
     /// (role, agent) → the sequence after which it holds (the first grant's).
     roles: BTreeMap<(&'static str, String), u64>,
@@ -406,11 +401,11 @@ impl Model {
                         }
                     }
                     reached[s] = by.into_iter().filter(|x| live(*x, &undone)).collect();
-                    let retracted = !reached[s].is_empty();
+                    // Whether it arrives retracted or not: the epoch is its stage without
+                    // the retraction.
                     let epoch = epochs.iter().find(|(_, prefix, before)| {
                         r.subject.starts_with(prefix.as_str()) && r.timestamp < *before
                     });
-                    let epoch = epoch.filter(|_| self.literal_epochs || !retracted);
                     base[s] = match (epoch, r.held) {
                         (Some((e, _, _)), _) => Base::Superseded(*e),
                         (None, true) => Base::Quarantined,
@@ -481,11 +476,9 @@ impl Model {
                 Kind::Epoch { prefix, before } => {
                     effective[s] = curator;
                     if curator {
-                        let rows = self.log[..s].iter().zip(base.iter_mut()).zip(&reached);
-                        for ((old, stage), by) in rows {
-                            let retracted = by.iter().any(|x| undone[*x].is_none());
-                            if (self.literal_epochs || !retracted)
-                                && old.kind == Kind::Ordinary
+                        // Retracted records too: `base` is the stage without retraction.
+                        for (old, stage) in self.log[..s].iter().zip(base.iter_mut()) {
+                            if old.kind == Kind::Ordinary
                                 && old.subject.starts_with(prefix.as_str())
                                 && old.timestamp < *before
                                 && *stage == Base::Active
