@@ -58,7 +58,7 @@ use model::Model;
 use ops::{AGENTS, Gen, Item, Known, Op};
 
 const SEQUENCES_DEFAULT: u64 = 300;
-const STEPS_DEFAULT: usize = 12;
+const STEPS_DEFAULT: usize = 10;
 /// Steps between comparisons with the re-derived shadow (and after the last step).
 const REDERIVE_EVERY_DEFAULT: usize = 6;
 const SEED_DEFAULT: u64 = 0x5EED_0000;
