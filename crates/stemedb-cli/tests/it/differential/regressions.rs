@@ -137,11 +137,12 @@ fn differential_a_superseded_gold_standard_holds_nothing_back() {
     check("in one batch", ops(true), &stages);
 }
 
-/// Found by the long run: an epoch skipped a record retracted at the time, and a record
-/// arriving retracted under an epoch was never judged by it, so a reinstatement left either
-/// active where docs/truth.md ("returns to the stage it would have without it") makes it
-/// superseded by the epoch. Fixed in `stemedb-store/src/truth/` (`open_epoch` and
-/// `Deriver::ordinary` remember the epoch for a retracted record, as `supersede` does).
+/// Found by the long run: an epoch skipped a record retracted at the time, so a reinstatement
+/// left it active where docs/truth.md ("returns to the stage it would have without it") makes
+/// it superseded by the epoch. Reading the code for the fix showed the same for a record
+/// arriving retracted under an epoch (never judged by it). Fixed in `stemedb-store/src/truth/`
+/// (`open_epoch` and `Deriver::ordinary` remember the epoch for a retracted record, as
+/// `supersede` does); the model no longer follows the store there.
 #[test]
 fn differential_epoch_under_a_reinstated_retraction() {
     use ops::{assertion, epoch, retraction, write};
