@@ -21,25 +21,50 @@ mapfile -t urls < <(bash scripts/cluster.sh start "$dir")
 export STEMEDB_API_KEY; STEMEDB_API_KEY=$(cat "$dir/admin.key")
 trap 'bash scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
 
+cpu_ticks() { # pid file: user+system clock ticks of that process so far
+  awk '{print $14 + $15}' "/proc/$(tr -dc 0-9 <"$1")/stat"
+}
+cpu_snapshot() { # one line: ticks of n1..n3, then of the three NATS servers together
+  local n line="" nats=0
+  for n in n1 n2 n3; do line+="$(cpu_ticks "$dir/$n/stemedb.pid") "; done
+  for n in n1 n2 n3; do nats=$((nats + $(cpu_ticks "$dir/nats/$n/nats.pid"))); done
+  echo "$line$nats"
+}
+cpu_report() { # before, after, writes: server CPU per write of each process (µs)
+  python3 - "$1" "$2" "$3" "$(getconf CLK_TCK)" <<'PY'
+import sys
+before, after = (list(map(int, a.split())) for a in sys.argv[1:3])
+writes, hz = int(sys.argv[3]), int(sys.argv[4])
+names = ["stemedb n1", "stemedb n2", "stemedb n3", "nats (3)"]
+per = [(a - b) / hz / max(writes, 1) * 1e6 for a, b in zip(after, before)]
+print("server CPU per write: " + ", ".join(f"{n} {v:.0f} us" for n, v in zip(names, per))
+      + f", all {sum(per):.0f} us")
+PY
+}
+
 lag_run() { # rate: paced batches of 50 into n1 for $lag_secs, every node's lag sampled each second
-  local rate=$1 load samples="$dir/lag-samples-$1"
+  local rate=$1 load samples="$dir/lag-samples-$1" cpu_before i
+  cpu_before=$(cpu_snapshot)
   echo "== replication lag: $rate writes/s (batches of 50) into ${urls[0]} for ${lag_secs}s"
   "$bin" load-test --server "${urls[0]}" --mode batch --batch-size 50 --clients 64 \
     --rate-per-sec "$rate" --count $((rate * lag_secs)) --duration-secs "$lag_secs" \
     --tag "lag$rate" --json >"$dir/lag-load-$rate.json" &
   load=$!
-  : >"$samples"
+  rm -f "$samples".?
   while kill -0 "$load" 2>/dev/null; do
-    for url in "${urls[@]}"; do
-      curl -sf -H "x-api-key: $STEMEDB_API_KEY" "$url/v1/cluster/members" |
+    for i in 0 1 2; do # one file per node: concurrent appends to one file interleave
+      curl -sf -H "x-api-key: $STEMEDB_API_KEY" "${urls[$i]}/v1/cluster/members" |
         python3 -c 'import json,sys; m=json.load(sys.stdin)["members"][0]; print(m["node_id"], m["lag_seconds"], m["lag_sequences"])' \
-        >>"$samples" &
+        >>"$samples.$i" &
     done
     sleep 1
   done
   wait "$load"
   wait # the last samplers
+  cat "$samples".? >"$samples"
   cat "$dir/lag-load-$rate.json"; echo
+  cpu_report "$cpu_before" "$(cpu_snapshot)" \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests_ok"] * 50)' "$dir/lag-load-$rate.json")"
   python3 - "$samples" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
