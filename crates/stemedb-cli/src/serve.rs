@@ -208,6 +208,9 @@ pub struct ServeArgs {
     /// Log entries applied per store commit at most.
     #[arg(long, env = "STEMEDB_CLUSTER_APPLY_BATCH_MAX", default_value_t = cluster_defaults().apply_batch_max)]
     cluster_apply_batch_max: usize,
+    /// How long a starting node waits for the NATS cluster and its streams, in ms.
+    #[arg(long, env = "STEMEDB_CLUSTER_JOIN_WAIT_MS", default_value_t = cluster_defaults().join_wait_ms)]
+    cluster_join_wait_ms: u64,
 }
 
 /// The defaults of the cluster settings: `ClusterConfig::new` is their one source.
@@ -294,6 +297,7 @@ impl ServeArgs {
             apply_wait_ms: self.cluster_apply_wait_ms,
             heartbeat_ms: self.cluster_heartbeat_ms,
             apply_batch_max: self.cluster_apply_batch_max,
+            join_wait_ms: self.cluster_join_wait_ms,
             ..stemedb_cluster::ClusterConfig::new(urls, node_id, advertise)
         })
     }

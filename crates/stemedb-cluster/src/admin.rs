@@ -152,23 +152,14 @@ async fn consume(
     Err(failed("the consumer ended".into()))
 }
 
-/// The admin stream, created on first use like the log stream.
-pub(crate) async fn admin_stream(
-    js: &jetstream::Context,
-    replicas: usize,
-) -> Result<Stream, ClusterError> {
-    let wanted = jetstream::stream::Config {
+/// The admin stream's configuration (created on first use like the log stream).
+pub(crate) fn admin_stream_config(replicas: usize) -> jetstream::stream::Config {
+    jetstream::stream::Config {
         name: ADMIN_STREAM.into(),
         subjects: vec![ADMIN_SUBJECT.into()],
         num_replicas: replicas,
         storage: jetstream::stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
-    };
-    js.get_or_create_stream(wanted)
-        .await
-        .map_err(|e| ClusterError::Stream {
-            stream: ADMIN_STREAM,
-            reason: e.to_string(),
-        })
+    }
 }

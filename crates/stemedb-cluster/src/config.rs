@@ -25,6 +25,9 @@ pub struct ClusterConfig {
     pub heartbeat_ms: u64,
     /// Stream entries applied per store commit at most.
     pub apply_batch_max: usize,
+    /// How long a starting node waits for the NATS cluster (to connect, and for its streams to
+    /// answer while the servers elect their leaders) before it gives up.
+    pub join_wait_ms: u64,
 }
 
 impl ClusterConfig {
@@ -40,6 +43,7 @@ impl ClusterConfig {
             apply_wait_ms: 5_000,
             heartbeat_ms: 1_000,
             apply_batch_max: 1_024,
+            join_wait_ms: 30_000,
         }
     }
 
@@ -69,6 +73,7 @@ impl ClusterConfig {
             ("cluster_apply_wait_ms", self.apply_wait_ms),
             ("cluster_heartbeat_ms", self.heartbeat_ms),
             ("cluster_apply_batch_max", self.apply_batch_max as u64),
+            ("cluster_join_wait_ms", self.join_wait_ms),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("{name} must be at least 1")),

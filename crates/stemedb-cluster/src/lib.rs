@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use admin::{ADMIN_STREAM, AdminApply, AdminChannel};
 pub use config::{ClusterConfig, redact_userinfo};
-pub use entry::{EntryError, chunks, decode_entry, encode_entry, entry_id};
+pub use entry::{EntryError, chunks, decode_entries, decode_entry, encode_entry, entry_id};
 pub use error::ClusterError;
 
 use applier::Applier;
@@ -51,6 +51,8 @@ const REQUEST_TIMEOUT_MS: u64 = 2_000;
 /// The smallest payload limit a NATS server must allow: the largest record the default
 /// limits admit, with room to spare.
 const PAYLOAD_MIN_BYTES: usize = 256 * 1024;
+/// The pause between attempts to join a cluster that is not ready yet.
+const JOIN_RETRY_PAUSE_MS: u64 = 250;
 
 /// What the server gives cluster mode to carry its admin state: where this node's admin
 /// files stand in the admin stream, and how to apply one entry to them.
@@ -82,12 +84,14 @@ impl Cluster {
         admin: AdminHooks,
     ) -> Result<Cluster, ClusterError> {
         config.check().map_err(ClusterError::Config)?;
-        let client = connect(&config).await?;
+        let joined_by = Instant::now() + Duration::from_millis(config.join_wait_ms);
+        let client = connect(&config, joined_by).await?;
         let js = jetstream::ContextBuilder::new()
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
             .build(client.clone());
-        let stream = log_stream(&js, &config).await?;
-        let admin_stream = admin::admin_stream(&js, config.stream_replicas).await?;
+        let stream = ensure_stream(&js, log_stream_config(&config), joined_by).await?;
+        let admin_config = admin::admin_stream_config(config.stream_replicas);
+        let admin_stream = ensure_stream(&js, admin_config, joined_by).await?;
         let admin_progress = Arc::new(Progress::new(admin.applied));
         let admin_channel = AdminChannel::new(
             js.clone(),
@@ -259,7 +263,12 @@ fn writable_reason(seen: &StreamView, client: &async_nats::Client) -> Option<Str
     })
 }
 
-async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterError> {
+/// Connects, trying again until `deadline` (NATS started at the same moment may not listen
+/// yet); refuses a server whose payload limit is too small for a log entry.
+async fn connect(
+    config: &ClusterConfig,
+    deadline: Instant,
+) -> Result<async_nats::Client, ClusterError> {
     let urls: Vec<String> = config.urls.iter().map(|u| redact_userinfo(u)).collect();
     let urls = urls.join(",");
     let failed = |reason: String| ClusterError::Connect {
@@ -272,12 +281,20 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterEr
         .map(|u| u.parse::<async_nats::ServerAddr>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| failed(e.to_string()))?;
-    let client = async_nats::ConnectOptions::new()
-        .name(format!("stemedb-{}", config.node_id))
-        .connection_timeout(Duration::from_secs(5))
-        .connect(addresses)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    let client = loop {
+        let attempt = async_nats::ConnectOptions::new()
+            .name(format!("stemedb-{}", config.node_id))
+            .connection_timeout(Duration::from_secs(5))
+            .connect(addresses.clone())
+            .await;
+        match attempt {
+            Ok(client) => break client,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(JOIN_RETRY_PAUSE_MS)).await;
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    };
     let max_payload = client.server_info().max_payload;
     if max_payload < PAYLOAD_MIN_BYTES {
         return Err(failed(format!(
@@ -287,17 +304,14 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterEr
     Ok(client)
 }
 
-/// The log stream, created on first use: file storage, `stream_replicas` replicas, a
-/// duplicate window of two minutes, bounded by `stream_bytes_max` if set.
-async fn log_stream(
-    js: &jetstream::Context,
-    config: &ClusterConfig,
-) -> Result<stream::Stream, ClusterError> {
+/// The log stream's configuration: file storage, `stream_replicas` replicas, a duplicate
+/// window of two minutes, bounded by `stream_bytes_max` if set.
+fn log_stream_config(config: &ClusterConfig) -> stream::Config {
     let max_bytes = match config.stream_bytes_max {
         0 => -1,
         n => i64::try_from(n).unwrap_or(i64::MAX),
     };
-    let wanted = stream::Config {
+    stream::Config {
         name: LOG_STREAM.into(),
         subjects: vec![LOG_SUBJECT.into()],
         num_replicas: config.stream_replicas,
@@ -306,11 +320,44 @@ async fn log_stream(
         max_bytes,
         discard: stream::DiscardPolicy::Old,
         ..Default::default()
-    };
-    js.get_or_create_stream(wanted)
-        .await
-        .map_err(|e| ClusterError::Stream {
-            stream: LOG_STREAM,
-            reason: e.to_string(),
-        })
+    }
+}
+
+/// The stream `wanted` names, created on first use. Asked again until `deadline` while the
+/// answer says JetStream is not ready yet (a request timing out, no JetStream, a 503): servers
+/// started at the same moment are still electing their meta leader, and a node that gave up
+/// at the first timeout left `scripts/cluster.sh` with one node short.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    wanted: stream::Config,
+    deadline: Instant,
+) -> Result<stream::Stream, ClusterError> {
+    use jetstream::context::CreateStreamErrorKind as Kind;
+    loop {
+        let error = match js.get_or_create_stream(wanted.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => e,
+        };
+        let not_ready = match error.kind() {
+            Kind::TimedOut | Kind::JetStreamUnavailable => true,
+            Kind::JetStream(e) => e.code() == 503,
+            _ => false,
+        };
+        if !not_ready || Instant::now() >= deadline {
+            return Err(ClusterError::Stream {
+                stream: stream_name(&wanted),
+                reason: error.to_string(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(JOIN_RETRY_PAUSE_MS)).await;
+    }
+}
+
+/// The stream's name as a static string, for errors (only the two streams of this crate).
+fn stream_name(config: &stream::Config) -> &'static str {
+    if config.name == admin::ADMIN_STREAM {
+        admin::ADMIN_STREAM
+    } else {
+        LOG_STREAM
+    }
 }

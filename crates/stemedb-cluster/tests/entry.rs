@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use stemedb::core::{Limits, SecretKey, SignedAssertion};
-use stemedb_cluster::{EntryError, chunks, decode_entry, encode_entry, entry_id};
+use stemedb_cluster::{EntryError, chunks, decode_entries, decode_entry, encode_entry, entry_id};
 
 fn record(n: u64) -> SignedAssertion {
     let key = SecretKey::from_seed(&[7; 32]);
@@ -80,6 +80,39 @@ fn records_survive_an_entry_and_damage_is_refused_by_name() {
         records.iter().map(|r| r.id).collect::<Vec<_>>(),
         "in order"
     );
+}
+
+/// A run of entries is verified as one batch, but a bad signature refuses only its own entry,
+/// naming its frame; the entries around it decode as they would alone. Sizes span both sides
+/// of the batch verifier's switch from Straus to Pippenger (~190 points).
+#[test]
+fn a_run_verified_as_one_batch_refuses_only_the_entry_with_a_bad_signature() {
+    let records: Vec<_> = (0..240).map(record).collect();
+    let good = encode_entry(&records[..100]);
+    let also_good = encode_entry(&records[140..240]);
+    let mut bad = encode_entry(&records[100..140]);
+    let frame_bytes = (bad.len() - 1) / 40;
+    bad[1 + 3 * frame_bytes + 4] ^= 1; // frame 3's signature
+    let damaged = [1u8, 0, 0];
+    let run: Vec<&[u8]> = vec![&good, &bad, &damaged, &also_good];
+    let verdicts: Vec<_> = decode_entries(&run)
+        .into_iter()
+        .map(|entry| entry.map(|records| records.len()))
+        .collect();
+    let expected = vec![
+        Ok(100),
+        Err(EntryError::Signature {
+            frame: 3,
+            id: records[103].id.to_hex(),
+        }),
+        Err(EntryError::Truncated { frame: 0, at: 1 }),
+        Ok(100),
+    ];
+    assert_eq!(verdicts, expected);
+    for (i, entry) in run.iter().enumerate() {
+        let alone = decode_entry(entry).map(|records| records.len());
+        assert_eq!(alone, expected[i], "entry {i} alone decodes as in the run");
+    }
 }
 
 #[test]

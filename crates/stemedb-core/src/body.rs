@@ -194,6 +194,16 @@ impl SignedAssertion {
         self.body.public_key.verify(&self.id, &self.signature)
     }
 
+    /// Verifies many records' signatures as one batch ([`crate::verify_many`]); one verdict
+    /// per record, in order.
+    pub fn verify_all<'a>(records: impl IntoIterator<Item = &'a SignedAssertion>) -> Vec<bool> {
+        let checks: Vec<_> = records
+            .into_iter()
+            .map(|r| (r.body.public_key, r.id, r.signature))
+            .collect();
+        crate::verify_many(&checks)
+    }
+
     /// The wire form: the body plus `signature`.
     pub fn to_wire(&self) -> Value {
         let mut map = self.body_json.clone();

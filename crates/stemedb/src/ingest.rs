@@ -1,7 +1,7 @@
 //! The write path: parse and validate, reject future timestamps, verify signatures (batch
 //! verification for batches), then hand the survivors to the store's group commit.
 use serde_json::Value;
-use stemedb_core::{SignedAssertion, ValidationError, parse_json_strict, verify_many};
+use stemedb_core::{SignedAssertion, ValidationError, parse_json_strict};
 use stemedb_store::AppendOutcome;
 
 use crate::{Db, DbError};
@@ -71,12 +71,8 @@ impl Db {
         }
         let prepared: Vec<Result<SignedAssertion, DbError>> =
             items.into_iter().map(|v| self.prepare(v)).collect();
-        let checks: Vec<_> = prepared
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .map(|a| (a.body.public_key, a.id, a.signature))
-            .collect();
-        let mut verdicts = verify_many(&checks).into_iter();
+        let ok = prepared.iter().filter_map(|p| p.as_ref().ok());
+        let mut verdicts = SignedAssertion::verify_all(ok).into_iter();
         let mut slots: Vec<Result<Option<usize>, DbError>> = Vec::with_capacity(prepared.len());
         let mut to_store = Vec::new();
         for item in prepared {

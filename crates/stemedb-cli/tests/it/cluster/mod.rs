@@ -32,7 +32,53 @@ async fn three_nodes_apply_one_log() {
     let n3 = a_killed_node_is_marked_down_and_catches_up_after_a_restart(&nodes, n3, &nats).await;
     nodes.push(n3);
     a_node_with_an_empty_data_directory_catches_up_in_full(&nodes, &nats, data.path()).await;
+    a_write_without_nats_is_refused_with_503_and_stored_once_when_retried(&nodes, &nats).await;
     the_nodes_resume_after_every_nats_server_restarts(&nodes, &nats).await;
+}
+
+/// A node whose NATS never answers keeps trying for `--cluster-join-wait-ms`, then exits with
+/// an error a person can read: the node, the redacted URL, no backtrace (RUST_BACKTRACE=1 is
+/// set on these machines).
+#[test]
+fn a_node_without_nats_gives_up_after_the_join_wait_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // free once the listener is dropped: nothing answers there
+    let data = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = std::process::Command::new(crate::child::BIN)
+        .args(["serve", "--data-dir"])
+        .arg(data.path())
+        .args(["--bind", "127.0.0.1:0", "--node-id", "n1", "--cluster"])
+        .arg(format!("nats://user:secret@127.0.0.1:{port}"))
+        .args(["--cluster-join-wait-ms", "1500"])
+        .env("STEMEDB_MASTER_KEY", nodes::MASTER_KEY)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it exits: {stderr}");
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(20),
+        "it tried for the join wait, then stopped: {waited:?}"
+    );
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: joining the cluster as node n1")
+            && last.contains(&format!("127.0.0.1:{port}")),
+        "the last line names the node and the URL: {stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "the password is redacted: {stderr}"
+    );
+    assert!(
+        !stderr.contains("stack backtrace"),
+        "no backtrace: {stderr}"
+    );
 }
 
 async fn post(node: &Node, path: &str, payload: &Value) -> (u16, Value) {
@@ -345,6 +391,61 @@ async fn a_node_with_an_empty_data_directory_catches_up_in_full(
         digest(&nodes[0].log().await),
         "a node started on an empty data directory holds the same log as n1"
     );
+}
+
+/// With no NATS server running, a write cannot reach a quorum: past the publish timeout it is
+/// refused with 503 `replication-unavailable` and `Retry-After`, never acknowledged. The
+/// client's retry once NATS is back is stored once (the same id), on every node.
+async fn a_write_without_nats_is_refused_with_503_and_stored_once_when_retried(
+    nodes: &[Node],
+    nats: &Nats,
+) {
+    let signer = key(40);
+    let record = signed(
+        body(
+            &signer,
+            "agent/40",
+            "cluster/quorum",
+            "step",
+            json!("no nats"),
+        ),
+        &signer,
+    );
+    nats.run("stop");
+    let started = Instant::now();
+    let response = crate::harness::http()
+        .post(format!("{}/v1/assert", nodes[0].url))
+        .json(&record)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let problem: Value = response.json().await.unwrap_or(Value::Null);
+    nats.run("start");
+    assert_eq!(status, 503, "a write with no NATS server: {problem}");
+    assert_eq!(
+        problem["type"], "urn:stemedb:problem:replication-unavailable",
+        "{problem}"
+    );
+    assert!(retry_after.is_some(), "a 503 carries Retry-After");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2000),
+        "refused only after the publish timeout (2 s), not at once: {:?}",
+        started.elapsed()
+    );
+    let (status, answer) = post(&nodes[1], "/v1/assert", &record).await;
+    assert!(
+        status == 201 || (status == 200 && answer["duplicate"] == json!(true)),
+        "the retry is stored, or found stored: {status} {answer}"
+    );
+    let id = answer["id"].as_str().unwrap().to_owned();
+    wait_all_applied(nodes).await;
+    for node in nodes {
+        let log = node.log().await;
+        let copies = log.iter().filter(|(_, logged, _)| *logged == id).count();
+        assert_eq!(copies, 1, "{} holds the retried write once", node.id);
+    }
 }
 
 async fn the_nodes_resume_after_every_nats_server_restarts(nodes: &[Node], nats: &Nats) {

@@ -28,12 +28,7 @@ pub struct Nats {
 impl Nats {
     pub fn start() -> Nats {
         let dir = tempfile::tempdir().unwrap();
-        let output = Command::new("bash")
-            .arg(nats_script())
-            .args(["cluster", "start"])
-            .arg(dir.path())
-            .output()
-            .expect("run scripts/nats.sh");
+        let output = nats_sh(dir.path(), "start");
         assert!(
             output.status.success(),
             "CLUSTER TESTS CANNOT RUN: scripts/nats.sh cluster start failed:\n{}",
@@ -45,34 +40,37 @@ impl Nats {
             dir,
         }
     }
-}
 
-impl Nats {
     /// Stops all three servers and starts them again on the same ports and data.
     pub fn restart(&self) {
-        for command in ["stop", "start"] {
-            let output = Command::new("bash")
-                .arg(nats_script())
-                .args(["cluster", command])
-                .arg(self.dir.path())
-                .output()
-                .expect("run scripts/nats.sh");
-            assert!(
-                output.status.success(),
-                "scripts/nats.sh cluster {command}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        self.run("stop");
+        self.run("start");
     }
+
+    /// Runs `scripts/nats.sh cluster <command>` (stop, start) on this cluster's directory.
+    pub fn run(&self, command: &str) {
+        let output = nats_sh(self.dir.path(), command);
+        assert!(
+            output.status.success(),
+            "scripts/nats.sh cluster {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// `scripts/nats.sh cluster <command> <dir>`, its output.
+fn nats_sh(dir: &Path, command: &str) -> std::process::Output {
+    Command::new("bash")
+        .arg(nats_script())
+        .args(["cluster", command])
+        .arg(dir)
+        .output()
+        .expect("run scripts/nats.sh")
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(nats_script())
-            .args(["cluster", "stop"])
-            .arg(self.dir.path())
-            .output();
+        let _ = nats_sh(self.dir.path(), "stop");
     }
 }
 
@@ -92,6 +90,8 @@ impl Node {
             .arg(data)
             .args(["--bind", "127.0.0.1:0", "--cluster", urls, "--node-id", id])
             .args(["--cluster-heartbeat-ms", "200"])
+            // Short enough for the no-quorum step to see its 503 soon.
+            .args(["--cluster-publish-timeout-ms", "2000"])
             .env("STEMEDB_ROOT_API_KEY", ROOT_KEY)
             .env("STEMEDB_MASTER_KEY", MASTER_KEY)
             .stdout(Stdio::piped())
