@@ -50,9 +50,20 @@ pub struct LoadTestArgs {
     /// Assertions per (subject, predicate) group.
     #[arg(long, default_value_t = 10)]
     group_size: usize,
-    /// Groups to query (query/mixed modes); defaults to count / group-size.
+    /// Groups to query (query/mixed modes); defaults to count / group-size. In write modes,
+    /// spreads the assertions over this many groups, interleaved (assertion i goes to group
+    /// i·7919 mod groups, every group gets one before any gets two) and signed by agents drawn
+    /// at random, as data arrives in life, instead of groups of --group-size in a row.
     #[arg(long)]
     groups: Option<usize>,
+    /// Share of assertions (percent) that cite a source (`src/<tag>/<k>`, 1,000 sources).
+    #[arg(long, default_value_t = 0)]
+    sources_percent: u64,
+    /// Writes the assertions a write mode would send as CSV for PostgreSQL's COPY (id, agent_id,
+    /// subject, predicate, value, confidence, valid_at, sources, signature) and exits without
+    /// contacting a server: the same data for a side-by-side benchmark (scripts/bench-pg.sh).
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
     /// Lens for queries: recency, authority, consensus, conflict, or all (round-robin).
     #[arg(long, default_value = "all")]
     lens: String,
@@ -84,15 +95,39 @@ fn subject(tag: &str, group: usize) -> String {
     format!("load/{tag}/s{group:08}")
 }
 
-/// The `i`th assertion of a write run: groups of `group_size` on one subject, agents in turn,
-/// valid times 1 ms apart from `base_micros`.
+/// The `i`th assertion of a write run: groups of `group_size` on one subject, agents in turn
+/// (or, with `--groups`, spread over the groups by agents at random), valid times 1 ms apart
+/// from `base_micros`; `--sources-percent` of them cite a source.
 fn draft(args: &LoadTestArgs, base_micros: i64, i: usize) -> Draft {
-    let agent_id = format!("load/{}/agent-{}", args.tag, i % args.agents.max(1));
-    let subject = subject(&args.tag, i / args.group_size.max(1));
+    let mix = mix(i);
+    let group = match args.groups {
+        Some(groups) => (i as u64 * 7919 % groups.max(1) as u64) as usize,
+        None => i / args.group_size.max(1),
+    };
+    let agent_id = format!("load/{}/agent-{}", args.tag, agent_of(args, i));
+    let subject = subject(&args.tag, group);
     let value = json!(((i * 7919) % 1000) as f64 / 10.0);
     let timestamp = Timestamp::from_micros(base_micros + i as i64 * 1000).to_rfc3339();
-    Draft::new(&agent_id, &subject, "value", value, &timestamp)
-        .confidence(0.5 + (i % 50) as f64 / 100.0)
+    let draft = Draft::new(&agent_id, &subject, "value", value, &timestamp)
+        .confidence(0.5 + (i % 50) as f64 / 100.0);
+    if (mix >> 32) % 100 < args.sources_percent {
+        draft.sources(&[format!("src/{}/{}", args.tag, (mix >> 8) % 1000)])
+    } else {
+        draft
+    }
+}
+
+/// A hash of the assertion's index, for the choices that look random.
+fn mix(i: usize) -> u64 {
+    SplitMix64::new(i as u64 ^ 0x5eed).next_u64()
+}
+
+/// The agent that signs the `i`th assertion (each agent keeps one key).
+fn agent_of(args: &LoadTestArgs, i: usize) -> usize {
+    match args.groups {
+        Some(_) => mix(i) as usize % args.agents.max(1),
+        None => i % args.agents.max(1),
+    }
 }
 
 /// Signs `count` assertions on all cores and returns their wire JSON values.
@@ -112,7 +147,7 @@ fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
                 let keys = &keys;
                 scope.spawn(move || {
                     (start..(start + chunk).min(args.count))
-                        .map(|i| Ok(draft(args, base, i).sign(&keys[i % keys.len()])?))
+                        .map(|i| Ok(draft(args, base, i).sign(&keys[agent_of(args, i)])?))
                         .collect::<Result<Vec<Value>>>()
                 })
             })
@@ -267,6 +302,9 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
 }
 
 pub async fn run(mut args: LoadTestArgs) -> Result<()> {
+    if let Some(path) = &args.csv {
+        return write_csv(&args, path);
+    }
     let client = args.server.client()?;
     client
         .health()
@@ -329,6 +367,46 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     report(&args, &shared, elapsed)
+}
+
+/// `--csv`: the assertions a write run would send, as rows for PostgreSQL's COPY (CSV format;
+/// bytea as `\x` hex, sources as an array literal).
+fn write_csv(args: &LoadTestArgs, path: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let limits = stemedb::core::Limits::default();
+    for wire in sign_all(args)? {
+        let record = stemedb::core::SignedAssertion::from_wire(wire, &limits)?;
+        let body = &record.body_json;
+        let text = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
+        let value = body
+            .get("value")
+            .cloned()
+            .unwrap_or(Value::Null)
+            .to_string();
+        let sources = record.body.sources.join(",");
+        writeln!(
+            out,
+            "\\x{},{},{},{},{},{},{},\"{{{sources}}}\",\\x{}",
+            record.id.to_hex(),
+            text("agent_id"),
+            text("subject"),
+            text("predicate"),
+            csv_quote(&value),
+            record.body.confidence_or_default(),
+            text("timestamp"),
+            record.signature.to_hex(),
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A CSV field in double quotes, inner quotes doubled.
+fn csv_quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// Waits until request `i` (of `assertions` each) is due at `--rate-per-sec`.

@@ -91,6 +91,63 @@ async fn load_test_finds_the_groups_written_and_fails_when_requests_fail() {
     );
 }
 
+/// `--groups` in a write mode spreads the assertions over the groups (each once before any
+/// twice) with agents at random, each agent signing with its one key; `--csv` writes the same
+/// data as rows for PostgreSQL's COPY without a server (scripts/bench-pg.sh).
+#[tokio::test(flavor = "multi_thread")]
+async fn load_test_spreads_groups_and_writes_them_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("data.csv");
+    let data = [
+        "--count",
+        "90",
+        "--groups",
+        "30",
+        "--agents",
+        "7",
+        "--sources-percent",
+        "50",
+        "--tag",
+        "spread",
+    ];
+    let (ok, _, err) = run(&[&["load-test", "--csv", csv.to_str().unwrap()][..], &data].concat());
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 90, "one row per assertion");
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 9 && r[0].len() == 66 && r[8].len() == 130)
+    );
+    let mut per_group = std::collections::BTreeMap::new();
+    for row in &rows {
+        *per_group.entry(row[2]).or_insert(0) += 1;
+    }
+    assert_eq!(per_group.len(), 30, "every group is written");
+    assert!(per_group.values().all(|&n| n == 3), "evenly: {per_group:?}");
+    let cited = rows.iter().filter(|r| r[7] != "\"{}\"").count();
+    assert!(
+        (20..=70).contains(&cited),
+        "about half cite a source: {cited}"
+    );
+    let server = ChildServer::start(&dir.path().join("data"));
+    let url = server.url.as_str();
+    let base = [
+        "load-test",
+        "--server",
+        url,
+        "--clients",
+        "2",
+        "--duration-secs",
+        "1",
+    ];
+    let (ok, _, err) =
+        run(&[&base[..], &["--mode", "batch", "--batch-size", "30"], &data].concat());
+    assert!(ok, "every agent signs with its own key: {err}");
+    let (ok, _, err) = run(&[&base[..], &["--mode", "query", "--tag", "spread"]].concat());
+    assert!(ok && err.contains("querying the 30 groups"), "{err}");
+}
+
 #[test]
 fn keygen_assert_and_query_work_end_to_end() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# StemeDB next to PostgreSQL 15 on the same generated data, on this machine, in one run
+# (issue 13, docs/benchmarks.md "StemeDB and PostgreSQL"). Each workload runs on both systems
+# in alternation, ROUNDS times; every result is one JSON line in DIR/results.jsonl, and the
+# summary (medians, ratios) is printed at the end.
+#
+#   batch ingest  StemeDB: load-test --mode batch (1,000 per request, 8 in flight), signatures
+#                 verified by the server. PostgreSQL: COPY in 8 parallel streams (no checks).
+#   single writes 64 connections. StemeDB: POST /v1/assert. PostgreSQL: pgbench, one INSERT.
+#   winner        64 and 4 connections, random groups of the loaded data. StemeDB: GET
+#                 /v1/query with the lens. PostgreSQL: pgbench, the lens as SQL (below).
+#   restart       process start to the first answered query, after a graceful stop and after
+#                 SIGKILL during ingest.
+#
+# Server CPU per operation is user+system time of the server's processes (StemeDB: the one
+# process; PostgreSQL: the postmaster, its live children and the children it reaped) divided
+# by operations: the figure least moved by a busy machine. The clients (load-test, pgbench,
+# psql) run on the same two cores and are not counted.
+#
+# Usage: scripts/bench-pg.sh [DIR]   (default ./bench-data/pg; its contents are replaced)
+# Environment: COUNT (1000000 assertions), GROUP_COUNT (300000), ROUNDS (2), SECS (15 per timed
+# run), STEMEDB_BIN (default: a release build), ONLY (space-separated workloads to run:
+# ingest single winner restart; default all).
+# PostgreSQL is Debian's postgresql-15 package, installed here if missing (apt-get); it runs
+# as the postgres user with fsync and synchronous_commit on (the defaults), on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-./bench-data/pg}
+COUNT=${COUNT:-1000000}
+GROUP_COUNT=${GROUP_COUNT:-300000}
+ROUNDS=${ROUNDS:-2}
+SECS=${SECS:-15}
+ONLY=${ONLY:-ingest single winner restart}
+AGENTS=300
+SOURCES_PERCENT=33
+pg=/usr/lib/postgresql/15/bin
+
+say() { echo "bench-pg: $*" >&2; }
+die() { echo "bench-pg: ERROR: $*" >&2; exit 1; }
+runs() { [[ " $ONLY " == *" $1 "* ]]; }
+
+if [ -z "${STEMEDB_BIN:-}" ]; then cargo build --release -q -p stemedb-cli; fi
+bin=$(realpath "${STEMEDB_BIN:-target/release/stemedb}")
+if [ ! -x "$pg/postgres" ] || [ ! -x "$pg/pgbench" ]; then
+  say "installing postgresql-15 (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 >/dev/null ||
+    die "apt-get install postgresql-15 failed"
+fi
+id postgres >/dev/null 2>&1 || die "no postgres user after installing postgresql-15"
+
+rm -rf "$dir" && mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+chmod 755 "$dir"
+results=$dir/results.jsonl
+: >"$results"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+secs_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+result() { # system workload round ops secs cpu_ticks p50_ms p99_ms
+  python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'PY'
+import json, sys
+system, workload, rnd, ops, secs, cpu, p50, p99, hz = sys.argv[1:]
+ops, secs, cpu = float(ops), float(secs), float(cpu)
+print(json.dumps({"system": system, "workload": workload, "round": int(rnd),
+    "ops": ops, "secs": secs, "ops_per_sec": ops / secs if secs else 0,
+    "cpu_us_per_op": cpu / int(hz) / ops * 1e6 if ops else None,
+    "p50_ms": float(p50) if p50 != "-" else None, "p99_ms": float(p99) if p99 != "-" else None}))
+PY
+  tail -1 "$results" >&2
+}
+
+# ---------------------------------------------------------------- the data, once
+data_args=(--count "$COUNT" --groups "$GROUP_COUNT" --agents "$AGENTS" --sources-percent "$SOURCES_PERCENT" --tag pg)
+say "generating $COUNT signed assertions over $GROUP_COUNT groups ($AGENTS agents, $SOURCES_PERCENT % with a source)"
+"$bin" load-test --csv "$dir/data.csv" "${data_args[@]}"
+chmod 644 "$dir/data.csv"
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_port=$(free_port)
+pgdata=$dir/pgdata
+pgsql() { "$pg/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d bench "$@"; }
+pg_start() {
+  runuser -u postgres -- "$pg/pg_ctl" -D "$pgdata" -l "$dir/pg.log" -w -t 120 start >/dev/null
+}
+pg_stop() { runuser -u postgres -- "$pg/pg_ctl" -D "$pgdata" -m "${1:-fast}" -w stop >/dev/null 2>&1 || true; }
+pg_pid() { head -1 "$pgdata/postmaster.pid"; }
+pg_ticks() { # the postmaster, the children it reaped, and its live children
+  local pm kids=0 c
+  pm=$(pg_pid)
+  for c in $(ps -o pid= --ppid "$pm"); do kids=$((kids + $(ticks "$c" 2>/dev/null || echo 0))); done
+  echo $(($(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat") + kids))
+}
+mkdir -p "$pgdata" && touch "$dir/pg.log" && chown postgres: "$pgdata" "$dir/pg.log"
+runuser -u postgres -- "$pg/initdb" -D "$pgdata" --auth=trust -U postgres >/dev/null
+cat >>"$pgdata/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = ''
+max_connections = 100
+fsync = on
+synchronous_commit = on
+EOF
+pg_start
+"$pg/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench" postgres
+
+pg_restart_secs() { # kind round: start (after a stop or a crash) to the first answered query
+  local start=$(date +%s%N)
+  pg_start
+  until pgsql -c "SELECT 1 FROM assertions WHERE subject = 'load/pg/s00000000' LIMIT 1" >/dev/null 2>&1; do sleep 0.01; done
+  result postgresql "restart-$1" "$2" 1 "$(secs_since "$start")" 0 - -
+}
+
+pg_schema() {
+  pgsql <<'SQL'
+DROP TABLE IF EXISTS assertions, agent_trust;
+-- The same record as StemeDB keeps, with the indexes the queries below need.
+CREATE TABLE assertions (
+  id bytea PRIMARY KEY, agent_id text NOT NULL, subject text NOT NULL, predicate text NOT NULL,
+  value jsonb NOT NULL, confidence double precision NOT NULL, valid_at timestamptz NOT NULL,
+  sources text[] NOT NULL, signature bytea NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX assertions_group ON assertions (subject, predicate, valid_at DESC);
+CREATE TABLE agent_trust (agent_id text PRIMARY KEY, trust double precision NOT NULL);
+INSERT INTO agent_trust SELECT 'load/pg/agent-' || a, (a % 10) / 10.0 FROM generate_series(0, 299) a;
+SQL
+}
+
+# The lenses as SQL: the winner of one (subject, predicate) group.
+cat >"$dir/recency.sql" <<'SQL'
+\set g random(0, :groups - 1)
+SELECT id, agent_id, value, confidence, valid_at FROM assertions
+ WHERE subject = 'load/pg/s' || lpad(:g::text, 8, '0') AND predicate = 'value'
+ ORDER BY valid_at DESC, id LIMIT 1;
+SQL
+cat >"$dir/authority.sql" <<'SQL'
+\set g random(0, :groups - 1)
+SELECT a.id, a.agent_id, a.value, a.confidence, a.valid_at FROM assertions a
+  LEFT JOIN agent_trust t USING (agent_id)
+ WHERE a.subject = 'load/pg/s' || lpad(:g::text, 8, '0') AND a.predicate = 'value'
+ ORDER BY coalesce(t.trust, 0) * a.confidence DESC, a.valid_at DESC, a.id LIMIT 1;
+SQL
+cat >"$dir/consensus.sql" <<'SQL'
+\set g random(0, :groups - 1)
+SELECT value, sum(confidence) AS support, count(*) FROM assertions
+ WHERE subject = 'load/pg/s' || lpad(:g::text, 8, '0') AND predicate = 'value'
+ GROUP BY value ORDER BY support DESC, value LIMIT 1;
+SQL
+cat >"$dir/insert.sql" <<'SQL'
+\set g random(0, :groups - 1)
+\set a random(0, 299)
+INSERT INTO assertions (id, agent_id, subject, predicate, value, confidence, valid_at, sources, signature)
+VALUES (decode(md5(random()::text) || md5(random()::text), 'hex'), 'load/pgs/agent-' || :a,
+        'load/pgs/s' || lpad(:g::text, 8, '0'), 'value', to_jsonb(random() * 100), 0.7, now(),
+        '{}', decode(repeat('ab', 64), 'hex'));
+SQL
+chmod 644 "$dir"/*.sql
+
+pg_copy() { # round: the data into an empty table, 8 COPY streams at once
+  pg_schema
+  rm -rf "$dir/parts" && mkdir "$dir/parts"
+  split -n l/8 -d "$dir/data.csv" "$dir/parts/p"
+  local before start p secs
+  before=$(pg_ticks); start=$(date +%s%N)
+  for p in "$dir"/parts/p*; do pgsql -c "\\copy assertions (id, agent_id, subject, predicate, value, confidence, valid_at, sources, signature) FROM '$p' CSV" & done
+  wait
+  secs=$(secs_since "$start")
+  result postgresql ingest "$1" "$COUNT" "$secs" $(($(pg_ticks) - before)) - -
+  pgsql -c "ANALYZE assertions"
+}
+
+pgbench_run() { # workload round clients script [extra pgbench args]: tps, latency from -l
+  local workload=$1 rnd=$2 clients=$3 script=$4 before logs
+  shift 4
+  logs=$dir/pgbench-logs && rm -rf "$logs" && mkdir -p "$logs"
+  before=$(pg_ticks)
+  (cd "$logs" && "$pg/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c "$clients" -j 2 \
+    -T "$SECS" -M prepared -D groups="$GROUP_COUNT" -f "$dir/$script" -l "$@" bench >"$dir/pgbench.out" 2>&1) ||
+    { cat "$dir/pgbench.out" >&2; die "pgbench $script failed"; }
+  local cpu=$(($(pg_ticks) - before))
+  read -r ops p50 p99 < <(cat "$logs"/pgbench_log.* | python3 -c '
+import sys
+lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
+pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000
+print(len(lat), pct(50), pct(99))')
+  result postgresql "$workload" "$rnd" "$ops" "$SECS" "$cpu" "$p50" "$p99"
+}
+
+# ---------------------------------------------------------------- StemeDB
+sd_port=$(free_port)
+sd_url="http://127.0.0.1:$sd_port"
+STEMEDB_ROOT_API_KEY="bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export STEMEDB_ROOT_API_KEY STEMEDB_API_KEY="$STEMEDB_ROOT_API_KEY"
+sd_pid=
+sd_ready_secs=
+sd_start() { # starts the server (sd_pid), waits for its first answered query (sd_ready_secs)
+  local start=$(date +%s%N)
+  "$bin" serve --data-dir "$dir/stemedb" --bind "127.0.0.1:$sd_port" >>"$dir/stemedb.log" 2>&1 &
+  sd_pid=$!
+  until curl -fs -H "x-api-key: $STEMEDB_API_KEY" \
+      "$sd_url/v1/query?subject=load/pg/s00000000&predicate=value&lens=recency" >/dev/null 2>&1; do
+    kill -0 "$sd_pid" 2>/dev/null || die "stemedb exited: $(tail -5 "$dir/stemedb.log")"
+    sleep 0.01
+  done
+  sd_ready_secs=$(secs_since "$start")
+}
+sd_stop() { [ -n "$sd_pid" ] && { kill -"${1:-TERM}" "$sd_pid" 2>/dev/null || true; wait "$sd_pid" 2>/dev/null || true; }; sd_pid=; }
+trap 'sd_stop KILL; pg_stop immediate' EXIT
+
+load_test() { # workload round [load-test args]: one result line
+  local workload=$1 rnd=$2 before out
+  shift 2
+  before=$(ticks "$sd_pid")
+  out=$("$bin" load-test --server "$sd_url" --json "$@")
+  local cpu=$(($(ticks "$sd_pid") - before))
+  read -r ops secs p50 p99 < <(echo "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ops = d["requests_ok"] if d["mode"] == "query" else d["assertions_per_sec"] * d["elapsed_secs"]
+print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p99"])')
+  result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99"
+}
+
+sd_ingest() { # round: the data into an empty store
+  sd_stop; rm -rf "$dir/stemedb"
+  sd_start
+  load_test ingest "$1" --mode batch --batch-size 1000 --clients 8 --duration-secs 3600 "${data_args[@]}"
+}
+
+# ---------------------------------------------------------------- the workloads
+for r in $(seq 1 "$ROUNDS"); do
+  if runs ingest || [ "$r" = 1 ]; then
+    say "round $r: batch ingest of $COUNT"
+    pg_copy "$r"
+    sd_ingest "$r"
+  fi
+  if runs winner; then
+    for lens in recency authority consensus; do
+      say "round $r: $lens winner, 64 connections"
+      pgbench_run "$lens-64" "$r" 64 "$lens.sql"
+      load_test "$lens-64" "$r" --mode query --lens "$lens" --clients 64 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
+    done
+    say "round $r: recency winner, 4 connections"
+    pgbench_run recency-4 "$r" 4 recency.sql
+    load_test recency-4 "$r" --mode query --lens recency --clients 4 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
+  fi
+  if runs single; then
+    say "round $r: single writes, 64 connections"
+    pgbench_run single-64 "$r" 64 insert.sql
+    load_test single-64 "$r" --mode single --clients 64 --count 300000 --duration-secs "$SECS" --tag "pgs$r"
+  fi
+done
+
+if runs restart; then
+  say "restart to the first answered query, after a graceful stop"
+  for r in $(seq 1 "$ROUNDS"); do
+    pg_stop fast
+    pg_restart_secs graceful "$r"
+    sd_stop TERM
+    sd_start
+    result stemedb restart-graceful "$r" 1 "$sd_ready_secs" 0 - -
+  done
+  say "restart to the first answered query, after SIGKILL during ingest"
+  for r in $(seq 1 "$ROUNDS"); do
+    pgbench_bg() { "$pg/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c 8 -j 2 -T 60 -D groups="$GROUP_COUNT" -f "$dir/insert.sql" bench >/dev/null 2>&1; }
+    pgbench_bg & load=$!
+    sleep 5; kill -KILL "$(pg_pid)"; wait "$load" || true
+    sleep 2 # the orphaned backends notice the postmaster's death and leave shared memory
+    pg_restart_secs sigkill "$r"
+    # Signing 200,000 takes the client about 5 s before it sends; then 10 s of ingest.
+    "$bin" load-test --server "$sd_url" --json --mode batch --batch-size 1000 --clients 8 \
+      --count 200000 --duration-secs 60 --tag "pgk$r" >/dev/null 2>&1 & load=$!
+    sleep 15; sd_stop KILL; wait "$load" || true
+    sd_start
+    result stemedb restart-sigkill "$r" 1 "$sd_ready_secs" 0 - -
+  done
+fi
+
+# ---------------------------------------------------------------- summary
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(system, workload, key):
+    vals = [r[key] for r in rows if r["system"] == system and r["workload"] == workload and r[key] is not None]
+    return statistics.median(vals) if vals else None
+fmt = lambda v, d=0: "—" if v is None else f"{v:,.{d}f}"
+print("\n| workload | StemeDB /s | PostgreSQL /s | ratio | CPU µs/op StemeDB / PostgreSQL | p50 ms S / P | p99 ms S / P |")
+print("|---|---|---|---|---|---|---|")
+for w in dict.fromkeys(r["workload"] for r in rows):
+    if w.startswith("restart"):
+        continue
+    s, p = med("stemedb", w, "ops_per_sec"), med("postgresql", w, "ops_per_sec")
+    print(f"| {w} | {fmt(s)} | {fmt(p)} | {fmt(s / p if s and p else None, 2)}× "
+          f"| {fmt(med('stemedb', w, 'cpu_us_per_op'))} / {fmt(med('postgresql', w, 'cpu_us_per_op'))} "
+          f"| {fmt(med('stemedb', w, 'p50_ms'), 2)} / {fmt(med('postgresql', w, 'p50_ms'), 2)} "
+          f"| {fmt(med('stemedb', w, 'p99_ms'), 2)} / {fmt(med('postgresql', w, 'p99_ms'), 2)} |")
+for w in ("restart-graceful", "restart-sigkill"):
+    s, p = med("stemedb", w, "secs"), med("postgresql", w, "secs")
+    if s is not None:
+        print(f"| {w} (s to first query) | {fmt(s, 2)} | {fmt(p, 2)} | | | | |")
+PY
