@@ -42,6 +42,19 @@ fn every_command_has_help() {
     }
 }
 
+/// `load-test` against `url`, short: 2 clients for at most a second.
+fn load_test_on(url: &str) -> [&str; 7] {
+    [
+        "load-test",
+        "--server",
+        url,
+        "--clients",
+        "2",
+        "--duration-secs",
+        "1",
+    ]
+}
+
 /// A load test queries the groups a write run left under its tag (not `--count`), and a run
 /// with failed requests says so and exits non-zero instead of printing figures as if fine.
 #[tokio::test(flavor = "multi_thread")]
@@ -49,18 +62,7 @@ async fn load_test_finds_the_groups_written_and_fails_when_requests_fail() {
     let dir = tempfile::tempdir().unwrap();
     let server = ChildServer::start(&dir.path().join("data"));
     let url = server.url.as_str();
-    let load = |extra: &[&str]| {
-        let base = [
-            "load-test",
-            "--server",
-            url,
-            "--clients",
-            "2",
-            "--duration-secs",
-            "1",
-        ];
-        run(&[&base[..], extra].concat())
-    };
+    let load = |extra: &[&str]| run(&[&load_test_on(url)[..], extra].concat());
     let (ok, _, err) = load(&[
         "--mode",
         "batch",
@@ -132,15 +134,7 @@ async fn load_test_spreads_groups_and_writes_them_as_csv() {
     );
     let server = ChildServer::start(&dir.path().join("data"));
     let url = server.url.as_str();
-    let base = [
-        "load-test",
-        "--server",
-        url,
-        "--clients",
-        "2",
-        "--duration-secs",
-        "1",
-    ];
+    let base = load_test_on(url);
     let (ok, _, err) =
         run(&[&base[..], &["--mode", "batch", "--batch-size", "30"], &data].concat());
     assert!(ok, "every agent signs with its own key: {err}");
