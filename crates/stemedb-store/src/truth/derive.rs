@@ -46,12 +46,15 @@ pub(crate) fn derive_records(
     let mut out = Vec::with_capacity(records.len());
     let mut batch = shared.batch();
     let mut overlay = Overlay::default();
+    // The last sequence derived into `batch`: written once per commit, with the state it
+    // covers (a write per record was one of about eight key writes an assertion costs).
+    let mut derived_upto = None;
     for &(seq, recorded_at, record) in records {
         let body = &record.body;
         let reads_fresh =
             body.control.is_some() || !body.derived_from.is_empty() || body.supersedes.is_some();
         if reads_fresh && !batch.is_empty() {
-            batch = flush(shared, batch, &mut overlay)?;
+            batch = flush(shared, batch, &mut overlay, derived_upto.take())?;
         }
         let mut deriver = Deriver {
             shared,
@@ -62,15 +65,18 @@ pub(crate) fn derive_records(
             record,
         };
         out.push(deriver.derive()?);
-        batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
+        derived_upto = Some(seq);
         // Committed after a record that changes another record's stage too: a control record,
         // or a `supersedes`. Any later record may read such a stage (the quarantine rule reads
         // its group's gold standards'), so a superseded gold standard left in the batch still
         // held a later contradicting record when a group (or a re-derivation, which is one
         // long group) had both. Found by tests/it/differential.
         if body.control.is_some() || body.supersedes.is_some() {
-            batch = flush(shared, batch, &mut overlay)?;
+            batch = flush(shared, batch, &mut overlay, derived_upto.take())?;
         }
+    }
+    if let Some(seq) = derived_upto {
+        batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
     }
     if !batch.is_empty() {
         batch.commit()?;
@@ -78,11 +84,16 @@ pub(crate) fn derive_records(
     Ok(out)
 }
 
+/// Commits `batch`, with `last_derived_sequence` when it derived any record.
 fn flush(
     shared: &Shared,
-    batch: OwnedWriteBatch,
+    mut batch: OwnedWriteBatch,
     overlay: &mut Overlay,
+    derived_upto: Option<u64>,
 ) -> Result<OwnedWriteBatch, StoreError> {
+    if let Some(seq) = derived_upto {
+        batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
+    }
     batch.commit()?;
     *overlay = Overlay::default();
     Ok(shared.batch())
