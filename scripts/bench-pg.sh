@@ -8,7 +8,8 @@
 #                 verified by the server. PostgreSQL: COPY in 8 parallel streams (no checks).
 #   single writes 64 connections. StemeDB: POST /v1/assert. PostgreSQL: pgbench, one INSERT.
 #   winner        64 and 4 connections, random groups of the loaded data. StemeDB: GET
-#                 /v1/query with the lens. PostgreSQL: pgbench, the lens as SQL (below).
+#                 /v1/query with the lens and winner_only=true (one answer per group, as the
+#                 SQL returns one row). PostgreSQL: pgbench, the lens as SQL (below).
 #   restart       process start to the first answered query, after a graceful stop and after
 #                 SIGKILL during ingest.
 #
@@ -236,11 +237,11 @@ for r in $(seq 1 "$ROUNDS"); do
     for lens in recency authority consensus; do
       say "round $r: $lens winner, 64 connections"
       pgbench_run "$lens-64" "$r" 64 "$lens.sql"
-      load_test "$lens-64" "$r" --mode query --lens "$lens" --clients 64 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
+      load_test "$lens-64" "$r" --mode query --winner-only --lens "$lens" --clients 64 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
     done
     say "round $r: recency winner, 4 connections"
     pgbench_run recency-4 "$r" 4 recency.sql
-    load_test recency-4 "$r" --mode query --lens recency --clients 4 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
+    load_test recency-4 "$r" --mode query --winner-only --lens recency --clients 4 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
   fi
   if runs single; then
     say "round $r: single writes, 64 connections"

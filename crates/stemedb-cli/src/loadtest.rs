@@ -67,6 +67,9 @@ pub struct LoadTestArgs {
     /// Lens for queries: recency, authority, consensus, conflict, or all (round-robin).
     #[arg(long, default_value = "all")]
     lens: String,
+    /// Queries ask for each group's winner alone (`winner_only=true`), not its ranking.
+    #[arg(long)]
+    winner_only: bool,
     /// Share of operations that write in mixed mode.
     #[arg(long, default_value_t = 10)]
     write_percent: u64,
@@ -282,10 +285,12 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
             let subject = subject(&args.tag, (rng.next_u64() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
             round += 1;
+            let winner_only = if args.winner_only { "true" } else { "false" };
             let params = [
                 ("subject", subject.as_str()),
                 ("predicate", "value"),
                 ("lens", lens),
+                ("winner_only", winner_only),
             ];
             let outcome = match client.query_text(&params).await {
                 Ok((200, body)) if body.contains("\"winner\":{") => Ok(()),

@@ -301,10 +301,11 @@ async fn run_query(state: &AppState, mut query: Query) -> Result<Response, ApiEr
         && !query.subject.ends_with('*')
         && let Some(result) = state.db.query_if_small(&query, INLINE_RECORDS_MAX)?
     {
-        return query_response(&result);
+        return query_response(&result, query.winner_only);
     }
+    let winner_only = query.winner_only;
     let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
-    query_response(&result)
+    query_response(&result, winner_only)
 }
 
 /// A response whose body is JSON text built here (a record as stored, with live fields).
@@ -318,8 +319,9 @@ fn json_text(body: String) -> Response {
 }
 
 /// The query answer. Each record is rendered once and that text is reused for `winner`, the
-/// group's list and the top-level list (queries are the hot read path).
-fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
+/// group's list and the top-level list (queries are the hot read path). With `winner_only`
+/// each group's page is its winner alone, rendered as `winner` and left out of the lists.
+fn query_response(result: &QueryResult, winner_only: bool) -> Result<Response, ApiError> {
     let rendered: Vec<Vec<String>> = result
         .groups
         .iter()
@@ -330,6 +332,9 @@ fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
                 .collect()
         })
         .collect();
+    if winner_only {
+        return winners_response(result, &rendered);
+    }
     // A winner is rendered once more only when it is not on this page (a later page).
     let winners: Vec<Option<String>> = result
         .groups
@@ -355,6 +360,29 @@ fn query_response(result: &QueryResult) -> Result<Response, ApiError> {
         StatusCode::OK,
         &answer,
         records_bytes * 2 + 512 * rendered.len() + 64,
+    )
+}
+
+/// `winner_only`: each group with its winner (the first page's one record) and empty lists.
+fn winners_response(result: &QueryResult, rendered: &[Vec<String>]) -> Result<Response, ApiError> {
+    let mut groups = Vec::with_capacity(result.groups.len());
+    for (group, records) in result.groups.iter().zip(rendered) {
+        let Some(winner) = records.first() else {
+            return Err(ApiError::Internal("a group without assertions".into()));
+        };
+        groups.push(group_of(group, RenderedJson(winner), &[]));
+    }
+    let answer = QueryResponse {
+        lens: result.lens.as_str().to_owned(),
+        groups,
+        assertions: Vec::new(),
+        next_cursor: result.next_cursor.clone(),
+    };
+    let records_bytes: usize = rendered.iter().flatten().map(String::len).sum();
+    json_response(
+        StatusCode::OK,
+        &answer,
+        records_bytes + 512 * rendered.len() + 64,
     )
 }
 

@@ -5,7 +5,7 @@ use stemedb::{DbError, LensKind, Query, parse_query_time};
 
 use crate::ApiError;
 
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 15] = [
     "subject",
     "concept_path",
     "predicate",
@@ -20,6 +20,7 @@ const FIELDS: [&str; 14] = [
     "include_superseded",
     "assertions_limit",
     "assertions_cursor",
+    "winner_only",
 ];
 
 fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -111,6 +112,7 @@ fn build(pairs: Vec<(String, String)>) -> Result<Query, ApiError> {
                     Some(usize::try_from(n).map_err(|_| bad(field, "is too large"))?);
             }
             "assertions_cursor" => query.assertions_cursor = Some(text),
+            "winner_only" => query.winner_only = parse_bool(&text, field)?,
             _ => query.cursor = Some(text),
         }
     }

@@ -48,6 +48,11 @@ pub struct QueryParams {
     /// A group's `assertions_cursor`: that group's next page, alone (not with `cursor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assertions_cursor: Option<String>,
+    /// Just the winners: each group's winner, score, explanation and counts, with empty
+    /// `assertions` lists (the rest stays reachable through `assertions_cursor`). Not with
+    /// `assertions_limit` or `assertions_cursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner_only: Option<bool>,
 }
 
 /// One (subject, predicate) group: the lens's winner and one page of its ranking.

@@ -40,6 +40,9 @@ pub struct Query {
     pub assertions_limit: Option<usize>,
     /// `assertions_cursor` of a group in an earlier answer: that group's next page, alone.
     pub assertions_cursor: Option<String>,
+    /// Just each group's winner: a page of one (the winner), which callers render without the
+    /// page lists. Refused with `assertions_limit` or `assertions_cursor`.
+    pub winner_only: bool,
     /// When the caller stops waiting: work past it stops with `DbError::DeadlineExceeded`.
     pub deadline: Option<Instant>,
 }
@@ -60,6 +63,7 @@ impl Query {
             include_superseded: false,
             assertions_limit: None,
             assertions_cursor: None,
+            winner_only: false,
             deadline: None,
         }
     }
@@ -175,6 +179,10 @@ fn encode_cursor(group: &GroupKey) -> String {
 
 /// Records handled between two reads of the clock against a caller's deadline.
 pub const DEADLINE_EVERY: usize = 256;
+
+/// Groups of at most this many records keep every record's canonical bytes from the ranking
+/// read, whatever the page (bounded memory: 16 records of at most a body limit each).
+const KEEP_CANONICAL_RECORDS_MAX: usize = 16;
 
 /// Stops work past the caller's deadline; reads the clock only every [`DEADLINE_EVERY`]th call
 /// (`done` counts the records handled so far).
@@ -345,6 +353,13 @@ impl Db {
     }
 
     fn assertions_page_len(&self, query: &Query) -> Result<usize, DbError> {
+        if query.winner_only {
+            return match (&query.assertions_limit, &query.assertions_cursor) {
+                (None, None) => Ok(1),
+                (Some(_), _) => Err(bad("assertions_limit", "not with winner_only")),
+                (_, Some(_)) => Err(bad("assertions_cursor", "not with winner_only")),
+            };
+        }
         let max = self.config.query_assertions_max;
         let len = query
             .assertions_limit
@@ -500,10 +515,15 @@ impl Db {
         reading: &Reading<'_>,
         page: PageAt,
     ) -> Result<Option<GroupResult>, DbError> {
-        // A group that fits in the page keeps each record's canonical bytes from its one read;
-        // a larger one drops them and reads again only the page's records, so that memory stays
-        // bounded by the page, not the group.
-        let keep_canonical = sequences.len() <= page.offset.saturating_add(page.len);
+        // A group that fits in the page, or is small, keeps each record's canonical bytes from
+        // its one read; a larger one drops them and reads again only the page's records, so
+        // that memory stays bounded by the page, not the group. (Small: a winner-only page of
+        // one over a group of three read the winner twice.)
+        let keep_canonical = sequences.len()
+            <= page
+                .offset
+                .saturating_add(page.len)
+                .max(KEEP_CANONICAL_RECORDS_MAX);
         let records = self.admitted_records(sequences, reading, keep_canonical)?;
         let total = records.len();
         if page.offset >= total {

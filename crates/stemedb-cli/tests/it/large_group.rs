@@ -135,6 +135,41 @@ async fn a_large_group_answers_a_bounded_page_with_a_cursor_to_the_rest() {
     server.stop().await;
 }
 
+/// `winner_only=true`: every lens answers the same winner, score, explanation and counts as the
+/// full answer, with empty lists and the cursor to the rest of the group (issue 13).
+#[tokio::test(flavor = "multi_thread")]
+async fn winner_only_answers_the_full_answers_winner_without_the_lists() {
+    let server = TestServer::start().await;
+    load(&server, 40, 100).await;
+    for lens in LensKind::ALL {
+        let lens = lens.as_str();
+        let full = page(&server, lens, &[]).await;
+        let just = page(&server, lens, &[("winner_only", "true")]).await;
+        let (full_group, group) = (&full["groups"][0], &just["groups"][0]);
+        for field in [
+            "winner",
+            "conflict_score",
+            "explanation",
+            "assertions_total",
+            "assertions_offset",
+        ] {
+            assert_eq!(group[field], full_group[field], "{lens}: {field}");
+        }
+        assert_eq!(group["assertions"], json!([]), "{lens}: no page list");
+        assert_eq!(just["assertions"], json!([]), "{lens}: no top-level list");
+        let cursor = group["assertions_cursor"].as_str().unwrap();
+        let rest = page(&server, lens, &[("assertions_cursor", cursor)]).await;
+        let mut all = vec![group["winner"]["id"].as_str().unwrap().to_owned()];
+        all.extend(ids(&rest["groups"][0]));
+        assert_eq!(
+            all,
+            ids(full_group),
+            "{lens}: winner then the rest, in rank order"
+        );
+    }
+    server.stop().await;
+}
+
 /// (name, parameters added or replaced, the field the problem names).
 type Refusal<'a> = (&'static str, Vec<(&'static str, &'a str)>, &'static str);
 
@@ -147,7 +182,7 @@ async fn bad_assertion_limits_and_cursors_are_refused_by_name() {
         .as_str()
         .unwrap()
         .to_owned();
-    let table: [Refusal<'_>; 6] = [
+    let table: [Refusal<'_>; 9] = [
         ("zero", vec![("assertions_limit", "0")], "assertions_limit"),
         (
             "above max",
@@ -179,6 +214,24 @@ async fn bad_assertion_limits_and_cursors_are_refused_by_name() {
                 ("subject", "drug/other"),
             ],
             "assertions_cursor",
+        ),
+        (
+            "winner_only with a page size",
+            vec![("winner_only", "true"), ("assertions_limit", "5")],
+            "assertions_limit",
+        ),
+        (
+            "winner_only with a group cursor",
+            vec![
+                ("winner_only", "true"),
+                ("assertions_cursor", cursor.as_str()),
+            ],
+            "assertions_cursor",
+        ),
+        (
+            "winner_only not a bool",
+            vec![("winner_only", "yes")],
+            "winner_only",
         ),
     ];
     for (name, extra, field) in table {
