@@ -130,6 +130,9 @@ impl AppState {
         config: ServerConfig,
         commit: impl FnOnce(Arc<AdminState>) -> AdminCommit,
     ) -> Result<(AppState, CreatedFiles), StartError> {
+        // The recorder first: a gauge set before it exists is lost (the backup times were
+        // missing from /metrics until the first backup whenever nothing had installed it yet).
+        observe::handle();
         let dir = db.dir().to_owned();
         let mut created = Vec::new();
         let (master, master_file) = custody::resolve_master_key(
