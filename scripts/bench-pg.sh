@@ -23,7 +23,8 @@
 # run), STEMEDB_BIN (default: a release build), ONLY (space-separated workloads to run:
 # ingest single winner restart; default all).
 # PostgreSQL is Debian's postgresql-15 package, installed here if missing (apt-get); it runs
-# as the postgres user with fsync and synchronous_commit on (the defaults), on loopback.
+# as the postgres user with fsync and synchronous_commit on (the defaults), on loopback. Run as
+# root (apt-get, runuser). Never needed by the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-./bench-data/pg}
