@@ -282,8 +282,15 @@ impl Engine {
                 source,
             },
         };
+        // The journal bound: fjall keeps 512 MiB of journal by default, and this setting was
+        // never passed on, so a restart after SIGKILL under ingest replayed up to that much.
         let db = Database::builder(&engine_dir)
             .cache_size(options.cache_bytes)
+            .max_journaling_size(
+                options
+                    .journal_bytes_max
+                    .max(crate::options::JOURNAL_BYTES_MIN),
+            )
             .open()
             .map_err(opening)?;
         let keyspace = |name: &str| db.keyspace(name, keyspace_options).map_err(opening);

@@ -34,7 +34,7 @@ pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;
 pub use keys::GroupKey;
-pub use options::{AckLossPolicy, StoreOptions, TruthPolicy};
+pub use options::{AckLossPolicy, JOURNAL_BYTES_MIN, StoreOptions, TruthPolicy};
 pub use role::Role;
 pub use space::{SyncHook, free_bytes};
 pub use stats::{CommitStats, EngineBacklog};

@@ -8,6 +8,9 @@ use stemedb_lens::TrustParams;
 
 use crate::space::SyncHook;
 
+/// The least `journal_bytes_max` the engine accepts (fjall panics below it).
+pub const JOURNAL_BYTES_MIN: u64 = 64 * 1024 * 1024;
+
 /// Settings of the storage engine.
 #[derive(Clone)]
 pub struct StoreOptions {

@@ -109,6 +109,16 @@ impl DbConfig {
         unit("trust_decay", self.policy.trust.decay)?;
         unit("quarantine_trust_min", self.policy.quarantine_trust_min)?;
         unit("disputed_score_min", self.disputed_score_min)?;
+        if self.journal_bytes_max < stemedb_store::JOURNAL_BYTES_MIN {
+            return Err(DbError::Invalid(stemedb_core::ValidationError::new(
+                "journal_bytes_max",
+                "range",
+                format!(
+                    "must be at least {} (64 MiB, the storage engine's minimum)",
+                    stemedb_store::JOURNAL_BYTES_MIN
+                ),
+            )));
+        }
         if self.policy.trust.hops_max == 0 || self.policy.trust.hops_max > 64 {
             return Err(DbError::Invalid(stemedb_core::ValidationError::new(
                 "trust_hops_max",

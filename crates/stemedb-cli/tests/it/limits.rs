@@ -392,3 +392,16 @@ fn settings_outside_their_range_are_refused_by_name() {
     }
     assert!(ServerConfig::default().check().is_ok());
 }
+
+/// A journal bound below the storage engine's minimum is refused by name at configuration
+/// time (the engine would panic on it), and the default passes.
+#[test]
+fn a_journal_bound_below_the_engine_minimum_is_refused_by_name() {
+    let small = stemedb::DbConfig {
+        journal_bytes_max: 1024 * 1024,
+        ..stemedb::DbConfig::default()
+    };
+    let error = small.check().unwrap_err().to_string();
+    assert!(error.contains("journal_bytes_max"), "{error}");
+    assert!(stemedb::DbConfig::default().check().is_ok());
+}
