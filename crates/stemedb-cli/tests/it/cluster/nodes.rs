@@ -90,8 +90,6 @@ impl Node {
             .arg(data)
             .args(["--bind", "127.0.0.1:0", "--cluster", urls, "--node-id", id])
             .args(["--cluster-heartbeat-ms", "200"])
-            // Short enough for the no-quorum step to see its 503 soon.
-            .args(["--cluster-publish-timeout-ms", "2000"])
             .env("STEMEDB_ROOT_API_KEY", ROOT_KEY)
             .env("STEMEDB_MASTER_KEY", MASTER_KEY)
             .stdout(Stdio::piped())
