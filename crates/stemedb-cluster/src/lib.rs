@@ -89,9 +89,9 @@ impl Cluster {
         let js = jetstream::ContextBuilder::new()
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
             .build(client.clone());
-        let stream = ensure_stream(&js, log_stream_config(&config), joined_by).await?;
+        let stream = ensure_stream(&js, LOG_STREAM, log_stream_config(&config), joined_by).await?;
         let admin_config = admin::admin_stream_config(config.stream_replicas);
-        let admin_stream = ensure_stream(&js, admin_config, joined_by).await?;
+        let admin_stream = ensure_stream(&js, ADMIN_STREAM, admin_config, joined_by).await?;
         let admin_progress = Arc::new(Progress::new(admin.applied));
         let admin_channel = AdminChannel::new(
             js.clone(),
@@ -329,6 +329,7 @@ fn log_stream_config(config: &ClusterConfig) -> stream::Config {
 /// at the first timeout left `scripts/cluster.sh` with one node short.
 async fn ensure_stream(
     js: &jetstream::Context,
+    name: &'static str,
     wanted: stream::Config,
     deadline: Instant,
 ) -> Result<stream::Stream, ClusterError> {
@@ -345,19 +346,10 @@ async fn ensure_stream(
         };
         if !not_ready || Instant::now() >= deadline {
             return Err(ClusterError::Stream {
-                stream: stream_name(&wanted),
+                stream: name,
                 reason: error.to_string(),
             });
         }
         tokio::time::sleep(Duration::from_millis(JOIN_RETRY_PAUSE_MS)).await;
-    }
-}
-
-/// The stream's name as a static string, for errors (only the two streams of this crate).
-fn stream_name(config: &stream::Config) -> &'static str {
-    if config.name == admin::ADMIN_STREAM {
-        admin::ADMIN_STREAM
-    } else {
-        LOG_STREAM
     }
 }
