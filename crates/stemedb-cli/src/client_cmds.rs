@@ -1,6 +1,4 @@
 //! `stemedb assert` and `stemedb query`: sign locally and post; query and print a table.
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use stemedb::SystemClock;
@@ -9,18 +7,15 @@ use stemedb_client::wire::{QueryResponse, Record};
 
 use stemedb_client::Draft;
 
+use crate::control_cmds::SignerArgs;
 use crate::{ServerArgs, keyfile};
 
 #[derive(clap::Args)]
 pub struct AssertArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// Key file from `stemedb keygen`.
-    #[arg(long)]
-    key: PathBuf,
-    /// Agent id (bound to the key by its first accepted assertion).
-    #[arg(long)]
-    agent: String,
+    #[command(flatten)]
+    signer: SignerArgs,
     #[arg(long)]
     subject: String,
     #[arg(long)]
@@ -58,7 +53,7 @@ fn draft_from(args: &AssertArgs) -> Result<Draft> {
         .clone()
         .unwrap_or_else(|| SystemClock.now().to_rfc3339());
     let mut draft = Draft::new(
-        &args.agent,
+        &args.signer.agent,
         &args.subject,
         &args.predicate,
         value,
@@ -75,7 +70,7 @@ fn draft_from(args: &AssertArgs) -> Result<Draft> {
 }
 
 pub async fn assert(args: AssertArgs) -> Result<()> {
-    let key = keyfile::load(&args.key)?;
+    let key = keyfile::load(&args.signer.key)?;
     let wire = draft_from(&args)?.sign(&key)?;
     let reply = args
         .server

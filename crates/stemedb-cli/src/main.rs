@@ -10,8 +10,10 @@ mod bench_limits;
 mod bench_truth;
 mod client_cmds;
 mod config_file;
+mod control_cmds;
 mod demo;
 mod demo_truth;
+mod git_cmds;
 mod keyfile;
 mod loadtest;
 mod maintain;
@@ -88,6 +90,20 @@ enum Command {
     Assert(client_cmds::AssertArgs),
     /// Query assertions through a lens.
     Query(client_cmds::QueryArgs),
+    /// Retract an assertion, or a source and what rests on it (signed locally).
+    Retract(control_cmds::RetractArgs),
+    /// Undo a retraction (signed locally).
+    Reinstate(control_cmds::ReinstateArgs),
+    /// Vote for (or with --down, against) an assertion (signed locally).
+    Vote(control_cmds::VoteArgs),
+    /// State how much you trust another agent (signed locally).
+    Trust(control_cmds::TrustArgs),
+    /// Sign a JSON body from a file and print the wire form, without posting it.
+    Sign(control_cmds::SignArgs),
+    /// Everything stored under a subject, and what acted on it, newest first (like git log).
+    Log(git_cmds::LogArgs),
+    /// One record: its fields, stage and votes, its id and signature checked offline.
+    Show(git_cmds::ShowArgs),
     /// Load a small medical example and walk through lenses, conflict and time travel.
     Demo(demo::DemoArgs),
     /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
@@ -140,6 +156,7 @@ fn run() -> Result<()> {
         Command::Config(_) => config_file::show(&argv, &from_file),
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
+        Command::Sign(args) => control_cmds::sign(&args),
         Command::Verify(args) => audit_cmds::verify(&args),
         Command::Check(args) => maintain::check(&args),
         Command::Restore(args) => backup::restore(&args),
@@ -152,6 +169,12 @@ fn run() -> Result<()> {
                 match command {
                     Command::Assert(args) => client_cmds::assert(args).await,
                     Command::Query(args) => client_cmds::query(args).await,
+                    Command::Retract(args) => control_cmds::retract(args).await,
+                    Command::Reinstate(args) => control_cmds::reinstate(args).await,
+                    Command::Vote(args) => control_cmds::vote(args).await,
+                    Command::Trust(args) => control_cmds::trust(args).await,
+                    Command::Log(args) => git_cmds::log(args).await,
+                    Command::Show(args) => git_cmds::show(args).await,
                     Command::Demo(args) => demo::run(args).await,
                     Command::LoadTest(args) => loadtest::run(args).await,
                     Command::Audit(args) => audit_cmds::audit(args).await,
@@ -163,6 +186,7 @@ fn run() -> Result<()> {
                     Command::BenchNoise(args) => bench_limits::noise(args).await,
                     Command::Serve(_)
                     | Command::Keygen(_)
+                    | Command::Sign(_)
                     | Command::Verify(_)
                     | Command::Check(_)
                     | Command::RebuildIndexes(_)

@@ -20,7 +20,14 @@ use stemedb_wire::{
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the server: {0}")]
+    #[error(
+        "nothing is listening at {url}: start the server (`stemedb serve`) or point --server / \
+         STEMEDB_SERVER at it"
+    )]
+    Unreachable { url: String },
+    #[error("{url} did not answer in time")]
+    TimedOut { url: String },
+    #[error("talking to the server: {0}")]
     Http(#[from] reqwest::Error),
     #[error("server answered {status}: {detail}")]
     Problem {
@@ -118,13 +125,25 @@ impl Client {
         }
     }
 
+    /// A request that got no answer, named by what the user can do about it.
+    fn transport(&self, error: reqwest::Error) -> ClientError {
+        let url = self.base.clone();
+        if error.is_connect() {
+            ClientError::Unreachable { url }
+        } else if error.is_timeout() {
+            ClientError::TimedOut { url }
+        } else {
+            ClientError::Http(error)
+        }
+    }
+
     /// Sends a request and returns (status, body read as `T`); problem answers become
     /// `ClientError::Problem`.
     async fn send<T: DeserializeOwned>(
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<(u16, T), ClientError> {
-        let response = builder.send().await?;
+        let response = builder.send().await.map_err(|e| self.transport(e))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
         if status >= 400 {
@@ -213,7 +232,8 @@ impl Client {
             .request(reqwest::Method::GET, "/v1/query")
             .query(params)
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.transport(e))?;
         let status = response.status().as_u16();
         Ok((status, response.text().await?))
     }
@@ -247,7 +267,8 @@ impl Client {
             .request(reqwest::Method::GET, path)
             .query(params)
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.transport(e))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
         if status >= 400 {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::child::{BIN, ChildServer};
 
-fn run(args: &[&str]) -> (bool, String, String) {
+pub(crate) fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN)
         .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
         .args(args)
@@ -36,6 +36,13 @@ fn every_command_has_help() {
         "backup",
         "restore",
         "admin",
+        "retract",
+        "reinstate",
+        "vote",
+        "trust",
+        "sign",
+        "log",
+        "show",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");

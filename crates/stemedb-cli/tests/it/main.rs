@@ -9,6 +9,7 @@ mod backup;
 mod check;
 mod child;
 mod cli;
+mod cli_git;
 mod clock;
 mod cluster;
 mod crash;

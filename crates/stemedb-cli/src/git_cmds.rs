@@ -1,0 +1,211 @@
+//! Git-like views of what is stored: `log SUBJECT` (every assertion under a subject and every
+//! retraction, reinstatement, vote, gold mark, review and epoch acting on them, newest first)
+//! and `show ID` (one record, checked offline: its id and signature, its stage and votes).
+//! `log` reads the audit export (docs/truth.md), so it shows what an auditor would get.
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use stemedb::core::audit::verify_record;
+
+use crate::ServerArgs;
+
+#[derive(clap::Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Exact subject, or a prefix ending in /* (e.g. drug/*).
+    subject: String,
+    /// Show at most this many records (newest first).
+    #[arg(short = 'n', long = "max-count")]
+    max_count: Option<usize>,
+    /// As of a valid time (RFC 3339): what the log held for assertions up to then.
+    #[arg(long = "as-of")]
+    as_of: Option<String>,
+    /// One JSON record per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The record's id (64 hex characters).
+    id: String,
+    /// Print the record as JSON (with `verified`).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Control predicates `log` shows: those that act on an assertion. Trust statements are about
+/// agents, not subjects, and stay out.
+const LOGGED_CONTROL: [&str; 5] = [
+    "stemedb:retracts",
+    "stemedb:vote",
+    "stemedb:gold-standard",
+    "stemedb:review",
+    "stemedb:epoch",
+];
+
+pub async fn log(args: LogArgs) -> Result<()> {
+    let mut params = vec![("subject", args.subject.as_str())];
+    if let Some(t) = &args.as_of {
+        params.push(("as_of", t.as_str()));
+    }
+    let bytes = args
+        .server
+        .client()?
+        .audit_export(&params)
+        .await
+        .with_context(|| {
+            format!(
+                "reading the log of {} at {}",
+                args.subject, args.server.server
+            )
+        })?;
+    let mut records = logged_records(&bytes)?;
+    records.truncate(args.max_count.unwrap_or(usize::MAX));
+    if records.is_empty() && !args.json {
+        println!("(nothing stored under {})", args.subject);
+    }
+    for record in &records {
+        if args.json {
+            println!("{}", serde_json::to_string(record)?);
+        } else {
+            print_entry(record, &records);
+        }
+    }
+    Ok(())
+}
+
+/// The export's assertions and the control records acting on them, newest first.
+fn logged_records(export: &[u8]) -> Result<Vec<Value>> {
+    let mut records = Vec::new();
+    for line in export.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let entry: Value = serde_json::from_slice(line).context("the export has a bad line")?;
+        let record = &entry["record"];
+        let predicate = record["predicate"].as_str().unwrap_or_default();
+        let logged = match entry["kind"].as_str() {
+            Some("assertion") => true,
+            Some("dependency") => LOGGED_CONTROL.contains(&predicate),
+            _ => false,
+        };
+        if logged {
+            records.push(record.clone());
+        }
+    }
+    records.sort_by_key(|r| std::cmp::Reverse(r["sequence"].as_u64().unwrap_or(0)));
+    Ok(records)
+}
+
+/// What a record is, in a word (a retraction of a retraction is a reinstatement).
+fn kind(record: &Value, all: &[Value]) -> &'static str {
+    match record["predicate"].as_str().unwrap_or_default() {
+        "stemedb:retracts" => {
+            let target = record["subject"].as_str().unwrap_or_default();
+            let of_retraction = all
+                .iter()
+                .any(|r| r["id"] == target && r["predicate"] == "stemedb:retracts");
+            if of_retraction {
+                "reinstatement"
+            } else {
+                "retraction"
+            }
+        }
+        "stemedb:vote" => "vote",
+        "stemedb:gold-standard" => "gold standard",
+        "stemedb:review" => "review",
+        "stemedb:epoch" => "epoch",
+        _ => "assertion",
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn print_entry(record: &Value, all: &[Value]) {
+    let text = |field: &str| record[field].as_str().unwrap_or_default().to_owned();
+    let kind = kind(record, all);
+    println!(
+        "{kind} {}  #{}  recorded {}  {}",
+        text("id"),
+        record["sequence"],
+        text("recorded_at"),
+        text("lifecycle_stage")
+    );
+    let agent = text("agent_id");
+    let value = &record["value"];
+    match kind {
+        "assertion" => {
+            let confidence = record["confidence"].as_f64().unwrap_or(1.0);
+            println!(
+                "    {agent}: {} · {} = {value}  (confidence {confidence}, valid from {})",
+                text("subject"),
+                text("predicate"),
+                text("timestamp")
+            );
+            if let Some(sources) = record["sources"].as_array() {
+                let names: Vec<&str> = sources.iter().filter_map(Value::as_str).collect();
+                println!("    sources: {}", names.join(", "));
+            }
+            for (field, label) in [
+                ("retracted_by", "retracted by"),
+                ("superseded_by", "superseded by"),
+            ] {
+                if let Some(by) = record[field].as_str() {
+                    println!("    {label} {}", short(by));
+                }
+            }
+        }
+        "vote" => println!("    {agent} votes {value} on {}", short(&text("subject"))),
+        _ => println!(
+            "    {agent} on {}: {}",
+            short(&text("subject")),
+            value["reason"]
+                .as_str()
+                .map_or(value.to_string(), |r| format!("{r:?}"))
+        ),
+    }
+    println!();
+}
+
+pub async fn show(args: ShowArgs) -> Result<()> {
+    if args.id.len() != 64 || !args.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{:?} is not a record id (64 hex characters)", args.id);
+    }
+    let client = args.server.client()?;
+    let path = format!("/v1/assertions/{}", args.id.to_ascii_lowercase());
+    let mut record = client
+        .get_json(&path, &[])
+        .await
+        .with_context(|| format!("reading {} at {}", args.id, args.server.server))?;
+    let verified = verify_record(&record);
+    if args.json {
+        record["verified"] = Value::Bool(verified.is_ok());
+        println!("{}", serde_json::to_string_pretty(&record)?);
+        return Ok(());
+    }
+    match &verified {
+        Ok(_) => println!("record {} (id and signature verified offline)", args.id),
+        Err(why) => println!("record {} DOES NOT VERIFY: {why}", args.id),
+    }
+    print_fields(&record);
+    if verified.is_err() {
+        bail!("the record does not verify");
+    }
+    Ok(())
+}
+
+/// The record's fields, one per line, envelope first.
+fn print_fields(record: &Value) {
+    let Some(map) = record.as_object() else {
+        return;
+    };
+    for (name, value) in map {
+        if name == "id" {
+            continue;
+        }
+        let shown = value.as_str().map_or(value.to_string(), str::to_owned);
+        println!("  {name:<18} {shown}");
+    }
+}
