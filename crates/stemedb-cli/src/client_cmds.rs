@@ -100,46 +100,106 @@ pub struct QueryArgs {
     subject: String,
     #[arg(long)]
     predicate: Option<String>,
-    /// recency, authority, consensus or conflict.
+    /// recency, authority, consensus, conflict or layered (docs/lenses.md).
     #[arg(long, default_value = "recency")]
     lens: String,
-    /// Valid time (RFC 3339): only assertions with timestamp ≤ this.
-    #[arg(long = "as-of")]
-    as_of: Option<String>,
-    /// Transaction time (RFC 3339): only records recorded by then.
-    #[arg(long = "known-at")]
-    known_at: Option<String>,
+    #[command(flatten)]
+    time: TimeArgs,
+    /// Let retracted assertions take part.
+    #[arg(long)]
+    include_retracted: bool,
+    /// Let superseded assertions take part.
+    #[arg(long)]
+    include_superseded: bool,
     /// Groups per page.
     #[arg(long)]
     limit: Option<u64>,
-    /// Print the raw JSON answer.
+    /// Start at this page (the `next_cursor` an earlier page printed).
+    #[arg(long, conflicts_with = "all")]
+    cursor: Option<String>,
+    /// Follow every page to the end.
+    #[arg(long)]
+    all: bool,
+    /// Print the raw JSON answer (one document per page).
     #[arg(long)]
     json: bool,
 }
 
-pub async fn query(args: QueryArgs) -> Result<()> {
-    let limit = args.limit.map(|l| l.to_string());
-    let mut params: Vec<(&str, &str)> = vec![("subject", &args.subject), ("lens", &args.lens)];
-    for (name, value) in [
-        ("predicate", &args.predicate),
-        ("as_of", &args.as_of),
-        ("known_at", &args.known_at),
-        ("limit", &limit),
-    ] {
-        if let Some(v) = value {
-            params.push((name, v));
+/// Where in time a read looks (docs/api.md, "Queries").
+#[derive(clap::Args, Clone, Default)]
+pub struct TimeArgs {
+    /// Valid time (RFC 3339): only assertions with timestamp ≤ this.
+    #[arg(long = "as-of")]
+    pub as_of: Option<String>,
+    /// Transaction time (RFC 3339): only records recorded by then.
+    #[arg(long = "known-at")]
+    pub known_at: Option<String>,
+    /// Only records up to this log sequence.
+    #[arg(long = "at-sequence")]
+    pub at_sequence: Option<u64>,
+}
+
+impl TimeArgs {
+    /// The query parameters these flags set.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        params.extend(self.as_of.clone().map(|t| ("as_of", t)));
+        params.extend(self.known_at.clone().map(|t| ("known_at", t)));
+        params.extend(self.at_sequence.map(|s| ("at_sequence", s.to_string())));
+        params
+    }
+}
+
+/// Every page of a query from `cursor` on (one page unless `all`), each handed to `page`.
+pub async fn query_pages(
+    client: &stemedb_client::Client,
+    params: &[(&str, String)],
+    mut cursor: Option<String>,
+    all: bool,
+    mut page: impl FnMut(&QueryResponse<Record>) -> Result<()>,
+) -> Result<Option<String>> {
+    loop {
+        let mut sent: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(c) = &cursor {
+            sent.push(("cursor", c));
+        }
+        let answer = client.query(&sent).await.context("querying")?;
+        page(&answer)?;
+        cursor = answer.next_cursor;
+        if cursor.is_none() || !all {
+            return Ok(cursor);
         }
     }
-    let answer = args
-        .server
-        .client()?
-        .query(&params)
-        .await
-        .context("querying")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-    } else {
-        print_groups(&answer);
+}
+
+pub async fn query(args: QueryArgs) -> Result<()> {
+    let mut params = vec![
+        ("subject", args.subject.clone()),
+        ("lens", args.lens.clone()),
+    ];
+    params.extend(args.predicate.clone().map(|p| ("predicate", p)));
+    params.extend(args.time.params());
+    params.extend(args.limit.map(|l| ("limit", l.to_string())));
+    for (flag, name) in [
+        (args.include_retracted, "include_retracted"),
+        (args.include_superseded, "include_superseded"),
+    ] {
+        if flag {
+            params.push((name, "true".to_owned()));
+        }
+    }
+    let client = args.server.client()?;
+    let next = query_pages(&client, &params, args.cursor.clone(), args.all, |answer| {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(answer)?);
+        } else {
+            print_groups(answer);
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(cursor) = next.filter(|_| !args.json) {
+        println!("more groups follow: add --cursor {cursor} (or --all for every page)");
     }
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! Git-like views of what is stored: `log SUBJECT` (every assertion under a subject and every
-//! retraction, reinstatement, vote, gold mark, review and epoch acting on them, newest first)
-//! and `show ID` (one record, checked offline: its id and signature, its stage and votes).
-//! `log` reads the audit export (docs/truth.md), so it shows what an auditor would get.
+//! retraction, reinstatement, vote, gold mark, review and epoch acting on them, newest first),
+//! `show ID` (one record, checked offline: its id and signature, its stage and votes), `blame`
+//! (why a group's answer is what it is: the winner, the lens's reason, its provenance) and
+//! `diff` (the answers under a subject at two times, and what changed). `log` reads the audit
+//! export (docs/truth.md), so it shows what an auditor would get.
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use stemedb::core::audit::verify_record;
 
 use crate::ServerArgs;
+use crate::client_cmds::{TimeArgs, query_pages};
+use crate::truth_cmds::{fetch_provenance, print_tree, record_id, short};
 
 #[derive(clap::Args)]
 pub struct LogArgs {
@@ -119,10 +123,6 @@ fn kind(record: &Value, all: &[Value]) -> &'static str {
     }
 }
 
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
 fn print_entry(record: &Value, all: &[Value]) {
     let text = |field: &str| record[field].as_str().unwrap_or_default().to_owned();
     let kind = kind(record, all);
@@ -170,11 +170,8 @@ fn print_entry(record: &Value, all: &[Value]) {
 }
 
 pub async fn show(args: ShowArgs) -> Result<()> {
-    if args.id.len() != 64 || !args.id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{:?} is not a record id (64 hex characters)", args.id);
-    }
+    let path = format!("/v1/assertions/{}", record_id(&args.id)?);
     let client = args.server.client()?;
-    let path = format!("/v1/assertions/{}", args.id.to_ascii_lowercase());
     let mut record = client
         .get_json(&path, &[])
         .await
@@ -208,4 +205,156 @@ fn print_fields(record: &Value) {
         let shown = value.as_str().map_or(value.to_string(), str::to_owned);
         println!("  {name:<18} {shown}");
     }
+}
+
+#[derive(clap::Args)]
+pub struct BlameArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The group's exact subject.
+    subject: String,
+    /// The group's predicate.
+    predicate: String,
+    /// recency, authority, consensus, conflict or layered.
+    #[arg(long, default_value = "recency")]
+    lens: String,
+    #[command(flatten)]
+    time: TimeArgs,
+}
+
+pub async fn blame(args: BlameArgs) -> Result<()> {
+    let client = args.server.client()?;
+    let mut params = vec![
+        ("subject", args.subject.clone()),
+        ("predicate", args.predicate.clone()),
+        ("lens", args.lens.clone()),
+    ];
+    params.extend(args.time.params());
+    let mut group = None;
+    query_pages(&client, &params, None, false, |answer| {
+        group = answer.groups.first().cloned();
+        Ok(())
+    })
+    .await?;
+    let Some(group) = group else {
+        println!("(nothing stored for {} · {})", args.subject, args.predicate);
+        return Ok(());
+    };
+    let w = &group.winner;
+    println!(
+        "{} · {} = {}  (lens {}, conflict score {:.3})",
+        group.subject, group.predicate, w.body.value, args.lens, group.conflict_score
+    );
+    println!(
+        "  winner: {} by {}, valid from {}",
+        short(&w.id),
+        w.body.agent_id,
+        w.body.timestamp
+    );
+    println!("  why:    {}", group.explanation);
+    let others = group.assertions.iter().filter(|a| a.id != w.id);
+    for a in others.take(5) {
+        println!(
+            "  beat:   {} by {} ({})",
+            a.body.value,
+            a.body.agent_id,
+            short(&a.id)
+        );
+    }
+    if group.assertions_total > 6 {
+        println!("  … {} candidates in all", group.assertions_total);
+    }
+    println!("provenance:");
+    let tree = fetch_provenance(&client, &w.id, args.time.as_of.as_deref()).await?;
+    print_tree(&tree, 1);
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The earlier time (RFC 3339).
+    #[arg(long)]
+    from: String,
+    /// The later time (RFC 3339); now when absent.
+    #[arg(long)]
+    to: Option<String>,
+    /// Exact subject, or a prefix ending in /* (e.g. drug/*).
+    subject: String,
+    #[arg(long, default_value = "recency")]
+    lens: String,
+    /// Compare valid times (`as_of`: what was true then, as known now) instead of what the
+    /// store knew at each time (`known_at`, the default).
+    #[arg(long)]
+    valid_time: bool,
+}
+
+/// A group's answer: (value, agent, id).
+type Answer = (Value, String, String);
+
+pub async fn diff(args: DiffArgs) -> Result<()> {
+    let client = args.server.client()?;
+    let bound = if args.valid_time { "as_of" } else { "known_at" };
+    let before = answers(&client, &args, bound, Some(&args.from)).await?;
+    let after = answers(&client, &args, bound, args.to.as_deref()).await?;
+    let (mut changed, mut added, mut removed) = (0, 0, 0);
+    let keys: std::collections::BTreeSet<_> = before.keys().chain(after.keys()).collect();
+    let show = |a: &Answer| format!("{} ({}, {})", a.0, a.1, short(&a.2));
+    for key in keys {
+        let name = format!("{} · {}", key.0, key.1);
+        match (before.get(key), after.get(key)) {
+            (Some(b), Some(a)) if b.2 != a.2 => {
+                changed += 1;
+                println!("~ {name}: {} → {}", show(b), show(a));
+            }
+            (None, Some(a)) => {
+                added += 1;
+                println!("+ {name}: {}", show(a));
+            }
+            (Some(b), None) => {
+                removed += 1;
+                println!("- {name}: {}", show(b));
+            }
+            _ => {}
+        }
+    }
+    let to = args.to.as_deref().unwrap_or("now");
+    println!(
+        "{changed} changed, {added} added, {removed} removed between {} and {to} ({} groups then, {} now)",
+        args.from,
+        before.len(),
+        after.len()
+    );
+    Ok(())
+}
+
+/// Every group's winner under the subject at `time` (now when `None`).
+async fn answers(
+    client: &stemedb_client::Client,
+    args: &DiffArgs,
+    bound: &'static str,
+    time: Option<&str>,
+) -> Result<std::collections::BTreeMap<(String, String), Answer>> {
+    let mut params = vec![
+        ("subject", args.subject.clone()),
+        ("lens", args.lens.clone()),
+        ("winner_only", "true".to_owned()),
+        ("limit", "1000".to_owned()),
+    ];
+    params.extend(time.map(|t| (bound, t.to_owned())));
+    let mut found = std::collections::BTreeMap::new();
+    query_pages(client, &params, None, true, |answer| {
+        for g in &answer.groups {
+            let w = &g.winner;
+            let key = (g.subject.clone(), g.predicate.clone());
+            found.insert(
+                key,
+                (w.body.value.clone(), w.body.agent_id.clone(), w.id.clone()),
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(found)
 }

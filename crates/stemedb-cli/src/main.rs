@@ -14,12 +14,14 @@ mod control_cmds;
 mod demo;
 mod demo_truth;
 mod git_cmds;
+mod import_cmds;
 mod keyfile;
 mod loadtest;
 mod maintain;
 mod open_guard;
 mod progress;
 mod serve;
+mod truth_cmds;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -57,25 +59,56 @@ pub struct ServerArgs {
         default_value = "./stemedb-data/admin.key"
     )]
     pub api_key_file: std::path::PathBuf,
+    /// PEM certificate(s) to trust for an https:// server besides the system's (a
+    /// self-signed certificate, or a private CA).
+    #[arg(long = "ca-cert", env = "STEMEDB_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl ServerArgs {
     pub fn client(&self) -> Result<stemedb_client::Client> {
-        Ok(stemedb_client::Client::new(&self.server, self.key()?)?)
+        let ca = match &self.ca_cert {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("reading --ca-cert {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let client =
+            stemedb_client::Client::with_ca(&self.base_url(), Some(self.key()?), ca.as_deref())
+                .map_err(|e| match &self.ca_cert {
+                    Some(path) => anyhow::anyhow!("--ca-cert {}: {e}", path.display()),
+                    None => e.into(),
+                })?;
+        Ok(client)
     }
 
-    /// `--api-key`, else the first line of `--api-key-file` if it exists, else none.
-    fn key(&self) -> Result<Option<String>> {
-        if let Some(key) = &self.api_key {
-            return Ok(Some(key.clone()));
+    /// `--server` as a URL: a bare `host:port` means `http://host:port`.
+    fn base_url(&self) -> String {
+        if self.server.contains("://") {
+            self.server.clone()
+        } else {
+            format!("http://{}", self.server)
         }
+    }
+
+    /// `--api-key`, else the first line of `--api-key-file`; every route but health needs
+    /// one, so its absence is said here, with where it was looked for.
+    fn key(&self) -> Result<String> {
+        if let Some(key) = &self.api_key {
+            return Ok(key.clone());
+        }
+        let file = self.api_key_file.display();
         match std::fs::read_to_string(&self.api_key_file) {
-            Ok(text) => Ok(text.lines().next().map(|l| l.trim().to_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow::anyhow!(
-                "reading the API key file {}: {e}",
-                self.api_key_file.display()
+            Ok(text) => match text.lines().next().map(str::trim) {
+                Some(key) if !key.is_empty() => Ok(key.to_owned()),
+                _ => Err(anyhow::anyhow!("the API key file {file} is empty")),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(anyhow::anyhow!(
+                "no API key: looked for {file}; pass --api-key-file or set STEMEDB_API_KEY (a \
+                 server writes its admin key to DATA_DIR/admin.key at its first start)"
             )),
+            Err(e) => Err(anyhow::anyhow!("reading the API key file {file}: {e}")),
         }
     }
 }
@@ -100,10 +133,21 @@ enum Command {
     Trust(control_cmds::TrustArgs),
     /// Sign a JSON body from a file and print the wire form, without posting it.
     Sign(control_cmds::SignArgs),
+    /// Import assertion bodies from JSON Lines or CSV: signed here, posted in batches,
+    /// resumable after an interruption.
+    Import(import_cmds::ImportArgs),
     /// Everything stored under a subject, and what acted on it, newest first (like git log).
     Log(git_cmds::LogArgs),
     /// One record: its fields, stage and votes, its id and signature checked offline.
     Show(git_cmds::ShowArgs),
+    /// Why a group's answer is what it is: the winner, the lens's reason, its provenance.
+    Blame(git_cmds::BlameArgs),
+    /// The answers under a subject at two times, and what changed between them.
+    Diff(git_cmds::DiffArgs),
+    /// How much a group disagrees: its clusters of values, outliers and conflict score.
+    Skeptic(truth_cmds::SkepticArgs),
+    /// An assertion's provenance: what it was derived from, down to its cited sources.
+    Provenance(truth_cmds::ProvenanceArgs),
     /// Load a small medical example and walk through lenses, conflict and time travel.
     Demo(demo::DemoArgs),
     /// Audit trails: `stemedb audit export --subject 'drug/*' --out FILE`.
@@ -174,7 +218,12 @@ fn run() -> Result<()> {
                     Command::Vote(args) => control_cmds::vote(args).await,
                     Command::Trust(args) => control_cmds::trust(args).await,
                     Command::Log(args) => git_cmds::log(args).await,
+                    Command::Import(args) => import_cmds::import(args).await,
                     Command::Show(args) => git_cmds::show(args).await,
+                    Command::Blame(args) => git_cmds::blame(args).await,
+                    Command::Diff(args) => git_cmds::diff(args).await,
+                    Command::Skeptic(args) => truth_cmds::skeptic(args).await,
+                    Command::Provenance(args) => truth_cmds::provenance(args).await,
                     Command::Demo(args) => demo::run(args).await,
                     Command::LoadTest(args) => loadtest::run(args).await,
                     Command::Audit(args) => audit_cmds::audit(args).await,

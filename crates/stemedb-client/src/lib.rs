@@ -17,6 +17,25 @@ use stemedb_wire::{
     BatchResponse, HealthResponse, Problem, QueryResponse, Record, RetractResponse,
 };
 
+/// The TLS error behind a failed request, if that is what it was. The connector wraps it in
+/// io::Errors, whose `source` skips what they wrap, so each is opened with `get_ref` too.
+fn tls_cause(error: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
+}
+
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -25,6 +44,8 @@ pub enum ClientError {
          STEMEDB_SERVER at it"
     )]
     Unreachable { url: String },
+    #[error("{url}'s certificate is not trusted or the TLS handshake failed: {detail}")]
+    Tls { url: String, detail: String },
     #[error("{url} did not answer in time")]
     TimedOut { url: String },
     #[error("talking to the server: {0}")]
@@ -40,6 +61,8 @@ pub enum ClientError {
     Decode(String),
     #[error(transparent)]
     Core(#[from] CoreError),
+    #[error("the CA certificate is not PEM: {0}")]
+    CaCertificate(String),
 }
 
 impl ClientError {
@@ -97,16 +120,39 @@ pub struct Client {
 }
 
 impl Client {
-    /// `base_url` like `http://127.0.0.1:18180`; `api_key` is sent as `X-API-Key`.
+    /// `base_url` like `http://127.0.0.1:18180`; `api_key` is sent as `X-API-Key`. An
+    /// `https://` server must present a certificate the system trusts.
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, ClientError> {
+        Self::with_ca(base_url, api_key, None)
+    }
+
+    /// As [`Client::new`], also trusting the PEM certificates in `ca_pem` (a server with a
+    /// self-signed certificate, or a private CA). TLS is rustls with the ring provider,
+    /// installed as the process's default provider unless one is installed already.
+    pub fn with_ca(
+        base_url: &str,
+        api_key: Option<String>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Err only when another thread installed one first, which serves as well.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         // The server closes a kept-alive connection after it idles for its header-read timeout
         // (30 s by default); dropping idle connections sooner keeps a request from racing that.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
-            .pool_idle_timeout(Duration::from_secs(20))
-            .build()?;
+            .pool_idle_timeout(Duration::from_secs(20));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::CaCertificate(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ClientError::CaCertificate("no certificate in it".into()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
         Ok(Self {
-            http,
+            http: builder.build()?,
             base: base_url.trim_end_matches('/').to_owned(),
             api_key,
         })
@@ -128,7 +174,12 @@ impl Client {
     /// A request that got no answer, named by what the user can do about it.
     fn transport(&self, error: reqwest::Error) -> ClientError {
         let url = self.base.clone();
-        if error.is_connect() {
+        if let Some(tls) = tls_cause(&error) {
+            ClientError::Tls {
+                url,
+                detail: tls.to_string(),
+            }
+        } else if error.is_connect() {
             ClientError::Unreachable { url }
         } else if error.is_timeout() {
             ClientError::TimedOut { url }

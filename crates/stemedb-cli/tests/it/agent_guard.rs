@@ -98,7 +98,7 @@ async fn an_agent_with_too_many_failed_writes_is_refused_until_reset_or_cooldown
     // Reset is admin only, audited, and lets the agent write again.
     let reset = format!("/v1/admin/agents/{}/circuit/reset", "agent%2F81");
     let writer = create_key(&server, "write").await;
-    let refused = reqwest::Client::new()
+    let refused = crate::harness::unkeyed()
         .post(format!("{}{reset}", server.url))
         .header("x-api-key", &writer)
         .send()

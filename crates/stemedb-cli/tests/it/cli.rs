@@ -43,6 +43,11 @@ fn every_command_has_help() {
         "sign",
         "log",
         "show",
+        "blame",
+        "diff",
+        "skeptic",
+        "provenance",
+        "import",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");

@@ -20,6 +20,13 @@ fn fails(url: &str, args: &[&str]) -> String {
     stderr
 }
 
+/// A new key file `name` in `dir` (`stemedb keygen`); its path.
+pub(crate) fn new_key(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(name).to_str().unwrap().to_owned();
+    assert!(run(&["keygen", "--out", &path]).0, "keygen {path}");
+    path
+}
+
 /// The id a `--json` answer names.
 fn id_of(answer: &str) -> String {
     let answer: Value = serde_json::from_str(answer).unwrap();
@@ -31,12 +38,10 @@ fn a_newcomer_writes_retracts_reinstates_and_reads_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let server = ChildServer::start(&dir.path().join("data"));
     let url = server.url.as_str();
-    let key = |name: &str| {
-        let path = dir.path().join(name).to_str().unwrap().to_owned();
-        assert!(run(&["keygen", "--out", &path]).0);
-        path
-    };
-    let (alice, bob) = (key("alice.key"), key("bob.key"));
+    let (alice, bob) = (
+        new_key(dir.path(), "alice.key"),
+        new_key(dir.path(), "bob.key"),
+    );
     let as_alice = ["--key", alice.as_str(), "--agent", "agent/alice"];
     let as_bob = ["--key", bob.as_str(), "--agent", "agent/bob"];
     let claim = [
@@ -111,8 +116,7 @@ fn write_and_history_mistakes_read_as_sentences() {
     let dir = tempfile::tempdir().unwrap();
     let server = ChildServer::start(&dir.path().join("data"));
     let url = server.url.as_str();
-    let key = dir.path().join("k.key").to_str().unwrap().to_owned();
-    assert!(run(&["keygen", "--out", &key]).0);
+    let key = new_key(dir.path(), "k.key");
     let signer = ["--key", key.as_str(), "--agent", "agent/k"];
     let unknown = "ab".repeat(32);
     let check = |args: &[&str], want: &str| {
@@ -134,6 +138,28 @@ fn write_and_history_mistakes_read_as_sentences() {
     );
     check(&["show", "xyz"], "is not a record id");
     check(&["show", &unknown], "404");
+    let bare = url.trim_start_matches("http://");
+    assert!(
+        run(&["log", "drug/*", "--server", bare]).0,
+        "a bare host:port is a server URL"
+    );
+    let no_key = std::process::Command::new(crate::child::BIN)
+        .args([
+            "log",
+            "drug/*",
+            "--server",
+            url,
+            "--api-key-file",
+            "/nonexistent/admin.key",
+        ])
+        .env_remove("STEMEDB_API_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&no_key.stderr);
+    assert!(
+        stderr.contains("no API key: looked for /nonexistent/admin.key"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = run(&["log", "drug/*", "--server", "http://127.0.0.1:9"]);
     assert!(
         !ok && stderr.contains("nothing is listening at http://127.0.0.1:9"),
@@ -147,8 +173,7 @@ fn write_and_history_mistakes_read_as_sentences() {
 #[test]
 fn sign_prints_a_verifiable_wire_form() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.key").to_str().unwrap().to_owned();
-    assert!(run(&["keygen", "--out", &key]).0);
+    let key = new_key(dir.path(), "k.key");
     let body = dir.path().join("body.json");
     std::fs::write(&body, r#"{"subject": "s/1", "predicate": "p", "value": 1}"#).unwrap();
     let body = body.to_str().unwrap();
@@ -167,4 +192,89 @@ fn sign_prints_a_verifiable_wire_form() {
     assert!(!ok && stderr.contains("already signed"), "{stderr}");
     let (ok, _, stderr) = run(&["sign", body, "--key", &key]);
     assert!(!ok && stderr.contains("agent_id"), "no agent: {stderr}");
+}
+
+/// `blame`, `diff`, `skeptic`, `provenance` and paged `query` explain the answers, against a
+/// store where the answer to one group changed and another group appeared after a known time.
+#[test]
+fn blame_diff_skeptic_and_provenance_explain_the_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&dir.path().join("data"));
+    let url = server.url.as_str();
+    let signer = |name: &str| {
+        let path = new_key(dir.path(), name);
+        vec![
+            "--key".to_owned(),
+            path,
+            "--agent".to_owned(),
+            format!("agent/{name}"),
+        ]
+    };
+    let assert = |who: &[String], subject: &str, value: &str| {
+        let who: Vec<&str> = who.iter().map(String::as_str).collect();
+        let claim = ["--subject", subject, "--predicate", "mg", "--value", value];
+        let extra = ["--source", "source/T", "--json"];
+        id_of(&ok(url, &[&["assert"][..], &who, &claim, &extra].concat()))
+    };
+    let (alice, bob) = (signer("alice"), signer("bob"));
+    let first = assert(&alice, "drug/y/dose", "81");
+    let shown: Value = serde_json::from_str(&ok(url, &["show", &first, "--json"])).unwrap();
+    let then = shown["recorded_at"].as_str().unwrap().to_owned();
+    assert_eq!(shown["verified"], true);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert(&bob, "drug/y/dose", "100");
+    assert(&bob, "drug/z/dose", "5");
+
+    let check = |args: &[&str], wants: &[&str]| {
+        let out = ok(url, args);
+        for want in wants {
+            assert!(out.contains(want), "{args:?} lacks {want:?}:\n{out}");
+        }
+        out
+    };
+    check(
+        &["blame", "drug/y/dose", "mg"],
+        &[
+            "= 100",
+            "by agent/bob",
+            "why:",
+            "beat:   81 by agent/alice",
+            "provenance:",
+            "source source/T",
+        ],
+    );
+    check(
+        &["diff", "--from", &then, "drug/*"],
+        &[
+            "~ drug/y/dose · mg: 81 (agent/alice",
+            "→ 100 (agent/bob",
+            "+ drug/z/dose · mg: 5",
+            "1 changed, 1 added, 0 removed",
+        ],
+    );
+    check(
+        &["skeptic", "drug/y/dose", "mg"],
+        &["conflict score", "81", "100"],
+    );
+    check(
+        &["provenance", &first],
+        &[
+            "drug/y/dose · mg = 81",
+            "signature valid",
+            "source source/T",
+        ],
+    );
+    check(
+        &["query", "--subject", "drug/*", "--limit", "1"],
+        &["more groups follow: add --cursor"],
+    );
+    let all = check(
+        &["query", "--subject", "drug/*", "--limit", "1", "--all"],
+        &["drug/z/dose"],
+    );
+    assert!(!all.contains("more groups follow"), "{all}");
+    check(
+        &["query", "--subject", "drug/y/dose", "--known-at", &then],
+        &["81"],
+    );
 }

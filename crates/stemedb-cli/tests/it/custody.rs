@@ -7,7 +7,7 @@ use stemedb_server::{MasterKey, ServerConfig};
 use crate::harness::{ROOT_KEY, TestServer, verify_record};
 
 async fn post(url: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::harness::unkeyed()
         .post(format!("{url}{path}"))
         .header("x-api-key", key)
         .json(&body)

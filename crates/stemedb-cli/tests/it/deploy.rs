@@ -173,7 +173,7 @@ async fn the_shipped_scrape_configuration_scrapes_a_server_that_requires_a_key()
         .to_owned();
     let address = server.url.strip_prefix("http://").unwrap();
     let target = format!("{scheme}://{address}{path}");
-    let plain = reqwest::Client::new();
+    let plain = crate::harness::unkeyed();
     let refused = plain.get(&target).send().await.unwrap();
     assert_eq!(refused.status(), 401, "/metrics needs a key as shipped");
     let scraped = plain

@@ -14,8 +14,23 @@ use tokio::task::JoinHandle;
 /// The root admin key of in-process test servers (and `STEMEDB_ROOT_API_KEY` of child ones).
 pub const ROOT_KEY: &str = "test-root-key-not-secret-0123456789abcdef";
 
+/// reqwest is built with rustls and no crypto provider of its own (the workspace picks ring):
+/// a client built before one is installed panics, so every test client is built here.
+fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// A client that sends no API key.
+pub fn unkeyed() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::new()
+}
+
 /// A plain HTTP client that sends [`ROOT_KEY`] with every request.
 pub fn http() -> reqwest::Client {
+    install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         "x-api-key",

@@ -10,6 +10,7 @@ mod check;
 mod child;
 mod cli;
 mod cli_git;
+mod cli_import;
 mod clock;
 mod cluster;
 mod crash;

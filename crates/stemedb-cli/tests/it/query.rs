@@ -246,7 +246,7 @@ async fn check_min_sequence(
     min_sequence: u64,
     want: (u16, &str, &str, usize),
 ) {
-    let response = reqwest::Client::new()
+    let response = crate::harness::unkeyed()
         .get(format!("{}/v1/query", server.url))
         .header("X-API-Key", crate::harness::ROOT_KEY)
         .query(&[

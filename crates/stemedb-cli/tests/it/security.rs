@@ -40,7 +40,7 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = reqwest::Client::new().request(method, format!("{url}{path}"));
+    let mut request = crate::harness::unkeyed().request(method, format!("{url}{path}"));
     if let Some(key) = key {
         request = request.header("x-api-key", key);
     }
@@ -301,7 +301,7 @@ async fn a_revoked_key_stops_at_once_and_a_rotated_secret_stops_after_its_grace(
     let (status, reply) = call(url, "GET", "/v1/quarantine", Some(&new), None).await;
     assert_eq!(status, 401, "revoked: {reply}");
     // Bearer is accepted like X-API-Key, and the admin audit log names each action.
-    let audit = reqwest::Client::new()
+    let audit = crate::harness::unkeyed()
         .get(format!("{url}/v1/admin/audit"))
         .bearer_auth(ROOT_KEY)
         .send()
@@ -428,7 +428,7 @@ fn key_lifecycle(url: &str, admin: &str) -> Vec<String> {
                 .0,
             200
         );
-        let bearer = reqwest::Client::new()
+        let bearer = crate::harness::unkeyed()
             .get(format!("{url}/v1/quarantine"))
             .bearer_auth(&first)
             .send()

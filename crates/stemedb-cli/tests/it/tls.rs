@@ -35,11 +35,18 @@ async fn https_get(
     Ok(response)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_server_with_a_certificate_speaks_https_and_only_https() {
-    let dir = tempfile::tempdir().unwrap();
+/// A child server with a self-signed certificate for `localhost`, made in `dir`; the
+/// certificate and the paths of its PEM files.
+fn tls_child(
+    dir: &std::path::Path,
+) -> (
+    ChildServer,
+    rcgen::CertifiedKey<rcgen::KeyPair>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
     let extra = [
@@ -48,7 +55,14 @@ async fn a_server_with_a_certificate_speaks_https_and_only_https() {
         OsStr::new("--tls-key-path"),
         key_path.as_os_str(),
     ];
-    let server = ChildServer::start_with(&dir.path().join("data"), &extra);
+    let server = ChildServer::start_with(&dir.join("data"), &extra);
+    (server, cert, cert_path, key_path)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_with_a_certificate_speaks_https_and_only_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cert, _, _) = tls_child(dir.path());
     let address = server
         .url
         .strip_prefix("https://")
@@ -75,4 +89,34 @@ async fn a_server_with_a_certificate_speaks_https_and_only_https() {
         .await;
     assert!(plain.is_err(), "plain HTTP gets no answer: {plain:?}");
     assert_eq!(server.terminate(), Some(0));
+}
+
+/// The CLI talks to an https:// server whose certificate it is told to trust (`--ca-cert`),
+/// and refuses one it does not trust, in a sentence.
+#[test]
+fn the_cli_speaks_https_to_a_server_it_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, cert_path, key_path) = tls_child(dir.path());
+    let url = server.url.replace("127.0.0.1", "localhost");
+    let ca = cert_path.to_str().unwrap();
+    let check = |extra: &[&str], ok: bool, want: &str| {
+        let args = [
+            &["query", "--subject", "s/*", "--server", url.as_str()][..],
+            extra,
+        ]
+        .concat();
+        let (done, stdout, stderr) = crate::cli::run(&args);
+        assert_eq!(done, ok, "{extra:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(want) || stderr.contains(want),
+            "{extra:?}: {stdout}{stderr}"
+        );
+    };
+    check(&["--ca-cert", ca], true, "(no assertions match)");
+    check(&[], false, "is not trusted");
+    check(
+        &["--ca-cert", key_path.to_str().unwrap()],
+        false,
+        "no certificate in it",
+    );
 }

@@ -323,7 +323,7 @@ async fn every_answer_matches_the_served_openapi_schema() {
     let path = format!("/v1/query?assertions_cursor={cursor}");
     check(&keyed, url, &doc, ("GET", "/v1/query", &path, None)).await;
     // Without a key, health says only `status`.
-    let unkeyed = reqwest::Client::new();
+    let unkeyed = crate::harness::unkeyed();
     check(
         &unkeyed,
         url,

@@ -185,7 +185,7 @@ async fn wait_for_role(node: &Node, route: &str, agent: &str) {
 
 /// POSTs with a given API key.
 async fn post_as(node: &Node, key: &str, path: &str, payload: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::harness::unkeyed()
         .post(format!("{}{path}", node.url))
         .header("x-api-key", key)
         .json(payload)

@@ -1,0 +1,316 @@
+//! `stemedb import FILE`: assertion bodies from JSON Lines or CSV, signed on this machine on
+//! every core, posted in batches, with a summary of what was stored, already there, or refused
+//! and why.
+//!
+//! Resumable: after every acknowledged batch the rows done so far are written to
+//! `FILE.import-state` (with the time the import began). Run again, it starts after them. Rows
+//! without a `timestamp` get that first start time, not the time of the run, so a row sent
+//! again after an interruption signs to the same bytes, hence the same id, and the server
+//! answers it as a duplicate instead of storing it twice.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+use stemedb::SystemClock;
+use stemedb::core::{Clock, SecretKey};
+use stemedb_client::wire::BatchResponse;
+
+use crate::control_cmds::SignerArgs;
+use crate::progress::Progress;
+use crate::{ServerArgs, keyfile};
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    signer: SignerArgs,
+    /// JSON Lines (one body object per line) or CSV (a header naming the columns subject,
+    /// predicate, value and any of confidence, timestamp, sources (separated by `;`),
+    /// provenance, agent_id; one row per line). `.csv` files are read as CSV.
+    file: PathBuf,
+    /// Assertions per request.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Start from the first row again, forgetting the progress of an earlier run.
+    #[arg(long)]
+    restart: bool,
+}
+
+/// What an earlier run got through, kept beside the file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImportState {
+    /// The import's first start: the timestamp of rows that have none.
+    started_at: String,
+    /// Data rows acknowledged (stored, duplicate or refused), from the top.
+    rows_done: u64,
+    /// The file's size when the import began; another size means another file.
+    file_bytes: u64,
+}
+
+/// Counts and reasons, for the summary.
+#[derive(Default)]
+struct Tally {
+    stored: u64,
+    duplicates: u64,
+    refused: u64,
+    /// reason → (count, first data row refused for it).
+    reasons: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+pub async fn import(args: ImportArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let key = keyfile::load(&args.signer.key)?;
+    let client = args.server.client()?;
+    let state_path = state_path(&args.file);
+    let file_bytes = std::fs::metadata(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?
+        .len();
+    let mut state = load_state(&state_path, file_bytes, args.restart)?;
+    let csv = args.file.extension().is_some_and(|e| e == "csv");
+    let reader = BufReader::new(std::fs::File::open(&args.file)?);
+    let mut lines = reader.lines().enumerate();
+    let header = if csv {
+        Some(csv_header(&mut lines)?)
+    } else {
+        None
+    };
+    let mut rows = lines.filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
+    for _ in 0..state.rows_done {
+        rows.next();
+    }
+    if state.rows_done > 0 {
+        eprintln!(
+            "resuming after {} rows done ({})",
+            state.rows_done,
+            state_path.display()
+        );
+    }
+    let progress = Progress::new(true, "importing", None);
+    let mut tally = Tally::default();
+    loop {
+        let mut batch = Vec::with_capacity(args.batch_size);
+        for (number, line) in rows.by_ref().take(args.batch_size) {
+            let line = line.with_context(|| format!("reading line {}", number + 1))?;
+            let body = match &header {
+                Some(columns) => csv_body(columns, &line),
+                None => json_body(&line),
+            }
+            .with_context(|| format!("{} line {}", args.file.display(), number + 1))?;
+            batch.push(body);
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let defaults = (args.signer.agent.as_str(), state.started_at.as_str());
+        let signed = sign_all(&batch, &key, defaults)?;
+        let mut sent = Vec::with_capacity(signed.len());
+        let mut sent_rows = Vec::with_capacity(signed.len());
+        for (i, result) in signed.into_iter().enumerate() {
+            let row = state.rows_done + i as u64 + 1;
+            match result {
+                Ok(wire) => {
+                    sent.push(wire);
+                    sent_rows.push(row);
+                }
+                Err(reason) => tally.refuse(reason, row),
+            }
+        }
+        if !sent.is_empty() {
+            let answer = client
+                .assert_batch(&sent)
+                .await
+                .with_context(|| format!("posting rows after row {}", state.rows_done))?;
+            tally.count(&answer, &sent_rows);
+        }
+        state.rows_done += batch.len() as u64;
+        save_state(&state_path, &state)?;
+        progress.set(state.rows_done);
+    }
+    progress.finish();
+    report(&tally, &state_path)
+}
+
+fn state_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".import-state");
+    PathBuf::from(name)
+}
+
+fn load_state(path: &Path, file_bytes: u64, restart: bool) -> Result<ImportState> {
+    let fresh = || ImportState {
+        started_at: SystemClock.now().to_rfc3339(),
+        rows_done: 0,
+        file_bytes,
+    };
+    if restart {
+        return Ok(fresh());
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let state: ImportState = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is damaged; pass --restart", path.display()))?;
+            if state.file_bytes != file_bytes {
+                bail!(
+                    "{} belongs to a file of {} bytes, not this one of {file_bytes}: pass \
+                     --restart to import this file from its first row",
+                    path.display(),
+                    state.file_bytes
+                );
+            }
+            Ok(state)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(fresh()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Written to a temporary file and renamed over the state, so a crash leaves one or the other.
+fn save_state(path: &Path, state: &ImportState) -> Result<()> {
+    let temporary = path.with_extension("import-state.tmp");
+    std::fs::write(&temporary, serde_json::to_vec(state)?)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn json_body(line: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str(line).context("not JSON")? {
+        Value::Object(body) => Ok(body),
+        _ => bail!("not a JSON object (a body)"),
+    }
+}
+
+fn csv_header(
+    lines: &mut impl Iterator<Item = (usize, std::io::Result<String>)>,
+) -> Result<Vec<String>> {
+    let (_, line) = lines
+        .next()
+        .context("the CSV file is empty (it needs a header)")?;
+    let columns = csv_fields(&line?)?;
+    for needed in ["subject", "predicate", "value"] {
+        if !columns.iter().any(|c| c == needed) {
+            bail!("the CSV header has no {needed} column: {columns:?}");
+        }
+    }
+    Ok(columns)
+}
+
+/// One CSV row as a body: `value` read as JSON when it is JSON, else as text; `confidence` as
+/// a number; `sources` split on `;`; empty cells left out.
+fn csv_body(columns: &[String], line: &str) -> Result<Map<String, Value>> {
+    let cells = csv_fields(line)?;
+    if cells.len() != columns.len() {
+        bail!(
+            "{} cells where the header has {} columns",
+            cells.len(),
+            columns.len()
+        );
+    }
+    let mut body = Map::new();
+    for (column, cell) in columns.iter().zip(cells).filter(|(_, c)| !c.is_empty()) {
+        let value = match column.as_str() {
+            "value" => serde_json::from_str(&cell).unwrap_or(Value::String(cell)),
+            "confidence" => json!(cell.parse::<f64>().context("confidence is not a number")?),
+            "sources" => json!(cell.split(';').map(str::trim).collect::<Vec<_>>()),
+            _ => Value::String(cell),
+        };
+        body.insert(column.clone(), value);
+    }
+    Ok(body)
+}
+
+/// The fields of one CSV line (RFC 4180 quoting: "a ""quoted"" cell"; no line breaks inside).
+fn csv_fields(line: &str) -> Result<Vec<String>> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        let field = fields.last_mut().context("a field")?;
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.is_empty() => quoted = true,
+            (',', false) => fields.push(String::new()),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        bail!("a quoted cell is not closed");
+    }
+    Ok(fields)
+}
+
+/// Signs every body on every core; `defaults` are the agent and timestamp for bodies that
+/// name none. A body that cannot be signed (a field missing or out of its rules) gets the
+/// reason instead, as the server would have given it.
+fn sign_all(
+    bodies: &[Map<String, Value>],
+    key: &SecretKey,
+    defaults: (&str, &str),
+) -> Result<Vec<Result<Value, String>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = bodies.len().div_ceil(threads).max(1);
+    let public_key = json!(key.public_key().to_hex());
+    let sign = |body: &Map<String, Value>| {
+        let mut body = body.clone();
+        body.entry("agent_id").or_insert_with(|| json!(defaults.0));
+        body.entry("timestamp").or_insert_with(|| json!(defaults.1));
+        body.entry("public_key")
+            .or_insert_with(|| public_key.clone());
+        stemedb_client::sign(body, key).map_err(|e| e.to_string())
+    };
+    let parts: Vec<Option<Vec<_>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = bodies
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(sign).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().map(|w| w.join().ok()).collect()
+    });
+    let mut signed = Vec::with_capacity(bodies.len());
+    for part in parts {
+        signed.extend(part.context("a signing thread failed")?);
+    }
+    Ok(signed)
+}
+
+impl Tally {
+    fn refuse(&mut self, reason: String, row: u64) {
+        self.refused += 1;
+        self.reasons.entry(reason).or_insert((0, row)).0 += 1;
+    }
+
+    /// Adds a batch's answer; `rows[i]` is the data row of the batch's item `i`.
+    fn count(&mut self, answer: &BatchResponse, rows: &[u64]) {
+        self.stored += answer.accepted;
+        self.duplicates += answer.duplicates;
+        for item in &answer.results {
+            if let Some(problem) = &item.error {
+                let row = rows.get(item.index as usize).copied().unwrap_or(0);
+                self.refuse(problem.detail.clone(), row);
+            }
+        }
+    }
+}
+
+fn report(tally: &Tally, state_path: &Path) -> Result<()> {
+    println!(
+        "stored {}, already stored {}, refused {} (progress in {})",
+        tally.stored,
+        tally.duplicates,
+        tally.refused,
+        state_path.display()
+    );
+    for (reason, (n, first)) in &tally.reasons {
+        println!("  {n} refused (first: data row {first}): {reason}");
+    }
+    if tally.refused > 0 {
+        bail!("{} rows were refused (reasons above)", tally.refused);
+    }
+    Ok(())
+}
