@@ -38,6 +38,9 @@ pub struct AssertArgs {
     /// Print the server's JSON answer.
     #[arg(long)]
     json: bool,
+    /// Print only the record's id (for scripts: `id=$(stemedb assert … --quiet)`).
+    #[arg(short, long, conflicts_with = "json")]
+    quiet: bool,
 }
 
 /// The draft `stemedb assert` signs: its flags, with the valid time defaulting to now.
@@ -83,6 +86,8 @@ pub async fn assert(args: AssertArgs) -> Result<()> {
             "{}",
             json!({"id": reply.id, "sequence": reply.sequence, "duplicate": reply.duplicate})
         );
+    } else if args.quiet {
+        println!("{}", reply.id);
     } else if reply.duplicate {
         println!("already stored: {} (sequence {})", reply.id, reply.sequence);
     } else {

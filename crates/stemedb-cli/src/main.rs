@@ -15,6 +15,7 @@ mod demo;
 mod demo_truth;
 mod git_cmds;
 mod import_cmds;
+mod key_cmds;
 mod keyfile;
 mod loadtest;
 mod maintain;
@@ -178,6 +179,14 @@ enum Command {
     BenchNoise(bench_limits::BenchNoiseArgs),
     /// Drive a server with signed writes and queries; print throughput and latency percentiles.
     LoadTest(loadtest::LoadTestArgs),
+    /// The server's API keys: `api-key create|list|revoke|rotate` (admin).
+    ApiKey(key_cmds::ApiKeyArgs),
+    /// Print a completion script for a shell, e.g.
+    /// `stemedb completions bash > ~/.local/share/bash-completion/completions/stemedb`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Errors read as sentences, whatever `RUST_BACKTRACE` says: `error: what failed: why`,
@@ -201,6 +210,16 @@ fn run() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keyfile::keygen(&args),
         Command::Sign(args) => control_cmds::sign(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "stemedb",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Verify(args) => audit_cmds::verify(&args),
         Command::Check(args) => maintain::check(&args),
         Command::Restore(args) => backup::restore(&args),
@@ -219,6 +238,7 @@ fn run() -> Result<()> {
                     Command::Trust(args) => control_cmds::trust(args).await,
                     Command::Log(args) => git_cmds::log(args).await,
                     Command::Import(args) => import_cmds::import(args).await,
+                    Command::ApiKey(args) => key_cmds::run(args).await,
                     Command::Show(args) => git_cmds::show(args).await,
                     Command::Blame(args) => git_cmds::blame(args).await,
                     Command::Diff(args) => git_cmds::diff(args).await,
@@ -236,6 +256,7 @@ fn run() -> Result<()> {
                     Command::Serve(_)
                     | Command::Keygen(_)
                     | Command::Sign(_)
+                    | Command::Completions { .. }
                     | Command::Verify(_)
                     | Command::Check(_)
                     | Command::RebuildIndexes(_)

@@ -278,3 +278,66 @@ fn blame_diff_skeptic_and_provenance_explain_the_answers() {
         &["81"],
     );
 }
+
+/// `api-key create|list|rotate|revoke` manage the server's keys (the secret alone on stdout,
+/// once), and `completions` prints a script that knows every command.
+#[test]
+fn api_keys_are_managed_and_completions_know_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&dir.path().join("data"));
+    let url = server.url.as_str();
+    let secret = ok(
+        url,
+        &["api-key", "create", "--name", "reader", "--role", "read"],
+    );
+    let secret = secret.trim();
+    assert!(
+        secret.starts_with("sdb_") && !secret.contains('\n'),
+        "{secret}"
+    );
+    let with_key = |key: &str, args: &[&str]| {
+        let (done, _, stderr) = run(&[args, &["--server", url, "--api-key", key]].concat());
+        (done, stderr)
+    };
+    assert!(
+        with_key(secret, &["query", "--subject", "s/*"]).0,
+        "the new key reads"
+    );
+    let (done, stderr) = with_key(secret, &["api-key", "list"]);
+    assert!(
+        !done && stderr.contains("403"),
+        "a read key manages no keys: {stderr}"
+    );
+    let listed: Value = serde_json::from_str(&ok(url, &["api-key", "list", "--json"])).unwrap();
+    let reader = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "reader")
+        .unwrap();
+    let id = reader["id"].as_str().unwrap();
+    let rotated = ok(url, &["api-key", "rotate", id]);
+    assert!(
+        rotated.trim().starts_with("sdb_") && rotated.trim() != secret,
+        "{rotated}"
+    );
+    ok(url, &["api-key", "revoke", id]);
+    assert!(
+        !with_key(rotated.trim(), &["query", "--subject", "s/*"]).0,
+        "revoked"
+    );
+    let table = ok(url, &["api-key", "list"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("reader") && l.contains("revoked")),
+        "{table}"
+    );
+    fails(url, &["api-key", "revoke", "../x"]);
+
+    let (done, script, _) = run(&["completions", "bash"]);
+    assert!(done && script.contains("_stemedb"), "{script}");
+    for command in ["retract", "import", "blame", "api-key"] {
+        assert!(script.contains(command), "completions lack {command}");
+    }
+}
