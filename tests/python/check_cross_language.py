@@ -1,4 +1,5 @@
-"""Cross-language check: a Python client built from docs/signing.md alone
+"""Cross-language check: a Python client built from docs/signing.md alone (the Python SDK,
+clients/python, through stemedb_sign.py)
 1. reproduces every published vector (canonical bytes, id, signature);
 2. refuses every published refusal (repeated keys, identifiers not NFC or holding invisible
    characters) with the same field and rule, as the server does;

@@ -3,7 +3,9 @@
 # fresh data directory, and runs check_cross_language.py against it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+# The signer under test is the Python SDK's (clients/python), installed as a user would.
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+  -r tests/python/requirements.txt ./clients/python
 cargo build --quiet -p stemedb-cli
 data=$(mktemp -d)
 # A fresh root key for this run only; the server and the check both read it from the environment.

@@ -34,6 +34,10 @@ use clap::{Parser, Subcommand};
     about = "StemeDB: Git for truth. Signed assertions, resolved through lenses."
 )]
 struct Cli {
+    /// On an error, print every cause in full (and a stack backtrace where RUST_BACKTRACE
+    /// asks for one) instead of one sentence.
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -191,20 +195,41 @@ enum Command {
 
 /// Errors read as sentences, whatever `RUST_BACKTRACE` says: `error: what failed: why`,
 /// then exit status 1. (Returning the error from `main` would print its debug form, with a
-/// stack backtrace on machines that set `RUST_BACKTRACE=1`.)
+/// stack backtrace on machines that set `RUST_BACKTRACE=1`.) `--verbose` asks for that form:
+/// every cause on its own line, and the backtrace if `RUST_BACKTRACE` is set.
 fn main() -> std::process::ExitCode {
-    match run() {
+    let mut verbose = false;
+    match run(&mut verbose) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if verbose => {
+            eprintln!("error: {e:?}");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", sentence(&e));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<()> {
+/// The error's causes joined by ": ", down to the first that says what to do (an unreachable
+/// server, an untrusted certificate): what lies under it is for `--verbose`.
+fn sentence(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string());
+        let client = cause.downcast_ref::<stemedb_client::ClientError>();
+        if client.is_some_and(stemedb_client::ClientError::says_what_to_do) {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
+fn run(verbose: &mut bool) -> Result<()> {
     let (argv, from_file) = config_file::apply(std::env::args_os().collect())?;
     let cli = Cli::parse_from(&argv);
+    *verbose = cli.verbose;
     match cli.command {
         Command::Config(_) => config_file::show(&argv, &from_file),
         Command::Serve(args) => serve::run(args),

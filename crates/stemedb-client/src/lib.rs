@@ -43,11 +43,24 @@ pub enum ClientError {
         "nothing is listening at {url}: start the server (`stemedb serve`) or point --server / \
          STEMEDB_SERVER at it"
     )]
-    Unreachable { url: String },
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{url}'s certificate is not trusted or the TLS handshake failed: {detail}")]
-    Tls { url: String, detail: String },
+    Tls {
+        url: String,
+        detail: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{url} did not answer in time")]
-    TimedOut { url: String },
+    TimedOut {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("talking to the server: {0}")]
     Http(#[from] reqwest::Error),
     #[error("server answered {status}: {detail}")]
@@ -66,6 +79,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether this error already says what to do, so that the causes under it (the HTTP
+    /// stack's) are detail for `--verbose`, not for the one-line message.
+    pub fn says_what_to_do(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. }
+                | ClientError::Tls { .. }
+                | ClientError::TimedOut { .. }
+        )
+    }
+
     /// The problem's stable type (e.g. `urn:stemedb:problem:validation-failed`), if any.
     pub fn problem_type(&self) -> Option<&str> {
         match self {
@@ -172,19 +196,21 @@ impl Client {
     }
 
     /// A request that got no answer, named by what the user can do about it.
-    fn transport(&self, error: reqwest::Error) -> ClientError {
+    fn transport(&self, source: reqwest::Error) -> ClientError {
         let url = self.base.clone();
-        if let Some(tls) = tls_cause(&error) {
+        if let Some(tls) = tls_cause(&source) {
+            let detail = tls.to_string();
             ClientError::Tls {
                 url,
-                detail: tls.to_string(),
+                detail,
+                source,
             }
-        } else if error.is_connect() {
-            ClientError::Unreachable { url }
-        } else if error.is_timeout() {
-            ClientError::TimedOut { url }
+        } else if source.is_connect() {
+            ClientError::Unreachable { url, source }
+        } else if source.is_timeout() {
+            ClientError::TimedOut { url, source }
         } else {
-            ClientError::Http(error)
+            ClientError::Http(source)
         }
     }
 

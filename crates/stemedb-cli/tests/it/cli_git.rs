@@ -166,6 +166,17 @@ fn write_and_history_mistakes_read_as_sentences() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    let (_, _, stderr) = run(&[
+        "log",
+        "drug/*",
+        "--server",
+        "http://127.0.0.1:9",
+        "--verbose",
+    ]);
+    assert!(
+        stderr.contains("Caused by:") && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
 }
 
 /// `sign` prints a wire form that verifies, fills in what the flags give, and refuses a
