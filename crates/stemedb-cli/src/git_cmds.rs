@@ -10,7 +10,7 @@ use stemedb::core::audit::verify_record;
 
 use crate::ServerArgs;
 use crate::client_cmds::{TimeArgs, query_pages};
-use crate::truth_cmds::{fetch_provenance, print_tree, record_id, short};
+use crate::truth_cmds::{fetch_provenance, record_id, short, tree_text};
 
 #[derive(clap::Args)]
 pub struct LogArgs {
@@ -266,7 +266,9 @@ pub async fn blame(args: BlameArgs) -> Result<()> {
     }
     println!("provenance:");
     let tree = fetch_provenance(&client, &w.id, args.time.as_of.as_deref()).await?;
-    print_tree(&tree, 1);
+    for line in tree_text(&tree).lines() {
+        println!("    {line}");
+    }
     Ok(())
 }
 

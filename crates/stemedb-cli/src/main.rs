@@ -19,6 +19,7 @@ mod key_cmds;
 mod keyfile;
 mod loadtest;
 mod maintain;
+mod mcp;
 mod open_guard;
 mod progress;
 mod serve;
@@ -185,6 +186,8 @@ enum Command {
     LoadTest(loadtest::LoadTestArgs),
     /// The server's API keys: `api-key create|list|revoke|rotate` (admin).
     ApiKey(key_cmds::ApiKeyArgs),
+    /// A Model Context Protocol server on stdin/stdout, for LLM agents (docs/clients.md).
+    Mcp(mcp::McpArgs),
     /// Print a completion script for a shell, e.g.
     /// `stemedb completions bash > ~/.local/share/bash-completion/completions/stemedb`.
     Completions {
@@ -264,6 +267,7 @@ fn run(verbose: &mut bool) -> Result<()> {
                     Command::Log(args) => git_cmds::log(args).await,
                     Command::Import(args) => import_cmds::import(args).await,
                     Command::ApiKey(args) => key_cmds::run(args).await,
+                    Command::Mcp(args) => mcp::run(args).await,
                     Command::Show(args) => git_cmds::show(args).await,
                     Command::Blame(args) => git_cmds::blame(args).await,
                     Command::Diff(args) => git_cmds::diff(args).await,

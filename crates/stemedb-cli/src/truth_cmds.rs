@@ -1,6 +1,8 @@
 //! Why the store believes what it does: `skeptic` (how much a group disagrees, its clusters and
 //! outliers) and `provenance` (an assertion's derived_from tree down to its cited sources, each
 //! signature checked by the server). The tree printer is shared with `blame`.
+use std::fmt::Write;
+
 use anyhow::{Context, Result};
 use serde_json::Value;
 use stemedb_client::wire::SkepticResponse;
@@ -52,43 +54,45 @@ pub async fn skeptic(args: SkepticArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(());
     }
-    let report: SkepticResponse =
-        serde_json::from_value(answer).context("the skeptic's answer has an unexpected shape")?;
-    print_skeptic(&report);
+    print!("{}", skeptic_text(answer)?);
     Ok(())
 }
 
-fn print_skeptic(report: &SkepticResponse) {
+/// The skeptic's answer as lines of text (the CLI prints them, the MCP server returns them).
+pub fn skeptic_text(answer: Value) -> Result<String> {
+    let report: SkepticResponse =
+        serde_json::from_value(answer).context("the skeptic's answer has an unexpected shape")?;
+    let mut out = String::new();
     let verdict = if report.disputed {
         "DISPUTED"
     } else {
         "settled"
     };
-    println!(
+    let _ = writeln!(
+        out,
         "{} · {}: {verdict} (conflict score {:.3}; disputed above {})",
         report.subject, report.predicate, report.conflict_score, report.disputed_score_min
     );
     if let Some(median) = &report.weighted_median {
-        println!("  weighted median: {median}");
+        let _ = writeln!(out, "  weighted median: {median}");
     }
     for cluster in &report.clusters {
-        println!(
-            "  {:>5.1} %  {}  ({})",
-            cluster.share * 100.0,
-            cluster.value,
-            cluster.agents.join(", ")
-        );
+        let share = cluster.share * 100.0;
+        let agents = cluster.agents.join(", ");
+        let _ = writeln!(out, "  {share:>5.1} %  {}  ({agents})", cluster.value);
     }
-    for outlier in &report.outliers {
-        println!(
+    for o in &report.outliers {
+        let _ = writeln!(
+            out,
             "  outlier: {} from {} ({}), distance {:.2} ({})",
-            outlier.value,
-            outlier.agent_id,
-            short(&outlier.id),
-            outlier.distance,
+            o.value,
+            o.agent_id,
+            short(&o.id),
+            o.distance,
             report.outlier_rule
         );
     }
+    Ok(out)
 }
 
 pub async fn provenance(args: ProvenanceArgs) -> Result<()> {
@@ -97,7 +101,7 @@ pub async fn provenance(args: ProvenanceArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&tree)?);
     } else {
-        print_tree(&tree, 0);
+        print!("{}", tree_text(&tree));
     }
     Ok(())
 }
@@ -129,9 +133,17 @@ pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
+/// The provenance tree as text, one line per node (the CLI prints it, `blame` and the MCP
+/// server use it too).
+pub fn tree_text(node: &Value) -> String {
+    let mut out = String::new();
+    write_tree(&mut out, node, 0);
+    out
+}
+
 /// One line per node, indented by depth: the assertion, then its sources, then what it was
 /// derived from (the `ProvenanceNode` shape of docs/api.md, read as JSON).
-pub fn print_tree(node: &Value, depth: usize) {
+fn write_tree(out: &mut String, node: &Value, depth: usize) {
     let pad = "    ".repeat(depth);
     let a = &node["assertion"];
     let text = |v: &Value, field: &str| v[field].as_str().unwrap_or("?").to_owned();
@@ -140,7 +152,8 @@ pub fn print_tree(node: &Value, depth: usize) {
     } else {
         "SIGNATURE INVALID"
     };
-    println!(
+    let _ = writeln!(
+        out,
         "{pad}{} · {} = {}  by {}  ({}, {}, {check})",
         text(a, "subject"),
         text(a, "predicate"),
@@ -150,7 +163,7 @@ pub fn print_tree(node: &Value, depth: usize) {
         text(a, "lifecycle_stage")
     );
     if node["cycle"] == true {
-        println!("{pad}    (already shown above: a cycle)");
+        let _ = writeln!(out, "{pad}    (already shown above: a cycle)");
     }
     for source in node["sources"].as_array().into_iter().flatten() {
         let by: Vec<String> = source["retracted_by"]
@@ -165,25 +178,25 @@ pub fn print_tree(node: &Value, depth: usize) {
         } else {
             format!("  RETRACTED by {}", by.join(", "))
         };
-        println!("{pad}    source {}{retracted}", text(source, "subject"));
+        let _ = writeln!(
+            out,
+            "{pad}    source {}{retracted}",
+            text(source, "subject")
+        );
         for leaf in source["assertions"].as_array().into_iter().flatten() {
             let d = &leaf["assertion"];
-            println!(
-                "{pad}        {} = {}  by {}",
-                text(d, "predicate"),
-                d["value"],
-                text(d, "agent_id")
-            );
+            let (p, v, agent) = (text(d, "predicate"), &d["value"], text(d, "agent_id"));
+            let _ = writeln!(out, "{pad}        {p} = {v}  by {agent}");
         }
     }
     for missing in node["missing"].as_array().into_iter().flatten() {
-        let id = missing.as_str().unwrap_or("?");
-        println!("{pad}    derived from {} (not stored here)", short(id));
+        let id = short(missing.as_str().unwrap_or("?"));
+        let _ = writeln!(out, "{pad}    derived from {id} (not stored here)");
     }
     for parent in node["derived_from"].as_array().into_iter().flatten() {
-        print_tree(parent, depth + 1);
+        write_tree(out, parent, depth + 1);
     }
     if node["truncated"] == true {
-        println!("{pad}    … (the depth limit stopped the walk here)");
+        let _ = writeln!(out, "{pad}    … (the depth limit stopped the walk here)");
     }
 }

@@ -48,6 +48,9 @@ fn every_command_has_help() {
         "skeptic",
         "provenance",
         "import",
+        "api-key",
+        "completions",
+        "mcp",
     ] {
         let (ok, stdout, _) = run(&[command, "--help"]);
         assert!(ok && stdout.contains("Usage: stemedb"), "{command} --help");

@@ -1,0 +1,13 @@
+# Sourced by the Python test scripts (clients/python/run-tests.sh, tests/mcp/run.sh): makes sure
+# STEMEDB_BIN names a built `stemedb` (default target/debug/stemedb, built if absent) and
+# offers `venv_install DIR PACKAGE…`, which installs the packages into DIR/.venv (made once).
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export STEMEDB_BIN=${STEMEDB_BIN:-$root/target/debug/stemedb}
+[ -x "$STEMEDB_BIN" ] || (cd "$root" && cargo build -q -p stemedb-cli)
+
+venv_install() {
+  local dir=$1
+  shift
+  [ -x "$dir/.venv/bin/python" ] || python3 -m venv "$dir/.venv"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$dir/.venv/bin/python" -m pip install --quiet "$@"
+}
