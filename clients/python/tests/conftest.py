@@ -20,14 +20,13 @@ def stemedb_bin() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def server():
-    """(url, root key) of a running server."""
+def start_server(extra=()):
+    """Starts `stemedb serve` (with `extra` arguments); returns (process, url, root key)."""
     key = "py-" + secrets.token_hex(24)
     data = tempfile.mkdtemp(prefix="stemedb-py-")
     env = {**os.environ, "STEMEDB_ROOT_API_KEY": key}
     process = subprocess.Popen(
-        [stemedb_bin(), "serve", "--data-dir", f"{data}/db", "--bind", "127.0.0.1:0"],
+        [stemedb_bin(), "serve", "--data-dir", f"{data}/db", "--bind", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     url = None
     deadline = time.monotonic() + 30
@@ -40,9 +39,51 @@ def server():
     if url is None:
         process.kill()
         pytest.fail("the server did not start", pytrace=False)
-    yield url, key
+    return process, url, key
+
+
+def stop(process):
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """(url, root key) of a running server."""
+    process, url, key = start_server()
+    yield url, key
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory):
+    """(https URL, root key, path of its self-signed certificate) of a server speaking TLS."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(private.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(private, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    process, url, key = start_server(["--tls-cert-path", str(cert_path),
+                                      "--tls-key-path", str(key_path)])
+    yield url.replace("127.0.0.1", "localhost"), key, str(cert_path)
+    stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -128,3 +128,15 @@ def test_the_async_client_does_the_same(server):
                 await db.vote(alice, "agent/aa", "ab" * 32)
 
     asyncio.run(run())
+
+
+def test_tls_with_the_servers_certificate_and_not_without(tls_server):
+    url, key, cert = tls_server
+    assert url.startswith("https://")
+    with Client(url, api_key=key, verify=cert) as db:
+        written = db.assert_(Key.generate(), "agent/tls", "drug/py6", "mg", 6)
+        assert db.get(written.id).value == 6
+    with Client(url, api_key=key, retries=0) as stranger:
+        with pytest.raises(Unavailable) as refused:
+            stranger.health()
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value.causes), refused.value.causes

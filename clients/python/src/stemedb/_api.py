@@ -87,6 +87,15 @@ class _Transport:
         return json.loads(content) if content else {}
 
 
+def tls_verify(verify):
+    """httpx's `verify`: True (the system's CAs), False, or a path to CA certificates (PEM)
+    turned into an SSL context that trusts them."""
+    if isinstance(verify, (str, os.PathLike)):
+        import ssl
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    return verify
+
+
 def _read_key(path) -> Optional[str]:
     if path is None:
         return None

@@ -4,7 +4,7 @@ from typing import AsyncIterator, Callable, Optional
 
 import httpx
 
-from ._api import DEFAULT_URL, Request, Urls, _Api, _Transport
+from ._api import DEFAULT_URL, Request, Urls, _Api, _Transport, tls_verify
 from .models import Group
 
 
@@ -15,7 +15,7 @@ class AsyncClient(_Api):
                  api_key_file: Optional[str] = "./stemedb-data/admin.key", verify=True,
                  timeout: float = 30.0, retries: int = 2):
         self._transport = _Transport(urls, api_key, api_key_file, retries)
-        self._http = httpx.AsyncClient(verify=verify, timeout=timeout)
+        self._http = httpx.AsyncClient(verify=tls_verify(verify), timeout=timeout)
 
     async def close(self) -> None:
         await self._http.aclose()

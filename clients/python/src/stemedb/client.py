@@ -4,7 +4,7 @@ from typing import Callable, Iterator, Optional
 
 import httpx
 
-from ._api import DEFAULT_URL, Request, Urls, _Api, _Transport
+from ._api import DEFAULT_URL, Request, Urls, _Api, _Transport, tls_verify
 from .models import Group
 
 
@@ -19,7 +19,7 @@ class Client(_Api):
                  api_key_file: Optional[str] = "./stemedb-data/admin.key", verify=True,
                  timeout: float = 30.0, retries: int = 2):
         self._transport = _Transport(urls, api_key, api_key_file, retries)
-        self._http = httpx.Client(verify=verify, timeout=timeout)
+        self._http = httpx.Client(verify=tls_verify(verify), timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
