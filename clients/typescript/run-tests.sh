@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The TypeScript SDK's tests against a real server (this build's `stemedb serve`, started by
-# the tests themselves): the locked packages (npm ci), the build (tsc), then Node's test runner.
+# the tests themselves): the locked packages (npm ci), the build (tsc), Node's test runner,
+# then the same SDK bundled and run in headless Chromium (browser-test.sh).
 # Usage: clients/typescript/run-tests.sh   (STEMEDB_BIN: default target/debug/stemedb)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,4 +12,5 @@ command -v node >/dev/null || { echo "run-tests: ERROR: Node.js 20 or later is n
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
-node --test test/
+node --test test/*.test.mjs
+bash "$here/browser-test.sh"
