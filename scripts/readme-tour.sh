@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs README.md's five-minute tour as written, against a fresh server, so that it stays true
 # (issue 14; a CI step). Every ```sh block of the section "Five-minute tour" runs in order, in
-# one shell, with `set -e`: a command that fails fails the tour. Two things differ from a
+# one shell, with `set -e`: a command that fails fails the tour (curl included: an HTTP error
+# status fails it). Two things differ from a
 # newcomer's terminal, both said here: the server is this build's `stemedb serve` started in a
 # fresh directory (the README's first command, without `cargo run --release`), and the
 # tour's `alias stemedb='cargo run …'` line points at the same binary, so CI builds no release.
@@ -34,7 +35,10 @@ end = text.index("\n## ", start + 1)
 blocks = re.findall(r"```sh\n(.*?)```", text[start:end], re.S)
 if not blocks:
     sys.exit("readme-tour: no ```sh block in the tour")
+# curl as the tour writes it, but failing on an HTTP error (a 401 or a refused write would
+# otherwise pass): the tour's own `alias curl=…` expands onto this function.
 print("set -euxo pipefail\nshopt -s expand_aliases")
+print('curl() { command curl --fail-with-body "$@"; }')
 print("\n".join(blocks))
 PY
 grep -q "^alias stemedb=" tour.sh || { say "ERROR: the tour no longer defines the stemedb alias"; exit 1; }

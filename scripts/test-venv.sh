@@ -8,6 +8,11 @@ export STEMEDB_BIN=${STEMEDB_BIN:-$root/target/debug/stemedb}
 venv_install() {
   local dir=$1
   shift
-  [ -x "$dir/.venv/bin/python" ] || python3 -m venv "$dir/.venv"
+  if [ ! -x "$dir/.venv/bin/python" ]; then
+    python3 -m venv "$dir/.venv" || {
+      echo "test-venv: ERROR: python3 -m venv failed; on Debian: apt-get install python3-venv" >&2
+      return 1
+    }
+  fi
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$dir/.venv/bin/python" -m pip install --quiet "$@"
 }

@@ -9,6 +9,7 @@ root=$(cd "$here/../.." && pwd)
 say() { echo "browser-test: $*" >&2; }
 browser=$(command -v chromium || true)
 if [ -z "$browser" ]; then
+  [ "$(id -u)" -eq 0 ] || { say "ERROR: chromium is missing; install it (apt-get install chromium) or run as root"; exit 1; }
   say "installing Debian's chromium (apt-get)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

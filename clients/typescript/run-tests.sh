@@ -8,7 +8,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export STEMEDB_BIN=${STEMEDB_BIN:-$root/target/debug/stemedb}
 [ -x "$STEMEDB_BIN" ] || (cd "$root" && cargo build -q -p stemedb-cli)
-command -v node >/dev/null || { echo "run-tests: ERROR: Node.js 20 or later is needed" >&2; exit 1; }
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+[ "$major" -ge 20 ] || { echo "run-tests: ERROR: Node.js 20 or later is needed (found: ${major})" >&2; exit 1; }
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build

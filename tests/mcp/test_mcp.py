@@ -101,6 +101,21 @@ def test_every_tool_over_stdio_with_a_signing_key(server, tmp_path):
     assert log.count("\nassertion ") == 2, log
 
 
+def test_malformed_lines_get_a_json_rpc_error_and_stdout_carries_only_json(server):
+    url, api_key, _ = server
+    lines = ('[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]\nnot json\n'
+             '{"jsonrpc": "2.0", "id": 2, "method": "nope"}\n'
+             '{"jsonrpc": "2.0", "method": "notifications/initialized"}\n'
+             '{"jsonrpc": "2.0", "id": 3, "method": "ping"}\n')
+    done = subprocess.run([BIN, "mcp", "--server", url], input=lines, capture_output=True,
+                          text=True, timeout=30, env={**os.environ, "STEMEDB_API_KEY": api_key})
+    import json
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r.get("id") for r in replies] == [None, None, 2, 3], replies
+    assert [r.get("error", {}).get("code") for r in replies] == [-32600, -32700, -32601, None]
+    assert replies[3]["result"] == {}
+
+
 def test_without_a_key_the_server_signs_custodially(server):
     url, api_key, _ = server
     created = subprocess.run(

@@ -16,10 +16,14 @@ export async function verifyExport(text: string): Promise<AuditReport> {
   const ids = new Set<string>();
   const references: string[] = [];
   let manifest: { records?: number } | undefined;
-  for (const line of lines) {
+  for (const [index, line] of lines.entries()) {
     let entry;
     try { entry = JSON.parse(line); } catch { report.invalid++; continue; }
-    if (entry.kind === "manifest") { manifest = entry; continue; }
+    if (entry.kind === "manifest") {
+      // The manifest is the line before the closing hash, and names the format.
+      if (index === lines.length - 1 && entry.format === "stemedb-audit/1") manifest = entry;
+      continue;
+    }
     const record = entry.record ?? {};
     report.records++;
     if (entry.kind === "assertion") report.assertions++;

@@ -91,6 +91,8 @@ export class Client {
           headers: { ...(this.apiKey ? { "x-api-key": this.apiKey } : {}), ...(request.body === undefined ? {} : { "content-type": "application/json" }) },
           body: request.body === undefined ? undefined : JSON.stringify(request.body),
           signal: AbortSignal.timeout(this.timeoutMs),
+          // No redirects: fetch would carry the x-api-key header to another host.
+          redirect: "error",
         });
       } catch (e) {
         causes.push(`${this.urls[index]}: ${(e as Error).cause ?? e}`);

@@ -99,7 +99,8 @@ export async function verifyRecord(record: Body): Promise<boolean> {
     const body = Object.fromEntries(Object.entries(record).filter(([k]) => !ENVELOPE_FIELDS.includes(k)));
     const id = assertionId(body);
     if (id !== record.id) return false;
-    return await ed.verifyAsync(fromHex(String(record.signature)), signingMessage(id), fromHex(String(body.public_key)));
+    // zip215 off: the strict RFC 8032 rules, which the server applies (small-order keys fail).
+    return await ed.verifyAsync(fromHex(String(record.signature)), signingMessage(id), fromHex(String(body.public_key)), { zip215: false });
   } catch {
     return false;
   }

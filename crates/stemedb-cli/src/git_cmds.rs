@@ -176,10 +176,24 @@ pub async fn show(args: ShowArgs) -> Result<()> {
         .get_json(&path, &[])
         .await
         .with_context(|| format!("reading {} at {}", args.id, args.server.server))?;
-    let verified = verify_record(&record);
+    // A record that verifies but is not the one asked for is as wrong as one that does not.
+    let asked = args.id.to_ascii_lowercase();
+    let verified = verify_record(&record).and_then(|id| {
+        if id.to_hex() == asked {
+            Ok(id)
+        } else {
+            Err(format!(
+                "the server answered with another record ({})",
+                id.to_hex()
+            ))
+        }
+    });
     if args.json {
         record["verified"] = Value::Bool(verified.is_ok());
         println!("{}", serde_json::to_string_pretty(&record)?);
+        if let Err(why) = verified {
+            bail!("the record does not verify: {why}");
+        }
         return Ok(());
     }
     match &verified {

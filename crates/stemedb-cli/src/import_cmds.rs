@@ -33,7 +33,7 @@ pub struct ImportArgs {
     /// Assertions per request.
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
-    /// Start from the first row again, forgetting the progress of an earlier run.
+    /// Start from the first row again (rows stored before are answered as duplicates).
     #[arg(long)]
     restart: bool,
 }
@@ -70,6 +70,8 @@ pub async fn import(args: ImportArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.file.display()))?
         .len();
     let mut state = load_state(&state_path, file_bytes, args.restart)?;
+    // Saved before the first post: a run cut short in its first batch keeps its start time.
+    save_state(&state_path, &state)?;
     let csv = args.file.extension().is_some_and(|e| e == "csv");
     let reader = BufReader::new(std::fs::File::open(&args.file)?);
     let mut lines = reader.lines().enumerate();
@@ -140,31 +142,34 @@ fn state_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The state to go on from. `--restart`, and a file of another size, start from the first row
+/// again but keep the first start's time: rows without a timestamp then sign to the same bytes
+/// as before, so what was stored already is answered as a duplicate, never stored twice.
 fn load_state(path: &Path, file_bytes: u64, restart: bool) -> Result<ImportState> {
-    let fresh = || ImportState {
-        started_at: SystemClock.now().to_rfc3339(),
-        rows_done: 0,
-        file_bytes,
-    };
-    if restart {
-        return Ok(fresh());
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let state: ImportState = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged; pass --restart", path.display()))?;
-            if state.file_bytes != file_bytes {
-                bail!(
-                    "{} belongs to a file of {} bytes, not this one of {file_bytes}: pass \
-                     --restart to import this file from its first row",
-                    path.display(),
-                    state.file_bytes
-                );
-            }
-            Ok(state)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(fresh()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    let saved =
+        match std::fs::read(path) {
+            Ok(bytes) => Some(serde_json::from_slice::<ImportState>(&bytes).with_context(
+                || format!("{} is damaged; remove it to start over", path.display()),
+            )?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+    let started_at = saved
+        .as_ref()
+        .map_or_else(|| SystemClock.now().to_rfc3339(), |s| s.started_at.clone());
+    match saved {
+        Some(state) if !restart && state.file_bytes == file_bytes => Ok(state),
+        Some(state) if !restart => bail!(
+            "{} belongs to a file of {} bytes, not this one of {file_bytes}: pass --restart to \
+             import it from its first row (rows stored before are answered as duplicates)",
+            path.display(),
+            state.file_bytes
+        ),
+        _ => Ok(ImportState {
+            started_at,
+            rows_done: 0,
+            file_bytes,
+        }),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `stemedb api-key create|list|revoke|rotate`: the server's API keys, for an administrator
-//! (docs/security.md). A new or rotated secret is printed once, on stdout alone, so that
-//! `stemedb api-key create … > app.key` keeps it out of terminals and logs.
+//! (docs/security.md). A new or rotated secret is shown once: written to `--out FILE` (created
+//! with mode 0600, never replaced), or else printed alone on stdout.
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use stemedb_client::wire::{ApiKey, ApiKeyList, ApiKeyWithSecret};
@@ -44,6 +44,9 @@ struct CreateArgs {
     /// An agent this key may write for without signing (custodial signing; repeatable).
     #[arg(long = "agent-id")]
     agent_ids: Vec<String>,
+    /// Write the secret to this new file (mode 0600) instead of stdout.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +63,9 @@ struct ById {
     server: ServerArgs,
     /// The key's id (from `api-key list`).
     id: String,
+    /// Write the new secret to this new file (mode 0600) instead of stdout (`rotate`).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: ApiKeyArgs) -> Result<()> {
@@ -75,8 +81,7 @@ pub async fn run(args: ApiKeyArgs) -> Result<()> {
         ApiKeyCommand::Rotate(args) => {
             let path = format!("/v1/api-keys/{}/rotate", path_id(&args.id)?);
             let key: ApiKeyWithSecret = post(&args.server, &path, json!({}), "rotating").await?;
-            print_secret(&key, "rotated");
-            Ok(())
+            give_secret(&key, "rotated", args.out.as_deref())
         }
     }
 }
@@ -90,8 +95,7 @@ async fn create(args: CreateArgs) -> Result<()> {
         body["rate_limit_per_sec"] = json!(r);
     }
     let key: ApiKeyWithSecret = post(&args.server, "/v1/api-keys", body, "creating a key").await?;
-    print_secret(&key, "created");
-    Ok(())
+    give_secret(&key, "created", args.out.as_deref())
 }
 
 async fn list(args: ServerOnly) -> Result<()> {
@@ -150,12 +154,22 @@ async fn post<T: serde::de::DeserializeOwned>(
     serde_json::from_value(answer).with_context(|| format!("{doing}: an unexpected answer"))
 }
 
-/// The secret alone on stdout; what it is, on stderr.
-fn print_secret(key: &ApiKeyWithSecret, done: &str) {
+/// The secret to `out` (a new file, mode 0600) or alone on stdout; what it is, on stderr.
+fn give_secret(key: &ApiKeyWithSecret, done: &str, out: Option<&std::path::Path>) -> Result<()> {
     let fields = &key.key_fields;
-    eprintln!(
-        "{done} key {} ({}, role {}); its secret, shown this once:",
+    let what = format!(
+        "{done} key {} ({}, role {})",
         fields.id, fields.name, fields.role
     );
-    println!("{}", key.key);
+    match out {
+        Some(path) => {
+            crate::keyfile::write_private(path, &format!("{}\n", key.key))?;
+            eprintln!("{what}; its secret is in {} (mode 0600)", path.display());
+        }
+        None => {
+            eprintln!("{what}; its secret, shown this once:");
+            println!("{}", key.key);
+        }
+    }
+    Ok(())
 }

@@ -27,15 +27,10 @@ pub fn keygen(args: &KeygenArgs) -> Result<()> {
             if path.exists() && !args.force {
                 bail!("{} exists; pass --force to replace it", path.display());
             }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
+            if args.force {
+                let _ = std::fs::remove_file(path);
+            }
+            write_private(path, &text)?;
             eprintln!(
                 "wrote {} (public key {})",
                 path.display(),
@@ -43,6 +38,20 @@ pub fn keygen(args: &KeygenArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Writes a secret to a new file readable by its owner only (mode 0600 from its creation, so
+/// it is never readable by others, even for a moment); refuses to replace a file.
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
     Ok(())
 }
 

@@ -71,6 +71,10 @@ pub struct ServerArgs {
     pub ca_cert: Option<std::path::PathBuf>,
 }
 
+/// Where the CLI looked for an API key and found none: said when the server answers 401 (a
+/// server started with `--auth disabled` needs no key, so its absence alone is no error).
+static KEY_NOT_FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 impl ServerArgs {
     pub fn client(&self) -> Result<stemedb_client::Client> {
         let ca = match &self.ca_cert {
@@ -80,13 +84,16 @@ impl ServerArgs {
             ),
             None => None,
         };
-        let client =
-            stemedb_client::Client::with_ca(&self.base_url(), Some(self.key()?), ca.as_deref())
-                .map_err(|e| match &self.ca_cert {
-                    Some(path) => anyhow::anyhow!("--ca-cert {}: {e}", path.display()),
-                    None => e.into(),
-                })?;
-        Ok(client)
+        let key = self.key()?;
+        if key.is_none() {
+            let _ = KEY_NOT_FOUND.set(self.api_key_file.display().to_string());
+        }
+        stemedb_client::Client::with_ca(&self.base_url(), key, ca.as_deref()).map_err(|e| {
+            match &self.ca_cert {
+                Some(path) => anyhow::anyhow!("--ca-cert {}: {e}", path.display()),
+                None => e.into(),
+            }
+        })
     }
 
     /// `--server` as a URL: a bare `host:port` means `http://host:port`.
@@ -98,22 +105,18 @@ impl ServerArgs {
         }
     }
 
-    /// `--api-key`, else the first line of `--api-key-file`; every route but health needs
-    /// one, so its absence is said here, with where it was looked for.
-    fn key(&self) -> Result<String> {
+    /// `--api-key`, else the first line of `--api-key-file` if it exists, else none.
+    fn key(&self) -> Result<Option<String>> {
         if let Some(key) = &self.api_key {
-            return Ok(key.clone());
+            return Ok(Some(key.clone()));
         }
         let file = self.api_key_file.display();
         match std::fs::read_to_string(&self.api_key_file) {
             Ok(text) => match text.lines().next().map(str::trim) {
-                Some(key) if !key.is_empty() => Ok(key.to_owned()),
+                Some(key) if !key.is_empty() => Ok(Some(key.to_owned())),
                 _ => Err(anyhow::anyhow!("the API key file {file} is empty")),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(anyhow::anyhow!(
-                "no API key: looked for {file}; pass --api-key-file or set STEMEDB_API_KEY (a \
-                 server writes its admin key to DATA_DIR/admin.key at its first start)"
-            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(anyhow::anyhow!("reading the API key file {file}: {e}")),
         }
     }
@@ -222,6 +225,17 @@ fn sentence(error: &anyhow::Error) -> String {
     for cause in error.chain() {
         parts.push(cause.to_string());
         let client = cause.downcast_ref::<stemedb_client::ClientError>();
+        if client
+            .is_some_and(|e| matches!(e, stemedb_client::ClientError::Problem { status: 401, .. }))
+            && let Some(file) = KEY_NOT_FOUND.get()
+        {
+            parts.push(format!(
+                "no API key was sent: looked for {file}; pass --api-key-file or set \
+                 STEMEDB_API_KEY (a server writes its admin key to DATA_DIR/admin.key at its \
+                 first start)"
+            ));
+            break;
+        }
         if client.is_some_and(stemedb_client::ClientError::says_what_to_do) {
             break;
         }

@@ -82,6 +82,12 @@ impl Tools {
         let Ok(message) = serde_json::from_str::<Value>(line) else {
             return Some(rpc_error(Value::Null, -32700, "parse error: not JSON"));
         };
+        if !message.is_object() {
+            // Batches (arrays) are not part of the 2025-06-18 revision; say so rather than
+            // leave a client waiting.
+            let message = "invalid request: one JSON-RPC object per line (no batches)";
+            return Some(rpc_error(Value::Null, -32600, message));
+        }
         let (Some(method), Some(id)) = (message["method"].as_str(), message.get("id")) else {
             // A notification (no id), or a response to nothing we asked: nothing to answer.
             return None;

@@ -164,7 +164,9 @@ impl Client {
         }
         // The server closes a kept-alive connection after it idles for its header-read timeout
         // (30 s by default); dropping idle connections sooner keeps a request from racing that.
+        // No redirects: a redirect to another host would carry the API key along.
         let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(20));
         if let Some(pem) = ca_pem {

@@ -1,12 +1,14 @@
 """Offline verification of an audit export (`stemedb-audit/1`, docs/truth.md), no server
 needed: every record's id and signature, every reference, the manifest's count and the closing
 BLAKE3 over every byte before it."""
-import json
 from dataclasses import dataclass
 
 import blake3
 
+from .rules import RuleError, loads_strict
 from .signing import verify_record
+
+FORMAT = "stemedb-audit/1"
 
 
 @dataclass
@@ -34,18 +36,21 @@ def verify_export(data: bytes) -> AuditReport:
     closing = lines[-1]
     body = data[: len(data) - len(closing) - (1 if data.endswith(b"\n") else 0)]
     try:
-        report.intact = json.loads(closing).get("blake3") == blake3.blake3(body).hexdigest()
-    except ValueError:
+        report.intact = loads_strict(closing.decode("utf-8")).get("blake3") == blake3.blake3(body).hexdigest()
+    except (ValueError, RuleError):
         report.intact = False
     ids, references, manifest = set(), [], None
-    for line in lines[:-1]:
+    for number, line in enumerate(lines[:-1]):
         try:
-            entry = json.loads(line)
-        except ValueError:
+            # A key repeated in one object makes the line invalid (docs/signing.md §1).
+            entry = loads_strict(line.decode("utf-8"))
+        except (ValueError, RuleError):
             report.invalid += 1
             continue
         if entry.get("kind") == "manifest":
-            manifest = entry
+            # The manifest is the line before the closing hash, and names the format.
+            if number == len(lines) - 2 and entry.get("format") == FORMAT:
+                manifest = entry
             continue
         record = entry.get("record", {})
         report.records += 1

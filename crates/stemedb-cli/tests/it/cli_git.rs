@@ -157,7 +157,8 @@ fn write_and_history_mistakes_read_as_sentences() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&no_key.stderr);
     assert!(
-        stderr.contains("no API key: looked for /nonexistent/admin.key"),
+        stderr.contains("401")
+            && stderr.contains("no API key was sent: looked for /nonexistent/admin.key"),
         "{stderr}"
     );
     let (ok, _, stderr) = run(&["log", "drug/*", "--server", "http://127.0.0.1:9"]);
@@ -345,6 +346,27 @@ fn api_keys_are_managed_and_completions_know_every_command() {
         "{table}"
     );
     fails(url, &["api-key", "revoke", "../x"]);
+    let out = dir.path().join("writer.key");
+    let out_arg = out.to_str().unwrap();
+    let printed = ok(
+        url,
+        &[
+            "api-key", "create", "--name", "w", "--role", "write", "--out", out_arg,
+        ],
+    );
+    assert!(
+        printed.is_empty(),
+        "the secret goes to the file only: {printed}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a secret file is private from its creation");
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with("sdb_"));
+    let again = fails(
+        url,
+        &["api-key", "create", "--name", "w2", "--out", out_arg],
+    );
+    assert!(again.contains("must not exist yet"), "{again}");
 
     let (done, script, _) = run(&["completions", "bash"]);
     assert!(done && script.contains("_stemedb"), "{script}");

@@ -60,8 +60,8 @@ fn import_signs_posts_summarises_and_resumes_without_duplicates() {
     );
     let (_, stdout, _) = import(&["--restart"]);
     assert!(
-        stdout.contains("stored 3, already stored 0"),
-        "a new start, new timestamps: {stdout}"
+        stdout.contains("stored 0, already stored 3"),
+        "from the first row again, nothing stored twice: {stdout}"
     );
 
     std::fs::write(&file, "{\"subject\": \"x\"}\n").unwrap();
