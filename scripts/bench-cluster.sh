@@ -5,8 +5,8 @@
 #   2. single-write and batched throughput of the three-node cluster next to a single node,
 #      with the same binary, the same load and the same disk.
 # Usage: scripts/bench-cluster.sh [DIR]   (default ./bench-data/cluster; emptied first)
-# Environment: LAG_SECS (60), RATES ("5000 2500"), THROUGHPUT_SECS (20), STEMEDB_BIN (default:
-# a release build).
+# Environment: LAG_SECS (60), RATES ("5000 2500"), THROUGHPUT_SECS (20; 0 skips the throughput
+# part), STEMEDB_BIN (default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-./bench-data/cluster}
@@ -81,6 +81,7 @@ PY
   done
 }
 for rate in ${RATES:-5000 2500}; do lag_run "$rate"; done
+[ "$tput_secs" -eq 0 ] && exit 0
 
 throughput() { # label, url, tag
   echo "== $1: single writes, 64 clients, ${tput_secs}s"

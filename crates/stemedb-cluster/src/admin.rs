@@ -3,6 +3,11 @@
 //! opaque entries that every node applies, in stream order, to its own files. This crate only
 //! carries them: the server encodes, decodes and applies them (docs/cluster.md, section 1).
 //! A change is answered once this node has applied it, so the node that made it reads it back.
+//! Each entry is the change's bytes after a 32-byte tag: a keyed BLAKE3 of them under a key
+//! derived from the master key ([`EntryKey::for_admin`]), so that only a node of this cluster
+//! can add an API key: an entry whose tag does not match is refused (logged and counted) by
+//! every node, and a node whose own key is not the one the stream's entries carry refuses to
+//! start ([`check_master_key`]).
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,8 +17,25 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream::Stream};
 use futures_util::StreamExt;
 
+use crate::entry::EntryKey;
 use crate::error::ClusterError;
 use crate::progress::Progress;
+
+const TAG_BYTES: usize = 32;
+
+/// An admin change as an entry: its tag, then its bytes.
+fn seal(key: &EntryKey, change: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(TAG_BYTES + change.len());
+    entry.extend_from_slice(key.tag(&[change]).as_bytes());
+    entry.extend_from_slice(change);
+    entry
+}
+
+/// The change an entry carries, if its tag matches.
+fn open<'a>(key: &EntryKey, entry: &'a [u8]) -> Option<&'a [u8]> {
+    let (tag, change) = entry.split_first_chunk::<TAG_BYTES>()?;
+    key.matches(tag, &[change]).then_some(change)
+}
 
 pub const ADMIN_STREAM: &str = "stemedb-admin";
 pub const ADMIN_SUBJECT: &str = "stemedb.admin";
@@ -26,6 +48,7 @@ pub type AdminApply = Arc<dyn Fn(u64, &[u8]) -> Result<(), String> + Send + Sync
 /// Publishes admin changes and waits for this node to apply them.
 pub struct AdminChannel {
     js: jetstream::Context,
+    key: EntryKey,
     progress: Arc<Progress>,
     node_id: String,
     /// Makes each change's message id unique per node and start (retries reuse it).
@@ -37,6 +60,7 @@ pub struct AdminChannel {
 impl AdminChannel {
     pub(crate) fn new(
         js: jetstream::Context,
+        key: EntryKey,
         progress: Arc<Progress>,
         node_id: String,
         wait: Duration,
@@ -46,6 +70,7 @@ impl AdminChannel {
             .map_or(0, |d| d.as_micros() as u64);
         AdminChannel {
             js,
+            key,
             progress,
             node_id,
             counter: AtomicU64::new(0),
@@ -59,9 +84,10 @@ impl AdminChannel {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}-{}-{n}", self.node_id, self.started_micros);
         let deadline = tokio::time::Instant::now() + self.wait;
+        let entry = seal(&self.key, &change);
         let sequence = loop {
             let message = PublishMessage::build()
-                .payload(change.clone().into())
+                .payload(entry.clone().into())
                 .message_id(&id);
             let attempt = match self.js.send_publish(ADMIN_SUBJECT, message).await {
                 Ok(ack) => ack.await.map_err(|e| e.to_string()),
@@ -95,9 +121,14 @@ impl AdminChannel {
 }
 
 /// Applies the admin stream in order from the entry after `start_after`.
-pub(crate) async fn run_admin_applier(stream: Stream, progress: Arc<Progress>, apply: AdminApply) {
+pub(crate) async fn run_admin_applier(
+    stream: Stream,
+    key: EntryKey,
+    progress: Arc<Progress>,
+    apply: AdminApply,
+) {
     loop {
-        match consume(&stream, &progress, &apply).await {
+        match consume(&stream, &key, &progress, &apply).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "recreating the admin consumer"),
         }
@@ -109,6 +140,7 @@ pub(crate) async fn run_admin_applier(stream: Stream, progress: Arc<Progress>, a
 /// with the reason in `progress` (health shows it).
 async fn consume(
     stream: &Stream,
+    key: &EntryKey,
     progress: &Arc<Progress>,
     apply: &AdminApply,
 ) -> Result<(), ClusterError> {
@@ -136,8 +168,19 @@ async fn consume(
         if seq <= progress.applied() {
             continue;
         }
-        let (apply, payload) = (Arc::clone(apply), message.payload.clone());
-        let applied = tokio::task::spawn_blocking(move || apply(seq, &payload))
+        let Some(change) = open(key, &message.payload).map(|c| message.payload.slice_ref(c)) else {
+            tracing::error!(
+                stream_sequence = seq,
+                "refused an admin entry: its authentication tag does not match (written without \
+                 this cluster's master key, or altered)"
+            );
+            metrics::counter!("stemedb_replication_entries_refused_total", "kind" => "unauthenticated_admin")
+                .increment(1);
+            progress.record(Vec::new(), seq);
+            continue;
+        };
+        let apply = Arc::clone(apply);
+        let applied = tokio::task::spawn_blocking(move || apply(seq, &change))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r);
@@ -150,6 +193,50 @@ async fn consume(
         progress.record(Vec::new(), seq);
     }
     Err(failed("the consumer ended".into()))
+}
+
+/// Admin entries read, from the first, to check a starting node's master key.
+const KEY_CHECK_ENTRIES_MAX: u64 = 64;
+
+/// Refuses a node whose master key tagged none of the admin stream's first entries (at most
+/// [`KEY_CHECK_ENTRIES_MAX`]). Every node publishes its keys there on its first start, so the
+/// stream is empty only before the first node ever started; a node with another key would
+/// otherwise refuse every entry of its peers, and they all of its own, and drift apart.
+pub(crate) async fn check_master_key(
+    stream: &mut Stream,
+    key: &EntryKey,
+) -> Result<(), ClusterError> {
+    let failed = |reason: String| ClusterError::Stream {
+        stream: ADMIN_STREAM,
+        reason,
+    };
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .state
+        .clone();
+    if state.messages == 0 {
+        return Ok(());
+    }
+    let last = state
+        .last_sequence
+        .min(state.first_sequence + KEY_CHECK_ENTRIES_MAX - 1);
+    let mut checked = 0;
+    for seq in state.first_sequence..=last {
+        // A deleted sequence has no message: not an entry to judge.
+        let Ok(message) = stream.get_raw_message(seq).await else {
+            continue;
+        };
+        if open(key, &message.payload).is_some() {
+            return Ok(());
+        }
+        checked += 1;
+    }
+    if checked == 0 {
+        return Ok(());
+    }
+    Err(ClusterError::ForeignKey { checked })
 }
 
 /// The admin stream's configuration (created on first use like the log stream).

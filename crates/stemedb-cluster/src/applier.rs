@@ -2,8 +2,8 @@
 //! after the last one this node applied (a sequence the store keeps atomically with the
 //! records), checks each entry, and hands runs of them to `Db::apply_stream`, which commits
 //! them in groups and derives truth exactly as a single node does. Two stages run at once so
-//! that checking the next run (parsing and verifying signatures, on a blocking thread) overlaps
-//! committing the last one: `read` → a channel of checked runs, in stream order → `apply`.
+//! that checking the next run (authenticating entries and parsing their records, on a blocking
+//! thread) overlaps committing the last one: `read` → a channel of checked runs, in stream order → `apply`.
 //! Redelivery is harmless (entries at or below the applied sequence are skipped); a consumer
 //! that stalls while the stream is ahead is recreated from the applied sequence; a gap the
 //! stream can no longer fill stops the applier, by name, in health.
@@ -17,7 +17,7 @@ use stemedb::core::Timestamp;
 use stemedb::{Db, StreamEntry};
 use tokio::sync::mpsc;
 
-use crate::entry::decode_entries;
+use crate::entry::{EntryKey, decode_entry};
 use crate::error::ClusterError;
 use crate::local::LocalEntries;
 use crate::progress::{EntryOutcome, Progress};
@@ -35,6 +35,8 @@ const RUNS_QUEUED_MAX: usize = 2;
 pub(crate) struct Applier {
     /// What this node published itself (checked when it was received, not again).
     pub local: Arc<LocalEntries>,
+    /// Authenticates the entries of other nodes.
+    pub key: EntryKey,
     pub db: Arc<Db>,
     pub stream: Stream,
     pub progress: Arc<Progress>,
@@ -87,6 +89,7 @@ impl Applier {
         let (runs, checked) = mpsc::channel(RUNS_QUEUED_MAX);
         let reader = Reader {
             local: Arc::clone(&self.local),
+            key: self.key.clone(),
             stream: self.stream.clone(),
             progress: Arc::clone(&self.progress),
             batch_max: self.batch_max,
@@ -107,6 +110,7 @@ impl Applier {
 /// The first stage: reads runs of messages and checks them, in stream order.
 struct Reader {
     local: Arc<LocalEntries>,
+    key: EntryKey,
     stream: Stream,
     progress: Arc<Progress>,
     batch_max: usize,
@@ -171,8 +175,8 @@ impl Reader {
                 message.payload.clone(),
             ));
         }
-        let local = Arc::clone(&self.local);
-        tokio::task::spawn_blocking(move || checked_run(&local, raw))
+        let (local, key) = (Arc::clone(&self.local), self.key.clone());
+        tokio::task::spawn_blocking(move || checked_run(&local, &key, raw))
             .await
             .map_err(|e| stream_err(format!("the check task failed: {e}")))
     }
@@ -225,36 +229,32 @@ async fn check_gap(stream: &mut Stream, start: u64) -> Result<(), ClusterError> 
 }
 
 /// A run's entries with their records: this node's own taken back as published, every other
-/// entry decoded and verified (all of the run's signatures in one batch). An entry that fails
-/// its checks keeps no record (logged and counted): every node refuses the same entry the same
-/// way, so replicas stay equal.
+/// entry authenticated and decoded. An entry that fails (its tag, its layout, a body) keeps no
+/// record (logged and counted by kind): every node refuses the same entry the same way, so
+/// replicas stay equal.
 fn checked_run<P: AsRef<[u8]>>(
     local: &LocalEntries,
+    key: &EntryKey,
     raw: Vec<(u64, Timestamp, P)>,
 ) -> Vec<StreamEntry> {
     let mut entries = Vec::with_capacity(raw.len());
-    let mut foreign = Vec::new();
-    for (i, (stream_seq, published_at, payload)) in raw.iter().enumerate() {
-        let records = local.take(payload.as_ref()).unwrap_or_else(|| {
-            foreign.push(i);
+    for (stream_seq, published_at, payload) in raw {
+        let payload = payload.as_ref();
+        let decoded = local
+            .take(payload)
+            .ok_or(())
+            .or_else(|()| decode_entry(key, payload));
+        let records = decoded.unwrap_or_else(|e| {
+            tracing::error!(stream_sequence = stream_seq, error = %e, "refused a log entry");
+            metrics::counter!("stemedb_replication_entries_refused_total", "kind" => e.kind())
+                .increment(1);
             Vec::new()
         });
         entries.push(StreamEntry {
-            stream_seq: *stream_seq,
-            published_at: *published_at,
+            stream_seq,
+            published_at,
             records,
         });
-    }
-    let payloads: Vec<&[u8]> = foreign.iter().map(|&i| raw[i].2.as_ref()).collect();
-    for (&i, decoded) in foreign.iter().zip(decode_entries(&payloads)) {
-        match decoded {
-            Ok(records) => entries[i].records = records,
-            Err(e) => {
-                let seq = entries[i].stream_seq;
-                tracing::warn!(stream_sequence = seq, error = %e, "refused a log entry");
-                metrics::counter!("stemedb_replication_entries_refused_total").increment(1);
-            }
-        }
     }
     entries
 }

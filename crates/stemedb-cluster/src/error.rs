@@ -16,6 +16,12 @@ pub enum ClusterError {
          (docs/cluster.md, \"joining\")"
     )]
     Gap { applied: u64, first: u64 },
+    #[error(
+        "this node's master key is not the cluster's: {checked} entries of the admin stream were \
+         tagged with another key. Every node must have the same custodial master key \
+         (--master-key-file or STEMEDB_MASTER_KEY; docs/cluster.md, \"security\")"
+    )]
+    ForeignKey { checked: usize },
     #[error("the admin stream did not acknowledge the change: {0}")]
     Admin(String),
 }

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use admin::{ADMIN_STREAM, AdminApply, AdminChannel};
 pub use config::{ClusterConfig, redact_userinfo};
-pub use entry::{EntryError, chunks, decode_entries, decode_entry, encode_entry, entry_id};
+pub use entry::{EntryError, EntryKey, chunks, decode_entry, encode_entry, entry_id};
 pub use error::ClusterError;
 
 use applier::Applier;
@@ -76,12 +76,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Connects, creates the log stream if it does not exist, starts applying it from this
-    /// node's applied sequence, and routes `db`'s appends to it. Call on the runtime, before
-    /// serving.
+    /// node's applied sequence, and routes `db`'s appends to it. `master_key` is the custodial
+    /// master key, the same on every node: the keys that tag both streams' entries derive from
+    /// it (`entry.rs`). Call on the runtime, before serving.
     pub async fn start(
         db: Arc<Db>,
         config: ClusterConfig,
         admin: AdminHooks,
+        master_key: &[u8; 32],
     ) -> Result<Cluster, ClusterError> {
         config.check().map_err(ClusterError::Config)?;
         let joined_by = Instant::now() + Duration::from_millis(config.join_wait_ms);
@@ -91,10 +93,14 @@ impl Cluster {
             .build(client.clone());
         let stream = ensure_stream(&js, LOG_STREAM, log_stream_config(&config), joined_by).await?;
         let admin_config = admin::admin_stream_config(config.stream_replicas);
-        let admin_stream = ensure_stream(&js, ADMIN_STREAM, admin_config, joined_by).await?;
+        let mut admin_stream = ensure_stream(&js, ADMIN_STREAM, admin_config, joined_by).await?;
         let admin_progress = Arc::new(Progress::new(admin.applied));
+        let admin_key = EntryKey::for_admin(master_key);
+        let log_key = EntryKey::for_log(master_key);
+        admin::check_master_key(&mut admin_stream, &admin_key).await?;
         let admin_channel = AdminChannel::new(
             js.clone(),
+            admin_key.clone(),
             Arc::clone(&admin_progress),
             config.node_id.clone(),
             Duration::from_millis(config.publish_timeout_ms + config.apply_wait_ms),
@@ -106,6 +112,7 @@ impl Cluster {
         let sink = NatsSink {
             js,
             local: Arc::clone(&local),
+            key: log_key.clone(),
             subject: LOG_SUBJECT.into(),
             runtime: tokio::runtime::Handle::current(),
             progress: Arc::clone(&progress),
@@ -118,6 +125,7 @@ impl Cluster {
             .map_err(|e| ClusterError::Config(e.to_string()))?;
         let applier = Applier {
             local,
+            key: log_key,
             db: Arc::clone(&db),
             stream: stream.clone(),
             progress: Arc::clone(&progress),
@@ -139,6 +147,7 @@ impl Cluster {
             tokio::spawn(monitor::listen(client.clone(), Arc::clone(&members))),
             tokio::spawn(admin::run_admin_applier(
                 admin_stream,
+                admin_key,
                 Arc::clone(&admin_progress),
                 admin.apply,
             )),

@@ -12,7 +12,7 @@ use stemedb::core::SignedAssertion;
 use stemedb::{AppendOutcome, Db, DbError, Derived, LogSink};
 use tokio::runtime::Handle;
 
-use crate::entry::{chunks, encode_entry, entry_id};
+use crate::entry::{EntryKey, chunks, encode_entry, entry_id};
 use crate::local::LocalEntries;
 use crate::progress::Progress;
 
@@ -23,6 +23,8 @@ pub struct NatsSink {
     pub(crate) js: jetstream::Context,
     /// What this node published, for its own applier (`local.rs`).
     pub(crate) local: Arc<LocalEntries>,
+    /// Tags every entry this node writes.
+    pub(crate) key: EntryKey,
     pub(crate) subject: String,
     pub(crate) runtime: Handle,
     pub(crate) progress: Arc<Progress>,
@@ -89,7 +91,7 @@ impl NatsSink {
     }
 
     async fn send(&self, chunk: &[SignedAssertion]) -> Result<PublishAckFuture, String> {
-        let payload = encode_entry(chunk);
+        let payload = encode_entry(&self.key, chunk);
         self.local.remember(&payload, chunk);
         let message = PublishMessage::build()
             .payload(payload.into())

@@ -1,10 +1,11 @@
 //! The log entry's wire shape: records survive it, and every kind of damage is refused by name
-//! (never a panic), identically wherever it is read.
+//! (never a panic), identically wherever it is read; only entries tagged with this cluster's key
+//! are taken.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
 use stemedb::core::{Limits, SecretKey, SignedAssertion};
-use stemedb_cluster::{EntryError, chunks, decode_entries, decode_entry, encode_entry, entry_id};
+use stemedb_cluster::{EntryError, EntryKey, chunks, decode_entry, encode_entry, entry_id};
 
 fn record(n: u64) -> SignedAssertion {
     let key = SecretKey::from_seed(&[7; 32]);
@@ -17,111 +18,127 @@ fn record(n: u64) -> SignedAssertion {
     SignedAssertion::sign(map, &key, &Limits::default()).unwrap()
 }
 
+const MASTER: [u8; 32] = [9; 32];
+
+fn key() -> EntryKey {
+    EntryKey::for_log(&MASTER)
+}
+
 fn check(name: &str, bytes: &[u8], expected: Result<usize, EntryError>) {
-    let decoded = decode_entry(bytes).map(|records| records.len());
+    let decoded = decode_entry(&key(), bytes).map(|records| records.len());
     assert_eq!(decoded, expected, "{name}");
 }
 
+/// Every change to an entry's bytes, and every other key, fails its tag. Which damage an
+/// authentic entry can still carry is tested in `entry.rs`.
 #[test]
 fn records_survive_an_entry_and_damage_is_refused_by_name() {
     let records: Vec<_> = (0..3).map(record).collect();
-    let one = encode_entry(&records[..1]);
-    let three = encode_entry(&records);
-    let mut forged = three.clone();
-    let last = forged.len() - 1;
-    forged[last] ^= 1; // the last body byte: the id changes, the signature no longer verifies
-    let mut bad_signature = one.clone();
-    bad_signature[6] ^= 1;
-    let mut unknown = one.clone();
-    unknown[0] = 9;
+    let one = encode_entry(&key(), &records[..1]);
+    let three = encode_entry(&key(), &records);
+    let altered = |mut bytes: Vec<u8>, at: usize| {
+        bytes[at] ^= 1;
+        bytes
+    };
+    let last = three.len() - 1;
+    let unknown = |found: u8| {
+        let mut bytes = one.clone();
+        bytes[0] = found;
+        bytes
+    };
     let cases: Vec<(&str, Vec<u8>, Result<usize, EntryError>)> = vec![
         ("one record", one.clone(), Ok(1)),
         ("three records", three.clone(), Ok(3)),
         ("empty", Vec::new(), Err(EntryError::Empty)),
-        ("version only", vec![1], Err(EntryError::NoRecord)),
+        ("version only", vec![2], Err(EntryError::Unauthenticated)),
         (
-            "unknown version",
-            unknown,
+            "the tag cut short",
+            one[..20].to_vec(),
+            Err(EntryError::Unauthenticated),
+        ),
+        (
+            "the layout before tags",
+            unknown(1),
+            Err(EntryError::UnknownVersion { found: 1 }),
+        ),
+        (
+            "an unknown version",
+            unknown(9),
             Err(EntryError::UnknownVersion { found: 9 }),
         ),
         (
-            "cut in a length",
-            one[..3].to_vec(),
-            Err(EntryError::Truncated { frame: 0, at: 1 }),
+            "a tag bit",
+            altered(one.clone(), 5),
+            Err(EntryError::Unauthenticated),
+        ),
+        (
+            "a length bit",
+            altered(one.clone(), 36),
+            Err(EntryError::Unauthenticated),
+        ),
+        (
+            "a signature bit",
+            altered(one.clone(), 40),
+            Err(EntryError::Unauthenticated),
+        ),
+        (
+            "the last body byte",
+            altered(three.clone(), last),
+            Err(EntryError::Unauthenticated),
         ),
         (
             "cut in a body",
             one[..one.len() - 1].to_vec(),
-            Err(EntryError::Truncated { frame: 0, at: 1 }),
+            Err(EntryError::Unauthenticated),
         ),
         (
-            "a signature altered",
-            bad_signature,
-            Err(EntryError::Signature {
-                frame: 0,
-                id: records[0].id.to_hex(),
-            }),
+            "another key",
+            encode_entry(&EntryKey::for_log(&[8; 32]), &records),
+            Err(EntryError::Unauthenticated),
+        ),
+        (
+            "the admin key",
+            encode_entry(&EntryKey::for_admin(&MASTER), &records),
+            Err(EntryError::Unauthenticated),
         ),
     ];
     for (name, bytes, expected) in cases {
+        if let Err(e) = &expected {
+            assert_eq!(e.kind(), "unauthenticated", "{name}");
+        }
         check(name, &bytes, expected);
     }
-    assert!(
-        matches!(
-            decode_entry(&forged),
-            Err(EntryError::Body { frame: 2, .. } | EntryError::Signature { frame: 2, .. })
-        ),
-        "a body altered in the third frame is refused naming it"
-    );
-    let decoded = decode_entry(&three).unwrap();
+    let decoded = decode_entry(&key(), &three).unwrap();
     let ids: Vec<_> = decoded.iter().map(|r| r.id).collect();
     assert_eq!(
         ids,
         records.iter().map(|r| r.id).collect::<Vec<_>>(),
         "in order"
     );
-}
-
-/// A run of entries is verified as one batch, but a bad signature refuses only its own entry,
-/// naming its frame; the entries around it decode as they would alone. Sizes span both sides
-/// of the batch verifier's switch from Straus to Pippenger (~190 points).
-#[test]
-fn a_run_verified_as_one_batch_refuses_only_the_entry_with_a_bad_signature() {
-    let records: Vec<_> = (0..240).map(record).collect();
-    let good = encode_entry(&records[..100]);
-    let also_good = encode_entry(&records[140..240]);
-    let mut bad = encode_entry(&records[100..140]);
-    let frame_bytes = (bad.len() - 1) / 40;
-    bad[1 + 3 * frame_bytes + 4] ^= 1; // frame 3's signature
-    let damaged = [1u8, 0, 0];
-    let run: Vec<&[u8]> = vec![&good, &bad, &damaged, &also_good];
-    let verdicts: Vec<_> = decode_entries(&run)
-        .into_iter()
-        .map(|entry| entry.map(|records| records.len()))
-        .collect();
-    let expected = vec![
-        Ok(100),
-        Err(EntryError::Signature {
-            frame: 3,
-            id: records[103].id.to_hex(),
-        }),
-        Err(EntryError::Truncated { frame: 0, at: 1 }),
-        Ok(100),
-    ];
-    assert_eq!(verdicts, expected);
-    for (i, entry) in run.iter().enumerate() {
-        let alone = decode_entry(entry).map(|records| records.len());
-        assert_eq!(alone, expected[i], "entry {i} alone decodes as in the run");
-    }
+    let signatures: Vec<_> = decoded.iter().map(|r| r.signature).collect();
+    assert_eq!(
+        signatures,
+        records.iter().map(|r| r.signature).collect::<Vec<_>>()
+    );
+    assert!(
+        decoded.iter().all(|r| r.verify()),
+        "the signatures travel with the records"
+    );
+    assert_eq!(
+        format!("{:?}", key()),
+        "EntryKey(****)",
+        "the key is never printed"
+    );
 }
 
 #[test]
 fn a_batch_splits_into_chunks_below_the_bound_in_order() {
     let records: Vec<_> = (0..10).map(record).collect();
-    let frame = encode_entry(&records[..1]).len() - 1;
+    let overhead = encode_entry(&key(), &[]).len();
+    let frame = encode_entry(&key(), &records[..1]).len() - overhead;
     for (bound, sizes) in [
-        (1 + frame * 10, vec![10]),
-        (1 + frame * 4, vec![4, 4, 2]),
+        (overhead + frame * 10, vec![10]),
+        (overhead + frame * 4, vec![4, 4, 2]),
         (1, vec![1; 10]),
     ] {
         let split = chunks(&records, bound);
@@ -130,7 +147,7 @@ fn a_batch_splits_into_chunks_below_the_bound_in_order() {
         assert!(
             split
                 .iter()
-                .all(|c| c.len() == 1 || encode_entry(c).len() <= bound)
+                .all(|c| c.len() == 1 || encode_entry(&key(), c).len() <= bound)
         );
         let flat: Vec<_> = split.concat().iter().map(|r| r.id).collect();
         assert_eq!(flat, records.iter().map(|r| r.id).collect::<Vec<_>>());

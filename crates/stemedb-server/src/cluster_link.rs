@@ -34,6 +34,7 @@ impl AppState {
         config: ServerConfig,
         cluster: ClusterConfig,
     ) -> Result<(AppState, CreatedFiles), StartError> {
+        let master_key = shared_master_key(&config, db.dir())?;
         let publish = Arc::new(LatePublish::default());
         let (mut state, created) =
             AppState::open_replicated(db, config, Arc::clone(&publish) as Arc<dyn AdminPublish>)?;
@@ -45,7 +46,7 @@ impl AppState {
                 admin.apply_bytes(seq, bytes).map_err(|e| e.to_string())
             }),
         };
-        let started = Cluster::start(Arc::clone(&state.db), cluster, hooks).await?;
+        let started = Cluster::start(Arc::clone(&state.db), cluster, hooks, &master_key).await?;
         let started = Arc::new(started);
         let _ = publish.0.set(Arc::clone(&started));
         state.cluster = Some(started);
@@ -54,6 +55,24 @@ impl AppState {
         }
         Ok((state, created))
     }
+}
+
+/// The custodial master key, which must be given (`--master-key-file` or `STEMEDB_MASTER_KEY`):
+/// the keys that authenticate the cluster's stream entries derive from it, so every node needs
+/// the same one, and a key each node created for itself in its data directory would differ.
+fn shared_master_key(config: &ServerConfig, dir: &std::path::Path) -> Result<[u8; 32], StartError> {
+    if config.master_key.is_none() && config.master_key_file.is_none() {
+        return Err(crate::custody::CustodyError::BadMasterKey(
+            "is required in cluster mode, the same on every node: give it with \
+             --master-key-file or STEMEDB_MASTER_KEY (docs/cluster.md)"
+                .into(),
+        )
+        .into());
+    }
+    let given = config.master_key.as_ref().map(|k| k.0.as_str());
+    let (key, _) =
+        crate::custody::resolve_master_key(given, config.master_key_file.as_deref(), dir)?;
+    Ok(key)
 }
 
 /// Publishes every key and custodial key this node holds (their puts are idempotent).

@@ -57,14 +57,7 @@ async fn alert_rules_and_the_dashboard_name_only_exposed_metrics() {
         c.get("not-an-id").await.is_err(),
         "an error, so errors_total has a series"
     );
-    let exposed = crate::harness::http()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let exposed = crate::harness::get_text(&format!("{}/metrics", server.url)).await;
     let exposed = metric_names(&exposed);
     let dashboard = deploy_file("grafana/stemedb-dashboard.json");
     let parsed: serde_json::Value =

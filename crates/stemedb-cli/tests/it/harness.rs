@@ -42,6 +42,11 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of `GET url` as text (with [`ROOT_KEY`]), whatever the status.
+pub async fn get_text(url: &str) -> String {
+    http().get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Creates an API key of `role` on the server at `url` (with [`ROOT_KEY`]); returns its secret.
 pub async fn create_api_key(url: &str, name: &str, role: &str) -> String {
     let created: Value = http()

@@ -300,14 +300,7 @@ fn work_past_its_deadline_stops_with_a_typed_error() {
 
 /// The sum of `stemedb_deadline_exceeded_total{work="query"}` on `/metrics`.
 async fn stopped_queries(url: &str) -> f64 {
-    let text = crate::harness::http()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::harness::get_text(&format!("{url}/metrics")).await;
     text.lines()
         .filter(|l| {
             l.starts_with("stemedb_deadline_exceeded_total{") && l.contains("work=\"query\"")

@@ -34,6 +34,8 @@ async fn three_nodes_apply_one_log() {
     a_node_with_an_empty_data_directory_catches_up_in_full(&nodes, &nats, data.path()).await;
     a_write_without_nats_is_refused_with_503_and_stored_once_when_retried(&nodes, &nats).await;
     the_nodes_resume_after_every_nats_server_restarts(&nodes, &nats).await;
+    entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(&nodes, &nats, data.path())
+        .await;
 }
 
 /// A node whose NATS never answers keeps trying for `--cluster-join-wait-ms`, then exits with
@@ -485,4 +487,90 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
         out.push(future.await);
     }
     out
+}
+
+/// Whoever can publish to the streams but holds no master key: a validly signed record in a
+/// log entry tagged with another key, and an admin entry with a forged tag, are applied by no
+/// node, which count them and go on applying what follows; a node started with another master
+/// key refuses to start, saying why.
+async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
+    nodes: &[Node],
+    nats: &Nats,
+    data: &std::path::Path,
+) {
+    let client = async_nats::connect(nats.urls.split(',').next().unwrap())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    let mut admin_entry = vec![0u8; 32]; // a forged tag
+    admin_entry.extend_from_slice(br#"{"format":"stemedb-admin-change/1","change":{}}"#);
+    js.publish("stemedb.admin", admin_entry.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let key = key(61);
+    let record = stemedb::core::SignedAssertion::sign(
+        body(&key, "agent/forger", "forged/subject", "p", json!(1)),
+        &key,
+        &stemedb::core::Limits::default(),
+    )
+    .unwrap();
+    let wrong_key = stemedb_cluster::EntryKey::for_log(&[0x42; 32]);
+    let entry = stemedb_cluster::encode_entry(&wrong_key, std::slice::from_ref(&record));
+    js.publish("stemedb.log", entry.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // What follows is applied everywhere, and the logs stay equal.
+    let acked = write_randomly(nodes.iter().map(|n| n.url.clone()).collect(), 7, 13).await;
+    wait_all_applied(nodes).await;
+    let logs: Vec<_> = futures_join(nodes.iter().map(|n| n.log())).await;
+    for (node, log) in nodes.iter().zip(&logs) {
+        let ids: BTreeSet<&str> = log.iter().map(|(_, id, _)| id.as_str()).collect();
+        assert!(
+            !ids.contains(record.id.to_hex().as_str()),
+            "{}: the forged record is not applied",
+            node.id
+        );
+        assert!(
+            acked.keys().all(|id| ids.contains(id.as_str())),
+            "{}: the writes after it are",
+            node.id
+        );
+        assert_eq!(digest(log), digest(&logs[0]), "{} equals n1", node.id);
+        let metrics = crate::harness::get_text(&format!("{}/metrics", node.url)).await;
+        for kind in ["unauthenticated", "unauthenticated_admin"] {
+            let line = format!("stemedb_replication_entries_refused_total{{kind=\"{kind}\"}} 1");
+            assert!(metrics.contains(&line), "{}: {line} in /metrics", node.id);
+        }
+    }
+    a_node_with_another_master_key_refuses_to_start(nats, data);
+}
+
+fn a_node_with_another_master_key_refuses_to_start(nats: &Nats, data: &std::path::Path) {
+    let output = std::process::Command::new(crate::child::BIN)
+        .args(["serve", "--data-dir"])
+        .arg(data.join("foreign"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--node-id",
+            "foreign",
+            "--cluster",
+            &nats.urls,
+        ])
+        .env("STEMEDB_MASTER_KEY", "ab".repeat(32))
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it exits: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("this node's master key is not the cluster's")
+            && !stderr.contains("panicked"),
+        "a reason a person can read: {stderr}"
+    );
 }

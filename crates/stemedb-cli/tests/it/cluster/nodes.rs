@@ -157,14 +157,9 @@ impl Node {
         let last = self.get("/v1/admin/backup").await["last_sequence"]
             .as_u64()
             .unwrap();
-        let text = http()
-            .get(format!("{}/v1/admin/backup/records?upto={last}", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text =
+            crate::harness::get_text(&format!("{}/v1/admin/backup/records?upto={last}", self.url))
+                .await;
         text.lines()
             .map(|line| {
                 let record: Value = serde_json::from_str(line).unwrap();
