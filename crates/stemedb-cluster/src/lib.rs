@@ -5,7 +5,8 @@
 //! local. The single-node default never builds any of this.
 //!
 //! Modules: `entry` (the one wire shape of a log entry), `progress` (what the applier has
-//! done, for waiting writers), `sink` (the write path, `Db`'s `LogSink`), `applier` (the
+//! done, for waiting writers), `sink` (the write path, `Db`'s `LogSink`, publishing writes in
+//! groups), `applier` (the
 //! apply path), `members` and `monitor` (heartbeats, the stream's state, gauges), `config`.
 #![forbid(unsafe_code)]
 
@@ -37,7 +38,7 @@ use applier::Applier;
 use members::Members;
 use monitor::{Monitor, StreamView};
 use progress::Progress;
-use sink::NatsSink;
+use sink::{NatsSink, Publisher};
 
 /// The log stream and its subject.
 pub const LOG_STREAM: &str = "stemedb-log";
@@ -109,17 +110,21 @@ impl Cluster {
         let members = Arc::new(Members::new(config.heartbeat()));
         let view = Arc::new(Mutex::new(StreamView::default()));
         let local = Arc::new(local::LocalEntries::default());
-        let sink = NatsSink {
+        let (queue, queued) = tokio::sync::mpsc::channel(sink::QUEUED_WRITES_MAX);
+        let publisher = Publisher {
             js,
             local: Arc::clone(&local),
             key: log_key.clone(),
             subject: LOG_SUBJECT.into(),
+            publish_timeout: Duration::from_millis(config.publish_timeout_ms),
+            entry_bytes_max: entry_bytes_max(&client),
+        };
+        let sink = NatsSink {
+            queue,
             runtime: tokio::runtime::Handle::current(),
             progress: Arc::clone(&progress),
             db: Arc::downgrade(&db),
-            publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             apply_wait: Duration::from_millis(config.apply_wait_ms),
-            entry_bytes_max: entry_bytes_max(&client),
         };
         db.set_log_sink(Arc::new(sink))
             .map_err(|e| ClusterError::Config(e.to_string()))?;
@@ -142,6 +147,7 @@ impl Cluster {
             interval: config.heartbeat(),
         };
         let tasks = vec![
+            tokio::spawn(publisher.run(queued)),
             tokio::spawn(applier.run()),
             tokio::spawn(monitor.run()),
             tokio::spawn(monitor::listen(client.clone(), Arc::clone(&members))),
