@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{self, stream::Stream};
+use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
+use async_nats::jetstream::{self};
 use futures_util::StreamExt;
 
 use crate::entry::EntryKey;
@@ -224,9 +225,15 @@ pub(crate) async fn check_master_key(
         .min(state.first_sequence + KEY_CHECK_ENTRIES_MAX - 1);
     let mut checked = 0;
     for seq in state.first_sequence..=last {
-        // A deleted sequence has no message: not an entry to judge.
-        let Ok(message) = stream.get_raw_message(seq).await else {
-            continue;
+        let message = match stream.get_raw_message(seq).await {
+            Ok(message) => message,
+            // A deleted sequence has no message: not an entry to judge.
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => continue,
+            Err(e) => {
+                return Err(failed(format!(
+                    "reading entry {seq} to check this node's master key: {e}"
+                )));
+            }
         };
         if open(key, &message.payload).is_some() {
             return Ok(());

@@ -1,8 +1,8 @@
 //! The one wire shape of a log entry in the replicated stream: a version byte, a 32-byte
 //! authentication tag, then one frame per record — the canonical body's length (u32,
 //! big-endian), the record's 64-byte signature, the canonical body bytes (the bytes its id
-//! hashes). A single write is one frame; a batch travels as chunks of frames, each entry below
-//! the server's payload limit, in order. The message id (`Nats-Msg-Id`) is the record's id for
+//! hashes). The records of a group of writes (`sink.rs`) travel as chunks of frames, each entry
+//! below the server's payload limit, in order. The message id (`Nats-Msg-Id`) is the record's id for
 //! one record, and a hash of the chunk's ids for a chunk, so the stream drops an entry re-sent
 //! within its duplicate window.
 //!

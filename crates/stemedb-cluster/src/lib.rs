@@ -48,7 +48,7 @@ pub const MEMBERS_SUBJECT: &str = "stemedb.members";
 /// How long the stream remembers message ids to drop a re-sent record.
 const DUPLICATE_WINDOW_SECS: u64 = 120;
 /// The JetStream request timeout; a publish that times out is retried.
-const REQUEST_TIMEOUT_MS: u64 = 2_000;
+pub(crate) const REQUEST_TIMEOUT_MS: u64 = 2_000;
 /// The smallest payload limit a NATS server must allow: the largest record the default
 /// limits admit, with room to spare.
 const PAYLOAD_MIN_BYTES: usize = 256 * 1024;
@@ -124,6 +124,7 @@ impl Cluster {
             runtime: tokio::runtime::Handle::current(),
             progress: Arc::clone(&progress),
             db: Arc::downgrade(&db),
+            publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             apply_wait: Duration::from_millis(config.apply_wait_ms),
         };
         db.set_log_sink(Arc::new(sink))

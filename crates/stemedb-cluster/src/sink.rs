@@ -45,6 +45,8 @@ pub(crate) struct Segment {
 /// One write waiting for the publisher.
 pub(crate) struct Request {
     records: Vec<SignedAssertion>,
+    /// When the write stops waiting: `publish_timeout_ms` after it was queued.
+    deadline: Instant,
     reply: oneshot::Sender<Result<Vec<Segment>, String>>,
 }
 
@@ -54,6 +56,7 @@ pub struct NatsSink {
     pub(crate) progress: Arc<Progress>,
     /// For reading back an outcome no longer kept in `progress` (weak: `Db` holds the sink).
     pub(crate) db: Weak<Db>,
+    pub(crate) publish_timeout: Duration,
     pub(crate) apply_wait: Duration,
 }
 
@@ -74,17 +77,27 @@ impl NatsSink {
     ) -> Result<Vec<AppendOutcome>, DbError> {
         let ids: Vec<AssertionId> = records.iter().map(|r| r.id).collect();
         let (reply, answer) = oneshot::channel();
-        let stopped = || DbError::ReplicationUnavailable {
-            reason: "this node's publisher stopped".into(),
+        let unavailable = |reason: String| DbError::ReplicationUnavailable { reason };
+        let stopped = || unavailable("this node's publisher stopped".into());
+        let deadline = Instant::now() + self.publish_timeout;
+        let request = Request {
+            records,
+            deadline,
+            reply,
         };
-        self.queue
-            .send(Request { records, reply })
-            .await
-            .map_err(|_| stopped())?;
-        let segments = answer
-            .await
-            .map_err(|_| stopped())?
-            .map_err(|reason| DbError::ReplicationUnavailable { reason })?;
+        self.queue.send(request).await.map_err(|_| stopped())?;
+        // The publisher answers by the deadline; the grace covers an acknowledgement it is
+        // still awaiting then (each is bounded by the JetStream request timeout).
+        let grace = Duration::from_millis(crate::REQUEST_TIMEOUT_MS);
+        let segments = match tokio::time::timeout(self.publish_timeout + grace, answer).await {
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "not acknowledged within {} ms (this node's publisher is behind)",
+                    self.publish_timeout.as_millis()
+                )));
+            }
+            Ok(answer) => answer.map_err(|_| stopped())?.map_err(unavailable)?,
+        };
         let Some(last) = segments.iter().map(|s| s.sequence).max() else {
             return Ok(Vec::new());
         };
@@ -191,7 +204,19 @@ impl Publisher {
     }
 
     /// Publishes a group's records and tells each write which entries carry its records.
+    /// A write whose deadline passed while it waited is answered at once and not published.
     async fn publish_group(&self, group: Vec<Request>) {
+        let now = Instant::now();
+        let (group, late): (Vec<_>, Vec<_>) = group.into_iter().partition(|r| r.deadline > now);
+        for request in late {
+            let waited = self.publish_timeout.as_millis();
+            let _ = request.reply.send(Err(format!(
+                "not published within {waited} ms (this node's publisher is behind)"
+            )));
+        }
+        let Some(deadline) = group.iter().map(|r| r.deadline).min() else {
+            return;
+        };
         metrics::histogram!("stemedb_replication_group_writes").record(group.len() as f64);
         let mut records = Vec::new();
         let mut replies = Vec::with_capacity(group.len());
@@ -200,7 +225,7 @@ impl Publisher {
             records.extend(request.records);
         }
         let chunks = chunks(&records, self.entry_bytes_max);
-        let answer = match self.publish_all(&chunks).await {
+        let answer = match self.publish_all(&chunks, deadline).await {
             Ok(acks) => Ok(chunk_spans(&chunks, &acks)),
             Err(reason) => Err(reason),
         };
@@ -217,8 +242,11 @@ impl Publisher {
     /// Publishes every chunk (all sent before any acknowledgement is awaited, so a group costs
     /// about one round trip), then collects the acknowledgements in order, retrying a chunk
     /// whose publish failed.
-    async fn publish_all(&self, chunks: &[&[SignedAssertion]]) -> Result<Vec<PublishAck>, String> {
-        let deadline = Instant::now() + self.publish_timeout;
+    async fn publish_all(
+        &self,
+        chunks: &[&[SignedAssertion]],
+        deadline: Instant,
+    ) -> Result<Vec<PublishAck>, String> {
         let mut pending = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             pending.push(self.send(chunk).await);

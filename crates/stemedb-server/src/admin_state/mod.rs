@@ -183,8 +183,10 @@ impl AdminState {
         }
     }
 
-    /// Stores `key` if the stored version is still the one it replaces (or it is new, or it is
-    /// there already: a replay).
+    /// Stores `key` if the stored version is still the one it replaces, or it is new (no
+    /// version stored), or it is there already (a replay). A put that replaces nothing never
+    /// overwrites a stored version: an old creation resent (the stream's entries are tagged,
+    /// not numbered once) must not bring back a key revoked since.
     fn put_key(&self, key: &KeyRecord, replaces: Option<&str>) -> Result<Outcome, AdminStateError> {
         let outcome = self.auth.update_keys(|keys| {
             let stored = keys.get(&key.id);
@@ -192,7 +194,7 @@ impl AdminState {
                 return Ok(Outcome::Applied);
             }
             let current = match (replaces, stored) {
-                (None, _) => true,
+                (None, stored) => stored.is_none(),
                 (Some(digest), Some(stored)) => stored.digest()? == digest,
                 (Some(_), None) => false,
             };

@@ -171,6 +171,23 @@ async fn a_single_node_writes_its_files_as_before() {
         std::fs::read(dir.path().join(KEY_FILE)).unwrap(),
         keys_before
     );
+    // The key's creation sent again after a revocation (a replayed stream entry) replaces
+    // nothing: the key stays revoked.
+    let revoked = key.revoked(stemedb_server::auth::now());
+    let revoke = AdminChange::ApiKeyPut {
+        key: revoked.clone(),
+        replaces: Some(key.digest().unwrap()),
+        audit: None,
+    };
+    assert_eq!(commit.commit(revoke).await.unwrap(), Outcome::Applied);
+    let replayed = AdminChange::ApiKeyPut {
+        key: key.clone(),
+        replaces: None,
+        audit: None,
+    };
+    assert_eq!(commit.commit(replayed).await.unwrap(), Outcome::Stale);
+    let stored = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
+    assert!(stored.contains("revoked_at"), "still revoked: {stored}");
 }
 
 /// A transport that cannot reach the stream.

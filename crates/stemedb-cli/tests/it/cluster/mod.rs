@@ -28,6 +28,7 @@ async fn three_nodes_apply_one_log() {
     grants_made_on_one_node_act_on_every_node(&nodes).await;
     api_keys_and_custodial_keys_made_on_one_node_act_on_every_node(&nodes).await;
     concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(&nodes).await;
+    concurrent_single_writes_to_one_node_are_published_in_groups(&nodes[0]).await;
     let n3 = nodes.pop().unwrap();
     let n3 = a_killed_node_is_marked_down_and_catches_up_after_a_restart(&nodes, n3, &nats).await;
     nodes.push(n3);
@@ -329,6 +330,50 @@ async fn write_randomly(urls: Vec<String>, seed: u64, writer: u64) -> Acked {
     acked
 }
 
+/// 48 single writes at once to one node: each is acknowledged with its own sequence, and the
+/// node published them in fewer groups than writes (its `stemedb_replication_group_writes`
+/// summary: more writes than groups).
+async fn concurrent_single_writes_to_one_node_are_published_in_groups(node: &Node) {
+    let signer = key(90);
+    let writes: Vec<_> = (0..48)
+        .map(|i| {
+            let record = signed(
+                body(
+                    &signer,
+                    "agent/grouped",
+                    &format!("group/{i}"),
+                    "v",
+                    json!(i),
+                ),
+                &signer,
+            );
+            let url = node.url.clone();
+            tokio::spawn(async move { post_json(&url, "/v1/assert", &record).await })
+        })
+        .collect();
+    let mut sequences = BTreeSet::new();
+    for write in writes {
+        let (status, answer) = write.await.unwrap();
+        assert_eq!(status, 201, "a grouped write acknowledged: {answer}");
+        sequences.insert(answer["sequence"].as_u64().unwrap());
+    }
+    assert_eq!(sequences.len(), 48, "each write has its own sequence");
+    let metrics = crate::harness::get_text(&format!("{}/metrics", node.url)).await;
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(name));
+        line.and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{metrics}"))
+    };
+    let (writes, groups) = (
+        value("stemedb_replication_group_writes_sum"),
+        value("stemedb_replication_group_writes_count"),
+    );
+    assert!(
+        writes > groups,
+        "some group held several writes: {writes} writes in {groups} groups"
+    );
+}
+
 async fn a_killed_node_is_marked_down_and_catches_up_after_a_restart(
     nodes: &[Node],
     n3: Node,
@@ -502,8 +547,10 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
         .await
         .expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
-    let mut admin_entry = vec![0u8; 32]; // a forged tag
-    admin_entry.extend_from_slice(br#"{"format":"stemedb-admin-change/1","change":{}}"#);
+    // A well-formed admin key, under a forged tag.
+    let (forged_key, forged_secret) = forged_admin_key();
+    let mut admin_entry = vec![0u8; 32];
+    admin_entry.extend_from_slice(&forged_key);
     js.publish("stemedb.admin", admin_entry.into())
         .await
         .unwrap()
@@ -541,12 +588,33 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
         );
         assert_eq!(digest(log), digest(&logs[0]), "{} equals n1", node.id);
         let metrics = crate::harness::get_text(&format!("{}/metrics", node.url)).await;
+        let (status, _) = post_as(node, &forged_secret, "/v1/assert", &json!({})).await;
+        assert_eq!(status, 401, "{}: the forged API key is unknown", node.id);
         for kind in ["unauthenticated", "unauthenticated_admin"] {
             let line = format!("stemedb_replication_entries_refused_total{{kind=\"{kind}\"}} 1");
             assert!(metrics.contains(&line), "{}: {line} in /metrics", node.id);
         }
     }
     a_node_with_another_master_key_refuses_to_start(nats, data);
+}
+
+/// An admin change creating an admin key, as the admin stream carries it, and its secret.
+fn forged_admin_key() -> (Vec<u8>, String) {
+    use stemedb_server::auth::{KeyRecord, NewKey, Role};
+    let new = NewKey {
+        name: "forged".into(),
+        role: Role::Admin,
+        expires_at: None,
+        rate_limit_per_sec: None,
+        agent_ids: Vec::new(),
+    };
+    let (key, secret) = KeyRecord::create(new, stemedb_server::auth::now()).unwrap();
+    let change = stemedb_server::AdminChange::ApiKeyPut {
+        key,
+        replaces: None,
+        audit: None,
+    };
+    (change.to_bytes().unwrap(), secret)
 }
 
 fn a_node_with_another_master_key_refuses_to_start(nats: &Nats, data: &std::path::Path) {
