@@ -39,6 +39,39 @@ async fn three_nodes_apply_one_log() {
         .await;
 }
 
+/// Cluster mode without a master key given refuses to start, before it connects anywhere: a key
+/// each node created for itself would differ, and the entry tags derive from it.
+#[test]
+fn a_node_without_a_master_key_refuses_to_start_in_cluster_mode() {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(crate::child::BIN)
+        .args(["serve", "--data-dir"])
+        .arg(data.path())
+        .args(["--bind", "127.0.0.1:0", "--node-id", "n1"])
+        .args([
+            "--cluster",
+            "nats://127.0.0.1:9",
+            "--cluster-join-wait-ms",
+            "100",
+        ])
+        .env_remove("STEMEDB_MASTER_KEY")
+        .env_remove("STEMEDB_MASTER_KEY_FILE")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it exits: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("master key is required in cluster mode") && !stderr.contains("panicked"),
+        "a reason a person can read: {stderr}"
+    );
+    assert!(
+        !data.path().join("master.key").exists(),
+        "no key of its own was created"
+    );
+}
+
 /// A node whose NATS never answers keeps trying for `--cluster-join-wait-ms`, then exits with
 /// an error a person can read: the node, the redacted URL, no backtrace (RUST_BACKTRACE=1 is
 /// set on these machines).
