@@ -51,7 +51,7 @@ pub(crate) fn raw(method: &str, path: &str, headers: &[&str], body: &[u8]) -> Ve
     bytes
 }
 
-async fn send(address: &str, request: &[u8]) -> (String, TcpStream) {
+pub(crate) async fn send(address: &str, request: &[u8]) -> (String, TcpStream) {
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(request).await.unwrap();
     let response = read_response(&mut stream).await;
