@@ -206,17 +206,22 @@ const KEY_CHECK_ENTRIES_MAX: u64 = 64;
 pub(crate) async fn check_master_key(
     stream: &mut Stream,
     key: &EntryKey,
+    deadline: std::time::Instant,
 ) -> Result<(), ClusterError> {
     let failed = |reason: String| ClusterError::Stream {
         stream: ADMIN_STREAM,
         reason,
     };
-    let state = stream
-        .info()
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .state
-        .clone();
+    // Nodes started at the same moment race to create the stream, and a server may answer
+    // "stream not found" for a moment after another node created it: asked again, as
+    // `ensure_stream` does, until the join deadline.
+    let state = loop {
+        match stream.info().await {
+            Ok(info) => break info.state.clone(),
+            Err(_) if std::time::Instant::now() < deadline => pause().await,
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    };
     if state.messages == 0 {
         return Ok(());
     }
@@ -224,11 +229,19 @@ pub(crate) async fn check_master_key(
         .last_sequence
         .min(state.first_sequence + KEY_CHECK_ENTRIES_MAX - 1);
     let mut checked = 0;
-    for seq in state.first_sequence..=last {
+    let mut seq = state.first_sequence;
+    while seq <= last {
         let message = match stream.get_raw_message(seq).await {
             Ok(message) => message,
             // A deleted sequence has no message: not an entry to judge.
-            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => continue,
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
+                seq += 1;
+                continue;
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                pause().await;
+                continue;
+            }
             Err(e) => {
                 return Err(failed(format!(
                     "reading entry {seq} to check this node's master key: {e}"
@@ -239,11 +252,16 @@ pub(crate) async fn check_master_key(
             return Ok(());
         }
         checked += 1;
+        seq += 1;
     }
     if checked == 0 {
         return Ok(());
     }
     Err(ClusterError::ForeignKey { checked })
+}
+
+async fn pause() {
+    tokio::time::sleep(Duration::from_millis(crate::JOIN_RETRY_PAUSE_MS)).await;
 }
 
 /// The admin stream's configuration (created on first use like the log stream).

@@ -53,7 +53,7 @@ pub(crate) const REQUEST_TIMEOUT_MS: u64 = 2_000;
 /// limits admit, with room to spare.
 const PAYLOAD_MIN_BYTES: usize = 256 * 1024;
 /// The pause between attempts to join a cluster that is not ready yet.
-const JOIN_RETRY_PAUSE_MS: u64 = 250;
+pub(crate) const JOIN_RETRY_PAUSE_MS: u64 = 250;
 
 /// What the server gives cluster mode to carry its admin state: where this node's admin
 /// files stand in the admin stream, and how to apply one entry to them.
@@ -98,7 +98,7 @@ impl Cluster {
         let admin_progress = Arc::new(Progress::new(admin.applied));
         let admin_key = EntryKey::for_admin(master_key);
         let log_key = EntryKey::for_log(master_key);
-        admin::check_master_key(&mut admin_stream, &admin_key).await?;
+        admin::check_master_key(&mut admin_stream, &admin_key, joined_by).await?;
         let admin_channel = AdminChannel::new(
             js.clone(),
             admin_key.clone(),

@@ -363,21 +363,17 @@ async fn write_randomly(urls: Vec<String>, seed: u64, writer: u64) -> Acked {
     acked
 }
 
-/// 48 single writes at once to one node: each is acknowledged with its own sequence, and the
-/// node published them in fewer groups than writes (its `stemedb_replication_group_writes`
-/// summary: more writes than groups).
+/// 64 single writes at once to one node, each by its own agent (so that no per-agent bound
+/// orders them): each is acknowledged with its own sequence, and the node published them in
+/// fewer groups than writes (its `stemedb_replication_group_writes` summary: more writes than
+/// groups).
 async fn concurrent_single_writes_to_one_node_are_published_in_groups(node: &Node) {
-    let signer = key(90);
-    let writes: Vec<_> = (0..48)
+    let writes: Vec<_> = (0..64u8)
         .map(|i| {
+            let signer = key(150 + i);
+            let agent = format!("agent/grouped-{i}");
             let record = signed(
-                body(
-                    &signer,
-                    "agent/grouped",
-                    &format!("group/{i}"),
-                    "v",
-                    json!(i),
-                ),
+                body(&signer, &agent, &format!("group/{i}"), "v", json!(i)),
                 &signer,
             );
             let url = node.url.clone();
@@ -390,7 +386,7 @@ async fn concurrent_single_writes_to_one_node_are_published_in_groups(node: &Nod
         assert_eq!(status, 201, "a grouped write acknowledged: {answer}");
         sequences.insert(answer["sequence"].as_u64().unwrap());
     }
-    assert_eq!(sequences.len(), 48, "each write has its own sequence");
+    assert_eq!(sequences.len(), 64, "each write has its own sequence");
     let metrics = crate::harness::get_text(&format!("{}/metrics", node.url)).await;
     let value = |name: &str| -> f64 {
         let line = metrics.lines().find(|l| l.starts_with(name));
