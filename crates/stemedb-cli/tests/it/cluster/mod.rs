@@ -39,31 +39,55 @@ async fn three_nodes_apply_one_log() {
         .await;
 }
 
+/// Runs node `node_id` on `data` against the NATS servers `urls`, with `extra` arguments,
+/// `master_key` (none: neither setting) and `RUST_BACKTRACE=1`, which must exit: its stderr,
+/// checked to hold no panic and no backtrace.
+fn refused_start(
+    data: &std::path::Path,
+    node_id: &str,
+    urls: &str,
+    extra: &[&str],
+    master_key: Option<&str>,
+) -> String {
+    let mut command = std::process::Command::new(crate::child::BIN);
+    command.args(["serve", "--data-dir"]).arg(data);
+    command.args([
+        "--bind",
+        "127.0.0.1:0",
+        "--node-id",
+        node_id,
+        "--cluster",
+        urls,
+    ]);
+    command.args(extra);
+    command.env_remove("STEMEDB_MASTER_KEY_FILE");
+    match master_key {
+        Some(key) => command.env("STEMEDB_MASTER_KEY", key),
+        None => command.env_remove("STEMEDB_MASTER_KEY"),
+    };
+    let output = command.env("RUST_BACKTRACE", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "it exits: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "no panic, no backtrace: {stderr}"
+    );
+    stderr
+}
+
+/// The last line of a refused start's stderr: what a person reads.
+fn last_line(stderr: &str) -> &str {
+    stderr.lines().last().unwrap_or_default()
+}
+
 /// Cluster mode without a master key given refuses to start, before it connects anywhere: a key
 /// each node created for itself would differ, and the entry tags derive from it.
 #[test]
 fn a_node_without_a_master_key_refuses_to_start_in_cluster_mode() {
     let data = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(crate::child::BIN)
-        .args(["serve", "--data-dir"])
-        .arg(data.path())
-        .args(["--bind", "127.0.0.1:0", "--node-id", "n1"])
-        .args([
-            "--cluster",
-            "nats://127.0.0.1:9",
-            "--cluster-join-wait-ms",
-            "100",
-        ])
-        .env_remove("STEMEDB_MASTER_KEY")
-        .env_remove("STEMEDB_MASTER_KEY_FILE")
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "it exits: {stderr}");
-    let last = stderr.lines().last().unwrap_or_default();
+    let stderr = refused_start(data.path(), "n1", "nats://127.0.0.1:9", &[], None);
     assert!(
-        last.contains("master key is required in cluster mode") && !stderr.contains("panicked"),
+        last_line(&stderr).contains("master key is required in cluster mode"),
         "a reason a person can read: {stderr}"
     );
     assert!(
@@ -84,24 +108,15 @@ fn a_node_without_nats_gives_up_after_the_join_wait_naming_the_url() {
         .port(); // free once the listener is dropped: nothing answers there
     let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let output = std::process::Command::new(crate::child::BIN)
-        .args(["serve", "--data-dir"])
-        .arg(data.path())
-        .args(["--bind", "127.0.0.1:0", "--node-id", "n1", "--cluster"])
-        .arg(format!("nats://user:secret@127.0.0.1:{port}"))
-        .args(["--cluster-join-wait-ms", "1500"])
-        .env("STEMEDB_MASTER_KEY", nodes::MASTER_KEY)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap();
+    let url = format!("nats://user:secret@127.0.0.1:{port}");
+    let wait = ["--cluster-join-wait-ms", "1500"];
+    let stderr = refused_start(data.path(), "n1", &url, &wait, Some(nodes::MASTER_KEY));
     let waited = started.elapsed();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "it exits: {stderr}");
     assert!(
         waited >= Duration::from_millis(1500) && waited < Duration::from_secs(20),
         "it tried for the join wait, then stopped: {waited:?}"
     );
-    let last = stderr.lines().last().unwrap_or_default();
+    let last = last_line(&stderr);
     assert!(
         last.starts_with("error: joining the cluster as node n1")
             && last.contains(&format!("127.0.0.1:{port}")),
@@ -110,10 +125,6 @@ fn a_node_without_nats_gives_up_after_the_join_wait_naming_the_url() {
     assert!(
         !stderr.contains("secret"),
         "the password is redacted: {stderr}"
-    );
-    assert!(
-        !stderr.contains("stack backtrace"),
-        "no backtrace: {stderr}"
     );
 }
 
@@ -647,27 +658,16 @@ fn forged_admin_key() -> (Vec<u8>, String) {
 }
 
 fn a_node_with_another_master_key_refuses_to_start(nats: &Nats, data: &std::path::Path) {
-    let output = std::process::Command::new(crate::child::BIN)
-        .args(["serve", "--data-dir"])
-        .arg(data.join("foreign"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--node-id",
-            "foreign",
-            "--cluster",
-            &nats.urls,
-        ])
-        .env("STEMEDB_MASTER_KEY", "ab".repeat(32))
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "it exits: {stderr}");
-    let last = stderr.lines().last().unwrap_or_default();
+    let key = "ab".repeat(32);
+    let stderr = refused_start(
+        &data.join("foreign"),
+        "foreign",
+        &nats.urls,
+        &[],
+        Some(&key),
+    );
     assert!(
-        last.contains("this node's master key is not the cluster's")
-            && !stderr.contains("panicked"),
+        last_line(&stderr).contains("this node's master key is not the cluster's"),
         "a reason a person can read: {stderr}"
     );
 }
