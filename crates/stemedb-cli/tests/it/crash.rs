@@ -54,12 +54,34 @@ async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<Strin
 
 /// Every stored id under `crash/*`, by paging through all groups.
 async fn all_ids(client: &Client) -> Vec<String> {
-    let pages = all_pages(client, &[("subject", "crash/*"), ("limit", "1000")]).await;
+    let params = [
+        ("subject", "crash/*"),
+        ("limit", "1000"),
+        ("assertions_limit", "1000"),
+    ];
+    let pages = all_pages(client, &params).await;
     pages
         .iter()
         .flat_map(|p| &p.assertions)
         .map(|r| r.id.clone())
         .collect()
+}
+
+/// What `stemedb check` says about a data directory (for a failure message).
+fn check_report(dir: &std::path::Path) -> String {
+    match std::process::Command::new(crate::child::BIN)
+        .args(["check", "--data-dir"])
+        .arg(dir)
+        .output()
+    {
+        Ok(out) => format!(
+            "exit {:?}: {} {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => format!("could not run: {e}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -115,7 +137,16 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
             "seed {seed}: a record is stored twice"
         );
         if let Some(lost) = all_acked.iter().find(|id| !distinct.contains(id)) {
-            panic!("seed {seed}: acknowledged {lost} from an earlier round is gone");
+            let by_id = crate::harness::served_record(&client, lost).await;
+            server.kill();
+            let kept = dir.keep();
+            panic!(
+                "seed {seed}: acknowledged {lost} from an earlier round is not among the {} listed \
+                 records; by id: {by_id:?}; check: {}; data directory kept at {}",
+                stored.len(),
+                check_report(&kept),
+                kept.display()
+            );
         }
         let count = client.health().await.unwrap().assertion_count.unwrap();
         assert_eq!(
