@@ -5,13 +5,13 @@
 //! engine from the slot per operation; while it is being reopened they wait, briefly.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 use crate::acked::AckedAtOpen;
-use crate::cache::TruthCache;
+use crate::cache::{NewSubjectWindows, TruthCache};
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
 use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED, decode_seq, seq_key};
@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     /// advances it (`publish_durable`).
     durable_seq: Arc<AtomicU64>,
     truth: RwLock<TruthCache>,
+    /// Only derivation uses it (see its invariant).
+    new_subjects: Mutex<NewSubjectWindows>,
     policy: TruthPolicy,
     /// Only the writer thread adds to it (`add_commit`).
     commit_stats: Mutex<CommitStats>,
@@ -129,6 +131,15 @@ impl Shared {
         let previous = self.durable_seq.load(Ordering::Acquire);
         assert!(sequence >= previous, "the durable sequence never decreases");
         self.durable_seq.store(sequence, Ordering::Release);
+    }
+
+    /// The new-subject windows (derivation only).
+    pub(crate) fn new_subject_windows(
+        &self,
+    ) -> Result<MutexGuard<'_, NewSubjectWindows>, StoreError> {
+        self.new_subjects
+            .lock()
+            .map_err(|_| StoreError::ShuttingDown)
     }
 
     /// The in-memory truth views, for reading.
@@ -333,6 +344,7 @@ impl Engine {
             ks: self.ks,
             durable_seq: Arc::clone(&slot.durable_seq),
             truth: RwLock::new(TruthCache::default()),
+            new_subjects: Mutex::new(NewSubjectWindows::default()),
             policy: options.policy.clone(),
             commit_stats: Mutex::new(commit_stats),
             acked_at_open,

@@ -28,6 +28,7 @@ mod ingest_table;
 mod large_group;
 mod limits;
 mod metrics;
+mod new_subjects;
 mod power;
 mod query;
 mod retraction_authority;

@@ -43,6 +43,18 @@ pub(crate) fn derive_records(
     shared: &Shared,
     records: &[(u64, Timestamp, &SignedAssertion)],
 ) -> Result<Vec<Derived>, StoreError> {
+    let derived = derive_in_batches(shared, records);
+    if derived.is_err() {
+        // The batch that the windows already count is not committed.
+        shared.new_subject_windows()?.clear();
+    }
+    derived
+}
+
+fn derive_in_batches(
+    shared: &Shared,
+    records: &[(u64, Timestamp, &SignedAssertion)],
+) -> Result<Vec<Derived>, StoreError> {
     let mut out = Vec::with_capacity(records.len());
     let mut batch = shared.batch();
     let mut overlay = Overlay::default();
@@ -445,7 +457,8 @@ impl Deriver<'_> {
     /// key, and a range scan walks every version of it still in the write table (thousands
     /// under a steady load), where a point read stops at the newest. The scan was the top of a
     /// cluster follower's profile at 5,000 writes/s; point reads took its CPU per write from 77
-    /// to 64 µs (docs/benchmarks.md, "Cluster mode").
+    /// to 64 µs (docs/benchmarks.md, "Cluster mode"). The reads happen once per agent: the
+    /// counts are then kept in `NewSubjectWindows` (its invariant in `cache.rs`).
     fn new_subject_count(&mut self) -> Result<u64, StoreError> {
         let window_us =
             (self.shared.policy().new_subjects_window_ms.max(1) as i64).saturating_mul(1000);
@@ -454,19 +467,25 @@ impl Deriver<'_> {
         let first = bucket.saturating_sub(NEW_SUBJECT_BUCKETS as u64 - 1);
         let agent = self.agent().to_owned();
         let key_of = |b: u64| name_key(TAG_NEW_SUBJECT, &agent, b);
-        let mut counts: HashMap<u64, u64> = HashMap::new();
-        for b in first..=bucket {
-            if let Some(value) = self.shared.ks().truth.get(key_of(b))? {
-                counts.insert(b, decode_seq(&value, "truth/new_subjects")?);
+        let mut windows = self.shared.new_subject_windows()?;
+        let mut counts: Vec<(u64, u64)> = match windows.get(&agent) {
+            Some(cached) => cached.to_vec(),
+            None => self.new_subject_counts_read(&agent, first, bucket)?,
+        };
+        counts.retain(|&(b, _)| b >= first);
+        let before: u64 = counts.iter().map(|&(_, c)| c).sum();
+        let current = match counts.iter_mut().find(|(b, _)| *b == bucket) {
+            Some((_, count)) => {
+                *count += 1;
+                *count
             }
-        }
-        for ((a, b), count) in &self.overlay.new_subjects {
-            if *a == agent && (first..=bucket).contains(b) {
-                counts.insert(*b, *count);
+            None => {
+                counts.push((bucket, 1));
+                1
             }
-        }
-        let before: u64 = counts.values().sum();
-        let current = counts.get(&bucket).copied().unwrap_or(0) + 1;
+        };
+        windows.put(&agent, counts, first);
+        drop(windows);
         self.batch.insert(
             &self.shared.ks().truth,
             key_of(bucket),
@@ -474,6 +493,29 @@ impl Deriver<'_> {
         );
         self.overlay.new_subjects.insert((agent, bucket), current);
         Ok(before)
+    }
+
+    /// `agent`'s counts in buckets `first..=bucket` as the truth keyspace and the pending
+    /// batch hold them: `NEW_SUBJECT_BUCKETS` point reads (see `new_subject_count`).
+    fn new_subject_counts_read(
+        &self,
+        agent: &str,
+        first: u64,
+        bucket: u64,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut counts: HashMap<u64, u64> = HashMap::new();
+        for b in first..=bucket {
+            let key = name_key(TAG_NEW_SUBJECT, agent, b);
+            if let Some(value) = self.shared.ks().truth.get(key)? {
+                counts.insert(b, decode_seq(&value, "truth/new_subjects")?);
+            }
+        }
+        for ((a, b), count) in &self.overlay.new_subjects {
+            if a == agent && (first..=bucket).contains(b) {
+                counts.insert(*b, *count);
+            }
+        }
+        Ok(counts.into_iter().collect())
     }
 
     /// True when no earlier record has this subject; remembers it (`F` key) when new.

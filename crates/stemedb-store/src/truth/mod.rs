@@ -271,6 +271,7 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
 }
 
 fn load_cache(shared: &Shared) -> Result<(), StoreError> {
+    shared.new_subject_windows()?.clear();
     let mut cache = TruthCache::default();
     load_legacy_roles(shared, &mut cache)?;
     for role in [Role::Curator, Role::TrustRoot] {
@@ -335,6 +336,7 @@ fn utf8_tail(key: &[u8], start: usize, index: &'static str) -> Result<String, St
 /// Removes every derived truth key and `last_derived_sequence`, so that `recover` derives the
 /// whole log again.
 pub(crate) fn clear(shared: &Shared) -> Result<(), StoreError> {
+    shared.new_subject_windows()?.clear();
     shared.clear_keyspace(&shared.ks().truth)?;
     shared.ks().meta.remove(META_LAST_DERIVED)?;
     shared.sync()?;
