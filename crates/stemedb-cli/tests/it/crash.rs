@@ -1,7 +1,7 @@
-//! The crash test: a child server is killed with SIGKILL at a seeded random moment during
-//! concurrent ingest, then restarted on the same data directory. Every acknowledged id must be
-//! present and verify, and no record may be stored twice. Each round prints its seed; rerun
-//! one with STEMEDB_CRASH_SEED=<seed> STEMEDB_CRASH_ROUNDS=1.
+//! The crash test: a child server is killed with SIGKILL during concurrent ingest, once a
+//! seeded number of writes is acknowledged, then restarted on the same data directory. Every
+//! acknowledged id must be present and verify, and no record may be stored twice. Each round
+//! prints its seed; rerun one with STEMEDB_CRASH_SEED=<seed> STEMEDB_CRASH_ROUNDS=1.
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +14,8 @@ use crate::child::ChildServer;
 use crate::harness::{all_pages, body, key, signed, verify_record};
 
 const WRITERS: usize = 12;
+/// The longest a round waits for its acknowledged writes before the kill.
+const KILL_WAIT_MS_MAX: u128 = 10_000;
 
 /// One writer: posts single assertions (and every fifth request a batch of 10) until stopped,
 /// recording every id the server acknowledged.
@@ -50,6 +52,16 @@ async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<Strin
             }
         }
     }
+}
+
+/// Waits until `target` writes are acknowledged (at most `KILL_WAIT_MS_MAX`); returns the ms
+/// waited.
+async fn wait_for_acked(acked: &Mutex<Vec<String>>, target: usize) -> u128 {
+    let started = std::time::Instant::now();
+    while acked.lock().unwrap().len() < target && started.elapsed().as_millis() < KILL_WAIT_MS_MAX {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    started.elapsed().as_millis()
 }
 
 /// Every stored id under `crash/*`, by paging through all groups.
@@ -105,15 +117,18 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         let tasks: Vec<_> = (0..WRITERS)
             .map(|w| tokio::spawn(writer(client.clone(), round, w, Arc::clone(&acked))))
             .collect();
-        let kill_after_ms = 30 + rng.next_u64() % 400;
-        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        // Killed once a seeded number of writes is acknowledged (not after a seeded time), so
+        // a seed replays the same amount of data on a fast machine and a slow one.
+        let kill_at_acked = 1 + (rng.next_u64() % 600) as usize;
+        let waited_ms = wait_for_acked(&acked, kill_at_acked).await;
         server.kill();
         for t in tasks {
             let _ = t.await;
         }
         let acked_now = acked.lock().unwrap().clone();
         eprintln!(
-            "crash round {round} seed {seed}: killed after {kill_after_ms} ms with {} acknowledged",
+            "crash round {round} seed {seed}: killed at {kill_at_acked} acknowledged (after \
+             {waited_ms} ms) with {} acknowledged",
             acked_now.len()
         );
         let server = ChildServer::start(dir.path());
@@ -127,6 +142,7 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
                 "seed {seed}: {id} fails verification"
             );
         }
+        let earlier = all_acked.len();
         all_acked.extend(acked_now);
         // Every id acknowledged in any round is still among the stored records, once.
         let stored = all_ids(&client).await;
@@ -136,12 +152,14 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
             stored.len(),
             "seed {seed}: a record is stored twice"
         );
-        if let Some(lost) = all_acked.iter().find(|id| !distinct.contains(id)) {
+        if let Some(lost) = all_acked.iter().position(|id| !distinct.contains(id)) {
+            let when = if lost < earlier { "an earlier" } else { "this" };
+            let lost = &all_acked[lost];
             let by_id = crate::harness::served_record(&client, lost).await;
             server.kill();
             let kept = dir.keep();
             panic!(
-                "seed {seed}: acknowledged {lost} from an earlier round is not among the {} listed \
+                "seed {seed}: {lost}, acknowledged in {when} round, is not among the {} listed \
                  records; by id: {by_id:?}; check: {}; data directory kept at {}",
                 stored.len(),
                 check_report(&kept),

@@ -91,7 +91,11 @@ fn check(seed: u64, steps: usize) -> usize {
             let advance_us = (rng.next_u64() % 12_000) as i64 * 1000;
             clock.0.fetch_add(advance_us, Ordering::SeqCst);
         }
-        let count = if rng.next_u64().is_multiple_of(4) { 5 } else { 1 };
+        let count = if rng.next_u64().is_multiple_of(4) {
+            5
+        } else {
+            1
+        };
         let mut items: Vec<(u8, String, Value)> = Vec::new();
         for i in 0..count {
             let agent = 1 + (rng.next_u64() % AGENTS) as u8;
