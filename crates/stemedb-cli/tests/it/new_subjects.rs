@@ -1,7 +1,8 @@
 //! The new-subject burst rule against a model of it: seeded sequences of single writes and
-//! batches by a few agents, with the clock moving through the window's buckets and the store
-//! reopened now and then (the writer keeps each agent's window in memory, loaded from disk
-//! once: a reopen must find the same counts on disk). Every record's stage must be the
+//! batches by a few agents, with the clock moving through the window's buckets (now and then
+//! past the whole window), `supersedes` records among them (they commit the derivation batch
+//! mid-group), and the store reopened now and then (the writer keeps each agent's window in
+//! memory: a reopen must find the same counts on disk). Every record's stage must be the
 //! model's, live and after re-deriving the truth state from the log in one pass.
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,13 +14,13 @@ use stemedb::core::{AssertionId, SplitMix64};
 use stemedb::{Db, DbConfig};
 
 use crate::clock::SetClock;
-use crate::harness::claim;
+use crate::harness::{claim, key};
 
-const BURST_MAX: u64 = 4;
+const BURST_MAX: u64 = 6;
 const WINDOW_MS: u64 = 60_000;
 /// `NEW_SUBJECT_BUCKETS` in the store: the window slides bucket by bucket.
 const BUCKETS: i64 = 10;
-const AGENTS: u64 = 3;
+const AGENTS: u64 = 6;
 
 /// The rule (docs/truth.md): a record whose subject nobody used before goes to quarantine
 /// when its agent already created `BURST_MAX` new subjects in the window's buckets.
@@ -31,6 +32,14 @@ struct Model {
 }
 
 impl Model {
+    /// The stage a `supersedes` gives its target (by the same agent, docs/truth.md).
+    fn supersede(target: Stage) -> Stage {
+        match target {
+            Stage::Active | Stage::Quarantined => Stage::Superseded,
+            other => other,
+        }
+    }
+
     fn arrive(&mut self, agent: u8, subject: &str, recorded_micros: i64) -> Stage {
         if !self.seen.insert(subject.to_owned()) {
             return Stage::Active;
@@ -68,17 +77,77 @@ fn stage_of(db: &Db, id: &str) -> Stage {
     db.get(&id).unwrap().unwrap().lifecycle.stage
 }
 
-/// Runs one seeded sequence; returns how many records the model put in quarantine.
-fn check(seed: u64, steps: usize) -> usize {
+/// What one seeded sequence showed: records the model put in quarantine, and records that
+/// were active although their agent had one in quarantine before (its window expired).
+#[derive(Default)]
+struct Seen {
+    quarantined: usize,
+    released: usize,
+}
+
+/// One record to write: its agent, subject and wire form.
+struct Item {
+    agent: u8,
+    subject: String,
+    wire: Value,
+    /// Index (in `want`) of the record it supersedes.
+    supersedes: Option<usize>,
+}
+
+/// A record written and the stage the model gives it.
+struct Want {
+    id: String,
+    agent: u8,
+    stage: Stage,
+    at: String,
+}
+
+fn next_item(rng: &mut SplitMix64, want: &[Want], subjects: &mut u64, tag: &str) -> Item {
+    let agent = 1 + (rng.next_u64() % AGENTS) as u8;
+    let subject = if *subjects == 0 || rng.next_u64() % 10 < 7 {
+        *subjects += 1;
+        format!("ns/s{subjects}")
+    } else {
+        format!("ns/s{}", 1 + rng.next_u64() % *subjects)
+    };
+    let value = json!(tag);
+    let mine: Vec<usize> = (0..want.len())
+        .filter(|&i| want[i].agent == agent)
+        .collect();
+    let supersedes = (!mine.is_empty() && rng.next_u64().is_multiple_of(12))
+        .then(|| mine[(rng.next_u64() % mine.len() as u64) as usize]);
+    let wire = match supersedes {
+        None => claim(agent, &subject, "p", value, 0.9, "2025-01-01T00:00:00Z"),
+        Some(i) => stemedb_client::Draft::new(
+            &format!("agent/{agent}"),
+            &subject,
+            "p",
+            value,
+            "2025-01-01T00:00:00Z",
+        )
+        .confidence(0.9)
+        .field("supersedes", json!(want[i].id))
+        .sign(&key(agent))
+        .unwrap(),
+    };
+    Item {
+        agent,
+        subject,
+        wire,
+        supersedes,
+    }
+}
+
+/// Runs one seeded sequence against the model.
+fn check(seed: u64, steps: usize) -> Seen {
     let mut rng = SplitMix64::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(SetClock::default());
-    let start_micros = 1_750_000_000_000_000;
-    clock.0.store(start_micros, Ordering::SeqCst);
+    clock.0.store(1_750_000_000_000_000, Ordering::SeqCst);
     let open = |rederive| Db::open_with_clock(dir.path(), config(rederive), clock.clone());
     let mut db = open(false).unwrap();
     let mut model = Model::default();
-    let mut want: Vec<(String, Stage, String)> = Vec::new();
+    let mut want: Vec<Want> = Vec::new();
     let mut subjects = 0u64;
     for step in 0..steps {
         let roll = rng.next_u64() % 100;
@@ -90,49 +159,69 @@ fn check(seed: u64, steps: usize) -> usize {
             // 0 to 12 s: often within a bucket (6 s), sometimes across several.
             let advance_us = (rng.next_u64() % 12_000) as i64 * 1000;
             clock.0.fetch_add(advance_us, Ordering::SeqCst);
+        } else if roll < 28 {
+            // Past the whole window.
+            clock
+                .0
+                .fetch_add(WINDOW_MS as i64 * 1000 * 2, Ordering::SeqCst);
         }
         let count = if rng.next_u64().is_multiple_of(4) {
             5
         } else {
             1
         };
-        let mut items: Vec<(u8, String, Value)> = Vec::new();
-        for i in 0..count {
-            let agent = 1 + (rng.next_u64() % AGENTS) as u8;
-            let subject = if subjects == 0 || rng.next_u64() % 10 < 7 {
-                subjects += 1;
-                format!("ns/s{subjects}")
-            } else {
-                format!("ns/s{}", 1 + rng.next_u64() % subjects)
-            };
-            let value = json!(format!("{step}-{i}"));
-            let wire = claim(agent, &subject, "p", value, 0.9, "2025-01-01T00:00:00Z");
-            items.push((agent, subject, wire));
-        }
+        let items: Vec<Item> = (0..count)
+            .map(|i| next_item(&mut rng, &want, &mut subjects, &format!("{step}-{i}")))
+            .collect();
         let now = clock.0.load(Ordering::SeqCst);
         let results = db
-            .ingest_batch(items.iter().map(|(_, _, w)| w.clone()).collect())
+            .ingest_batch(items.iter().map(|item| item.wire.clone()).collect())
             .unwrap();
-        for ((agent, subject, _), result) in items.iter().zip(results) {
+        for (item, result) in items.iter().zip(results) {
             let ingested = result.unwrap();
-            let stage = model.arrive(*agent, subject, now);
-            let at = format!("seed {seed} step {step}: agent {agent}, {subject}");
+            let stage = model.arrive(item.agent, &item.subject, now);
+            let at = format!(
+                "seed {seed} step {step}: agent {}, {}",
+                item.agent, item.subject
+            );
             assert_eq!(ingested.quarantined, stage == Stage::Quarantined, "{at}");
-            want.push((ingested.id, stage, at));
+            if let Some(target) = item.supersedes {
+                want[target].stage = Model::supersede(want[target].stage);
+            }
+            want.push(Want {
+                id: ingested.id,
+                agent: item.agent,
+                stage,
+                at,
+            });
         }
     }
-    for (id, stage, at) in &want {
-        assert_eq!(stage_of(&db, id), *stage, "{at}, live");
+    for w in &want {
+        assert_eq!(stage_of(&db, &w.id), w.stage, "{}, live", w.at);
     }
     db.close().unwrap();
     drop(db);
     let db = open(true).unwrap();
-    for (id, stage, at) in &want {
-        assert_eq!(stage_of(&db, id), *stage, "{at}, re-derived");
+    for w in &want {
+        assert_eq!(stage_of(&db, &w.id), w.stage, "{}, re-derived", w.at);
     }
-    want.iter()
-        .filter(|(_, s, _)| *s == Stage::Quarantined)
-        .count()
+    seen(&want)
+}
+
+fn seen(want: &[Want]) -> Seen {
+    let mut held: HashSet<u8> = HashSet::new();
+    let mut seen = Seen::default();
+    for w in want {
+        match w.stage {
+            Stage::Quarantined => {
+                seen.quarantined += 1;
+                held.insert(w.agent);
+            }
+            Stage::Active if held.contains(&w.agent) => seen.released += 1,
+            _ => {}
+        }
+    }
+    seen
 }
 
 #[test]
@@ -141,10 +230,17 @@ fn the_new_subject_window_matches_its_model_across_reopens_and_rederivation() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(12);
-    let mut quarantined = 0;
+    let mut total = Seen::default();
     for seed in 0..seeds {
-        quarantined += check(seed, 120);
+        let seen = check(seed, 120);
+        total.quarantined += seen.quarantined;
+        total.released += seen.released;
     }
-    // The sequences must reach the rule, or this test checks nothing.
-    assert!(quarantined > seeds as usize, "{quarantined} quarantined");
+    // The sequences must reach the rule and see windows expire, or this checks little.
+    assert!(
+        total.quarantined > seeds as usize && total.released > seeds as usize,
+        "{} quarantined, {} released",
+        total.quarantined,
+        total.released
+    );
 }

@@ -45,8 +45,11 @@ pub(crate) fn derive_records(
 ) -> Result<Vec<Derived>, StoreError> {
     let derived = derive_in_batches(shared, records);
     if derived.is_err() {
-        // The batch that the windows already count is not committed.
-        shared.new_subject_windows()?.clear();
+        // The batch that the windows already count is not committed. (A poisoned lock is
+        // left alone: the error that failed the derivation is the one to report.)
+        if let Ok(mut windows) = shared.new_subject_windows() {
+            windows.clear();
+        }
     }
     derived
 }
@@ -457,7 +460,7 @@ impl Deriver<'_> {
     /// key, and a range scan walks every version of it still in the write table (thousands
     /// under a steady load), where a point read stops at the newest. The scan was the top of a
     /// cluster follower's profile at 5,000 writes/s; point reads took its CPU per write from 77
-    /// to 64 µs (docs/benchmarks.md, "Cluster mode"). The reads happen once per agent: the
+    /// to 64 µs (docs/benchmarks.md, "Cluster mode"). Each bucket is read once per agent: the
     /// counts are then kept in `NewSubjectWindows` (its invariant in `cache.rs`).
     fn new_subject_count(&mut self) -> Result<u64, StoreError> {
         let window_us =
@@ -466,56 +469,46 @@ impl Deriver<'_> {
         let bucket = (self.recorded_at.micros() / bucket_us).max(0) as u64;
         let first = bucket.saturating_sub(NEW_SUBJECT_BUCKETS as u64 - 1);
         let agent = self.agent().to_owned();
-        let key_of = |b: u64| name_key(TAG_NEW_SUBJECT, &agent, b);
         let mut windows = self.shared.new_subject_windows()?;
-        let mut counts: Vec<(u64, u64)> = match windows.get(&agent) {
-            Some(cached) => cached.to_vec(),
-            None => self.new_subject_counts_read(&agent, first, bucket)?,
-        };
-        counts.retain(|&(b, _)| b >= first);
-        let before: u64 = counts.iter().map(|&(_, c)| c).sum();
-        let current = match counts.iter_mut().find(|(b, _)| *b == bucket) {
-            Some((_, count)) => {
+        let mut known: Vec<(u64, u64)> = windows.get(&agent).to_vec();
+        for b in first..=bucket {
+            if !known.iter().any(|&(k, _)| k == b) {
+                known.push((b, self.new_subject_count_read(&agent, b)?));
+            }
+        }
+        let before: u64 = known
+            .iter()
+            .filter(|&&(b, _)| (first..=bucket).contains(&b))
+            .map(|&(_, count)| count)
+            .sum();
+        let mut current = 0;
+        for (b, count) in known.iter_mut() {
+            if *b == bucket {
                 *count += 1;
-                *count
+                current = *count;
             }
-            None => {
-                counts.push((bucket, 1));
-                1
-            }
-        };
-        windows.put(&agent, counts, first);
+        }
+        windows.put(&agent, known);
         drop(windows);
         self.batch.insert(
             &self.shared.ks().truth,
-            key_of(bucket),
+            name_key(TAG_NEW_SUBJECT, &agent, bucket),
             current.to_be_bytes(),
         );
         self.overlay.new_subjects.insert((agent, bucket), current);
         Ok(before)
     }
 
-    /// `agent`'s counts in buckets `first..=bucket` as the truth keyspace and the pending
-    /// batch hold them: `NEW_SUBJECT_BUCKETS` point reads (see `new_subject_count`).
-    fn new_subject_counts_read(
-        &self,
-        agent: &str,
-        first: u64,
-        bucket: u64,
-    ) -> Result<Vec<(u64, u64)>, StoreError> {
-        let mut counts: HashMap<u64, u64> = HashMap::new();
-        for b in first..=bucket {
-            let key = name_key(TAG_NEW_SUBJECT, agent, b);
-            if let Some(value) = self.shared.ks().truth.get(key)? {
-                counts.insert(b, decode_seq(&value, "truth/new_subjects")?);
-            }
+    /// `agent`'s count in `bucket` as the pending batch, else the truth keyspace, holds it.
+    fn new_subject_count_read(&self, agent: &str, bucket: u64) -> Result<u64, StoreError> {
+        if let Some(&count) = self.overlay.new_subjects.get(&(agent.to_owned(), bucket)) {
+            return Ok(count);
         }
-        for ((a, b), count) in &self.overlay.new_subjects {
-            if a == agent && (first..=bucket).contains(b) {
-                counts.insert(*b, *count);
-            }
+        let key = name_key(TAG_NEW_SUBJECT, agent, bucket);
+        match self.shared.ks().truth.get(key)? {
+            Some(value) => decode_seq(&value, "truth/new_subjects"),
+            None => Ok(0),
         }
-        Ok(counts.into_iter().collect())
     }
 
     /// True when no earlier record has this subject; remembers it (`F` key) when new.
