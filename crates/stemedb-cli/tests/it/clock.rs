@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::json;
+use stemedb::DbConfig;
 use stemedb::core::{Clock, Timestamp};
-use stemedb::{Db, DbConfig};
 
 use crate::harness::claim;
 
@@ -31,7 +31,7 @@ struct Step {
 fn check(name: &str, steps: &[Step]) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(SetClock::default());
-    let open = || Db::open_with_clock(dir.path(), DbConfig::default(), clock.clone()).unwrap();
+    let open = || crate::harness::open_retrying(dir.path(), DbConfig::default(), clock.clone());
     let mut db = open();
     for (i, step) in steps.iter().enumerate() {
         if step.reopen {

@@ -268,3 +268,24 @@ pub async fn all_pages(client: &Client, params: &[(&str, &str)]) -> Vec<QueryRes
         }
     }
 }
+
+/// Opens the store in-process, asking again for a few seconds while the directory lock is
+/// still held: another test forking a child between our close and this open gives the child a
+/// copy of the lock's descriptor until it execs (seen once under the whole suite).
+pub fn open_retrying(
+    dir: &std::path::Path,
+    config: stemedb::DbConfig,
+    clock: std::sync::Arc<dyn stemedb::core::Clock>,
+) -> stemedb::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match stemedb::Db::open_with_clock(dir, config.clone(), clock.clone()) {
+            Err(stemedb::DbError::Store(stemedb::StoreError::Locked { .. }))
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}

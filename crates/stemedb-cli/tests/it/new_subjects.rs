@@ -14,7 +14,7 @@ use stemedb::core::{AssertionId, SplitMix64};
 use stemedb::{Db, DbConfig};
 
 use crate::clock::SetClock;
-use crate::harness::{claim, key};
+use crate::harness::{claim, key, open_retrying};
 
 const BURST_MAX: u64 = 6;
 const WINDOW_MS: u64 = 60_000;
@@ -144,8 +144,8 @@ fn check(seed: u64, steps: usize) -> Seen {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(SetClock::default());
     clock.0.store(1_750_000_000_000_000, Ordering::SeqCst);
-    let open = |rederive| Db::open_with_clock(dir.path(), config(rederive), clock.clone());
-    let mut db = open(false).unwrap();
+    let open = |rederive| open_retrying(dir.path(), config(rederive), clock.clone());
+    let mut db = open(false);
     let mut model = Model::default();
     let mut want: Vec<Want> = Vec::new();
     let mut subjects = 0u64;
@@ -154,7 +154,7 @@ fn check(seed: u64, steps: usize) -> Seen {
         if roll < 5 {
             db.close().unwrap();
             drop(db);
-            db = open(false).unwrap();
+            db = open(false);
         } else if roll < 25 {
             // 0 to 12 s: often within a bucket (6 s), sometimes across several.
             let advance_us = (rng.next_u64() % 12_000) as i64 * 1000;
@@ -201,7 +201,7 @@ fn check(seed: u64, steps: usize) -> Seen {
     }
     db.close().unwrap();
     drop(db);
-    let db = open(true).unwrap();
+    let db = open(true);
     for w in &want {
         assert_eq!(stage_of(&db, &w.id), w.stage, "{}, re-derived", w.at);
     }
