@@ -4,6 +4,8 @@
 # with the same load; prints each run's throughput and the server's CPU time per 1,000
 # assertions (user + system, from /proc), the steadier figure on a shared machine.
 # Usage: scripts/bench-single-path.sh BEFORE_BIN AFTER_BIN [ROUNDS] [DIR]
+# Environment: MODES ("single batch"); LOAD_ARGS, extra load-test arguments for both modes, e.g.
+# realistic data: LOAD_ARGS="--agents 300 --groups 100000 --sources-percent 33".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before=$1 after=$2 rounds=${3:-3} dir=${4:-./bench-data/single-path}
@@ -21,10 +23,10 @@ run() { # label, bin, mode
   cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   if [ "$mode" = single ]; then
     out=$("$after" load-test --server "http://127.0.0.1:$port" --mode single --clients 64 \
-      --count 60000 --duration-secs 15 --tag s --json)
+      --count 60000 --duration-secs 15 --tag s --json ${LOAD_ARGS:-})
   else
     out=$("$after" load-test --server "http://127.0.0.1:$port" --mode batch --batch-size 1000 \
-      --clients 4 --count 300000 --duration-secs 15 --tag b --json)
+      --clients 4 --count 300000 --duration-secs 15 --tag b --json ${LOAD_ARGS:-})
   fi
   cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   kill -TERM "$pid"; wait "$pid" || true
@@ -39,7 +41,7 @@ PY
 
 for round in $(seq 1 "$rounds"); do
   echo "== round $round"
-  for mode in single batch; do
+  for mode in ${MODES:-single batch}; do
     run before "$before" "$mode"
     run after "$after" "$mode"
   done

@@ -1,6 +1,6 @@
 //! The in-memory views kept beside the truth keyspace (roles, open epochs, the latest trust
 //! map), held by the engine and loaded again whenever it is opened (`truth::recover`).
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use stemedb_lens::TrustMap;
@@ -25,6 +25,89 @@ pub(crate) struct TruthCache {
     /// Bumped by every trust statement and trust-root grant.
     pub trust_version: u64,
     pub trust_latest: Option<(u64, Arc<TrustMap>)>,
+    /// The truth keyspace's rare markers that derivation asks about for every record.
+    pub markers: RareMarkers,
+}
+
+/// Keys of the truth keyspace's rare markers that derivation asks about for every record: `X`
+/// (an effective retraction names this subject or source) and `g` (the group has a gold
+/// standard). Almost every answer is "no", and each question was a point read through the
+/// truth keyspace's write table: with the agent-key read, about a sixth of the writer's time
+/// during batch ingest (docs/benchmarks.md, "Fifth session").
+///
+/// Invariant, one-sided: every such key that the truth keyspace or a pending derivation batch
+/// holds is in the set, so a key not in it is not on disk. A key in the set but not on disk
+/// (its batch failed to commit) costs an engine read that answers no; it never changes an
+/// answer. This holds because only derivation writes these keys, each write adds its key here
+/// first, the keys are never removed, and `truth::recover` loads every one at open (and after
+/// a re-derivation or a reopen). Past `KEYS_MAX` keys the set is dropped and every question
+/// goes to the engine.
+#[derive(Debug)]
+pub(crate) struct RareMarkers {
+    keys: Option<HashSet<Vec<u8>>>,
+}
+
+impl Default for RareMarkers {
+    fn default() -> Self {
+        Self {
+            keys: Some(HashSet::new()),
+        }
+    }
+}
+
+impl RareMarkers {
+    /// Keys kept before the set is dropped: a bound on memory (tens of MB at most).
+    const KEYS_MAX: usize = 200_000;
+
+    /// False only when `key` is certainly not in the truth keyspace.
+    pub(crate) fn may_hold(&self, key: &[u8]) -> bool {
+        self.keys.as_ref().is_none_or(|keys| keys.contains(key))
+    }
+
+    /// Records that `key` is (about to be) written.
+    pub(crate) fn add(&mut self, key: &[u8]) {
+        let Some(keys) = &mut self.keys else {
+            return;
+        };
+        if keys.len() >= Self::KEYS_MAX {
+            self.keys = None;
+        } else {
+            keys.insert(key.to_vec());
+        }
+    }
+}
+
+/// Each agent's bound public key as the `agents` keyspace holds it, kept by the writer so that
+/// checking a record's key against its agent's binding costs no engine read.
+///
+/// Invariant: every entry equals the agent's binding on disk. This holds because an entry is
+/// only ever taken from the keyspace, and a binding never changes once written: the writer
+/// binds only an unbound agent; a rebuild writes the same first binding again from the log
+/// (and clears this cache); a restore fills an empty store with the writer stopped; and an
+/// engine reopened after a full disk comes with a new, empty cache.
+#[derive(Default)]
+pub(crate) struct AgentKeys {
+    keys: HashMap<String, [u8; 32]>,
+}
+
+impl AgentKeys {
+    /// Agents kept before the cache is dropped whole (it refills from disk).
+    const AGENTS_MAX: usize = 100_000;
+
+    pub(crate) fn get(&self, agent: &str) -> Option<[u8; 32]> {
+        self.keys.get(agent).copied()
+    }
+
+    pub(crate) fn put(&mut self, agent: &str, key: [u8; 32]) {
+        if self.keys.len() >= Self::AGENTS_MAX {
+            self.keys.clear();
+        }
+        self.keys.insert(agent.to_owned(), key);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.keys.clear();
+    }
 }
 
 /// Each agent's new-subject counts per window bucket (the truth keyspace's `N` keys), kept by
@@ -75,7 +158,44 @@ impl NewSubjectWindows {
 
 #[cfg(test)]
 mod tests {
-    use super::NewSubjectWindows;
+    use super::{AgentKeys, NewSubjectWindows, RareMarkers};
+
+    #[test]
+    fn rare_markers_answer_no_only_for_keys_never_added_and_give_up_when_full() {
+        let mut markers = RareMarkers::default();
+        assert!(!markers.may_hold(b"Xa"));
+        markers.add(b"Xa");
+        assert!(markers.may_hold(b"Xa"));
+        assert!(!markers.may_hold(b"Xb"));
+        for i in 1..RareMarkers::KEYS_MAX {
+            markers.add(format!("g{i}").as_bytes());
+        }
+        assert!(!markers.may_hold(b"Xb"), "still exact at the bound");
+        markers.add(b"Xc");
+        assert!(
+            markers.may_hold(b"Xb"),
+            "past the bound every key may be held"
+        );
+        markers.add(b"Xd");
+        assert!(markers.may_hold(b"anything"));
+    }
+
+    #[test]
+    fn agent_keys_start_over_when_full() {
+        let mut agents = AgentKeys::default();
+        agents.put("a", [1; 32]);
+        assert_eq!(agents.get("a"), Some([1; 32]));
+        assert_eq!(agents.get("b"), None);
+        for i in 1..AgentKeys::AGENTS_MAX {
+            agents.put(&format!("agent-{i}"), [2; 32]);
+        }
+        assert_eq!(agents.get("a"), Some([1; 32]));
+        agents.put("one-too-many", [3; 32]);
+        assert_eq!(agents.get("a"), None, "a full cache is dropped whole");
+        assert_eq!(agents.get("one-too-many"), Some([3; 32]));
+        agents.clear();
+        assert_eq!(agents.get("one-too-many"), None);
+    }
 
     #[test]
     fn an_agent_keeps_its_newest_buckets_and_a_full_cache_starts_over() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 use crate::acked::AckedAtOpen;
-use crate::cache::{NewSubjectWindows, TruthCache};
+use crate::cache::{AgentKeys, NewSubjectWindows, TruthCache};
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
 use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED, decode_seq, seq_key};
@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     truth: RwLock<TruthCache>,
     /// Only derivation uses it (see its invariant).
     new_subjects: Mutex<NewSubjectWindows>,
+    /// Only the writer's key check, a rebuild and a restore use it (see its invariant).
+    agent_keys: Mutex<AgentKeys>,
     policy: TruthPolicy,
     /// Only the writer thread adds to it (`add_commit`).
     commit_stats: Mutex<CommitStats>,
@@ -140,6 +142,11 @@ impl Shared {
         self.new_subjects
             .lock()
             .map_err(|_| StoreError::ShuttingDown)
+    }
+
+    /// The agents' bound keys as far as the writer has read them.
+    pub(crate) fn agent_keys(&self) -> Result<MutexGuard<'_, AgentKeys>, StoreError> {
+        self.agent_keys.lock().map_err(|_| StoreError::ShuttingDown)
     }
 
     /// The in-memory truth views, for reading.
@@ -345,6 +352,7 @@ impl Engine {
             durable_seq: Arc::clone(&slot.durable_seq),
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
+            agent_keys: Mutex::new(AgentKeys::default()),
             policy: options.policy.clone(),
             commit_stats: Mutex::new(commit_stats),
             acked_at_open,

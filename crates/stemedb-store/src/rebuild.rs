@@ -33,6 +33,7 @@ impl Store {
         ] {
             shared.clear_keyspace(keyspace)?;
         }
+        shared.agent_keys()?.clear();
         let last = self.last_sequence();
         let mut bound_agents: HashSet<String> = HashSet::new();
         let mut batch = shared.batch();

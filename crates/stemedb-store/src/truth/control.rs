@@ -63,8 +63,10 @@ impl Deriver<'_> {
                     key.extend_from_slice(&t.seq.to_be_bytes());
                     self.batch
                         .insert(&self.shared.ks().truth, key, self.seq.to_be_bytes());
-                    let marker = gold_marker(&t.record.body.subject, &t.record.body.predicate);
-                    self.batch.insert(&self.shared.ks().truth, marker, []);
+                    self.rare_marker(gold_marker(
+                        &t.record.body.subject,
+                        &t.record.body.predicate,
+                    ));
                 }
                 self.mark(
                     &target.to_hex(),

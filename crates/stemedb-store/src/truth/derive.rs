@@ -200,12 +200,18 @@ impl Deriver<'_> {
         self.batch
             .insert(&self.shared.ks().truth, name_key(TAG_MARKED, target, 0), []);
         if kind == MarkKind::Retraction && effective {
-            self.batch.insert(
-                &self.shared.ks().truth,
-                name_key(TAG_RETRACTED_NAME, target, 0),
-                [],
-            );
+            self.rare_marker(name_key(TAG_RETRACTED_NAME, target, 0));
         }
+    }
+
+    /// Writes one of the truth keyspace's rare markers (`X`, `g`), adding it to the in-memory
+    /// set first (`RareMarkers`: a poisoned lock fails every later read of the set too, so the
+    /// set never answers no for a key on disk).
+    pub(super) fn rare_marker(&mut self, key: Vec<u8>) {
+        if let Ok(mut cache) = self.shared.truth_cache_mut() {
+            cache.markers.add(&key);
+        }
+        self.batch.insert(&self.shared.ks().truth, key, []);
     }
 
     pub(super) fn load(&self, id: &AssertionId) -> Result<Option<Target>, StoreError> {
@@ -252,13 +258,7 @@ impl Deriver<'_> {
         for name in self.record.body.sources.iter().chain([&subject]) {
             // A point lookup (bloom-filtered) spares the scan for the common case: a subject
             // nobody ever retracted.
-            if self
-                .shared
-                .ks()
-                .truth
-                .get(name_key(TAG_RETRACTED_NAME, name, 0))?
-                .is_none()
-            {
+            if !holds_rare_marker(self.shared, &name_key(TAG_RETRACTED_NAME, name, 0))? {
                 continue;
             }
             for mark in marks(self.shared, name)? {
@@ -418,7 +418,7 @@ impl Deriver<'_> {
         let body = &self.record.body;
         let subject_is_new = self.subject_is_new()?;
         let group_marker = gold_marker(&body.subject, &body.predicate);
-        let has_gold = self.shared.ks().truth.get(&group_marker)?.is_some();
+        let has_gold = holds_rare_marker(self.shared, &group_marker)?;
         let golds = if has_gold {
             gold_in_group(self.shared, &body.subject, &body.predicate)?
         } else {
@@ -526,6 +526,15 @@ impl Deriver<'_> {
         self.overlay.first_seen.insert(subject.clone());
         Ok(true)
     }
+}
+
+/// Whether the truth keyspace holds the rare marker `key` (`X`, `g`): the in-memory set answers
+/// most questions (`RareMarkers`), the engine the rest.
+fn holds_rare_marker(shared: &Shared, key: &[u8]) -> Result<bool, StoreError> {
+    if !shared.truth_cache()?.markers.may_hold(key) {
+        return Ok(false);
+    }
+    Ok(shared.ks().truth.get(key)?.is_some())
 }
 
 /// Every `by_subject` sequence under `prefix` below `seq_below`, in key order.

@@ -301,6 +301,11 @@ fn load_cache(shared: &Shared) -> Result<(), StoreError> {
             valid_micros: be_u64(&value, 8, "truth/epochs")? as i64,
         });
     }
+    for tag in [TAG_RETRACTED_NAME, TAG_GOLD_GROUP] {
+        for guard in shared.ks().truth.prefix([tag]) {
+            cache.markers.add(&guard.key()?);
+        }
+    }
     *shared.truth_cache_mut()? = cache;
     Ok(())
 }

@@ -104,11 +104,7 @@ fn decide(
     let key = record.body.public_key.to_bytes();
     let bound = match group.agents.get(agent) {
         Some(k) => Some(*k),
-        None => shared
-            .ks()
-            .agents
-            .get(agent.as_bytes())?
-            .and_then(|v| v.get(..32).and_then(|b| b.try_into().ok())),
+        None => bound_key(shared, agent)?,
     };
     if let Some(bound_key) = bound.filter(|b| *b != key) {
         return Ok(AppendOutcome::AgentKeyConflict { bound_key });
@@ -128,6 +124,26 @@ fn decide(
         recorded_at: now,
         derived: Derived::default(),
     })
+}
+
+/// `agent`'s bound key as committed: from the writer's cache, else from the `agents` keyspace
+/// (then kept). A binding too short to hold a key is damage, named.
+fn bound_key(shared: &Shared, agent: &str) -> Result<Option<[u8; 32]>, StoreError> {
+    if let Some(key) = shared.agent_keys()?.get(agent) {
+        return Ok(Some(key));
+    }
+    let Some(value) = shared.ks().agents.get(agent.as_bytes())? else {
+        return Ok(None);
+    };
+    let key: [u8; 32] = value
+        .get(..32)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError::CorruptIndex {
+            index: "agents",
+            reason: format!("the binding of {agent:?} is {} bytes", value.len()),
+        })?;
+    shared.agent_keys()?.put(agent, key);
+    Ok(Some(key))
 }
 
 /// Writes one decided record into the log and every index. This is the apply path a

@@ -17,7 +17,9 @@
 //! half-way sequence; every group's winner, size, conflict score and layer under each of the
 //! five lenses; every agent's trust and roles. At the end of each sequence the live `Db` is
 //! also closed (every other seed only dropped, so that the open replays its journal), reopened
-//! with `rederive_truth: true` and compared with its state before.
+//! with `rederive_truth: true` and compared with its state before. Those other seeds also drop
+//! and reopen the live `Db` half-way (`Run::reopen_live`), so that the later steps run on the
+//! state an open loads.
 //! Why not every step: a rebuild and two full snapshots cost several times a step with the
 //! model's checks; the answers (which carry each write's derived effect) are still compared
 //! every step. On the last step the live full snapshot is the state compared after the reopen
@@ -372,7 +374,8 @@ struct Run {
     ops: Gen,
     clock: Arc<SetClock>,
     live_dir: TempDir,
-    live: Db,
+    /// Always `Some`, except for the moment of a reopen (`reopen_live`).
+    live: Option<Db>,
     _shadow_dir: TempDir,
     shadow: Db,
     model: Model,
@@ -442,7 +445,7 @@ impl Run {
         Run {
             seed,
             ops: Gen::new(seed),
-            live: open(&live_dir),
+            live: Some(open(&live_dir)),
             shadow: open(&shadow_dir),
             clock,
             live_dir,
@@ -474,6 +477,9 @@ impl Run {
     fn sequence(mut self, steps: usize) {
         self.steps = steps;
         for step in 0..steps {
+            if step == steps / 2 && !self.seed.is_multiple_of(2) {
+                self.reopen_live(step);
+            }
             let op = self.ops.op(&self.known);
             let rederive = (step + 1) % self.rederive_every == 0 || step + 1 == steps;
             self.step(step, op, rederive);
@@ -496,7 +502,7 @@ impl Run {
     fn step(&mut self, step: usize, op: Op, rederive: bool) {
         self.clock.0.fetch_add(1_000, Ordering::SeqCst);
         self.done.push(op.describe());
-        let live = apply(&self.live, &op);
+        let live = apply(self.live(), &op);
         let shadow = apply(&self.shadow, &op);
         if live != shadow {
             let detail = format!("live:   {live:?}\nshadow: {shadow:?}");
@@ -508,7 +514,7 @@ impl Run {
         }
         self.note(&op, &live);
         let depth = if rederive { Depth::Full } else { Depth::Light };
-        let a = snapshot(&self.live, depth);
+        let a = snapshot(self.live(), depth);
         if let Some(detail) = self.model.compare(&a) {
             self.fail(step, "live state differs from the model", &detail);
         }
@@ -520,6 +526,30 @@ impl Run {
                 self.fail(step, what, &detail);
             }
             self.last_full = Some(a);
+        }
+    }
+
+    fn live(&self) -> &Db {
+        self.live
+            .as_ref()
+            .expect("the live Db is open between steps")
+    }
+
+    /// Drops the live Db mid-sequence and opens its directory again as it is (its journal
+    /// replayed, nothing re-derived), so that the steps after it run on what an open loads:
+    /// the in-memory views beside the truth keyspace (roles, epochs, the rare markers) and the
+    /// writer's caches (new-subject windows, agents' keys) must come back whole, or the model
+    /// sees the difference. Odd seeds (even ones close at the end instead).
+    fn reopen_live(&mut self, step: usize) {
+        drop(self.live.take());
+        let clock = self.clock.clone() as Arc<dyn Clock>;
+        match reopen(self.live_dir.path(), config(), clock) {
+            Ok(db) => self.live = Some(db),
+            Err(e) => self.fail(
+                step,
+                "the live directory does not open again",
+                &e.to_string(),
+            ),
         }
     }
 
@@ -545,13 +575,14 @@ impl Run {
         // The last step took a full snapshot, and nothing was written since.
         let before = match self.last_full.take() {
             Some(before) => before,
-            None => snapshot(&self.live, Depth::Full),
+            None => snapshot(self.live(), Depth::Full),
         };
         let replay = self.replay_env();
+        let live = self.live.take();
         if self.seed.is_multiple_of(2) {
-            self.live.close().unwrap();
+            live.as_ref().map(Db::close).transpose().unwrap();
         }
-        drop(self.live);
+        drop(live);
         let config = DbConfig {
             rederive_truth: true,
             ..config()
