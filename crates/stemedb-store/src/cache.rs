@@ -115,16 +115,24 @@ impl AgentKeys {
 /// every new subject were 8–9 % of the server's CPU during batch ingest (docs/benchmarks.md).
 ///
 /// Invariant: every (bucket, count) an agent's entry holds is exactly the count that the
-/// truth keyspace plus the derivation's pending batch hold for that bucket (0 included); a
+/// truth keyspace plus the derivation's pending batch (whose counters are written into it as
+/// it commits) hold for that bucket (0 included); a
 /// bucket not held is unknown, and is read (disk, then the pending batch) before it is
 /// counted. This holds because only derivation writes `N` keys, every such write goes through
 /// here, and derivation is serial: on the writer thread, at open before the writer starts, or
 /// in a restore or an offline rebuild. A derivation that fails empties the cache (its batch is
 /// not committed), and a freshly loaded or cleared truth state starts with it empty. Nothing
 /// assumes that time moves forward: a window reaching buckets not held reads them.
+///
+/// It also keeps subjects known to be seen (the `F` keys), since asking the engine whether a
+/// subject is new was an eighth of the writer's time during batch ingest (docs/benchmarks.md,
+/// "Fifth session"). Invariant: every subject held has its `F` key in the truth keyspace or
+/// the pending batch; one not held is unknown and read. Only derivation writes `F` keys, they
+/// are never removed but by `truth::clear`, and the same clearing rules as above apply.
 #[derive(Default)]
 pub(crate) struct NewSubjectWindows {
     agents: HashMap<String, Vec<(u64, u64)>>,
+    seen: HashSet<String>,
 }
 
 impl NewSubjectWindows {
@@ -133,6 +141,9 @@ impl NewSubjectWindows {
     const AGENTS_MAX: usize = 100_000;
     /// Buckets kept per agent; the oldest go first (they are read again if ever needed).
     const BUCKETS_MAX: usize = 32;
+    /// Subjects kept before the set is dropped whole (it refills from disk): about 100 bytes
+    /// each.
+    const SUBJECTS_MAX: usize = 262_144;
 
     /// `agent`'s known (bucket, count) pairs.
     pub(crate) fn get(&self, agent: &str) -> &[(u64, u64)] {
@@ -151,8 +162,22 @@ impl NewSubjectWindows {
         self.agents.insert(agent.to_owned(), buckets);
     }
 
+    /// True when `subject` is known to have been seen.
+    pub(crate) fn seen(&self, subject: &str) -> bool {
+        self.seen.contains(subject)
+    }
+
+    /// Remembers that `subject` has its `F` key (written, or about to be).
+    pub(crate) fn see(&mut self, subject: &str) {
+        if self.seen.len() >= Self::SUBJECTS_MAX {
+            self.seen.clear();
+        }
+        self.seen.insert(subject.to_owned());
+    }
+
     pub(crate) fn clear(&mut self) {
         self.agents.clear();
+        self.seen.clear();
     }
 }
 
@@ -213,5 +238,15 @@ mod tests {
         windows.put("one-too-many", vec![(2, 2)]);
         assert!(windows.get("a").is_empty(), "a full cache is dropped whole");
         assert_eq!(windows.get("one-too-many"), &[(2, 2)]);
+        windows.see("s");
+        assert!(windows.seen("s") && !windows.seen("t"));
+        for i in 1..NewSubjectWindows::SUBJECTS_MAX {
+            windows.see(&format!("subject-{i}"));
+        }
+        assert!(windows.seen("s"));
+        windows.see("one-too-many");
+        assert!(!windows.seen("s"), "a full set is dropped whole");
+        windows.clear();
+        assert!(!windows.seen("one-too-many") && windows.get("one-too-many").is_empty());
     }
 }

@@ -68,7 +68,7 @@ fn derive_in_batches(
         let body = &record.body;
         let reads_fresh =
             body.control.is_some() || !body.derived_from.is_empty() || body.supersedes.is_some();
-        if reads_fresh && !batch.is_empty() {
+        if reads_fresh && (!batch.is_empty() || !overlay.new_subjects.is_empty()) {
             batch = flush(shared, batch, &mut overlay, derived_upto.take())?;
         }
         let mut deriver = Deriver {
@@ -93,6 +93,7 @@ fn derive_in_batches(
     if let Some(seq) = derived_upto {
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
     }
+    write_new_subject_counts(shared, &mut batch, &overlay);
     if !batch.is_empty() {
         batch.commit()?;
     }
@@ -109,9 +110,23 @@ fn flush(
     if let Some(seq) = derived_upto {
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
     }
+    write_new_subject_counts(shared, &mut batch, overlay);
     batch.commit()?;
     *overlay = Overlay::default();
     Ok(shared.batch())
+}
+
+/// Writes each new-subject counter the batch changed, once, with its final count: a key
+/// written at every new subject put one version per record into the write table (about one
+/// in nine of an ingested record's key writes).
+fn write_new_subject_counts(shared: &Shared, batch: &mut OwnedWriteBatch, overlay: &Overlay) {
+    for ((agent, bucket), count) in &overlay.new_subjects {
+        batch.insert(
+            &shared.ks().truth,
+            name_key(TAG_NEW_SUBJECT, agent, *bucket),
+            count.to_be_bytes(),
+        );
+    }
 }
 
 /// Truth state written into the pending batch that later records of the same batch read.
@@ -119,7 +134,8 @@ fn flush(
 struct Overlay {
     /// Subjects first seen in this batch.
     first_seen: HashSet<String>,
-    /// (agent, bucket) → new-subject count, as written to the batch.
+    /// (agent, bucket) → new-subject count, written to the batch just before it commits
+    /// (`write_new_subject_counts`).
     new_subjects: HashMap<(String, u64), u64>,
 }
 
@@ -490,11 +506,6 @@ impl Deriver<'_> {
         }
         windows.put(&agent, known);
         drop(windows);
-        self.batch.insert(
-            &self.shared.ks().truth,
-            name_key(TAG_NEW_SUBJECT, &agent, bucket),
-            current.to_be_bytes(),
-        );
         self.overlay.new_subjects.insert((agent, bucket), current);
         Ok(before)
     }
@@ -512,19 +523,23 @@ impl Deriver<'_> {
     }
 
     /// True when no earlier record has this subject; remembers it (`F` key) when new.
+    /// Asks the writer's memory (`NewSubjectWindows`), then the pending batch, then the engine.
     fn subject_is_new(&mut self) -> Result<bool, StoreError> {
         let subject = &self.record.body.subject;
-        if self.overlay.first_seen.contains(subject) {
+        if self.overlay.first_seen.contains(subject)
+            || self.shared.new_subject_windows()?.seen(subject)
+        {
             return Ok(false);
         }
         let key = name_key(TAG_FIRST_SEEN, subject, 0);
-        if self.shared.ks().truth.get(&key)?.is_some() {
-            return Ok(false);
+        let seen = self.shared.ks().truth.get(&key)?.is_some();
+        if !seen {
+            self.batch
+                .insert(&self.shared.ks().truth, key, self.seq.to_be_bytes());
+            self.overlay.first_seen.insert(subject.clone());
         }
-        self.batch
-            .insert(&self.shared.ks().truth, key, self.seq.to_be_bytes());
-        self.overlay.first_seen.insert(subject.clone());
-        Ok(true)
+        self.shared.new_subject_windows()?.see(subject);
+        Ok(!seen)
     }
 }
 
