@@ -8,7 +8,7 @@ use crate::acked::AckedAtOpen;
 use crate::codec::decode_record;
 use crate::engine::Shared;
 use crate::error::StoreError;
-use crate::keys::{name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::keys::{name_seq_key, seq_key, subject_predicate_key};
 use crate::store::Store;
 
 /// Most problems kept by name; the rest are only counted.
@@ -50,7 +50,6 @@ struct Expected {
     by_subject: u64,
     by_agent: u64,
     by_source: u64,
-    by_valid_time: u64,
 }
 
 impl Store {
@@ -82,7 +81,6 @@ impl Store {
             ("by_subject", &ks.by_subject, expected.by_subject),
             ("by_agent", &ks.by_agent, expected.by_agent),
             ("by_source", &ks.by_source, expected.by_source),
-            ("by_valid_time", &ks.by_valid_time, expected.by_valid_time),
             ("log", &ks.log, last),
         ] {
             let found = match keyspace.len() {
@@ -228,20 +226,12 @@ impl Store {
             )),
         }
         expected.ids += 1;
-        let mut wanted: Vec<(&'static str, &fjall::Keyspace, Vec<u8>)> = vec![
-            (
-                "by_agent",
-                &ks.by_agent,
-                name_seq_key(&body.agent_id, sequence),
-            ),
-            (
-                "by_valid_time",
-                &ks.by_valid_time,
-                valid_time_key(body.timestamp.micros(), sequence).to_vec(),
-            ),
-        ];
+        let mut wanted: Vec<(&'static str, &fjall::Keyspace, Vec<u8>)> = vec![(
+            "by_agent",
+            &ks.by_agent,
+            name_seq_key(&body.agent_id, sequence),
+        )];
         expected.by_agent += 1;
-        expected.by_valid_time += 1;
         if body.control.is_none() {
             wanted.push((
                 "by_subject",

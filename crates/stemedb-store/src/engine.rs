@@ -36,18 +36,17 @@ pub(crate) struct Keyspaces {
     pub by_subject: Keyspace,
     pub by_agent: Keyspace,
     pub by_source: Keyspace,
-    pub by_valid_time: Keyspace,
     pub agents: Keyspace,
     pub truth: Keyspace,
 }
 
 impl Keyspaces {
-    pub(crate) fn all(&self) -> [&Keyspace; 9] {
+    pub(crate) fn all(&self) -> [&Keyspace; 8] {
         self.named().map(|(_, keyspace)| keyspace)
     }
 
     /// Every keyspace with its name on disk.
-    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 9] {
+    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 8] {
         [
             ("meta", &self.meta),
             ("log", &self.log),
@@ -55,7 +54,6 @@ impl Keyspaces {
             ("by_subject", &self.by_subject),
             ("by_agent", &self.by_agent),
             ("by_source", &self.by_source),
-            ("by_valid_time", &self.by_valid_time),
             ("agents", &self.agents),
             ("truth", &self.truth),
         ]
@@ -285,7 +283,21 @@ pub(crate) struct Engine {
     pub(crate) log_last: u64,
 }
 
+/// Keyspaces that earlier formats had and this one does not (`upgrade_format`).
+const RETIRED_KEYSPACES: [&str; 1] = ["by_valid_time"];
+
 impl Engine {
+    /// Removes the keyspaces of earlier formats, durably.
+    pub(crate) fn drop_retired_keyspaces(&self) -> Result<(), StoreError> {
+        for name in RETIRED_KEYSPACES {
+            if self.db.keyspace_exists(name) {
+                let handle = self.db.keyspace(name, KeyspaceCreateOptions::default)?;
+                self.db.delete_keyspace(handle)?;
+            }
+        }
+        Ok(self.db.persist(PersistMode::SyncAll)?)
+    }
+
     pub(crate) fn open(dir: &Path, options: &StoreOptions) -> Result<Engine, StoreError> {
         let engine_dir = dir.join(ENGINE_DIR);
         // An I/O error (permissions, a missing mount) is itself the reason; anything else at
@@ -319,7 +331,6 @@ impl Engine {
             by_subject: keyspace("by_subject")?,
             by_agent: keyspace("by_agent")?,
             by_source: keyspace("by_source")?,
-            by_valid_time: keyspace("by_valid_time")?,
             agents: keyspace("agents")?,
             truth: keyspace("truth")?,
         };

@@ -44,8 +44,8 @@ pub enum StoreError {
     #[error("data directory {path} is in use by another StemeDB process (lock file held)")]
     Locked { path: PathBuf },
     #[error(
-        "data directory uses on-disk format version {found}; this build reads only version {supported}. \
-         Use a StemeDB release that supports format {found}"
+        "data directory uses on-disk format version {found}; this build reads only version {supported} \
+         (and upgrades version 2 to it at open). Use a StemeDB release that supports format {found}"
     )]
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("corrupt record at sequence {sequence}: {reason}")]

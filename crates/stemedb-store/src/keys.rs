@@ -45,14 +45,6 @@ pub fn subject_predicate_key(subject: &str, predicate: &str, sequence: u64) -> V
     key
 }
 
-/// `valid_time_be8 (sign bit flipped so negatives sort first) seq_be8`.
-pub fn valid_time_key(micros: i64, sequence: u64) -> [u8; 16] {
-    let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&((micros as u64) ^ (1 << 63)).to_be_bytes());
-    key[8..].copy_from_slice(&sequence.to_be_bytes());
-    key
-}
-
 /// The (subject, predicate) a `by_subject` key belongs to, and its sequence.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GroupKey {

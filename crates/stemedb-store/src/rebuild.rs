@@ -28,7 +28,6 @@ impl Store {
             &ks.by_subject,
             &ks.by_agent,
             &ks.by_source,
-            &ks.by_valid_time,
             &ks.agents,
         ] {
             shared.clear_keyspace(keyspace)?;

@@ -25,7 +25,9 @@ use crate::stats::{CommitStats, EngineBacklog};
 use crate::writer::{AppendOutcome, Job, StreamStamp, WriterStart, run_writer};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+/// The one earlier format a build upgrades at open (docs/file-format.md, version history).
+const FORMAT_VERSION_UPGRADED: u32 = 2;
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 /// Longest `close` waits for memtable flushes before giving up on them.
@@ -62,9 +64,12 @@ impl Store {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock = lock_dir(dir)?;
-        check_or_write_format(dir)?;
+        let format = check_or_write_format(dir)?;
         let acked = AckMark::read(dir)?;
         let engine = Engine::open(dir, &options)?;
+        if format == FORMAT_VERSION_UPGRADED {
+            upgrade_format(dir, &engine)?;
+        }
         let found = engine.last_applied.min(engine.log_last);
         let mark = check_acknowledged(
             dir,
@@ -402,9 +407,33 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     }
 }
 
+/// Format 2 → 3: the `by_valid_time` index, written for every record and never read, is
+/// dropped. The keyspace's removal is made durable before `FORMAT` says 3, so a crash in
+/// between leaves a format 2 directory that the next open upgrades again.
+fn upgrade_format(dir: &Path, engine: &Engine) -> Result<(), StoreError> {
+    engine.drop_retired_keyspaces()?;
+    write_format(dir)
+}
+
+/// Writes `FORMAT` with the current version through a temporary file and a rename, both
+/// fsynced, so that it is either the old contents or the new.
+fn write_format(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(FORMAT_FILE);
+    let temporary = dir.join("FORMAT.tmp");
+    let mut file = File::create(&temporary).map_err(io_err(&temporary))?;
+    file.write_all(format!("stemedb-format {FORMAT_VERSION}\n").as_bytes())
+        .map_err(io_err(&temporary))?;
+    file.sync_all().map_err(io_err(&temporary))?;
+    std::fs::rename(&temporary, &path).map_err(io_err(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
 /// `FORMAT` holds `stemedb-format <N>`. A new directory gets the current version (fsynced
-/// before any data); an existing one must match it.
-fn check_or_write_format(dir: &Path) -> Result<(), StoreError> {
+/// before any data); an existing one must hold it or the version upgraded at open. Returns
+/// the version found.
+fn check_or_write_format(dir: &Path) -> Result<u32, StoreError> {
     let path = dir.join(FORMAT_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -416,13 +445,13 @@ fn check_or_write_format(dir: &Path) -> Result<(), StoreError> {
                     key: "FORMAT",
                     reason: format!("unreadable contents {text:?}"),
                 })?;
-            if found != FORMAT_VERSION {
+            if found != FORMAT_VERSION && found != FORMAT_VERSION_UPGRADED {
                 return Err(StoreError::UnsupportedFormat {
                     found,
                     supported: FORMAT_VERSION,
                 });
             }
-            Ok(())
+            Ok(found)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if dir.join(ENGINE_DIR).exists() {
@@ -431,13 +460,8 @@ fn check_or_write_format(dir: &Path) -> Result<(), StoreError> {
                     reason: "missing beside existing data".into(),
                 });
             }
-            let mut file = File::create(&path).map_err(io_err(&path))?;
-            file.write_all(format!("stemedb-format {FORMAT_VERSION}\n").as_bytes())
-                .map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(dir))
+            write_format(dir)?;
+            Ok(FORMAT_VERSION)
         }
         Err(e) => Err(StoreError::Io { path, source: e }),
     }

@@ -86,6 +86,49 @@ async fn a_healthy_directory_checks_clean() {
     );
 }
 
+/// Makes a format 3 directory look as format 2 left it: `FORMAT` says 2 and the engine holds
+/// the `by_valid_time` keyspace (with an entry) that format 3 no longer has.
+fn as_format_2(dir: &Path) {
+    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let retired = db
+        .keyspace("by_valid_time", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    retired.insert([0x80u8; 16], []).unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+    drop(retired);
+    drop(db);
+    std::fs::write(dir.join("FORMAT"), "stemedb-format 2\n").unwrap();
+}
+
+fn has_keyspace(dir: &Path, name: &str) -> bool {
+    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    db.keyspace_exists(name)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_format_2_directory_is_upgraded_at_open_and_keeps_every_record() {
+    let dir = stored_directory().await;
+    as_format_2(dir.path());
+    assert!(has_keyspace(dir.path(), "by_valid_time"), "the setup took");
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert_eq!(report["valid"], json!(500), "{report}");
+    let format = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
+    assert_eq!(format, "stemedb-format 3\n");
+    assert!(
+        !has_keyspace(dir.path(), "by_valid_time"),
+        "the retired index is gone"
+    );
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+    let answer = server
+        .client
+        .query(&[("subject", "check/s7"), ("predicate", "p")])
+        .await
+        .unwrap();
+    assert_eq!(answer.groups.len(), 1, "served after the upgrade");
+    assert_eq!(answer.groups[0].winner.body.value, json!(7));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn flipped_bytes_in_the_data_files_are_named_not_a_panic() {
     let dir = stored_directory().await;
@@ -271,9 +314,9 @@ async fn a_truncated_table_file_is_named_by_check_and_the_server_refuses_to_star
 #[tokio::test(flavor = "multi_thread")]
 async fn damage_to_the_agent_bindings_is_named_by_check_and_answered_as_storage_corrupt() {
     let dir = stored_directory().await;
-    // Keyspaces are numbered in the order `Store::open` creates them: agents is the 8th
+    // Keyspaces are numbered in the order `Store::open` creates them: agents is the 7th
     // (fjall's own is 0).
-    let tables = dir.path().join("engine/keyspaces/8/tables");
+    let tables = dir.path().join("engine/keyspaces/7/tables");
     let mut all = Vec::new();
     files(&tables, &mut all);
     assert!(!all.is_empty(), "the agents keyspace has a table: {all:?}");

@@ -9,7 +9,7 @@ use super::{AppendOutcome, Job, WriterState};
 use crate::codec::encode_record;
 use crate::engine::Shared;
 use crate::error::StoreError;
-use crate::keys::{decode_seq, name_seq_key, seq_key, subject_predicate_key, valid_time_key};
+use crate::keys::{decode_seq, name_seq_key, seq_key, subject_predicate_key};
 use crate::truth::Derived;
 
 /// A decided group: the batch holding its new records, each job's outcomes (or the error that
@@ -177,9 +177,4 @@ pub(crate) fn apply(
     for source in &body.sources {
         batch.insert(&ks.by_source, name_seq_key(source, seq), []);
     }
-    batch.insert(
-        &ks.by_valid_time,
-        valid_time_key(body.timestamp.micros(), seq),
-        [],
-    );
 }
