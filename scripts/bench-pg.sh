@@ -162,8 +162,12 @@ pg_copy() { # round: the data into an empty table, 8 COPY streams at once
   split -n l/8 -d "$dir/data.csv" "$dir/parts/p"
   local before start p secs
   before=$(pg_ticks); start=$(date +%s%N)
-  for p in "$dir"/parts/p*; do pgsql -c "\\copy assertions (id, agent_id, subject, predicate, value, confidence, valid_at, sources, signature) FROM '$p' CSV" & done
-  wait
+  local copies=()
+  for p in "$dir"/parts/p*; do
+    pgsql -c "\\copy assertions (id, agent_id, subject, predicate, value, confidence, valid_at, sources, signature) FROM '$p' CSV" &
+    copies+=($!)
+  done
+  wait "${copies[@]}" # not a bare wait: the StemeDB server of the round before is a child too
   secs=$(secs_since "$start")
   result postgresql ingest "$1" "$COUNT" "$secs" $(($(pg_ticks) - before)) - -
   pgsql -c "ANALYZE assertions"

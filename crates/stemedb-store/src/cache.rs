@@ -42,9 +42,11 @@ pub(crate) struct TruthCache {
 /// first, the keys are never removed, and `truth::recover` loads every one at open (and after
 /// a re-derivation or a reopen). Past `KEYS_MAX` keys the set is dropped and every question
 /// goes to the engine.
+/// Keys are held as 64-bit hashes: two keys with one hash cost an engine read, never a wrong
+/// answer, so memory is 16 bytes or so a key whatever its length (names run to 1 KiB).
 #[derive(Debug)]
 pub(crate) struct RareMarkers {
-    keys: Option<HashSet<Vec<u8>>>,
+    keys: Option<HashSet<u64>>,
 }
 
 impl Default for RareMarkers {
@@ -56,12 +58,20 @@ impl Default for RareMarkers {
 }
 
 impl RareMarkers {
-    /// Keys kept before the set is dropped: a bound on memory (tens of MB at most).
-    const KEYS_MAX: usize = 200_000;
+    /// Keys kept before the set is dropped: a bound on memory (about 16 MiB).
+    const KEYS_MAX: usize = 1_000_000;
+
+    fn hash(key: &[u8]) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hasher::write(&mut hasher, key);
+        std::hash::Hasher::finish(&hasher)
+    }
 
     /// False only when `key` is certainly not in the truth keyspace.
     pub(crate) fn may_hold(&self, key: &[u8]) -> bool {
-        self.keys.as_ref().is_none_or(|keys| keys.contains(key))
+        self.keys
+            .as_ref()
+            .is_none_or(|keys| keys.contains(&Self::hash(key)))
     }
 
     /// Records that `key` is (about to be) written.
@@ -72,7 +82,7 @@ impl RareMarkers {
         if keys.len() >= Self::KEYS_MAX {
             self.keys = None;
         } else {
-            keys.insert(key.to_vec());
+            keys.insert(Self::hash(key));
         }
     }
 }
@@ -132,7 +142,9 @@ impl AgentKeys {
 #[derive(Default)]
 pub(crate) struct NewSubjectWindows {
     agents: HashMap<String, Vec<(u64, u64)>>,
+    /// Exact subjects (a hash could take a new subject for a seen one), with their bytes.
     seen: HashSet<String>,
+    seen_bytes: usize,
 }
 
 impl NewSubjectWindows {
@@ -141,9 +153,10 @@ impl NewSubjectWindows {
     const AGENTS_MAX: usize = 100_000;
     /// Buckets kept per agent; the oldest go first (they are read again if ever needed).
     const BUCKETS_MAX: usize = 32;
-    /// Subjects kept before the set is dropped whole (it refills from disk): about 100 bytes
-    /// each.
-    const SUBJECTS_MAX: usize = 262_144;
+    /// Bytes of subjects kept (plus 64 a subject for the set itself) before the set is
+    /// dropped whole; it refills from disk.
+    const SEEN_BYTES_MAX: usize = 32 * 1024 * 1024;
+    const SEEN_OVERHEAD_BYTES: usize = 64;
 
     /// `agent`'s known (bucket, count) pairs.
     pub(crate) fn get(&self, agent: &str) -> &[(u64, u64)] {
@@ -169,15 +182,20 @@ impl NewSubjectWindows {
 
     /// Remembers that `subject` has its `F` key (written, or about to be).
     pub(crate) fn see(&mut self, subject: &str) {
-        if self.seen.len() >= Self::SUBJECTS_MAX {
+        let bytes = subject.len() + Self::SEEN_OVERHEAD_BYTES;
+        if self.seen_bytes + bytes > Self::SEEN_BYTES_MAX {
             self.seen.clear();
+            self.seen_bytes = 0;
         }
-        self.seen.insert(subject.to_owned());
+        if self.seen.insert(subject.to_owned()) {
+            self.seen_bytes += bytes;
+        }
     }
 
     pub(crate) fn clear(&mut self) {
         self.agents.clear();
         self.seen.clear();
+        self.seen_bytes = 0;
     }
 }
 
@@ -240,11 +258,14 @@ mod tests {
         assert_eq!(windows.get("one-too-many"), &[(2, 2)]);
         windows.see("s");
         assert!(windows.seen("s") && !windows.seen("t"));
-        for i in 1..NewSubjectWindows::SUBJECTS_MAX {
-            windows.see(&format!("subject-{i}"));
+        let long = "x".repeat(1000);
+        let per = 1000 + 8 + NewSubjectWindows::SEEN_OVERHEAD_BYTES;
+        let fit = (NewSubjectWindows::SEEN_BYTES_MAX - windows.seen_bytes) / per;
+        for i in 0..fit {
+            windows.see(&format!("{long}{i:08}"));
         }
-        assert!(windows.seen("s"));
-        windows.see("one-too-many");
+        assert!(windows.seen("s"), "bytes, not subjects, are counted");
+        windows.see(&format!("{long}one-more"));
         assert!(!windows.seen("s"), "a full set is dropped whole");
         windows.clear();
         assert!(!windows.seen("one-too-many") && windows.get("one-too-many").is_empty());

@@ -67,9 +67,6 @@ impl Store {
         let format = check_or_write_format(dir)?;
         let acked = AckMark::read(dir)?;
         let engine = Engine::open(dir, &options)?;
-        if format == FORMAT_VERSION_UPGRADED {
-            upgrade_format(dir, &engine)?;
-        }
         let found = engine.last_applied.min(engine.log_last);
         let mark = check_acknowledged(
             dir,
@@ -78,6 +75,12 @@ impl Store {
             found,
             options.acknowledged_loss,
         )?;
+        // Only a directory that opens cleanly for writing is upgraded: `check` (which opens
+        // under `Report` and writes nothing) and a refused open leave format 2 as it was, so
+        // the release that wrote it can still open it.
+        if format == FORMAT_VERSION_UPGRADED && options.acknowledged_loss != AckLossPolicy::Report {
+            upgrade_format(dir, &engine)?;
+        }
         let slot = Arc::new(EngineSlot::new(engine.last_applied, engine.stream_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());

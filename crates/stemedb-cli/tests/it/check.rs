@@ -35,7 +35,11 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 async fn stored_directory() -> tempfile::TempDir {
-    let server = TestServer::start().await;
+    stored_directory_in(tempfile::tempdir().unwrap()).await
+}
+
+async fn stored_directory_in(dir: tempfile::TempDir) -> tempfile::TempDir {
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
     let items: Vec<Value> = (0..500)
         .map(|i| {
             let mut wire = claim(
@@ -86,18 +90,40 @@ async fn a_healthy_directory_checks_clean() {
     );
 }
 
-/// Makes a format 3 directory look as format 2 left it: `FORMAT` says 2 and the engine holds
-/// the `by_valid_time` keyspace (with an entry) that format 3 no longer has.
-fn as_format_2(dir: &Path) {
-    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
-    let retired = db
-        .keyspace("by_valid_time", fjall::KeyspaceCreateOptions::default)
-        .unwrap();
-    retired.insert([0x80u8; 16], []).unwrap();
-    db.persist(fjall::PersistMode::SyncAll).unwrap();
-    drop(retired);
-    drop(db);
-    std::fs::write(dir.join("FORMAT"), "stemedb-format 2\n").unwrap();
+/// A directory laid out as format 2 left it: the engine's keyspaces created in format 2's
+/// order (so `by_valid_time` is the 7th, `agents` the 8th and `truth` the 9th), the retired
+/// index holding an entry, and 500 records written through a server; then `FORMAT` says 2.
+async fn format_2_directory() -> tempfile::TempDir {
+    const FORMAT_2_KEYSPACES: [&str; 9] = [
+        "meta",
+        "log",
+        "ids",
+        "by_subject",
+        "by_agent",
+        "by_source",
+        "by_valid_time",
+        "agents",
+        "truth",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = fjall::Database::builder(dir.path().join("engine"))
+            .open()
+            .unwrap();
+        for name in FORMAT_2_KEYSPACES {
+            let keyspace = db
+                .keyspace(name, fjall::KeyspaceCreateOptions::default)
+                .unwrap();
+            if name == "by_valid_time" {
+                keyspace.insert([0x80u8; 16], []).unwrap();
+            }
+        }
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    std::fs::write(dir.path().join("FORMAT"), "stemedb-format 3\n").unwrap();
+    let dir = stored_directory_in(dir).await;
+    std::fs::write(dir.path().join("FORMAT"), "stemedb-format 2\n").unwrap();
+    dir
 }
 
 fn has_keyspace(dir: &Path, name: &str) -> bool {
@@ -105,20 +131,25 @@ fn has_keyspace(dir: &Path, name: &str) -> bool {
     db.keyspace_exists(name)
 }
 
+fn format_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("FORMAT")).unwrap()
+}
+
+/// `check` reads a format 2 directory without changing it (the release that wrote it can still
+/// open it); a server upgrades it at open, drops the retired index and keeps every record.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_format_2_directory_is_upgraded_at_open_and_keeps_every_record() {
-    let dir = stored_directory().await;
-    as_format_2(dir.path());
+async fn a_format_2_directory_is_upgraded_by_a_server_and_keeps_every_record() {
+    let dir = format_2_directory().await;
     assert!(has_keyspace(dir.path(), "by_valid_time"), "the setup took");
     let (code, report, err) = check(dir.path());
     assert_eq!(code, Some(0), "{report} {err}");
     assert_eq!(report["valid"], json!(500), "{report}");
-    let format = std::fs::read_to_string(dir.path().join("FORMAT")).unwrap();
-    assert_eq!(format, "stemedb-format 3\n");
-    assert!(
-        !has_keyspace(dir.path(), "by_valid_time"),
-        "the retired index is gone"
+    assert_eq!(
+        format_of(dir.path()),
+        "stemedb-format 2\n",
+        "check changes nothing"
     );
+    assert!(has_keyspace(dir.path(), "by_valid_time"));
     let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
     let answer = server
         .client
@@ -127,6 +158,15 @@ async fn a_format_2_directory_is_upgraded_at_open_and_keeps_every_record() {
         .unwrap();
     assert_eq!(answer.groups.len(), 1, "served after the upgrade");
     assert_eq!(answer.groups[0].winner.body.value, json!(7));
+    let dir = server.stop().await;
+    assert_eq!(format_of(dir.path()), "stemedb-format 3\n");
+    assert!(
+        !has_keyspace(dir.path(), "by_valid_time"),
+        "the retired index is gone"
+    );
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert_eq!(report["valid"], json!(500), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,6 +388,36 @@ async fn damage_to_the_agent_bindings_is_named_by_check_and_answered_as_storage_
     let counted = crate::metrics::value(&samples, "stemedb_storage_damage_total", &[]);
     assert!(counted.is_some_and(|n| n >= 1.0), "counted: {counted:?}");
     assert!(server.client.health().await.is_ok(), "the server stays up");
+}
+
+/// A batch that meets a damaged agent binding (too short to hold a key) on its second record
+/// is refused whole: the first record, decided before the damage was met, is not stored
+/// behind an error answer either.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_meeting_a_damaged_binding_is_refused_whole() {
+    let dir = stored_directory().await;
+    {
+        let db = fjall::Database::builder(dir.path().join("engine"))
+            .open()
+            .unwrap();
+        let agents = db
+            .keyspace("agents", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        agents.insert("agent/4", [1u8, 2, 3]).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+    let first = claim(5, "check/new-a", "p", json!(1), 1.0, "2025-03-01T00:00:00Z");
+    let second = claim(4, "check/new-b", "p", json!(2), 1.0, "2025-03-01T00:00:00Z");
+    match server.client.assert_batch(&[first.clone(), second]).await {
+        Err(stemedb_client::ClientError::Problem { status, kind, .. }) => assert_eq!(
+            (status, kind.as_str()),
+            (503, "urn:stemedb:problem:storage-corrupt")
+        ),
+        other => panic!("expected 503 storage-corrupt, got {other:?}"),
+    }
+    let alone = server.client.assert(&first).await.unwrap();
+    assert!(!alone.duplicate, "the refused batch stored nothing");
 }
 
 /// lsm-tree asserts on fields of its version files instead of returning an error, and its

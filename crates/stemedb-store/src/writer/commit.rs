@@ -42,6 +42,18 @@ pub(super) fn commit_group(
     if jobs.is_empty() {
         return;
     }
+    let decided = decide_group(shared, state, &jobs, options.clock.now());
+    if decided.outcomes.iter().any(Result::is_err) {
+        // A job whose records could not be decided (a storage error reading the duplicate or
+        // agent-key state) is refused whole, and the group is decided again without it: left
+        // in the batch, its records decided before the error would be stored while their
+        // writer was told the write failed.
+        let failed: Vec<Option<StoreError>> =
+            decided.outcomes.into_iter().map(Result::err).collect();
+        state.next_seq = decided.start_seq;
+        let kept = answer_failed(jobs, failed);
+        return commit_group(shared, state, kept, options);
+    }
     let Decided {
         batch,
         mut outcomes,
@@ -49,7 +61,7 @@ pub(super) fn commit_group(
         start_seq,
         last_recorded_at,
         stream_last,
-    } = decide_group(shared, state, &jobs, options.clock.now());
+    } = decided;
     // A replicated group commits even without a new record: its stream position must be
     // durable, or a restart would apply (harmlessly, but needlessly) the same entries again.
     let derived = if state.next_seq > start_seq || stream_last.is_some() {
@@ -68,6 +80,20 @@ pub(super) fn commit_group(
     }
     shared.publish_durable(state.next_seq - 1);
     reply(jobs, outcomes);
+}
+
+/// Answers each job that `failed` holds an error for, and returns the others in order.
+fn answer_failed(jobs: Vec<Job>, failed: Vec<Option<StoreError>>) -> Vec<Job> {
+    let mut kept = Vec::with_capacity(jobs.len());
+    for (job, error) in jobs.into_iter().zip(failed) {
+        match error {
+            Some(e) => {
+                let _ = job.reply.send(Err(e));
+            }
+            None => kept.push(job),
+        }
+    }
+    kept
 }
 
 /// Answers `StreamOutOfOrder` to every replicated job that does not start above the stream
