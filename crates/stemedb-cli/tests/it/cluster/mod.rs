@@ -27,7 +27,7 @@ async fn three_nodes_apply_one_log() {
     a_write_on_one_node_is_read_on_every_node(&nodes).await;
     grants_made_on_one_node_act_on_every_node(&nodes).await;
     api_keys_and_custodial_keys_made_on_one_node_act_on_every_node(&nodes).await;
-    concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(&nodes).await;
+    concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(&nodes, &nats).await;
     concurrent_single_writes_to_one_node_are_published_in_groups(&nodes[0]).await;
     let n3 = nodes.pop().unwrap();
     let n3 = a_killed_node_is_marked_down_and_catches_up_after_a_restart(&nodes, n3, &nats).await;
@@ -132,19 +132,13 @@ async fn post(node: &Node, path: &str, payload: &Value) -> (u16, Value) {
     post_json(&node.url, path, payload).await
 }
 
-/// The stream's last sequence as `node` sees it now.
-async fn stream_sequence(node: &Node) -> u64 {
-    let health = node.get("/v1/cluster/health").await;
-    health["stream_sequence"].as_u64().unwrap()
-}
-
-/// Waits until every node has applied the stream as far as node 1 says it reaches.
-async fn wait_all_applied(nodes: &[Node]) -> u64 {
-    // The monitor refreshes the stream's state once per heartbeat: wait for one.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let last = stream_sequence(&nodes[0]).await;
+/// Waits until every node has applied the log stream as far as JetStream says it reaches, and
+/// its health reports the stream reaching that far.
+async fn wait_all_applied(nodes: &[Node], nats: &Nats) -> u64 {
+    let last = nats.log_last_sequence().await;
     for node in nodes {
         node.wait_applied(last).await;
+        node.wait_seen(last).await;
     }
     last
 }
@@ -295,7 +289,10 @@ async fn api_keys_and_custodial_keys_made_on_one_node_act_on_every_node(nodes: &
 /// What one writer task was acknowledged: id → sequence.
 type Acked = BTreeMap<String, u64>;
 
-async fn concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(nodes: &[Node]) {
+async fn concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(
+    nodes: &[Node],
+    nats: &Nats,
+) {
     let seed = std::env::var("STEMEDB_CLUSTER_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -312,7 +309,7 @@ async fn concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(no
         acked.len() >= 6 * 20,
         "seed {seed}: the writers were acknowledged"
     );
-    wait_all_applied(nodes).await;
+    wait_all_applied(nodes, nats).await;
     let mut digests = BTreeSet::new();
     for node in nodes {
         let log = node.log().await;
@@ -419,7 +416,7 @@ async fn a_killed_node_is_marked_down_and_catches_up_after_a_restart(
     n3: Node,
     nats: &Nats,
 ) -> Node {
-    let before = stream_sequence(&nodes[0]).await;
+    let before = nats.log_last_sequence().await;
     let applied_before = n3.applied_stream().await;
     let data = n3.kill();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -447,7 +444,7 @@ async fn a_killed_node_is_marked_down_and_catches_up_after_a_restart(
         "n3 restarted from its own applied sequence, not from zero"
     );
     let all = [&nodes[0], &nodes[1], &n3];
-    let last = stream_sequence(all[0]).await;
+    let last = nats.log_last_sequence().await;
     for node in all {
         node.wait_applied(last).await;
     }
@@ -471,7 +468,7 @@ async fn a_node_with_an_empty_data_directory_catches_up_in_full(
     data: &std::path::Path,
 ) {
     let n4 = Node::start("n4", &data.join("n4"), &nats.urls);
-    let last = wait_all_applied(nodes).await;
+    let last = wait_all_applied(nodes, nats).await;
     n4.wait_applied(last).await;
     assert_eq!(
         digest(&n4.log().await),
@@ -539,7 +536,7 @@ async fn a_write_without_nats_is_refused_with_503_and_stored_once_when_retried(
         "the retry is stored, or found stored: {status} {answer}"
     );
     let id = answer["id"].as_str().unwrap().to_owned();
-    wait_all_applied(nodes).await;
+    wait_all_applied(nodes, nats).await;
     for node in nodes {
         let log = node.log().await;
         let copies = log.iter().filter(|(_, logged, _)| *logged == id).count();
@@ -552,7 +549,7 @@ async fn the_nodes_resume_after_every_nats_server_restarts(nodes: &[Node], nats:
     // Writes retry through the leader election; consumers are recreated from each node's
     // applied position.
     let acked = write_randomly(nodes.iter().map(|n| n.url.clone()).collect(), 5, 11).await;
-    let last = wait_all_applied(nodes).await;
+    let last = wait_all_applied(nodes, nats).await;
     let logs: Vec<_> = futures_join(nodes.iter().map(|n| n.log())).await;
     for (node, log) in nodes.iter().zip(&logs) {
         let ids: BTreeSet<&str> = log.iter().map(|(_, id, _)| id.as_str()).collect();
@@ -562,6 +559,31 @@ async fn the_nodes_resume_after_every_nats_server_restarts(nodes: &[Node], nats:
             node.id
         );
         assert_eq!(digest(log), digest(&logs[0]), "{} equals n1", node.id);
+    }
+}
+
+/// Publishes `payload` on `subject` and waits for JetStream's acknowledgement, asking again
+/// while the stream has no leader (after every server restarted, each stream elects its own:
+/// a publish there once got `StreamNotFound`).
+async fn publish_acknowledged(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    payload: Vec<u8>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let acknowledged = match js.publish(subject.to_owned(), payload.clone().into()).await {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match acknowledged {
+            Ok(()) => return,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "publish on {subject} acknowledged within 30 s: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -591,11 +613,7 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
     let (forged_key, forged_secret) = forged_admin_key();
     let mut admin_entry = vec![0u8; 32];
     admin_entry.extend_from_slice(&forged_key);
-    js.publish("stemedb.admin", admin_entry.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    publish_acknowledged(&js, "stemedb.admin", admin_entry).await;
     let key = key(61);
     let record = stemedb::core::SignedAssertion::sign(
         body(&key, "agent/forger", "forged/subject", "p", json!(1)),
@@ -605,14 +623,10 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
     .unwrap();
     let wrong_key = stemedb_cluster::EntryKey::for_log(&[0x42; 32]);
     let entry = stemedb_cluster::encode_entry(&wrong_key, std::slice::from_ref(&record));
-    js.publish("stemedb.log", entry.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    publish_acknowledged(&js, "stemedb.log", entry).await;
     // What follows is applied everywhere, and the logs stay equal.
     let acked = write_randomly(nodes.iter().map(|n| n.url.clone()).collect(), 7, 13).await;
-    wait_all_applied(nodes).await;
+    wait_all_applied(nodes, nats).await;
     let logs: Vec<_> = futures_join(nodes.iter().map(|n| n.log())).await;
     for (node, log) in nodes.iter().zip(&logs) {
         let ids: BTreeSet<&str> = log.iter().map(|(_, id, _)| id.as_str()).collect();

@@ -47,6 +47,45 @@ impl Nats {
         self.run("start");
     }
 
+    /// The log stream's last sequence, asked of JetStream itself. A node's view of it is
+    /// refreshed once per heartbeat and, after every NATS server restarted, stays stale until
+    /// its monitor reconnects: waiting on that view let a test read a node before it applied
+    /// an acknowledged write (a CI failure). Asks again while the stream has no leader yet.
+    pub async fn log_last_sequence(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.try_log_last_sequence().await {
+                Ok(sequence) => return sequence,
+                Err(e) => assert!(
+                    Instant::now() < deadline,
+                    "the log stream's state from NATS within 30 s: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn try_log_last_sequence(&self) -> Result<u64, String> {
+        let mut last_error = String::from("no NATS URL");
+        for url in self.urls.split(',') {
+            let client = match async_nats::connect(url).await {
+                Ok(client) => client,
+                Err(e) => {
+                    last_error = format!("{url}: {e}");
+                    continue;
+                }
+            };
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js
+                .get_stream(stemedb_cluster::LOG_STREAM)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let info = stream.info().await.map_err(|e| format!("{url}: {e}"))?;
+            return Ok(info.state.last_sequence);
+        }
+        Err(last_error)
+    }
+
     /// Runs `scripts/nats.sh cluster <command>` (stop, start) on this cluster's directory.
     pub fn run(&self, command: &str) {
         let output = nats_sh(self.dir.path(), command);
@@ -130,22 +169,39 @@ impl Node {
 
     /// The last log-stream sequence this node applied.
     pub async fn applied_stream(&self) -> u64 {
-        self.get("/v1/cluster/health").await["applied_stream_sequence"]
+        self.health_sequence("applied_stream_sequence").await
+    }
+
+    /// A sequence from this node's `/v1/cluster/health`.
+    async fn health_sequence(&self, field: &str) -> u64 {
+        let health = self.get("/v1/cluster/health").await;
+        health[field]
             .as_u64()
-            .unwrap()
+            .unwrap_or_else(|| panic!("{}: health without {field}: {health}", self.id))
     }
 
     /// Waits until this node has applied the stream up to `stream_seq`.
     pub async fn wait_applied(&self, stream_seq: u64) {
+        self.wait_health("applied_stream_sequence", stream_seq)
+            .await;
+    }
+
+    /// Waits until this node's view of the stream's end (refreshed once per heartbeat)
+    /// reaches `stream_seq`.
+    pub async fn wait_seen(&self, stream_seq: u64) {
+        self.wait_health("stream_sequence", stream_seq).await;
+    }
+
+    async fn wait_health(&self, field: &str, stream_seq: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let applied = self.applied_stream().await;
-            if applied >= stream_seq {
+            let reached = self.health_sequence(field).await;
+            if reached >= stream_seq {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{} applied only up to {applied} of {stream_seq} within 30 s",
+                "{}: {field} only {reached} of {stream_seq} within 30 s",
                 self.id
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
