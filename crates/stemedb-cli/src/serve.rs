@@ -1,4 +1,5 @@
 //! `stemedb serve`: open the data directory, bind, serve until SIGINT/SIGTERM, close cleanly.
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -312,8 +313,11 @@ fn non_empty(list: &[String]) -> Vec<String> {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
+    // Colour only for a person at a terminal: a log file or a journal gets plain text (escape
+    // codes in files were unreadable to grep, and formatting them cost every request).
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match args.log_format {
         LogFormat::Text => logs.init(),
