@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod arena;
 mod audit_cmds;
 mod backup;
 mod bench_group;
@@ -176,6 +177,9 @@ enum Command {
     RebuildIndexes(maintain::RebuildArgs),
     /// Verify an audit export offline (no server): ids, signatures, references, integrity.
     Verify(audit_cmds::VerifyArgs),
+    /// The Arena: seeded worlds of honest agents, trolls, sybils and copiers played against a
+    /// server; each lens's accuracy next to classic truth-discovery algorithms.
+    Arena(arena::ArenaArgs),
     /// Truth-maintenance benchmarks: a timed retraction cascade, or a trust graph for load-test.
     BenchTruth(bench_truth::BenchTruthArgs),
     /// Large groups: time every lens, the skeptic and the audit export on one group of N.
@@ -293,6 +297,7 @@ fn run(verbose: &mut bool) -> Result<()> {
                     Command::Backup(args) => backup::backup(args).await,
                     Command::Admin(args) => admin::run(args).await,
                     Command::BenchTruth(args) => bench_truth::run(args).await,
+                    Command::Arena(args) => arena::run(args).await,
                     Command::BenchGroup(args) => bench_group::run(args).await,
                     Command::BenchRateLimit(args) => bench_limits::run(args).await,
                     Command::BenchNoise(args) => bench_limits::noise(args).await,

@@ -4,6 +4,7 @@
 
 mod agent_guard;
 mod api;
+mod arena;
 mod audit;
 mod backup;
 mod check;
