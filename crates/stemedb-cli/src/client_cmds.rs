@@ -113,7 +113,7 @@ pub struct QueryArgs {
     /// Let retracted assertions take part.
     #[arg(long)]
     include_retracted: bool,
-    /// Let superseded assertions take part.
+    /// Let superseded assertions take part, and every assertion of an agent (not only its latest).
     #[arg(long)]
     include_superseded: bool,
     /// Groups per page.

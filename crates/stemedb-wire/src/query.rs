@@ -39,7 +39,8 @@ pub struct QueryParams {
     /// Let retracted assertions take part (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_retracted: Option<bool>,
-    /// Let superseded assertions take part (default false).
+    /// Let superseded assertions take part, and every assertion of an agent rather than only
+    /// its latest in the group (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_superseded: Option<bool>,
     /// Assertions per group (default 100, at most 1,000).

@@ -34,7 +34,8 @@ pub struct Query {
     pub cursor: Option<String>,
     /// Let retracted assertions take part in the lens.
     pub include_retracted: bool,
-    /// Let superseded assertions take part in the lens.
+    /// Let superseded assertions take part in the lens, and every assertion of an agent rather
+    /// than only its latest in the group.
     pub include_superseded: bool,
     /// Assertions per group page (default `query_assertions_default`).
     pub assertions_limit: Option<usize>,
@@ -524,7 +525,10 @@ impl Db {
                 .offset
                 .saturating_add(page.len)
                 .max(KEEP_CANONICAL_RECORDS_MAX);
-        let records = self.admitted_records(sequences, reading, keep_canonical)?;
+        let mut records = self.admitted_records(sequences, reading, keep_canonical)?;
+        if !reading.query.include_superseded {
+            records = latest_per_agent(records);
+        }
         let total = records.len();
         if page.offset >= total {
             return Ok(None);
@@ -584,6 +588,32 @@ impl Db {
             layer: ranking.layer,
         }))
     }
+}
+
+/// Each agent's latest assertion of a group: the latest valid time, then the later sequence.
+/// An agent's newer claim about a fact replaces its older ones as if it named them in
+/// `supersedes`, so that no lens counts one agent twice after it changed its mind
+/// (docs/lenses.md §One claim per agent). `records` are in sequence order, and so is the
+/// answer.
+fn latest_per_agent(records: Vec<RecordView>) -> Vec<RecordView> {
+    let mut latest: std::collections::HashMap<&str, (Timestamp, u64)> =
+        std::collections::HashMap::with_capacity(records.len());
+    for r in &records {
+        let at = (r.timestamp, r.sequence);
+        latest
+            .entry(r.agent_id.as_str())
+            .and_modify(|best| *best = (*best).max(at))
+            .or_insert(at);
+    }
+    let keep: Vec<bool> = records
+        .iter()
+        .map(|r| latest.get(r.agent_id.as_str()) == Some(&(r.timestamp, r.sequence)))
+        .collect();
+    records
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, keep)| keep.then_some(r))
+        .collect()
 }
 
 /// Which slice of a group's ranking to answer.

@@ -32,8 +32,8 @@ const FLOORS: [(&str, &str, [u32; 7]); 10] = [
     ("sybils", "roots", [48, 80, 58, 81, 54, 54, 51]),
     ("copiers", "unconfigured", [69, 82, 80, 80, 79, 80, 75]),
     ("copiers", "roots", [69, 82, 88, 84, 79, 80, 75]),
-    ("changes", "unconfigured", [82, 79, 86, 86, 87, 88, 83]),
-    ("changes", "roots", [82, 79, 87, 86, 87, 88, 83]),
+    ("changes", "unconfigured", [82, 85, 88, 88, 87, 88, 83]),
+    ("changes", "roots", [82, 85, 89, 88, 87, 88, 83]),
 ];
 
 fn arena(url: &str, extra: &[&str]) -> Value {

@@ -7,20 +7,22 @@ use serde_json::{Value, json};
 use stemedb::{Db, DbConfig, DbError, LensKind, Query};
 use stemedb_server::ServerConfig;
 
-use crate::harness::{TestServer, body, key, signed};
+use crate::harness::{TestServer, body, signed};
 
 const SUBJECT: &str = "drug/big/dosage";
 const PREDICATE: &str = "mg";
 
-/// `n` assertions in one group by five agents, every value distinct.
+/// `n` assertions in one group, each by its own agent (a lens counts one claim per agent),
+/// every value distinct.
 fn group_items(n: usize, first_value: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
-            let seed = 40 + (i % 5) as u8;
-            let k = key(seed);
+            let mut seed = [40u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let k = stemedb::core::SecretKey::from_seed(&seed);
             let mut b = body(
                 &k,
-                &format!("agent/{seed}"),
+                &format!("agent/big-{i}"),
                 SUBJECT,
                 PREDICATE,
                 json!(first_value + i),

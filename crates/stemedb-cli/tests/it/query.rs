@@ -303,3 +303,52 @@ async fn min_sequence_waits_for_the_write_and_then_refuses_by_name() {
     check_min_sequence(&server, 6, (200, "", "", 3)).await;
     assert_eq!(waiting.await.unwrap(), 6);
 }
+
+/// An agent that changes its mind counts once: its latest claim in a group (valid time, then
+/// sequence) takes part in every lens and its older ones are left out, as if superseded;
+/// `include_superseded` brings them back, and an `as_of` before the change sees the agent's
+/// latest claim as of then (docs/lenses.md §One claim per agent).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_newer_claim_replaces_its_older_ones_in_every_lens() {
+    let server = TestServer::start().await;
+    let subject = "drug/mind/dosage";
+    for (seed, value, timestamp) in [
+        (21, 5, "2024-01-01T00:00:00Z"),
+        (21, 5, "2024-01-02T00:00:00Z"),
+        (22, 7, "2024-02-01T00:00:00Z"),
+        (23, 5, "2024-02-01T00:00:00Z"),
+        (21, 7, "2024-04-01T00:00:00Z"),
+    ] {
+        let wire = claim(seed, subject, "mg", json!(value), 0.9, timestamp);
+        server.client.assert(&wire).await.unwrap();
+    }
+    let ask = async |extra: &[(&str, &str)]| {
+        let mut params = vec![("subject", subject), ("predicate", "mg")];
+        params.extend_from_slice(extra);
+        query(&server, &params).await
+    };
+    let check = |answer: &Value, lens: &str, value: i64, total: u64| {
+        assert_eq!(winner(answer), json!(value), "{lens}: {answer}");
+        assert_eq!(
+            answer["groups"][0]["assertions_total"],
+            json!(total),
+            "{lens}: {answer}"
+        );
+    };
+    for lens in ["recency", "authority", "consensus", "layered"] {
+        let answer = ask(&[("lens", lens)]).await;
+        let (value, total) = if lens == "authority" || lens == "layered" {
+            // Equal weights: the tie goes to the id, whatever it is; one claim per agent.
+            (winner(&answer).as_i64().unwrap(), 3)
+        } else {
+            (7, 3)
+        };
+        check(&answer, lens, value, total);
+    }
+    // All five counted: agent 21's two 5s and agent 23's outweigh 7 twice.
+    let everything = ask(&[("lens", "consensus"), ("include_superseded", "true")]).await;
+    check(&everything, "consensus, include_superseded", 5, 5);
+    // Before agent 21 changed its mind, its latest claim was 5.
+    let before = ask(&[("lens", "consensus"), ("as_of", "2024-03-01T00:00:00Z")]).await;
+    check(&before, "consensus as of March", 5, 3);
+}
