@@ -204,10 +204,15 @@ impl Tools {
     }
 
     async fn skeptic(&self, args: &Map<String, Value>) -> Result<String> {
-        let params = [
+        let mut params = vec![
             ("subject", text(args, "subject")?),
             ("predicate", text(args, "predicate")?),
         ];
+        for name in ["as_of", "known_at"] {
+            if let Some(v) = args.get(name).and_then(Value::as_str) {
+                params.push((name, v));
+            }
+        }
         skeptic_text(self.client.get_json("/v1/skeptic", &params).await?)
     }
 
@@ -290,7 +295,9 @@ fn tool_list() -> Value {
         {"name": "skeptic",
          "description": "Before relying on an answer, ask how much one group disagrees: its clusters of values with their share of weight and supporters, outliers, and whether it counts as disputed.",
          "inputSchema": {"type": "object", "required": ["subject", "predicate"], "properties": {
-            "subject": string("The exact subject"), "predicate": string("The predicate")}}},
+            "subject": string("The exact subject"), "predicate": string("The predicate"),
+            "known_at": string(&format!("The group as the store knew it then (transaction time), {time}")),
+            "as_of": string(&format!("Only claims valid by then (valid time), {time}"))}}},
         {"name": "provenance",
          "description": "What an assertion rests on: the claims it was derived from, down to its cited sources, with whether each signature verifies and whether a source was retracted.",
          "inputSchema": {"type": "object", "required": ["id"], "properties": {

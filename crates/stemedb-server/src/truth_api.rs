@@ -344,6 +344,28 @@ pub async fn reset_circuit(
     .into_response())
 }
 
+/// The time bounds of a read: `as_of`, `known_at` (RFC 3339) and `at_sequence`.
+fn read_at(pairs: &[(&'static str, String)]) -> Result<stemedb::ReadAt, ApiError> {
+    let time = |name: &'static str| {
+        param(pairs, name)
+            .map(|t| parse_query_time(t, name))
+            .transpose()
+    };
+    let at_sequence = param(pairs, "at_sequence")
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| DbError::BadQuery {
+                field: "at_sequence",
+                message: "must be a log sequence (a whole number)".into(),
+            })
+        })
+        .transpose()?;
+    Ok(stemedb::ReadAt {
+        as_of: time("as_of")?,
+        known_at: time("known_at")?,
+        at_sequence,
+    })
+}
+
 fn as_of_param(pairs: &[(&'static str, String)]) -> Result<Option<Timestamp>, ApiError> {
     Ok(param(pairs, "as_of")
         .map(|t| parse_query_time(t, "as_of"))
@@ -385,14 +407,21 @@ pub async fn provenance(
 }
 
 #[utoipa::path(get, path = "/v1/skeptic", tag = "truth",
-    params(("subject" = String, Query), ("predicate" = String, Query)),
+    params(("subject" = String, Query), ("predicate" = String, Query),
+        ("as_of" = Option<String>, Query, description = "Valid time"),
+        ("known_at" = Option<String>, Query, description = "Transaction time"),
+        ("at_sequence" = Option<u64>, Query, description = "Log position")),
     responses((status = 200, description = "Conflict score, value clusters, outliers, disputed", body = stemedb_wire::SkepticResponse),
         (status = 404, description = "No active assertions in the group", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn skeptic(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = params(raw.as_deref(), &["subject", "predicate"])?;
+    let pairs = params(
+        raw.as_deref(),
+        &["subject", "predicate", "as_of", "known_at", "at_sequence"],
+    )?;
+    let at = read_at(&pairs)?;
     let required = |name: &'static str| {
         param(&pairs, name)
             .map(str::to_owned)
@@ -405,7 +434,7 @@ pub async fn skeptic(
     let id = format!("{subject} {predicate}");
     let deadline = deadline(&state);
     let report = blocking(&state, move |db| {
-        Ok(db.skeptic_until(&subject, &predicate, Some(deadline))?)
+        Ok(db.skeptic_until(&subject, &predicate, at, Some(deadline))?)
     })
     .await?
     .ok_or(ApiError::NotFound {

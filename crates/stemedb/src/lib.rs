@@ -28,6 +28,7 @@ pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use replicate::LogSink;
+pub use skeptic::ReadAt;
 pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::{

@@ -12,28 +12,40 @@ use stemedb_wire::{Cluster, Outlier, SkepticResponse};
 use crate::query::Paging;
 use crate::{Db, DbError, Query};
 
+/// When a read looks, as a query's time bounds do: valid time (`as_of`), transaction time
+/// (`known_at`) and log position (`at_sequence`); all `None` is now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadAt {
+    pub as_of: Option<stemedb_core::Timestamp>,
+    pub known_at: Option<stemedb_core::Timestamp>,
+    pub at_sequence: Option<u64>,
+}
+
 impl Db {
-    /// The skeptic's report on one group; `None` when the group has no active assertions.
+    /// The skeptic's report on one group now; `None` when the group has no active assertions.
     pub fn skeptic(
         &self,
         subject: &str,
         predicate: &str,
     ) -> Result<Option<SkepticResponse>, DbError> {
-        self.skeptic_until(subject, predicate, None)
+        self.skeptic_until(subject, predicate, ReadAt::default(), None)
     }
 
-    /// The skeptic's report, stopped with `DbError::DeadlineExceeded` once `deadline` passes.
-    /// O(n log n) in the group's size.
+    /// The skeptic's report as the group stood `at` (its records, stages and trust then),
+    /// stopped with `DbError::DeadlineExceeded` once `deadline` passes. O(n log n) in the
+    /// group's size.
     pub fn skeptic_until(
         &self,
         subject: &str,
         predicate: &str,
+        at: ReadAt,
         deadline: Option<Instant>,
     ) -> Result<Option<SkepticResponse>, DbError> {
         let mut query = Query::new(subject);
         query.predicate = Some(predicate.to_owned());
         query.lens = LensKind::Consensus;
         query.deadline = deadline;
+        (query.as_of, query.known_at, query.at_sequence) = (at.as_of, at.known_at, at.at_sequence);
         let _slot = self.read_slots.acquire(deadline, "query")?;
         if subject.ends_with('*') {
             return Err(DbError::BadQuery {
@@ -45,7 +57,8 @@ impl Db {
         let Some(group) = result.groups.into_iter().next() else {
             return Ok(None);
         };
-        let trust = self.store.trust_map(stemedb_store::Bound::latest())?;
+        let bound = self.read_bound(at.at_sequence, at.known_at, at.as_of)?;
+        let trust = self.store.trust_map(bound)?;
         let candidates: Vec<Candidate<'_>> = group
             .assertions
             .iter()

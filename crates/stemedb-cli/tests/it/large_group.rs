@@ -289,9 +289,12 @@ fn work_past_its_deadline_stops_with_a_typed_error() {
         query.deadline = later;
         assert_eq!(db.query(&query).unwrap().groups[0].assertions_total, 600);
     }
-    past_deadline("skeptic", db.skeptic_until(SUBJECT, PREDICATE, passed));
+    past_deadline(
+        "skeptic",
+        db.skeptic_until(SUBJECT, PREDICATE, stemedb::ReadAt::default(), passed),
+    );
     assert!(
-        db.skeptic_until(SUBJECT, PREDICATE, later)
+        db.skeptic_until(SUBJECT, PREDICATE, stemedb::ReadAt::default(), later)
             .unwrap()
             .is_some()
     );

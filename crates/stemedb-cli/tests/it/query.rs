@@ -352,3 +352,44 @@ async fn an_agents_newer_claim_replaces_its_older_ones_in_every_lens() {
     let before = ask(&[("lens", "consensus"), ("as_of", "2024-03-01T00:00:00Z")]).await;
     check(&before, "consensus as of March", 5, 3);
 }
+
+/// The skeptic looks at the past as a query does: with `as_of` only the claims valid by then,
+/// with `at_sequence` only the records logged by then; a bad bound is refused by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_skeptic_reads_the_group_as_of_a_valid_time_or_a_sequence() {
+    let server = TestServer::start().await;
+    seed_dosage(&server).await;
+    let skeptic = async |extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("subject", "drug/aspirin/dosage"),
+            ("predicate", "recommended_mg"),
+        ];
+        params.extend_from_slice(extra);
+        server.client.get_json("/v1/skeptic", &params).await
+    };
+    let values = |report: &Value| -> Vec<i64> {
+        let mut values: Vec<i64> = report["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].as_i64().unwrap())
+            .collect();
+        values.sort_unstable();
+        values
+    };
+    for (extra, want) in [
+        (vec![], vec![81, 160, 325]),
+        (vec![("as_of", "2020-01-01T00:00:00Z")], vec![81]),
+        (vec![("as_of", "2022-01-01T00:00:00Z")], vec![81, 160]),
+        (vec![("at_sequence", "1")], vec![81]),
+        (vec![("at_sequence", "3")], vec![81, 160]),
+    ] {
+        let report = skeptic(&extra).await.unwrap();
+        assert_eq!(values(&report), want, "{extra:?}: {report}");
+    }
+    let refused = skeptic(&[("at_sequence", "soon")]).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("at_sequence"),
+        "names the parameter: {refused}"
+    );
+}
