@@ -162,6 +162,13 @@ pub struct ServeArgs {
     /// Agents below this trust are subject to the quarantine rules.
     #[arg(long, env = "STEMEDB_QUARANTINE_TRUST_MIN", default_value_t = defaults().db.policy.quarantine_trust_min)]
     quarantine_trust_min: f64,
+    /// How far (relatively) a number may lie from a gold standard and still agree with it.
+    #[arg(
+        long,
+        env = "STEMEDB_QUARANTINE_GOLD_TOLERANCE",
+        default_value_t = defaults().db.policy.gold_number_tolerance
+    )]
+    quarantine_gold_tolerance: f64,
     /// New subjects a low-trust agent may create per window before quarantine; 0 turns it off.
     #[arg(
         long,
@@ -269,6 +276,7 @@ impl ServeArgs {
         policy.trust.decay = self.trust_decay;
         policy.trust.hops_max = self.trust_hops_max;
         policy.quarantine_trust_min = self.quarantine_trust_min;
+        policy.gold_number_tolerance = self.quarantine_gold_tolerance;
         policy.new_subjects_burst_max = self.quarantine_new_subjects_max;
         policy.new_subjects_window_ms = self.quarantine_window_ms;
         config.db.disputed_score_min = self.disputed_score_min;

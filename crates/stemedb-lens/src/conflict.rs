@@ -31,6 +31,17 @@ pub fn value_distance(a: &Value, b: &Value) -> f64 {
     }
 }
 
+/// Whether two values agree: two numbers when their [`value_distance`] is at most the relative
+/// `tolerance`, anything else only when equal.
+pub fn agrees(a: &Value, b: &Value, tolerance: f64) -> bool {
+    let distance = value_distance(a, b);
+    if a.is_number() && b.is_number() {
+        distance <= tolerance
+    } else {
+        distance == 0.0
+    }
+}
+
 /// Clusters of equal values with their total weight (confidence × trust), in a deterministic
 /// order.
 pub(crate) fn clusters<'a>(candidates: &[Candidate<'a>]) -> Vec<(&'a Value, f64)> {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use stemedb_core::{AssertionId, Timestamp};
 
 pub use conflict::{
-    ValueCluster, cluster_key, conflict_score, conflict_score_pairwise, value_clusters,
+    ValueCluster, agrees, cluster_key, conflict_score, conflict_score_pairwise, value_clusters,
     value_distance,
 };
 pub use rank::{rank, weighted_median};

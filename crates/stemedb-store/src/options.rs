@@ -61,6 +61,9 @@ pub struct TruthPolicy {
     pub trust: TrustParams,
     /// Agents below this trust who contradict a gold standard are quarantined.
     pub quarantine_trust_min: f64,
+    /// How far a number may lie from a gold standard and still agree with it: a relative
+    /// distance `|a − b| / max(|a|, |b|)` (0 asks for the same number).
+    pub gold_number_tolerance: f64,
     /// An agent below `quarantine_trust_min` creating more new subjects than this within the
     /// window is quarantined; 0 turns the rule off.
     pub new_subjects_burst_max: u64,
@@ -72,6 +75,7 @@ impl Default for TruthPolicy {
         Self {
             trust: TrustParams::default(),
             quarantine_trust_min: 0.3,
+            gold_number_tolerance: 0.001,
             new_subjects_burst_max: 10_000,
             new_subjects_window_ms: 60_000,
         }

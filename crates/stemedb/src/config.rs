@@ -108,6 +108,10 @@ impl DbConfig {
         unit("trust_default", self.policy.trust.default_trust)?;
         unit("trust_decay", self.policy.trust.decay)?;
         unit("quarantine_trust_min", self.policy.quarantine_trust_min)?;
+        unit(
+            "quarantine_gold_tolerance",
+            self.policy.gold_number_tolerance,
+        )?;
         unit("disputed_score_min", self.disputed_score_min)?;
         if self.journal_bytes_max < stemedb_store::JOURNAL_BYTES_MIN {
             return Err(DbError::Invalid(stemedb_core::ValidationError::new(

@@ -31,6 +31,7 @@ mod limits;
 mod metrics;
 mod new_subjects;
 mod power;
+mod quarantine_gold;
 mod query;
 mod retraction_authority;
 mod security;

@@ -53,6 +53,23 @@ pub async fn stage(client: &Client, id: &str) -> Value {
         .expect("stored")
 }
 
+/// Grants the curator role to `curator` (seed 9), stores alice's 81 for `subject` mg and marks
+/// it the gold standard.
+pub async fn gold_standard_of_81(client: &Client, subject: &str) {
+    grant(client, "/v1/admin/curators", "curator").await;
+    let gold = assert_id(client, &rec(2, "alice", subject, "mg", json!(81), T0, &[])).await;
+    let mark = rec(
+        9,
+        "curator",
+        &gold,
+        "stemedb:gold-standard",
+        json!(true),
+        T0,
+        &[],
+    );
+    post(client, "/v1/gold-standard", &mark).await;
+}
+
 pub async fn grant(client: &Client, role_path: &str, agent: &str) {
     let (status, _) = client
         .post_json(role_path, &json!({ "agent_id": agent }))
@@ -675,22 +692,7 @@ async fn quarantine_holds_suspect_assertions_until_a_curator_decides() {
     config.db.policy.new_subjects_burst_max = 3;
     let server = TestServer::start_with(config).await;
     let c = &server.client;
-    grant(c, "/v1/admin/curators", "curator").await;
-    let gold = assert_id(c, &rec(2, "alice", "drug/z", "mg", json!(81), T0, &[])).await;
-    post(
-        c,
-        "/v1/gold-standard",
-        &rec(
-            9,
-            "curator",
-            &gold,
-            "stemedb:gold-standard",
-            json!(true),
-            T0,
-            &[],
-        ),
-    )
-    .await;
+    gold_standard_of_81(c, "drug/z").await;
     let contra = [
         rec(5, "eve", "drug/z", "mg", json!(325), T0, &[]),
         rec(5, "eve", "drug/z", "mg", json!(650), T0, &[]),

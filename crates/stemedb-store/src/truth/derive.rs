@@ -451,7 +451,9 @@ impl Deriver<'_> {
                         .body_json
                         .get("value")
                         .zip(value)
-                        .is_some_and(|(a, b)| stemedb_lens::value_distance(a, b) == 0.0);
+                        .is_some_and(|(a, b)| {
+                            stemedb_lens::agrees(a, b, policy.gold_number_tolerance)
+                        });
                     if !same && stage_now(self.shared, gold)?.stage == Stage::Active {
                         return Ok(Some(QuarantineRule::LowTrustContradictsGold));
                     }
