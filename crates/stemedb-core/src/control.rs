@@ -66,6 +66,23 @@ pub enum Control {
     GrantRole { agent: String, role: String },
 }
 
+impl Control {
+    /// The stored assertion this control record acts on (a retraction of one assertion, a
+    /// vote, a gold mark, a review): it must be stored, or come earlier in the same batch.
+    pub fn named_assertion(&self) -> Option<&AssertionId> {
+        match self {
+            Control::Retract {
+                target: RetractionTarget::Assertion(id),
+                ..
+            }
+            | Control::Vote { target: id, .. }
+            | Control::GoldStandard { target: id }
+            | Control::Review { target: id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
 fn invalid(field: &str, rule: &'static str, message: impl Into<String>) -> ValidationError {
     ValidationError::new(field, rule, message)
 }

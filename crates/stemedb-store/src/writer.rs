@@ -36,6 +36,9 @@ pub enum AppendOutcome {
     Duplicate { sequence: u64 },
     /// The agent id is bound to another public key; nothing stored.
     AgentKeyConflict { bound_key: [u8; 32] },
+    /// A control record names an assertion that is neither stored nor stored earlier in the
+    /// same group (its batch's target was refused); nothing stored.
+    TargetMissing { target: stemedb_core::AssertionId },
 }
 
 pub(crate) struct Job {

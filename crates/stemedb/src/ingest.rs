@@ -1,5 +1,7 @@
 //! The write path: parse and validate, reject future timestamps, verify signatures (batch
 //! verification for batches), then hand the survivors to the store's group commit.
+use std::collections::HashSet;
+
 use serde_json::Value;
 use stemedb_core::{SignedAssertion, ValidationError, parse_json_strict};
 use stemedb_store::AppendOutcome;
@@ -69,18 +71,29 @@ impl Db {
                 max: self.config.batch_len_max,
             });
         }
-        let prepared: Vec<Result<SignedAssertion, DbError>> =
-            items.into_iter().map(|v| self.prepare(v)).collect();
+        let prepared: Vec<Result<SignedAssertion, DbError>> = items
+            .into_iter()
+            .map(|v| self.prepare_untargeted(v))
+            .collect();
         let ok = prepared.iter().filter_map(|p| p.as_ref().ok());
         let mut verdicts = SignedAssertion::verify_all(ok).into_iter();
         let mut slots: Vec<Result<Option<usize>, DbError>> = Vec::with_capacity(prepared.len());
         let mut to_store = Vec::new();
+        // One rule for every reference inside a batch (as for `supersedes`): a control record
+        // may name an earlier item of the same batch, once that item is itself accepted.
+        let mut accepted = HashSet::new();
         for item in prepared {
             slots.push(match item {
                 Err(e) => Err(e),
                 Ok(a) if verdicts.next() == Some(true) => {
-                    to_store.push(a);
-                    Ok(Some(to_store.len() - 1))
+                    match self.check_control_target(&a, &accepted) {
+                        Ok(()) => {
+                            accepted.insert(a.id);
+                            to_store.push(a);
+                            Ok(Some(to_store.len() - 1))
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Ok(a) => Err(DbError::SignatureInvalid { id: a.id.to_hex() }),
             });
@@ -107,8 +120,17 @@ impl Db {
             .collect())
     }
 
-    /// Parses and validates, including the clock-dependent rule on future timestamps.
+    /// Parses and validates, including the clock-dependent rule on future timestamps and the
+    /// stored target of a control record.
     fn prepare(&self, wire: Value) -> Result<SignedAssertion, DbError> {
+        let assertion = self.prepare_untargeted(wire)?;
+        self.check_control_target(&assertion, &HashSet::new())?;
+        Ok(assertion)
+    }
+
+    /// As [`Db::prepare`], without the target check (a batch checks targets after verifying,
+    /// since an earlier item of the batch may be the target).
+    fn prepare_untargeted(&self, wire: Value) -> Result<SignedAssertion, DbError> {
         let assertion = SignedAssertion::from_wire(wire, &self.config.limits)?;
         let latest = self
             .clock
@@ -127,7 +149,6 @@ impl Db {
             )));
         }
         self.check_reserved(&assertion)?;
-        self.check_control_target(&assertion)?;
         Ok(assertion)
     }
 
@@ -170,6 +191,15 @@ impl Db {
                     agent_id,
                     bound_key: hex::encode(bound_key),
                 }),
+                AppendOutcome::TargetMissing { target } => {
+                    Err(DbError::Invalid(ValidationError::new(
+                        "subject",
+                        "target_exists",
+                        format!(
+                            "names assertion {target}, whose own write in this batch was refused"
+                        ),
+                    )))
+                }
             })
             .collect())
     }

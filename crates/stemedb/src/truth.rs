@@ -3,9 +3,7 @@
 //! themselves run in the store's writer (`stemedb-store/src/truth/derive.rs`).
 use serde_json::{Value, json};
 use stemedb_core::control::{AGENT_SUBJECT_PREFIX, GRANTS_ROLE, SERVER_AGENT_PREFIX};
-use stemedb_core::{
-    AssertionId, Control, RetractionTarget, SecretKey, SignedAssertion, Timestamp, ValidationError,
-};
+use stemedb_core::{AssertionId, Control, SecretKey, SignedAssertion, Timestamp, ValidationError};
 use stemedb_lens::TrustEntry;
 use stemedb_store::{Bound, QuarantineRule, Role, Stage, StoredRecord, VoteTally};
 
@@ -143,23 +141,29 @@ impl Db {
         Ok(())
     }
 
-    /// A control record naming an assertion must name one that is stored.
-    pub(crate) fn check_control_target(&self, assertion: &SignedAssertion) -> Result<(), DbError> {
-        let target = match &assertion.body.control {
-            Some(Control::Retract {
-                target: RetractionTarget::Assertion(id),
-                ..
-            })
-            | Some(Control::Vote { target: id, .. })
-            | Some(Control::GoldStandard { target: id })
-            | Some(Control::Review { target: id, .. }) => id,
-            _ => return Ok(()),
+    /// A control record naming an assertion must name one that is stored, or one of
+    /// `accepted` (earlier items of the same batch).
+    pub(crate) fn check_control_target(
+        &self,
+        assertion: &SignedAssertion,
+        accepted: &std::collections::HashSet<stemedb_core::AssertionId>,
+    ) -> Result<(), DbError> {
+        let Some(target) = assertion
+            .body
+            .control
+            .as_ref()
+            .and_then(|c| c.named_assertion())
+        else {
+            return Ok(());
         };
-        if self.store.sequence_of(target)?.is_none() {
+        if !accepted.contains(target) && self.store.sequence_of(target)?.is_none() {
             return Err(DbError::Invalid(ValidationError::new(
                 "subject",
                 "target_exists",
-                format!("names assertion {target}, which is not stored here"),
+                format!(
+                    "names assertion {target}, which is neither stored here nor accepted \
+                     earlier in the same batch"
+                ),
             )));
         }
         Ok(())

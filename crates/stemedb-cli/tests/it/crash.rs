@@ -64,12 +64,14 @@ async fn wait_for_acked(acked: &Mutex<Vec<String>>, target: usize) -> u128 {
     started.elapsed().as_millis()
 }
 
-/// Every stored id under `crash/*`, by paging through all groups.
+/// Every stored id under `crash/*`, by paging through all groups (`include_superseded`: an
+/// agent's earlier claims in a group are listed too, not only its latest).
 async fn all_ids(client: &Client) -> Vec<String> {
     let params = [
         ("subject", "crash/*"),
         ("limit", "1000"),
         ("assertions_limit", "1000"),
+        ("include_superseded", "true"),
     ];
     let pages = all_pages(client, &params).await;
     pages

@@ -7,6 +7,7 @@ mod api;
 mod arena;
 mod audit;
 mod backup;
+mod batch_targets;
 mod check;
 mod child;
 mod cli;

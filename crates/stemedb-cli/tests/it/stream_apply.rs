@@ -68,6 +68,7 @@ fn entries_apply_in_order_with_their_publish_times_and_position() {
                     AppendOutcome::Appended { .. } => "appended",
                     AppendOutcome::Duplicate { .. } => "duplicate",
                     AppendOutcome::AgentKeyConflict { .. } => "conflict",
+                    AppendOutcome::TargetMissing { .. } => "target missing",
                 })
                 .collect()
         })

@@ -100,6 +100,16 @@ fn decide(
             sequence: decode_seq(&seq_bytes, "ids")?,
         });
     }
+    if let Some(target) = record
+        .body
+        .control
+        .as_ref()
+        .and_then(|c| c.named_assertion())
+        && !group.ids.contains_key(target)
+        && shared.ks().ids.get(target.as_bytes())?.is_none()
+    {
+        return Ok(AppendOutcome::TargetMissing { target: *target });
+    }
     let agent = &record.body.agent_id;
     let key = record.body.public_key.to_bytes();
     let bound = match group.agents.get(agent) {

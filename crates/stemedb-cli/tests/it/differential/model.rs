@@ -239,10 +239,9 @@ impl Model {
             Op::Write(item) => vec![item],
             Op::Batch(items) => items.iter().collect(),
         };
-        // Control targets and timestamps are checked against the log before the write.
-        let stored_before = self.log.len();
+        // A control record's target must be stored: before the batch, or earlier in it.
         for (i, (item, got)) in items.into_iter().zip(answers).enumerate() {
-            let want = self.write(item, got, stored_before, now);
+            let want = self.write(item, got, now);
             if want != *got {
                 return Some(format!(
                     "record {i} ({}): model {want:?}, Db {got:?}",
@@ -253,7 +252,7 @@ impl Model {
         None
     }
 
-    fn write(&mut self, item: &Item, got: &Answer, stored_before: usize, now: Timestamp) -> Answer {
+    fn write(&mut self, item: &Item, got: &Answer, now: Timestamp) -> Answer {
         let id = match SignedAssertion::from_wire(item.wire.clone(), &Limits::default()) {
             Ok(a) => a.id.to_hex(),
             Err(stemedb::core::CoreError::Invalid(v)) => return Answer::Refused(v.rule.into()),
@@ -264,7 +263,7 @@ impl Model {
             return Answer::Refused("not_in_future".into());
         }
         if let Some(target) = rec.named_assertion()
-            && !self.log[..stored_before].iter().any(|r| &r.id == target)
+            && !self.log.iter().any(|r| &r.id == target)
         {
             return Answer::Refused("target_exists".into());
         }

@@ -180,7 +180,9 @@ impl Gen {
         let roll = self.below(100);
         match roll {
             0..35 => self.assert(known, pending, agent),
+            35..52 if self.chance(30) && !pending.is_empty() => self.act_on_pending(pending, agent),
             35..52 => self.retract_id(known, agent),
+            70..78 if self.chance(30) && !pending.is_empty() => self.act_on_pending(pending, agent),
             52..63 => self.retract_subject(agent),
             63..70 => self.reinstate(known, agent),
             70..78 => self.vote(known, agent),
@@ -270,6 +272,21 @@ impl Gen {
             }
         }
         self.sign(agent, draft, label)
+    }
+
+    /// A retraction or vote naming an earlier item of the same batch (docs/truth.md: a
+    /// control record may name one, once that item is accepted).
+    fn act_on_pending(&mut self, pending: &Pending, agent: usize) -> Item {
+        let i = self.below(pending.len());
+        let id = pending[i].0.clone();
+        if self.chance(50) {
+            let value = json!({"reason": "wrong", "cascade": false});
+            let label = format!("retract batch item {i}");
+            self.control(agent, &id, stemedb::core::control::RETRACTS, value, label)
+        } else {
+            let label = format!("vote batch item {i} up");
+            self.control(agent, &id, stemedb::core::control::VOTE, json!(1), label)
+        }
     }
 
     fn retract_id(&mut self, known: &Known, agent: usize) -> Item {
