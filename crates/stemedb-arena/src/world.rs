@@ -184,7 +184,8 @@ pub struct World {
     pub seed: u64,
     pub agents: Vec<Agent>,
     pub facts: Vec<Fact>,
-    /// In the order they are posted (by agent, then fact); times are in `offset_secs`.
+    /// In the order they are posted: the honest claims fact by fact, then the trolls' and
+    /// sybils', then the copies; times are in `offset_secs`.
     pub claims: Vec<Claim>,
 }
 

@@ -209,8 +209,10 @@ impl Tools {
             ("predicate", text(args, "predicate")?),
         ];
         for name in ["as_of", "known_at"] {
-            if let Some(v) = args.get(name).and_then(Value::as_str) {
-                params.push((name, v));
+            match args.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(v)) => params.push((name, v)),
+                Some(other) => bail!("{name} must be an RFC 3339 time string, not {other}"),
             }
         }
         skeptic_text(self.client.get_json("/v1/skeptic", &params).await?)

@@ -45,7 +45,11 @@ impl Db {
         query.predicate = Some(predicate.to_owned());
         query.lens = LensKind::Consensus;
         query.deadline = deadline;
-        (query.as_of, query.known_at, query.at_sequence) = (at.as_of, at.known_at, at.at_sequence);
+        // One moment for the records and the trust: without a sequence bound, writes landing
+        // between the two reads would give a trust map later than the records.
+        let at_sequence = at.at_sequence.unwrap_or_else(|| self.store.last_sequence());
+        (query.as_of, query.known_at) = (at.as_of, at.known_at);
+        query.at_sequence = Some(at_sequence);
         let _slot = self.read_slots.acquire(deadline, "query")?;
         if subject.ends_with('*') {
             return Err(DbError::BadQuery {
@@ -57,7 +61,7 @@ impl Db {
         let Some(group) = result.groups.into_iter().next() else {
             return Ok(None);
         };
-        let bound = self.read_bound(at.at_sequence, at.known_at, at.as_of)?;
+        let bound = self.read_bound(Some(at_sequence), at.known_at, at.as_of)?;
         let trust = self.store.trust_map(bound)?;
         let candidates: Vec<Candidate<'_>> = group
             .assertions

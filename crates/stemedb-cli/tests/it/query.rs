@@ -351,6 +351,33 @@ async fn an_agents_newer_claim_replaces_its_older_ones_in_every_lens() {
     // Before agent 21 changed its mind, its latest claim was 5.
     let before = ask(&[("lens", "consensus"), ("as_of", "2024-03-01T00:00:00Z")]).await;
     check(&before, "consensus as of March", 5, 3);
+    // Valid time decides before arrival: agent 24's backdated later post does not replace its
+    // claim for June; agent 25's two claims for one time go to the later sequence.
+    for (seed, value, timestamp) in [
+        (24, 9, "2024-06-01T00:00:00Z"),
+        (24, 3, "2024-05-01T00:00:00Z"),
+        (25, 3, "2024-05-01T00:00:00Z"),
+        (25, 9, "2024-05-01T00:00:00Z"),
+    ] {
+        let wire = claim(
+            seed,
+            "drug/order/dosage",
+            "mg",
+            json!(value),
+            0.9,
+            timestamp,
+        );
+        server.client.assert(&wire).await.unwrap();
+    }
+    let params = [("subject", "drug/order/dosage"), ("lens", "consensus")];
+    let answer = query(&server, &params).await;
+    let values: Vec<&Value> = answer["groups"][0]["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["value"])
+        .collect();
+    assert_eq!(values, [&json!(9), &json!(9)], "{answer}");
 }
 
 /// The skeptic looks at the past as a query does: with `as_of` only the claims valid by then,
