@@ -202,7 +202,12 @@ pub fn pooled_investment(claims: &FactClaims) -> Vec<Option<Value>> {
     let candidates = Candidates::new(claims);
     let counts = &candidates.claim_counts;
     let mut trust = vec![1.0; claims.agent_count];
-    let mut belief = pooled_beliefs(&candidates, &trust);
+    // The uniform prior: each of a fact's values believed 1 / (the fact's values).
+    let mut belief: Vec<Vec<f64>> = candidates
+        .values
+        .iter()
+        .map(|values| vec![1.0 / values.len() as f64; values.len()])
+        .collect();
     for _ in 0..PI_ROUNDS {
         let invested = investments(&candidates, &trust);
         let mut next = vec![0.0; claims.agent_count];

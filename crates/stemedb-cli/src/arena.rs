@@ -35,6 +35,11 @@ pub struct ArenaArgs {
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
+    /// Write each world's claims (one per agent and fact, as the baselines see them), its truth
+    /// and the baselines' accuracy into this directory instead of playing against a server
+    /// (for `scripts/arena-baselines-check.sh`).
+    #[arg(long)]
+    export: Option<std::path::PathBuf>,
 }
 
 /// The lenses the arena asks (conflict ranks as authority does, so it is not asked again).
@@ -79,6 +84,9 @@ fn scenarios(text: &str) -> Result<Vec<&'static Scenario>> {
 
 pub async fn run(args: ArenaArgs) -> Result<()> {
     ensure!(args.facts > 0, "--facts must be at least 1");
+    if let Some(dir) = &args.export {
+        return export(&args, dir);
+    }
     ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     let client = args.server.client()?;
     client
@@ -275,4 +283,50 @@ fn print_row(row: &Value) {
         row["claims"],
         cells.join(", ")
     );
+}
+
+/// Writes `<scenario>.claims.csv` (agent, fact, value as JSON), `<scenario>.truth.csv` (fact,
+/// value as JSON) and `baselines.json` (each baseline's accuracy by scenario) into `dir`.
+fn export(args: &ArenaArgs, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut accuracies = serde_json::Map::new();
+    for scenario in scenarios(&args.scenario)? {
+        let world = World::generate(scenario, args.facts, args.seed);
+        let claims = latest_claims(&world);
+        let mut rows = String::from("agent,fact,value\n");
+        for (fact, said) in claims.facts.iter().enumerate() {
+            for (agent, value) in said {
+                rows.push_str(&format!("{agent},{fact},{}\n", csv_field(value)));
+            }
+        }
+        let mut truth = String::from("fact,value\n");
+        for (fact, f) in world.facts.iter().enumerate() {
+            truth.push_str(&format!("{fact},{}\n", csv_field(&f.truth)));
+        }
+        let path = |suffix: &str| dir.join(format!("{}.{suffix}", scenario.name));
+        std::fs::write(path("claims.csv"), rows).context("writing the claims")?;
+        std::fs::write(path("truth.csv"), truth).context("writing the truth")?;
+        let by_baseline: serde_json::Map<String, Value> = Baseline::ALL
+            .iter()
+            .map(|b| {
+                let answers = b.answer(&claims);
+                (b.name().to_owned(), json!(accuracy(&world.facts, &answers)))
+            })
+            .collect();
+        accuracies.insert(scenario.name.to_owned(), Value::Object(by_baseline));
+    }
+    let doc = json!({"seed": args.seed, "facts": args.facts, "baselines": accuracies});
+    std::fs::write(dir.join("baselines.json"), doc.to_string())
+        .context("writing baselines.json")?;
+    println!(
+        "wrote the worlds of seed {} to {}",
+        args.seed,
+        dir.display()
+    );
+    Ok(())
+}
+
+/// A JSON value as one CSV field (quoted, inner quotes doubled).
+fn csv_field(value: &Value) -> String {
+    format!("\"{}\"", value.to_string().replace('"', "\"\""))
 }
