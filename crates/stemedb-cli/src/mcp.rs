@@ -195,8 +195,10 @@ impl Tools {
                 params.push((name, v.to_owned()));
             }
         }
-        if args.get("include_retracted") == Some(&Value::Bool(true)) {
-            params.push(("include_retracted", "true".to_owned()));
+        for flag in ["include_retracted", "include_superseded"] {
+            if args.get(flag) == Some(&Value::Bool(true)) {
+                params.push((flag, "true".to_owned()));
+            }
         }
         let sent: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let answer = self.client.query(&sent).await?;
@@ -293,7 +295,8 @@ fn tool_list() -> Value {
             "lens": {"type": "string", "enum": ["recency", "authority", "consensus", "conflict", "layered"], "description": "recency: newest claim; authority: most trusted agent; consensus: most weight; conflict: shows disagreement; layered: authority, then consensus, then recency"},
             "known_at": string(&format!("Answer as the store knew it then (transaction time), {time}")),
             "as_of": string(&format!("Only claims valid by then (valid time), {time}")),
-            "include_retracted": {"type": "boolean", "description": "Let retracted claims take part"}}}},
+            "include_retracted": {"type": "boolean", "description": "Let retracted claims take part"},
+            "include_superseded": {"type": "boolean", "description": "Let superseded claims take part, and every claim of an agent (by default only its latest counts)"}}}},
         {"name": "skeptic",
          "description": "Before relying on an answer, ask how much one group disagrees: its clusters of values with their share of weight and supporters, outliers, and whether it counts as disputed.",
          "inputSchema": {"type": "object", "required": ["subject", "predicate"], "properties": {
