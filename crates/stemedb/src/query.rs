@@ -632,7 +632,10 @@ struct GroupCursor {
     fingerprint: [u8; 8],
 }
 
-const GROUP_CURSOR_TAG: u8 = b'G';
+/// The cursor's format and the rule its pages follow: `H` since one claim per agent
+/// (2026-12-03); a `G` cursor, from a server before it, would page a differently filtered list
+/// and is refused as not this server's.
+const GROUP_CURSOR_TAG: u8 = b'H';
 
 impl GroupCursor {
     fn encode(&self) -> String {

@@ -184,8 +184,16 @@ async fn bad_assertion_limits_and_cursors_are_refused_by_name() {
         .as_str()
         .unwrap()
         .to_owned();
-    let table: [Refusal<'_>; 9] = [
+    // The same cursor in the format of a server before one claim per agent (tag `G`).
+    assert!(cursor.starts_with("48"), "an H cursor: {cursor}");
+    let before_the_rule = format!("47{}", &cursor[2..]);
+    let table: [Refusal<'_>; 10] = [
         ("zero", vec![("assertions_limit", "0")], "assertions_limit"),
+        (
+            "from a server before one claim per agent",
+            vec![("assertions_cursor", before_the_rule.as_str())],
+            "assertions_cursor",
+        ),
         (
             "above max",
             vec![("assertions_limit", "1001")],

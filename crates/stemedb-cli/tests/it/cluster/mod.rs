@@ -564,15 +564,20 @@ async fn the_nodes_resume_after_every_nats_server_restarts(nodes: &[Node], nats:
 
 /// Publishes `payload` on `subject` and waits for JetStream's acknowledgement, asking again
 /// while the stream has no leader (after every server restarted, each stream elects its own:
-/// a publish there once got `StreamNotFound`).
+/// a publish there once got `StreamNotFound`). Every attempt carries one message id, so a
+/// retry of a publish that was stored after all is dropped as a duplicate.
 async fn publish_acknowledged(
     js: &async_nats::jetstream::Context,
     subject: &str,
     payload: Vec<u8>,
 ) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let id = blake3::hash(&payload).to_hex().to_string();
     loop {
-        let acknowledged = match js.publish(subject.to_owned(), payload.clone().into()).await {
+        let message = async_nats::jetstream::message::PublishMessage::build()
+            .payload(payload.clone().into())
+            .message_id(&id);
+        let acknowledged = match js.send_publish(subject.to_owned(), message).await {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
