@@ -89,6 +89,12 @@ def test_every_tool_over_stdio_with_a_signing_key(server, tmp_path):
         assert "= 81" in then and "= 100" not in then, then
         skeptic = text(await session.call_tool("skeptic", {"subject": "drug/mcp/dose", "predicate": "mg"}))
         assert "conflict score" in skeptic, skeptic
+        past = await session.call_tool("skeptic", {
+            "subject": "drug/mcp/dose", "predicate": "mg", "known_at": before})
+        assert not past.isError and "conflict score" in text(past), text(past)
+        bad_time = await session.call_tool("skeptic", {
+            "subject": "drug/mcp/dose", "predicate": "mg", "as_of": 5})
+        assert bad_time.isError and "RFC 3339" in text(bad_time), text(bad_time)
         tree = text(await session.call_tool("provenance", {"id": first_id}))
         assert "source source/MCPTRIAL" in tree and "signature valid" in tree, tree
         retracted = await session.call_tool("retract", {"target": first_id, "reason": "superseded"})

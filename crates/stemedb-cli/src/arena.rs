@@ -88,14 +88,16 @@ pub async fn run(args: ArenaArgs) -> Result<()> {
         return export(&args, dir);
     }
     ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    // Settings first: a mistyped name is said before any server is asked.
+    let (chosen, setups) = (scenarios(&args.scenario)?, setups(&args.setup)?);
     let client = args.server.client()?;
     client
         .health()
         .await
         .with_context(|| format!("is a server running at {}?", args.server.server))?;
     let mut rows = Vec::new();
-    for scenario in scenarios(&args.scenario)? {
-        for setup in setups(&args.setup)? {
+    for scenario in chosen {
+        for &setup in &setups {
             let world = World::generate(scenario, args.facts, args.seed);
             let row = play(&client, &world, setup, args.concurrency)
                 .await

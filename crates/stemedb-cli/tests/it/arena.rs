@@ -102,3 +102,31 @@ fn every_lens_and_baseline_stays_above_its_recorded_floor() {
         "a second run of a seed answers the same"
     );
 }
+
+/// Mistyped settings are named before any server is asked (none runs here), in a sentence,
+/// without a backtrace.
+#[test]
+fn a_mistyped_scenario_or_setup_is_named_without_a_server() {
+    for (flag, value, expected) in [
+        (
+            "--scenario",
+            "zombies",
+            "--scenario \"zombies\": expected all or one of",
+        ),
+        (
+            "--setup",
+            "maybe",
+            "--setup \"maybe\": expected unconfigured, roots or both",
+        ),
+    ] {
+        let output = std::process::Command::new(BIN)
+            .args(["arena", "--server", "http://127.0.0.1:9", flag, value])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run stemedb arena");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag} {value} is refused");
+        assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    }
+}
