@@ -8,11 +8,13 @@
 #![forbid(unsafe_code)]
 
 mod baselines;
+mod evidence;
 mod world;
 
 pub use baselines::{
     Baseline, FactClaims, latest_claims, majority_vote, pooled_investment, truth_finder,
 };
+pub use evidence::{evidence_answers, fact_evidence};
 pub use world::{Agent, Claim, Fact, Persona, SCENARIOS, Scenario, World};
 
 use serde_json::Value;

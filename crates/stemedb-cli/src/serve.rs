@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// past it: 503 not-yet-applied.
     #[arg(long, env = "STEMEDB_MIN_SEQUENCE_WAIT_MS", default_value_t = defaults().min_sequence_wait_ms)]
     min_sequence_wait_ms: u64,
+    /// Least time between two refreshes of the evidence lens's reliability table, in
+    /// milliseconds (a refresh also waits nine times as long as the last one took).
+    #[arg(long, env = "STEMEDB_RELIABILITY_REFRESH_MS", default_value_t = defaults().reliability_refresh_ms)]
+    reliability_refresh_ms: u64,
     /// How far ahead of the server clock a timestamp may be, in milliseconds.
     #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = defaults().db.future_skew_ms)]
     future_skew_ms: i64,
@@ -243,6 +247,7 @@ impl ServeArgs {
             connections_max: self.connections_max,
             json_depth_max: self.json_depth_max,
             min_sequence_wait_ms: self.min_sequence_wait_ms,
+            reliability_refresh_ms: self.reliability_refresh_ms,
             allowed_hosts: non_empty(&self.allowed_hosts),
             cors_origins: non_empty(&self.cors_origins),
             ..ServerConfig::default()

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod conflict;
+mod evidence;
 mod rank;
 mod trust;
 
@@ -16,6 +17,10 @@ use stemedb_core::{AssertionId, Timestamp};
 pub use conflict::{
     ValueCluster, agrees, cluster_key, conflict_score, conflict_score_pairwise, value_clusters,
     value_distance,
+};
+pub use evidence::{
+    ACCURACY_MAX, ACCURACY_MIN, AgentReliability, EvidenceParams, FactClaim, FactEvidence,
+    anchor_accuracy, claim_vote, earn_reliability, evidence_winners, fact_votes,
 };
 pub use rank::{rank, weighted_median};
 pub use trust::{TrustEdge, TrustEntry, TrustMap, TrustParams, compute_trust};
@@ -33,15 +38,19 @@ pub enum LensKind {
     Conflict,
     /// Gold standards first, then authority (when some agent has a trust chain), then consensus.
     Layered,
+    /// Votes by each agent's accuracy earned from all its claims; copies of an agent not
+    /// counted twice (docs/lenses.md §Evidence). The default.
+    Evidence,
 }
 
 impl LensKind {
-    pub const ALL: [LensKind; 5] = [
+    pub const ALL: [LensKind; 6] = [
         LensKind::Recency,
         LensKind::Authority,
         LensKind::Consensus,
         LensKind::Conflict,
         LensKind::Layered,
+        LensKind::Evidence,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +60,7 @@ impl LensKind {
             LensKind::Consensus => "consensus",
             LensKind::Conflict => "conflict",
             LensKind::Layered => "layered",
+            LensKind::Evidence => "evidence",
         }
     }
 }
@@ -63,7 +73,7 @@ impl fmt::Display for LensKind {
 
 /// The name was not one of the lenses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown lens {0:?}; expected one of recency, authority, consensus, conflict, layered")]
+#[error("unknown lens {0:?}; expected one of recency, authority, consensus, conflict, layered, evidence")]
 pub struct UnknownLens(pub String);
 
 impl FromStr for LensKind {
@@ -93,6 +103,11 @@ pub struct Candidate<'a> {
     pub gold: bool,
     /// The agent has a trust chain from a root (its trust is not the default).
     pub rooted: bool,
+    /// The agent's accuracy earned from evidence (the evidence lens; [`earn_reliability`]).
+    pub accuracy: f64,
+    /// The agent whose claims this agent's repeat (the evidence lens does not count the
+    /// copy where both name the same value).
+    pub copy_of: Option<&'a str>,
 }
 
 impl Candidate<'_> {

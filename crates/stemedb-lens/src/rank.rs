@@ -51,6 +51,7 @@ pub fn rank(lens: LensKind, candidates: &[Candidate<'_>], _ctx: &LensContext) ->
             )
         }
         LensKind::Consensus => consensus(candidates, &mut order),
+        LensKind::Evidence => crate::evidence::rank_evidence(candidates, &mut order),
         LensKind::Layered => {
             let (decided, text) = layered(candidates, &mut order);
             layer = Some(decided);
@@ -112,7 +113,7 @@ fn by_recency(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
         .then_with(|| by_id(a, b))
 }
 
-fn by_authority(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+pub(crate) fn by_authority(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
     b.weight()
         .total_cmp(&a.weight())
         .then_with(|| by_recency(a, b))

@@ -28,6 +28,10 @@ pub struct ServerConfig {
     /// Longest a query with `min_sequence` waits for this node to apply that sequence before
     /// 503 `not-yet-applied` (default 2 s; below `request_timeout_ms`).
     pub min_sequence_wait_ms: u64,
+    /// Least time between two refreshes of the evidence lens's reliability table; a refresh
+    /// also waits nine times as long as the last one took, so that it uses at most a tenth of
+    /// a core (default 1 s; docs/lenses.md §Evidence).
+    pub reliability_refresh_ms: u64,
     /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
     /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other
     /// name only if listed; on other binds, when the list is not empty, only listed names are
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             connections_max: 1024,
             json_depth_max: 64,
             min_sequence_wait_ms: 2_000,
+            reliability_refresh_ms: 1_000,
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             db: DbConfig::default(),

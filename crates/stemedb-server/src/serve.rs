@@ -12,6 +12,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::framing::{Framing, FramingCheck};
+use stemedb::Db;
+
 use crate::{ApiError, AppState, problem};
 
 /// Connections refused at the cap that may be answered at once; past this they are dropped.
@@ -40,6 +42,11 @@ where
     let open = Arc::new(Semaphore::new(config.connections_max));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
     let (stop, stopping) = watch::channel(false);
+    tokio::spawn(refresh_reliability(
+        Arc::clone(&db),
+        config.reliability_refresh_ms,
+        stopping.clone(),
+    ));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -85,6 +92,27 @@ where
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
         Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}
+
+/// Keeps the evidence lens's reliability table close behind the log until `stopping`: a
+/// refresh on a blocking thread whenever the table is behind, at least `refresh_ms` apart and
+/// nine times as long apart as the last one took (at most a tenth of a core at any size).
+async fn refresh_reliability(db: Arc<Db>, refresh_ms: u64, mut stopping: watch::Receiver<bool>) {
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping.changed() => return,
+        }
+        let worker = Arc::clone(&db);
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || worker.refresh_reliability()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "refreshing the reliability table failed"),
+            Err(e) => tracing::warn!(error = %e, "the reliability refresh stopped"),
+        }
+        wait = Duration::from_millis(refresh_ms).max(started.elapsed() * 9);
     }
 }
 

@@ -13,7 +13,7 @@ use stemedb::core::control::{EPOCH, GOLD_STANDARD, RETRACTS, REVIEW, TRUSTS, VOT
 use stemedb::core::{AssertionId, Timestamp};
 use stemedb::{DbError, Ingested, Role, parse_query_time};
 use stemedb_wire::{
-    AgentResponse, CircuitReset, ControlResponse, QuarantineItem, QuarantineList, RetractResponse,
+    AgentReliability, AgentResponse, CircuitReset, ControlResponse, QuarantineItem, QuarantineList, RetractResponse,
     RoleList, RoleResponse,
 };
 
@@ -280,7 +280,18 @@ pub async fn get_agent(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let agent = id.clone();
-    let info = blocking(&state, move |db| Ok(db.agent_info(&agent)?)).await?;
+    let (info, reliability) = blocking(&state, move |db| {
+        Ok((db.agent_info(&agent)?, db.agent_reliability(&agent)?))
+    })
+    .await?;
+    let reliability = AgentReliability {
+        accuracy: reliability.accuracy,
+        claims: reliability.claims as u64,
+        agreed: reliability.agreed as u64,
+        copy_of: reliability.copy_of,
+        anchored: reliability.anchored,
+        table_sequence: reliability.table_sequence,
+    };
     let circuit = state.agents.status(&id, std::time::Instant::now())?;
     let Some(info) = info else {
         // An agent with no record yet may still have a circuit (its writes all failed).
@@ -295,6 +306,7 @@ pub async fn get_agent(
                 trust_chain_depth: None,
                 trust_path: Vec::new(),
                 trust_root: false,
+                reliability,
             };
             return Ok(Json(answer).into_response());
         }
@@ -311,6 +323,7 @@ pub async fn get_agent(
         trust_chain_depth: chain.map(|c| c.depth() as u64),
         trust_path: chain.map(|c| c.path.clone()).unwrap_or_default(),
         trust_root: info.trust_root,
+        reliability,
     };
     Ok(Json(answer).into_response())
 }

@@ -26,7 +26,7 @@ pub use problem::Problem;
 pub use query::{Group, QueryParams, QueryResponse};
 pub use record::{AssertionBody, AssertionWire, Record, Votes};
 pub use truth::{
-    AgentCircuit, AgentIdBody, AgentResponse, CircuitReset, Cluster, ControlResponse, Outlier,
+    AgentCircuit, AgentIdBody, AgentReliability, AgentResponse, CircuitReset, Cluster, ControlResponse, Outlier,
     ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, RetractResponse, RoleList,
     RoleResponse, SkepticResponse, SourceNode,
 };

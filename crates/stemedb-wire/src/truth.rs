@@ -83,6 +83,29 @@ pub struct AgentResponse {
     /// Root first, this agent last.
     pub trust_path: Vec<String>,
     pub trust_root: bool,
+    /// Its accuracy as the evidence lens weighs it.
+    pub reliability: AgentReliability,
+}
+
+/// An agent's accuracy earned from evidence, from the newest reliability table
+/// (docs/lenses.md §Evidence).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentReliability {
+    /// The chance that its claim holds, as the evidence lens uses it: earned, or the prior
+    /// for an agent the table does not know yet, and never under its trust chain's floor.
+    pub accuracy: f64,
+    /// Facts it has a live claim on, in the table.
+    pub claims: u64,
+    /// Of those, how many name the value the evidence believes.
+    pub agreed: u64,
+    /// The agent whose claims it repeats soon after, errors included; its echoes of that
+    /// agent are not counted.
+    pub copy_of: Option<String>,
+    /// Its accuracy has a floor from a trust chain.
+    pub anchored: bool,
+    /// The last sequence the table weighs (0: no table yet).
+    pub table_sequence: u64,
 }
 
 /// The agent's circuit breaker (docs/security.md).

@@ -12,6 +12,7 @@ mod ingest;
 mod provenance;
 mod query;
 mod record;
+mod reliability;
 mod replicate;
 mod skeptic;
 mod slots;
@@ -27,6 +28,7 @@ pub use ingest::Ingested;
 pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
+pub use reliability::{AgentReliabilityNow, AgentReliabilityView, ReliabilityTable};
 pub use replicate::LogSink;
 pub use skeptic::ReadAt;
 pub use stemedb_core as core;
@@ -60,6 +62,8 @@ pub struct Db {
     opened_in: std::time::Duration,
     /// Cluster mode: where appends go instead of the local writer.
     sink: std::sync::OnceLock<Arc<dyn LogSink>>,
+    /// The evidence lens's tables of earned accuracy.
+    reliability: reliability::ReliabilityCache,
 }
 
 impl std::fmt::Debug for Db {
@@ -103,6 +107,7 @@ impl Db {
             config,
             clock,
             sink: std::sync::OnceLock::new(),
+            reliability: reliability::ReliabilityCache::default(),
         })
     }
 

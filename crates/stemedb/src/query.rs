@@ -11,6 +11,7 @@ use stemedb_core::{Timestamp, ValidationError};
 use stemedb_lens::{Candidate, LensContext, LensKind, TrustMap, rank};
 use stemedb_store::{Bound, GroupKey, Stage};
 
+use crate::reliability::ReliabilityTable;
 use crate::{Db, DbError, RecordView};
 
 /// A query (docs/api.md). `subject` is exact, or a prefix ending in `/*`; `*` alone means all.
@@ -53,7 +54,7 @@ impl Query {
         Self {
             subject: subject.into(),
             predicate: None,
-            lens: LensKind::Recency,
+            lens: LensKind::Evidence,
             as_of: None,
             known_at: None,
             at_sequence: None,
@@ -341,11 +342,20 @@ impl Db {
         }))
     }
 
-    fn reading<'q>(&self, query: &'q Query, bound: Bound) -> Result<Reading<'q>, DbError> {
+    pub(crate) fn reading<'q>(&self, query: &'q Query, bound: Bound) -> Result<Reading<'q>, DbError> {
+        let trust = self.store.trust_map(bound)?;
+        let reliability = if query.lens == LensKind::Evidence {
+            let latest =
+                query.at_sequence.is_none() && query.known_at.is_none() && query.as_of.is_none();
+            Some(self.reliability_at(bound, &trust, latest)?)
+        } else {
+            None
+        };
         Ok(Reading {
             query,
             bound,
-            trust: self.store.trust_map(bound)?,
+            trust,
+            reliability,
             context: LensContext {
                 now: self.clock.now(),
             },
@@ -424,7 +434,7 @@ impl Db {
     /// The group's records that the query admits, each with its stage as of the bound. Unless
     /// the whole group is answered, their canonical bytes are dropped here (the page's are read
     /// again), so a large group costs only the fields a lens reads.
-    fn admitted_records(
+    pub(crate) fn admitted_records(
         &self,
         sequences: &[u64],
         reading: &Reading<'_>,
@@ -463,7 +473,7 @@ impl Db {
     fn candidates<'r>(
         &self,
         records: &'r [RecordView],
-        reading: &Reading<'_>,
+        reading: &'r Reading<'_>,
     ) -> Result<Vec<Candidate<'r>>, DbError> {
         let lens = reading.query.lens;
         let uses_votes = matches!(lens, LensKind::Consensus | LensKind::Layered);
@@ -489,8 +499,17 @@ impl Db {
                 value: &r.value,
                 agent_id: &r.agent_id,
                 vote_balance,
-                gold: lens == LensKind::Layered && self.store.is_gold(&r.id, reading.bound)?,
+                gold: matches!(lens, LensKind::Layered | LensKind::Evidence)
+                    && self.store.is_gold(&r.id, reading.bound)?,
                 rooted: reading.trust.entry(&r.agent_id).is_some(),
+                accuracy: reading
+                    .reliability
+                    .as_ref()
+                    .map_or(0.0, |t| t.accuracy(&r.agent_id, &reading.trust)),
+                copy_of: reading
+                    .reliability
+                    .as_ref()
+                    .and_then(|t| t.copy_of(&r.agent_id)),
             });
         }
         Ok(candidates)
@@ -578,7 +597,16 @@ impl Db {
             subject: group.subject,
             predicate: group.predicate,
             conflict_score: ranking.conflict_score,
-            explanation: ranking.explanation,
+            explanation: match &reading.reliability {
+                Some(table) => format!(
+                    "{}; accuracies from the reliability table at sequence {} ({} fact(s), {} agent(s))",
+                    ranking.explanation,
+                    table.sequence,
+                    table.facts,
+                    table.agent_count()
+                ),
+                None => ranking.explanation,
+            },
             winner,
             assertions,
             assertions_total: total,
@@ -595,7 +623,7 @@ impl Db {
 /// `supersedes`, so that no lens counts one agent twice after it changed its mind
 /// (docs/lenses.md §One claim per agent). `records` are in sequence order, and so is the
 /// answer.
-fn latest_per_agent(records: Vec<RecordView>) -> Vec<RecordView> {
+pub(crate) fn latest_per_agent(records: Vec<RecordView>) -> Vec<RecordView> {
     let mut latest: std::collections::HashMap<&str, (Timestamp, u64)> =
         std::collections::HashMap::with_capacity(records.len());
     for r in &records {
@@ -707,10 +735,12 @@ fn fingerprint(query: &Query) -> [u8; 8] {
 }
 
 /// What one query reads against: its bound, the trust map at that bound and "now".
-struct Reading<'a> {
-    query: &'a Query,
-    bound: Bound,
-    trust: Arc<TrustMap>,
+pub(crate) struct Reading<'a> {
+    pub(crate) query: &'a Query,
+    pub(crate) bound: Bound,
+    pub(crate) trust: Arc<TrustMap>,
+    /// The evidence lens's table (only when it is the lens).
+    reliability: Option<Arc<ReliabilityTable>>,
     context: LensContext,
     fingerprint: [u8; 8],
 }

@@ -77,6 +77,8 @@ impl Db {
                 vote_balance: 0.0,
                 gold: false,
                 rooted: trust.entry(&r.agent_id).is_some(),
+                accuracy: 0.0,
+                copy_of: None,
             })
             .collect();
         let score = conflict_score(&candidates);
