@@ -43,7 +43,10 @@ pub struct ArenaArgs {
 }
 
 /// The lenses the arena asks (conflict ranks as authority does, so it is not asked again).
-const LENSES: [&str; 4] = ["recency", "authority", "consensus", "layered"];
+const LENSES: [&str; 5] = ["recency", "authority", "consensus", "layered", "evidence"];
+
+/// How long the arena waits for the server's reliability table to weigh its claims.
+const RELIABILITY_WAIT_SECS: u64 = 120;
 
 /// The worlds' start: 2025-01-01T00:00:00Z, in seconds since the epoch.
 const START_SECS: i64 = 1_735_689_600;
@@ -132,15 +135,39 @@ fn agent_key(agent_id: &str) -> SecretKey {
 
 async fn play(client: &Client, world: &World, setup: Setup, concurrency: usize) -> Result<Value> {
     let prefix = prefix(world, setup);
-    post_claims(client, world, &prefix).await?;
+    let mut written = post_claims(client, world, &prefix).await?;
     if setup == Setup::Roots {
-        grant_roots(client, world, &prefix).await?;
+        written = written.max(grant_roots(client, world, &prefix).await?);
+    }
+    let first_agent = world.agents.first().map(|a| format!("{prefix}/{}", a.name));
+    if let Some(agent_id) = first_agent {
+        wait_for_reliability(client, &agent_id, written).await?;
     }
     let mut accuracy_by = serde_json::Map::new();
+    let mut evidence_answers = Vec::new();
     for lens in LENSES {
         let answers = ask(client, world, &prefix, lens, concurrency).await?;
         accuracy_by.insert(lens.to_owned(), json!(accuracy(&world.facts, &answers)));
+        if lens == "evidence" {
+            evidence_answers = answers;
+        }
     }
+    // The same algorithm in-process on the world's claims: the server must agree with it.
+    let roots: Vec<usize> = match setup {
+        Setup::Roots => (0..world.agents.len())
+            .filter(|&a| world.agents[a].persona == Persona::Expert)
+            .collect(),
+        Setup::Unconfigured => Vec::new(),
+    };
+    let (reference, _) = stemedb_arena::evidence_answers(world, &roots, &Default::default());
+    let differing = reference
+        .iter()
+        .zip(&evidence_answers)
+        .filter(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => !stemedb_arena::is_correct(b, a),
+            (a, b) => a.is_some() != b.is_some(),
+        })
+        .count();
     let claims = latest_claims(world);
     for baseline in Baseline::ALL {
         let answers = baseline.answer(&claims);
@@ -155,10 +182,40 @@ async fn play(client: &Client, world: &World, setup: Setup, concurrency: usize) 
         "agents": world.agents.len(),
         "claims": world.claims.len(),
         "accuracy": accuracy_by,
+        "evidence_differing_from_reference": differing,
     }))
 }
 
-async fn post_claims(client: &Client, world: &World, prefix: &str) -> Result<()> {
+/// Waits until the server's reliability table weighs every record up to `sequence` (it is
+/// refreshed in the background), so that the evidence lens answers from the claims just made.
+async fn wait_for_reliability(client: &Client, agent_id: &str, sequence: u64) -> Result<()> {
+    let encoded: String = agent_id
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let path = format!("/v1/agents/{encoded}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(RELIABILITY_WAIT_SECS);
+    loop {
+        let answer = client.get_json(&path, &[]).await?;
+        let covered = answer["reliability"]["table_sequence"].as_u64().unwrap_or(0);
+        if covered >= sequence {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the server's reliability table stayed at sequence {covered}, behind {sequence}, for {RELIABILITY_WAIT_SECS} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Posts every claim; returns the highest sequence among them.
+async fn post_claims(client: &Client, world: &World, prefix: &str) -> Result<u64> {
     let keys: Vec<(String, SecretKey)> = world
         .agents
         .iter()
@@ -184,18 +241,22 @@ async fn post_claims(client: &Client, world: &World, prefix: &str) -> Result<()>
         );
         signed.push(draft.confidence(claim.confidence).sign(key)?);
     }
+    let mut last = 0;
     for chunk in signed.chunks(1000) {
         let answer = client.assert_batch(chunk).await?;
         ensure!(
             answer.rejected == 0,
             "the server refused a claim: {answer:?}"
         );
+        last = answer.results.iter().filter_map(|r| r.sequence).fold(last, u64::max);
     }
-    Ok(())
+    Ok(last)
 }
 
-/// Makes every expert a trust root (201, or already one).
-async fn grant_roots(client: &Client, world: &World, prefix: &str) -> Result<()> {
+/// Makes every expert a trust root (201, or already one); returns the highest sequence of
+/// the grants.
+async fn grant_roots(client: &Client, world: &World, prefix: &str) -> Result<u64> {
+    let mut last = 0;
     for agent in world.agents.iter().filter(|a| a.persona == Persona::Expert) {
         let agent_id = format!("{prefix}/{}", agent.name);
         let (status, answer) = client
@@ -205,8 +266,9 @@ async fn grant_roots(client: &Client, world: &World, prefix: &str) -> Result<()>
             status == 201 || status == 200,
             "granting {agent_id} as a trust root (an admin API key is needed): {status} {answer}"
         );
+        last = last.max(answer["sequence"].as_u64().unwrap_or(0));
     }
-    Ok(())
+    Ok(last)
 }
 
 /// Each fact's winner under `lens`, `concurrency` queries at a time.
