@@ -34,7 +34,7 @@ export interface QueryResult { lens: string; groups: Group[]; next_cursor: strin
 
 export interface QueryOptions {
   predicate?: string;
-  lens?: "recency" | "authority" | "consensus" | "conflict" | "layered";
+  lens?: "evidence" | "recency" | "authority" | "consensus" | "conflict" | "layered";
   as_of?: string;
   known_at?: string;
   at_sequence?: number;

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use stemedb_lens::{
-    AgentReliability, EvidenceParams, cluster_key, FactClaim, FactEvidence, anchor_accuracy, earn_reliability,
-    evidence_winners,
+    AgentReliability, EvidenceParams, FactClaim, FactEvidence, anchor_accuracy, cluster_key,
+    earn_reliability, evidence_winners,
 };
 
 use crate::World;
@@ -92,12 +92,23 @@ mod tests {
         let facts: usize = facts.parse().unwrap();
         let mut params = EvidenceParams::default();
         let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-        if let Some(v) = var("TRY_ROUNDS") { params.rounds = v as usize; }
-        if let Some(v) = var("TRY_PRIOR") { params.prior_accuracy = v; }
-        if let Some(v) = var("TRY_STRENGTH") { params.prior_strength = v; }
-        if let Some(v) = var("TRY_POOLED") { params.pooled_rounds = v as usize; }
+        if let Some(v) = var("TRY_ROUNDS") {
+            params.rounds = v as usize;
+        }
+        if let Some(v) = var("TRY_PRIOR") {
+            params.prior_accuracy = v;
+        }
+        if let Some(v) = var("TRY_STRENGTH") {
+            params.prior_strength = v;
+        }
+        if let Some(v) = var("TRY_POOLED") {
+            params.pooled_rounds = v as usize;
+        }
         for scenario in &SCENARIOS {
-            let seed = std::env::var("TRY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+            let seed = std::env::var("TRY_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1);
             let world = World::generate(scenario, facts, seed);
             let claims = latest_claims(&world);
             let base: Vec<String> = Baseline::ALL
@@ -117,7 +128,10 @@ mod tests {
                     e.0 += r.accuracy;
                     e.1 += 1;
                 }
-                let text: Vec<String> = by.iter().map(|(k, (s, n))| format!("{k} {:.3}", s / *n as f64)).collect();
+                let text: Vec<String> = by
+                    .iter()
+                    .map(|(k, (s, n))| format!("{k} {:.3}", s / *n as f64))
+                    .collect();
                 println!("  {}", text.join(", "));
             }
             println!(

@@ -199,10 +199,13 @@ async fn wait_for_reliability(client: &Client, agent_id: &str, sequence: u64) ->
         })
         .collect();
     let path = format!("/v1/agents/{encoded}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(RELIABILITY_WAIT_SECS);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(RELIABILITY_WAIT_SECS);
     loop {
         let answer = client.get_json(&path, &[]).await?;
-        let covered = answer["reliability"]["table_sequence"].as_u64().unwrap_or(0);
+        let covered = answer["reliability"]["table_sequence"]
+            .as_u64()
+            .unwrap_or(0);
         if covered >= sequence {
             return Ok(());
         }
@@ -248,7 +251,11 @@ async fn post_claims(client: &Client, world: &World, prefix: &str) -> Result<u64
             answer.rejected == 0,
             "the server refused a claim: {answer:?}"
         );
-        last = answer.results.iter().filter_map(|r| r.sequence).fold(last, u64::max);
+        last = answer
+            .results
+            .iter()
+            .filter_map(|r| r.sequence)
+            .fold(last, u64::max);
     }
     Ok(last)
 }

@@ -105,8 +105,9 @@ pub struct QueryArgs {
     subject: String,
     #[arg(long)]
     predicate: Option<String>,
-    /// recency, authority, consensus, conflict or layered (docs/lenses.md).
-    #[arg(long, default_value = "recency")]
+    /// evidence (the default: votes by earned accuracy), recency, authority, consensus,
+    /// conflict or layered (docs/lenses.md).
+    #[arg(long, default_value = "evidence")]
     lens: String,
     #[command(flatten)]
     time: TimeArgs,

@@ -292,7 +292,7 @@ fn tool_list() -> Value {
          "inputSchema": {"type": "object", "required": ["subject"], "properties": {
             "subject": string("An exact subject, or a prefix ending in /* (drug/*)"),
             "predicate": string("Only this predicate"),
-            "lens": {"type": "string", "enum": ["recency", "authority", "consensus", "conflict", "layered"], "description": "recency: newest claim; authority: most trusted agent; consensus: most weight; conflict: shows disagreement; layered: authority, then consensus, then recency"},
+            "lens": {"type": "string", "enum": ["evidence", "recency", "authority", "consensus", "conflict", "layered"], "description": "evidence (default): votes weighted by each agent's accuracy earned from all its claims, copies not counted twice; recency: newest claim; authority: most trusted agent; consensus: most weight; conflict: shows disagreement; layered: gold standard, then authority, then consensus"},
             "known_at": string(&format!("Answer as the store knew it then (transaction time), {time}")),
             "as_of": string(&format!("Only claims valid by then (valid time), {time}")),
             "include_retracted": {"type": "boolean", "description": "Let retracted claims take part"},

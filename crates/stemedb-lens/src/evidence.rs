@@ -265,7 +265,13 @@ fn pooled_beliefs(
                 }
                 let total: f64 = pool.iter().map(|h| h.powf(EXPONENT)).sum();
                 pool.iter()
-                    .map(|h| if total > 0.0 { h * h.powf(EXPONENT) / total } else { 0.0 })
+                    .map(|h| {
+                        if total > 0.0 {
+                            h * h.powf(EXPONENT) / total
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect()
             })
             .collect()
@@ -280,8 +286,8 @@ fn pooled_beliefs(
         for ((fact, b), p) in facts.iter().zip(&belief).zip(&pool) {
             for c in &fact.claims {
                 if p[c.value] > 0.0 {
-                    next[c.agent] += b[c.value] * (trust[c.agent] / claims[c.agent] as f64)
-                        / p[c.value];
+                    next[c.agent] +=
+                        b[c.value] * (trust[c.agent] / claims[c.agent] as f64) / p[c.value];
                 }
             }
         }
@@ -367,9 +373,7 @@ pub fn evidence_winners(
     let copy_of: Vec<Option<usize>> = reliability.iter().map(|r| r.copy_of).collect();
     facts
         .iter()
-        .map(|fact| {
-            fact_winner(fact, &fact_votes(fact, &accuracy, &copy_of))
-        })
+        .map(|fact| fact_winner(fact, &fact_votes(fact, &accuracy, &copy_of)))
         .collect()
 }
 
@@ -394,7 +398,11 @@ fn weighted_median(numbers: &[f64], weights: &[f64]) -> Option<usize> {
     order.sort_by(|&a, &b| numbers[a].total_cmp(&numbers[b]).then(a.cmp(&b)));
     let total: f64 = weights.iter().sum();
     let weight = |k: usize| if total > 0.0 { weights[k] } else { 1.0 };
-    let total = if total > 0.0 { total } else { numbers.len() as f64 };
+    let total = if total > 0.0 {
+        total
+    } else {
+        numbers.len() as f64
+    };
     let mut running = 0.0;
     for &k in &order {
         running += weight(k);
@@ -425,7 +433,8 @@ pub fn anchor_accuracy(trust: f64) -> f64 {
 
 /// The evidence lens on one group: the candidates as one fact (one claim each, values told
 /// apart by [`cluster_key`]), voted on by each agent's earned accuracy. Holders of the winning
-/// value come first (by authority), then the other values by their votes.
+/// value come first, then the other values by their votes; within a value, the most
+/// accurate agent first, then by authority.
 pub(crate) fn rank_evidence(candidates: &[Candidate<'_>], order: &mut [usize]) -> String {
     let keys: Vec<String> = candidates.iter().map(|c| cluster_key(c.value)).collect();
     let mut distinct: Vec<&String> = keys.iter().collect();
@@ -459,7 +468,10 @@ pub(crate) fn rank_evidence(candidates: &[Candidate<'_>], order: &mut [usize]) -
     let accuracy: Vec<f64> = candidates.iter().map(|c| c.accuracy).collect();
     let copy_of: Vec<Option<usize>> = candidates
         .iter()
-        .map(|c| c.copy_of.and_then(|s| candidates.iter().position(|o| o.agent_id == s)))
+        .map(|c| {
+            c.copy_of
+                .and_then(|s| candidates.iter().position(|o| o.agent_id == s))
+        })
         .collect();
     let votes = fact_votes(&fact, &accuracy, &copy_of);
     let winner = fact_winner(&fact, &votes).unwrap_or(0);
@@ -469,6 +481,7 @@ pub(crate) fn rank_evidence(candidates: &[Candidate<'_>], order: &mut [usize]) -
             .cmp(&(va == winner))
             .then(votes[vb].total_cmp(&votes[va]))
             .then(va.cmp(&vb))
+            .then(candidates[b].accuracy.total_cmp(&candidates[a].accuracy))
             .then_with(|| crate::rank::by_authority(&candidates[a], &candidates[b]))
     });
     let echoes = fact
@@ -481,7 +494,10 @@ pub(crate) fn rank_evidence(candidates: &[Candidate<'_>], order: &mut [usize]) -
     let how = if fact.gold.is_some() {
         "is marked gold by a curator".to_owned()
     } else if fact.numbers.is_empty() {
-        format!("carries the most votes ({:.3} of {total:.3})", votes[winner])
+        format!(
+            "carries the most votes ({:.3} of {total:.3})",
+            votes[winner]
+        )
     } else {
         format!(
             "is the vote-weighted median ({:.3} of {total:.3} votes on it)",
@@ -495,4 +511,115 @@ pub(crate) fn rank_evidence(candidates: &[Candidate<'_>], order: &mut [usize]) -
         w.agent_id,
         w.accuracy
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: i64 = 60_000_000;
+
+    /// A fact of `values` values with claims (agent, value, minute).
+    fn fact(values: usize, claims: &[(usize, usize, i64)]) -> FactEvidence {
+        FactEvidence {
+            values,
+            claims: claims
+                .iter()
+                .map(|&(agent, value, minute)| FactClaim {
+                    agent,
+                    value,
+                    time_micros: minute * MINUTE,
+                })
+                .collect(),
+            ..FactEvidence::default()
+        }
+    }
+
+    fn earn(
+        agents: usize,
+        anchors: &[Option<f64>],
+        facts: &[FactEvidence],
+    ) -> Vec<AgentReliability> {
+        earn_reliability(agents, anchors, facts, &EvidenceParams::default())
+    }
+
+    /// Agents 0 and 1 agree on twelve facts, agent 2 never does; agent 3 repeats agent 2 a
+    /// minute after it every time; agent 4 speaks once.
+    fn world() -> Vec<FactEvidence> {
+        let mut facts: Vec<FactEvidence> = (0..12)
+            .map(|i| {
+                fact(
+                    3,
+                    &[
+                        (0, 0, i * 100),
+                        (1, 0, i * 100 + 90),
+                        (2, 1, i * 100 + 5),
+                        (3, 1, i * 100 + 6),
+                    ],
+                )
+            })
+            .collect();
+        facts.push(fact(3, &[(4, 2, 5000), (0, 0, 5000)]));
+        facts
+    }
+
+    #[test]
+    fn accuracy_is_earned_copies_are_found_and_a_newcomer_stays_near_the_prior() {
+        let earned = earn(5, &[], &world());
+        assert!(
+            earned[0].accuracy > 0.8 && earned[1].accuracy > 0.8,
+            "{earned:?}"
+        );
+        assert!(earned[2].accuracy < 0.4, "the dissenter: {:?}", earned[2]);
+        assert_eq!(earned[3].copy_of, Some(2), "the copy of agent 2");
+        assert_eq!(earned[2].copy_of, None, "a source is not a copy");
+        assert_eq!(earned[0].copy_of, None);
+        let prior = EvidenceParams::default().prior_accuracy;
+        assert!(
+            (earned[4].accuracy - prior).abs() < 0.15,
+            "one claim: {:?}",
+            earned[4]
+        );
+        assert_eq!((earned[0].claims, earned[0].agreed), (13, 13));
+    }
+
+    #[test]
+    fn an_anchor_is_a_floor_and_a_gold_mark_is_believed() {
+        let mut facts = world();
+        let floor = anchor_accuracy(1.0);
+        let anchored = earn(5, &[None, None, Some(floor), None, None], &facts);
+        assert!(
+            anchored[2].anchored && anchored[2].accuracy >= floor,
+            "{:?}",
+            anchored[2]
+        );
+        // Gold on every fact for agent 2's value: now it is the reliable one.
+        for f in &mut facts[..12] {
+            f.gold = Some(1);
+        }
+        let gold = earn(5, &[], &facts);
+        assert!(gold[2].accuracy > gold[0].accuracy, "{gold:?}");
+        assert_eq!(evidence_winners(&facts[..1], &gold), vec![Some(1)]);
+    }
+
+    #[test]
+    fn the_table_does_not_depend_on_the_order_of_claims() {
+        let facts = world();
+        let reversed: Vec<FactEvidence> = facts
+            .iter()
+            .rev()
+            .map(|f| FactEvidence {
+                claims: f.claims.iter().rev().copied().collect(),
+                ..f.clone()
+            })
+            .collect();
+        let (a, b) = (earn(5, &[], &facts), earn(5, &[], &reversed));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x.accuracy - y.accuracy).abs() < 1e-9, "{x:?} {y:?}");
+            assert_eq!(
+                (x.copy_of, x.claims, x.agreed),
+                (y.copy_of, y.claims, y.agreed)
+            );
+        }
+    }
 }

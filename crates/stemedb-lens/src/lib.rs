@@ -73,7 +73,9 @@ impl fmt::Display for LensKind {
 
 /// The name was not one of the lenses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown lens {0:?}; expected one of recency, authority, consensus, conflict, layered, evidence")]
+#[error(
+    "unknown lens {0:?}; expected one of recency, authority, consensus, conflict, layered, evidence"
+)]
 pub struct UnknownLens(pub String);
 
 impl FromStr for LensKind {

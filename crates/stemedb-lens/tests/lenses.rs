@@ -21,6 +21,8 @@ fn candidates(rows: &[Row]) -> Vec<Candidate<'_>> {
             vote_balance: 0.0,
             gold: false,
             rooted: false,
+            accuracy: 0.6,
+            copy_of: None,
         })
         .collect()
 }

@@ -13,8 +13,8 @@ use stemedb::core::control::{EPOCH, GOLD_STANDARD, RETRACTS, REVIEW, TRUSTS, VOT
 use stemedb::core::{AssertionId, Timestamp};
 use stemedb::{DbError, Ingested, Role, parse_query_time};
 use stemedb_wire::{
-    AgentReliability, AgentResponse, CircuitReset, ControlResponse, QuarantineItem, QuarantineList, RetractResponse,
-    RoleList, RoleResponse,
+    AgentReliability, AgentResponse, CircuitReset, ControlResponse, QuarantineItem, QuarantineList,
+    RetractResponse, RoleList, RoleResponse,
 };
 
 use crate::auth::Caller;

@@ -342,7 +342,11 @@ impl Db {
         }))
     }
 
-    pub(crate) fn reading<'q>(&self, query: &'q Query, bound: Bound) -> Result<Reading<'q>, DbError> {
+    pub(crate) fn reading<'q>(
+        &self,
+        query: &'q Query,
+        bound: Bound,
+    ) -> Result<Reading<'q>, DbError> {
         let trust = self.store.trust_map(bound)?;
         let reliability = if query.lens == LensKind::Evidence {
             let latest =

@@ -198,7 +198,8 @@ impl Db {
                 if records.is_empty() {
                     continue;
                 }
-                let mut values: Vec<String> = records.iter().map(|r| cluster_key(&r.value)).collect();
+                let mut values: Vec<String> =
+                    records.iter().map(|r| cluster_key(&r.value)).collect();
                 values.sort();
                 values.dedup();
                 let mut fact = FactEvidence {
