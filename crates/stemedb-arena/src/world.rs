@@ -105,7 +105,7 @@ const fn scenario(
 }
 
 /// The scenarios of docs/truth-quality.md.
-pub const SCENARIOS: [Scenario; 5] = [
+pub const SCENARIOS: [Scenario; 6] = [
     scenario(
         "honest",
         "3 experts, 10 ordinary and 4 noisy agents, nobody lying",
@@ -125,6 +125,13 @@ pub const SCENARIOS: [Scenario; 5] = [
         "the honest cast, 2 trolls and a swarm of 40 sybil keys on 40 % of the facts",
         [3, 10, 4, 0],
         [2, 40, 0],
+        0.4,
+    ),
+    scenario(
+        "swarm",
+        "the honest cast and 30 coordinated trolls, a majority that tells the truth elsewhere, on 40 % of the facts",
+        [3, 10, 4, 0],
+        [30, 0, 0],
         0.4,
     ),
     scenario(

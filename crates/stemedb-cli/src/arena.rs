@@ -16,7 +16,7 @@ use crate::ServerArgs;
 pub struct ArenaArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// A scenario (honest, trolls, sybils, copiers, changes), or `all`.
+    /// A scenario (honest, trolls, sybils, swarm, copiers, changes), or `all`.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Facts per world.

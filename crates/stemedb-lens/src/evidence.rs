@@ -82,6 +82,15 @@ impl Default for EvidenceParams {
     }
 }
 
+/// How much higher an agent's accuracy among everyone may stand than among the anchored
+/// agents alone before the latter is taken. Judged by a few anchored agents, who err too, an
+/// honest agent looks a few points worse than it is (in the arena 0.03–0.08); a swarm that
+/// outvotes the truth looks 0.5 better among everyone.
+const VOUCHED_GAP_MAX: f64 = 0.15;
+
+/// Facts an agent must share with anchored agents before they judge it.
+const VOUCHED_FACTS_MIN: f64 = 5.0;
+
 /// Accuracies are kept inside (0, 1) so that votes stay finite.
 pub const ACCURACY_MIN: f64 = 0.01;
 pub const ACCURACY_MAX: f64 = 0.99;
@@ -137,6 +146,15 @@ pub fn earn_reliability(
         beliefs = vote_beliefs(facts, &accuracy, &copy_of);
         accuracy = accuracies(agent_count, anchors, facts, &beliefs, params);
     }
+    if anchors.iter().any(Option::is_some) {
+        let vouched = vouched_accuracies(agent_count, anchors, facts, &accuracy, params);
+        for (a, v) in accuracy.iter_mut().zip(vouched) {
+            if *a - v > VOUCHED_GAP_MAX {
+                *a = v;
+            }
+        }
+        beliefs = vote_beliefs(facts, &accuracy, &copy_of);
+    }
     let winners: Vec<Option<usize>> = beliefs.iter().map(|b| argmax(b)).collect();
     let mut agreed = vec![0usize; agent_count];
     for (fact, winner) in facts.iter().zip(&winners) {
@@ -155,6 +173,62 @@ pub fn earn_reliability(
             anchored: anchors.get(a).copied().flatten().is_some(),
         })
         .collect()
+}
+
+/// Each agent's accuracy judged only by the anchored agents: on the facts where an anchored
+/// agent (or a gold mark) speaks, the belief that the anchored votes alone give its value,
+/// with the prior's pseudo-claims. An agent that meets them on fewer than
+/// [`VOUCHED_FACTS_MIN`] facts, and an anchored one, keeps its own: roots named for one
+/// domain say nothing of agents in another. Taken as a ceiling, this is what stops a swarm that agrees with itself
+/// (and with everyone elsewhere) from voting itself reliable once some agents are vouched for.
+fn vouched_accuracies(
+    agent_count: usize,
+    anchors: &[Option<f64>],
+    facts: &[FactEvidence],
+    accuracy: &[f64],
+    params: &EvidenceParams,
+) -> Vec<f64> {
+    let is_anchored = |a: usize| anchors.get(a).copied().flatten().is_some();
+    let mut held = vec![0.0; agent_count];
+    let mut count = vec![0.0; agent_count];
+    for fact in facts {
+        let belief = match fact.gold {
+            Some(gold) => certain(fact.values, gold),
+            None => {
+                if !fact.claims.iter().any(|c| is_anchored(c.agent)) {
+                    continue;
+                }
+                let mut votes = vec![0.0; fact.values];
+                for c in fact.claims.iter().filter(|c| is_anchored(c.agent)) {
+                    votes[c.value] += claim_vote(accuracy[c.agent], fact.values);
+                }
+                softmax(&votes)
+            }
+        };
+        for c in &fact.claims {
+            held[c.agent] += belief.get(c.value).copied().unwrap_or(0.0);
+            count[c.agent] += 1.0;
+        }
+    }
+    let prior = params.prior_accuracy * params.prior_strength;
+    (0..agent_count)
+        .map(|a| {
+            if is_anchored(a) || count[a] < VOUCHED_FACTS_MIN {
+                accuracy[a]
+            } else {
+                ((held[a] + prior) / (count[a] + params.prior_strength))
+                    .clamp(ACCURACY_MIN, ACCURACY_MAX)
+            }
+        })
+        .collect()
+}
+
+/// `e^v` normalised: a probability per value.
+fn softmax(votes: &[f64]) -> Vec<f64> {
+    let top = votes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = votes.iter().map(|v| (v - top).exp()).collect();
+    let total: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / total).collect()
 }
 
 /// The index of the largest score; the first of equal ones.
@@ -208,11 +282,7 @@ fn vote_beliefs(
             if let Some(gold) = fact.gold {
                 return certain(fact.values, gold);
             }
-            let votes = fact_votes(fact, accuracy, copy_of);
-            let top = votes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let exp: Vec<f64> = votes.iter().map(|v| (v - top).exp()).collect();
-            let total: f64 = exp.iter().sum();
-            exp.iter().map(|e| e / total).collect()
+            softmax(&fact_votes(fact, accuracy, copy_of))
         })
         .collect()
 }

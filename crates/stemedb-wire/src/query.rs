@@ -14,7 +14,7 @@ pub struct QueryParams {
     pub concept_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicate: Option<String>,
-    /// `recency` (default), `authority`, `consensus`, `conflict` or `layered`.
+    /// `evidence` (default), `recency`, `authority`, `consensus`, `conflict` or `layered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lens: Option<String>,
     /// Valid time: only assertions with `timestamp` ≤ as_of.

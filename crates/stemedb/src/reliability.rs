@@ -19,7 +19,7 @@ use stemedb_lens::{
 use stemedb_store::{Bound, GroupKey};
 
 use crate::query::latest_per_agent;
-use crate::{Db, DbError, Query};
+use crate::{Db, DbError, LensKind, Query};
 
 /// Groups read per scan while computing a table (bounds its memory, not its result).
 const SCAN_GROUPS_PER_PAGE: usize = 4096;
@@ -179,6 +179,8 @@ impl Db {
     ) -> Result<ReliabilityTable, DbError> {
         let started = Instant::now();
         let mut query = Query::new("*");
+        // Any lens but evidence: the reading must not ask for the table being made.
+        query.lens = LensKind::Recency;
         query.as_of = bound.as_of_micros.map(stemedb_core::Timestamp);
         let reading = self.reading(&query, bound)?;
         let mut agents = AgentIndex::default();
