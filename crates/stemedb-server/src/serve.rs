@@ -42,7 +42,7 @@ where
     let open = Arc::new(Semaphore::new(config.connections_max));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
     let (stop, stopping) = watch::channel(false);
-    tokio::spawn(refresh_reliability(
+    let refresher = tokio::spawn(refresh_reliability(
         Arc::clone(&db),
         config.reliability_refresh_ms,
         stopping.clone(),
@@ -87,6 +87,9 @@ where
         );
         connections.abort_all();
     }
+    // The refresher holds the database: it must have let go (a refresh in flight finishes)
+    // before the close, so that the data directory's lock goes with the last handle.
+    let _ = refresher.await;
     let closed = tokio::task::spawn_blocking(move || db.close()).await;
     match closed {
         Ok(Ok(())) => Ok(()),
@@ -100,6 +103,7 @@ where
 /// nine times as long apart as the last one took (at most a tenth of a core at any size).
 async fn refresh_reliability(db: Arc<Db>, refresh_ms: u64, mut stopping: watch::Receiver<bool>) {
     let mut wait = Duration::ZERO;
+    let mut covered = 0;
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -108,6 +112,16 @@ async fn refresh_reliability(db: Arc<Db>, refresh_ms: u64, mut stopping: watch::
         let worker = Arc::clone(&db);
         let started = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || worker.refresh_reliability()).await {
+            Ok(Ok(table)) if table.sequence != covered => {
+                covered = table.sequence;
+                tracing::info!(
+                    sequence = table.sequence,
+                    facts = table.facts,
+                    agents = table.agent_count(),
+                    took_ms = table.took.as_millis() as u64,
+                    "reliability table refreshed"
+                );
+            }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "refreshing the reliability table failed"),
             Err(e) => tracing::warn!(error = %e, "the reliability refresh stopped"),

@@ -12,28 +12,31 @@ const FACTS: &str = "200";
 const SEED: &str = "1";
 
 /// The columns of [`FLOORS`], in order.
-const COLUMNS: [&str; 7] = [
+const COLUMNS: [&str; 8] = [
     "recency",
     "authority",
     "consensus",
     "layered",
+    "evidence",
     "majority-vote",
     "truthfinder",
     "pooled-investment",
 ];
 
 /// Floors in percent: (scenario, setup, one per column).
-const FLOORS: [(&str, &str, [u32; 7]); 10] = [
-    ("honest", "unconfigured", [69, 84, 91, 91, 90, 90, 88]),
-    ("honest", "roots", [69, 84, 91, 87, 90, 90, 88]),
-    ("trolls", "unconfigured", [49, 54, 58, 58, 64, 54, 89]),
-    ("trolls", "roots", [49, 80, 84, 80, 64, 54, 89]),
-    ("sybils", "unconfigured", [48, 52, 55, 55, 54, 54, 88]),
-    ("sybils", "roots", [48, 80, 58, 81, 54, 54, 88]),
-    ("copiers", "unconfigured", [69, 82, 80, 80, 79, 80, 78]),
-    ("copiers", "roots", [69, 82, 88, 84, 79, 80, 78]),
-    ("changes", "unconfigured", [82, 85, 88, 88, 87, 88, 87]),
-    ("changes", "roots", [82, 85, 89, 88, 87, 88, 87]),
+const FLOORS: [(&str, &str, [u32; 8]); 12] = [
+    ("honest", "unconfigured", [69, 84, 91, 91, 89, 90, 90, 88]),
+    ("honest", "roots", [69, 84, 91, 87, 90, 90, 90, 88]),
+    ("trolls", "unconfigured", [49, 54, 58, 58, 91, 64, 54, 89]),
+    ("trolls", "roots", [49, 80, 84, 80, 91, 64, 54, 89]),
+    ("sybils", "unconfigured", [48, 52, 55, 55, 89, 54, 54, 88]),
+    ("sybils", "roots", [48, 80, 58, 81, 89, 54, 54, 88]),
+    ("swarm", "unconfigured", [55, 55, 55, 55, 55, 55, 55, 55]),
+    ("swarm", "roots", [55, 77, 57, 77, 59, 55, 55, 55]),
+    ("copiers", "unconfigured", [69, 82, 80, 80, 90, 79, 80, 78]),
+    ("copiers", "roots", [69, 82, 88, 84, 90, 79, 80, 78]),
+    ("changes", "unconfigured", [82, 85, 88, 88, 89, 87, 88, 87]),
+    ("changes", "roots", [82, 85, 89, 88, 89, 87, 88, 87]),
 ];
 
 fn arena(url: &str, extra: &[&str]) -> Value {
@@ -51,7 +54,7 @@ fn arena(url: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("arena prints one JSON document")
 }
 
-fn check(results: &[Value], scenario: &str, setup: &str, floors: &[u32; 7]) {
+fn check(results: &[Value], scenario: &str, setup: &str, floors: &[u32; 8]) {
     let row = results
         .iter()
         .find(|r| r["scenario"] == scenario && r["setup"] == setup)
@@ -64,6 +67,11 @@ fn check(results: &[Value], scenario: &str, setup: &str, floors: &[u32; 7]) {
              of {floor} % (seed {SEED}, {FACTS} facts): {row}"
         );
     }
+    // The server's evidence lens answers as the same algorithm run in-process on the world.
+    assert_eq!(
+        row["evidence_differing_from_reference"], 0,
+        "{scenario} ({setup}): the evidence lens differs from its reference: {row}"
+    );
 }
 
 #[test]
@@ -89,6 +97,18 @@ fn every_lens_and_baseline_stays_above_its_recorded_floor() {
         assert!(
             authority("roots") > authority("unconfigured") + 0.15,
             "{scenario}: trust roots lift authority"
+        );
+    }
+    // Unconfigured, the default lens is far better than a vote where trolls and sybils attack.
+    for scenario in ["trolls", "sybils"] {
+        let row = results
+            .iter()
+            .find(|r| r["scenario"] == scenario && r["setup"] == "unconfigured")
+            .unwrap();
+        let of = |name: &str| row["accuracy"][name].as_f64().unwrap();
+        assert!(
+            of("evidence") > of("majority-vote") + 0.2,
+            "{scenario}: evidence beats majority vote: {row}"
         );
     }
     // A run replays: the same seed signs the same bytes, found stored, with the same answers.
