@@ -29,14 +29,14 @@ def test_write_read_retract_reinstate_and_explain(db):
     assert not first.duplicate and first.sequence > 0
     before_bob = now()
     second = db.assert_(bob, "agent/bob", "drug/py1/dose", "mg", 100)
-    for lens in ("recency", "authority", "consensus", "conflict", "layered"):
+    for lens in ("recency", "authority", "consensus", "conflict", "layered", "evidence"):
         group = db.query("drug/py1/dose", "mg", lens=lens).groups[0]
         assert {a.id for a in group.assertions} == {first.id, second.id}, lens
         assert all(verify_record(a.raw) for a in group.assertions), lens
     assert db.query("drug/py1/dose", lens="recency").groups[0].winner.value == 100
     then = db.query("drug/py1/dose", lens="recency", known_at=before_bob).groups[0]
     assert then.winner.id == first.id, "time travel: before bob's write"
-    winner_only = db.query("drug/py1/dose", winner_only=True).groups[0]
+    winner_only = db.query("drug/py1/dose", lens="recency", winner_only=True).groups[0]
     assert winner_only.winner.id == second.id and winner_only.assertions == []
 
     record = db.get(first.id)
@@ -49,10 +49,10 @@ def test_write_read_retract_reinstate_and_explain(db):
     retraction = db.retract(bob, "agent/bob", second.id, "typo")
     assert retraction["retracted_count"] == 1
     assert db.get(second.id).lifecycle_stage == "retracted"
-    assert db.query("drug/py1/dose").groups[0].winner.id == first.id
+    assert db.query("drug/py1/dose", lens="recency").groups[0].winner.id == first.id
     back = db.reinstate(bob, "agent/bob", retraction["id"], "no typo")
     assert back["reinstated_count"] == 1
-    assert db.query("drug/py1/dose").groups[0].winner.id == second.id
+    assert db.query("drug/py1/dose", lens="recency").groups[0].winner.id == second.id
 
     tree = db.provenance(first.id)
     assert tree["assertion"]["id"] == first.id

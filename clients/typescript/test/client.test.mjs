@@ -17,14 +17,14 @@ test("write, read, retract, reinstate and explain", async () => {
   const beforeBob = new Date().toISOString();
   await new Promise((r) => setTimeout(r, 5));
   const second = await db.assert(bob, "agent/bob", "drug/ts1/dose", "mg", 100);
-  for (const lens of ["recency", "authority", "consensus", "conflict", "layered"]) {
+  for (const lens of ["recency", "authority", "consensus", "conflict", "layered", "evidence"]) {
     const group = (await db.query("drug/ts1/dose", { predicate: "mg", lens })).groups[0];
     assert.deepEqual(new Set(group.assertions.map((a) => a.id)), new Set([first.id, second.id]), lens);
     for (const a of group.assertions) assert.ok(await verifyRecord(a), lens);
   }
-  assert.equal((await db.query("drug/ts1/dose")).groups[0].winner.value, 100);
+  assert.equal((await db.query("drug/ts1/dose", { lens: "recency" })).groups[0].winner.value, 100);
   assert.equal((await db.query("drug/ts1/dose", { known_at: beforeBob })).groups[0].winner.id, first.id);
-  const only = (await db.query("drug/ts1/dose", { winner_only: true })).groups[0];
+  const only = (await db.query("drug/ts1/dose", { lens: "recency", winner_only: true })).groups[0];
   assert.equal(only.winner.id, second.id);
   assert.deepEqual(only.assertions, []);
   assert.deepEqual((await db.get(first.id)).sources, ["source/TSTRIAL"]);

@@ -142,13 +142,14 @@ class _Api:
         request = Request("POST", "/v1/assert/batch", body={"assertions": list(wires)})
         return self._op(request, BatchResult.from_json)
 
-    def query(self, subject: str, predicate: Optional[str] = None, lens: str = "recency", *,
+    def query(self, subject: str, predicate: Optional[str] = None, lens: Optional[str] = None, *,
               as_of: Optional[str] = None, known_at: Optional[str] = None,
               at_sequence: Optional[int] = None, min_sequence: Optional[int] = None,
               include_retracted: bool = False, include_superseded: bool = False,
               winner_only: bool = False, limit: Optional[int] = None,
               cursor: Optional[str] = None):
-        """`GET /v1/query` (docs/api.md): one page of groups, `QueryResult`."""
+        """`GET /v1/query` (docs/api.md): one page of groups, `QueryResult`. Without `lens`, the
+        server's default (`evidence`)."""
         params = _params(subject=subject, predicate=predicate, lens=lens, as_of=as_of,
                          known_at=known_at, at_sequence=at_sequence, min_sequence=min_sequence,
                          include_retracted=include_retracted,
