@@ -244,7 +244,14 @@ fn build_work(args: &LoadTestArgs, signed: Vec<Value>) -> Result<Vec<Work>> {
 
 async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs>, index: usize) {
     let lenses: Vec<&str> = match args.lens.as_str() {
-        "all" => vec!["recency", "authority", "consensus", "conflict"],
+        "all" => vec![
+            "recency",
+            "authority",
+            "consensus",
+            "conflict",
+            "layered",
+            "evidence",
+        ],
         one => vec![one],
     };
     let groups = args

@@ -237,7 +237,10 @@ impl Db {
         query: &Query,
         records_max: usize,
     ) -> Result<Option<QueryResult>, DbError> {
-        if query.assertions_cursor.is_some() {
+        // A read in the past through the evidence lens may compute a reliability table: a
+        // pass over the store, never on the caller's async worker.
+        let past = query.at_sequence.is_some() || query.known_at.is_some() || query.as_of.is_some();
+        if query.assertions_cursor.is_some() || (query.lens == LensKind::Evidence && past) {
             return Ok(None);
         }
         let Some(_slot) = self.read_slots.try_acquire() else {

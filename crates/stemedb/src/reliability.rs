@@ -94,11 +94,14 @@ impl ReliabilityTable {
     }
 }
 
+/// A past read's bound as a key: (last sequence, `as_of` in microseconds).
+type PastBound = (u64, Option<i64>);
+
 /// The tables held: the newest at the latest state, and a few of past bounds.
 #[derive(Debug, Default)]
 pub(crate) struct ReliabilityCache {
     latest: Mutex<Arc<ReliabilityTable>>,
-    past: Mutex<Vec<((u64, Option<i64>), Arc<ReliabilityTable>)>>,
+    past: Mutex<Vec<(PastBound, Arc<ReliabilityTable>)>>,
     /// Held while a table of the latest state is computed, so that two refreshes do not
     /// both do the work.
     computing: Mutex<()>,
