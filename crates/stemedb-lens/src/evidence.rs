@@ -88,6 +88,12 @@ impl Default for EvidenceParams {
 /// outvotes the truth looks 0.5 better among everyone.
 const VOUCHED_GAP_MAX: f64 = 0.15;
 
+/// A value believed less than this (of 1 over the fact's values) counts as a mistake when
+/// telling copies. Where PooledInvestment cannot tell two camps apart (each agent on every
+/// fact: it settles near half and half) nobody's claim is a clear mistake, rather than one
+/// camp's agreement passing for copying.
+const MISTAKE_BELIEF_MAX: f64 = 0.25;
+
 /// Facts an agent must share with anchored agents before they judge it.
 const VOUCHED_FACTS_MIN: f64 = 5.0;
 
@@ -133,7 +139,8 @@ pub fn earn_reliability(
     facts: &[FactEvidence],
     params: &EvidenceParams,
 ) -> Vec<AgentReliability> {
-    let copy_of = find_copies(agent_count, facts, params);
+    let facts = well_formed(agent_count, facts);
+    let facts = facts.as_ref();
     let mut claims = vec![0usize; agent_count];
     for fact in facts {
         for c in &fact.claims {
@@ -141,6 +148,10 @@ pub fn earn_reliability(
         }
     }
     let mut beliefs = pooled_beliefs(agent_count, facts, &claims, params.pooled_rounds);
+    // Copies are told by mistakes they share: values PooledInvestment's beliefs hold false
+    // (a value repeated by many does not sway them, where a plain vote would believe the
+    // copied mistakes).
+    let copy_of = find_copies(agent_count, facts, &beliefs, params);
     let mut accuracy = accuracies(agent_count, anchors, facts, &beliefs, params);
     for _ in 0..params.rounds {
         beliefs = vote_beliefs(facts, &accuracy, &copy_of);
@@ -153,15 +164,12 @@ pub fn earn_reliability(
                 *a = v;
             }
         }
-        beliefs = vote_beliefs(facts, &accuracy, &copy_of);
     }
-    let winners: Vec<Option<usize>> = beliefs.iter().map(|b| argmax(b)).collect();
     let mut agreed = vec![0usize; agent_count];
-    for (fact, winner) in facts.iter().zip(&winners) {
-        for c in &fact.claims {
-            if Some(c.value) == *winner {
-                agreed[c.agent] += 1;
-            }
+    for fact in facts {
+        let winner = fact_winner(fact, &fact_votes(fact, &accuracy, &copy_of));
+        for c in fact.claims.iter().filter(|c| Some(c.value) == winner) {
+            agreed[c.agent] += 1;
         }
     }
     (0..agent_count)
@@ -173,6 +181,24 @@ pub fn earn_reliability(
             anchored: anchors.get(a).copied().flatten().is_some(),
         })
         .collect()
+}
+
+/// `facts` without the claims that name an agent or a value out of range (a caller's
+/// mistake, dropped rather than indexed out of bounds); borrowed when there are none.
+fn well_formed(agent_count: usize, facts: &[FactEvidence]) -> std::borrow::Cow<'_, [FactEvidence]> {
+    let fits = |f: &FactEvidence, c: &FactClaim| c.agent < agent_count && c.value < f.values;
+    if facts.iter().all(|f| f.claims.iter().all(|c| fits(f, c))) {
+        return std::borrow::Cow::Borrowed(facts);
+    }
+    let cleaned = facts
+        .iter()
+        .map(|f| FactEvidence {
+            claims: f.claims.iter().copied().filter(|c| fits(f, c)).collect(),
+            gold: f.gold.filter(|g| *g < f.values),
+            ..f.clone()
+        })
+        .collect();
+    std::borrow::Cow::Owned(cleaned)
 }
 
 /// Each agent's accuracy judged only by the anchored agents: on the facts where an anchored
@@ -287,12 +313,18 @@ fn vote_beliefs(
         .collect()
 }
 
-/// A claim by a copy that names the same value as its source's claim on the fact.
+/// A claim that repeats, with the same value, an earlier member of its copy group (an agent
+/// and its copies; `copy_of` names each copy's original). Of each group's claims of one value,
+/// only the first counts: the original's, else the earliest copy's.
 fn is_echo(claim: &FactClaim, fact: &FactEvidence, copy_of: &[Option<usize>]) -> bool {
-    copy_of[claim.agent].is_some_and(|source| {
-        fact.claims
-            .iter()
-            .any(|o| o.agent == source && o.value == claim.value)
+    let source = |a: usize| copy_of.get(a).copied().flatten();
+    let group = |a: usize| source(a).unwrap_or(a);
+    let order = |c: &FactClaim| (source(c.agent).is_some(), c.time_micros, c.agent);
+    fact.claims.iter().any(|other| {
+        other.agent != claim.agent
+            && other.value == claim.value
+            && group(other.agent) == group(claim.agent)
+            && order(other) < order(claim)
     })
 }
 
@@ -382,30 +414,39 @@ fn pooled_beliefs(
         .collect()
 }
 
-/// For each agent, the agent it copies: the one whose claims it repeats (same fact, same
-/// value, within the window after) on at least `copy_share_min` of its claims and at least
-/// `copy_claims_min` times; the most repeated one if several.
+/// For each agent, the original it copies. Agent B copies A when, of B's claims of values
+/// clearly believed false (belief under [`MISTAKE_BELIEF_MAX`]), at least
+/// `copy_share_min` (and at least `copy_claims_min`) repeat A's claim of that same value on
+/// the same fact, at most `copy_window_micros` after it (at the same time: both ways). Shared
+/// mistakes are the mark of copying (Dong et al.); agreeing on what is true is not. The most
+/// repeated agent is the source; chains are followed to their original, and in a ring the
+/// smallest agent is the original.
 fn find_copies(
     agent_count: usize,
     facts: &[FactEvidence],
+    beliefs: &[Vec<f64>],
     params: &EvidenceParams,
 ) -> Vec<Option<usize>> {
     let mut repeats: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut claims = vec![0usize; agent_count];
-    for fact in facts {
-        for c in &fact.claims {
-            claims[c.agent] += 1;
+    let mut mistakes = vec![0usize; agent_count];
+    for (fact, belief) in facts.iter().zip(beliefs) {
+        let wrong: Vec<&FactClaim> = fact
+            .claims
+            .iter()
+            .filter(|c| belief.get(c.value).is_some_and(|b| *b < MISTAKE_BELIEF_MAX))
+            .collect();
+        for c in &wrong {
+            mistakes[c.agent] += 1;
         }
         if fact.claims.len() > params.copy_claimants_max {
             continue;
         }
-        for later in &fact.claims {
-            for earlier in &fact.claims {
+        for later in &wrong {
+            for earlier in &wrong {
                 let gap = later.time_micros.saturating_sub(earlier.time_micros);
                 if later.agent != earlier.agent
                     && later.value == earlier.value
-                    && gap > 0
-                    && gap <= params.copy_window_micros
+                    && (0..=params.copy_window_micros).contains(&gap)
                 {
                     *repeats.entry((later.agent, earlier.agent)).or_default() += 1;
                 }
@@ -416,7 +457,7 @@ fn find_copies(
     let mut pairs: Vec<((usize, usize), usize)> = repeats.into_iter().collect();
     pairs.sort_unstable();
     for ((copy, source), n) in pairs {
-        let share = n as f64 / claims[copy].max(1) as f64;
+        let share = n as f64 / mistakes[copy].max(1) as f64;
         if n >= params.copy_claims_min
             && share >= params.copy_share_min
             && best[copy].is_none_or(|(_, most)| n > most)
@@ -424,13 +465,25 @@ fn find_copies(
             best[copy] = Some((source, n));
         }
     }
-    // A copy's source is never itself a copy: two agents that repeat each other (or a longer
-    // ring) would otherwise silence each other.
     let source_of: Vec<Option<usize>> = best.iter().map(|c| c.map(|(s, _)| s)).collect();
-    source_of
-        .iter()
-        .map(|s| s.filter(|&source| source_of[source].is_none()))
-        .collect()
+    (0..agent_count).map(|a| original(a, &source_of)).collect()
+}
+
+/// The original at the end of `a`'s chain of sources, or `None` when `a` is an original
+/// (copies nobody, or is the smallest agent of a ring).
+fn original(a: usize, source_of: &[Option<usize>]) -> Option<usize> {
+    let mut seen = vec![a];
+    let mut at = a;
+    while let Some(next) = source_of[at] {
+        if let Some(start) = seen.iter().position(|&s| s == next) {
+            // A ring: its smallest member is the original of everyone on it and behind it.
+            let root = seen[start..].iter().copied().min().unwrap_or(next);
+            return (root != a).then_some(root);
+        }
+        seen.push(next);
+        at = next;
+    }
+    (at != a).then_some(at)
 }
 
 /// The value of each fact with the most votes (echoes of a source dropped; a gold value
@@ -488,17 +541,43 @@ pub fn fact_votes(fact: &FactEvidence, accuracy: &[f64], copy_of: &[Option<usize
     let mut votes = vec![0.0; fact.values];
     for c in &fact.claims {
         if !is_echo(c, fact, copy_of) {
-            votes[c.value] += claim_vote(accuracy[c.agent], fact.values);
+            let p = accuracy.get(c.agent).copied().unwrap_or(ACCURACY_MIN);
+            votes[c.value] += claim_vote(p, fact.values) + VOTE_FLOOR;
         }
     }
     votes
 }
+
+/// Added to every counted claim's vote, so that among claims that carry no vote (agents right
+/// no more often than chance) the value more agents name wins, as in a plain vote.
+const VOTE_FLOOR: f64 = 1e-9;
 
 /// The least accuracy an agent of trust `trust` (in [0, 1]; a root has 1) keeps whatever
 /// the claims say: 0.5 + 0.4 × trust. A floor, not a setting: an anchored agent that earns
 /// more keeps what it earns, and no majority can vote it below its floor.
 pub fn anchor_accuracy(trust: f64) -> f64 {
     0.5 + 0.4 * trust.clamp(0.0, 1.0)
+}
+
+/// Each candidate's original as an index: the candidate of that agent, or past the end (one
+/// index per original absent from the group), so that copies of one absent original still
+/// count once.
+fn copy_groups(candidates: &[Candidate<'_>]) -> Vec<Option<usize>> {
+    let mut absent: Vec<&str> = Vec::new();
+    candidates
+        .iter()
+        .map(|c| {
+            let source = c.copy_of?;
+            if let Some(i) = candidates.iter().position(|o| o.agent_id == source) {
+                return Some(i);
+            }
+            let k = absent.iter().position(|a| *a == source).unwrap_or_else(|| {
+                absent.push(source);
+                absent.len() - 1
+            });
+            Some(candidates.len() + k)
+        })
+        .collect()
 }
 
 /// The evidence lens on one group: the candidates as one fact (one claim each, values told
@@ -536,13 +615,7 @@ pub(crate) fn rank_evidence(candidates: &[Candidate<'_>], order: &mut [usize]) -
         numbers,
     };
     let accuracy: Vec<f64> = candidates.iter().map(|c| c.accuracy).collect();
-    let copy_of: Vec<Option<usize>> = candidates
-        .iter()
-        .map(|c| {
-            c.copy_of
-                .and_then(|s| candidates.iter().position(|o| o.agent_id == s))
-        })
-        .collect();
+    let copy_of = copy_groups(candidates);
     let votes = fact_votes(&fact, &accuracy, &copy_of);
     let winner = fact_winner(&fact, &votes).unwrap_or(0);
     order.sort_by(|&a, &b| {
@@ -651,6 +724,84 @@ mod tests {
             earned[4]
         );
         assert_eq!((earned[0].claims, earned[0].agreed), (13, 13));
+    }
+
+    /// Eight honest agents (0–4 and 8–10) name the truth (value 0), each on two facts in
+    /// three, hours apart. Agent 5 is wrong on every other fact (value 1 or 2) and right on
+    /// the rest; on the facts where it is wrong, agent 6 repeats it a minute later and agent 7
+    /// repeats agent 6 a minute after that.
+    fn chain_world() -> Vec<FactEvidence> {
+        (0..12)
+            .map(|i| {
+                let lie = 1 + (i as usize % 2);
+                let mut claims: Vec<(usize, usize, i64)> = [0, 1, 2, 3, 4, 8, 9, 10]
+                    .into_iter()
+                    .filter(|a| (i as usize + a) % 3 != 0)
+                    .map(|a| (a, 0, i * 1000 + a as i64 * 90))
+                    .collect();
+                if i % 2 == 0 {
+                    claims.extend([
+                        (5, lie, i * 1000),
+                        (6, lie, i * 1000 + 1),
+                        (7, lie, i * 1000 + 2),
+                    ]);
+                } else {
+                    claims.push((5, 0, i * 1000 + 500));
+                }
+                fact(3, &claims)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn copies_are_told_by_shared_mistakes_and_a_chain_counts_once() {
+        let facts = chain_world();
+        let earned = earn(11, &[], &facts);
+        for honest in earned[..5].iter().chain(&earned[8..]) {
+            assert_eq!(honest.copy_of, None, "agreeing on the truth is not copying");
+            assert!(honest.accuracy > 0.7, "{earned:?}");
+        }
+        assert!(
+            evidence_winners(&facts, &earned)
+                .iter()
+                .all(|w| *w == Some(0))
+        );
+        assert_eq!(earned[5].copy_of, None, "the original");
+        assert_eq!(earned[6].copy_of, Some(5));
+        assert_eq!(earned[7].copy_of, Some(5), "a copy of a copy: its original");
+        let accuracy: Vec<f64> = earned.iter().map(|r| r.accuracy).collect();
+        let copy_of: Vec<Option<usize>> = earned.iter().map(|r| r.copy_of).collect();
+        // Without agent 5, its two copies still count as one.
+        let mut without_original = facts[0].clone();
+        without_original.claims.retain(|c| c.agent != 5);
+        let votes = fact_votes(&without_original, &accuracy, &copy_of);
+        let one = fact_votes(
+            &FactEvidence {
+                claims: without_original
+                    .claims
+                    .iter()
+                    .copied()
+                    .filter(|c| c.agent != 7)
+                    .collect(),
+                ..without_original.clone()
+            },
+            &accuracy,
+            &copy_of,
+        );
+        assert!((votes[1] - one[1]).abs() < 1e-12, "{votes:?} {one:?}");
+    }
+
+    #[test]
+    fn claims_out_of_range_are_dropped_not_indexed() {
+        let mut facts = world();
+        facts.push(fact(2, &[(99, 0, 0), (0, 7, 0)]));
+        facts[0].gold = Some(9);
+        let earned = earn(5, &[], &facts);
+        assert_eq!(earned.len(), 5);
+        assert_eq!(
+            earned[0].claims, 13,
+            "the out-of-range claims are not counted"
+        );
     }
 
     #[test]
