@@ -141,6 +141,18 @@ pub struct ServeArgs {
     /// milliseconds (a refresh also waits nine times as long as the last one took).
     #[arg(long, env = "STEMEDB_RELIABILITY_REFRESH_MS", default_value_t = defaults().reliability_refresh_ms)]
     reliability_refresh_ms: u64,
+    /// Reliability tables of past bounds kept in memory (each made by a pass over the store,
+    /// for an evidence read in the past).
+    #[arg(long, env = "STEMEDB_RELIABILITY_PAST_TABLES_MAX", default_value_t = defaults().db.reliability_past_tables_max)]
+    reliability_past_tables_max: usize,
+    /// Pairs of agents the evidence lens's copy search counts at most (bounds its memory,
+    /// about 40 bytes a pair).
+    #[arg(long, env = "STEMEDB_EVIDENCE_COPY_PAIRS_MAX", default_value_t = defaults().db.evidence.copy_pairs_max)]
+    evidence_copy_pairs_max: usize,
+    /// Groups with more claimants than this are not searched for copies (the search is
+    /// quadratic in a group's claimants).
+    #[arg(long, env = "STEMEDB_EVIDENCE_COPY_CLAIMANTS_MAX", default_value_t = defaults().db.evidence.copy_claimants_max)]
+    evidence_copy_claimants_max: usize,
     /// How far ahead of the server clock a timestamp may be, in milliseconds.
     #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = defaults().db.future_skew_ms)]
     future_skew_ms: i64,
@@ -253,6 +265,9 @@ impl ServeArgs {
             ..ServerConfig::default()
         };
         config.db.batch_len_max = self.batch_len_max;
+        config.db.reliability_past_tables_max = self.reliability_past_tables_max;
+        config.db.evidence.copy_pairs_max = self.evidence_copy_pairs_max;
+        config.db.evidence.copy_claimants_max = self.evidence_copy_claimants_max;
         config.db.future_skew_ms = self.future_skew_ms;
         config.db.cache_bytes = self.cache_bytes;
         config.db.journal_bytes_max = self.journal_bytes_max;

@@ -65,6 +65,9 @@ pub struct EvidenceParams {
     /// Facts with more claimants than this are not searched for copies (the search is
     /// quadratic in the claimants of a fact).
     pub copy_claimants_max: usize,
+    /// Pairs of agents counted at most while searching for copies (bounds its memory, about
+    /// 40 bytes a pair); pairs met after that are not counted.
+    pub copy_pairs_max: usize,
 }
 
 impl Default for EvidenceParams {
@@ -78,6 +81,7 @@ impl Default for EvidenceParams {
             copy_share_min: 0.5,
             copy_claims_min: 5,
             copy_claimants_max: 256,
+            copy_pairs_max: 1_000_000,
         }
     }
 }
@@ -444,11 +448,13 @@ fn find_copies(
         for later in &wrong {
             for earlier in &wrong {
                 let gap = later.time_micros.saturating_sub(earlier.time_micros);
+                let pair = (later.agent, earlier.agent);
                 if later.agent != earlier.agent
                     && later.value == earlier.value
                     && (0..=params.copy_window_micros).contains(&gap)
+                    && (repeats.len() < params.copy_pairs_max || repeats.contains_key(&pair))
                 {
-                    *repeats.entry((later.agent, earlier.agent)).or_default() += 1;
+                    *repeats.entry(pair).or_default() += 1;
                 }
             }
         }

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub cluster: Option<stemedb_cluster::ClusterConfig>,
 }
 
+/// The shortest spacing of reliability refreshes: below it the refresher would spin.
+pub const RELIABILITY_REFRESH_MS_MIN: u64 = 100;
+
 /// A master key given as text; `Debug` never shows it.
 #[derive(Clone)]
 pub struct MasterKey(pub String);
@@ -91,6 +94,12 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Checks the server's own limits; the error names the setting.
     pub fn check(&self) -> Result<(), String> {
+        if self.reliability_refresh_ms < RELIABILITY_REFRESH_MS_MIN {
+            return Err(format!(
+                "reliability_refresh_ms must be at least {RELIABILITY_REFRESH_MS_MIN}; got {}",
+                self.reliability_refresh_ms
+            ));
+        }
         if !(1..=128).contains(&self.json_depth_max) {
             return Err(format!(
                 "json_depth_max must be 1 to 128 (the JSON parser's own limit); got {}",

@@ -89,6 +89,7 @@ where
     }
     // The refresher holds the database: it must have let go (a refresh in flight finishes)
     // before the close, so that the data directory's lock goes with the last handle.
+    db.stop_reliability();
     let _ = refresher.await;
     let closed = tokio::task::spawn_blocking(move || db.close()).await;
     match closed {

@@ -83,13 +83,14 @@ pub struct AgentResponse {
     /// Root first, this agent last.
     pub trust_path: Vec<String>,
     pub trust_root: bool,
-    /// Its accuracy as the evidence lens weighs it.
+    /// Its accuracy as the evidence lens weighs it (absent from servers before the lens).
+    #[serde(default)]
     pub reliability: AgentReliability,
 }
 
 /// An agent's accuracy earned from evidence, from the newest reliability table
 /// (docs/lenses.md §Evidence).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentReliability {
     /// The chance that its claim holds, as the evidence lens uses it: earned, or the prior

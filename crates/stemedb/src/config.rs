@@ -47,6 +47,12 @@ pub struct DbConfig {
     /// Most records (assertions and dependencies) one audit export holds (default 200,000; the
     /// export is built in memory, about 600 bytes per record).
     pub audit_records_max: usize,
+    /// The evidence lens's settings (docs/lenses.md §Evidence): its prior, rounds, and the
+    /// copy search's window and limits (`copy_claimants_max`, `copy_pairs_max`).
+    pub evidence: stemedb_lens::EvidenceParams,
+    /// Reliability tables of past bounds kept in memory (default 4; each about 100 bytes per
+    /// agent, made by a pass over the store).
+    pub reliability_past_tables_max: usize,
     /// Derive all truth-maintenance state again from the log at open (default false).
     pub rederive_truth: bool,
     /// Free space the data directory's filesystem must keep; below it writes are refused
@@ -82,6 +88,8 @@ impl Default for DbConfig {
             disputed_score_min: 0.3,
             outlier_distance_min: 0.5,
             audit_records_max: 200_000,
+            evidence: stemedb_lens::EvidenceParams::default(),
+            reliability_past_tables_max: 4,
             rederive_truth: false,
             disk_free_min_bytes: 64 * 1024 * 1024,
             fail_fsync_after_commits: None,

@@ -352,9 +352,7 @@ impl Db {
     ) -> Result<Reading<'q>, DbError> {
         let trust = self.store.trust_map(bound)?;
         let reliability = if query.lens == LensKind::Evidence {
-            let latest =
-                query.at_sequence.is_none() && query.known_at.is_none() && query.as_of.is_none();
-            Some(self.reliability_at(bound, &trust, latest)?)
+            Some(self.reliability_at(query, bound, &trust)?)
         } else {
             None
         };

@@ -8,6 +8,7 @@
 //! spaced by how long the last one took). Reads in the past (`at_sequence`, `known_at`,
 //! `as_of`) compute the table of their bound exactly, and keep the last few.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,13 +19,11 @@ use stemedb_lens::{
 };
 use stemedb_store::{Bound, GroupKey};
 
-use crate::query::latest_per_agent;
+use crate::query::{Reading, check_deadline, latest_per_agent};
 use crate::{Db, DbError, LensKind, Query};
 
 /// Groups read per scan while computing a table (bounds its memory, not its result).
 const SCAN_GROUPS_PER_PAGE: usize = 4096;
-/// Tables of past bounds kept.
-const PAST_TABLES_MAX: usize = 4;
 
 /// One agent's line in the table.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,38 +104,63 @@ pub(crate) struct ReliabilityCache {
     /// Held while a table of the latest state is computed, so that two refreshes do not
     /// both do the work.
     computing: Mutex<()>,
+    /// Held while a table of a past bound is computed: one pass over the store at a time,
+    /// and a second read of the same bound finds the first one's table.
+    computing_past: Mutex<()>,
+    /// Set when the server stops: a computation in flight gives up at its next page.
+    stopping: AtomicBool,
 }
 
 impl Db {
-    /// The table the evidence lens reads at `bound`: the newest made, at the latest state;
-    /// the bound's own (computed now if not kept) for a read in the past.
+    /// The table the evidence lens reads for `query` at `bound`: the newest made, at the
+    /// latest state; for a read in the past, the bound's own (computed now if not kept, within
+    /// the query's deadline). A read with only `as_of` weighs the records the newest table
+    /// weighs, so that writes since do not make it compute again.
     pub(crate) fn reliability_at(
         &self,
+        query: &Query,
         bound: Bound,
         trust: &TrustMap,
-        latest: bool,
     ) -> Result<Arc<ReliabilityTable>, DbError> {
         let cache = &self.reliability;
-        if latest {
-            return Ok(Arc::clone(&*lock(&cache.latest)?));
+        let newest = self.reliability()?;
+        if query.at_sequence.is_none() && query.known_at.is_none() && query.as_of.is_none() {
+            return Ok(newest);
+        }
+        let mut bound = bound;
+        if query.at_sequence.is_none() && query.known_at.is_none() {
+            bound.seq_max = bound.seq_max.min(newest.sequence);
         }
         let key = (bound.seq_max, bound.as_of_micros);
-        if let Some((_, table)) = lock(&cache.past)?.iter().find(|(k, _)| *k == key) {
-            return Ok(Arc::clone(table));
+        let kept = |past: &[(PastBound, Arc<ReliabilityTable>)]| {
+            past.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, t)| Arc::clone(t))
+        };
+        if let Some(table) = kept(&lock(&cache.past)) {
+            return Ok(table);
         }
-        let table = Arc::new(self.compute_reliability(bound, trust)?);
-        let mut past = lock(&cache.past)?;
-        past.retain(|(k, _)| *k != key);
+        let _computing = lock(&cache.computing_past);
+        if let Some(table) = kept(&lock(&cache.past)) {
+            return Ok(table);
+        }
+        let table = Arc::new(self.compute_reliability(bound, trust, query.deadline)?);
+        let mut past = lock(&cache.past);
         past.push((key, Arc::clone(&table)));
-        if past.len() > PAST_TABLES_MAX {
+        while past.len() > self.config.reliability_past_tables_max.max(1) {
             past.remove(0);
         }
         Ok(table)
     }
 
+    /// Makes every computation of a table in flight give up (the server is stopping).
+    pub fn stop_reliability(&self) {
+        self.reliability.stopping.store(true, Ordering::Relaxed);
+    }
+
     /// The newest table of the latest state.
     pub fn reliability(&self) -> Result<Arc<ReliabilityTable>, DbError> {
-        Ok(Arc::clone(&*lock(&self.reliability.latest)?))
+        Ok(Arc::clone(&*lock(&self.reliability.latest)))
     }
 
     /// `agent_id`'s line in the newest table, as the evidence lens would weigh it now (an
@@ -158,7 +182,7 @@ impl Db {
     /// Makes a table of the latest state if the newest one is behind the log. Returns the
     /// table in use afterwards. Blocks while another refresh runs.
     pub fn refresh_reliability(&self) -> Result<Arc<ReliabilityTable>, DbError> {
-        let _computing = lock(&self.reliability.computing)?;
+        let _computing = lock(&self.reliability.computing);
         let current = self.reliability()?;
         let applied = self.store.last_sequence();
         if current.sequence >= applied {
@@ -166,31 +190,39 @@ impl Db {
         }
         let bound = self.read_bound(Some(applied), None, None)?;
         let trust = self.store.trust_map(bound)?;
-        let table = Arc::new(self.compute_reliability(bound, &trust)?);
-        *lock(&self.reliability.latest)? = Arc::clone(&table);
+        let table = Arc::new(self.compute_reliability(bound, &trust, None)?);
+        *lock(&self.reliability.latest) = Arc::clone(&table);
         metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);
         metrics::histogram!("stemedb_reliability_compute_seconds").record(table.took.as_secs_f64());
         Ok(table)
     }
 
     /// Reads every group's live claims at `bound` (one per agent, control records left out)
-    /// and earns each agent's accuracy from them.
+    /// and earns each agent's accuracy from them. Stops at `deadline`, or when the server
+    /// stops.
     fn compute_reliability(
         &self,
         bound: Bound,
         trust: &TrustMap,
+        deadline: Option<Instant>,
     ) -> Result<ReliabilityTable, DbError> {
         let started = Instant::now();
         let mut query = Query::new("*");
         // Any lens but evidence: the reading must not ask for the table being made.
         query.lens = LensKind::Recency;
         query.as_of = bound.as_of_micros.map(stemedb_core::Timestamp);
+        query.deadline = deadline;
         let reading = self.reading(&query, bound)?;
         let mut agents = AgentIndex::default();
         let mut facts = Vec::new();
         let mut start: Option<Vec<u8>> = None;
         let control = |g: &GroupKey| !g.predicate.starts_with(RESERVED_PREFIX);
         loop {
+            if self.reliability.stopping.load(Ordering::Relaxed) {
+                return Err(DbError::DeadlineExceeded {
+                    work: "the reliability table (the server is stopping)",
+                });
+            }
             let (page, more) = self.store.scan_groups(
                 &[],
                 start.as_deref(),
@@ -199,56 +231,23 @@ impl Db {
                 &control,
             )?;
             for (_, sequences) in &page {
-                let records = latest_per_agent(self.admitted_records(sequences, &reading, false)?);
-                if records.is_empty() {
-                    continue;
+                check_deadline(deadline, facts.len(), "the reliability table")?;
+                if let Some(fact) = self.group_evidence(sequences, &reading, &mut agents)? {
+                    facts.push(fact);
                 }
-                let mut values: Vec<String> =
-                    records.iter().map(|r| cluster_key(&r.value)).collect();
-                values.sort();
-                values.dedup();
-                let mut fact = FactEvidence {
-                    values: values.len(),
-                    ..FactEvidence::default()
-                };
-                if records.iter().all(|r| r.value.is_number()) {
-                    fact.numbers = vec![0.0; values.len()];
-                }
-                for r in &records {
-                    let key = cluster_key(&r.value);
-                    let value = values.binary_search(&key).unwrap_or(0);
-                    if let Some(n) = fact.numbers.get_mut(value) {
-                        *n = r.value.as_f64().unwrap_or(f64::NAN);
-                    }
-                    if self.store.is_gold(&r.id, bound)? {
-                        fact.gold = Some(value);
-                    }
-                    fact.claims.push(FactClaim {
-                        agent: agents.index(&r.agent_id),
-                        value,
-                        time_micros: r.timestamp.micros(),
-                    });
-                }
-                facts.push(fact);
             }
             match (more, page.last()) {
                 (true, Some((group, _))) => start = Some(group.resume_after()),
                 _ => break,
             }
         }
-        let anchors: Vec<Option<f64>> = agents
-            .names
+        let (names, facts) = agents.sorted(facts);
+        let anchors: Vec<Option<f64>> = names
             .iter()
             .map(|name| trust.entry(name).map(|e| anchor_accuracy(e.trust)))
             .collect();
-        let earned = earn_reliability(
-            agents.names.len(),
-            &anchors,
-            &facts,
-            &EvidenceParams::default(),
-        );
-        let by_name: HashMap<String, AgentReliabilityView> = agents
-            .names
+        let earned = earn_reliability(names.len(), &anchors, &facts, &self.config.evidence);
+        let by_name: HashMap<String, AgentReliabilityView> = names
             .iter()
             .zip(earned)
             .map(|(name, r)| {
@@ -257,7 +256,7 @@ impl Db {
                     accuracy: r.accuracy,
                     claims: r.claims,
                     agreed: r.agreed,
-                    copy_of: r.copy_of.and_then(|c| agents.names.get(c).cloned()),
+                    copy_of: r.copy_of.and_then(|c| names.get(c).cloned()),
                     anchored: r.anchored,
                 };
                 (name.clone(), view)
@@ -270,6 +269,45 @@ impl Db {
             agents: by_name,
         })
     }
+
+    /// One group's live claims as a fact of the table (`None` when none is live): one per
+    /// agent, values told apart by cluster key, the first gold mark.
+    fn group_evidence(
+        &self,
+        sequences: &[u64],
+        reading: &Reading<'_>,
+        agents: &mut AgentIndex,
+    ) -> Result<Option<FactEvidence>, DbError> {
+        let records = latest_per_agent(self.admitted_records(sequences, reading, false)?);
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let mut values: Vec<String> = records.iter().map(|r| cluster_key(&r.value)).collect();
+        values.sort();
+        values.dedup();
+        let mut fact = FactEvidence {
+            values: values.len(),
+            ..FactEvidence::default()
+        };
+        if records.iter().all(|r| r.value.is_number()) {
+            fact.numbers = vec![0.0; values.len()];
+        }
+        for r in &records {
+            let value = values.binary_search(&cluster_key(&r.value)).unwrap_or(0);
+            if let Some(n) = fact.numbers.get_mut(value) {
+                *n = r.value.as_f64().unwrap_or(f64::NAN);
+            }
+            if fact.gold.is_none() && self.store.is_gold(&r.id, reading.bound)? {
+                fact.gold = Some(value);
+            }
+            fact.claims.push(FactClaim {
+                agent: agents.index(&r.agent_id),
+                value,
+                time_micros: r.timestamp.micros(),
+            });
+        }
+        Ok(Some(fact))
+    }
 }
 
 /// Agent ids numbered in the order first met.
@@ -280,6 +318,24 @@ struct AgentIndex {
 }
 
 impl AgentIndex {
+    /// The names sorted, and `facts` with their agents numbered in that order: the table
+    /// then does not depend on the order the groups were read in.
+    fn sorted(self, mut facts: Vec<FactEvidence>) -> (Vec<String>, Vec<FactEvidence>) {
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        order.sort_by(|&a, &b| self.names[a].cmp(&self.names[b]));
+        let mut renumber = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old] = new;
+        }
+        for fact in &mut facts {
+            for claim in &mut fact.claims {
+                claim.agent = renumber[claim.agent];
+            }
+        }
+        let names = order.iter().map(|&i| self.names[i].clone()).collect();
+        (names, facts)
+    }
+
     fn index(&mut self, name: &str) -> usize {
         if let Some(&n) = self.numbers.get(name) {
             return n;
@@ -290,8 +346,10 @@ impl AgentIndex {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, DbError> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // What these locks guard is replaced whole (a table, a list of tables) or is nothing:
+    // a panic while one was held leaves nothing half-written, so the lock is taken anyway.
     mutex
         .lock()
-        .map_err(|_| DbError::Internal("the reliability table's lock is poisoned"))
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -21,6 +21,7 @@ mod damage;
 mod deploy;
 mod differential;
 mod disk;
+mod evidence;
 mod faults;
 mod grants;
 mod harness;
