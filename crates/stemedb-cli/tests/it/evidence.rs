@@ -21,7 +21,7 @@ async fn seed(server: &TestServer) -> (u64, u64) {
                 0.8,
                 "2025-01-01T00:00:00Z",
             );
-            last = c.assert(&wire).await.unwrap().sequence;
+            c.assert(&wire).await.unwrap();
         }
         let lie = claim(
             9,
@@ -123,8 +123,10 @@ async fn the_default_lens_weighs_each_agent_by_its_record_and_says_why() {
 
 #[test]
 fn a_refresh_interval_under_100_ms_is_refused() {
-    let mut config = ServerConfig::default();
-    config.reliability_refresh_ms = 99;
+    let mut config = ServerConfig {
+        reliability_refresh_ms: 99,
+        ..ServerConfig::default()
+    };
     let refused = config.check().unwrap_err();
     assert!(
         refused.contains("reliability_refresh_ms must be at least 100"),
