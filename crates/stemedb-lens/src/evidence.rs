@@ -92,12 +92,6 @@ impl Default for EvidenceParams {
 /// outvotes the truth looks 0.5 better among everyone.
 const VOUCHED_GAP_MAX: f64 = 0.15;
 
-/// A value believed less than this (of 1 over the fact's values) counts as a mistake when
-/// telling copies. Where PooledInvestment cannot tell two camps apart (each agent on every
-/// fact: it settles near half and half) nobody's claim is a clear mistake, rather than one
-/// camp's agreement passing for copying.
-const MISTAKE_BELIEF_MAX: f64 = 0.25;
-
 /// Facts an agent must share with anchored agents before they judge it.
 const VOUCHED_FACTS_MIN: f64 = 5.0;
 
@@ -152,10 +146,7 @@ pub fn earn_reliability(
         }
     }
     let mut beliefs = pooled_beliefs(agent_count, facts, &claims, params.pooled_rounds);
-    // Copies are told by mistakes they share: values PooledInvestment's beliefs hold false
-    // (a value repeated by many does not sway them, where a plain vote would believe the
-    // copied mistakes).
-    let copy_of = find_copies(agent_count, facts, &beliefs, params);
+    let copy_of = find_copies(agent_count, facts, params);
     let mut accuracy = accuracies(agent_count, anchors, facts, &beliefs, params);
     for _ in 0..params.rounds {
         beliefs = vote_beliefs(facts, &accuracy, &copy_of);
@@ -418,35 +409,31 @@ fn pooled_beliefs(
         .collect()
 }
 
-/// For each agent, the original it copies. Agent B copies A when, of B's claims of values
-/// clearly believed false (belief under [`MISTAKE_BELIEF_MAX`]), at least
-/// `copy_share_min` (and at least `copy_claims_min`) repeat A's claim of that same value on
-/// the same fact, at most `copy_window_micros` after it (at the same time: both ways). Shared
-/// mistakes are the mark of copying (Dong et al.); agreeing on what is true is not. The most
-/// repeated agent is the source; chains are followed to their original, and in a ring the
-/// smallest agent is the original.
+/// For each agent, the original it copies. Agent B copies A when at least `copy_share_min`
+/// of B's claims (and at least `copy_claims_min`) repeat A's claim of the same value on the
+/// same fact at most `copy_window_micros` after it (at the same time: both ways). Agents who
+/// systematically say what another said minutes before are one source, not several, whether
+/// that source is right or wrong. (Counting only shared mistakes, as Dong et al. do, needs
+/// beliefs that a copied mistake does not sway; in the arena's copiers world at 200 facts,
+/// PooledInvestment believes the copied mistakes and no copy was found.) The most repeated
+/// agent is the source; chains are followed to their original, and in a ring the smallest
+/// agent is the original.
 fn find_copies(
     agent_count: usize,
     facts: &[FactEvidence],
-    beliefs: &[Vec<f64>],
     params: &EvidenceParams,
 ) -> Vec<Option<usize>> {
     let mut repeats: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut mistakes = vec![0usize; agent_count];
-    for (fact, belief) in facts.iter().zip(beliefs) {
-        let wrong: Vec<&FactClaim> = fact
-            .claims
-            .iter()
-            .filter(|c| belief.get(c.value).is_some_and(|b| *b < MISTAKE_BELIEF_MAX))
-            .collect();
-        for c in &wrong {
-            mistakes[c.agent] += 1;
+    let mut claims = vec![0usize; agent_count];
+    for fact in facts {
+        for c in &fact.claims {
+            claims[c.agent] += 1;
         }
         if fact.claims.len() > params.copy_claimants_max {
             continue;
         }
-        for later in &wrong {
-            for earlier in &wrong {
+        for later in &fact.claims {
+            for earlier in &fact.claims {
                 let gap = later.time_micros.saturating_sub(earlier.time_micros);
                 let pair = (later.agent, earlier.agent);
                 if later.agent != earlier.agent
@@ -463,7 +450,7 @@ fn find_copies(
     let mut pairs: Vec<((usize, usize), usize)> = repeats.into_iter().collect();
     pairs.sort_unstable();
     for ((copy, source), n) in pairs {
-        let share = n as f64 / mistakes[copy].max(1) as f64;
+        let share = n as f64 / claims[copy].max(1) as f64;
         if n >= params.copy_claims_min
             && share >= params.copy_share_min
             && best[copy].is_none_or(|(_, most)| n > most)

@@ -226,11 +226,11 @@ fn chain_world() -> Vec<FactEvidence> {
 }
 
 #[test]
-fn copies_are_told_by_shared_mistakes_and_a_chain_counts_once() {
+fn copies_are_told_by_repeats_minutes_later_and_a_chain_counts_once() {
     let facts = chain_world();
     let earned = earn(11, &[], &facts);
     for honest in earned[..5].iter().chain(&earned[8..]) {
-        assert_eq!(honest.copy_of, None, "agreeing on the truth is not copying");
+        assert_eq!(honest.copy_of, None, "agreeing hours apart is not copying");
         assert!(honest.accuracy > 0.7, "{earned:?}");
     }
     assert!(
