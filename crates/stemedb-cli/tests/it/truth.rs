@@ -1067,12 +1067,13 @@ async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
         ),
     )
     .await;
-    post(
+    let last_vote = post(
         c,
         "/v1/vote",
         &rec(5, "eve", &new, "stemedb:vote", json!(-1), T0, &[]),
     )
     .await;
+    let last = last_vote["sequence"].as_u64().unwrap().to_string();
     let mut ids = vec![
         chain.describing.clone(),
         chain.citing.clone(),
@@ -1081,8 +1082,9 @@ async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
         new,
     ];
     ids.extend(chain.derived.iter().cloned());
-    // At the latest state the evidence lens reads the newest reliability table, which a
-    // restart makes again; in the past (as_of) it computes the table of its bound, exactly.
+    // At the latest state, and with only `as_of`, the evidence lens reads the newest
+    // reliability table, which a restart makes again; at a sequence it computes the table of
+    // its bound, exactly.
     let queries: [&[(&str, &str)]; 3] = [
         &[
             ("subject", "*"),
@@ -1094,6 +1096,7 @@ async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
         &[
             ("subject", "*"),
             ("as_of", "2025-03-01T00:00:00Z"),
+            ("at_sequence", &last),
             ("lens", "evidence"),
         ],
     ];
