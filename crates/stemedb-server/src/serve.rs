@@ -99,6 +99,9 @@ where
     }
 }
 
+/// How long the refresher waits after a failed refresh.
+const RELIABILITY_RETRY_SECS: u64 = 30;
+
 /// Keeps the evidence lens's reliability table close behind the log until `stopping`: a
 /// refresh on a blocking thread whenever the table is behind, at least `refresh_ms` apart and
 /// nine times as long apart as the last one took (at most a tenth of a core at any size).
@@ -112,7 +115,11 @@ async fn refresh_reliability(db: Arc<Db>, refresh_ms: u64, mut stopping: watch::
         }
         let worker = Arc::clone(&db);
         let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || worker.refresh_reliability()).await {
+        let refreshed = tokio::task::spawn_blocking(move || worker.refresh_reliability()).await;
+        if *stopping.borrow() {
+            return; // a refresh abandoned because the server stops is no failure
+        }
+        let failed = match refreshed {
             Ok(Ok(table)) if table.sequence != covered => {
                 covered = table.sequence;
                 tracing::info!(
@@ -122,12 +129,23 @@ async fn refresh_reliability(db: Arc<Db>, refresh_ms: u64, mut stopping: watch::
                     took_ms = table.took.as_millis() as u64,
                     "reliability table refreshed"
                 );
+                false
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "refreshing the reliability table failed"),
-            Err(e) => tracing::warn!(error = %e, "the reliability refresh stopped"),
-        }
+            Ok(Ok(_)) => false,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "refreshing the reliability table failed; retrying in 30 s");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the reliability refresh stopped; retrying in 30 s");
+                true
+            }
+        };
         wait = Duration::from_millis(refresh_ms).max(started.elapsed() * 9);
+        if failed {
+            // A store that fails now (full disk, fail-stopped) would otherwise log every second.
+            wait = wait.max(Duration::from_secs(RELIABILITY_RETRY_SECS));
+        }
     }
 }
 

@@ -128,9 +128,13 @@ impl Db {
             return Ok(newest);
         }
         let mut bound = bound;
+        let mut anchored_by = None;
         if query.at_sequence.is_none() && query.known_at.is_none() {
             bound.seq_max = bound.seq_max.min(newest.sequence);
+            // The anchors too as of the records weighed, not of the query's own bound.
+            anchored_by = Some(self.store.trust_map(bound)?);
         }
+        let trust = anchored_by.as_deref().unwrap_or(trust);
         let key = (bound.seq_max, bound.as_of_micros);
         let kept = |past: &[(PastBound, Arc<ReliabilityTable>)]| {
             past.iter()
