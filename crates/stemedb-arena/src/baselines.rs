@@ -16,8 +16,8 @@ pub struct FactClaims {
     pub facts: Vec<Vec<(usize, Value)>>,
 }
 
-/// Every agent's latest claim on each fact it spoke on.
-pub fn latest_claims(world: &World) -> FactClaims {
+/// Every agent's latest claim on each fact it spoke on: (fact, agent) → (time, value).
+pub(crate) fn latest_by_fact_and_agent(world: &World) -> BTreeMap<(usize, usize), (u64, &Value)> {
     let mut latest: BTreeMap<(usize, usize), (u64, &Value)> = BTreeMap::new();
     for claim in &world.claims {
         let entry = latest
@@ -27,8 +27,13 @@ pub fn latest_claims(world: &World) -> FactClaims {
             *entry = (claim.offset_secs, &claim.value);
         }
     }
+    latest
+}
+
+/// Every agent's latest claim on each fact it spoke on.
+pub fn latest_claims(world: &World) -> FactClaims {
     let mut facts = vec![Vec::new(); world.facts.len()];
-    for ((fact, agent), (_, value)) in latest {
+    for ((fact, agent), (_, value)) in latest_by_fact_and_agent(world) {
         facts[fact].push((agent, value.clone()));
     }
     FactClaims {

@@ -1,6 +1,5 @@
 //! The evidence lens's algorithm run in-process on a world's claims: the reference the
 //! server's answers are checked against, and the quick way to try a change to it.
-use std::collections::BTreeMap;
 
 use serde_json::Value;
 use stemedb_lens::{
@@ -13,15 +12,7 @@ use crate::World;
 /// Each fact's distinct values (sorted by text) and every agent's latest claim, as the
 /// reliability table sees them.
 pub fn fact_evidence(world: &World) -> (Vec<Vec<Value>>, Vec<FactEvidence>) {
-    let mut latest: BTreeMap<(usize, usize), (u64, &Value)> = BTreeMap::new();
-    for claim in &world.claims {
-        let entry = latest
-            .entry((claim.fact, claim.agent))
-            .or_insert((claim.offset_secs, &claim.value));
-        if claim.offset_secs >= entry.0 {
-            *entry = (claim.offset_secs, &claim.value);
-        }
-    }
+    let latest = crate::baselines::latest_by_fact_and_agent(world);
     let mut per_fact: Vec<Vec<(usize, u64, &Value)>> = vec![Vec::new(); world.facts.len()];
     for ((fact, agent), (at, value)) in latest {
         per_fact[fact].push((agent, at, value));
@@ -122,7 +113,7 @@ mod tests {
             let (rooted, _) = evidence_answers(&world, &roots, &params);
             let copies = rel.iter().filter(|r| r.copy_of.is_some()).count();
             if std::env::var("TRY_PERSONAS").is_ok() {
-                let mut by: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+                let mut by: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
                 for (a, r) in rel.iter().enumerate() {
                     let e = by.entry(world.agents[a].persona.name()).or_default();
                     e.0 += r.accuracy;

@@ -226,22 +226,31 @@ fn vouched_accuracies(
                 softmax(&votes)
             }
         };
-        for c in &fact.claims {
-            held[c.agent] += belief.get(c.value).copied().unwrap_or(0.0);
-            count[c.agent] += 1.0;
-        }
+        tally(fact, &belief, &mut held, &mut count);
     }
-    let prior = params.prior_accuracy * params.prior_strength;
     (0..agent_count)
         .map(|a| {
             if is_anchored(a) || count[a] < VOUCHED_FACTS_MIN {
                 accuracy[a]
             } else {
-                ((held[a] + prior) / (count[a] + params.prior_strength))
-                    .clamp(ACCURACY_MIN, ACCURACY_MAX)
+                with_prior(held[a], count[a], params).clamp(ACCURACY_MIN, ACCURACY_MAX)
             }
         })
         .collect()
+}
+
+/// Adds, for each claim of `fact`, the belief in its value to its agent's `held`, and one to
+/// its `count`.
+fn tally(fact: &FactEvidence, belief: &[f64], held: &mut [f64], count: &mut [f64]) {
+    for c in &fact.claims {
+        held[c.agent] += belief.get(c.value).copied().unwrap_or(0.0);
+        count[c.agent] += 1.0;
+    }
+}
+
+/// An accuracy from the beliefs `held` over `count` claims, with the prior's pseudo-claims.
+fn with_prior(held: f64, count: f64, params: &EvidenceParams) -> f64 {
+    (held + params.prior_accuracy * params.prior_strength) / (count + params.prior_strength)
 }
 
 /// `e^v` normalised: a probability per value.
@@ -275,15 +284,11 @@ fn accuracies(
     let mut held = vec![0.0; agent_count];
     let mut count = vec![0.0; agent_count];
     for (fact, belief) in facts.iter().zip(beliefs) {
-        for c in &fact.claims {
-            held[c.agent] += belief.get(c.value).copied().unwrap_or(0.0);
-            count[c.agent] += 1.0;
-        }
+        tally(fact, belief, &mut held, &mut count);
     }
-    let prior = params.prior_accuracy * params.prior_strength;
     (0..agent_count)
         .map(|a| {
-            let earned = (held[a] + prior) / (count[a] + params.prior_strength);
+            let earned = with_prior(held[a], count[a], params);
             let floor = anchors.get(a).copied().flatten().unwrap_or(ACCURACY_MIN);
             earned.max(floor).clamp(ACCURACY_MIN, ACCURACY_MAX)
         })
