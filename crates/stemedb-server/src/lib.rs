@@ -13,6 +13,8 @@ mod backup_status;
 mod cluster_api;
 mod cluster_link;
 mod config;
+mod console;
+mod console_api;
 mod custody;
 mod db_work;
 mod edge;
@@ -196,7 +198,8 @@ impl AppState {
     }
 }
 
-/// The full router: API, OpenAPI document and the offline API browser at `/docs`, behind the
+/// The full router: API, OpenAPI document, the offline API browser at `/docs` and the web
+/// console at `/console/` (`console.rs`), behind the
 /// edge checks (`edge.rs`); `loopback_bind`: the server listens on a loopback address.
 pub fn router(state: AppState, loopback_bind: bool) -> Router {
     let config = Arc::clone(&state.config);
@@ -246,6 +249,8 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .route("/v1/api-keys/{id}/rotate", post(auth_api::rotate))
         .merge(control_routes(config.assertion_body_bytes_max))
         .route("/v1/health", get(api::health))
+        .route("/v1/whoami", get(console_api::whoami))
+        .route("/v1/overview", get(console_api::overview))
         .route("/v1/cluster/members", get(cluster_api::members))
         .route("/v1/cluster/health", get(cluster_api::health))
         .route("/metrics", get(observe::metrics_text))
@@ -258,6 +263,7 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state.clone());
     api.merge(openapi::swagger_ui())
+        .merge(console::routes())
         .layer(middleware::from_fn_with_state(state, request_timeout))
         .layer(middleware::from_fn_with_state(edge, edge::guard))
         .layer(middleware::from_fn(observe::observe))

@@ -6,9 +6,10 @@ use stemedb_wire::{
     AdminAuditPage, AgentCircuit, AgentIdBody, AgentResponse, ApiKey, ApiKeyCreate, ApiKeyList,
     ApiKeyPatch, ApiKeyWithSecret, AssertResponse, AssertionBody, AssertionWire, BackupVerified,
     BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ClusterHealth, ClusterMember,
-    ClusterMembers, ClusterReplica, ControlResponse, Group, HealthResponse, Outlier, Problem,
-    ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams, QueryResponse,
-    Record, RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode, Votes,
+    ClusterMembers, ClusterReplica, ControlResponse, DisputedGroup, Group, HealthResponse, Outlier,
+    Overview, Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams,
+    QueryResponse, Record, RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode,
+    Votes, Whoami,
 };
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -57,6 +58,8 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::auth_api::admin_audit,
         crate::cluster_api::members,
         crate::cluster_api::health,
+        crate::console_api::whoami,
+        crate::console_api::overview,
     ),
     modifiers(&KeySecurity, &EdgeResponses),
     security(("api_key" = []), ("bearer" = [])),
@@ -100,7 +103,10 @@ use utoipa_swagger_ui::SwaggerUi;
         ClusterMembers,
         ClusterMember,
         ClusterHealth,
-        ClusterReplica
+        ClusterReplica,
+        Whoami,
+        Overview<Record>,
+        DisputedGroup
 ))
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@
 
 mod admin;
 mod cluster;
+mod console;
 mod ingest;
 mod problem;
 mod query;
@@ -21,6 +22,7 @@ pub use admin::{
     BackupVerified, HealthResponse,
 };
 pub use cluster::{ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica};
+pub use console::{DisputedGroup, Overview, Whoami};
 pub use ingest::{AssertResponse, BatchItem, BatchRequest, BatchResponse};
 pub use problem::Problem;
 pub use query::{Group, QueryParams, QueryResponse};

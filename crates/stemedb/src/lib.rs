@@ -7,6 +7,7 @@
 mod audit;
 pub mod backup;
 mod config;
+mod disputed;
 mod error;
 mod ingest;
 mod provenance;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 pub use audit::AuditSummary;
 pub use config::{DbConfig, SystemClock};
+pub use disputed::{DISPUTED_KEPT, DisputedGroup};
 pub use error::DbError;
 pub use ingest::Ingested;
 pub use provenance::{ProvenanceTree, signature_valid};

@@ -19,6 +19,7 @@ use stemedb_lens::{
 };
 use stemedb_store::{Bound, GroupKey};
 
+use crate::disputed::{DisputedGroup, DisputedTop};
 use crate::query::{Reading, check_deadline, latest_per_agent};
 use crate::{Db, DbError, LensKind, Query};
 
@@ -62,6 +63,9 @@ pub struct ReliabilityTable {
     pub facts: usize,
     /// How long computing it took.
     pub took: Duration,
+    /// The groups whose live claims disagree most, most disputed first (at most
+    /// [`crate::DISPUTED_KEPT`]).
+    pub disputed: Vec<DisputedGroup>,
     agents: HashMap<String, AgentReliabilityView>,
 }
 
@@ -219,6 +223,7 @@ impl Db {
         let reading = self.reading(&query, bound)?;
         let mut agents = AgentIndex::default();
         let mut facts = Vec::new();
+        let mut disputed = DisputedTop::default();
         let mut start: Option<Vec<u8>> = None;
         let control = |g: &GroupKey| !g.predicate.starts_with(RESERVED_PREFIX);
         loop {
@@ -234,9 +239,10 @@ impl Db {
                 SCAN_GROUPS_PER_PAGE,
                 &control,
             )?;
-            for (_, sequences) in &page {
+            for (group, sequences) in &page {
                 check_deadline(deadline, facts.len(), "the reliability table")?;
                 if let Some(fact) = self.group_evidence(sequences, &reading, &mut agents)? {
+                    disputed.offer(group, &fact);
                     facts.push(fact);
                 }
             }
@@ -270,6 +276,7 @@ impl Db {
             sequence: bound.seq_max,
             facts: facts.len(),
             took: started.elapsed(),
+            disputed: disputed.finish(),
             agents: by_name,
         })
     }

@@ -290,6 +290,37 @@ impl Db {
         }
         Ok(count)
     }
+
+    /// Retraction and reinstatement records among the last `scan` records of the log, newest
+    /// first, at most `limit`; and how many records were read. Bounded by `scan` so that an
+    /// overview costs the same however large the store.
+    pub fn recent_retractions(
+        &self,
+        scan: u64,
+        limit: usize,
+    ) -> Result<(Vec<RecordView>, u64), DbError> {
+        let last = self.store.last_sequence();
+        let first = last.saturating_sub(scan) + 1;
+        let mut found = Vec::new();
+        let mut scanned = 0;
+        for sequence in (first..=last).rev() {
+            if found.len() >= limit {
+                break;
+            }
+            scanned += 1;
+            let Some(stored) = self.store.get_by_sequence(sequence)? else {
+                continue;
+            };
+            let signed = stored.parse()?;
+            if signed.body.predicate != stemedb_core::control::RETRACTS {
+                continue;
+            }
+            if let Some(view) = self.get(&signed.id)? {
+                found.push(view);
+            }
+        }
+        Ok((found, scanned))
+    }
 }
 
 /// Quarantine entries read per step while counting the backlog.

@@ -15,6 +15,7 @@ mod cli_git;
 mod cli_import;
 mod clock;
 mod cluster;
+mod console;
 mod crash;
 mod custody;
 mod damage;

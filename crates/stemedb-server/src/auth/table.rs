@@ -31,6 +31,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/skeptic", READ),
     ("GET", "/v1/quarantine", READ),
     ("GET", "/v1/audit/export", READ),
+    ("GET", "/v1/whoami", READ),
+    ("GET", "/v1/overview", READ),
     ("GET", "/v1/cluster/members", READ),
     ("GET", "/v1/cluster/health", READ),
     ("POST", "/v1/assert", WRITE),

@@ -1,0 +1,194 @@
+//! What the web console stands on, through a real server: `GET /v1/whoami` names the key's
+//! role, `GET /v1/overview` lists the most disputed groups in order and the recent
+//! retractions and refuses bad bounds, and the console's assets come with a strict
+//! Content-Security-Policy. The console itself is tested in Chromium
+//! (crates/stemedb-server/console/run-tests.sh).
+use serde_json::{Value, json};
+use stemedb_server::ServerConfig;
+
+use crate::harness::{TestServer, claim, create_api_key, unkeyed};
+use crate::truth::{T_LATER, post, rec, retraction};
+
+async fn overview(server: &TestServer, query: &[(&str, &str)]) -> Value {
+    server.client.get_json("/v1/overview", query).await.unwrap()
+}
+
+/// Seeds groups with 3, 2 and 1 distinct values among three agents, and one retraction.
+async fn seed(server: &TestServer) -> (String, u64) {
+    let groups: [(&str, [i64; 3]); 3] = [
+        ("c/one", [1, 2, 3]),
+        ("c/two", [1, 1, 2]),
+        ("c/none", [5, 5, 5]),
+    ];
+    for (subject, values) in groups {
+        for (seed, value) in (1u8..).zip(values) {
+            let wire = claim(
+                seed,
+                subject,
+                "p",
+                json!(value),
+                0.9,
+                "2025-01-01T00:00:00Z",
+            );
+            server.client.assert(&wire).await.unwrap();
+        }
+    }
+    let own = rec(
+        7,
+        "agent/7",
+        "c/gone",
+        "p",
+        json!(1),
+        "2025-01-01T00:00:00Z",
+        &[],
+    );
+    server.client.assert(&own).await.unwrap();
+    let answer = post(
+        &server.client,
+        "/v1/retract",
+        &retraction(7, "agent/7", "c/gone", false, T_LATER),
+    )
+    .await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    (id, answer["sequence"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn overview_lists_disputed_groups_in_order_and_recent_retractions() {
+    let server = TestServer::start_with(ServerConfig {
+        reliability_refresh_ms: 100,
+        ..ServerConfig::default()
+    })
+    .await;
+    let (retraction_id, last) = seed(&server).await;
+    let mut answer = overview(&server, &[]).await;
+    for _ in 0..200 {
+        if answer["disputed_sequence"].as_u64().unwrap() >= last {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        answer = overview(&server, &[]).await;
+    }
+    assert_eq!(answer["last_sequence"], last, "{answer}");
+    assert_eq!(answer["clustered"], false);
+    let disputed: Vec<(&str, u64)> = answer["disputed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["subject"].as_str().unwrap(),
+                g["dissenting"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(disputed, [("c/one", 2), ("c/two", 1)], "{answer}");
+    let retractions = answer["retractions"].as_array().unwrap();
+    assert_eq!(retractions.len(), 1, "{answer}");
+    assert_eq!(retractions[0]["id"], retraction_id.as_str());
+    assert_eq!(retractions[0]["subject"], "c/gone");
+    // Only the newest record read: the retraction is the last one, so it is still found.
+    let one = overview(&server, &[("scan", "1"), ("disputed", "1")]).await;
+    assert_eq!(one["retractions_scanned"], 1);
+    assert_eq!(one["retractions"].as_array().unwrap().len(), 1);
+    assert_eq!(one["disputed"].as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+/// Each bound out of range is a 400 problem naming the parameter.
+#[tokio::test]
+async fn overview_refuses_bounds_out_of_range() {
+    let server = TestServer::start().await;
+    for (name, value) in [
+        ("scan", "0"),
+        ("scan", "100001"),
+        ("disputed", "51"),
+        ("retractions", "101"),
+        ("retractions", "x"),
+        ("other", "1"),
+    ] {
+        let url = format!("{}/v1/overview?{name}={value}", server.url);
+        let response = crate::harness::http().get(url).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{name}={value}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem.to_string().contains(name),
+            "{name}={value}: {problem}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn whoami_names_the_role_of_each_key() {
+    let server = TestServer::start().await;
+    for role in ["read", "write", "admin"] {
+        let secret = create_api_key(&server.url, &format!("k-{role}"), role).await;
+        let me: Value = unkeyed()
+            .get(format!("{}/v1/whoami", server.url))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["role"], role, "{me}");
+        assert_eq!(me["name"], format!("k-{role}"));
+        assert!(
+            !me.to_string().contains(&secret),
+            "the secret is not echoed"
+        );
+    }
+    let anonymous = unkeyed()
+        .get(format!("{}/v1/whoami", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn console_assets_are_served_with_a_strict_policy() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (path, kind) in [
+        ("/console/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+    ] {
+        let response = client
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let policy = header("content-security-policy");
+        assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    for path in ["/", "/console"] {
+        let response = client
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 308, "{path}");
+        assert_eq!(response.headers()["location"], "/console/");
+    }
+    server.stop().await;
+}

@@ -1,0 +1,63 @@
+// Review: the quarantine queue, with approve and reject for a key that can sign reviews
+// through the server, and the recent retractions. A read key sees no write control at all.
+import { segment } from "../api.js";
+import { h, link, shortId, show, table } from "../dom.js";
+import { retractionTarget } from "./overview.js";
+import { verdict } from "../records.js";
+
+const QUEUE_PAGE = 100;
+
+export async function review(api, who, params, view) {
+  const [queue, summary] = await Promise.all([
+    api.get("/v1/quarantine", { limit: QUEUE_PAGE, after: params.after }),
+    api.get("/v1/overview", { disputed: 1 }),
+  ]);
+  const reviewer = who.role !== "read" && who.agent_ids.length > 0 ? who.agent_ids[0] : null;
+  view.append(h("h2", {}, "Review"), h("h3", {}, "Quarantine"));
+  if (who.role !== "read" && !reviewer) {
+    view.append(h("p", { class: "hint" }, "This key signs for no agent, so it cannot review here; ",
+      "a write key bound to a curator's agent can (stemedb keys create --role write --agent …), or sign reviews with the CLI."));
+  } else if (reviewer) {
+    view.append(h("p", { class: "hint" }, "Reviews are signed by the server for ", reviewer, "; they take effect if it is a curator."));
+  }
+  if (!queue.items.length) view.append(h("p", { id: "queue-empty" }, "Nothing is held."));
+  else view.append(queueTable(api, queue.items, reviewer));
+  view.append(h("h3", {}, "Recent retractions"),
+    summary.retractions.length
+      ? table(["retraction", "of", "by", "reason", "stage", "recorded"], summary.retractions.map((r) => [
+        link("provenance", { id: r.id }, shortId(r.id)), retractionTarget(r.subject),
+        link("agents", { id: r.agent_id }, r.agent_id), show(r.value?.reason ?? r.value),
+        r.lifecycle_stage, r.recorded_at]), { id: "retractions" })
+      : h("p", { class: "hint" }, "None recently."));
+}
+
+function queueTable(api, items, reviewer) {
+  const headers = ["subject", "predicate", "value", "agent", "rule", "id", "check"];
+  return table(reviewer ? [...headers, "decision"] : headers, items.map(({ record, rule }) => {
+    const cells = [record.subject, record.predicate, show(record.value),
+      link("agents", { id: record.agent_id }, record.agent_id), rule,
+      link("provenance", { id: record.id }, shortId(record.id)), verdict(record)];
+    return reviewer ? [...cells, decide(api, record.id, reviewer)] : cells;
+  }), { id: "queue" });
+}
+
+function decide(api, id, reviewer) {
+  const status = h("span", { class: "status" });
+  const send = (decision) => async () => {
+    for (const b of buttons) b.disabled = true;
+    try {
+      const answer = await api.post(`/v1/quarantine/${segment(id)}/${decision}`, { agent_id: reviewer });
+      status.textContent = answer.effective ? `${decision}d` : `${decision} recorded, not effective (is ${reviewer} a curator?)`;
+      status.className = `status ${answer.effective ? "ok" : "bad"}`;
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = "status bad";
+      for (const b of buttons) b.disabled = false;
+    }
+  };
+  const buttons = [
+    h("button", { class: "approve", onclick: send("approve") }, "Approve"),
+    h("button", { class: "reject", onclick: send("reject") }, "Reject"),
+  ];
+  return h("span", { class: "decide" }, buttons, status);
+}

@@ -1,0 +1,116 @@
+//! The two reads the web console needs beyond the rest of the API: who the caller is
+//! (`GET /v1/whoami`), and the store at a glance (`GET /v1/overview`).
+use axum::Json;
+use axum::extract::{Extension, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use stemedb::{DISPUTED_KEPT, DbError};
+use stemedb_wire::{DisputedGroup, Overview, Whoami};
+
+use crate::auth::Caller;
+use crate::db_work::blocking;
+use crate::json_response::json_response;
+use crate::observe::QUARANTINE_COUNT_MAX;
+use crate::query_string::{number, params};
+use crate::{ApiError, AppState};
+
+/// Log records an overview reads for recent retractions, by default and at most.
+const RETRACTIONS_SCAN_DEFAULT: u64 = 10_000;
+const RETRACTIONS_SCAN_MAX: u64 = 100_000;
+/// Retractions an overview lists, by default and at most.
+const RETRACTIONS_DEFAULT: u64 = 20;
+const RETRACTIONS_MAX: u64 = 100;
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "operations",
+    responses((status = 200, description = "The key this request was made with", body = stemedb_wire::Whoami)))]
+/// The key this request was made with: its role and the agents it may sign for.
+pub async fn whoami(Extension(caller): Extension<Caller>) -> Result<Json<Whoami>, ApiError> {
+    // The route needs a key, so the authorization layer has already refused a request
+    // without one; this answers the same way should the table ever change.
+    let principal = caller
+        .0
+        .ok_or_else(|| ApiError::Unauthorized("an API key is needed".into()))?;
+    Ok(Json(Whoami {
+        agent_ids: principal.agent_ids,
+        key_id: principal.key_id,
+        name: principal.name,
+        role: principal.role.name().to_owned(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/overview", tag = "truth",
+    params(("disputed" = Option<u64>, Query, description = "Disputed groups to list (default 10, at most 50)"),
+        ("retractions" = Option<u64>, Query, description = "Retractions to list (default 20, at most 100)"),
+        ("scan" = Option<u64>, Query, description = "Log records to read for them, newest first (default 10,000, at most 100,000)")),
+    responses((status = 200, description = "Counts, the most disputed groups and recent retractions", body = stemedb_wire::Overview<stemedb_wire::Record>)))]
+/// Counts, the most disputed groups (from the newest reliability table, so free of a pass over
+/// the store) and the retractions among the newest records of the log.
+pub async fn overview(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = params(raw.as_deref(), &["disputed", "retractions", "scan"])?;
+    let disputed_max = bounded(&pairs, "disputed", 10, DISPUTED_KEPT as u64)?;
+    let retractions_max = bounded(&pairs, "retractions", RETRACTIONS_DEFAULT, RETRACTIONS_MAX)?;
+    let scan = bounded(
+        &pairs,
+        "scan",
+        RETRACTIONS_SCAN_DEFAULT,
+        RETRACTIONS_SCAN_MAX,
+    )?;
+    let (table, backlog, (retractions, scanned), last) = blocking(&state, move |db| {
+        Ok((
+            db.reliability()?,
+            db.quarantine_backlog(QUARANTINE_COUNT_MAX)?,
+            db.recent_retractions(scan, retractions_max as usize)?,
+            db.last_sequence(),
+        ))
+    })
+    .await?;
+    let retractions = retractions
+        .iter()
+        .map(|r| r.to_raw_json())
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let records_bytes: usize = retractions.iter().map(|r| r.get().len()).sum();
+    let disputed = table
+        .disputed
+        .iter()
+        .take(disputed_max as usize)
+        .map(|g| DisputedGroup {
+            claims: g.claims as u64,
+            dissenting: g.dissenting as u64,
+            predicate: g.predicate.clone(),
+            subject: g.subject.clone(),
+            values: g.values as u64,
+        })
+        .collect();
+    let answer = Overview {
+        assertion_count: state.db.assertion_count(),
+        clustered: state.cluster.is_some(),
+        disputed,
+        disputed_sequence: table.sequence,
+        last_sequence: last,
+        quarantine_backlog: backlog as u64,
+        retractions,
+        retractions_scanned: scanned,
+    };
+    json_response(StatusCode::OK, &answer, records_bytes + 4096)
+}
+
+/// A count parameter from 1 to `max`, `default` when absent.
+fn bounded(
+    pairs: &[(&'static str, String)],
+    name: &'static str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let n = number(pairs, name, default)?;
+    if n == 0 || n > max {
+        return Err(DbError::BadQuery {
+            field: name,
+            message: format!("must be 1 to {max}"),
+        }
+        .into());
+    }
+    Ok(n)
+}
