@@ -22,6 +22,11 @@ if ! command -v chromium >/dev/null; then
 fi
 export CHROMIUM=$(command -v chromium)
 cd "$here"
+# The console's one rule against injection: no HTML is ever built from strings (src/dom.js).
+if grep -rnE 'innerHTML|outerHTML|insertAdjacentHTML|document\.write|srcdoc' src/; then
+  say "ERROR: a markup sink in src/ (above); build elements with src/dom.js instead"
+  exit 1
+fi
 npm ci --no-audit --no-fund --loglevel=error
 fresh=$(mktemp)
 trap 'rm -f "$fresh"' EXIT

@@ -11,12 +11,14 @@ import { chromium } from "playwright-core";
 export const BIN = process.env.STEMEDB_BIN;
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-/** A server on a fresh data directory; `stop()` ends it and removes the directory. */
+/** A server on a fresh data directory, or on `dataDir` as it is; `stop()` ends it and removes
+ * a directory it made. */
 export async function startServer(extraArgs = [], dataDir = null) {
   if (!BIN) throw new Error("STEMEDB_BIN is not set (run-tests.sh sets it)");
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "stemedb-console-"));
+  const dbDir = dataDir ?? join(dir, "db");
   const adminKey = `sdb_${randomBytes(32).toString("hex")}`;
-  const child = spawn(BIN, ["serve", "--data-dir", join(dir, "db"), "--bind", "127.0.0.1:0", ...extraArgs], {
+  const child = spawn(BIN, ["serve", "--data-dir", dbDir, "--bind", "127.0.0.1:0", ...extraArgs], {
     env: { ...process.env, STEMEDB_ROOT_API_KEY: adminKey, RUST_LOG: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });

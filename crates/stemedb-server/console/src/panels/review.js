@@ -16,7 +16,7 @@ export async function review(api, who, params, view) {
   view.append(h("h2", {}, "Review"), h("h3", {}, "Quarantine"));
   if (who.role !== "read" && !reviewer) {
     view.append(h("p", { class: "hint" }, "This key signs for no agent, so it cannot review here; ",
-      "a write key bound to a curator's agent can (stemedb keys create --role write --agent …), or sign reviews with the CLI."));
+      "a write key bound to a curator's agent can (stemedb api-key create --role write --agent-id …), or post a signed stemedb:review record to POST /v1/quarantine/{id}/approve (docs/truth.md)."));
   } else if (reviewer) {
     view.append(h("p", { class: "hint" }, "Reviews are signed by the server for ", reviewer, "; they take effect if it is a curator."));
   }
