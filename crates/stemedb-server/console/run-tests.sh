@@ -9,9 +9,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 say() { echo "console-tests: $*" >&2; }
+[ -n "${STEMEDB_BIN:-}" ] && STEMEDB_BIN_GIVEN=1
 export STEMEDB_BIN=${STEMEDB_BIN:-$root/target/debug/stemedb}
 export SCREENSHOTS=${SCREENSHOTS:-$root/target/console-screenshots}
-[ -x "$STEMEDB_BIN" ] || (cd "$root" && cargo build -q -p stemedb-cli)
+# The build in target/ may be older than the sources: build it (quick when it is current).
+[ -n "${STEMEDB_BIN_GIVEN:-}" ] || (cd "$root" && cargo build -q -p stemedb-cli)
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$major" -ge 20 ] || { say "ERROR: Node.js 20 or later is needed (found: ${major})"; exit 1; }
 if ! command -v chromium >/dev/null; then

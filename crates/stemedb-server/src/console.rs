@@ -12,7 +12,8 @@ use axum::routing::get;
 /// (console/src/dom.js), so this is the second line, not the first.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
-    form-action 'none'; frame-ancestors 'none'";
+    form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
+    trusted-types 'none'";
 
 const INDEX_HTML: &str = include_str!("../console/index.html");
 const APP_JS: &str = include_str!("../console/dist/app.js");
@@ -21,10 +22,11 @@ const APP_CSS: &str = include_str!("../console/app.css");
 /// The console's routes, merged beside the API (outside its authorization layer).
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { Redirect::permanent("/console/") }))
+        // Temporary: a browser keeps a permanent redirect of `/` for good.
+        .route("/", get(|| async { Redirect::temporary("/console/") }))
         .route(
             "/console",
-            get(|| async { Redirect::permanent("/console/") }),
+            get(|| async { Redirect::temporary("/console/") }),
         )
         .route(
             "/console/",

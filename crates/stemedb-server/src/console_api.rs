@@ -8,15 +8,18 @@ use stemedb::{DISPUTED_KEPT, DbError};
 use stemedb_wire::{DisputedGroup, Overview, Whoami};
 
 use crate::auth::Caller;
-use crate::db_work::blocking;
+use crate::db_work::{blocking, deadline};
 use crate::json_response::json_response;
-use crate::observe::QUARANTINE_COUNT_MAX;
 use crate::query_string::{number, params};
 use crate::{ApiError, AppState};
 
 /// Log records an overview reads for recent retractions, by default and at most.
 const RETRACTIONS_SCAN_DEFAULT: u64 = 10_000;
 const RETRACTIONS_SCAN_MAX: u64 = 100_000;
+/// Disputed groups an overview lists by default (at most [`DISPUTED_KEPT`]).
+const DISPUTED_DEFAULT: u64 = 10;
+/// Quarantined records an overview counts at most; more shows as this many.
+const QUARANTINE_COUNTED_MAX: usize = 10_000;
 /// Retractions an overview lists, by default and at most.
 const RETRACTIONS_DEFAULT: u64 = 20;
 const RETRACTIONS_MAX: u64 = 100;
@@ -50,7 +53,7 @@ pub async fn overview(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = params(raw.as_deref(), &["disputed", "retractions", "scan"])?;
-    let disputed_max = bounded(&pairs, "disputed", 10, DISPUTED_KEPT as u64)?;
+    let disputed_max = bounded(&pairs, "disputed", DISPUTED_DEFAULT, DISPUTED_KEPT as u64)?;
     let retractions_max = bounded(&pairs, "retractions", RETRACTIONS_DEFAULT, RETRACTIONS_MAX)?;
     let scan = bounded(
         &pairs,
@@ -58,11 +61,12 @@ pub async fn overview(
         RETRACTIONS_SCAN_DEFAULT,
         RETRACTIONS_SCAN_MAX,
     )?;
+    let deadline = deadline(&state);
     let (table, backlog, (retractions, scanned), last) = blocking(&state, move |db| {
         Ok((
             db.reliability()?,
-            db.quarantine_backlog(QUARANTINE_COUNT_MAX)?,
-            db.recent_retractions(scan, retractions_max as usize)?,
+            db.quarantine_backlog(QUARANTINE_COUNTED_MAX)?,
+            db.recent_retractions(scan, retractions_max as usize, Some(deadline))?,
             db.last_sequence(),
         ))
     })
@@ -91,6 +95,7 @@ pub async fn overview(
         disputed_sequence: table.sequence,
         last_sequence: last,
         quarantine_backlog: backlog as u64,
+        quarantine_backlog_max: QUARANTINE_COUNTED_MAX as u64,
         retractions,
         retractions_scanned: scanned,
     };

@@ -20,7 +20,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How often histograms are folded into their buckets when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Quarantine entries a scrape counts at most: a flood must not make every scrape slow.
-pub(crate) const QUARANTINE_COUNT_MAX: usize = 1_000_000;
+const QUARANTINE_COUNT_MAX: usize = 1_000_000;
 const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];

@@ -27,8 +27,10 @@ pub struct Overview<R> {
     /// The reliability table `disputed` comes from: the last sequence it weighs (0: none yet).
     pub disputed_sequence: u64,
     pub last_sequence: u64,
-    /// Quarantined records, counted up to `quarantine_count_max`.
+    /// Quarantined records, counted up to `quarantine_backlog_max` (equal to it: at least
+    /// that many).
     pub quarantine_backlog: u64,
+    pub quarantine_backlog_max: u64,
     /// Retraction and reinstatement records among the last `retractions_scanned` records of
     /// the log, newest first.
     pub retractions: Vec<R>,

@@ -48,6 +48,9 @@ pub(crate) struct DisputedTop {
 impl DisputedTop {
     /// Considers one group's fact; a group whose claims all agree is not disputed.
     pub(crate) fn offer(&mut self, group: &GroupKey, fact: &FactEvidence) {
+        if fact.values < 2 {
+            return;
+        }
         let mut per_value = vec![0usize; fact.values];
         for claim in &fact.claims {
             if let Some(n) = per_value.get_mut(claim.value) {

@@ -293,24 +293,36 @@ impl Db {
 
     /// Retraction and reinstatement records among the last `scan` records of the log, newest
     /// first, at most `limit`; and how many records were read. Bounded by `scan` so that an
-    /// overview costs the same however large the store.
+    /// overview costs the same however large the store, and stopped at `deadline`.
     pub fn recent_retractions(
         &self,
         scan: u64,
         limit: usize,
+        deadline: Option<std::time::Instant>,
     ) -> Result<(Vec<RecordView>, u64), DbError> {
+        // Every retraction's canonical bytes hold its predicate as a JSON string; a record
+        // without them is passed over without parsing it.
+        let marker = format!("\"{}\"", stemedb_core::control::RETRACTS);
         let last = self.store.last_sequence();
         let first = last.saturating_sub(scan) + 1;
         let mut found = Vec::new();
-        let mut scanned = 0;
+        let mut scanned = 0u64;
         for sequence in (first..=last).rev() {
             if found.len() >= limit {
                 break;
             }
+            crate::query::check_deadline(deadline, scanned as usize, "the recent retractions")?;
             scanned += 1;
-            let Some(stored) = self.store.get_by_sequence(sequence)? else {
+            // Sequences are dense up to the last one: a hole is damage, named as such.
+            let stored = self.store.get_by_sequence(sequence)?.ok_or_else(|| {
+                DbError::Store(stemedb_store::StoreError::CorruptRecord {
+                    sequence,
+                    reason: "missing from the log".into(),
+                })
+            })?;
+            if !contains(&stored.canonical, marker.as_bytes()) {
                 continue;
-            };
+            }
             let signed = stored.parse()?;
             if signed.body.predicate != stemedb_core::control::RETRACTS {
                 continue;
@@ -321,6 +333,10 @@ impl Db {
         }
         Ok((found, scanned))
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Quarantine entries read per step while counting the backlog.

@@ -302,6 +302,8 @@ async fn every_answer_matches_the_served_openapi_schema() {
         ),
         get("/v1/admin/audit", "/v1/admin/audit".into()),
         get("/v1/health", "/v1/health".into()),
+        get("/v1/whoami", "/v1/whoami".into()),
+        get("/v1/overview", "/v1/overview".into()),
     ];
     let keyed = http();
     for (method, route, path, body) in cases {

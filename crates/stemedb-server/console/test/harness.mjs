@@ -75,13 +75,24 @@ export async function launch() {
   return browser;
 }
 
-export async function newPage(browser) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+/** A page whose errors, dialogs and request URLs are collected (`troubles`, `urls`). */
+export async function newPage(browser, options = {}) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, ...options });
   const troubles = [];
+  const urls = [];
+  page.on("request", (r) => urls.push(r.url()));
   page.on("pageerror", (e) => troubles.push(`page error: ${e.message}`));
   page.on("dialog", async (d) => { troubles.push(`dialog: ${d.message()}`); await d.dismiss(); });
   page.on("console", (m) => { if (m.type() === "error") troubles.push(`console: ${m.text()}`); });
-  return { page, troubles };
+  return { page, troubles, urls };
+}
+
+/** Ends a page's test: nothing went wrong in it, and no request carried `key` in its URL. */
+export async function finish({ page, troubles, urls }, key) {
+  const leaks = urls.filter((u) => u.includes(key));
+  await page.close();
+  if (troubles.length) throw new Error(`trouble in the page: ${troubles.join("; ")}`);
+  if (leaks.length) throw new Error(`the key went into a URL: ${leaks[0]}`);
 }
 
 /** Opens the console and logs in with `key`; resolves when the first panel is ready. */

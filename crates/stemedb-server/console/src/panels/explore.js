@@ -63,7 +63,11 @@ async function group(api, params, view) {
       }), { id: "lenses" }),
     h("h3", {}, "Claims, as ranked by ", lensPicker(params, picked)));
   const chosen = answers[LENSES.indexOf(picked)];
-  view.append(chosen ? claimsTable(chosen.assertions, { id: "claims", "data-lens": picked }) : h("p", {}, "No claim is live."));
+  if (!chosen) return view.append(h("p", {}, "No claim is live."));
+  view.append(claimsTable(chosen.assertions, { id: "claims", "data-lens": picked }));
+  if (chosen.assertions_total > chosen.assertions.length) {
+    view.append(h("p", { class: "hint" }, `The first ${chosen.assertions.length} of ${chosen.assertions_total} claims; the rest through the API (assertions_cursor).`));
+  }
 }
 
 function lensPicker(params, picked) {

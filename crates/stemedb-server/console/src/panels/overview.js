@@ -6,17 +6,19 @@ import { buckets, bucketsBetween, parseMetrics, quantile, total } from "../metri
 const RATE_WINDOW_MS = 2000;
 
 export async function overview(api, who, params, view) {
-  const [summary, metricsText] = await Promise.all([api.get("/v1/overview"), api.text("/metrics")]);
-  const cluster = summary.clustered ? await api.get("/v1/cluster/members") : null;
-  const first = parseMetrics(metricsText);
+  // The overview's own answer is the panel; the metrics and the cluster add to it, and a
+  // failure of either shows as a gap, not as a lost panel.
+  const [summary, metricsText] = await Promise.all([api.get("/v1/overview"), api.text("/metrics").catch(() => null)]);
+  const cluster = summary.clustered ? await api.get("/v1/cluster/members").catch((e) => e) : null;
+  const first = metricsText === null ? null : parseMetrics(metricsText);
   const rates = h("dl", { class: "cards", id: "rates" });
   view.append(
     h("h2", {}, "Overview"),
     h("dl", { class: "cards", id: "counts" },
       card("Assertions", summary.assertion_count.toLocaleString()),
-      card("Last sequence", summary.last_sequence.toLocaleString()),
-      card("Quarantine backlog", link("review", {}, summary.quarantine_backlog.toLocaleString())),
-      card("Query latency p50 / p99 (since start)", latency(buckets(first, "stemedb_query_latency_seconds")))),
+      card("Quarantine backlog", link("review", {}, backlog(summary))),
+      card("Query latency p50 / p99 (since start)", first ? latency(buckets(first, "stemedb_query_latency_seconds")) : "— (metrics unreadable)"),
+      card("Disputed groups as of sequence", summary.disputed_sequence.toLocaleString())),
     rates,
     h("h3", {}, "Most disputed"),
     summary.disputed.length
@@ -28,11 +30,17 @@ export async function overview(api, who, params, view) {
         ? "No group has agents that disagree."
         : "The reliability table has not been made yet; disputed groups appear after it is."),
     h("h3", {}, "Recent retractions"),
-    retractions(summary),
-    cluster ? clusterNodes(cluster) : h("p", { class: "hint" }, "A single node (no cluster)."));
+    retractionsTable(summary),
+    clusterNodes(cluster));
+  if (!first) return;
   fillRates(rates, [card("Ingest rate", "measuring…"), card("Query rate", "measuring…")]);
   // The page is usable now; the rates arrive a moment later from a second read.
   setTimeout(() => measureRates(api, first, rates), RATE_WINDOW_MS);
+}
+
+function backlog(summary) {
+  const n = summary.quarantine_backlog.toLocaleString();
+  return summary.quarantine_backlog >= summary.quarantine_backlog_max ? `${n}+` : n;
 }
 
 function fillRates(el, cards) {
@@ -40,7 +48,14 @@ function fillRates(el, cards) {
 }
 
 async function measureRates(api, first, el) {
-  const second = parseMetrics(await api.text("/metrics").catch(() => ""));
+  // Left, or logged out: nothing to show it on, and the key may be gone.
+  if (!el.isConnected) return;
+  const text = await api.text("/metrics").catch(() => null);
+  if (text === null) {
+    fillRates(el, [card("Ingest rate", "— (metrics unreadable)"), card("Query rate", "—")]);
+    return;
+  }
+  const second = parseMetrics(text);
   const seconds = RATE_WINDOW_MS / 1000;
   const rate = (name) => `${((total(second, name) - total(first, name)) / seconds).toFixed(1)} /s`;
   const recent = bucketsBetween(buckets(first, "stemedb_query_latency_seconds"), buckets(second, "stemedb_query_latency_seconds"));
@@ -57,16 +72,20 @@ function latency(cumulative) {
   return `${ms(quantile(cumulative, 0.5))} / ${ms(quantile(cumulative, 0.99))}`;
 }
 
-function retractions(summary) {
+/** The recent retractions: each with its target, signer, reason, whether it cascades to
+ * what cites its target, and its own stage. */
+export function retractionsTable(summary) {
   if (!summary.retractions.length) {
     return h("p", { class: "hint" }, `None among the last ${summary.retractions_scanned.toLocaleString()} records.`);
   }
-  return table(["retraction", "of", "by", "reason", "recorded"],
+  return table(["retraction", "of", "by", "reason", "cascade", "stage", "recorded"],
     summary.retractions.map((r) => [
       link("provenance", { id: r.id }, shortId(r.id)),
       retractionTarget(r.subject),
       link("agents", { id: r.agent_id }, r.agent_id),
       show(r.value?.reason ?? r.value),
+      r.value?.cascade ? "to what cites it" : "no",
+      r.lifecycle_stage,
       r.recorded_at]), { id: "retractions" });
 }
 
@@ -78,6 +97,8 @@ export function retractionTarget(target) {
 }
 
 function clusterNodes(cluster) {
+  if (!cluster) return h("p", { class: "hint" }, "A single node (no cluster).");
+  if (cluster instanceof Error) return h("p", { class: "error" }, "Cluster nodes unreadable: ", cluster.message);
   return [h("h3", {}, "Cluster nodes"),
     table(["node", "status", "applied sequence", "lag (entries)", "lag (s)", "heartbeat age (ms)"],
       cluster.members.map((m) => [m.node_id, m.status, m.applied_sequence, m.lag_sequences, number(m.lag_seconds, 3), m.heartbeat_age_ms]),

@@ -12,13 +12,30 @@ export async function provenance(api, who, params, view) {
     return;
   }
   const tree = await api.get(`/v1/assertions/${segment(params.id)}/provenance`);
-  const checks = { total: 0, verified: 0 };
+  const keys = await boundKeys(api, tree);
+  const checks = { total: 0, verified: 0, keys };
   const graph = h("ul", { class: "tree", id: "provenance" }, node(tree, checks));
   view.append(
     h("p", { id: "verified-summary", class: checks.verified === checks.total ? "ok" : "bad" },
-      `${checks.verified} of ${checks.total} signatures verified in this page (BLAKE3 id and Ed25519 signature, `,
-      "computed here from the records, not taken from the server)."),
+      `${checks.verified} of ${checks.total} records verified in this page: BLAKE3 id and Ed25519 signature `,
+      "computed here from the records, and the signing key the one bound to the agent."),
     graph);
+}
+
+/** Each agent's bound key, as the server reports it (`GET /v1/agents/{id}`). */
+async function boundKeys(api, tree) {
+  const agents = new Set();
+  const walk = (n) => {
+    agents.add(n.assertion.agent_id);
+    for (const s of n.sources ?? []) for (const leaf of s.assertions) agents.add(leaf.assertion.agent_id);
+    for (const d of n.derived_from ?? []) walk(d);
+  };
+  walk(tree);
+  const entries = await Promise.all([...agents].map(async (id) => {
+    const agent = await api.get(`/v1/agents/${segment(id)}`).catch(() => null);
+    return [id, agent?.public_key ?? null];
+  }));
+  return new Map(entries);
 }
 
 function node(n, checks) {
@@ -47,13 +64,17 @@ function source(s, checks) {
 
 function recordCard(record, serverValid, checks) {
   const mine = verdict(record);
+  const bound = checks.keys.get(record.agent_id);
+  const keyMatches = bound === record.public_key;
   checks.total += 1;
-  if (mine.dataset.verified === "true") checks.verified += 1;
+  if (mine.dataset.verified === "true" && keyMatches) checks.verified += 1;
   return h("div", { class: `card stage-${record.lifecycle_stage}` },
     h("div", {}, h("strong", {}, record.subject), " · ", record.predicate, " = ", h("span", { class: "value" }, show(record.value))),
     h("div", { class: "meta" },
       link("agents", { id: record.agent_id }, record.agent_id), " · ", record.lifecycle_stage, " · ",
       link("provenance", { id: record.id }, shortId(record.id)),
       record.retracted_by ? [" · retracted: ", show(record.retraction_reason ?? "")] : null),
-    h("div", { class: "checks" }, mine, ` · server: ${serverValid ? "valid" : "INVALID"}`));
+    h("div", { class: "checks" }, mine,
+      keyMatches ? " · the agent's bound key" : h("span", { class: "bad", "data-key-mismatch": "true" }, " · ✗ not the key bound to this agent"),
+      ` · server: ${serverValid ? "valid" : "INVALID"}`));
 }

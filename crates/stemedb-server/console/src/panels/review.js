@@ -2,7 +2,7 @@
 // through the server, and the recent retractions. A read key sees no write control at all.
 import { segment } from "../api.js";
 import { h, link, shortId, show, table } from "../dom.js";
-import { retractionTarget } from "./overview.js";
+import { retractionsTable } from "./overview.js";
 import { verdict } from "../records.js";
 
 const QUEUE_PAGE = 100;
@@ -12,23 +12,28 @@ export async function review(api, who, params, view) {
     api.get("/v1/quarantine", { limit: QUEUE_PAGE, after: params.after }),
     api.get("/v1/overview", { disputed: 1 }),
   ]);
-  const reviewer = who.role !== "read" && who.agent_ids.length > 0 ? who.agent_ids[0] : null;
+  const reviewer = await curatorOf(api, who);
   view.append(h("h2", {}, "Review"), h("h3", {}, "Quarantine"));
   if (who.role !== "read" && !reviewer) {
-    view.append(h("p", { class: "hint" }, "This key signs for no agent, so it cannot review here; ",
+    view.append(h("p", { class: "hint", id: "no-reviewer" }, "This key signs for no curator, so it cannot review here; ",
       "a write key bound to a curator's agent can (stemedb api-key create --role write --agent-id …), or post a signed stemedb:review record to POST /v1/quarantine/{id}/approve (docs/truth.md)."));
   } else if (reviewer) {
-    view.append(h("p", { class: "hint" }, "Reviews are signed by the server for ", reviewer, "; they take effect if it is a curator."));
+    view.append(h("p", { class: "hint" }, "Reviews are signed by the server for the curator ", reviewer, "."));
   }
   if (!queue.items.length) view.append(h("p", { id: "queue-empty" }, "Nothing is held."));
   else view.append(queueTable(api, queue.items, reviewer));
-  view.append(h("h3", {}, "Recent retractions"),
-    summary.retractions.length
-      ? table(["retraction", "of", "by", "reason", "stage", "recorded"], summary.retractions.map((r) => [
-        link("provenance", { id: r.id }, shortId(r.id)), retractionTarget(r.subject),
-        link("agents", { id: r.agent_id }, r.agent_id), show(r.value?.reason ?? r.value),
-        r.lifecycle_stage, r.recorded_at]), { id: "retractions" })
-      : h("p", { class: "hint" }, "None recently."));
+  if (queue.next_after !== null) view.append(link("review", { after: queue.next_after }, "Next page"));
+  view.append(h("h3", {}, "Recent retractions"), retractionsTable(summary));
+}
+
+/** The first agent this key signs for that is a curator (only a curator's review counts). */
+async function curatorOf(api, who) {
+  if (who.role === "read") return null;
+  for (const id of who.agent_ids) {
+    const agent = await api.get(`/v1/agents/${segment(id)}`).catch(() => null);
+    if (agent?.curator) return id;
+  }
+  return null;
 }
 
 function queueTable(api, items, reviewer) {
@@ -47,7 +52,7 @@ function decide(api, id, reviewer) {
     for (const b of buttons) b.disabled = true;
     try {
       const answer = await api.post(`/v1/quarantine/${segment(id)}/${decision}`, { agent_id: reviewer });
-      status.textContent = answer.effective ? `${decision}d` : `${decision} recorded, not effective (is ${reviewer} a curator?)`;
+      status.textContent = answer.effective ? `${decision}d` : `${decision} recorded, not effective (${reviewer} is no longer a curator?)`;
       status.className = `status ${answer.effective ? "ok" : "bad"}`;
     } catch (error) {
       status.textContent = error.message;
