@@ -1,11 +1,12 @@
-//! The two reads the web console needs beyond the rest of the API: who the caller is
-//! (`GET /v1/whoami`), and the store at a glance (`GET /v1/overview`).
+//! The reads the web console needs beyond the rest of the API: who the caller is
+//! (`GET /v1/whoami`), the store at a glance (`GET /v1/overview`), and what an agent signed
+//! (`GET /v1/agents/{id}/records`).
 use axum::Json;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use stemedb::{DISPUTED_KEPT, DbError};
-use stemedb_wire::{DisputedGroup, Overview, Whoami};
+use stemedb_wire::{AgentRecords, DisputedGroup, Overview, Whoami};
 
 use crate::auth::Caller;
 use crate::db_work::{blocking, deadline};
@@ -100,6 +101,44 @@ pub async fn overview(
         retractions_scanned: scanned,
     };
     json_response(StatusCode::OK, &answer, records_bytes + 4096)
+}
+
+/// Records an agent's page holds, by default and at most.
+const AGENT_RECORDS_DEFAULT: u64 = 50;
+const AGENT_RECORDS_MAX: u64 = 1000;
+
+#[utoipa::path(get, path = "/v1/agents/{id}/records", tag = "truth",
+    params(("id" = String, Path, description = "Agent id (percent-encode `/`)"),
+        ("before" = Option<u64>, Query, description = "Only records with a lower sequence (the previous page's next_before)"),
+        ("limit" = Option<u64>, Query, description = "Records per page (default 50, at most 1,000)")),
+    responses((status = 200, description = "The agent's records, newest first: its claims, votes, trust statements, retractions and reviews", body = stemedb_wire::AgentRecords<stemedb_wire::Record>)))]
+/// What an agent signed, newest first, a page at a time: its claims and its votes, trust
+/// statements, retractions and reviews.
+pub async fn agent_records(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = params(raw.as_deref(), &["before", "limit"])?;
+    let before = number(&pairs, "before", u64::MAX)?;
+    let limit = bounded(&pairs, "limit", AGENT_RECORDS_DEFAULT, AGENT_RECORDS_MAX)?;
+    let records = blocking(&state, move |db| {
+        Ok(db.agent_records(&id, before, limit as usize)?)
+    })
+    .await?;
+    let next_before = (records.len() as u64 == limit)
+        .then(|| records.last().map(|r| r.sequence))
+        .flatten();
+    let records = records
+        .iter()
+        .map(|r| r.to_raw_json())
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let records_bytes: usize = records.iter().map(|r| r.get().len()).sum();
+    let answer = AgentRecords {
+        records,
+        next_before,
+    };
+    json_response(StatusCode::OK, &answer, records_bytes + 128)
 }
 
 /// A count parameter from 1 to `max`, `default` when absent.

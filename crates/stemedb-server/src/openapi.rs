@@ -3,13 +3,13 @@
 
 use axum::Json;
 use stemedb_wire::{
-    AdminAuditPage, AgentCircuit, AgentIdBody, AgentResponse, ApiKey, ApiKeyCreate, ApiKeyList,
-    ApiKeyPatch, ApiKeyWithSecret, AssertResponse, AssertionBody, AssertionWire, BackupVerified,
-    BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ClusterHealth, ClusterMember,
-    ClusterMembers, ClusterReplica, ControlResponse, DisputedGroup, Group, HealthResponse, Outlier,
-    Overview, Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams,
-    QueryResponse, Record, RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode,
-    Votes, Whoami,
+    AdminAuditPage, AgentCircuit, AgentIdBody, AgentRecords, AgentResponse, ApiKey, ApiKeyCreate,
+    ApiKeyList, ApiKeyPatch, ApiKeyWithSecret, AssertResponse, AssertionBody, AssertionWire,
+    BackupVerified, BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ClusterHealth,
+    ClusterMember, ClusterMembers, ClusterReplica, ControlResponse, DisputedGroup, Group,
+    HealthResponse, Outlier, Overview, Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem,
+    QuarantineList, QueryParams, QueryResponse, Record, RetractResponse, RoleList, RoleResponse,
+    SkepticResponse, SourceNode, Votes, Whoami,
 };
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -60,6 +60,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::cluster_api::health,
         crate::console_api::whoami,
         crate::console_api::overview,
+        crate::console_api::agent_records,
     ),
     modifiers(&KeySecurity, &EdgeResponses),
     security(("api_key" = []), ("bearer" = [])),
@@ -106,7 +107,8 @@ use utoipa_swagger_ui::SwaggerUi;
         ClusterReplica,
         Whoami,
         Overview<Record>,
-        DisputedGroup
+        DisputedGroup,
+        AgentRecords<Record>
 ))
 )]
 pub struct ApiDoc;

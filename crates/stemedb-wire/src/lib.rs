@@ -28,9 +28,9 @@ pub use problem::Problem;
 pub use query::{Group, QueryParams, QueryResponse};
 pub use record::{AssertionBody, AssertionWire, Record, Votes};
 pub use truth::{
-    AgentCircuit, AgentIdBody, AgentReliability, AgentResponse, CircuitReset, Cluster,
-    ControlResponse, Outlier, ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList,
-    RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode,
+    AgentCircuit, AgentIdBody, AgentRecords, AgentReliability, AgentResponse, CircuitReset,
+    Cluster, ControlResponse, Outlier, ProvenanceLeaf, ProvenanceNode, QuarantineItem,
+    QuarantineList, RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode,
 };
 
 /// For `deserialize_with` on an `Option<Option<T>>` field: tells `"field": null` (`Some(None)`)

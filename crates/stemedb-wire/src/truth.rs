@@ -88,6 +88,17 @@ pub struct AgentResponse {
     pub reliability: AgentReliability,
 }
 
+/// `GET /v1/agents/{id}/records`: one page of the records an agent signed, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AgentRecords))]
+pub struct AgentRecords<R> {
+    /// Claims and control records (votes, trust, retractions, reviews) alike.
+    pub records: Vec<R>,
+    /// Pass as `before` for the next (older) page; null on the last.
+    pub next_before: Option<u64>,
+}
+
 /// An agent's accuracy earned from evidence, from the newest reliability table
 /// (docs/lenses.md §Evidence).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

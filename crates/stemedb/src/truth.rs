@@ -327,11 +327,30 @@ impl Db {
             if signed.body.predicate != stemedb_core::control::RETRACTS {
                 continue;
             }
-            if let Some(view) = self.get(&signed.id)? {
-                found.push(view);
-            }
+            found.push(self.view_at(stored, Bound::latest())?);
         }
         Ok((found, scanned))
+    }
+
+    /// The records `agent_id` signed with a sequence below `before` (claims and control
+    /// records alike: votes, trust, retractions, reviews), newest first, at most `limit`.
+    pub fn agent_records(
+        &self,
+        agent_id: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordView>, DbError> {
+        let mut out = Vec::new();
+        for sequence in self.store.agent_sequences(agent_id, before, limit)? {
+            let stored = self.store.get_by_sequence(sequence)?.ok_or_else(|| {
+                DbError::Store(stemedb_store::StoreError::CorruptRecord {
+                    sequence,
+                    reason: "named by the agent index, missing from the log".into(),
+                })
+            })?;
+            out.push(self.view_at(stored, Bound::latest())?);
+        }
+        Ok(out)
     }
 }
 

@@ -128,6 +128,57 @@ async fn overview_refuses_bounds_out_of_range() {
     server.stop().await;
 }
 
+/// An agent's records come newest first, a page at a time, control records included, and
+/// the pages join up to exactly what it signed.
+#[tokio::test]
+async fn an_agents_records_come_newest_first_page_by_page() {
+    let server = TestServer::start().await;
+    let (retraction_id, _) = seed(&server).await;
+    let mut seen = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut query = vec![("limit", "1".to_owned())];
+        if let Some(b) = before {
+            query.push(("before", b.to_string()));
+        }
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page: Value = server
+            .client
+            .get_json("/v1/agents/agent%2F7/records", &query)
+            .await
+            .unwrap();
+        for r in page["records"].as_array().unwrap() {
+            seen.push((
+                r["sequence"].as_u64().unwrap(),
+                r["predicate"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_before"].as_u64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+        assert!(seen.len() < 10, "the pages do not end: {seen:?}");
+    }
+    let predicates: Vec<&str> = seen.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(predicates, ["stemedb:retracts", "p"], "{seen:?}");
+    assert!(seen[0].0 > seen[1].0, "newest first: {seen:?}");
+    let first: Value = server
+        .client
+        .get_json("/v1/agents/agent%2F7/records", &[])
+        .await
+        .unwrap();
+    assert_eq!(first["records"][0]["id"], retraction_id.as_str());
+    assert_eq!(first["records"][1]["lifecycle_stage"], "retracted");
+    assert_eq!(first["next_before"], Value::Null);
+    let nobody: Value = server
+        .client
+        .get_json("/v1/agents/nobody/records", &[])
+        .await
+        .unwrap();
+    assert_eq!(nobody["records"], json!([]));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn whoami_names_the_role_of_each_key() {
     let server = TestServer::start().await;

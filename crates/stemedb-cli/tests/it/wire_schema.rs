@@ -273,6 +273,7 @@ async fn every_answer_matches_the_served_openapi_schema() {
         ),
         get("/v1/quarantine", "/v1/quarantine".into()),
         get("/v1/agents/{id}", "/v1/agents/ann".into()),
+        get("/v1/agents/{id}/records", "/v1/agents/ann/records".into()),
         (
             "POST",
             "/v1/admin/agents/{id}/circuit/reset",

@@ -14,6 +14,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Appends children to `el`, leaving out undefined, null and false (which the DOM's own
+ * `append` would show as the words). */
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;

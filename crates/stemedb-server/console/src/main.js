@@ -3,7 +3,7 @@
 // `view`; it sets `data-ready` on the view when what it shows is loaded, for people watching
 // a spinner and for the browser tests.
 import { Api, ApiError } from "./api.js";
-import { fill, h } from "./dom.js";
+import { add, fill, h } from "./dom.js";
 import { overview } from "./panels/overview.js";
 import { explore } from "./panels/explore.js";
 import { conflicts } from "./panels/conflicts.js";
@@ -82,7 +82,7 @@ async function route() {
       Api.forget();
       return showLogin(error.message);
     }
-    view.append(h("p", { class: "error", role: "alert" }, String(error.message ?? error)));
+    add(view, h("p", { class: "error", role: "alert" }, String(error.message ?? error)));
   }
   view.dataset.ready = "true";
 }

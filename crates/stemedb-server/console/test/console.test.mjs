@@ -207,6 +207,11 @@ test("shows an agent's trust path from a root and its earned accuracy", async ()
   assert.deepEqual(path, [CURATOR, ALLY]);
   assert.match(await page.textContent("#agent"), /Trust0\.810/);
   assert.match(await page.textContent("#agent"), /Accuracy \(evidence lens\)\d\.\d{3}/);
+  assert.match(await page.textContent("#agent-records"), /claimconsole\/review/);
+  await go(page, `#agents?id=${encodeURIComponent(CURATOR)}`, "agents");
+  assert.match(await page.textContent("#trusts"), new RegExp(`${ALLY} with weight 0.9`));
+  const kinds = await page.$$eval("#agent-records tbody tr", (trs) => trs.map((r) => r.cells[0].textContent));
+  for (const kind of ["trust", "gold mark", "claim"]) assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
   await shot(page, "6-agents");
   await go(page, `#agents?id=${encodeURIComponent("demo/clinic-north")}`, "agents");
   assert.match(await page.textContent("#trust-path"), /No chain from a trust root/);

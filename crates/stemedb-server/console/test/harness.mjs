@@ -104,10 +104,20 @@ export async function login(page, server, key, hash = "") {
   await ready(page);
 }
 
-/** Waits for the panel on screen to finish loading. */
+/** Waits for the panel on screen to finish loading; fails on a text that is a JavaScript
+ * null or undefined shown as a word (a child the page forgot to leave out). */
 export async function ready(page, panel) {
   const selector = panel ? `main#view[data-panel="${panel}"][data-ready="true"]` : 'main#view[data-ready="true"]';
   await page.waitForSelector(selector, { timeout: 30_000 });
+  const words = await page.evaluate(() => {
+    const walker = document.createTreeWalker(document.querySelector("main#view"), NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (["null", "undefined", "[object Object]", "NaN"].includes(n.nodeValue.trim())) found.push(n.parentElement?.outerHTML.slice(0, 120));
+    }
+    return found;
+  });
+  if (words.length) throw new Error(`the page shows a JavaScript value as a word: ${words.join(" | ")}`);
 }
 
 /** Moves to `hash` and waits for its panel: the view is replaced synchronously on the

@@ -8,7 +8,7 @@ use stemedb_core::AssertionId;
 use stemedb_lens::TrustMap;
 
 use crate::error::StoreError;
-use crate::keys::{decode_seq, name_seq_prefix, tail_u64};
+use crate::keys::{decode_seq, name_seq_key, name_seq_prefix, tail_u64};
 use crate::role::Role;
 use crate::store::Store;
 use crate::truth::read;
@@ -149,5 +149,25 @@ impl Store {
             }
         }
         Ok(count)
+    }
+
+    /// The sequences of the records `agent` signed that are below `before` (and durable),
+    /// newest first, at most `limit`.
+    pub fn agent_sequences(
+        &self,
+        agent: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let below = before.min(self.last_sequence().saturating_add(1));
+        let mut out = Vec::new();
+        let range = name_seq_key(agent, 0)..name_seq_key(agent, below);
+        for guard in self.shared()?.ks().by_agent.range(range).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(tail_u64(&guard.key()?, "by_agent")?);
+        }
+        Ok(out)
     }
 }

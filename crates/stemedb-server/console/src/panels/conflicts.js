@@ -1,15 +1,15 @@
 // Conflicts: the skeptic's view of one group (clusters, outliers, whether it is disputed,
 // the weighted median).
-import { card, h, link, number, route, show, table } from "../dom.js";
+import { add, card, h, link, number, route, show, table } from "../dom.js";
 
 export async function conflicts(api, who, params, view) {
-  view.append(h("h2", {}, "Conflicts"), groupForm("conflicts", params));
+  add(view, h("h2", {}, "Conflicts"), groupForm("conflicts", params));
   if (!params.subject || !params.predicate) {
-    view.append(h("p", { class: "hint" }, "A subject and a predicate; the overview lists the most disputed."));
+    add(view, h("p", { class: "hint" }, "A subject and a predicate; the overview lists the most disputed."));
     return;
   }
   const s = await api.get("/v1/skeptic", { subject: params.subject, predicate: params.predicate });
-  view.append(
+  add(view, 
     h("h3", {}, s.subject, " · ", s.predicate),
     h("dl", { class: "cards", id: "skeptic" },
       card("Conflict score", number(s.conflict_score)),

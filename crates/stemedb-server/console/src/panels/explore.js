@@ -1,15 +1,15 @@
 // Explore: groups under a subject or prefix; one group with every lens side by side and the
 // claims behind the lens picked.
-import { h, link, number, route, show, table } from "../dom.js";
+import { add, h, link, number, route, show, table } from "../dom.js";
 import { claimsTable } from "../records.js";
 
 export const LENSES = ["evidence", "recency", "authority", "consensus", "conflict", "layered"];
 const GROUPS_PER_PAGE = 50;
 
 export async function explore(api, who, params, view) {
-  view.append(h("h2", {}, "Explore"), searchForm(params));
+  add(view, h("h2", {}, "Explore"), searchForm(params));
   if (!params.subject) {
-    view.append(h("p", { class: "hint" }, "A subject (drug/aspirin/dosage) or a prefix ending in /* (drug/*)."));
+    add(view, h("p", { class: "hint" }, "A subject (drug/aspirin/dosage) or a prefix ending in /* (drug/*)."));
     return;
   }
   if (params.predicate) return group(api, params, view);
@@ -18,10 +18,10 @@ export async function explore(api, who, params, view) {
     cursor: params.cursor, include_retracted: params.include_retracted,
   });
   if (!answer.groups.length) {
-    view.append(h("p", { class: "hint" }, "No group here.", params.subject.endsWith("*") ? "" : " For every subject under it, end it with /*."));
+    add(view, h("p", { class: "hint" }, "No group here.", params.subject.endsWith("*") ? "" : " For every subject under it, end it with /*."));
     return;
   }
-  view.append(table(["subject", "predicate", "winner (evidence)", "by", "conflict", "claims"],
+  add(view, table(["subject", "predicate", "winner (evidence)", "by", "conflict", "claims"],
     answer.groups.map((g) => [
       link("explore", { subject: g.subject, predicate: g.predicate, include_retracted: params.include_retracted }, g.subject),
       g.predicate,
@@ -51,7 +51,7 @@ async function group(api, params, view) {
   const answers = await Promise.all(LENSES.map((lens) => api.get("/v1/query", { ...base, lens })
     .then((a) => a.groups[0] ?? null)));
   const picked = LENSES.includes(params.lens) ? params.lens : "evidence";
-  view.append(
+  add(view, 
     h("h3", {}, params.subject, " · ", params.predicate),
     h("p", {}, link("conflicts", base, "The skeptic's view"), " · ", link("time", base, "Through time")),
     table(["lens", "winner", "by", "conflict", "explanation"],
@@ -63,10 +63,10 @@ async function group(api, params, view) {
       }), { id: "lenses" }),
     h("h3", {}, "Claims, as ranked by ", lensPicker(params, picked)));
   const chosen = answers[LENSES.indexOf(picked)];
-  if (!chosen) return view.append(h("p", {}, "No claim is live."));
-  view.append(claimsTable(chosen.assertions, { id: "claims", "data-lens": picked }));
+  if (!chosen) return add(view, h("p", {}, "No claim is live."));
+  add(view, claimsTable(chosen.assertions, { id: "claims", "data-lens": picked }));
   if (chosen.assertions_total > chosen.assertions.length) {
-    view.append(h("p", { class: "hint" }, `The first ${chosen.assertions.length} of ${chosen.assertions_total} claims; the rest through the API (assertions_cursor).`));
+    add(view, h("p", { class: "hint" }, `The first ${chosen.assertions.length} of ${chosen.assertions_total} claims; the rest through the API (assertions_cursor).`));
   }
 }
 

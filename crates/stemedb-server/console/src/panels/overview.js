@@ -1,6 +1,6 @@
 // Overview: counts, rates and latency (from /metrics, read twice for rates), the most
 // disputed groups, the quarantine backlog, recent retractions and, in a cluster, the nodes.
-import { card, h, link, number, shortId, show, table } from "../dom.js";
+import { add, card, h, link, number, shortId, show, table } from "../dom.js";
 import { buckets, bucketsBetween, parseMetrics, quantile, total } from "../metrics.js";
 
 const RATE_WINDOW_MS = 2000;
@@ -12,7 +12,7 @@ export async function overview(api, who, params, view) {
   const cluster = summary.clustered ? await api.get("/v1/cluster/members").catch((e) => e) : null;
   const first = metricsText === null ? null : parseMetrics(metricsText);
   const rates = h("dl", { class: "cards", id: "rates" });
-  view.append(
+  add(view, 
     h("h2", {}, "Overview"),
     h("dl", { class: "cards", id: "counts" },
       card("Assertions", summary.assertion_count.toLocaleString()),

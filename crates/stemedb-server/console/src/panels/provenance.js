@@ -1,21 +1,21 @@
 // Provenance: the chain from an assertion down to its sources, each record checked in the page
 // (id and signature) beside the server's own verdict.
 import { segment } from "../api.js";
-import { h, idForm, link, shortId, show } from "../dom.js";
+import { add, h, idForm, link, shortId, show } from "../dom.js";
 import { verdict } from "../records.js";
 
 export async function provenance(api, who, params, view) {
-  view.append(h("h2", {}, "Provenance"),
+  add(view, h("h2", {}, "Provenance"),
     idForm("provenance", params, { id: "assertion-id", placeholder: "assertion id (64 hex digits)", size: 70 }, "Trace"));
   if (!params.id) {
-    view.append(h("p", { class: "hint" }, "An assertion's id: every claim in Explore links here."));
+    add(view, h("p", { class: "hint" }, "An assertion's id: every claim in Explore links here."));
     return;
   }
   const tree = await api.get(`/v1/assertions/${segment(params.id)}/provenance`);
   const keys = await boundKeys(api, tree);
   const checks = { total: 0, verified: 0, keys };
   const graph = h("ul", { class: "tree", id: "provenance" }, node(tree, checks));
-  view.append(
+  add(view, 
     h("p", { id: "verified-summary", class: checks.verified === checks.total ? "ok" : "bad" },
       `${checks.verified} of ${checks.total} records verified in this page: BLAKE3 id and Ed25519 signature `,
       "computed here from the records, and the signing key the one bound to the agent."),

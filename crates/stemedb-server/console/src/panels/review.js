@@ -1,7 +1,7 @@
 // Review: the quarantine queue, with approve and reject for a key that can sign reviews
 // through the server, and the recent retractions. A read key sees no write control at all.
 import { segment } from "../api.js";
-import { h, link, shortId, show, table } from "../dom.js";
+import { add, h, link, shortId, show, table } from "../dom.js";
 import { retractionsTable } from "./overview.js";
 import { verdict } from "../records.js";
 
@@ -13,17 +13,17 @@ export async function review(api, who, params, view) {
     api.get("/v1/overview", { disputed: 1 }),
   ]);
   const reviewer = await curatorOf(api, who);
-  view.append(h("h2", {}, "Review"), h("h3", {}, "Quarantine"));
+  add(view, h("h2", {}, "Review"), h("h3", {}, "Quarantine"));
   if (who.role !== "read" && !reviewer) {
-    view.append(h("p", { class: "hint", id: "no-reviewer" }, "This key signs for no curator, so it cannot review here; ",
+    add(view, h("p", { class: "hint", id: "no-reviewer" }, "This key signs for no curator, so it cannot review here; ",
       "a write key bound to a curator's agent can (stemedb api-key create --role write --agent-id …), or post a signed stemedb:review record to POST /v1/quarantine/{id}/approve (docs/truth.md)."));
   } else if (reviewer) {
-    view.append(h("p", { class: "hint" }, "Reviews are signed by the server for the curator ", reviewer, "."));
+    add(view, h("p", { class: "hint" }, "Reviews are signed by the server for the curator ", reviewer, "."));
   }
-  if (!queue.items.length) view.append(h("p", { id: "queue-empty" }, "Nothing is held."));
-  else view.append(queueTable(api, queue.items, reviewer));
-  if (queue.next_after !== null) view.append(link("review", { after: queue.next_after }, "Next page"));
-  view.append(h("h3", {}, "Recent retractions"), retractionsTable(summary));
+  if (!queue.items.length) add(view, h("p", { id: "queue-empty" }, "Nothing is held."));
+  else add(view, queueTable(api, queue.items, reviewer));
+  if (queue.next_after !== null) add(view, link("review", { after: queue.next_after }, "Next page"));
+  add(view, h("h3", {}, "Recent retractions"), retractionsTable(summary));
 }
 
 /** The first agent this key signs for that is a curator (only a curator's review counts). */

@@ -1,7 +1,7 @@
 // Time travel: one group's answer at a moment A (as of a valid time, as known at a record
 // time) and at a moment B, each moved with sliders over the times the group's records carry,
 // and what changed from A to B.
-import { fill, h, link, number, show, table } from "../dom.js";
+import { add, fill, h, link, number, show, table } from "../dom.js";
 import { LENSES } from "./explore.js";
 import { groupForm } from "./conflicts.js";
 import { claimsTable } from "../records.js";
@@ -10,15 +10,15 @@ import { claimsTable } from "../records.js";
 const HISTORY_PAGES_MAX = 50;
 
 export async function timeTravel(api, who, params, view) {
-  view.append(h("h2", {}, "Time travel"), groupForm("time", params));
+  add(view, h("h2", {}, "Time travel"), groupForm("time", params));
   if (!params.subject || !params.predicate) {
-    view.append(h("p", { class: "hint" }, "A subject and a predicate; Explore links here from each group."));
+    add(view, h("p", { class: "hint" }, "A subject and a predicate; Explore links here from each group."));
     return;
   }
   const base = { subject: params.subject, predicate: params.predicate };
   const records = await history(api, base);
   if (!records.length) {
-    view.append(h("p", {}, "No claim in this group."));
+    add(view, h("p", {}, "No claim in this group."));
     return;
   }
   const validTimes = distinct(records.map((r) => r.timestamp));
@@ -47,7 +47,7 @@ export async function timeTravel(api, who, params, view) {
     s.input.addEventListener("change", update);
   }
   lens.addEventListener("change", update);
-  view.append(
+  add(view, 
     h("div", { class: "sliders" },
       h("strong", {}, "A"),
       h("label", {}, "valid time (as_of) ", moments.a.asOf.input, moments.a.asOf.label),
