@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use stemedb::core::AssertionId;
 use stemedb::{DISPUTED_KEPT, DbError};
-use stemedb_wire::{AgentRecords, DisputedGroup, Overview, Whoami};
+use stemedb_wire::{AgentRecords, DisputedGroup, Overview, RetractionReach, Whoami};
 
 use crate::auth::Caller;
 use crate::db_work::{blocking, deadline};
@@ -139,6 +140,42 @@ pub async fn agent_records(
         next_before,
     };
     json_response(StatusCode::OK, &answer, records_bytes + 128)
+}
+
+/// Records a retraction's answer reads at most to find what it retracted.
+const RETRACTION_READ_MAX: usize = 10_000;
+
+#[utoipa::path(get, path = "/v1/retractions/{id}", tag = "truth",
+    params(("id" = String, Path, description = "A retraction's id")),
+    responses((status = 200, description = "The retraction and the records it retracted", body = stemedb_wire::RetractionReach<stemedb_wire::Record>),
+        (status = 404, description = "No record with this id", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
+/// A retraction and what it retracted: the records about its target or citing it whose
+/// stage it set (its cascade, one level: what derives from those shows on their provenance).
+pub async fn retraction(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let parsed = AssertionId::parse_field(&id, "id").map_err(DbError::Invalid)?;
+    let reach = blocking(&state, move |db| {
+        Ok(db.retraction_reach(&parsed, RETRACTION_READ_MAX)?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound {
+        what: "retraction",
+        id,
+    })?;
+    let retracted = reach
+        .retracted
+        .iter()
+        .map(|r| r.to_raw_json())
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let records_bytes: usize = retracted.iter().map(|r| r.get().len()).sum();
+    let answer = RetractionReach {
+        retraction: reach.retraction.to_raw_json()?,
+        retracted,
+        more: reach.more,
+    };
+    json_response(StatusCode::OK, &answer, records_bytes + 1024)
 }
 
 /// A count parameter from 1 to `max`, `default` when absent.

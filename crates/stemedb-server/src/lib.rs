@@ -223,6 +223,7 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .route("/v1/assertions/{id}/provenance", get(truth_api::provenance))
         .route("/v1/agents/{id}", get(truth_api::get_agent))
         .route("/v1/agents/{id}/records", get(console_api::agent_records))
+        .route("/v1/retractions/{id}", get(console_api::retraction))
         .route("/v1/skeptic", get(truth_api::skeptic))
         .route("/v1/quarantine", get(truth_api::quarantine_list))
         .route("/v1/audit/export", get(truth_api::audit_export))

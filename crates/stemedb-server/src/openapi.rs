@@ -8,8 +8,8 @@ use stemedb_wire::{
     BackupVerified, BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ClusterHealth,
     ClusterMember, ClusterMembers, ClusterReplica, ControlResponse, DisputedGroup, Group,
     HealthResponse, Outlier, Overview, Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem,
-    QuarantineList, QueryParams, QueryResponse, Record, RetractResponse, RoleList, RoleResponse,
-    SkepticResponse, SourceNode, Votes, Whoami,
+    QuarantineList, QueryParams, QueryResponse, Record, RetractResponse, RetractionReach, RoleList,
+    RoleResponse, SkepticResponse, SourceNode, Votes, Whoami,
 };
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -61,6 +61,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::console_api::whoami,
         crate::console_api::overview,
         crate::console_api::agent_records,
+        crate::console_api::retraction,
     ),
     modifiers(&KeySecurity, &EdgeResponses),
     security(("api_key" = []), ("bearer" = [])),
@@ -108,7 +109,8 @@ use utoipa_swagger_ui::SwaggerUi;
         Whoami,
         Overview<Record>,
         DisputedGroup,
-        AgentRecords<Record>
+        AgentRecords<Record>,
+        RetractionReach<Record>
 ))
 )]
 pub struct ApiDoc;

@@ -30,7 +30,8 @@ pub use record::{AssertionBody, AssertionWire, Record, Votes};
 pub use truth::{
     AgentCircuit, AgentIdBody, AgentRecords, AgentReliability, AgentResponse, CircuitReset,
     Cluster, ControlResponse, Outlier, ProvenanceLeaf, ProvenanceNode, QuarantineItem,
-    QuarantineList, RetractResponse, RoleList, RoleResponse, SkepticResponse, SourceNode,
+    QuarantineList, RetractResponse, RetractionReach, RoleList, RoleResponse, SkepticResponse,
+    SourceNode,
 };
 
 /// For `deserialize_with` on an `Option<Option<T>>` field: tells `"field": null` (`Some(None)`)

@@ -99,6 +99,18 @@ pub struct AgentRecords<R> {
     pub next_before: Option<u64>,
 }
 
+/// `GET /v1/retractions/{id}`: a retraction and what it retracted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RetractionReach))]
+pub struct RetractionReach<R> {
+    pub retraction: R,
+    /// The records about its target, or citing it, that it retracted, oldest first.
+    pub retracted: Vec<R>,
+    /// More candidates than the server reads for one answer: the list may be incomplete.
+    pub more: bool,
+}
+
 /// An agent's accuracy earned from evidence, from the newest reliability table
 /// (docs/lenses.md §Evidence).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

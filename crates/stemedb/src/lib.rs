@@ -40,7 +40,7 @@ pub use stemedb_store::{
     EngineBacklog, QuarantineRule, Role, Stage, StoreError, StreamEntry, SyncHook, TruthPolicy,
     VoteTally, free_bytes,
 };
-pub use truth::{AgentInfo, QuarantinedRecord};
+pub use truth::{AgentInfo, QuarantinedRecord, RetractionReach};
 
 use stemedb_core::{AssertionId, Clock};
 use stemedb_store::{Store, StoreOptions};

@@ -332,6 +332,63 @@ impl Db {
         Ok((found, scanned))
     }
 
+    /// What a retraction reached: the records, about its target or citing it, whose stage it
+    /// set (retracted by it), reading at most `read_max` candidates. `None` for an unknown id;
+    /// `BadQuery` for a record that is no retraction.
+    pub fn retraction_reach(
+        &self,
+        id: &AssertionId,
+        read_max: usize,
+    ) -> Result<Option<RetractionReach>, DbError> {
+        let Some(stored) = self.store.get_by_id(id)? else {
+            return Ok(None);
+        };
+        let signed = stored.parse()?;
+        if signed.body.predicate != stemedb_core::control::RETRACTS {
+            return Err(DbError::BadQuery {
+                field: "id",
+                message: "names no retraction".into(),
+            });
+        }
+        let target = signed.body.subject.clone();
+        let mut candidates = Vec::new();
+        if let Some(record) = target
+            .parse::<AssertionId>()
+            .ok()
+            .and_then(|t| self.store.get_by_id(&t).transpose())
+        {
+            candidates.push(record?.sequence);
+        } else {
+            let mut prefix = target.as_bytes().to_vec();
+            prefix.push(0);
+            let last = self.store.last_sequence();
+            let (groups, _) = self
+                .store
+                .scan_groups(&prefix, None, last, read_max, &|_| true)?;
+            candidates.extend(groups.into_iter().flat_map(|(_, seqs)| seqs));
+            candidates.extend(self.store.citing_sequences(&target, read_max)?);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let more = candidates.len() > read_max;
+        candidates.truncate(read_max);
+        let mut retracted = Vec::new();
+        for sequence in candidates {
+            let Some(record) = self.store.get_by_sequence(sequence)? else {
+                continue;
+            };
+            let view = self.view_at(record, Bound::latest())?;
+            if view.lifecycle.cause == Some(*id) && view.lifecycle.stage == Stage::Retracted {
+                retracted.push(view);
+            }
+        }
+        Ok(Some(RetractionReach {
+            retraction: self.view_at(stored, Bound::latest())?,
+            retracted,
+            more,
+        }))
+    }
+
     /// The records `agent_id` signed with a sequence below `before` (claims and control
     /// records alike: votes, trust, retractions, reviews), newest first, at most `limit`.
     pub fn agent_records(
@@ -352,6 +409,16 @@ impl Db {
         }
         Ok(out)
     }
+}
+
+/// A retraction and the records it retracted ([`Db::retraction_reach`]).
+#[derive(Debug)]
+pub struct RetractionReach {
+    pub retraction: RecordView,
+    /// Oldest first.
+    pub retracted: Vec<RecordView>,
+    /// More candidates than were read: the list may be incomplete.
+    pub more: bool,
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

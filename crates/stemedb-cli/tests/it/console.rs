@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use stemedb_server::ServerConfig;
 
 use crate::harness::{TestServer, claim, create_api_key, unkeyed};
-use crate::truth::{T_LATER, post, rec, retraction};
+use crate::truth::{T_LATER, chain, post, rec, retraction};
 
 async fn overview(server: &TestServer, query: &[(&str, &str)]) -> Value {
     server.client.get_json("/v1/overview", query).await.unwrap()
@@ -176,6 +176,50 @@ async fn an_agents_records_come_newest_first_page_by_page() {
         .await
         .unwrap();
     assert_eq!(nobody["records"], json!([]));
+    server.stop().await;
+}
+
+/// A definer's cascading retraction of its source: the answer lists the source's own record
+/// and the claim citing it, not what derives from that claim (its provenance shows it) nor an
+/// unrelated claim; an id that is no retraction, or no record, is refused.
+#[tokio::test]
+async fn a_retraction_lists_what_it_retracted() {
+    let server = TestServer::start().await;
+    let c = &server.client;
+    let chain = chain(c).await;
+    let retracted = post(
+        c,
+        "/v1/retract",
+        &retraction(1, "trialco", "source/TRIAL", true, T_LATER),
+    )
+    .await;
+    let id = retracted["id"].as_str().unwrap();
+    let reach: Value = c
+        .get_json(&format!("/v1/retractions/{id}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(reach["retraction"]["id"], id);
+    let ids: Vec<&str> = reach["retracted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [chain.describing.as_str(), chain.citing.as_str()],
+        "{reach}"
+    );
+    assert_eq!(reach["more"], false);
+    for (target, status) in [
+        (chain.unrelated.as_str(), 400),
+        (&"0".repeat(64), 404),
+        ("zz", 422),
+    ] {
+        let url = format!("{}/v1/retractions/{target}", server.url);
+        let response = crate::harness::http().get(url).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{target}");
+    }
     server.stop().await;
 }
 

@@ -310,6 +310,20 @@ async fn every_answer_matches_the_served_openapi_schema() {
     for (method, route, path, body) in cases {
         check(&keyed, url, &doc, (method, route, &path, body)).await;
     }
+    // The retraction posted above, as the overview names it.
+    let overview: serde_json::Value = c.get_json("/v1/overview", &[]).await.unwrap();
+    let retraction_id = overview["retractions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/retractions/{retraction_id}");
+    check(
+        &keyed,
+        url,
+        &doc,
+        ("GET", "/v1/retractions/{id}", &path, None),
+    )
+    .await;
     // A group's second page carries its winner rendered on its own.
     let first = c
         .query(&[

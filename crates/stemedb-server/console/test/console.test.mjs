@@ -233,6 +233,15 @@ test("a curator approves a quarantined claim", async () => {
   await go(page, "#overview", "overview");
   await go(page, "#review", "review");
   assert.ok(await page.$("#queue-empty"), "the queue is empty after the approval");
+  // The demo's retraction of its safety study, and the records it took along.
+  const retraction = page.locator("#retractions tbody tr", { hasText: "source/DEMO_SAFETY_STUDY" });
+  await retraction.locator("a", { hasText: "what it retracted" }).click();
+  await ready(page, "review");
+  await page.waitForSelector("#reach");
+  const reached = await page.$$eval("#reach tbody tr", (trs) => trs.map((r) => r.cells[6].textContent));
+  assert.ok(reached.length >= 1, "the study's retraction reached records");
+  assert.ok((await page.$$eval("#reach tbody tr", (trs) => trs.map((r) => r.cells[5].textContent))).every((s) => s === "retracted"));
+  await shot(page, "7b-retraction-reach");
   await finish(tab, keys.curator);
 });
 

@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/query", READ),
     ("GET", "/v1/agents/{id}", READ),
     ("GET", "/v1/agents/{id}/records", READ),
+    ("GET", "/v1/retractions/{id}", READ),
     ("GET", "/v1/skeptic", READ),
     ("GET", "/v1/quarantine", READ),
     ("GET", "/v1/audit/export", READ),

@@ -170,4 +170,26 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The sequences of records that cite `source` (name it in `sources`), oldest first, at
+    /// most `limit`.
+    pub fn citing_sequences(&self, source: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let bound = self.last_sequence();
+        let mut out = Vec::new();
+        for guard in self
+            .shared()?
+            .ks()
+            .by_source
+            .prefix(name_seq_prefix(source))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let sequence = tail_u64(&guard.key()?, "by_source")?;
+            if sequence <= bound {
+                out.push(sequence);
+            }
+        }
+        Ok(out)
+    }
 }

@@ -78,7 +78,7 @@ export function retractionsTable(summary) {
   if (!summary.retractions.length) {
     return h("p", { class: "hint" }, `None among the last ${summary.retractions_scanned.toLocaleString()} records.`);
   }
-  return table(["retraction", "of", "by", "reason", "cascade", "stage", "recorded"],
+  return table(["retraction", "of", "by", "reason", "cascade", "stage", "recorded", ""],
     summary.retractions.map((r) => [
       link("provenance", { id: r.id }, shortId(r.id)),
       retractionTarget(r.subject),
@@ -86,7 +86,8 @@ export function retractionsTable(summary) {
       show(r.value?.reason ?? r.value),
       r.value?.cascade ? "to what cites it" : "no",
       r.lifecycle_stage,
-      r.recorded_at]), { id: "retractions" });
+      r.recorded_at,
+      link("review", { retraction: r.id }, "what it retracted")]), { id: "retractions" });
 }
 
 /** A retraction's target: an assertion id (its provenance) or a subject (explored). */

@@ -2,12 +2,13 @@
 // through the server, and the recent retractions. A read key sees no write control at all.
 import { segment } from "../api.js";
 import { add, h, link, shortId, show, table } from "../dom.js";
-import { retractionsTable } from "./overview.js";
-import { verdict } from "../records.js";
+import { retractionTarget, retractionsTable } from "./overview.js";
+import { claimsTable, verdict } from "../records.js";
 
 const QUEUE_PAGE = 100;
 
 export async function review(api, who, params, view) {
+  if (params.retraction) return reach(api, params.retraction, view);
   const [queue, summary] = await Promise.all([
     api.get("/v1/quarantine", { limit: QUEUE_PAGE, after: params.after }),
     api.get("/v1/overview", { disputed: 1 }),
@@ -24,6 +25,18 @@ export async function review(api, who, params, view) {
   else add(view, queueTable(api, queue.items, reviewer));
   if (queue.next_after !== null) add(view, link("review", { after: queue.next_after }, "Next page"));
   add(view, h("h3", {}, "Recent retractions"), retractionsTable(summary));
+}
+
+/** One retraction and the records it retracted (its cascade, one level down). */
+async function reach(api, id, view) {
+  const answer = await api.get(`/v1/retractions/${segment(id)}`);
+  const r = answer.retraction;
+  add(view, h("h2", {}, "Review"), h("h3", {}, "What a retraction retracted"),
+    h("p", {}, link("agents", { id: r.agent_id }, r.agent_id), " retracted ", retractionTarget(r.subject),
+      `: ${show(r.value?.reason ?? r.value)}${r.value?.cascade ? " (cascading to what cites it)" : ""}. `,
+      `${answer.retracted.length} records retracted by it`, answer.more ? " (more not read)" : "", ". ",
+      link("review", {}, "Back to the queue")),
+    answer.retracted.length ? claimsTable(answer.retracted, { id: "reach" }) : h("p", { class: "hint", id: "reach" }, "Nothing: it reached no record, or what it reached was reinstated."));
 }
 
 /** The first agent this key signs for that is a curator (only a curator's review counts). */
