@@ -148,7 +148,9 @@ const RETRACTION_READ_MAX: usize = 10_000;
 #[utoipa::path(get, path = "/v1/retractions/{id}", tag = "truth",
     params(("id" = String, Path, description = "A retraction's id")),
     responses((status = 200, description = "The retraction and the records it retracted", body = stemedb_wire::RetractionReach<stemedb_wire::Record>),
-        (status = 404, description = "No record with this id", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "The record is no retraction", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No record with this id", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an id (64 hex digits)", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 /// A retraction and what it retracted: the records about its target or citing it whose
 /// stage it set (its cascade, one level: what derives from those shows on their provenance).
 pub async fn retraction(
@@ -156,8 +158,9 @@ pub async fn retraction(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let parsed = AssertionId::parse_field(&id, "id").map_err(DbError::Invalid)?;
+    let deadline = deadline(&state);
     let reach = blocking(&state, move |db| {
-        Ok(db.retraction_reach(&parsed, RETRACTION_READ_MAX)?)
+        Ok(db.retraction_reach(&parsed, RETRACTION_READ_MAX, Some(deadline))?)
     })
     .await?
     .ok_or(ApiError::NotFound {

@@ -333,12 +333,14 @@ impl Db {
     }
 
     /// What a retraction reached: the records, about its target or citing it, whose stage it
-    /// set (retracted by it), reading at most `read_max` candidates. `None` for an unknown id;
+    /// set (retracted by it), reading at most `read_max` candidates each way and stopping
+    /// at `deadline`. `None` for an unknown id;
     /// `BadQuery` for a record that is no retraction.
     pub fn retraction_reach(
         &self,
         id: &AssertionId,
         read_max: usize,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Option<RetractionReach>, DbError> {
         let Some(stored) = self.store.get_by_id(id)? else {
             return Ok(None);
@@ -359,21 +361,17 @@ impl Db {
         {
             candidates.push(record?.sequence);
         } else {
-            let mut prefix = target.as_bytes().to_vec();
-            prefix.push(0);
-            let last = self.store.last_sequence();
-            let (groups, _) = self
-                .store
-                .scan_groups(&prefix, None, last, read_max, &|_| true)?;
-            candidates.extend(groups.into_iter().flat_map(|(_, seqs)| seqs));
-            candidates.extend(self.store.citing_sequences(&target, read_max)?);
+            // One more than read, each way, to know whether some were left unread.
+            candidates.extend(self.store.subject_sequences(&target, read_max + 1)?);
+            candidates.extend(self.store.citing_sequences(&target, read_max + 1)?);
         }
         candidates.sort_unstable();
         candidates.dedup();
         let more = candidates.len() > read_max;
         candidates.truncate(read_max);
         let mut retracted = Vec::new();
-        for sequence in candidates {
+        for (done, sequence) in candidates.into_iter().enumerate() {
+            crate::query::check_deadline(deadline, done, "a retraction's reach")?;
             let Some(record) = self.store.get_by_sequence(sequence)? else {
                 continue;
             };

@@ -171,25 +171,44 @@ impl Store {
         Ok(out)
     }
 
-    /// The sequences of records that cite `source` (name it in `sources`), oldest first, at
-    /// most `limit`.
+    /// The sequences of records that cite `source` (name it in `sources`), at most `limit`
+    /// (reading no further index keys than that).
     pub fn citing_sequences(&self, source: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.sequences_under(Index::BySource, name_seq_prefix(source), limit)
+    }
+
+    /// The sequences of records about exactly `subject` (any predicate), at most `limit`
+    /// (reading no further index keys than that).
+    pub fn subject_sequences(&self, subject: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.sequences_under(Index::BySubject, name_seq_prefix(subject), limit)
+    }
+
+    /// The sequences that end the first `limit` keys under `prefix` in `index`, durable ones.
+    fn sequences_under(
+        &self,
+        index: Index,
+        prefix: Vec<u8>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
         let bound = self.last_sequence();
+        let shared = self.shared()?;
+        let (keyspace, name) = match index {
+            Index::BySource => (&shared.ks().by_source, "by_source"),
+            Index::BySubject => (&shared.ks().by_subject, "by_subject"),
+        };
         let mut out = Vec::new();
-        for guard in self
-            .shared()?
-            .ks()
-            .by_source
-            .prefix(name_seq_prefix(source))
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let sequence = tail_u64(&guard.key()?, "by_source")?;
+        for guard in keyspace.prefix(prefix).take(limit) {
+            let sequence = tail_u64(&guard.key()?, name)?;
             if sequence <= bound {
                 out.push(sequence);
             }
         }
         Ok(out)
     }
+}
+
+/// The indexes [`Store::sequences_under`] reads.
+enum Index {
+    BySource,
+    BySubject,
 }
