@@ -142,41 +142,49 @@ pub async fn agent_records(
     json_response(StatusCode::OK, &answer, records_bytes + 128)
 }
 
-/// Records a retraction's answer reads at most to find what it retracted.
-const RETRACTION_READ_MAX: usize = 10_000;
+/// Records of a retraction's reach per page, by default and at most.
+const REACH_DEFAULT: u64 = 100;
+const REACH_MAX: u64 = 1000;
 
 #[utoipa::path(get, path = "/v1/retractions/{id}", tag = "truth",
-    params(("id" = String, Path, description = "A retraction's id")),
-    responses((status = 200, description = "The retraction and the records it retracted", body = stemedb_wire::RetractionReach<stemedb_wire::Record>),
-        (status = 400, description = "The record is no retraction", body = stemedb_wire::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No record with this id", body = stemedb_wire::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an id (64 hex digits)", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
-/// A retraction and what it retracted: the records about its target or citing it whose
-/// stage it set (its cascade, one level: what derives from those shows on their provenance).
+    params(("id" = String, Path, description = "A retraction's id"),
+        ("after" = Option<u64>, Query, description = "Only records with a higher sequence (the previous page's next_after)"),
+        ("limit" = Option<u64>, Query, description = "Records per page (default 100, at most 1,000)")),
+    responses((status = 200, description = "The retraction and a page of what it reached", body = stemedb_wire::RetractionReach<stemedb_wire::Record>),
+        (status = 400, description = "Not an id, or the record is no retraction", body = stemedb_wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No record with this id", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
+/// A retraction and what it reached, a page at a time: its target and, under a cascade,
+/// what cites or derives from it, each with its stage now.
 pub async fn retraction(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let parsed = AssertionId::parse_field(&id, "id").map_err(DbError::Invalid)?;
-    let deadline = deadline(&state);
+    let parsed = AssertionId::parse_field(&id, "id").map_err(|e| DbError::BadQuery {
+        field: "id",
+        message: e.message,
+    })?;
+    let pairs = params(raw.as_deref(), &["after", "limit"])?;
+    let after = number(&pairs, "after", 0)?;
+    let limit = bounded(&pairs, "limit", REACH_DEFAULT, REACH_MAX)?;
     let reach = blocking(&state, move |db| {
-        Ok(db.retraction_reach(&parsed, RETRACTION_READ_MAX, Some(deadline))?)
+        Ok(db.retraction_reach(&parsed, after, limit as usize)?)
     })
     .await?
     .ok_or(ApiError::NotFound {
         what: "retraction",
         id,
     })?;
-    let retracted = reach
-        .retracted
+    let reached = reach
+        .reached
         .iter()
         .map(|r| r.to_raw_json())
         .collect::<Result<Vec<_>, DbError>>()?;
-    let records_bytes: usize = retracted.iter().map(|r| r.get().len()).sum();
+    let records_bytes: usize = reached.iter().map(|r| r.get().len()).sum();
     let answer = RetractionReach {
         retraction: reach.retraction.to_raw_json()?,
-        retracted,
-        more: reach.more,
+        reached,
+        next_after: reach.next_after,
     };
     json_response(StatusCode::OK, &answer, records_bytes + 1024)
 }

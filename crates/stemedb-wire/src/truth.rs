@@ -99,16 +99,18 @@ pub struct AgentRecords<R> {
     pub next_before: Option<u64>,
 }
 
-/// `GET /v1/retractions/{id}`: a retraction and what it retracted.
+/// `GET /v1/retractions/{id}`: a retraction and one page of what it reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = RetractionReach))]
 pub struct RetractionReach<R> {
     pub retraction: R,
-    /// The records about its target, or citing it, that it retracted, oldest first.
-    pub retracted: Vec<R>,
-    /// More candidates than the server reads for one answer: the list may be incomplete.
-    pub more: bool,
+    /// The records it reached (its target and, under a cascade, what cites or derives from
+    /// it), by sequence, each with its stage now: retracted by it, held by another
+    /// retraction, or reinstated.
+    pub reached: Vec<R>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next_after: Option<u64>,
 }
 
 /// An agent's accuracy earned from evidence, from the newest reliability table

@@ -293,7 +293,7 @@ impl Db {
 
     /// Retraction and reinstatement records among the last `scan` records of the log, newest
     /// first, at most `limit`; and how many records were read. Bounded by `scan` so that an
-    /// overview costs the same however large the store, and stopped at `deadline`.
+    /// overview costs the same however large the store, and cut short at `deadline`.
     pub fn recent_retractions(
         &self,
         scan: u64,
@@ -311,15 +311,16 @@ impl Db {
             if found.len() >= limit {
                 break;
             }
-            crate::query::check_deadline(deadline, scanned as usize, "the recent retractions")?;
+            // Past the deadline the records read so far are the answer (`scanned` says how
+            // far it got), not an error: an overview is better partial than missing.
+            if crate::query::check_deadline(deadline, scanned as usize, "the recent retractions")
+                .is_err()
+            {
+                break;
+            }
             scanned += 1;
             // Sequences are dense up to the last one: a hole is damage, named as such.
-            let stored = self.store.get_by_sequence(sequence)?.ok_or_else(|| {
-                DbError::Store(stemedb_store::StoreError::CorruptRecord {
-                    sequence,
-                    reason: "missing from the log".into(),
-                })
-            })?;
+            let stored = self.logged(sequence, "below the last sequence")?;
             if !contains(&stored.canonical, marker.as_bytes()) {
                 continue;
             }
@@ -332,15 +333,15 @@ impl Db {
         Ok((found, scanned))
     }
 
-    /// What a retraction reached: the records, about its target or citing it, whose stage it
-    /// set (retracted by it), reading at most `read_max` candidates each way and stopping
-    /// at `deadline`. `None` for an unknown id;
-    /// `BadQuery` for a record that is no retraction.
+    /// What a retraction reached, as the writer recorded it (the effect index: its target
+    /// and, under a cascade, what cites or derives from it), those above sequence `after`, at
+    /// most `limit`, each with its stage now (still retracted by it, by another, or
+    /// reinstated). `None` for an unknown id; `BadQuery` for a record that is no retraction.
     pub fn retraction_reach(
         &self,
         id: &AssertionId,
-        read_max: usize,
-        deadline: Option<std::time::Instant>,
+        after: u64,
+        limit: usize,
     ) -> Result<Option<RetractionReach>, DbError> {
         let Some(stored) = self.store.get_by_id(id)? else {
             return Ok(None);
@@ -352,38 +353,21 @@ impl Db {
                 message: "names no retraction".into(),
             });
         }
-        let target = signed.body.subject.clone();
-        let mut candidates = Vec::new();
-        if let Some(record) = target
-            .parse::<AssertionId>()
-            .ok()
-            .and_then(|t| self.store.get_by_id(&t).transpose())
-        {
-            candidates.push(record?.sequence);
-        } else {
-            // One more than read, each way, to know whether some were left unread.
-            candidates.extend(self.store.subject_sequences(&target, read_max + 1)?);
-            candidates.extend(self.store.citing_sequences(&target, read_max + 1)?);
+        let mut targets =
+            self.store
+                .retraction_effects(stored.sequence, after, limit.saturating_add(1))?;
+        let more = targets.len() > limit;
+        targets.truncate(limit);
+        let mut reached = Vec::with_capacity(targets.len());
+        for sequence in targets {
+            let record = self.logged(sequence, "named by a retraction's effects")?;
+            reached.push(self.view_at(record, Bound::latest())?);
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        let more = candidates.len() > read_max;
-        candidates.truncate(read_max);
-        let mut retracted = Vec::new();
-        for (done, sequence) in candidates.into_iter().enumerate() {
-            crate::query::check_deadline(deadline, done, "a retraction's reach")?;
-            let Some(record) = self.store.get_by_sequence(sequence)? else {
-                continue;
-            };
-            let view = self.view_at(record, Bound::latest())?;
-            if view.lifecycle.cause == Some(*id) && view.lifecycle.stage == Stage::Retracted {
-                retracted.push(view);
-            }
-        }
+        let next_after = more.then(|| reached.last().map(|r| r.sequence)).flatten();
         Ok(Some(RetractionReach {
             retraction: self.view_at(stored, Bound::latest())?,
-            retracted,
-            more,
+            reached,
+            next_after,
         }))
     }
 
@@ -397,26 +381,38 @@ impl Db {
     ) -> Result<Vec<RecordView>, DbError> {
         let mut out = Vec::new();
         for sequence in self.store.agent_sequences(agent_id, before, limit)? {
-            let stored = self.store.get_by_sequence(sequence)?.ok_or_else(|| {
-                DbError::Store(stemedb_store::StoreError::CorruptRecord {
-                    sequence,
-                    reason: "named by the agent index, missing from the log".into(),
-                })
-            })?;
+            let stored = self.logged(sequence, "named by the agent index")?;
             out.push(self.view_at(stored, Bound::latest())?);
         }
         Ok(out)
     }
 }
 
-/// A retraction and the records it retracted ([`Db::retraction_reach`]).
+impl Db {
+    /// The log's record at `sequence`, which something (`named_by`) says is there: below
+    /// the last sequence every one is (sequences are dense), so its absence is damage.
+    fn logged(
+        &self,
+        sequence: u64,
+        named_by: &'static str,
+    ) -> Result<stemedb_store::StoredRecord, DbError> {
+        self.store.get_by_sequence(sequence)?.ok_or_else(|| {
+            DbError::Store(stemedb_store::StoreError::CorruptRecord {
+                sequence,
+                reason: format!("{named_by}, missing from the log"),
+            })
+        })
+    }
+}
+
+/// A retraction and a page of the records it reached ([`Db::retraction_reach`]).
 #[derive(Debug)]
 pub struct RetractionReach {
     pub retraction: RecordView,
-    /// Oldest first.
-    pub retracted: Vec<RecordView>,
-    /// More candidates than were read: the list may be incomplete.
-    pub more: bool,
+    /// By sequence.
+    pub reached: Vec<RecordView>,
+    /// The sequence to pass as `after` for the next page; `None` on the last.
+    pub next_after: Option<u64>,
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -104,28 +104,45 @@ async fn overview_lists_disputed_groups_in_order_and_recent_retractions() {
     server.stop().await;
 }
 
-/// Each bound out of range is a 400 problem naming the parameter.
+/// Each bound out of range, and each unknown parameter, is a 400 problem naming it.
 #[tokio::test]
-async fn overview_refuses_bounds_out_of_range() {
+async fn overview_and_agent_records_refuse_bounds_out_of_range() {
     let server = TestServer::start().await;
-    for (name, value) in [
+    let overview = [
         ("scan", "0"),
         ("scan", "100001"),
         ("disputed", "51"),
         ("retractions", "101"),
         ("retractions", "x"),
         ("other", "1"),
-    ] {
-        let url = format!("{}/v1/overview?{name}={value}", server.url);
-        let response = crate::harness::http().get(url).send().await.unwrap();
-        assert_eq!(response.status().as_u16(), 400, "{name}={value}");
-        let problem: Value = response.json().await.unwrap();
-        assert!(
-            problem.to_string().contains(name),
-            "{name}={value}: {problem}"
-        );
+    ];
+    for (name, value) in overview {
+        check_refused(&server, &format!("/v1/overview?{name}={value}"), name).await;
+    }
+    let records = [
+        ("limit", "0"),
+        ("limit", "1001"),
+        ("before", "-1"),
+        ("after", "1"),
+    ];
+    for (name, value) in records {
+        check_refused(
+            &server,
+            &format!("/v1/agents/a/records?{name}={value}"),
+            name,
+        )
+        .await;
     }
     server.stop().await;
+}
+
+/// `path` is answered with a 400 problem naming `name`.
+async fn check_refused(server: &TestServer, path: &str, name: &str) {
+    let url = format!("{}{path}", server.url);
+    let response = crate::harness::http().get(url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400, "{path}");
+    let problem: Value = response.json().await.unwrap();
+    assert!(problem.to_string().contains(name), "{path}: {problem}");
 }
 
 /// An agent's records come newest first, a page at a time, control records included, and
@@ -179,11 +196,11 @@ async fn an_agents_records_come_newest_first_page_by_page() {
     server.stop().await;
 }
 
-/// A definer's cascading retraction of its source: the answer lists the source's own record
-/// and the claim citing it, not what derives from that claim (its provenance shows it) nor an
-/// unrelated claim; an id that is no retraction, or no record, is refused.
+/// A definer's cascading retraction of its source reaches the source's record, the claim
+/// citing it and the chain derived from that claim, page by page; a reinstatement shows
+/// them active again; an id that is no retraction, no record or no id is refused.
 #[tokio::test]
-async fn a_retraction_lists_what_it_retracted() {
+async fn a_retraction_lists_what_it_reached_page_by_page() {
     let server = TestServer::start().await;
     let c = &server.client;
     let chain = chain(c).await;
@@ -193,34 +210,53 @@ async fn a_retraction_lists_what_it_retracted() {
         &retraction(1, "trialco", "source/TRIAL", true, T_LATER),
     )
     .await;
-    let id = retracted["id"].as_str().unwrap();
-    let reach: Value = c
-        .get_json(&format!("/v1/retractions/{id}"), &[])
-        .await
-        .unwrap();
-    assert_eq!(reach["retraction"]["id"], id);
-    let ids: Vec<&str> = reach["retracted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [chain.describing.as_str(), chain.citing.as_str()],
-        "{reach}"
-    );
-    assert_eq!(reach["more"], false);
+    let id = retracted["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/retractions/{id}");
+    let (reached, stages) = reach_pages(c, &path).await;
+    let mut expected = vec![chain.describing.clone(), chain.citing.clone()];
+    expected.extend(chain.derived.iter().cloned());
+    assert_eq!(reached, expected);
+    assert!(stages.iter().all(|s| s == "retracted"), "{stages:?}");
+    // Reinstated (a retraction of the retraction): the same reach, every record active again.
+    let undo = retraction(1, "trialco", &id, false, "2025-07-01T00:00:00Z");
+    post(c, "/v1/retract", &undo).await;
+    let (again, stages) = reach_pages(c, &path).await;
+    assert_eq!(again, expected);
+    assert!(stages.iter().all(|s| s == "active"), "{stages:?}");
+    let whole: Value = c.get_json(&path, &[]).await.unwrap();
+    assert_eq!(whole["retraction"]["lifecycle_stage"], "retracted");
+    assert_eq!(whole["next_after"], Value::Null);
     for (target, status) in [
         (chain.unrelated.as_str(), 400),
         (&"0".repeat(64), 404),
-        ("zz", 422),
+        ("zz", 400),
     ] {
         let url = format!("{}/v1/retractions/{target}", server.url);
         let response = crate::harness::http().get(url).send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{target}");
     }
     server.stop().await;
+}
+
+/// Every page of a retraction's reach, one record a page: the ids and their stages.
+async fn reach_pages(c: &stemedb_client::Client, path: &str) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut stages) = (Vec::new(), Vec::new());
+    let mut after = "0".to_owned();
+    for _ in 0..20 {
+        let page: Value = c
+            .get_json(path, &[("limit", "1"), ("after", &after)])
+            .await
+            .unwrap();
+        for r in page["reached"].as_array().unwrap() {
+            ids.push(r["id"].as_str().unwrap().to_owned());
+            stages.push(r["lifecycle_stage"].as_str().unwrap().to_owned());
+        }
+        match page["next_after"].as_u64() {
+            Some(next) => after = next.to_string(),
+            None => return (ids, stages),
+        }
+    }
+    panic!("the pages do not end: {ids:?}");
 }
 
 #[tokio::test]

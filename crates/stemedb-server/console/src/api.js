@@ -62,7 +62,9 @@ function withQuery(path, params) {
   return kept.length ? `${path}?${new URLSearchParams(kept)}` : path;
 }
 
-/** Percent-encodes one path segment (agent ids hold `/`). */
+/** Percent-encodes one path segment (agent ids hold `/`). A segment of "." or ".." would be
+ * resolved away by the browser (encoded or not) and reach another route, so it is refused. */
 export function segment(value) {
+  if (value === "." || value === "..") throw new Error(`"${value}" cannot be asked for in a URL path`);
   return encodeURIComponent(value);
 }

@@ -104,8 +104,8 @@ export async function login(page, server, key, hash = "") {
   await ready(page);
 }
 
-/** Waits for the panel on screen to finish loading; fails on a text that is a JavaScript
- * null or undefined shown as a word (a child the page forgot to leave out). */
+/** Waits for the panel on screen to finish loading; fails on a JavaScript value shown as a
+ * word: a text that is just "null", or "undefined", "[object Object]" or "NaN" anywhere. */
 export async function ready(page, panel) {
   const selector = panel ? `main#view[data-panel="${panel}"][data-ready="true"]` : 'main#view[data-ready="true"]';
   await page.waitForSelector(selector, { timeout: 30_000 });
@@ -113,7 +113,10 @@ export async function ready(page, panel) {
     const walker = document.createTreeWalker(document.querySelector("main#view"), NodeFilter.SHOW_TEXT);
     const found = [];
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      if (["null", "undefined", "[object Object]", "NaN"].includes(n.nodeValue.trim())) found.push(n.parentElement?.outerHTML.slice(0, 120));
+      // A whole text of "null", or these words anywhere (no test data holds them).
+      if (n.nodeValue.trim() === "null" || /undefined|\[object Object\]|\bNaN\b/.test(n.nodeValue)) {
+        found.push(n.parentElement?.outerHTML.slice(0, 120));
+      }
     }
     return found;
   });

@@ -171,44 +171,22 @@ impl Store {
         Ok(out)
     }
 
-    /// The sequences of records that cite `source` (name it in `sources`), at most `limit`
-    /// (reading no further index keys than that).
-    pub fn citing_sequences(&self, source: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
-        self.sequences_under(Index::BySource, name_seq_prefix(source), limit)
-    }
-
-    /// The sequences of records about exactly `subject` (any predicate), at most `limit`
-    /// (reading no further index keys than that).
-    pub fn subject_sequences(&self, subject: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
-        self.sequences_under(Index::BySubject, name_seq_prefix(subject), limit)
-    }
-
-    /// The sequences that end the first `limit` keys under `prefix` in `index`, durable ones.
-    fn sequences_under(
+    /// The records retraction `cause` (its sequence) reached, by sequence, those above
+    /// `after`, at most `limit`: the effect index the writer keeps for undoing a retraction.
+    pub fn retraction_effects(
         &self,
-        index: Index,
-        prefix: Vec<u8>,
+        cause: u64,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let bound = self.last_sequence();
+        use crate::truth::{TAG_EFFECT_BY_CAUSE, key2};
         let shared = self.shared()?;
-        let (keyspace, name) = match index {
-            Index::BySource => (&shared.ks().by_source, "by_source"),
-            Index::BySubject => (&shared.ks().by_subject, "by_subject"),
-        };
+        let range = key2(TAG_EFFECT_BY_CAUSE, cause, after.saturating_add(1))
+            ..=key2(TAG_EFFECT_BY_CAUSE, cause, u64::MAX);
         let mut out = Vec::new();
-        for guard in keyspace.prefix(prefix).take(limit) {
-            let sequence = tail_u64(&guard.key()?, name)?;
-            if sequence <= bound {
-                out.push(sequence);
-            }
+        for guard in shared.ks().truth.range(range).take(limit) {
+            out.push(tail_u64(&guard.key()?, "truth/effects")?);
         }
         Ok(out)
     }
-}
-
-/// The indexes [`Store::sequences_under`] reads.
-enum Index {
-    BySource,
-    BySubject,
 }

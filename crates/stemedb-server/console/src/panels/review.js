@@ -8,7 +8,7 @@ import { claimsTable, verdict } from "../records.js";
 const QUEUE_PAGE = 100;
 
 export async function review(api, who, params, view) {
-  if (params.retraction) return reach(api, params.retraction, view);
+  if (params.retraction) return reach(api, params, view);
   const [queue, summary] = await Promise.all([
     api.get("/v1/quarantine", { limit: QUEUE_PAGE, after: params.after }),
     api.get("/v1/overview", { disputed: 1 }),
@@ -27,16 +27,18 @@ export async function review(api, who, params, view) {
   add(view, h("h3", {}, "Recent retractions"), retractionsTable(summary));
 }
 
-/** One retraction and the records it retracted (its cascade, one level down). */
-async function reach(api, id, view) {
-  const answer = await api.get(`/v1/retractions/${segment(id)}`);
+/** One retraction and a page of the records it reached, each with its stage now. */
+async function reach(api, params, view) {
+  const answer = await api.get(`/v1/retractions/${segment(params.retraction)}`, { after: params.after });
   const r = answer.retraction;
-  add(view, h("h2", {}, "Review"), h("h3", {}, "What a retraction retracted"),
-    h("p", {}, link("agents", { id: r.agent_id }, r.agent_id), " retracted ", retractionTarget(r.subject),
-      `: ${show(r.value?.reason ?? r.value)}${r.value?.cascade ? " (cascading to what cites it)" : ""}. `,
-      `${answer.retracted.length} records retracted by it`, answer.more ? " (more not read)" : "", ". ",
-      link("review", {}, "Back to the queue")),
-    answer.retracted.length ? claimsTable(answer.retracted, { id: "reach" }) : h("p", { class: "hint", id: "reach" }, "Nothing: it reached no record, or what it reached was reinstated."));
+  const still = answer.reached.filter((x) => x.retracted_by === r.id).length;
+  add(view, h("h2", {}, "Review"), h("h3", {}, "What a retraction reached"),
+    h("p", { id: "reach-summary" }, link("agents", { id: r.agent_id }, r.agent_id), " retracted ", retractionTarget(r.subject),
+      `: ${show(r.value?.reason ?? r.value)}${r.value?.cascade ? " (cascading to what cites or derives from it)" : ""}. `,
+      `On this page ${answer.reached.length} records reached, ${still} still retracted by it `,
+      "(the others reinstated, or held by another retraction). ", link("review", {}, "Back to the queue")),
+    answer.reached.length ? claimsTable(answer.reached, { id: "reach" }) : h("p", { class: "hint", id: "reach" }, "It reached no record (a dispute only)."),
+    answer.next_after !== null ? link("review", { retraction: params.retraction, after: answer.next_after }, "Next page") : null);
 }
 
 /** The first agent this key signs for that is a curator (only a curator's review counts). */
