@@ -41,6 +41,11 @@ pub struct LoadTestArgs {
     /// Assertions to sign up front (write modes).
     #[arg(long, default_value_t = 100_000)]
     count: usize,
+    /// Write modes: the index of the first assertion (the run signs indexes first_index ..
+    /// first_index + count). Runs that go on where the last one stopped reach every group
+    /// of --groups evenly, where runs that each start at 0 write the same groups again.
+    #[arg(long, default_value_t = 0)]
+    first_index: usize,
     /// Assertions per batch request.
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
@@ -144,12 +149,13 @@ fn sign_all(args: &LoadTestArgs) -> Result<Vec<Value>> {
         .unwrap_or(2);
     let chunk = args.count.div_ceil(threads).max(1);
     let results: Vec<Result<Vec<Value>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..args.count)
+        let end = args.first_index + args.count;
+        let handles: Vec<_> = (args.first_index..end)
             .step_by(chunk)
             .map(|start| {
                 let keys = &keys;
                 scope.spawn(move || {
-                    (start..(start + chunk).min(args.count))
+                    (start..(start + chunk).min(end))
                         .map(|i| Ok(draft(args, base, i).sign(&keys[agent_of(args, i)])?))
                         .collect::<Result<Vec<Value>>>()
                 })
