@@ -1,0 +1,15 @@
+//! Aphoria: a code-truth linter kept in StemeDB. Extractors read a repository and emit
+//! observations, signed as assertions by `aphoria/extractor/<name>`; authors' claims live in
+//! `.aphoria/claims.toml` and, signed, in the store's history; `verify` classifies each claim
+//! and observation as Pass, Conflict, Missing or Unclaimed (docs/aphoria.md).
+//!
+//! Layers, lowest first (no module imports one above it): `error` → `observe` → `walk` →
+//! `extract` → `scan` → `claims`, `pattern` → `verify` → `report` → `record` → `store`,
+//! `pack` → the binary's commands.
+pub mod error;
+pub mod extract;
+pub mod observe;
+pub mod walk;
+
+pub use error::AphoriaError;
+pub use observe::{Extractor, FileKind, Input, Observation, SourceFile};
