@@ -6,9 +6,18 @@
 //! Layers, lowest first (no module imports one above it): `error` → `observe` → `walk` →
 //! `extract` → `scan` → `claims`, `pattern` → `verify` → `report` → `record` → `store`,
 //! `pack` → the binary's commands.
+pub mod claims;
 pub mod error;
 pub mod extract;
 pub mod observe;
+pub mod pack;
+pub mod pattern;
+pub mod project;
+pub mod record;
+pub mod report;
+pub mod scan;
+pub mod store;
+pub mod verify;
 pub mod walk;
 
 pub use error::AphoriaError;

@@ -149,5 +149,9 @@ pub fn line_of(span: proc_macro2::Span) -> usize {
 /// The 1-based line on which byte `offset` of `text` lies.
 pub fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

@@ -122,7 +122,8 @@ pub fn read_repo(root: &Path) -> Result<Vec<SourceFile>, AphoriaError> {
     };
     let packages = packages(root, &paths);
     let mut files = Vec::new();
-    for rel in paths {
+    // Aphoria's own files are what it writes, not what the repository says.
+    for rel in paths.into_iter().filter(|p| !p.starts_with(".aphoria/")) {
         let full = root.join(&rel);
         let Ok(meta) = std::fs::metadata(&full) else {
             continue; // listed by git but deleted in the work tree
@@ -151,7 +152,13 @@ fn git_files(root: &Path) -> Option<Vec<String>> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -178,7 +185,9 @@ fn walk_dir(root: &Path) -> Result<Vec<String>, AphoriaError> {
             let entry = entry.map_err(|e| AphoriaError::io(&dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let child = rel.join(&name);
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 if !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_str()) {
                     stack.push(child);
@@ -250,8 +259,18 @@ mod tests {
         check("src/lib.rs", FileKind::Rust, "", false);
         check("crates/a/src/main.rs", FileKind::Rust, "", false);
         check("crates/a/src/store/mod.rs", FileKind::Rust, "store", false);
-        check("crates/a/src/store/writer.rs", FileKind::Rust, "store::writer", false);
-        check("crates/a/tests/it/main.rs", FileKind::Rust, "crates::a::tests::it::main", true);
+        check(
+            "crates/a/src/store/writer.rs",
+            FileKind::Rust,
+            "store::writer",
+            false,
+        );
+        check(
+            "crates/a/tests/it/main.rs",
+            FileKind::Rust,
+            "crates::a::tests::it::main",
+            true,
+        );
         check("crates/a/Cargo.toml", FileKind::CargoManifest, "", false);
         check("Cargo.lock", FileKind::Other, "", false);
         check("deploy/x.toml", FileKind::Toml, "", false);
@@ -260,7 +279,13 @@ mod tests {
         check("Dockerfile", FileKind::Dockerfile, "", false);
         check("scripts/x.sh", FileKind::Shell, "", false);
         check("examples/x.rs", FileKind::Rust, "examples::x", true);
-        assert_eq!(classify("bin/run", "#!/usr/bin/env bash\n"), FileKind::Shell);
-        assert_eq!(classify("bin/run", "#!/usr/bin/env python3\n"), FileKind::Other);
+        assert_eq!(
+            classify("bin/run", "#!/usr/bin/env bash\n"),
+            FileKind::Shell
+        );
+        assert_eq!(
+            classify("bin/run", "#!/usr/bin/env python3\n"),
+            FileKind::Other
+        );
     }
 }

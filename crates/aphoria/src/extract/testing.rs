@@ -3,7 +3,7 @@
 //! extra observation (noise) fails the test as surely as a missing one.
 use serde_json::Value;
 
-use crate::observe::{Extractor, Input, Observation, SourceFile};
+use crate::observe::{Extractor, Observation, SourceFile};
 use crate::walk;
 
 /// Runs `extractor` over a file at `path` (relative, deciding its kind, module and whether

@@ -1,0 +1,130 @@
+//! The command line: arguments, and opening the project each command works on.
+mod claims_cmd;
+mod flywheel;
+mod verify_cmd;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use aphoria::project::{Layout, Project};
+use aphoria::store::Embedded;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aphoria",
+    version,
+    about = "A code-truth linter: what a codebase does against what its authors claim, kept in StemeDB"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// The repository to read (its `.aphoria/` holds claims, packs, keys and the store).
+    #[arg(long, global = true, default_value = ".")]
+    pub root: PathBuf,
+    /// The first segment of every subject (default: the root directory's name).
+    #[arg(long, global = true)]
+    pub repo: Option<String>,
+    /// Who signs claim changes: agent `aphoria/author/<name>` (default: $USER, else `local`).
+    #[arg(long, global = true, env = "APHORIA_AUTHOR")]
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run every extractor and print what they observed (records nothing).
+    Scan(flywheel::ScanArgs),
+    /// List the extractors and the predicates each can verify.
+    Extractors,
+    /// Create, list, explain, update, supersede, deprecate and sync claims.
+    #[command(subcommand)]
+    Claims(claims_cmd::ClaimsCmd),
+    /// Judge every claim against the code (`run`), show coverage by extractor (`map`),
+    /// install a pre-commit hook (`install-hook`).
+    #[command(subcommand)]
+    Verify(verify_cmd::VerifyCmd),
+    /// Build and install trust packs: rule sets signed by a pack's agent.
+    #[command(subcommand)]
+    Pack(verify_cmd::PackCmd),
+    /// Observations, claims and gaps per module.
+    Coverage(flywheel::CoverageArgs),
+    /// Write the claims as a document.
+    #[command(subcommand)]
+    Docs(flywheel::DocsCmd),
+    /// The claims explained, grouped by category, with verdicts and history.
+    Explain(flywheel::ExplainArgs),
+    /// Candidate claims drawn from unclaimed observations.
+    Suggest(flywheel::SuggestArgs),
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let g = &args.global;
+    match args.command {
+        Cmd::Scan(a) => flywheel::scan(g, &a),
+        Cmd::Extractors => flywheel::extractors(),
+        Cmd::Claims(c) => claims_cmd::run(g, c),
+        Cmd::Verify(c) => verify_cmd::run(g, c),
+        Cmd::Pack(c) => verify_cmd::pack(g, c),
+        Cmd::Coverage(a) => flywheel::coverage(g, &a),
+        Cmd::Docs(c) => flywheel::docs(g, c),
+        Cmd::Explain(a) => flywheel::explain(g, &a),
+        Cmd::Suggest(a) => flywheel::suggest(g, &a),
+    }
+}
+
+impl Global {
+    pub fn root(&self) -> Result<PathBuf> {
+        self.root
+            .canonicalize()
+            .with_context(|| format!("the repository root {}", self.root.display()))
+    }
+
+    pub fn repo_name(&self, root: &Path) -> String {
+        self.repo.clone().unwrap_or_else(|| {
+            root.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "repo".to_owned())
+        })
+    }
+
+    fn author(&self) -> String {
+        self.author
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "local".to_owned())
+    }
+
+    /// Opens the embedded store and the project over it, then runs `f`.
+    pub fn with_project<T>(&self, f: impl FnOnce(&mut Project<'_>) -> Result<T>) -> Result<T> {
+        let layout = Layout::new(&self.root()?);
+        layout.init()?;
+        let server_key = layout.keys().key_for("aphoria/store")?;
+        let mut store = Embedded::open(&layout.db(), server_key)
+            .with_context(|| format!("opening the store in {}", layout.db().display()))?;
+        let mut project = Project::open(layout, &mut store, &self.author())?;
+        f(&mut project)
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,180 @@
+//! The StemeDB behind Aphoria: [`Backend`] is what the commands need from it (record signed
+//! records, read the claim groups through a lens, name trust roots); [`Embedded`] is the
+//! default, a `stemedb::Db` in `.aphoria/db`. The binary adds a backend over HTTP
+//! (`--server`).
+use std::path::Path;
+
+use serde_json::Value;
+use stemedb::{Db, DbConfig, LensKind, Query, RecordView, Role, TruthPolicy};
+use stemedb_core::SecretKey;
+
+use crate::claims::Claim;
+use crate::error::AphoriaError;
+use crate::record::{self, EXPECT_PREFIX};
+
+/// A claim or pack rule as stored: the record and the claim it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredClaim {
+    /// The record id (hex).
+    pub record: String,
+    pub agent: String,
+    pub sequence: u64,
+    pub timestamp: String,
+    /// `active`, `superseded`, `retracted`…
+    pub stage: String,
+    pub superseded_by: Option<String>,
+    pub supersedes: Option<String>,
+    pub claim: Claim,
+}
+
+/// One (pattern, predicate) group of claims and pack rules, ranked by a lens.
+#[derive(Debug, Clone)]
+pub struct ClaimGroup {
+    pub pattern: String,
+    pub predicate: String,
+    pub winner: StoredClaim,
+    pub members: Vec<StoredClaim>,
+}
+
+/// What one `record` call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub stored: usize,
+    pub duplicates: usize,
+    /// Records the store refused, each with its reason.
+    pub refused: Vec<String>,
+}
+
+pub trait Backend {
+    /// Stores signed records (wire form), in batches the store accepts.
+    fn record(&mut self, wires: Vec<Value>) -> Result<Recorded, AphoriaError>;
+    /// Every group under `aphoria/expect/`, its active members ranked by `lens`.
+    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError>;
+    /// Every claim record ever stored, superseded ones included, by sequence.
+    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError>;
+    /// Makes `agent` a root of trust (an installed pack's agent).
+    fn add_trust_root(&mut self, agent: &str) -> Result<(), AphoriaError>;
+}
+
+/// The embedded store.
+pub struct Embedded {
+    db: Db,
+    /// Signs this store's role grants (`.aphoria/keys/`).
+    server_key: SecretKey,
+}
+
+impl Embedded {
+    /// Opens (or makes) the store in `dir`. Aphoria's extractors create thousands of new
+    /// subjects in one run, so the new-subject burst rule, meant for unknown agents flooding
+    /// a shared server, is off here.
+    pub fn open(dir: &Path, server_key: SecretKey) -> Result<Embedded, AphoriaError> {
+        let config = DbConfig {
+            policy: TruthPolicy {
+                new_subjects_burst_max: 0,
+                ..TruthPolicy::default()
+            },
+            ..DbConfig::default()
+        };
+        let db = Db::open(dir, config)?;
+        Ok(Embedded { db, server_key })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn query_all(
+        &self,
+        lens: LensKind,
+        history: bool,
+        each: &mut dyn FnMut(stemedb::GroupResult),
+    ) -> Result<(), AphoriaError> {
+        let mut query = Query::new(format!("{EXPECT_PREFIX}*"));
+        query.lens = lens;
+        query.include_superseded = history;
+        query.include_retracted = history;
+        query.limit = Some(self.db.config().query_groups_max);
+        query.assertions_limit = Some(self.db.config().query_assertions_max);
+        loop {
+            let page = self.db.query(&query)?;
+            page.groups.into_iter().for_each(&mut *each);
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The stored claim a record holds; `None` for a record that holds no claim.
+pub fn stored_claim(view: &RecordView) -> Option<StoredClaim> {
+    let claim = record::claim_of(&view.value)?;
+    let superseded_by = match view.lifecycle.stage {
+        stemedb::Stage::Superseded => view.lifecycle.cause.map(|id| id.to_hex()),
+        _ => None,
+    };
+    Some(StoredClaim {
+        record: view.id.to_hex(),
+        agent: view.agent_id.clone(),
+        sequence: view.sequence,
+        timestamp: view.timestamp.to_rfc3339(),
+        stage: view.lifecycle.stage.as_str().to_owned(),
+        superseded_by,
+        supersedes: record::supersedes_of(&view.canonical),
+        claim,
+    })
+}
+
+impl Backend for Embedded {
+    fn record(&mut self, wires: Vec<Value>) -> Result<Recorded, AphoriaError> {
+        let mut recorded = Recorded::default();
+        let batch = self.db.config().batch_len_max.max(1);
+        let mut wires = wires.into_iter().peekable();
+        while wires.peek().is_some() {
+            let chunk: Vec<Value> = wires.by_ref().take(batch).collect();
+            for outcome in self.db.ingest_batch(chunk)? {
+                match outcome {
+                    Ok(i) if i.duplicate => recorded.duplicates += 1,
+                    Ok(_) => recorded.stored += 1,
+                    Err(e) => recorded.refused.push(e.to_string()),
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
+    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError> {
+        let mut groups = Vec::new();
+        self.query_all(lens, false, &mut |g| {
+            let Some(winner) = stored_claim(&g.winner) else {
+                return;
+            };
+            groups.push(ClaimGroup {
+                pattern: g
+                    .subject
+                    .strip_prefix(EXPECT_PREFIX)
+                    .unwrap_or(&g.subject)
+                    .to_owned(),
+                predicate: g.predicate.clone(),
+                winner,
+                members: g.assertions.iter().filter_map(stored_claim).collect(),
+            });
+        })?;
+        Ok(groups)
+    }
+
+    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError> {
+        let mut all = Vec::new();
+        self.query_all(LensKind::Recency, true, &mut |g| {
+            all.extend(g.assertions.iter().filter_map(stored_claim));
+        })?;
+        all.sort_by_key(|c| c.sequence);
+        Ok(all)
+    }
+
+    fn add_trust_root(&mut self, agent: &str) -> Result<(), AphoriaError> {
+        self.db
+            .grant_role(Role::TrustRoot, agent, &self.server_key)?;
+        Ok(())
+    }
+}
