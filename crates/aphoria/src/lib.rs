@@ -14,6 +14,7 @@ pub mod pack;
 pub mod pattern;
 pub mod project;
 pub mod record;
+pub mod remote;
 pub mod report;
 pub mod scan;
 pub mod store;

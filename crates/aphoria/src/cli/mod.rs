@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use aphoria::project::{Layout, Project};
-use aphoria::store::Embedded;
+use aphoria::remote::Remote;
+use aphoria::store::{Backend, Embedded};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -35,6 +36,12 @@ pub struct Global {
     /// Who signs claim changes: agent `aphoria/author/<name>` (default: $USER, else `local`).
     #[arg(long, global = true, env = "APHORIA_AUTHOR")]
     pub author: Option<String>,
+    /// Keep records in this StemeDB server instead of the embedded store in `.aphoria/db`.
+    #[arg(long, global = true, env = "APHORIA_SERVER")]
+    pub server: Option<String>,
+    /// The server's API key (a write key; an admin key to install packs).
+    #[arg(long, global = true, env = "STEMEDB_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,10 +113,20 @@ impl Global {
     pub fn with_project<T>(&self, f: impl FnOnce(&mut Project<'_>) -> Result<T>) -> Result<T> {
         let layout = Layout::new(&self.root()?);
         layout.init()?;
-        let server_key = layout.keys().key_for("aphoria/store")?;
-        let mut store = Embedded::open(&layout.db(), server_key)
-            .with_context(|| format!("opening the store in {}", layout.db().display()))?;
-        let mut project = Project::open(layout, &mut store, &self.author())?;
+        let mut store: Box<dyn Backend> =
+            match &self.server {
+                Some(url) => Box::new(
+                    Remote::new(url, self.api_key.clone())
+                        .with_context(|| format!("the server {url}"))?,
+                ),
+                None => {
+                    let server_key = layout.keys().key_for("aphoria/store")?;
+                    Box::new(Embedded::open(&layout.db(), server_key).with_context(|| {
+                        format!("opening the store in {}", layout.db().display())
+                    })?)
+                }
+            };
+        let mut project = Project::open(layout, store.as_mut(), &self.author())?;
         f(&mut project)
     }
 }

@@ -1,0 +1,149 @@
+//! The [`Backend`] over a StemeDB server (`aphoria --server URL`): the same records and
+//! reads as the embedded store, through the HTTP API with `stemedb-client`. Naming a trust
+//! root needs an admin key; the rest a write key.
+use serde_json::{Value, json};
+use stemedb::LensKind;
+use stemedb_client::Client;
+use stemedb_wire::Record;
+
+use crate::error::AphoriaError;
+use crate::record::{self, EXPECT_PREFIX};
+use crate::store::{Backend, ClaimGroup, Recorded, StoredClaim};
+
+/// Records per batch request (the server's default `batch_len_max` is 10,000; smaller
+/// requests keep each under the default body size limit).
+const BATCH_LEN: usize = 500;
+
+pub struct Remote {
+    client: Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn remote_err(e: impl std::fmt::Display) -> AphoriaError {
+    AphoriaError::Store(format!("the server: {e}"))
+}
+
+impl Remote {
+    pub fn new(url: &str, api_key: Option<String>) -> Result<Remote, AphoriaError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AphoriaError::Store(format!("no async runtime: {e}")))?;
+        let client = Client::new(url, api_key).map_err(remote_err)?;
+        Ok(Remote { client, runtime })
+    }
+
+    fn query_all(
+        &self,
+        lens: LensKind,
+        history: bool,
+        each: &mut dyn FnMut(&stemedb_wire::Group<Record>),
+    ) -> Result<(), AphoriaError> {
+        let subject = format!("{EXPECT_PREFIX}*");
+        let flag = if history { "true" } else { "false" };
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params = vec![
+                ("subject", subject.as_str()),
+                ("lens", lens.as_str()),
+                ("limit", "1000"),
+                ("assertions_limit", "1000"),
+                ("include_superseded", flag),
+                ("include_retracted", flag),
+            ];
+            if let Some(c) = &cursor {
+                params.push(("cursor", c.as_str()));
+            }
+            let page = self
+                .runtime
+                .block_on(self.client.query(&params))
+                .map_err(remote_err)?;
+            page.groups.iter().for_each(&mut *each);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The stored claim a served record holds.
+fn stored_claim(r: &Record) -> Option<StoredClaim> {
+    Some(StoredClaim {
+        claim: record::claim_of(&r.body.value)?,
+        record: r.id.clone(),
+        agent: r.body.agent_id.clone(),
+        sequence: r.sequence,
+        timestamp: r.body.timestamp.clone(),
+        stage: r.lifecycle_stage.clone(),
+        superseded_by: r.superseded_by.clone(),
+        supersedes: r.body.supersedes.clone(),
+    })
+}
+
+impl Backend for Remote {
+    fn record(&mut self, wires: Vec<Value>) -> Result<Recorded, AphoriaError> {
+        let mut recorded = Recorded::default();
+        for chunk in wires.chunks(BATCH_LEN) {
+            let reply = self
+                .runtime
+                .block_on(self.client.assert_batch(chunk))
+                .map_err(remote_err)?;
+            for item in reply.results {
+                match (item.error, item.duplicate) {
+                    (Some(problem), _) => recorded
+                        .refused
+                        .push(format!("{}: {}", problem.title, problem.detail)),
+                    (None, true) => recorded.duplicates += 1,
+                    (None, false) => recorded.stored += 1,
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
+    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError> {
+        let mut groups = Vec::new();
+        self.query_all(lens, false, &mut |g| {
+            let Some(winner) = stored_claim(&g.winner) else {
+                return;
+            };
+            groups.push(ClaimGroup {
+                pattern: g
+                    .subject
+                    .strip_prefix(EXPECT_PREFIX)
+                    .unwrap_or(&g.subject)
+                    .to_owned(),
+                predicate: g.predicate.clone(),
+                winner,
+                members: g.assertions.iter().filter_map(stored_claim).collect(),
+            });
+        })?;
+        Ok(groups)
+    }
+
+    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError> {
+        let mut all = Vec::new();
+        self.query_all(LensKind::Recency, true, &mut |g| {
+            all.extend(g.assertions.iter().filter_map(stored_claim));
+        })?;
+        all.sort_by_key(|c| c.sequence);
+        Ok(all)
+    }
+
+    fn add_trust_root(&mut self, agent: &str) -> Result<(), AphoriaError> {
+        let (status, answer) = self
+            .runtime
+            .block_on(
+                self.client
+                    .post_json("/v1/admin/trust-roots", &json!({"agent_id": agent})),
+            )
+            .map_err(remote_err)?;
+        match status {
+            200..=299 => Ok(()),
+            _ => Err(remote_err(format!(
+                "naming {agent} a trust root: {status} {answer}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! A claim's history through supersession, replayed on a fresh checkout; a trust pack built,
+//! checked, installed, and winning its group under the authority lens.
+mod support;
+
+use serde_json::Value;
+use stemedb::{Db, DbConfig, LensKind, Query};
+use support::{Repo, verdicts};
+
+fn create(repo: &Repo, id: &str, expected: &str) -> Vec<String> {
+    [
+        "--id",
+        id,
+        "--category",
+        "operations",
+        "--subject",
+        "planted/**",
+        "--predicate",
+        "limit.value",
+        "--comparison",
+        "at_most",
+        "--expected",
+        expected,
+        "--invariant",
+        "Limits stay small.",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run(repo: &Repo, head: &[&str], tail: Vec<String>) {
+    let mut args: Vec<&str> = head.to_vec();
+    args.extend(tail.iter().map(String::as_str));
+    repo.ok(&args);
+}
+
+#[test]
+fn a_claim_superseded_twice_shows_its_whole_history() {
+    let repo = Repo::copy("planted");
+    run(
+        &repo,
+        &["claims", "create"],
+        create(&repo, "limits-a", "100000"),
+    );
+    run(
+        &repo,
+        &["claims", "supersede", "limits-a"],
+        create(&repo, "limits-b", "60000"),
+    );
+    run(
+        &repo,
+        &["claims", "supersede", "limits-b"],
+        create(&repo, "limits-c", "30000"),
+    );
+    let check = |repo: &Repo| {
+        let answer = repo.json(&["claims", "explain", "limits-c", "--json"], 0);
+        let history = answer["history"].as_array().unwrap();
+        let ids: Vec<&str> = history
+            .iter()
+            .map(|v| v["claim"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["limits-a", "limits-b", "limits-c"]);
+        let stages: Vec<&str> = history
+            .iter()
+            .map(|v| v["stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(stages, ["superseded", "superseded", "active"]);
+        for pair in history.windows(2) {
+            assert_eq!(pair[1]["supersedes"], pair[0]["record"]);
+            assert_eq!(pair[0]["superseded_by"], pair[1]["record"]);
+        }
+        let list = repo.json(&["claims", "list", "--json"], 0);
+        let status = |id: &str| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id)
+                .unwrap()["status"]
+                .clone()
+        };
+        assert_eq!(status("limits-a"), "superseded");
+        assert_eq!(
+            status("limits-c"),
+            Value::Null,
+            "active is the default, not written"
+        );
+    };
+    check(&repo);
+    // A fresh checkout: no store, no keys; the history file in git rebuilds the same answer.
+    std::fs::remove_dir_all(repo.path(".aphoria/db")).unwrap();
+    std::fs::remove_dir_all(repo.path(".aphoria/keys")).unwrap();
+    check(&repo);
+    let lines = std::fs::read_to_string(repo.path(".aphoria/history.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+}
+
+fn build_pack(repo: &Repo) -> std::path::PathBuf {
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/packs/rfc8446-strict.toml"
+    );
+    let out = repo.root.parent().unwrap().join("rfc8446-strict.jsonl");
+    repo.ok(&[
+        "pack",
+        "build",
+        rules,
+        "--name",
+        "rfc8446-strict",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+#[test]
+fn a_trust_pack_installs_verifies_and_wins_under_the_authority_lens() {
+    let repo = Repo::copy("planted");
+    let before = repo.json(&["verify", "run", "--json"], 1);
+    assert!(verdicts(&before).contains(&("tls-floor".into(), "pass".into())));
+    let pack = build_pack(&repo);
+    let out = repo.ok(&["pack", "install", pack.to_str().unwrap()]);
+    assert!(
+        out.contains("agent aphoria/pack/rfc8446-strict is a trust root"),
+        "{out}"
+    );
+    let after = repo.json(&["verify", "run", "--json"], 1);
+    let claims = after["verification"]["claims"].as_array().unwrap();
+    let find = |id: &str| claims.iter().find(|c| c["id"] == id).unwrap();
+    let floor = find("tls-floor");
+    assert_eq!(floor["verdict"], "conflict", "{floor}");
+    assert_eq!(floor["overridden_by"]["pack"], "rfc8446-strict");
+    assert_eq!(
+        floor["overridden_by"]["agent"],
+        "aphoria/pack/rfc8446-strict"
+    );
+    let rule = find("tls-13-only");
+    assert_eq!(rule["verdict"], "conflict", "TLS 1.2 is offered: {rule}");
+    assert_eq!(rule["origin"]["kind"], "pack");
+    // The lens itself, read from the store the commands wrote.
+    let db = Db::open(&repo.path(".aphoria/db"), DbConfig::default()).unwrap();
+    let mut q = Query::new("aphoria/expect/*");
+    q.predicate = Some("tls.protocol_versions".into());
+    q.lens = LensKind::Authority;
+    let group = db.query(&q).unwrap().groups.remove(0);
+    assert_eq!(group.winner.agent_id, "aphoria/pack/rfc8446-strict");
+    assert_eq!(
+        group.assertions_total, 2,
+        "the project's claim and the pack's rule"
+    );
+    db.close().unwrap();
+    // The pack is kept in .aphoria/packs/ and reinstalled on a fresh checkout.
+    std::fs::remove_dir_all(repo.path(".aphoria/db")).unwrap();
+    let again = repo.json(&["verify", "run", "--json"], 1);
+    assert_eq!(verdicts(&again), verdicts(&after));
+}
+
+#[test]
+fn a_damaged_pack_is_refused_by_name() {
+    let repo = Repo::copy("planted");
+    let pack = build_pack(&repo);
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"1.3").unwrap();
+    bytes[at + 2] = b'2'; // the rule now says "at_least 1.2"
+    std::fs::write(&pack, &bytes).unwrap();
+    let (code, _, err) = repo.run(&["pack", "install", pack.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not verify"), "{err}");
+    assert!(!repo.path(".aphoria/packs/rfc8446-strict.jsonl").exists());
+}
