@@ -143,3 +143,32 @@ def test_without_a_key_the_server_signs_custodially(server):
     shown = subprocess.run([BIN, "show", record_id, "--server", url, "--api-key", api_key],
                            check=True, capture_output=True, text=True).stdout
     assert "custodial" in shown and "agent/bot" in shown and "verified offline" in shown, shown
+
+
+def test_aphoria_tools_judge_and_suggest_claims_for_a_repository(server, tmp_path):
+    """`stemedb mcp --aphoria-root`: a model verifies a repository's claims and gets candidate
+    claims drawn from what is observed but unclaimed."""
+    url, api_key, _ = server
+    import shutil
+    repo = tmp_path / "planted"
+    shutil.copytree(ROOT / "crates/aphoria/tests/fixtures/planted", repo)
+
+    async def steps(session):
+        tools = {t.name for t in (await session.list_tools()).tools}
+        assert {"aphoria_verify", "aphoria_suggest", "aphoria_coverage", "aphoria_claims"} <= tools
+        verdict = await session.call_tool("aphoria_verify", {})
+        assert not verdict.isError, text(verdict)
+        assert "pass 5, conflict 3, missing 1" in text(verdict), text(verdict)
+        assert "conflict loopback-only" in text(verdict) and "src/lib.rs" in text(verdict)
+        suggestions = await session.call_tool("aphoria_suggest", {"limit": 5})
+        assert not suggestions.isError, text(suggestions)
+        # The unit's four settings are all systemd.setting but differ: no suggestion for them;
+        # the two image pins of the Dockerfile agree ("tag").
+        assert 'predicate = "docker.base_image_pin"' in text(suggestions), text(suggestions)
+        assert 'expected = "tag"' in text(suggestions), text(suggestions)
+        claims = await session.call_tool("aphoria_claims", {})
+        assert "no-unwrap [safety, active]" in text(claims), text(claims)
+        coverage = await session.call_tool("aphoria_coverage", {})
+        assert "planted/Cargo.toml | 5 | 0 | 0.00" in text(coverage), text(coverage)
+
+    run(["--server", url, "--aphoria-root", str(repo)], api_key, steps)

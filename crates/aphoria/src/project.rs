@@ -68,6 +68,13 @@ impl Layout {
     }
 }
 
+/// Makes `.aphoria/` if missing and opens its embedded store (the default backend).
+pub fn open_embedded(layout: &Layout) -> Result<crate::store::Embedded, AphoriaError> {
+    layout.init()?;
+    let server_key = layout.keys().key_for("aphoria/store")?;
+    crate::store::Embedded::open(&layout.db(), server_key)
+}
+
 /// A repository opened for Aphoria: its layout, its store, and the author who signs.
 pub struct Project<'s> {
     pub layout: Layout,

@@ -21,6 +21,7 @@ mod keyfile;
 mod loadtest;
 mod maintain;
 mod mcp;
+mod mcp_aphoria;
 mod open_guard;
 mod progress;
 mod serve;

@@ -18,6 +18,7 @@ use stemedb::core::{Clock, SecretKey};
 use stemedb_client::Client;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::mcp_aphoria::AphoriaTools;
 use crate::truth_cmds::{fetch_provenance, short, skeptic_text, tree_text};
 use crate::{ServerArgs, keyfile};
 
@@ -38,12 +39,17 @@ pub struct McpArgs {
     /// The agent the model writes as (needed with --key).
     #[arg(long)]
     agent: Option<String>,
+    /// Also offer Aphoria's tools (verify, suggest, coverage, claims) over the repository at
+    /// this path, with its embedded store (docs/aphoria.md).
+    #[arg(long)]
+    aphoria_root: Option<PathBuf>,
 }
 
 struct Tools {
     client: Client,
     key: Option<SecretKey>,
     agent: Option<String>,
+    aphoria: Option<AphoriaTools>,
 }
 
 pub async fn run(args: McpArgs) -> Result<()> {
@@ -55,6 +61,7 @@ pub async fn run(args: McpArgs) -> Result<()> {
         client: args.server.client()?,
         key,
         agent: args.agent,
+        aphoria: args.aphoria_root.map(|root| AphoriaTools { root }),
     };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
@@ -97,7 +104,7 @@ impl Tools {
         let result = match method {
             "initialize" => initialize(params),
             "ping" => json!({}),
-            "tools/list" => json!({"tools": tool_list()}),
+            "tools/list" => json!({"tools": self.tool_list()}),
             "tools/call" => match self.call(params).await {
                 Some(result) => result,
                 None => return Some(rpc_error(id, -32602, "unknown tool")),
@@ -117,7 +124,13 @@ impl Tools {
     async fn call(&self, params: &Value) -> Option<Value> {
         let empty = Map::new();
         let args = params["arguments"].as_object().unwrap_or(&empty);
-        let outcome = match params["name"].as_str()? {
+        let name = params["name"].as_str()?;
+        let aphoria = match &self.aphoria {
+            Some(tools) => tools.call(name, args).await,
+            None => None,
+        };
+        let outcome = match name {
+            _ if aphoria.is_some() => aphoria?,
             "assert" => self.assert(args).await,
             "query" => self.query(args).await,
             "skeptic" => self.skeptic(args).await,
@@ -130,6 +143,15 @@ impl Tools {
             Err(e) => (format!("{e:#}"), true),
         };
         Some(json!({"content": [{"type": "text", "text": text}], "isError": is_error}))
+    }
+
+    /// StemeDB's tools, and Aphoria's when a repository was named.
+    fn tool_list(&self) -> Value {
+        let mut list = tool_list();
+        if let (Some(_), Value::Array(items)) = (&self.aphoria, &mut list) {
+            items.extend(AphoriaTools::tool_list());
+        }
+        list
     }
 
     /// A write: signed here, or unsigned for the server to sign custodially.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use aphoria::project::{Layout, Project};
 use aphoria::remote::Remote;
-use aphoria::store::{Backend, Embedded};
+use aphoria::store::Backend;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -113,19 +113,16 @@ impl Global {
     pub fn with_project<T>(&self, f: impl FnOnce(&mut Project<'_>) -> Result<T>) -> Result<T> {
         let layout = Layout::new(&self.root()?);
         layout.init()?;
-        let mut store: Box<dyn Backend> =
-            match &self.server {
-                Some(url) => Box::new(
-                    Remote::new(url, self.api_key.clone())
-                        .with_context(|| format!("the server {url}"))?,
-                ),
-                None => {
-                    let server_key = layout.keys().key_for("aphoria/store")?;
-                    Box::new(Embedded::open(&layout.db(), server_key).with_context(|| {
-                        format!("opening the store in {}", layout.db().display())
-                    })?)
-                }
-            };
+        let mut store: Box<dyn Backend> = match &self.server {
+            Some(url) => Box::new(
+                Remote::new(url, self.api_key.clone())
+                    .with_context(|| format!("the server {url}"))?,
+            ),
+            None => Box::new(
+                aphoria::project::open_embedded(&layout)
+                    .with_context(|| format!("opening the store in {}", layout.db().display()))?,
+            ),
+        };
         let mut project = Project::open(layout, store.as_mut(), &self.author())?;
         f(&mut project)
     }
