@@ -1,6 +1,9 @@
 # Sourced by the Python test scripts (clients/python/run-tests.sh, tests/mcp/run.sh): makes sure
 # STEMEDB_BIN names a built `stemedb` (default target/debug/stemedb, built if absent) and
 # offers `venv_install DIR PACKAGE…`, which installs the packages into DIR/.venv (made once).
+# Every caller already runs under `set -euo pipefail`; saying it here too keeps the file
+# strict when sourced from anywhere else.
+set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export STEMEDB_BIN=${STEMEDB_BIN:-$root/target/debug/stemedb}
 [ -x "$STEMEDB_BIN" ] || (cd "$root" && cargo build -q -p stemedb-cli)

@@ -2,6 +2,8 @@
 //! claim's expectation with an observed value.
 //!
 //! ```toml
+//! repo = "stemedb"                    # optional: the first segment of every subject
+//!
 //! [[claim]]
 //! id = "no-unsafe"                    # unique; lowercase letters, digits, - _ .
 //! category = "security"
@@ -256,6 +258,11 @@ fn version_cmp(a: &[u64], b: &[u64]) -> Ordering {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsFile {
+    /// The repository's name, the first segment of every subject (so subjects do not depend
+    /// on the directory a clone sits in); `--repo` overrides it, the directory's name is the
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
     #[serde(default, rename = "claim")]
     pub claims: Vec<Claim>,
 }

@@ -68,6 +68,22 @@ impl Layout {
     }
 }
 
+/// The repository's name, the first segment of every subject: `flag` (`--repo`), else `repo`
+/// in the claims file, else the root directory's name.
+pub fn repo_name(root: &Path, flag: Option<&str>) -> String {
+    if let Some(name) = flag {
+        return name.to_owned();
+    }
+    let named = ClaimsFile::load(&Layout::new(root).claims())
+        .ok()
+        .and_then(|f| f.repo);
+    named.unwrap_or_else(|| {
+        root.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "repo".to_owned())
+    })
+}
+
 /// Makes `.aphoria/` if missing and opens its embedded store (the default backend).
 pub fn open_embedded(layout: &Layout) -> Result<crate::store::Embedded, AphoriaError> {
     layout.init()?;

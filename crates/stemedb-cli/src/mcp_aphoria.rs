@@ -70,10 +70,7 @@ enum Tool {
 impl Tool {
     fn run(self, root: PathBuf) -> Result<String> {
         let layout = Layout::new(&root);
-        let repo = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "repo".into());
+        let repo = project::repo_name(&root, None);
         let mut store = project::open_embedded(&layout)
             .with_context(|| format!("opening {}", layout.db().display()))?;
         let mut p = Project::open(layout, &mut store, "mcp")?;
@@ -139,6 +136,7 @@ fn suggest_text(
     let mut out = String::new();
     for s in &list {
         let file = aphoria::claims::ClaimsFile {
+            repo: None,
             claims: vec![s.claim.clone()],
         };
         let toml = toml::to_string_pretty(&file).unwrap_or_default();

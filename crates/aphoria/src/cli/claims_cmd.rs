@@ -145,6 +145,7 @@ pub fn run(g: &Global, cmd: ClaimsCmd) -> Result<ExitCode> {
                 } else {
                     let map = BTreeMap::from([(id.clone(), history)]);
                     let one = aphoria::claims::ClaimsFile {
+                        repo: None,
                         claims: vec![claim],
                     };
                     print!("{}", aphoria::report::explain_markdown(&one, None, &map));

@@ -94,11 +94,7 @@ impl Global {
     }
 
     pub fn repo_name(&self, root: &Path) -> String {
-        self.repo.clone().unwrap_or_else(|| {
-            root.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "repo".to_owned())
-        })
+        aphoria::project::repo_name(root, self.repo.as_deref())
     }
 
     fn author(&self) -> String {
