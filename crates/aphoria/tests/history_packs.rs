@@ -1,12 +1,13 @@
 //! A claim's history through supersession, replayed on a fresh checkout; a trust pack built,
 //! checked, installed, and winning its group under the authority lens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod support;
 
 use serde_json::Value;
 use stemedb::{Db, DbConfig, LensKind, Query};
 use support::{Repo, verdicts};
 
-fn create(repo: &Repo, id: &str, expected: &str) -> Vec<String> {
+fn create(id: &str, expected: &str) -> Vec<String> {
     [
         "--id",
         id,
@@ -37,20 +38,16 @@ fn run(repo: &Repo, head: &[&str], tail: Vec<String>) {
 #[test]
 fn a_claim_superseded_twice_shows_its_whole_history() {
     let repo = Repo::copy("planted");
-    run(
-        &repo,
-        &["claims", "create"],
-        create(&repo, "limits-a", "100000"),
-    );
+    run(&repo, &["claims", "create"], create("limits-a", "100000"));
     run(
         &repo,
         &["claims", "supersede", "limits-a"],
-        create(&repo, "limits-b", "60000"),
+        create("limits-b", "60000"),
     );
     run(
         &repo,
         &["claims", "supersede", "limits-b"],
-        create(&repo, "limits-c", "30000"),
+        create("limits-c", "30000"),
     );
     let check = |repo: &Repo| {
         let answer = repo.json(&["claims", "explain", "limits-c", "--json"], 0);

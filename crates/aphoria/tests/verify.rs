@@ -1,5 +1,6 @@
 //! `aphoria verify run` over a repository with planted facts: exactly the expected Pass,
 //! Conflict, Missing and Unclaimed, and the documented exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod support;
 
 use support::{Repo, verdicts};
