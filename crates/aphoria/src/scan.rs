@@ -33,10 +33,23 @@ pub fn scan(
 ) -> Result<ScanReport, AphoriaError> {
     let started = Instant::now();
     let files = walk::read_repo(root)?;
-    let mut report = scan_files(&files, repo, extractors);
+    // syn's parser recurses with the nesting of the source; a deeply nested file (generated
+    // code) must not overflow the caller's stack, so parsing runs on a thread with room.
+    let mut report = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("aphoria-scan".into())
+            .stack_size(SCAN_STACK_BYTES)
+            .spawn_scoped(scope, || scan_files(&files, repo, extractors))
+            .map_err(|e| AphoriaError::io(root, e))?
+            .join()
+            .map_err(|_| AphoriaError::bad_file(root, "an extractor failed on a file"))
+    })?;
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
 }
+
+/// The scanning thread's stack: syn needs some per level of nesting.
+const SCAN_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Runs every extractor over `files`.
 pub fn scan_files(

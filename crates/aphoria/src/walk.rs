@@ -66,10 +66,19 @@ pub fn module_path(path: &str) -> String {
     parts.join("::")
 }
 
-/// True when `path` lies under a directory of test, bench, example, fuzz or fixture code.
+/// True when `path` lies under a directory of test, bench, example, fuzz or fixture code, or
+/// its name says it is a test (`x_test.json`, `test_x.py`, `x.test.ts`, `x.spec.js`) — test
+/// data such as Wycheproof vectors holds sample keys and passwords on purpose.
 pub fn is_test_path(path: &str) -> bool {
-    let dirs = path.split('/').rev().skip(1);
-    dirs.into_iter().any(|d| TEST_SEGMENTS.contains(&d))
+    let mut parts = path.split('/').rev();
+    let name = parts.next().unwrap_or("");
+    let stem = name.split('.').next().unwrap_or(name);
+    let named_test = stem.ends_with("_test")
+        || stem.ends_with("_tests")
+        || stem.starts_with("test_")
+        || name.contains(".test.")
+        || name.contains(".spec.");
+    named_test || parts.any(|d| TEST_SEGMENTS.contains(&d))
 }
 
 /// A file's parse, made once and lent to every extractor.
@@ -279,6 +288,9 @@ mod tests {
         check("Dockerfile", FileKind::Dockerfile, "", false);
         check("scripts/x.sh", FileKind::Shell, "", false);
         check("examples/x.rs", FileKind::Rust, "examples::x", true);
+        check("src/data/ecdsa_test.json", FileKind::Json, "", true);
+        check("src/client.test.ts", FileKind::Other, "", true);
+        check("src/latest.rs", FileKind::Rust, "latest", false);
         assert_eq!(
             classify("bin/run", "#!/usr/bin/env bash\n"),
             FileKind::Shell

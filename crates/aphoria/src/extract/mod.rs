@@ -25,7 +25,11 @@ mod tests {
         let names: HashSet<&str> = list.iter().map(|e| e.name()).collect();
         assert_eq!(names.len(), list.len(), "two extractors share a name");
         for e in &list {
-            assert!(!e.predicates().is_empty(), "{} declares no predicate", e.name());
+            assert!(
+                !e.predicates().is_empty(),
+                "{} declares no predicate",
+                e.name()
+            );
             assert!(!e.describe().is_empty(), "{} has no description", e.name());
         }
     }
