@@ -190,25 +190,20 @@ fn suggest_one(repo: &str, predicate: &str, findings: &[&verify::Finding]) -> Op
 }
 
 /// The narrowest pattern over the subjects' longest common `/`-segment prefix: `prefix/**`, or
-/// `prefix**` when the prefix is itself a module (it must then cover `prefix::item`), or
-/// `repo/**`.
+/// `prefix**` when the prefix is itself some subject's module (it must then cover
+/// `prefix::item`), or `repo/**`.
 fn common_pattern<'a>(repo: &str, subjects: impl Iterator<Item = &'a str> + Clone) -> String {
-    let mut common: Option<Vec<&str>> = None;
-    let mut whole = false;
-    for s in subjects.clone() {
-        let parts: Vec<&str> = module_of(s).split('/').collect();
-        common = Some(match common {
-            None => parts.clone(),
-            Some(c) => c
-                .iter()
-                .zip(&parts)
-                .take_while(|(a, b)| a == b)
-                .map(|(a, _)| *a)
-                .collect(),
-        });
-        whole |= common.as_ref().is_some_and(|c| c.len() == parts.len());
+    let modules: Vec<Vec<&str>> = subjects
+        .clone()
+        .map(|s| module_of(s).split('/').collect())
+        .collect();
+    let mut common: Vec<&str> = modules.first().cloned().unwrap_or_default();
+    for parts in &modules {
+        let same = common.iter().zip(parts).take_while(|(a, b)| a == b).count();
+        common.truncate(same);
     }
-    let prefix = common.unwrap_or_default().join("/");
+    let whole = modules.iter().any(|m| m.len() == common.len());
+    let prefix = common.join("/");
     let pattern = match (prefix.is_empty(), whole) {
         (true, _) => format!("{repo}/**"),
         (false, true) => format!("{prefix}**"),
@@ -221,5 +216,30 @@ fn common_pattern<'a>(repo: &str, subjects: impl Iterator<Item = &'a str> + Clon
         pattern
     } else {
         format!("{repo}/**")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(subjects: &[&str], want: &str) {
+        assert_eq!(
+            common_pattern("r", subjects.iter().copied()),
+            want,
+            "{subjects:?}"
+        );
+    }
+
+    #[test]
+    fn suggested_patterns_are_the_narrowest_that_cover() {
+        check(&["r/a/Cargo.toml::x", "r/b/Cargo.toml::y"], "r/**");
+        check(
+            &["r/a/Cargo.toml::x", "r/a/Cargo.toml::y"],
+            "r/a/Cargo.toml**",
+        );
+        check(&["r/pkg/m::f", "r/pkg/n::g"], "r/pkg/**");
+        check(&["r/pkg::f", "r/pkg/n::g"], "r/pkg**");
+        check(&["r/x::f", "q/y::g"], "r/**");
     }
 }
