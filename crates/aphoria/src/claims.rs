@@ -177,8 +177,11 @@ impl Claim {
     }
 }
 
-fn valid_id(id: &str) -> bool {
+/// A claim id, pack name or author name: 1 to 64 of `a-z 0-9 - _ .`, not starting with a dot
+/// (so it is safe as a file name: no `/`, no `..`).
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
+        && !id.starts_with('.')
         && id.len() <= 64
         && id
             .bytes()

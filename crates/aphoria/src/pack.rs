@@ -27,6 +27,12 @@ pub struct Pack {
 /// Signs the rules of `rules` (the claims file format) as pack `name` with the key kept in
 /// `keys`, and returns the pack file's bytes: the audit export of a store holding them alone.
 pub fn build(rules: &ClaimsFile, name: &str, keys: &Keys) -> Result<Vec<u8>, AphoriaError> {
+    if !crate::claims::valid_id(name) {
+        return Err(AphoriaError::bad_claim(
+            name,
+            "a pack name is 1 to 64 of a-z 0-9 - _ . (not starting with a dot)",
+        ));
+    }
     if rules.claims.is_empty() {
         return Err(AphoriaError::bad_claim(
             name,
@@ -92,6 +98,12 @@ fn add_rule(pack: &mut Option<Pack>, rec: &Map<String, Value>) -> Result<(), Str
             "record by {agent:?}, not a pack agent ({PACK_AGENT_PREFIX}…)"
         ));
     };
+    // The name becomes a file name in .aphoria/packs/: refuse anything but a plain name.
+    if !crate::claims::valid_id(name) {
+        return Err(format!(
+            "pack agent {agent:?} does not end in a plain name (a-z 0-9 - _ .)"
+        ));
+    }
     if !subject.starts_with(EXPECT_PREFIX) {
         return Err(format!(
             "record about {subject:?}, not a rule ({EXPECT_PREFIX}…)"
@@ -129,4 +141,47 @@ pub fn install(pack: &Pack, store: &mut dyn Backend) -> Result<(), AphoriaError>
         )));
     }
     store.add_trust_root(&pack.agent)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use stemedb_core::SecretKey;
+
+    /// An audit export of one rule signed by `agent`.
+    fn export_by(agent: &str) -> Vec<u8> {
+        let rules = ClaimsFile::parse(
+            "[[claim]]\nid = \"r\"\ncategory = \"c\"\nsubject = \"**\"\npredicate = \"p\"\n\
+             comparison = \"present\"\ninvariant = \"i\"\n",
+        )
+        .unwrap();
+        let key = SecretKey::from_seed(&[9; 32]);
+        let wire = record::claim_wire(&rules.claims[0], agent, &key, "2026-01-01T00:00:00Z", None);
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Embedded::open(&dir.path().join("db"), key).unwrap();
+        store.record(vec![wire.unwrap()]).unwrap();
+        store
+            .db()
+            .audit_export(&format!("{EXPECT_PREFIX}*"), None)
+            .unwrap()
+            .0
+    }
+
+    fn check(agent: &str, want: Result<&str, &str>) {
+        let got = read(Path::new("p.jsonl"), &export_by(agent));
+        match (got, want) {
+            (Ok(pack), Ok(name)) => assert_eq!(pack.name, name),
+            (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{e} lacks {text:?}"),
+            (got, want) => panic!("{agent}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn only_plain_pack_agents_are_read() {
+        check("aphoria/pack/owasp-asvs", Ok("owasp-asvs"));
+        check("aphoria/author/mallory", Err("not a pack agent"));
+        check("aphoria/pack/../../etc", Err("plain name"));
+        check("aphoria/pack/a/b", Err("plain name"));
+    }
 }
