@@ -7,6 +7,7 @@
 //! `extract` → `scan` → `claims`, `pattern` → `verify` → `report` → `record` → `store`,
 //! `pack` → the binary's commands.
 pub mod claims;
+pub mod crate_tree;
 pub mod error;
 pub mod extract;
 pub mod observe;

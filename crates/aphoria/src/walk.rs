@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::crate_tree;
 use crate::error::AphoriaError;
 use crate::observe::{FileKind, Input, SourceFile};
 
@@ -129,7 +130,7 @@ pub fn read_repo(root: &Path) -> Result<Vec<SourceFile>, AphoriaError> {
         Some(paths) => paths,
         None => walk_dir(root)?,
     };
-    let packages = packages(root, &paths);
+    let manifests = manifests(root, &paths);
     let mut files = Vec::new();
     // Aphoria's own files are what it writes, not what the repository says.
     for rel in paths.into_iter().filter(|p| !p.starts_with(".aphoria/")) {
@@ -144,16 +145,38 @@ pub fn read_repo(root: &Path) -> Result<Vec<SourceFile>, AphoriaError> {
         let Ok(text) = String::from_utf8(bytes) else {
             continue; // binary
         };
+        let module =
+            crate_tree::module_under(&rel, &manifests.roots).unwrap_or_else(|| module_path(&rel));
         files.push(SourceFile {
             kind: classify(&rel, &text),
-            package: package_of(&packages, &rel),
-            module: module_path(&rel),
+            package: package_of(&manifests.packages, &rel),
+            module,
             test_only: is_test_path(&rel),
             path: rel,
             text,
         });
     }
+    mark_cfg_test_modules(&mut files);
     Ok(files)
+}
+
+/// Marks as test code the files of modules declared out of line under `#[cfg(test)]`, and
+/// everything below them.
+fn mark_cfg_test_modules(files: &mut [SourceFile]) {
+    let children: Vec<String> = files
+        .iter()
+        .filter(|f| f.kind == FileKind::Rust)
+        .flat_map(|f| crate_tree::cfg_test_children(&f.path, &f.text))
+        .collect();
+    for file in files.iter_mut() {
+        let under = |c: &String| match c.ends_with('/') {
+            true => file.path.starts_with(c.as_str()),
+            false => &file.path == c,
+        };
+        if children.iter().any(under) {
+            file.test_only = true;
+        }
+    }
 }
 
 /// `git ls-files` (tracked and untracked, not ignored), or `None` outside a git work tree.
@@ -210,30 +233,43 @@ fn walk_dir(root: &Path) -> Result<Vec<String>, AphoriaError> {
     Ok(out)
 }
 
-/// Package directories (relative, `""` for the root) and their names, from every
-/// `Cargo.toml` with a `[package]` and every `package.json` with a `name`.
-fn packages(root: &Path, paths: &[String]) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
+/// What the manifests say: package directories (relative, `""` for the root) with their
+/// names, from every `Cargo.toml` with a `[package]` and every `package.json` with a `name`;
+/// and the crate roots `Cargo.toml` files name (`crate_tree::source_roots`).
+#[derive(Debug, Default)]
+struct Manifests {
+    packages: BTreeMap<String, String>,
+    roots: Vec<String>,
+}
+
+fn manifests(root: &Path, paths: &[String]) -> Manifests {
+    let mut found = Manifests::default();
     for rel in paths {
         let (dir, name) = match rel.rsplit_once('/') {
             Some((dir, name)) => (dir, name),
             None => ("", rel.as_str()),
         };
+        if name != "Cargo.toml" && name != "package.json" {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
             continue;
         };
-        let package = match name {
-            "Cargo.toml" => text
-                .parse::<toml::Table>()
+        let package = if name == "Cargo.toml" {
+            let Ok(table) = text.parse::<toml::Table>() else {
+                continue;
+            };
+            found.roots.extend(crate_tree::source_roots(dir, &table));
+            table
+                .get("package")
+                .and_then(|p| p.get("name")?.as_str().map(str::to_owned))
+        } else {
+            serde_json::from_str::<Value>(&text)
                 .ok()
-                .and_then(|t| t.get("package")?.get("name")?.as_str().map(str::to_owned)),
-            "package.json" => serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("name")?.as_str().map(str::to_owned)),
-            _ => None,
+                .and_then(|v| v.get("name")?.as_str().map(str::to_owned))
         };
         if let Some(package) = package {
-            found.insert(dir.to_owned(), package);
+            found.packages.insert(dir.to_owned(), package);
         }
     }
     found

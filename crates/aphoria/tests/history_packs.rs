@@ -145,8 +145,9 @@ fn a_trust_pack_installs_verifies_and_wins_under_the_authority_lens() {
         "the project's claim and the pack's rule"
     );
     db.close().unwrap();
-    // The pack is kept in .aphoria/packs/ and reinstalled on a fresh checkout.
-    std::fs::remove_dir_all(repo.path(".aphoria/db")).unwrap();
+    // The pack is kept in .aphoria/packs/ and reinstalled on a fresh checkout. (Moved aside,
+    // not deleted: the engine's background threads may still be finishing inside it.)
+    std::fs::rename(repo.path(".aphoria/db"), repo.path(".aphoria/db-before")).unwrap();
     let again = repo.json(&["verify", "run", "--json"], 1);
     assert_eq!(verdicts(&again), verdicts(&after));
 }

@@ -28,16 +28,20 @@ impl Extractor for ShellScripts {
         let text = &input.file.text;
         let subject = input.file_subject("");
         let file = &input.file.path;
-        let strict = strict_line(text);
-        let value = Value::Bool(strict.is_some());
-        let line = strict.unwrap_or(1);
-        out.push(Observation::new(
-            subject.clone(),
-            "shell.strict_mode",
-            value,
-            file,
-            line,
-        ));
+        // Only a script that runs on its own (a `#!` line) has a mode to judge: a `.sh` file
+        // without one is sourced or read as data (ripgrep's completion word lists).
+        if text.starts_with("#!") {
+            let strict = strict_line(text);
+            let value = Value::Bool(strict.is_some());
+            let line = strict.unwrap_or(1);
+            out.push(Observation::new(
+                subject.clone(),
+                "shell.strict_mode",
+                value,
+                file,
+                line,
+            ));
+        }
         let piped: Vec<usize> = text
             .lines()
             .enumerate()
@@ -197,10 +201,26 @@ mod tests {
     use super::ShellScripts;
     use crate::extract::testing::{check, run};
 
+    /// Checks the mode of `text` run as a script (a `#!/bin/sh` line added when it has none).
     fn strict(path: &str, text: &str, on: bool) {
         let subject = format!("repo/{path}");
         let want = [(subject.as_str(), "shell.strict_mode", json!(on))];
-        check(&ShellScripts, path, text, &want);
+        let script = match text.starts_with("#!") {
+            true => text.to_owned(),
+            false => format!("#!/bin/sh\n{text}"),
+        };
+        check(&ShellScripts, path, &script, &want);
+    }
+
+    #[test]
+    fn a_file_without_a_shebang_has_no_mode_to_judge() {
+        check(&ShellScripts, "words.sh", "{a,b,c}\n", &[]);
+        check(
+            &ShellScripts,
+            "lib.sh",
+            "venv() {\n  python3 -m venv x\n}\n",
+            &[],
+        );
     }
 
     #[test]

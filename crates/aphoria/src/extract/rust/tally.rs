@@ -58,9 +58,15 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The accumulator of (item, predicate); its line is the earliest finding's, whatever the
+    /// order of the walk (a builder chain is visited from its last call).
     fn slot(&mut self, item: &str, pred: &'static str, line: usize, init: Acc) -> &mut Acc {
-        let entry = self.found.entry((item.to_owned(), pred));
-        &mut entry.or_insert((line, init)).1
+        let entry = self
+            .found
+            .entry((item.to_owned(), pred))
+            .or_insert((line, init));
+        entry.0 = entry.0.min(line);
+        &mut entry.1
     }
 
     /// Adds one to a count.
@@ -95,7 +101,7 @@ impl Tally {
         self.member(item, pred, line, Member::Int(n), true);
     }
 
-    /// Sets a single value (the last set wins; the line stays the first one's).
+    /// Sets a single value (the last set wins; the line stays the earliest).
     pub fn value(&mut self, item: &str, pred: &'static str, line: usize, v: Value) {
         *self.slot(item, pred, line, Acc::Value(Value::Null)) = Acc::Value(v);
     }
