@@ -138,6 +138,9 @@ impl Claim {
             (Some(_), c) if !c.needs_expected() => {
                 bad(format!("comparison {} takes no `expected`", c.as_str()))
             }
+            (Some(v), _) if has_null(v) => {
+                bad("`expected` holds a null, which TOML cannot write".into())
+            }
             (Some(v), Comparison::OneOf) if !v.is_array() => {
                 bad("comparison one_of needs `expected` to be a list".into())
             }
@@ -168,12 +171,44 @@ impl Claim {
         }
     }
 
+    /// Whether every value this claim accepts is one `rule` accepts too: a claim as strict as
+    /// a pack's rule, or stricter, does not contradict it (`equals "loopback"` under a rule
+    /// `one_of ["loopback"]`; `at_least "1.3"` under `at_least "1.2"`).
+    pub fn admits_no_more_than(&self, rule: &Claim) -> bool {
+        let mine = self.expected.as_ref().unwrap_or(&Value::Null);
+        let theirs = rule.expected.as_ref().unwrap_or(&Value::Null);
+        match (self.comparison, rule.comparison) {
+            (Comparison::Equals, _) => rule.satisfied_by(mine),
+            (Comparison::OneOf, _) => mine
+                .as_array()
+                .is_some_and(|list| list.iter().all(|v| rule.satisfied_by(v))),
+            (Comparison::AtLeast, Comparison::AtLeast) => {
+                order(mine, theirs).is_some_and(|o| o != Ordering::Less)
+            }
+            (Comparison::AtMost, Comparison::AtMost) => {
+                order(mine, theirs).is_some_and(|o| o != Ordering::Greater)
+            }
+            (Comparison::Absent, Comparison::Absent) => true,
+            (Comparison::Present, Comparison::Present) => true,
+            _ => false,
+        }
+    }
+
     /// The expectation in words: `equals 81`, `absent`.
     pub fn expectation(&self) -> String {
         match &self.expected {
             Some(v) => format!("{} {v}", self.comparison.as_str()),
             None => self.comparison.as_str().to_owned(),
         }
+    }
+}
+
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_null),
+        Value::Object(map) => map.values().any(has_null),
+        _ => false,
     }
 }
 
@@ -212,20 +247,32 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// A value on an order: a number, or a dotted version whose parts are numbers.
+/// A value on an order: a number, or a dotted version whose parts are numbers. A version may
+/// carry a requirement operator as Cargo and npm write them (`^1.2`, `~1.2`, `=1.0.3`,
+/// `>=1`: the version it names is compared) and a pre-release (`1.2.3-beta`, which comes
+/// before `1.2.3`); build metadata (`+x`) is ignored.
 #[derive(Debug, PartialEq, PartialOrd)]
 enum Ordered {
     Number(f64),
-    Version(Vec<u64>),
+    Version(Vec<u64>, bool),
 }
 
 fn ordered(v: &Value) -> Option<Ordered> {
     match v {
         Value::Number(n) => n.as_f64().map(Ordered::Number),
         Value::String(s) => {
-            let trimmed = s.trim_start_matches(['v', 'V']);
-            let parts: Option<Vec<u64>> = trimmed.split('.').map(|p| p.parse().ok()).collect();
-            parts.filter(|p| !p.is_empty()).map(Ordered::Version)
+            let trimmed = s
+                .trim()
+                .trim_start_matches(['^', '~', '=', '>', '<', ' ', 'v', 'V']);
+            let core_and_pre = trimmed.split('+').next().unwrap_or(trimmed);
+            let (core, pre) = match core_and_pre.split_once('-') {
+                Some((core, _)) => (core, true),
+                None => (core_and_pre, false),
+            };
+            let parts: Option<Vec<u64>> = core.split('.').map(|p| p.parse().ok()).collect();
+            parts
+                .filter(|p| !p.is_empty())
+                .map(|p| Ordered::Version(p, pre))
         }
         _ => None,
     }
@@ -234,16 +281,25 @@ fn ordered(v: &Value) -> Option<Ordered> {
 fn order(observed: &Value, expected: &Value) -> Option<Ordering> {
     match (ordered(observed)?, ordered(expected)?) {
         (Ordered::Number(a), Ordered::Number(b)) => a.partial_cmp(&b),
-        (Ordered::Version(a), Ordered::Version(b)) => Some(version_cmp(&a, &b)),
+        (Ordered::Version(a, pa), Ordered::Version(b, pb)) => Some(version_order(&a, pa, &b, pb)),
         // "1.2" against 1.2: read the number as a version.
-        (Ordered::Version(a), Ordered::Number(b)) => number_version(b).map(|b| version_cmp(&a, &b)),
-        (Ordered::Number(a), Ordered::Version(b)) => number_version(a).map(|a| version_cmp(&a, &b)),
+        (Ordered::Version(a, pa), Ordered::Number(b)) => {
+            number_version(b).map(|b| version_order(&a, pa, &b, false))
+        }
+        (Ordered::Number(a), Ordered::Version(b, pb)) => {
+            number_version(a).map(|a| version_order(&a, false, &b, pb))
+        }
     }
+}
+
+/// Core first; on an equal core a pre-release comes first.
+fn version_order(a: &[u64], a_pre: bool, b: &[u64], b_pre: bool) -> Ordering {
+    version_cmp(a, b).then(b_pre.cmp(&a_pre))
 }
 
 fn number_version(n: f64) -> Option<Vec<u64>> {
     match ordered(&Value::String(n.to_string()))? {
-        Ordered::Version(v) => Some(v),
+        Ordered::Version(v, _) => Some(v),
         Ordered::Number(_) => None,
     }
 }
@@ -302,15 +358,31 @@ impl ClaimsFile {
         Ok(())
     }
 
-    /// Writes the file whole (to a temporary file renamed over it, so a crash leaves the old
-    /// file or the new one).
-    pub fn save(&self, path: &Path) -> Result<(), AphoriaError> {
+    /// The file's text, checked: what `write` puts on disk. (Comments in a hand-written
+    /// file are not kept: the commands write the claims alone.)
+    pub fn render(&self) -> Result<String, AphoriaError> {
         self.check()?;
-        let text = toml::to_string_pretty(self)
-            .map_err(|e| AphoriaError::bad_file(path, format!("cannot write: {e}")))?;
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| AphoriaError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| AphoriaError::io(path, e))
+        toml::to_string_pretty(self).map_err(|e| {
+            AphoriaError::bad_file(Path::new("claims.toml"), format!("cannot write: {e}"))
+        })
+    }
+
+    /// Writes `text` whole: to a temporary file of this process, synced, renamed over
+    /// `path`, and the directory synced, so a crash leaves the old file or the new one.
+    pub fn write(path: &Path, text: &str) -> Result<(), AphoriaError> {
+        use std::io::Write;
+        let tmp = path.with_extension(format!("toml.{}.tmp", std::process::id()));
+        let mut file = std::fs::File::create(&tmp).map_err(|e| AphoriaError::io(&tmp, e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| AphoriaError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| AphoriaError::io(path, e))?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| AphoriaError::io(dir, e))?;
+        }
+        Ok(())
     }
 
     pub fn get(&self, id: &str) -> Option<&Claim> {
@@ -376,6 +448,44 @@ mod tests {
         check("at_most", json!(30000), json!(60000), false);
         check("at_most", json!(30000), json!(1000), true);
         check("at_most", json!(30000), json!("fast"), false);
+        check("at_least", json!("1.0"), json!("^1.2"), true);
+        check("at_least", json!("1.3"), json!("=1.2.9"), false);
+        check("at_least", json!("1.2.3"), json!("1.2.3-beta"), false);
+        check("at_least", json!("1.2.3-beta"), json!("1.2.3"), true);
+        check("at_most", json!("2"), json!(">=1.5"), true);
+    }
+
+    #[test]
+    fn stricter_claims_do_not_contradict_a_rule() {
+        let admits = |mine: Claim, rule: Claim, want: bool| {
+            let (m, r) = (mine.expectation(), rule.expectation());
+            assert_eq!(mine.admits_no_more_than(&rule), want, "{m} under {r}");
+        };
+        let c = claim;
+        let v = |x: Value| Some(x);
+        admits(
+            c("equals", v(json!("lo"))),
+            c("one_of", v(json!(["lo"]))),
+            true,
+        );
+        admits(c("equals", v(json!(1))), c("equals", v(json!(1.0))), true);
+        admits(
+            c("at_least", v(json!("1.3"))),
+            c("at_least", v(json!("1.2"))),
+            true,
+        );
+        admits(
+            c("at_least", v(json!("1.2"))),
+            c("at_least", v(json!("1.3"))),
+            false,
+        );
+        admits(c("present", None), c("equals", v(json!("lo"))), false);
+        admits(
+            c("one_of", v(json!(["a", "b"]))),
+            c("one_of", v(json!(["a"]))),
+            false,
+        );
+        admits(c("absent", None), c("absent", None), true);
     }
 
     #[test]
@@ -394,6 +504,8 @@ mod tests {
             claim("at_least", Some(json!("fast"))),
             "number or a dotted version",
         );
+        bad(claim("equals", Some(Value::Null)), "null");
+        bad(claim("one_of", Some(json!([1, null]))), "null");
         let mut c = claim("present", None);
         c.id = "Has Space".into();
         bad(c, "id must be");

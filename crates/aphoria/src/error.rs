@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AphoriaError {
-    #[error("{path}: {source}")]
+    /// Displayed as the path alone: the cause is the error's source, which `{:#}` (anyhow)
+    /// prints after it, so printing it here too would say it twice.
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

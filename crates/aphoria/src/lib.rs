@@ -8,8 +8,10 @@
 //! `pack` → the binary's commands.
 pub mod claims;
 pub mod crate_tree;
+pub mod edit;
 pub mod error;
 pub mod extract;
+pub mod layout;
 pub mod observe;
 pub mod pack;
 pub mod pattern;

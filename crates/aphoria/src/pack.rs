@@ -22,6 +22,8 @@ pub struct Pack {
     /// Each rule's wire form (body and signature), in file order.
     pub wires: Vec<Value>,
     pub rules: Vec<Claim>,
+    /// Each rule's record id, in the same order.
+    pub records: Vec<String>,
 }
 
 /// Signs the rules of `rules` (the claims file format) as pack `name` with the key kept in
@@ -50,7 +52,7 @@ pub fn build(rules: &ClaimsFile, name: &str, keys: &Keys) -> Result<Vec<u8>, Aph
     let dir = tempfile::tempdir().map_err(|e| AphoriaError::io(Path::new("temp dir"), e))?;
     let mut store = Embedded::open(&dir.path().join("db"), key.clone())?;
     let recorded = store.record(wires)?;
-    if let Some(why) = recorded.refused.first() {
+    if let Some((_, why)) = recorded.refused.first() {
         return Err(AphoriaError::Store(format!("a rule was refused: {why}")));
     }
     let (bytes, _) = store
@@ -114,12 +116,23 @@ fn add_rule(pack: &mut Option<Pack>, rec: &Map<String, Value>) -> Result<(), Str
         .and_then(record::claim_of)
         .ok_or_else(|| format!("record {} holds no rule", text("id")))?;
     rule.check().map_err(|e| e.to_string())?;
+    // The record must be about what its rule says: a rule carried in another group would
+    // contend there while judging something else.
+    if subject != format!("{EXPECT_PREFIX}{}", rule.subject) || text("predicate") != rule.predicate
+    {
+        return Err(format!(
+            "record {} is not about the subject and predicate of rule {}",
+            text("id"),
+            rule.id
+        ));
+    }
     let pack = pack.get_or_insert_with(|| Pack {
         name: name.to_owned(),
         agent: agent.clone(),
         public_key: key.clone(),
         wires: Vec::new(),
         rules: Vec::new(),
+        records: Vec::new(),
     });
     if pack.agent != agent || pack.public_key != key {
         return Err("records by more than one agent or key".into());
@@ -128,13 +141,14 @@ fn add_rule(pack: &mut Option<Pack>, rec: &Map<String, Value>) -> Result<(), Str
     wire.retain(|k, _| k == "signature" || !ENVELOPE_FIELDS.contains(&k.as_str()));
     pack.wires.push(Value::Object(wire));
     pack.rules.push(rule);
+    pack.records.push(text("id"));
     Ok(())
 }
 
 /// Stores a checked pack's rules and makes its agent a trust root.
 pub fn install(pack: &Pack, store: &mut dyn Backend) -> Result<(), AphoriaError> {
     let recorded = store.record(pack.wires.clone())?;
-    if let Some(why) = recorded.refused.first() {
+    if let Some((_, why)) = recorded.refused.first() {
         return Err(AphoriaError::Store(format!(
             "pack {}: a rule was refused: {why}",
             pack.name

@@ -38,7 +38,11 @@ impl Keys {
         }
     }
 
-    /// The key of `agent`, made and saved if this checkout has none yet.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key of `agent`, made and saved if there is none yet.
     pub fn key_for(&self, agent: &str) -> Result<SecretKey, AphoriaError> {
         let path = self.dir.join(format!("{}.key", agent.replace('/', "_")));
         match std::fs::read_to_string(&path) {
@@ -49,19 +53,33 @@ impl Keys {
         }
     }
 
+    /// Makes a key and puts it in place whole: written to a file of this process, synced,
+    /// then linked to its name, which fails if another process got there first (its key is
+    /// then read and used). A crash leaves a stray temporary file, never an empty key.
     fn make(&self, path: &Path) -> Result<SecretKey, AphoriaError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| AphoriaError::io(&self.dir, e))?;
         let key = SecretKey::generate().map_err(|e| AphoriaError::Store(e.to_string()))?;
-        write_private(path, &key.seed_hex())?;
-        Ok(key)
+        let tmp = path.with_extension(format!("key.{}.tmp", std::process::id()));
+        write_private(&tmp, &key.seed_hex())?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(path).map_err(|e| AphoriaError::io(path, e))?;
+                SecretKey::parse_hex(&text)
+                    .map_err(|e| AphoriaError::bad_file(path, format!("not a key: {e}")))
+            }
+            Err(e) => Err(AphoriaError::io(path, e)),
+        }
     }
 }
 
-/// Writes `text` to a new file readable by its owner only.
+/// Writes `text` to a new file readable by its owner only, and syncs it.
 fn write_private(path: &Path, text: &str) -> Result<(), AphoriaError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(|e| AphoriaError::io(path, e))?;

@@ -33,37 +33,56 @@ impl Remote {
         Ok(Remote { client, runtime })
     }
 
+    /// Every group under `aphoria/expect/`, pages of groups and each group's later pages of
+    /// assertions followed, at the server's own page sizes (whatever its limits are set to).
     fn query_all(
         &self,
         lens: LensKind,
         history: bool,
-        each: &mut dyn FnMut(&stemedb_wire::Group<Record>),
+        each: &mut dyn FnMut(stemedb_wire::Group<Record>),
     ) -> Result<(), AphoriaError> {
         let subject = format!("{EXPECT_PREFIX}*");
         let flag = if history { "true" } else { "false" };
+        let base = [
+            ("subject", subject.as_str()),
+            ("lens", lens.as_str()),
+            ("include_superseded", flag),
+            ("include_retracted", flag),
+        ];
         let mut cursor: Option<String> = None;
         loop {
-            let mut params = vec![
-                ("subject", subject.as_str()),
-                ("lens", lens.as_str()),
-                ("limit", "1000"),
-                ("assertions_limit", "1000"),
-                ("include_superseded", flag),
-                ("include_retracted", flag),
-            ];
+            let mut params = base.to_vec();
             if let Some(c) = &cursor {
                 params.push(("cursor", c.as_str()));
             }
-            let page = self
-                .runtime
-                .block_on(self.client.query(&params))
-                .map_err(remote_err)?;
-            page.groups.iter().for_each(&mut *each);
+            let page = self.get(&params)?;
+            for mut group in page.groups {
+                let mut more = group.assertions_cursor.take();
+                while let Some(c) = more {
+                    let mut params = base.to_vec();
+                    params.push(("assertions_cursor", c.as_str()));
+                    let Some(next) = self.get(&params)?.groups.into_iter().next() else {
+                        break;
+                    };
+                    group.assertions.extend(next.assertions);
+                    more = next.assertions_cursor;
+                }
+                each(group);
+            }
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => return Ok(()),
             }
         }
+    }
+
+    fn get(
+        &self,
+        params: &[(&str, &str)],
+    ) -> Result<stemedb_wire::QueryResponse<Record>, AphoriaError> {
+        self.runtime
+            .block_on(self.client.query(params))
+            .map_err(remote_err)
     }
 }
 
@@ -84,16 +103,17 @@ fn stored_claim(r: &Record) -> Option<StoredClaim> {
 impl Backend for Remote {
     fn record(&mut self, wires: Vec<Value>) -> Result<Recorded, AphoriaError> {
         let mut recorded = Recorded::default();
-        for chunk in wires.chunks(BATCH_LEN) {
+        for (n, chunk) in wires.chunks(BATCH_LEN).enumerate() {
             let reply = self
                 .runtime
                 .block_on(self.client.assert_batch(chunk))
                 .map_err(remote_err)?;
             for item in reply.results {
+                let index = n * BATCH_LEN + usize::try_from(item.index).unwrap_or(0);
                 match (item.error, item.duplicate) {
                     (Some(problem), _) => recorded
                         .refused
-                        .push(format!("{}: {}", problem.title, problem.detail)),
+                        .push((index, format!("{}: {}", problem.title, problem.detail))),
                     (None, true) => recorded.duplicates += 1,
                     (None, false) => recorded.stored += 1,
                 }
@@ -131,7 +151,16 @@ impl Backend for Remote {
         Ok(all)
     }
 
+    /// Names `agent` a trust root unless it is one already: opening a project reinstalls its
+    /// packs every time, and only the first time needs an admin key.
     fn add_trust_root(&mut self, agent: &str) -> Result<(), AphoriaError> {
+        let path = format!("/v1/agents/{}", agent.replace('/', "%2F"));
+        let known = self.runtime.block_on(self.client.get_json(&path, &[]));
+        if let Ok(info) = known
+            && info.get("trust_root") == Some(&Value::Bool(true))
+        {
+            return Ok(());
+        }
         let (status, answer) = self
             .runtime
             .block_on(
@@ -142,7 +171,7 @@ impl Backend for Remote {
         match status {
             200..=299 => Ok(()),
             _ => Err(remote_err(format!(
-                "naming {agent} a trust root: {status} {answer}"
+                "naming {agent} a trust root (an admin key is needed): {status} {answer}"
             ))),
         }
     }

@@ -41,8 +41,8 @@ pub struct ClaimGroup {
 pub struct Recorded {
     pub stored: usize,
     pub duplicates: usize,
-    /// Records the store refused, each with its reason.
-    pub refused: Vec<String>,
+    /// Records the store refused: each one's index in the call, and the reason.
+    pub refused: Vec<(usize, String)>,
 }
 
 pub trait Backend {
@@ -97,12 +97,36 @@ impl Embedded {
         query.assertions_limit = Some(self.db.config().query_assertions_max);
         loop {
             let page = self.db.query(&query)?;
-            page.groups.into_iter().for_each(&mut *each);
+            for mut group in page.groups {
+                self.rest_of_group(&query, &mut group)?;
+                each(group);
+            }
             match page.next_cursor {
                 Some(cursor) => query.cursor = Some(cursor),
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Appends the group's later pages (a claim with more versions than one page holds).
+    fn rest_of_group(
+        &self,
+        query: &Query,
+        group: &mut stemedb::GroupResult,
+    ) -> Result<(), AphoriaError> {
+        let mut cursor = group.assertions_cursor.take();
+        while let Some(c) = cursor {
+            let mut next = query.clone();
+            next.cursor = None;
+            next.assertions_cursor = Some(c);
+            let page = self.db.query(&next)?;
+            let Some(more) = page.groups.into_iter().next() else {
+                break;
+            };
+            group.assertions.extend(more.assertions);
+            cursor = more.assertions_cursor;
+        }
+        Ok(())
     }
 }
 
@@ -130,14 +154,16 @@ impl Backend for Embedded {
         let mut recorded = Recorded::default();
         let batch = self.db.config().batch_len_max.max(1);
         let mut wires = wires.into_iter().peekable();
+        let mut index = 0;
         while wires.peek().is_some() {
             let chunk: Vec<Value> = wires.by_ref().take(batch).collect();
             for outcome in self.db.ingest_batch(chunk)? {
                 match outcome {
                     Ok(i) if i.duplicate => recorded.duplicates += 1,
                     Ok(_) => recorded.stored += 1,
-                    Err(e) => recorded.refused.push(e.to_string()),
+                    Err(e) => recorded.refused.push((index, e.to_string())),
                 }
+                index += 1;
             }
         }
         Ok(recorded)

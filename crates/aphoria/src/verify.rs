@@ -5,7 +5,9 @@
 //!   `absent`: nothing matching was observed).
 //! - **Conflict**: a matching value breaks the claim (for `absent`: anything matching), or the
 //!   claim contradicts a pack rule that wins its group under the authority lens.
-//! - **Missing**: claimed, but nothing matching was observed.
+//! - **Missing**: claimed, but nothing matching was observed. An `absent` claim is Missing,
+//!   not Pass, when nothing could have been observed: no extractor emits its predicate (a
+//!   typo), or its pattern covers no observed subject at all (a wrong repository name).
 //! - **Unclaimed**: observed, but no active claim covers its subject and predicate.
 //!
 //! Pure: the caller passes the claims, the observations and the lens's decisions.
@@ -108,6 +110,9 @@ pub struct ClaimResult {
     /// Set when a pack rule won the claim's group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overridden_by: Option<Overridden>,
+    /// Why a claim is Missing when that is not simply "nothing matching was observed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -125,8 +130,14 @@ pub struct Verification {
     pub counts: Counts,
 }
 
-/// Judges every active rule and finds the unclaimed observations.
-pub fn verify(rules: &[Rule], observations: &[Observation], lost: &[Overridden]) -> Verification {
+/// Judges every active rule and finds the unclaimed observations. `observable` says whether
+/// some extractor emits a predicate.
+pub fn verify(
+    rules: &[Rule],
+    observations: &[Observation],
+    lost: &[Overridden],
+    observable: &dyn Fn(&str) -> bool,
+) -> Verification {
     let active: Vec<&Rule> = rules.iter().filter(|r| r.claim.is_active()).collect();
     let mut covered = vec![false; observations.len()];
     let mut claims = Vec::with_capacity(active.len());
@@ -137,8 +148,13 @@ pub fn verify(rules: &[Rule], observations: &[Observation], lost: &[Overridden])
         for &i in &matching {
             covered[i] = true;
         }
-        let overridden = lost.iter().find(|o| o.claim == rule.claim.id).cloned();
-        claims.push(judge(rule, observations, &matching, overridden));
+        // Only a project claim can lose its group to a pack (a pack rule may share its id).
+        let overridden = match rule.origin {
+            Origin::Project => lost.iter().find(|o| o.claim == rule.claim.id).cloned(),
+            Origin::Pack { .. } => None,
+        };
+        let blind = blind_spot(&rule.claim, observations, observable);
+        claims.push(judge(rule, observations, &matching, overridden, blind));
     }
     let unclaimed: Vec<Finding> = observations
         .iter()
@@ -170,11 +186,33 @@ pub fn covers(claim: &Claim, o: &Observation) -> bool {
     claim.predicate == o.predicate && pattern::matches(&claim.subject, &o.subject)
 }
 
+/// Why nothing matching a claim could have been observed, if so.
+fn blind_spot(
+    claim: &Claim,
+    observations: &[Observation],
+    observable: &dyn Fn(&str) -> bool,
+) -> Option<String> {
+    if !observable(&claim.predicate) {
+        return Some(format!("no extractor observes {:?}", claim.predicate));
+    }
+    if !observations
+        .iter()
+        .any(|o| pattern::matches(&claim.subject, &o.subject))
+    {
+        return Some(format!(
+            "{:?} covers no observed subject (is the repository name right?)",
+            claim.subject
+        ));
+    }
+    None
+}
+
 fn judge(
     rule: &Rule,
     observations: &[Observation],
     matching: &[usize],
     overridden_by: Option<Overridden>,
+    blind: Option<String>,
 ) -> ClaimResult {
     let claim = &rule.claim;
     let violations: Vec<Finding> = matching
@@ -185,6 +223,7 @@ fn judge(
         .collect();
     let verdict = match (claim.comparison, matching.is_empty(), violations.is_empty()) {
         _ if overridden_by.is_some() => Verdict::Conflict,
+        (_, true, _) if blind.is_some() => Verdict::Missing,
         (Comparison::Absent, true, _) => Verdict::Pass,
         (_, true, _) => Verdict::Missing,
         (_, false, true) => Verdict::Pass,
@@ -201,6 +240,11 @@ fn judge(
         observed: matching.len(),
         violations,
         overridden_by,
+        note: if verdict == Verdict::Missing {
+            blind
+        } else {
+            None
+        },
     }
 }
 
@@ -239,7 +283,7 @@ mod tests {
         want: &[(&str, Verdict)],
         unclaimed: usize,
     ) {
-        let got = verify(rules, observations, &[]);
+        let got = verify(rules, observations, &[], &|p| p != "typo.predicate");
         let verdicts: Vec<(&str, Verdict)> = got
             .claims
             .iter()
@@ -283,6 +327,8 @@ mod tests {
                     Some(json!(["argon2"])),
                 ),
                 rule("no-sql", "r/**", "sql.built_from_strings", Absent, None),
+                rule("typo", "r/**", "typo.predicate", Absent, None),
+                rule("wrong-repo", "q/**", "rust.unsafe", Absent, None),
             ],
             &o,
             &[
@@ -291,6 +337,8 @@ mod tests {
                 ("loop-all", Verdict::Conflict),
                 ("argon", Verdict::Missing),
                 ("no-sql", Verdict::Pass),
+                ("typo", Verdict::Missing),
+                ("wrong-repo", Verdict::Missing),
             ],
             1,
         );
@@ -317,7 +365,7 @@ mod tests {
             record: "ab".into(),
             expectation: "at_least \"1.3\"".into(),
         };
-        let got = verify(&r, &o, std::slice::from_ref(&lost));
+        let got = verify(&r, &o, std::slice::from_ref(&lost), &|_| true);
         assert_eq!(got.claims[0].verdict, Verdict::Conflict);
         assert_eq!(got.claims[0].overridden_by, Some(lost));
     }

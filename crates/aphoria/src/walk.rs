@@ -82,6 +82,28 @@ pub fn is_test_path(path: &str) -> bool {
     named_test || parts.any(|d| TEST_SEGMENTS.contains(&d))
 }
 
+/// Deepest bracket nesting a Rust file may have to be parsed: syn recurses once per level, and
+/// a generated file nested tens of thousands deep would overflow any stack. Written code stays
+/// far below.
+pub const NESTING_MAX: usize = 1000;
+
+/// The deepest nesting of `(`, `[` and `{` in `text`, brackets in strings and comments
+/// included (an overestimate, which only errs towards not parsing a pathological file).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A file's parse, made once and lent to every extractor.
 #[derive(Default)]
 pub struct Parsed {
@@ -96,6 +118,9 @@ impl Parsed {
     pub fn of(file: &SourceFile) -> Parsed {
         let mut parsed = Parsed::default();
         match file.kind {
+            FileKind::Rust if nesting(&file.text) > NESTING_MAX => {
+                parsed.error = Some(format!("nested deeper than {NESTING_MAX} brackets"));
+            }
             FileKind::Rust => match syn::parse_file(&file.text) {
                 Ok(tree) => parsed.rust = Some(tree),
                 Err(e) => parsed.error = Some(format!("line {}: {e}", e.span().start().line)),
@@ -335,5 +360,30 @@ mod tests {
             classify("bin/run", "#!/usr/bin/env python3\n"),
             FileKind::Other
         );
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    #[test]
+    fn a_pathologically_nested_file_is_reported_not_parsed() {
+        let deep = format!("fn f() {{ {}{} }}", "(".repeat(30_000), ")".repeat(30_000));
+        let file = SourceFile {
+            path: "src/deep.rs".into(),
+            text: deep,
+            kind: FileKind::Rust,
+            package: None,
+            module: "deep".into(),
+            test_only: false,
+        };
+        let parsed = Parsed::of(&file);
+        assert!(parsed.rust.is_none());
+        assert_eq!(
+            parsed.error.as_deref(),
+            Some("nested deeper than 1000 brackets")
+        );
+        assert_eq!(nesting("fn f() { g([1, (2)]) }"), 4);
     }
 }

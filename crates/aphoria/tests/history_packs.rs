@@ -37,7 +37,7 @@ fn run(repo: &Repo, head: &[&str], tail: Vec<String>) {
 
 #[test]
 fn a_claim_superseded_twice_shows_its_whole_history() {
-    let repo = Repo::copy("planted");
+    let mut repo = Repo::copy("planted");
     run(&repo, &["claims", "create"], create("limits-a", "100000"));
     run(
         &repo,
@@ -83,9 +83,11 @@ fn a_claim_superseded_twice_shows_its_whole_history() {
         );
     };
     check(&repo);
-    // A fresh checkout: no store, no keys; the history file in git rebuilds the same answer.
+    // A fresh checkout on another machine: no store, other keys; the history file in git
+    // rebuilds the same answer.
     std::fs::remove_dir_all(repo.path(".aphoria/db")).unwrap();
     std::fs::remove_dir_all(repo.path(".aphoria/keys")).unwrap();
+    repo.new_machine("b");
     check(&repo);
     let lines = std::fs::read_to_string(repo.path(".aphoria/history.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 3);
@@ -114,6 +116,10 @@ fn a_trust_pack_installs_verifies_and_wins_under_the_authority_lens() {
     let repo = Repo::copy("planted");
     let before = repo.json(&["verify", "run", "--json"], 1);
     assert!(verdicts(&before).contains(&("tls-floor".into(), "pass".into())));
+    // The hand-written claims go into the store and the history (the lens needs both
+    // sides of the contest in one group).
+    let synced = repo.ok(&["claims", "sync"]);
+    assert!(synced.contains("signed 9 claim version(s)"), "{synced}");
     let pack = build_pack(&repo);
     let out = repo.ok(&["pack", "install", pack.to_str().unwrap()]);
     assert!(
@@ -164,4 +170,84 @@ fn a_damaged_pack_is_refused_by_name() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("does not verify"), "{err}");
     assert!(!repo.path(".aphoria/packs/rfc8446-strict.jsonl").exists());
+}
+
+#[test]
+fn a_history_line_signed_as_a_pack_is_refused_by_line() {
+    let repo = Repo::copy("planted");
+    let rules = aphoria::claims::ClaimsFile::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/packs/rfc8446-strict.toml"
+    )))
+    .unwrap();
+    let key = stemedb_core::SecretKey::from_seed(&[7; 32]);
+    let forged = aphoria::record::claim_wire(
+        &rules.claims[0],
+        "aphoria/pack/rfc8446-strict",
+        &key,
+        "2026-01-01T00:00:00Z",
+        None,
+    )
+    .unwrap();
+    std::fs::write(repo.path(".aphoria/history.jsonl"), format!("{forged}\n")).unwrap();
+    let (code, _, err) = repo.run(&["verify", "run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "history.jsonl: line 1: signed by \"aphoria/pack/rfc8446-strict\", not an author"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_removed_pack_is_no_longer_enforced_and_a_stricter_claim_is_no_conflict() {
+    let repo = Repo::copy("planted");
+    repo.ok(&["claims", "sync"]);
+    let strict = [
+        "claims",
+        "create",
+        "--id",
+        "tls-strict",
+        "--category",
+        "security",
+        "--subject",
+        "**",
+        "--predicate",
+        "tls.protocol_versions",
+        "--comparison",
+        "at_least",
+        "--expected",
+        "1.3",
+        "--invariant",
+        "TLS 1.3 only.",
+    ];
+    repo.ok(&strict);
+    let pack = build_pack(&repo);
+    repo.ok(&["pack", "install", pack.to_str().unwrap()]);
+    let with = repo.json(&["verify", "run", "--json"], 1);
+    let find = |v: &Value, id: &str| {
+        v["verification"]["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+    };
+    assert_eq!(
+        find(&with, "tls-floor").unwrap()["overridden_by"]["pack"],
+        "rfc8446-strict"
+    );
+    let stricter = find(&with, "tls-strict").unwrap();
+    assert!(
+        stricter["overridden_by"].is_null(),
+        "as strict as the rule: {stricter}"
+    );
+    repo.ok(&["pack", "remove", "rfc8446-strict"]);
+    let without = repo.json(&["verify", "run", "--json"], 1);
+    assert!(
+        find(&without, "tls-13-only").is_none(),
+        "the pack's rule is gone"
+    );
+    assert_eq!(find(&without, "tls-floor").unwrap()["verdict"], "pass");
 }

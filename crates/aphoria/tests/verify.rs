@@ -144,3 +144,65 @@ fn verify_map_names_the_extractors_of_each_claim() {
     assert_eq!(row("no-unwrap"), serde_json::json!(["panics"]));
     assert_eq!(row("non-root-container"), serde_json::json!(["dockerfile"]));
 }
+
+#[test]
+fn a_command_that_fails_signs_nothing() {
+    let repo = Repo::copy("planted");
+    let history =
+        || std::fs::read_to_string(repo.path(".aphoria/history.jsonl")).unwrap_or_default();
+    let base = [
+        "--category",
+        "c",
+        "--subject",
+        "planted/**",
+        "--predicate",
+        "rust.unsafe",
+        "--invariant",
+        "i",
+    ];
+    let with = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+        head.iter()
+            .chain(base.iter())
+            .chain(tail.iter())
+            .copied()
+            .collect()
+    };
+    let (code, _, err) = repo.run(&with(
+        &["claims", "supersede", "nosuch", "--id", "newc"],
+        &["--comparison", "absent"],
+    ));
+    assert_eq!((code, history().as_str()), (2, ""), "{err}");
+    let (code, _, err) = repo.run(&with(
+        &["claims", "create", "--id", "nul"],
+        &["--comparison", "equals", "--expected", "null"],
+    ));
+    assert_eq!((code, history().as_str()), (2, ""), "{err}");
+    assert!(err.contains("null"), "{err}");
+    let (code, _, err) = repo.run(&["claims", "update", "no-unsafe", "--id", "other"]);
+    assert_eq!((code, history().as_str()), (2, ""), "{err}");
+    // A typo'd predicate cannot pass as `absent`: nothing could have been observed.
+    repo.ok(&with(
+        &["claims", "create", "--id", "typo"],
+        &["--comparison", "absent"],
+    )
+    .iter()
+    .map(|s| {
+        if *s == "rust.unsafe" {
+            "rust.unsafe_code"
+        } else {
+            s
+        }
+    })
+    .collect::<Vec<_>>());
+    let answer = repo.json(&["verify", "run", "--json"], 1);
+    let typo = answer["verification"]["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "typo")
+        .unwrap()
+        .clone();
+    assert_eq!(typo["verdict"], "missing", "{typo}");
+    assert_eq!(typo["note"], "no extractor observes \"rust.unsafe_code\"");
+    assert_eq!(history().lines().count(), 1, "only the successful create");
+}

@@ -7,7 +7,8 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use aphoria::project::{self, Layout, Project};
+use aphoria::layout::{self, Layout};
+use aphoria::project::Project;
 use aphoria::{extract, report, scan};
 use serde_json::{Map, Value, json};
 
@@ -69,9 +70,13 @@ enum Tool {
 
 impl Tool {
     fn run(self, root: PathBuf) -> Result<String> {
+        // `.` has no name of its own: the repository's name comes from the absolute path.
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("the repository {}", root.display()))?;
         let layout = Layout::new(&root);
-        let repo = project::repo_name(&root, None);
-        let mut store = project::open_embedded(&layout)
+        let repo = layout::repo_name(&root, None);
+        let mut store = layout::open_embedded(&layout)
             .with_context(|| format!("opening {}", layout.db().display()))?;
         let mut p = Project::open(layout, &mut store, "mcp")?;
         match self {

@@ -128,8 +128,9 @@ pub fn run(g: &Global, cmd: ClaimsCmd) -> Result<ExitCode> {
         match cmd {
             ClaimsCmd::Create(fields) => {
                 let claim = fields.to_claim()?;
-                let record = p.create(claim.clone())?;
-                println!("created claim {} (record {record})", claim.id);
+                let root = g.root()?;
+                let record = p.create(claim.clone(), &g.repo_name(&root))?;
+                println!("created claim {} ({record})", claim.id);
             }
             ClaimsCmd::List { json } => list(&p.claims()?.claims, json)?,
             ClaimsCmd::Explain { id, json } => {
@@ -157,21 +158,24 @@ pub fn run(g: &Global, cmd: ClaimsCmd) -> Result<ExitCode> {
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| aphoria::AphoriaError::UnknownClaim(id.clone()))?;
+                if fields.id.as_ref().is_some_and(|new| new != &id) {
+                    bail!("`claims update` keeps the id; to give claim {id} a new id use `claims supersede {id} --id …`");
+                }
                 fields.apply(&mut changed)?;
                 let record = p.update(&id, &|c| *c = changed.clone())?;
-                println!("updated claim {id} (record {record})");
+                println!("updated claim {id} ({record})");
             }
             ClaimsCmd::Supersede { old, fields } => {
                 let claim = fields.to_claim()?;
                 let record = p.supersede(&old, claim.clone())?;
-                println!("claim {old} superseded by {} (record {record})", claim.id);
+                println!("claim {old} superseded by {} ({record})", claim.id);
             }
             ClaimsCmd::Deprecate { id } => {
                 let record = p.update(&id, &|c| c.status = Status::Deprecated)?;
-                println!("deprecated claim {id} (record {record})");
+                println!("deprecated claim {id} ({record})");
             }
             ClaimsCmd::Sync => {
-                let signed = p.sync(true)?;
+                let signed = p.sync()?;
                 println!(
                     "signed {} claim version(s): {}",
                     signed.len(),

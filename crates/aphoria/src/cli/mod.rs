@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use aphoria::project::{Layout, Project};
+use aphoria::layout::Layout;
+use aphoria::project::Project;
 use aphoria::remote::Remote;
 use aphoria::store::Backend;
 use clap::{Parser, Subcommand};
@@ -94,15 +95,29 @@ impl Global {
     }
 
     pub fn repo_name(&self, root: &Path) -> String {
-        aphoria::project::repo_name(root, self.repo.as_deref())
+        aphoria::layout::repo_name(root, self.repo.as_deref())
     }
 
-    fn author(&self) -> String {
-        self.author
+    /// `--author`, else `$USER`, else `local`; a plain name, since it names an agent and a key
+    /// file.
+    fn author(&self) -> Result<String> {
+        let name = self
+            .author
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| "local".to_owned())
+            .unwrap_or_else(|| "local".to_owned());
+        let plain = name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !plain {
+            anyhow::bail!(
+                "--author {name:?}: use 1 to 64 of A-Z a-z 0-9 - _ . (not starting with a dot)"
+            );
+        }
+        Ok(name)
     }
 
     /// Opens the embedded store and the project over it, then runs `f`.
@@ -115,11 +130,11 @@ impl Global {
                     .with_context(|| format!("the server {url}"))?,
             ),
             None => Box::new(
-                aphoria::project::open_embedded(&layout)
+                aphoria::layout::open_embedded(&layout)
                     .with_context(|| format!("opening the store in {}", layout.db().display()))?,
             ),
         };
-        let mut project = Project::open(layout, store.as_mut(), &self.author())?;
+        let mut project = Project::open(layout, store.as_mut(), &self.author()?)?;
         f(&mut project)
     }
 }

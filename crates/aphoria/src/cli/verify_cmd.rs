@@ -49,6 +49,8 @@ pub enum PackCmd {
     Install { file: PathBuf },
     /// The installed packs.
     List,
+    /// Stop enforcing pack NAME: its file leaves `.aphoria/packs/`.
+    Remove { name: String },
 }
 
 pub fn run(g: &Global, cmd: VerifyCmd) -> Result<ExitCode> {
@@ -141,7 +143,7 @@ fn print_verification(v: &Verification, show_unclaimed: bool) {
 
 fn map(g: &Global, json: bool) -> Result<ExitCode> {
     let root = g.root()?;
-    let claims = ClaimsFile::load(&aphoria::project::Layout::new(&root).claims())?;
+    let claims = ClaimsFile::load(&aphoria::layout::Layout::new(&root).claims())?;
     let extractors = aphoria::extract::all();
     let rows: Vec<serde_json::Value> = claims
         .claims
@@ -207,7 +209,7 @@ pub fn pack(g: &Global, cmd: PackCmd) -> Result<ExitCode> {
     match cmd {
         PackCmd::Build { rules, name, out } => {
             let file = ClaimsFile::load(&rules)?;
-            let layout = aphoria::project::Layout::new(&g.root()?);
+            let layout = aphoria::layout::Layout::new(&g.root()?);
             layout.init()?;
             let bytes = aphoria::pack::build(&file, &name, &layout.keys())?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
@@ -226,6 +228,11 @@ pub fn pack(g: &Global, cmd: PackCmd) -> Result<ExitCode> {
                 pack.agent
             );
         }
+        PackCmd::Remove { name } => g.with_project(|p| {
+            p.remove_pack(&name)?;
+            println!("removed pack {name}: its rules are no longer enforced");
+            Ok(())
+        })?,
         PackCmd::List => g.with_project(|p| {
             for pack in &p.packs {
                 println!(

@@ -12,6 +12,8 @@ use tempfile::TempDir;
 pub struct Repo {
     _tmp: TempDir,
     pub root: PathBuf,
+    /// The agent keys the commands use (`APHORIA_KEYS`), in the temporary directory.
+    pub keys: PathBuf,
 }
 
 impl Repo {
@@ -22,7 +24,17 @@ impl Repo {
             .join("tests/fixtures")
             .join(fixture);
         copy_dir(&from, &root);
-        Repo { _tmp: tmp, root }
+        let keys = tmp.path().join("keys");
+        Repo {
+            _tmp: tmp,
+            root,
+            keys,
+        }
+    }
+
+    /// Another machine from now on: a key directory of its own.
+    pub fn new_machine(&mut self, name: &str) {
+        self.keys = self._tmp.path().join(format!("keys-{name}"));
     }
 
     /// Runs `aphoria --root <root> args…` with a fixed author: (exit code, stdout, stderr).
@@ -32,6 +44,7 @@ impl Repo {
             .arg(&self.root)
             .args(["--author", "tester"])
             .args(args)
+            .env("APHORIA_KEYS", &self.keys)
             .env_remove("APHORIA_SERVER")
             .env_remove("STEMEDB_API_KEY")
             .output()
