@@ -3,9 +3,9 @@
 //! `.aphoria/claims.toml` and, signed, in the store's history; `verify` classifies each claim
 //! and observation as Pass, Conflict, Missing or Unclaimed (docs/aphoria.md).
 //!
-//! Layers, lowest first (no module imports one above it): `error` → `observe` → `walk` →
-//! `extract` → `scan` → `claims`, `pattern` → `verify` → `report` → `record` → `store`,
-//! `pack` → the binary's commands.
+//! Layers, lowest first (no module imports one above it): `error` → `observe`, `crate_tree` →
+//! `walk` → `extract` → `scan` → `claims`, `pattern` → `verify` → `record` → `store`,
+//! `remote` → `report`, `layout`, `pack` → `project` → `edit` → the binary's commands.
 pub mod claims;
 pub mod crate_tree;
 pub mod edit;

@@ -201,8 +201,18 @@ impl<'s> Project<'s> {
             let what = o
                 .map(|o| format!("{} {}", o.subject, o.predicate))
                 .unwrap_or_default();
+            let hint = if why.contains("bound to") {
+                format!(
+                    " (the store holds this extractor's earlier observations under another key: \
+                     use the key directory that made them, APHORIA_KEYS, now {}; or, for the \
+                     embedded store, move .aphoria/db aside and it is rebuilt from git)",
+                    keys.dir().display()
+                )
+            } else {
+                String::new()
+            };
             return Err(AphoriaError::Store(format!(
-                "{} observation(s) refused; the first, {what}: {why}",
+                "{} observation(s) refused; the first, {what}: {why}{hint}",
                 recorded.refused.len()
             )));
         }
