@@ -184,9 +184,21 @@ fn map(g: &Global, json: bool) -> Result<ExitCode> {
 
 fn install_hook(g: &Global) -> Result<ExitCode> {
     let root = g.root()?;
-    let hooks = root.join(".git").join("hooks");
-    std::fs::create_dir_all(&hooks)
-        .with_context(|| format!("{}: not a git work tree?", hooks.display()))?;
+    // git says where hooks live (a worktree's, or `core.hooksPath`).
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["rev-parse", "--git-path", "hooks"])
+        .output()
+        .context("running git")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} is not a git work tree: no hooks to install into",
+            root.display()
+        );
+    }
+    let hooks = root.join(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::create_dir_all(&hooks).with_context(|| format!("making {}", hooks.display()))?;
     let path = hooks.join("pre-commit");
     if path.exists() {
         anyhow::bail!(
