@@ -128,16 +128,8 @@ impl Backend for Remote {
             let Some(winner) = stored_claim(&g.winner) else {
                 return;
             };
-            groups.push(ClaimGroup {
-                pattern: g
-                    .subject
-                    .strip_prefix(EXPECT_PREFIX)
-                    .unwrap_or(&g.subject)
-                    .to_owned(),
-                predicate: g.predicate.clone(),
-                winner,
-                members: g.assertions.iter().filter_map(stored_claim).collect(),
-            });
+            let members = g.assertions.iter().filter_map(stored_claim).collect();
+            groups.push(ClaimGroup::read(&g.subject, &g.predicate, winner, members));
         })?;
         Ok(groups)
     }

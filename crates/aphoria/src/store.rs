@@ -36,6 +36,26 @@ pub struct ClaimGroup {
     pub members: Vec<StoredClaim>,
 }
 
+impl ClaimGroup {
+    /// A group read back from the store: `subject` is `aphoria/expect/<pattern>`.
+    pub fn read(
+        subject: &str,
+        predicate: &str,
+        winner: StoredClaim,
+        members: Vec<StoredClaim>,
+    ) -> ClaimGroup {
+        ClaimGroup {
+            pattern: subject
+                .strip_prefix(EXPECT_PREFIX)
+                .unwrap_or(subject)
+                .to_owned(),
+            predicate: predicate.to_owned(),
+            winner,
+            members,
+        }
+    }
+}
+
 /// What one `record` call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
@@ -175,16 +195,8 @@ impl Backend for Embedded {
             let Some(winner) = stored_claim(&g.winner) else {
                 return;
             };
-            groups.push(ClaimGroup {
-                pattern: g
-                    .subject
-                    .strip_prefix(EXPECT_PREFIX)
-                    .unwrap_or(&g.subject)
-                    .to_owned(),
-                predicate: g.predicate.clone(),
-                winner,
-                members: g.assertions.iter().filter_map(stored_claim).collect(),
-            });
+            let members = g.assertions.iter().filter_map(stored_claim).collect();
+            groups.push(ClaimGroup::read(&g.subject, &g.predicate, winner, members));
         })?;
         Ok(groups)
     }

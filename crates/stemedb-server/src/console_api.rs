@@ -73,11 +73,7 @@ pub async fn overview(
         ))
     })
     .await?;
-    let retractions = retractions
-        .iter()
-        .map(|r| r.to_raw_json())
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let records_bytes: usize = retractions.iter().map(|r| r.get().len()).sum();
+    let (retractions, records_bytes) = rendered(&retractions)?;
     let disputed = table
         .disputed
         .iter()
@@ -130,11 +126,7 @@ pub async fn agent_records(
     let next_before = (records.len() as u64 == limit)
         .then(|| records.last().map(|r| r.sequence))
         .flatten();
-    let records = records
-        .iter()
-        .map(|r| r.to_raw_json())
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let records_bytes: usize = records.iter().map(|r| r.get().len()).sum();
+    let (records, records_bytes) = rendered(&records)?;
     let answer = AgentRecords {
         records,
         next_before,
@@ -175,18 +167,25 @@ pub async fn retraction(
         what: "retraction",
         id,
     })?;
-    let reached = reach
-        .reached
-        .iter()
-        .map(|r| r.to_raw_json())
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let records_bytes: usize = reached.iter().map(|r| r.get().len()).sum();
+    let (reached, records_bytes) = rendered(&reach.reached)?;
     let answer = RetractionReach {
         retraction: reach.retraction.to_raw_json()?,
         reached,
         next_after: reach.next_after,
     };
     json_response(StatusCode::OK, &answer, records_bytes + 1024)
+}
+
+/// Records rendered once for an answer, and their bytes (which size the answer's buffer).
+fn rendered(
+    records: &[stemedb::RecordView],
+) -> Result<(Vec<Box<serde_json::value::RawValue>>, usize), DbError> {
+    let list = records
+        .iter()
+        .map(|r| r.to_raw_json())
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let bytes = list.iter().map(|r| r.get().len()).sum();
+    Ok((list, bytes))
 }
 
 /// A count parameter from 1 to `max`, `default` when absent.
