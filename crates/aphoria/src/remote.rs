@@ -8,7 +8,7 @@ use stemedb_wire::Record;
 
 use crate::error::AphoriaError;
 use crate::record::{self, EXPECT_PREFIX};
-use crate::store::{Backend, ClaimGroup, Recorded, StoredClaim};
+use crate::store::{Backend, ReadGroup, Recorded, StoredClaim};
 
 /// Records per batch request (the server's default `batch_len_max` is 10,000; smaller
 /// requests keep each under the default body size limit).
@@ -122,25 +122,21 @@ impl Backend for Remote {
         Ok(recorded)
     }
 
-    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError> {
+    fn read_groups(
+        &mut self,
+        lens: LensKind,
+        history: bool,
+    ) -> Result<Vec<ReadGroup>, AphoriaError> {
         let mut groups = Vec::new();
-        self.query_all(lens, false, &mut |g| {
-            let Some(winner) = stored_claim(&g.winner) else {
-                return;
-            };
-            let members = g.assertions.iter().filter_map(stored_claim).collect();
-            groups.push(ClaimGroup::read(&g.subject, &g.predicate, winner, members));
+        self.query_all(lens, history, &mut |g| {
+            groups.push(ReadGroup {
+                winner: stored_claim(&g.winner),
+                members: g.assertions.iter().filter_map(stored_claim).collect(),
+                subject: g.subject,
+                predicate: g.predicate,
+            });
         })?;
         Ok(groups)
-    }
-
-    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError> {
-        let mut all = Vec::new();
-        self.query_all(LensKind::Recency, true, &mut |g| {
-            all.extend(g.assertions.iter().filter_map(stored_claim));
-        })?;
-        all.sort_by_key(|c| c.sequence);
-        Ok(all)
     }
 
     /// Names `agent` a trust root unless it is one already: opening a project reinstalls its

@@ -68,12 +68,50 @@ pub struct Recorded {
 pub trait Backend {
     /// Stores signed records (wire form), in batches the store accepts.
     fn record(&mut self, wires: Vec<Value>) -> Result<Recorded, AphoriaError>;
-    /// Every group under `aphoria/expect/`, its active members ranked by `lens`.
-    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError>;
-    /// Every claim record ever stored, superseded ones included, by sequence.
-    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError>;
+    /// Every group under `aphoria/expect/`, ranked by `lens`, every page of it; with
+    /// `history`, superseded and retracted records take part. Records that hold no claim are
+    /// left out (a group whose winner holds none has `winner: None`).
+    fn read_groups(
+        &mut self,
+        lens: LensKind,
+        history: bool,
+    ) -> Result<Vec<ReadGroup>, AphoriaError>;
     /// Makes `agent` a root of trust (an installed pack's agent).
     fn add_trust_root(&mut self, agent: &str) -> Result<(), AphoriaError>;
+
+    /// Every group under `aphoria/expect/`, its active members ranked by `lens`.
+    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError> {
+        let groups = self.read_groups(lens, false)?;
+        Ok(groups
+            .into_iter()
+            .filter_map(|g| {
+                let winner = g.winner?;
+                Some(ClaimGroup::read(
+                    &g.subject,
+                    &g.predicate,
+                    winner,
+                    g.members,
+                ))
+            })
+            .collect())
+    }
+
+    /// Every claim record ever stored, superseded ones included, by sequence.
+    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError> {
+        let groups = self.read_groups(LensKind::Recency, true)?;
+        let mut all: Vec<StoredClaim> = groups.into_iter().flat_map(|g| g.members).collect();
+        all.sort_by_key(|c| c.sequence);
+        Ok(all)
+    }
+}
+
+/// One group as a backend read it, its records already turned into claims.
+#[derive(Debug, Clone)]
+pub struct ReadGroup {
+    pub subject: String,
+    pub predicate: String,
+    pub winner: Option<StoredClaim>,
+    pub members: Vec<StoredClaim>,
 }
 
 /// The embedded store.
@@ -189,25 +227,21 @@ impl Backend for Embedded {
         Ok(recorded)
     }
 
-    fn claim_groups(&mut self, lens: LensKind) -> Result<Vec<ClaimGroup>, AphoriaError> {
+    fn read_groups(
+        &mut self,
+        lens: LensKind,
+        history: bool,
+    ) -> Result<Vec<ReadGroup>, AphoriaError> {
         let mut groups = Vec::new();
-        self.query_all(lens, false, &mut |g| {
-            let Some(winner) = stored_claim(&g.winner) else {
-                return;
-            };
-            let members = g.assertions.iter().filter_map(stored_claim).collect();
-            groups.push(ClaimGroup::read(&g.subject, &g.predicate, winner, members));
+        self.query_all(lens, history, &mut |g| {
+            groups.push(ReadGroup {
+                winner: stored_claim(&g.winner),
+                members: g.assertions.iter().filter_map(stored_claim).collect(),
+                subject: g.subject,
+                predicate: g.predicate,
+            });
         })?;
         Ok(groups)
-    }
-
-    fn claim_history(&mut self) -> Result<Vec<StoredClaim>, AphoriaError> {
-        let mut all = Vec::new();
-        self.query_all(LensKind::Recency, true, &mut |g| {
-            all.extend(g.assertions.iter().filter_map(stored_claim));
-        })?;
-        all.sort_by_key(|c| c.sequence);
-        Ok(all)
     }
 
     fn add_trust_root(&mut self, agent: &str) -> Result<(), AphoriaError> {
