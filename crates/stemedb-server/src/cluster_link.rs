@@ -36,9 +36,12 @@ impl AppState {
     ) -> Result<(AppState, CreatedFiles), StartError> {
         let master_key = shared_master_key(&config, db.dir())?;
         let publish = Arc::new(LatePublish::default());
-        let (mut state, created) =
-            AppState::open_replicated(db, config, Arc::clone(&publish) as Arc<dyn AdminPublish>)?;
-        let admin = Arc::clone(state.admin.state());
+        let (mut parts, created) = AppState::open_replicated_parts(
+            db,
+            config,
+            Arc::clone(&publish) as Arc<dyn AdminPublish>,
+        )?;
+        let admin = Arc::clone(parts.admin.state());
         let first_start = admin.applied_seq() == 0;
         let hooks = AdminHooks {
             applied: admin.applied_seq(),
@@ -46,10 +49,11 @@ impl AppState {
                 admin.apply_bytes(seq, bytes).map_err(|e| e.to_string())
             }),
         };
-        let started = Cluster::start(Arc::clone(&state.db), cluster, hooks, &master_key).await?;
+        let started = Cluster::start(Arc::clone(&parts.db), cluster, hooks, &master_key).await?;
         let started = Arc::new(started);
         let _ = publish.0.set(Arc::clone(&started));
-        state.cluster = Some(started);
+        parts.cluster = Some(started);
+        let state = AppState(Arc::new(parts));
         if first_start {
             publish_local_state(&state).await?;
         }

@@ -52,8 +52,24 @@ pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
 
 /// What every handler shares.
+/// What every request handler reads, behind one `Arc`: axum clones the state for each
+/// middleware layer and extractor of every request, and a clone of ten `Arc`s was ten atomic
+/// increments on cache lines both cores share (clones and drops were about 5 % of a winner
+/// query's samples in a profile; an A/B could not tell the change from noise,
+/// docs/benchmarks.md "Tenth session").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub db: Arc<Db>,
     pub config: Arc<ServerConfig>,
     pub started: Instant,
@@ -113,7 +129,8 @@ impl AppState {
     /// at once. Returns the secret files this start created (what, path): their paths may be
     /// logged, never their contents.
     pub fn open(db: Db, config: ServerConfig) -> Result<(AppState, CreatedFiles), StartError> {
-        AppState::open_with(db, config, AdminCommit::local)
+        let (parts, created) = AppState::open_with(db, config, AdminCommit::local)?;
+        Ok((AppState(Arc::new(parts)), created))
     }
 
     /// As [`AppState::open`], for a cluster node: every admin change goes through `publish`
@@ -124,6 +141,16 @@ impl AppState {
         config: ServerConfig,
         publish: Arc<dyn AdminPublish>,
     ) -> Result<(AppState, CreatedFiles), StartError> {
+        let (parts, created) = AppState::open_replicated_parts(db, config, publish)?;
+        Ok((AppState(Arc::new(parts)), created))
+    }
+
+    /// The parts of [`AppState::open_replicated`], for a caller that fills in `cluster`.
+    pub(crate) fn open_replicated_parts(
+        db: Db,
+        config: ServerConfig,
+        publish: Arc<dyn AdminPublish>,
+    ) -> Result<(AppParts, CreatedFiles), StartError> {
         AppState::open_with(db, config, |state| AdminCommit::replicated(state, publish))
     }
 
@@ -131,7 +158,7 @@ impl AppState {
         db: Db,
         config: ServerConfig,
         commit: impl FnOnce(Arc<AdminState>) -> AdminCommit,
-    ) -> Result<(AppState, CreatedFiles), StartError> {
+    ) -> Result<(AppParts, CreatedFiles), StartError> {
         // The recorder first: a gauge set before it exists is lost (the backup times were
         // missing from /metrics until the first backup whenever nothing had installed it yet).
         observe::handle();
@@ -153,7 +180,7 @@ impl AppState {
             tracing::warn!(%warning, "backup times unreadable; counting no backup until the next one");
         }
         let admin = Arc::new(admin);
-        let state = AppState {
+        let state = AppParts {
             backups: Arc::new(backups),
             server_key: Arc::new(server_key),
             agents: Arc::new(agents),
