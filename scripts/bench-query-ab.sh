@@ -5,7 +5,8 @@
 # machine. The directories must hold `load-test --tag pg` data, e.g. the store that
 # scripts/bench-pg.sh leaves in DIR/stemedb (1,000,000 records over 300,000 groups).
 # Usage: scripts/bench-query-ab.sh STORE_A BIN_A STORE_B BIN_B [ROUNDS]
-# Environment: LENS (recency), CLIENTS (4), SECS (15), GROUP_COUNT (300000).
+# Environment: LENS (recency), CLIENTS (4), SECS (15), GROUP_COUNT (300000), SERVE_ARGS (more
+# `stemedb serve` flags for both, e.g. --cache-bytes N).
 set -euo pipefail
 store_a=$1 bin_a=$2 store_b=$3 bin_b=$4 rounds=${5:-3}
 lens=${LENS:-recency} clients=${CLIENTS:-4} secs=${SECS:-15} groups=${GROUP_COUNT:-300000}
@@ -16,11 +17,17 @@ run() { # label store bin
   local label=$1 store=$2 bin=$3 port pid cpu0 cpu1 out
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   STEMEDB_ROOT_API_KEY=$STEMEDB_API_KEY "$bin" serve --data-dir "$store" --bind "127.0.0.1:$port" \
-    >"$store.ab-serve.log" 2>&1 &
+    --reliability-refresh-ms 1000000000 ${SERVE_ARGS:-} >"$store.ab-serve.log" 2>&1 &
   pid=$!
   until curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null; do
     kill -0 "$pid" 2>/dev/null || { echo "server exited: $(tail -3 "$store.ab-serve.log")" >&2; exit 1; }
     sleep 0.05
+  done
+  # The first reliability table is made at start (21 s of one core at 1 million): wait for
+  # it, or its computation counts as query cost (docs/benchmarks.md, "Ninth session").
+  until curl -fs -H "x-api-key: $STEMEDB_API_KEY" "http://127.0.0.1:$port/v1/overview?disputed=1" |
+    python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("disputed_sequence") else 1)'; do
+    sleep 1
   done
   local query=(load-test --server "http://127.0.0.1:$port" --mode query --winner-only --lens "$lens"
     --clients "$clients" --groups "$groups" --tag pg --json)

@@ -6,6 +6,8 @@
 # (docs/benchmarks.md, "Ninth session"). Measuring before the table is made counts its
 # computation (minutes of one core at 10 million) as query cost.
 # Usage: scripts/bench-query-settled.sh DIR TAG GROUPS [LENS...]   (default: recency consensus recency)
+# Environment: WARM_SECS (0): winner queries run first, unmeasured, to fill the block cache;
+# SERVE_ARGS: more `stemedb serve` flags.
 set -euo pipefail
 BIN=${STEMEDB_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/stemedb}
 DIR=$1 TAG=$2 NGROUPS=$3; shift 3
@@ -13,7 +15,7 @@ LENSES=${*:-recency consensus recency}
 PORT=${PORT:-18602}
 K=sdb_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 STEMEDB_ROOT_API_KEY=$K $BIN serve --data-dir "$DIR" --bind 127.0.0.1:$PORT \
-  --reliability-refresh-ms 1000000000 > /tmp/bench-settled.out 2> /tmp/bench-settled.log &
+  --reliability-refresh-ms 1000000000 ${SERVE_ARGS:-} > /tmp/bench-settled.out 2> /tmp/bench-settled.log &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 start=$(date +%s) seq=0
@@ -40,6 +42,13 @@ PY
 diff() { python3 -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); print(sorted(((b[k]-a.get(k,0),k) for k in b if b[k]-a.get(k,0)>0), reverse=True))" "$1" "$2"; }
 a=$(ticks); sleep 10; b=$(ticks)
 echo "idle 10 s, ticks by thread: $(diff "$a" "$b")"
+if [ "${WARM_SECS:-0}" -gt 0 ]; then
+  # Fill the block cache first: a new server's cache is empty, and at 10 million the first
+  # minutes of random groups read their blocks from the kernel's page cache.
+  $BIN load-test --server http://127.0.0.1:$PORT --api-key "$K" --mode query --winner-only --lens recency \
+    --clients 4 --duration-secs "$WARM_SECS" --groups "$NGROUPS" --tag "$TAG" --json >/dev/null 2>&1
+  echo "warmed for $WARM_SECS s; resident set $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+fi
 for lens in $LENSES; do
   a=$(ticks)
   out=$($BIN load-test --server http://127.0.0.1:$PORT --api-key "$K" --mode query --winner-only --lens "$lens" \

@@ -28,9 +28,10 @@ pub struct DbConfig {
     pub reads_concurrent_max: usize,
     /// Most records one group commit holds (default 20,000).
     pub group_records_max: usize,
-    /// Storage block cache (default 512 MiB): a cap, filled only by blocks that are read, so
-    /// an idle server costs no more with it; a cache that holds the working set cut a winner
-    /// query's CPU by about 30 % against 64 MiB at 1 million assertions (docs/benchmarks.md).
+    /// Storage block cache (default a quarter of the memory this process may use, at least
+    /// 64 MiB; 512 MiB where that cannot be read: `crate::memory`): a cap, filled only by
+    /// blocks that are read, so an idle server costs no more with it. A cache that holds the
+    /// working set keeps a winner query's cost flat as the store grows (docs/benchmarks.md).
     pub cache_bytes: u64,
     /// Journal kept before memtables are flushed (default and minimum 64 MiB); bounds the
     /// replay after a crash.
@@ -81,7 +82,7 @@ impl Default for DbConfig {
             reads_concurrent_max: std::thread::available_parallelism()
                 .map_or(4, |n| (2 * n.get()).max(4)),
             group_records_max: 20_000,
-            cache_bytes: 512 * 1024 * 1024,
+            cache_bytes: crate::memory::cache_bytes_for_memory(crate::memory::memory_limit_bytes()),
             journal_bytes_max: 64 * 1024 * 1024,
             policy: TruthPolicy::default(),
             provenance_depth_max: 16,

@@ -10,6 +10,7 @@ mod config;
 mod disputed;
 mod error;
 mod ingest;
+pub mod memory;
 mod provenance;
 mod query;
 mod record;
