@@ -17,10 +17,13 @@ K=sdb_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 STEMEDB_ROOT_API_KEY=$K $BIN serve --data-dir "$DIR" --bind 127.0.0.1:$PORT \
   --reliability-refresh-ms 1000000000 ${SERVE_ARGS:-} > /tmp/bench-settled.out 2> /tmp/bench-settled.log &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+# Wait for the server to exit: the next run on the same directory finds its lock held
+# otherwise, and would wait for a table from a server that never started.
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 start=$(date +%s) seq=0
 while [ "$seq" = "0" ] && [ $(( $(date +%s) - start )) -lt 900 ]; do
   sleep 5
+  kill -0 $pid 2>/dev/null || { echo "server exited: $(tail -c 300 /tmp/bench-settled.log)" >&2; exit 1; }
   seq=$(curl -s -H "x-api-key: $K" "http://127.0.0.1:$PORT/v1/overview?disputed=1" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin).get("disputed_sequence") or 0)' 2>/dev/null || echo 0)
 done

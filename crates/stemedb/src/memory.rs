@@ -18,8 +18,14 @@ pub fn cache_bytes_for_memory(memory_bytes: Option<u64>) -> u64 {
 }
 
 /// The memory this process may use: the machine's, or its control group's limit when that
-/// is lower (a container). `None` when neither can be read.
+/// is lower (a container). `None` when neither can be read. Read once per process: every
+/// `DbConfig::default()` asks, and the CLI builds one per flag default.
 pub fn memory_limit_bytes() -> Option<u64> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(read_memory_limit_bytes)
+}
+
+fn read_memory_limit_bytes() -> Option<u64> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let total = read("/proc/meminfo").and_then(|t| mem_total_bytes(&t));
     let limits = [
