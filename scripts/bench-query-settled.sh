@@ -19,7 +19,7 @@ STEMEDB_ROOT_API_KEY=$K $BIN serve --data-dir "$DIR" --bind 127.0.0.1:$PORT \
 pid=$!
 # Wait for the server to exit: the next run on the same directory finds its lock held
 # otherwise, and would wait for a table from a server that never started.
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 start=$(date +%s) seq=0
 while [ "$seq" = "0" ] && [ $(( $(date +%s) - start )) -lt 900 ]; do
   sleep 5

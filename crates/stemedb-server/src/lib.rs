@@ -51,7 +51,6 @@ pub use custody::{CustodialCommit, Custodian, CustodyError, SealedKey};
 pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
 
-/// What every handler shares.
 /// What every request handler reads, behind one `Arc`: axum clones the state for each
 /// middleware layer and extractor of every request, and a clone of ten `Arc`s was ten atomic
 /// increments on cache lines both cores share (clones and drops were about 5 % of a winner

@@ -29,9 +29,10 @@ pub struct DbConfig {
     /// Most records one group commit holds (default 20,000).
     pub group_records_max: usize,
     /// Storage block cache (default a quarter of the memory this process may use, at least
-    /// 64 MiB; 512 MiB where that cannot be read: `crate::memory`): a cap, filled only by
+    /// 16 MiB; 512 MiB where that cannot be read: `crate::memory`): a cap, filled only by
     /// blocks that are read, so an idle server costs no more with it. A cache that holds the
-    /// working set keeps a winner query's cost flat as the store grows (docs/benchmarks.md).
+    /// working set kept a winner query's cost at 1.15× from 1 M to 10 M stored, against 1.8×
+    /// with 512 MiB (docs/benchmarks.md, "Tenth session").
     pub cache_bytes: u64,
     /// Journal kept before memtables are flushed (default and minimum 64 MiB); bounds the
     /// replay after a crash.
