@@ -236,15 +236,10 @@ sd_ingest() { # round: the data into an empty store
 # takes 15-20 s of one core at 1 million; a query workload that overlaps it counts it as
 # query cost (docs/benchmarks.md, "Tenth session"). A start makes the table at once.
 sd_settle() {
-  local waited=0
+  local waited
   sd_stop; sd_start
-  until curl -fs -H "x-api-key: $STEMEDB_API_KEY" "$sd_url/v1/overview?disputed=1" 2>/dev/null |
-    python3 -c 'import json,sys; o=json.load(sys.stdin); sys.exit(0 if o["disputed_sequence"] == o["last_sequence"] else 1)' 2>/dev/null; do
-    kill -0 "$sd_pid" 2>/dev/null || die "stemedb exited: $(tail -5 "$dir/stemedb.log")"
-    waited=$((waited + 1))
-    [ "$waited" -lt 900 ] || die "the reliability table did not cover the log within 900 s"
-    sleep 1
-  done
+  waited=$(scripts/wait-reliability.sh "$sd_url" "$STEMEDB_API_KEY" "$sd_pid") ||
+    die "no reliability table: $(tail -5 "$dir/stemedb.log")"
   say "reliability table covers the log after ${waited} s"
 }
 

@@ -25,14 +25,8 @@ run() { # label store bin
   done
   # The first reliability table is made at start (21 s of one core at 1 million): wait for
   # it, or its computation counts as query cost (docs/benchmarks.md, "Ninth session").
-  local waited=0
-  until curl -fs -H "x-api-key: $STEMEDB_API_KEY" "http://127.0.0.1:$port/v1/overview?disputed=1" |
-    python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("disputed_sequence") else 1)' 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { echo "server exited: $(tail -3 "$store.ab-serve.log")" >&2; exit 1; }
-    waited=$((waited + 1))
-    [ "$waited" -lt 900 ] || { echo "no reliability table after 900 s" >&2; kill "$pid"; exit 1; }
-    sleep 1
-  done
+  "$(dirname "$0")/wait-reliability.sh" "http://127.0.0.1:$port" "$STEMEDB_API_KEY" "$pid" >/dev/null ||
+    { echo "$(tail -3 "$store.ab-serve.log")" >&2; kill "$pid" 2>/dev/null; exit 1; }
   local query=(load-test --server "http://127.0.0.1:$port" --mode query --winner-only --lens "$lens"
     --clients "$clients" --groups "$groups" --tag pg --json)
   "$bin" "${query[@]}" --duration-secs 3 >/dev/null # warm-up: the block cache, the trust map

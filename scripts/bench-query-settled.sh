@@ -20,14 +20,9 @@ pid=$!
 # Wait for the server to exit: the next run on the same directory finds its lock held
 # otherwise, and would wait for a table from a server that never started.
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-start=$(date +%s) seq=0
-while [ "$seq" = "0" ] && [ $(( $(date +%s) - start )) -lt 900 ]; do
-  sleep 5
-  kill -0 $pid 2>/dev/null || { echo "server exited: $(tail -c 300 /tmp/bench-settled.log)" >&2; exit 1; }
-  seq=$(curl -s -H "x-api-key: $K" "http://127.0.0.1:$PORT/v1/overview?disputed=1" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin).get("disputed_sequence") or 0)' 2>/dev/null || echo 0)
-done
-echo "reliability table made after $(( $(date +%s) - start )) s (sequence $seq)"
+waited=$("$(dirname "$0")/wait-reliability.sh" "http://127.0.0.1:$PORT" "$K" "$pid") ||
+  { echo "$(tail -c 300 /tmp/bench-settled.log)" >&2; exit 1; }
+echo "reliability table made after $waited s"
 ticks() { python3 - "$pid" <<'PY'
 import collections, json, os, re, sys
 pid = sys.argv[1]
