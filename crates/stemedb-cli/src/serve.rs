@@ -381,6 +381,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(
             data_dir = %args.data_dir.display(),
             assertions = db.assertion_count(),
+            cache_bytes = config.db.cache_bytes,
             ready_ms = started.elapsed().as_millis() as u64,
             "opened"
         );
