@@ -240,6 +240,9 @@ test("a curator approves a quarantined claim", async () => {
   // The demo's retraction of its safety study, and the records it took along.
   const retraction = page.locator("#retractions tbody tr", { hasText: "source/DEMO_SAFETY_STUDY" });
   await retraction.locator("a", { hasText: "what it retracted" }).click();
+  // The panel was ready before the click (it is still #review), so wait for the reach table
+  // itself: reading it at once raced its render (0 rows seen in one CI run).
+  await page.waitForFunction(() => document.querySelectorAll("#reach tbody tr").length === 100);
   await ready(page, "review");
   // The demo retracts the study and its 110 dependents: the first page of 100, then the rest.
   const stages = await page.$$eval("#reach tbody tr", (trs) => trs.map((r) => r.cells[5].textContent));
