@@ -247,17 +247,28 @@ impl AgentGuard {
         agent: Option<&str>,
         work: impl FnOnce() -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let Some(agent) = agent else {
-            return work();
-        };
-        self.admit(agent, 1, Instant::now())?;
+        self.admit_one(agent)?;
         let result = work();
-        if let Err(error) = &result
+        self.settle(agent, &result);
+        result
+    }
+
+    /// [`AgentGuard::guarded`]'s first half, for a write awaited in between: admits one
+    /// record of `agent` (none to admit without an agent).
+    pub fn admit_one(&self, agent: Option<&str>) -> Result<(), ApiError> {
+        match agent {
+            Some(agent) => self.admit(agent, 1, Instant::now()),
+            None => Ok(()),
+        }
+    }
+
+    /// [`AgentGuard::guarded`]'s second half: counts a failed write against its agent.
+    pub fn settle<T>(&self, agent: Option<&str>, result: &Result<T, ApiError>) {
+        if let (Some(agent), Err(error)) = (agent, result)
             && counts_as_failure(error)
         {
             self.record_failure(agent, Instant::now());
         }
-        result
     }
 }
 

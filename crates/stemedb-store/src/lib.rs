@@ -42,4 +42,4 @@ pub use store::{FORMAT_VERSION, Store, StreamEntry};
 pub use truth::{
     Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Stage, StageAt, VoteTally,
 };
-pub use writer::AppendOutcome;
+pub use writer::{AppendOutcome, AppendWait};

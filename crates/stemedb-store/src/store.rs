@@ -22,7 +22,9 @@ use crate::keys::{GroupKey, decode_seq};
 use crate::options::{AckLossPolicy, StoreOptions};
 use crate::role::Role;
 use crate::stats::{CommitStats, EngineBacklog};
-use crate::writer::{AppendOutcome, Job, StreamStamp, WriterStart, run_writer};
+use crate::writer::{
+    AppendOutcome, AppendWait, Job, StreamStamp, WriterStart, completion, run_writer,
+};
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
 pub const FORMAT_VERSION: u32 = 3;
@@ -126,16 +128,24 @@ impl Store {
     /// Appends verified assertions. Returns once the group commit holding them is durable
     /// (fsynced); the outcomes are in input order.
     pub fn append(&self, records: Vec<SignedAssertion>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.send(records, None)?.wait()
+    }
+
+    /// Hands verified assertions to the writer and returns at once; the [`AppendWait`]
+    /// resolves (awaited, or [`AppendWait::wait`]) once the group commit holding them is
+    /// durable, with the outcomes in input order. An async caller awaits it without a thread
+    /// of its own blocked on the writer.
+    pub fn begin_append(&self, records: Vec<SignedAssertion>) -> Result<AppendWait, StoreError> {
         self.send(records, None)
     }
 
-    /// Hands one job to the writer and waits for its durable outcome.
+    /// Hands one job to the writer; its waiter resolves with the durable outcome.
     fn send(
         &self,
         records: Vec<SignedAssertion>,
         stream: Option<StreamStamp>,
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
-        let (reply, wait) = mpsc::sync_channel(1);
+    ) -> Result<AppendWait, StoreError> {
+        let (reply, wait) = completion();
         let sender = match self.sender.lock() {
             Ok(guard) => guard.clone(),
             Err(_) => None,
@@ -148,7 +158,7 @@ impl Store {
                 reply,
             })
             .map_err(|_| StoreError::ShuttingDown)?;
-        wait.recv().map_err(|_| StoreError::ShuttingDown)?
+        Ok(wait)
     }
 
     /// The open engine and the state derived from it. Waits while the writer reopens the

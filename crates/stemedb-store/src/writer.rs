@@ -2,9 +2,11 @@
 //! agent-key conflict, or new), applies log + indexes + last applied sequence in one atomic
 //! batch, fsyncs once, and only then answers every waiter. This file runs the thread (collecting
 //! groups, fail-stop, reopening after a full disk); `commit.rs` commits one group, step by step;
-//! `apply.rs` decides each record and writes it into the log and indexes.
+//! `apply.rs` decides each record and writes it into the log and indexes; `completion.rs` hands
+//! each job its answer.
 mod apply;
 mod commit;
+mod completion;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -21,6 +23,8 @@ use crate::truth::Derived;
 
 pub(crate) use apply::apply;
 use commit::commit_group;
+pub use completion::AppendWait;
+pub(crate) use completion::{Completion, completion};
 
 /// What happened to one record handed to [`Store::append`](crate::Store::append).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +50,7 @@ pub(crate) struct Job {
     /// Set for records a replicated stream brought (cluster mode); `None` for local appends,
     /// which the writer stamps with its clock.
     pub stream: Option<StreamStamp>,
-    pub reply: mpsc::SyncSender<Result<Vec<AppendOutcome>, StoreError>>,
+    pub reply: Completion,
 }
 
 /// What a replicated job carries besides its records.
@@ -206,7 +210,7 @@ fn poisoned_by_full_disk(shared: &Shared, options: &StoreOptions, error: &StoreE
 fn fail_group(state: &mut WriterState, jobs: Vec<Job>, reason: String, disk_full: bool) {
     state.failed = Some((reason.clone(), disk_full));
     for job in jobs {
-        let _ = job.reply.send(Err(StoreError::FailStopped {
+        job.reply.send(Err(StoreError::FailStopped {
             reason: reason.clone(),
             disk_full,
         }));
@@ -231,6 +235,6 @@ fn refuse_group(jobs: Vec<Job>, error: &StoreError) {
                 source: std::io::Error::other(other.to_string()),
             },
         };
-        let _ = job.reply.send(Err(refusal));
+        job.reply.send(Err(refusal));
     }
 }

@@ -1,10 +1,13 @@
 //! The write path: parse and validate, reject future timestamps, verify signatures (batch
 //! verification for batches), then hand the survivors to the store's group commit.
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use serde_json::Value;
 use stemedb_core::{SignedAssertion, ValidationError, parse_json_strict};
-use stemedb_store::AppendOutcome;
+use stemedb_store::{AppendOutcome, AppendWait};
 
 use crate::{Db, DbError};
 
@@ -31,9 +34,8 @@ impl Db {
         match parse_json_strict(bytes) {
             Ok(value) => self.ingest_one(value),
             Err(e) => {
-                let result = Err(DbError::from(e));
-                count_ingest(&result);
-                result
+                count_rejected();
+                Err(DbError::from(e))
             }
         }
     }
@@ -41,22 +43,38 @@ impl Db {
     /// Ingests one assertion in wire form. Returns once it is durable. A caller that parsed
     /// `wire` from bytes must have used [`parse_json_strict`] (duplicate keys).
     pub fn ingest_one(&self, wire: Value) -> Result<Ingested, DbError> {
-        let result = self.ingest_one_uncounted(wire);
-        count_ingest(&result);
-        result
+        self.begin_ingest_one(wire)?.wait()
     }
 
-    fn ingest_one_uncounted(&self, wire: Value) -> Result<Ingested, DbError> {
+    /// As [`Db::ingest_one`], for an async caller: parses, validates and verifies on the
+    /// calling thread, hands the record to the writer and returns; the [`IngestWait`] resolves
+    /// (awaited, or [`IngestWait::wait`]) once the record is durable. So no thread blocks on
+    /// the writer while it commits. In cluster mode the replicated log answers before this
+    /// returns: there it blocks, and belongs on a blocking thread.
+    pub fn begin_ingest_one(&self, wire: Value) -> Result<IngestWait, DbError> {
+        let begun = self.begin_ingest_uncounted(wire);
+        if begun.is_err() {
+            count_rejected();
+        }
+        begun
+    }
+
+    fn begin_ingest_uncounted(&self, wire: Value) -> Result<IngestWait, DbError> {
         let assertion = self.prepare(wire)?;
         if !assertion.verify() {
             return Err(DbError::SignatureInvalid {
                 id: assertion.id.to_hex(),
             });
         }
-        let mut results = self.append(vec![assertion])?;
-        results.pop().unwrap_or(Err(DbError::Internal(
-            "the store returned no outcome for an appended assertion",
-        )))
+        let key = (assertion.id.to_hex(), assertion.body.agent_id.clone());
+        let state = match self.sink.get() {
+            Some(sink) => {
+                let outcome = sink.append(vec![assertion]).and_then(only_outcome);
+                IngestState::Done(Some(outcome.and_then(|o| ingested(key, o))))
+            }
+            None => IngestState::Waiting(self.store.begin_append(vec![assertion])?, Some(key)),
+        };
+        Ok(IngestWait(state))
     }
 
     /// Ingests many assertions; one result per item, in order. Valid items are stored even when
@@ -168,41 +186,107 @@ impl Db {
         Ok(keys
             .into_iter()
             .zip(outcomes)
-            .map(|((id, agent_id), outcome)| match outcome {
-                AppendOutcome::Appended {
-                    sequence, derived, ..
-                } => Ok(Ingested {
-                    id,
-                    sequence,
-                    duplicate: false,
-                    changed: derived.changed,
-                    effective: derived.effective,
-                    quarantined: derived.quarantined,
-                }),
-                AppendOutcome::Duplicate { sequence } => Ok(Ingested {
-                    id,
-                    sequence,
-                    duplicate: true,
-                    changed: 0,
-                    effective: true,
-                    quarantined: false,
-                }),
-                AppendOutcome::AgentKeyConflict { bound_key } => Err(DbError::AgentKeyConflict {
-                    agent_id,
-                    bound_key: hex::encode(bound_key),
-                }),
-                AppendOutcome::TargetMissing { target } => {
-                    Err(DbError::Invalid(ValidationError::new(
-                        "subject",
-                        "target_exists",
-                        format!(
-                            "names assertion {target}, whose own write in this batch was refused"
-                        ),
-                    )))
-                }
-            })
+            .map(|(key, outcome)| ingested(key, outcome))
             .collect())
     }
+}
+
+/// One record's answer from its store outcome; `key` is its (id in hex, agent id).
+fn ingested((id, agent_id): (String, String), outcome: AppendOutcome) -> Result<Ingested, DbError> {
+    match outcome {
+        AppendOutcome::Appended {
+            sequence, derived, ..
+        } => Ok(Ingested {
+            id,
+            sequence,
+            duplicate: false,
+            changed: derived.changed,
+            effective: derived.effective,
+            quarantined: derived.quarantined,
+        }),
+        AppendOutcome::Duplicate { sequence } => Ok(Ingested {
+            id,
+            sequence,
+            duplicate: true,
+            changed: 0,
+            effective: true,
+            quarantined: false,
+        }),
+        AppendOutcome::AgentKeyConflict { bound_key } => Err(DbError::AgentKeyConflict {
+            agent_id,
+            bound_key: hex::encode(bound_key),
+        }),
+        AppendOutcome::TargetMissing { target } => Err(DbError::Invalid(ValidationError::new(
+            "subject",
+            "target_exists",
+            format!("names assertion {target}, whose own write in this batch was refused"),
+        ))),
+    }
+}
+
+/// The one outcome of a one-record append.
+fn only_outcome(mut outcomes: Vec<AppendOutcome>) -> Result<AppendOutcome, DbError> {
+    match (outcomes.pop(), outcomes.is_empty()) {
+        (Some(outcome), true) => Ok(outcome),
+        _ => Err(DbError::Internal(
+            "the store returned other than one outcome for one assertion",
+        )),
+    }
+}
+
+/// One assertion on its way to disk ([`Db::begin_ingest_one`]).
+#[must_use = "an ingest's result says whether the assertion was stored"]
+pub struct IngestWait(IngestState);
+
+enum IngestState {
+    /// Handed to the writer; the key is taken when the answer comes.
+    Waiting(AppendWait, Option<(String, String)>),
+    /// Answered already (cluster mode); taken when read.
+    Done(Option<Result<Ingested, DbError>>),
+}
+
+impl IngestWait {
+    /// Blocks the calling thread until the assertion is durable (or refused).
+    pub fn wait(self) -> Result<Ingested, DbError> {
+        let result = match self.0 {
+            IngestState::Waiting(wait, key) => settle(wait.wait(), key),
+            IngestState::Done(result) => result.unwrap_or(Err(RESOLVED_TWICE)),
+        };
+        count_ingest(&result);
+        result
+    }
+}
+
+impl Future for IngestWait {
+    type Output = Result<Ingested, DbError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = match &mut self.get_mut().0 {
+            IngestState::Waiting(wait, key) => match Pin::new(wait).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(answer) => settle(answer, key.take()),
+            },
+            IngestState::Done(result) => result.take().unwrap_or(Err(RESOLVED_TWICE)),
+        };
+        count_ingest(&result);
+        Poll::Ready(result)
+    }
+}
+
+const RESOLVED_TWICE: DbError = DbError::Internal("an ingest was awaited after it resolved");
+
+/// The writer's answer for one record as its result.
+fn settle(
+    answer: Result<Vec<AppendOutcome>, stemedb_store::StoreError>,
+    key: Option<(String, String)>,
+) -> Result<Ingested, DbError> {
+    let outcome = only_outcome(answer?)?;
+    ingested(key.ok_or(RESOLVED_TWICE)?, outcome)
+}
+
+/// Counts one rejected ingest.
+fn count_rejected() {
+    metrics::counter!("stemedb_assertions_ingested_total", "result" => "rejected").increment(1);
 }
 
 /// `stemedb_assertions_ingested_total{result}`: accepted, duplicate or rejected.

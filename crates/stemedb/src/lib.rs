@@ -27,7 +27,7 @@ pub use audit::AuditSummary;
 pub use config::{DbConfig, SystemClock};
 pub use disputed::{DISPUTED_KEPT, DisputedGroup};
 pub use error::DbError;
-pub use ingest::Ingested;
+pub use ingest::{IngestWait, Ingested};
 pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};

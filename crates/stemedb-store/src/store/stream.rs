@@ -56,7 +56,7 @@ impl Store {
             first_stream_seq,
             last_stream_seq,
         };
-        let mut outcomes = self.send(records, Some(stamp))?.into_iter();
+        let mut outcomes = self.send(records, Some(stamp))?.wait()?.into_iter();
         Ok(counts
             .into_iter()
             .map(|n| outcomes.by_ref().take(n).collect())

@@ -88,7 +88,7 @@ fn answer_failed(jobs: Vec<Job>, failed: Vec<Option<StoreError>>) -> Vec<Job> {
     for (job, error) in jobs.into_iter().zip(failed) {
         match error {
             Some(e) => {
-                let _ = job.reply.send(Err(e));
+                job.reply.send(Err(e));
             }
             None => kept.push(job),
         }
@@ -106,7 +106,7 @@ fn refuse_stale_stream_jobs(state: &WriterState, jobs: Vec<Job>) -> Vec<Job> {
     for job in jobs {
         match &job.stream {
             Some(stamp) if stamp.first_stream_seq <= position => {
-                let _ = job.reply.send(Err(StoreError::StreamOutOfOrder {
+                job.reply.send(Err(StoreError::StreamOutOfOrder {
                     applied: position,
                     first: stamp.first_stream_seq,
                 }));
@@ -267,6 +267,6 @@ fn check_invariants(
 /// Answers every waiter of the group, in order.
 fn reply(jobs: Vec<Job>, outcomes: Outcomes) {
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
-        let _ = job.reply.send(outcome);
+        job.reply.send(outcome);
     }
 }
