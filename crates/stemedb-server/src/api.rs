@@ -62,18 +62,21 @@ pub async fn assert_one(
     Ok((status, Json(assert_response(&ingested))).into_response())
 }
 
-/// Ingests one admitted write. A signed body on a single node is verified on this thread and
-/// then awaited, with no thread blocked while the writer commits (that hand-off cost a fifth of
-/// the server's CPU under many single writes: docs/benchmarks.md). A custodial body (the
-/// server may make and store the agent's key) and any body in cluster mode (the replicated log
-/// answers synchronously) go to a blocking thread.
+/// Ingests one admitted write. A signed body on a single node is validated on this thread, its
+/// signature checked in a batch with concurrent writes' (`verify_batch.rs`), and its durable
+/// answer awaited, with no thread blocked while the writer commits (docs/benchmarks.md: the
+/// hand-offs and the single checks were most of a single write's cost beyond a batch's). A
+/// custodial body (the server may make and store the agent's key) and any body in cluster mode
+/// (the replicated log answers synchronously) go to a blocking thread.
 async fn ingest_admitted(
     state: &AppState,
     caller: Caller,
     wire: Value,
 ) -> Result<Ingested, ApiError> {
     if wire.get("signature").is_some() && !state.db.is_replicated() {
-        return Ok(state.db.begin_ingest_one(wire)?.await?);
+        let prepared = state.db.prepare_one(wire)?;
+        let verified = state.verifier.verify(&state.db, prepared).await?;
+        return Ok(state.db.begin_ingest_verified(verified).await?);
     }
     let (custody, admin) = (Arc::clone(&state.custody), Arc::clone(&state.admin));
     blocking(state, move |db| {

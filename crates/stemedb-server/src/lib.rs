@@ -31,6 +31,7 @@ mod serve;
 mod server_key;
 pub mod tls;
 mod truth_api;
+mod verify_batch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -88,6 +89,8 @@ pub struct AppParts {
     /// Cluster mode (`--cluster`): the replicated log this node applies; `None` on a single
     /// node.
     pub cluster: Option<Arc<stemedb_cluster::Cluster>>,
+    /// Checks the signatures of concurrent single writes as one batch.
+    pub verifier: verify_batch::VerifyBatcher,
 }
 
 /// The server's own files in a data directory, beside the store: API keys (hashed), sealed
@@ -191,6 +194,7 @@ impl AppState {
             custody: Arc::clone(admin.custody()),
             admin: Arc::new(commit(admin)),
             cluster: None,
+            verifier: verify_batch::VerifyBatcher::default(),
         };
         Ok((state, created))
     }

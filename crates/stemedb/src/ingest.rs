@@ -1,13 +1,10 @@
 //! The write path: parse and validate, reject future timestamps, verify signatures (batch
 //! verification for batches), then hand the survivors to the store's group commit.
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use serde_json::Value;
 use stemedb_core::{SignedAssertion, ValidationError, parse_json_strict};
-use stemedb_store::{AppendOutcome, AppendWait};
+use stemedb_store::AppendOutcome;
 
 use crate::{Db, DbError};
 
@@ -44,37 +41,6 @@ impl Db {
     /// `wire` from bytes must have used [`parse_json_strict`] (duplicate keys).
     pub fn ingest_one(&self, wire: Value) -> Result<Ingested, DbError> {
         self.begin_ingest_one(wire)?.wait()
-    }
-
-    /// As [`Db::ingest_one`], for an async caller: parses, validates and verifies on the
-    /// calling thread, hands the record to the writer and returns; the [`IngestWait`] resolves
-    /// (awaited, or [`IngestWait::wait`]) once the record is durable. So no thread blocks on
-    /// the writer while it commits. In cluster mode the replicated log answers before this
-    /// returns: there it blocks, and belongs on a blocking thread.
-    pub fn begin_ingest_one(&self, wire: Value) -> Result<IngestWait, DbError> {
-        let begun = self.begin_ingest_uncounted(wire);
-        if begun.is_err() {
-            count_rejected();
-        }
-        begun
-    }
-
-    fn begin_ingest_uncounted(&self, wire: Value) -> Result<IngestWait, DbError> {
-        let assertion = self.prepare(wire)?;
-        if !assertion.verify() {
-            return Err(DbError::SignatureInvalid {
-                id: assertion.id.to_hex(),
-            });
-        }
-        let key = (assertion.id.to_hex(), assertion.body.agent_id.clone());
-        let state = match self.sink.get() {
-            Some(sink) => {
-                let outcome = sink.append(vec![assertion]).and_then(only_outcome);
-                IngestState::Done(Some(outcome.and_then(|o| ingested(key, o))))
-            }
-            None => IngestState::Waiting(self.store.begin_append(vec![assertion])?, Some(key)),
-        };
-        Ok(IngestWait(state))
     }
 
     /// Ingests many assertions; one result per item, in order. Valid items are stored even when
@@ -140,7 +106,7 @@ impl Db {
 
     /// Parses and validates, including the clock-dependent rule on future timestamps and the
     /// stored target of a control record.
-    fn prepare(&self, wire: Value) -> Result<SignedAssertion, DbError> {
+    pub(crate) fn prepare(&self, wire: Value) -> Result<SignedAssertion, DbError> {
         let assertion = self.prepare_untargeted(wire)?;
         self.check_control_target(&assertion, &HashSet::new())?;
         Ok(assertion)
@@ -192,7 +158,10 @@ impl Db {
 }
 
 /// One record's answer from its store outcome; `key` is its (id in hex, agent id).
-fn ingested((id, agent_id): (String, String), outcome: AppendOutcome) -> Result<Ingested, DbError> {
+pub(crate) fn ingested(
+    (id, agent_id): (String, String),
+    outcome: AppendOutcome,
+) -> Result<Ingested, DbError> {
     match outcome {
         AppendOutcome::Appended {
             sequence, derived, ..
@@ -225,7 +194,7 @@ fn ingested((id, agent_id): (String, String), outcome: AppendOutcome) -> Result<
 }
 
 /// The one outcome of a one-record append.
-fn only_outcome(mut outcomes: Vec<AppendOutcome>) -> Result<AppendOutcome, DbError> {
+pub(crate) fn only_outcome(mut outcomes: Vec<AppendOutcome>) -> Result<AppendOutcome, DbError> {
     match (outcomes.pop(), outcomes.is_empty()) {
         (Some(outcome), true) => Ok(outcome),
         _ => Err(DbError::Internal(
@@ -234,63 +203,13 @@ fn only_outcome(mut outcomes: Vec<AppendOutcome>) -> Result<AppendOutcome, DbErr
     }
 }
 
-/// One assertion on its way to disk ([`Db::begin_ingest_one`]).
-#[must_use = "an ingest's result says whether the assertion was stored"]
-pub struct IngestWait(IngestState);
-
-enum IngestState {
-    /// Handed to the writer; the key is taken when the answer comes.
-    Waiting(AppendWait, Option<(String, String)>),
-    /// Answered already (cluster mode); taken when read.
-    Done(Option<Result<Ingested, DbError>>),
-}
-
-impl IngestWait {
-    /// Blocks the calling thread until the assertion is durable (or refused).
-    pub fn wait(self) -> Result<Ingested, DbError> {
-        let result = match self.0 {
-            IngestState::Waiting(wait, key) => settle(wait.wait(), key),
-            IngestState::Done(result) => result.unwrap_or(Err(RESOLVED_TWICE)),
-        };
-        count_ingest(&result);
-        result
-    }
-}
-
-impl Future for IngestWait {
-    type Output = Result<Ingested, DbError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = match &mut self.get_mut().0 {
-            IngestState::Waiting(wait, key) => match Pin::new(wait).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(answer) => settle(answer, key.take()),
-            },
-            IngestState::Done(result) => result.take().unwrap_or(Err(RESOLVED_TWICE)),
-        };
-        count_ingest(&result);
-        Poll::Ready(result)
-    }
-}
-
-const RESOLVED_TWICE: DbError = DbError::Internal("an ingest was awaited after it resolved");
-
-/// The writer's answer for one record as its result.
-fn settle(
-    answer: Result<Vec<AppendOutcome>, stemedb_store::StoreError>,
-    key: Option<(String, String)>,
-) -> Result<Ingested, DbError> {
-    let outcome = only_outcome(answer?)?;
-    ingested(key.ok_or(RESOLVED_TWICE)?, outcome)
-}
-
 /// Counts one rejected ingest.
-fn count_rejected() {
+pub(crate) fn count_rejected() {
     metrics::counter!("stemedb_assertions_ingested_total", "result" => "rejected").increment(1);
 }
 
 /// `stemedb_assertions_ingested_total{result}`: accepted, duplicate or rejected.
-fn count_ingest(result: &Result<Ingested, DbError>) {
+pub(crate) fn count_ingest(result: &Result<Ingested, DbError>) {
     let label = match result {
         Ok(i) if i.duplicate => "duplicate",
         Ok(_) => "accepted",

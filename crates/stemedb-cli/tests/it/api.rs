@@ -335,3 +335,60 @@ async fn the_batch_byte_limit_and_the_request_timeout_are_settings() {
         "{err}"
     );
 }
+
+/// Single writes arriving together have their signatures checked as one batch
+/// (`verify_batch.rs`); a forged one among them must fail alone, and every valid one be
+/// stored durably, whatever batch each lands in.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_single_writes_are_each_judged_by_their_own_signature() {
+    let server = TestServer::start().await;
+    let writes: Vec<(Value, bool)> = (0..64u8)
+        .map(|i| {
+            let mut wire = claim(
+                10 + i % 6,
+                &format!("s/concurrent/{i}"),
+                "p",
+                json!(i),
+                0.5,
+                "2025-01-01T00:00:00Z",
+            );
+            let forged = i % 5 == 3;
+            if forged {
+                wire["value"] = json!(1000 + u32::from(i));
+            }
+            (wire, !forged)
+        })
+        .collect();
+    let tasks: Vec<_> = writes
+        .iter()
+        .map(|(wire, _)| {
+            let (client, wire) = (server.client.clone(), wire.clone());
+            tokio::spawn(async move { client.assert(&wire).await })
+        })
+        .collect();
+    let mut stored = 0;
+    for (task, (wire, valid)) in tasks.into_iter().zip(&writes) {
+        let answer = task.await.unwrap();
+        let subject = &wire["subject"];
+        match (answer, valid) {
+            (Ok(ok), true) => {
+                assert!(!ok.duplicate && ok.sequence > 0, "{subject}: {ok:?}");
+                stored += 1;
+            }
+            (Err(err), false) => assert_eq!(
+                err.problem_type(),
+                Some("urn:stemedb:problem:signature-invalid"),
+                "{subject}: {err}"
+            ),
+            (answer, valid) => panic!("{subject} (valid: {valid}) answered {answer:?}"),
+        }
+    }
+    assert_eq!(stored, 51, "13 of the 64 were forged");
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, ServerConfig::default()).await;
+    assert_eq!(
+        server.count().await,
+        51,
+        "every acknowledged write survives a restart"
+    );
+}

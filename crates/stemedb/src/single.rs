@@ -1,0 +1,135 @@
+//! One assertion at a time for an async caller, in three steps so that a caller can check
+//! the signatures of many concurrent writes as one batch: [`Db::prepare_one`] parses and
+//! validates, [`Db::verify_prepared`] checks signatures (a batch of 4 or more at about half
+//! the cost each of one strict check), [`Db::begin_ingest_verified`] hands a record to the
+//! writer and returns an [`IngestWait`] that resolves once it is durable. Only
+//! `verify_prepared` makes a [`Verified`], so nothing unchecked reaches the writer this way.
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde_json::Value;
+use stemedb_core::SignedAssertion;
+use stemedb_store::{AppendOutcome, AppendWait};
+
+use crate::ingest::{count_ingest, count_rejected, ingested, only_outcome};
+use crate::{Db, DbError, Ingested};
+
+/// An assertion parsed and validated for ingest; its signature is not checked yet.
+pub struct Prepared(SignedAssertion);
+
+/// An assertion whose signature checked.
+pub struct Verified(SignedAssertion);
+
+impl Db {
+    /// As [`Db::ingest_one`], for an async caller: parses, validates and verifies on the
+    /// calling thread, hands the record to the writer and returns; the [`IngestWait`] resolves
+    /// (awaited, or [`IngestWait::wait`]) once the record is durable. So no thread blocks on
+    /// the writer while it commits. In cluster mode the replicated log answers before this
+    /// returns: there it blocks, and belongs on a blocking thread.
+    pub fn begin_ingest_one(&self, wire: Value) -> Result<IngestWait, DbError> {
+        let prepared = self.prepare_one(wire)?;
+        let verified = self.verify_prepared(vec![prepared]).pop();
+        let verified = verified.unwrap_or(Err(DbError::Internal(
+            "a signature check returned no verdict",
+        )))?;
+        Ok(self.begin_ingest_verified(verified))
+    }
+
+    /// Parses and validates one assertion in wire form (a caller that parsed it from bytes
+    /// must have used [`stemedb_core::parse_json_strict`]), including the clock-dependent
+    /// rule on future timestamps and the stored target of a control record.
+    pub fn prepare_one(&self, wire: Value) -> Result<Prepared, DbError> {
+        self.prepare(wire)
+            .map(Prepared)
+            .inspect_err(|_| count_rejected())
+    }
+
+    /// Checks the signatures of `items`, as one batch when there are 4 or more (a batch that
+    /// fails is checked one by one, strictly, to find which); one verdict per item, in order.
+    pub fn verify_prepared(&self, items: Vec<Prepared>) -> Vec<Result<Verified, DbError>> {
+        let verdicts = SignedAssertion::verify_all(items.iter().map(|p| &p.0));
+        items
+            .into_iter()
+            .zip(verdicts)
+            .map(|(Prepared(assertion), ok)| {
+                if ok {
+                    Ok(Verified(assertion))
+                } else {
+                    count_rejected();
+                    Err(DbError::SignatureInvalid {
+                        id: assertion.id.to_hex(),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Hands one verified assertion to the writer (in cluster mode: to the replicated log,
+    /// and blocks until it answers). A refusal comes with the answer.
+    pub fn begin_ingest_verified(&self, verified: Verified) -> IngestWait {
+        let Verified(assertion) = verified;
+        let key = (assertion.id.to_hex(), assertion.body.agent_id.clone());
+        let state = match self.sink.get() {
+            Some(sink) => {
+                let outcome = sink.append(vec![assertion]).and_then(only_outcome);
+                IngestState::Done(Some(outcome.and_then(|o| ingested(key, o))))
+            }
+            None => match self.store.begin_append(vec![assertion]) {
+                Ok(wait) => IngestState::Waiting(wait, Some(key)),
+                Err(e) => IngestState::Done(Some(Err(e.into()))),
+            },
+        };
+        IngestWait(state)
+    }
+}
+
+/// One assertion on its way to disk ([`Db::begin_ingest_one`]).
+#[must_use = "an ingest's result says whether the assertion was stored"]
+pub struct IngestWait(IngestState);
+
+enum IngestState {
+    /// Handed to the writer; the key is taken when the answer comes.
+    Waiting(AppendWait, Option<(String, String)>),
+    /// Answered already (cluster mode); taken when read.
+    Done(Option<Result<Ingested, DbError>>),
+}
+
+impl IngestWait {
+    /// Blocks the calling thread until the assertion is durable (or refused).
+    pub fn wait(self) -> Result<Ingested, DbError> {
+        let result = match self.0 {
+            IngestState::Waiting(wait, key) => settle(wait.wait(), key),
+            IngestState::Done(result) => result.unwrap_or(Err(RESOLVED_TWICE)),
+        };
+        count_ingest(&result);
+        result
+    }
+}
+
+impl Future for IngestWait {
+    type Output = Result<Ingested, DbError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = match &mut self.get_mut().0 {
+            IngestState::Waiting(wait, key) => match Pin::new(wait).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(answer) => settle(answer, key.take()),
+            },
+            IngestState::Done(result) => result.take().unwrap_or(Err(RESOLVED_TWICE)),
+        };
+        count_ingest(&result);
+        Poll::Ready(result)
+    }
+}
+
+const RESOLVED_TWICE: DbError = DbError::Internal("an ingest was awaited after it resolved");
+
+/// The writer's answer for one record as its result.
+fn settle(
+    answer: Result<Vec<AppendOutcome>, stemedb_store::StoreError>,
+    key: Option<(String, String)>,
+) -> Result<Ingested, DbError> {
+    let outcome = only_outcome(answer?)?;
+    ingested(key.ok_or(RESOLVED_TWICE)?, outcome)
+}
