@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 use crate::acked::AckedAtOpen;
-use crate::cache::{AgentKeys, NewSubjectWindows, TruthCache};
+use crate::cache::{AgentKeys, NewSubjectWindows, RecordCache, TruthCache};
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
 use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED, decode_seq, seq_key};
@@ -27,6 +27,10 @@ const REOPEN_WAIT_MS: u64 = 10_000;
 const READERS_DRAIN_MS: u64 = 30_000;
 /// Poll interval of both waits.
 const POLL_MS: u64 = 5;
+
+/// The part of `cache_bytes` that holds decoded records (`RecordCache`): one in
+/// `RECORD_CACHE_SHARE`; the engine's block cache has the rest.
+const RECORD_CACHE_SHARE: u64 = 4;
 
 /// The keyspaces of one data directory.
 pub(crate) struct Keyspaces {
@@ -83,6 +87,8 @@ pub(crate) struct Shared {
     /// The acknowledgement mark and the log's last sequence as found at open (for `check`).
     acked_at_open: AckedAtOpen,
     log_last_at_open: u64,
+    /// Decoded log records (see its invariant).
+    records: RecordCache,
 }
 
 impl Shared {
@@ -185,6 +191,9 @@ impl Shared {
     /// The log record at `sequence`, its checksum checked: the one way the store reads the
     /// log. A sequence the log should hold but does not is damage (`CorruptRecord`).
     pub(crate) fn read_record(&self, sequence: u64) -> Result<StoredRecord, StoreError> {
+        if let Some(record) = self.records.get(sequence) {
+            return Ok(StoredRecord::clone(&record));
+        }
         let bytes = self
             .ks
             .log
@@ -193,7 +202,9 @@ impl Shared {
                 sequence,
                 reason: "missing from the log".into(),
             })?;
-        decode_record(sequence, &bytes)
+        let record = decode_record(sequence, &bytes)?;
+        self.records.insert(Arc::new(record.clone()));
+        Ok(record)
     }
 
     /// Removes every key of a keyspace, in batches.
@@ -315,7 +326,7 @@ impl Engine {
         // The journal bound: fjall keeps 512 MiB of journal by default, and this setting was
         // never passed on, so a restart after SIGKILL under ingest replayed up to that much.
         let db = Database::builder(&engine_dir)
-            .cache_size(options.cache_bytes)
+            .cache_size(options.cache_bytes - options.cache_bytes / RECORD_CACHE_SHARE)
             .max_journaling_size(
                 options
                     .journal_bytes_max
@@ -368,6 +379,7 @@ impl Engine {
             commit_stats: Mutex::new(commit_stats),
             acked_at_open,
             log_last_at_open: self.log_last,
+            records: RecordCache::new(options.cache_bytes / RECORD_CACHE_SHARE),
         })
     }
 }
