@@ -269,7 +269,7 @@ impl RecordCache {
 
 #[cfg(test)]
 mod tests {
-    use super::{AgentKeys, NewSubjectWindows, RareMarkers};
+    use super::{AgentKeys, NewSubjectWindows, RareMarkers, RecordCache};
 
     #[test]
     fn rare_markers_answer_no_only_for_keys_never_added_and_give_up_when_full() {
@@ -289,6 +289,47 @@ mod tests {
         );
         markers.add(b"Xd");
         assert!(markers.may_hold(b"anything"));
+    }
+
+    fn record(sequence: u64) -> std::sync::Arc<crate::codec::StoredRecord> {
+        std::sync::Arc::new(crate::codec::StoredRecord {
+            sequence,
+            recorded_at: stemedb_core::Timestamp::from_micros(1),
+            signature: stemedb_core::Signature([7; 64]),
+            canonical: vec![b'x'; 840],
+        })
+    }
+
+    /// Each record weighs 1,000 bytes (840 + the overhead): how many a cache of `bytes` holds
+    /// after 100 are put in, and that what it holds is what was put in.
+    fn check(bytes: u64, held_min: usize, held_max: usize) {
+        let cache = RecordCache::new(bytes);
+        for s in 1..=100 {
+            cache.insert(record(s));
+        }
+        let held: Vec<u64> = (1..=100).filter(|&s| cache.get(s).is_some()).collect();
+        assert!(
+            (held_min..=held_max).contains(&held.len()),
+            "{bytes} bytes held {}",
+            held.len()
+        );
+        for s in held {
+            assert_eq!(cache.get(s), Some(record(s)), "sequence {s}");
+        }
+    }
+
+    #[test]
+    fn a_record_cache_holds_what_was_put_within_its_bytes() {
+        assert_eq!(super::RecordCache::ENTRY_OVERHEAD_BYTES + 840, 1_000);
+        check(0, 0, 0);
+        check(10_000, 1, 10);
+        check(1_000_000, 100, 100);
+        let cache = RecordCache::new(1_000_000);
+        cache.insert(record(1));
+        assert!(
+            cache.get(2).is_none(),
+            "a sequence never put in is not held"
+        );
     }
 
     #[test]
