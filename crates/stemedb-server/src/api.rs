@@ -48,12 +48,12 @@ pub async fn assert_one(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body_bytes(&state.config, body, state.config.assertion_body_bytes_max)?;
-    let wire = parse_wire(&bytes)?;
-    let agent = agent_of(&wire, caller.0.as_ref());
-    state.agents.admit_one(agent.as_deref())?;
-    let result = ingest_admitted(&state, caller, wire).await;
-    state.agents.settle(agent.as_deref(), &result);
-    let ingested = result?;
+    // The write runs to its end as a task of its own even when the client goes away or the
+    // request times out, as it did on a blocking thread: its failure is still counted against
+    // its agent, and an acknowledged-or-not record is never left half-decided.
+    let ingested = tokio::spawn(write_one(state, caller, bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("a single write stopped: {e}")))??;
     let status = if ingested.duplicate {
         StatusCode::OK
     } else {
@@ -62,29 +62,78 @@ pub async fn assert_one(
     Ok((status, Json(assert_response(&ingested))).into_response())
 }
 
-/// Ingests one admitted write. A signed body on a single node is validated on this thread, its
-/// signature checked in a batch with concurrent writes' (`verify_batch.rs`), and its durable
-/// answer awaited, with no thread blocked while the writer commits (docs/benchmarks.md: the
-/// hand-offs and the single checks were most of a single write's cost beyond a batch's). A
-/// custodial body (the server may make and store the agent's key) and any body in cluster mode
-/// (the replicated log answers synchronously) go to a blocking thread.
+/// Bodies larger than this are parsed on a blocking thread (the route allows up to
+/// `assertion_body_bytes_max`; parsing a large one would hold an async worker for
+/// milliseconds). Ordinary assertions are well under 2 KiB.
+const INLINE_BODY_BYTES_MAX: usize = 16 * 1024;
+
+/// One single write, through the agent guard: refused while its agent's circuit is open or
+/// its quota spent; a failure of the write itself is counted against it.
+async fn write_one(state: AppState, caller: Caller, bytes: Bytes) -> Result<Ingested, ApiError> {
+    if bytes.len() > INLINE_BODY_BYTES_MAX {
+        let (custody, guard, admin) = (
+            Arc::clone(&state.custody),
+            Arc::clone(&state.agents),
+            Arc::clone(&state.admin),
+        );
+        return blocking(&state, move |db| {
+            let wire = parse_wire(&bytes)?;
+            let agent = agent_of(&wire, caller.0.as_ref());
+            guard.guarded(agent.as_deref(), || {
+                prepare_and_ingest(db, &custody, &*admin, &caller, wire)
+            })
+        })
+        .await;
+    }
+    let wire = parse_wire(&bytes)?;
+    let agent = agent_of(&wire, caller.0.as_ref());
+    state.agents.admit_one(agent.as_deref())?;
+    let result = ingest_admitted(&state, caller, wire).await;
+    state.agents.settle(agent.as_deref(), &result);
+    result
+}
+
+/// Ingests one admitted write. A signed data assertion on a single node is validated on this
+/// thread, its signature checked in a batch with concurrent writes' (`verify_batch.rs`), and
+/// its durable answer awaited, with no thread blocked while the writer commits
+/// (docs/benchmarks.md: the hand-offs and the single checks were most of a single write's cost
+/// beyond a batch's). The rest go to a blocking thread: a custodial body (the server may make
+/// and store the agent's key), a control record (its target is looked up in the store, which
+/// waits out an engine reopen), and any body in cluster mode (the replicated log answers
+/// synchronously).
 async fn ingest_admitted(
     state: &AppState,
     caller: Caller,
     wire: Value,
 ) -> Result<Ingested, ApiError> {
-    if wire.get("signature").is_some() && !state.db.is_replicated() {
+    let control = wire
+        .get("predicate")
+        .and_then(Value::as_str)
+        .is_some_and(|p| p.starts_with(stemedb::core::control::RESERVED_PREFIX));
+    if wire.get("signature").is_some() && !control && !state.db.is_replicated() {
         let prepared = state.db.prepare_one(wire)?;
         let verified = state.verifier.verify(&state.db, prepared).await?;
         return Ok(state.db.begin_ingest_verified(verified).await?);
     }
     let (custody, admin) = (Arc::clone(&state.custody), Arc::clone(&state.admin));
     blocking(state, move |db| {
-        let limits = &db.config().limits;
-        let wire = custody.prepare(&*admin, caller.0.as_ref(), None, wire, db.now(), limits)?;
-        db.ingest_one(wire).map_err(ApiError::from)
+        prepare_and_ingest(db, &custody, &*admin, &caller, wire)
     })
     .await
+}
+
+/// Custodial signing where the body asks for it (`custody.rs`), then the whole ingest of one
+/// assertion; blocks.
+fn prepare_and_ingest(
+    db: &Db,
+    custody: &crate::custody::Custodian,
+    admin: &dyn crate::custody::CustodialCommit,
+    caller: &Caller,
+    wire: Value,
+) -> Result<Ingested, ApiError> {
+    let limits = &db.config().limits;
+    let wire = custody.prepare(admin, caller.0.as_ref(), None, wire, db.now(), limits)?;
+    db.ingest_one(wire).map_err(ApiError::from)
 }
 
 #[utoipa::path(post, path = "/v1/assert/batch", tag = "assertions",

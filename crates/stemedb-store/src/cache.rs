@@ -205,10 +205,12 @@ impl NewSubjectWindows {
 /// block holding it was already in the block cache. Bounded by bytes (a record's canonical
 /// body plus [`RecordCache::ENTRY_OVERHEAD_BYTES`]); filled only by reads.
 ///
-/// Invariant: an entry is the record the log holds at that sequence, decoded and checked as
-/// any read checks it. It holds because a log entry at a durable sequence is never rewritten
-/// (the log is append-only, and only durable sequences are read), and the cache lives and dies
-/// with the engine that read it (`Shared`): a reopen, a restore and a rebuild start empty.
+/// Invariant: an entry is the record the log holds at that durable sequence, decoded and
+/// checked as a read from disk checks it (once, when it was first read). It holds because a
+/// log entry at a durable sequence is never rewritten (the log is append-only; only records at
+/// or below the durable sequence are put in, though derivation also reads the group being
+/// committed), and the cache lives and dies with the engine that read it (`Shared`): a reopen,
+/// a restore and a rebuild start empty.
 pub(crate) struct RecordCache {
     records: quick_cache::sync::Cache<
         u64,

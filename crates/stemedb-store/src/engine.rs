@@ -203,7 +203,11 @@ impl Shared {
                 reason: "missing from the log".into(),
             })?;
         let record = decode_record(sequence, &bytes)?;
-        self.records.insert(Arc::new(record.clone()));
+        // Derivation reads the records of the group being committed before they are durable;
+        // only durable ones are kept (the cache's invariant).
+        if sequence <= self.durable_seq() {
+            self.records.insert(Arc::new(record.clone()));
+        }
         Ok(record)
     }
 

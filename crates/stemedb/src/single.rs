@@ -73,11 +73,11 @@ impl Db {
         let state = match self.sink.get() {
             Some(sink) => {
                 let outcome = sink.append(vec![assertion]).and_then(only_outcome);
-                IngestState::Done(Some(outcome.and_then(|o| ingested(key, o))))
+                IngestState::Done(outcome.and_then(|o| ingested(key, o)))
             }
             None => match self.store.begin_append(vec![assertion]) {
-                Ok(wait) => IngestState::Waiting(wait, Some(key)),
-                Err(e) => IngestState::Done(Some(Err(e.into()))),
+                Ok(wait) => IngestState::Waiting(wait, key),
+                Err(e) => IngestState::Done(Err(e.into())),
             },
         };
         IngestWait(state)
@@ -89,10 +89,12 @@ impl Db {
 pub struct IngestWait(IngestState);
 
 enum IngestState {
-    /// Handed to the writer; the key is taken when the answer comes.
-    Waiting(AppendWait, Option<(String, String)>),
-    /// Answered already (cluster mode); taken when read.
-    Done(Option<Result<Ingested, DbError>>),
+    /// Handed to the writer.
+    Waiting(AppendWait, (String, String)),
+    /// Answered already (cluster mode, or refused by the store on the way in).
+    Done(Result<Ingested, DbError>),
+    /// Resolved; polled again, it answers an error and counts nothing.
+    Finished,
 }
 
 impl IngestWait {
@@ -100,7 +102,8 @@ impl IngestWait {
     pub fn wait(self) -> Result<Ingested, DbError> {
         let result = match self.0 {
             IngestState::Waiting(wait, key) => settle(wait.wait(), key),
-            IngestState::Done(result) => result.unwrap_or(Err(RESOLVED_TWICE)),
+            IngestState::Done(result) => result,
+            IngestState::Finished => return Err(RESOLVED_TWICE),
         };
         count_ingest(&result);
         result
@@ -111,12 +114,17 @@ impl Future for IngestWait {
     type Output = Result<Ingested, DbError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = match &mut self.get_mut().0 {
-            IngestState::Waiting(wait, key) => match Pin::new(wait).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(answer) => settle(answer, key.take()),
+        let state = &mut self.get_mut().0;
+        let result = match std::mem::replace(state, IngestState::Finished) {
+            IngestState::Waiting(mut wait, key) => match Pin::new(&mut wait).poll(cx) {
+                Poll::Ready(answer) => settle(answer, key),
+                Poll::Pending => {
+                    *state = IngestState::Waiting(wait, key);
+                    return Poll::Pending;
+                }
             },
-            IngestState::Done(result) => result.take().unwrap_or(Err(RESOLVED_TWICE)),
+            IngestState::Done(result) => result,
+            IngestState::Finished => return Poll::Ready(Err(RESOLVED_TWICE)),
         };
         count_ingest(&result);
         Poll::Ready(result)
@@ -128,8 +136,7 @@ const RESOLVED_TWICE: DbError = DbError::Internal("an ingest was awaited after i
 /// The writer's answer for one record as its result.
 fn settle(
     answer: Result<Vec<AppendOutcome>, stemedb_store::StoreError>,
-    key: Option<(String, String)>,
+    key: (String, String),
 ) -> Result<Ingested, DbError> {
-    let outcome = only_outcome(answer?)?;
-    ingested(key.ok_or(RESOLVED_TWICE)?, outcome)
+    ingested(key, only_outcome(answer?)?)
 }
