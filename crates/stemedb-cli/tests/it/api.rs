@@ -392,3 +392,32 @@ async fn concurrent_single_writes_are_each_judged_by_their_own_signature() {
         "every acknowledged write survives a restart"
     );
 }
+
+/// A single write over 16 KiB is parsed and checked on a blocking thread (`api.rs`,
+/// `INLINE_BODY_BYTES_MAX`), a control record too: each path answers as the fast one does.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_bodies_and_forged_ones_are_judged_off_the_fast_path_alike() {
+    let server = TestServer::start().await;
+    let big = "x".repeat(20_000);
+    let good = claim(40, "s/large", "p", json!(big), 0.5, "2025-01-01T00:00:00Z");
+    let mut forged = claim(
+        40,
+        "s/large/2",
+        "p",
+        json!(big),
+        0.5,
+        "2025-01-01T00:00:00Z",
+    );
+    forged["subject"] = json!("s/large/3");
+    let stored = server.client.assert(&good).await.unwrap();
+    assert!(!stored.duplicate && stored.sequence > 0, "{stored:?}");
+    let again = server.client.assert(&good).await.unwrap();
+    assert!(again.duplicate, "a resent large body is found stored");
+    let err = server.client.assert(&forged).await.unwrap_err();
+    assert_eq!(
+        err.problem_type(),
+        Some("urn:stemedb:problem:signature-invalid"),
+        "{err}"
+    );
+    assert_eq!(server.count().await, 1);
+}
