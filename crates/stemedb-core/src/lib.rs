@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod body;
+mod cofactored;
 pub mod control;
 mod error;
 mod id;

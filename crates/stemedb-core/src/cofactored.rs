@@ -1,0 +1,230 @@
+//! Ed25519 verification with the cofactored equation `[8][s]B = [8]R + [8][k]A`, one by one
+//! and as a batch, so that both paths give every signature the same verdict.
+//!
+//! Why not the library's `verify_strict` and `verify_batch`: the first checks the cofactorless
+//! equation `[s]B = R + [k]A`, the second a random combination of them without the factor 8.
+//! For an R with a torsion component (R = rB + T, which only the key's owner can make) the
+//! first always refuses and the second accepts whenever T's weight is a multiple of T's order:
+//! a signer who grinds messages gets records a batch stores and a later one-by-one check
+//! refuses (`tests/mixed_order.rs`). RFC 8032 §5.1.7 names the cofactored equation as the
+//! check and allows the other; ZIP 215 chose it for the same reason. Signatures made by an
+//! honest signer satisfy both equations, so this changes no verdict on them.
+//!
+//! The encoding rules stay strict, as `verify_strict`'s: S canonical (below ℓ), R canonical
+//! and not of small order. Keys are screened when parsed (`PublicKey::from_bytes`).
+use std::collections::HashMap;
+
+use curve25519_dalek::Scalar;
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use sha2::{Digest, Sha512};
+
+/// One signature taken apart: everything the equation needs, encodings already checked.
+pub(crate) struct Parts {
+    key_bytes: [u8; 32],
+    key: EdwardsPoint,
+    r_bytes: [u8; 32],
+    r: EdwardsPoint,
+    s: Scalar,
+    /// k = SHA-512(R ‖ A ‖ M) mod ℓ.
+    k: Scalar,
+}
+
+impl Parts {
+    /// `None` when S is not canonical, or R is not a canonical encoding of a point of large
+    /// order: a signature no path accepts.
+    pub(crate) fn decode(
+        key_bytes: [u8; 32],
+        key: EdwardsPoint,
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Option<Self> {
+        let mut r_bytes = [0u8; 32];
+        r_bytes.copy_from_slice(&signature[..32]);
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(&signature[32..]);
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+        if !encoding_is_canonical(&r_bytes) {
+            return None;
+        }
+        let r = CompressedEdwardsY(r_bytes).decompress()?;
+        if r.is_small_order() {
+            return None;
+        }
+        let mut hash = Sha512::new();
+        hash.update(r_bytes);
+        hash.update(key_bytes);
+        hash.update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
+        Some(Self {
+            key_bytes,
+            key,
+            r_bytes,
+            r,
+            s,
+            k,
+        })
+    }
+
+    /// The cofactored equation for this signature alone.
+    pub(crate) fn holds(&self) -> bool {
+        let expected =
+            EdwardsPoint::vartime_double_scalar_mul_basepoint(&-self.k, &self.key, &self.s);
+        (expected - self.r).mul_by_cofactor().is_identity()
+    }
+}
+
+/// Whether every signature holds, checked as one random linear combination:
+/// `[8]( -(Σ zᵢsᵢ)B + Σ zᵢRᵢ + Σ (zᵢkᵢ)Aᵢ ) = 0`, with 128-bit weights zᵢ drawn from a hash of
+/// every input, so no signer can choose them. Terms of one key are summed first (a few agents
+/// sign most records), which leaves fewer points to multiply. A false answer names no culprit:
+/// the caller checks one by one.
+pub(crate) fn batch_holds(items: &[Option<Parts>]) -> bool {
+    let Some(items) = items
+        .iter()
+        .map(Option::as_ref)
+        .collect::<Option<Vec<&Parts>>>()
+    else {
+        return false;
+    };
+    let weights = weights(&items);
+    let mut s_sum = Scalar::ZERO;
+    let mut scalars = Vec::with_capacity(items.len() * 2 + 1);
+    let mut points = Vec::with_capacity(items.len() * 2 + 1);
+    let mut per_key: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut key_scalars: Vec<Scalar> = Vec::new();
+    let mut key_points: Vec<EdwardsPoint> = Vec::new();
+    for (item, z) in items.iter().zip(&weights) {
+        s_sum += z * item.s;
+        scalars.push(*z);
+        points.push(item.r);
+        let slot = *per_key.entry(item.key_bytes).or_insert_with(|| {
+            key_scalars.push(Scalar::ZERO);
+            key_points.push(item.key);
+            key_points.len() - 1
+        });
+        key_scalars[slot] += z * item.k;
+    }
+    scalars.push(-s_sum);
+    points.push(ED25519_BASEPOINT_POINT);
+    scalars.extend(key_scalars);
+    points.extend(key_points);
+    EdwardsPoint::vartime_multiscalar_mul(&scalars, &points)
+        .mul_by_cofactor()
+        .is_identity()
+}
+
+/// One 128-bit weight per signature, from BLAKE3 over every signature's R, A, S and k (k binds
+/// the message), as a Fiat–Shamir challenge: changing any input changes every weight.
+fn weights(items: &[&Parts]) -> Vec<Scalar> {
+    let mut hasher = blake3::Hasher::new_derive_key("stemedb/v1 ed25519 batch weights");
+    for item in items {
+        hasher.update(&item.r_bytes);
+        hasher.update(&item.key_bytes);
+        hasher.update(item.s.as_bytes());
+        hasher.update(item.k.as_bytes());
+    }
+    let mut output = hasher.finalize_xof();
+    items
+        .iter()
+        .map(|_| {
+            let mut z = [0u8; 16];
+            output.fill(&mut z);
+            Scalar::from(u128::from_le_bytes(z))
+        })
+        .collect()
+}
+
+/// The canonical-encoding rule of an Edwards point's 32 bytes, decided from the bytes alone:
+/// its y (the low 255 bits) is below p = 2^255 - 19, and the sign bit is clear when x is 0,
+/// which happens only for y = 1 and y = p - 1. (Decompression accepts both non-canonical
+/// forms, and checking by compressing again costs a field inversion.)
+pub(crate) fn encoding_is_canonical(r: &[u8; 32]) -> bool {
+    let sign = r[31] >> 7;
+    let mut y = *r;
+    y[31] &= 0x7f;
+    // p - 1 = 2^255 - 20 and p itself, little-endian: 0xec / 0xed, then 0xff x 30, then 0x7f.
+    let top_ones = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff);
+    let at_least_p = top_ones && y[0] >= 0xed;
+    let is_p_minus_1 = top_ones && y[0] == 0xec;
+    let is_one = y[0] == 1 && y[1..].iter().all(|b| *b == 0);
+    !at_least_p && !(sign == 1 && (is_one || is_p_minus_1))
+}
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
+    use super::encoding_is_canonical;
+    use crate::SplitMix64;
+
+    /// The rule's definition: compressing the decompressed point gives the same bytes
+    /// (`None`: not a point).
+    fn by_decompression(r: &[u8; 32]) -> Option<bool> {
+        let compressed = CompressedEdwardsY(*r);
+        compressed
+            .decompress()
+            .map(|point| point.compress() == compressed)
+    }
+
+    fn check(name: &str, r: [u8; 32]) {
+        let screened = encoding_is_canonical(&r);
+        if let Some(defined) = by_decompression(&r) {
+            assert_eq!(screened, defined, "{name}: {}", hex::encode(r));
+        }
+    }
+
+    /// `y` (little-endian) as 32 bytes, with the sign bit set if asked.
+    fn encoding(y: [u8; 32], sign: bool) -> [u8; 32] {
+        let mut r = y;
+        r[31] = (r[31] & 0x7f) | if sign { 0x80 } else { 0 };
+        r
+    }
+
+    #[test]
+    fn the_canonical_encoding_rule_agrees_with_decompression() {
+        let mut special: Vec<(&str, [u8; 32])> = Vec::new();
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let bytes = point.compress().to_bytes();
+            special.push(("a small-order point", bytes));
+            let mut flipped = bytes;
+            flipped[31] ^= 0x80;
+            special.push(("a small-order point, sign flipped", flipped));
+        }
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let mut p_minus_1 = p;
+        p_minus_1[0] = 0xec;
+        for (name, y) in [("y = p", p), ("y = 1", one), ("y = p - 1", p_minus_1)] {
+            special.push((name, encoding(y, false)));
+            special.push((name, encoding(y, true)));
+        }
+        for low in 0xed..=0xffu8 {
+            let mut y = p;
+            y[0] = low;
+            special.push(("y >= p", encoding(y, false)));
+            special.push(("y >= p, sign set", encoding(y, true)));
+        }
+        for (name, r) in special {
+            check(name, r);
+        }
+        let base = curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..2_000 {
+            let mut r = [0u8; 32];
+            for chunk in r.chunks_mut(8) {
+                chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+            }
+            check("random bytes", r);
+            let scalar = curve25519_dalek::Scalar::from(rng.next_u64());
+            check(
+                "a point of large order",
+                (base * scalar).compress().to_bytes(),
+            );
+        }
+    }
+}
