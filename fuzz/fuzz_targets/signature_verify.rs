@@ -1,5 +1,5 @@
 //! Fuzz target: Ed25519 verification of any key, signature and message never panics, and the
-//! batch path ingest uses gives the same verdict as strict single verification.
+//! batch path ingest uses gives the same verdict as single verification.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use stemedb_core::{PublicKey, Signature, verify_messages};
@@ -17,5 +17,5 @@ fuzz_target!(|data: &[u8]| {
     let sig = Signature(sig);
     let single = key.verify_message(message, &sig);
     let batch = verify_messages(&[(key, message, sig); 4]).iter().all(|v| *v);
-    assert_eq!(single, batch, "the batch and strict paths agree");
+    assert_eq!(single, batch, "the batch and single paths agree");
 });

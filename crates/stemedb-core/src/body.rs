@@ -3,6 +3,7 @@ use serde_json::{Map, Value};
 
 use crate::control::{Control, parse_control};
 use crate::ident::check_identifiers;
+use crate::signing::check_new_key;
 use crate::{
     AssertionId, CoreError, JSON_SAFE_INTEGER_MAX, PublicKey, SecretKey, Signature, Timestamp,
     ValidationError,
@@ -103,8 +104,9 @@ impl SignedAssertion {
         Self::from_wire(crate::parse_json_strict(bytes)?, limits)
     }
 
-    /// Parses the wire form of a new record from a JSON value: every body rule plus the
-    /// identifier rule (NFC, no invisible characters). A value parsed from bytes must come from
+    /// Parses the wire form of a new record from a JSON value: every body rule plus the rules
+    /// for new records: identifiers (NFC, no invisible characters), then the key
+    /// ([`crate::check_new_key`]). A value parsed from bytes must come from
     /// [`crate::parse_json_strict`], or a repeated key has already been silently dropped.
     pub fn from_wire(value: Value, limits: &Limits) -> Result<Self, CoreError> {
         let Value::Object(mut map) = value else {
@@ -127,6 +129,7 @@ impl SignedAssertion {
         };
         let assertion = Self::from_body(map, signature, limits)?;
         check_identifiers(&assertion.body)?;
+        check_new_key(&assertion.body.public_key, "public_key")?;
         Ok(assertion)
     }
 
@@ -156,6 +159,7 @@ impl SignedAssertion {
     ) -> Result<Self, CoreError> {
         let mut assertion = Self::from_body(body_json, Signature([0; 64]), limits)?;
         check_identifiers(&assertion.body)?;
+        check_new_key(&assertion.body.public_key, "public_key")?;
         if assertion.body.public_key != key.public_key() {
             return Err(CoreError::BadKey(
                 "public_key in the body is not the signing key's".into(),

@@ -11,7 +11,9 @@
 //! honest signer satisfy both equations, so this changes no verdict on them.
 //!
 //! The encoding rules stay strict, as `verify_strict`'s: S canonical (below ℓ), R canonical
-//! and not of small order. Keys are screened when parsed (`PublicKey::from_bytes`).
+//! and not of small order. Keys are screened when parsed (`PublicKey::from_bytes`: not of
+//! small order) and, for new records, by `check_new_key` (canonical, no torsion component),
+//! so that torsion in R is the only place cofactored and cofactorless verifiers differ.
 use std::collections::HashMap;
 
 use curve25519_dalek::Scalar;

@@ -102,6 +102,41 @@ impl PublicKey {
     }
 }
 
+/// PublicKey's rule for new records: its 32 bytes a canonical encoding of a point of the
+/// prime-order subgroup (no torsion component). Keys from any RFC 8032 key generation are;
+/// only a crafted key is not, and under the cofactored equation such a key would sign records
+/// that cofactorless verifiers (the Python SDK's) refuse part of the time (docs/signing.md §6).
+/// Not applied to stored records, so that any accepted before the rule still read and
+/// verify. Passing keys are memoized per thread, as parsed keys are: the check is a scalar
+/// multiplication.
+pub fn check_new_key(key: &PublicKey, field: &str) -> Result<(), ValidationError> {
+    let bytes = key.to_bytes();
+    if PRIME_ORDER_KEYS.with(|keys| keys.borrow().contains(&bytes)) {
+        return Ok(());
+    }
+    if !cofactored::encoding_is_canonical(&bytes) || !key.0.to_edwards().is_torsion_free() {
+        return Err(ValidationError::new(
+            field,
+            "public_key_prime_order",
+            "is not a canonical encoding of a point of the prime-order subgroup \
+             (a key from Ed25519 key generation always is)",
+        ));
+    }
+    PRIME_ORDER_KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(bytes);
+    });
+    Ok(())
+}
+
+thread_local! {
+    static PRIME_ORDER_KEYS: std::cell::RefCell<std::collections::HashSet<[u8; 32]>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
 /// A 64-byte Ed25519 signature.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Signature(pub [u8; 64]);

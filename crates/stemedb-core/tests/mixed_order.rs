@@ -10,7 +10,7 @@ use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::{Scalar, traits::Identity};
 use sha2::{Digest, Sha512};
-use stemedb_core::{PublicKey, Signature, verify_messages};
+use stemedb_core::{CoreError, Limits, PublicKey, Signature, SignedAssertion, verify_messages};
 
 /// A signer that knows its secret scalar, so it can sign with any nonce point it likes.
 struct RawSigner {
@@ -20,8 +20,15 @@ struct RawSigner {
 
 impl RawSigner {
     fn new(seed: u64) -> Self {
+        Self::with_key_torsion(seed, EdwardsPoint::identity())
+    }
+
+    /// A signer whose public key is aB + `torsion`: the signing formula is unchanged.
+    fn with_key_torsion(seed: u64, torsion: EdwardsPoint) -> Self {
         let secret = Scalar::from(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        let public = (ED25519_BASEPOINT_POINT * secret).compress().to_bytes();
+        let public = (ED25519_BASEPOINT_POINT * secret + torsion)
+            .compress()
+            .to_bytes();
         Self { secret, public }
     }
 
@@ -131,4 +138,67 @@ fn a_mixed_order_r_with_a_wrong_s_is_refused_on_both_paths() {
             &[false, true, true, true],
         );
     }
+}
+
+#[test]
+fn a_key_with_a_torsion_component_gets_one_verdict_on_both_paths() {
+    for (order_index, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+        let signer = RawSigner::with_key_torsion(4, *torsion);
+        for attempt in 0..8u64 {
+            let message = format!("key torsion {order_index} {attempt}").into_bytes();
+            let signature = signer.sign(&message, attempt + 1, EdwardsPoint::identity());
+            let mut items = vec![(signer.key(), message, signature)];
+            items.extend(honest(3, attempt));
+            let name = format!("key + EIGHT_TORSION[{order_index}], attempt {attempt}");
+            check(&name, &items, &[true; 4]);
+        }
+    }
+}
+
+/// The rule for new records' keys: `Ok` or the rule refused.
+fn new_record_key_rule(public_key: &[u8; 32]) -> Result<(), &'static str> {
+    let wire = serde_json::json!({
+        "subject": "drug/aspirin/dosage",
+        "predicate": "recommended_mg",
+        "value": 81,
+        "agent_id": "crafted",
+        "public_key": hex::encode(public_key),
+        "timestamp": "2026-12-04T00:00:00Z",
+        "signature": "00".repeat(64),
+    });
+    match SignedAssertion::from_wire(wire, &Limits::default()) {
+        Ok(_) => Ok(()),
+        Err(CoreError::Invalid(e)) => {
+            assert_eq!(e.field, "public_key");
+            Err(e.rule)
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn new_records_refuse_keys_outside_the_prime_order_subgroup() {
+    assert_eq!(new_record_key_rule(&RawSigner::new(5).public), Ok(()));
+    for (order_index, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+        let crafted = RawSigner::with_key_torsion(5, *torsion).public;
+        assert_eq!(
+            new_record_key_rule(&crafted),
+            Err("public_key_prime_order"),
+            "key + EIGHT_TORSION[{order_index}]"
+        );
+        // Stored records are rebuilt without the rule: one accepted before it still reads.
+        assert!(PublicKey::from_bytes(&crafted).is_ok());
+    }
+    // y = p + 3: a non-canonical encoding of a point (of mixed order) that decompresses.
+    let mut non_canonical = [0xff; 32];
+    non_canonical[0] = 0xed + 3;
+    non_canonical[31] = 0x7f;
+    assert!(
+        PublicKey::from_bytes(&non_canonical).is_ok(),
+        "parses as a key"
+    );
+    assert_eq!(
+        new_record_key_rule(&non_canonical),
+        Err("public_key_prime_order")
+    );
 }
