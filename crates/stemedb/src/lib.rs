@@ -32,7 +32,7 @@ pub use ingest::Ingested;
 pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
-pub use reliability::{AgentReliabilityNow, AgentReliabilityView, ReliabilityTable};
+pub use reliability::{AgentReliabilityNow, AgentReliabilityView, Lookups, ReliabilityTable};
 pub use replicate::LogSink;
 pub use single::{IngestWait, Prepared, Verified};
 pub use skeptic::ReadAt;

@@ -365,6 +365,7 @@ impl Db {
                 now: self.clock.now(),
             },
             fingerprint: fingerprint(query),
+            ever_staged: None,
         })
     }
 
@@ -461,7 +462,10 @@ impl Db {
             if !(valid && known) {
                 continue;
             }
-            let lifecycle = self.lifecycle(sequence, reading.bound)?;
+            let lifecycle = match &reading.ever_staged {
+                Some(staged) if !staged.contains(&sequence) => crate::Lifecycle::ACTIVE,
+                _ => self.lifecycle(sequence, reading.bound)?,
+            };
             let admitted = match lifecycle.stage {
                 Stage::Active => true,
                 Stage::Retracted => query.include_retracted,
@@ -748,6 +752,9 @@ pub(crate) struct Reading<'a> {
     reliability: Option<Arc<ReliabilityTable>>,
     context: LensContext,
     fingerprint: [u8; 8],
+    /// Set by a pass over the whole store: every sequence with a stage event
+    /// (`Store::ever_staged`), so that the others need no lookup. `None`: look each up.
+    pub(crate) ever_staged: Option<std::collections::HashSet<u64>>,
 }
 
 fn winner_trust(trust: &TrustMap, agent: &str) -> WinnerTrust {

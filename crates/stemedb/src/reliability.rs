@@ -7,7 +7,7 @@
 //! [`Db::refresh_reliability`] makes a newer one (the server calls it in the background,
 //! spaced by how long the last one took). Reads in the past (`at_sequence`, `known_at`,
 //! `as_of`) compute the table of their bound exactly, and keep the last few.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +25,17 @@ use crate::{Db, DbError, LensKind, Query};
 
 /// Groups read per scan while computing a table (bounds its memory, not its result).
 const SCAN_GROUPS_PER_PAGE: usize = 4096;
+
+/// How a pass learns each record's stage and gold mark. The answers are the same
+/// (`tests/it/differential` compares the two on every full check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookups {
+    /// One lookup of each per record: the reference.
+    PerRecord,
+    /// Two whole-index reads per pass (`Store::ever_staged`, `Store::gold_marked`), then a
+    /// lookup only for the records they name: what passes use.
+    WholeIndex,
+}
 
 /// One agent's line in the table.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +163,12 @@ impl Db {
         if let Some(table) = kept(&lock(&cache.past)) {
             return Ok(table);
         }
-        let table = Arc::new(self.compute_reliability(bound, trust, query.deadline)?);
+        let table = Arc::new(self.compute_reliability(
+            bound,
+            trust,
+            query.deadline,
+            Lookups::WholeIndex,
+        )?);
         let mut past = lock(&cache.past);
         past.push((key, Arc::clone(&table)));
         while past.len() > self.config.reliability_past_tables_max.max(1) {
@@ -198,11 +214,23 @@ impl Db {
         }
         let bound = self.read_bound(Some(applied), None, None)?;
         let trust = self.store.trust_map(bound)?;
-        let table = Arc::new(self.compute_reliability(bound, &trust, None)?);
+        let table = Arc::new(self.compute_reliability(bound, &trust, None, Lookups::WholeIndex)?);
         *lock(&self.reliability.latest) = Arc::clone(&table);
         metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);
         metrics::histogram!("stemedb_reliability_compute_seconds").record(table.took.as_secs_f64());
         Ok(table)
+    }
+
+    /// The table of the log up to `seq_max`, computed now with `lookups` and not kept: for
+    /// tests that compare the two ways, and for measuring a pass.
+    pub fn reliability_table_at(
+        &self,
+        seq_max: u64,
+        lookups: Lookups,
+    ) -> Result<ReliabilityTable, DbError> {
+        let bound = self.read_bound(Some(seq_max), None, None)?;
+        let trust = self.store.trust_map(bound)?;
+        self.compute_reliability(bound, &trust, None, lookups)
     }
 
     /// Reads every group's live claims at `bound` (one per agent, control records left out)
@@ -213,6 +241,7 @@ impl Db {
         bound: Bound,
         trust: &TrustMap,
         deadline: Option<Instant>,
+        lookups: Lookups,
     ) -> Result<ReliabilityTable, DbError> {
         let started = Instant::now();
         let mut query = Query::new("*");
@@ -220,7 +249,15 @@ impl Db {
         query.lens = LensKind::Recency;
         query.as_of = bound.as_of_micros.map(stemedb_core::Timestamp);
         query.deadline = deadline;
-        let reading = self.reading(&query, bound)?;
+        let mut reading = self.reading(&query, bound)?;
+        // Taken after the bound is fixed, so they hold every event and mark it admits.
+        let gold_marked = match lookups {
+            Lookups::PerRecord => None,
+            Lookups::WholeIndex => {
+                reading.ever_staged = Some(self.store.ever_staged()?);
+                Some(self.store.gold_marked()?)
+            }
+        };
         let mut agents = AgentIndex::default();
         let mut facts = Vec::new();
         let mut disputed = DisputedTop::default();
@@ -241,7 +278,9 @@ impl Db {
             )?;
             for (group, sequences) in &page {
                 check_deadline(deadline, facts.len(), "the reliability table")?;
-                if let Some(fact) = self.group_evidence(sequences, &reading, &mut agents)? {
+                if let Some(fact) =
+                    self.group_evidence(sequences, &reading, gold_marked.as_ref(), &mut agents)?
+                {
                     disputed.offer(group, &fact);
                     facts.push(fact);
                 }
@@ -282,11 +321,13 @@ impl Db {
     }
 
     /// One group's live claims as a fact of the table (`None` when none is live): one per
-    /// agent, values told apart by cluster key, the first gold mark.
+    /// agent, values told apart by cluster key, the first gold mark (looked up only for the
+    /// records in `gold_marked`, when given).
     fn group_evidence(
         &self,
         sequences: &[u64],
         reading: &Reading<'_>,
+        gold_marked: Option<&HashSet<u64>>,
         agents: &mut AgentIndex,
     ) -> Result<Option<FactEvidence>, DbError> {
         let records = latest_per_agent(self.admitted_records(sequences, reading, false)?);
@@ -308,7 +349,10 @@ impl Db {
             if let Some(n) = fact.numbers.get_mut(value) {
                 *n = r.value.as_f64().unwrap_or(f64::NAN);
             }
-            if fact.gold.is_none() && self.store.is_gold(&r.id, reading.bound)? {
+            if fact.gold.is_none()
+                && gold_marked.is_none_or(|marked| marked.contains(&r.sequence))
+                && self.store.is_gold(&r.id, reading.bound)?
+            {
                 fact.gold = Some(value);
             }
             fact.claims.push(FactClaim {

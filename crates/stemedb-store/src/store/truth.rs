@@ -1,7 +1,7 @@
 //! The store's reads of truth-maintenance state: stages, marks, votes, gold standards, trust,
 //! roles and quarantine, each bounded by the durable sequence. The state itself, and what
 //! it means, is `crate::truth`'s.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use stemedb_core::AssertionId;
@@ -73,6 +73,20 @@ impl Store {
             .marks(&id.to_hex(), bound)?
             .iter()
             .any(|m| m.kind == MarkKind::GoldStandard && m.effective))
+    }
+
+    /// Every sequence that has had a stage event (retracted, superseded, quarantined, or
+    /// reinstated since): any other record is active at every bound. Read once by a pass over
+    /// the whole store instead of a lookup per record; taken after the pass fixes its bound,
+    /// it holds every event that bound admits.
+    pub fn ever_staged(&self) -> Result<HashSet<u64>, StoreError> {
+        read::ever_staged(&*self.shared()?)
+    }
+
+    /// Every sequence a curator has marked gold at any time: a superset of the records
+    /// [`Store::is_gold`] finds at any bound, for a pass that asks about every record.
+    pub fn gold_marked(&self) -> Result<HashSet<u64>, StoreError> {
+        read::gold_marked(&*self.shared()?)
     }
 
     /// Sequences of gold-standard assertions in a (subject, predicate) group.

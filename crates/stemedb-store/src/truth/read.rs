@@ -1,7 +1,7 @@
 //! Reading truth-maintenance state: stages as of a point in time, marks, votes, trust, roles
 //! and quarantine. Every read is bounded by the durable sequence, so a reader never sees the
 //! effects of a record that is not yet acknowledged.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use stemedb_lens::{TrustEdge, TrustMap, compute_trust};
 
@@ -317,6 +317,26 @@ pub(crate) fn gold_in_group(
     let mut out = Vec::new();
     for guard in shared.ks().truth.prefix(prefix) {
         out.push(tail_u64(&guard.key()?, "truth/gold")?);
+    }
+    Ok(out)
+}
+
+/// Every sequence with a stage event at any time (the `H target` keys): a record not in it
+/// is active at every bound, as [`stage_event`] finds with a point lookup each.
+pub(crate) fn ever_staged(shared: &Shared) -> Result<HashSet<u64>, StoreError> {
+    let mut out = HashSet::new();
+    for guard in shared.ks().truth.prefix([super::TAG_HAS_EVENTS]) {
+        out.insert(be_u64(&guard.key()?, 1, "truth/has-events")?);
+    }
+    Ok(out)
+}
+
+/// Every sequence ever marked gold by a curator (the tail of each `G subject 0 predicate 0
+/// seq` key): a superset of the records gold at any bound.
+pub(crate) fn gold_marked(shared: &Shared) -> Result<HashSet<u64>, StoreError> {
+    let mut out = HashSet::new();
+    for guard in shared.ks().truth.prefix([TAG_GOLD]) {
+        out.insert(tail_u64(&guard.key()?, "truth/gold")?);
     }
     Ok(out)
 }

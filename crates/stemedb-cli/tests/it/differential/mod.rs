@@ -52,7 +52,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use stemedb::core::{AssertionId, Clock};
-use stemedb::{Bound, Db, DbConfig, DbError, LensKind, Query, Role, StoreError};
+use stemedb::{Bound, Db, DbConfig, DbError, LensKind, Lookups, Query, Role, StoreError};
 use tempfile::TempDir;
 
 use crate::clock::SetClock;
@@ -317,6 +317,29 @@ fn snapshot(db: &Db, depth: Depth) -> Snapshot {
     }
 }
 
+/// The reliability table made both ways (`Lookups`), at the last sequence and half-way: the
+/// first difference, as text.
+fn reliability_lookups_differ(db: &Db) -> Option<String> {
+    let last = db.last_sequence();
+    for seq_max in [last, last / 2] {
+        let lines = |lookups| {
+            let table = db.reliability_table_at(seq_max, lookups).unwrap();
+            let mut agents: Vec<String> = AGENTS
+                .iter()
+                .map(|a| format!("{:?}", table.agent(a)))
+                .collect();
+            agents.push(format!("facts {}", table.facts));
+            agents.extend(table.disputed.iter().map(|d| format!("{d:?}")));
+            agents
+        };
+        let (whole, each) = (lines(Lookups::WholeIndex), lines(Lookups::PerRecord));
+        if let Some(d) = first_difference(&format!("at {seq_max}"), &whole, &each) {
+            return Some(d);
+        }
+    }
+    None
+}
+
 /// The first difference between two lists, as text.
 fn first_difference<T: PartialEq + Debug>(what: &str, a: &[T], b: &[T]) -> Option<String> {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -519,6 +542,10 @@ impl Run {
             self.fail(step, "live state differs from the model", &detail);
         }
         if rederive {
+            if let Some(detail) = reliability_lookups_differ(self.live()) {
+                let what = "the reliability pass's index reads differ from per-record lookups";
+                self.fail(step, what, &detail);
+            }
             self.shadow.rebuild_indexes(&mut |_, _| {}).unwrap();
             let b = snapshot(&self.shadow, Depth::Full);
             if let Some(detail) = compare(&a, &b) {

@@ -2,7 +2,7 @@
 //! sequence found, minimized to the operations that show it and replayed with every check
 //! after each step (`Run::replay`), then the stages that were wrong asserted by name.
 use serde_json::json;
-use stemedb::Role;
+use stemedb::{Lookups, Role};
 
 use super::Run;
 use super::ops::{self, Op};
@@ -231,5 +231,40 @@ fn differential_a_reinstated_record_is_judged_by_quarantine() {
             write(&reinstate),
         ],
         &[(1, "active"), (5, "retracted"), (6, "quarantined")],
+    );
+}
+
+/// The reliability pass reads the gold marks' index once (`Lookups::WholeIndex`) where the
+/// reference looks each record up: a gold mark on a claim already stored (so nothing is
+/// quarantined) must count the same both ways, and count (the marked claim's author earns more
+/// than the author it contradicts). The random runs rarely reach a gold mark on a live,
+/// disputed claim.
+#[test]
+fn differential_a_gold_mark_counts_in_the_reliability_pass() {
+    use ops::{assertion, write};
+    let first = assertion(0, "drug/d0", &[], &[]);
+    let contradicting = assertion(2, "drug/d0", &[], &[]).with("value", json!(2));
+    let mark = ops::gold(1, &contradicting);
+    let grant = Op::Grant {
+        role: Role::Curator,
+        agent: 1,
+    };
+    let mut run = Run::new(0);
+    let ops = vec![write(&first), write(&contradicting), grant, write(&mark)];
+    run.steps = ops.len();
+    for (step, op) in ops.into_iter().enumerate() {
+        // Every check after each step, `reliability_lookups_differ` among them.
+        run.step(step, op, true);
+    }
+    let table = run
+        .live()
+        .reliability_table_at(run.live().last_sequence(), Lookups::WholeIndex)
+        .unwrap();
+    let accuracy = |agent| table.agent(agent).map(|line| line.accuracy).unwrap();
+    assert!(
+        accuracy("a2") > accuracy("a0"),
+        "the gold claim's author {} over {}",
+        accuracy("a2"),
+        accuracy("a0")
     );
 }
