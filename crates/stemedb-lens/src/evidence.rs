@@ -18,6 +18,7 @@
 //! Pure and deterministic: the same facts give the same table, whatever order the agents have.
 use std::collections::HashMap;
 
+use crate::beliefs::{Beliefs, pooled_beliefs, set_certain};
 use crate::{Candidate, cluster_key};
 
 /// One agent's claim on a fact (its latest): which of the fact's values it names.
@@ -255,10 +256,19 @@ fn with_prior(held: f64, count: f64, params: &EvidenceParams) -> f64 {
 
 /// `e^v` normalised: a probability per value.
 fn softmax(votes: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; votes.len()];
+    softmax_into(votes, &mut out);
+    out
+}
+
+/// [`softmax`] into `out` (as long as `votes`).
+fn softmax_into(votes: &[f64], out: &mut [f64]) {
     let top = votes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exp: Vec<f64> = votes.iter().map(|v| (v - top).exp()).collect();
-    let total: f64 = exp.iter().sum();
-    exp.iter().map(|e| e / total).collect()
+    for (e, v) in out.iter_mut().zip(votes) {
+        *e = (v - top).exp();
+    }
+    let total: f64 = out.iter().sum();
+    out.iter_mut().for_each(|e| *e /= total);
 }
 
 /// The index of the largest score; the first of equal ones.
@@ -278,13 +288,13 @@ fn accuracies(
     agent_count: usize,
     anchors: &[Option<f64>],
     facts: &[FactEvidence],
-    beliefs: &[Vec<f64>],
+    beliefs: &Beliefs,
     params: &EvidenceParams,
 ) -> Vec<f64> {
     let mut held = vec![0.0; agent_count];
     let mut count = vec![0.0; agent_count];
-    for (fact, belief) in facts.iter().zip(beliefs) {
-        tally(fact, belief, &mut held, &mut count);
+    for (i, fact) in facts.iter().enumerate() {
+        tally(fact, beliefs.of(i), &mut held, &mut count);
     }
     (0..agent_count)
         .map(|a| {
@@ -297,20 +307,15 @@ fn accuracies(
 
 /// Beliefs from votes: each value's probability in proportion to e^(its votes); a gold value
 /// is believed outright.
-fn vote_beliefs(
-    facts: &[FactEvidence],
-    accuracy: &[f64],
-    copy_of: &[Option<usize>],
-) -> Vec<Vec<f64>> {
-    facts
-        .iter()
-        .map(|fact| {
-            if let Some(gold) = fact.gold {
-                return certain(fact.values, gold);
-            }
-            softmax(&fact_votes(fact, accuracy, copy_of))
-        })
-        .collect()
+fn vote_beliefs(facts: &[FactEvidence], accuracy: &[f64], copy_of: &[Option<usize>]) -> Beliefs {
+    let mut beliefs = Beliefs::zeros(facts);
+    for (i, fact) in facts.iter().enumerate() {
+        match fact.gold {
+            Some(gold) => set_certain(beliefs.of_mut(i), gold),
+            None => softmax_into(&fact_votes(fact, accuracy, copy_of), beliefs.of_mut(i)),
+        }
+    }
+    beliefs
 }
 
 /// A claim that repeats, with the same value, an earlier member of its copy group (an agent
@@ -331,86 +336,6 @@ fn is_echo(claim: &FactClaim, fact: &FactEvidence, copy_of: &[Option<usize>]) ->
 fn certain(values: usize, value: usize) -> Vec<f64> {
     (0..values)
         .map(|v| if v == value { 1.0 } else { 0.0 })
-        .collect()
-}
-
-/// PooledInvestment's beliefs after `rounds`: agents invest their trust evenly in their
-/// claims and are paid back by their share of each value's pool; a value's belief is its pool
-/// sharpened by x^1.4 within the fact. Returned normalised per fact.
-fn pooled_beliefs(
-    agent_count: usize,
-    facts: &[FactEvidence],
-    claims: &[usize],
-    rounds: usize,
-) -> Vec<Vec<f64>> {
-    const EXPONENT: f64 = 1.4;
-    let mut trust = vec![1.0; agent_count];
-    let pools = |trust: &[f64]| -> Vec<Vec<f64>> {
-        facts
-            .iter()
-            .map(|fact| {
-                let mut pool = vec![0.0; fact.values];
-                for c in &fact.claims {
-                    pool[c.value] += trust[c.agent] / claims[c.agent] as f64;
-                }
-                pool
-            })
-            .collect()
-    };
-    let sharpen = |pools: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
-        pools
-            .into_iter()
-            .zip(facts)
-            .map(|(pool, fact)| {
-                if let Some(gold) = fact.gold {
-                    return certain(fact.values, gold);
-                }
-                let total: f64 = pool.iter().map(|h| h.powf(EXPONENT)).sum();
-                pool.iter()
-                    .map(|h| {
-                        if total > 0.0 {
-                            h * h.powf(EXPONENT) / total
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    };
-    let mut belief: Vec<Vec<f64>> = facts
-        .iter()
-        .map(|f| vec![1.0 / f.values.max(1) as f64; f.values])
-        .collect();
-    for _ in 0..rounds {
-        let pool = pools(&trust);
-        let mut next = vec![0.0; agent_count];
-        for ((fact, b), p) in facts.iter().zip(&belief).zip(&pool) {
-            for c in &fact.claims {
-                if p[c.value] > 0.0 {
-                    next[c.agent] +=
-                        b[c.value] * (trust[c.agent] / claims[c.agent] as f64) / p[c.value];
-                }
-            }
-        }
-        let total: f64 = next.iter().sum();
-        if total > 0.0 {
-            let scale = agent_count as f64 / total;
-            next.iter_mut().for_each(|t| *t *= scale);
-        }
-        trust = next;
-        belief = sharpen(pools(&trust));
-    }
-    belief
-        .into_iter()
-        .map(|b| {
-            let total: f64 = b.iter().sum();
-            if total > 0.0 {
-                b.iter().map(|x| x / total).collect()
-            } else {
-                b
-            }
-        })
         .collect()
 }
 

@@ -3,6 +3,7 @@
 //! ties are broken by id, so the same records always give the same answer.
 #![forbid(unsafe_code)]
 
+mod beliefs;
 mod conflict;
 mod evidence;
 mod rank;
