@@ -231,8 +231,9 @@ impl quick_cache::Weighter<u64, Arc<crate::codec::StoredRecord>> for RecordWeigh
 }
 
 impl RecordCache {
-    /// What an entry costs besides its body: the envelope, the `Arc`, the cache's own slot.
-    pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 160;
+    /// What an entry costs besides its body: the envelope with its id (136 bytes), the `Arc`,
+    /// the cache's own slot.
+    pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 192;
 
     /// A cache of at most `bytes` (0: none; every read goes to the engine).
     pub(crate) fn new(bytes: u64) -> RecordCache {
@@ -294,15 +295,15 @@ mod tests {
     }
 
     fn record(sequence: u64) -> std::sync::Arc<crate::codec::StoredRecord> {
-        std::sync::Arc::new(crate::codec::StoredRecord {
+        std::sync::Arc::new(crate::codec::StoredRecord::new(
             sequence,
-            recorded_at: stemedb_core::Timestamp::from_micros(1),
-            signature: stemedb_core::Signature([7; 64]),
-            canonical: vec![b'x'; 840],
-        })
+            stemedb_core::Timestamp::from_micros(1),
+            stemedb_core::Signature([7; 64]),
+            vec![b'x'; 808],
+        ))
     }
 
-    /// Each record weighs 1,000 bytes (840 + the overhead): how many a cache of `bytes` holds
+    /// Each record weighs 1,000 bytes (808 + the overhead): how many a cache of `bytes` holds
     /// after 100 are put in, and that what it holds is what was put in.
     fn check(bytes: u64, held_min: usize, held_max: usize) {
         let cache = RecordCache::new(bytes);
@@ -322,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_record_cache_holds_what_was_put_within_its_bytes() {
-        assert_eq!(super::RecordCache::ENTRY_OVERHEAD_BYTES + 840, 1_000);
+        assert_eq!(super::RecordCache::ENTRY_OVERHEAD_BYTES + 808, 1_000);
         check(0, 0, 0);
         check(10_000, 1, 10);
         check(1_000_000, 100, 100);

@@ -196,12 +196,12 @@ pub fn parse_record_line(line: &[u8]) -> Result<StoredRecord, String> {
             parsed.sequence, assertion.id
         ));
     }
-    Ok(StoredRecord {
-        sequence: parsed.sequence,
+    Ok(StoredRecord::new(
+        parsed.sequence,
         recorded_at,
         signature,
         canonical,
-    })
+    ))
 }
 
 /// A verified chain of backups (a full one, then incrementals in order).
