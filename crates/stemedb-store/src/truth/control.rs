@@ -308,9 +308,12 @@ impl Deriver<'_> {
         Ok(())
     }
 
-    /// The stage a record has from supersession, quarantine and reviews alone.
+    /// The stage a record has from supersession, quarantine and reviews alone. A record held
+    /// by the quarantine rules as it arrived retracted has no quarantine event (its arrival's
+    /// event is the retraction) but is listed for review (`Q`): held.
     pub(super) fn stage_without_retraction(&self, target: u64) -> Result<(Stage, u64), StoreError> {
         let mut base = (Stage::Active, 0);
+        let mut from_events = false;
         for guard in self.shared.ks().truth.prefix(key1(TAG_STAGE, target)) {
             let (key, value) = guard.into_inner()?;
             let event = decode_event(&key, &value)?;
@@ -319,7 +322,18 @@ impl Deriver<'_> {
                 EventKind::Supersede | EventKind::Quarantine | EventKind::Review
             ) {
                 base = (event.stage, event.cause);
+                from_events = true;
             }
+        }
+        if !from_events
+            && self
+                .shared
+                .ks()
+                .truth
+                .get(key1(TAG_QUARANTINE, target))?
+                .is_some()
+        {
+            base = (Stage::Quarantined, target);
         }
         if let Some(v) = self
             .shared

@@ -309,11 +309,22 @@ impl Deriver<'_> {
             for (cause, (micros, cascade)) in causes {
                 self.effect(cause, self.seq, micros, cascade);
             }
-            // Its stage without the retraction, for a reinstatement: an epoch covering it
-            // (judged as for any arrival). Without this a reinstated record came back active
-            // under the epoch. Found by tests/it/differential.
+            // Its stage without the retraction, for a reinstatement, judged as for any
+            // arrival: an epoch covering it (without this a reinstated record came back
+            // active under the epoch; found by tests/it/differential), else the quarantine
+            // rules. A record they hold is listed for review (`Q`) and answered as held,
+            // like a held record retracted later; `stage_without_retraction` reads `Q`.
+            // Without this a low-trust agent passed a record contradicting a gold standard:
+            // retract the subject, write, reinstate.
             if let Some(epoch) = self.covering_epoch()? {
                 self.supersede_while_retracted(self.seq, epoch.seq, &[Stage::Active])?;
+            } else if let Some(rule) = self.quarantine_rule()? {
+                self.batch.insert(
+                    &self.shared.ks().truth,
+                    key1(TAG_QUARANTINE, self.seq),
+                    [rule.code()],
+                );
+                derived.quarantined = true;
             }
             return Ok(derived);
         }

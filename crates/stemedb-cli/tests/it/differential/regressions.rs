@@ -185,15 +185,15 @@ fn differential_epoch_under_a_reinstated_retraction() {
     );
 }
 
-/// Found reading the code for the epoch fix, not fixed: a record arriving retracted is never
-/// judged by the quarantine rules, so a reinstatement makes it active where docs/truth.md
-/// ("the stage it would have without it") makes it quarantined. A low-trust agent that defines
-/// a subject can so pass a record contradicting its gold standard: retract the subject, write,
-/// reinstate. The fix decides what a held-and-retracted record is answered (`quarantined`),
-/// whether the quarantine list shows it and how the model learns it was held (it takes that
-/// from the Db's answer), so it is left for its own change; the random runs cannot see it.
+/// Found reading the code for the epoch fix: a record arriving retracted was never judged by
+/// the quarantine rules, so a reinstatement made it active where docs/truth.md ("the stage it
+/// would have without it") makes it quarantined. A low-trust agent that defines a subject
+/// could so pass a record contradicting its gold standard: retract the subject, write,
+/// reinstate. Fixed in `derive.rs` (`Deriver::ordinary`): such a record is judged on arrival,
+/// answered as held (`quarantined`, which is how the model learns it), listed for review, and
+/// goes back to quarantine when reinstated (`stage_without_retraction`). The random runs
+/// cannot reach it.
 #[test]
-#[ignore = "issue 12: a record arriving retracted escapes quarantine once reinstated"]
 fn differential_a_reinstated_record_is_judged_by_quarantine() {
     use ops::{assertion, retraction, write};
     // a2 (no trust chain) defines the subject; a0's record of it is the gold standard.
