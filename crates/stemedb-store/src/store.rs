@@ -86,10 +86,19 @@ impl Store {
         let slot = Arc::new(EngineSlot::new(engine.last_applied, engine.stream_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
-        if options.rederive_truth {
+        // State derived under older rules is derived again (never by `check`, which writes
+        // nothing); the version is recorded only once the whole log is derived, so a crash in
+        // between derives again at the next open.
+        let rederive = options.rederive_truth
+            || (options.acknowledged_loss != AckLossPolicy::Report
+                && !crate::truth::rules_are_current(&shared)?);
+        if rederive {
             crate::truth::clear(&shared)?;
         }
         crate::truth::recover(&shared, last)?;
+        if rederive && options.acknowledged_loss != AckLossPolicy::Report {
+            crate::truth::mark_rules_current(&shared)?;
+        }
         // `recorded_at` never decreases, across opens too: the writer starts from the last
         // stored record's, so a clock stepped back (or a restore onto a slower clock) cannot
         // make `known_at` and `restore --to-time` see time run backwards.

@@ -463,7 +463,9 @@ impl Db {
                 continue;
             }
             let lifecycle = match &reading.ever_staged {
-                Some(staged) if !staged.contains(&sequence) => crate::Lifecycle::ACTIVE,
+                Some(staged) if staged.binary_search(&sequence).is_err() => {
+                    crate::Lifecycle::ACTIVE
+                }
                 _ => self.lifecycle(sequence, reading.bound)?,
             };
             let admitted = match lifecycle.stage {
@@ -752,9 +754,9 @@ pub(crate) struct Reading<'a> {
     reliability: Option<Arc<ReliabilityTable>>,
     context: LensContext,
     fingerprint: [u8; 8],
-    /// Set by a pass over the whole store: every sequence with a stage event
+    /// Set by a pass over the whole store: every sequence with a stage event, ascending
     /// (`Store::ever_staged`), so that the others need no lookup. `None`: look each up.
-    pub(crate) ever_staged: Option<std::collections::HashSet<u64>>,
+    pub(crate) ever_staged: Option<Vec<u64>>,
 }
 
 fn winner_trust(trust: &TrustMap, agent: &str) -> WinnerTrust {

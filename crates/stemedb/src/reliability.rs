@@ -254,7 +254,7 @@ impl Db {
         let gold_marked = match lookups {
             Lookups::PerRecord => None,
             Lookups::WholeIndex => {
-                reading.ever_staged = Some(self.store.ever_staged()?);
+                reading.ever_staged = Some(self.store.ever_staged(bound.seq_max)?);
                 Some(self.store.gold_marked()?)
             }
         };

@@ -75,12 +75,12 @@ impl Store {
             .any(|m| m.kind == MarkKind::GoldStandard && m.effective))
     }
 
-    /// Every sequence that has had a stage event (retracted, superseded, quarantined, or
-    /// reinstated since): any other record is active at every bound. Read once by a pass over
-    /// the whole store instead of a lookup per record; taken after the pass fixes its bound,
-    /// it holds every event that bound admits.
-    pub fn ever_staged(&self) -> Result<HashSet<u64>, StoreError> {
-        read::ever_staged(&*self.shared()?)
+    /// Every sequence up to `seq_max` that has had a stage event (retracted, superseded,
+    /// quarantined, or reinstated since), ascending: any other record is active at every
+    /// bound. Read once by a pass over the whole store instead of a lookup per record; taken
+    /// after the pass fixes its bound, it holds every event that bound admits.
+    pub fn ever_staged(&self, seq_max: u64) -> Result<Vec<u64>, StoreError> {
+        read::ever_staged(&*self.shared()?, seq_max)
     }
 
     /// Every sequence a curator has marked gold at any time: a superset of the records

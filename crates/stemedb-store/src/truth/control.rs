@@ -9,8 +9,9 @@ use stemedb_core::{AssertionId, Control, RetractionTarget, Timestamp};
 use super::derive::{Derived, Deriver, gold_marker, load_seq, scan_all};
 use super::read::{MarkKind, live_causes, stage_now};
 use super::{
-    Epoch, EventKind, Stage, TAG_EFFECT_BY_CAUSE, TAG_EPOCH, TAG_GOLD, TAG_PARENT, TAG_QUARANTINE,
-    TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, key1, name_prefix, role_key, tail_u64,
+    Epoch, EventKind, Stage, TAG_EFFECT_BY_CAUSE, TAG_EPOCH, TAG_GOLD, TAG_HELD_WHILE_RETRACTED,
+    TAG_PARENT, TAG_QUARANTINE, TAG_STAGE, TAG_SUPERSEDED_WHILE_RETRACTED, decode_event, key1,
+    name_prefix, role_key, tail_u64,
 };
 use crate::error::StoreError;
 use crate::keys::decode_seq;
@@ -156,7 +157,7 @@ impl Deriver<'_> {
                     EventKind::Retract,
                     self.seq,
                     self.micros(),
-                );
+                )?;
             }
         } else {
             derived.changed = self.retract_tree(vec![target.seq], cascade)?;
@@ -239,7 +240,7 @@ impl Deriver<'_> {
                     EventKind::Retract,
                     self.seq,
                     micros,
-                );
+                )?;
                 changed += 1;
             }
             if cascade {
@@ -275,11 +276,11 @@ impl Deriver<'_> {
                 .find(|(c, _, _)| *c != cause);
             match other {
                 Some((c, _, _)) => {
-                    self.event(target, Stage::Retracted, EventKind::Retract, c, micros)
+                    self.event(target, Stage::Retracted, EventKind::Retract, c, micros)?;
                 }
                 None => {
                     let (stage, by) = self.stage_without_retraction(target)?;
-                    self.event(target, stage, EventKind::Restore, by, micros);
+                    self.event(target, stage, EventKind::Restore, by, micros)?;
                     restored += 1;
                 }
             }
@@ -310,7 +311,7 @@ impl Deriver<'_> {
 
     /// The stage a record has from supersession, quarantine and reviews alone. A record held
     /// by the quarantine rules as it arrived retracted has no quarantine event (its arrival's
-    /// event is the retraction) but is listed for review (`Q`): held.
+    /// event is the retraction) but a `W` key: held.
     pub(super) fn stage_without_retraction(&self, target: u64) -> Result<(Stage, u64), StoreError> {
         let mut base = (Stage::Active, 0);
         let mut from_events = false;
@@ -330,7 +331,7 @@ impl Deriver<'_> {
                 .shared
                 .ks()
                 .truth
-                .get(key1(TAG_QUARANTINE, target))?
+                .get(key1(TAG_HELD_WHILE_RETRACTED, target))?
                 .is_some()
         {
             base = (Stage::Quarantined, target);
@@ -363,7 +364,7 @@ impl Deriver<'_> {
                         EventKind::Supersede,
                         self.seq,
                         micros,
-                    );
+                    )?;
                     changed += 1;
                 }
                 // A retracted record the epoch would have superseded: remembered, so that a
@@ -416,7 +417,7 @@ impl Deriver<'_> {
                     EventKind::Review,
                     self.seq,
                     self.micros(),
-                );
+                )?;
                 self.batch
                     .remove(&self.shared.ks().truth, key1(TAG_QUARANTINE, target.seq));
                 derived.changed = 1;

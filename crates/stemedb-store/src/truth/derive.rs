@@ -12,9 +12,9 @@ use super::read::{
 };
 use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
-    TAG_FIRST_SEEN, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_MARK, TAG_MARKED, TAG_NEW_SUBJECT,
-    TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, encode_event, key1, key2, name_key,
-    name_prefix, tail_u64,
+    TAG_FIRST_SEEN, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_HELD_WHILE_RETRACTED, TAG_MARK, TAG_MARKED,
+    TAG_NEW_SUBJECT, TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, encode_event, key1,
+    key2, name_key, name_prefix, tail_u64,
 };
 use crate::engine::Shared;
 use crate::error::StoreError;
@@ -174,6 +174,9 @@ impl Deriver<'_> {
         has_role(self.shared, Role::Curator, self.agent(), self.seq)
     }
 
+    /// Writes a stage event of `target`. A held record's place in the review list follows its
+    /// stage: out of it (`Q` → `W`) when retracted, back (`W` → `Q`) when a reinstatement
+    /// returns it to quarantine.
     pub(super) fn event(
         &mut self,
         target: u64,
@@ -181,7 +184,7 @@ impl Deriver<'_> {
         kind: EventKind,
         cause: u64,
         micros: i64,
-    ) {
+    ) -> Result<(), StoreError> {
         self.batch
             .insert(&self.shared.ks().truth, key1(TAG_HAS_EVENTS, target), []);
         self.batch.insert(
@@ -189,6 +192,25 @@ impl Deriver<'_> {
             key2(TAG_STAGE, target, self.seq),
             encode_event(stage, kind, cause, micros),
         );
+        match (stage, kind) {
+            (Stage::Retracted, _) => {
+                self.move_hold(target, TAG_QUARANTINE, TAG_HELD_WHILE_RETRACTED)
+            }
+            (Stage::Quarantined, EventKind::Restore) => {
+                self.move_hold(target, TAG_HELD_WHILE_RETRACTED, TAG_QUARANTINE)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves `target`'s quarantine rule from the `from` key to the `to` key, if it has one.
+    fn move_hold(&mut self, target: u64, from: u8, to: u8) -> Result<(), StoreError> {
+        let truth = &self.shared.ks().truth;
+        if let Some(rule) = truth.get(key1(from, target))? {
+            self.batch.remove(truth, key1(from, target));
+            self.batch.insert(truth, key1(to, target), rule.to_vec());
+        }
+        Ok(())
     }
 
     pub(super) fn mark(
@@ -305,15 +327,16 @@ impl Deriver<'_> {
                 EventKind::Retract,
                 first,
                 micros,
-            );
+            )?;
             for (cause, (micros, cascade)) in causes {
                 self.effect(cause, self.seq, micros, cascade);
             }
             // Its stage without the retraction, for a reinstatement, judged as for any
             // arrival: an epoch covering it (without this a reinstated record came back
             // active under the epoch; found by tests/it/differential), else the quarantine
-            // rules. A record they hold is listed for review (`Q`) and answered as held,
-            // like a held record retracted later; `stage_without_retraction` reads `Q`.
+            // rules. A record they hold is kept as held while retracted (`W`, as a held record
+            // retracted later is) and answered as held; a reinstatement returns it to
+            // quarantine (`stage_without_retraction` reads `W`).
             // Without this a low-trust agent passed a record contradicting a gold standard:
             // retract the subject, write, reinstate.
             if let Some(epoch) = self.covering_epoch()? {
@@ -321,7 +344,7 @@ impl Deriver<'_> {
             } else if let Some(rule) = self.quarantine_rule()? {
                 self.batch.insert(
                     &self.shared.ks().truth,
-                    key1(TAG_QUARANTINE, self.seq),
+                    key1(TAG_HELD_WHILE_RETRACTED, self.seq),
                     [rule.code()],
                 );
                 derived.quarantined = true;
@@ -335,7 +358,7 @@ impl Deriver<'_> {
                 EventKind::Supersede,
                 epoch.seq,
                 epoch.valid_micros,
-            );
+            )?;
             return Ok(derived);
         }
         if let Some(rule) = self.quarantine_rule()? {
@@ -345,7 +368,7 @@ impl Deriver<'_> {
                 EventKind::Quarantine,
                 self.seq,
                 self.micros(),
-            );
+            )?;
             self.batch.insert(
                 &self.shared.ks().truth,
                 key1(TAG_QUARANTINE, self.seq),
@@ -384,7 +407,7 @@ impl Deriver<'_> {
                     EventKind::Supersede,
                     self.seq,
                     self.micros(),
-                );
+                )?;
                 Ok(1)
             }
             // Remembered for a reinstatement only where the supersession would have taken

@@ -151,6 +151,12 @@ pub(crate) const TAG_HAS_EVENTS: u8 = b'H';
 pub(crate) const TAG_FIRST_SEEN: u8 = b'F';
 /// Superseded while retracted: remembered so that a reinstatement restores `superseded`.
 pub(crate) const TAG_SUPERSEDED_WHILE_RETRACTED: u8 = b'U';
+/// `W target` → its quarantine rule's code: a held record while a retraction holds it. Moved
+/// here from `Q` when it is retracted (it is not waiting for a review it cannot take: a review
+/// acts on quarantined records only), and back to `Q` when a reinstatement returns it to
+/// quarantine; a record the rules hold as it arrives retracted starts here. Read by
+/// `stage_without_retraction`.
+pub(crate) const TAG_HELD_WHILE_RETRACTED: u8 = b'W';
 /// `R role 0x00 agent` → the sequence of the `stemedb:grants-role` record that granted it.
 pub(crate) const TAG_ROLE: u8 = b'R';
 
@@ -340,6 +346,43 @@ fn utf8_tail(key: &[u8], start: usize, index: &'static str) -> Result<String, St
 
 /// Removes every derived truth key and `last_derived_sequence`, so that `recover` derives the
 /// whole log again.
+/// The version of the rules that derive truth-maintenance state from the log. State derived
+/// under older rules is derived again when the store is opened for writing, so that it always
+/// equals what these rules derive from the log (the differential test's invariant, across
+/// upgrades too). History: 1 (no key) until December 2026; 2: a record arriving retracted is
+/// judged by the quarantine rules, and a held record leaves the review list while retracted
+/// (`TAG_HELD_WHILE_RETRACTED`).
+pub(crate) const TRUTH_RULES_VERSION: u64 = 2;
+const META_TRUTH_RULES: &[u8] = b"truth_rules_version";
+
+/// Whether the derived state was made by [`TRUTH_RULES_VERSION`].
+pub(crate) fn rules_are_current(shared: &Shared) -> Result<bool, StoreError> {
+    let version = match shared.ks().meta.get(META_TRUTH_RULES)? {
+        Some(v) => decode_seq(&v, "meta/truth_rules_version")?,
+        None => 1,
+    };
+    if version > TRUTH_RULES_VERSION {
+        return Err(StoreError::CorruptMeta {
+            key: "truth_rules_version",
+            reason: format!(
+                "{version} is newer than this release's {TRUTH_RULES_VERSION}: open it with the \
+                 release that wrote it"
+            ),
+        });
+    }
+    Ok(version == TRUTH_RULES_VERSION)
+}
+
+/// Records that the derived state is [`TRUTH_RULES_VERSION`]'s (after deriving it whole).
+pub(crate) fn mark_rules_current(shared: &Shared) -> Result<(), StoreError> {
+    shared
+        .ks()
+        .meta
+        .insert(META_TRUTH_RULES, TRUTH_RULES_VERSION.to_be_bytes())?;
+    shared.sync()?;
+    Ok(())
+}
+
 pub(crate) fn clear(shared: &Shared) -> Result<(), StoreError> {
     shared.new_subject_windows()?.clear();
     shared.clear_keyspace(&shared.ks().truth)?;

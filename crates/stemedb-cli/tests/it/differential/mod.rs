@@ -223,6 +223,8 @@ pub struct Snapshot {
     pub groups: Vec<GroupState>,
     /// (agent, trust as `{:?}`, curator, trust root).
     pub agents: Vec<(String, String, bool, bool)>,
+    /// The sequences `GET /v1/quarantine` lists (waiting for a review).
+    pub review_list: Vec<u64>,
 }
 
 /// How much a snapshot reads: `Light` is what the model checks after every step (stages,
@@ -309,12 +311,36 @@ fn snapshot(db: &Db, depth: Depth) -> Snapshot {
             )
         })
         .collect();
+    let review_list = db
+        .quarantined(0, 1_000)
+        .unwrap()
+        .iter()
+        .map(|q| q.record.sequence)
+        .collect();
     Snapshot {
         last_sequence: last,
         records,
         groups,
         agents,
+        review_list,
     }
+}
+
+/// The review list must be exactly the records in stage `quarantined`: a held record that a
+/// retraction holds cannot take a review, and comes back to the list when reinstated.
+fn review_list_differs(snapshot: &Snapshot) -> Option<String> {
+    let quarantined: Vec<u64> = snapshot
+        .records
+        .iter()
+        .filter(|r| r.stage == "quarantined")
+        .map(|r| r.sequence)
+        .collect();
+    (quarantined != snapshot.review_list).then(|| {
+        format!(
+            "listed for review {:?}, in stage quarantined {quarantined:?}",
+            snapshot.review_list
+        )
+    })
 }
 
 /// The reliability table made both ways (`Lookups`), at the last sequence and half-way: the
@@ -360,6 +386,7 @@ fn compare(a: &Snapshot, b: &Snapshot) -> Option<String> {
     first_difference("record", &a.records, &b.records)
         .or_else(|| first_difference("group", &a.groups, &b.groups))
         .or_else(|| first_difference("agent", &a.agents, &b.agents))
+        .or_else(|| first_difference("listed for review", &a.review_list, &b.review_list))
 }
 
 /// Panics with the seed, the step, what differs, the operations so far, the records stored
@@ -540,6 +567,13 @@ impl Run {
         let a = snapshot(self.live(), depth);
         if let Some(detail) = self.model.compare(&a) {
             self.fail(step, "live state differs from the model", &detail);
+        }
+        if let Some(detail) = review_list_differs(&a) {
+            self.fail(
+                step,
+                "the review list is not the quarantined records",
+                &detail,
+            );
         }
         if rederive {
             if let Some(detail) = reliability_lookups_differ(self.live()) {

@@ -195,43 +195,64 @@ fn differential_epoch_under_a_reinstated_retraction() {
 /// cannot reach it.
 #[test]
 fn differential_a_reinstated_record_is_judged_by_quarantine() {
-    use ops::{assertion, retraction, write};
-    // a2 (no trust chain) defines the subject; a0's record of it is the gold standard.
+    use ops::write;
+    let (gold, contradicting) = gold_standard_of_drug_d0();
+    let with_gold = |more: Vec<Op>| gold.iter().cloned().chain(more).collect::<Vec<Op>>();
+    // Without the retraction the record is held.
+    check(
+        "a contradicting record of a low-trust agent is held",
+        with_gold(vec![write(&contradicting)]),
+        &[(5, "quarantined")],
+    );
+    // Retracted while held, it leaves the review list (a review cannot act on it) and comes
+    // back when reinstated (every step checks that the list is the quarantined records).
+    let (retract_held, reinstate_held) = retracted_and_reinstated(&contradicting.id().unwrap());
+    check(
+        "a held record retracted leaves the review list, and returns reinstated",
+        with_gold(vec![
+            write(&contradicting),
+            write(&retract_held),
+            write(&reinstate_held),
+        ]),
+        &[(5, "quarantined"), (6, "retracted")],
+    );
+    let (retract, reinstate) = retracted_and_reinstated("drug/d0");
+    check(
+        "and is held once its retraction is reinstated",
+        with_gold(vec![
+            write(&retract),
+            write(&contradicting),
+            write(&reinstate),
+        ]),
+        &[(1, "active"), (5, "retracted"), (6, "quarantined")],
+    );
+}
+
+/// a2 (no trust chain) defines `drug/d0`; a0's record of it is marked gold by a1, a curator:
+/// the four operations (sequences 1 to 4), and a2's record of another value, which the
+/// quarantine rule holds when it arrives after them.
+fn gold_standard_of_drug_d0() -> (Vec<Op>, super::ops::Item) {
+    use ops::{assertion, write};
     let first = assertion(2, "drug/d0", &[], &[]);
     let golden = assertion(0, "drug/d0", &[], &[]);
     let mark = ops::gold(1, &golden);
-    let retract = retraction(2, "drug/d0", false);
-    let contradicting = assertion(2, "drug/d0", &[], &[]).with("value", json!(2));
-    let reinstate = retraction(2, &retract.id().unwrap(), false);
     let curator = Op::Grant {
         role: Role::Curator,
         agent: 1,
     };
-    // Without the retraction the record is held.
-    check(
-        "a contradicting record of a low-trust agent is held",
-        vec![
-            write(&first),
-            write(&golden),
-            curator.clone(),
-            write(&mark),
-            write(&contradicting),
-        ],
-        &[(5, "quarantined")],
-    );
-    check(
-        "and is held once its retraction is reinstated",
-        vec![
-            write(&first),
-            write(&golden),
-            curator,
-            write(&mark),
-            write(&retract),
-            write(&contradicting),
-            write(&reinstate),
-        ],
-        &[(1, "active"), (5, "retracted"), (6, "quarantined")],
-    );
+    let contradicting = assertion(2, "drug/d0", &[], &[]).with("value", json!(2));
+    (
+        vec![write(&first), write(&golden), curator, write(&mark)],
+        contradicting,
+    )
+}
+
+/// a2's retraction of `target` (an id or a subject), without cascade, and a2's retraction of
+/// that retraction (a reinstatement).
+fn retracted_and_reinstated(target: &str) -> (super::ops::Item, super::ops::Item) {
+    let retract = ops::retraction(2, target, false);
+    let reinstate = ops::retraction(2, &retract.id().unwrap(), false);
+    (retract, reinstate)
 }
 
 /// The reliability pass reads the gold marks' index once (`Lookups::WholeIndex`) where the
@@ -267,4 +288,69 @@ fn differential_a_gold_mark_counts_in_the_reliability_pass() {
         accuracy("a2"),
         accuracy("a0")
     );
+}
+
+/// State derived under older truth rules is derived again at open (`TRUTH_RULES_VERSION`):
+/// a directory left as the rules before December 2026 left it (a held record retracted kept
+/// its `Q` key, so it stayed listed for review; no version key) opens with the state these
+/// rules derive, and records their version.
+#[test]
+fn differential_state_from_older_truth_rules_is_derived_again_at_open() {
+    use ops::write;
+    let (gold, contradicting) = gold_standard_of_drug_d0();
+    let (retract_held, _) = retracted_and_reinstated(&contradicting.id().unwrap());
+    let mut ops = gold;
+    ops.extend([write(&contradicting), write(&retract_held)]);
+    let mut run = Run::new(0);
+    run.steps = ops.len();
+    for (step, op) in ops.into_iter().enumerate() {
+        run.step(step, op, true);
+    }
+    let held = 5u64;
+    let listed = |db: &stemedb::Db| -> Vec<u64> {
+        let page = db.quarantined(0, 100).unwrap();
+        page.iter().map(|q| q.record.sequence).collect()
+    };
+    assert_eq!(
+        listed(run.live()),
+        Vec::<u64>::new(),
+        "retracted: not listed"
+    );
+    drop(run.live.take());
+    let engine = run.live_dir.path().join("engine");
+    {
+        let db = fjall::Database::builder(&engine).open().unwrap();
+        let meta = db
+            .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        assert!(meta.get("truth_rules_version").unwrap().is_some());
+        meta.remove("truth_rules_version").unwrap();
+        let truth = db
+            .keyspace("truth", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        let key = |tag: u8| {
+            let mut key = vec![tag];
+            key.extend_from_slice(&held.to_be_bytes());
+            key
+        };
+        let rule = truth.get(key(b'W')).unwrap().expect("held while retracted");
+        truth.remove(key(b'W')).unwrap();
+        truth.insert(key(b'Q'), rule).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    run.reopen_live(6);
+    assert_eq!(
+        listed(run.live()),
+        Vec::<u64>::new(),
+        "derived again at open"
+    );
+    let snapshot = super::snapshot(run.live(), super::Depth::Full);
+    assert_eq!(snapshot.records[(held - 1) as usize].stage, "retracted");
+    drop(run.live.take());
+    let db = fjall::Database::builder(&engine).open().unwrap();
+    let meta = db
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    let version = meta.get("truth_rules_version").unwrap().expect("recorded");
+    assert_eq!(version.as_ref(), 2u64.to_be_bytes());
 }
