@@ -226,7 +226,7 @@ pub(crate) struct RecordWeighter;
 
 impl quick_cache::Weighter<u64, Arc<crate::codec::StoredRecord>> for RecordWeighter {
     fn weight(&self, _: &u64, record: &Arc<crate::codec::StoredRecord>) -> u64 {
-        record.canonical.len() as u64 + RecordCache::ENTRY_OVERHEAD_BYTES
+        record.canonical().len() as u64 + RecordCache::ENTRY_OVERHEAD_BYTES
     }
 }
 

@@ -186,7 +186,7 @@ impl Store {
             }
         };
         match SignedAssertion::from_canonical(
-            &stored.canonical,
+            stored.canonical(),
             stored.signature,
             &Limits::default(),
         ) {

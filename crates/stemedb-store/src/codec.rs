@@ -19,7 +19,8 @@ pub struct StoredRecord {
     pub sequence: u64,
     pub recorded_at: Timestamp,
     pub signature: Signature,
-    pub canonical: Vec<u8>,
+    /// Private, as `id` is: the two stay each other's (read with [`StoredRecord::canonical`]).
+    canonical: Vec<u8>,
     /// BLAKE3 of `canonical`, computed once when the record is made: records are read many
     /// times from the record cache, and hashing each read was 7 % of a reliability pass.
     id: AssertionId,
@@ -45,6 +46,16 @@ impl StoredRecord {
     /// The record's id: the BLAKE3 of its canonical bytes.
     pub fn id(&self) -> AssertionId {
         self.id
+    }
+
+    /// The body's canonical bytes (what the id hashes and the signature covers).
+    pub fn canonical(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// The canonical bytes, taking the record apart.
+    pub fn into_canonical(self) -> Vec<u8> {
+        self.canonical
     }
 
     /// The typed assertion, with the widest limits (stored records passed stricter ones);

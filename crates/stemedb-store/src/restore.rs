@@ -66,7 +66,7 @@ impl Store {
                     sequence,
                     stored.recorded_at,
                     &stored.signature,
-                    &stored.canonical,
+                    stored.canonical(),
                 ),
             );
             reapply(shared, &mut batch, &mut bound_agents, &stored, &record);

@@ -41,7 +41,7 @@ fn an_intact_record_round_trips() {
         record.recorded_at,
         Timestamp::from_micros(1_700_000_000_000_000)
     );
-    assert!(record.canonical.starts_with(b"{\"agent_id\""));
+    assert!(record.canonical().starts_with(b"{\"agent_id\""));
 }
 
 #[test]

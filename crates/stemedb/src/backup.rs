@@ -152,7 +152,7 @@ fn check_signature(manifest: &Manifest, value: &Value, trust: &Trust) -> Result<
 
 /// One `records.jsonl` line.
 pub fn record_line(stored: &StoredRecord) -> String {
-    let canonical = String::from_utf8_lossy(&stored.canonical);
+    let canonical = String::from_utf8_lossy(stored.canonical());
     format!(
         "{}\n",
         json!({

@@ -532,7 +532,7 @@ impl Db {
             return Ok(record);
         }
         if let Some(stored) = self.store.get_by_sequence(record.sequence)? {
-            record.canonical = stored.canonical;
+            record.canonical = stored.into_canonical();
             Ok(record)
         } else {
             Err(DbError::Internal("a ranked record vanished from the log"))

@@ -92,7 +92,7 @@ impl RecordView {
             sequence: stored.sequence,
             reason,
         };
-        let fields: LensFields = serde_json::from_slice(&stored.canonical)
+        let fields: LensFields = serde_json::from_slice(stored.canonical())
             .map_err(|e| corrupt(format!("body is not a valid assertion: {e}")))?;
         let timestamp = Timestamp::parse_field(&fields.timestamp, "timestamp")
             .map_err(|e| corrupt(e.to_string()))?;
@@ -101,7 +101,7 @@ impl RecordView {
             sequence: stored.sequence,
             recorded_at: stored.recorded_at,
             signature: stored.signature,
-            canonical: stored.canonical,
+            canonical: stored.into_canonical(),
             lifecycle: Lifecycle::ACTIVE,
             timestamp,
             confidence: fields.confidence.unwrap_or(1.0),

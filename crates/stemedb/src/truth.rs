@@ -321,7 +321,7 @@ impl Db {
             scanned += 1;
             // Sequences are dense up to the last one: a hole is damage, named as such.
             let stored = self.logged(sequence, "below the last sequence")?;
-            if !contains(&stored.canonical, marker.as_bytes()) {
+            if !contains(stored.canonical(), marker.as_bytes()) {
                 continue;
             }
             let signed = stored.parse()?;
@@ -425,7 +425,7 @@ const QUARANTINE_PAGE: usize = 10_000;
 /// The control meaning of a stored record (`None` for ordinary or unreadable bodies).
 pub(crate) fn control_of(stored: &StoredRecord) -> Option<Control> {
     SignedAssertion::from_canonical(
-        &stored.canonical,
+        stored.canonical(),
         stored.signature,
         &stemedb_core::Limits::default(),
     )
