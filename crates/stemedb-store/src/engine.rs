@@ -435,8 +435,10 @@ fn keyspace_options() -> KeyspaceCreateOptions {
 
 /// Options of `by_subject`, which every query reads by a range scan of one group (a seek in
 /// one table of each level): restart points every 2 keys in its data blocks (fjall's default
-/// is 10 to 16, which a seek then decodes one by one) and every level's index blocks pinned
-/// in memory (by default only the first two levels'). Measured on a 1 M store made with each:
+/// is 10 to 16, which a seek then decodes one by one) and index blocks pinned in memory at
+/// every level (by default L0 and L1; from L3 on fjall partitions the index, and pinning does
+/// not apply there, so this adds L2's, a few MB at 10 M records, outside `cache_bytes`).
+/// Measured on a 1 M store made with each:
 /// 7 % less server CPU per winner query (docs/benchmarks.md, "Twelfth session"), 0.6 % more
 /// disk. Fixed when the directory is created: stores made before keep fjall's defaults.
 fn group_index_options() -> KeyspaceCreateOptions {

@@ -40,6 +40,7 @@ pub use space::{SyncHook, free_bytes};
 pub use stats::{CommitStats, EngineBacklog};
 pub use store::{FORMAT_VERSION, Store, StreamEntry};
 pub use truth::{
-    Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Stage, StageAt, VoteTally,
+    Bound, Derived, Mark, MarkKind, QuarantineEntry, QuarantineRule, Stage, StageAt,
+    TRUTH_RULES_VERSION, VoteTally,
 };
 pub use writer::{AppendOutcome, AppendWait};

@@ -46,9 +46,7 @@ impl Store {
                 progress(sequence, last);
             }
         }
-        crate::truth::clear(shared)?;
-        crate::truth::recover(shared, last)?;
-        shared.sync()?;
+        crate::truth::rederive(shared, last)?;
         Ok(last)
     }
 }

@@ -89,8 +89,7 @@ impl Store {
         }
         shared.sync()?;
         shared.publish_durable(last);
-        crate::truth::clear(shared)?;
-        crate::truth::recover(shared, last)?;
+        crate::truth::rederive(shared, last)?;
         Ok(last)
     }
 }

@@ -86,18 +86,16 @@ impl Store {
         let slot = Arc::new(EngineSlot::new(engine.last_applied, engine.stream_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
-        // State derived under older rules is derived again (never by `check`, which writes
-        // nothing); the version is recorded only once the whole log is derived, so a crash in
-        // between derives again at the next open.
+        // State derived under older rules is derived again, except by an open that only
+        // reports (`check` without `--accept-loss`), which writes nothing; the rules' version is
+        // recorded only once the whole log is derived, so a crash in between derives again.
         let rederive = options.rederive_truth
             || (options.acknowledged_loss != AckLossPolicy::Report
                 && !crate::truth::rules_are_current(&shared)?);
         if rederive {
-            crate::truth::clear(&shared)?;
-        }
-        crate::truth::recover(&shared, last)?;
-        if rederive && options.acknowledged_loss != AckLossPolicy::Report {
-            crate::truth::mark_rules_current(&shared)?;
+            crate::truth::rederive(&shared, last)?;
+        } else {
+            crate::truth::recover(&shared, last)?;
         }
         // `recorded_at` never decreases, across opens too: the writer starts from the last
         // stored record's, so a clock stepped back (or a restore onto a slower clock) cannot

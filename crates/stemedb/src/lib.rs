@@ -40,8 +40,8 @@ pub use stemedb_core as core;
 pub use stemedb_lens::LensKind;
 pub use stemedb_store::{
     AckLossPolicy, AckedAtOpen, AppendOutcome, Bound, CheckReport, CommitStats, Derived,
-    EngineBacklog, QuarantineRule, Role, Stage, StoreError, StreamEntry, SyncHook, TruthPolicy,
-    VoteTally, free_bytes,
+    EngineBacklog, QuarantineRule, Role, Stage, StoreError, StreamEntry, SyncHook,
+    TRUTH_RULES_VERSION, TruthPolicy, VoteTally, free_bytes,
 };
 pub use truth::{AgentInfo, QuarantinedRecord, RetractionReach};
 

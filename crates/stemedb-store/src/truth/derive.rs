@@ -175,8 +175,8 @@ impl Deriver<'_> {
     }
 
     /// Writes a stage event of `target`. A held record's place in the review list follows its
-    /// stage: out of it (`Q` → `W`) when retracted, back (`W` → `Q`) when a reinstatement
-    /// returns it to quarantine.
+    /// stage: out of it (`Q` → `W`) when retracted or superseded, back (`W` → `Q`) when a
+    /// reinstatement returns it to quarantine.
     pub(super) fn event(
         &mut self,
         target: u64,
@@ -193,13 +193,13 @@ impl Deriver<'_> {
             encode_event(stage, kind, cause, micros),
         );
         match (stage, kind) {
-            (Stage::Retracted, _) => {
-                self.move_hold(target, TAG_QUARANTINE, TAG_HELD_WHILE_RETRACTED)
-            }
             (Stage::Quarantined, EventKind::Restore) => {
                 self.move_hold(target, TAG_HELD_WHILE_RETRACTED, TAG_QUARANTINE)
             }
-            _ => Ok(()),
+            // Held on arrival (`Q` follows), or a review (which removes `Q` itself).
+            (Stage::Quarantined, _) | (_, EventKind::Review) => Ok(()),
+            // Retracted or superseded: no longer waiting for a review.
+            _ => self.move_hold(target, TAG_QUARANTINE, TAG_HELD_WHILE_RETRACTED),
         }
     }
 

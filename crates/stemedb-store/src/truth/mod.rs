@@ -344,15 +344,13 @@ fn utf8_tail(key: &[u8], start: usize, index: &'static str) -> Result<String, St
         })
 }
 
-/// Removes every derived truth key and `last_derived_sequence`, so that `recover` derives the
-/// whole log again.
 /// The version of the rules that derive truth-maintenance state from the log. State derived
 /// under older rules is derived again when the store is opened for writing, so that it always
 /// equals what these rules derive from the log (the differential test's invariant, across
 /// upgrades too). History: 1 (no key) until December 2026; 2: a record arriving retracted is
 /// judged by the quarantine rules, and a held record leaves the review list while retracted
-/// (`TAG_HELD_WHILE_RETRACTED`).
-pub(crate) const TRUTH_RULES_VERSION: u64 = 2;
+/// (`TAG_HELD_WHILE_RETRACTED`); 3: and when superseded.
+pub const TRUTH_RULES_VERSION: u64 = 3;
 const META_TRUTH_RULES: &[u8] = b"truth_rules_version";
 
 /// Whether the derived state was made by [`TRUTH_RULES_VERSION`].
@@ -383,10 +381,25 @@ pub(crate) fn mark_rules_current(shared: &Shared) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) fn clear(shared: &Shared) -> Result<(), StoreError> {
+/// Derives the truth state again from the whole log: [`clear`], [`recover`], then records the
+/// rules' version. Used at open (older rules, or `rederive_truth`), by `rebuild-indexes` and by
+/// a restore.
+pub(crate) fn rederive(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
+    clear(shared)?;
+    recover(shared, last_applied)?;
+    mark_rules_current(shared)
+}
+
+/// Removes every derived truth key, `last_derived_sequence` and the rules' version, so that
+/// `recover` derives the whole log again. The two `meta` keys go first, made durable before
+/// any truth key is removed: a crash in the middle then leaves a store that the next open
+/// derives again, never half-cleared state marked current.
+fn clear(shared: &Shared) -> Result<(), StoreError> {
+    shared.ks().meta.remove(META_TRUTH_RULES)?;
+    shared.ks().meta.remove(META_LAST_DERIVED)?;
+    shared.sync()?;
     shared.new_subject_windows()?.clear();
     shared.clear_keyspace(&shared.ks().truth)?;
-    shared.ks().meta.remove(META_LAST_DERIVED)?;
     shared.sync()?;
     Ok(())
 }

@@ -393,14 +393,17 @@ pub(crate) fn quarantined(
     Ok(out)
 }
 
-/// The quarantine rule that holds the record at `sequence`, if it is in quarantine.
+/// The quarantine rule that holds (or held) the record at `sequence`: from the review list
+/// (`Q`), else from `W` (held while a retraction, or a supersession, holds it now; a read in
+/// the past may still see it quarantined).
 pub(crate) fn quarantine_rule(
     shared: &Shared,
     sequence: u64,
 ) -> Result<Option<QuarantineRule>, StoreError> {
-    Ok(shared
-        .ks()
-        .truth
-        .get(key1(TAG_QUARANTINE, sequence))?
-        .and_then(|v| v.first().copied().and_then(QuarantineRule::from_code)))
+    let truth = &shared.ks().truth;
+    let value = match truth.get(key1(TAG_QUARANTINE, sequence))? {
+        Some(v) => Some(v),
+        None => truth.get(key1(super::TAG_HELD_WHILE_RETRACTED, sequence))?,
+    };
+    Ok(value.and_then(|v| v.first().copied().and_then(QuarantineRule::from_code)))
 }
