@@ -362,4 +362,17 @@ fn differential_state_from_older_truth_rules_is_derived_again_at_open() {
         .unwrap();
     let version = meta.get("truth_rules_version").unwrap().expect("recorded");
     assert_eq!(version.as_ref(), stemedb::TRUTH_RULES_VERSION.to_be_bytes());
+    // State from a newer release's rules is refused, named, not re-derived backwards.
+    let newer = stemedb::TRUTH_RULES_VERSION + 1;
+    meta.insert("truth_rules_version", newer.to_be_bytes())
+        .unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+    drop((meta, db));
+    let clock = run.clock.clone() as std::sync::Arc<dyn stemedb::core::Clock>;
+    let refused = super::reopen(run.live_dir.path(), super::config(), clock).err();
+    let message = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("truth_rules_version") && message.contains("newer"),
+        "refused by name: {message}"
+    );
 }
