@@ -105,6 +105,12 @@ impl Store {
             }
             report.indexes.push((name, found, want));
         }
+        if self.slot_group_summaries() {
+            match crate::groups::check_summaries(&shared, &mut |text| report.problem(text)) {
+                Ok((found, want)) => report.indexes.push(("groups", found, want)),
+                Err(e) => report.problem(format!("index groups: cannot be read whole: {e}")),
+            }
+        }
         Ok(report)
     }
 

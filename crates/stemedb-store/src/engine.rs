@@ -4,7 +4,7 @@
 //! so that writes resume without a restart (docs/reliability.md, "disk full"). Readers take the
 //! engine from the slot per operation; while it is being reopened they wait, briefly.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -42,15 +42,17 @@ pub(crate) struct Keyspaces {
     pub by_source: Keyspace,
     pub agents: Keyspace,
     pub truth: Keyspace,
+    /// Each group's sequences under one key (`groups.rs`).
+    pub groups: Keyspace,
 }
 
 impl Keyspaces {
-    pub(crate) fn all(&self) -> [&Keyspace; 8] {
+    pub(crate) fn all(&self) -> [&Keyspace; 9] {
         self.named().map(|(_, keyspace)| keyspace)
     }
 
     /// Every keyspace with its name on disk.
-    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 8] {
+    pub(crate) fn named(&self) -> [(&'static str, &Keyspace); 9] {
         [
             ("meta", &self.meta),
             ("log", &self.log),
@@ -60,6 +62,7 @@ impl Keyspaces {
             ("by_source", &self.by_source),
             ("agents", &self.agents),
             ("truth", &self.truth),
+            ("groups", &self.groups),
         ]
     }
 }
@@ -233,6 +236,10 @@ pub(crate) struct EngineSlot {
     /// Cluster mode: the last stream sequence applied (0 for a store that never applied a
     /// replicated stream). Only the writer advances it, with the commit that applied it.
     stream_applied: Arc<AtomicU64>,
+    /// Whether the `groups` keyspace holds every group (format 4, or upgraded to it at this
+    /// open). False only for an open that reports and writes nothing (`check`) on a format 3
+    /// directory: readers then scan `by_subject`, and `check` leaves `groups` alone.
+    group_summaries: AtomicBool,
 }
 
 impl EngineSlot {
@@ -241,7 +248,18 @@ impl EngineSlot {
             current: RwLock::new(None),
             durable_seq: Arc::new(AtomicU64::new(durable_seq)),
             stream_applied: Arc::new(AtomicU64::new(stream_applied)),
+            group_summaries: AtomicBool::new(false),
         }
+    }
+
+    /// Whether readers may answer a group from its summary (`groups.rs`).
+    pub(crate) fn group_summaries(&self) -> bool {
+        self.group_summaries.load(Ordering::Acquire)
+    }
+
+    /// Marks the `groups` keyspace whole; only `Store::open` calls it.
+    pub(crate) fn set_group_summaries(&self) {
+        self.group_summaries.store(true, Ordering::Release);
     }
 
     /// The last stream sequence applied and durable (cluster mode).
@@ -350,6 +368,7 @@ impl Engine {
             by_source: keyspace("by_source")?,
             agents: keyspace("agents")?,
             truth: keyspace("truth")?,
+            groups: keyspace("groups")?,
         };
         let last_applied =
             read_u64(&ks.meta, META_LAST_APPLIED, "last_applied_sequence")?.unwrap_or(0);

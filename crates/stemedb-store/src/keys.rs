@@ -36,12 +36,19 @@ pub fn name_seq_prefix(name: &str) -> Vec<u8> {
 /// `subject 0x00 predicate 0x00 seq_be8`: serves exact subject+predicate, exact subject
 /// (prefix `subject 0x00`) and subject-prefix (prefix `drug/`) scans from one ordered keyspace.
 pub fn subject_predicate_key(subject: &str, predicate: &str, sequence: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(subject.len() + predicate.len() + 10);
+    let mut key = group_prefix(subject, predicate, 8);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// `subject 0x00 predicate 0x00`: the prefix of a group's `by_subject` keys, and its `groups`
+/// key; `room` more bytes are reserved.
+pub fn group_prefix(subject: &str, predicate: &str, room: usize) -> Vec<u8> {
+    let mut key = Vec::with_capacity(subject.len() + predicate.len() + 2 + room);
     key.extend_from_slice(subject.as_bytes());
     key.push(SEP);
     key.extend_from_slice(predicate.as_bytes());
     key.push(SEP);
-    key.extend_from_slice(&sequence.to_be_bytes());
     key
 }
 

@@ -6,6 +6,7 @@
 //! 1. `error`, then `codec`, `keys`, `space`, `acked`, `role`, `stats`, `options`, `cache`:
 //!    the record envelope, key layouts, settings and the value types the layers share;
 //! 2. `engine`: the open fjall database and what is kept beside it (`Shared`), in its slot;
+//!    then `groups`, each group's sequences under one key, read and kept over the engine;
 //! 3. `truth`: truth maintenance, derived from the log and read back;
 //! 4. `writer`: the group-committing writer thread and the apply path;
 //! 5. `store`: the public `Store`, which starts the writer and serves reads;
@@ -18,6 +19,7 @@ mod check;
 mod codec;
 mod engine;
 mod error;
+mod groups;
 mod keys;
 mod options;
 mod rebuild;

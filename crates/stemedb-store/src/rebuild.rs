@@ -9,6 +9,7 @@ use stemedb_core::SignedAssertion;
 use crate::codec::StoredRecord;
 use crate::engine::Shared;
 use crate::error::StoreError;
+use crate::groups::GroupOverlay;
 use crate::store::Store;
 use crate::writer::apply;
 
@@ -29,18 +30,20 @@ impl Store {
             &ks.by_agent,
             &ks.by_source,
             &ks.agents,
+            &ks.groups,
         ] {
             shared.clear_keyspace(keyspace)?;
         }
         shared.agent_keys()?.clear();
         let last = self.last_sequence();
-        let mut bound_agents: HashSet<String> = HashSet::new();
+        let mut reapply = Reapply::default();
         let mut batch = shared.batch();
         for sequence in 1..=last {
             let stored = shared.read_record(sequence)?;
             let record = stored.parse()?;
-            reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
+            reapply.record(shared, &mut batch, &stored, &record)?;
             if sequence.is_multiple_of(REBUILD_BATCH_RECORDS) || sequence == last {
+                reapply.flush(shared, &mut batch);
                 batch.commit()?;
                 batch = shared.batch();
                 progress(sequence, last);
@@ -51,19 +54,42 @@ impl Store {
     }
 }
 
-/// Re-applies one stored record through the writer's apply path, binding its agent when it is
-/// the agent's first record (as at ingest). Shared by rebuild and restore.
-pub(crate) fn reapply(
-    shared: &Shared,
-    batch: &mut OwnedWriteBatch,
-    bound_agents: &mut HashSet<String>,
-    stored: &StoredRecord,
-    record: &SignedAssertion,
-) {
-    if bound_agents.insert(record.body.agent_id.clone()) {
-        let mut value = record.body.public_key.to_bytes().to_vec();
-        value.extend_from_slice(&stored.sequence.to_be_bytes());
-        batch.insert(&shared.ks().agents, record.body.agent_id.as_bytes(), value);
+/// What re-applying records one by one carries between them: the agents already bound, and
+/// the group summaries the open batch changes. Shared by rebuild and restore.
+#[derive(Default)]
+pub(crate) struct Reapply {
+    bound_agents: HashSet<String>,
+    groups: GroupOverlay,
+}
+
+impl Reapply {
+    /// Re-applies one stored record through the writer's apply path, binding its agent when
+    /// it is the agent's first record (as at ingest).
+    pub(crate) fn record(
+        &mut self,
+        shared: &Shared,
+        batch: &mut OwnedWriteBatch,
+        stored: &StoredRecord,
+        record: &SignedAssertion,
+    ) -> Result<(), StoreError> {
+        if self.bound_agents.insert(record.body.agent_id.clone()) {
+            let mut value = record.body.public_key.to_bytes().to_vec();
+            value.extend_from_slice(&stored.sequence.to_be_bytes());
+            batch.insert(&shared.ks().agents, record.body.agent_id.as_bytes(), value);
+        }
+        let (sequence, recorded_at) = (stored.sequence, stored.recorded_at);
+        apply(
+            shared,
+            batch,
+            &mut self.groups,
+            sequence,
+            recorded_at,
+            record,
+        )
     }
-    apply(shared, batch, stored.sequence, stored.recorded_at, record);
+
+    /// Puts the group summaries changed since the last flush into `batch`, before its commit.
+    pub(crate) fn flush(&mut self, shared: &Shared, batch: &mut OwnedWriteBatch) {
+        self.groups.flush(shared, batch);
+    }
 }

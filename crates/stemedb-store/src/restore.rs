@@ -1,12 +1,10 @@
 //! Restoring records from a backup into an empty data directory, keeping each record's
 //! sequence, `recorded_at` and signature exactly, and the roles with the sequence after which
 //! they hold. Records go through the writer's own apply path; truth state is derived again.
-use std::collections::HashSet;
-
 use crate::codec::{StoredRecord, encode_record};
 use crate::error::StoreError;
 use crate::keys::{META_LAST_APPLIED, seq_key};
-use crate::rebuild::reapply;
+use crate::rebuild::Reapply;
 use crate::role::Role;
 use crate::store::Store;
 
@@ -47,7 +45,7 @@ impl Store {
         self.stop_writer()?;
         let engine = self.shared()?;
         let shared = &*engine;
-        let mut bound_agents: HashSet<String> = HashSet::new();
+        let mut reapply = Reapply::default();
         let mut batch = shared.batch();
         let mut last = 0u64;
         for stored in records {
@@ -69,15 +67,17 @@ impl Store {
                     stored.canonical(),
                 ),
             );
-            reapply(shared, &mut batch, &mut bound_agents, &stored, &record);
+            reapply.record(shared, &mut batch, &stored, &record)?;
             last = sequence;
             if last.is_multiple_of(10_000) {
+                reapply.flush(shared, &mut batch);
                 batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
                 batch.commit()?;
                 batch = shared.batch();
                 progress(last);
             }
         }
+        reapply.flush(shared, &mut batch);
         batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
         batch.commit()?;
         progress(last);

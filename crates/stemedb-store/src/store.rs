@@ -27,9 +27,9 @@ use crate::writer::{
 };
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
-pub const FORMAT_VERSION: u32 = 3;
-/// The one earlier format a build upgrades at open (docs/file-format.md, version history).
-const FORMAT_VERSION_UPGRADED: u32 = 2;
+pub const FORMAT_VERSION: u32 = 4;
+/// The earlier formats a build upgrades at open (docs/file-format.md, version history).
+const FORMAT_VERSIONS_UPGRADED: [u32; 2] = [2, 3];
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 /// Longest `close` waits for memtable flushes before giving up on them.
@@ -78,14 +78,22 @@ impl Store {
             options.acknowledged_loss,
         )?;
         // Only a directory that opens cleanly for writing is upgraded: `check` (which opens
-        // under `Report` and writes nothing) and a refused open leave format 2 as it was, so
-        // the release that wrote it can still open it.
-        if format == FORMAT_VERSION_UPGRADED && options.acknowledged_loss != AckLossPolicy::Report {
-            upgrade_format(dir, &engine)?;
+        // under `Report` and writes nothing) and a refused open leave an older format as it
+        // was, so the release that wrote it can still open it.
+        let upgrade =
+            format != FORMAT_VERSION && options.acknowledged_loss != AckLossPolicy::Report;
+        if upgrade && format == 2 {
+            engine.drop_retired_keyspaces()?;
         }
         let slot = Arc::new(EngineSlot::new(engine.last_applied, engine.stream_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
+        if upgrade {
+            upgrade_format(dir, &shared)?;
+        }
+        if format == FORMAT_VERSION || upgrade {
+            slot.set_group_summaries();
+        }
         // State derived under older rules is derived again, except by an open that only
         // reports (`check` without `--accept-loss`), which writes nothing; the rules' version is
         // recorded only once the whole log is derived, so a crash in between derives again.
@@ -277,6 +285,36 @@ impl Store {
         Ok((groups, false))
     }
 
+    /// Whether the `groups` keyspace is whole (see `EngineSlot::group_summaries`).
+    pub(crate) fn slot_group_summaries(&self) -> bool {
+        self.slot.group_summaries()
+    }
+
+    /// The sequences (≤ `sequence_max`, ascending) of the one group whose `by_subject` prefix
+    /// is `group` (`subject 0x00 predicate 0x00`); empty when it has none. One point read of
+    /// its summary (`groups.rs`); a large group, or a directory whose summaries are not whole
+    /// (an older format opened by `check`), is scanned in `by_subject` as `scan_groups` does.
+    pub fn group_sequences(&self, group: &[u8], sequence_max: u64) -> Result<Vec<u64>, StoreError> {
+        let bound = sequence_max.min(self.last_sequence());
+        if self.slot_group_summaries() {
+            let shared = self.shared()?;
+            match crate::groups::read(&shared, group)? {
+                None => return Ok(Vec::new()),
+                Some(crate::groups::Summary::Sequences(mut seqs)) => {
+                    seqs.retain(|s| *s <= bound);
+                    return Ok(seqs);
+                }
+                Some(crate::groups::Summary::Large) => {}
+            }
+        }
+        let (groups, _) = self.scan_groups(group, None, bound, 1, &|_| true)?;
+        Ok(groups
+            .into_iter()
+            .next()
+            .map(|(_, s)| s)
+            .unwrap_or_default())
+    }
+
     /// The sequence after which `agent` holds `role` (its grant record's, or a legacy
     /// grant's), if it does.
     pub fn role_granted_after(&self, role: Role, agent: &str) -> Result<Option<u64>, StoreError> {
@@ -427,11 +465,13 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     }
 }
 
-/// Format 2 → 3: the `by_valid_time` index, written for every record and never read, is
-/// dropped. The keyspace's removal is made durable before `FORMAT` says 3, so a crash in
-/// between leaves a format 2 directory that the next open upgrades again.
-fn upgrade_format(dir: &Path, engine: &Engine) -> Result<(), StoreError> {
-    engine.drop_retired_keyspaces()?;
+/// Format 2 → 3 dropped the `by_valid_time` index (written for every record, never read;
+/// the caller drops it); 3 → 4 adds the `groups` keyspace, built here from `by_subject`. Both
+/// are made durable before `FORMAT` says 4, so a crash in between leaves the old format, which
+/// the next open upgrades again (the build starts over).
+fn upgrade_format(dir: &Path, shared: &Shared) -> Result<(), StoreError> {
+    crate::groups::build(shared)?;
+    shared.sync()?;
     write_format(dir)
 }
 
@@ -465,7 +505,7 @@ fn check_or_write_format(dir: &Path) -> Result<u32, StoreError> {
                     key: "FORMAT",
                     reason: format!("unreadable contents {text:?}"),
                 })?;
-            if found != FORMAT_VERSION && found != FORMAT_VERSION_UPGRADED {
+            if found != FORMAT_VERSION && !FORMAT_VERSIONS_UPGRADED.contains(&found) {
                 return Err(StoreError::UnsupportedFormat {
                     found,
                     supported: FORMAT_VERSION,

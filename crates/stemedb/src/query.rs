@@ -153,6 +153,16 @@ fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, 
     Ok(key)
 }
 
+/// The one group a query names, when it names a subject (not a prefix) and a predicate.
+fn one_group(query: &Query) -> Option<GroupKey> {
+    let subject = query.subject.as_str();
+    let predicate = query.predicate.as_ref()?;
+    (!subject.ends_with('*')).then(|| GroupKey {
+        subject: subject.to_owned(),
+        predicate: predicate.clone(),
+    })
+}
+
 fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, DbError> {
     let raw = hex::decode(cursor)
         .ok()
@@ -315,9 +325,17 @@ impl Db {
         let predicate = query.predicate.clone();
         let keep = move |g: &GroupKey| predicate.as_deref().is_none_or(|p| g.predicate == p);
         let bound = self.read_bound(query.at_sequence, query.known_at, query.as_of)?;
-        let (scanned, more) =
-            self.store
-                .scan_groups(&prefix, start.as_deref(), bound.seq_max, limit, &keep)?;
+        let (scanned, more) = match one_group(query) {
+            // One named group, its summary read with one point read.
+            Some(group) if start.is_none() => {
+                let sequences = self.store.group_sequences(&prefix, bound.seq_max)?;
+                let found = (!sequences.is_empty()).then_some((group, sequences));
+                (found.into_iter().collect(), false)
+            }
+            _ => self
+                .store
+                .scan_groups(&prefix, start.as_deref(), bound.seq_max, limit, &keep)?,
+        };
         if scanned.iter().map(|(_, s)| s.len()).sum::<usize>() > records_max {
             return Ok(None);
         }

@@ -159,7 +159,7 @@ async fn a_format_2_directory_is_upgraded_by_a_server_and_keeps_every_record() {
     assert_eq!(answer.groups.len(), 1, "served after the upgrade");
     assert_eq!(answer.groups[0].winner.body.value, json!(7));
     let dir = server.stop().await;
-    assert_eq!(format_of(dir.path()), "stemedb-format 3\n");
+    assert_eq!(format_of(dir.path()), "stemedb-format 4\n");
     assert!(
         !has_keyspace(dir.path(), "by_valid_time"),
         "the retired index is gone"

@@ -25,6 +25,7 @@ mod disk;
 mod evidence;
 mod faults;
 mod grants;
+mod group_summaries;
 mod harness;
 mod http_origin;
 mod http_strict;

@@ -9,6 +9,7 @@ use super::{AppendOutcome, Job, WriterState};
 use crate::codec::encode_record;
 use crate::engine::Shared;
 use crate::error::StoreError;
+use crate::groups::GroupOverlay;
 use crate::keys::{decode_seq, name_seq_key, seq_key, subject_predicate_key};
 use crate::truth::Derived;
 
@@ -61,6 +62,7 @@ pub(super) fn decide_group<'j>(
             .collect::<Result<Vec<_>, _>>();
         outcomes.push(result);
     }
+    group.summaries.flush(shared, &mut batch);
     let stream_last = jobs
         .iter()
         .filter_map(|job| job.stream.as_ref().map(|s| s.last_stream_seq))
@@ -80,6 +82,7 @@ pub(super) fn decide_group<'j>(
 struct GroupState {
     ids: HashMap<AssertionId, u64>,
     agents: HashMap<String, [u8; 32]>,
+    summaries: GroupOverlay,
 }
 
 fn decide(
@@ -128,7 +131,7 @@ fn decide(
         group.agents.insert(agent.clone(), key);
     }
     group.ids.insert(record.id, sequence);
-    apply(shared, batch, sequence, now, record);
+    apply(shared, batch, &mut group.summaries, sequence, now, record)?;
     Ok(AppendOutcome::Appended {
         sequence,
         recorded_at: now,
@@ -162,10 +165,11 @@ fn bound_key(shared: &Shared, agent: &str) -> Result<Option<[u8; 32]>, StoreErro
 pub(crate) fn apply(
     shared: &Shared,
     batch: &mut OwnedWriteBatch,
+    groups: &mut GroupOverlay,
     seq: u64,
     recorded_at: Timestamp,
     record: &SignedAssertion,
-) {
+) -> Result<(), StoreError> {
     let ks = shared.ks();
     let body = &record.body;
     batch.insert(
@@ -177,14 +181,13 @@ pub(crate) fn apply(
     // Control records (stemedb:*) are not data: they are indexed by target in the truth
     // keyspace, never by subject, so ordinary queries do not return them.
     if body.control.is_none() {
-        batch.insert(
-            &ks.by_subject,
-            subject_predicate_key(&body.subject, &body.predicate, seq),
-            [],
-        );
+        let key = subject_predicate_key(&body.subject, &body.predicate, seq);
+        groups.add(shared, key[..key.len() - 8].to_vec(), seq)?;
+        batch.insert(&ks.by_subject, key, []);
     }
     batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
     for source in &body.sources {
         batch.insert(&ks.by_source, name_seq_key(source, seq), []);
     }
+    Ok(())
 }

@@ -1,0 +1,214 @@
+//! The `groups` keyspace (a named group's sequences in one point read) against the
+//! `by_subject` range scan it stands for. Seeded batches of writes whose groups cross the
+//! summary's size limit (64) are answered both ways after every batch, at the latest sequence
+//! and in the past: a query naming the group reads its summary; the same query without the
+//! predicate scans `by_subject` and is cut to the group. Then across a reopen, a rebuild, an
+//! upgrade from format 3 (the keyspace removed, `FORMAT` set back), with `check` holding the
+//! summaries to `by_subject`; a damaged summary is refused by name by a read and by `check`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use stemedb::core::{SecretKey, SplitMix64};
+use stemedb::{Db, DbConfig, DbError, LensKind, Query, StoreError, SystemClock};
+use stemedb_client::Draft;
+
+use crate::harness::open_retrying;
+
+/// Groups written; group 0 takes a share of every batch, so it passes the summary's limit.
+const GROUPS: u64 = 12;
+const BATCHES: u64 = 20;
+const BATCH_LEN: u64 = 12;
+/// A subject with a predicate of its own (the scan of the subject must cut it out).
+const SUBJECT: &str = "sum/s";
+
+fn subject(group: u64) -> String {
+    format!("{SUBJECT}{}", group / 2)
+}
+
+fn predicate(group: u64) -> String {
+    format!("p{}", group % 2)
+}
+
+fn open(dir: &Path) -> Db {
+    open_retrying(dir, DbConfig::default(), Arc::new(SystemClock))
+}
+
+/// A batch: each item in a random group (group 0 for every third), by one of four agents.
+fn batch(rng: &mut SplitMix64, keys: &[SecretKey], n: u64) -> Vec<Value> {
+    (0..BATCH_LEN)
+        .map(|i| {
+            let group = if i % 3 == 0 {
+                0
+            } else {
+                rng.next_u64() % GROUPS
+            };
+            let agent = (rng.next_u64() % 4) as usize;
+            let value = json!(n * BATCH_LEN + i);
+            Draft::new(
+                &format!("sum/agent-{agent}"),
+                &subject(group),
+                &predicate(group),
+                value,
+                "2026-01-01T00:00:00Z",
+            )
+            .sign(&keys[agent])
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Every record of a group, answered by the query's own path, as sequences.
+fn sequences(db: &Db, group: u64, named: bool, at: u64) -> Result<Vec<u64>, DbError> {
+    let mut query = Query::new(subject(group));
+    if named {
+        query.predicate = Some(predicate(group));
+    }
+    query.lens = LensKind::Recency;
+    query.include_superseded = true;
+    query.assertions_limit = Some(1_000);
+    query.at_sequence = Some(at);
+    let answer = db.query(&query)?;
+    let mut seqs: Vec<u64> = answer
+        .groups
+        .iter()
+        .filter(|g| g.predicate == predicate(group))
+        .flat_map(|g| g.assertions.iter().map(|r| r.sequence))
+        .collect();
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// Both paths answer every group alike, now and at two past sequences.
+fn check(db: &Db, label: &str) {
+    let last = db.last_sequence();
+    for at in [last, last / 2, 1] {
+        for group in 0..GROUPS {
+            let summary = sequences(db, group, true, at).unwrap();
+            let scan = sequences(db, group, false, at).unwrap();
+            assert_eq!(summary, scan, "{label}: group {group} at sequence {at}");
+        }
+    }
+}
+
+fn check_passes(db: &Db, label: &str) -> (u64, u64) {
+    let report = db.check(&mut |_, _| {}).unwrap();
+    assert!(report.ok(), "{label}: {:?}", report.problems);
+    let groups = report.indexes.iter().find(|(name, _, _)| *name == "groups");
+    let &(_, found, want) = groups.unwrap_or_else(|| panic!("{label}: groups not checked"));
+    assert_eq!(found, want, "{label}");
+    (found, want)
+}
+
+/// Writes the seeded batches, checking both paths after each; returns the open Db.
+fn written(dir: &Path, seed: u64) -> Db {
+    let mut rng = SplitMix64::new(seed);
+    let keys: Vec<SecretKey> = (0..4u8)
+        .map(|i| SecretKey::from_seed(&[i + 1; 32]))
+        .collect();
+    let db = open(dir);
+    for n in 0..BATCHES {
+        for result in db.ingest_batch(batch(&mut rng, &keys, n)).unwrap() {
+            result.unwrap();
+        }
+        check(&db, &format!("seed {seed:#x}, batch {n}"));
+    }
+    let large = sequences(&db, 0, true, db.last_sequence()).unwrap().len();
+    assert!(large > 64, "group 0 passes the summary's limit ({large})");
+    db
+}
+
+#[test]
+fn a_named_group_reads_its_summary_and_answers_as_the_scan() {
+    for seed in [0x6A0, 0x6A1, 0x6A2] {
+        let dir = tempfile::tempdir().unwrap();
+        drop(written(dir.path(), seed));
+        // `check` holds the log to the state found at open, so it runs on a reopened Db.
+        let db = open(dir.path());
+        check(&db, "reopened");
+        let (groups, _) = check_passes(&db, "reopened");
+        assert_eq!(groups, GROUPS, "one summary per group");
+        db.rebuild_indexes(&mut |_, _| {}).unwrap();
+        check(&db, "rebuilt");
+        check_passes(&db, "rebuilt");
+    }
+}
+
+fn format_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("FORMAT")).unwrap()
+}
+
+/// Removes the `groups` keyspace and says format 3, as a directory of the release before.
+fn make_format_3(dir: &Path) {
+    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let groups = db
+        .keyspace("groups", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    db.delete_keyspace(groups).unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+    drop(db);
+    std::fs::write(dir.join("FORMAT"), "stemedb-format 3\n").unwrap();
+}
+
+#[test]
+fn a_format_3_directory_gets_its_summaries_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(written(dir.path(), 0x6B0));
+    make_format_3(dir.path());
+    let db = open(dir.path());
+    assert_eq!(format_of(dir.path()), "stemedb-format 4\n");
+    check(&db, "upgraded");
+    let (groups, _) = check_passes(&db, "upgraded");
+    assert_eq!(groups, GROUPS);
+}
+
+/// Puts `value` as the summary of group 1 (`sum/s0`, `p1`).
+fn damage_summary(dir: &Path, value: &[u8]) {
+    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let groups = db
+        .keyspace("groups", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    groups.insert(b"sum/s0\0p1\0", value).unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+}
+
+#[test]
+fn a_damaged_summary_is_named_by_a_read_and_by_check() {
+    let cases: [(&str, &[u8], bool); 3] = [
+        ("not whole sequences", &[1, 2, 3], true),
+        (
+            "out of order",
+            &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 2],
+            true,
+        ),
+        // A sequence that is not the group's: the read cannot tell, `check` can.
+        ("another group's sequence", &[0, 0, 0, 0, 0, 0, 0, 1], false),
+    ];
+    for (name, value, read_refuses) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        drop(written(dir.path(), 0x6C0));
+        damage_summary(dir.path(), value);
+        let db = open(dir.path());
+        let read = sequences(&db, 1, true, db.last_sequence());
+        if read_refuses {
+            assert!(
+                matches!(
+                    read,
+                    Err(DbError::Store(StoreError::CorruptIndex {
+                        index: "groups",
+                        ..
+                    }))
+                ),
+                "{name}: {read:?}"
+            );
+        }
+        let report = db.check(&mut |_, _| {}).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains("groups")),
+            "{name}: {:?}",
+            report.problems
+        );
+    }
+}

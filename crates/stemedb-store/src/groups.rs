@@ -1,0 +1,330 @@
+//! The `groups` keyspace: each (subject, predicate) group's sequences under one key, so that a
+//! query naming one group reads them with one point read instead of a range scan of
+//! `by_subject`, which seeks a table in every level of the tree (a third of a winner query's
+//! server CPU at 1 M records; docs/benchmarks.md, "Thirteenth session").
+//!
+//! Key: the group's `by_subject` prefix, `subject 0x00 predicate 0x00`. Value: the group's
+//! sequences in ascending order, each a big-endian `u64`, at most [`GROUP_SEQUENCES_MAX`] of
+//! them; the empty value says the group has more, and a reader scans `by_subject` for them
+//! (a large group's records cost far more than that scan, and a bounded value keeps the
+//! writer's read-modify-write from growing with the group).
+//!
+//! Invariant (format 4 on, docs/file-format.md): every group with a key in `by_subject` has
+//! exactly one summary here, holding exactly its sequences (or the empty value when it has
+//! more than the maximum), and no other key exists. The writer keeps it in the same atomic
+//! batch as the records (`GroupOverlay`); an upgrade, a rebuild and a restore build it whole;
+//! `stemedb check` holds it to `by_subject` (`check_summaries`).
+use std::collections::HashMap;
+
+use fjall::OwnedWriteBatch;
+
+use crate::engine::Shared;
+use crate::error::StoreError;
+use crate::keys::{GroupKey, SEP, group_prefix};
+
+/// The most sequences a summary lists; a larger group's summary is the empty value.
+pub(crate) const GROUP_SEQUENCES_MAX: usize = 64;
+
+const INDEX: &str = "groups";
+
+/// What a group's summary says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Summary {
+    /// Every sequence of the group, ascending (1 to `GROUP_SEQUENCES_MAX` of them).
+    Sequences(Vec<u64>),
+    /// More than `GROUP_SEQUENCES_MAX`: read `by_subject`.
+    Large,
+}
+
+impl Summary {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            Summary::Sequences(seqs) => seqs.iter().flat_map(|s| s.to_be_bytes()).collect(),
+            Summary::Large => Vec::new(),
+        }
+    }
+
+    /// Decodes a stored summary, refusing (by name) a length that is not whole sequences, too
+    /// many of them, or sequences out of order.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Summary, StoreError> {
+        let bad = |reason: String| StoreError::CorruptIndex {
+            index: INDEX,
+            reason,
+        };
+        if bytes.is_empty() {
+            return Ok(Summary::Large);
+        }
+        if !bytes.len().is_multiple_of(8) || bytes.len() / 8 > GROUP_SEQUENCES_MAX {
+            return Err(bad(format!("a summary of {} bytes", bytes.len())));
+        }
+        let mut seqs = Vec::with_capacity(bytes.len() / 8);
+        for chunk in bytes.chunks_exact(8) {
+            let mut be = [0u8; 8];
+            be.copy_from_slice(chunk);
+            let seq = u64::from_be_bytes(be);
+            if seqs.last().is_some_and(|last| *last >= seq) {
+                return Err(bad(format!("sequence {seq} out of order in a summary")));
+            }
+            seqs.push(seq);
+        }
+        Ok(Summary::Sequences(seqs))
+    }
+
+    /// The summary with `sequence` added (the writer adds in ascending order).
+    fn with(self, sequence: u64) -> Result<Summary, StoreError> {
+        match self {
+            Summary::Large => Ok(Summary::Large),
+            Summary::Sequences(mut seqs) => {
+                if seqs.last().is_some_and(|last| *last >= sequence) {
+                    return Err(StoreError::CorruptIndex {
+                        index: INDEX,
+                        reason: format!("sequence {sequence} added after a later one"),
+                    });
+                }
+                if seqs.len() == GROUP_SEQUENCES_MAX {
+                    return Ok(Summary::Large);
+                }
+                seqs.push(sequence);
+                Ok(Summary::Sequences(seqs))
+            }
+        }
+    }
+}
+
+/// A group's summary as committed (`None`: no record in the group).
+pub(crate) fn read(shared: &Shared, key: &[u8]) -> Result<Option<Summary>, StoreError> {
+    match shared.ks().groups.get(key)? {
+        Some(bytes) => Summary::decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The summaries one write batch changes, so that records of one group in one batch see each
+/// other (a batch is not readable before its commit). Written into the batch by `flush`.
+#[derive(Default)]
+pub(crate) struct GroupOverlay {
+    pending: HashMap<Vec<u8>, Summary>,
+}
+
+impl GroupOverlay {
+    /// Adds `sequence` to the summary of the group `key`.
+    pub(crate) fn add(
+        &mut self,
+        shared: &Shared,
+        key: Vec<u8>,
+        sequence: u64,
+    ) -> Result<(), StoreError> {
+        let current = match self.pending.remove(&key) {
+            Some(summary) => summary,
+            None => read(shared, &key)?.unwrap_or(Summary::Sequences(Vec::new())),
+        };
+        let next = current.with(sequence)?;
+        self.pending.insert(key, next);
+        Ok(())
+    }
+
+    /// Writes every changed summary into `batch` and empties the overlay. Every pending
+    /// summary had a sequence added, so none is the empty list (which would encode as large).
+    pub(crate) fn flush(&mut self, shared: &Shared, batch: &mut OwnedWriteBatch) {
+        for (key, summary) in self.pending.drain() {
+            debug_assert!(summary != Summary::Sequences(Vec::new()));
+            batch.insert(&shared.ks().groups, key, summary.encode());
+        }
+    }
+}
+
+/// Summaries written per batch while building.
+const BUILD_BATCH_GROUPS: usize = 10_000;
+
+/// Builds the whole keyspace from `by_subject` (an upgrade from format 3): clears it first,
+/// since a build cut short leaves a part. Returns the number of groups.
+pub(crate) fn build(shared: &Shared) -> Result<u64, StoreError> {
+    let ks = shared.ks();
+    shared.clear_keyspace(&ks.groups)?;
+    let mut batch = shared.batch();
+    let mut written = 0u64;
+    for group in GroupRuns::new(ks.by_subject.iter()) {
+        let (key, seqs) = group?;
+        batch.insert(&ks.groups, key, summary_of(seqs).encode());
+        written += 1;
+        if batch.len() >= BUILD_BATCH_GROUPS {
+            batch.commit()?;
+            batch = shared.batch();
+        }
+    }
+    batch.commit()?;
+    Ok(written)
+}
+
+/// The summary a group of these sequences (ascending) has.
+fn summary_of(seqs: Vec<u64>) -> Summary {
+    if seqs.len() > GROUP_SEQUENCES_MAX {
+        Summary::Large
+    } else {
+        Summary::Sequences(seqs)
+    }
+}
+
+/// Holds the keyspace to `by_subject` (the invariant above): names each group whose summary
+/// is missing, differs or is damaged, and each summary without a group. Returns the number
+/// of summaries found and of groups in `by_subject`.
+pub(crate) fn check_summaries(
+    shared: &Shared,
+    problem: &mut dyn FnMut(String),
+) -> Result<(u64, u64), StoreError> {
+    let ks = shared.ks();
+    let (mut found, mut want) = (0u64, 0u64);
+    let mut summaries = ks.groups.iter();
+    let mut next_summary = || -> Result<Option<KeyValue>, StoreError> {
+        match summaries.next() {
+            Some(guard) => {
+                let (key, value) = guard.into_inner()?;
+                Ok(Some((key.to_vec(), value.to_vec())))
+            }
+            None => Ok(None),
+        }
+    };
+    let mut summary = next_summary()?;
+    for group in GroupRuns::new(ks.by_subject.iter()) {
+        let (key, seqs) = group?;
+        want += 1;
+        while let Some((k, _)) = summary.as_ref().filter(|(k, _)| *k < key) {
+            problem(format!(
+                "index groups: a summary for {} without records",
+                show(k)
+            ));
+            found += 1;
+            summary = next_summary()?;
+        }
+        match summary.take() {
+            Some((k, value)) if k == key => {
+                found += 1;
+                let want = summary_of(seqs);
+                match Summary::decode(&value) {
+                    Ok(have) if have == want => {}
+                    Ok(_) => problem(format!(
+                        "index groups: the summary of {} differs from by_subject",
+                        show(&key)
+                    )),
+                    Err(e) => problem(format!("{e} (group {})", show(&key))),
+                }
+                summary = next_summary()?;
+            }
+            other => {
+                problem(format!("index groups: no summary for {}", show(&key)));
+                summary = other;
+            }
+        }
+    }
+    while let Some((k, _)) = summary {
+        problem(format!(
+            "index groups: a summary for {} without records",
+            show(&k)
+        ));
+        found += 1;
+        summary = next_summary()?;
+    }
+    Ok((found, want))
+}
+
+/// A stored key and its value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A group key for a message: `subject/predicate`, lossy.
+fn show(key: &[u8]) -> String {
+    String::from_utf8_lossy(key.strip_suffix(&[SEP]).unwrap_or(key)).replace('\0', "/")
+}
+
+/// `by_subject` keys in order, folded into runs: one (group key, sequences) per group.
+struct GroupRuns<I> {
+    keys: I,
+    held: Option<(Vec<u8>, u64)>,
+}
+
+impl<I: Iterator<Item = fjall::Guard>> GroupRuns<I> {
+    fn new(keys: I) -> Self {
+        GroupRuns { keys, held: None }
+    }
+
+    fn next_key(&mut self) -> Option<Result<(Vec<u8>, u64), StoreError>> {
+        if let Some(held) = self.held.take() {
+            return Some(Ok(held));
+        }
+        let guard = self.keys.next()?;
+        Some(guard.key().map_err(StoreError::from).and_then(|key| {
+            let (group, seq) = GroupKey::parse(&key)?;
+            Ok((group_prefix(&group.subject, &group.predicate, 0), seq))
+        }))
+    }
+}
+
+impl<I: Iterator<Item = fjall::Guard>> Iterator for GroupRuns<I> {
+    type Item = Result<(Vec<u8>, Vec<u64>), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, first) = match self.next_key()? {
+            Ok(pair) => pair,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut seqs = vec![first];
+        while let Some(next) = self.next_key() {
+            match next {
+                Ok((k, seq)) if k == key => seqs.push(seq),
+                Ok(other) => {
+                    self.held = Some(other);
+                    break;
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok((key, seqs)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs(range: std::ops::RangeInclusive<u64>) -> Vec<u8> {
+        Summary::Sequences(range.collect()).encode()
+    }
+
+    /// `decode(bytes)`, then `with(add)`: the summary, or the damage it names.
+    fn check(name: &str, bytes: &[u8], add: u64, want: Result<Summary, &str>) {
+        let got = Summary::decode(bytes).and_then(|s| s.with(add));
+        match (got, want) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{name}"),
+            (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{name}: {e}"),
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn summaries_decode_grow_and_refuse_damage() {
+        let max = GROUP_SEQUENCES_MAX as u64;
+        let large = Summary::Large;
+        check("the empty value is large", &[], 1, Ok(Summary::Large));
+        check(
+            "one more",
+            &seqs(1..=3),
+            9,
+            Ok(Summary::Sequences(vec![1, 2, 3, 9])),
+        );
+        check("at the limit", &seqs(1..=max), max + 1, Ok(large.clone()));
+        check("large stays large", &large.encode(), 7, Ok(large));
+        check("not whole", &[0; 9], 1, Err("a summary of 9 bytes"));
+        check("too many", &seqs(1..=max + 1), max + 2, Err("a summary of"));
+        check(
+            "out of order",
+            &[seqs(5..=5), seqs(2..=2)].concat(),
+            9,
+            Err("out of order"),
+        );
+        check(
+            "added behind",
+            &seqs(1..=3),
+            3,
+            Err("added after a later one"),
+        );
+    }
+}
