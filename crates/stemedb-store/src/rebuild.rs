@@ -24,6 +24,7 @@ impl Store {
         let engine = self.shared()?;
         let shared = &*engine;
         let ks = shared.ks();
+        crate::store::mark_groups_unbuilt(self.dir())?;
         for keyspace in [
             &ks.ids,
             &ks.by_subject,
@@ -49,6 +50,8 @@ impl Store {
                 progress(sequence, last);
             }
         }
+        shared.sync()?;
+        crate::store::mark_groups_built(self.dir())?;
         crate::truth::rederive(shared, last)?;
         Ok(last)
     }

@@ -88,10 +88,12 @@ impl Store {
         let slot = Arc::new(EngineSlot::new(engine.last_applied, engine.stream_applied));
         let last = engine.last_applied;
         let shared = engine.into_shared(&slot, &options, acked, CommitStats::default());
-        if upgrade {
-            upgrade_format(dir, &shared)?;
-        }
-        if format == FORMAT_VERSION || upgrade {
+        // A build that fails (damage in `by_subject`, a full disk) leaves the old format and
+        // the summaries unread, so that the directory still opens: `check` names the damage
+        // and `rebuild-indexes` repairs it; the next open builds them again.
+        let summaries =
+            format == FORMAT_VERSION || (upgrade && upgrade_format(dir, &shared).is_ok());
+        if summaries {
             slot.set_group_summaries();
         }
         // State derived under older rules is derived again, except by an open that only
@@ -478,10 +480,25 @@ fn upgrade_format(dir: &Path, shared: &Shared) -> Result<(), StoreError> {
 /// Writes `FORMAT` with the current version through a temporary file and a rename, both
 /// fsynced, so that it is either the old contents or the new.
 fn write_format(dir: &Path) -> Result<(), StoreError> {
+    write_format_version(dir, FORMAT_VERSION)
+}
+
+/// Says format 3 until a rebuild or a restore has built the `groups` keyspace whole: one cut
+/// short leaves a directory whose next open builds it again from `by_subject`.
+pub(crate) fn mark_groups_unbuilt(dir: &Path) -> Result<(), StoreError> {
+    write_format_version(dir, 3)
+}
+
+/// Says format 4 again once the `groups` keyspace is whole.
+pub(crate) fn mark_groups_built(dir: &Path) -> Result<(), StoreError> {
+    write_format(dir)
+}
+
+fn write_format_version(dir: &Path, version: u32) -> Result<(), StoreError> {
     let path = dir.join(FORMAT_FILE);
     let temporary = dir.join("FORMAT.tmp");
     let mut file = File::create(&temporary).map_err(io_err(&temporary))?;
-    file.write_all(format!("stemedb-format {FORMAT_VERSION}\n").as_bytes())
+    file.write_all(format!("stemedb-format {version}\n").as_bytes())
         .map_err(io_err(&temporary))?;
     file.sync_all().map_err(io_err(&temporary))?;
     std::fs::rename(&temporary, &path).map_err(io_err(&path))?;

@@ -212,3 +212,42 @@ fn a_damaged_summary_is_named_by_a_read_and_by_check() {
         );
     }
 }
+
+/// A format 3 directory whose `by_subject` is damaged still opens (the build is skipped, the
+/// format stays 3, groups are scanned); `check` names the damage and `rebuild-indexes`
+/// repairs it, after which the next open builds the summaries.
+#[test]
+fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(written(dir.path(), 0x6D0));
+    make_format_3(dir.path());
+    {
+        let db = fjall::Database::builder(dir.path().join("engine"))
+            .open()
+            .unwrap();
+        let by_subject = db
+            .keyspace("by_subject", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        by_subject.insert(b"x", []).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let db = open(dir.path());
+    assert_eq!(format_of(dir.path()), "stemedb-format 3\n", "not upgraded");
+    assert!(
+        !sequences(&db, 3, true, db.last_sequence())
+            .unwrap()
+            .is_empty()
+    );
+    let report = db.check(&mut |_, _| {}).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("by_subject")),
+        "{:?}",
+        report.problems
+    );
+    db.rebuild_indexes(&mut |_, _| {}).unwrap();
+    assert_eq!(format_of(dir.path()), "stemedb-format 4\n", "rebuilt whole");
+    drop(db);
+    let db = open(dir.path());
+    check(&db, "repaired");
+    check_passes(&db, "repaired");
+}
