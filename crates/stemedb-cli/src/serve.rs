@@ -379,6 +379,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
                  Use this only for local development."
             );
         }
+        if let Some(reason) = db.format_upgrade_failed() {
+            tracing::warn!(
+                data_dir = %args.data_dir.display(),
+                "the data directory keeps its older on-disk format: its groups keyspace could \
+                 not be built ({reason}); queries naming a group scan the index instead. Run \
+                 `stemedb check`, then `stemedb rebuild-indexes` with the server stopped"
+            );
+        }
         tracing::info!(
             data_dir = %args.data_dir.display(),
             assertions = db.assertion_count(),

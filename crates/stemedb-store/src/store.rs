@@ -44,6 +44,8 @@ pub struct Store {
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
+    /// Why this open could not build the `groups` keyspace of an older format, if it tried.
+    upgrade_failed: Option<String>,
     _lock: File,
 }
 
@@ -91,9 +93,11 @@ impl Store {
         // A build that fails (damage in `by_subject`, a full disk) leaves the old format and
         // the summaries unread, so that the directory still opens: `check` names the damage
         // and `rebuild-indexes` repairs it; the next open builds them again.
-        let summaries =
-            format == FORMAT_VERSION || (upgrade && upgrade_format(dir, &shared).is_ok());
-        if summaries {
+        let upgraded = upgrade.then(|| upgrade_format(dir, &shared));
+        let upgrade_failed = upgraded
+            .as_ref()
+            .and_then(|r| r.as_ref().err().map(|e| e.to_string()));
+        if format == FORMAT_VERSION || matches!(upgraded, Some(Ok(()))) {
             slot.set_group_summaries();
         }
         // State derived under older rules is derived again, except by an open that only
@@ -138,6 +142,7 @@ impl Store {
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
             dir: dir.to_owned(),
+            upgrade_failed,
             _lock: lock,
         })
     }
@@ -285,6 +290,12 @@ impl Store {
             }
         }
         Ok((groups, false))
+    }
+
+    /// Why this open left an older format as it was (its `groups` keyspace could not be built,
+    /// so named groups are scanned), for the server to say at start.
+    pub fn format_upgrade_failed(&self) -> Option<&str> {
+        self.upgrade_failed.as_deref()
     }
 
     /// Whether the `groups` keyspace is whole (see `EngineSlot::group_summaries`).

@@ -140,6 +140,12 @@ impl Db {
         self.store.last_sequence()
     }
 
+    /// Why this open left an older on-disk format as it was (docs/file-format.md, version
+    /// 4): the directory serves, but `check` and `rebuild-indexes` are due.
+    pub fn format_upgrade_failed(&self) -> Option<&str> {
+        self.store.format_upgrade_failed()
+    }
+
     /// How long opening this database took (journal replay and truth recovery included).
     pub fn opened_in(&self) -> std::time::Duration {
         self.opened_in

@@ -159,6 +159,7 @@ fn a_format_3_directory_gets_its_summaries_at_open() {
     make_format_3(dir.path());
     let db = open(dir.path());
     assert_eq!(format_of(dir.path()), "stemedb-format 4\n");
+    assert_eq!(db.format_upgrade_failed(), None);
     check(&db, "upgraded");
     let (groups, _) = check_passes(&db, "upgraded");
     assert_eq!(groups, GROUPS);
@@ -233,6 +234,8 @@ fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
     }
     let db = open(dir.path());
     assert_eq!(format_of(dir.path()), "stemedb-format 3\n", "not upgraded");
+    let why = db.format_upgrade_failed().unwrap_or_default();
+    assert!(why.contains("by_subject"), "the open says why: {why:?}");
     assert!(
         !sequences(&db, 3, true, db.last_sequence())
             .unwrap()
