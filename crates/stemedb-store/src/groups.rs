@@ -100,36 +100,99 @@ pub(crate) fn read(shared: &Shared, key: &[u8]) -> Result<Option<Summary>, Store
 }
 
 /// The summaries one write batch changes, so that records of one group in one batch see each
-/// other (a batch is not readable before its commit). Written into the batch by `flush`.
+/// other (a batch is not readable before its commit). Written into the batch by `write` (the
+/// writer, which then hands them to its `SummaryCache`) or `flush` (rebuild and restore).
 #[derive(Default)]
 pub(crate) struct GroupOverlay {
     pending: HashMap<Vec<u8>, Summary>,
 }
 
 impl GroupOverlay {
-    /// Adds `sequence` to the summary of the group `key`.
+    /// Adds `sequence` to the summary of the group `key`: the batch's own, else the one
+    /// `known` holds, else the committed one.
     pub(crate) fn add(
         &mut self,
         shared: &Shared,
+        known: Option<&SummaryCache>,
         key: Vec<u8>,
         sequence: u64,
     ) -> Result<(), StoreError> {
         let current = match self.pending.remove(&key) {
             Some(summary) => summary,
-            None => read(shared, &key)?.unwrap_or(Summary::Sequences(Vec::new())),
+            None => match known.and_then(|cache| cache.entries.get(&key)) {
+                Some(summary) => summary.clone(),
+                None => read(shared, &key)?.unwrap_or(Summary::Sequences(Vec::new())),
+            },
         };
         let next = current.with(sequence)?;
         self.pending.insert(key, next);
         Ok(())
     }
 
-    /// Writes every changed summary into `batch` and empties the overlay. Every pending
-    /// summary had a sequence added, so none is the empty list (which would encode as large).
-    pub(crate) fn flush(&mut self, shared: &Shared, batch: &mut OwnedWriteBatch) {
-        for (key, summary) in self.pending.drain() {
-            debug_assert!(summary != Summary::Sequences(Vec::new()));
-            batch.insert(&shared.ks().groups, key, summary.encode());
+    /// Writes every changed summary into `batch`, keeping them. Every pending summary had a
+    /// sequence added, so none is the empty list (which would encode as large).
+    pub(crate) fn write(&self, shared: &Shared, batch: &mut OwnedWriteBatch) {
+        for (key, summary) in &self.pending {
+            debug_assert!(*summary != Summary::Sequences(Vec::new()));
+            batch.insert(&shared.ks().groups, key.clone(), summary.encode());
         }
+    }
+
+    /// Writes every changed summary into `batch` and empties the overlay.
+    pub(crate) fn flush(&mut self, shared: &Shared, batch: &mut OwnedWriteBatch) {
+        self.write(shared, batch);
+        self.pending.clear();
+    }
+}
+
+/// The summaries the writer last wrote, so that a group's next record needs no read of
+/// `groups`: that read (a memtable search, then the tables' filters) was a fifth of the
+/// writer's time during batch ingest (docs/benchmarks.md, "Thirteenth session"). Bounded by
+/// bytes and dropped whole when full (it refills as groups are written again).
+///
+/// Invariant: every entry is the value `groups` durably holds for its key. It holds because
+/// entries go in only once the group commit that wrote them is durable (`absorb`), the writer
+/// drops them all when a commit fails, and a summary is a function of the log alone, so a
+/// rebuild or a reopen writes or finds the same value.
+#[derive(Default)]
+pub(crate) struct SummaryCache {
+    entries: HashMap<Vec<u8>, Summary>,
+    bytes: usize,
+}
+
+impl SummaryCache {
+    /// Bytes of keys and sequences kept (plus `ENTRY_OVERHEAD_BYTES` an entry) before the
+    /// cache is dropped whole.
+    const BYTES_MAX: usize = 64 * 1024 * 1024;
+    const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+    /// Takes in the summaries of a durable group commit.
+    pub(crate) fn absorb(&mut self, overlay: GroupOverlay) {
+        for (key, summary) in overlay.pending {
+            let bytes = Self::weight(&key, &summary);
+            if self.bytes + bytes > Self::BYTES_MAX {
+                self.clear();
+            }
+            let old = self
+                .entries
+                .get(&key)
+                .map_or(0, |old| Self::weight(&key, old));
+            self.bytes = self.bytes + bytes - old;
+            self.entries.insert(key, summary);
+        }
+    }
+
+    fn weight(key: &[u8], summary: &Summary) -> usize {
+        let sequences = match summary {
+            Summary::Sequences(seqs) => seqs.len() * 8,
+            Summary::Large => 0,
+        };
+        key.len() + sequences + Self::ENTRY_OVERHEAD_BYTES
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
     }
 }
 

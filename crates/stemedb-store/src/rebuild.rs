@@ -85,6 +85,7 @@ impl Reapply {
             shared,
             batch,
             &mut self.groups,
+            None,
             sequence,
             recorded_at,
             record,

@@ -17,6 +17,7 @@ use stemedb_core::{SignedAssertion, Timestamp};
 use crate::acked::AckMark;
 use crate::engine::{EngineSlot, Shared, reopen};
 use crate::error::StoreError;
+use crate::groups::SummaryCache;
 use crate::options::StoreOptions;
 use crate::space::free_bytes;
 use crate::truth::Derived;
@@ -79,6 +80,8 @@ struct WriterState {
     dir: PathBuf,
     /// The last stream sequence applied (cluster mode), advanced after each durable commit.
     stream_applied: Arc<AtomicU64>,
+    /// Group summaries known durable (see its invariant).
+    summaries: SummaryCache,
 }
 
 /// Free bytes a full disk must have again before the writer reopens the engine.
@@ -110,6 +113,7 @@ pub(crate) fn run_writer(
         mark: start.mark,
         dir: shared.dir().to_owned(),
         stream_applied: start.stream_applied,
+        summaries: SummaryCache::default(),
     };
     let mut engine = Some(shared);
     while let Ok(first) = receiver.recv() {

@@ -9,7 +9,7 @@ use super::{AppendOutcome, Job, WriterState};
 use crate::codec::encode_record;
 use crate::engine::Shared;
 use crate::error::StoreError;
-use crate::groups::GroupOverlay;
+use crate::groups::{GroupOverlay, SummaryCache};
 use crate::keys::{decode_seq, name_seq_key, seq_key, subject_predicate_key};
 use crate::truth::Derived;
 
@@ -25,6 +25,8 @@ pub(super) struct Decided<'j> {
     pub(super) last_recorded_at: Timestamp,
     /// The highest stream position among the group's replicated jobs (cluster mode).
     pub(super) stream_last: Option<u64>,
+    /// The group summaries the batch writes, for the writer's cache once it is durable.
+    pub(super) summaries: GroupOverlay,
 }
 
 /// Decides every record of the group in order, assigning sequences and `recorded_at` to the
@@ -62,7 +64,7 @@ pub(super) fn decide_group<'j>(
             .collect::<Result<Vec<_>, _>>();
         outcomes.push(result);
     }
-    group.summaries.flush(shared, &mut batch);
+    group.summaries.write(shared, &mut batch);
     let stream_last = jobs
         .iter()
         .filter_map(|job| job.stream.as_ref().map(|s| s.last_stream_seq))
@@ -74,6 +76,7 @@ pub(super) fn decide_group<'j>(
         start_seq,
         last_recorded_at: floor,
         stream_last,
+        summaries: group.summaries,
     }
 }
 
@@ -131,7 +134,16 @@ fn decide(
         group.agents.insert(agent.clone(), key);
     }
     group.ids.insert(record.id, sequence);
-    apply(shared, batch, &mut group.summaries, sequence, now, record)?;
+    let known = Some(&state.summaries);
+    apply(
+        shared,
+        batch,
+        &mut group.summaries,
+        known,
+        sequence,
+        now,
+        record,
+    )?;
     Ok(AppendOutcome::Appended {
         sequence,
         recorded_at: now,
@@ -166,6 +178,7 @@ pub(crate) fn apply(
     shared: &Shared,
     batch: &mut OwnedWriteBatch,
     groups: &mut GroupOverlay,
+    known: Option<&SummaryCache>,
     seq: u64,
     recorded_at: Timestamp,
     record: &SignedAssertion,
@@ -182,7 +195,7 @@ pub(crate) fn apply(
     // keyspace, never by subject, so ordinary queries do not return them.
     if body.control.is_none() {
         let key = subject_predicate_key(&body.subject, &body.predicate, seq);
-        groups.add(shared, key[..key.len() - 8].to_vec(), seq)?;
+        groups.add(shared, known, key[..key.len() - 8].to_vec(), seq)?;
         batch.insert(&ks.by_subject, key, []);
     }
     batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);

@@ -61,12 +61,16 @@ pub(super) fn commit_group(
         start_seq,
         last_recorded_at,
         stream_last,
+        summaries,
     } = decided;
     // A replicated group commits even without a new record: its stream position must be
     // durable, or a restart would apply (harmlessly, but needlessly) the same entries again.
     let derived = if state.next_seq > start_seq || stream_last.is_some() {
         match make_durable(shared, state, options, batch, &applied, stream_last) {
-            Ok(derived) => derived,
+            Ok(derived) => {
+                state.summaries.absorb(summaries);
+                derived
+            }
             Err(e) => return fail_after(shared, state, jobs, options, &e),
         }
     } else {
@@ -201,6 +205,7 @@ fn fail_after(
     options: &StoreOptions,
     e: &StoreError,
 ) {
+    state.summaries.clear();
     let disk_full = is_out_of_space(e) || poisoned_by_full_disk(shared, options, e);
     let reason = if disk_full {
         format!("the disk holding {} is full: {e}", shared.dir().display())
