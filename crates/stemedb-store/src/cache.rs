@@ -27,6 +27,57 @@ pub(crate) struct TruthCache {
     pub trust_latest: Option<(u64, Arc<TrustMap>)>,
     /// The truth keyspace's rare markers that derivation asks about for every record.
     pub markers: RareMarkers,
+    /// Which records may have stage events (`H` keys).
+    pub events: EventBits,
+}
+
+/// The records that have stage events (`H` keys in the truth keyspace), one bit per sequence,
+/// so that reading the stage of a record that never changed stage (almost every record) costs
+/// no engine read: that read, a point lookup through every table's filter, was 6 % of a winner
+/// query's server CPU at 1 M stored (docs/benchmarks.md, "Thirteenth session"). Memory is one
+/// bit per sequence up to the highest staged one (1.25 MB at 10 M).
+///
+/// Invariant, one-sided as `RareMarkers`: every `H` key that the truth keyspace or a pending
+/// derivation batch holds has its bit set, so a clear bit means the record has no stage
+/// event; a set bit without a key (its batch failed to commit) costs an engine read. This
+/// holds because only derivation writes `H` keys, each write sets its bit first, the keys are
+/// removed only by `truth::clear` (after which `truth::recover` builds a new cache), and
+/// `truth::recover` loads every one at open. Sequences from `SEQUENCES_MAX` on are always read.
+#[derive(Debug, Default)]
+pub(crate) struct EventBits {
+    words: Vec<u64>,
+}
+
+impl EventBits {
+    /// Sequences covered (a bound on memory: 128 MiB at most).
+    const SEQUENCES_MAX: u64 = 1 << 30;
+
+    /// False only when `sequence` certainly has no stage event.
+    pub(crate) fn may_have(&self, sequence: u64) -> bool {
+        if sequence >= Self::SEQUENCES_MAX {
+            return true;
+        }
+        let word = self
+            .words
+            .get((sequence / 64) as usize)
+            .copied()
+            .unwrap_or(0);
+        word >> (sequence % 64) & 1 == 1
+    }
+
+    /// Records that `sequence` has (or is about to have) a stage event.
+    pub(crate) fn set(&mut self, sequence: u64) {
+        if sequence >= Self::SEQUENCES_MAX {
+            return;
+        }
+        let index = (sequence / 64) as usize;
+        if self.words.len() <= index {
+            self.words.resize(index + 1, 0);
+        }
+        if let Some(word) = self.words.get_mut(index) {
+            *word |= 1 << (sequence % 64);
+        }
+    }
 }
 
 /// Keys of the truth keyspace's rare markers that derivation asks about for every record: `X`

@@ -185,6 +185,10 @@ impl Deriver<'_> {
         cause: u64,
         micros: i64,
     ) -> Result<(), StoreError> {
+        // The bit first (`EventBits`: a poisoned lock fails every later read of it too).
+        if let Ok(mut cache) = self.shared.truth_cache_mut() {
+            cache.events.set(target);
+        }
         self.batch
             .insert(&self.shared.ks().truth, key1(TAG_HAS_EVENTS, target), []);
         self.batch.insert(

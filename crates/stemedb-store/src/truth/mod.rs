@@ -312,6 +312,11 @@ fn load_cache(shared: &Shared) -> Result<(), StoreError> {
             cache.markers.add(&guard.key()?);
         }
     }
+    for guard in shared.ks().truth.prefix([TAG_HAS_EVENTS]) {
+        cache
+            .events
+            .set(tail_u64(&guard.key()?, "truth/has-events")?);
+    }
     *shared.truth_cache_mut()? = cache;
     Ok(())
 }

@@ -156,6 +156,9 @@ pub(crate) fn stage_event(
     target: u64,
     bound: Bound,
 ) -> Result<Option<Event>, StoreError> {
+    if !shared.truth_cache()?.events.may_have(target) {
+        return Ok(None);
+    }
     if shared
         .ks()
         .truth
