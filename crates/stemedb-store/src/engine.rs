@@ -92,6 +92,9 @@ pub(crate) struct Shared {
     log_last_at_open: u64,
     /// Decoded log records (see its invariant).
     records: RecordCache,
+    /// Bumped by each rebuild of the `groups` keyspace; the writer's `SummaryCache` is dropped
+    /// when it sees a new value (see its invariant).
+    groups_rebuilds: AtomicU64,
 }
 
 impl Shared {
@@ -149,6 +152,16 @@ impl Shared {
         self.new_subjects
             .lock()
             .map_err(|_| StoreError::ShuttingDown)
+    }
+
+    /// How many times `groups` was rebuilt in this engine's life.
+    pub(crate) fn groups_rebuilds(&self) -> u64 {
+        self.groups_rebuilds.load(Ordering::Acquire)
+    }
+
+    /// Says that `groups` is being rebuilt: what the writer remembers of it is void.
+    pub(crate) fn note_groups_rebuild(&self) {
+        self.groups_rebuilds.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The agents' bound keys as far as the writer has read them.
@@ -405,6 +418,7 @@ impl Engine {
             acked_at_open,
             log_last_at_open: self.log_last,
             records: RecordCache::new(options.cache_bytes / RECORD_CACHE_SHARE),
+            groups_rebuilds: AtomicU64::new(0),
         })
     }
 }

@@ -152,12 +152,15 @@ impl GroupOverlay {
 ///
 /// Invariant: every entry is the value `groups` durably holds for its key. It holds because
 /// entries go in only once the group commit that wrote them is durable (`absorb`), the writer
-/// drops them all when a commit fails, and a summary is a function of the log alone, so a
-/// rebuild or a reopen writes or finds the same value.
+/// drops them all when a commit fails, and drops them when a rebuild has rewritten `groups`
+/// (`Shared::groups_rebuilds` moved on: `check_rebuilds`), since what the writer extended
+/// before a rebuild may have been a damaged or partial summary.
 #[derive(Default)]
 pub(crate) struct SummaryCache {
     entries: HashMap<Vec<u8>, Summary>,
     bytes: usize,
+    /// `Shared::groups_rebuilds` when the entries were taken in.
+    rebuilds: u64,
 }
 
 impl SummaryCache {
@@ -166,18 +169,29 @@ impl SummaryCache {
     const BYTES_MAX: usize = 64 * 1024 * 1024;
     const ENTRY_OVERHEAD_BYTES: usize = 64;
 
+    /// Drops every entry if `groups` was rebuilt since they were taken in.
+    pub(crate) fn check_rebuilds(&mut self, shared: &Shared) {
+        let rebuilds = shared.groups_rebuilds();
+        if rebuilds != self.rebuilds {
+            self.clear();
+            self.rebuilds = rebuilds;
+        }
+    }
+
     /// Takes in the summaries of a durable group commit.
     pub(crate) fn absorb(&mut self, overlay: GroupOverlay) {
         for (key, summary) in overlay.pending {
             let bytes = Self::weight(&key, &summary);
-            if self.bytes + bytes > Self::BYTES_MAX {
+            let held = |cache: &Self| {
+                cache
+                    .entries
+                    .get(&key)
+                    .map_or(0, |old| Self::weight(&key, old))
+            };
+            if self.bytes - held(self) + bytes > Self::BYTES_MAX {
                 self.clear();
             }
-            let old = self
-                .entries
-                .get(&key)
-                .map_or(0, |old| Self::weight(&key, old));
-            self.bytes = self.bytes + bytes - old;
+            self.bytes = self.bytes - held(self) + bytes;
             self.entries.insert(key, summary);
         }
     }

@@ -25,6 +25,7 @@ impl Store {
         let shared = &*engine;
         let ks = shared.ks();
         crate::store::mark_groups_unbuilt(self.dir())?;
+        shared.note_groups_rebuild();
         for keyspace in [
             &ks.ids,
             &ks.by_subject,
@@ -51,6 +52,7 @@ impl Store {
             }
         }
         shared.sync()?;
+        shared.note_groups_rebuild();
         crate::store::mark_groups_built(self.dir())?;
         crate::truth::rederive(shared, last)?;
         Ok(last)

@@ -254,3 +254,35 @@ fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
     check(&db, "repaired");
     check_passes(&db, "repaired");
 }
+
+/// Appends one record to group 1 (`sum/s0`, `p1`).
+fn append_to_group_1(db: &Db, n: u64) {
+    let key = SecretKey::from_seed(&[1; 32]);
+    let wire = Draft::new(
+        "sum/agent-0",
+        &subject(1),
+        &predicate(1),
+        json!(format!("late {n}")),
+        "2026-01-01T00:00:00Z",
+    )
+    .sign(&key)
+    .unwrap();
+    db.ingest_one(wire).unwrap();
+}
+
+/// A rebuild repairs a summary the writer had extended (and remembered) while it was wrong;
+/// the writer's next record of that group starts from the repaired one, not from its memory.
+#[test]
+fn a_rebuild_voids_what_the_writer_remembers_of_the_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(written(dir.path(), 0x6E0));
+    damage_summary(dir.path(), &[0, 0, 0, 0, 0, 0, 0, 1]);
+    let db = open(dir.path());
+    append_to_group_1(&db, 1);
+    db.rebuild_indexes(&mut |_, _| {}).unwrap();
+    append_to_group_1(&db, 2);
+    check(&db, "after the rebuild");
+    drop(db);
+    let db = open(dir.path());
+    check_passes(&db, "reopened after the rebuild");
+}

@@ -40,6 +40,7 @@ pub(super) fn decide_group<'j>(
     clock_now: Timestamp,
 ) -> Decided<'j> {
     let start_seq = state.next_seq;
+    state.summaries.check_rebuilds(shared);
     let mut batch = shared.batch();
     let mut group = GroupState::default();
     let mut outcomes = Vec::with_capacity(jobs.len());
