@@ -16,7 +16,10 @@
 # Server CPU per operation is user+system time of the server's processes (StemeDB: the one
 # process; PostgreSQL: the postmaster, its live children and the children it reaped) divided
 # by operations: the figure least moved by a busy machine. The clients (load-test, pgbench,
-# psql) run on the same two cores and are not counted.
+# psql) run on the same two cores: their CPU is not in that figure, but each timed client's
+# own CPU per operation is recorded beside it (client_cpu_us_per_op: pgbench's user+system
+# time from /usr/bin/time; load-test's over its timed phase, without its signing, as it
+# reports it), since what a client costs is taken from the server's two cores.
 #
 # Usage: scripts/bench-pg.sh [DIR]   (default ./bench-data/pg; its contents are replaced)
 # Environment: COUNT (1000000 assertions), GROUP_COUNT (300000), ROUNDS (2), SECS (15 per timed
@@ -58,9 +61,12 @@ results=$dir/results.jsonl
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 secs_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
-result() { # system workload round ops secs cpu_ticks p50_ms p99_ms [refresh_ms]
-  python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'PY'
-import json, sys
+client_time=$dir/client-time
+client_cpu_secs() { awk '{print $1 + $2}' "$client_time"; } # after a client ran under timed
+timed() { /usr/bin/time -f '%U %S' -o "$client_time" "$@"; }
+result() { # system workload round ops secs cpu_ticks p50_ms p99_ms [refresh_ms]; CLIENT_CPU_SECS
+  CLIENT_CPU_SECS=${CLIENT_CPU_SECS:-} python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'PY'
+import json, os, sys
 system, workload, rnd, ops, secs, cpu, p50, p99 = sys.argv[1:9]
 refresh_ms, hz = (sys.argv[9], sys.argv[10]) if len(sys.argv) > 10 else ("0", sys.argv[9])
 ops, secs, cpu, refresh = float(ops), float(secs), float(cpu), float(refresh_ms) / 1000
@@ -68,6 +74,9 @@ row = {"system": system, "workload": workload, "round": int(rnd),
     "ops": ops, "secs": secs, "ops_per_sec": ops / secs if secs else 0,
     "cpu_us_per_op": cpu / int(hz) / ops * 1e6 if ops else None,
     "p50_ms": float(p50) if p50 != "-" else None, "p99_ms": float(p99) if p99 != "-" else None}
+client = os.environ.get("CLIENT_CPU_SECS")
+if client and ops:
+    row["client_cpu_us_per_op"] = float(client) / ops * 1e6
 if refresh:
     # StemeDB's reliability refresher (a whole pass over the store, spaced by 9× its own
     # length) finished a pass during the run: that pass is in the CPU figure above. Its wall
@@ -187,7 +196,7 @@ pgbench_run() { # workload round clients script [extra pgbench args]: tps, laten
   shift 4
   logs=$dir/pgbench-logs && rm -rf "$logs" && mkdir -p "$logs"
   before=$(pg_ticks)
-  (cd "$logs" && "$pg/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c "$clients" -j 2 \
+  (cd "$logs" && timed "$pg/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c "$clients" -j 2 \
     -T "$SECS" -M prepared -D groups="$GROUP_COUNT" -f "$dir/$script" -l "$@" bench >"$dir/pgbench.out" 2>&1) ||
     { cat "$dir/pgbench.out" >&2; die "pgbench $script failed"; }
   local cpu=$(($(pg_ticks) - before))
@@ -196,7 +205,7 @@ import sys
 lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000
 print(len(lat), pct(50), pct(99))')
-  result postgresql "$workload" "$rnd" "$ops" "$SECS" "$cpu" "$p50" "$p99"
+  CLIENT_CPU_SECS=$(client_cpu_secs) result postgresql "$workload" "$rnd" "$ops" "$SECS" "$cpu" "$p50" "$p99"
 }
 
 # ---------------------------------------------------------------- StemeDB
@@ -230,12 +239,14 @@ load_test() { # workload round [load-test args]: one result line
   # Reliability passes that ended during the run (each logs its length).
   refresh_ms=$(tail -n +"$((log_lines + 1))" "$dir/stemedb.log" |
     awk -F'took_ms=' '/reliability table refreshed/ {s += $2} END {print s + 0}')
-  read -r ops secs p50 p99 < <(echo "$out" | python3 -c '
-import json, sys
+  read -r ops secs p50 p99 client_secs < <(echo "$out" | python3 -c '
+import json, os, sys
 d = json.load(sys.stdin)
 ops = d["requests_ok"] if d["mode"] == "query" else d["assertions_per_sec"] * d["elapsed_secs"]
-print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p99"])')
-  result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99" "$refresh_ms"
+ticks = d.get("client_cpu_ticks")
+client = ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else ""
+print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], client)')
+  CLIENT_CPU_SECS=$client_secs result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99" "$refresh_ms"
 }
 
 sd_ingest() { # round: the data into an empty store
@@ -310,17 +321,18 @@ python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def med(system, workload, key):
-    vals = [r[key] for r in rows if r["system"] == system and r["workload"] == workload and r[key] is not None]
+    vals = [r[key] for r in rows if r["system"] == system and r["workload"] == workload and r.get(key) is not None]
     return statistics.median(vals) if vals else None
 fmt = lambda v, d=0: "—" if v is None else f"{v:,.{d}f}"
-print("\n| workload | StemeDB /s | PostgreSQL /s | ratio | CPU µs/op StemeDB / PostgreSQL | p50 ms S / P | p99 ms S / P |")
-print("|---|---|---|---|---|---|---|")
+print("\n| workload | StemeDB /s | PostgreSQL /s | ratio | CPU µs/op StemeDB / PostgreSQL | client CPU µs/op S / P | p50 ms S / P | p99 ms S / P |")
+print("|---|---|---|---|---|---|---|---|")
 for w in dict.fromkeys(r["workload"] for r in rows):
     if w.startswith("restart"):
         continue
     s, p = med("stemedb", w, "ops_per_sec"), med("postgresql", w, "ops_per_sec")
     print(f"| {w} | {fmt(s)} | {fmt(p)} | {fmt(s / p if s and p else None, 2)}× "
           f"| {fmt(med('stemedb', w, 'cpu_us_per_op'))} / {fmt(med('postgresql', w, 'cpu_us_per_op'))} "
+          f"| {fmt(med('stemedb', w, 'client_cpu_us_per_op'))} / {fmt(med('postgresql', w, 'client_cpu_us_per_op'))} "
           f"| {fmt(med('stemedb', w, 'p50_ms'), 2)} / {fmt(med('postgresql', w, 'p50_ms'), 2)} "
           f"| {fmt(med('stemedb', w, 'p99_ms'), 2)} / {fmt(med('postgresql', w, 'p99_ms'), 2)} |")
 for w in ("restart-graceful", "restart-sigkill"):

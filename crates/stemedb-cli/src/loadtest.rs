@@ -12,7 +12,7 @@ use stemedb::SystemClock;
 use stemedb::core::{AssertionId, Clock, SecretKey, SplitMix64, Timestamp};
 use stemedb_client::{Client, Draft};
 
-use crate::ServerArgs;
+use crate::{ServerArgs, rawhttp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -199,13 +199,17 @@ struct Shared {
 }
 
 impl Shared {
-    fn record(&self, started: Instant, assertions: u64, outcome: Result<(), String>) {
+    fn record(
+        &self,
+        histogram: &mut Histogram<u64>,
+        started: Instant,
+        assertions: u64,
+        outcome: Result<(), String>,
+    ) {
         let micros = u64::try_from(started.elapsed().as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
-        if let Ok(mut h) = self.histogram.lock() {
-            let _ = h.record(micros);
-        }
+        let _ = histogram.record(micros);
         match outcome {
             Ok(()) => {
                 self.ops.fetch_add(1, Ordering::Relaxed);
@@ -248,7 +252,15 @@ fn build_work(args: &LoadTestArgs, signed: Vec<Value>) -> Result<Vec<Work>> {
     })
 }
 
-async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs>, index: usize) {
+/// One client: its own connection, its own latency histogram (merged at the end, so that 64
+/// clients do not contend for one lock per request).
+async fn client_loop(
+    mut transport: Transport,
+    mut histogram: Histogram<u64>,
+    shared: Arc<Shared>,
+    args: Arc<LoadTestArgs>,
+    index: usize,
+) -> Histogram<u64> {
     let lenses: Vec<&str> = match args.lens.as_str() {
         "all" => vec![
             "recency",
@@ -286,14 +298,8 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
             };
             pace(&shared, &args, i, *assertions).await;
             let started = Instant::now();
-            let outcome = match client.post_raw(path, body.clone()).await {
-                Ok((_, reply)) if reply["rejected"].as_u64().unwrap_or(0) > 0 => {
-                    Err(format!("batch rejected items: {}", reply["results"]))
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            };
-            shared.record(started, *assertions, outcome);
+            let outcome = transport.write(path, body).await;
+            shared.record(&mut histogram, started, *assertions, outcome);
         } else {
             let subject = subject(&args.tag, (rng.next_u64() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
@@ -305,18 +311,11 @@ async fn client_loop(client: Client, shared: Arc<Shared>, args: Arc<LoadTestArgs
                 ("lens", lens),
                 ("winner_only", winner_only),
             ];
-            let outcome = match client.query_text(&params).await {
-                Ok((200, body)) if body.contains("\"winner\":{") => Ok(()),
-                Ok((200, _)) => Err(format!(
-                    "no data for {subject}; run a write mode with --tag {} first",
-                    args.tag
-                )),
-                Ok((status, body)) => Err(format!("{status}: {body}")),
-                Err(e) => Err(e.to_string()),
-            };
-            shared.record(started, 0, outcome);
+            let outcome = transport.query(&params, &args.tag).await;
+            shared.record(&mut histogram, started, 0, outcome);
         }
     }
+    histogram
 }
 
 pub async fn run(mut args: LoadTestArgs) -> Result<()> {
@@ -361,30 +360,40 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
         assertions: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: Mutex::new(None),
-        histogram: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+        histogram: Mutex::new(new_histogram()?),
     });
+    let lean = rawhttp::Target::for_url(&args.server.base_url(), args.server.key()?);
     let args = Arc::new(args);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..args.clients)
+    let cpu_ticks_before = own_cpu_ticks();
+    let tasks = (0..args.clients)
         .map(|i| {
-            tokio::spawn(client_loop(
-                client.clone(),
+            let transport = match &lean {
+                Some(target) => Transport::Lean(rawhttp::Conn::new(target.clone())),
+                None => Transport::General(client.clone()),
+            };
+            Ok(tokio::spawn(client_loop(
+                transport,
+                new_histogram()?,
                 Arc::clone(&shared),
                 Arc::clone(&args),
                 i,
-            ))
+            )))
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     let deadline = tokio::time::sleep(Duration::from_secs(args.duration_secs));
     tokio::pin!(deadline);
-    let all = futures_join(tasks);
+    let all = futures_join(&shared, tasks);
     tokio::pin!(all);
     tokio::select! {
         _ = &mut deadline => { shared.stop.store(true, Ordering::Relaxed); all.await; }
         _ = &mut all => {}
     }
     let elapsed = started.elapsed().as_secs_f64();
-    report(&args, &shared, elapsed)
+    let cpu_ticks = own_cpu_ticks()
+        .zip(cpu_ticks_before)
+        .map(|(after, before)| after - before);
+    report(&args, &shared, elapsed, cpu_ticks)
 }
 
 /// `--csv`: the assertions a write run would send, as rows for PostgreSQL's COPY (CSV format;
@@ -437,13 +446,108 @@ async fn pace(shared: &Shared, args: &LoadTestArgs, i: usize, assertions: u64) {
     tokio::time::sleep_until(due.into()).await;
 }
 
-async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+async fn futures_join(shared: &Shared, tasks: Vec<tokio::task::JoinHandle<Histogram<u64>>>) {
     for t in tasks {
-        let _ = t.await;
+        if let (Ok(histogram), Ok(mut all)) = (t.await, shared.histogram.lock()) {
+            let _ = all.add(histogram);
+        }
     }
 }
 
-fn report(args: &LoadTestArgs, shared: &Shared, elapsed: f64) -> Result<()> {
+/// Latencies from 1 µs to 60 s, three significant digits.
+fn new_histogram() -> Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+/// How a client reaches the server: the lean connection for plain `http://`, else the SDK.
+enum Transport {
+    Lean(rawhttp::Conn),
+    General(Client),
+}
+
+impl Transport {
+    /// POSTs a prepared write; an answer that rejects any item is an error.
+    async fn write(&mut self, path: &str, body: &[u8]) -> Result<(), String> {
+        let reply: Value = match self {
+            Transport::Lean(conn) => {
+                let answer = conn
+                    .post_json(path, body)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                if !(200..300).contains(&answer.status) {
+                    return Err(format!(
+                        "{}: {}",
+                        answer.status,
+                        String::from_utf8_lossy(answer.body)
+                    ));
+                }
+                serde_json::from_slice(answer.body)
+                    .map_err(|e| format!("an answer that is not JSON: {e}"))?
+            }
+            Transport::General(client) => {
+                client
+                    .post_raw(path, body.to_vec())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .1
+            }
+        };
+        match reply["rejected"].as_u64().unwrap_or(0) {
+            0 => Ok(()),
+            _ => Err(format!("batch rejected items: {}", reply["results"])),
+        }
+    }
+
+    /// GETs /v1/query; an answer without a winner is an error.
+    async fn query(&mut self, params: &[(&str, &str)], tag: &str) -> Result<(), String> {
+        let (status, body) = match self {
+            Transport::Lean(conn) => {
+                let mut target = String::from("/v1/query?");
+                for (i, (name, value)) in params.iter().enumerate() {
+                    if i > 0 {
+                        target.push('&');
+                    }
+                    target.push_str(name);
+                    target.push('=');
+                    rawhttp::query_escape(&mut target, value);
+                }
+                let answer = conn.get(&target).await.map_err(|e| format!("{e:#}"))?;
+                (answer.status, answer.body.to_vec())
+            }
+            Transport::General(client) => {
+                let (status, body) = client.query_text(params).await.map_err(|e| e.to_string())?;
+                (status, body.into_bytes())
+            }
+        };
+        let has_winner = body.windows(10).any(|w| w == b"\"winner\":{");
+        match status {
+            200 if has_winner => Ok(()),
+            200 => Err(format!(
+                "no data for {params:?}; run a write mode with --tag {tag} first"
+            )),
+            _ => Err(format!("{status}: {}", String::from_utf8_lossy(&body))),
+        }
+    }
+}
+
+/// This process's user and system CPU so far, in clock ticks (`/proc/self/stat`; `None`
+/// where there is no such file): what the client itself cost during the timed phase, which
+/// the benchmark scripts set beside the server's CPU (pre-signing is not in it).
+fn own_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn report(
+    args: &LoadTestArgs,
+    shared: &Shared,
+    elapsed: f64,
+    cpu_ticks: Option<u64>,
+) -> Result<()> {
     let h = shared
         .histogram
         .lock()
@@ -462,6 +566,7 @@ fn report(args: &LoadTestArgs, shared: &Shared, elapsed: f64) -> Result<()> {
         "assertions_per_sec": assertions as f64 / elapsed,
         "latency_ms": {"p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "p999": ms(0.999), "max": h.max() as f64 / 1000.0},
         "first_error": *shared.first_error.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?,
+        "client_cpu_ticks": cpu_ticks,
     });
     if args.json {
         println!("{doc}");

@@ -24,6 +24,7 @@ mod mcp;
 mod mcp_aphoria;
 mod open_guard;
 mod progress;
+mod rawhttp;
 mod serve;
 mod truth_cmds;
 
@@ -99,7 +100,7 @@ impl ServerArgs {
     }
 
     /// `--server` as a URL: a bare `host:port` means `http://host:port`.
-    fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         if self.server.contains("://") {
             self.server.clone()
         } else {
@@ -108,7 +109,7 @@ impl ServerArgs {
     }
 
     /// `--api-key`, else the first line of `--api-key-file` if it exists, else none.
-    fn key(&self) -> Result<Option<String>> {
+    pub(crate) fn key(&self) -> Result<Option<String>> {
         if let Some(key) = &self.api_key {
             return Ok(Some(key.clone()));
         }
