@@ -15,6 +15,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which answered requests get a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequestLogArg {
+    /// Every request.
+    All,
+    /// Answers with status 400 and above.
+    Errors,
+    /// None.
+    Off,
+}
+
 /// Whether requests need API keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
@@ -28,9 +39,18 @@ pub struct ServeArgs {
     /// see deploy/stemedb.example.toml).
     #[arg(long, env = "STEMEDB_CONFIG")]
     config: Option<PathBuf>,
-    /// Log format: text (default) or json. One line per request, with its request id.
+    /// Log format: text (default) or json.
     #[arg(long, env = "STEMEDB_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Which requests get a log line with their request id: errors (default; status 400
+    /// and above), all, or off.
+    #[arg(
+        long,
+        env = "STEMEDB_REQUEST_LOG",
+        value_enum,
+        default_value = "errors"
+    )]
+    request_log: RequestLogArg,
     /// Data directory (created if missing).
     #[arg(long, env = "STEMEDB_DATA_DIR", default_value = "./stemedb-data")]
     data_dir: PathBuf,
@@ -264,6 +284,11 @@ impl ServeArgs {
             reliability_refresh_ms: self.reliability_refresh_ms,
             allowed_hosts: non_empty(&self.allowed_hosts),
             cors_origins: non_empty(&self.cors_origins),
+            request_log: match self.request_log {
+                RequestLogArg::All => stemedb_server::RequestLog::All,
+                RequestLogArg::Errors => stemedb_server::RequestLog::Errors,
+                RequestLogArg::Off => stemedb_server::RequestLog::Off,
+            },
             ..ServerConfig::default()
         };
         config.db.batch_len_max = self.batch_len_max;

@@ -47,7 +47,7 @@ use tokio::net::TcpListener;
 
 pub use admin_log::{AdminAction, AdminLog, AdminLogError, AuditEntry};
 pub use admin_state::{AdminChange, AdminCommit, AdminPublish, AdminState, AdminStateError};
-pub use config::{MasterKey, ServerConfig};
+pub use config::{MasterKey, RequestLog, ServerConfig};
 pub use custody::{CustodialCommit, Custodian, CustodyError, SealedKey};
 pub use observe::REQUEST_ID_HEADER;
 pub use problem::ApiError;
@@ -298,7 +298,10 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .merge(console::routes())
         .layer(middleware::from_fn_with_state(state, request_timeout))
         .layer(middleware::from_fn_with_state(edge, edge::guard))
-        .layer(middleware::from_fn(observe::observe))
+        .layer(middleware::from_fn_with_state(
+            config.request_log,
+            observe::observe,
+        ))
 }
 
 /// Routes that take one signed control record, each bounded like `POST /v1/assert`.

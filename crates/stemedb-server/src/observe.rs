@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
+use crate::{AppState, RequestLog};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How often histograms are folded into their buckets when nobody scrapes.
@@ -234,8 +234,8 @@ fn request_id(request: &Request) -> String {
     }
 }
 
-/// One request: id, metrics, one log line.
-pub async fn observe(request: Request, next: Next) -> Response {
+/// One request: id, metrics, and a log line if `log` asks for one.
+pub async fn observe(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&request);
     let method = request.method().as_str().to_owned();
@@ -254,15 +254,22 @@ pub async fn observe(request: Request, next: Next) -> Response {
     ];
     counter!("stemedb_http_requests_total", &labels).increment(1);
     histogram!("stemedb_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    tracing::info!(
-        target: "stemedb::http",
-        request_id = %id,
-        method = %method,
-        route = %route,
-        status = %status,
-        duration_us = elapsed.as_micros() as u64,
-        "request"
-    );
+    let code = response.status().as_u16();
+    let duration_us = elapsed.as_micros() as u64;
+    match (log, code) {
+        (RequestLog::Off, _) => {}
+        (_, 500..) => tracing::warn!(
+            target: "stemedb::http",
+            request_id = %id, method = %method, route = %route, status = %status, duration_us,
+            "request"
+        ),
+        (RequestLog::All, _) | (RequestLog::Errors, 400..) => tracing::info!(
+            target: "stemedb::http",
+            request_id = %id, method = %method, route = %route, status = %status, duration_us,
+            "request"
+        ),
+        (RequestLog::Errors, _) => {}
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

@@ -1,5 +1,6 @@
 //! Observability: `/metrics` parses as Prometheus text and carries every documented metric;
-//! every request gets an id in `x-request-id` (the caller's, when it sent a sane one).
+//! every request gets an id in `x-request-id` (the caller's, when it sent a sane one), and a
+//! log line as `--request-log` says.
 use std::collections::HashMap;
 
 use serde_json::json;
@@ -230,4 +231,54 @@ async fn every_response_carries_a_request_id() {
         );
         assert!(seen.insert(id), "ids are unique");
     }
+}
+
+/// Starts the real server with `--request-log MODE` (or its default), sends one request that
+/// succeeds and one answered 404, stops it, and checks which of their ids its log names.
+async fn check_request_log(mode: Option<&str>, logs_ok: bool, logs_error: bool) {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut command = Command::new(crate::child::BIN);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
+        .env_remove("STEMEDB_REQUEST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    if let Some(mode) = mode {
+        command.args(["--request-log", mode]);
+    }
+    let mut child = command.spawn().unwrap();
+    let url = crate::child::read_listening_line(&mut child);
+    let server = crate::child::ChildServer { child, url };
+    let tag = mode.unwrap_or("default");
+    for (path, id, expected) in [("/v1/health", "ok", 200), ("/v1/nowhere", "miss", 404)] {
+        let response = crate::harness::http()
+            .get(format!("{}{path}", server.url))
+            .header("x-request-id", format!("{id}-{tag}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{tag} {path}");
+    }
+    assert_eq!(server.terminate(), Some(0), "{tag}: a clean stop");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("stopped cleanly"),
+        "{tag}: the log was captured:\n{log}"
+    );
+    for (id, expected) in [("ok", logs_ok), ("miss", logs_error)] {
+        let logged = log.contains(&format!("request_id={id}-{tag} "));
+        assert_eq!(logged, expected, "{tag}: a line for {id}:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_logged_as_the_setting_says() {
+    check_request_log(None, false, true).await;
+    check_request_log(Some("errors"), false, true).await;
+    check_request_log(Some("all"), true, true).await;
+    check_request_log(Some("off"), false, false).await;
 }
