@@ -19,7 +19,9 @@
 # psql) run on the same two cores: their CPU is not in that figure, but each timed client's
 # own CPU per operation is recorded beside it (client_cpu_us_per_op: pgbench's user+system
 # time from /usr/bin/time; load-test's over its timed phase, without its signing, as it
-# reports it), since what a client costs is taken from the server's two cores.
+# reports it), since what a client costs is taken from the server's two cores. pgbench's
+# figure covers its whole run (opening its connections, writing its -l log), so it slightly
+# overstates what pgbench costs per operation.
 #
 # Usage: scripts/bench-pg.sh [DIR]   (default ./bench-data/pg; its contents are replaced)
 # Environment: COUNT (1000000 assertions), GROUP_COUNT (300000), ROUNDS (2), SECS (15 per timed

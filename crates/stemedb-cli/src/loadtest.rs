@@ -500,7 +500,7 @@ impl Transport {
 
     /// GETs /v1/query; an answer without a winner is an error.
     async fn query(&mut self, params: &[(&str, &str)], tag: &str) -> Result<(), String> {
-        let (status, body) = match self {
+        match self {
             Transport::Lean(conn) => {
                 let mut target = String::from("/v1/query?");
                 for (i, (name, value)) in params.iter().enumerate() {
@@ -512,21 +512,30 @@ impl Transport {
                     rawhttp::query_escape(&mut target, value);
                 }
                 let answer = conn.get(&target).await.map_err(|e| format!("{e:#}"))?;
-                (answer.status, answer.body.to_vec())
+                query_outcome(answer.status, answer.body, params, tag)
             }
             Transport::General(client) => {
                 let (status, body) = client.query_text(params).await.map_err(|e| e.to_string())?;
-                (status, body.into_bytes())
+                query_outcome(status, body.as_bytes(), params, tag)
             }
-        };
-        let has_winner = body.windows(10).any(|w| w == b"\"winner\":{");
-        match status {
-            200 if has_winner => Ok(()),
-            200 => Err(format!(
-                "no data for {params:?}; run a write mode with --tag {tag} first"
-            )),
-            _ => Err(format!("{status}: {}", String::from_utf8_lossy(&body))),
         }
+    }
+}
+
+/// A query's answer is a success when it is 200 and names a winner.
+fn query_outcome(
+    status: u16,
+    body: &[u8],
+    params: &[(&str, &str)],
+    tag: &str,
+) -> Result<(), String> {
+    let has_winner = body.windows(10).any(|w| w == b"\"winner\":{");
+    match status {
+        200 if has_winner => Ok(()),
+        200 => Err(format!(
+            "no data for {params:?}; run a write mode with --tag {tag} first"
+        )),
+        _ => Err(format!("{status}: {}", String::from_utf8_lossy(body))),
     }
 }
 

@@ -6,6 +6,8 @@
 //! capped the measured rate where pgbench, the peer's client, costs a fifth of that. This
 //! writes a prepared request and reads one `Content-Length` answer; anything else (chunked
 //! bodies, `https://`, a malformed answer) is an error, never a guess.
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,6 +16,12 @@ use tokio::net::TcpStream;
 const HEAD_BYTES_MAX: usize = 16 * 1024;
 /// The largest answer body accepted, in bytes.
 const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// A connection idle longer than this is not reused: the server closes idle connections
+/// after its `header_read_timeout_ms` (30 s by default), and a request sent on one it closed
+/// would fail. The SDK client drops idle connections at the same age.
+const IDLE_REUSE_MS_MAX: u64 = 20_000;
+/// Longest one request may take, as with the SDK client.
+const REQUEST_TIMEOUT_MS: u64 = 60_000;
 
 /// Where and how to connect: `host:port` and the headers every request carries.
 #[derive(Clone, Debug)]
@@ -23,11 +31,12 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target for `base_url` if it is plain `http://host:port` (with no path), else `None`:
-    /// the caller then uses the general client.
+    /// A target for `base_url` if it is plain `http://host:port` (with no path and an
+    /// explicit port), else `None`: the caller then uses the general client.
     pub fn for_url(base_url: &str, api_key: Option<String>) -> Option<Target> {
         let authority = base_url.strip_prefix("http://")?.trim_end_matches('/');
-        if authority.is_empty() || authority.contains('/') {
+        let port = authority.rsplit_once(':')?.1;
+        if authority.contains('/') || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         Some(Target {
@@ -41,6 +50,8 @@ impl Target {
 pub struct Conn {
     target: Target,
     stream: Option<TcpStream>,
+    /// When the last answer on `stream` was read.
+    last_used: Instant,
     request: Vec<u8>,
     buf: Vec<u8>,
 }
@@ -56,6 +67,7 @@ impl Conn {
         Conn {
             target,
             stream: None,
+            last_used: Instant::now(),
             request: Vec::with_capacity(1024),
             buf: Vec::with_capacity(64 * 1024),
         }
@@ -79,7 +91,15 @@ impl Conn {
     ) -> Result<Answer<'_>> {
         self.request.clear();
         write_head(&mut self.request, &self.target, method, target, body);
-        match self.send_and_read(body).await {
+        if self.last_used.elapsed() > Duration::from_millis(IDLE_REUSE_MS_MAX) {
+            self.stream = None;
+        }
+        let limit = Duration::from_millis(REQUEST_TIMEOUT_MS);
+        let outcome = match tokio::time::timeout(limit, self.send_and_retry(body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow::anyhow!("no answer within {REQUEST_TIMEOUT_MS} ms")),
+        };
+        match outcome {
             Ok(head) => Ok(Answer {
                 status: head.status,
                 body: &self.buf[head.body_start..],
@@ -92,7 +112,23 @@ impl Conn {
         }
     }
 
+    /// Sends and reads once; on a reused connection that the server closed before answering
+    /// (nothing of an answer read), once more on a new one.
+    async fn send_and_retry(&mut self, body: Option<&[u8]>) -> Result<Head> {
+        let reused = self.stream.is_some();
+        match self.send_and_read(body).await {
+            Err(e) if reused && self.buf.is_empty() => {
+                self.stream = None;
+                self.send_and_read(body)
+                    .await
+                    .with_context(|| format!("again on a new connection, after: {e:#}"))
+            }
+            outcome => outcome,
+        }
+    }
+
     async fn send_and_read(&mut self, body: Option<&[u8]>) -> Result<Head> {
+        self.buf.clear();
         let stream = match &mut self.stream {
             Some(stream) => stream,
             None => {
@@ -108,6 +144,7 @@ impl Conn {
             stream.write_all(body).await?;
         }
         let head = read_answer(stream, &mut self.buf).await?;
+        self.last_used = Instant::now();
         if !head.keep_alive {
             self.stream = None;
         }
@@ -185,10 +222,8 @@ async fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head> 
 }
 
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<()> {
-    let len = buf.len();
-    buf.resize(len + 16 * 1024, 0);
-    let read = stream.read(&mut buf[len..]).await?;
-    buf.truncate(len + read);
+    buf.reserve(16 * 1024);
+    let read = stream.read_buf(buf).await?;
     if read == 0 {
         bail!("the server closed the connection mid-answer");
     }
@@ -234,6 +269,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -275,6 +311,39 @@ mod tests {
         );
     }
 
+    /// A server that answers one request per connection and then closes it without saying
+    /// so (as a server does to a connection idle past its timeout).
+    async fn one_answer_per_connection(listener: tokio::net::TcpListener, connections: usize) {
+        for _ in 0..connections {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut read = 0;
+            while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                read += socket.read(&mut buf[read..]).await.unwrap();
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_is_replaced() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(one_answer_per_connection(listener, 3));
+        let mut conn = Conn::new(Target::for_url(&url, None).unwrap());
+        for round in 0..3 {
+            let answer = conn
+                .get("/v1/health")
+                .await
+                .unwrap_or_else(|e| panic!("{round}: {e:#}"));
+            assert_eq!((answer.status, answer.body), (200, &b"ok"[..]), "{round}");
+        }
+        server.await.unwrap();
+    }
+
     #[test]
     fn escapes() {
         let mut out = String::new();
@@ -289,6 +358,12 @@ mod tests {
         assert_eq!(t("http://127.0.0.1:18180/"), Some("127.0.0.1:18180".into()));
         assert_eq!(t("https://127.0.0.1:18180"), None);
         assert_eq!(t("http://host/prefix"), None);
+        assert_eq!(
+            t("http://host"),
+            None,
+            "no port: the SDK client knows the default"
+        );
+        assert_eq!(t("http://host:"), None);
         assert_eq!(t("http://"), None);
     }
 }

@@ -80,7 +80,8 @@ pub enum RequestLog {
     /// Requests answered with status 400 or above (server errors at `WARN`).
     #[default]
     Errors,
-    /// None (server errors are still counted in the metrics).
+    /// No request lines (a server error still logs its own `request failed` line, and every
+    /// request is counted in the metrics).
     Off,
 }
 
