@@ -42,7 +42,7 @@ pub struct ServerConfig {
     /// origin (docs/security.md).
     pub cors_origins: Vec<String>,
     /// Which answered requests get a log line (default: errors, status 400 and above).
-    pub request_log: RequestLog,
+    pub request_log: crate::observe::RequestLog,
     pub db: DbConfig,
     /// API keys, roles and rate limits (docs/security.md).
     pub auth: crate::auth::AuthConfig,
@@ -69,22 +69,6 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-/// Which answered requests get a log line. One line per request costs a few percent of a
-/// short query's CPU and about 100 bytes of log each (120 MB per 1.2 M queries); like
-/// PostgreSQL, which logs failed statements but not every statement by default, the default
-/// logs the answers that say something went wrong.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RequestLog {
-    /// Every request.
-    All,
-    /// Requests answered with status 400 or above (server errors at `WARN`).
-    #[default]
-    Errors,
-    /// No request lines (a server error still logs its own `request failed` line, and every
-    /// request is counted in the metrics).
-    Off,
-}
-
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -99,7 +83,7 @@ impl Default for ServerConfig {
             reliability_refresh_ms: 1_000,
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
-            request_log: RequestLog::default(),
+            request_log: crate::observe::RequestLog::default(),
             db: DbConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             master_key: None,

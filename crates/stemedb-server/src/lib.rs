@@ -47,9 +47,10 @@ use tokio::net::TcpListener;
 
 pub use admin_log::{AdminAction, AdminLog, AdminLogError, AuditEntry};
 pub use admin_state::{AdminChange, AdminCommit, AdminPublish, AdminState, AdminStateError};
-pub use config::{MasterKey, RequestLog, ServerConfig};
+pub use config::{MasterKey, ServerConfig};
 pub use custody::{CustodialCommit, Custodian, CustodyError, SealedKey};
 pub use observe::REQUEST_ID_HEADER;
+pub use observe::RequestLog;
 pub use problem::ApiError;
 
 /// What every request handler reads, behind one `Arc`: axum clones the state for each
