@@ -289,7 +289,9 @@ for r in $(seq 1 "$ROUNDS"); do
   if runs single; then
     say "round $r: single writes, 64 connections"
     pgbench_run single-64 "$r" 64 insert.sql
-    load_test single-64 "$r" --mode single --clients 64 --count 300000 --duration-secs "$SECS" --tag "pgs$r"
+    # The same shape as insert.sql: 300 agents, random groups among GROUP_COUNT, no source.
+    load_test single-64 "$r" --mode single --clients 64 --count 300000 --duration-secs "$SECS" \
+      --agents "$AGENTS" --groups "$GROUP_COUNT" --tag "pgs$r"
   fi
 done
 
