@@ -392,7 +392,7 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_ticks = own_cpu_ticks()
         .zip(cpu_ticks_before)
-        .map(|(after, before)| after - before);
+        .map(|(after, before)| after.saturating_sub(before));
     report(&args, &shared, elapsed, cpu_ticks)
 }
 
