@@ -241,10 +241,11 @@ fn check_value_size(
     if canonical_len <= limits.value_bytes_max {
         return Ok(());
     }
-    let value_len = body_json
-        .get("value")
-        .and_then(|v| serde_json_canonicalizer::to_vec(v).ok())
-        .map_or(usize::MAX, |v| v.len());
+    let value_len = body_json.get("value").map_or(0, |v| {
+        let mut bytes = Vec::new();
+        crate::canonical::write_value(v, &mut bytes);
+        bytes.len()
+    });
     if value_len > limits.value_bytes_max {
         return Err(ValidationError::new(
             "value",
@@ -258,10 +259,12 @@ fn check_value_size(
     Ok(())
 }
 
-/// RFC 8785 (JCS) bytes of a body object.
+/// RFC 8785 (JCS) bytes of a body object (`canonical.rs`). Never fails today: a
+/// `serde_json` value always has canonical bytes; the `Result` keeps room for a rule that may.
 pub fn canonical_bytes(body: &Map<String, Value>) -> Result<Vec<u8>, CoreError> {
-    serde_json_canonicalizer::to_vec(body)
-        .map_err(|e| CoreError::MalformedJson(format!("cannot canonicalize: {e}")))
+    let mut bytes = Vec::with_capacity(512);
+    crate::canonical::write_object(body, &mut bytes);
+    Ok(bytes)
 }
 
 fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody, ValidationError> {

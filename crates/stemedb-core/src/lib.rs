@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod body;
+mod canonical;
 mod cofactored;
 pub mod control;
 mod error;

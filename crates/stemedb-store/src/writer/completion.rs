@@ -32,6 +32,13 @@ struct SlotState {
     answered: bool,
     /// The task to wake when the answer comes (an async waiter).
     waker: Option<Waker>,
+    /// A thread is blocked in [`AppendWait::wait`]. Only then does the answer notify the
+    /// condition variable: a notification is a system call whether or not anyone waits, and
+    /// the writer answers every single write (one futex call per write, most of them to async
+    /// waiters, docs/benchmarks.md "Fifteenth session"). Set and read under the lock, so no
+    /// notification is lost: a waiter sets it before it sleeps, the writer reads it after it
+    /// stored the answer.
+    blocked: bool,
 }
 
 impl Slot {
@@ -41,16 +48,18 @@ impl Slot {
     }
 
     fn answer(&self, answer: Answer) {
-        let waker = {
+        let (waker, blocked) = {
             let mut state = self.lock();
             if state.answered {
                 return;
             }
             state.answer = Some(answer);
             state.answered = true;
-            state.waker.take()
+            (state.waker.take(), state.blocked)
         };
-        self.ready.notify_all();
+        if blocked {
+            self.ready.notify_all();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -88,6 +97,7 @@ impl AppendWait {
             if state.answered {
                 return Err(StoreError::ShuttingDown);
             }
+            state.blocked = true;
             state = self
                 .0
                 .ready
@@ -128,6 +138,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::task::Wake;
+    use std::time::{Duration, Instant};
 
     /// Counts its wake-ups.
     #[derive(Default)]
@@ -163,11 +174,24 @@ mod tests {
             End::Send(s) => c.send(outcome(s)),
             End::Drop => drop(c),
         };
-        // A thread that blocks, answered from another thread.
+        // A thread that blocks, answered once it sleeps: it must be woken.
         let (c, w) = completion();
-        let writer = std::thread::spawn(move || finish(c, end));
-        assert_eq!(got(w.wait()), expected, "{name}: blocking waiter");
-        assert!(writer.join().is_ok(), "{name}: writer panicked");
+        let slot = Arc::clone(&w.0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(w.wait()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !slot.lock().blocked {
+            assert!(Instant::now() < deadline, "{name}: the waiter never slept");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        finish(c, end);
+        let answer = rx.recv_timeout(Duration::from_secs(10));
+        let answer = answer.unwrap_or_else(|_| panic!("{name}: the blocked waiter was not woken"));
+        assert_eq!(got(answer), expected, "{name}: blocking waiter");
+        // A thread that asks after the answer: it never sleeps.
+        let (c, w) = completion();
+        finish(c, end);
+        assert_eq!(got(w.wait()), expected, "{name}: late waiter");
         // A future: pending, woken once by the answer, then ready with it.
         let (c, mut w) = completion();
         let counter = Arc::new(Counter::default());
