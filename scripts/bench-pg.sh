@@ -26,7 +26,8 @@
 # Usage: scripts/bench-pg.sh [DIR]   (default ./bench-data/pg; its contents are replaced)
 # Environment: COUNT (1000000 assertions), GROUP_COUNT (300000), ROUNDS (2), SECS (15 per timed
 # run), STEMEDB_BIN (default: a release build), ONLY (space-separated workloads to run:
-# ingest single winner restart; default all).
+# ingest single winner restart; default all). Both systems are settled before timing and idle
+# between runs (CHECKPOINT and VACUUM for PostgreSQL, scripts/wait-engine.sh for StemeDB).
 # PostgreSQL is Debian's postgresql-15 package, installed here if missing (apt-get); it runs
 # as the postgres user with fsync and synchronous_commit on (the defaults), on loopback. Run as
 # root (apt-get, runuser). Never needed by the tests.
@@ -62,6 +63,7 @@ results=$dir/results.jsonl
 : >"$results"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+secs_of_ticks() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'; }
 secs_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 client_time=$dir/client-time
 client_cpu_secs() { awk '{print $1 + $2}' "$client_time"; } # after a client ran under timed
@@ -191,6 +193,27 @@ pg_copy() { # round: the data into an empty table, 8 COPY streams at once
   secs=$(secs_since "$start")
   result postgresql ingest "$1" "$COUNT" "$secs" $(($(pg_ticks) - before)) - -
   pgsql -c "ANALYZE assertions"
+  # Settled as StemeDB is before its timed runs (sd_settle): no checkpoint of the COPY's
+  # WAL left to overlap them.
+  pgsql -c "CHECKPOINT"
+}
+
+# Waits until a server used under 5 % of a core for 3 s in a row (at most 120 s), so that work
+# a timed run left behind (PostgreSQL's checkpoints and vacuum, StemeDB's flushes, compactions
+# and reliability refresh) does not land in the next run, the other system's. That work is
+# counted in neither system's CPU per operation; the log says how much of it there was.
+quiet_after() { # name ticks-command...
+  local name=$1 quiet=0 waited=0 start before after
+  shift
+  start=$("$@") before=$start
+  while [ "$quiet" -lt 3 ] && [ "$waited" -lt 120 ]; do
+    sleep 1
+    waited=$((waited + 1))
+    after=$("$@")
+    if [ $((after - before)) -le $(($(getconf CLK_TCK) / 20)) ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    before=$after
+  done
+  say "$name quiet after $waited s ($(secs_of_ticks $((after - start))) s of CPU after the run)"
 }
 
 pgbench_run() { # workload round clients script [extra pgbench args]: tps, latency from -l
@@ -208,6 +231,7 @@ lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000
 print(len(lat), pct(50), pct(99))')
   CLIENT_CPU_SECS=$(client_cpu_secs) result postgresql "$workload" "$rnd" "$ops" "$SECS" "$cpu" "$p50" "$p99"
+  quiet_after postgresql pg_ticks
 }
 
 # ---------------------------------------------------------------- StemeDB
@@ -249,6 +273,7 @@ ticks = d.get("client_cpu_ticks")
 client = ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else ""
 print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], client)')
   CLIENT_CPU_SECS=$client_secs result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99" "$refresh_ms"
+  quiet_after stemedb ticks "$sd_pid"
 }
 
 sd_ingest() { # round: the data into an empty store
@@ -257,7 +282,8 @@ sd_ingest() { # round: the data into an empty store
   load_test ingest "$1" --mode batch --batch-size 1000 --clients 8 --duration-secs 3600 "${data_args[@]}"
   sd_settle
 }
-# Restarts the server and waits until its reliability table covers the whole log. After an
+# Restarts the server and waits until its reliability table covers the whole log, then until its
+# engine has no flush or compaction left (as PostgreSQL checkpoints after its COPY). After an
 # ingest the refresher's next pass comes up to minutes later (it waits 9× its last pass) and
 # takes 15-20 s of one core at 1 million; a query workload that overlaps it counts it as
 # query cost (docs/benchmarks.md, "Tenth session"). A start makes the table at once.
@@ -267,6 +293,12 @@ sd_settle() {
   waited=$(scripts/wait-reliability.sh "$sd_url" "$STEMEDB_API_KEY" "$sd_pid") ||
     die "no reliability table: $(tail -5 "$dir/stemedb.log")"
   say "reliability table covers the log after ${waited} s"
+  if waited=$(scripts/wait-engine.sh "$sd_url" "$STEMEDB_API_KEY" "$sd_pid" 300); then
+    say "engine without flushes or compactions after ${waited} s more"
+  else
+    kill -0 "$sd_pid" 2>/dev/null || die "stemedb exited: $(tail -5 "$dir/stemedb.log")"
+    say "WARNING: the engine still compacts after 300 s; the runs below overlap it"
+  fi
 }
 
 # ---------------------------------------------------------------- the workloads
@@ -289,6 +321,10 @@ for r in $(seq 1 "$ROUNDS"); do
   if runs single; then
     say "round $r: single writes, 64 connections"
     pgbench_run single-64 "$r" 64 insert.sql
+    # The vacuum autovacuum would start up to a minute later, inside StemeDB's run; not timed.
+    pg_before=$(pg_ticks)
+    pgsql -c "VACUUM ANALYZE assertions" -c "CHECKPOINT"
+    say "postgresql: VACUUM ANALYZE and CHECKPOINT after the inserts took $(secs_of_ticks $(($(pg_ticks) - pg_before))) s of its CPU"
     # The same shape as insert.sql: 300 agents, random groups among GROUP_COUNT, no source.
     load_test single-64 "$r" --mode single --clients 64 --count 300000 --duration-secs "$SECS" \
       --agents "$AGENTS" --groups "$GROUP_COUNT" --tag "pgs$r"
