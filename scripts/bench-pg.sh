@@ -192,10 +192,10 @@ pg_copy() { # round: the data into an empty table, 8 COPY streams at once
   wait "${copies[@]}" # not a bare wait: the StemeDB server of the round before is a child too
   secs=$(secs_since "$start")
   result postgresql ingest "$1" "$COUNT" "$secs" $(($(pg_ticks) - before)) - -
-  pgsql -c "ANALYZE assertions"
-  # Settled as StemeDB is before its timed runs (sd_settle): no checkpoint of the COPY's
-  # WAL left to overlap them.
-  pgsql -c "CHECKPOINT"
+  # Settled as StemeDB is before its timed runs (sd_settle): the vacuum autovacuum would start
+  # within a minute of the COPY, and the checkpoint of its WAL, done now and not timed.
+  pgsql -c "VACUUM (ANALYZE) assertions" -c "CHECKPOINT"
+  quiet_after postgresql pg_ticks
 }
 
 # Waits until a server used under 5 % of a core for 3 s in a row (at most 120 s), so that work
@@ -205,15 +205,20 @@ pg_copy() { # round: the data into an empty table, 8 COPY streams at once
 quiet_after() { # name ticks-command...
   local name=$1 quiet=0 waited=0 start before after
   shift
-  start=$("$@") before=$start
+  start=$("$@") || die "$name: no CPU figure (did it exit?)"
+  before=$start
   while [ "$quiet" -lt 3 ] && [ "$waited" -lt 120 ]; do
     sleep 1
     waited=$((waited + 1))
-    after=$("$@")
+    after=$("$@") || die "$name: no CPU figure (did it exit?)"
     if [ $((after - before)) -le $(($(getconf CLK_TCK) / 20)) ]; then quiet=$((quiet + 1)); else quiet=0; fi
     before=$after
   done
-  say "$name quiet after $waited s ($(secs_of_ticks $((after - start))) s of CPU after the run)"
+  if [ "$quiet" -ge 3 ]; then
+    say "$name quiet after $waited s ($(secs_of_ticks $((after - start))) s of CPU after the run)"
+  else
+    say "WARNING: $name still busy after $waited s ($(secs_of_ticks $((after - start))) s of CPU); the next run overlaps it"
+  fi
 }
 
 pgbench_run() { # workload round clients script [extra pgbench args]: tps, latency from -l
@@ -305,6 +310,7 @@ sd_settle() {
 for r in $(seq 1 "$ROUNDS"); do
   if runs ingest || [ "$r" = 1 ]; then
     say "round $r: batch ingest of $COUNT"
+    sd_stop # the round before's server would share the cores with the COPY
     pg_copy "$r"
     sd_ingest "$r"
   fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Waits until a server's storage engine has no flush or compaction running or owed, seen so
-# for 3 seconds in a row, and prints the seconds it waited. After a large ingest the engine
+# Waits until a server's storage engine has no flush outstanding and no compaction running,
+# seen so for 3 seconds in a row (a compaction the engine owes but has not started does not
+# show; three quiet seconds make a gap between two unlikely), and prints the seconds it waited. After a large ingest the engine
 # compacts for a while; a timed run that overlaps it counts that work as the workload's CPU
 # (docs/benchmarks.md, "Fifteenth session"). Used by bench-pg.sh, beside PostgreSQL's
 # CHECKPOINT after its COPY.
@@ -10,9 +11,11 @@ set -euo pipefail
 url=$1 key=$2 pid=$3 secs_max=${4:-600}
 waited=0 quiet=0
 busy() { # the engine's backlog from /metrics: exit 0 when busy or unknown
-  curl -fs -H "x-api-key: $key" "$url/metrics" 2>/dev/null | awk '
+  local metrics
+  metrics=$(curl -fs --max-time 5 -H "x-api-key: $key" "$url/metrics" 2>/dev/null) || return 0
+  awk '
     /^stemedb_engine_(flushes_outstanding|compactions_active) / { seen++; if ($2 + 0 > 0) busy = 1 }
-    END { exit (seen == 2 && !busy) ? 1 : 0 }'
+    END { exit (seen == 2 && !busy) ? 1 : 0 }' <<<"$metrics"
 }
 while [ "$quiet" -lt 3 ]; do
   kill -0 "$pid" 2>/dev/null || { echo "wait-engine: the server (pid $pid) exited" >&2; exit 1; }

@@ -195,6 +195,24 @@ fn canonical_bytes_match_rfc_8785_on_known_cases() {
     for (name, value) in cases {
         check_canonical(name, value.clone());
     }
+    // RFC 8785's own expected bytes, not only the reference implementation's.
+    let mut object = Map::new();
+    object.insert(
+        "n".into(),
+        json!([
+            333333333.33333329,
+            1E30,
+            4.50,
+            2e-3,
+            0.000000000000000000000000001
+        ]),
+    );
+    object.insert("s".into(), json!("\u{20ac}$\u{f}\nA'B\"\\\\\"/"));
+    let expected = "{\"n\":[333333333.3333333,1e+30,4.5,0.002,1e-27],\"s\":\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}";
+    assert_eq!(
+        String::from_utf8(stemedb_core::canonical_bytes(&object).unwrap()).unwrap(),
+        expected
+    );
 }
 
 proptest! {
