@@ -151,17 +151,9 @@ fn check_canonical(name: &str, value: Value) {
 #[test]
 #[allow(clippy::excessive_precision)] // RFC 8785's own test number, spelled as the RFC spells it
 fn canonical_bytes_match_rfc_8785_on_known_cases() {
+    let rfc_numbers = json!([333333333.33333329, 1E30, 4.50, 2e-3, 1e-27]);
     let cases: &[(&str, Value)] = &[
-        (
-            "RFC 8785 §3.2.2.3 numbers",
-            json!([
-                333333333.33333329,
-                1E30,
-                4.50,
-                2e-3,
-                0.000000000000000000000000001
-            ]),
-        ),
+        ("RFC 8785 §3.2.2.3 numbers", rfc_numbers.clone()),
         ("negative zero", json!(-0.0)),
         (
             "largest and smallest doubles",
@@ -197,16 +189,7 @@ fn canonical_bytes_match_rfc_8785_on_known_cases() {
     }
     // RFC 8785's own expected bytes, not only the reference implementation's.
     let mut object = Map::new();
-    object.insert(
-        "n".into(),
-        json!([
-            333333333.33333329,
-            1E30,
-            4.50,
-            2e-3,
-            0.000000000000000000000000001
-        ]),
-    );
+    object.insert("n".into(), rfc_numbers);
     object.insert("s".into(), json!("\u{20ac}$\u{f}\nA'B\"\\\\\"/"));
     let expected = "{\"n\":[333333333.3333333,1e+30,4.5,0.002,1e-27],\"s\":\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}";
     assert_eq!(
