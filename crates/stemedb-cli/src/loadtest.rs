@@ -24,6 +24,10 @@ pub enum Mode {
     Query,
     /// Single writes and queries mixed by --write-percent.
     Mixed,
+    /// GET /v1/health: no store work, so what a request costs the server and the client with
+    /// nothing in it (HTTP, the kernel's loopback TCP, the middleware): the floor under every
+    /// other mode's figures (docs/benchmarks.md, "Sixteenth session").
+    Health,
 }
 
 #[derive(clap::Args)]
@@ -248,7 +252,7 @@ fn build_work(args: &LoadTestArgs, signed: Vec<Value>) -> Result<Vec<Work>> {
                 })
             })
             .collect::<Result<Vec<_>>>()?,
-        Mode::Query => Vec::new(),
+        Mode::Query | Mode::Health => Vec::new(),
     })
 }
 
@@ -281,7 +285,7 @@ async fn client_loop(
     while !shared.stop.load(Ordering::Relaxed) {
         let write = match args.mode {
             Mode::Single | Mode::Batch => true,
-            Mode::Query => false,
+            Mode::Query | Mode::Health => false,
             Mode::Mixed => rng.next_u64() % 100 < args.write_percent,
         };
         let started = Instant::now();
@@ -300,6 +304,9 @@ async fn client_loop(
             let started = Instant::now();
             let outcome = transport.write(path, body).await;
             shared.record(&mut histogram, started, *assertions, outcome);
+        } else if args.mode == Mode::Health {
+            let outcome = transport.health().await;
+            shared.record(&mut histogram, started, 0, outcome);
         } else {
             let subject = subject(&args.tag, (rng.next_u64() % groups as u64) as usize);
             let lens = lenses[round % lenses.len()];
@@ -327,7 +334,8 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
         .health()
         .await
         .with_context(|| format!("is a server running at {}?", args.server.server))?;
-    if args.mode != Mode::Single && args.mode != Mode::Batch && args.groups.is_none() {
+    let reads_groups = matches!(args.mode, Mode::Query | Mode::Mixed);
+    if reads_groups && args.groups.is_none() {
         let groups = groups_written(&client, &args.tag).await?;
         eprintln!(
             "querying the {groups} groups written under --tag {}",
@@ -336,7 +344,7 @@ pub async fn run(mut args: LoadTestArgs) -> Result<()> {
         args.groups = Some(groups);
     }
     let sign_started = Instant::now();
-    let signed = if args.mode == Mode::Query {
+    let signed = if matches!(args.mode, Mode::Query | Mode::Health) {
         Vec::new()
     } else {
         sign_all(&args)?
@@ -517,6 +525,27 @@ impl Transport {
             Transport::General(client) => {
                 let (status, body) = client.query_text(params).await.map_err(|e| e.to_string())?;
                 query_outcome(status, body.as_bytes(), params, tag)
+            }
+        }
+    }
+}
+
+impl Transport {
+    /// GETs /v1/health; anything but a 200 is an error.
+    async fn health(&mut self) -> Result<(), String> {
+        match self {
+            Transport::Lean(conn) => {
+                let answer = conn.get("/v1/health").await.map_err(|e| format!("{e:#}"))?;
+                match answer.status {
+                    200 => Ok(()),
+                    status => Err(format!(
+                        "{status}: {}",
+                        String::from_utf8_lossy(answer.body)
+                    )),
+                }
+            }
+            Transport::General(client) => {
+                client.health().await.map(drop).map_err(|e| e.to_string())
             }
         }
     }

@@ -99,6 +99,13 @@ async fn load_test_finds_the_groups_written_and_fails_when_requests_fail() {
         !ok && err.contains("no data under --tag never-written"),
         "{err}"
     );
+    // The transport's floor: health requests, no data needed, each one counted.
+    let (ok, stdout, err) = load(&["--mode", "health", "--json"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_default();
+    assert!(
+        ok && report["requests_ok"].as_u64().is_some_and(|n| n > 0) && report["errors"] == 0,
+        "{stdout}{err}"
+    );
     // A read key may query but not write: every write fails (403).
     let read_key = crate::harness::create_api_key(url, "reader", "read").await;
     let (ok, stdout, err) = load(&["--mode", "single", "--count", "20", "--api-key", &read_key]);
