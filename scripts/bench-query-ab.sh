@@ -5,8 +5,8 @@
 # machine. The directories must hold `load-test --tag pg` data, e.g. the store that
 # scripts/bench-pg.sh leaves in DIR/stemedb (1,000,000 records over 300,000 groups).
 # Usage: scripts/bench-query-ab.sh STORE_A BIN_A STORE_B BIN_B [ROUNDS]
-# Environment: LENS (recency), CLIENTS (4), SECS (15), GROUP_COUNT (300000), SERVE_ARGS (more
-# `stemedb serve` flags for both, e.g. --cache-bytes N).
+# Environment: LENS (recency), CLIENTS (4), SECS (15), WARM_SECS (3, unmeasured queries first),
+# GROUP_COUNT (300000), SERVE_ARGS (more `stemedb serve` flags for both, e.g. --cache-bytes N).
 set -euo pipefail
 store_a=$1 bin_a=$2 store_b=$3 bin_b=$4 rounds=${5:-3}
 lens=${LENS:-recency} clients=${CLIENTS:-4} secs=${SECS:-15} groups=${GROUP_COUNT:-300000}
@@ -29,7 +29,7 @@ run() { # label store bin
     { echo "$(tail -3 "$store.ab-serve.log")" >&2; kill "$pid" 2>/dev/null; exit 1; }
   local query=(load-test --server "http://127.0.0.1:$port" --mode query --winner-only --lens "$lens"
     --clients "$clients" --groups "$groups" --tag pg --json)
-  "$bin" "${query[@]}" --duration-secs 3 >/dev/null # warm-up: the block cache, the trust map
+  "$bin" "${query[@]}" --duration-secs "${WARM_SECS:-3}" >/dev/null # warm-up: the caches, the trust map
   cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   out=$("$bin" "${query[@]}" --duration-secs "$secs")
   cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")

@@ -14,6 +14,7 @@ use crate::acked::AckedAtOpen;
 use crate::cache::{AgentKeys, NewSubjectWindows, RecordCache, TruthCache};
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
+use crate::group_cache::GroupCache;
 use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED, decode_seq, seq_key};
 use crate::options::{StoreOptions, TruthPolicy};
 use crate::stats::{CommitStats, EngineBacklog};
@@ -31,6 +32,9 @@ const POLL_MS: u64 = 5;
 /// The part of `cache_bytes` that holds decoded records (`RecordCache`): one in
 /// `RECORD_CACHE_SHARE`; the engine's block cache has the rest.
 const RECORD_CACHE_SHARE: u64 = 4;
+/// The most of `cache_bytes` that cached group summaries (`GroupCache`) may take: one in
+/// `GROUP_CACHE_SHARE`, filled only by what queries read.
+const GROUP_CACHE_SHARE: u64 = 16;
 
 /// The keyspaces of one data directory.
 pub(crate) struct Keyspaces {
@@ -92,6 +96,8 @@ pub(crate) struct Shared {
     log_last_at_open: u64,
     /// Decoded log records (see its invariant).
     records: RecordCache,
+    /// Group summaries for readers (see its invariant in `group_cache.rs`).
+    group_cache: GroupCache,
     /// Bumped by each rebuild of the `groups` keyspace; the writer's `SummaryCache` is dropped
     /// when it sees a new value (see its invariant).
     groups_rebuilds: AtomicU64,
@@ -157,6 +163,11 @@ impl Shared {
     /// How many times `groups` was rebuilt in this engine's life.
     pub(crate) fn groups_rebuilds(&self) -> u64 {
         self.groups_rebuilds.load(Ordering::Acquire)
+    }
+
+    /// Group summaries for readers; the writer keeps them current (`write_through`).
+    pub(crate) fn group_cache(&self) -> &GroupCache {
+        &self.group_cache
     }
 
     /// Says that `groups` is being rebuilt: what the writer remembers of it is void.
@@ -418,6 +429,7 @@ impl Engine {
             acked_at_open,
             log_last_at_open: self.log_last,
             records: RecordCache::new(options.cache_bytes / RECORD_CACHE_SHARE),
+            group_cache: GroupCache::new(options.cache_bytes / GROUP_CACHE_SHARE),
             groups_rebuilds: AtomicU64::new(0),
         })
     }

@@ -19,6 +19,7 @@ mod check;
 mod codec;
 mod engine;
 mod error;
+mod group_cache;
 mod groups;
 mod keys;
 mod options;
@@ -28,6 +29,7 @@ mod role;
 mod space;
 mod stats;
 mod store;
+mod summary;
 mod truth;
 mod writer;
 

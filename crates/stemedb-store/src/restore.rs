@@ -88,6 +88,9 @@ impl Store {
                 .insert(format!("{}{agent}", role.key_prefix()), after.to_be_bytes())?;
         }
         shared.sync()?;
+        // Summaries that readers cached while the restore ran are void; the count goes up
+        // before the durable sequence does (the order `group_cache.rs`'s invariant needs).
+        shared.note_groups_rebuild();
         shared.publish_durable(last);
         crate::truth::rederive(shared, last)?;
         Ok(last)

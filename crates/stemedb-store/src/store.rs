@@ -308,10 +308,13 @@ impl Store {
     /// its summary (`groups.rs`); a large group, or a directory whose summaries are not whole
     /// (an older format opened by `check`), is scanned in `by_subject` as `scan_groups` does.
     pub fn group_sequences(&self, group: &[u8], sequence_max: u64) -> Result<Vec<u64>, StoreError> {
-        let bound = sequence_max.min(self.last_sequence());
+        // The durable sequence first, then the rebuild count, then the cache or the engine:
+        // the order `group_cache.rs`'s invariant rests on.
+        let durable = self.last_sequence();
+        let bound = sequence_max.min(durable);
         if self.slot_group_summaries() {
             let shared = self.shared()?;
-            match crate::groups::read(&shared, group)? {
+            match read_summary(&shared, group, durable)? {
                 None => return Ok(Vec::new()),
                 Some(crate::groups::Summary::Sequences(mut seqs)) => {
                     seqs.retain(|s| *s <= bound);
@@ -476,6 +479,26 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         }),
         Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
     }
+}
+
+/// A group's summary as committed, from the cache or else from `groups` (then offered to the
+/// cache). `durable` is the durable sequence the caller read before calling (`group_cache.rs`'s invariant
+/// needs it read before the rebuild count and the engine).
+fn read_summary(
+    shared: &Shared,
+    key: &[u8],
+    durable: u64,
+) -> Result<Option<crate::groups::Summary>, StoreError> {
+    let rebuilds = shared.groups_rebuilds();
+    let cache = shared.group_cache();
+    if let Some(summary) = cache.get(key, rebuilds) {
+        return Ok(Some(summary));
+    }
+    let read = crate::groups::read(shared, key)?;
+    if let Some(summary) = &read {
+        cache.offer(key, summary, durable, rebuilds);
+    }
+    Ok(read)
 }
 
 /// Format 2 → 3 dropped the `by_valid_time` index (written for every record, never read;

@@ -68,6 +68,11 @@ pub(super) fn commit_group(
     let derived = if state.next_seq > start_seq || stream_last.is_some() {
         match make_durable(shared, state, options, batch, &applied, stream_last) {
             Ok(derived) => {
+                // Before the durable sequence is published below (`group_cache.rs`).
+                let durable = state.next_seq - 1;
+                shared
+                    .group_cache()
+                    .write_through(summaries.entries(), durable);
                 state.summaries.absorb(summaries);
                 derived
             }
