@@ -17,7 +17,9 @@
 //!   offer comes after it (and is refused); a commit up to `S` was visible to the engine read;
 //! - absent groups are never cached (a restore fills an empty store outside the writer);
 //! - a rebuild or a restore of `groups` bumps `Shared::groups_rebuilds`, and a shard that
-//!   sees a new value drops its entries, as an offer read under an older value is refused;
+//!   sees a new value drops its entries; a lookup or an offer under an older value than the
+//!   shard's gets nothing and changes nothing (a review found that letting it roll the count
+//!   back would keep a summary read mid-rebuild);
 //! - an engine reopened after a failed commit comes with a new, empty cache.
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -45,13 +47,17 @@ struct Shard {
 }
 
 impl Shard {
-    /// Drops everything taken in before the `groups` keyspace was last rebuilt.
-    fn at(&mut self, rebuilds: u64) {
-        if self.rebuilds != rebuilds {
+    /// Whether the shard may serve a reader who saw `rebuilds` as the rebuild count. A newer
+    /// count drops everything taken in before it; an older one (a reader that started before
+    /// the last rebuild ended) is served nothing and never rolls the shard's count back, or an
+    /// offer read during the rebuild could be kept under the count it ended with.
+    fn at(&mut self, rebuilds: u64) -> bool {
+        if rebuilds > self.rebuilds {
             self.entries.clear();
             self.bytes = 0;
             self.rebuilds = rebuilds;
         }
+        rebuilds == self.rebuilds
     }
 
     fn put(&mut self, key: &[u8], summary: &Summary, shard_bytes_max: usize) {
@@ -107,7 +113,9 @@ impl GroupCache {
             return None;
         }
         let mut shard = self.shard(key)?;
-        shard.at(rebuilds);
+        if !shard.at(rebuilds) {
+            return None;
+        }
         shard.entries.get(key).cloned()
     }
 
@@ -121,10 +129,9 @@ impl GroupCache {
         let Some(mut shard) = self.shard(key) else {
             return;
         };
-        if shard.rebuilds > rebuilds || shard.written_through > durable {
+        if shard.written_through > durable || !shard.at(rebuilds) {
             return;
         }
-        shard.at(rebuilds);
         shard.put(key, summary, self.shard_bytes_max);
     }
 
@@ -136,6 +143,9 @@ impl GroupCache {
         summaries: impl Iterator<Item = (&'a [u8], &'a Summary)>,
         durable: u64,
     ) {
+        if self.shard_bytes_max == 0 {
+            return;
+        }
         for (key, summary) in summaries {
             let Some(mut shard) = self.shard(key) else {
                 continue;
@@ -225,6 +235,15 @@ mod tests {
                 Get(g, 1, None),
                 Offer(g, seqs(&[1]), 1, 0),
                 Get(g, 1, None),
+            ],
+        );
+        check(
+            "a reader from before the last rebuild neither reads nor rolls the count back",
+            vec![
+                Offer(g, seqs(&[1, 2]), 2, 2),
+                Get(g, 1, None),
+                Offer(g, seqs(&[1]), 2, 1),
+                Get(g, 2, Some(seqs(&[1, 2]))),
             ],
         );
         check(

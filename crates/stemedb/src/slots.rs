@@ -8,6 +8,9 @@
 //! notification on each were two `futex` system calls per query on the async workers (86 % of
 //! the server's `futex` calls during winner queries, docs/benchmarks.md "Sixteenth session").
 //!
+//! Not fair, as the mutex before was not: a new read may take a freed slot before a woken
+//! waiter does, which then waits again until its deadline.
+//!
 //! Invariant (no lost wake-up): a waiter counts itself in `waiting` under the lock before it
 //! looks at `free` for the last time and sleeps in the same critical section; a freeing read
 //! adds to `free` before it reads `waiting`. All four are sequentially consistent, so either
