@@ -482,8 +482,8 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
 }
 
 /// A group's summary as committed, from the cache or else from `groups` (then offered to the
-/// cache). `durable` is the durable sequence the caller read before calling (`group_cache.rs`'s invariant
-/// needs it read before the rebuild count and the engine).
+/// cache). `durable` is the durable sequence the caller read before calling: the invariant in
+/// `group_cache.rs` needs it read before the rebuild count and the engine.
 fn read_summary(
     shared: &Shared,
     key: &[u8],
