@@ -528,9 +528,7 @@ impl Transport {
             }
         }
     }
-}
 
-impl Transport {
     /// GETs /v1/health; anything but a 200 is an error.
     async fn health(&mut self) -> Result<(), String> {
         match self {

@@ -29,13 +29,13 @@ mod serve;
 mod truth_cmds;
 
 use anyhow::Result;
+use clap::{Parser, Subcommand};
 
 /// mimalloc, not glibc's allocator: every write is allocated on one thread (the writer, an
 /// async worker) and freed on another, and glibc then takes the allocating arena's lock, a
 /// `futex` under contention (docs/benchmarks.md, "Sixteenth session").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
