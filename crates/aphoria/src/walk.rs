@@ -14,7 +14,8 @@ use crate::observe::{FileKind, Input, SourceFile};
 /// Files larger than this are not read (generated or vendored, not authored).
 pub const FILE_BYTES_MAX: u64 = 1024 * 1024;
 
-/// Directories never entered when walking without git.
+/// Directories never read: build output, installed packages and vendored third-party code
+/// (its claims are its authors', not this repository's), whether git lists them or not.
 const SKIPPED_DIRS: [&str; 5] = ["target", "node_modules", "dist", "vendor", "venv"];
 
 /// Path segments that mark code that never runs in production.
@@ -227,9 +228,17 @@ fn git_files(root: &Path) -> Option<Vec<String>> {
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
         .collect();
+    paths.retain(|p| !in_skipped_dir(p));
     paths.sort();
     paths.dedup();
     Some(paths)
+}
+
+/// Whether `path` (relative, `/`-separated) lies under a directory named in `SKIPPED_DIRS`.
+fn in_skipped_dir(path: &str) -> bool {
+    let mut dirs = path.split('/');
+    dirs.next_back();
+    dirs.any(|d| SKIPPED_DIRS.contains(&d))
 }
 
 fn walk_dir(root: &Path) -> Result<Vec<String>, AphoriaError> {
@@ -322,6 +331,20 @@ mod tests {
         assert_eq!(classify(path, ""), kind, "kind of {path}");
         assert_eq!(module_path(path), module, "module of {path}");
         assert_eq!(is_test_path(path), test_only, "test_only of {path}");
+    }
+
+    #[test]
+    fn skipped_dirs_are_matched_by_whole_segment() {
+        let check = |path: &str, skipped: bool| {
+            assert_eq!(in_skipped_dir(path), skipped, "{path}");
+        };
+        check("vendor/fjall/src/lib.rs", true);
+        check("crates/a/target/debug/build.rs", true);
+        check("web/node_modules/x/index.js", true);
+        check("vendor", false);
+        check("crates/vendored/src/lib.rs", false);
+        check("src/vendor.rs", false);
+        check("crates/a/src/lib.rs", false);
     }
 
     #[test]
