@@ -171,6 +171,56 @@ impl AgentKeys {
     }
 }
 
+/// Each agent's record count as of a durable sequence, so that `Store::agent_record_count`
+/// scans only the agent's `by_agent` keys written since it last counted, not all of them
+/// (an agent that signed a million records made every `GET /v1/agents/{id}` a scan of a
+/// million keys).
+///
+/// Invariant: an entry's `records` is the number of the agent's `by_agent` keys at sequences
+/// up to its `as_of`, counted while the indexes had been rebuilt `rebuilds` times. It holds
+/// because those keys are never removed or added below the durable sequence except by a
+/// rebuild or a restore, and both bump the rebuild count (`Shared::note_groups_rebuild`), which
+/// voids every entry counted before; a reopened engine comes with an empty cache.
+#[derive(Default)]
+pub(crate) struct AgentCounts {
+    counts: HashMap<String, AgentCount>,
+}
+
+/// One agent's count (see `AgentCounts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AgentCount {
+    pub records: u64,
+    pub as_of: u64,
+    pub rebuilds: u64,
+}
+
+impl AgentCounts {
+    /// Agents kept before the cache is dropped whole (each recounts once).
+    const AGENTS_MAX: usize = 100_000;
+
+    /// The agent's count if it was made under `rebuilds` and is not past `bound`.
+    pub(crate) fn get(&self, agent: &str, rebuilds: u64, bound: u64) -> Option<AgentCount> {
+        self.counts
+            .get(agent)
+            .filter(|c| c.rebuilds == rebuilds && c.as_of <= bound)
+            .copied()
+    }
+
+    /// Keeps `count` unless the cache holds a later one of the same rebuild.
+    pub(crate) fn put(&mut self, agent: &str, count: AgentCount) {
+        if let Some(held) = self.counts.get_mut(agent) {
+            if held.rebuilds != count.rebuilds || held.as_of < count.as_of {
+                *held = count;
+            }
+            return;
+        }
+        if self.counts.len() >= Self::AGENTS_MAX {
+            self.counts.clear();
+        }
+        self.counts.insert(agent.to_owned(), count);
+    }
+}
+
 /// Each agent's new-subject counts per window bucket (the truth keyspace's `N` keys), kept by
 /// the writer so that a new subject costs no point reads: ten reads of a key rewritten at
 /// every new subject were 8–9 % of the server's CPU during batch ingest (docs/benchmarks.md).
@@ -323,7 +373,7 @@ impl RecordCache {
 
 #[cfg(test)]
 mod tests {
-    use super::{AgentKeys, NewSubjectWindows, RareMarkers, RecordCache};
+    use super::{AgentCount, AgentCounts, AgentKeys, NewSubjectWindows, RareMarkers, RecordCache};
 
     #[test]
     fn rare_markers_answer_no_only_for_keys_never_added_and_give_up_when_full() {
@@ -343,6 +393,32 @@ mod tests {
         );
         markers.add(b"Xd");
         assert!(markers.may_hold(b"anything"));
+    }
+
+    #[test]
+    fn agent_counts_serve_only_their_own_rebuild_and_never_past_the_bound() {
+        let count = |records, as_of, rebuilds| AgentCount {
+            records,
+            as_of,
+            rebuilds,
+        };
+        let mut counts = AgentCounts::default();
+        counts.put("a", count(3, 10, 0));
+        // (rebuilds, bound) asked → what is served.
+        let check = |counts: &AgentCounts, rebuilds, bound, expected: Option<AgentCount>| {
+            let got = counts.get("a", rebuilds, bound);
+            assert_eq!(got, expected, "rebuilds {rebuilds}, bound {bound}");
+        };
+        check(&counts, 0, 10, Some(count(3, 10, 0)));
+        check(&counts, 0, 12, Some(count(3, 10, 0)));
+        check(&counts, 0, 9, None);
+        check(&counts, 1, 12, None);
+        counts.put("a", count(2, 8, 0));
+        check(&counts, 0, 12, Some(count(3, 10, 0)));
+        counts.put("a", count(1, 5, 1));
+        check(&counts, 1, 12, Some(count(1, 5, 1)));
+        check(&counts, 0, 12, None);
+        assert_eq!(counts.get("b", 1, 12), None);
     }
 
     fn record(sequence: u64) -> std::sync::Arc<crate::codec::StoredRecord> {

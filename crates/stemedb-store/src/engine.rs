@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 use crate::acked::AckedAtOpen;
-use crate::cache::{AgentKeys, NewSubjectWindows, RecordCache, TruthCache};
+use crate::cache::{AgentCounts, AgentKeys, NewSubjectWindows, RecordCache, TruthCache};
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
 use crate::group_cache::GroupCache;
@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     new_subjects: Mutex<NewSubjectWindows>,
     /// Only the writer's key check, a rebuild and a restore use it (see its invariant).
     agent_keys: Mutex<AgentKeys>,
+    /// Readers' counts of each agent's records (see its invariant).
+    agent_counts: Mutex<AgentCounts>,
     policy: TruthPolicy,
     /// Only the writer thread adds to it (`add_commit`).
     commit_stats: Mutex<CommitStats>,
@@ -178,6 +180,13 @@ impl Shared {
     /// The agents' bound keys as far as the writer has read them.
     pub(crate) fn agent_keys(&self) -> Result<MutexGuard<'_, AgentKeys>, StoreError> {
         self.agent_keys.lock().map_err(|_| StoreError::ShuttingDown)
+    }
+
+    /// Each agent's record count as readers last made it.
+    pub(crate) fn agent_counts(&self) -> Result<MutexGuard<'_, AgentCounts>, StoreError> {
+        self.agent_counts
+            .lock()
+            .map_err(|_| StoreError::ShuttingDown)
     }
 
     /// The in-memory truth views, for reading.
@@ -424,6 +433,7 @@ impl Engine {
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
             agent_keys: Mutex::new(AgentKeys::default()),
+            agent_counts: Mutex::new(AgentCounts::default()),
             policy: options.policy.clone(),
             commit_stats: Mutex::new(commit_stats),
             acked_at_open,

@@ -2,6 +2,7 @@
 //! In-process servers for API behaviour; child `stemedb` processes for the CLI and crash tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_counts;
 mod agent_guard;
 mod api;
 mod arena;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use stemedb_core::AssertionId;
 use stemedb_lens::TrustMap;
 
+use crate::cache::AgentCount;
 use crate::error::StoreError;
-use crate::keys::{decode_seq, name_seq_key, name_seq_prefix, tail_u64};
+use crate::keys::{decode_seq, name_seq_key, tail_u64};
 use crate::role::Role;
 use crate::store::Store;
 use crate::truth::read;
@@ -153,16 +154,31 @@ impl Store {
         out
     }
 
-    /// How many records an agent has signed (up to the durable sequence).
+    /// How many records an agent has signed (up to the durable sequence): the count made
+    /// last time (`AgentCounts`) plus the agent's records since, so that a request scans only
+    /// what was written after the one before it.
     pub fn agent_record_count(&self, agent: &str) -> Result<u64, StoreError> {
+        let shared = self.shared()?;
+        // The rebuild count before the bound: a rebuild that starts after this read bumps it
+        // again when it ends, voiding what this count keeps.
+        let rebuilds = shared.groups_rebuilds();
         let bound = self.last_sequence();
-        let mut count = 0;
-        for guard in self.shared()?.ks().by_agent.prefix(name_seq_prefix(agent)) {
-            if tail_u64(&guard.key()?, "by_agent")? <= bound {
-                count += 1;
+        let known = shared.agent_counts()?.get(agent, rebuilds, bound);
+        let (mut records, from) = known.map_or((0, 0), |c| (c.records, c.as_of + 1));
+        if from <= bound {
+            let range = name_seq_key(agent, from)..=name_seq_key(agent, bound);
+            for guard in shared.ks().by_agent.range(range) {
+                guard.key()?;
+                records += 1;
             }
         }
-        Ok(count)
+        let count = AgentCount {
+            records,
+            as_of: bound,
+            rebuilds,
+        };
+        shared.agent_counts()?.put(agent, count);
+        Ok(records)
     }
 
     /// The sequences of the records `agent` signed that are below `before` (and durable),
