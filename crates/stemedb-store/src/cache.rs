@@ -27,6 +27,12 @@ pub(crate) struct TruthCache {
     pub trust_latest: Option<(u64, Arc<TrustMap>)>,
     /// The truth keyspace's rare markers that derivation asks about for every record.
     pub markers: RareMarkers,
+    /// The targets that have marks (`K` keys), which the consensus, layered and evidence
+    /// lenses ask about for every record they rank (votes, gold standards): a point read each,
+    /// 15 % of a consensus winner query's server CPU at 1 M stored (docs/benchmarks.md,
+    /// "Seventeenth session"). A set of its own, so that many marked targets never push the
+    /// derivation's markers past their bound.
+    pub marked: RareMarkers,
     /// Which records may have stage events (`H` keys).
     pub events: EventBits,
 }
@@ -84,7 +90,8 @@ impl EventBits {
 /// (an effective retraction names this subject or source) and `g` (the group has a gold
 /// standard). Almost every answer is "no", and each question was a point read through the
 /// truth keyspace's write table: with the agent-key read, about a sixth of the writer's time
-/// during batch ingest (docs/benchmarks.md, "Fifth session").
+/// during batch ingest (docs/benchmarks.md, "Fifth session"). A second set holds the `K` keys
+/// (a target has marks), which the lenses ask about (`TruthCache::marked`).
 ///
 /// Invariant, one-sided: every such key that the truth keyspace or a pending derivation batch
 /// holds is in the set, so a key not in it is not on disk. A key in the set but not on disk

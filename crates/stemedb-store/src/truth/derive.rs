@@ -8,7 +8,8 @@ use fjall::OwnedWriteBatch;
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
 
 use super::read::{
-    Bound, Mark, MarkKind, gold_in_group, has_role, live_causes, marks, stage_now, trust_map,
+    Bound, Mark, MarkKind, gold_in_group, has_role, holds_marker, live_causes, marks, stage_now,
+    trust_map,
 };
 use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
@@ -16,6 +17,7 @@ use super::{
     TAG_NEW_SUBJECT, TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, encode_event, key1,
     key2, name_key, name_prefix, tail_u64,
 };
+use crate::cache::{RareMarkers, TruthCache};
 use crate::engine::Shared;
 use crate::error::StoreError;
 use crate::keys::{META_LAST_DERIVED, decode_seq};
@@ -239,19 +241,23 @@ impl Deriver<'_> {
             name_key(TAG_MARK, target, self.seq),
             mark.encode(),
         );
-        self.batch
-            .insert(&self.shared.ks().truth, name_key(TAG_MARKED, target, 0), []);
+        self.marker(|c| &mut c.marked, name_key(TAG_MARKED, target, 0));
         if kind == MarkKind::Retraction && effective {
             self.rare_marker(name_key(TAG_RETRACTED_NAME, target, 0));
         }
     }
 
-    /// Writes one of the truth keyspace's rare markers (`X`, `g`), adding it to the in-memory
-    /// set first (`RareMarkers`: a poisoned lock fails every later read of the set too, so the
-    /// set never answers no for a key on disk).
+    /// Writes one of the truth keyspace's rare markers (`X`, `g`).
     pub(super) fn rare_marker(&mut self, key: Vec<u8>) {
+        self.marker(|c| &mut c.markers, key);
+    }
+
+    /// Writes a marker key, adding it to the in-memory set `set` picks first (`RareMarkers`: a
+    /// poisoned lock fails every later read of the set too, so the set never answers no for a
+    /// key on disk).
+    fn marker(&mut self, set: fn(&mut TruthCache) -> &mut RareMarkers, key: Vec<u8>) {
         if let Ok(mut cache) = self.shared.truth_cache_mut() {
-            cache.markers.add(&key);
+            set(&mut cache).add(&key);
         }
         self.batch.insert(&self.shared.ks().truth, key, []);
     }
@@ -583,13 +589,9 @@ impl Deriver<'_> {
     }
 }
 
-/// Whether the truth keyspace holds the rare marker `key` (`X`, `g`): the in-memory set answers
-/// most questions (`RareMarkers`), the engine the rest.
+/// Whether the truth keyspace holds the rare marker `key` (`X`, `g`).
 fn holds_rare_marker(shared: &Shared, key: &[u8]) -> Result<bool, StoreError> {
-    if !shared.truth_cache()?.markers.may_hold(key) {
-        return Ok(false);
-    }
-    Ok(shared.ks().truth.get(key)?.is_some())
+    holds_marker(shared, |c| &c.markers, key)
 }
 
 /// Every `by_subject` sequence under `prefix` below `seq_below`, in key order.

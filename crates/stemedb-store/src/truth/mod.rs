@@ -312,6 +312,9 @@ fn load_cache(shared: &Shared) -> Result<(), StoreError> {
             cache.markers.add(&guard.key()?);
         }
     }
+    for guard in shared.ks().truth.prefix([TAG_MARKED]) {
+        cache.marked.add(&guard.key()?);
+    }
     for guard in shared.ks().truth.prefix([TAG_HAS_EVENTS]) {
         cache
             .events

@@ -9,6 +9,7 @@ use super::{
     Event, QuarantineRule, Stage, TAG_EFFECT_BY_TARGET, TAG_GOLD, TAG_MARK, TAG_PARENT,
     TAG_QUARANTINE, be_u64, decode_event, key1, name_prefix, tail_u64,
 };
+use crate::cache::{RareMarkers, TruthCache};
 use crate::engine::Shared;
 use crate::error::StoreError;
 use crate::role::Role;
@@ -207,12 +208,8 @@ fn to_stage_at(event: Option<Event>) -> StageAt {
 /// Marks under `target` (an id in hex, a subject, `agent/<id>` or an epoch prefix).
 pub(crate) fn marks(shared: &Shared, target: &str) -> Result<Vec<Mark>, StoreError> {
     let mut out = Vec::new();
-    if shared
-        .ks()
-        .truth
-        .get(super::name_key(super::TAG_MARKED, target, 0))?
-        .is_none()
-    {
+    let marked = super::name_key(super::TAG_MARKED, target, 0);
+    if !holds_marker(shared, |c| &c.marked, &marked)? {
         return Ok(out);
     }
     for guard in shared.ks().truth.prefix(name_prefix(TAG_MARK, target)) {
@@ -220,6 +217,19 @@ pub(crate) fn marks(shared: &Shared, target: &str) -> Result<Vec<Mark>, StoreErr
         out.push(Mark::decode(&key, &value)?);
     }
     Ok(out)
+}
+
+/// Whether the truth keyspace holds the marker `key`: the in-memory set that `set` picks
+/// answers a certain no (`RareMarkers`), the engine every maybe.
+pub(crate) fn holds_marker(
+    shared: &Shared,
+    set: fn(&TruthCache) -> &RareMarkers,
+    key: &[u8],
+) -> Result<bool, StoreError> {
+    if !set(&*shared.truth_cache()?).may_hold(key) {
+        return Ok(false);
+    }
+    Ok(shared.ks().truth.get(key)?.is_some())
 }
 
 /// Retractions that still stand and reach `target`: (cause, its valid time, cascades).
