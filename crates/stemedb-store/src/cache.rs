@@ -29,9 +29,9 @@ pub(crate) struct TruthCache {
     pub markers: RareMarkers,
     /// The targets that have marks (`K` keys), which the consensus, layered and evidence
     /// lenses ask about for every record they rank (votes, gold standards): a point read each,
-    /// 15 % of a consensus winner query's server CPU at 1 M stored (docs/benchmarks.md,
-    /// "Seventeenth session"). A set of its own, so that many marked targets never push the
-    /// derivation's markers past their bound.
+    /// about 4 % of the async workers' CPU during consensus winner queries at 1 M stored
+    /// (docs/benchmarks.md, "Seventeenth session"). A set of its own, so that many marked
+    /// targets never push the derivation's markers past their bound.
     pub marked: RareMarkers,
     /// Which records may have stage events (`H` keys).
     pub events: EventBits,
@@ -213,10 +213,11 @@ impl AgentCounts {
             .copied()
     }
 
-    /// Keeps `count` unless the cache holds a later one of the same rebuild.
+    /// Keeps `count` unless the cache holds a later one: of a later rebuild, or of the same
+    /// rebuild and a later sequence.
     pub(crate) fn put(&mut self, agent: &str, count: AgentCount) {
         if let Some(held) = self.counts.get_mut(agent) {
-            if held.rebuilds != count.rebuilds || held.as_of < count.as_of {
+            if (count.rebuilds, count.as_of) > (held.rebuilds, held.as_of) {
                 *held = count;
             }
             return;
@@ -425,6 +426,8 @@ mod tests {
         counts.put("a", count(1, 5, 1));
         check(&counts, 1, 12, Some(count(1, 5, 1)));
         check(&counts, 0, 12, None);
+        counts.put("a", count(9, 11, 0));
+        check(&counts, 1, 12, Some(count(1, 5, 1)));
         assert_eq!(counts.get("b", 1, 12), None);
     }
 

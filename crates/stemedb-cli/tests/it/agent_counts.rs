@@ -25,7 +25,8 @@ async fn check(c: &Client, expected: &HashMap<&str, u64>) {
 async fn record_counts_follow_every_write_and_a_restart() {
     let server = TestServer::start().await;
     // (agent, key seed, records written in this step): each step writes, then asks for every
-    // written agent's count twice, so that the second and later answers come from a kept count plus the new ones.
+    // written agent's count twice, so that the later answers come from a kept count plus the
+    // records since.
     let steps = [
         ("cat", 20, 3),
         ("cat2", 21, 2),
