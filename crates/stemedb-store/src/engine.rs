@@ -30,11 +30,14 @@ const READERS_DRAIN_MS: u64 = 30_000;
 const POLL_MS: u64 = 5;
 
 /// The part of `cache_bytes` that holds decoded records (`RecordCache`): one in
-/// `RECORD_CACHE_SHARE`; the engine's block cache has the rest.
-const RECORD_CACHE_SHARE: u64 = 4;
+/// `RECORD_CACHE_SHARE`; the engine's block cache has the rest. (A `Db` gives the store three
+/// quarters of its own `cache_bytes`, so records get a quarter of that, as before the lens
+/// fields had a cache of their own; at 10 M stored they hold the groups' winners.)
+const RECORD_CACHE_SHARE: u64 = 3;
 /// The most of `cache_bytes` that cached group summaries (`GroupCache`) may take: one in
-/// `GROUP_CACHE_SHARE`, filled only by what queries read.
-const GROUP_CACHE_SHARE: u64 = 16;
+/// `GROUP_CACHE_SHARE`, filled only by what queries read (at 10 M stored, 3 M groups' summaries
+/// take about 400 MB; a sixteenth of the default left them to churn).
+const GROUP_CACHE_SHARE: u64 = 8;
 
 /// The keyspaces of one data directory.
 pub(crate) struct Keyspaces {

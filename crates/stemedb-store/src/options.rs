@@ -16,8 +16,9 @@ pub const JOURNAL_BYTES_MIN: u64 = 64 * 1024 * 1024;
 pub struct StoreOptions {
     /// Most records one group commit holds; more wait for the next commit.
     pub group_records_max: usize,
-    /// Memory for the engine's block cache and the decoded-record cache together (a quarter
-    /// to records: `engine.rs`, `RECORD_CACHE_SHARE`).
+    /// Memory for the engine's block cache and the decoded-record cache together (a third to
+    /// records: `engine.rs`, `RECORD_CACHE_SHARE`), and the most the group summaries' cache
+    /// takes beside them (an eighth, `GROUP_CACHE_SHARE`).
     pub cache_bytes: u64,
     /// Most journal bytes kept before memtables are flushed to tables (at least 64 MiB). This
     /// bounds how much a restart after a crash must replay.

@@ -465,21 +465,16 @@ impl Db {
         keep_canonical: bool,
     ) -> Result<Vec<RecordView>, DbError> {
         let query = reading.query;
-        let mut records = Vec::with_capacity(sequences.len());
-        for (done, &sequence) in sequences.iter().enumerate() {
+        let views = self.lens_views(sequences, query, keep_canonical)?;
+        let mut records = Vec::with_capacity(views.len());
+        for (done, view) in views.into_iter().enumerate() {
             check_deadline(query.deadline, done, "query")?;
-            let Some(stored) = self.store.get_by_sequence(sequence)? else {
-                continue;
-            };
-            let mut view = RecordView::from_stored(stored)?;
-            if !keep_canonical {
-                view.canonical = Vec::new();
-            }
             let valid = query.as_of.is_none_or(|t| view.timestamp <= t);
             let known = query.known_at.is_none_or(|t| view.recorded_at <= t);
             if !(valid && known) {
                 continue;
             }
+            let sequence = view.sequence;
             let lifecycle = match &reading.ever_staged {
                 Some(staged) if staged.binary_search(&sequence).is_err() => {
                     crate::Lifecycle::ACTIVE
@@ -544,17 +539,24 @@ impl Db {
         Ok(candidates)
     }
 
-    /// Puts back the canonical bytes that `admitted_records` dropped.
+    /// Puts back the canonical bytes (and the signature) that `admitted_records` dropped or
+    /// the view cache never held.
     fn with_canonical(&self, mut record: RecordView) -> Result<RecordView, DbError> {
         if !record.canonical.is_empty() {
             return Ok(record);
         }
-        if let Some(stored) = self.store.get_by_sequence(record.sequence)? {
-            record.canonical = stored.into_canonical();
-            Ok(record)
-        } else {
-            Err(DbError::Internal("a ranked record vanished from the log"))
+        let stored = self
+            .store
+            .get_by_sequence(record.sequence)?
+            .ok_or(DbError::Internal("a ranked record vanished from the log"))?;
+        if stored.id() != record.id {
+            return Err(DbError::Internal(
+                "a ranked record is not the one the log holds",
+            ));
         }
+        record.signature = stored.signature;
+        record.canonical = stored.into_canonical();
+        Ok(record)
     }
 
     fn resolve_group(

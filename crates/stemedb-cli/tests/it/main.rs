@@ -32,6 +32,7 @@ mod http_origin;
 mod http_strict;
 mod ingest_table;
 mod large_group;
+mod lens_views;
 mod limits;
 mod metrics;
 mod new_subjects;

@@ -1,0 +1,312 @@
+//! Records' lens fields, parsed once and kept by group (`ViewCache`), so that a winner query
+//! ranks its group from memory and reads from the log only the record it answers with.
+//!
+//! Why: a query ranks every record of its group, and each one was read from the store's
+//! record cache (or, once the store outgrows that, from the log) and its JSON body parsed
+//! again. At 10 M stored those reads were 36 % of the server's CPU per winner query, and the
+//! reason the query cost twice what it cost at 100 k (docs/benchmarks.md, "Eighteenth
+//! session"). An entry holds the fields a lens reads of some of a group's records, about a
+//! hundred bytes each where the record cache holds the whole body, under one key.
+//!
+//! Invariant: what an entry holds for a sequence is what the log holds at that sequence. It
+//! holds because an entry is made only from records read through `Store::get_by_sequence`,
+//! which reads only durable sequences, and the record at a durable sequence never changes
+//! while the store is open (the log is append-only; the writer reuses only sequences that never
+//! became durable, after a failed commit; a restore fills an empty store). So an entry is a set
+//! of facts about the log that never go stale, and no write has to touch this cache.
+//!
+//! Keys: a group's first sequence, which no other group has (every record is in one group)
+//! and every read of the group starts with (reads in the past cut a group's tail, never its
+//! head). The key only decides which entry a read looks in; the read still matches each of
+//! its sequences exactly, so an entry holding fewer of the group's records than a read needs
+//! (written since, or read in the past) is a partial hit: the reader reads the rest and offers
+//! the union.
+use std::sync::Arc;
+
+use serde_json::Value;
+use stemedb_core::{AssertionId, Signature, Timestamp};
+
+use crate::record::Lifecycle;
+use crate::{Db, DbError, Query, RecordView};
+
+/// The largest group kept: the store's group summaries list at most 64 sequences, and a
+/// larger group's ranking is bounded by its page, not by this cache.
+pub(crate) const GROUP_RECORDS_MAX: usize = 64;
+
+/// What an entry costs besides its records: the `Arc`, the slice, the cache's slot and key.
+const ENTRY_OVERHEAD_BYTES: u64 = 64;
+
+/// The fields of one record that a lens and the query's filters read.
+#[derive(Debug, Clone)]
+pub(crate) struct LensRecord {
+    sequence: u64,
+    recorded_at: Timestamp,
+    timestamp: Timestamp,
+    confidence: f64,
+    id: AssertionId,
+    value: Value,
+    /// Shared by the agent's records (`Agents`): there are far fewer agents than records.
+    agent_id: Arc<str>,
+}
+
+impl LensRecord {
+    /// The record as a view without its canonical bytes or signature (both zero-length /
+    /// zero): `Db::with_canonical` reads them when the record is answered with.
+    pub(crate) fn to_view(&self) -> RecordView {
+        RecordView {
+            id: self.id,
+            sequence: self.sequence,
+            recorded_at: self.recorded_at,
+            signature: Signature([0; 64]),
+            canonical: Vec::new(),
+            lifecycle: Lifecycle::ACTIVE,
+            timestamp: self.timestamp,
+            confidence: self.confidence,
+            value: self.value.clone(),
+            agent_id: String::from(&*self.agent_id),
+        }
+    }
+
+    /// The agent's id is counted once, in `Agents`.
+    fn bytes(&self) -> u64 {
+        (std::mem::size_of::<LensRecord>() + value_heap_bytes(&self.value)) as u64
+    }
+}
+
+/// About what a JSON value holds on the heap (a number or a boolean nothing).
+fn value_heap_bytes(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => s.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| std::mem::size_of::<Value>() + value_heap_bytes(v))
+            .sum(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| k.len() + 2 * std::mem::size_of::<Value>() + value_heap_bytes(v))
+            .sum(),
+    }
+}
+
+/// Some records of one group, ascending by sequence.
+pub(crate) type GroupViews = Arc<[LensRecord]>;
+
+#[derive(Clone)]
+struct Weighter;
+
+impl quick_cache::Weighter<u64, GroupViews> for Weighter {
+    fn weight(&self, _: &u64, views: &GroupViews) -> u64 {
+        ENTRY_OVERHEAD_BYTES + views.iter().map(LensRecord::bytes).sum::<u64>()
+    }
+}
+
+/// The cache: at most `bytes` of entries, filled only by reads.
+pub(crate) struct ViewCache {
+    entries: quick_cache::sync::Cache<
+        u64,
+        GroupViews,
+        Weighter,
+        std::collections::hash_map::RandomState,
+    >,
+    agents: std::sync::Mutex<Agents>,
+}
+
+/// The agents' ids the entries share. Touched only when a record is read from the store.
+#[derive(Default)]
+struct Agents {
+    ids: std::collections::HashSet<Arc<str>>,
+    bytes: usize,
+}
+
+impl Agents {
+    /// At most this much of agents' ids is shared; past it (millions of agents), each record
+    /// keeps its own copy and the set starts again.
+    const BYTES_MAX: usize = 64 * 1024 * 1024;
+
+    fn share(&mut self, agent_id: &str) -> Arc<str> {
+        if let Some(id) = self.ids.get(agent_id) {
+            return Arc::clone(id);
+        }
+        if self.bytes > Self::BYTES_MAX {
+            self.ids.clear();
+            self.bytes = 0;
+        }
+        let id: Arc<str> = agent_id.into();
+        self.bytes += agent_id.len() + std::mem::size_of::<Arc<str>>() + 16;
+        self.ids.insert(Arc::clone(&id));
+        id
+    }
+}
+
+impl ViewCache {
+    /// A cache of at most `bytes` (0: none; every record is read from the store).
+    pub(crate) fn new(bytes: u64) -> ViewCache {
+        // As the store's caches: shards start empty and grow with what is read.
+        let options = quick_cache::OptionsBuilder::new()
+            .weight_capacity(bytes)
+            .estimated_items_capacity(10_000)
+            .build();
+        let entries = match options {
+            Ok(options) => quick_cache::sync::Cache::with_options(
+                options,
+                Weighter,
+                Default::default(),
+                Default::default(),
+            ),
+            // Not reached with these options; a cache of nothing is still correct.
+            Err(_) => quick_cache::sync::Cache::with(
+                1,
+                0,
+                Weighter,
+                Default::default(),
+                Default::default(),
+            ),
+        };
+        ViewCache {
+            entries,
+            agents: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The lens fields of a record just read from the store.
+    pub(crate) fn lens_record(&self, view: &RecordView) -> LensRecord {
+        let agent_id = match self.agents.lock() {
+            Ok(mut agents) => agents.share(&view.agent_id),
+            // A panic elsewhere while holding the set: an unshared copy is as correct.
+            Err(_) => view.agent_id.as_str().into(),
+        };
+        LensRecord {
+            sequence: view.sequence,
+            recorded_at: view.recorded_at,
+            timestamp: view.timestamp,
+            confidence: view.confidence,
+            id: view.id,
+            value: view.value.clone(),
+            agent_id,
+        }
+    }
+
+    /// The entry of the group whose first sequence is `first`.
+    pub(crate) fn get(&self, first: u64) -> Option<GroupViews> {
+        self.entries.get(&first)
+    }
+
+    /// Keeps `fresh` (records read now, ascending, none of them in `held`) with what `held`
+    /// already had, under `first`.
+    pub(crate) fn offer(&self, first: u64, held: Option<&GroupViews>, fresh: Vec<LensRecord>) {
+        let mut all: Vec<LensRecord> = held.map(|h| h.to_vec()).unwrap_or_default();
+        all.extend(fresh);
+        all.sort_unstable_by_key(|r| r.sequence);
+        all.dedup_by_key(|r| r.sequence);
+        if all.len() <= GROUP_RECORDS_MAX {
+            self.entries.insert(first, all.into());
+        }
+    }
+}
+
+impl Db {
+    /// The records at `sequences` (ascending), their lens fields from the view cache where it
+    /// holds them (without canonical bytes or signature: `with_canonical` reads those) and
+    /// from the store otherwise, keeping the canonical bytes of those read only when asked.
+    pub(crate) fn lens_views(
+        &self,
+        sequences: &[u64],
+        query: &Query,
+        keep_canonical: bool,
+    ) -> Result<Vec<RecordView>, DbError> {
+        let first = sequences.first().copied().filter(|_| {
+            sequences.len() <= GROUP_RECORDS_MAX && sequences.windows(2).all(|w| w[0] < w[1])
+        });
+        let held = first.and_then(|f| self.views.get(f));
+        let mut views = Vec::with_capacity(sequences.len());
+        let mut fresh = Vec::new();
+        for (done, &sequence) in sequences.iter().enumerate() {
+            if let Some(record) = held.as_ref().and_then(|h| find(h, sequence)) {
+                views.push(record.to_view());
+                continue;
+            }
+            crate::query::check_deadline(query.deadline, done, "query")?;
+            let Some(stored) = self.store.get_by_sequence(sequence)? else {
+                continue;
+            };
+            let mut view = RecordView::from_stored(stored)?;
+            if first.is_some() {
+                fresh.push(self.views.lens_record(&view));
+            }
+            if !keep_canonical {
+                view.canonical = Vec::new();
+            }
+            views.push(view);
+        }
+        if let (Some(first), false) = (first, fresh.is_empty()) {
+            self.views.offer(first, held.as_ref(), fresh);
+        }
+        Ok(views)
+    }
+}
+
+/// The record at `sequence` in `views`, if held.
+pub(crate) fn find(views: &GroupViews, sequence: u64) -> Option<&LensRecord> {
+    views
+        .binary_search_by_key(&sequence, |r| r.sequence)
+        .ok()
+        .and_then(|i| views.get(i))
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn record(sequence: u64, value: Value) -> LensRecord {
+        LensRecord {
+            sequence,
+            recorded_at: Timestamp::from_micros(1),
+            timestamp: Timestamp::from_micros(2),
+            confidence: 0.5,
+            id: AssertionId::of_canonical(&sequence.to_be_bytes()),
+            value,
+            agent_id: "agent".into(),
+        }
+    }
+
+    #[test]
+    fn offers_merge_with_what_is_held_and_find_matches_exactly() {
+        let cache = ViewCache::new(1 << 20);
+        cache.offer(
+            3,
+            None,
+            vec![record(3, Value::Null), record(9, Value::Null)],
+        );
+        let held = cache.get(3);
+        cache.offer(3, held.as_ref(), vec![record(7, Value::Null)]);
+        let views = cache.get(3).expect("an entry");
+        let sequences: Vec<u64> = views.iter().map(|r| r.sequence).collect();
+        assert_eq!(sequences, [3, 7, 9]);
+        assert!(find(&views, 7).is_some());
+        assert!(find(&views, 8).is_none());
+        assert!(cache.get(7).is_none(), "keyed by the first sequence only");
+    }
+
+    #[test]
+    fn a_cache_of_nothing_keeps_nothing_and_weights_count_the_heap() {
+        let none = ViewCache::new(0);
+        none.offer(1, None, vec![record(1, Value::Null)]);
+        assert!(none.get(1).is_none());
+        let small = record(1, Value::Null).bytes();
+        let large = record(1, Value::String("x".repeat(1000))).bytes();
+        assert_eq!(large - small, 1000);
+    }
+
+    #[test]
+    fn records_of_one_agent_share_its_id() {
+        let cache = ViewCache::new(1 << 20);
+        let mut view = record(1, Value::Null).to_view();
+        let a = cache.lens_record(&view);
+        view.sequence = 2;
+        let b = cache.lens_record(&view);
+        assert!(Arc::ptr_eq(&a.agent_id, &b.agent_id));
+        assert_eq!(b.to_view().agent_id, "agent");
+    }
+}
