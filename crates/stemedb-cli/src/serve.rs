@@ -177,8 +177,9 @@ pub struct ServeArgs {
     #[arg(long, env = "STEMEDB_FUTURE_SKEW_MS", default_value_t = defaults().db.future_skew_ms)]
     future_skew_ms: i64,
     /// Storage caches, in bytes: half for the block cache, a quarter for decoded records, a
-    /// quarter for their lens fields (default: a quarter of the memory this process may use, the machine's or its
-    /// control groups' lowest limit, at least 16 MiB).
+    /// quarter for their lens fields, and up to 3/32 beside them for group summaries
+    /// (default: a quarter of the memory this process may use, the machine's or its control
+    /// groups' lowest limit, at least 16 MiB).
     #[arg(long, env = "STEMEDB_CACHE_BYTES", default_value_t = defaults().db.cache_bytes)]
     cache_bytes: u64,
     /// Journal bytes kept before flushing (at least 64 MiB); bounds replay after a crash.

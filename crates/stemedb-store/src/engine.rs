@@ -450,7 +450,8 @@ impl Engine {
 
 /// Closes `old` and opens the engine again from its files: the writer's way back from a
 /// poisoned engine once the disk has room. Waits for readers to let go of `old` (they get the
-/// new engine after); what the journal replays is synced, and the durable sequence set to it.
+/// new engine after); what the journal replays is synced, and the durable sequence set to it,
+/// never below what it was (an engine holding fewer records is `AcknowledgedLost`).
 /// The caller derives what the failed group left underived and then puts the engine in the
 /// slot; until then (and on failure) the slot stays empty.
 pub(crate) fn reopen(
@@ -475,7 +476,18 @@ pub(crate) fn reopen(
         // The last handle: dropping it closes the poisoned database and its threads.
         drop(old);
     }
+    let durable_before = slot.durable_seq.load(Ordering::Acquire);
     let engine = Engine::open(dir, options)?;
+    // Readers have seen every sequence up to `durable_before` (and the readers' view cache in
+    // `stemedb` keeps what they read, beyond this engine's life): an engine that comes back
+    // holding fewer lost acknowledged records, and the writer would reuse their sequences.
+    if engine.last_applied < durable_before {
+        return Err(StoreError::AcknowledgedLost {
+            path: dir.to_owned(),
+            acknowledged: durable_before,
+            found: engine.last_applied,
+        });
+    }
     engine.db.persist(PersistMode::SyncAll)?;
     slot.durable_seq
         .store(engine.last_applied, Ordering::Release);

@@ -157,6 +157,11 @@ impl Db {
         self.store.format_upgrade_failed()
     }
 
+    /// Groups whose records' lens fields the readers' view cache holds (`views.rs`).
+    pub fn view_cache_groups(&self) -> usize {
+        self.views.len()
+    }
+
     /// How long opening this database took (journal replay and truth recovery included).
     pub fn opened_in(&self) -> std::time::Duration {
         self.opened_in

@@ -12,7 +12,9 @@
 //! holds because an entry is made only from records read through `Store::get_by_sequence`,
 //! which reads only durable sequences, and the record at a durable sequence never changes
 //! while the store is open (the log is append-only; the writer reuses only sequences that never
-//! became durable, after a failed commit; a restore fills an empty store). So an entry is a set
+//! became durable, after a failed commit, and a reopen of the engine refuses one that holds
+//! fewer records than were durable: `stemedb-store`'s `engine.rs`, `reopen`; a restore fills an
+//! empty store). So an entry is a set
 //! of facts about the log that never go stale, and no write has to touch this cache.
 //!
 //! Keys: a group's first sequence, which no other group has (every record is in one group)
@@ -67,9 +69,11 @@ impl LensRecord {
         }
     }
 
-    /// The agent's id is counted once, in `Agents`.
+    /// The agent's id is counted with every record, although records of one agent share it
+    /// (`Agents`): an over-count, never an under-count once the set has started again.
     fn bytes(&self) -> u64 {
-        (std::mem::size_of::<LensRecord>() + value_heap_bytes(&self.value)) as u64
+        (std::mem::size_of::<LensRecord>() + self.agent_id.len() + value_heap_bytes(&self.value))
+            as u64
     }
 }
 
@@ -110,6 +114,7 @@ pub(crate) struct ViewCache {
         std::collections::hash_map::RandomState,
     >,
     agents: std::sync::Mutex<Agents>,
+    keeps: bool,
 }
 
 /// The agents' ids the entries share. Touched only when a record is read from the store.
@@ -117,18 +122,17 @@ pub(crate) struct ViewCache {
 struct Agents {
     ids: std::collections::HashSet<Arc<str>>,
     bytes: usize,
+    /// A sixteenth of the cache's bytes: past it (very many agents) the set starts again, and
+    /// entries keep the ids they hold (which their weights count).
+    bytes_max: usize,
 }
 
 impl Agents {
-    /// At most this much of agents' ids is shared; past it (millions of agents), each record
-    /// keeps its own copy and the set starts again.
-    const BYTES_MAX: usize = 64 * 1024 * 1024;
-
     fn share(&mut self, agent_id: &str) -> Arc<str> {
         if let Some(id) = self.ids.get(agent_id) {
             return Arc::clone(id);
         }
-        if self.bytes > Self::BYTES_MAX {
+        if self.bytes > self.bytes_max {
             self.ids.clear();
             self.bytes = 0;
         }
@@ -163,10 +167,25 @@ impl ViewCache {
                 Default::default(),
             ),
         };
+        let agents = Agents {
+            bytes_max: usize::try_from(bytes / 16).unwrap_or(usize::MAX),
+            ..Agents::default()
+        };
         ViewCache {
             entries,
-            agents: std::sync::Mutex::default(),
+            agents: std::sync::Mutex::new(agents),
+            keeps: bytes > 0,
         }
+    }
+
+    /// Whether the cache keeps anything (a cache of 0 bytes does not: nothing is offered).
+    pub(crate) fn keeps(&self) -> bool {
+        self.keeps
+    }
+
+    /// How many groups it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     /// The lens fields of a record just read from the store.
@@ -216,7 +235,9 @@ impl Db {
         keep_canonical: bool,
     ) -> Result<Vec<RecordView>, DbError> {
         let first = sequences.first().copied().filter(|_| {
-            sequences.len() <= GROUP_RECORDS_MAX && sequences.windows(2).all(|w| w[0] < w[1])
+            self.views.keeps()
+                && sequences.len() <= GROUP_RECORDS_MAX
+                && sequences.windows(2).all(|w| w[0] < w[1])
         });
         let held = first.and_then(|f| self.views.get(f));
         let mut views = Vec::with_capacity(sequences.len());
@@ -297,6 +318,7 @@ mod tests {
         let small = record(1, Value::Null).bytes();
         let large = record(1, Value::String("x".repeat(1000))).bytes();
         assert_eq!(large - small, 1000);
+        assert!(!none.keeps() && ViewCache::new(1).keeps());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `Db`s with one clock take the same seeded batches: one with the default caches, one with
 //! `cache_bytes` 0 (every record read from the log and parsed on every query). After every
 //! batch both answer every group under every lens, now and in the past (`at_sequence`,
-//! `as_of`), winner only and whole, and the answers must be the same text: the winner, the
+//! `as_of`, `known_at`), winner only, whole and with superseded claims, by name and by a
+//! prefix scan, and the answers must be the same text: the winner, the
 //! ranked records with their signatures, the conflict score. The cached `Db` answers each
 //! group many times, so later answers come from entries made by earlier ones, entries that
 //! hold fewer records than the group has since (partial hits) and more than a read in the past
@@ -70,39 +71,117 @@ fn answer(db: &Db, query: &Query) -> String {
     groups.join("\n")
 }
 
-/// Both `Db`s answer every group alike under every lens, now and in the past.
+/// The clock's reading before the first batch (µs); each batch moves it on by a second.
+const CLOCK_START_MICROS: i64 = 1_769_904_000_000_000;
+
+/// A query's shape besides its group and lens: what it sees and how much it answers.
+struct Shape {
+    at_half: bool,
+    as_of: Option<&'static str>,
+    /// `known_at` this many seconds after the clock's start (3: the first two batches).
+    known_after_secs: Option<i64>,
+    winner_only: bool,
+    include_superseded: bool,
+}
+
+/// The winner now; the other shapes differ from it in a field or two.
+const NOW: Shape = Shape {
+    at_half: false,
+    as_of: None,
+    known_after_secs: None,
+    winner_only: true,
+    include_superseded: false,
+};
+
+const SHAPES: [Shape; 6] = [
+    NOW,
+    Shape {
+        winner_only: false,
+        ..NOW
+    },
+    Shape {
+        at_half: true,
+        ..NOW
+    },
+    Shape {
+        as_of: Some("2026-01-03T00:00:00Z"),
+        winner_only: false,
+        ..NOW
+    },
+    Shape {
+        known_after_secs: Some(3),
+        ..NOW
+    },
+    Shape {
+        include_superseded: true,
+        winner_only: false,
+        ..NOW
+    },
+];
+
+fn query(
+    subject: String,
+    predicate: Option<String>,
+    lens: LensKind,
+    shape: &Shape,
+    last: u64,
+) -> Query {
+    let mut query = Query::new(subject);
+    query.predicate = predicate;
+    query.lens = lens;
+    query.at_sequence = Some(if shape.at_half { last / 2 } else { last });
+    query.as_of = shape
+        .as_of
+        .map(|t| Timestamp::parse_field(t, "as_of").unwrap());
+    query.known_at = shape
+        .known_after_secs
+        .map(|s| Timestamp::from_micros(CLOCK_START_MICROS + s * 1_000_000));
+    query.winner_only = shape.winner_only;
+    query.include_superseded = shape.include_superseded;
+    query
+}
+
+/// Both `Db`s answer alike under every lens and shape: every group by name, and all groups
+/// by a prefix scan.
 fn check(cached: &Db, uncached: &Db, label: &str) {
     let last = cached.last_sequence();
     assert_eq!(last, uncached.last_sequence(), "{label}");
-    let as_of = Timestamp::parse_field("2026-01-03T00:00:00Z", "as_of").unwrap();
     for lens in LensKind::ALL {
-        for group in 0..GROUPS {
-            for (at, as_of, winner_only) in [
-                (last, None, true),
-                (last, None, false),
-                (last / 2, None, true),
-                (last, Some(as_of), false),
-            ] {
-                let mut query = Query::new(format!("views/s{}", group / 2));
-                query.predicate = Some(format!("p{}", group % 2));
-                query.lens = lens;
-                query.at_sequence = Some(at);
-                query.as_of = as_of;
-                query.winner_only = winner_only;
-                let want = answer(uncached, &query);
-                let got = answer(cached, &query);
+        for (i, shape) in SHAPES.iter().enumerate() {
+            let mut queries: Vec<Query> = (0..GROUPS)
+                .map(|g| {
+                    let subject = format!("views/s{}", g / 2);
+                    query(subject, Some(format!("p{}", g % 2)), lens, shape, last)
+                })
+                .collect();
+            queries.push(query("views/*".into(), None, lens, shape, last));
+            for q in queries {
+                let (want, got) = (answer(uncached, &q), answer(cached, &q));
                 assert_eq!(
                     got, want,
-                    "{label}: {lens:?}, group {group}, at {at}, as_of {as_of:?}, winner only {winner_only}"
+                    "{label}: {lens:?}, shape {i}, {} {:?}",
+                    q.subject, q.predicate
                 );
             }
         }
     }
+    assert_eq!(
+        uncached.view_cache_groups(),
+        0,
+        "{label}: a cache of 0 bytes keeps nothing"
+    );
+    let written = uncached.query(&Query::new("views/*")).unwrap().groups.len();
+    assert!(written > 0, "{label}");
+    assert_eq!(
+        cached.view_cache_groups(),
+        written,
+        "{label}: every group written is cached"
+    );
 }
 
 #[test]
 fn cached_lens_fields_answer_as_reads_from_the_log() {
-    let clock = Arc::new(SetClock(AtomicI64::new(1_769_904_000_000_000)));
+    let clock = Arc::new(SetClock(AtomicI64::new(CLOCK_START_MICROS)));
     let open = |cache_bytes: u64| {
         let dir = tempfile::tempdir().unwrap();
         let config = DbConfig {
