@@ -36,7 +36,7 @@ const POLL_MS: u64 = 5;
 const RECORD_CACHE_SHARE: u64 = 3;
 /// The most of `cache_bytes` that cached group summaries (`GroupCache`) may take: one in
 /// `GROUP_CACHE_SHARE`, filled only by what queries read (at 10 M stored, 3 M groups' summaries
-/// take about 400 MB; a sixteenth of the default left them to churn).
+/// take about 400 MB, at the edge of the sixteenth they had before).
 const GROUP_CACHE_SHARE: u64 = 8;
 
 /// The keyspaces of one data directory.
@@ -480,7 +480,7 @@ pub(crate) fn reopen(
     let engine = Engine::open(dir, options)?;
     // Readers have seen every sequence up to `durable_before` (and the readers' view cache in
     // `stemedb` keeps what they read, beyond this engine's life): an engine that comes back
-    // holding fewer lost acknowledged records, and the writer would reuse their sequences.
+    // holding fewer has lost acknowledged records, and the writer would reuse their sequences.
     if engine.last_applied < durable_before {
         return Err(StoreError::AcknowledgedLost {
             path: dir.to_owned(),

@@ -60,7 +60,7 @@ impl StoreFormat {
 /// The part of `cache_bytes` that holds records' lens fields (`views.rs`): one in
 /// `VIEW_CACHE_SHARE`. The store has the rest (its record cache, block cache and group
 /// summaries: `stemedb-store`'s `engine.rs`). At 10 M stored (3 M groups) the lens fields of
-/// every group take about 1.3 GB, a quarter of the default on a 24 GiB machine.
+/// every group weigh about 1.5 GB, within a quarter of the default on a 24 GiB machine.
 const VIEW_CACHE_SHARE: u64 = 4;
 
 /// An open StemeDB data directory.
