@@ -121,7 +121,14 @@ pub(crate) fn run_writer(
         engine = recover_after_full_disk(engine, slot, &mut state, options);
         match &engine {
             Some(shared) => commit_group(shared, &mut state, jobs, options),
-            None => fail_group(&mut state, jobs, "the engine is not open".into(), true),
+            None => {
+                // A reopen failed: its reason (and whether a later one may succeed) stands.
+                let (reason, disk_full) = state
+                    .failed
+                    .clone()
+                    .unwrap_or_else(|| ("the engine is not open".into(), true));
+                fail_group(&mut state, jobs, reason, disk_full)
+            }
         }
     }
     if let Some(mark) = &mut state.mark {
@@ -168,7 +175,10 @@ fn recover_after_full_disk(
     let shared = match reopened {
         Ok(shared) => shared,
         Err(e) => {
-            state.failed = Some((format!("reopening the engine failed: {e}"), true));
+            // An engine that came back without acknowledged records is not a full disk: no
+            // later write retries it, and a restart refuses it by name at open.
+            let disk_full = !matches!(e, StoreError::AcknowledgedLost { .. });
+            state.failed = Some((format!("reopening the engine failed: {e}"), disk_full));
             return slot.get().ok();
         }
     };

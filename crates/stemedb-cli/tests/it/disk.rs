@@ -329,6 +329,69 @@ fn a_full_disk_during_a_memtable_flush_answers_disk_full_and_writes_resume_when_
     db.close().unwrap();
 }
 
+/// The same full disk, but the engine's journal is lost while the engine is down: the reopen
+/// that space allows finds fewer records than were acknowledged, and refuses (by name, for good,
+/// not as a full disk) instead of serving the shorter log and reusing its sequences; an open
+/// after it refuses the same way.
+#[test]
+fn a_reopen_after_a_full_disk_that_finds_acknowledged_records_gone_refuses() {
+    let disk = SmallDisk::new(64);
+    if !disk.mounted {
+        return cannot_run("a reopen after ENOSPC that finds records gone");
+    }
+    let config = stemedb::DbConfig {
+        disk_free_min_bytes: 0,
+        ..stemedb::DbConfig::default()
+    };
+    let data = disk.data_dir();
+    let db = stemedb::Db::open(data.path(), config.clone()).unwrap();
+    let mut next = 0;
+    let write = |db: &stemedb::Db, next: &mut usize, n: usize| {
+        let batch: Vec<Value> = (*next..*next + n).map(wire).collect();
+        *next += n;
+        db.ingest_batch(batch)
+    };
+    while next < 3_700 {
+        write(&db, &mut next, 50).unwrap();
+    }
+    let acknowledged = db.last_sequence();
+    let ballast = disk.fill_until(2 * MIB);
+    while write(&db, &mut next, 10).is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(next < 20_000, "the disk never filled");
+    }
+    // What the memtables held since the last flush lives only in the journal.
+    for entry in std::fs::read_dir(data.path().join("engine")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jnl") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    std::fs::remove_file(&ballast).unwrap();
+    for attempt in ["the write that reopens", "a later write"] {
+        let refused = write(&db, &mut next, 1).expect_err(attempt);
+        let text = refused.to_string();
+        assert!(
+            matches!(
+                refused,
+                stemedb::DbError::Store(stemedb::StoreError::FailStopped {
+                    disk_full: false,
+                    ..
+                })
+            ) && text.contains("acknowledged records are missing"),
+            "{attempt}: {refused:?}"
+        );
+    }
+    drop(db);
+    match stemedb::Db::open(data.path(), config) {
+        Err(stemedb::DbError::Store(stemedb::StoreError::AcknowledgedLost {
+            acknowledged: a,
+            ..
+        })) => assert!(a >= acknowledged, "the mark covers what was acknowledged"),
+        other => panic!("an open after the loss refuses by name: {other:?}"),
+    }
+}
+
 fn grow(root: &Path, size_mib: u64) {
     let status = Command::new("mount")
         .args(["-o", &format!("remount,size={size_mib}m")])
