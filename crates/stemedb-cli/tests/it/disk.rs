@@ -243,45 +243,17 @@ fn a_full_disk_during_a_memtable_flush_answers_disk_full_and_writes_resume_when_
     if !disk.mounted {
         return cannot_run("a real ENOSPC in a memtable flush");
     }
-    let config = stemedb::DbConfig {
-        disk_free_min_bytes: 0, // no reserve: let a flush meet ENOSPC
-        ..stemedb::DbConfig::default()
-    };
+    let config = no_reserve();
     let data = disk.data_dir();
     let db = stemedb::Db::open(data.path(), config.clone()).unwrap();
     let mut acknowledged: Vec<String> = Vec::new();
     let mut next = 0;
-    let write_n = |db: &stemedb::Db, next: &mut usize, n: usize| {
-        let batch: Vec<Value> = (*next..*next + n).map(wire).collect();
-        *next += n;
-        db.ingest_batch(batch).map(|results| {
-            results
-                .into_iter()
-                .map(|r| r.unwrap().id)
-                .collect::<Vec<_>>()
-        })
-    };
-    let write = |db: &stemedb::Db, next: &mut usize| write_n(db, next, 50);
-    // About 15 MiB into the 16 MiB memtable of the log, then leave the disk almost full: the
-    // journal still has room for a few small batches, the flush of the full memtable does
-    // not. A pause after each batch lets a flush that starts fail before the next write, so
-    // that the write meets the poisoned engine rather than ENOSPC of its own.
-    while next < 3_700 {
-        acknowledged.extend(write(&db, &mut next).unwrap());
-    }
-    let ballast = disk.fill_until(2 * MIB);
+    let write = |db: &stemedb::Db, next: &mut usize| write_wires(db, next, 50);
     let started = std::time::Instant::now();
-    let refused = loop {
-        match write_n(&db, &mut next, 10) {
-            Ok(ids) => acknowledged.extend(ids),
-            Err(e) => break e,
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(next < 20_000, "the disk never filled");
-    };
+    let (ballast, refused) = fill_until_a_flush_fails(&disk, &db, &mut next, &mut acknowledged);
     let text = refused.to_string();
     eprintln!(
-        "refused after {} acknowledged ({} ms after the ballast): {text}",
+        "refused after {} acknowledged ({} ms after the filling began): {text}",
         acknowledged.len(),
         started.elapsed().as_millis()
     );
@@ -339,27 +311,12 @@ fn a_reopen_after_a_full_disk_that_finds_acknowledged_records_gone_refuses() {
     if !disk.mounted {
         return cannot_run("a reopen after ENOSPC that finds records gone");
     }
-    let config = stemedb::DbConfig {
-        disk_free_min_bytes: 0,
-        ..stemedb::DbConfig::default()
-    };
+    let config = no_reserve();
     let data = disk.data_dir();
     let db = stemedb::Db::open(data.path(), config.clone()).unwrap();
     let mut next = 0;
-    let write = |db: &stemedb::Db, next: &mut usize, n: usize| {
-        let batch: Vec<Value> = (*next..*next + n).map(wire).collect();
-        *next += n;
-        db.ingest_batch(batch)
-    };
-    while next < 3_700 {
-        write(&db, &mut next, 50).unwrap();
-    }
+    let (ballast, _) = fill_until_a_flush_fails(&disk, &db, &mut next, &mut Vec::new());
     let acknowledged = db.last_sequence();
-    let ballast = disk.fill_until(2 * MIB);
-    while write(&db, &mut next, 10).is_ok() {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(next < 20_000, "the disk never filled");
-    }
     // What the memtables held since the last flush lives only in the journal.
     for entry in std::fs::read_dir(data.path().join("engine")).unwrap() {
         let path = entry.unwrap().path();
@@ -369,7 +326,7 @@ fn a_reopen_after_a_full_disk_that_finds_acknowledged_records_gone_refuses() {
     }
     std::fs::remove_file(&ballast).unwrap();
     for attempt in ["the write that reopens", "a later write"] {
-        let refused = write(&db, &mut next, 1).expect_err(attempt);
+        let refused = write_wires(&db, &mut next, 1).expect_err(attempt);
         let text = refused.to_string();
         assert!(
             matches!(
@@ -389,6 +346,51 @@ fn a_reopen_after_a_full_disk_that_finds_acknowledged_records_gone_refuses() {
             ..
         })) => assert!(a >= acknowledged, "the mark covers what was acknowledged"),
         other => panic!("an open after the loss refuses by name: {other:?}"),
+    }
+}
+
+/// No free-space reserve: let the engine meet ENOSPC itself.
+fn no_reserve() -> stemedb::DbConfig {
+    stemedb::DbConfig {
+        disk_free_min_bytes: 0,
+        ..stemedb::DbConfig::default()
+    }
+}
+
+/// Writes `n` assertions from `next` on; the ids written.
+fn write_wires(
+    db: &stemedb::Db,
+    next: &mut usize,
+    n: usize,
+) -> Result<Vec<String>, stemedb::DbError> {
+    let batch: Vec<Value> = (*next..*next + n).map(wire).collect();
+    *next += n;
+    db.ingest_batch(batch)
+        .map(|results| results.into_iter().map(|r| r.unwrap().id).collect())
+}
+
+/// About 15 MiB into the 16 MiB memtable of the log, then the disk left almost full: the
+/// journal still has room for a few small batches, the flush of the full memtable does not. A
+/// pause after each batch lets a flush that starts fail before the next write, so that the
+/// write meets the poisoned engine rather than ENOSPC of its own. Returns the ballast file and
+/// the refusal; `acknowledged` gets every id written.
+fn fill_until_a_flush_fails(
+    disk: &SmallDisk,
+    db: &stemedb::Db,
+    next: &mut usize,
+    acknowledged: &mut Vec<String>,
+) -> (PathBuf, stemedb::DbError) {
+    while *next < 3_700 {
+        acknowledged.extend(write_wires(db, next, 50).unwrap());
+    }
+    let ballast = disk.fill_until(2 * MIB);
+    loop {
+        match write_wires(db, next, 10) {
+            Ok(ids) => acknowledged.extend(ids),
+            Err(e) => return (ballast, e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(*next < 20_000, "the disk never filled");
     }
 }
 
