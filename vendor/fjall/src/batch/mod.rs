@@ -146,7 +146,19 @@ impl WriteBatch {
 
         log::trace!("Applying batch (size={}) to memtable(s)", self.data.len());
 
-        for item in std::mem::take(&mut self.data) {
+        // StemeDB's patch (vendor/README.md): the items go into the memtables in key order,
+        // keyspace by keyspace. Consecutive inserts then walk nearly the same skiplist path,
+        // which stays in the processor's caches, and a memtable's nodes are laid out in the
+        // order a flush reads them. The sort is stable, so items of one key (one seqno) are
+        // applied in the order they were written and the last one wins, as before.
+        let mut data = std::mem::take(&mut self.data);
+        data.sort_by(|a, b| {
+            a.keyspace
+                .id()
+                .cmp(&b.keyspace.id())
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        for item in data {
             // TODO: need a better, generic write op
             let (item_size, _) = match item.value_type {
                 ValueType::Value => item.keyspace.tree.insert(item.key, item.value, batch_seqno),
