@@ -14,7 +14,7 @@
 //! and not of small order. Keys are screened when parsed (`PublicKey::from_bytes`: not of
 //! small order) and, for new records, by `check_new_key` (canonical, no torsion component),
 //! so that torsion in R is the only place cofactored and cofactorless verifiers differ.
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -94,7 +94,7 @@ pub(crate) fn batch_holds(items: &[Option<Parts>]) -> bool {
     let mut s_sum = Scalar::ZERO;
     let mut scalars = Vec::with_capacity(items.len() * 2 + 1);
     let mut points = Vec::with_capacity(items.len() * 2 + 1);
-    let mut per_key: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut per_key: HashMap<[u8; 32], usize> = HashMap::default();
     let mut key_scalars: Vec<Scalar> = Vec::new();
     let mut key_points: Vec<EdwardsPoint> = Vec::new();
     for (item, z) in items.iter().zip(&weights) {

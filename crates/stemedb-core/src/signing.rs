@@ -30,8 +30,8 @@ pub struct PublicKey(VerifyingKey);
 const KEY_CACHE_MAX: usize = 1024;
 
 thread_local! {
-    static KEY_CACHE: std::cell::RefCell<std::collections::HashMap<[u8; 32], VerifyingKey>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static KEY_CACHE: std::cell::RefCell<foldhash::HashMap<[u8; 32], VerifyingKey>> =
+        std::cell::RefCell::new(foldhash::HashMap::default());
 }
 
 impl PublicKey {
@@ -77,7 +77,7 @@ impl PublicKey {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0.to_bytes())
+        crate::id::lower_hex(&self.0.to_bytes())
     }
 
     /// Single verification: strict encodings, cofactored equation (`cofactored.rs`).
@@ -133,8 +133,8 @@ pub fn check_new_key(key: &PublicKey, field: &str) -> Result<(), ValidationError
 }
 
 thread_local! {
-    static PRIME_ORDER_KEYS: std::cell::RefCell<std::collections::HashSet<[u8; 32]>> =
-        std::cell::RefCell::new(std::collections::HashSet::new());
+    static PRIME_ORDER_KEYS: std::cell::RefCell<foldhash::HashSet<[u8; 32]>> =
+        std::cell::RefCell::new(foldhash::HashSet::default());
 }
 
 /// A 64-byte Ed25519 signature.
@@ -153,7 +153,7 @@ impl Signature {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        crate::id::lower_hex(&self.0)
     }
 }
 
@@ -187,7 +187,7 @@ impl SecretKey {
     }
 
     pub fn seed_hex(&self) -> String {
-        hex::encode(self.0.to_bytes())
+        crate::id::lower_hex(&self.0.to_bytes())
     }
 
     pub fn public_key(&self) -> PublicKey {

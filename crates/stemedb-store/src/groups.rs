@@ -14,7 +14,7 @@
 //! more than the maximum), and no other key exists. The writer keeps it in the same atomic
 //! batch as the records (`GroupOverlay`); an upgrade, a rebuild and a restore build it whole;
 //! `stemedb check` holds it to `by_subject` (`check_summaries`).
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use fjall::OwnedWriteBatch;
 

@@ -1,6 +1,6 @@
 //! Deciding each record of a group (duplicate, agent-key conflict, or new) and writing a new
 //! one into the log and every index: the apply path.
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use fjall::OwnedWriteBatch;
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
