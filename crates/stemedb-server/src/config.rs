@@ -29,8 +29,9 @@ pub struct ServerConfig {
     /// 503 `not-yet-applied` (default 2 s; below `request_timeout_ms`).
     pub min_sequence_wait_ms: u64,
     /// Least time between two refreshes of the evidence lens's reliability table; a refresh
-    /// also waits nine times as long as the last one took, so that it uses at most a tenth of
-    /// a core (default 1 s; docs/lenses.md §Evidence).
+    /// also waits nine times as long as it is predicted to take (the last one's time, scaled
+    /// by the log's growth since, up to tenfold), so that it uses about a tenth of a core
+    /// (default 1 s; docs/lenses.md §Evidence).
     pub reliability_refresh_ms: u64,
     /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
     /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other

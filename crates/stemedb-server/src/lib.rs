@@ -26,6 +26,7 @@ mod openapi;
 mod problem;
 mod query_params;
 mod query_string;
+mod refresh;
 mod request_body;
 mod serve;
 mod server_key;

@@ -12,7 +12,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::framing::{Framing, FramingCheck};
-use stemedb::Db;
 
 use crate::{ApiError, AppState, problem};
 
@@ -42,7 +41,7 @@ where
     let open = Arc::new(Semaphore::new(config.connections_max));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
     let (stop, stopping) = watch::channel(false);
-    let refresher = tokio::spawn(refresh_reliability(
+    let refresher = tokio::spawn(crate::refresh::refresh_reliability(
         Arc::clone(&db),
         config.reliability_refresh_ms,
         stopping.clone(),
@@ -96,56 +95,6 @@ where
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
         Err(e) => Err(std::io::Error::other(e.to_string())),
-    }
-}
-
-/// How long the refresher waits after a failed refresh.
-const RELIABILITY_RETRY_SECS: u64 = 30;
-
-/// Keeps the evidence lens's reliability table close behind the log until `stopping`: a
-/// refresh on a blocking thread whenever the table is behind, at least `refresh_ms` apart and
-/// nine times as long apart as the last one took (at most a tenth of a core at any size).
-async fn refresh_reliability(db: Arc<Db>, refresh_ms: u64, mut stopping: watch::Receiver<bool>) {
-    let mut wait = Duration::ZERO;
-    let mut covered = 0;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stopping.changed() => return,
-        }
-        let worker = Arc::clone(&db);
-        let started = std::time::Instant::now();
-        let refreshed = tokio::task::spawn_blocking(move || worker.refresh_reliability()).await;
-        if *stopping.borrow() {
-            return; // a refresh abandoned because the server stops is no failure
-        }
-        let failed = match refreshed {
-            Ok(Ok(table)) if table.sequence != covered => {
-                covered = table.sequence;
-                tracing::info!(
-                    sequence = table.sequence,
-                    facts = table.facts,
-                    agents = table.agent_count(),
-                    took_ms = table.took.as_millis() as u64,
-                    "reliability table refreshed"
-                );
-                false
-            }
-            Ok(Ok(_)) => false,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "refreshing the reliability table failed; retrying in 30 s");
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the reliability refresh stopped; retrying in 30 s");
-                true
-            }
-        };
-        wait = Duration::from_millis(refresh_ms).max(started.elapsed() * 9);
-        if failed {
-            // A store that fails now (full disk, fail-stopped) would otherwise log every second.
-            wait = wait.max(Duration::from_secs(RELIABILITY_RETRY_SECS));
-        }
     }
 }
 

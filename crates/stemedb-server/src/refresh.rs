@@ -1,0 +1,170 @@
+//! The evidence lens's reliability table kept close behind the log: a background refresher and
+//! its pace. A pass costs time in proportion to the store, so passes are spaced nine times as
+//! long apart as one takes, which keeps them to a tenth of a core at any size.
+//!
+//! Spacing by the last pass alone did not hold that bound while the store grew fast: during a
+//! batch ingest of 1 M records a pass at 101,000 took 0.7 s, the next began 6.4 s later at
+//! 421,000 and took 4.2 s, 40 % of a core over that stretch (docs/benchmarks.md, "Nineteenth
+//! session"). So once the first wait is over the pace looks again, with the next pass's cost
+//! predicted from how far the log has grown, and waits once more if that pass would overrun
+//! the budget. Only once: a store growing faster than its passes can be afforded would
+//! otherwise never get a new table.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stemedb::Db;
+use tokio::sync::watch;
+
+/// Wait after a failed refresh before trying again.
+const RETRY_SECS: u64 = 30;
+
+/// Passes are this many times as long apart as one takes: a tenth of a core.
+const SPACING_FACTOR: u32 = 9;
+
+/// The last pass: how long it took, over how long a log, and when it ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LastPass {
+    pub(crate) took: Duration,
+    pub(crate) log_len: u64,
+    pub(crate) ended: Instant,
+}
+
+/// Below this many records a pass's fixed costs outweigh its work per record, so growth is
+/// counted from here.
+const LOG_LEN_FLOOR: u64 = 1_000;
+
+/// The most a pass is predicted to cost over the last one: a guess from the log's growth, and
+/// a wrong guess must not hold the table back for long.
+const GROWTH_MAX: f64 = 10.0;
+
+/// How much longer to wait, at `now`, before a pass over a log of `log_len` records: its cost
+/// predicted from the last pass's, in proportion to the log's length (between the last pass's
+/// cost, since a store can be restored smaller, and [`GROWTH_MAX`] times it), times the
+/// spacing factor, and at least `refresh_min` after the last pass ended.
+pub(crate) fn wait_before_pass(
+    last: &LastPass,
+    log_len: u64,
+    refresh_min: Duration,
+    now: Instant,
+) -> Duration {
+    let growth = log_len as f64 / last.log_len.max(LOG_LEN_FLOOR) as f64;
+    let growth = growth.clamp(1.0, GROWTH_MAX);
+    let spacing = (last.took * SPACING_FACTOR)
+        .mul_f64(growth)
+        .max(refresh_min);
+    spacing.saturating_sub(now.saturating_duration_since(last.ended))
+}
+
+/// Keeps the reliability table close behind the log until `stopping`: a refresh on a blocking
+/// thread whenever the table is behind, paced by [`wait_before_pass`] (looked at twice: after
+/// the wait the last pass asked for, and once more with the log's length then).
+pub(crate) async fn refresh_reliability(
+    db: Arc<Db>,
+    refresh_ms: u64,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let refresh_min = Duration::from_millis(refresh_ms);
+    let mut last: Option<LastPass> = None;
+    let mut covered = 0;
+    loop {
+        for _look in 0..2 {
+            let wait = last.map_or(Duration::ZERO, |last| {
+                wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now())
+            });
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stopping.changed() => return,
+            }
+        }
+        let worker = Arc::clone(&db);
+        let started = Instant::now();
+        let log_len = db.last_sequence();
+        let refreshed = tokio::task::spawn_blocking(move || worker.refresh_reliability()).await;
+        if *stopping.borrow() {
+            return; // a refresh abandoned because the server stops is no failure
+        }
+        let failed = match refreshed {
+            Ok(Ok(table)) if table.sequence != covered => {
+                covered = table.sequence;
+                tracing::info!(
+                    sequence = table.sequence,
+                    facts = table.facts,
+                    agents = table.agent_count(),
+                    took_ms = table.took.as_millis() as u64,
+                    "reliability table refreshed"
+                );
+                false
+            }
+            Ok(Ok(_)) => false,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "refreshing the reliability table failed; retrying in 30 s");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the reliability refresh stopped; retrying in 30 s");
+                true
+            }
+        };
+        // A store that fails now (full disk, fail-stopped) would otherwise log every second.
+        let took = if failed {
+            Duration::from_secs(RETRY_SECS) / SPACING_FACTOR
+        } else {
+            started.elapsed()
+        };
+        last = Some(LastPass {
+            took,
+            log_len,
+            ended: Instant::now(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_waits_nine_times_the_last_ones_cost_scaled_by_the_logs_growth() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // (name, last took, last log, log now, refresh_min, time since it ended, expected wait)
+        #[rustfmt::skip]
+        let cases = [
+            ("no growth: nine times the last pass", ms(700), 100_000, 100_000, s(1), s(0), ms(6300)),
+            ("part of it already waited", ms(700), 100_000, 100_000, s(1), s(5), ms(1300)),
+            ("all of it waited", ms(700), 100_000, 100_000, s(1), s(7), s(0)),
+            ("the log grew fourfold", ms(700), 100_000, 400_000, s(1), ms(6300), ms(18_900)),
+            ("the minimum apart", ms(10), 100_000, 100_000, s(1), ms(400), ms(600)),
+            ("a smaller log: the last pass's cost", ms(700), 400_000, 100_000, s(1), s(0), ms(6300)),
+            ("the first pass on an empty log", ms(100), 0, 1000, ms(100), s(0), ms(900)),
+            ("growth counted from 1,000 records", ms(100), 0, 5000, ms(100), s(0), ms(4500)),
+            ("growth counted up to tenfold", ms(100), 10_000, 1_000_000, s(1), s(0), s(9)),
+        ];
+        for (name, took, last_log, log_now, refresh_min, since, expected) in cases {
+            check(name, took, last_log, log_now, refresh_min, since, expected);
+        }
+    }
+
+    fn check(
+        name: &str,
+        took: Duration,
+        log_len: u64,
+        log_now: u64,
+        refresh_min: Duration,
+        since: Duration,
+        expected: Duration,
+    ) {
+        let ended = Instant::now();
+        let last = LastPass {
+            took,
+            log_len,
+            ended,
+        };
+        let wait = wait_before_pass(&last, log_now, refresh_min, ended + since);
+        let off = wait.abs_diff(expected);
+        assert!(
+            off < Duration::from_micros(10),
+            "{name}: waits {wait:?}, expected {expected:?}"
+        );
+    }
+}
