@@ -275,7 +275,7 @@ fn parse_body(map: &Map<String, Value>, limits: &Limits) -> Result<AssertionBody
             "is not a field of an assertion",
         ));
     }
-    check_integers(map, "")?;
+    check_integers(map)?;
     if !map.contains_key("value") {
         return Err(required("value"));
     }
@@ -460,46 +460,116 @@ fn derived_from(
 /// Rejects integers outside ±(2^53 − 1) anywhere in the body: beyond that, languages disagree on
 /// the number and so on the canonical bytes. "Integer" means a number the canonical form writes
 /// as an integer token: any integral value of magnitude below 1e21 (larger ones are written with
-/// an exponent, `1e+21`, and read back as the same double everywhere).
-fn check_integers(map: &Map<String, Value>, prefix: &str) -> Result<(), ValidationError> {
-    for (key, value) in map {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        check_value_integers(value, &path)?;
+/// an exponent, `1e+21`, and read back as the same double everywhere). The error names the
+/// first such number's path (`value.n`, `value[2]`), built only when there is one: every write
+/// passes here, and a path string per field cost an allocation each.
+fn check_integers(map: &Map<String, Value>) -> Result<(), ValidationError> {
+    let found = map.iter().find_map(|(key, value)| {
+        unsafe_integer(value).map(|(rest, n)| (format!("{key}{rest}"), n))
+    });
+    match found {
+        None => Ok(()),
+        Some((path, n)) => Err(ValidationError::new(
+            path,
+            "safe_integer",
+            format!("integer {n} is outside ±(2^53−1); send it as a string"),
+        )),
     }
-    Ok(())
 }
 
-fn check_value_integers(value: &Value, path: &str) -> Result<(), ValidationError> {
+/// The first integer out of range inside `value`, with its path below `value` (empty for the
+/// value itself), depth first.
+fn unsafe_integer(value: &Value) -> Option<(String, &serde_json::Number)> {
     match value {
-        Value::Number(n) => {
-            // RFC 8785 writes every integral number below 1e21 as a plain integer token, so
-            // the rule covers integral floats too (1.5e16 becomes 15000000000000000).
-            let out_of_range = match (n.as_u64(), n.as_i64(), n.as_f64()) {
-                (Some(u), _, _) => u > JSON_SAFE_INTEGER_MAX,
-                (None, Some(i), _) => i.unsigned_abs() > JSON_SAFE_INTEGER_MAX,
-                (None, None, Some(f)) => {
-                    f.fract() == 0.0 && f.abs() > JSON_SAFE_INTEGER_MAX as f64 && f.abs() < 1e21
-                }
-                _ => false,
-            };
-            if out_of_range {
-                return Err(ValidationError::new(
-                    path,
-                    "safe_integer",
-                    format!("integer {n} is outside ±(2^53−1); send it as a string"),
-                ));
-            }
-            Ok(())
-        }
+        Value::Number(n) => integer_out_of_range(n).then(|| (String::new(), n)),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| check_value_integers(v, &format!("{path}[{i}]"))),
-        Value::Object(map) => check_integers(map, path),
-        _ => Ok(()),
+            .find_map(|(i, v)| unsafe_integer(v).map(|(rest, n)| (format!("[{i}]{rest}"), n))),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(key, v)| unsafe_integer(v).map(|(rest, n)| (format!(".{key}{rest}"), n))),
+        _ => None,
+    }
+}
+
+/// RFC 8785 writes every integral number below 1e21 as a plain integer token, so the rule
+/// covers integral floats too (1.5e16 becomes 15000000000000000).
+fn integer_out_of_range(n: &serde_json::Number) -> bool {
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => u > JSON_SAFE_INTEGER_MAX,
+        (None, Some(i), _) => i.unsigned_abs() > JSON_SAFE_INTEGER_MAX,
+        (None, None, Some(f)) => {
+            f.fract() == 0.0 && f.abs() > JSON_SAFE_INTEGER_MAX as f64 && f.abs() < 1e21
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::check_integers;
+
+    #[test]
+    fn an_unsafe_integer_is_named_by_its_path() {
+        let big = json!(9_007_199_254_740_992u64);
+        let cases = [
+            (
+                "nothing out of range",
+                json!({"value": 1, "confidence": 0.5}),
+                None,
+            ),
+            (
+                "the largest safe integer",
+                json!({"value": 9_007_199_254_740_991u64}),
+                None,
+            ),
+            ("a field", json!({"value": big}), Some("value")),
+            (
+                "a negative one",
+                json!({"value": -9_007_199_254_740_992i64}),
+                Some("value"),
+            ),
+            ("an integral float", json!({"value": 1.5e16}), Some("value")),
+            (
+                "past 1e21, written with an exponent",
+                json!({"value": 1e21}),
+                None,
+            ),
+            (
+                "inside an object",
+                json!({"value": {"n": big}}),
+                Some("value.n"),
+            ),
+            (
+                "inside an array",
+                json!({"value": [1, 2, big]}),
+                Some("value[2]"),
+            ),
+            (
+                "deep",
+                json!({"value": {"a": [0, {"b": big}]}}),
+                Some("value.a[1].b"),
+            ),
+            (
+                "the first of two",
+                json!({"a": {"x": big}, "b": big}),
+                Some("a.x"),
+            ),
+        ];
+        for (name, body, path) in cases {
+            check(name, body, path);
+        }
+    }
+
+    fn check(name: &str, body: Value, path: Option<&str>) {
+        let Value::Object(map) = body else {
+            panic!("{name}: a case is an object");
+        };
+        let map: Map<String, Value> = map;
+        let found = check_integers(&map).err().map(|e| e.field.clone());
+        assert_eq!(found.as_deref(), path, "{name}");
     }
 }
