@@ -38,9 +38,10 @@ const LOG_LEN_FLOOR: u64 = 1_000;
 const GROWTH_MAX: f64 = 10.0;
 
 /// How much longer to wait, at `now`, before a pass over a log of `log_len` records: its cost
-/// predicted from the last pass's, in proportion to the log's length (between the last pass's
-/// cost, since a store can be restored smaller, and [`GROWTH_MAX`] times it), times the
-/// spacing factor, and at least `refresh_min` after the last pass ended.
+/// predicted from the last pass's, in proportion to the log's length (never below the last
+/// pass's cost, which a log under [`LOG_LEN_FLOOR`] records would otherwise shrink, and at
+/// most [`GROWTH_MAX`] times it), times the spacing factor, and at least `refresh_min` after
+/// the last pass ended.
 pub(crate) fn wait_before_pass(
     last: &LastPass,
     log_len: u64,
@@ -105,16 +106,25 @@ pub(crate) async fn refresh_reliability(
                 true
             }
         };
-        // A store that fails now (full disk, fail-stopped) would otherwise log every second.
-        let took = if failed {
-            Duration::from_secs(RETRY_SECS) / SPACING_FACTOR
+        // A store that fails now (full disk, fail-stopped) would otherwise log every second: a
+        // failure waits at least RETRY_SECS (nine times a ninth of it), or nine times what the
+        // failed pass took, and no growth is counted (a log length no log reaches).
+        // A refresh that found the table up to date takes next to nothing, so the next wait
+        // is `refresh_ms` and the one after predicts from the next real pass.
+        last = Some(if failed {
+            LastPass {
+                took: started
+                    .elapsed()
+                    .max(Duration::from_secs(RETRY_SECS) / SPACING_FACTOR),
+                log_len: u64::MAX,
+                ended: Instant::now(),
+            }
         } else {
-            started.elapsed()
-        };
-        last = Some(LastPass {
-            took,
-            log_len,
-            ended: Instant::now(),
+            LastPass {
+                took: started.elapsed(),
+                log_len,
+                ended: Instant::now(),
+            }
         });
     }
 }
@@ -136,6 +146,7 @@ mod tests {
             ("the log grew fourfold", ms(700), 100_000, 400_000, s(1), ms(6300), ms(18_900)),
             ("the minimum apart", ms(10), 100_000, 100_000, s(1), ms(400), ms(600)),
             ("a smaller log: the last pass's cost", ms(700), 400_000, 100_000, s(1), s(0), ms(6300)),
+            ("after a failure: no growth counted", s(30) / 9, u64::MAX, 1_000_000, s(1), s(0), s(30)),
             ("the first pass on an empty log", ms(100), 0, 1000, ms(100), s(0), ms(900)),
             ("growth counted from 1,000 records", ms(100), 0, 5000, ms(100), s(0), ms(4500)),
             ("growth counted up to tenfold", ms(100), 10_000, 1_000_000, s(1), s(0), s(9)),

@@ -14,7 +14,7 @@
 //! more than the maximum), and no other key exists. The writer keeps it in the same atomic
 //! batch as the records (`GroupOverlay`); an upgrade, a rebuild and a restore build it whole;
 //! `stemedb check` holds it to `by_subject` (`check_summaries`).
-use foldhash::HashMap;
+use std::collections::HashMap;
 
 use fjall::OwnedWriteBatch;
 
@@ -35,9 +35,13 @@ pub(crate) fn read(shared: &Shared, key: &[u8]) -> Result<Option<Summary>, Store
 /// The summaries one write batch changes, so that records of one group in one batch see each
 /// other (a batch is not readable before its commit). Written into the batch by `write` (the
 /// writer, which then hands them to its `SummaryCache`) or `flush` (rebuild and restore).
+///
+/// Hashed by foldhash (fast, seeded, not meant to resist crafted collisions): the overlay lives
+/// for one group commit and holds at most its records' groups. The long-lived `SummaryCache`
+/// below, keyed by names any writer chooses, keeps std's SipHash.
 #[derive(Default)]
 pub(crate) struct GroupOverlay {
-    pending: HashMap<Vec<u8>, Summary>,
+    pending: foldhash::HashMap<Vec<u8>, Summary>,
 }
 
 impl GroupOverlay {

@@ -135,7 +135,8 @@ fn run(dir: &Path, file: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The batch body's `assertions`, parsed as the server's `parse_batch` does.
+/// The batch body's `assertions`, parsed as the server's `parse_batch` does (strict JSON, then
+/// the array; the server also refuses other top-level keys, which these bodies never have).
 fn assertions(bytes: &[u8]) -> Result<Vec<Value>, Error> {
     match stemedb::core::parse_json_strict(bytes)? {
         Value::Object(mut map) => match map.remove("assertions") {
