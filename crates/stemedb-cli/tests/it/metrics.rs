@@ -234,14 +234,23 @@ async fn every_response_carries_a_request_id() {
 }
 
 /// Starts the real server with `--request-log MODE` (or its default), sends one request that
-/// succeeds and one answered 404, stops it, and checks which of their ids its log names.
-async fn check_request_log(mode: Option<&str>, logs_ok: bool, logs_error: bool) {
+/// succeeds, one answered 404 and one answered 503 (a query for a sequence the node never
+/// applies, after `--min-sequence-wait-ms`), stops it, and checks which of their ids its log
+/// names, and at which level: `levels` gives each one's (`None`: no line).
+async fn check_request_log(mode: Option<&str>, levels: [Option<&str>; 3]) {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("stderr.log");
     let mut command = Command::new(crate::child::BIN);
     command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--min-sequence-wait-ms",
+            "100",
+        ])
+        .arg("--data-dir")
         .arg(dir.path().join("data"))
         .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
         .env_remove("STEMEDB_REQUEST_LOG")
@@ -254,10 +263,16 @@ async fn check_request_log(mode: Option<&str>, logs_ok: bool, logs_error: bool) 
     let url = crate::child::read_listening_line(&mut child);
     let server = crate::child::ChildServer { child, url };
     let tag = mode.unwrap_or("default");
-    for (path, id, expected) in [("/v1/health", "ok", 200), ("/v1/nowhere", "miss", 404)] {
+    let requests = [
+        ("/v1/health", "ok", 200),
+        ("/v1/nowhere", "miss", 404),
+        ("/v1/query?subject=drug/*&min_sequence=99", "fail", 503),
+    ];
+    for (path, id, expected) in requests {
         let response = crate::harness::http()
             .get(format!("{}{path}", server.url))
             .header("x-request-id", format!("{id}-{tag}"))
+            .header("x-api-key", crate::harness::ROOT_KEY)
             .send()
             .await
             .unwrap();
@@ -269,16 +284,24 @@ async fn check_request_log(mode: Option<&str>, logs_ok: bool, logs_error: bool) 
         log.contains("stopped cleanly"),
         "{tag}: the log was captured:\n{log}"
     );
-    for (id, expected) in [("ok", logs_ok), ("miss", logs_error)] {
-        let logged = log.contains(&format!("request_id={id}-{tag} "));
-        assert_eq!(logged, expected, "{tag}: a line for {id}:\n{log}");
+    for ((_, id, _), level) in requests.iter().zip(levels) {
+        let needle = format!("request_id={id}-{tag} ");
+        let line = log.lines().find(|line| line.contains(&needle));
+        let logged = line.map(|line| {
+            ["INFO", "WARN", "ERROR"]
+                .into_iter()
+                .find(|level| line.contains(&format!(" {level} ")))
+                .unwrap_or("no level")
+        });
+        assert_eq!(logged, level, "{tag}: the line for {id}:\n{log}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_logged_as_the_setting_says() {
-    check_request_log(None, false, true).await;
-    check_request_log(Some("errors"), false, true).await;
-    check_request_log(Some("all"), true, true).await;
-    check_request_log(Some("off"), false, false).await;
+    let (info, warn) = (Some("INFO"), Some("WARN"));
+    check_request_log(None, [None, info, warn]).await;
+    check_request_log(Some("errors"), [None, info, warn]).await;
+    check_request_log(Some("all"), [info, info, warn]).await;
+    check_request_log(Some("off"), [None, None, None]).await;
 }
