@@ -3,7 +3,7 @@
 //! sends the key the person typed, as a header). Sources and the build: `console/` beside
 //! this crate's `src/`, and docs/console.md.
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -46,16 +46,22 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    page_headers(headers, CONTENT_SECURITY_POLICY);
+    response
+}
+
+/// The headers of a page served to a browser (the console's, and `/docs`): its
+/// Content-Security-Policy, no sniffing of types, no framing, no referrer.
+pub(crate) fn page_headers(headers: &mut HeaderMap, content_security_policy: &'static str) {
     let fixed = [
-        (header::CONTENT_TYPE, content_type),
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::CONTENT_SECURITY_POLICY, content_security_policy),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-cache"),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    response
 }

@@ -229,7 +229,25 @@ pub async fn openapi_json() -> Json<&'static serde_json::Value> {
 }
 
 /// `/docs`: Swagger UI served from files compiled into the binary (works offline). It reads
-/// the document at `/openapi.json`.
-pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/openapi.json"))
+/// the document at `/openapi.json`. Its page takes an API key ("Authorize"), so it is served
+/// as the console is, under a Content-Security-Policy: scripts and styles from this server
+/// only (Swagger UI's own files; none inline), requests only to it, no frames, no forms posted
+/// elsewhere (the browser test `console/test/console.test.mjs` renders it and fails on any
+/// violation).
+pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    let ui = SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/openapi.json"));
+    axum::Router::from(ui).layer(axum::middleware::map_response(
+        |mut response: axum::response::Response| async move {
+            crate::console::page_headers(response.headers_mut(), DOCS_CONTENT_SECURITY_POLICY);
+            response
+        },
+    ))
 }
+
+/// What the `/docs` page may load and where it may connect. Swagger UI 5.17.14 adds one
+/// `<style>` element of its own; its hash allows exactly that one (a new Swagger UI with a
+/// different style fails the browser test until the hash is updated from its message).
+const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";

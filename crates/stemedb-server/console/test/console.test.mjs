@@ -328,3 +328,36 @@ test("the console's answers carry a strict Content-Security-Policy", async () =>
   const root = await fetch(`${server.url}/`, { redirect: "manual" });
   assert.equal(root.headers.get("location"), "/console/");
 });
+
+test("the API docs at /docs render under a strict Content-Security-Policy", async () => {
+  for (const path of ["/docs/", "/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"]) {
+    const response = await fetch(`${server.url}${path}`);
+    assert.equal(response.status, 200, path);
+    const csp = response.headers.get("content-security-policy");
+    assert.match(csp, /default-src 'none'/, path);
+    assert.match(csp, /script-src 'self';/, path);
+    assert.doesNotMatch(csp, /unsafe/, path);
+    assert.equal(response.headers.get("x-frame-options"), "DENY", path);
+  }
+  // Swagger UI itself, in the browser: it loads, reads /openapi.json and lists the operations
+  // with no violation of the policy (each is a console error, which fails `finish`).
+  const opened = await newPage(browser);
+  await opened.page.goto(`${server.url}/docs/`);
+  await opened.page.waitForSelector(".opblock-summary", { timeout: 30_000 });
+  const operations = await opened.page.locator(".opblock-summary").count();
+  assert.ok(operations > 20, `operations listed: ${operations}`);
+  // A person authorizes with a key and runs a keyed read: the request goes out and answers.
+  const page = opened.page;
+  await page.click("button.authorize");
+  await page.locator(".modal-ux input").first().fill(server.adminKey);
+  await page.locator(".modal-ux button.authorize").first().click();
+  await page.locator(".modal-ux button.btn-done").first().click();
+  const whoami = page.locator(".opblock-get").filter({ has: page.locator('[data-path="/v1/whoami"]') }).first();
+  await whoami.locator(".opblock-summary").click();
+  await whoami.locator("button.try-out__btn").click();
+  await whoami.locator("button.execute").click();
+  await whoami.locator(".live-responses-table tr.response .response-col_status").first().waitFor({ timeout: 10_000 });
+  const status = (await whoami.locator(".live-responses-table tr.response .response-col_status").first().innerText()).trim();
+  assert.equal(status, "200", "GET /v1/whoami from the docs page, with the key");
+  await finish(opened, server.adminKey);
+});
