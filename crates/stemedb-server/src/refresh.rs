@@ -5,10 +5,10 @@
 //! Spacing by the last pass alone did not hold that bound while the store grew fast: during a
 //! batch ingest of 1 M records a pass at 101,000 took 0.7 s, the next began 6.4 s later at
 //! 421,000 and took 4.2 s, 40 % of a core over that stretch (docs/benchmarks.md, "Nineteenth
-//! session"). So once the first wait is over the pace looks again, with the next pass's cost
-//! predicted from how far the log has grown, and waits once more if that pass would overrun
-//! the budget. Only once: a store growing faster than its passes can be afforded would
-//! otherwise never get a new table.
+//! session"). So the pace predicts the next pass's cost from how far the log has grown since
+//! the last one, and looks again every second while it waits. Growth counts up to tenfold
+//! only, so a pass is never put off longer than ninety times the last one took: a store that
+//! grows faster than its passes can be afforded still gets a new table.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ const RETRY_SECS: u64 = 30;
 
 /// Passes are this many times as long apart as one takes: a tenth of a core.
 const SPACING_FACTOR: u32 = 9;
+
+/// How often a wait looks at the log's length again.
+const LOOK_EVERY_MS: u64 = 1000;
 
 /// The last pass: how long it took, over how long a log, and when it ended.
 #[derive(Clone, Copy, Debug)]
@@ -57,8 +60,8 @@ pub(crate) fn wait_before_pass(
 }
 
 /// Keeps the reliability table close behind the log until `stopping`: a refresh on a blocking
-/// thread whenever the table is behind, paced by [`wait_before_pass`] (looked at twice: after
-/// the wait the last pass asked for, and once more with the log's length then).
+/// thread whenever the table is behind, paced by [`wait_before_pass`], looked at again every
+/// [`LOOK_EVERY_MS`] with the log's length then.
 pub(crate) async fn refresh_reliability(
     db: Arc<Db>,
     refresh_ms: u64,
@@ -68,30 +71,38 @@ pub(crate) async fn refresh_reliability(
     let mut last: Option<LastPass> = None;
     let mut covered = 0;
     loop {
-        for _look in 0..2 {
-            let wait = last.map_or(Duration::ZERO, |last| {
-                wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now())
-            });
+        while let Some(last) = last {
+            let wait = wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now());
+            if wait.is_zero() {
+                break;
+            }
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(wait.min(Duration::from_millis(LOOK_EVERY_MS))) => {}
                 _ = stopping.changed() => return,
             }
         }
         let worker = Arc::clone(&db);
         let started = Instant::now();
         let log_len = db.last_sequence();
-        let refreshed = tokio::task::spawn_blocking(move || worker.refresh_reliability()).await;
+        let refreshed = tokio::task::spawn_blocking(move || {
+            let cpu_before = thread_cpu();
+            let table = worker.refresh_reliability();
+            (table, thread_cpu().saturating_sub(cpu_before))
+        })
+        .await
+        .map(|(table, cpu)| table.map(|table| (table, cpu)));
         if *stopping.borrow() {
             return; // a refresh abandoned because the server stops is no failure
         }
         let failed = match refreshed {
-            Ok(Ok(table)) if table.sequence != covered => {
+            Ok(Ok((table, cpu))) if table.sequence != covered => {
                 covered = table.sequence;
                 tracing::info!(
                     sequence = table.sequence,
                     facts = table.facts,
                     agents = table.agent_count(),
                     took_ms = table.took.as_millis() as u64,
+                    cpu_ms = cpu.as_millis() as u64,
                     "reliability table refreshed"
                 );
                 false
@@ -129,6 +140,17 @@ pub(crate) async fn refresh_reliability(
     }
 }
 
+/// CPU time the calling thread has used. A pass runs on one blocking thread, so the
+/// difference around it is the pass's CPU, which the log reports beside its wall time (larger
+/// when the cores are busy): `scripts/bench-pg.sh` subtracts it from a run's server CPU.
+fn thread_cpu() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(time.tv_sec).unwrap_or(0),
+        u32::try_from(time.tv_nsec).unwrap_or(0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +176,27 @@ mod tests {
         for (name, took, last_log, log_now, refresh_min, since, expected) in cases {
             check(name, took, last_log, log_now, refresh_min, since, expected);
         }
+    }
+
+    #[test]
+    fn a_threads_cpu_time_grows_with_its_work_and_not_with_its_sleep() {
+        let before = thread_cpu();
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu().saturating_sub(before);
+        let started = (Instant::now(), thread_cpu());
+        let mut x = 0u64;
+        while started.0.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let worked = thread_cpu().saturating_sub(started.1);
+        assert!(
+            slept < Duration::from_millis(10),
+            "sleeping cost {slept:?} of CPU"
+        );
+        assert!(
+            worked >= Duration::from_millis(10),
+            "50 ms of work counted {worked:?}"
+        );
     }
 
     fn check(
