@@ -31,7 +31,7 @@ pub struct ServerConfig {
     /// Least time between two refreshes of the evidence lens's reliability table; a refresh
     /// also waits nine times as long as it is predicted to take (the last one's time, scaled
     /// by the log's growth since, up to tenfold), so that it uses about a tenth of a core
-    /// (default 1 s; docs/lenses.md §Evidence).
+    /// while the store grows slowly (default 1 s; docs/lenses.md §Evidence).
     pub reliability_refresh_ms: u64,
     /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
     /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other

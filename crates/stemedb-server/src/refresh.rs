@@ -1,6 +1,8 @@
 //! The evidence lens's reliability table kept close behind the log: a background refresher and
 //! its pace. A pass costs time in proportion to the store, so passes are spaced nine times as
-//! long apart as one takes, which keeps them to a tenth of a core at any size.
+//! long apart as one takes, which keeps them to about a tenth of a core while the store grows
+//! slowly. A bulk load outruns any such pace: a pass costs in proportion to the store, and the
+//! store grows while the pace waits (docs/benchmarks.md, "Nineteenth session").
 //!
 //! Spacing by the last pass alone did not hold that bound while the store grew fast: during a
 //! batch ingest of 1 M records a pass at 101,000 took 0.7 s, the next began 6.4 s later at
