@@ -35,39 +35,12 @@ fn interleaved(len: usize) -> Vec<Op> {
 
 #[test]
 fn a_batch_applies_each_keys_writes_in_the_order_given() {
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<Op>)> = vec![
-        (
-            "written twice",
-            vec![
-                op(0, "b", Some("1")),
-                op(0, "a", Some("x")),
-                op(0, "b", Some("2")),
-            ],
-        ),
-        (
-            "written then removed",
-            vec![
-                op(0, "b", Some("1")),
-                op(0, "a", Some("x")),
-                op(0, "b", None),
-            ],
-        ),
-        (
-            "removed then written",
-            vec![
-                op(0, "b", None),
-                op(0, "a", Some("x")),
-                op(0, "b", Some("2")),
-            ],
-        ),
-        (
-            "one key in two keyspaces",
-            vec![
-                op(1, "a", Some("1")),
-                op(0, "a", Some("2")),
-                op(1, "a", Some("3")),
-            ],
-        ),
+        ("written twice", vec![op(0, "b", Some("1")), op(0, "a", Some("x")), op(0, "b", Some("2"))]),
+        ("written then removed", vec![op(0, "b", Some("1")), op(0, "a", Some("x")), op(0, "b", None)]),
+        ("removed then written", vec![op(0, "b", None), op(0, "a", Some("x")), op(0, "b", Some("2"))]),
+        ("one key in two keyspaces", vec![op(1, "a", Some("1")), op(0, "a", Some("2")), op(1, "a", Some("3"))]),
         ("interleaved, 40 writes", interleaved(40)),
         ("interleaved, 5,000 writes", interleaved(5_000)),
     ];
