@@ -170,6 +170,7 @@ impl NatsSink {
                     effective: true,
                     quarantined: false,
                 },
+                group_first: None,
             }
         })
     }

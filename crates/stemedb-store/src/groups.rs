@@ -46,14 +46,15 @@ pub(crate) struct GroupOverlay {
 
 impl GroupOverlay {
     /// Adds `sequence` to the summary of the group `key`: the batch's own, else the one
-    /// `known` holds, else the committed one.
+    /// `known` holds, else the committed one. Returns the group's first sequence when the
+    /// summary lists every one of them (`None`: a large group).
     pub(crate) fn add(
         &mut self,
         shared: &Shared,
         known: Option<&SummaryCache>,
         key: Vec<u8>,
         sequence: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let current = match self.pending.remove(&key) {
             Some(summary) => summary,
             None => match known.and_then(|cache| cache.entries.get(&key)) {
@@ -62,8 +63,12 @@ impl GroupOverlay {
             },
         };
         let next = current.with(sequence)?;
+        let first = match &next {
+            Summary::Sequences(seqs) => seqs.first().copied(),
+            Summary::Large => None,
+        };
         self.pending.insert(key, next);
-        Ok(())
+        Ok(first)
     }
 
     /// Writes every changed summary into `batch`, keeping them. Every pending summary had a

@@ -92,6 +92,7 @@ impl Reapply {
             recorded_at,
             record,
         )
+        .map(|_| ())
     }
 
     /// Puts the group summaries changed since the last flush into `batch`, before its commit.

@@ -36,6 +36,9 @@ pub enum AppendOutcome {
         recorded_at: Timestamp,
         /// What truth maintenance did with it.
         derived: Derived,
+        /// The first sequence of its (subject, predicate) group, when the group's summary
+        /// lists every sequence (`None`: a control record, a large group, or not known).
+        group_first: Option<u64>,
     },
     /// The same id was already stored (idempotent re-send).
     Duplicate { sequence: u64 },

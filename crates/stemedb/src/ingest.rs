@@ -148,7 +148,9 @@ impl Db {
             .iter()
             .map(|a| (a.id.to_hex(), a.body.agent_id.clone()))
             .collect();
+        let written = self.views.written_records(&assertions);
         let outcomes = self.append_outcomes(assertions)?;
+        self.views.offer_written(written, &outcomes);
         Ok(keys
             .into_iter()
             .zip(outcomes)

@@ -26,7 +26,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use stemedb_core::{AssertionId, Signature, Timestamp};
+use stemedb_core::{AssertionId, Signature, SignedAssertion, Timestamp};
+use stemedb_store::AppendOutcome;
 
 use crate::record::Lifecycle;
 use crate::{Db, DbError, Query, RecordView};
@@ -67,6 +68,17 @@ impl LensRecord {
             value: self.value.clone(),
             agent_id: String::from(&*self.agent_id),
         }
+    }
+
+    /// Every field equal, values compared as `Value`s (so `2` and `2.0` differ).
+    fn same_fields(&self, other: &LensRecord) -> bool {
+        self.sequence == other.sequence
+            && self.recorded_at == other.recorded_at
+            && self.timestamp == other.timestamp
+            && self.confidence.to_bits() == other.confidence.to_bits()
+            && self.id == other.id
+            && self.value == other.value
+            && self.agent_id == other.agent_id
     }
 
     /// The agent's id is counted with every record, although records of one agent share it
@@ -206,6 +218,80 @@ impl ViewCache {
         }
     }
 
+    /// The lens fields of records about to be written, one per record, for
+    /// [`ViewCache::offer_written`] once they are durable (sequence and `recorded_at` are
+    /// the writer's, filled in then). `None` where nothing will be offered: a cache that keeps
+    /// nothing, a control record (in no group), a value that would not read back the same.
+    pub(crate) fn written_records(&self, records: &[SignedAssertion]) -> Vec<Option<LensRecord>> {
+        if !self.keeps {
+            return records.iter().map(|_| None).collect();
+        }
+        let mut agents = self.agents.lock().ok();
+        records
+            .iter()
+            .map(|record| {
+                let body = &record.body;
+                let value = record.body_json.get("value").unwrap_or(&Value::Null);
+                if body.control.is_some() || !reads_back_the_same(value) {
+                    return None;
+                }
+                let agent_id = match agents.as_mut() {
+                    Some(agents) => agents.share(&body.agent_id),
+                    None => body.agent_id.as_str().into(),
+                };
+                Some(LensRecord {
+                    sequence: 0,
+                    recorded_at: Timestamp::from_micros(0),
+                    timestamp: body.timestamp,
+                    confidence: body.confidence_or_default(),
+                    id: record.id,
+                    value: value.clone(),
+                    agent_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps the records of [`ViewCache::written_records`] that the writer made durable
+    /// (`outcomes`, one per record, in the same order) with what their groups' entries hold.
+    /// A record answered `Appended` is durable, so an entry still holds only what the log
+    /// holds at each sequence (the module's invariant).
+    pub(crate) fn offer_written(&self, written: Vec<Option<LensRecord>>, outcomes: &[AppendOutcome]) {
+        let mut by_group: Vec<(u64, LensRecord)> = written
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(record, outcome)| match (record, outcome) {
+                (
+                    Some(record),
+                    AppendOutcome::Appended {
+                        sequence,
+                        recorded_at,
+                        group_first: Some(first),
+                        ..
+                    },
+                ) => Some((
+                    *first,
+                    LensRecord {
+                        sequence: *sequence,
+                        recorded_at: *recorded_at,
+                        ..record
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        by_group.sort_by_key(|(first, record)| (*first, record.sequence));
+        let mut records = by_group.into_iter().peekable();
+        while let Some((first, record)) = records.next() {
+            let mut fresh = vec![record];
+            while let Some((_, next)) = records.next_if(|(f, _)| *f == first) {
+                fresh.push(next);
+            }
+            let held = self.get(first);
+            self.offer(first, held.as_ref(), fresh);
+        }
+    }
+
     /// The entry of the group whose first sequence is `first`.
     pub(crate) fn get(&self, first: u64) -> Option<GroupViews> {
         self.entries.get(&first)
@@ -225,6 +311,31 @@ impl ViewCache {
 }
 
 impl Db {
+    /// Checks every record the view cache holds against the log: each one's lens fields as
+    /// a reader of the log would parse them. Returns how many records it compared and the
+    /// sequences of those that differ (or that the log does not hold). For tests
+    /// (`tests/it/lens_views.rs`): the cache's invariant, checked.
+    pub fn check_view_cache(&self) -> Result<(usize, Vec<u64>), DbError> {
+        let mut compared = 0;
+        let mut differing = Vec::new();
+        for (_, views) in self.views.entries.iter() {
+            for held in views.iter() {
+                compared += 1;
+                let same = match self.store.get_by_sequence(held.sequence)? {
+                    Some(stored) => {
+                        let read = self.views.lens_record(&RecordView::from_stored(stored)?);
+                        held.same_fields(&read)
+                    }
+                    None => false,
+                };
+                if !same {
+                    differing.push(held.sequence);
+                }
+            }
+        }
+        Ok((compared, differing))
+    }
+
     /// The records at `sequences` (ascending), their lens fields from the view cache where it
     /// holds them (without canonical bytes or signature: `with_canonical` reads those) and
     /// from the store otherwise, keeping the canonical bytes of those read only when asked.
@@ -264,6 +375,27 @@ impl Db {
             self.views.offer(first, held.as_ref(), fresh);
         }
         Ok(views)
+    }
+}
+
+/// Whether `value`, written into a record's canonical bytes and parsed back as a reader
+/// parses them (`RecordView::from_stored`), is the same `Value`. Numbers are written as the
+/// double they denote (`stemedb_core::canonical`), so a double with no fraction (`81.0`,
+/// `-0.0`) may read back as an integer and an integer past 2^53 as another one: both are
+/// refused. Every other number (serde_json parses doubles exactly, `float_roundtrip`),
+/// string, and container of them reads back the same.
+pub(crate) fn reads_back_the_same(value: &Value) -> bool {
+    const EXACT_INTEGER_MAX: u64 = 1 << 53;
+    match value {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => u <= EXACT_INTEGER_MAX,
+            (None, Some(i), _) => i.unsigned_abs() <= EXACT_INTEGER_MAX,
+            (None, None, Some(f)) => f.is_finite() && f.fract() != 0.0,
+            (None, None, None) => false,
+        },
+        Value::Array(items) => items.iter().all(reads_back_the_same),
+        Value::Object(map) => map.values().all(reads_back_the_same),
     }
 }
 
@@ -319,6 +451,43 @@ mod tests {
         let large = record(1, Value::String("x".repeat(1000))).bytes();
         assert_eq!(large - small, 1000);
         assert!(!none.keeps() && ViewCache::new(1).keeps());
+    }
+
+    /// `value` through a record's canonical bytes and back, as a reader sees it.
+    fn read_back(value: &Value) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("value".into(), value.clone());
+        let bytes = stemedb_core::canonical_bytes(&body).expect("canonical bytes");
+        let parsed: serde_json::Map<String, Value> =
+            serde_json::from_slice(&bytes).expect("canonical bytes parse");
+        parsed.get("value").cloned().expect("the value")
+    }
+
+    /// The rule's verdict on `text` is `expected`, and a value it accepts reads back the same.
+    fn check_reads_back(text: &str, expected: bool) {
+        let value: Value = serde_json::from_str(text).expect("test JSON");
+        assert_eq!(reads_back_the_same(&value), expected, "{text}: the rule");
+        if expected {
+            assert_eq!(read_back(&value), value, "{text}");
+        }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn a_written_value_is_offered_only_when_it_reads_back_the_same() {
+        for (text, expected) in [
+            ("81", true), ("-7", true), ("0", true), ("0.1", true), ("-2.5e-300", true),
+            ("9007199254740992", true), ("null", true), ("true", true),
+            (r#""text \\ \"quoted\" \u0001 é""#, true),
+            (r#"[1, 2.5, "a", {"b": [null]}]"#, true), (r#"{"z": 1, "a": {"n": 0.25}}"#, true),
+            ("81.0", false), ("-0.0", false), ("1e3", false),
+            // Reads back the same (a double written with an exponent), refused all the same.
+            ("1.7976931348623157e308", false),
+            ("9007199254740993", false), ("-9007199254740993", false),
+            ("[1, 2.0]", false), (r#"{"a": {"b": 3.0}}"#, false),
+        ] {
+            check_reads_back(text, expected);
+        }
     }
 
     #[test]

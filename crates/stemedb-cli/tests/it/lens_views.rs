@@ -25,16 +25,22 @@ const GROUPS: u64 = 6;
 const BATCHES: u64 = 8;
 const BATCH_LEN: u64 = 9;
 
-/// One write: a random group, agent, valid day, confidence, and a number or a string.
+/// One write: a random group, agent, valid day, confidence, and a value: in even groups a
+/// number, as an integer, a double with a fraction or one without (`2.0` reads back from the
+/// log as `2`, so the writer does not offer it to the cache); in odd ones a string or an
+/// object holding one.
 fn draft(rng: &mut SplitMix64, keys: &[SecretKey]) -> Value {
     let group = rng.next_u64() % GROUPS;
     let agent = (rng.next_u64() % keys.len() as u64) as usize;
     let day = 1 + rng.next_u64() % 5;
     let pick = rng.next_u64() % 3;
-    let value = if group.is_multiple_of(2) {
-        json!(pick)
-    } else {
-        json!(format!("value {pick}"))
+    let form = rng.next_u64() % 3;
+    let value = match (group.is_multiple_of(2), form) {
+        (true, 0) => json!(pick),
+        (true, 1) => json!(pick as f64 + 0.5),
+        (true, _) => json!(pick as f64),
+        (false, 0) => json!({"text": format!("value {pick}"), "weight": [1, 2.5]}),
+        (false, _) => json!(format!("value {pick}")),
     };
     Draft::new(
         &format!("views/agent-{agent}"),
@@ -206,6 +212,16 @@ fn cached_lens_fields_answer_as_reads_from_the_log() {
                 result.unwrap();
             }
         }
+        check_entries(&cached, &format!("batch {n}, as written"));
         check(&cached, &uncached, &format!("batch {n}"));
+        check_entries(&cached, &format!("batch {n}, after the queries"));
     }
+}
+
+/// Every record the cache holds is the log's, field for field, and it holds some: after the
+/// first batch, before any read, only the writer's offers can have put them there.
+fn check_entries(cached: &Db, label: &str) {
+    let (compared, differing) = cached.check_view_cache().unwrap();
+    assert_eq!(differing, Vec::<u64>::new(), "{label}: cached unlike the log");
+    assert!(compared > 0, "{label}: nothing cached");
 }

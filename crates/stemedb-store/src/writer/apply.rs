@@ -136,7 +136,7 @@ fn decide(
     }
     group.ids.insert(record.id, sequence);
     let known = Some(&state.summaries);
-    apply(
+    let group_first = apply(
         shared,
         batch,
         &mut group.summaries,
@@ -149,6 +149,7 @@ fn decide(
         sequence,
         recorded_at: now,
         derived: Derived::default(),
+        group_first,
     })
 }
 
@@ -174,7 +175,8 @@ fn bound_key(shared: &Shared, agent: &str) -> Result<Option<[u8; 32]>, StoreErro
 
 /// Writes one decided record into the log and every index. This is the apply path a
 /// replicated log will feed: it depends only on the record, its assigned sequence and
-/// `recorded_at`.
+/// `recorded_at`. Returns the first sequence of the record's (subject, predicate) group when
+/// its summary lists every sequence (`None`: a control record, or a large group).
 pub(crate) fn apply(
     shared: &Shared,
     batch: &mut OwnedWriteBatch,
@@ -183,7 +185,7 @@ pub(crate) fn apply(
     seq: u64,
     recorded_at: Timestamp,
     record: &SignedAssertion,
-) -> Result<(), StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let ks = shared.ks();
     let body = &record.body;
     batch.insert(
@@ -194,14 +196,15 @@ pub(crate) fn apply(
     batch.insert(&ks.ids, record.id.as_bytes().to_vec(), seq.to_be_bytes());
     // Control records (stemedb:*) are not data: they are indexed by target in the truth
     // keyspace, never by subject, so ordinary queries do not return them.
+    let mut group_first = None;
     if body.control.is_none() {
         let key = subject_predicate_key(&body.subject, &body.predicate, seq);
-        groups.add(shared, known, key[..key.len() - 8].to_vec(), seq)?;
+        group_first = groups.add(shared, known, key[..key.len() - 8].to_vec(), seq)?;
         batch.insert(&ks.by_subject, key, []);
     }
     batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
     for source in &body.sources {
         batch.insert(&ks.by_source, name_seq_key(source, seq), []);
     }
-    Ok(())
+    Ok(group_first)
 }
