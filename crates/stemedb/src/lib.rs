@@ -77,7 +77,7 @@ pub struct Db {
     /// The evidence lens's tables of earned accuracy.
     reliability: reliability::ReliabilityCache,
     /// Records' lens fields by group (`views.rs`): a share of `cache_bytes`.
-    views: views::ViewCache,
+    views: Arc<views::ViewCache>,
 }
 
 impl std::fmt::Debug for Db {
@@ -114,7 +114,7 @@ impl Db {
         config.check()?;
         let started = std::time::Instant::now();
         let store = Store::open(dir, options)?;
-        let views = views::ViewCache::new(config.cache_bytes / VIEW_CACHE_SHARE);
+        let views = Arc::new(views::ViewCache::new(config.cache_bytes / VIEW_CACHE_SHARE));
         Ok(Db {
             opened_in: started.elapsed(),
             store,

@@ -6,6 +6,7 @@
 //! `verify_prepared` makes a [`Verified`], so nothing unchecked reaches the writer this way.
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use serde_json::Value;
@@ -13,6 +14,7 @@ use stemedb_core::SignedAssertion;
 use stemedb_store::{AppendOutcome, AppendWait};
 
 use crate::ingest::{count_ingest, count_rejected, ingested, only_outcome};
+use crate::views::{LensRecord, ViewCache};
 use crate::{Db, DbError, Ingested};
 
 /// An assertion parsed and validated for ingest; its signature is not checked yet.
@@ -69,14 +71,19 @@ impl Db {
     /// and blocks until it answers). A refusal comes with the answer.
     pub fn begin_ingest_verified(&self, verified: Verified) -> IngestWait {
         let Verified(assertion) = verified;
-        let key = (assertion.id.to_hex(), assertion.body.agent_id.clone());
+        let assertions = vec![assertion];
+        let pending = Pending {
+            key: (
+                assertions[0].id.to_hex(),
+                assertions[0].body.agent_id.clone(),
+            ),
+            written: self.views.written_records(&assertions),
+            views: Arc::clone(&self.views),
+        };
         let state = match self.sink.get() {
-            Some(sink) => {
-                let outcome = sink.append(vec![assertion]).and_then(only_outcome);
-                IngestState::Done(outcome.and_then(|o| ingested(key, o)))
-            }
-            None => match self.store.begin_append(vec![assertion]) {
-                Ok(wait) => IngestState::Waiting(wait, key),
+            Some(sink) => IngestState::Done(pending.settle(sink.append(assertions))),
+            None => match self.store.begin_append(assertions) {
+                Ok(wait) => IngestState::Waiting(wait, pending),
                 Err(e) => IngestState::Done(Err(e.into())),
             },
         };
@@ -90,7 +97,7 @@ pub struct IngestWait(IngestState);
 
 enum IngestState {
     /// Handed to the writer.
-    Waiting(AppendWait, (String, String)),
+    Waiting(AppendWait, Pending),
     /// Answered already (cluster mode, or refused by the store on the way in).
     Done(Result<Ingested, DbError>),
     /// Resolved; polled again, it answers an error and counts nothing.
@@ -101,7 +108,9 @@ impl IngestWait {
     /// Blocks the calling thread until the assertion is durable (or refused).
     pub fn wait(self) -> Result<Ingested, DbError> {
         let result = match self.0 {
-            IngestState::Waiting(wait, key) => settle(wait.wait(), key),
+            IngestState::Waiting(wait, pending) => {
+                pending.settle(wait.wait().map_err(DbError::from))
+            }
             IngestState::Done(result) => result,
             IngestState::Finished => return Err(RESOLVED_TWICE),
         };
@@ -116,10 +125,10 @@ impl Future for IngestWait {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let state = &mut self.get_mut().0;
         let result = match std::mem::replace(state, IngestState::Finished) {
-            IngestState::Waiting(mut wait, key) => match Pin::new(&mut wait).poll(cx) {
-                Poll::Ready(answer) => settle(answer, key),
+            IngestState::Waiting(mut wait, pending) => match Pin::new(&mut wait).poll(cx) {
+                Poll::Ready(answer) => pending.settle(answer.map_err(DbError::from)),
                 Poll::Pending => {
-                    *state = IngestState::Waiting(wait, key);
+                    *state = IngestState::Waiting(wait, pending);
                     return Poll::Pending;
                 }
             },
@@ -133,10 +142,21 @@ impl Future for IngestWait {
 
 const RESOLVED_TWICE: DbError = DbError::Internal("an ingest was awaited after it resolved");
 
-/// The writer's answer for one record as its result.
-fn settle(
-    answer: Result<Vec<AppendOutcome>, stemedb_store::StoreError>,
+/// What a write waiting for the writer keeps for its answer.
+struct Pending {
+    /// Its (id in hex, agent id), for the answer.
     key: (String, String),
-) -> Result<Ingested, DbError> {
-    ingested(key, only_outcome(answer?)?)
+    /// Its lens fields, offered to the view cache once it is durable.
+    written: Vec<Option<LensRecord>>,
+    views: Arc<ViewCache>,
+}
+
+impl Pending {
+    /// The writer's answer as the write's result; a record it made durable is offered to
+    /// the view cache first.
+    fn settle(self, answer: Result<Vec<AppendOutcome>, DbError>) -> Result<Ingested, DbError> {
+        let outcomes = answer?;
+        self.views.offer_written(self.written, &outcomes);
+        ingested(self.key, only_outcome(outcomes)?)
+    }
 }

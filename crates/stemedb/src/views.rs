@@ -256,7 +256,11 @@ impl ViewCache {
     /// (`outcomes`, one per record, in the same order) with what their groups' entries hold.
     /// A record answered `Appended` is durable, so an entry still holds only what the log
     /// holds at each sequence (the module's invariant).
-    pub(crate) fn offer_written(&self, written: Vec<Option<LensRecord>>, outcomes: &[AppendOutcome]) {
+    pub(crate) fn offer_written(
+        &self,
+        written: Vec<Option<LensRecord>>,
+        outcomes: &[AppendOutcome],
+    ) {
         let mut by_group: Vec<(u64, LensRecord)> = written
             .into_iter()
             .zip(outcomes)
