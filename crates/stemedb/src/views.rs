@@ -10,12 +10,22 @@
 //!
 //! Invariant: what an entry holds for a sequence is what the log holds at that sequence. It
 //! holds because an entry is made only from records read through `Store::get_by_sequence`,
-//! which reads only durable sequences, and the record at a durable sequence never changes
+//! which reads only durable sequences, or offered by the write path for a record the writer
+//! answered `Appended` (durable: after the commit's fsync, or a quorum's in cluster mode), with
+//! the sequence and `recorded_at` the writer gave it and only a value that parses back from
+//! the canonical bytes as the same `Value` (`reads_back_the_same`); and the record at a
+//! durable sequence never changes
 //! while the store is open (the log is append-only; the writer reuses only sequences that never
 //! became durable, after a failed commit, and a reopen of the engine refuses one that holds
 //! fewer records than were durable: `stemedb-store`'s `engine.rs`, `reopen`; a restore fills an
-//! empty store). So an entry is a set
-//! of facts about the log that never go stale, and no write has to touch this cache.
+//! empty store). So an entry is a set of facts about the log that never go stale. A write and
+//! a read offering the same group at once may replace each other's entry: the one left holds
+//! fewer records than it could, never a wrong one.
+//!
+//! Why writes offer too: a reliability pass during a bulk load read every new record back from
+//! the log (5–7 µs of CPU per record with cold caches against 1.6–2.8 with the writes'
+//! offers; docs/benchmarks.md, "Twentieth session"), and a query right after a write read the
+//! new record back.
 //!
 //! Keys: a group's first sequence, which no other group has (every record is in one group)
 //! and every read of the group starts with (reads in the past cut a group's tail, never its
