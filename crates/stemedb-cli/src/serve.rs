@@ -415,6 +415,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
                  `stemedb check`, then `stemedb rebuild-indexes` with the server stopped"
             );
         }
+        match db.reliability_at_open() {
+            stemedb::ReliabilityAtOpen::Missing => {}
+            stemedb::ReliabilityAtOpen::Loaded { sequence } => tracing::info!(
+                sequence,
+                "the evidence lens starts from the reliability table kept at the last run"
+            ),
+            stemedb::ReliabilityAtOpen::Refused { reason } => tracing::warn!(
+                file = %args.data_dir.join(stemedb::RELIABILITY_FILE).display(),
+                "the reliability table kept at the last run is not used ({reason}); the \
+                 evidence lens weighs every agent at the prior until the first refresh"
+            ),
+        }
         tracing::info!(
             data_dir = %args.data_dir.display(),
             assertions = db.assertion_count(),

@@ -89,7 +89,15 @@ pub(crate) async fn refresh_reliability(
         let refreshed = tokio::task::spawn_blocking(move || {
             let cpu_before = thread_cpu();
             let table = worker.refresh_reliability();
-            (table, thread_cpu().saturating_sub(cpu_before))
+            let cpu = thread_cpu().saturating_sub(cpu_before);
+            // Kept for the next start when it is new (an up-to-date table comes back as is).
+            if let Ok(table) = &table
+                && table.sequence != covered
+                && let Err(e) = worker.save_reliability(table)
+            {
+                tracing::warn!(error = %e, "keeping the reliability table for the next start failed");
+            }
+            (table, cpu)
         })
         .await
         .map(|(table, cpu)| table.map(|table| (table, cpu)));

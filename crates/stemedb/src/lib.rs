@@ -15,6 +15,7 @@ mod provenance;
 mod query;
 mod record;
 mod reliability;
+mod reliability_file;
 mod replicate;
 mod single;
 mod skeptic;
@@ -34,6 +35,7 @@ pub use provenance::{ProvenanceTree, signature_valid};
 pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use reliability::{AgentReliabilityNow, AgentReliabilityView, Lookups, ReliabilityTable};
+pub use reliability_file::{RELIABILITY_FILE, ReliabilityAtOpen};
 pub use replicate::LogSink;
 pub use single::{IngestWait, Prepared, Verified};
 pub use skeptic::ReadAt;
@@ -78,6 +80,8 @@ pub struct Db {
     reliability: reliability::ReliabilityCache,
     /// Records' lens fields by group (`views.rs`): a share of `cache_bytes`.
     views: Arc<views::ViewCache>,
+    /// What the open found of the last reliability table kept (`reliability_file.rs`).
+    reliability_at_open: ReliabilityAtOpen,
 }
 
 impl std::fmt::Debug for Db {
@@ -115,7 +119,7 @@ impl Db {
         let started = std::time::Instant::now();
         let store = Store::open(dir, options)?;
         let views = Arc::new(views::ViewCache::new(config.cache_bytes / VIEW_CACHE_SHARE));
-        Ok(Db {
+        let mut db = Db {
             opened_in: started.elapsed(),
             store,
             read_slots: slots::ReadSlots::new(config.reads_concurrent_max),
@@ -124,7 +128,21 @@ impl Db {
             sink: std::sync::OnceLock::new(),
             reliability: reliability::ReliabilityCache::default(),
             views,
-        })
+            reliability_at_open: ReliabilityAtOpen::Missing,
+        };
+        let (table, found) = db.load_reliability();
+        if let Some(table) = table {
+            db.start_reliability_from(table);
+        }
+        db.reliability_at_open = found;
+        db.opened_in = started.elapsed();
+        Ok(db)
+    }
+
+    /// What this open found of the last reliability table kept in the data directory: the
+    /// evidence lens starts from it, or (refused) from the prior.
+    pub fn reliability_at_open(&self) -> &ReliabilityAtOpen {
+        &self.reliability_at_open
     }
 
     /// Now, by the database's clock (the time custodial records are stamped with).

@@ -1,6 +1,7 @@
 //! The reliability table: every agent's accuracy earned from all the claims stored, as the
 //! evidence lens reads it (docs/lenses.md §Evidence). Derived state, like the trust map: a
-//! function of the log up to a sequence, recomputed whole, never written.
+//! function of the log up to a sequence, recomputed whole; the newest is kept for the next
+//! start (`reliability_file.rs`), never read as anything but a starting table.
 //!
 //! Computing it reads every stored assertion, so reads at the latest state do not wait for
 //! it: they use the newest table made (its sequence is in every evidence answer), and
@@ -81,6 +82,28 @@ pub struct ReliabilityTable {
 }
 
 impl ReliabilityTable {
+    /// A table from its parts (`reliability_file.rs` reads one back).
+    pub(crate) fn from_parts(
+        sequence: u64,
+        facts: usize,
+        took: Duration,
+        disputed: Vec<DisputedGroup>,
+        agents: impl Iterator<Item = AgentReliabilityView>,
+    ) -> ReliabilityTable {
+        ReliabilityTable {
+            sequence,
+            facts,
+            took,
+            disputed,
+            agents: agents.map(|a| (a.agent_id.clone(), a)).collect(),
+        }
+    }
+
+    /// Every agent's line, in no particular order.
+    pub fn agents(&self) -> impl Iterator<Item = &AgentReliabilityView> {
+        self.agents.values()
+    }
+
     pub fn agent(&self, agent_id: &str) -> Option<&AgentReliabilityView> {
         self.agents.get(agent_id)
     }
@@ -175,6 +198,11 @@ impl Db {
             past.remove(0);
         }
         Ok(table)
+    }
+
+    /// Starts from `table` (read back from the data directory at open).
+    pub(crate) fn start_reliability_from(&self, table: ReliabilityTable) {
+        *lock(&self.reliability.latest) = Arc::new(table);
     }
 
     /// Makes every computation of a table in flight give up (the server is stopping).

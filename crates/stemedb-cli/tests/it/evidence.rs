@@ -135,3 +135,24 @@ fn a_refresh_interval_under_100_ms_is_refused() {
     config.reliability_refresh_ms = 100;
     assert!(config.check().is_ok());
 }
+
+/// The server keeps each new table in its data directory, so the next start answers with it
+/// (`reliability_file.rs` tests the reading back).
+#[tokio::test]
+async fn the_server_keeps_its_newest_table_for_the_next_start() {
+    let server = TestServer::start().await;
+    let (_, last) = seed(&server).await;
+    wait_for_table(&server, last).await;
+    let dir = server.stop().await;
+    // Open once the stopped server's last pass has let go of the store (it keeps the table
+    // before it does).
+    let db = crate::harness::open_retrying(
+        dir.path(),
+        ServerConfig::default().db,
+        std::sync::Arc::new(stemedb::SystemClock),
+    );
+    assert_eq!(
+        db.reliability_at_open(),
+        &stemedb::ReliabilityAtOpen::Loaded { sequence: last }
+    );
+}

@@ -39,6 +39,7 @@ mod new_subjects;
 mod power;
 mod quarantine_gold;
 mod query;
+mod reliability_file;
 mod retraction_authority;
 mod security;
 mod stream_apply;

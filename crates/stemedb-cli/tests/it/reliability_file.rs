@@ -1,0 +1,184 @@
+//! The reliability table kept in the data directory (`crates/stemedb/src/reliability_file.rs`):
+//! an open starts the evidence lens from the table the last run kept, the same to the bit, and
+//! refuses one that is damaged, made with other settings, or made over another log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use stemedb::SystemClock;
+use stemedb::core::{Clock, SecretKey};
+use stemedb::{Db, DbConfig, RELIABILITY_FILE, ReliabilityAtOpen, ReliabilityTable};
+use stemedb_client::Draft;
+
+use crate::harness::open_retrying;
+
+fn open(dir: &Path, config: &DbConfig) -> Db {
+    open_retrying(dir, config.clone(), Arc::new(SystemClock) as Arc<dyn Clock>)
+}
+
+fn config() -> DbConfig {
+    DbConfig {
+        disk_free_min_bytes: 0,
+        ..DbConfig::default()
+    }
+}
+
+/// `groups` facts claimed by three agents: two agree, the third names another value on every
+/// other fact. `tag` makes the records differ between stores.
+fn claims(groups: u64, tag: &str) -> Vec<Value> {
+    let keys: Vec<SecretKey> = (0..3u8)
+        .map(|i| SecretKey::from_seed(&[i + 41; 32]))
+        .collect();
+    let mut drafts = Vec::new();
+    for g in 0..groups {
+        for (a, key) in keys.iter().enumerate() {
+            let value = if a == 2 && g % 2 == 0 {
+                json!(7)
+            } else {
+                json!(3)
+            };
+            drafts.push(
+                Draft::new(
+                    &format!("kept/agent-{a}"),
+                    &format!("kept/{tag}/s{g}"),
+                    "p",
+                    value,
+                    "2026-01-01T00:00:00Z",
+                )
+                .sign(key)
+                .unwrap(),
+            );
+        }
+    }
+    drafts
+}
+
+fn write(db: &Db, items: Vec<Value>) {
+    for result in db.ingest_batch(items).unwrap() {
+        result.unwrap();
+    }
+}
+
+/// A store in `dir` holding `groups` facts, with its table made and kept.
+fn store_with_table(dir: &Path, groups: u64, tag: &str) -> Arc<ReliabilityTable> {
+    let db = open(dir, &config());
+    write(&db, claims(groups, tag));
+    let table = db.refresh_reliability().unwrap();
+    db.save_reliability(&table).unwrap();
+    table
+}
+
+/// Everything a reader of the table sees, as text (accuracies to the bit).
+fn lines(table: &ReliabilityTable) -> String {
+    let mut agents: Vec<String> = table
+        .agents()
+        .map(|a| {
+            format!(
+                "{} {:x} {} {} {:?} {}",
+                a.agent_id,
+                a.accuracy.to_bits(),
+                a.claims,
+                a.agreed,
+                a.copy_of,
+                a.anchored
+            )
+        })
+        .collect();
+    agents.sort();
+    format!(
+        "{} {} {:?}\n{}",
+        table.sequence,
+        table.facts,
+        table.disputed,
+        agents.join("\n")
+    )
+}
+
+#[test]
+fn an_open_starts_from_the_table_the_last_run_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = store_with_table(dir.path(), 12, "a");
+    assert!(made.sequence > 0 && made.agent_count() == 3);
+    let db = open(dir.path(), &config());
+    assert_eq!(
+        db.reliability_at_open(),
+        &ReliabilityAtOpen::Loaded {
+            sequence: made.sequence
+        }
+    );
+    assert_eq!(lines(&db.reliability().unwrap()), lines(&made));
+    let agent = db.agent_reliability("kept/agent-2").unwrap();
+    assert_eq!(agent.table_sequence, made.sequence);
+    assert!(agent.accuracy < db.agent_reliability("kept/agent-0").unwrap().accuracy);
+}
+
+/// How one case spoils the kept table before the open.
+enum Spoil {
+    /// Replace the file's bytes.
+    Bytes(fn(Vec<u8>) -> Vec<u8>),
+    /// Open with other evidence settings.
+    Settings,
+    /// Move the file into another store of `groups` facts.
+    AnotherStore { groups: u64 },
+}
+
+fn check(name: &str, spoil: Spoil, reason: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_table(dir.path(), 12, "a");
+    let kept = dir.path().join(RELIABILITY_FILE);
+    let mut config = config();
+    let mut target = dir.path().to_owned();
+    let other = tempfile::tempdir().unwrap();
+    match spoil {
+        Spoil::Bytes(change) => {
+            std::fs::write(&kept, change(std::fs::read(&kept).unwrap())).unwrap()
+        }
+        Spoil::Settings => config.evidence.prior_accuracy = 0.7,
+        Spoil::AnotherStore { groups } => {
+            let db = open(other.path(), &config);
+            write(&db, claims(groups, "b"));
+            drop(db);
+            std::fs::copy(&kept, other.path().join(RELIABILITY_FILE)).unwrap();
+            target = other.path().to_owned();
+        }
+    }
+    let db = open(&target, &config);
+    match db.reliability_at_open() {
+        ReliabilityAtOpen::Refused { reason: got } => {
+            assert!(
+                got.contains(reason),
+                "{name}: refused for {got:?}, not {reason:?}"
+            )
+        }
+        found => panic!("{name}: {found:?}, not refused"),
+    }
+    assert_eq!(
+        db.reliability().unwrap().sequence,
+        0,
+        "{name}: a table in use"
+    );
+}
+
+#[rustfmt::skip]
+#[test]
+fn a_kept_table_that_is_damaged_or_not_this_logs_is_refused() {
+    fn flip_in_body(mut bytes: Vec<u8>) -> Vec<u8> {
+        let at = bytes.len() - 10;
+        bytes[at] ^= 0x01;
+        bytes
+    }
+    fn first_line_only(bytes: Vec<u8>) -> Vec<u8> {
+        bytes.split(|b| *b == b'\n').next().unwrap().to_vec()
+    }
+    fn not_this_file(_: Vec<u8>) -> Vec<u8> {
+        b"hello\nworld\n".to_vec()
+    }
+    check("a byte flipped", Spoil::Bytes(flip_in_body), "checksum");
+    check("cut short", Spoil::Bytes(first_line_only), "two lines");
+    check("another file", Spoil::Bytes(not_this_file), "first line");
+    check("other settings", Spoil::Settings, "other evidence settings");
+    check("another log, as long", Spoil::AnotherStore { groups: 12 }, "does not hold the record");
+    check("another log, shorter", Spoil::AnotherStore { groups: 2 }, "does not hold the record");
+}
