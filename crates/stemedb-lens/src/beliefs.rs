@@ -3,7 +3,7 @@
 //! its allocations. The arithmetic is the one per-fact vectors did, term for term and in the
 //! same order, so the numbers are the same to the bit (`tests` below holds the per-fact
 //! version as the reference).
-use crate::evidence::FactEvidence;
+use crate::evidence::{FactClaim, FactEvidence};
 
 /// One number per value of every fact: fact `i`'s are `values[offsets[i]..offsets[i + 1]]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,33 @@ impl Beliefs {
     }
 }
 
+/// Every fact's claims in one buffer, fact `i`'s at `claims[offsets[i]..offsets[i + 1]]`: the
+/// rounds below read every claim twice a round, and a `Vec` per fact left them scattered over
+/// the heap, so that most of those reads waited on memory (`fill_pools` was 8 % of a pass's
+/// samples, most of them on its first load of a fact's claims; docs/benchmarks.md,
+/// "Twentieth session").
+struct FlatClaims {
+    offsets: Vec<usize>,
+    claims: Vec<FactClaim>,
+}
+
+impl FlatClaims {
+    fn of(facts: &[FactEvidence]) -> Self {
+        let mut offsets = Vec::with_capacity(facts.len() + 1);
+        let mut claims = Vec::with_capacity(facts.iter().map(|f| f.claims.len()).sum());
+        offsets.push(0);
+        for fact in facts {
+            claims.extend_from_slice(&fact.claims);
+            offsets.push(claims.len());
+        }
+        Self { offsets, claims }
+    }
+
+    fn of_fact(&self, fact: usize) -> &[FactClaim] {
+        &self.claims[self.offsets[fact]..self.offsets[fact + 1]]
+    }
+}
+
 /// Sets `belief` to certainty in `value`.
 pub(crate) fn set_certain(belief: &mut [f64], value: usize) {
     for (v, b) in belief.iter_mut().enumerate() {
@@ -59,18 +86,26 @@ pub(crate) fn pooled_beliefs(
     for (i, fact) in facts.iter().enumerate() {
         belief.of_mut(i).fill(1.0 / fact.values.max(1) as f64);
     }
+    let flat = FlatClaims::of(facts);
     // The pools of the current trust: made once per round and used twice, for paying the
     // agents and, after the trust they earn, for the next beliefs.
     let mut pool = Beliefs::zeros(facts);
-    fill_pools(&mut pool, facts, &trust, claims);
+    fill_pools(&mut pool, &flat, &trust, claims);
     for _ in 0..rounds {
         let mut next = vec![0.0; agent_count];
-        for (i, fact) in facts.iter().enumerate() {
-            pay(&mut next, fact, belief.of(i), pool.of(i), &trust, claims);
+        for i in 0..facts.len() {
+            pay(
+                &mut next,
+                flat.of_fact(i),
+                belief.of(i),
+                pool.of(i),
+                &trust,
+                claims,
+            );
         }
         normalise_trust(&mut next);
         trust = next;
-        fill_pools(&mut pool, facts, &trust, claims);
+        fill_pools(&mut pool, &flat, &trust, claims);
         sharpen(&mut belief, &pool, facts);
     }
     for i in 0..facts.len() {
@@ -83,17 +118,17 @@ pub(crate) fn pooled_beliefs(
     belief
 }
 
-/// Pays each claimant of `fact` its share of its value's belief `b`, in proportion to what it
-/// put into the value's pool `p`.
+/// Pays each of a fact's claimants (`fact_claims`) its share of its value's belief `b`, in
+/// proportion to what it put into the value's pool `p`.
 fn pay(
     next: &mut [f64],
-    fact: &FactEvidence,
+    fact_claims: &[FactClaim],
     b: &[f64],
     p: &[f64],
     trust: &[f64],
     claims: &[usize],
 ) {
-    for c in &fact.claims {
+    for c in fact_claims {
         if p[c.value] > 0.0 {
             next[c.agent] += b[c.value] * (trust[c.agent] / claims[c.agent] as f64) / p[c.value];
         }
@@ -110,11 +145,11 @@ fn normalise_trust(next: &mut [f64]) {
 }
 
 /// Each value's pool: the trust its claimants invest in it, each's trust over its claims.
-fn fill_pools(pool: &mut Beliefs, facts: &[FactEvidence], trust: &[f64], claims: &[usize]) {
-    for (i, fact) in facts.iter().enumerate() {
+fn fill_pools(pool: &mut Beliefs, facts: &FlatClaims, trust: &[f64], claims: &[usize]) {
+    for i in 0..facts.offsets.len() - 1 {
         let p = pool.of_mut(i);
         p.fill(0.0);
-        for c in &fact.claims {
+        for c in facts.of_fact(i) {
             p[c.value] += trust[c.agent] / claims[c.agent] as f64;
         }
     }
@@ -198,7 +233,7 @@ mod tests {
             // Paying the agents is shared: what is under test is how beliefs are held.
             let mut next = vec![0.0; agent_count];
             for ((fact, b), p) in facts.iter().zip(&belief).zip(&pool) {
-                pay(&mut next, fact, b, p, &trust, claims);
+                pay(&mut next, &fact.claims, b, p, &trust, claims);
             }
             normalise_trust(&mut next);
             trust = next;
