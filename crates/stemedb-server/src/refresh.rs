@@ -71,7 +71,8 @@ pub(crate) async fn refresh_reliability(
 ) {
     let refresh_min = Duration::from_millis(refresh_ms);
     let mut last: Option<LastPass> = None;
-    let mut covered = 0;
+    // A table the open started from (kept at the last run) is neither logged nor kept again.
+    let mut covered = db.reliability().map_or(0, |table| table.sequence);
     loop {
         while let Some(last) = last {
             let wait = wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now());
