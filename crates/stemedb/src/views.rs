@@ -127,7 +127,7 @@ impl quick_cache::Weighter<u64, GroupViews> for Weighter {
     }
 }
 
-/// The cache: at most `bytes` of entries, filled only by reads.
+/// The cache: at most `bytes` of entries, filled by reads and by durable writes.
 pub(crate) struct ViewCache {
     entries: quick_cache::sync::Cache<
         u64,
@@ -139,7 +139,8 @@ pub(crate) struct ViewCache {
     keeps: bool,
 }
 
-/// The agents' ids the entries share. Touched only when a record is read from the store.
+/// The agents' ids the entries share. Touched when a record is read from the store or offered
+/// by a write.
 #[derive(Default)]
 struct Agents {
     ids: std::collections::HashSet<Arc<str>>,
@@ -253,7 +254,8 @@ impl ViewCache {
                     sequence: 0,
                     recorded_at: Timestamp::from_micros(0),
                     timestamp: body.timestamp,
-                    confidence: body.confidence_or_default(),
+                    // A confidence of -0 is written as `0` and reads back as +0: as a reader.
+                    confidence: body.confidence_or_default() + 0.0,
                     id: record.id,
                     value: value.clone(),
                     agent_id,

@@ -25,7 +25,7 @@ const GROUPS: u64 = 6;
 const BATCHES: u64 = 8;
 const BATCH_LEN: u64 = 9;
 
-/// One write: a random group, agent, valid day, confidence, and a value: in even groups a
+/// One write: a random group, agent, valid day, confidence (sometimes -0), and a value: in even groups a
 /// number, as an integer, a double with a fraction or one without (`2.0` reads back from the
 /// log as `2`, so the writer does not offer it to the cache); in odd ones a string or an
 /// object holding one.
@@ -49,7 +49,11 @@ fn draft(rng: &mut SplitMix64, keys: &[SecretKey]) -> Value {
         value,
         &format!("2026-01-0{day}T00:00:00Z"),
     )
-    .confidence(0.5 + (rng.next_u64() % 5) as f64 / 10.0)
+    // -0 reads back from the log as +0: the cache must hold what a read gives.
+    .confidence(match rng.next_u64() % 6 {
+        5 => -0.0,
+        n => 0.5 + n as f64 / 10.0,
+    })
     .sign(&keys[agent])
     .unwrap()
 }
