@@ -298,9 +298,9 @@ sd_ingest() { # round: the data into an empty store
 sd_settle() {
   local waited
   sd_stop
-  # A start with a kept table of the whole log (RELIABILITY, docs/file-format.md) makes no
-  # pass, and the pass is also what warmed the caches every earlier round was measured with:
-  # without the file the start makes its table as before, so rounds stay comparable.
+  # A kept table (RELIABILITY, docs/file-format.md) would make the wait below return before
+  # the start's pass ends, and that pass warms the caches every earlier round was measured
+  # with: without the file the wait covers it, as before, so rounds stay comparable.
   rm -f "$dir/stemedb/RELIABILITY"
   sd_start
   waited=$(scripts/wait-reliability.sh "$sd_url" "$STEMEDB_API_KEY" "$sd_pid") ||

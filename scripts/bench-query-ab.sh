@@ -16,7 +16,8 @@ ticks=$(getconf CLK_TCK)
 run() { # label store bin
   local label=$1 store=$2 bin=$3 port pid cpu0 cpu1 out
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  # Every build starts with the pass that warms the caches (a kept table would skip it).
+  # The wait below covers the start's pass, which warms the caches (with a kept table it
+  # would return at once, before the pass ends).
   rm -f "$store/RELIABILITY"
   STEMEDB_ROOT_API_KEY=$STEMEDB_API_KEY "$bin" serve --data-dir "$store" --bind "127.0.0.1:$port" \
     --reliability-refresh-ms 1000000000 ${SERVE_ARGS:-} >"$store.ab-serve.log" 2>&1 &

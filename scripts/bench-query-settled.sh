@@ -14,7 +14,8 @@ DIR=$1 TAG=$2 NGROUPS=$3; shift 3
 LENSES=${*:-recency consensus recency}
 PORT=${PORT:-18602}
 K=sdb_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-# The start's pass warms the caches these runs were measured with (a kept table would skip it).
+# The wait below covers the start's pass, which warms the caches these runs were measured
+# with (with a kept table it would return at once, before the pass ends).
 rm -f "$DIR/RELIABILITY"
 STEMEDB_ROOT_API_KEY=$K $BIN serve --data-dir "$DIR" --bind 127.0.0.1:$PORT \
   --reliability-refresh-ms 1000000000 ${SERVE_ARGS:-} > /tmp/bench-settled.out 2> /tmp/bench-settled.log &

@@ -71,8 +71,10 @@ pub(crate) async fn refresh_reliability(
 ) {
     let refresh_min = Duration::from_millis(refresh_ms);
     let mut last: Option<LastPass> = None;
-    // A table the open started from (kept at the last run) is neither logged nor kept again.
-    let mut covered = db.reliability().map_or(0, |table| table.sequence);
+    // A table the open read back is made again by the first pass (`Db::refresh_reliability`),
+    // which is then logged and kept like any new table.
+    let mut covered = 0;
+    let mut save_failing = false;
     loop {
         while let Some(last) = last {
             let wait = wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now());
@@ -92,16 +94,19 @@ pub(crate) async fn refresh_reliability(
             let table = worker.refresh_reliability();
             let cpu = thread_cpu().saturating_sub(cpu_before);
             // Kept for the next start when it is new (an up-to-date table comes back as is).
-            if let Ok(table) = &table
-                && table.sequence != covered
-                && let Err(e) = worker.save_reliability(table)
-            {
-                tracing::warn!(error = %e, "keeping the reliability table for the next start failed");
-            }
-            (table, cpu)
+            let saved = match &table {
+                Ok(table) if table.sequence != covered => Some(worker.save_reliability(table)),
+                _ => None,
+            };
+            (table, cpu, saved)
         })
         .await
-        .map(|(table, cpu)| table.map(|table| (table, cpu)));
+        .map(|(table, cpu, saved)| {
+            if let Some(saved) = saved {
+                save_failing = report_save(saved, save_failing);
+            }
+            table.map(|table| (table, cpu))
+        });
         if *stopping.borrow() {
             return; // a refresh abandoned because the server stops is no failure
         }
@@ -148,6 +153,28 @@ pub(crate) async fn refresh_reliability(
                 ended: Instant::now(),
             }
         });
+    }
+}
+
+/// Logs how keeping a table for the next start went: a failure at WARN when saves were
+/// working, then at DEBUG while they keep failing (a full or read-only disk would otherwise warn
+/// at every pass), and the first success after failures at INFO. Returns whether saves fail.
+fn report_save(saved: Result<(), stemedb::DbError>, failing: bool) -> bool {
+    match (saved, failing) {
+        (Ok(()), true) => {
+            tracing::info!("the reliability table is kept for the next start again");
+            false
+        }
+        (Ok(()), false) => false,
+        (Err(e), false) => {
+            tracing::warn!(error = %e, "keeping the reliability table for the next start failed; \
+                a restart starts from an older table or the prior until its first pass");
+            true
+        }
+        (Err(e), true) => {
+            tracing::debug!(error = %e, "keeping the reliability table failed again");
+            true
+        }
     }
 }
 

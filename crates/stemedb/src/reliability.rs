@@ -147,6 +147,9 @@ pub(crate) struct ReliabilityCache {
     computing_past: Mutex<()>,
     /// Set when the server stops: a computation in flight gives up at its next page.
     stopping: AtomicBool,
+    /// The newest table was read back at open (`reliability_file.rs`), not made by this run:
+    /// the next refresh makes one even if it covers the log.
+    read_back: AtomicBool,
 }
 
 impl Db {
@@ -202,7 +205,9 @@ impl Db {
 
     /// Starts from `table` (read back from the data directory at open).
     pub(crate) fn start_reliability_from(&self, table: ReliabilityTable) {
+        metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);
         *lock(&self.reliability.latest) = Arc::new(table);
+        self.reliability.read_back.store(true, Ordering::Relaxed);
     }
 
     /// Makes every computation of a table in flight give up (the server is stopping).
@@ -231,19 +236,22 @@ impl Db {
         })
     }
 
-    /// Makes a table of the latest state if the newest one is behind the log. Returns the
-    /// table in use afterwards. Blocks while another refresh runs.
+    /// Makes a table of the latest state if the newest one is behind the log, or was read back
+    /// at open rather than made by this run. Returns the table in use afterwards. Blocks while
+    /// another refresh runs.
     pub fn refresh_reliability(&self) -> Result<Arc<ReliabilityTable>, DbError> {
         let _computing = lock(&self.reliability.computing);
         let current = self.reliability()?;
         let applied = self.store.last_sequence();
-        if current.sequence >= applied {
+        let read_back = self.reliability.read_back.load(Ordering::Relaxed);
+        if current.sequence >= applied && !read_back {
             return Ok(current);
         }
         let bound = self.read_bound(Some(applied), None, None)?;
         let trust = self.store.trust_map(bound)?;
         let table = Arc::new(self.compute_reliability(bound, &trust, None, Lookups::WholeIndex)?);
         *lock(&self.reliability.latest) = Arc::clone(&table);
+        self.reliability.read_back.store(false, Ordering::Relaxed);
         metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);
         metrics::histogram!("stemedb_reliability_compute_seconds").record(table.took.as_secs_f64());
         Ok(table)

@@ -1,7 +1,10 @@
 //! The newest reliability table kept in the data directory (`RELIABILITY`), so that the
 //! evidence lens answers with it from the moment a restarted server opens, not as a plain vote
-//! until the first pass over the store ends (7.9 s at 1 M stored with cold caches,
-//! docs/benchmarks.md, "Twentieth session"; a pass grows with the store).
+//! until the first pass over the store ends (7.7 s at 1 M stored with cold caches,
+//! docs/benchmarks.md, "Twentieth session"; a pass grows with the store). The start still
+//! makes its pass (`Db::refresh_reliability` does not take a table read back for current): a
+//! table read back answers only until then, so code or settings the file cannot name (a new
+//! build's evidence rules) hold from the first pass on.
 //!
 //! The table is derived state: a function of the log up to its sequence and of the evidence
 //! settings. The log never rewrites a durable sequence, so a table made at sequence S stays
@@ -18,7 +21,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use stemedb_core::AssertionId;
-use stemedb_lens::EvidenceParams;
 
 use crate::disputed::DisputedGroup;
 use crate::reliability::{AgentReliabilityView, ReliabilityTable};
@@ -43,8 +45,9 @@ pub enum ReliabilityAtOpen {
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    /// `EvidenceParams` as `Debug` writes it: a table made with other settings is not used.
-    params: String,
+    /// `EvidenceParams` and `TruthPolicy` as `Debug` writes them (`Db::settings`): a table
+    /// made with other settings is not used.
+    settings: String,
     sequence: u64,
     /// The id (hex) of the record at `sequence`.
     record_id: String,
@@ -83,7 +86,7 @@ impl Db {
         let record_id = self.record_id_at(table.sequence)?.ok_or(DbError::Internal(
             "a reliability table names a sequence the log does not hold",
         ))?;
-        let body = serde_json::to_string(&saved(table, &self.config.evidence, &record_id))
+        let body = serde_json::to_string(&saved(table, &self.settings(), &record_id))
             .map_err(|_| DbError::Internal("a reliability table did not serialize"))?;
         let text = format!(
             "{HEADER}{}\n{body}\n",
@@ -91,9 +94,33 @@ impl Db {
         );
         let path = self.dir().join(RELIABILITY_FILE);
         let temporary = self.dir().join(format!("{RELIABILITY_FILE}.tmp"));
-        std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|source| DbError::Store(stemedb_store::StoreError::Io { path, source }))
+        // The free-space reserve is the log's: a derived file never eats into it.
+        let reserve = self.config.disk_free_min_bytes;
+        if reserve > 0 {
+            let free_bytes = stemedb_store::free_bytes(self.dir())?;
+            if free_bytes < reserve.saturating_add(text.len() as u64) {
+                return Err(DbError::Store(stemedb_store::StoreError::DiskFull {
+                    path: temporary,
+                    free_bytes,
+                    free_min_bytes: reserve,
+                }));
+            }
+        }
+        let io = |path: &std::path::Path| {
+            let path = path.to_owned();
+            move |source| DbError::Store(stemedb_store::StoreError::Io { path, source })
+        };
+        if let Err(e) = std::fs::write(&temporary, text).map_err(io(&temporary)) {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(e);
+        }
+        std::fs::rename(&temporary, &path).map_err(io(&path))
+    }
+
+    /// What a kept table must have been made with to be used: the evidence settings and the
+    /// truth policy (trust decay and hops set the anchors; the content rules, what is admitted).
+    fn settings(&self) -> String {
+        format!("{:?} {:?}", self.config.evidence, self.config.policy)
     }
 
     /// Reads `RELIABILITY` and returns the table to start with, if it is this log's under
@@ -112,8 +139,8 @@ impl Db {
             Ok(saved) => saved,
             Err(reason) => return refused(reason),
         };
-        if saved.params != format!("{:?}", self.config.evidence) {
-            return refused("it was made with other evidence settings".into());
+        if saved.settings != self.settings() {
+            return refused("it was made with other evidence or truth settings".into());
         }
         match self.record_id_at(saved.sequence) {
             Ok(Some(id)) if id.to_hex() == saved.record_id => {}
@@ -153,7 +180,7 @@ fn parse(text: &str) -> Result<Saved, String> {
     serde_json::from_str(body).map_err(|e| format!("its table does not parse: {e}"))
 }
 
-fn saved(table: &ReliabilityTable, params: &EvidenceParams, record_id: &AssertionId) -> Saved {
+fn saved(table: &ReliabilityTable, settings: &str, record_id: &AssertionId) -> Saved {
     let mut agents: Vec<SavedAgent> = table
         .agents()
         .map(|a| SavedAgent {
@@ -167,7 +194,7 @@ fn saved(table: &ReliabilityTable, params: &EvidenceParams, record_id: &Assertio
         .collect();
     agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
     Saved {
-        params: format!("{params:?}"),
+        settings: settings.to_owned(),
         sequence: table.sequence,
         record_id: record_id.to_hex(),
         facts: table.facts,

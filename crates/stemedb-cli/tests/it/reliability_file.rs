@@ -114,6 +114,45 @@ fn an_open_starts_from_the_table_the_last_run_kept() {
     assert!(agent.accuracy < db.agent_reliability("kept/agent-0").unwrap().accuracy);
 }
 
+/// A table read back answers only until the first pass, which makes it again: a kept table
+/// from a build with other evidence rules (here: one agent's accuracy changed, the file's
+/// checksum made to match) is replaced by what this build computes, even with no new record.
+#[test]
+fn the_first_refresh_makes_again_a_table_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = store_with_table(dir.path(), 12, "a");
+    let kept = dir.path().join(RELIABILITY_FILE);
+    let text = std::fs::read_to_string(&kept).unwrap();
+    let mut body: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    for agent in body["agents"].as_array_mut().unwrap() {
+        agent["accuracy"] = json!(0.5);
+    }
+    let body = body.to_string();
+    let header = format!(
+        "stemedb reliability table 1 {}",
+        blake3::hash(body.as_bytes()).to_hex()
+    );
+    std::fs::write(&kept, format!("{header}\n{body}\n")).unwrap();
+
+    let db = open(dir.path(), &config());
+    assert!(matches!(
+        db.reliability_at_open(),
+        ReliabilityAtOpen::Loaded { .. }
+    ));
+    let read_back = db.reliability().unwrap();
+    assert_eq!(
+        read_back.agent("kept/agent-2").unwrap().accuracy,
+        0.5,
+        "the file's table"
+    );
+    let refreshed = db.refresh_reliability().unwrap();
+    assert_eq!(
+        lines(&refreshed),
+        lines(&made),
+        "made again by the first refresh"
+    );
+}
+
 /// How one case spoils the kept table before the open.
 enum Spoil {
     /// Replace the file's bytes.
@@ -178,7 +217,7 @@ fn a_kept_table_that_is_damaged_or_not_this_logs_is_refused() {
     check("a byte flipped", Spoil::Bytes(flip_in_body), "checksum");
     check("cut short", Spoil::Bytes(first_line_only), "two lines");
     check("another file", Spoil::Bytes(not_this_file), "first line");
-    check("other settings", Spoil::Settings, "other evidence settings");
+    check("other settings", Spoil::Settings, "other evidence or truth settings");
     check("another log, as long", Spoil::AnotherStore { groups: 12 }, "does not hold the record");
     check("another log, shorter", Spoil::AnotherStore { groups: 2 }, "does not hold the record");
 }
