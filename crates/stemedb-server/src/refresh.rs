@@ -194,6 +194,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failing_save_is_reported_once_until_one_succeeds() {
+        let failed = || Err(stemedb::DbError::Internal("the disk"));
+        #[rustfmt::skip]
+        let steps = [
+            ("works", Ok(()), false),
+            ("fails: warned", failed(), true),
+            ("fails again: quiet", failed(), true),
+            ("works again", Ok(()), false),
+            ("fails after that: warned again", failed(), true),
+        ];
+        let mut failing = false;
+        for (name, saved, expected) in steps {
+            failing = report_save(saved, failing);
+            assert_eq!(failing, expected, "{name}");
+        }
+    }
+
+    #[test]
     fn a_pass_waits_nine_times_the_last_ones_cost_scaled_by_the_logs_growth() {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;

@@ -153,6 +153,29 @@ fn the_first_refresh_makes_again_a_table_read_back() {
     );
 }
 
+/// A table is not kept where free space would fall under the log's reserve: the save says so
+/// by name, and the file kept before and the directory are as they were.
+#[test]
+fn a_save_under_the_free_space_reserve_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = store_with_table(dir.path(), 4, "a");
+    let kept = dir.path().join(RELIABILITY_FILE);
+    let before = std::fs::read(&kept).unwrap();
+    let config = DbConfig {
+        disk_free_min_bytes: u64::MAX / 2,
+        ..config()
+    };
+    let db = open(dir.path(), &config);
+    let refused = db.save_reliability(&made).unwrap_err().to_string();
+    assert!(refused.contains("not enough free space"), "{refused}");
+    assert_eq!(std::fs::read(&kept).unwrap(), before);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+}
+
 /// How one case spoils the kept table before the open.
 enum Spoil {
     /// Replace the file's bytes.
