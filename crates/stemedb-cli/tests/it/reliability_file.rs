@@ -3,7 +3,7 @@
 //! refuses one that is damaged, made with other settings, or made over another log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -61,6 +61,15 @@ fn write(db: &Db, items: Vec<Value>) {
     }
 }
 
+/// A new store of `groups` facts with its table made and kept: its directory, the table, and
+/// the kept file's path.
+fn kept_store(groups: u64) -> (tempfile::TempDir, Arc<ReliabilityTable>, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let made = store_with_table(dir.path(), groups, "a");
+    let kept = dir.path().join(RELIABILITY_FILE);
+    (dir, made, kept)
+}
+
 /// A store in `dir` holding `groups` facts, with its table made and kept.
 fn store_with_table(dir: &Path, groups: u64, tag: &str) -> Arc<ReliabilityTable> {
     let db = open(dir, &config());
@@ -98,8 +107,7 @@ fn lines(table: &ReliabilityTable) -> String {
 
 #[test]
 fn an_open_starts_from_the_table_the_last_run_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = store_with_table(dir.path(), 12, "a");
+    let (dir, made, _) = kept_store(12);
     assert!(made.sequence > 0 && made.agent_count() == 3);
     let db = open(dir.path(), &config());
     assert_eq!(
@@ -119,9 +127,7 @@ fn an_open_starts_from_the_table_the_last_run_kept() {
 /// checksum made to match) is replaced by what this build computes, even with no new record.
 #[test]
 fn the_first_refresh_makes_again_a_table_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = store_with_table(dir.path(), 12, "a");
-    let kept = dir.path().join(RELIABILITY_FILE);
+    let (dir, made, kept) = kept_store(12);
     let text = std::fs::read_to_string(&kept).unwrap();
     let mut body: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
     for agent in body["agents"].as_array_mut().unwrap() {
@@ -157,9 +163,7 @@ fn the_first_refresh_makes_again_a_table_read_back() {
 /// by name, and the file kept before and the directory are as they were.
 #[test]
 fn a_save_under_the_free_space_reserve_is_refused_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = store_with_table(dir.path(), 4, "a");
-    let kept = dir.path().join(RELIABILITY_FILE);
+    let (dir, made, kept) = kept_store(4);
     let before = std::fs::read(&kept).unwrap();
     let config = DbConfig {
         disk_free_min_bytes: u64::MAX / 2,
@@ -187,9 +191,7 @@ enum Spoil {
 }
 
 fn check(name: &str, spoil: Spoil, reason: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    store_with_table(dir.path(), 12, "a");
-    let kept = dir.path().join(RELIABILITY_FILE);
+    let (dir, _, kept) = kept_store(12);
     let mut config = config();
     let mut target = dir.path().to_owned();
     let other = tempfile::tempdir().unwrap();
