@@ -431,6 +431,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             data_dir = %args.data_dir.display(),
             assertions = db.assertion_count(),
             cache_bytes = config.db.cache_bytes,
+            signature_arithmetic = stemedb_core::signature_arithmetic(),
             ready_ms = started.elapsed().as_millis() as u64,
             "opened"
         );

@@ -4,9 +4,12 @@
 //! `cargo run --release -p stemedb-core --example verify_cost` (docs/benchmarks.md).
 use std::time::Instant;
 
-use stemedb_core::{AssertionId, PublicKey, SecretKey, Signature, verify_many};
+use stemedb_core::{
+    AssertionId, PublicKey, SecretKey, Signature, signature_arithmetic, verify_many,
+};
 
 fn main() {
+    println!("signature arithmetic: {}", signature_arithmetic());
     let keys: Vec<SecretKey> = (0..300u32)
         .map(|i| {
             let mut seed = [7u8; 32];

@@ -19,6 +19,24 @@ pub fn signing_message(id: &AssertionId) -> [u8; 53] {
     msg
 }
 
+/// Which curve arithmetic signature checks run on here: curve25519-dalek picks at run time
+/// among the backends compiled in (`.cargo/config.toml` compiles in AVX-512 IFMA). Told at
+/// start, since a check costs about 1.7x as much without it (docs/benchmarks.md).
+pub fn signature_arithmetic() -> &'static str {
+    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
+    if std::is_x86_feature_detected!("avx512ifma") && std::is_x86_feature_detected!("avx512vl") {
+        return "AVX-512 IFMA";
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(any(curve25519_dalek_backend = "serial", curve25519_dalek_backend = "fiat"))
+    ))]
+    if std::is_x86_feature_detected!("avx2") {
+        return "AVX2";
+    }
+    "portable"
+}
+
 /// An agent's public key, known to be a valid, non-weak Ed25519 point.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct PublicKey(VerifyingKey);

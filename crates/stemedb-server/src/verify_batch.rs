@@ -1,6 +1,7 @@
 //! The signatures of concurrent single writes, checked as one batch. A strict check of one
-//! Ed25519 signature costs about 36 µs on this project's machines; a batch of 4 about 21 µs
-//! each, of 16 about 17 µs (`cargo run --release -p stemedb-core --example verify_cost`).
+//! Ed25519 signature costs about 17 µs on this project's machines (AVX-512 IFMA; 29 µs with
+//! AVX2); a batch of 4 about 11 µs each, of 16 about 10 µs (14 with AVX2)
+//! (`cargo run --release -p stemedb-core --example verify_cost`).
 //! Under many single writes that check was the largest part of the server's CPU per write
 //! (docs/benchmarks.md), so each write hands its prepared assertion to one checker task and
 //! awaits the verdict.
@@ -18,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ApiError;
 
-/// Signatures checked in one go at most. Past 16 a batch saves little more per signature
-/// (17 µs at 16, 16 µs at 32), and a batch runs on an async worker without yielding: 16 keep
+/// Signatures checked in one go at most. Past 16 a batch saves nothing more per signature
+/// (9.9 µs at 16, 10.8 at 32 with IFMA; 14.1 and 14.5 with AVX2), and a batch runs on an async worker without yielding: 16 keep
 /// that under about 0.3 ms when it passes. A batch holding a forged signature is checked again
 /// one by one to find it (about 0.6 ms more); forgers are refused by the agent guard once
 /// their failures add up.
