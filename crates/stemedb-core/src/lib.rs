@@ -24,8 +24,8 @@ pub use id::AssertionId;
 pub use ident::{INVISIBLE_CHAR_RANGES, check_identifier, is_invisible_char};
 pub use rng::SplitMix64;
 pub use signing::{
-    PublicKey, SIGNING_DOMAIN, SecretKey, Signature, check_new_key, signature_arithmetic,
-    signing_message, verify_many, verify_messages,
+    PublicKey, SIGNATURE_IFMA_COMPILED_IN, SIGNING_DOMAIN, SecretKey, Signature, check_new_key,
+    signature_arithmetic, signing_message, verify_many, verify_messages,
 };
 pub use strict_json::parse_json_strict;
 pub use timestamp::{Clock, Timestamp};

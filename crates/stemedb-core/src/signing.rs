@@ -19,20 +19,55 @@ pub fn signing_message(id: &AssertionId) -> [u8; 53] {
     msg
 }
 
-/// Which curve arithmetic signature checks run on here: curve25519-dalek picks at run time
-/// among the backends compiled in (`.cargo/config.toml` compiles in AVX-512 IFMA). Told at
-/// start, since a check costs about 1.7x as much without it (docs/benchmarks.md).
+/// Whether curve25519-dalek compiled its AVX-512 IFMA code in, by the rules of its 5.0
+/// `build.rs` (this crate sees the same `--cfg` flags and target features): asked for with
+/// `--cfg curve25519_dalek_backend="avx512"` (`.cargo/config.toml`), or chosen by default when
+/// the target enables `avx512ifma` and `avx512vl` (`-C target-cpu=znver4`, say); never with 32-bit
+/// limbs. The library keeps its choice to itself, so a new minor version of it must be read
+/// against these rules (the workspace pins `~5.0`).
+pub const SIGNATURE_IFMA_COMPILED_IN: bool = cfg!(all(
+    target_arch = "x86_64",
+    not(curve25519_dalek_bits = "32"),
+    any(
+        curve25519_dalek_backend = "avx512",
+        all(
+            not(any(
+                curve25519_dalek_backend = "simd",
+                curve25519_dalek_backend = "serial",
+                curve25519_dalek_backend = "fiat"
+            )),
+            target_feature = "avx512ifma",
+            target_feature = "avx512vl"
+        )
+    )
+));
+
+/// Whether its AVX2 code is compiled in: on x86_64 with 64-bit limbs unless a portable backend
+/// is forced.
+const AVX2_COMPILED_IN: bool = cfg!(all(
+    target_arch = "x86_64",
+    not(curve25519_dalek_bits = "32"),
+    not(any(
+        curve25519_dalek_backend = "serial",
+        curve25519_dalek_backend = "fiat"
+    ))
+));
+
+/// Which curve arithmetic signature checks run on here: curve25519-dalek picks at run time,
+/// among the code compiled in, IFMA on a CPU with `avx512ifma` and `avx512vl`, else AVX2 on one
+/// with `avx2`, else its portable code. Logged at start: a strict check costs about 1.7x as
+/// much on AVX2, a batch of 16 about 1.4x (docs/benchmarks.md, "Twenty-first session").
 pub fn signature_arithmetic() -> &'static str {
-    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
-    if std::is_x86_feature_detected!("avx512ifma") && std::is_x86_feature_detected!("avx512vl") {
-        return "AVX-512 IFMA";
-    }
-    #[cfg(all(
-        target_arch = "x86_64",
-        not(any(curve25519_dalek_backend = "serial", curve25519_dalek_backend = "fiat"))
-    ))]
-    if std::is_x86_feature_detected!("avx2") {
-        return "AVX2";
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = std::is_x86_feature_detected!("avx512ifma")
+            && std::is_x86_feature_detected!("avx512vl");
+        if SIGNATURE_IFMA_COMPILED_IN && ifma {
+            return "AVX-512 IFMA";
+        }
+        if AVX2_COMPILED_IN && std::is_x86_feature_detected!("avx2") {
+            return "AVX2";
+        }
     }
     "portable"
 }
@@ -58,7 +93,10 @@ impl PublicKey {
         if let Some(key) = cached {
             return Ok(Self(key));
         }
-        let key = VerifyingKey::from_bytes(bytes).map_err(|e| CoreError::BadKey(e.to_string()))?;
+        // The library's only refusal here is a y with no point on the curve (its error says no
+        // more than "signature error" since ed25519-dalek 3).
+        let key = VerifyingKey::from_bytes(bytes)
+            .map_err(|_| CoreError::BadKey("not the encoding of a curve point".into()))?;
         if key.is_weak() {
             return Err(CoreError::BadKey("small-order (weak) public key".into()));
         }

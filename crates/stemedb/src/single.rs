@@ -1,8 +1,8 @@
 //! One assertion at a time for an async caller, in three steps so that a caller can check
 //! the signatures of many concurrent writes as one batch: [`Db::prepare_one`] parses and
 //! validates, [`Db::verify_prepared`] checks signatures (a batch of 4 or more at about two
-//! thirds of the cost each of one strict check), [`Db::begin_ingest_verified`] hands a record to the
-//! writer and returns an [`IngestWait`] that resolves once it is durable. Only
+//! thirds of the cost each of one strict check), [`Db::begin_ingest_verified`] hands a record
+//! to the writer and returns an [`IngestWait`] that resolves once it is durable. Only
 //! `verify_prepared` makes a [`Verified`], so nothing unchecked reaches the writer this way.
 use std::future::Future;
 use std::pin::Pin;
