@@ -76,6 +76,7 @@ async fn check_batches(
                 Err(_) => break,
             }
         }
+        metrics::histogram!("stemedb_signature_batch_size").record(batch.len() as f64);
         let (items, answers): (Vec<Prepared>, Vec<_>) = batch.into_iter().unzip();
         let Some(db) = db.upgrade() else {
             // The server is gone; dropping the answers tells each waiter so.

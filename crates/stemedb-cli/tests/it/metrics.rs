@@ -115,6 +115,7 @@ async fn metrics_parse_and_carry_every_documented_name() {
         "stemedb_http_requests_total",
         "stemedb_http_request_duration_seconds_bucket",
         "stemedb_commit_batch_size_bucket",
+        "stemedb_signature_batch_size_bucket",
         "stemedb_commit_latency_seconds_bucket",
         "stemedb_fsync_latency_seconds_bucket",
         "stemedb_storage_bytes",
