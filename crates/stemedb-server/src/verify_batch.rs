@@ -1,6 +1,6 @@
 //! The signatures of concurrent single writes, checked as one batch. A strict check of one
 //! Ed25519 signature costs about 17 µs on this project's machines (AVX-512 IFMA; 29 µs with
-//! AVX2); a batch of 4 about 11 µs each, of 16 about 10 µs (14 with AVX2)
+//! AVX2); a batch of 2 about 15 µs each, of 4 about 11, of 16 about 10 (14 with AVX2)
 //! (`cargo run --release -p stemedb-core --example verify_cost`).
 //! Under many single writes that check was the largest part of the server's CPU per write
 //! (docs/benchmarks.md), so each write hands its prepared assertion to one checker task and
