@@ -2,6 +2,8 @@
 // This source code is licensed under both the Apache 2.0 and MIT License
 // (found in the LICENSE-* files in the repository)
 
+mod key_filter;
+
 use crate::key::InternalKey;
 use crate::{
     value::{InternalValue, SeqNo, UserValue},
@@ -35,6 +37,9 @@ pub struct Memtable {
     pub(crate) highest_seqno: AtomicU64,
 
     pub(crate) requested_rotation: AtomicBool,
+
+    /// The user keys inserted so far (a StemeDB patch; vendor/README.md).
+    key_filter: key_filter::KeyFilter,
 }
 
 impl Memtable {
@@ -64,6 +69,7 @@ impl Memtable {
             approximate_size: AtomicU64::default(),
             highest_seqno: AtomicU64::default(),
             requested_rotation: AtomicBool::default(),
+            key_filter: key_filter::KeyFilter::default(),
         }
     }
 
@@ -91,7 +97,7 @@ impl Memtable {
     /// The item with the highest seqno will be returned, if `seqno` is None.
     #[doc(hidden)]
     pub fn get(&self, key: &[u8], seqno: SeqNo) -> Option<InternalValue> {
-        if seqno == 0 {
+        if seqno == 0 || !self.key_filter.may_contain(key) {
             return None;
         }
 
@@ -157,6 +163,8 @@ impl Memtable {
             .approximate_size
             .fetch_add(item_size, std::sync::atomic::Ordering::AcqRel);
 
+        // Before the skiplist: a reader that can see the item must see its filter bits.
+        self.key_filter.insert(&item.key.user_key);
         let key = InternalKey::new(item.key.user_key, item.key.seqno, item.key.value_type);
         self.items.insert(key, item.value);
 
