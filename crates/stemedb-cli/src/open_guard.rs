@@ -16,8 +16,10 @@ use stemedb::{Db, DbConfig};
 static OPENING: Mutex<Option<PathBuf>> = Mutex::new(None);
 static HOOK: Once = Once::new();
 
-/// Source paths of the engine's crates, as they appear in a panic's location.
-const ENGINE_SOURCES: [&str; 2] = ["/fjall-", "/lsm-tree-"];
+/// The engine's crates: a panic's location names a file under a directory of one of these
+/// names, versioned as cargo's registry unpacks it (`lsm-tree-3.1.10/src/…`) or plain as this
+/// repository vendors it (`vendor/lsm-tree/src/…`).
+const ENGINE_CRATES: [&str; 2] = ["fjall", "lsm-tree"];
 
 /// `Db::open` under the guard.
 pub fn open(dir: &Path, config: DbConfig) -> Result<Db> {
@@ -37,9 +39,7 @@ fn set_opening(dir: Option<PathBuf>) {
 fn install() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let in_engine = info
-            .location()
-            .is_some_and(|l| ENGINE_SOURCES.iter().any(|s| l.file().contains(s)));
+        let in_engine = info.location().is_some_and(|l| in_engine_source(l.file()));
         let opening = OPENING.try_lock().ok().and_then(|o| o.clone());
         let (true, Some(dir)) = (in_engine, opening) else {
             return default(info);
@@ -61,4 +61,43 @@ fn install() {
         );
         std::process::exit(1);
     }));
+}
+
+/// Whether a source file's path lies in one of the engine's crates.
+fn in_engine_source(file: &str) -> bool {
+    Path::new(file).components().any(|part| {
+        let part = part.as_os_str().to_string_lossy();
+        ENGINE_CRATES.iter().any(|name| {
+            part.strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_engine_source;
+
+    #[test]
+    fn engine_sources_are_recognized_wherever_cargo_put_them() {
+        #[rustfmt::skip]
+        let cases = [
+            ("vendor/lsm-tree/src/manifest.rs", true),
+            ("vendor/fjall/src/db.rs", true),
+            ("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/lsm-tree-3.1.10/src/manifest.rs", true),
+            ("/home/u/.cargo/registry/src/x/fjall-3.1.13/src/db.rs", true),
+            ("/work/ci/vendor/lsm-tree/src/tree/mod.rs", true),
+            ("crates/stemedb-store/src/engine.rs", false),
+            ("vendor/fjallish/src/lib.rs", false),
+            ("crates/stemedb-store/src/fjall.rs", false),
+            ("/rustc/5980/library/core/src/panicking.rs", false),
+        ];
+        for (file, expected) in cases {
+            check(file, expected);
+        }
+    }
+
+    fn check(file: &str, expected: bool) {
+        assert_eq!(in_engine_source(file), expected, "{file}");
+    }
 }
