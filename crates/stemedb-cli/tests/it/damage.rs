@@ -60,9 +60,7 @@ fn judge_in_child(dir: &Path) -> Result<Outcome, String> {
         Some("Detected") => Ok(Outcome::Detected),
         Some("Harmless") => Ok(Outcome::Harmless),
         Some(loss) => Err(loss.to_owned()),
-        None if String::from_utf8_lossy(&output.stderr).contains("/fjall-")
-            || String::from_utf8_lossy(&output.stderr).contains("/lsm-tree-") =>
-        {
+        None if engine_panicked(&String::from_utf8_lossy(&output.stderr)) => {
             Ok(Outcome::EnginePanic)
         }
         None => Err(format!(
@@ -75,6 +73,15 @@ fn judge_in_child(dir: &Path) -> Result<Outcome, String> {
                 .join(" / ")
         )),
     }
+}
+
+/// Whether a child's stderr holds a panic raised in the engine's code: the crates as cargo's
+/// registry unpacks them (`…/lsm-tree-3.1.10/src/…`) or as this repository vendors them
+/// (`vendor/lsm-tree/src/…`, `vendor/fjall/src/…`).
+fn engine_panicked(stderr: &str) -> bool {
+    ["/fjall-", "/lsm-tree-", "vendor/fjall/", "vendor/lsm-tree/"]
+        .iter()
+        .any(|place| stderr.contains(place))
 }
 
 /// The child side of [`judge_in_child`]; run only by it.
