@@ -125,48 +125,45 @@ fn open(dir: &std::path::Path, memtable_bytes: u64) -> (Database, Keyspace) {
     (db, space)
 }
 
-/// A reader beside the writer: once it reads the marker of batch `n`, every key of batch `n`
-/// and of a random earlier one reads present. (Through the engine's latest view, as the store
-/// reads: the engine's snapshots are not used, and across memtable flushes one was seen to
-/// hold keys of a batch whose marker it did not hold, with or without the filter.)
+/// A reader beside the writer finds the newest key by a scan (which does not consult the
+/// filter) and then reads it by a point read (which does): every key it has seen must read
+/// present. Each key is new to its memtable, so its filter bits are set by its own insert; a
+/// filter whose bits were set after the item became visible fails here. (The engine's
+/// snapshots are not used, as the store does not use them: across memtable flushes one was seen
+/// to hold keys of a batch while a key that batch rewrote read its older value, with or
+/// without the filter; docs/benchmarks.md, "Twenty-second session".)
 #[test]
-fn a_reader_sees_every_key_of_the_batches_it_has_seen() {
+fn a_key_a_scan_has_seen_reads_present() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (db, space) = open(dir.path(), 1 << 20);
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let (space, done) = (space.clone(), done.clone());
         std::thread::spawn(move || {
-            let mut rng = Rng(7);
             let mut checked = 0u64;
             while !done.load(Ordering::Acquire) {
-                let Some(last) = space.get(b"last").expect("a read") else {
+                let Some(newest) = space.last_key_value() else {
                     continue;
                 };
-                let last = u64::from_be_bytes(last.as_ref().try_into().expect("8 bytes"));
-                for n in [last, rng.below(last) + 1] {
-                    for j in 0..10 {
-                        let k = format!("b{n}/{j}");
-                        let found = space.get(&k).expect("a read").is_some();
-                        assert!(found, "{k} after reading the marker of batch {last}");
-                    }
-                }
+                let key = newest.key().expect("a scanned key reads");
+                let found = space.get(&key).expect("a point read").is_some();
+                let shown = String::from_utf8_lossy(&key);
+                assert!(found, "{shown} was seen by a scan, then read absent");
                 checked += 1;
             }
             checked
         })
     };
-    for n in 1..=5_000u64 {
+    for n in 0..20_000u64 {
         let mut batch = db.batch();
         for j in 0..10 {
-            batch.insert(&space, format!("b{n}/{j}"), vec![0u8; 100]);
+            batch.insert(&space, format!("k{:010}", n * 10 + j), vec![0u8; 100]);
         }
-        batch.insert(&space, "last", n.to_be_bytes());
         batch.commit().expect("the batch commits");
     }
     done.store(true, Ordering::Release);
     let checked = reader
         .join()
         .expect("the reader ends without a failed check");
-    assert!(checked > 100, "the reader checked only {checked} markers");
+    assert!(checked > 100, "the reader checked only {checked} keys");
 }

@@ -23,8 +23,10 @@ pub struct Memtable {
     pub id: MemtableId,
 
     /// The actual content, stored in a lock-free skiplist.
-    #[doc(hidden)]
-    pub items: SkipMap<InternalKey, UserValue>,
+    ///
+    /// Crate-private (a StemeDB patch; upstream it is `pub`): every insert must go through
+    /// `insert`, which records the key in `key_filter`.
+    pub(crate) items: SkipMap<InternalKey, UserValue>,
 
     /// Approximate active memtable size.
     ///
