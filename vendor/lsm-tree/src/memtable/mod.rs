@@ -2,7 +2,10 @@
 // This source code is licensed under both the Apache 2.0 and MIT License
 // (found in the LICENSE-* files in the repository)
 
+mod head_key;
 mod key_filter;
+
+use head_key::HeadKey;
 
 use crate::key::InternalKey;
 use crate::{
@@ -25,8 +28,9 @@ pub struct Memtable {
     /// The actual content, stored in a lock-free skiplist.
     ///
     /// Crate-private (a StemeDB patch; upstream it is `pub`): every insert must go through
-    /// `insert`, which records the key in `key_filter`.
-    pub(crate) items: SkipMap<InternalKey, UserValue>,
+    /// `insert`, which records the key in `key_filter`. Keyed by `HeadKey` (another StemeDB
+    /// patch; upstream `InternalKey`), which orders as `InternalKey` does.
+    pub(crate) items: SkipMap<HeadKey, UserValue>,
 
     /// Approximate active memtable size.
     ///
@@ -78,7 +82,7 @@ impl Memtable {
     /// Creates an iterator over all items.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = InternalValue> + '_ {
         self.items.iter().map(|entry| InternalValue {
-            key: entry.key().clone(),
+            key: entry.key().key.clone(),
             value: entry.value().clone(),
         })
     }
@@ -88,8 +92,11 @@ impl Memtable {
         &'a self,
         range: R,
     ) -> impl DoubleEndedIterator<Item = InternalValue> + 'a {
-        self.items.range(range).map(|entry| InternalValue {
-            key: entry.key().clone(),
+        use std::ops::Bound;
+        let head = |bound: Bound<&InternalKey>| bound.map(|key| HeadKey::new(key.clone()));
+        let bounds = (head(range.start_bound()), head(range.end_bound()));
+        self.items.range(bounds).map(|entry| InternalValue {
+            key: entry.key().key.clone(),
             value: entry.value().clone(),
         })
     }
@@ -119,15 +126,15 @@ impl Memtable {
         // abcdef -> 6
         // abcdef -> 5
         //
-        let lower_bound = InternalKey::new(key, seqno - 1, ValueType::Value);
+        let lower_bound = HeadKey::new(InternalKey::new(key, seqno - 1, ValueType::Value));
 
         let mut iter = self
             .items
             .range(lower_bound..)
-            .take_while(|entry| &*entry.key().user_key == key);
+            .take_while(|entry| &*entry.key().key.user_key == key);
 
         iter.next().map(|entry| InternalValue {
-            key: entry.key().clone(),
+            key: entry.key().key.clone(),
             value: entry.value().clone(),
         })
     }
@@ -156,8 +163,10 @@ impl Memtable {
             clippy::expect_used,
             reason = "keys are limited to 16-bit length + values are limited to 32-bit length"
         )]
-        let item_size =
-            (item.key.user_key.len() + item.value.len() + std::mem::size_of::<InternalValue>())
+        let item_size = (item.key.user_key.len()
+            + item.value.len()
+            + std::mem::size_of::<InternalValue>()
+            + HeadKey::EXTRA_BYTES)
                 .try_into()
                 .expect("should fit into u64");
 
@@ -168,7 +177,7 @@ impl Memtable {
         // Before the skiplist: a reader that can see the item must see its filter bits.
         self.key_filter.insert(&item.key.user_key);
         let key = InternalKey::new(item.key.user_key, item.key.seqno, item.key.value_type);
-        self.items.insert(key, item.value);
+        self.items.insert(HeadKey::new(key), item.value);
 
         self.highest_seqno
             .fetch_max(item.key.seqno, std::sync::atomic::Ordering::AcqRel);
