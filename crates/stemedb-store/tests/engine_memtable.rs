@@ -9,6 +9,7 @@
 #![allow(clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Included};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,30 +34,44 @@ impl Rng {
 
 /// Keys of a few shapes our keyspaces use: short, long, and prefixes of one another; keys
 /// whose first 16 bytes are all alike (the head decides nothing); keys that differ only by
-/// trailing zero bytes, which the head's padding reads alike.
+/// trailing zero bytes, which the head's padding reads alike; keys with bytes of 0x80 and
+/// above in each of the head's two words (a signed comparison would misorder them).
 fn key(n: u64) -> Vec<u8> {
+    const HIGH: [u8; 3] = [0x7f, 0x80, 0xff];
     let with_zeros = |text: String, zeros: u64| {
         let mut bytes = text.into_bytes();
         bytes.resize(bytes.len() + zeros as usize, 0);
         bytes
     };
-    match n % 5 {
+    let m = n / 6;
+    match n % 6 {
         0 => format!("k{n}").into_bytes(),
         1 => format!("subject/{n}/predicate/with/a/longer/path").into_bytes(),
-        2 => with_zeros(format!("k{}", n / 5), 1),
-        3 => format!("shared-head/key/{}", n / 5).into_bytes(),
-        _ => with_zeros(format!("pad{}", n / 50), n / 5 % 10),
+        2 => with_zeros(format!("k{m}"), 1),
+        3 => format!("shared-head/key/{m}").into_bytes(),
+        4 => with_zeros(format!("pad{}", m / 10), m % 10),
+        _ => [
+            &[HIGH[(m % 3) as usize]][..],
+            format!("{:07}", m / 9).as_bytes(),
+            &[HIGH[(m / 3 % 3) as usize]],
+            b"tail",
+        ]
+        .concat(),
     }
 }
 
-/// Prefixes that select a few keys of each shape.
-const PREFIXES: [&[u8]; 6] = [
+/// Prefixes that select a few keys of each shape; those ending in 0xff make the engine build
+/// another kind of upper bound (and none at all for `\xff`).
+const PREFIXES: [&[u8]; 9] = [
     b"k1",
     b"subject/2",
     b"shared-head/key/",
     b"shared-head/key/3",
     b"pad4",
     b"pad4\0\0",
+    b"\x80",
+    b"\xff",
+    b"\x800000012\xff",
 ];
 
 #[test]
@@ -129,41 +144,51 @@ fn check(name: &str, seed: u64, memtable_bytes: u64, key_space: u64) {
     );
 }
 
-/// A range scan from `lower` (included) to `upper` (excluded), forwards and backwards, and
-/// every prefix scan of `PREFIXES`, each equal to the model's.
+/// Range scans between `lower` and `upper` (included then excluded, and excluded then
+/// included) and every prefix scan of `PREFIXES`, forwards and backwards, each equal to the
+/// model's.
 fn scans_as_model(
     space: &Keyspace,
     model: &BTreeMap<Vec<u8>, Vec<u8>>,
     (lower, upper): (Vec<u8>, Vec<u8>),
     context: &str,
 ) {
-    let expected: Vec<_> = model
-        .range(lower.clone()..upper.clone())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let shown = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
-    let range = format!("{}..{}", shown(&lower), shown(&upper));
-    let forwards = pairs(space.range(lower.clone()..upper.clone()), context);
-    assert!(forwards == expected, "{context}: range {range:?} differs");
-    let mut backwards = pairs(space.range(lower..upper).rev(), context);
-    backwards.reverse();
-    assert!(
-        backwards == expected,
-        "{context}: range {range:?} backwards differs"
-    );
+    let (from, to) = (shown(&lower), shown(&upper));
+    #[rustfmt::skip]
+    let ranges = [
+        (format!("[{from}, {to})"), (Included(lower.clone()), Excluded(upper.clone()))),
+        (format!("({from}, {to}]"), (Excluded(lower), Included(upper))),
+    ];
+    for (name, bounds) in ranges {
+        let expected = model
+            .range(bounds.clone())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        both_ways(
+            || space.range(bounds.clone()),
+            &expected,
+            &format!("{context}: range {name}"),
+        );
+    }
     for prefix in PREFIXES {
-        let expected: Vec<_> = model
+        let expected = model
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let got = pairs(space.prefix(prefix), context);
-        assert!(
-            got == expected,
-            "{context}: prefix {:?} differs",
-            shown(prefix)
-        );
+        let name = format!("{context}: prefix {:?}", shown(prefix));
+        both_ways(|| space.prefix(prefix), &expected, &name);
     }
+}
+
+/// A scan, forwards and then backwards, equal to `expected`.
+fn both_ways(scan: impl Fn() -> fjall::Iter, expected: &Pairs, context: &str) {
+    let forwards = pairs(scan(), context);
+    assert!(&forwards == expected, "{context} differs forwards");
+    let mut backwards = pairs(scan().rev(), context);
+    backwards.reverse();
+    assert!(&backwards == expected, "{context} differs backwards");
 }
 
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;

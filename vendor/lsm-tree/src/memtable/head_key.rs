@@ -31,16 +31,14 @@ pub struct HeadKey {
 impl HeadKey {
     pub fn new(key: InternalKey) -> Self {
         let mut bytes = [0u8; HEAD_BYTES];
-        let len = key.user_key.len().min(HEAD_BYTES);
-        bytes[..len].copy_from_slice(&key.user_key[..len]);
-        let (high, low) = bytes.split_at(HEAD_BYTES / 2);
-        let word = |half: &[u8]| {
-            let mut word = [0u8; HEAD_BYTES / 2];
-            word.copy_from_slice(half);
-            u64::from_be_bytes(word)
-        };
+        for (slot, byte) in bytes.iter_mut().zip(key.user_key.iter()) {
+            *slot = *byte;
+        }
+        // Unsigned, big-endian: the words compare as the bytes do.
+        let head = u128::from_be_bytes(bytes);
+        #[expect(clippy::cast_possible_truncation, reason = "the two halves of the head")]
         Self {
-            head: (word(high), word(low)),
+            head: ((head >> 64) as u64, head as u64),
             key,
         }
     }

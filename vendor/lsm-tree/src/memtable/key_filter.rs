@@ -14,8 +14,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Words of a filter: 512 KiB, 4 Mi bits, about 3 % of a 16 MiB memtable. A 16 MiB memtable of
-/// ~100-byte items holds ~170k keys (25 bits a key: about 0.3 % false positives); fjall's
-/// default 64 MiB, ~700k keys (6 bits a key: about 7 %). The filter is allocated zeroed when a
+/// ~116-byte items (16 of them the inline head of `head_key.rs`) holds ~145k keys (29 bits a
+/// key: about 0.2 % false positives); fjall's default 64 MiB, ~580k keys (7 bits a key: about
+/// 5 %). The filter is allocated zeroed when a
 /// memtable is created (under the tree's lock, at each rotation: tens of microseconds) and is
 /// all resident after a few hundred keys.
 const WORDS: usize = 1 << 16;
