@@ -571,30 +571,38 @@ async fn a_forged_or_altered_backup_is_refused() {
         ("downgraded to unsigned", forge_and_downgrade, 422),
     ];
     for (name, tamper, status) in reports {
-        check_report(&c, name, tamper, &original, status).await;
+        check_report(&c, server.dir.path(), name, tamper, &original, status).await;
     }
 }
 
-/// Reports a (tampered) backup's manifest as verified: the server records it only when it
-/// signed exactly that manifest, and then shows the time in its metrics.
-async fn check_report(c: &Client, name: &str, tamper: fn(&Path), original: &Path, want: u16) {
+/// Reports a (tampered) backup's manifest as verified: the server records it (in
+/// `backup-status.json`, which its gauge shows) only when it signed exactly that manifest.
+/// The file is read rather than the gauge because every test server in this process shares one
+/// metrics recorder, and a server starting elsewhere sets the gauge to its own (zero) time; the
+/// gauge as scraped is checked against a server of its own in
+/// `deploy::the_backup_and_verify_units_run_against_a_real_server`.
+async fn check_report(
+    c: &Client,
+    data: &Path,
+    name: &str,
+    tamper: fn(&Path),
+    original: &Path,
+    want: u16,
+) {
     let work = tempfile::tempdir().unwrap();
     copy_backup(original, work.path());
     tamper(work.path());
     let manifest = std::fs::read(work.path().join("manifest.json")).unwrap();
-    let verified_at = || async {
-        let text = c.get_bytes("/metrics", &[]).await.unwrap();
-        let text = String::from_utf8(text).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("stemedb_last_verified_backup_timestamp_seconds "));
-        line.and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok())
+    let status_file = data.join("backup-status.json");
+    let verified_at = || {
+        let times = std::fs::read(&status_file).ok()?;
+        serde_json::from_slice::<Value>(&times).ok()?["last_verified_unix_s"].as_f64()
     };
-    let before = verified_at().await;
-    let status = match c.post_raw("/v1/admin/backup/verified", manifest).await {
+    let before = verified_at();
+    let (status, said_at) = match c.post_raw("/v1/admin/backup/verified", manifest).await {
         Ok((status, answer)) => {
             assert_eq!(answer["last_sequence"], manifest_last(original), "{name}");
-            status
+            (status, answer["verified_at_unix_s"].as_f64())
         }
         Err(e) => {
             assert_eq!(
@@ -602,13 +610,17 @@ async fn check_report(c: &Client, name: &str, tamper: fn(&Path), original: &Path
                 Some("urn:stemedb:problem:backup-manifest-refused"),
                 "{name}: {e}"
             );
-            422
+            (422, None)
         }
     };
     assert_eq!(status, want, "{name}");
-    let after = verified_at().await;
+    let after = verified_at();
     if want == 200 {
         assert!(after.is_some_and(|t| t > 1.0e9), "{name}: {after:?}");
+        assert_eq!(
+            after, said_at,
+            "{name}: the file keeps the time the answer gave"
+        );
     } else {
         assert_eq!(after, before, "{name}: a refused report changes nothing");
     }
