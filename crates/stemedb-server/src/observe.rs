@@ -188,6 +188,38 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         )
             .into_response();
     };
+    let db = std::sync::Arc::clone(&state.db);
+    let backlog = tokio::task::spawn_blocking(move || db.quarantine_backlog(QUARANTINE_COUNT_MAX));
+    let backlog = backlog
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|counted| counted.map_err(|e| e.to_string()));
+    let backlog = match backlog {
+        Ok(count) => Some(count),
+        Err(e) => {
+            tracing::warn!(error = %e, "counting the quarantine backlog");
+            None
+        }
+    };
+    // The recorder is the process's: with two servers in one process (tests, an embedding
+    // program) another scrape could set these gauges between this one's sets and its render.
+    // Setting and rendering under one lock keeps each scrape's gauges its own server's.
+    let text = {
+        let _scrape = SCRAPE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        set_scrape_gauges(&state, backlog);
+        handle.run_upkeep();
+        handle.render()
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Held while a scrape sets its server's gauges and renders them (`metrics_text`).
+static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The gauges a scrape reads from its server as it answers.
+fn set_scrape_gauges(state: &AppState, quarantine_backlog: Option<usize>) {
     gauge!("stemedb_assertions_total").set(state.db.assertion_count() as f64);
     gauge!("stemedb_storage_bytes").set(state.db.disk_bytes() as f64);
     gauge!("stemedb_journal_bytes").set(state.db.journal_bytes() as f64);
@@ -197,19 +229,9 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     gauge!("stemedb_engine_flushes_outstanding").set(engine.flushes_outstanding as f64);
     gauge!("stemedb_engine_l0_tables").set(engine.l0_tables as f64);
     gauge!("stemedb_engine_compactions_active").set(engine.compactions_active as f64);
-    let db = std::sync::Arc::clone(&state.db);
-    let backlog = tokio::task::spawn_blocking(move || db.quarantine_backlog(QUARANTINE_COUNT_MAX));
-    match backlog.await {
-        Ok(Ok(count)) => gauge!("stemedb_quarantine_backlog").set(count as f64),
-        Ok(Err(e)) => tracing::warn!(error = %e, "counting the quarantine backlog"),
-        Err(e) => tracing::warn!(error = %e, "counting the quarantine backlog"),
+    if let Some(count) = quarantine_backlog {
+        gauge!("stemedb_quarantine_backlog").set(count as f64);
     }
-    handle.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
-    )
-        .into_response()
 }
 
 /// Which answered requests get a log line. One line per request costs a few percent of a

@@ -239,19 +239,24 @@ mod tests {
         let before = thread_cpu();
         std::thread::sleep(Duration::from_millis(50));
         let slept = thread_cpu().saturating_sub(before);
+        // Work until the thread has counted 20 ms of CPU, for at most 10 s of wall time: a
+        // fixed 50 ms of wall time could leave a loaded machine's thread under any bound.
         let started = (Instant::now(), thread_cpu());
         let mut x = 0u64;
-        while started.0.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        let mut worked = Duration::ZERO;
+        while worked < Duration::from_millis(20) && started.0.elapsed() < Duration::from_secs(10) {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            worked = thread_cpu().saturating_sub(started.1);
         }
-        let worked = thread_cpu().saturating_sub(started.1);
         assert!(
             slept < Duration::from_millis(10),
             "sleeping cost {slept:?} of CPU"
         );
         assert!(
-            worked >= Duration::from_millis(10),
-            "50 ms of work counted {worked:?}"
+            worked >= Duration::from_millis(20),
+            "10 s of work counted {worked:?}"
         );
     }
 

@@ -40,7 +40,9 @@ async fn an_agent_with_too_many_failed_writes_is_refused_until_reset_or_cooldown
     let config = ServerConfig {
         agent_guard: AgentGuardConfig {
             failures_max: 3,
-            cooldown_ms: 1_500,
+            // Long enough for the checks of an open circuit below (two writes among them) on
+            // a loaded machine; at 1.5 s they could outlast it.
+            cooldown_ms: 5_000,
             ..AgentGuardConfig::default()
         },
         ..ServerConfig::default()
@@ -127,7 +129,7 @@ async fn an_agent_with_too_many_failed_writes_is_refused_until_reset_or_cooldown
         post(&server, "/v1/assert", &forged(81, n)).await;
     }
     assert_eq!(post(&server, "/v1/assert", &good(3)).await.0, 429);
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    tokio::time::sleep(Duration::from_millis(5_200)).await;
     assert_eq!(
         post(&server, "/v1/assert", &good(4)).await.0,
         201,

@@ -278,7 +278,9 @@ async fn check_min_sequence(
 #[tokio::test(flavor = "multi_thread")]
 async fn min_sequence_waits_for_the_write_and_then_refuses_by_name() {
     let config = stemedb_server::ServerConfig {
-        min_sequence_wait_ms: 300,
+        // The write awaited below (signature check, commit, fsync) must land within it on a
+        // loaded machine; at 300 ms it had 250.
+        min_sequence_wait_ms: 3_000,
         ..Default::default()
     };
     let server = TestServer::start_with(config).await;
