@@ -1,6 +1,6 @@
 //! The storage engine's memtables, as two patches of the vendored lsm-tree change them
 //! (vendor/README.md): point reads skip a memtable whose key filter says a key is not there,
-//! and the skiplist orders its items by a 16-byte head of the key held inline before the key
+//! and the skiplist orders its items by a 32-byte head of the key held inline before the key
 //! itself. A filter that ever says "no" to a key it holds, or a head that orders two keys
 //! otherwise than their bytes do, loses or misorders data silently, so point reads, range
 //! scans and prefix scans are checked against a model, through memtables that are active,
@@ -13,7 +13,7 @@ use std::ops::Bound::{Excluded, Included};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
 
 /// A seeded generator (splitmix64), so that a failure replays from its case's seed.
 struct Rng(u64);
@@ -33,27 +33,46 @@ impl Rng {
 }
 
 /// Keys of a few shapes our keyspaces use: short, long, and prefixes of one another; keys
-/// whose first 16 bytes are all alike (the head decides nothing); keys that differ only by
-/// trailing zero bytes, which the head's padding reads alike; keys with bytes of 0x80 and
-/// above in each of the head's two words (a signed comparison would misorder them).
+/// whose first 32 bytes are all alike (a head of 16 or 32 bytes decides nothing); keys that
+/// differ only by trailing zero bytes, which the head's padding reads alike, on both sides of
+/// 16 and of 32 bytes; keys of 16 or 32 bytes and a little more that share those bytes, so
+/// that their lengths and then their bytes past them decide; keys with bytes of 0x80 and above
+/// in each of four 8-byte words (a signed comparison of a head's words would misorder them).
+/// A head of 32 bytes was tried (docs/benchmarks.md, twenty-fourth session): these shapes hold
+/// either width to the model.
 fn key(n: u64) -> Vec<u8> {
     const HIGH: [u8; 3] = [0x7f, 0x80, 0xff];
+    const PAST_HEAD: [&[u8]; 7] = [b"", b"\0", b"a", b"b", b"a\xff", b"b\0", b"ba"];
     let with_zeros = |text: String, zeros: u64| {
         let mut bytes = text.into_bytes();
         bytes.resize(bytes.len() + zeros as usize, 0);
         bytes
     };
-    let m = n / 6;
-    match n % 6 {
+    let high = |m: u64, word: u32| HIGH[(m / 3u64.pow(word) % 3) as usize];
+    let m = n / 8;
+    match n % 8 {
         0 => format!("k{n}").into_bytes(),
         1 => format!("subject/{n}/predicate/with/a/longer/path").into_bytes(),
         2 => with_zeros(format!("k{m}"), 1),
-        3 => format!("shared-head/key/{m}").into_bytes(),
+        3 => format!("shared-head/key/alike-in-32-bytes/{m}").into_bytes(),
         4 => with_zeros(format!("pad{}", m / 10), m % 10),
+        5 => {
+            let digits = if m.is_multiple_of(2) { 15 } else { 31 };
+            with_zeros(format!("{:0digits$}", m / 8), m / 2 % 4)
+        }
+        6 => {
+            let digits = if m.is_multiple_of(2) { 16 } else { 32 };
+            let past = PAST_HEAD[(m / 2 % 7) as usize];
+            [format!("{:0digits$}", m / 14).as_bytes(), past].concat()
+        }
         _ => [
-            &[HIGH[(m % 3) as usize]][..],
-            format!("{:07}", m / 9).as_bytes(),
-            &[HIGH[(m / 3 % 3) as usize]],
+            &[high(m, 0)][..],
+            format!("{:07}", m / 81).as_bytes(),
+            &[high(m, 1)],
+            b"1234567",
+            &[high(m, 2)],
+            b"1234567",
+            &[high(m, 3)],
             b"tail",
         ]
         .concat(),
@@ -62,16 +81,21 @@ fn key(n: u64) -> Vec<u8> {
 
 /// Prefixes that select a few keys of each shape; those ending in 0xff make the engine build
 /// another kind of upper bound (and none at all for `\xff`).
-const PREFIXES: [&[u8]; 9] = [
+const PREFIXES: [&[u8]; 14] = [
     b"k1",
     b"subject/2",
-    b"shared-head/key/",
-    b"shared-head/key/3",
+    b"shared-head/key/alike-in-32-bytes/",
+    b"shared-head/key/alike-in-32-bytes/3",
     b"pad4",
     b"pad4\0\0",
+    b"000000000000001",
+    b"0000000000000000000000000000001",
+    b"00000000000000010",
+    b"00000000000000000000000000000002a",
     b"\x80",
     b"\xff",
     b"\x800000012\xff",
+    b"\x800000001\x801234567\xff1234567\x80",
 ];
 
 #[test]
@@ -98,10 +122,18 @@ fn check(name: &str, seed: u64, memtable_bytes: u64, key_space: u64) {
     {
         let (db, space) = open(dir.path(), memtable_bytes);
         for round in 0..200u64 {
+            // Older versions stay readable: a snapshot taken before the batch reads what the
+            // model held then (a skiplist that took two versions of a key for one item would
+            // keep only the newer).
+            let before = db.snapshot();
+            let mut held_before: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
             let mut batch = db.batch();
             let mut written = Vec::new();
             for _ in 0..100 {
                 let k = key(rng.below(key_space));
+                held_before
+                    .entry(k.clone())
+                    .or_insert_with(|| model.get(&k).cloned());
                 if rng.below(10) == 0 {
                     batch.remove(&space, k.clone());
                     model.remove(&k);
@@ -113,13 +145,23 @@ fn check(name: &str, seed: u64, memtable_bytes: u64, key_space: u64) {
                 written.push(k);
             }
             batch.commit().expect("the batch commits");
+            let context = format!("{name} (seed {seed}), round {round}");
+            for (k, held) in &held_before {
+                let read = before
+                    .get(&space, k)
+                    .expect("a snapshot read")
+                    .map(|v| v.to_vec());
+                assert!(
+                    read == *held,
+                    "{context}: a snapshot from before the batch reads {k:?} as {read:?}"
+                );
+            }
             let probes = written.into_iter().chain((0..100).flat_map(|_| {
                 let k = key(rng.below(key_space * 2));
                 let longer = [k.as_slice(), b"x"].concat();
                 let shorter = k[..k.len() - 1].to_vec();
                 [k, longer, shorter]
             }));
-            let context = format!("{name} (seed {seed}), round {round}");
             for k in probes {
                 same_as_model(&space, &model, &k, &context);
             }
