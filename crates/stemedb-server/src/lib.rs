@@ -28,6 +28,7 @@ mod query_params;
 mod query_string;
 mod refresh;
 mod request_body;
+mod request_metrics;
 mod serve;
 mod server_key;
 pub mod tls;

@@ -11,10 +11,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
+use crate::{AppState, request_metrics};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How often histograms are folded into their buckets when nobody scrapes.
@@ -289,23 +289,16 @@ fn request_id(request: &Request) -> String {
 pub async fn observe(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&request);
-    let method = request.method().as_str().to_owned();
+    let method_sent = request.method().clone();
+    let method = request_metrics::method_label(&method_sent);
     // The route template, never the raw path: bounded label values.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
-    let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed();
-    let labels = [
-        ("method", method.clone()),
-        ("route", route.clone()),
-        ("status", status.clone()),
-    ];
-    counter!("stemedb_http_requests_total", &labels).increment(1);
-    histogram!("stemedb_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     let code = response.status().as_u16();
+    request_metrics::count_request(method, route, code, elapsed);
+    let (method, status) = (method_sent.as_str(), code);
     let duration_us = elapsed.as_micros() as u64;
     match (log, code) {
         (RequestLog::Off, _) => {}

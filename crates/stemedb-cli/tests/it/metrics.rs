@@ -199,6 +199,46 @@ async fn metrics_parse_and_carry_every_documented_name() {
     );
 }
 
+/// Any client may send a method of its own spelling; a label per spelling would add series
+/// (kept for the life of the process) without bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn extension_methods_are_counted_under_one_label() {
+    let server = TestServer::start().await;
+    let sent = ["FOOBAR", "XMETHOD1", "XMETHOD2"];
+    let other = |samples: &[Sample]| {
+        value(
+            samples,
+            "stemedb_http_requests_total",
+            &[("method", "other"), ("route", "/v1/health")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = other(&scrape(&server.url).await);
+    for method in sent {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let status = crate::harness::http()
+            .request(method, format!("{}/v1/health", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 405);
+    }
+    let after = scrape(&server.url).await;
+    assert!(other(&after) >= before + 3.0, "counted as other");
+    const STANDARD: [&str; 10] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
+    ];
+    for (name, labels, _) in &after {
+        if let Some(method) = labels.get("method") {
+            assert!(
+                STANDARD.contains(&method.as_str()),
+                "{name}: method {method}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_response_carries_a_request_id() {
     let server = TestServer::start().await;
