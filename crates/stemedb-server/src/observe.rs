@@ -189,26 +189,25 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
             .into_response();
     };
     let db = std::sync::Arc::clone(&state.db);
-    let backlog = tokio::task::spawn_blocking(move || db.quarantine_backlog(QUARANTINE_COUNT_MAX));
-    let backlog = backlog
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|counted| counted.map_err(|e| e.to_string()));
-    let backlog = match backlog {
-        Ok(count) => Some(count),
+    let agent_circuits_open = state.agents.circuits_open();
+    let figures = tokio::task::spawn_blocking(move || ScrapeFigures::read(&db)).await;
+    let figures = match figures {
+        Ok(figures) => figures,
         Err(e) => {
-            tracing::warn!(error = %e, "counting the quarantine backlog");
-            None
+            return crate::ApiError::Internal(format!("reading a scrape's figures: {e}"))
+                .into_response();
         }
     };
     // The recorder is the process's: with two servers in one process (tests, an embedding
     // program) another scrape could set these gauges between this one's sets and its render.
-    // Setting and rendering under one lock keeps each scrape's gauges its own server's.
+    // Setting and rendering under one lock keeps each scrape's gauges its own server's; the
+    // figures were read before it (they may wait on the engine), so it is held only for
+    // setting and rendering.
     let text = {
-        let _scrape = SCRAPE
+        let _held = SCRAPE_LOCK
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        set_scrape_gauges(&state, backlog);
+        figures.set_gauges(agent_circuits_open);
         handle.run_upkeep();
         handle.render()
     };
@@ -216,21 +215,52 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
 }
 
 /// Held while a scrape sets its server's gauges and renders them (`metrics_text`).
-static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SCRAPE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The gauges a scrape reads from its server as it answers.
-fn set_scrape_gauges(state: &AppState, quarantine_backlog: Option<usize>) {
-    gauge!("stemedb_assertions_total").set(state.db.assertion_count() as f64);
-    gauge!("stemedb_storage_bytes").set(state.db.disk_bytes() as f64);
-    gauge!("stemedb_journal_bytes").set(state.db.journal_bytes() as f64);
-    gauge!("stemedb_open_duration_seconds").set(state.db.opened_in().as_secs_f64());
-    gauge!("stemedb_agent_circuits_open").set(state.agents.circuits_open() as f64);
-    let engine = state.db.engine_backlog();
-    gauge!("stemedb_engine_flushes_outstanding").set(engine.flushes_outstanding as f64);
-    gauge!("stemedb_engine_l0_tables").set(engine.l0_tables as f64);
-    gauge!("stemedb_engine_compactions_active").set(engine.compactions_active as f64);
-    if let Some(count) = quarantine_backlog {
-        gauge!("stemedb_quarantine_backlog").set(count as f64);
+/// What a scrape reads from its server's store for the gauges it sets.
+struct ScrapeFigures {
+    assertions: u64,
+    disk_bytes: u64,
+    journal_bytes: u64,
+    opened_in: Duration,
+    engine: stemedb::EngineBacklog,
+    /// `None` when counting failed (said in a warning; the gauge then shows NaN).
+    quarantine_backlog: Option<usize>,
+}
+
+impl ScrapeFigures {
+    /// Reads them; blocks (the engine may be reopening, a journal listing reads a directory).
+    fn read(db: &stemedb::Db) -> ScrapeFigures {
+        let quarantine_backlog = match db.quarantine_backlog(QUARANTINE_COUNT_MAX) {
+            Ok(count) => Some(count),
+            Err(e) => {
+                tracing::warn!(error = %e, "counting the quarantine backlog");
+                None
+            }
+        };
+        ScrapeFigures {
+            assertions: db.assertion_count(),
+            disk_bytes: db.disk_bytes(),
+            journal_bytes: db.journal_bytes(),
+            opened_in: db.opened_in(),
+            engine: db.engine_backlog(),
+            quarantine_backlog,
+        }
+    }
+
+    fn set_gauges(&self, agent_circuits_open: usize) {
+        gauge!("stemedb_assertions_total").set(self.assertions as f64);
+        gauge!("stemedb_storage_bytes").set(self.disk_bytes as f64);
+        gauge!("stemedb_journal_bytes").set(self.journal_bytes as f64);
+        gauge!("stemedb_open_duration_seconds").set(self.opened_in.as_secs_f64());
+        gauge!("stemedb_agent_circuits_open").set(agent_circuits_open as f64);
+        gauge!("stemedb_engine_flushes_outstanding").set(self.engine.flushes_outstanding as f64);
+        gauge!("stemedb_engine_l0_tables").set(self.engine.l0_tables as f64);
+        gauge!("stemedb_engine_compactions_active").set(self.engine.compactions_active as f64);
+        let backlog = self
+            .quarantine_backlog
+            .map_or(f64::NAN, |count| count as f64);
+        gauge!("stemedb_quarantine_backlog").set(backlog);
     }
 }
 

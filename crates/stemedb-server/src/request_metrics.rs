@@ -7,10 +7,13 @@
 //! (docs/benchmarks.md, twenty-fourth session). A thread looks each (method, route, status) up
 //! once and then uses the handles it keeps.
 //!
-//! Invariant: every label takes a bounded set of values, since a series per value is kept for
-//! the life of the process. The method is one of HTTP's standard methods or `other` (any
+//! Invariants: every label takes a bounded set of values, since a series per value is kept
+//! for the life of the process. The method is one of HTTP's standard methods or `other` (any
 //! client may send an extension method of its own spelling), the route is a route template or
-//! `unmatched`, the status is a number below 1000.
+//! `unmatched`, the status is a number from 100 to 999. The handles kept are the recorder's
+//! own, so the recorder is installed before any request is counted (`AppState::open_with`
+//! calls `observe::handle()` first) and never drops idle series (no `idle_timeout`): a handle
+//! kept from before either would count into nothing.
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -60,17 +63,19 @@ impl Handles {
 
 thread_local! {
     /// Route → the handles of each (method, status) this thread has answered on it.
-    static KEPT: RefCell<HashMap<String, Vec<Handles>>> = RefCell::new(HashMap::new());
+    static HANDLES_BY_ROUTE: RefCell<HashMap<String, Vec<Handles>>> =
+        RefCell::new(HashMap::new());
 }
 
 /// Counts one answered request and records how long it took.
 pub fn count_request(method: &'static str, route: &str, status: u16, took: Duration) {
-    KEPT.with_borrow_mut(|by_route| {
-        if !by_route.contains_key(route) {
-            by_route.insert(route.to_owned(), Vec::new());
-        }
-        let Some(kept) = by_route.get_mut(route) else {
-            return;
+    let counted = HANDLES_BY_ROUTE.try_with(|cell| {
+        let Ok(mut by_route) = cell.try_borrow_mut() else {
+            return false;
+        };
+        let kept = match by_route.get_mut(route) {
+            Some(kept) => kept,
+            None => by_route.entry(route.to_owned()).or_default(),
         };
         let at = match kept
             .iter()
@@ -86,10 +91,19 @@ pub fn count_request(method: &'static str, route: &str, status: u16, took: Durat
             handles.requests.increment(1);
             handles.duration.record(took.as_secs_f64());
         }
+        true
     });
+    if counted != Ok(true) {
+        // The thread's table is gone (thread exit) or in use (never re-entered): the
+        // registry's own lookup counts it.
+        let handles = Handles::new(method, route, status);
+        handles.requests.increment(1);
+        handles.duration.record(took.as_secs_f64());
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -110,7 +124,7 @@ mod tests {
     }
 
     fn check(sent: &str, label: &str) {
-        let method = Method::from_bytes(sent.as_bytes()).unwrap_or(Method::GET);
+        let method = Method::from_bytes(sent.as_bytes()).expect("a method token");
         assert_eq!(method_label(&method), label, "{sent}");
     }
 }
