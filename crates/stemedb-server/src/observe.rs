@@ -194,7 +194,13 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let figures = match figures {
         Ok(figures) => figures,
         Err(e) => {
-            return crate::ApiError::Internal(format!("reading a scrape's figures: {e}"))
+            // Only a panic on the blocking thread gets here. Plain text, as `/metrics` is
+            // (`problem.rs`, which shapes problems, uses this module: no cycle).
+            tracing::warn!(error = %e, "reading a scrape's figures");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the figures of this scrape failed; the server's log says why\n",
+            )
                 .into_response();
         }
     };
