@@ -17,7 +17,7 @@
 use foldhash::HashMap;
 
 use curve25519_dalek::Scalar;
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::constants::{ED25519_BASEPOINT_COMPRESSED, ED25519_BASEPOINT_POINT};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use sha2::{Digest, Sha512};
@@ -33,35 +33,75 @@ pub(crate) struct Parts {
     k: Scalar,
 }
 
+/// One signature to take apart: the key (its bytes and its point), the message, the signature.
+pub(crate) struct Signed<'a> {
+    pub(crate) key_bytes: [u8; 32],
+    pub(crate) key: EdwardsPoint,
+    pub(crate) message: &'a [u8],
+    pub(crate) signature: &'a [u8; 64],
+}
+
+/// What stands in an unused lane of `decompress_x4` (its answer is dropped): any encoding.
+const LANE_FILLER: CompressedEdwardsY = ED25519_BASEPOINT_COMPRESSED;
+
 impl Parts {
     /// `None` when S is not canonical, or R is not a canonical encoding of a point of large
     /// order: a signature no path accepts.
-    pub(crate) fn decode(
-        key_bytes: [u8; 32],
-        key: EdwardsPoint,
-        message: &[u8],
-        signature: &[u8; 64],
-    ) -> Option<Self> {
-        let mut r_bytes = [0u8; 32];
-        r_bytes.copy_from_slice(&signature[..32]);
-        let mut s_bytes = [0u8; 32];
-        s_bytes.copy_from_slice(&signature[32..]);
-        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
-        if !encoding_is_canonical(&r_bytes) {
-            return None;
-        }
+    pub(crate) fn decode(signed: &Signed<'_>) -> Option<Self> {
+        let (r_bytes, s) = encodings(signed.signature)?;
         let r = CompressedEdwardsY(r_bytes).decompress()?;
+        Self::assemble(signed, r_bytes, r, s)
+    }
+
+    /// `decode` of each, with the Rs decompressed four at a time
+    /// (`CompressedEdwardsY::decompress_x4`, vendor/README.md): a decompression is a field
+    /// exponentiation, about a third of a batch check's CPU per signature when done one by one.
+    pub(crate) fn decode_many(items: &[Signed<'_>]) -> Vec<Option<Self>> {
+        let encoded: Vec<Option<([u8; 32], Scalar)>> =
+            items.iter().map(|item| encodings(item.signature)).collect();
+        let mut points: Vec<Option<EdwardsPoint>> = Vec::with_capacity(items.len());
+        for chunk in encoded.chunks(4) {
+            if let [lone] = chunk {
+                // Four lanes for one point cost more than the serial decompression.
+                points.push(lone.and_then(|(r_bytes, _)| CompressedEdwardsY(r_bytes).decompress()));
+                continue;
+            }
+            let reprs: [CompressedEdwardsY; 4] =
+                core::array::from_fn(|lane| match chunk.get(lane) {
+                    Some(Some((r_bytes, _))) => CompressedEdwardsY(*r_bytes),
+                    _ => LANE_FILLER,
+                });
+            let decoded = CompressedEdwardsY::decompress_x4(&reprs);
+            points.extend(chunk.iter().zip(decoded).map(|(e, r)| e.and(r)));
+        }
+        items
+            .iter()
+            .zip(encoded)
+            .zip(points)
+            .map(|((item, encoded), r)| {
+                let (r_bytes, s) = encoded?;
+                Self::assemble(item, r_bytes, r?, s)
+            })
+            .collect()
+    }
+
+    fn assemble(
+        signed: &Signed<'_>,
+        r_bytes: [u8; 32],
+        r: EdwardsPoint,
+        s: Scalar,
+    ) -> Option<Self> {
         if r.is_small_order() {
             return None;
         }
         let mut hash = Sha512::new();
         hash.update(r_bytes);
-        hash.update(key_bytes);
-        hash.update(message);
+        hash.update(signed.key_bytes);
+        hash.update(signed.message);
         let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
         Some(Self {
-            key_bytes,
-            key,
+            key_bytes: signed.key_bytes,
+            key: signed.key,
             r_bytes,
             r,
             s,
@@ -75,6 +115,16 @@ impl Parts {
             EdwardsPoint::vartime_double_scalar_mul_basepoint(&-self.k, &self.key, &self.s);
         (expected - self.r).mul_by_cofactor().is_identity()
     }
+}
+
+/// R's bytes and S, when S is canonical (below ℓ) and R's encoding is canonical.
+fn encodings(signature: &[u8; 64]) -> Option<([u8; 32], Scalar)> {
+    let mut r_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&signature[..32]);
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(&signature[32..]);
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    encoding_is_canonical(&r_bytes).then_some((r_bytes, s))
 }
 
 /// Whether every signature holds, checked as one random linear combination:

@@ -2,7 +2,7 @@
 //! `b"stemedb/v1/assertion" || 0x00 || id[32]` (docs/signing.md).
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
-use crate::cofactored::{self, Parts};
+use crate::cofactored::{self, Parts, Signed};
 
 use crate::id::parse_lower_hex;
 use crate::{AssertionId, CoreError, ValidationError};
@@ -144,17 +144,16 @@ impl PublicKey {
     /// Verification of a raw message (the primitive under [`PublicKey::verify`]; public so
     /// that the Wycheproof vectors test exactly this path).
     pub fn verify_message(&self, message: &[u8], signature: &Signature) -> bool {
-        self.parts(message, signature)
-            .is_some_and(|parts| parts.holds())
+        Parts::decode(&self.signed(message, signature)).is_some_and(|parts| parts.holds())
     }
 
-    fn parts(&self, message: &[u8], signature: &Signature) -> Option<Parts> {
-        Parts::decode(
-            self.0.to_bytes(),
-            self.0.to_edwards(),
+    fn signed<'a>(&self, message: &'a [u8], signature: &'a Signature) -> Signed<'a> {
+        Signed {
+            key_bytes: self.0.to_bytes(),
+            key: self.0.to_edwards(),
             message,
-            &signature.0,
-        )
+            signature: &signature.0,
+        }
     }
 }
 
@@ -280,7 +279,8 @@ pub fn verify_many(items: &[(PublicKey, AssertionId, Signature)]) -> Vec<bool> {
 /// exactly what one-by-one checks accept (`tests/mixed_order.rs`, `tests/small_batches.rs`,
 /// and `tests/wycheproof.rs` runs every vector through both).
 pub fn verify_messages(items: &[(PublicKey, &[u8], Signature)]) -> Vec<bool> {
-    let parts: Vec<Option<Parts>> = items.iter().map(|(k, m, s)| k.parts(m, s)).collect();
+    let signed: Vec<Signed<'_>> = items.iter().map(|(k, m, s)| k.signed(m, s)).collect();
+    let parts = Parts::decode_many(&signed);
     if items.len() >= BATCH_MIN && cofactored::batch_holds(&parts) {
         return vec![true; items.len()];
     }
