@@ -6,7 +6,9 @@
 //! R of small order) are refused before the batch's arithmetic, and the batch decompresses
 //! its Rs four at a time (`Parts::decode_many`): sizes up to 9 put a forgery in every lane of a
 //! full chunk and of the lone last one, and two forgeries of different kinds side by side.
-use curve25519_dalek::edwards::CompressedEdwardsY;
+mod common;
+
+use common::not_a_point;
 use stemedb_core::{AssertionId, PublicKey, SecretKey, Signature, verify_many};
 
 /// `size` honest (key, id, signature) triples from distinct signers.
@@ -46,18 +48,6 @@ const FORGERIES: [Forgery; 6] = [
     Forgery::RNotAPoint,
     Forgery::RSmallOrder,
 ];
-
-/// The smallest y (as 32 bytes) that is no point's y.
-fn not_a_point() -> [u8; 32] {
-    (2u8..=255)
-        .map(|y| {
-            let mut bytes = [0u8; 32];
-            bytes[0] = y;
-            bytes
-        })
-        .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
-        .expect("some small y is no point's")
-}
 
 fn forge(item: &mut (PublicKey, AssertionId, Signature), how: Forgery) {
     let r = &mut item.2.0[..32];
