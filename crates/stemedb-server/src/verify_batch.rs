@@ -1,7 +1,9 @@
 //! The signatures of concurrent single writes, checked as one batch. A strict check of one
 //! Ed25519 signature costs about 17 µs on this project's machines (AVX-512 IFMA; 29 µs with
 //! AVX2); a batch of 2 about 15 µs each, of 4 about 11, of 16 about 10 (14 with AVX2)
-//! (`cargo run --release -p stemedb-core --example verify_cost`).
+//! (`cargo run --release -p stemedb-core --example verify_cost`), and since the batch's Rs are
+//! decompressed four at a time about 0.8x that from 4 on (docs/benchmarks.md, "Twenty-fifth
+//! session").
 //! Under many single writes that check was the largest part of the server's CPU per write
 //! (docs/benchmarks.md), so each write hands its prepared assertion to one checker task and
 //! awaits the verdict.
