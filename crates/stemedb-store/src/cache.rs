@@ -24,6 +24,11 @@ pub(crate) struct TruthCache {
     pub epochs: Vec<Epoch>,
     /// Bumped by every trust statement and trust-root grant.
     pub trust_version: u64,
+    /// The sequence of the record that last bumped `trust_version`. The bump happens while
+    /// the writer derives that record, before it is durable and published, so a reader whose
+    /// bound is below it reads a trust map without it: such a map is never cached under the
+    /// new version (`truth::read::trust_map`), or every later reader would get it.
+    pub trust_changed_at: u64,
     pub trust_latest: Option<(u64, Arc<TrustMap>)>,
     /// The truth keyspace's rare markers that derivation asks about for every record.
     pub markers: RareMarkers,

@@ -120,3 +120,51 @@ fn only_a_server_writes_grants_and_server_agent_ids() {
     }
     assert_eq!(db.assertion_count(), 0, "nothing refused was stored");
 }
+
+/// A trust read while a root's grant is being synced (derived, its trust version bumped, not
+/// yet published) reads a map without the root. Cached under the new version, that map was
+/// every later reader's, so the root never acted until the next trust change or a restart: an
+/// arena run once answered authority, consensus and evidence queries without an expert just
+/// granted. The writer's `after_sync` hook makes the read land in that window every time.
+#[test]
+fn a_trust_read_during_a_grants_sync_does_not_hide_the_root_afterwards() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let chains_in_window: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let hook = {
+        let (db_slot, armed, chains) = (db_slot.clone(), armed.clone(), chains_in_window.clone());
+        stemedb::SyncHook(Arc::new(move |_durable: u64| {
+            let db = db_slot.get().and_then(Weak::upgrade);
+            if let Some(db) = db.filter(|_| armed.swap(false, Ordering::SeqCst)) {
+                let info = db.agent_info("expert").unwrap().unwrap();
+                chains.lock().unwrap().push(info.chain.is_some());
+            }
+        }))
+    };
+    let config = DbConfig {
+        after_sync: Some(hook),
+        ..DbConfig::default()
+    };
+    let db = Arc::new(Db::open(dir.path(), config).unwrap());
+    db_slot.set(Arc::downgrade(&db)).unwrap();
+    ingest(&db, rec(3, "expert", "drug/t", "mg", json!(81), T0, &[]));
+    assert!(db.agent_info("expert").unwrap().unwrap().chain.is_none());
+
+    armed.store(true, Ordering::SeqCst);
+    db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32]))
+        .unwrap();
+    assert_eq!(
+        *chains_in_window.lock().unwrap(),
+        [false],
+        "one read in the window, before the grant is published (so it has no root yet)"
+    );
+    let info = db.agent_info("expert").unwrap().unwrap();
+    assert!(
+        info.chain.is_some(),
+        "the root granted is in the trust map once its grant is answered"
+    );
+}

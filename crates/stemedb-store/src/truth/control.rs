@@ -53,6 +53,7 @@ impl Deriver<'_> {
                 );
                 if let Ok(mut cache) = self.shared.truth_cache_mut() {
                     cache.trust_version += 1;
+                    cache.trust_changed_at = self.seq;
                 }
             }
             Control::GoldStandard { target } => {
@@ -119,6 +120,7 @@ impl Deriver<'_> {
         cache.roles.insert((role, agent.to_owned()), self.seq);
         if role == Role::TrustRoot {
             cache.trust_version += 1;
+            cache.trust_changed_at = self.seq;
         }
         self.batch.insert(
             &self.shared.ks().truth,

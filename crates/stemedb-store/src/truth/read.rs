@@ -257,10 +257,19 @@ pub(crate) fn has_role(shared: &Shared, role: Role, agent: &str, at_seq: u64) ->
         .is_some_and(|granted| granted < at_seq)
 }
 
-/// The trust map under `bound`, cached for the latest state.
+/// The trust map under `bound`, cached for the latest state. A bound below the record that
+/// last changed trust (derived, not yet published: its grant or statement is being synced)
+/// neither reads nor fills the cache: its map lacks that change, and cached under the new
+/// version it would have been every later reader's (an arena run once answered without a
+/// root granted just before; `stemedb-cli/tests/it/grants.rs`).
 pub(crate) fn trust_map(shared: &Shared, bound: Bound) -> Result<Arc<TrustMap>, StoreError> {
-    let latest = bound.as_of_micros.is_none() && bound.seq_max >= shared.durable_seq();
-    let version = shared.truth_cache().map(|c| c.trust_version).unwrap_or(0);
+    let (version, changed_at) = shared
+        .truth_cache()
+        .map(|c| (c.trust_version, c.trust_changed_at))
+        .unwrap_or((0, u64::MAX));
+    let latest = bound.as_of_micros.is_none()
+        && bound.seq_max >= shared.durable_seq()
+        && bound.seq_max >= changed_at;
     if latest
         && let Ok(cache) = shared.truth_cache()
         && let Some((v, map)) = &cache.trust_latest
