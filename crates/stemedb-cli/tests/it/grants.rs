@@ -121,13 +121,14 @@ fn only_a_server_writes_grants_and_server_agent_ids() {
     assert_eq!(db.assertion_count(), 0, "nothing refused was stored");
 }
 
-/// A trust read while a root's grant is being synced (derived, its trust version bumped, not
-/// yet published) reads a map without the root. Cached under the new version, that map was
-/// every later reader's, so the root never acted until the next trust change or a restart: an
-/// arena run once answered authority, consensus and evidence queries without an expert just
-/// granted. The writer's `after_sync` hook makes the read land in that window every time.
-#[test]
-fn a_trust_read_during_a_grants_sync_does_not_hide_the_root_afterwards() {
+/// A trust read while a trust change is being synced (a root's grant or a trust statement:
+/// derived, the trust version bumped, not yet published) reads a map without the change.
+/// Cached under the new version, that map was every later reader's, so the change never acted
+/// until the next one or a restart: an arena run once answered authority, consensus and
+/// evidence queries without an expert just granted. The writer's `after_sync` hook makes a
+/// read land in that window every time; `watched`'s chain must be absent there and present
+/// once the change is answered.
+fn check_trust_read_in_sync_window(name: &str, watched: &str, change: fn(&Db)) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -137,10 +138,11 @@ fn a_trust_read_during_a_grants_sync_does_not_hide_the_root_afterwards() {
     let chains_in_window: Arc<Mutex<Vec<bool>>> = Arc::default();
     let hook = {
         let (db_slot, armed, chains) = (db_slot.clone(), armed.clone(), chains_in_window.clone());
+        let watched = watched.to_owned();
         stemedb::SyncHook(Arc::new(move |_durable: u64| {
             let db = db_slot.get().and_then(Weak::upgrade);
             if let Some(db) = db.filter(|_| armed.swap(false, Ordering::SeqCst)) {
-                let info = db.agent_info("expert").unwrap().unwrap();
+                let info = db.agent_info(&watched).unwrap().unwrap();
                 chains.lock().unwrap().push(info.chain.is_some());
             }
         }))
@@ -152,19 +154,44 @@ fn a_trust_read_during_a_grants_sync_does_not_hide_the_root_afterwards() {
     let db = Arc::new(Db::open(dir.path(), config).unwrap());
     db_slot.set(Arc::downgrade(&db)).unwrap();
     ingest(&db, rec(3, "expert", "drug/t", "mg", json!(81), T0, &[]));
-    assert!(db.agent_info("expert").unwrap().unwrap().chain.is_none());
+    ingest(&db, rec(4, "pupil", "drug/t", "mg", json!(82), T0, &[]));
+    if watched == "pupil" {
+        db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32]))
+            .unwrap();
+    }
+    assert!(
+        db.agent_info(watched).unwrap().unwrap().chain.is_none(),
+        "{name}: before"
+    );
 
     armed.store(true, Ordering::SeqCst);
-    db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32]))
-        .unwrap();
+    change(&db);
     assert_eq!(
         *chains_in_window.lock().unwrap(),
         [false],
-        "one read in the window, before the grant is published (so it has no root yet)"
+        "{name}: one read in the window, before the change is published (so without it)"
     );
-    let info = db.agent_info("expert").unwrap().unwrap();
+    let info = db.agent_info(watched).unwrap().unwrap();
     assert!(
         info.chain.is_some(),
-        "the root granted is in the trust map once its grant is answered"
+        "{name}: in the trust map once answered"
     );
+}
+
+#[rustfmt::skip]
+#[test]
+fn a_trust_read_during_a_trust_changes_sync_does_not_hide_the_change_afterwards() {
+    let grant: fn(&Db) = |db| {
+        db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32])).unwrap();
+    };
+    let statement: fn(&Db) = |db| {
+        ingest(db, rec(3, "expert", "agent/pupil", "stemedb:trusts", json!(0.9), T0, &[]));
+    };
+    let cases: [(&str, &str, fn(&Db)); 2] = [
+        ("a root's grant",    "expert", grant),
+        ("a trust statement", "pupil",  statement),
+    ];
+    for (name, watched, change) in cases {
+        check_trust_read_in_sync_window(name, watched, change);
+    }
 }
