@@ -128,7 +128,10 @@ fn only_a_server_writes_grants_and_server_agent_ids() {
 /// evidence queries without an expert just granted. The writer's `after_sync` hook makes a
 /// read land in that window every time; `watched`'s chain must be absent there and present
 /// once the change is answered.
-fn check_trust_read_in_sync_window(name: &str, watched: &str, change: fn(&Db)) {
+/// A change to the trust map, made on the database.
+type TrustChange = fn(&Db);
+
+fn check_trust_read_in_sync_window(name: &str, watched: &str, change: TrustChange) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -181,13 +184,13 @@ fn check_trust_read_in_sync_window(name: &str, watched: &str, change: fn(&Db)) {
 #[rustfmt::skip]
 #[test]
 fn a_trust_read_during_a_trust_changes_sync_does_not_hide_the_change_afterwards() {
-    let grant: fn(&Db) = |db| {
+    let grant: TrustChange = |db| {
         db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32])).unwrap();
     };
-    let statement: fn(&Db) = |db| {
+    let statement: TrustChange = |db| {
         ingest(db, rec(3, "expert", "agent/pupil", "stemedb:trusts", json!(0.9), T0, &[]));
     };
-    let cases: [(&str, &str, fn(&Db)); 2] = [
+    let cases: [(&str, &str, TrustChange); 2] = [
         ("a root's grant",    "expert", grant),
         ("a trust statement", "pupil",  statement),
     ];
