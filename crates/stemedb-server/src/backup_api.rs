@@ -47,7 +47,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "fsync_last_ms": millis(commits.fsync_last_micros),
             "fsync_mean_ms": mean(commits.fsync_total_micros),
         },
-        "roles": state.db.role_grants(),
+        "roles": state.db.role_grants(u64::MAX),
         "server_public_key": state.server_key.public_key().to_hex(),
     }))
 }
@@ -58,12 +58,14 @@ const PAGE_RECORDS_MAX: u64 = 50_000;
 #[utoipa::path(get, path = "/v1/admin/backup", tag = "admin",
     responses((status = 200, description = "The snapshot point: last sequence, role grants, versions", body = Object)))]
 pub async fn snapshot(State(state): State<AppState>) -> Json<Value> {
+    // One sequence for both fields: the roles are the grants up to the snapshot point.
+    let last_sequence = state.db.last_sequence();
     Json(json!({
         "format": BACKUP_FORMAT,
         "data_format_version": stemedb::StoreFormat::VERSION,
         "server_version": env!("CARGO_PKG_VERSION"),
-        "last_sequence": state.db.last_sequence(),
-        "roles": state.db.role_grants(),
+        "last_sequence": last_sequence,
+        "roles": state.db.role_grants(last_sequence),
         "server_public_key": state.server_key.public_key().to_hex(),
     }))
 }
@@ -134,7 +136,7 @@ pub async fn attest(
             last_sequence: digest.last_sequence,
             record_count: digest.record_count,
             records_blake3: digest.records_blake3,
-            roles: db.role_grants(),
+            roles: db.role_grants(digest.last_sequence),
             server_public_key: None,
             signature: None,
         };

@@ -9,16 +9,20 @@ use crate::role::Role;
 use crate::store::Store;
 
 impl Store {
-    /// Every role grant as (role, agent, the sequence after which it holds), for backups.
-    pub fn role_grants(&self) -> Vec<(Role, String, u64)> {
+    /// Every role grant as (role, agent, the sequence after which it holds) that holds after
+    /// a sequence up to `upto`, for backups: a manifest lists the grants of the records it
+    /// covers, never one derived past them (a later record, or one still being synced).
+    pub fn role_grants(&self, upto: u64) -> Vec<(Role, String, u64)> {
         let Ok(shared) = self.shared() else {
             return Vec::new();
         };
+        let upto = upto.min(self.last_sequence());
         let mut out: Vec<(Role, String, u64)> = shared
             .truth_cache()
             .map(|c| {
                 c.roles
                     .iter()
+                    .filter(|(_, s)| **s <= upto)
                     .map(|((r, a), s)| (*r, a.clone(), *s))
                     .collect()
             })
@@ -81,7 +85,10 @@ impl Store {
         batch.insert(&shared.ks().meta, META_LAST_APPLIED, last.to_be_bytes());
         batch.commit()?;
         progress(last);
-        for (role, agent, after) in roles {
+        // A grant after the last restored record belongs to records this restore leaves out
+        // (`--to-sequence` below a manifest's end): granted here, it would hold with no record
+        // of it in the log.
+        for (role, agent, after) in roles.iter().filter(|(_, _, after)| *after <= last) {
             shared
                 .ks()
                 .meta

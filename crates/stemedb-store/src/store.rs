@@ -237,19 +237,24 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// The public key an agent id is bound to, if any.
+    /// The public key an agent id is bound to, if its binding is durable: the binding is
+    /// written with the agent's first record (its sequence after the key), visible to the
+    /// engine's readers before that record's fsync.
     pub fn bound_key(&self, agent_id: &str) -> Result<Option<[u8; 32]>, StoreError> {
-        match self.shared()?.ks().agents.get(agent_id.as_bytes())? {
-            None => Ok(None),
-            Some(v) => v
-                .get(..32)
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .map(Some)
-                .ok_or(StoreError::CorruptIndex {
-                    index: "agents",
-                    reason: "short key".into(),
-                }),
-        }
+        let durable = self.last_sequence();
+        let Some(v) = self.shared()?.ks().agents.get(agent_id.as_bytes())? else {
+            return Ok(None);
+        };
+        let key = v
+            .get(..32)
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or(StoreError::CorruptIndex {
+                index: "agents",
+                reason: "short key".into(),
+            })?;
+        // Bindings older than the first record's sequence beside them hold the key alone.
+        let first = v.get(32..40).map(|b| decode_seq(b, "agents")).transpose()?;
+        Ok(first.is_none_or(|first| first <= durable).then_some(key))
     }
 
     /// Walks `by_subject` keys under `prefix`, starting at `start` (inclusive) when given, and
@@ -332,14 +337,19 @@ impl Store {
     }
 
     /// The sequence after which `agent` holds `role` (its grant record's, or a legacy
-    /// grant's), if it does.
+    /// grant's), if it does and that grant is durable. A grant being synced is derived into
+    /// the roles map before its fsync: answered from here, a second grant of the same role
+    /// would be acknowledged before the first is on disk (and a failed sync would leave it
+    /// answered and lost).
     pub fn role_granted_after(&self, role: Role, agent: &str) -> Result<Option<u64>, StoreError> {
+        let durable = self.last_sequence();
         Ok(self
             .shared()?
             .truth_cache()?
             .roles
             .get(&(role, agent.to_owned()))
-            .copied())
+            .copied()
+            .filter(|&granted| granted <= durable))
     }
 
     /// Group-commit figures since open.

@@ -350,10 +350,11 @@ impl Db {
         })
     }
 
-    /// Role grants, for the manifest.
-    pub fn role_grants(&self) -> Vec<RoleGrant> {
+    /// Role grants that hold after a sequence up to `upto` (and durable), for a manifest of
+    /// the records up to `upto`.
+    pub fn role_grants(&self, upto: u64) -> Vec<RoleGrant> {
         self.store
-            .role_grants()
+            .role_grants(upto)
             .into_iter()
             .map(|(role, agent_id, after_sequence)| RoleGrant {
                 role: role.as_str().to_owned(),

@@ -40,6 +40,11 @@ fn a_grant_is_a_record_that_the_log_alone_replays() {
         .unwrap();
     assert_eq!(db.assertion_count(), count + 1, "the grant is a record");
     assert_eq!(after, count + 1, "it holds after its own sequence");
+    let backed_up = |upto| db.role_grants(upto).iter().any(|g| g.agent_id == "curator");
+    assert!(
+        !backed_up(after - 1) && backed_up(after),
+        "a manifest of the records up to a sequence lists the grants up to it"
+    );
     assert_eq!(
         db.grant_role(Role::Curator, "curator", &server_key)
             .unwrap(),
@@ -56,16 +61,28 @@ fn a_grant_is_a_record_that_the_log_alone_replays() {
     let records = db.backup_records(0, u64::MAX, 1_000).unwrap();
     let copy = tempfile::tempdir().unwrap();
     let restored = Db::open(copy.path(), DbConfig::default()).unwrap();
-    restored.restore(records, &[], &mut |_| {}).unwrap();
+    // Beside the records, a legacy grant (a role list entry with no record) within them, and
+    // one past them (a later manifest's, restored `--to-sequence` below it): only the first
+    // may hold, or a role would hold with nothing in the log to show for it.
+    let legacy = |agent_id: &str, after_sequence| stemedb::backup::RoleGrant {
+        role: "curator".into(),
+        agent_id: agent_id.into(),
+        after_sequence,
+    };
+    let past_the_records = records.len() as u64 + 1;
+    let roles = [legacy("elder", 1), legacy("latecomer", past_the_records)];
+    restored.restore(records, &roles, &mut |_| {}).unwrap();
     restored.close().unwrap();
     drop(restored);
     let restored = Db::open(copy.path(), DbConfig::default()).unwrap();
     assert_eq!(stage(&restored, &early), Stage::Active);
     assert_eq!(stage(&restored, &late), Stage::Retracted);
-    assert!(
-        restored
-            .agents_with_role(Role::Curator)
-            .contains(&"curator".to_owned())
+    // A record more, so that the store reaches the sequence the later grant named.
+    ingest(&restored, rec(3, "bob", "drug/b", "mg", json!(1), T0, &[]));
+    assert_eq!(
+        restored.agents_with_role(Role::Curator),
+        ["curator", "elder"],
+        "the log's grant and the legacy one within the records, not the one past them"
     );
 }
 
@@ -121,32 +138,44 @@ fn only_a_server_writes_grants_and_server_agent_ids() {
     assert_eq!(db.assertion_count(), 0, "nothing refused was stored");
 }
 
-/// A trust read while a trust change is being synced (a root's grant or a trust statement:
-/// derived, the trust version bumped, not yet published) reads a map without the change.
-/// Cached under the new version, that map was every later reader's, so the change never acted
-/// until the next one or a restart: an arena run once answered authority, consensus and
-/// evidence queries without an expert just granted. The writer's `after_sync` hook makes a
-/// read land in that window every time; `watched`'s chain must be absent there and present
-/// once the change is answered.
-/// A change to the trust map, made on the database.
-type TrustChange = fn(&Db);
+/// A read while a group is being synced (derived into the engine and the writer's maps, not
+/// yet published) must show nothing of that group, and everything once it is answered. The
+/// writer's `after_sync` hook makes one read land in that window every time.
+/// - Trust: a map read in the window was cached under the new trust version, so the change
+///   never acted until the next one or a restart (an arena run once answered authority,
+///   consensus and evidence queries without an expert just granted).
+/// - Roles, agents, retraction effects: read without a bound, they showed a grant, an agent
+///   or an effect that a failed sync then refused (a grant answered twice, once lost; an
+///   effect naming a record no reader could load, answered as storage damage).
+struct WindowCase {
+    name: &'static str,
+    /// Writes what the case needs first; returns the handle `read` looks at (an agent, an id).
+    setup: fn(&Db) -> String,
+    /// The write whose sync is the window.
+    change: fn(&Db),
+    /// What a reader sees, as text.
+    read: fn(&Db, &str) -> String,
+    in_window: &'static str,
+    after: &'static str,
+}
 
-fn check_trust_read_in_sync_window(name: &str, watched: &str, change: TrustChange) {
+fn check_read_in_sync_window(case: &WindowCase) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, OnceLock, Weak};
 
     let dir = tempfile::tempdir().unwrap();
-    let db_slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
+    let db_slot: Arc<OnceLock<(Weak<Db>, String)>> = Arc::default();
     let armed = Arc::new(AtomicBool::new(false));
-    let chains_in_window: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let hook = {
-        let (db_slot, armed, chains) = (db_slot.clone(), armed.clone(), chains_in_window.clone());
-        let watched = watched.to_owned();
+        let (db_slot, armed, seen, read) =
+            (db_slot.clone(), armed.clone(), seen.clone(), case.read);
         stemedb::SyncHook(Arc::new(move |_durable: u64| {
-            let db = db_slot.get().and_then(Weak::upgrade);
-            if let Some(db) = db.filter(|_| armed.swap(false, Ordering::SeqCst)) {
-                let info = db.agent_info(&watched).unwrap().unwrap();
-                chains.lock().unwrap().push(info.chain.is_some());
+            let Some((db, handle)) = db_slot.get() else {
+                return;
+            };
+            if let Some(db) = db.upgrade().filter(|_| armed.swap(false, Ordering::SeqCst)) {
+                seen.lock().unwrap().push(read(&db, handle));
             }
         }))
     };
@@ -155,46 +184,157 @@ fn check_trust_read_in_sync_window(name: &str, watched: &str, change: TrustChang
         ..DbConfig::default()
     };
     let db = Arc::new(Db::open(dir.path(), config).unwrap());
-    db_slot.set(Arc::downgrade(&db)).unwrap();
-    ingest(&db, rec(3, "expert", "drug/t", "mg", json!(81), T0, &[]));
-    ingest(&db, rec(4, "pupil", "drug/t", "mg", json!(82), T0, &[]));
-    if watched == "pupil" {
-        db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32]))
-            .unwrap();
-    }
-    assert!(
-        db.agent_info(watched).unwrap().unwrap().chain.is_none(),
-        "{name}: before"
-    );
-
-    armed.store(true, Ordering::SeqCst);
-    change(&db);
+    let handle = (case.setup)(&db);
+    let name = case.name;
     assert_eq!(
-        *chains_in_window.lock().unwrap(),
-        [false],
+        (case.read)(&db, &handle),
+        case.in_window,
+        "{name}: before the change"
+    );
+    db_slot.set((Arc::downgrade(&db), handle.clone())).unwrap();
+    armed.store(true, Ordering::SeqCst);
+    (case.change)(&db);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [case.in_window],
         "{name}: one read in the window, before the change is published (so without it)"
     );
-    let info = db.agent_info(watched).unwrap().unwrap();
-    assert!(
-        info.chain.is_some(),
-        "{name}: in the trust map once answered"
+    assert_eq!(
+        (case.read)(&db, &handle),
+        case.after,
+        "{name}: once answered"
     );
+}
+
+fn root_key() -> SecretKey {
+    SecretKey::from_seed(&[77; 32])
+}
+
+/// The expert's and the pupil's records; the handle is the pupil when `grant_root`, after
+/// the expert became a trust root, else the expert.
+fn expert_and_pupil(db: &Db, grant_root: bool) -> String {
+    ingest(db, rec(3, "expert", "drug/t", "mg", json!(81), T0, &[]));
+    ingest(db, rec(4, "pupil", "drug/t", "mg", json!(82), T0, &[]));
+    if !grant_root {
+        return "expert".into();
+    }
+    db.grant_role(Role::TrustRoot, "expert", &root_key())
+        .unwrap();
+    "pupil".into()
+}
+
+/// A retraction by alice of her own subject, which stands for her later records about it;
+/// the handle is the retraction's id.
+fn standing_retraction(db: &Db) -> String {
+    ingest(db, rec(2, "alice", "drug/s", "mg", json!(1), T0, &[]));
+    ingest(db, retraction(2, "alice", "drug/s", false, T_LATER)).0
 }
 
 #[rustfmt::skip]
 #[test]
-fn a_trust_read_during_a_trust_changes_sync_does_not_hide_the_change_afterwards() {
-    let grant: TrustChange = |db| {
-        db.grant_role(Role::TrustRoot, "expert", &SecretKey::from_seed(&[77; 32])).unwrap();
+fn a_read_during_a_groups_sync_shows_nothing_of_it_and_all_of_it_afterwards() {
+    let chain: fn(&Db, &str) -> String = |db, agent| {
+        format!("chain {}", db.agent_info(agent).unwrap().unwrap().chain.is_some())
     };
-    let statement: TrustChange = |db| {
-        ingest(db, rec(3, "expert", "agent/pupil", "stemedb:trusts", json!(0.9), T0, &[]));
+    let curator: fn(&Db, &str) -> String = |db, agent| {
+        let info = db.agent_info(agent).unwrap().unwrap();
+        let listed = db.agents_with_role(Role::Curator).contains(&agent.to_owned());
+        let backed_up = db.role_grants(u64::MAX).iter().any(|g| g.agent_id == agent);
+        format!("listed {listed}, curator {}, in a backup {backed_up}", info.curator)
     };
-    let cases: [(&str, &str, TrustChange); 2] = [
-        ("a root's grant",    "expert", grant),
-        ("a trust statement", "pupil",  statement),
+    let known: fn(&Db, &str) -> String = |db, agent| {
+        format!("known {}", db.agent_info(agent).unwrap().is_some())
+    };
+    let reach: fn(&Db, &str) -> String = |db, retraction| {
+        match db.retraction_reach(&id(retraction), 0, 100) {
+            Ok(reach) => format!("reached {}", reach.unwrap().reached.len()),
+            Err(e) => format!("error: {e}"),
+        }
+    };
+    let cases = [
+        WindowCase { name: "a root's grant", setup: |db| expert_and_pupil(db, false),
+            change: |db| { db.grant_role(Role::TrustRoot, "expert", &root_key()).unwrap(); },
+            read: chain, in_window: "chain false", after: "chain true" },
+        WindowCase { name: "a trust statement", setup: |db| expert_and_pupil(db, true),
+            change: |db| { ingest(db, rec(3, "expert", "agent/pupil", "stemedb:trusts", json!(0.9), T0, &[])); },
+            read: chain, in_window: "chain false", after: "chain true" },
+        WindowCase { name: "a curator's grant",
+            setup: |db| { ingest(db, rec(9, "curator", "drug/c", "mg", json!(1), T0, &[])); "curator".into() },
+            change: |db| { db.grant_role(Role::Curator, "curator", &root_key()).unwrap(); },
+            read: curator, in_window: "listed false, curator false, in a backup false",
+            after: "listed true, curator true, in a backup true" },
+        WindowCase { name: "an agent's first record", setup: |_| "newcomer".into(),
+            change: |db| { ingest(db, rec(5, "newcomer", "drug/n", "mg", json!(1), T0, &[])); },
+            read: known, in_window: "known false", after: "known true" },
+        WindowCase { name: "a record under a standing retraction", setup: standing_retraction,
+            change: |db| { ingest(db, rec(2, "alice", "drug/s", "mg", json!(2), T0, &[])); },
+            read: reach, in_window: "reached 1", after: "reached 2" },
     ];
-    for (name, watched, change) in cases {
-        check_trust_read_in_sync_window(name, watched, change);
+    for case in &cases {
+        check_read_in_sync_window(case);
     }
+}
+
+/// A grant asked for again while the first is being synced waits for that sync: answered from
+/// the roles map (which holds the grant from its derivation on) it was acknowledged before the
+/// first was on disk, and stood answered if that sync failed. The second request starts
+/// inside the writer's `after_sync` hook, which then waits a second for an answer that must
+/// not come before the hook returns.
+#[test]
+fn a_grant_asked_for_again_during_the_first_ones_sync_waits_for_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let answered_in_window = Arc::new(AtomicBool::new(false));
+    let second: Arc<Mutex<Option<std::thread::JoinHandle<u64>>>> = Arc::default();
+    let hook = {
+        let (db_slot, armed, early, second) = (
+            db_slot.clone(),
+            armed.clone(),
+            answered_in_window.clone(),
+            second.clone(),
+        );
+        stemedb::SyncHook(Arc::new(move |_durable: u64| {
+            let db = db_slot.get().and_then(Weak::upgrade);
+            let Some(db) = db.filter(|_| armed.swap(false, Ordering::SeqCst)) else {
+                return;
+            };
+            let (answered, answer) = mpsc::channel();
+            *second.lock().unwrap() = Some(std::thread::spawn(move || {
+                let after = db
+                    .grant_role(Role::Curator, "curator", &root_key())
+                    .unwrap();
+                let _ = answered.send(());
+                after
+            }));
+            let early_answer = answer.recv_timeout(Duration::from_secs(1)).is_ok();
+            early.store(early_answer, Ordering::SeqCst);
+        }))
+    };
+    let config = DbConfig {
+        after_sync: Some(hook),
+        ..DbConfig::default()
+    };
+    let db = Arc::new(Db::open(dir.path(), config).unwrap());
+    db_slot.set(Arc::downgrade(&db)).unwrap();
+    ingest(&db, rec(9, "curator", "drug/c", "mg", json!(1), T0, &[]));
+    armed.store(true, Ordering::SeqCst);
+    let first = db
+        .grant_role(Role::Curator, "curator", &root_key())
+        .unwrap();
+    let second = second.lock().unwrap().take().expect("the hook asked again");
+    assert_eq!(
+        second.join().unwrap(),
+        first,
+        "the role holds after the first grant"
+    );
+    assert!(
+        !answered_in_window.load(Ordering::SeqCst),
+        "the second grant was answered while the first was being synced"
+    );
 }

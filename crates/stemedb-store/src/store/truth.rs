@@ -129,24 +129,27 @@ impl Store {
         read::quarantine_rule(&*self.shared()?, sequence)
     }
 
-    /// Whether `agent` holds `role` for records after the current last sequence.
+    /// Whether `agent` holds `role` for records after the current last sequence, by a durable
+    /// grant (the roles map holds a grant from its derivation on, before its fsync).
     pub fn has_role(&self, role: Role, agent: &str) -> bool {
+        let at = self.last_sequence().saturating_add(1);
         self.shared()
-            .is_ok_and(|shared| read::has_role(&shared, role, agent, u64::MAX))
+            .is_ok_and(|shared| read::has_role(&shared, role, agent, at))
     }
 
-    /// Agents holding `role`, sorted.
+    /// Agents holding `role` by a durable grant, sorted.
     pub fn agents_with_role(&self, role: Role) -> Vec<String> {
         let Ok(shared) = self.shared() else {
             return Vec::new();
         };
+        let durable = self.last_sequence();
         let mut out: Vec<String> = shared
             .truth_cache()
             .map(|c| {
                 c.roles
-                    .keys()
-                    .filter(|(r, _)| *r == role)
-                    .map(|(_, a)| a.clone())
+                    .iter()
+                    .filter(|((r, _), granted)| *r == role && **granted <= durable)
+                    .map(|((_, a), _)| a.clone())
                     .collect()
             })
             .unwrap_or_default();
@@ -202,7 +205,9 @@ impl Store {
     }
 
     /// The records retraction `cause` (its sequence) reached, by sequence, those above
-    /// `after`, at most `limit`: the effect index the writer keeps for undoing a retraction.
+    /// `after` and durable, at most `limit`: the effect index the writer keeps for undoing a
+    /// retraction. (An effect is derived before its record's fsync; past the durable
+    /// sequence it names a record that readers cannot load yet, or ever, if that sync fails.)
     pub fn retraction_effects(
         &self,
         cause: u64,
@@ -212,7 +217,7 @@ impl Store {
         use crate::truth::{TAG_EFFECT_BY_CAUSE, key2};
         let shared = self.shared()?;
         let range = key2(TAG_EFFECT_BY_CAUSE, cause, after.saturating_add(1))
-            ..=key2(TAG_EFFECT_BY_CAUSE, cause, u64::MAX);
+            ..=key2(TAG_EFFECT_BY_CAUSE, cause, self.last_sequence());
         let mut out = Vec::new();
         for guard in shared.ks().truth.range(range).take(limit) {
             out.push(tail_u64(&guard.key()?, "truth/effects")?);
