@@ -4,12 +4,12 @@
 //! state (CORS is deny by default), that sends a JSON route anything but `application/json`,
 //! or that announces a body over its route's limit (at once, before any `100 Continue`).
 //! It answers CORS preflights, and turns a bare 404/405 from below into a problem.
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::{ApiError, ServerConfig, problem};
@@ -199,15 +199,20 @@ enum Origin {
     Preflight(HeaderValue),
 }
 
-/// The middleware: decides, routes, and shapes the answer.
-pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+/// Decides, lets `inner` answer, and shapes the answer.
+pub async fn guard<F, Fut>(edge: &Edge, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let cors = match edge.decide(&request) {
         Ok(Verdict::Pass { cors }) => cors,
         Ok(Verdict::Answer(response)) => return response,
         Err(error) => return problem::into_response(&error),
     };
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
+    // The URI shares the request's buffer: no copy unless a 404 names its path below.
+    let uri = request.uri().clone();
+    let mut response = inner(request).await;
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -215,7 +220,7 @@ pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) 
     if !is_problem {
         match response.status() {
             StatusCode::NOT_FOUND => {
-                response = problem::into_response(&ApiError::NoRoute(path));
+                response = problem::into_response(&ApiError::NoRoute(uri.path().to_owned()));
             }
             StatusCode::METHOD_NOT_ALLOWED => {
                 response = problem::into_response(&ApiError::MethodNotAllowed);

@@ -297,14 +297,34 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state.clone());
+    let edge_stack = EdgeStack {
+        log: config.request_log,
+        edge,
+        timeout_ms: config.request_timeout_ms,
+    };
     api.merge(openapi::swagger_ui())
         .merge(console::routes())
-        .layer(middleware::from_fn_with_state(state, request_timeout))
-        .layer(middleware::from_fn_with_state(edge, edge::guard))
-        .layer(middleware::from_fn_with_state(
-            config.request_log,
-            observe::observe,
-        ))
+        .layer(middleware::from_fn_with_state(edge_stack, edge_stack_run))
+}
+
+/// What every request passes through before its route, outermost first: its id, metrics and
+/// log line (`observe.rs`), the edge checks (`edge.rs`), the request timeout. One middleware
+/// instead of one each: every `from_fn` layer clones and boxes the service below it and boxes
+/// its future, for every request (docs/benchmarks.md, "Twenty-sixth session").
+#[derive(Clone)]
+struct EdgeStack {
+    log: RequestLog,
+    edge: Arc<edge::Edge>,
+    timeout_ms: u64,
+}
+
+async fn edge_stack_run(State(stack): State<EdgeStack>, request: Request, next: Next) -> Response {
+    observe::observe(stack.log, request, |request| {
+        edge::guard(&stack.edge, request, |request| {
+            request_timeout(stack.timeout_ms, next.run(request))
+        })
+    })
+    .await
 }
 
 /// Routes that take one signed control record, each bounded like `POST /v1/assert`.
@@ -326,14 +346,12 @@ fn control_routes(body_bytes_max: usize) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(body_bytes_max))
 }
 
-/// Bounds every request by `request_timeout_ms`; a request past it gets a 503 problem.
-async fn request_timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = Duration::from_millis(state.config.request_timeout_ms);
-    match tokio::time::timeout(limit, next.run(request)).await {
+/// Bounds every request by `timeout_ms` (`request_timeout_ms`); a request past it gets a 503
+/// problem.
+async fn request_timeout(timeout_ms: u64, answer: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), answer).await {
         Ok(response) => response,
-        Err(_) => problem::into_response(&ApiError::Timeout {
-            timeout_ms: state.config.request_timeout_ms,
-        }),
+        Err(_) => problem::into_response(&ApiError::Timeout { timeout_ms }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! middleware that gives every request an id (the `x-request-id` header, echoed back), counts
 //! and times it by method, route and status, and logs one line for it.
 use std::collections::hash_map::RandomState;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -321,8 +321,12 @@ fn request_id(request: &Request) -> String {
     }
 }
 
-/// One request: id, metrics, and a log line if `log` asks for one.
-pub async fn observe(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
+/// One request: id, metrics, and a log line if `log` asks for one; `inner` answers it.
+pub async fn observe<F, Fut>(log: RequestLog, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let id = request_id(&request);
     let method_sent = request.method().clone();
@@ -330,7 +334,7 @@ pub async fn observe(State(log): State<RequestLog>, request: Request, next: Next
     // The route template, never the raw path: bounded label values.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let mut response = REQUEST_ID.scope(id.clone(), inner(request)).await;
     let elapsed = started.elapsed();
     let code = response.status().as_u16();
     request_metrics::count_request(method, route, code, elapsed);
