@@ -6,6 +6,8 @@
 //! `checksum` is the first 8 bytes of BLAKE3(seq_be8 || everything after the checksum): it binds
 //! the record to its log position and catches any flipped bit in the envelope. The body is also
 //! covered by its id (BLAKE3 of the body), and the id by the signature.
+use std::sync::Arc;
+
 use stemedb_core::{AssertionId, Signature, Timestamp};
 
 use crate::StoreError;
@@ -20,7 +22,9 @@ pub struct StoredRecord {
     pub recorded_at: Timestamp,
     pub signature: Signature,
     /// Private, as `id` is: the two stay each other's (read with [`StoredRecord::canonical`]).
-    canonical: Vec<u8>,
+    /// Shared: a read from the record cache clones the record, and a winner query hands the
+    /// bytes on to its answer, without copying them.
+    canonical: Arc<[u8]>,
     /// BLAKE3 of `canonical`, computed once when the record is made: records are read many
     /// times from the record cache, and hashing each read was 7 % of a reliability pass.
     id: AssertionId,
@@ -31,8 +35,9 @@ impl StoredRecord {
         sequence: u64,
         recorded_at: Timestamp,
         signature: Signature,
-        canonical: Vec<u8>,
+        canonical: impl Into<Arc<[u8]>>,
     ) -> Self {
+        let canonical = canonical.into();
         let id = AssertionId::of_canonical(&canonical);
         Self {
             sequence,
@@ -54,7 +59,7 @@ impl StoredRecord {
     }
 
     /// The canonical bytes, taking the record apart.
-    pub fn into_canonical(self) -> Vec<u8> {
+    pub fn into_canonical(self) -> Arc<[u8]> {
         self.canonical
     }
 
@@ -125,6 +130,6 @@ pub fn decode_record(sequence: u64, bytes: &[u8]) -> Result<StoredRecord, StoreE
         sequence,
         Timestamp::from_micros(i64::from_be_bytes(micros)),
         Signature(signature),
-        rest[73..].to_vec(),
+        &rest[73..],
     ))
 }

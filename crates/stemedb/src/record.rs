@@ -5,6 +5,8 @@
 //! checksummed, and its id is recomputed from the bytes. Only the fields lenses need are parsed,
 //! and the JSON form is built by splicing the envelope fields onto the stored canonical bytes,
 //! so the body is returned byte-for-byte as signed.
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
 use stemedb_core::{AssertionId, Signature, Timestamp};
@@ -64,8 +66,9 @@ pub struct RecordView {
     pub sequence: u64,
     pub recorded_at: Timestamp,
     pub signature: Signature,
-    /// The signed body's canonical (RFC 8785) bytes.
-    pub canonical: Vec<u8>,
+    /// The signed body's canonical (RFC 8785) bytes, shared with the record they were read
+    /// from (the store's record cache).
+    pub canonical: Arc<[u8]>,
     /// The stage as of the read's point in time.
     pub lifecycle: Lifecycle,
     /// Valid time (`timestamp`).

@@ -71,7 +71,7 @@ impl LensRecord {
             sequence: self.sequence,
             recorded_at: self.recorded_at,
             signature: Signature([0; 64]),
-            canonical: Vec::new(),
+            canonical: Arc::default(),
             lifecycle: Lifecycle::ACTIVE,
             timestamp: self.timestamp,
             confidence: self.confidence,
@@ -383,7 +383,7 @@ impl Db {
                 fresh.push(self.views.lens_record(&view));
             }
             if !keep_canonical {
-                view.canonical = Vec::new();
+                view.canonical = Arc::default();
             }
             views.push(view);
         }
