@@ -245,15 +245,21 @@ impl Store {
         let Some(v) = self.shared()?.ks().agents.get(agent_id.as_bytes())? else {
             return Ok(None);
         };
+        let damaged = || StoreError::CorruptIndex {
+            index: "agents",
+            reason: format!("a binding of {} bytes (32 or 40 expected)", v.len()),
+        };
         let key = v
             .get(..32)
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or(StoreError::CorruptIndex {
-                index: "agents",
-                reason: "short key".into(),
-            })?;
-        // Bindings older than the first record's sequence beside them hold the key alone.
-        let first = v.get(32..40).map(|b| decode_seq(b, "agents")).transpose()?;
+            .ok_or_else(damaged)?;
+        // The key, then its first record's sequence; the oldest stores' bindings may hold the
+        // key alone.
+        let first = match v.len() {
+            32 => None,
+            40 => v.get(32..).map(|b| decode_seq(b, "agents")).transpose()?,
+            _ => return Err(damaged()),
+        };
         Ok(first.is_none_or(|first| first <= durable).then_some(key))
     }
 

@@ -396,16 +396,7 @@ async fn damage_to_the_agent_bindings_is_named_by_check_and_answered_as_storage_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_meeting_a_damaged_binding_is_refused_whole() {
     let dir = stored_directory().await;
-    {
-        let db = fjall::Database::builder(dir.path().join("engine"))
-            .open()
-            .unwrap();
-        let agents = db
-            .keyspace("agents", fjall::KeyspaceCreateOptions::default)
-            .unwrap();
-        agents.insert("agent/4", [1u8, 2, 3]).unwrap();
-        db.persist(fjall::PersistMode::SyncAll).unwrap();
-    }
+    crate::harness::write_engine_keys(dir.path(), "agents", &[(b"agent/4", &[1, 2, 3])]);
     let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
     let first = claim(5, "check/new-a", "p", json!(1), 1.0, "2025-03-01T00:00:00Z");
     let second = claim(4, "check/new-b", "p", json!(2), 1.0, "2025-03-01T00:00:00Z");

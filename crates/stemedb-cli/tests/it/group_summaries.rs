@@ -222,16 +222,7 @@ fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     drop(written(dir.path(), 0x6D0));
     make_format_3(dir.path());
-    {
-        let db = fjall::Database::builder(dir.path().join("engine"))
-            .open()
-            .unwrap();
-        let by_subject = db
-            .keyspace("by_subject", fjall::KeyspaceCreateOptions::default)
-            .unwrap();
-        by_subject.insert(b"x", []).unwrap();
-        db.persist(fjall::PersistMode::SyncAll).unwrap();
-    }
+    crate::harness::write_engine_keys(dir.path(), "by_subject", &[(b"x", &[])]);
     let db = open(dir.path());
     assert_eq!(format_of(dir.path()), "stemedb-format 3\n", "not upgraded");
     let why = db.format_upgrade_failed().unwrap_or_default();

@@ -289,3 +289,16 @@ pub fn open_retrying(
         }
     }
 }
+
+/// Writes `entries` into one keyspace of the storage engine of data directory `dir` (no server
+/// or database open on it), synced: damage, or state an older release wrote.
+pub fn write_engine_keys(dir: &Path, keyspace: &str, entries: &[(&[u8], &[u8])]) {
+    let engine = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let space = engine
+        .keyspace(keyspace, fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    for (key, value) in entries {
+        space.insert(*key, *value).unwrap();
+    }
+    engine.persist(fjall::PersistMode::SyncAll).unwrap();
+}

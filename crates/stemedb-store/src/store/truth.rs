@@ -216,8 +216,12 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         use crate::truth::{TAG_EFFECT_BY_CAUSE, key2};
         let shared = self.shared()?;
+        let durable = self.last_sequence();
+        if after >= durable {
+            return Ok(Vec::new());
+        }
         let range = key2(TAG_EFFECT_BY_CAUSE, cause, after.saturating_add(1))
-            ..=key2(TAG_EFFECT_BY_CAUSE, cause, self.last_sequence());
+            ..=key2(TAG_EFFECT_BY_CAUSE, cause, durable);
         let mut out = Vec::new();
         for guard in shared.ks().truth.range(range).take(limit) {
             out.push(tail_u64(&guard.key()?, "truth/effects")?);

@@ -246,7 +246,7 @@ pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<Event, StoreError
 /// Loads the in-memory views and derives any records the log holds beyond the derived state
 /// (a crash between a group's log commit and its derivation leaves such a range).
 pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
-    load_cache(shared)?;
+    load_cache(shared, last_applied)?;
     let last_derived = match shared.ks().meta.get(META_LAST_DERIVED)? {
         Some(v) => decode_seq(&v, "meta/last_derived_sequence")?,
         None => 0,
@@ -276,10 +276,10 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
     Ok(())
 }
 
-fn load_cache(shared: &Shared) -> Result<(), StoreError> {
+fn load_cache(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
     shared.new_subject_windows()?.clear();
     let mut cache = TruthCache::default();
-    load_legacy_roles(shared, &mut cache)?;
+    load_legacy_roles(shared, &mut cache, last_applied)?;
     for role in [Role::Curator, Role::TrustRoot] {
         let mut prefix = vec![TAG_ROLE];
         prefix.extend_from_slice(role.as_str().as_bytes());
@@ -326,16 +326,26 @@ fn load_cache(shared: &Shared) -> Result<(), StoreError> {
 
 /// Roles granted before grants were records (kept in `meta` under `role/…` by earlier
 /// versions and by restores of their backups): administrator state, not derived, so a
-/// re-derivation keeps them.
-fn load_legacy_roles(shared: &Shared, cache: &mut TruthCache) -> Result<(), StoreError> {
+/// re-derivation keeps them. One that holds after a sequence past `last_applied` is not
+/// loaded: restores before the twenty-sixth session wrote every grant a backup's manifest
+/// listed, including grants made after its last record, which would otherwise come to hold
+/// when the store reached that sequence, with nothing in its log to show for them (and
+/// `Db::grant_role`, which sees only durable grants, would append a record for them again
+/// at every call).
+fn load_legacy_roles(
+    shared: &Shared,
+    cache: &mut TruthCache,
+    last_applied: u64,
+) -> Result<(), StoreError> {
     for role in [Role::Curator, Role::TrustRoot] {
         let prefix = role.key_prefix();
         for guard in shared.ks().meta.prefix(prefix) {
             let (key, value) = guard.into_inner()?;
             let agent = utf8_tail(&key, prefix.len(), "meta/role")?;
-            cache
-                .roles
-                .insert((role, agent), decode_seq(&value, "meta/role")?);
+            let after = decode_seq(&value, "meta/role")?;
+            if after <= last_applied {
+                cache.roles.insert((role, agent), after);
+            }
         }
     }
     Ok(())
