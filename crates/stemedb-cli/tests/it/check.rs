@@ -411,6 +411,34 @@ async fn a_batch_meeting_a_damaged_binding_is_refused_whole() {
     assert!(!alone.duplicate, "the refused batch stored nothing");
 }
 
+/// A damaged binding (a length other than a key's 32 bytes, or the key and its first record's
+/// sequence, 40) is named as damage where its agent is read, never taken for another key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_binding_is_named_where_its_agent_is_read() {
+    let dir = stored_directory().await;
+    let (short, between) = ([1u8; 3], [1u8; 35]);
+    crate::harness::write_engine_keys(
+        dir.path(),
+        "agents",
+        &[(b"check-short", &short), (b"check-between", &between)],
+    );
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+    for agent in ["check-short", "check-between"] {
+        let answer = server
+            .client
+            .get_json(&format!("/v1/agents/{agent}"), &[])
+            .await;
+        match answer {
+            Err(stemedb_client::ClientError::Problem { status, kind, .. }) => assert_eq!(
+                (status, kind.as_str()),
+                (503, "urn:stemedb:problem:storage-corrupt"),
+                "{agent}"
+            ),
+            other => panic!("{agent}: expected 503 storage-corrupt, got {other:?}"),
+        }
+    }
+}
+
 /// lsm-tree asserts on fields of its version files instead of returning an error, and its
 /// destructor then aborts: a damaged version file ended `check` and `serve` with a stack trace
 /// and SIGABRT. Both now exit 1 naming the damage and the way back.
