@@ -112,6 +112,37 @@ pub(crate) fn decode_seq(bytes: &[u8], index: &'static str) -> Result<u64, Store
         })
 }
 
+/// An `agents` value: the agent's public key, then (40 bytes) the sequence of its first
+/// record, written together with it. A value of 32 bytes is read as the key alone, as the
+/// writer always has; any other length is damage, named with `agent`. One reading for the
+/// writer (which needs the key of a binding not yet durable) and the readers (which show a
+/// binding only once its first record is durable).
+pub(crate) fn decode_binding(
+    agent: &str,
+    value: &[u8],
+) -> Result<([u8; 32], Option<u64>), StoreError> {
+    let damaged = || StoreError::CorruptIndex {
+        index: "agents",
+        reason: format!(
+            "the binding of {agent:?} is {} bytes (32 or 40 expected)",
+            value.len()
+        ),
+    };
+    let key = value
+        .get(..32)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(damaged)?;
+    let first = match value.len() {
+        32 => None,
+        40 => value
+            .get(32..)
+            .map(|b| decode_seq(b, "agents"))
+            .transpose()?,
+        _ => return Err(damaged()),
+    };
+    Ok((key, first))
+}
+
 /// The trailing big-endian u64 of a key.
 pub(crate) fn tail_u64(key: &[u8], index: &'static str) -> Result<u64, StoreError> {
     key.len()

@@ -18,7 +18,7 @@ use crate::acked::{ACKED_FILE, AckMark, AckedAtOpen};
 use crate::codec::StoredRecord;
 use crate::engine::{ENGINE_DIR, Engine, EngineSlot, Shared};
 use crate::error::StoreError;
-use crate::keys::{GroupKey, decode_seq};
+use crate::keys::{GroupKey, decode_binding, decode_seq};
 use crate::options::{AckLossPolicy, StoreOptions};
 use crate::role::Role;
 use crate::stats::{CommitStats, EngineBacklog};
@@ -245,21 +245,7 @@ impl Store {
         let Some(v) = self.shared()?.ks().agents.get(agent_id.as_bytes())? else {
             return Ok(None);
         };
-        let damaged = || StoreError::CorruptIndex {
-            index: "agents",
-            reason: format!("a binding of {} bytes (32 or 40 expected)", v.len()),
-        };
-        let key = v
-            .get(..32)
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(damaged)?;
-        // The key, then its first record's sequence; the oldest stores' bindings may hold the
-        // key alone.
-        let first = match v.len() {
-            32 => None,
-            40 => v.get(32..).map(|b| decode_seq(b, "agents")).transpose()?,
-            _ => return Err(damaged()),
-        };
+        let (key, first) = decode_binding(agent_id, &v)?;
         Ok(first.is_none_or(|first| first <= durable).then_some(key))
     }
 

@@ -10,7 +10,7 @@ use crate::codec::encode_record;
 use crate::engine::Shared;
 use crate::error::StoreError;
 use crate::groups::{GroupOverlay, SummaryCache};
-use crate::keys::{decode_seq, name_seq_key, seq_key, subject_predicate_key};
+use crate::keys::{decode_binding, decode_seq, name_seq_key, seq_key, subject_predicate_key};
 use crate::truth::Derived;
 
 /// A decided group: the batch holding its new records, each job's outcomes (or the error that
@@ -162,13 +162,7 @@ fn bound_key(shared: &Shared, agent: &str) -> Result<Option<[u8; 32]>, StoreErro
     let Some(value) = shared.ks().agents.get(agent.as_bytes())? else {
         return Ok(None);
     };
-    let key: [u8; 32] = value
-        .get(..32)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| StoreError::CorruptIndex {
-            index: "agents",
-            reason: format!("the binding of {agent:?} is {} bytes", value.len()),
-        })?;
+    let (key, _) = decode_binding(agent, &value)?;
     shared.agent_keys()?.put(agent, key);
     Ok(Some(key))
 }
