@@ -326,12 +326,38 @@ impl NewSubjectWindows {
 /// committed), and the cache lives and dies with the engine that read it (`Shared`): a reopen,
 /// a restore and a rebuild start empty.
 pub(crate) struct RecordCache {
-    records: quick_cache::sync::Cache<
-        u64,
-        Arc<crate::codec::StoredRecord>,
-        RecordWeighter,
-        std::collections::hash_map::RandomState,
-    >,
+    records: WeightedCache<u64, Arc<crate::codec::StoredRecord>, RecordWeighter>,
+}
+
+/// A cache bounded by the weight of what it holds, as every cache of records, lens fields and
+/// answers is.
+pub type WeightedCache<K, V, W> =
+    quick_cache::sync::Cache<K, V, W, std::collections::hash_map::RandomState>;
+
+/// A cache of at most `bytes` by `weighter` (0: one that keeps nothing). Like the engine's
+/// block cache, its shards start empty and grow with what is read.
+pub fn weighted_cache<K, V, W>(bytes: u64, weighter: W) -> WeightedCache<K, V, W>
+where
+    K: Eq + std::hash::Hash,
+    V: Clone,
+    W: quick_cache::Weighter<K, V> + Clone,
+{
+    let options = quick_cache::OptionsBuilder::new()
+        .weight_capacity(bytes)
+        .estimated_items_capacity(10_000)
+        .build();
+    match options {
+        Ok(options) => quick_cache::sync::Cache::with_options(
+            options,
+            weighter,
+            Default::default(),
+            Default::default(),
+        ),
+        // Not reached with these options; a cache of nothing is still correct.
+        Err(_) => {
+            quick_cache::sync::Cache::with(1, 0, weighter, Default::default(), Default::default())
+        }
+    }
 }
 
 /// A record's weight in bytes.
@@ -351,28 +377,9 @@ impl RecordCache {
 
     /// A cache of at most `bytes` (0: none; every read goes to the engine).
     pub(crate) fn new(bytes: u64) -> RecordCache {
-        // Like the engine's block cache: shards start empty and grow with what is read.
-        let options = quick_cache::OptionsBuilder::new()
-            .weight_capacity(bytes)
-            .estimated_items_capacity(10_000)
-            .build();
-        let records = match options {
-            Ok(options) => quick_cache::sync::Cache::with_options(
-                options,
-                RecordWeighter,
-                Default::default(),
-                Default::default(),
-            ),
-            // Not reached with these options; a cache of nothing is still correct.
-            Err(_) => quick_cache::sync::Cache::with(
-                1,
-                0,
-                RecordWeighter,
-                Default::default(),
-                Default::default(),
-            ),
-        };
-        RecordCache { records }
+        RecordCache {
+            records: weighted_cache(bytes, RecordWeighter),
+        }
     }
 
     pub(crate) fn get(&self, sequence: u64) -> Option<Arc<crate::codec::StoredRecord>> {

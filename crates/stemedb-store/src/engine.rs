@@ -86,6 +86,14 @@ pub(crate) struct Shared {
     /// of the store, handed from an engine to the one that replaces it. Only the writer thread
     /// advances it (`publish_durable`).
     durable_seq: Arc<AtomicU64>,
+    /// The sequence of the last record whose derivation may change the answer of a group it
+    /// is not in (`may_change_other_groups`: a control record, a `supersedes`, a
+    /// `derived_from`). A plain assertion changes only its own group, which a reader sees by
+    /// the group's sequences. Readers' caches of answers (`stemedb`'s `answers.rs`) hold an
+    /// answer only while this is unchanged. Set by the writer while it derives the record,
+    /// before the record is durable and published, so a reader whose bound is below it must
+    /// neither keep nor use such an answer. It never goes back.
+    answers_changed_at: Arc<AtomicU64>,
     truth: RwLock<TruthCache>,
     /// Only derivation uses it (see its invariant).
     new_subjects: Mutex<NewSubjectWindows>,
@@ -140,6 +148,14 @@ impl Shared {
             l0_tables: self.ks.all().iter().map(|ks| ks.l0_table_count()).sum(),
             compactions_active: self.db.active_compactions(),
         }
+    }
+
+    /// Records that the record at `sequence` may change other groups' answers (see the
+    /// field; readers read it through `EngineSlot`). Called by
+    /// derivation before the record is published, and by a restore.
+    pub(crate) fn note_answers_change(&self, sequence: u64) {
+        self.answers_changed_at
+            .fetch_max(sequence, Ordering::AcqRel);
     }
 
     /// The highest durable sequence.
@@ -269,6 +285,9 @@ impl Shared {
 pub(crate) struct EngineSlot {
     current: RwLock<Option<Arc<Shared>>>,
     durable_seq: Arc<AtomicU64>,
+    /// See `Shared::answers_changed_at`; handed from an engine to the one that replaces it,
+    /// as `durable_seq` is, so that it never goes back.
+    answers_changed_at: Arc<AtomicU64>,
     /// Cluster mode: the last stream sequence applied (0 for a store that never applied a
     /// replicated stream). Only the writer advances it, with the commit that applied it.
     stream_applied: Arc<AtomicU64>,
@@ -283,6 +302,8 @@ impl EngineSlot {
         EngineSlot {
             current: RwLock::new(None),
             durable_seq: Arc::new(AtomicU64::new(durable_seq)),
+            // Everything up to the log's end changed before any reader of this open.
+            answers_changed_at: Arc::new(AtomicU64::new(durable_seq)),
             stream_applied: Arc::new(AtomicU64::new(stream_applied)),
             group_summaries: AtomicBool::new(false),
         }
@@ -311,6 +332,11 @@ impl EngineSlot {
     /// The highest durable sequence, whichever engine is open.
     pub(crate) fn durable_seq(&self) -> u64 {
         self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// `Shared::answers_changed_at`, whichever engine is open.
+    pub(crate) fn answers_changed_at(&self) -> u64 {
+        self.answers_changed_at.load(Ordering::Acquire)
     }
 
     pub(crate) fn put(&self, shared: Arc<Shared>) {
@@ -433,6 +459,7 @@ impl Engine {
             db: self.db,
             ks: self.ks,
             durable_seq: Arc::clone(&slot.durable_seq),
+            answers_changed_at: Arc::clone(&slot.answers_changed_at),
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
             agent_keys: Mutex::new(AgentKeys::default()),

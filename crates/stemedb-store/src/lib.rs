@@ -34,6 +34,7 @@ mod truth;
 mod writer;
 
 pub use acked::AckedAtOpen;
+pub use cache::{WeightedCache, weighted_cache};
 pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use error::StoreError;

@@ -29,8 +29,8 @@ pub struct DbConfig {
     /// Most records one group commit holds (default 20,000).
     pub group_records_max: usize,
     /// Storage caches: a quarter for records' lens fields by group (`views.rs`), a quarter for
-    /// decoded log records, half for the engine's block cache, and up to a tenth more for group
-    /// summaries (default a quarter of the memory this process may use, at least
+    /// decoded log records, half for the engine's block cache, up to a tenth more for group
+    /// summaries and a sixteenth more for winner answers (default a quarter of the memory this process may use, at least
     /// 16 MiB; 512 MiB where that cannot be read: `crate::memory`): a cap, filled only by
     /// blocks that are read, so an idle server costs no more with it. A cache that holds the
     /// working set kept a winner query's cost at 1.15× from 1 M to 10 M stored, against 1.8×

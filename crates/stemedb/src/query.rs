@@ -154,7 +154,15 @@ fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, 
 }
 
 /// The one group a query names, when it names a subject (not a prefix) and a predicate.
-fn one_group(query: &Query) -> Option<GroupKey> {
+/// Counts a query answered, by lens, with its time.
+pub(crate) fn count_query(lens: LensKind, started: Instant) {
+    let lens = lens.as_str();
+    metrics::counter!("stemedb_queries_total", "lens" => lens).increment(1);
+    metrics::histogram!("stemedb_query_latency_seconds", "lens" => lens)
+        .record(started.elapsed().as_secs_f64());
+}
+
+pub(crate) fn one_group(query: &Query) -> Option<GroupKey> {
     let subject = query.subject.as_str();
     let predicate = query.predicate.as_ref()?;
     (!subject.ends_with('*')).then(|| GroupKey {
@@ -242,11 +250,14 @@ impl Db {
     /// [`Db::query`] where waiting is allowed. This lets the server answer the common exact
     /// query on its async worker, sparing two thread hand-offs that cost more than the query
     /// itself, without ever holding that worker on a large group or a wait.
+    /// A winner-only query of one group at the latest state is answered from the readers'
+    /// cache of answers when the group and everything else its answer rests on are unchanged
+    /// (`answers.rs`).
     pub fn query_if_small(
         &self,
         query: &Query,
         records_max: usize,
-    ) -> Result<Option<QueryResult>, DbError> {
+    ) -> Result<Option<Arc<QueryResult>>, DbError> {
         // A read in the past through the evidence lens may compute a reliability table: a
         // pass over the store, never on the caller's async worker.
         let past = query.at_sequence.is_some() || query.known_at.is_some() || query.as_of.is_some();
@@ -256,7 +267,12 @@ impl Db {
         let Some(_slot) = self.read_slots.try_acquire() else {
             return Ok(None);
         };
-        self.query_counted(query, Paging::Page, records_max)
+        if let Some(shape) = crate::answers::shape(query) {
+            return self.query_one_kept(query, shape, records_max);
+        }
+        Ok(self
+            .query_counted(query, Paging::Page, records_max)?
+            .map(Arc::new))
     }
 
     fn query_counted(
@@ -270,10 +286,7 @@ impl Db {
         if matches!(result, Ok(None)) {
             return result;
         }
-        let lens = query.lens.as_str();
-        metrics::counter!("stemedb_queries_total", "lens" => lens).increment(1);
-        metrics::histogram!("stemedb_query_latency_seconds", "lens" => lens)
-            .record(started.elapsed().as_secs_f64());
+        count_query(query.lens, started);
         result
     }
 
@@ -290,30 +303,7 @@ impl Db {
                 applied,
             });
         }
-        let limits = &self.config.limits;
-        let predicate_max = limits.predicate_bytes_max;
-        if query
-            .predicate
-            .as_ref()
-            .is_some_and(|p| p.is_empty() || p.len() > predicate_max)
-        {
-            return Err(bad(
-                "predicate",
-                format!("must be 1 to {predicate_max} bytes"),
-            ));
-        }
-        let limit = query.limit.unwrap_or(self.config.query_groups_default);
-        if limit == 0 || limit > self.config.query_groups_max {
-            return Err(bad(
-                "limit",
-                format!("must be 1 to {}", self.config.query_groups_max),
-            ));
-        }
-        let page_len = match paging {
-            Paging::All => usize::MAX,
-            Paging::Page => self.assertions_page_len(query)?,
-        };
-        let prefix = scan_prefix(query, limits)?;
+        let (limit, page_len, prefix) = self.checked_shape(query, paging)?;
         if let Some(text) = &query.assertions_cursor {
             return self.resume_group(query, text, &prefix, page_len).map(Some);
         }
@@ -344,6 +334,52 @@ impl Db {
         } else {
             None
         };
+        self.answer_groups(query, bound, scanned, page_len, next_cursor)
+            .map(Some)
+    }
+
+    /// The query's groups per page, its page length and its key prefix; a parameter out of
+    /// its range is a `BadQuery` naming it.
+    pub(crate) fn checked_shape(
+        &self,
+        query: &Query,
+        paging: Paging,
+    ) -> Result<(usize, usize, Vec<u8>), DbError> {
+        let limits = &self.config.limits;
+        let predicate_max = limits.predicate_bytes_max;
+        if query
+            .predicate
+            .as_ref()
+            .is_some_and(|p| p.is_empty() || p.len() > predicate_max)
+        {
+            return Err(bad(
+                "predicate",
+                format!("must be 1 to {predicate_max} bytes"),
+            ));
+        }
+        let limit = query.limit.unwrap_or(self.config.query_groups_default);
+        if limit == 0 || limit > self.config.query_groups_max {
+            return Err(bad(
+                "limit",
+                format!("must be 1 to {}", self.config.query_groups_max),
+            ));
+        }
+        let page_len = match paging {
+            Paging::All => usize::MAX,
+            Paging::Page => self.assertions_page_len(query)?,
+        };
+        Ok((limit, page_len, scan_prefix(query, limits)?))
+    }
+
+    /// Ranks each scanned group at `bound`: the first page of each (`page_len`).
+    pub(crate) fn answer_groups(
+        &self,
+        query: &Query,
+        bound: Bound,
+        scanned: Vec<(GroupKey, Vec<u64>)>,
+        page_len: usize,
+        next_cursor: Option<String>,
+    ) -> Result<QueryResult, DbError> {
         let reading = self.reading(query, bound)?;
         let mut groups = Vec::with_capacity(scanned.len());
         for (group, sequences) in scanned {
@@ -356,11 +392,11 @@ impl Db {
                 groups.push(result);
             }
         }
-        Ok(Some(QueryResult {
+        Ok(QueryResult {
             lens: query.lens,
             groups,
             next_cursor,
-        }))
+        })
     }
 
     pub(crate) fn reading<'q>(

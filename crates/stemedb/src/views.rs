@@ -129,12 +129,7 @@ impl quick_cache::Weighter<u64, GroupViews> for Weighter {
 
 /// The cache: at most `bytes` of entries, filled by reads and by durable writes.
 pub(crate) struct ViewCache {
-    entries: quick_cache::sync::Cache<
-        u64,
-        GroupViews,
-        Weighter,
-        std::collections::hash_map::RandomState,
-    >,
+    entries: stemedb_store::WeightedCache<u64, GroupViews, Weighter>,
     agents: std::sync::Mutex<Agents>,
     keeps: bool,
 }
@@ -169,27 +164,7 @@ impl Agents {
 impl ViewCache {
     /// A cache of at most `bytes` (0: none; every record is read from the store).
     pub(crate) fn new(bytes: u64) -> ViewCache {
-        // As the store's caches: shards start empty and grow with what is read.
-        let options = quick_cache::OptionsBuilder::new()
-            .weight_capacity(bytes)
-            .estimated_items_capacity(10_000)
-            .build();
-        let entries = match options {
-            Ok(options) => quick_cache::sync::Cache::with_options(
-                options,
-                Weighter,
-                Default::default(),
-                Default::default(),
-            ),
-            // Not reached with these options; a cache of nothing is still correct.
-            Err(_) => quick_cache::sync::Cache::with(
-                1,
-                0,
-                Weighter,
-                Default::default(),
-                Default::default(),
-            ),
-        };
+        let entries = stemedb_store::weighted_cache(bytes, Weighter);
         let agents = Agents {
             bytes_max: usize::try_from(bytes / 16).unwrap_or(usize::MAX),
             ..Agents::default()

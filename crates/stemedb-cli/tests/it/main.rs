@@ -4,6 +4,7 @@
 
 mod agent_counts;
 mod agent_guard;
+mod answers;
 mod api;
 mod arena;
 mod audit;

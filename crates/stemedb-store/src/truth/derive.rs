@@ -68,6 +68,9 @@ fn derive_in_batches(
     let mut derived_upto = None;
     for &(seq, recorded_at, record) in records {
         let body = &record.body;
+        if may_change_other_groups(record) {
+            shared.note_answers_change(seq);
+        }
         let reads_fresh =
             body.control.is_some() || !body.derived_from.is_empty() || body.supersedes.is_some();
         if reads_fresh && (!batch.is_empty() || !overlay.new_subjects.is_empty()) {
@@ -100,6 +103,16 @@ fn derive_in_batches(
         batch.commit()?;
     }
     Ok(out)
+}
+
+/// Whether deriving `record` may change the answer of a group it is not in: a control
+/// record (a retraction, a vote, a trust statement, a grant, ...), a `supersedes`, or a
+/// `derived_from` (kept with the plain ones' exceptions deliberately wide: a wrong "no" here
+/// serves a stale answer, a wrong "yes" only costs cached answers). A plain assertion changes
+/// only its own stage, in its own group.
+pub(crate) fn may_change_other_groups(record: &SignedAssertion) -> bool {
+    let body = &record.body;
+    body.control.is_some() || body.supersedes.is_some() || !body.derived_from.is_empty()
 }
 
 /// Commits `batch`, with `last_derived_sequence` when it derived any record.
@@ -187,6 +200,12 @@ impl Deriver<'_> {
         cause: u64,
         micros: i64,
     ) -> Result<(), StoreError> {
+        // Another record's stage changes its group's answer. `may_change_other_groups` has
+        // already said so for every kind of record that does this; this says it again
+        // where it happens, so that a new kind cannot forget it.
+        if target != self.seq {
+            self.shared.note_answers_change(self.seq);
+        }
         // The bit first (`EventBits`: a poisoned lock fails every later read of it too).
         if let Ok(mut cache) = self.shared.truth_cache_mut() {
             cache.events.set(target);
@@ -227,6 +246,9 @@ impl Deriver<'_> {
         cascade: bool,
         number: f64,
     ) {
+        // A vote, a dispute, a trust statement or a gold mark changes other groups' answers
+        // (as `event` does).
+        self.shared.note_answers_change(self.seq);
         let mark = Mark {
             seq: self.seq,
             kind,

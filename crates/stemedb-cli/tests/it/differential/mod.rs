@@ -236,6 +236,33 @@ enum Depth {
     Full,
 }
 
+/// The server's fast path for a winner of one group (`Db::query_if_small`, which keeps the
+/// answer and gives it again while nothing it rests on changes: `stemedb`'s `answers.rs`) is
+/// the answer of the query over every group. Asked at every snapshot, so the answer kept at
+/// one step meets every kind of operation before the next.
+fn check_kept_answer(db: &Db, lens: LensKind, group: &stemedb::GroupResult) {
+    let mut query = Query::new(group.subject.clone());
+    query.predicate = Some(group.predicate.clone());
+    query.lens = lens;
+    query.winner_only = true;
+    let kept = db
+        .query_if_small(&query, usize::MAX)
+        .unwrap()
+        .expect("a read slot is free in a test of one thread");
+    let seen = |g: &stemedb::GroupResult| {
+        let score = format!("{:?}", g.conflict_score);
+        (g.winner.sequence, g.assertions_total, score, g.layer)
+    };
+    let kept: Vec<_> = kept.groups.iter().map(seen).collect();
+    assert_eq!(
+        kept,
+        [seen(group)],
+        "{lens:?} winner of {} {}: the fast path against every group's query",
+        group.subject,
+        group.predicate
+    );
+}
+
 fn snapshot(db: &Db, depth: Depth) -> Snapshot {
     let full = depth == Depth::Full;
     let last = db.last_sequence();
@@ -283,6 +310,7 @@ fn snapshot(db: &Db, depth: Depth) -> Snapshot {
         query.lens = lens;
         query.limit = Some(1000);
         for group in db.query(&query).unwrap().groups {
+            check_kept_answer(db, lens, &group);
             groups.push(GroupState {
                 lens,
                 subject: format!("{} {}", group.subject, group.predicate),

@@ -1,0 +1,204 @@
+//! Winner answers kept by group (`stemedb`'s `answers.rs`): after every kind of change that
+//! reaches a group from outside it (a retraction, a source's retraction, a supersession from
+//! another group, a vote, a trust statement) and after a new record in it, the answer the fast
+//! path gives is the answer computed afresh; a record in another group keeps the answer; a
+//! read while a change is being synced neither shows the change nor keeps an answer without it.
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use stemedb::core::SecretKey;
+use stemedb::{Db, DbConfig, LensKind, Query, QueryResult, Role};
+
+use crate::truth::{T_LATER, T0, rec, retraction};
+
+const SUBJECT: &str = "drug/k";
+const PREDICATE: &str = "mg";
+/// Records an exact query may hold to go the fast path (as the server's `INLINE_RECORDS_MAX`).
+const RECORDS_MAX: usize = 256;
+
+/// The group's two records: `older` by alice (81, T0), `newer` by bob (100, T_LATER, citing
+/// `source/K`), which recency ranks first.
+struct Group {
+    older: String,
+    newer: String,
+}
+
+fn ingest(db: &Db, wire: Value) -> String {
+    db.ingest_one(wire).unwrap().id
+}
+
+fn server_key() -> SecretKey {
+    SecretKey::from_seed(&[77; 32])
+}
+
+/// The group, a curator, and a trust root ("root", key 8), all before any answer is kept.
+fn setup(db: &Db) -> Group {
+    db.grant_role(Role::Curator, "curator", &server_key())
+        .unwrap();
+    db.grant_role(Role::TrustRoot, "root", &server_key())
+        .unwrap();
+    let older = ingest(db, rec(2, "alice", SUBJECT, PREDICATE, json!(81), T0, &[]));
+    let sources = [("sources", json!(["source/K"]))];
+    let newer = ingest(
+        db,
+        rec(3, "bob", SUBJECT, PREDICATE, json!(100), T_LATER, &sources),
+    );
+    Group { older, newer }
+}
+
+fn query(lens: LensKind) -> Query {
+    let mut query = Query::new(SUBJECT);
+    query.predicate = Some(PREDICATE.into());
+    query.lens = lens;
+    query.winner_only = true;
+    query
+}
+
+fn fast(db: &Db, lens: LensKind) -> Arc<QueryResult> {
+    db.query_if_small(&query(lens), RECORDS_MAX)
+        .unwrap()
+        .expect("a small group goes the fast path")
+}
+
+/// What a reader sees of an answer: the winner, its stage, the explanation and the score.
+fn seen(result: &QueryResult) -> String {
+    match result.groups.as_slice() {
+        [] => "no group".into(),
+        [group] => format!(
+            "{} {:?} {:?} {} {}",
+            group.winner.id.to_hex(),
+            group.winner.lifecycle.stage,
+            group.winner.value,
+            group.explanation,
+            group.conflict_score
+        ),
+        more => format!("{} groups", more.len()),
+    }
+}
+
+struct Case {
+    name: &'static str,
+    lens: LensKind,
+    change: fn(&Db, &Group),
+    /// Whether the change changes the winner (so a stale answer would show).
+    winner_changes: bool,
+}
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { name: "a newer record in the group", lens: LensKind::Recency, winner_changes: true,
+        change: |db, _| { ingest(db, rec(4, "carol", SUBJECT, PREDICATE, json!(120), "2025-09-01T00:00:00Z", &[])); } },
+    Case { name: "a record in another group", lens: LensKind::Recency, winner_changes: false,
+        change: |db, _| { ingest(db, rec(4, "carol", "drug/other", PREDICATE, json!(1), T0, &[])); } },
+    Case { name: "the winner retracted by its agent", lens: LensKind::Recency, winner_changes: true,
+        change: |db, g| { ingest(db, retraction(3, "bob", &g.newer, false, T_LATER)); } },
+    Case { name: "the winner's source retracted, cascading", lens: LensKind::Recency, winner_changes: true,
+        change: |db, _| { ingest(db, retraction(9, "curator", "source/K", true, T_LATER)); } },
+    Case { name: "the winner superseded from another group", lens: LensKind::Recency, winner_changes: true,
+        change: |db, g| { ingest(db, rec(3, "bob", "drug/elsewhere", PREDICATE, json!(5), T_LATER, &[("supersedes", json!(g.newer))])); } },
+    Case { name: "down-votes on the winner", lens: LensKind::Consensus, winner_changes: true,
+        change: |db, g| {
+            let winner = seen(&fast(db, LensKind::Consensus));
+            let target = if winner.starts_with(&g.newer) { &g.newer } else { &g.older };
+            for (seed, agent) in [(11, "v1"), (12, "v2"), (13, "v3")] {
+                ingest(db, rec(seed, agent, target, "stemedb:vote", json!(-1), T0, &[]));
+            }
+        } },
+    Case { name: "the root trusts the loser", lens: LensKind::Authority, winner_changes: true,
+        change: |db, g| {
+            let winner = seen(&fast(db, LensKind::Authority));
+            let loser = if winner.starts_with(&g.newer) { "alice" } else { "bob" };
+            ingest(db, rec(8, "root", &format!("agent/{loser}"), "stemedb:trusts", json!(0.9), T0, &[]));
+        } },
+];
+
+fn check(case: &Case) {
+    let name = case.name;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), DbConfig::default()).unwrap();
+    let group = setup(&db);
+    let before = fast(&db, case.lens);
+    assert!(
+        Arc::ptr_eq(&before, &fast(&db, case.lens)),
+        "{name}: asked again, the answer is the one kept"
+    );
+    (case.change)(&db, &group);
+    let fresh = db.query(&query(case.lens)).unwrap();
+    let after = fast(&db, case.lens);
+    assert_eq!(
+        seen(&after),
+        seen(&fresh),
+        "{name}: the fast path after the change"
+    );
+    assert_eq!(
+        seen(&before) != seen(&fresh),
+        case.winner_changes,
+        "{name}: the change changes the winner ({} → {})",
+        seen(&before),
+        seen(&fresh)
+    );
+    assert_eq!(
+        Arc::ptr_eq(&before, &after),
+        !case.winner_changes,
+        "{name}: kept only while nothing it rests on changed"
+    );
+}
+
+#[test]
+fn a_kept_answer_is_the_answer_computed_afresh_after_every_kind_of_change() {
+    for case in CASES {
+        check(case);
+    }
+}
+
+/// A retraction of the winner, read through the fast path in the writer's `after_sync` hook:
+/// after the retraction's fsync, before it is published. That read must show the winner (the
+/// retraction is not yet visible), and must not keep its answer under the retraction: the
+/// read once it is answered shows the retraction.
+#[test]
+fn a_read_while_a_change_is_synced_keeps_no_answer_without_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, OnceLock, Weak};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let seen_in_window: Arc<Mutex<Vec<String>>> = Arc::default();
+    let hook = {
+        let (db_slot, armed, seen_in_window) =
+            (db_slot.clone(), armed.clone(), seen_in_window.clone());
+        stemedb::SyncHook(Arc::new(move |_durable: u64| {
+            let Some(db) = db_slot.get().and_then(Weak::upgrade) else {
+                return;
+            };
+            if armed.swap(false, Ordering::SeqCst) {
+                seen_in_window
+                    .lock()
+                    .unwrap()
+                    .push(seen(&fast(&db, LensKind::Recency)));
+            }
+        }))
+    };
+    let config = DbConfig {
+        after_sync: Some(hook),
+        ..DbConfig::default()
+    };
+    let db = Arc::new(Db::open(dir.path(), config).unwrap());
+    let group = setup(&db);
+    let before = seen(&fast(&db, LensKind::Recency));
+    assert!(before.starts_with(&group.newer), "{before}");
+    db_slot.set(Arc::downgrade(&db)).unwrap();
+    armed.store(true, Ordering::SeqCst);
+    ingest(&db, retraction(3, "bob", &group.newer, false, T_LATER));
+    assert_eq!(
+        *seen_in_window.lock().unwrap(),
+        [before],
+        "in the window: the winner, not yet retracted"
+    );
+    let after = seen(&fast(&db, LensKind::Recency));
+    assert!(
+        after.starts_with(&group.older),
+        "once answered, the retraction shows: {after}"
+    );
+    assert_eq!(after, seen(&db.query(&query(LensKind::Recency)).unwrap()));
+}

@@ -1,0 +1,192 @@
+//! Winner answers kept by group (`AnswerCache`), so that a winner query asked again of a
+//! group that has not changed is answered without ranking it again.
+//!
+//! Why: a winner query of one group at 1 M stored spent about 38 % of the server's CPU ranking
+//! the group (its summary, its records' lens fields, their stages, the winner's body from the
+//! record cache, each a miss to memory), against about 54 % for HTTP and the kernel
+//! (docs/benchmarks.md, "Twenty-seventh session"). Asked again, the same group gives the same
+//! answer until something it rests on changes.
+//!
+//! What an answer rests on, at the latest state (the only one kept: no `as_of`, `known_at`,
+//! `at_sequence` or `min_sequence`): the group's records, which its summary lists (the key
+//! holds the first and last of them; records are only ever added, at higher sequences, so the
+//! two name the list exactly), and what other records say of them: stages (retractions,
+//! supersessions, reviews, ...), votes, gold marks and trust. Those come only from records
+//! that `stemedb-store` counts in `Store::answers_changed_at` (control records, `supersedes`,
+//! `derived_from`), so an entry keeps the value it was computed under and is used only while
+//! that value is unchanged. No lens reads the clock (`LensContext::now` is unused by every
+//! ranking), and the evidence lens, whose table of earned accuracy a background pass replaces,
+//! is never kept.
+//!
+//! Invariant: an entry is an answer computed at a bound at or above the `answers_changed_at`
+//! it is kept under. The writer sets that value while it derives the record, before the record
+//! is durable, so a reader loads it before its bound, and neither keeps nor uses an entry when
+//! its bound is below it (the change is not yet visible to it; an entry computed past it would
+//! show a record that is not yet durable). A reader that loaded the value just before a
+//! change may still be answered from an entry made before it: its answer is the state when
+//! its request started, and the change was not yet acknowledged to anyone.
+//! `stemedb-cli/tests/it/answers.rs` checks every kind of change against an answer computed
+//! afresh, and the window while a change is being synced.
+use std::sync::Arc;
+use std::time::Instant;
+
+use stemedb_lens::LensKind;
+
+use crate::query::{Paging, count_query, one_group};
+use crate::{Db, DbError, Query, QueryResult};
+
+/// What an entry costs besides what its answer holds: the `Arc`s, the strings' headers, the
+/// record's fixed fields, the cache's slot and key.
+const ENTRY_OVERHEAD_BYTES: u64 = 512;
+
+/// The parameters, besides the group, that shape a kept answer: the lens and the two
+/// `include_*` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Shape {
+    lens: LensKind,
+    include_retracted: bool,
+    include_superseded: bool,
+}
+
+/// The shape of `query` when its answer may be kept: a winner-only query of one named group at
+/// the latest state, through any lens but the evidence lens. `None` otherwise.
+pub(crate) fn shape(query: &Query) -> Option<Shape> {
+    let latest = query.as_of.is_none()
+        && query.known_at.is_none()
+        && query.at_sequence.is_none()
+        && query.min_sequence.is_none();
+    let one_page = query.cursor.is_none()
+        && query.assertions_cursor.is_none()
+        && query.assertions_limit.is_none();
+    (query.winner_only && latest && one_page && query.lens != LensKind::Evidence)
+        .then_some(())
+        .and(one_group(query).map(|_| Shape {
+            lens: query.lens,
+            include_retracted: query.include_retracted,
+            include_superseded: query.include_superseded,
+        }))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AnswerKey {
+    first_sequence: u64,
+    last_sequence: u64,
+    shape: Shape,
+}
+
+struct Answer {
+    /// `Store::answers_changed_at` when the answer was computed.
+    changed_at: u64,
+    subject: String,
+    predicate: String,
+    result: Arc<QueryResult>,
+}
+
+#[derive(Clone)]
+struct Weighter;
+
+impl quick_cache::Weighter<AnswerKey, Arc<Answer>> for Weighter {
+    fn weight(&self, _: &AnswerKey, answer: &Arc<Answer>) -> u64 {
+        let groups: usize = answer
+            .result
+            .groups
+            .iter()
+            .map(|g| {
+                g.explanation.len()
+                    + g.winner.canonical.len()
+                    + g.assertions
+                        .iter()
+                        .map(|r| r.canonical.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        ENTRY_OVERHEAD_BYTES + (answer.subject.len() + answer.predicate.len() + groups) as u64
+    }
+}
+
+/// The cache: at most `bytes` of answers, filled by the winner queries that miss.
+pub(crate) struct AnswerCache {
+    entries: stemedb_store::WeightedCache<AnswerKey, Arc<Answer>, Weighter>,
+    keeps: bool,
+}
+
+impl AnswerCache {
+    /// A cache of at most `bytes` (0: none; every query is ranked).
+    pub(crate) fn new(bytes: u64) -> AnswerCache {
+        let entries = stemedb_store::weighted_cache(bytes, Weighter);
+        AnswerCache {
+            entries,
+            keeps: bytes > 0,
+        }
+    }
+
+    /// The answer kept for `key` and `query`'s group under `changed_at`, if any.
+    fn get(&self, key: &AnswerKey, changed_at: u64, query: &Query) -> Option<Arc<QueryResult>> {
+        let answer = self.entries.get(key)?;
+        let same = answer.changed_at == changed_at
+            && answer.subject == query.subject
+            && query.predicate.as_deref() == Some(answer.predicate.as_str());
+        same.then(|| Arc::clone(&answer.result))
+    }
+
+    fn insert(&self, key: AnswerKey, changed_at: u64, query: &Query, result: &Arc<QueryResult>) {
+        if !self.keeps {
+            return;
+        }
+        let answer = Answer {
+            changed_at,
+            subject: query.subject.clone(),
+            predicate: query.predicate.clone().unwrap_or_default(),
+            result: Arc::clone(result),
+        };
+        self.entries.insert(key, Arc::new(answer));
+    }
+}
+
+impl Db {
+    /// Answers a query whose `shape` may be kept (one group, winner only, the latest state):
+    /// from the cache when it holds the answer, else ranked and kept. `None` when the group
+    /// holds more than `records_max` records (as `query_if_small`).
+    pub(crate) fn query_one_kept(
+        &self,
+        query: &Query,
+        shape: Shape,
+        records_max: usize,
+    ) -> Result<Option<Arc<QueryResult>>, DbError> {
+        let started = Instant::now();
+        // Before the bound: see the invariant.
+        let changed_at = self.store.answers_changed_at();
+        let (_, page_len, prefix) = self.checked_shape(query, Paging::Page)?;
+        let bound = self.read_bound(None, None, None)?;
+        let sequences = self.store.group_sequences(&prefix, bound.seq_max)?;
+        if sequences.len() > records_max {
+            return Ok(None);
+        }
+        let key = match (sequences.first(), sequences.last()) {
+            (Some(&first_sequence), Some(&last_sequence)) if bound.seq_max >= changed_at => {
+                Some(AnswerKey {
+                    first_sequence,
+                    last_sequence,
+                    shape,
+                })
+            }
+            _ => None,
+        };
+        if let Some(key) = &key
+            && let Some(result) = self.answers.get(key, changed_at, query)
+        {
+            count_query(query.lens, started);
+            return Ok(Some(result));
+        }
+        let scanned = match one_group(query) {
+            Some(group) if !sequences.is_empty() => vec![(group, sequences)],
+            _ => Vec::new(),
+        };
+        let result = Arc::new(self.answer_groups(query, bound, scanned, page_len, None)?);
+        if let Some(key) = key {
+            self.answers.insert(key, changed_at, query, &result);
+        }
+        count_query(query.lens, started);
+        Ok(Some(result))
+    }
+}
