@@ -28,6 +28,9 @@
 # run), STEMEDB_BIN (default: a release build), ONLY (space-separated workloads to run:
 # ingest single winner restart; default all). Both systems are settled before timing and idle
 # between runs (CHECKPOINT and VACUUM for PostgreSQL, scripts/wait-engine.sh for StemeDB).
+# WARM_SECS (10): before each timed winner run, both systems answer the same queries that long,
+# unmeasured, so that each is timed in the state a steady read load keeps it in (PostgreSQL's
+# buffers; StemeDB's kept answers, docs/benchmarks.md "Twenty-seventh session"); 0: none.
 # PostgreSQL is Debian's postgresql-15 package, installed here if missing (apt-get); it runs
 # as the postgres user with fsync and synchronous_commit on (the defaults), on loopback. Run as
 # root (apt-get, runuser). Never needed by the tests.
@@ -38,6 +41,7 @@ COUNT=${COUNT:-1000000}
 GROUP_COUNT=${GROUP_COUNT:-300000}
 ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-15}
+WARM_SECS=${WARM_SECS:-10}
 ONLY=${ONLY:-ingest single winner restart}
 AGENTS=300
 SOURCES_PERCENT=33
@@ -284,6 +288,18 @@ print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p9
   quiet_after stemedb ticks "$sd_pid"
 }
 
+warm_up() { # lens clients: unmeasured winner queries on both systems (WARM_SECS)
+  [ "$WARM_SECS" -gt 0 ] || return 0
+  "$pg/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c "$2" -j 2 -T "$WARM_SECS" \
+    -M prepared -D groups="$GROUP_COUNT" -f "$dir/$1.sql" bench >/dev/null 2>&1 ||
+    die "pgbench's warm-up with $1.sql failed"
+  "$bin" load-test --server "$sd_url" --json --mode query --winner-only --lens "$1" \
+    --clients "$2" --duration-secs "$WARM_SECS" --groups "$GROUP_COUNT" --tag pg >/dev/null ||
+    die "load-test's warm-up with the $1 lens failed"
+  quiet_after postgresql pg_ticks
+  quiet_after stemedb ticks "$sd_pid"
+}
+
 sd_ingest() { # round: the data into an empty store
   sd_stop; rm -rf "$dir/stemedb"
   sd_start
@@ -325,10 +341,12 @@ for r in $(seq 1 "$ROUNDS"); do
   if runs winner; then
     for lens in recency authority consensus; do
       say "round $r: $lens winner, 64 connections"
+      warm_up "$lens" 64
       pgbench_run "$lens-64" "$r" 64 "$lens.sql"
       load_test "$lens-64" "$r" --mode query --winner-only --lens "$lens" --clients 64 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
     done
     say "round $r: recency winner, 4 connections"
+    warm_up recency 4
     pgbench_run recency-4 "$r" 4 recency.sql
     load_test recency-4 "$r" --mode query --winner-only --lens recency --clients 4 --duration-secs "$SECS" --groups "$GROUP_COUNT" --tag pg
   fi
