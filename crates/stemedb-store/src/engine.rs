@@ -94,6 +94,11 @@ pub(crate) struct Shared {
     /// before the record is durable and published, so a reader whose bound is below it must
     /// neither keep nor use such an answer. It never goes back.
     answers_changed_at: Arc<AtomicU64>,
+    /// Counts the rebuilds of derived state in place (a restore, a rebuild of the indexes, the
+    /// engine's reopen after a full disk), which change answers without a record of their
+    /// own and can show readers half-built state while they run; bumped once each is done,
+    /// so that no answer kept before or during it is used after it.
+    answers_rebuilds: Arc<AtomicU64>,
     truth: RwLock<TruthCache>,
     /// Only derivation uses it (see its invariant).
     new_subjects: Mutex<NewSubjectWindows>,
@@ -156,6 +161,12 @@ impl Shared {
     pub(crate) fn note_answers_change(&self, sequence: u64) {
         self.answers_changed_at
             .fetch_max(sequence, Ordering::AcqRel);
+    }
+
+    /// Voids every answer readers kept (see `answers_rebuilds`); called once derived state
+    /// has been rebuilt in place.
+    pub(crate) fn note_answers_rebuilt(&self) {
+        self.answers_rebuilds.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The highest durable sequence.
@@ -281,6 +292,21 @@ impl Shared {
     }
 }
 
+/// What every answer rests on besides its own group's records. An answer computed at a bound
+/// at or above `changed_at`, for a group whose sequences have not changed since, holds for as
+/// long as this is unchanged; one computed at a bound below `changed_at` does not hold at all
+/// (that change is not yet visible to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswersVersion {
+    /// The sequence of the last record that may have changed the answer of a group it is not
+    /// in (a control record, a `supersedes`, a `derived_from`), set while the writer derives
+    /// it, before it is durable.
+    pub changed_at: u64,
+    /// Rebuilds of derived state in place (a restore, a rebuild of the indexes, the engine's
+    /// reopen after a full disk), counted once each is done.
+    pub rebuilds: u64,
+}
+
 /// Holds the open engine. Empty only while the writer reopens it.
 pub(crate) struct EngineSlot {
     current: RwLock<Option<Arc<Shared>>>,
@@ -288,6 +314,8 @@ pub(crate) struct EngineSlot {
     /// See `Shared::answers_changed_at`; handed from an engine to the one that replaces it,
     /// as `durable_seq` is, so that it never goes back.
     answers_changed_at: Arc<AtomicU64>,
+    /// See `Shared::answers_rebuilds`; handed on likewise.
+    answers_rebuilds: Arc<AtomicU64>,
     /// Cluster mode: the last stream sequence applied (0 for a store that never applied a
     /// replicated stream). Only the writer advances it, with the commit that applied it.
     stream_applied: Arc<AtomicU64>,
@@ -304,6 +332,7 @@ impl EngineSlot {
             durable_seq: Arc::new(AtomicU64::new(durable_seq)),
             // Everything up to the log's end changed before any reader of this open.
             answers_changed_at: Arc::new(AtomicU64::new(durable_seq)),
+            answers_rebuilds: Arc::new(AtomicU64::new(0)),
             stream_applied: Arc::new(AtomicU64::new(stream_applied)),
             group_summaries: AtomicBool::new(false),
         }
@@ -334,9 +363,12 @@ impl EngineSlot {
         self.durable_seq.load(Ordering::Acquire)
     }
 
-    /// `Shared::answers_changed_at`, whichever engine is open.
-    pub(crate) fn answers_changed_at(&self) -> u64 {
-        self.answers_changed_at.load(Ordering::Acquire)
+    /// `Shared::answers_changed_at` and `answers_rebuilds`, whichever engine is open.
+    pub(crate) fn answers_version(&self) -> crate::AnswersVersion {
+        crate::AnswersVersion {
+            rebuilds: self.answers_rebuilds.load(Ordering::Acquire),
+            changed_at: self.answers_changed_at.load(Ordering::Acquire),
+        }
     }
 
     pub(crate) fn put(&self, shared: Arc<Shared>) {
@@ -460,6 +492,7 @@ impl Engine {
             ks: self.ks,
             durable_seq: Arc::clone(&slot.durable_seq),
             answers_changed_at: Arc::clone(&slot.answers_changed_at),
+            answers_rebuilds: Arc::clone(&slot.answers_rebuilds),
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
             agent_keys: Mutex::new(AgentKeys::default()),

@@ -34,9 +34,10 @@ mod truth;
 mod writer;
 
 pub use acked::AckedAtOpen;
-pub use cache::{WeightedCache, weighted_cache};
+pub use cache::{WeightedCache, weighted_cache, weighted_cache_with};
 pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
+pub use engine::AnswersVersion;
 pub use error::StoreError;
 pub use keys::GroupKey;
 pub use options::{AckLossPolicy, JOURNAL_BYTES_MIN, StoreOptions, TruthPolicy};

@@ -55,6 +55,8 @@ impl Store {
         shared.note_groups_rebuild();
         crate::store::mark_groups_built(self.dir())?;
         crate::truth::rederive(shared, last)?;
+        // A rebuild repairs derived state: no answer kept from before it or during it holds.
+        shared.note_answers_rebuilt();
         Ok(last)
     }
 }

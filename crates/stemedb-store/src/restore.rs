@@ -98,10 +98,11 @@ impl Store {
         // Summaries that readers cached while the restore ran are void; the count goes up
         // before the durable sequence does (the order `group_cache.rs`'s invariant needs).
         shared.note_groups_rebuild();
-        // Likewise any answer a reader kept while the restore ran (`answers_changed_at`).
-        shared.note_answers_change(last);
         shared.publish_durable(last);
         crate::truth::rederive(shared, last)?;
+        // Readers saw the truth state half-derived while it ran: no answer kept until now
+        // holds (`answers_rebuilds`).
+        shared.note_answers_rebuilt();
         Ok(last)
     }
 }

@@ -194,13 +194,9 @@ impl Store {
         self.slot.durable_seq()
     }
 
-    /// The sequence of the last record that may have changed the answer of a group it is not
-    /// in (a control record, a `supersedes`, a `derived_from`), set while the writer derives
-    /// it, before it is durable. An answer computed at a bound at or above this, for a group
-    /// whose sequences have not changed since, holds for as long as this is unchanged; one
-    /// computed at a bound below it does not hold at all (its change is not yet visible).
-    pub fn answers_changed_at(&self) -> u64 {
-        self.slot.answers_changed_at()
+    /// What every answer rests on besides its own group's records (`AnswersVersion`).
+    pub fn answers_version(&self) -> crate::AnswersVersion {
+        self.slot.answers_version()
     }
 
     pub fn get_by_sequence(&self, sequence: u64) -> Result<Option<StoredRecord>, StoreError> {

@@ -209,6 +209,9 @@ fn reopen_engine(
 ) -> Result<Arc<Shared>, StoreError> {
     let shared = reopen(slot, old, dir, options)?;
     crate::truth::recover(&shared, shared.durable_seq())?;
+    // The reopen loads roles and derives records again, with no record of its own for
+    // readers' kept answers to see (`answers_rebuilds`).
+    shared.note_answers_rebuilt();
     slot.put(Arc::clone(&shared));
     Ok(shared)
 }

@@ -30,7 +30,7 @@ pub struct DbConfig {
     pub group_records_max: usize,
     /// Storage caches: a quarter for records' lens fields by group (`views.rs`), a quarter for
     /// decoded log records, half for the engine's block cache, up to a tenth more for group
-    /// summaries and a sixteenth more for winner answers (default a quarter of the memory this process may use, at least
+    /// summaries and an eighth more for winner answers (default a quarter of the memory this process may use, at least
     /// 16 MiB; 512 MiB where that cannot be read: `crate::memory`): a cap, filled only by
     /// blocks that are read, so an idle server costs no more with it. A cache that holds the
     /// working set kept a winner query's cost at 1.15× from 1 M to 10 M stored, against 1.8×

@@ -153,7 +153,6 @@ fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, 
     Ok(key)
 }
 
-/// The one group a query names, when it names a subject (not a prefix) and a predicate.
 /// Counts a query answered, by lens, with its time.
 pub(crate) fn count_query(lens: LensKind, started: Instant) {
     let lens = lens.as_str();
@@ -162,6 +161,7 @@ pub(crate) fn count_query(lens: LensKind, started: Instant) {
         .record(started.elapsed().as_secs_f64());
 }
 
+/// The one group a query names, when it names a subject (not a prefix) and a predicate.
 pub(crate) fn one_group(query: &Query) -> Option<GroupKey> {
     let subject = query.subject.as_str();
     let predicate = query.predicate.as_ref()?;

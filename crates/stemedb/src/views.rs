@@ -100,7 +100,7 @@ impl LensRecord {
 }
 
 /// About what a JSON value holds on the heap (a number or a boolean nothing).
-fn value_heap_bytes(value: &Value) -> usize {
+pub(crate) fn value_heap_bytes(value: &Value) -> usize {
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
         Value::String(s) => s.len(),
