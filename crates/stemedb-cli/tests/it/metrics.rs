@@ -105,6 +105,13 @@ async fn metrics_parse_and_carry_every_documented_name() {
             .await
             .unwrap();
     }
+    // Asked twice, a winner is ranked, then given as kept (`answers.rs`).
+    for _ in 0..2 {
+        let winner = [("subject", "m/x"), ("predicate", "p"), ("lens", "recency")];
+        c.query(&[winner.as_slice(), &[("winner_only", "true")]].concat())
+            .await
+            .unwrap();
+    }
     let after = scrape(&server.url).await;
     for name in [
         "stemedb_assertions_total",
@@ -158,6 +165,14 @@ async fn metrics_parse_and_carry_every_documented_name() {
             value(&after, "stemedb_queries_total", &[("lens", lens)]).unwrap() >= 1.0,
             "{lens}"
         );
+    }
+    for outcome in ["ranked", "kept"] {
+        let answers = value(
+            &after,
+            "stemedb_winner_answers_total",
+            &[("outcome", outcome)],
+        );
+        assert_eq!(answers, Some(1.0), "winner answers {outcome}");
     }
     let created = value(
         &after,
