@@ -69,3 +69,11 @@ impl From<CoreError> for DbError {
         }
     }
 }
+
+/// A query parameter out of its range, named.
+pub(crate) fn bad(field: &'static str, message: impl Into<String>) -> DbError {
+    DbError::BadQuery {
+        field,
+        message: message.into(),
+    }
+}

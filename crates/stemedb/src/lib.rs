@@ -8,6 +8,7 @@ mod answers;
 mod audit;
 pub mod backup;
 mod config;
+mod cursor;
 mod disputed;
 mod error;
 mod ingest;
