@@ -161,45 +161,29 @@ fn a_kept_answer_is_the_answer_computed_afresh_after_every_kind_of_change() {
 /// read once it is answered shows the retraction.
 #[test]
 fn a_read_while_a_change_is_synced_keeps_no_answer_without_it() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Mutex, OnceLock, Weak};
+    use std::sync::Mutex;
 
     let dir = tempfile::tempdir().unwrap();
-    let db_slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
-    let armed = Arc::new(AtomicBool::new(false));
     let seen_in_window: Arc<Mutex<Vec<String>>> = Arc::default();
-    let hook = {
-        let (db_slot, armed, seen_in_window) =
-            (db_slot.clone(), armed.clone(), seen_in_window.clone());
-        stemedb::SyncHook(Arc::new(move |_durable: u64| {
-            let Some(db) = db_slot.get().and_then(Weak::upgrade) else {
-                return;
-            };
-            if armed.swap(false, Ordering::SeqCst) {
-                seen_in_window
-                    .lock()
-                    .unwrap()
-                    .push(seen(&fast(&db, LensKind::Recency)));
-            }
-        }))
+    let window = {
+        let seen_in_window = seen_in_window.clone();
+        crate::harness::SyncWindow::open(dir.path(), move |db| {
+            let answer = seen(&fast(&db, LensKind::Recency));
+            seen_in_window.lock().unwrap().push(answer);
+        })
     };
-    let config = DbConfig {
-        after_sync: Some(hook),
-        ..DbConfig::default()
-    };
-    let db = Arc::new(Db::open(dir.path(), config).unwrap());
-    let group = setup(&db);
-    let before = seen(&fast(&db, LensKind::Recency));
+    let db = &window.db;
+    let group = setup(db);
+    let before = seen(&fast(db, LensKind::Recency));
     assert!(before.starts_with(&group.newer), "{before}");
-    db_slot.set(Arc::downgrade(&db)).unwrap();
-    armed.store(true, Ordering::SeqCst);
-    ingest(&db, retraction(3, "bob", &group.newer, false, T_LATER));
+    window.arm();
+    ingest(db, retraction(3, "bob", &group.newer, false, T_LATER));
     assert_eq!(
         *seen_in_window.lock().unwrap(),
         [before],
         "in the window: the winner, not yet retracted"
     );
-    let after = seen(&fast(&db, LensKind::Recency));
+    let after = seen(&fast(db, LensKind::Recency));
     assert!(
         after.starts_with(&group.older),
         "once answered, the retraction shows: {after}"

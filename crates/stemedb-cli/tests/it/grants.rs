@@ -204,47 +204,37 @@ struct WindowCase {
 }
 
 fn check_read_in_sync_window(case: &WindowCase) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    use std::sync::{Arc, Mutex, OnceLock};
 
     let dir = tempfile::tempdir().unwrap();
-    let db_slot: Arc<OnceLock<(Weak<Db>, String)>> = Arc::default();
-    let armed = Arc::new(AtomicBool::new(false));
+    let handle_slot: Arc<OnceLock<String>> = Arc::default();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let hook = {
-        let (db_slot, armed, seen, read) =
-            (db_slot.clone(), armed.clone(), seen.clone(), case.read);
-        stemedb::SyncHook(Arc::new(move |_durable: u64| {
-            let Some((db, handle)) = db_slot.get() else {
-                return;
-            };
-            if let Some(db) = db.upgrade().filter(|_| armed.swap(false, Ordering::SeqCst)) {
+    let window = {
+        let (handle_slot, seen, read) = (handle_slot.clone(), seen.clone(), case.read);
+        crate::harness::SyncWindow::open(dir.path(), move |db| {
+            if let Some(handle) = handle_slot.get() {
                 seen.lock().unwrap().push(read(&db, handle));
             }
-        }))
+        })
     };
-    let config = DbConfig {
-        after_sync: Some(hook),
-        ..DbConfig::default()
-    };
-    let db = Arc::new(Db::open(dir.path(), config).unwrap());
-    let handle = (case.setup)(&db);
+    let db = &window.db;
+    let handle = (case.setup)(db);
     let name = case.name;
     assert_eq!(
-        (case.read)(&db, &handle),
+        (case.read)(db, &handle),
         case.in_window,
         "{name}: before the change"
     );
-    db_slot.set((Arc::downgrade(&db), handle.clone())).unwrap();
-    armed.store(true, Ordering::SeqCst);
-    (case.change)(&db);
+    handle_slot.set(handle.clone()).unwrap();
+    window.arm();
+    (case.change)(db);
     assert_eq!(
         *seen.lock().unwrap(),
         [case.in_window],
         "{name}: one read in the window, before the change is published (so without it)"
     );
     assert_eq!(
-        (case.read)(&db, &handle),
+        (case.read)(db, &handle),
         case.after,
         "{name}: once answered"
     );
@@ -328,26 +318,15 @@ fn a_read_during_a_groups_sync_shows_nothing_of_it_and_all_of_it_afterwards() {
 fn a_grant_asked_for_again_during_the_first_ones_sync_waits_for_it() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
-    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
-    let db_slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
-    let armed = Arc::new(AtomicBool::new(false));
     let answered_in_window = Arc::new(AtomicBool::new(false));
     let second: Arc<Mutex<Option<std::thread::JoinHandle<u64>>>> = Arc::default();
-    let hook = {
-        let (db_slot, armed, early, second) = (
-            db_slot.clone(),
-            armed.clone(),
-            answered_in_window.clone(),
-            second.clone(),
-        );
-        stemedb::SyncHook(Arc::new(move |_durable: u64| {
-            let db = db_slot.get().and_then(Weak::upgrade);
-            let Some(db) = db.filter(|_| armed.swap(false, Ordering::SeqCst)) else {
-                return;
-            };
+    let window = {
+        let (early, second) = (answered_in_window.clone(), second.clone());
+        crate::harness::SyncWindow::open(dir.path(), move |db| {
             let (answered, answer) = mpsc::channel();
             *second.lock().unwrap() = Some(std::thread::spawn(move || {
                 let after = db
@@ -358,16 +337,11 @@ fn a_grant_asked_for_again_during_the_first_ones_sync_waits_for_it() {
             }));
             let early_answer = answer.recv_timeout(Duration::from_secs(1)).is_ok();
             early.store(early_answer, Ordering::SeqCst);
-        }))
+        })
     };
-    let config = DbConfig {
-        after_sync: Some(hook),
-        ..DbConfig::default()
-    };
-    let db = Arc::new(Db::open(dir.path(), config).unwrap());
-    db_slot.set(Arc::downgrade(&db)).unwrap();
-    ingest(&db, rec(9, "curator", "drug/c", "mg", json!(1), T0, &[]));
-    armed.store(true, Ordering::SeqCst);
+    let db = &window.db;
+    ingest(db, rec(9, "curator", "drug/c", "mg", json!(1), T0, &[]));
+    window.arm();
     let count = db.assertion_count();
     let first = db
         .grant_role(Role::Curator, "curator", &root_key())

@@ -302,3 +302,44 @@ pub fn write_engine_keys(dir: &Path, keyspace: &str, entries: &[(&[u8], &[u8])])
     }
     engine.persist(fjall::PersistMode::SyncAll).unwrap();
 }
+
+/// A `Db` whose writer runs `in_window` once, in its `after_sync` hook, for the first commit
+/// after `arm`: after that commit's fsync and before its sequence is published, the window in
+/// which no reader may see it yet.
+pub struct SyncWindow {
+    pub db: std::sync::Arc<Db>,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SyncWindow {
+    pub fn open(
+        dir: &Path,
+        in_window: impl Fn(std::sync::Arc<Db>) + Send + Sync + 'static,
+    ) -> SyncWindow {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, OnceLock, Weak};
+        let slot: Arc<OnceLock<Weak<Db>>> = Arc::default();
+        let armed = Arc::new(AtomicBool::new(false));
+        let hook = {
+            let (slot, armed) = (slot.clone(), armed.clone());
+            stemedb::SyncHook(Arc::new(move |_durable: u64| {
+                let db = slot.get().and_then(Weak::upgrade);
+                if let Some(db) = db.filter(|_| armed.swap(false, Ordering::SeqCst)) {
+                    in_window(db);
+                }
+            }))
+        };
+        let config = stemedb::DbConfig {
+            after_sync: Some(hook),
+            ..stemedb::DbConfig::default()
+        };
+        let db = Arc::new(Db::open(dir, config).unwrap());
+        slot.set(Arc::downgrade(&db)).unwrap();
+        SyncWindow { db, armed }
+    }
+
+    /// The next commit's window runs `in_window`.
+    pub fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -68,11 +68,11 @@ fn derive_in_batches(
     let mut derived_upto = None;
     for &(seq, recorded_at, record) in records {
         let body = &record.body;
-        if may_change_other_groups(record) {
+        // Such a record also reads state fresh: what the batch holds is committed first.
+        let reads_fresh = may_change_other_groups(record);
+        if reads_fresh {
             shared.note_answers_change(seq);
         }
-        let reads_fresh =
-            body.control.is_some() || !body.derived_from.is_empty() || body.supersedes.is_some();
         if reads_fresh && (!batch.is_empty() || !overlay.new_subjects.is_empty()) {
             batch = flush(shared, batch, &mut overlay, derived_upto.take())?;
         }
