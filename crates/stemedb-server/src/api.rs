@@ -19,7 +19,7 @@ use stemedb_wire::{
 use crate::agent_guard::{AgentGuard, agent_of, counts_as_failure};
 use crate::auth::Caller;
 use crate::db_work::{blocking, deadline};
-use crate::json_response::{RenderedJson, json_response};
+use crate::json_response::{RenderedJson, bytes_response, json_bytes, json_response};
 use crate::problem::problem_of;
 use crate::request_body::{body_bytes, parse_wire};
 use crate::{ApiError, AppState, query_params};
@@ -390,6 +390,9 @@ fn json_text(body: String) -> Response {
 /// group's list and the top-level list (queries are the hot read path). With `winner_only`
 /// each group's page is its winner alone, rendered as `winner` and left out of the lists.
 fn query_response(result: &QueryResult, winner_only: bool) -> Result<Response, ApiError> {
+    if winner_only {
+        return winners_response(result);
+    }
     let rendered: Vec<Vec<String>> = result
         .groups
         .iter()
@@ -400,9 +403,6 @@ fn query_response(result: &QueryResult, winner_only: bool) -> Result<Response, A
                 .collect()
         })
         .collect();
-    if winner_only {
-        return winners_response(result, &rendered);
-    }
     // A winner is rendered once more only when it is not on this page (a later page).
     let winners: Vec<Option<String>> = result
         .groups
@@ -432,26 +432,43 @@ fn query_response(result: &QueryResult, winner_only: bool) -> Result<Response, A
 }
 
 /// `winner_only`: each group with its winner (the first page's one record) and empty lists.
-fn winners_response(result: &QueryResult, rendered: &[Vec<String>]) -> Result<Response, ApiError> {
-    let mut groups = Vec::with_capacity(result.groups.len());
-    for (group, records) in result.groups.iter().zip(rendered) {
-        let Some(winner) = records.first() else {
-            return Err(ApiError::Internal("a group without assertions".into()));
-        };
-        groups.push(group_of(group, RenderedJson(winner), &[]));
+/// The body is rendered once per answer and kept with it (`QueryResult::winner_only_body`), so
+/// a kept answer asked again is sent as it was.
+fn winners_response(result: &QueryResult) -> Result<Response, ApiError> {
+    if let Some(body) = result.winner_only_body.get() {
+        return Ok(bytes_response(StatusCode::OK, body.clone()));
     }
+    let rendered: Vec<String> = result
+        .groups
+        .iter()
+        .map(|g| {
+            g.assertions
+                .first()
+                .map(stemedb::RecordView::to_json_string)
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::Internal("a group without assertions".into()))?;
+    let groups = result
+        .groups
+        .iter()
+        .zip(&rendered)
+        .map(|(group, winner)| group_of(group, RenderedJson(winner), &[]))
+        .collect();
     let answer = QueryResponse {
         lens: result.lens.as_str().to_owned(),
         groups,
         assertions: Vec::new(),
         next_cursor: result.next_cursor.clone(),
     };
-    let records_bytes: usize = rendered.iter().flatten().map(String::len).sum();
-    json_response(
-        StatusCode::OK,
-        &answer,
-        records_bytes + 512 * rendered.len() + 64,
-    )
+    let records_bytes: usize = rendered.iter().map(String::len).sum();
+    let text = json_bytes(&answer, records_bytes + 1024 * rendered.len() + 64)?;
+    // Kept as long as the answer is, so copied to a block of its size: the allocator shrinks
+    // a block in place only below half its size, and the buffer's spare capacity held about
+    // 0.8 KB more per kept answer (docs/benchmarks.md, "Twenty-eighth session").
+    let body = Bytes::copy_from_slice(&text);
+    // Two requests may render the same answer at once: both bodies are the same text.
+    let body = result.winner_only_body.get_or_init(|| body).clone();
+    Ok(bytes_response(StatusCode::OK, body))
 }
 
 /// One group: its winner, score, explanation, trust, and this page of its ranking with the

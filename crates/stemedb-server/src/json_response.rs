@@ -1,6 +1,7 @@
 //! Writing a large typed answer (a `stemedb_wire` type) as an `application/json` response;
 //! small ones go out through `axum::Json`. Records inside an answer go in as the JSON text
 //! they were rendered to once (`RenderedJson`).
+use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -15,9 +16,19 @@ pub(crate) fn json_response<T: Serialize>(
     body: &T,
     capacity: usize,
 ) -> Result<Response, ApiError> {
+    Ok(bytes_response(status, json_bytes(body, capacity)?.into()))
+}
+
+/// `body` serialized as `json_response` does, for a caller that keeps the text.
+pub(crate) fn json_bytes<T: Serialize>(body: &T, capacity: usize) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut out, body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((status, [(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok(out)
+}
+
+/// A response of JSON text serialized earlier, sent as it is (a `Bytes` clone shares it).
+pub(crate) fn bytes_response(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The name under which serde_json's serializer writes a struct's one string field through

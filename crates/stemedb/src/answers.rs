@@ -106,8 +106,31 @@ struct Weighter;
 impl quick_cache::Weighter<AnswerKey, Arc<Answer>> for Weighter {
     fn weight(&self, _: &AnswerKey, answer: &Arc<Answer>) -> u64 {
         let groups: usize = answer.result.groups.iter().map(group_bytes).sum();
-        ENTRY_OVERHEAD_BYTES + (answer.subject.len() + answer.predicate.len() + groups) as u64
+        let body: usize = answer.result.groups.iter().map(body_bytes).sum();
+        ENTRY_OVERHEAD_BYTES
+            + (answer.subject.len() + answer.predicate.len() + groups + body) as u64
     }
+}
+
+/// What a group's JSON in the server's rendered body (`QueryResult::winner_only_body`, set
+/// after the answer is kept) holds besides its strings: the winner's envelope fields (id,
+/// signature, sequence, time, stage), the cursor, the field names (about 650 bytes: a body of
+/// 1,034 for a winner of 256 canonical bytes and an explanation of 150), and the allocator's
+/// rounding of the block up to its size class (docs/benchmarks.md, "Twenty-eighth session").
+const BODY_FIXED_BYTES: usize = 800;
+
+/// About what the rendered body holds for `group`: its winner's text, its explanation and
+/// trust path again, and the fixed part.
+fn body_bytes(group: &crate::GroupResult) -> usize {
+    let trust = group.winner_trust.as_ref().map_or(0, |t| {
+        t.path.iter().map(|agent| agent.len() + 3).sum::<usize>()
+    });
+    BODY_FIXED_BYTES
+        + group.winner.canonical.len()
+        + group.explanation.len()
+        + group.subject.len()
+        + group.predicate.len()
+        + trust
 }
 
 /// About what a group's answer holds on the heap: its explanation, the winner's trust path,

@@ -110,6 +110,12 @@ pub struct QueryResult {
     pub lens: LensKind,
     pub groups: Vec<GroupResult>,
     pub next_cursor: Option<String>,
+    /// The server's response body for this answer to a `winner_only` query, set by the first
+    /// request that renders it. A kept answer (`answers.rs`) is shared and never changes, so
+    /// the body rendered for one request serves the next ones as it is: rendering was about a
+    /// sixth of a kept consensus winner's server CPU (docs/benchmarks.md, "Twenty-eighth
+    /// session"). Empty on a fresh answer until its caller fills it.
+    pub winner_only_body: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// The `by_subject` key prefix a query scans.
@@ -365,6 +371,7 @@ impl Db {
             lens: query.lens,
             groups,
             next_cursor,
+            winner_only_body: std::sync::OnceLock::new(),
         })
     }
 
@@ -457,6 +464,7 @@ impl Db {
             lens: query.lens,
             groups,
             next_cursor: None,
+            winner_only_body: std::sync::OnceLock::new(),
         })
     }
 

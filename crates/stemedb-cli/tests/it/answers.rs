@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use stemedb::core::SecretKey;
 use stemedb::{Db, DbConfig, LensKind, Query, QueryResult, Role};
 
+use crate::harness::{TestServer, get_text};
 use crate::truth::{T_LATER, T0, rec, retraction};
 
 const SUBJECT: &str = "drug/k";
@@ -208,4 +209,65 @@ fn a_rebuild_in_place_voids_the_kept_answers() {
         "ranked again after the rebuild"
     );
     assert_eq!(seen(&after), seen(&before));
+}
+
+/// `GET /v1/query?...&winner_only=true` for `lens` twice, the second from the body kept with
+/// the answer (`QueryResult::winner_only_body`): the same text, and the full answer's winner,
+/// score, explanation and size. Returns the winner's id.
+async fn check_kept_body(server: &TestServer, lens: &str) -> String {
+    let url = format!(
+        "{}/v1/query?subject={SUBJECT}&predicate={PREDICATE}&lens={lens}",
+        server.url
+    );
+    let first = get_text(&format!("{url}&winner_only=true")).await;
+    let again = get_text(&format!("{url}&winner_only=true")).await;
+    assert_eq!(
+        again, first,
+        "{lens}: the kept body is the body rendered first"
+    );
+    let just: Value = serde_json::from_str(&again).unwrap();
+    let full: Value = serde_json::from_str(&get_text(&url).await).unwrap();
+    let (group, full_group) = (&just["groups"][0], &full["groups"][0]);
+    for field in [
+        "winner",
+        "conflict_score",
+        "explanation",
+        "assertions_total",
+    ] {
+        assert_eq!(group[field], full_group[field], "{lens}: {field}");
+    }
+    assert_eq!(group["assertions"], json!([]), "{lens}: winner only");
+    group["winner"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Over HTTP, for every lens that keeps answers: the body sent again is the one rendered for
+/// the kept answer, and a new record in the group shows at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_body_over_http_is_the_answer_rendered_afresh() {
+    let server = TestServer::start().await;
+    let sources = [("sources", json!(["source/K"]))];
+    let records = [
+        rec(2, "alice", SUBJECT, PREDICATE, json!(81), T0, &[]),
+        rec(3, "bob", SUBJECT, PREDICATE, json!(100), T_LATER, &sources),
+    ];
+    server.client.assert_batch(&records).await.unwrap();
+    for lens in LensKind::ALL.iter().filter(|l| **l != LensKind::Evidence) {
+        check_kept_body(&server, lens.as_str()).await;
+    }
+    let newest = rec(
+        4,
+        "carol",
+        SUBJECT,
+        PREDICATE,
+        json!(120),
+        "2025-09-01T00:00:00Z",
+        &[],
+    );
+    let newest = server.client.assert_batch(&[newest]).await.unwrap();
+    assert_eq!(
+        check_kept_body(&server, "recency").await,
+        newest.results[0].id.as_deref().unwrap(),
+        "the newest record wins once it is in"
+    );
+    server.stop().await;
 }
