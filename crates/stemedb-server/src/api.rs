@@ -365,15 +365,21 @@ async fn run_query(state: &AppState, mut query: Query) -> Result<Response, ApiEr
     // assertions, though, so a large one (found by a key-only scan), a prefix scan, or a wait
     // for a read slot goes to the blocking pool, bounded by the request's deadline: past it
     // the work stops (`DbError::DeadlineExceeded`) instead of running on after the 503.
+    let render = if query.winner_only {
+        winners_body
+    } else {
+        query_body
+    };
     if query.predicate.is_some()
         && !query.subject.ends_with('*')
-        && let Some(result) = state.db.query_if_small(&query, INLINE_RECORDS_MAX)?
+        && let Some(body) = state
+            .db
+            .query_if_small(&query, INLINE_RECORDS_MAX, render)?
     {
-        return query_response(&result, query.winner_only);
+        return Ok(bytes_response(StatusCode::OK, body));
     }
-    let winner_only = query.winner_only;
     let result = blocking(state, move |db| db.query(&query).map_err(ApiError::from)).await?;
-    query_response(&result, winner_only)
+    Ok(bytes_response(StatusCode::OK, render(&result)?))
 }
 
 /// A response whose body is JSON text built here (a record as stored, with live fields).
@@ -386,13 +392,9 @@ fn json_text(body: String) -> Response {
         .into_response()
 }
 
-/// The query answer. Each record is rendered once and that text is reused for `winner`, the
-/// group's list and the top-level list (queries are the hot read path). With `winner_only`
-/// each group's page is its winner alone, rendered as `winner` and left out of the lists.
-fn query_response(result: &QueryResult, winner_only: bool) -> Result<Response, ApiError> {
-    if winner_only {
-        return winners_response(result);
-    }
+/// The query answer's body. Each record is rendered once and that text is reused for
+/// `winner`, the group's list and the top-level list (queries are the hot read path).
+fn query_body(result: &QueryResult) -> Result<Bytes, ApiError> {
     let rendered: Vec<Vec<String>> = result
         .groups
         .iter()
@@ -424,20 +426,13 @@ fn query_response(result: &QueryResult, winner_only: bool) -> Result<Response, A
         next_cursor: result.next_cursor.clone(),
     };
     let records_bytes: usize = rendered.iter().flatten().map(String::len).sum();
-    json_response(
-        StatusCode::OK,
-        &answer,
-        records_bytes * 2 + 512 * rendered.len() + 64,
-    )
+    let capacity = records_bytes * 2 + 512 * rendered.len() + 64;
+    Ok(json_bytes(&answer, capacity)?.into())
 }
 
 /// `winner_only`: each group with its winner (the first page's one record) and empty lists.
-/// The body is rendered once per answer and kept with it (`QueryResult::winner_only_body`), so
-/// a kept answer asked again is sent as it was.
-fn winners_response(result: &QueryResult) -> Result<Response, ApiError> {
-    if let Some(body) = result.winner_only_body.get() {
-        return Ok(bytes_response(StatusCode::OK, body.clone()));
-    }
+/// A kept answer is kept as this body (`stemedb`'s `answers.rs`), so it is sent again as it is.
+fn winners_body(result: &QueryResult) -> Result<Bytes, ApiError> {
     let rendered: Vec<String> = result
         .groups
         .iter()
@@ -462,13 +457,11 @@ fn winners_response(result: &QueryResult) -> Result<Response, ApiError> {
     };
     let records_bytes: usize = rendered.iter().map(String::len).sum();
     let text = json_bytes(&answer, records_bytes + 1024 * rendered.len() + 64)?;
-    // Kept as long as the answer is, so copied to a block of its size: the allocator shrinks
-    // a block in place only below half its size, and the buffer's spare capacity held about
-    // 0.8 KB more per kept answer (docs/benchmarks.md, "Twenty-eighth session").
-    let body = Bytes::copy_from_slice(&text);
-    // Two requests may render the same answer at once: both bodies are the same text.
-    let body = result.winner_only_body.get_or_init(|| body).clone();
-    Ok(bytes_response(StatusCode::OK, body))
+    // A kept body is kept as long as its answer is, so it is copied to a block of its size:
+    // the allocator shrinks a block in place only below half its size, and the buffer's spare
+    // capacity held about 0.8 KB more per kept answer (docs/benchmarks.md, "Twenty-eighth
+    // session").
+    Ok(Bytes::copy_from_slice(&text))
 }
 
 /// One group: its winner, score, explanation, trust, and this page of its ranking with the

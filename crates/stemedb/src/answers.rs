@@ -19,6 +19,12 @@
 //! is unchanged. No lens reads the clock (`LensContext::now` is unused by every ranking), and
 //! the evidence lens, whose table of earned accuracy a background pass replaces, is never kept.
 //!
+//! What is kept is the caller's rendering of the answer (`Render`: the server's JSON body),
+//! not the answer itself: sent again as it is, a kept answer costs neither the ranking nor the
+//! rendering, and an entry holds the body alone (about 1.6 KB against 2.7 for the answer and
+//! its body: more answers in the same bytes; docs/benchmarks.md, "Twenty-eighth session").
+//! The key names the rendering function, so two renderings of one answer never mix.
+//!
 //! Invariant: an entry is an answer computed at a bound at or above the `changed_at` of the
 //! version it is kept under. The writer sets that value while it derives the record, before
 //! the record is durable, so a reader loads the version before its bound, and neither keeps
@@ -37,16 +43,16 @@ use std::time::Instant;
 use stemedb_lens::LensKind;
 use stemedb_store::AnswersVersion;
 
+use bytes::Bytes;
+
 use crate::query::{Paging, count_query, one_group};
-use crate::views::value_heap_bytes;
 use crate::{Db, DbError, Query, QueryResult};
 
-/// What an entry costs besides what `group_bytes` counts: the `Arc`s, the strings' headers,
-/// the winner's fixed fields twice (as `winner` and first of `assertions`), the cursor, the
-/// cache's slot and key. Measured: a server's resident set grew about 1.5 KB for each answer
-/// kept (docs/benchmarks.md, "Twenty-seventh session"), where this with `group_bytes` counts
-/// about that.
-const ENTRY_OVERHEAD_BYTES: u64 = 900;
+/// What an entry costs besides its body and its group's names: the `Arc`, the `Bytes`
+/// handle, the key, the cache's slot, the allocator's rounding of the body's block.
+/// Measured: a server's resident set grew about as this counts for each answer kept
+/// (docs/benchmarks.md, "Twenty-eighth session").
+const ENTRY_OVERHEAD_BYTES: u64 = 400;
 
 /// The share of the cache's weight for answers asked for more than once; the other half holds
 /// new ones until it has filled again. With quick_cache's default (3 % for new entries) and a
@@ -85,11 +91,17 @@ pub(crate) fn shape(query: &Query) -> Option<Shape> {
         }))
 }
 
+/// Renders an answer as its caller sends it (the server: the response body). It must depend
+/// on the answer alone: the rendering of a kept answer is sent again as it is.
+pub type Render<E> = fn(&QueryResult) -> Result<Bytes, E>;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AnswerKey {
     first_sequence: u64,
     last_sequence: u64,
     shape: Shape,
+    /// The rendering function's address: the same address is the same rendering.
+    render: usize,
 }
 
 struct Answer {
@@ -97,7 +109,7 @@ struct Answer {
     version: AnswersVersion,
     subject: String,
     predicate: String,
-    result: Arc<QueryResult>,
+    body: Bytes,
 }
 
 #[derive(Clone)]
@@ -105,45 +117,9 @@ struct Weighter;
 
 impl quick_cache::Weighter<AnswerKey, Arc<Answer>> for Weighter {
     fn weight(&self, _: &AnswerKey, answer: &Arc<Answer>) -> u64 {
-        let groups: usize = answer.result.groups.iter().map(group_bytes).sum();
-        let body: usize = answer.result.groups.iter().map(body_bytes).sum();
-        ENTRY_OVERHEAD_BYTES
-            + (answer.subject.len() + answer.predicate.len() + groups + body) as u64
+        let names = answer.subject.len() + answer.predicate.len();
+        ENTRY_OVERHEAD_BYTES + (names + answer.body.len()) as u64
     }
-}
-
-/// What a group's JSON in the server's rendered body (`QueryResult::winner_only_body`, set
-/// after the answer is kept) holds besides its strings: the winner's envelope fields (id,
-/// signature, sequence, time, stage), the cursor, the field names (about 650 bytes: a body of
-/// 1,034 for a winner of 256 canonical bytes and an explanation of 150), and the allocator's
-/// rounding of the block up to its size class (docs/benchmarks.md, "Twenty-eighth session").
-const BODY_FIXED_BYTES: usize = 800;
-
-/// About what the rendered body holds for `group`: its winner's text, its explanation and
-/// trust path again, and the fixed part.
-fn body_bytes(group: &crate::GroupResult) -> usize {
-    let trust = group.winner_trust.as_ref().map_or(0, |t| {
-        t.path.iter().map(|agent| agent.len() + 3).sum::<usize>()
-    });
-    BODY_FIXED_BYTES
-        + group.winner.canonical.len()
-        + group.explanation.len()
-        + group.subject.len()
-        + group.predicate.len()
-        + trust
-}
-
-/// About what a group's answer holds on the heap: its explanation, the winner's trust path,
-/// and each record's body, agent and value.
-fn group_bytes(group: &crate::GroupResult) -> usize {
-    let trust = group.winner_trust.as_ref().map_or(0, |t| {
-        t.path.iter().map(|agent| agent.len() + 24).sum::<usize>()
-    });
-    let records: usize = std::iter::once(&group.winner)
-        .chain(&group.assertions)
-        .map(|r| r.canonical.len() + r.agent_id.len() + value_heap_bytes(&r.value))
-        .sum();
-    group.explanation.len() + trust + records
 }
 
 /// The cache: at most `bytes` of answers, filled by the winner queries that miss.
@@ -161,27 +137,16 @@ impl AnswerCache {
         }
     }
 
-    /// The answer kept for `key` and `query`'s group under `version`, if any.
-    fn get(
-        &self,
-        key: &AnswerKey,
-        version: AnswersVersion,
-        query: &Query,
-    ) -> Option<Arc<QueryResult>> {
+    /// The body kept for `key` and `query`'s group under `version`, if any.
+    fn get(&self, key: &AnswerKey, version: AnswersVersion, query: &Query) -> Option<Bytes> {
         let answer = self.entries.get(key)?;
         let same = answer.version == version
             && answer.subject == query.subject
             && query.predicate.as_deref() == Some(answer.predicate.as_str());
-        same.then(|| Arc::clone(&answer.result))
+        same.then(|| answer.body.clone())
     }
 
-    fn insert(
-        &self,
-        key: AnswerKey,
-        version: AnswersVersion,
-        query: &Query,
-        result: &Arc<QueryResult>,
-    ) {
+    fn insert(&self, key: AnswerKey, version: AnswersVersion, query: &Query, body: &Bytes) {
         if !self.keeps {
             return;
         }
@@ -189,25 +154,27 @@ impl AnswerCache {
             version,
             subject: query.subject.clone(),
             predicate: query.predicate.clone().unwrap_or_default(),
-            result: Arc::clone(result),
+            body: body.clone(),
         };
         self.entries.insert(key, Arc::new(answer));
     }
 }
 
 impl Db {
-    /// Answers a query whose `shape` may be kept (one group, winner only, the latest state):
-    /// from the cache when it holds the answer, else ranked and kept. `None` when the group
-    /// holds more than `records_max` records (as `query_if_small`). Counted as every query
-    /// is, errors included, and by whether the answer was the one kept.
-    pub(crate) fn query_one_kept(
+    /// Answers a query whose `shape` may be kept (one group, winner only, the latest state),
+    /// rendered by `render`: the body kept when the cache holds it, else ranked, rendered and
+    /// kept. `None` when the group holds more than `records_max` records (as
+    /// `query_if_small`). Counted as every query is, errors included, and by whether the
+    /// answer was the one kept.
+    pub(crate) fn query_one_kept<E: From<DbError>>(
         &self,
         query: &Query,
         shape: Shape,
         records_max: usize,
-    ) -> Result<Option<Arc<QueryResult>>, DbError> {
+        render: Render<E>,
+    ) -> Result<Option<Bytes>, E> {
         let started = Instant::now();
-        let answer = self.kept_or_ranked(query, shape, records_max);
+        let answer = self.kept_or_ranked(query, shape, records_max, render);
         if let Ok(Some((_, kept))) = &answer {
             let outcome = if *kept { "kept" } else { "ranked" };
             metrics::counter!("stemedb_winner_answers_total", "outcome" => outcome).increment(1);
@@ -215,21 +182,25 @@ impl Db {
         if !matches!(answer, Ok(None)) {
             count_query(query.lens, started);
         }
-        answer.map(|found| found.map(|(result, _)| result))
+        answer.map(|found| found.map(|(body, _)| body))
     }
 
-    /// The answer, and whether it was the one kept.
-    fn kept_or_ranked(
+    /// The rendered answer, and whether it was the one kept.
+    fn kept_or_ranked<E: From<DbError>>(
         &self,
         query: &Query,
         shape: Shape,
         records_max: usize,
-    ) -> Result<Option<(Arc<QueryResult>, bool)>, DbError> {
+        render: Render<E>,
+    ) -> Result<Option<(Bytes, bool)>, E> {
         // Before the bound: see the invariant.
         let version = self.store.answers_version();
         let (_, page_len, prefix) = self.checked_shape(query, Paging::Page)?;
         let bound = self.read_bound(None, None, None)?;
-        let sequences = self.store.group_sequences(&prefix, bound.seq_max)?;
+        let sequences = self
+            .store
+            .group_sequences(&prefix, bound.seq_max)
+            .map_err(DbError::from)?;
         if sequences.len() > records_max {
             return Ok(None);
         }
@@ -241,23 +212,25 @@ impl Db {
                     first_sequence,
                     last_sequence,
                     shape,
+                    render: render as usize,
                 })
             }
             _ => None,
         };
         if let Some(key) = &key
-            && let Some(result) = self.answers.get(key, version, query)
+            && let Some(body) = self.answers.get(key, version, query)
         {
-            return Ok(Some((result, true)));
+            return Ok(Some((body, true)));
         }
         let scanned = match one_group(query) {
             Some(group) if !sequences.is_empty() => vec![(group, sequences)],
             _ => Vec::new(),
         };
-        let result = Arc::new(self.answer_groups(query, bound, scanned, page_len, None)?);
+        let result = self.answer_groups(query, bound, scanned, page_len, None)?;
+        let body = render(&result)?;
         if let Some(key) = key {
-            self.answers.insert(key, version, query, &result);
+            self.answers.insert(key, version, query, &body);
         }
-        Ok(Some((result, false)))
+        Ok(Some((body, false)))
     }
 }

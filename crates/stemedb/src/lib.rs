@@ -28,7 +28,10 @@ mod views;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use answers::Render;
 pub use audit::AuditSummary;
+/// The type of a rendered answer (`Db::query_if_small`).
+pub use bytes::Bytes;
 pub use config::{DbConfig, SystemClock};
 pub use disputed::{DISPUTED_KEPT, DisputedGroup};
 pub use error::DbError;

@@ -5,6 +5,8 @@
 //! checked every [`DEADLINE_EVERY`] records, so work past it stops with
 //! [`DbError::DeadlineExceeded`].
 use std::sync::Arc;
+
+use bytes::Bytes;
 use std::time::Instant;
 use stemedb_core::{Timestamp, ValidationError};
 
@@ -110,12 +112,6 @@ pub struct QueryResult {
     pub lens: LensKind,
     pub groups: Vec<GroupResult>,
     pub next_cursor: Option<String>,
-    /// The server's response body for this answer to a `winner_only` query, set by the first
-    /// request that renders it. A kept answer (`answers.rs`) is shared and never changes, so
-    /// the body rendered for one request serves the next ones as it is: rendering was about a
-    /// sixth of a kept consensus winner's server CPU (docs/benchmarks.md, "Twenty-eighth
-    /// session"). Empty on a fresh answer until its caller fills it.
-    pub winner_only_body: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// The `by_subject` key prefix a query scans.
@@ -225,14 +221,16 @@ impl Db {
     /// [`Db::query`] where waiting is allowed. This lets the server answer the common exact
     /// query on its async worker, sparing two thread hand-offs that cost more than the query
     /// itself, without ever holding that worker on a large group or a wait.
-    /// A winner-only query of one group at the latest state is answered from the readers'
-    /// cache of answers when the group and everything else its answer rests on are unchanged
-    /// (`answers.rs`).
-    pub fn query_if_small(
+    /// The answer comes back as `render` makes it (the server: its response body). A
+    /// winner-only query of one group at the latest state is answered with the rendering
+    /// kept from an earlier one when the group and everything else its answer rests on are
+    /// unchanged (`answers.rs`).
+    pub fn query_if_small<E: From<DbError>>(
         &self,
         query: &Query,
         records_max: usize,
-    ) -> Result<Option<Arc<QueryResult>>, DbError> {
+        render: crate::Render<E>,
+    ) -> Result<Option<Bytes>, E> {
         // A read in the past through the evidence lens may compute a reliability table: a
         // pass over the store, never on the caller's async worker.
         let past = query.at_sequence.is_some() || query.known_at.is_some() || query.as_of.is_some();
@@ -243,11 +241,12 @@ impl Db {
             return Ok(None);
         };
         if let Some(shape) = crate::answers::shape(query) {
-            return self.query_one_kept(query, shape, records_max);
+            return self.query_one_kept(query, shape, records_max, render);
         }
-        Ok(self
-            .query_counted(query, Paging::Page, records_max)?
-            .map(Arc::new))
+        match self.query_counted(query, Paging::Page, records_max)? {
+            Some(result) => render(&result).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn query_counted(
@@ -371,7 +370,6 @@ impl Db {
             lens: query.lens,
             groups,
             next_cursor,
-            winner_only_body: std::sync::OnceLock::new(),
         })
     }
 
@@ -464,7 +462,6 @@ impl Db {
             lens: query.lens,
             groups,
             next_cursor: None,
-            winner_only_body: std::sync::OnceLock::new(),
         })
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use stemedb::core::SecretKey;
-use stemedb::{Db, DbConfig, LensKind, Query, QueryResult, Role};
+use stemedb::{Bytes, Db, DbConfig, DbError, LensKind, Query, QueryResult, Role};
 
 use crate::harness::{TestServer, get_text};
 use crate::truth::{T_LATER, T0, rec, retraction};
@@ -55,10 +55,25 @@ fn query(lens: LensKind) -> Query {
     query
 }
 
-fn fast(db: &Db, lens: LensKind) -> Arc<QueryResult> {
-    db.query_if_small(&query(lens), RECORDS_MAX)
+/// The answer through the fast path, rendered as `seen` renders it: kept as that text.
+fn fast(db: &Db, lens: LensKind) -> Bytes {
+    db.query_if_small(&query(lens), RECORDS_MAX, render_seen)
         .unwrap()
         .expect("a small group goes the fast path")
+}
+
+fn render_seen(result: &QueryResult) -> Result<Bytes, DbError> {
+    Ok(Bytes::from(seen(result)))
+}
+
+/// The text of a rendering.
+fn text(body: &Bytes) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+/// Whether two renderings are the same kept body (not merely equal text).
+fn same_body(a: &Bytes, b: &Bytes) -> bool {
+    a.as_ptr() == b.as_ptr()
 }
 
 /// What a reader sees of an answer: the winner, its stage, the explanation, the score, the
@@ -103,7 +118,7 @@ const CASES: &[Case] = &[
         change: |db, g| { ingest(db, rec(3, "bob", "drug/elsewhere", PREDICATE, json!(5), T_LATER, &[("supersedes", json!(g.newer))])); } },
     Case { name: "down-votes on the winner", lens: LensKind::Consensus, winner_changes: true,
         change: |db, g| {
-            let winner = seen(&fast(db, LensKind::Consensus));
+            let winner = text(&fast(db, LensKind::Consensus));
             let target = if winner.starts_with(&g.newer) { &g.newer } else { &g.older };
             for (seed, agent) in [(11, "v1"), (12, "v2"), (13, "v3")] {
                 ingest(db, rec(seed, agent, target, "stemedb:vote", json!(-1), T0, &[]));
@@ -111,7 +126,7 @@ const CASES: &[Case] = &[
         } },
     Case { name: "the root trusts the loser", lens: LensKind::Authority, winner_changes: true,
         change: |db, g| {
-            let winner = seen(&fast(db, LensKind::Authority));
+            let winner = text(&fast(db, LensKind::Authority));
             let loser = if winner.starts_with(&g.newer) { "alice" } else { "bob" };
             ingest(db, rec(8, "root", &format!("agent/{loser}"), "stemedb:trusts", json!(0.9), T0, &[]));
         } },
@@ -124,26 +139,25 @@ fn check(case: &Case) {
     let group = setup(&db);
     let before = fast(&db, case.lens);
     assert!(
-        Arc::ptr_eq(&before, &fast(&db, case.lens)),
+        same_body(&before, &fast(&db, case.lens)),
         "{name}: asked again, the answer is the one kept"
     );
     (case.change)(&db, &group);
-    let fresh = db.query(&query(case.lens)).unwrap();
+    let fresh = seen(&db.query(&query(case.lens)).unwrap());
     let after = fast(&db, case.lens);
     assert_eq!(
-        seen(&after),
-        seen(&fresh),
+        text(&after),
+        fresh,
         "{name}: the fast path after the change"
     );
     assert_eq!(
-        seen(&before) != seen(&fresh),
+        text(&before) != fresh,
         case.winner_changes,
-        "{name}: the change changes the winner ({} → {})",
-        seen(&before),
-        seen(&fresh)
+        "{name}: the change changes the winner ({} → {fresh})",
+        text(&before),
     );
     assert_eq!(
-        Arc::ptr_eq(&before, &after),
+        same_body(&before, &after),
         !case.winner_changes,
         "{name}: kept only while nothing it rests on changed"
     );
@@ -169,13 +183,13 @@ fn a_read_while_a_change_is_synced_keeps_no_answer_without_it() {
     let window = {
         let seen_in_window = seen_in_window.clone();
         crate::harness::SyncWindow::open(dir.path(), move |db| {
-            let answer = seen(&fast(&db, LensKind::Recency));
+            let answer = text(&fast(&db, LensKind::Recency));
             seen_in_window.lock().unwrap().push(answer);
         })
     };
     let db = &window.db;
     let group = setup(db);
-    let before = seen(&fast(db, LensKind::Recency));
+    let before = text(&fast(db, LensKind::Recency));
     assert!(before.starts_with(&group.newer), "{before}");
     window.arm();
     ingest(db, retraction(3, "bob", &group.newer, false, T_LATER));
@@ -184,7 +198,7 @@ fn a_read_while_a_change_is_synced_keeps_no_answer_without_it() {
         [before],
         "in the window: the winner, not yet retracted"
     );
-    let after = seen(&fast(db, LensKind::Recency));
+    let after = text(&fast(db, LensKind::Recency));
     assert!(
         after.starts_with(&group.older),
         "once answered, the retraction shows: {after}"
@@ -201,14 +215,14 @@ fn a_rebuild_in_place_voids_the_kept_answers() {
     let db = Db::open(dir.path(), DbConfig::default()).unwrap();
     setup(&db);
     let before = fast(&db, LensKind::Recency);
-    assert!(Arc::ptr_eq(&before, &fast(&db, LensKind::Recency)), "kept");
+    assert!(same_body(&before, &fast(&db, LensKind::Recency)), "kept");
     db.rebuild_indexes(&mut |_, _| {}).unwrap();
     let after = fast(&db, LensKind::Recency);
     assert!(
-        !Arc::ptr_eq(&before, &after),
+        !same_body(&before, &after),
         "ranked again after the rebuild"
     );
-    assert_eq!(seen(&after), seen(&before));
+    assert_eq!(text(&after), text(&before));
 }
 
 /// `GET /v1/query?...&winner_only=true` for `lens` twice, the second from the body kept with
@@ -270,4 +284,26 @@ async fn a_kept_body_over_http_is_the_answer_rendered_afresh() {
         "the newest record wins once it is in"
     );
     server.stop().await;
+}
+
+/// One answer rendered two ways (two callers of one `Db`): each gets its own rendering, kept
+/// apart by the rendering function.
+#[test]
+fn two_renderings_of_one_answer_are_kept_apart() {
+    fn render_winner_id(result: &QueryResult) -> Result<Bytes, DbError> {
+        let ids: Vec<String> = result.groups.iter().map(|g| g.winner.id.to_hex()).collect();
+        Ok(Bytes::from(ids.join(" ")))
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), DbConfig::default()).unwrap();
+    let group = setup(&db);
+    let seen_text = text(&fast(&db, LensKind::Recency));
+    for _ in 0..2 {
+        let id = db
+            .query_if_small(&query(LensKind::Recency), RECORDS_MAX, render_winner_id)
+            .unwrap()
+            .expect("a small group goes the fast path");
+        assert_eq!(text(&id), group.newer, "the second rendering's own text");
+    }
+    assert_eq!(text(&fast(&db, LensKind::Recency)), seen_text);
 }

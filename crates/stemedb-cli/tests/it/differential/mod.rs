@@ -237,26 +237,34 @@ enum Depth {
 }
 
 /// The server's fast path for a winner of one group (`Db::query_if_small`, which keeps the
-/// answer and gives it again while nothing it rests on changes: `stemedb`'s `answers.rs`) is
+/// answer's rendering and gives it again while nothing it rests on changes: `stemedb`'s `answers.rs`) is
 /// the answer of the query over every group. Asked at every snapshot, so the answer kept at
 /// one step meets every kind of operation before the next.
+/// What the kept-answer check compares of a group: its winner, size, score and layer.
+fn winner_seen(g: &stemedb::GroupResult) -> String {
+    format!(
+        "{} {} {:?} {:?}",
+        g.winner.sequence, g.assertions_total, g.conflict_score, g.layer
+    )
+}
+
+fn render_winners(result: &stemedb::QueryResult) -> Result<stemedb::Bytes, stemedb::DbError> {
+    let seen: Vec<String> = result.groups.iter().map(winner_seen).collect();
+    Ok(seen.join("\n").into())
+}
+
 fn check_kept_answer(db: &Db, lens: LensKind, group: &stemedb::GroupResult) {
     let mut query = Query::new(group.subject.clone());
     query.predicate = Some(group.predicate.clone());
     query.lens = lens;
     query.winner_only = true;
     let kept = db
-        .query_if_small(&query, usize::MAX)
+        .query_if_small(&query, usize::MAX, render_winners)
         .unwrap()
         .expect("a read slot is free in a test of one thread");
-    let seen = |g: &stemedb::GroupResult| {
-        let score = format!("{:?}", g.conflict_score);
-        (g.winner.sequence, g.assertions_total, score, g.layer)
-    };
-    let kept: Vec<_> = kept.groups.iter().map(seen).collect();
     assert_eq!(
-        kept,
-        [seen(group)],
+        String::from_utf8_lossy(&kept),
+        winner_seen(group),
         "{lens:?} winner of {} {}: the fast path against every group's query",
         group.subject,
         group.predicate
