@@ -21,7 +21,7 @@
 //!
 //! What is kept is the caller's rendering of the answer (`Render`: the server's JSON body),
 //! not the answer itself: sent again as it is, a kept answer costs neither the ranking nor the
-//! rendering, and an entry holds the body alone (about 1.6 KB against 2.7 for the answer and
+//! rendering, and an entry holds the body alone (about 1.5 KB against 2.7 for the answer and
 //! its body: more answers in the same bytes; docs/benchmarks.md, "Twenty-eighth session").
 //! The key names the rendering function, so two renderings of one answer never mix.
 //!
@@ -92,7 +92,9 @@ pub(crate) fn shape(query: &Query) -> Option<Shape> {
 }
 
 /// Renders an answer as its caller sends it (the server: the response body). It must depend
-/// on the answer alone: the rendering of a kept answer is sent again as it is.
+/// on the answer alone: the rendering of a kept answer is sent again as it is. An entry is
+/// weighed by the bytes' length, so they should own a block of their size (not a slice of a
+/// larger buffer, nor a `Vec`'s spare capacity), or the cache holds more than it counts.
 pub type Render<E> = fn(&QueryResult) -> Result<Bytes, E>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

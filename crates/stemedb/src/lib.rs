@@ -71,10 +71,10 @@ impl StoreFormat {
 const VIEW_CACHE_SHARE: u64 = 4;
 
 /// The part of `cache_bytes` that holds winner answers (`answers.rs`): up to one in
-/// `ANSWER_CACHE_SHARE` more, filled only by the winner queries asked. About 1.2 KB an
-/// answer (the winner's body counted, although it is usually shared with the record cache):
-/// the 300,000 groups of the PostgreSQL benchmark's store weigh about 360 MB a lens, two
-/// lenses' worth within an eighth of the default on a 24 GiB machine.
+/// `ANSWER_CACHE_SHARE` more, filled only by the winner queries asked. About 1.5 KB an
+/// answer (kept as the response body rendered for it): the 300,000 groups of the PostgreSQL
+/// benchmark's store weigh about 450 MB a lens, most of two lenses' worth within an eighth
+/// of the default on a 24 GiB machine.
 const ANSWER_CACHE_SHARE: u64 = 8;
 
 /// An open StemeDB data directory.

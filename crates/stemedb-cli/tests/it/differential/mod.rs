@@ -236,10 +236,6 @@ enum Depth {
     Full,
 }
 
-/// The server's fast path for a winner of one group (`Db::query_if_small`, which keeps the
-/// answer's rendering and gives it again while nothing it rests on changes: `stemedb`'s `answers.rs`) is
-/// the answer of the query over every group. Asked at every snapshot, so the answer kept at
-/// one step meets every kind of operation before the next.
 /// What the kept-answer check compares of a group: its winner, size, score and layer.
 fn winner_seen(g: &stemedb::GroupResult) -> String {
     format!(
@@ -253,6 +249,10 @@ fn render_winners(result: &stemedb::QueryResult) -> Result<stemedb::Bytes, steme
     Ok(seen.join("\n").into())
 }
 
+/// The server's fast path for a winner of one group (`Db::query_if_small`, which keeps the
+/// answer's rendering and gives it again while nothing it rests on changes: `stemedb`'s
+/// `answers.rs`) is the answer of the query over every group. Asked at every snapshot, so the
+/// answer kept at one step meets every kind of operation before the next.
 fn check_kept_answer(db: &Db, lens: LensKind, group: &stemedb::GroupResult) {
     let mut query = Query::new(group.subject.clone());
     query.predicate = Some(group.predicate.clone());
