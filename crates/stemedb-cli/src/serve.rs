@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// Connections open at once; one more is answered 503 too-many-connections and closed.
     #[arg(long, env = "STEMEDB_CONNECTIONS_MAX", default_value_t = defaults().connections_max)]
     connections_max: usize,
+    /// Connection workers: threads that each serve a share of the open connections from their
+    /// own poller (default: one per core); 0 serves them on the shared runtime's threads.
+    #[arg(long, env = "STEMEDB_CONNECTION_WORKERS", default_value_t = defaults().connection_workers)]
+    connection_workers: usize,
     /// Host names served besides the loopback names, comma-separated (ports ignored). On a
     /// loopback bind any other Host gets 421 host-not-allowed (DNS rebinding); on another
     /// bind a non-empty list refuses every name not in it.
@@ -282,6 +286,7 @@ impl ServeArgs {
             header_read_timeout_ms: self.header_read_timeout_ms,
             header_bytes_max: self.header_bytes_max,
             connections_max: self.connections_max,
+            connection_workers: self.connection_workers,
             json_depth_max: self.json_depth_max,
             min_sequence_wait_ms: self.min_sequence_wait_ms,
             reliability_refresh_ms: self.reliability_refresh_ms,

@@ -22,6 +22,10 @@ pub struct ServerConfig {
     /// Open connections at once; one more is answered 503 `too-many-connections` and closed
     /// (default 1024).
     pub connections_max: usize,
+    /// Connection workers: single-threaded runtimes that each serve a share of the open
+    /// connections (`workers.rs`); 0 serves them on the shared runtime's threads instead
+    /// (default: one per core, at most [`CONNECTION_WORKERS_MAX`]).
+    pub connection_workers: usize,
     /// Deepest nesting of arrays and objects in a JSON body; deeper: 400 `json-too-deep`
     /// (default 64, at most 128).
     pub json_depth_max: usize,
@@ -57,6 +61,9 @@ pub struct ServerConfig {
     pub cluster: Option<stemedb_cluster::ClusterConfig>,
 }
 
+/// The most connection workers a server starts (each is a thread).
+pub const CONNECTION_WORKERS_MAX: usize = 256;
+
 /// The shortest spacing of reliability refreshes: below it the refresher would spin.
 pub const RELIABILITY_REFRESH_MS_MIN: u64 = 100;
 
@@ -79,6 +86,9 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 30_000,
             header_bytes_max: 16 * 1024,
             connections_max: 1024,
+            connection_workers: std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(CONNECTION_WORKERS_MAX),
             json_depth_max: 64,
             min_sequence_wait_ms: 2_000,
             reliability_refresh_ms: 1_000,
@@ -112,6 +122,12 @@ impl ServerConfig {
         }
         if self.connections_max == 0 {
             return Err("connections_max must be at least 1".into());
+        }
+        if self.connection_workers > CONNECTION_WORKERS_MAX {
+            return Err(format!(
+                "connection_workers must be at most {CONNECTION_WORKERS_MAX} (0: none); got {}",
+                self.connection_workers
+            ));
         }
         if self.header_bytes_max < HEADER_BYTES_MIN {
             return Err(format!(

@@ -34,6 +34,7 @@ mod server_key;
 pub mod tls;
 mod truth_api;
 mod verify_batch;
+mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -363,7 +364,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let loopback_bind = listener.local_addr()?.ip().is_loopback();
-    serve::serve_on(listener, state, shutdown, loopback_bind).await
+    serve::serve_on(
+        listener,
+        serve::Transport::Plain,
+        state,
+        shutdown,
+        loopback_bind,
+    )
+    .await
 }
 
 /// Serves HTTPS (rustls) on `listener` with `tls`, as [`serve`] does HTTP.
@@ -375,7 +383,8 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     let loopback_bind = listener.local_addr()?.ip().is_loopback();
     serve::serve_on(
-        tls::TlsListener::new(listener, tls)?,
+        listener,
+        serve::Transport::Tls(tokio_rustls::TlsAcceptor::from(tls)),
         state,
         shutdown,
         loopback_bind,

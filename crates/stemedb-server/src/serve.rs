@@ -1,6 +1,8 @@
 //! The connection layer under the router: accepts connections (plain TCP or TLS), caps how
-//! many are open at once, bounds each request head's size and the time a client may take to
-//! send it (hyper), follows request framing to refuse ambiguous heads (`framing.rs`), and on shutdown lets requests in flight finish before the store closes.
+//! many are open at once, hands each to a connection worker (`workers.rs`), bounds each
+//! request head's size and the time a client may take to send it (hyper), follows request
+//! framing to refuse ambiguous heads (`framing.rs`), and on shutdown lets requests in flight
+//! finish before the store closes.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +10,13 @@ use std::time::Duration;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::framing::{Framing, FramingCheck};
+use crate::workers::{Slot, Workers};
 
 use crate::{ApiError, AppState, problem};
 
@@ -20,22 +25,32 @@ const REFUSALS_IN_FLIGHT_MAX: usize = 64;
 /// How long a refused connection's request is read before the 503 is written (so that the
 /// client reads the answer instead of a reset).
 const REFUSAL_READ_MS: u64 = 200;
+/// The pause after a failed accept (out of file descriptors, say) before the next one.
+const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
+
+/// How a connection's bytes travel: as they are, or under TLS, whose handshake runs in the
+/// connection's own task (bounded in time, `tls.rs`), so that a slow or silent client never
+/// holds up the accept loop.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    Plain,
+    Tls(TlsAcceptor),
+}
 
 /// Serves `listener` until `shutdown` resolves; then stops accepting, lets every open
 /// connection finish its request in flight (at most `request_timeout_ms` more), and closes the
 /// database (finishing commits in flight).
 /// `loopback_bind`: the listener is on a loopback address (see `edge.rs` for `Host`).
-pub async fn serve_on<L>(
-    mut listener: L,
+pub(crate) async fn serve_on(
+    listener: TcpListener,
+    transport: Transport,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     loopback_bind: bool,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-{
+) -> std::io::Result<()> {
     let db = Arc::clone(&state.db);
     let config = Arc::clone(&state.config);
+    let workers = Workers::start(config.connection_workers)?;
     crate::observe::spawn_upkeep();
     let app = crate::router(state, loopback_bind);
     let open = Arc::new(Semaphore::new(config.connections_max));
@@ -49,9 +64,19 @@ where
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (io, _) = tokio::select! {
+        let stream = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
+        };
+        let stream = match stream {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, or a connection reset before it was taken: go on after
+                // a pause rather than spin (as axum's own accept loop does).
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
+                continue;
+            }
         };
         while connections.try_join_next().is_some() {}
         match Arc::clone(&open).try_acquire_owned() {
@@ -62,12 +87,27 @@ where
                     stopping: stopping.clone(),
                     _permit: permit,
                 };
-                connections.spawn(connection.run(io));
+                // Moved to the worker's poller in its task (`rehome`): taken off this one here.
+                let Ok(stream) = stream.into_std() else {
+                    continue;
+                };
+                let slot = workers.pick();
+                let handle = slot.as_ref().map(|slot| slot.handle.clone());
+                let task = serve_connection(stream, transport.clone(), connection, slot);
+                match handle {
+                    Some(handle) => connections.spawn_on(task, &handle),
+                    None => connections.spawn(task),
+                };
             }
             Err(_) => {
                 metrics::counter!("stemedb_connections_refused_total").increment(1);
                 if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
-                    tokio::spawn(refuse(io, config.connections_max, permit));
+                    tokio::spawn(refuse(
+                        stream,
+                        transport.clone(),
+                        config.connections_max,
+                        permit,
+                    ));
                 }
             }
         }
@@ -86,10 +126,12 @@ where
         );
         connections.abort_all();
     }
-    // The refresher holds the database: it must have let go (a refresh in flight finishes)
-    // before the close, so that the data directory's lock goes with the last handle.
+    // The refresher and the workers' tasks hold the database: they must have let go (a
+    // refresh in flight finishes) before the close, so that the data directory's lock goes
+    // with the last handle.
     db.stop_reliability();
     let _ = refresher.await;
+    let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
     let closed = tokio::task::spawn_blocking(move || db.close()).await;
     match closed {
         Ok(Ok(())) => Ok(()),
@@ -141,6 +183,31 @@ impl Connection {
     }
 }
 
+/// One connection's task, on its worker (or the serving runtime, with no workers): the
+/// stream joins this runtime's poller, then the TLS handshake if any, then HTTP.
+async fn serve_connection(
+    stream: std::net::TcpStream,
+    transport: Transport,
+    connection: Connection,
+    _slot: Option<Slot>,
+) {
+    let stream = match TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!(error = %e, "a connection could not join its worker's poller");
+            return;
+        }
+    };
+    match transport {
+        Transport::Plain => connection.run(stream).await,
+        Transport::Tls(acceptor) => {
+            if let Some(tls) = crate::tls::handshake(&acceptor, stream).await {
+                connection.run(tls).await;
+            }
+        }
+    }
+}
+
 /// Resolves once shutdown begins (or the server is gone).
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
@@ -154,8 +221,25 @@ fn log_end(result: Result<(), hyper::Error>) {
     }
 }
 
-/// Answers a connection over the cap with `503 too-many-connections` and closes it.
-async fn refuse<I>(mut io: I, connections_max: usize, _permit: OwnedSemaphorePermit)
+/// Answers a connection over the cap with `503 too-many-connections` (under TLS after the
+/// handshake) and closes it.
+async fn refuse(
+    stream: TcpStream,
+    transport: Transport,
+    connections_max: usize,
+    _permit: OwnedSemaphorePermit,
+) {
+    match transport {
+        Transport::Plain => answer_refused(stream, connections_max).await,
+        Transport::Tls(acceptor) => {
+            if let Some(tls) = crate::tls::handshake(&acceptor, stream).await {
+                answer_refused(tls, connections_max).await;
+            }
+        }
+    }
+}
+
+async fn answer_refused<I>(mut io: I, connections_max: usize)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

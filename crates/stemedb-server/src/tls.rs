@@ -1,22 +1,18 @@
 //! TLS (rustls, ring provider) for the HTTP server: the certificate and key from PEM files,
-//! and a listener whose handshakes run in their own tasks, so that a slow or silent client
-//! cannot hold up the accept loop.
-use std::net::SocketAddr;
+//! and the handshake, bounded in time, that each connection's own task runs (`serve.rs`), so
+//! that a slow or silent client cannot hold up the accept loop.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// Longest a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
-/// Handshaken connections waiting for the server to take them.
-const READY_QUEUE_LEN: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -60,65 +56,23 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// A listener that yields connections after their TLS handshake.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp`; each handshake runs in its own task, bounded in time.
-    pub fn new(
-        tcp: TcpListener,
-        config: Arc<rustls::ServerConfig>,
-    ) -> std::io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (sender, ready) = mpsc::channel(READY_QUEUE_LEN);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, queue) = (acceptor.clone(), sender.clone());
-                tokio::spawn(async move {
-                    let limit = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
-                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = queue.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-                if sender.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(TlsListener { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The accept task ended (it never does while the listener lives): wait forever,
-            // as a listener with no more connections would.
-            None => std::future::pending().await,
+/// The server side of a TLS handshake on `stream`, bounded by [`HANDSHAKE_TIMEOUT_MS`];
+/// `None` (logged at debug level) when it fails or times out.
+pub(crate) async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> Option<TlsStream<TcpStream>> {
+    let peer = stream.peer_addr().ok();
+    let limit = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, error = %e, "TLS handshake failed");
+            None
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+        Err(_) => {
+            tracing::debug!(?peer, "TLS handshake timed out");
+            None
+        }
     }
 }

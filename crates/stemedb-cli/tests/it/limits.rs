@@ -310,21 +310,37 @@ async fn open_connection(server: &TestServer) -> (TcpStream, String) {
     (stream, response)
 }
 
+/// With connections on the shared runtime (0 workers) and on three connection workers.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_connection_cap_serves_its_limit_and_answers_one_more_with_503() {
+    for workers in [0, 3] {
+        check_connection_cap(workers).await;
+    }
+}
+
+async fn check_connection_cap(connection_workers: usize) {
     let config = ServerConfig {
         connections_max: 4,
+        connection_workers,
         ..ServerConfig::default()
     };
     let server = TestServer::start_with(config).await;
     let mut held = Vec::new();
     for i in 0..4 {
         let (stream, response) = open_connection(&server).await;
-        assert_eq!(status_of(&response), 200, "connection {i}: {response}");
+        assert_eq!(
+            status_of(&response),
+            200,
+            "{connection_workers} workers, connection {i}: {response}"
+        );
         held.push(stream);
     }
     let (_, refused) = open_connection(&server).await;
-    assert_eq!(status_of(&refused), 503, "the fifth connection: {refused}");
+    assert_eq!(
+        status_of(&refused),
+        503,
+        "{connection_workers} workers, the fifth connection: {refused}"
+    );
     assert!(
         refused.contains("urn:stemedb:problem:too-many-connections"),
         "{refused}"
@@ -369,6 +385,13 @@ fn settings_outside_their_range_are_refused_by_name() {
                 ..ServerConfig::default()
             },
             "connections_max",
+        ),
+        (
+            ServerConfig {
+                connection_workers: 257,
+                ..ServerConfig::default()
+            },
+            "connection_workers",
         ),
         (
             ServerConfig {
