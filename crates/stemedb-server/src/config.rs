@@ -24,7 +24,7 @@ pub struct ServerConfig {
     pub connections_max: usize,
     /// Connection workers: single-threaded runtimes that each serve a share of the open
     /// connections (`workers.rs`); 0 serves them on the shared runtime's threads instead
-    /// (default: one per core, at most [`CONNECTION_WORKERS_MAX`]).
+    /// (default: [`CONNECTION_WORKERS_PER_CORE`] per core, at most [`CONNECTION_WORKERS_MAX`]).
     pub connection_workers: usize,
     /// Deepest nesting of arrays and objects in a JSON body; deeper: 400 `json-too-deep`
     /// (default 64, at most 128).
@@ -64,6 +64,13 @@ pub struct ServerConfig {
 /// The most connection workers a server starts (each is a thread).
 pub const CONNECTION_WORKERS_MAX: usize = 256;
 
+/// Connection workers per core by default. A worker's connections wait while the system runs
+/// something else on its core (no other worker takes them over): with two per core the other
+/// one on that core serves its own meanwhile, and each holds half as many. Winner queries at
+/// 64 connections on two cores: p99 2.2-2.6 ms with 4 workers against 4.5 with 2, at the same
+/// rate; single writes as fast or faster (docs/benchmarks.md, "Thirtieth session").
+pub const CONNECTION_WORKERS_PER_CORE: usize = 2;
+
 /// The shortest spacing of reliability refreshes: below it the refresher would spin.
 pub const RELIABILITY_REFRESH_MS_MIN: u64 = 100;
 
@@ -88,6 +95,7 @@ impl Default for ServerConfig {
             connections_max: 1024,
             connection_workers: std::thread::available_parallelism()
                 .map_or(1, std::num::NonZeroUsize::get)
+                .saturating_mul(CONNECTION_WORKERS_PER_CORE)
                 .min(CONNECTION_WORKERS_MAX),
             json_depth_max: 64,
             min_sequence_wait_ms: 2_000,

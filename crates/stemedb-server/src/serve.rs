@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::framing::{Framing, FramingCheck};
+use crate::tls::HANDSHAKE_TIMEOUT_MS;
 use crate::workers::{Slot, Workers};
 
 use crate::{ApiError, AppState, problem};
@@ -25,6 +26,11 @@ const REFUSALS_IN_FLIGHT_MAX: usize = 64;
 /// How long a refused connection's request is read before the 503 is written (so that the
 /// client reads the answer instead of a reset).
 const REFUSAL_READ_MS: u64 = 200;
+/// How long a refused connection's TLS handshake may take: short, as the refusals answered at
+/// once are few ([`REFUSALS_IN_FLIGHT_MAX`]) and a silent client must not hold one long.
+const REFUSAL_HANDSHAKE_MS: u64 = 1_000;
+/// How long the tasks of connections closed at the end of the grace period get to be dropped.
+const ABORTED_WAIT_MS: u64 = 1_000;
 /// The pause after a failed accept (out of file descriptors, say) before the next one.
 const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
 
@@ -87,9 +93,13 @@ pub(crate) async fn serve_on(
                     stopping: stopping.clone(),
                     _permit: permit,
                 };
-                // Moved to the worker's poller in its task (`rehome`): taken off this one here.
-                let Ok(stream) = stream.into_std() else {
-                    continue;
+                // Taken off this runtime's poller here, put on the worker's in its task.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an accepted connection could not be handed on");
+                        continue;
+                    }
                 };
                 let slot = workers.pick();
                 let handle = slot.as_ref().map(|slot| slot.handle.clone());
@@ -125,6 +135,12 @@ pub(crate) async fn serve_on(
             "connections still open after the shutdown grace period; closing them"
         );
         connections.abort_all();
+        // With no workers the aborted tasks are dropped on this runtime: wait for that, so
+        // that what they hold (the database among it) is let go before the close.
+        let _ = tokio::time::timeout(Duration::from_millis(ABORTED_WAIT_MS), async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
     }
     // The refresher and the workers' tasks hold the database: they must have let go (a
     // refresh in flight finishes) before the close, so that the data directory's lock goes
@@ -201,7 +217,13 @@ async fn serve_connection(
     match transport {
         Transport::Plain => connection.run(stream).await,
         Transport::Tls(acceptor) => {
-            if let Some(tls) = crate::tls::handshake(&acceptor, stream).await {
+            // A handshake in progress gives way to shutdown (it has no request to finish).
+            let mut stopping = connection.stopping.clone();
+            let tls = tokio::select! {
+                tls = crate::tls::handshake(&acceptor, stream, HANDSHAKE_TIMEOUT_MS) => tls,
+                () = stopped(&mut stopping) => None,
+            };
+            if let Some(tls) = tls {
                 connection.run(tls).await;
             }
         }
@@ -232,7 +254,8 @@ async fn refuse(
     match transport {
         Transport::Plain => answer_refused(stream, connections_max).await,
         Transport::Tls(acceptor) => {
-            if let Some(tls) = crate::tls::handshake(&acceptor, stream).await {
+            let limit_ms = REFUSAL_HANDSHAKE_MS;
+            if let Some(tls) = crate::tls::handshake(&acceptor, stream, limit_ms).await {
                 answer_refused(tls, connections_max).await;
             }
         }

@@ -12,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// Longest a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+pub(crate) const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -56,14 +56,16 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The server side of a TLS handshake on `stream`, bounded by [`HANDSHAKE_TIMEOUT_MS`];
-/// `None` (logged at debug level) when it fails or times out.
+/// The server side of a TLS handshake on `stream`, bounded by `limit_ms` (for an accepted
+/// connection [`HANDSHAKE_TIMEOUT_MS`]); `None` (logged at debug level) when it fails or
+/// times out.
 pub(crate) async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
+    limit_ms: u64,
 ) -> Option<TlsStream<TcpStream>> {
     let peer = stream.peer_addr().ok();
-    let limit = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+    let limit = Duration::from_millis(limit_ms);
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {

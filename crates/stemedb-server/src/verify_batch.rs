@@ -10,13 +10,17 @@
 //!
 //! The checker waits for no timer: woken by the first write, it yields once, so that every
 //! request already ready to run adds its write first, then checks what it has. Idle, a write
-//! waits one yield; busy, a batch holds the writes of one pass of the scheduler. The task
-//! starts with the first write (inside the runtime) and ends when the server's state is
-//! dropped (the channel closes). It holds the database weakly: the data directory's lock goes
-//! with the last strong handle, when the server stops, not when this task next wakes.
+//! waits one yield; busy, a batch holds the writes of one pass of the scheduler. There is one
+//! checker per runtime serving writes (each connection worker's, or the shared one); each
+//! starts with its runtime's first write and ends when the server's state is dropped (the
+//! channel closes) or its runtime shuts down. A checker holds the database weakly: the data
+//! directory's lock goes with the last strong handle, when the server stops, not when a
+//! checker next wakes.
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread::ThreadId;
 
 use stemedb::{Db, DbError, Prepared, Verified};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ApiError;
@@ -32,27 +36,21 @@ type Verdict = Result<Verified, DbError>;
 
 type Queue = mpsc::UnboundedSender<(Prepared, oneshot::Sender<Verdict>)>;
 
-/// The checker's queue; the task behind it starts with the first write, and again with the
-/// next one if it ever ended (its runtime shut down).
+/// The checkers' queues, one per runtime that serves writes: a connection worker's
+/// (`workers.rs`, a single-threaded runtime, known by its thread) or the shared runtime's. A
+/// checker runs on the runtime of the writes it checks, so that a batch is what one pass of
+/// that runtime's scheduler brought, and a batch's checks hold up that worker's connections
+/// only, as its own requests would. The task behind a queue starts with its runtime's first
+/// write, and again with the next one if it ever ended (its runtime shut down).
 #[derive(Default)]
 pub struct VerifyBatcher {
-    queue: Mutex<Option<Queue>>,
+    queues: Mutex<Vec<(Option<ThreadId>, Queue)>>,
 }
 
 impl VerifyBatcher {
     /// Checks `prepared`'s signature in the next batch.
     pub async fn verify(&self, db: &Arc<Db>, prepared: Prepared) -> Result<Verified, ApiError> {
-        let queue = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            match &*queue {
-                Some(sender) if !sender.is_closed() => sender.clone(),
-                _ => {
-                    let (sender, receiver) = mpsc::unbounded_channel();
-                    tokio::spawn(check_batches(Arc::downgrade(db), receiver));
-                    queue.insert(sender).clone()
-                }
-            }
-        };
+        let queue = self.queue(db);
         let (answer, verdict) = oneshot::channel();
         queue
             .send((prepared, answer))
@@ -61,6 +59,24 @@ impl VerifyBatcher {
             .await
             .map_err(|_| ApiError::Internal("the signature checker stopped".into()))?;
         Ok(verdict?)
+    }
+
+    /// The queue of the checker on the calling task's runtime, started if it is not running.
+    fn queue(&self, db: &Arc<Db>) -> Queue {
+        let runtime = match Handle::current().runtime_flavor() {
+            RuntimeFlavor::CurrentThread => Some(std::thread::current().id()),
+            _ => None,
+        };
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        // Queues of runtimes that shut down go (a server's workers come and go with it).
+        queues.retain(|(_, sender)| !sender.is_closed());
+        if let Some((_, sender)) = queues.iter().find(|(id, _)| *id == runtime) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(check_batches(Arc::downgrade(db), receiver));
+        queues.push((runtime, sender.clone()));
+        sender
     }
 }
 

@@ -1,15 +1,17 @@
-//! Connection workers: single-threaded runtimes, one per core by default, each serving its
-//! share of the open connections from its own thread and its own poller.
+//! Connection workers: single-threaded runtimes, two per core by default
+//! (`config::CONNECTION_WORKERS_PER_CORE`), each serving its share of the open connections
+//! from its own thread and its own poller.
 //!
 //! Why: on the shared multi-threaded runtime one worker at a time polls the sockets and hands
 //! the connections it finds ready to the others through a queue and a wake-up, and on these
 //! two-core machines a tenth of the time was idle in such wake-ups under a winner-query load
 //! (docs/benchmarks.md, "Twenty-eighth session"). A worker that owns its connections is woken
 //! by the kernel itself when one of them is readable, and never waits for another to pass them
-//! on: winner queries at 64 connections ran 8 % faster at 10 % less server CPU a query
-//! ("Twenty-ninth session"). The cost: no work stealing, so a worker busy with a long request
-//! holds up its own connections (a large group or a prefix scan runs on the blocking pool, as
-//! before, so a request's inline work stays short).
+//! on: winner queries at 64 connections ran 8-12 % faster at 10 % less server CPU a query on
+//! one machine ("Twenty-ninth session") and as fast on another, single writes about a tenth
+//! faster ("Thirtieth session"). The cost: no work stealing, so a worker busy with a long
+//! request, or waiting for its core, holds up its own connections (a large group or a prefix
+//! scan runs on the blocking pool, as before, so a request's inline work stays short).
 //!
 //! A connection goes to the worker with the fewest open, and moves to that worker's poller
 //! before its first read. The accept loop, the reliability refresher and other background
@@ -24,6 +26,10 @@ use tokio::sync::oneshot;
 
 /// How long a stopping worker waits for blocking work its connections left running.
 const STOP_WAIT_MS: u64 = 1_000;
+
+/// Blocking threads of all workers together (tokio's default for one runtime): each worker's
+/// runtime has a pool of its own, so each gets its share, not the whole.
+const BLOCKING_THREADS_MAX: usize = 512;
 
 /// The running workers; dropping them stops them (without waiting, unlike [`Workers::stop`]).
 pub(crate) struct Workers {
@@ -56,7 +62,7 @@ impl Workers {
     /// Starts `count` workers (0: none; connections run on the caller's runtime).
     pub(crate) fn start(count: usize) -> std::io::Result<Workers> {
         let workers = (0..count)
-            .map(Worker::start)
+            .map(|index| Worker::start(index, count))
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Workers { workers })
     }
@@ -95,19 +101,34 @@ impl Workers {
 }
 
 impl Worker {
-    fn start(index: usize) -> std::io::Result<Worker> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
+    /// Starts worker `index` of `count`. Its runtime is built on its own thread (a runtime
+    /// must not be dropped on an async thread, which a failed spawn would otherwise do).
+    fn start(index: usize, count: usize) -> std::io::Result<Worker> {
+        let blocking_threads_max = (BLOCKING_THREADS_MAX / count.max(1)).max(1);
+        let (handle_sender, handle_receiver) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("stemedb-conn-{index}"))
             .spawn(move || {
+                let built = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .max_blocking_threads(blocking_threads_max)
+                    .build();
+                let runtime = match built {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = handle_sender.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = handle_sender.send(Ok(runtime.handle().clone()));
                 // Ends when told to, or when the `Workers` holding the sender is dropped.
                 let _ = runtime.block_on(stopped);
                 runtime.shutdown_timeout(Duration::from_millis(STOP_WAIT_MS));
             })?;
+        let handle = handle_receiver.recv().map_err(|_| {
+            std::io::Error::other("a connection worker ended before its runtime started")
+        })??;
         Ok(Worker {
             handle,
             open: Arc::new(AtomicUsize::new(0)),

@@ -310,6 +310,57 @@ async fn open_connection(server: &TestServer) -> (TcpStream, String) {
     (stream, response)
 }
 
+/// Connections are served on the connection workers' threads (`stemedb-conn-N`): each wait
+/// for a connection's next request is a voluntary context switch of its worker's thread, so
+/// 100 requests on one connection add about 100. Counted per thread that was there before and
+/// after (other tests' servers in this process come and go, and leave their workers idle if
+/// connections never reach them).
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_served_on_the_connection_workers_threads() {
+    let config = ServerConfig {
+        connection_workers: 2,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(config).await;
+    let http = crate::harness::http();
+    let before = worker_switches();
+    for _ in 0..100 {
+        let response = http
+            .get(format!("{}/v1/health", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let after = worker_switches();
+    let added: u64 = after
+        .iter()
+        .filter_map(|(thread, n)| Some(n.saturating_sub(*before.get(thread)?)))
+        .sum();
+    assert!(added >= 50, "the workers' threads switched {added} times");
+}
+
+/// Voluntary context switches of each connection worker's thread in this process, by id.
+fn worker_switches() -> std::collections::HashMap<String, u64> {
+    let mut switches = std::collections::HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.starts_with("stemedb-conn-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let count = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse().ok());
+        if let Some(count) = count {
+            switches.insert(task.file_name().to_string_lossy().into_owned(), count);
+        }
+    }
+    switches
+}
+
 /// With connections on the shared runtime (0 workers) and on three connection workers.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_connection_cap_serves_its_limit_and_answers_one_more_with_503() {
