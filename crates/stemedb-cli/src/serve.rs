@@ -142,7 +142,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STEMEDB_CONNECTIONS_MAX", default_value_t = defaults().connections_max)]
     connections_max: usize,
     /// Connection workers: threads that each serve a share of the open connections from their
-    /// own poller (default: one per core); 0 serves them on the shared runtime's threads.
+    /// own poller (default: two per core); 0 serves them on the shared runtime's threads.
     #[arg(long, env = "STEMEDB_CONNECTION_WORKERS", default_value_t = defaults().connection_workers)]
     connection_workers: usize,
     /// Host names served besides the loopback names, comma-separated (ports ignored). On a
