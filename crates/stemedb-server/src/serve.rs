@@ -5,7 +5,7 @@
 //! finish before the store closes.
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -33,6 +33,8 @@ const REFUSAL_HANDSHAKE_MS: u64 = 1_000;
 const ABORTED_WAIT_MS: u64 = 1_000;
 /// The pause after a failed accept (out of file descriptors, say) before the next one.
 const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
+/// The least time between two log lines about failed accepts.
+const ACCEPT_FAILURE_LOG_MS: u64 = 1_000;
 
 /// How a connection's bytes travel: as they are, or under TLS, whose handshake runs in the
 /// connection's own task (bounded in time, `tls.rs`), so that a slow or silent client never
@@ -68,6 +70,7 @@ pub(crate) async fn serve_on(
         stopping.clone(),
     ));
     let mut connections = JoinSet::new();
+    let mut accept_failures = AcceptFailures::default();
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -79,7 +82,7 @@ pub(crate) async fn serve_on(
             Err(e) => {
                 // Out of descriptors, or a connection reset before it was taken: go on after
                 // a pause rather than spin (as axum's own accept loop does).
-                tracing::warn!(error = %e, "accept failed");
+                accept_failures.failed(&e);
                 tokio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
                 continue;
             }
@@ -153,6 +156,29 @@ pub(crate) async fn serve_on(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
         Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}
+
+/// Failed accepts, logged at most once per [`ACCEPT_FAILURE_LOG_MS`]: out of descriptors, the
+/// loop retries every [`ACCEPT_ERROR_PAUSE_MS`] and would otherwise log twenty lines a second.
+#[derive(Default)]
+struct AcceptFailures {
+    logged_at: Option<Instant>,
+    /// Failures since the last line.
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    fn failed(&mut self, error: &std::io::Error) {
+        self.unlogged += 1;
+        let due = self
+            .logged_at
+            .is_none_or(|at| at.elapsed() >= Duration::from_millis(ACCEPT_FAILURE_LOG_MS));
+        if due {
+            tracing::warn!(%error, failures = self.unlogged, "accept failed");
+            self.logged_at = Some(Instant::now());
+            self.unlogged = 0;
+        }
     }
 }
 
@@ -278,4 +304,21 @@ where
         let _ = io.shutdown().await;
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcceptFailures;
+
+    /// Failures in a burst: the first is logged, the rest counted for the next line.
+    #[test]
+    fn a_burst_of_failed_accepts_is_logged_once_and_counted() {
+        let mut failures = AcceptFailures::default();
+        let error = std::io::Error::from_raw_os_error(24);
+        for _ in 0..5 {
+            failures.failed(&error);
+        }
+        assert!(failures.logged_at.is_some());
+        assert_eq!(failures.unlogged, 4);
+    }
 }

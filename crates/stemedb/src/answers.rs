@@ -40,10 +40,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use stemedb_lens::LensKind;
 use stemedb_store::AnswersVersion;
-
-use bytes::Bytes;
 
 use crate::query::{Paging, count_query, one_group};
 use crate::{Db, DbError, Query, QueryResult};

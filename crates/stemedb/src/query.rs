@@ -5,9 +5,9 @@
 //! checked every [`DEADLINE_EVERY`] records, so work past it stops with
 //! [`DbError::DeadlineExceeded`].
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
-use std::time::Instant;
 use stemedb_core::{Timestamp, ValidationError};
 
 use stemedb_lens::{Candidate, LensContext, LensKind, TrustMap, rank};

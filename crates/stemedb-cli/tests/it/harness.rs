@@ -43,6 +43,21 @@ pub fn http() -> reqwest::Client {
 }
 
 /// The body of `GET url` as text (with [`ROOT_KEY`]), whatever the status.
+/// A `winner_only` answer's group against the same group in the full answer: the same
+/// winner, score, explanation, totals and page offset, and no page list of its own.
+pub fn assert_winner_only_group(group: &Value, full_group: &Value, label: &str) {
+    for field in [
+        "winner",
+        "conflict_score",
+        "explanation",
+        "assertions_total",
+        "assertions_offset",
+    ] {
+        assert_eq!(group[field], full_group[field], "{label}: {field}");
+    }
+    assert_eq!(group["assertions"], json!([]), "{label}: winner only");
+}
+
 pub async fn get_text(url: &str) -> String {
     http().get(url).send().await.unwrap().text().await.unwrap()
 }

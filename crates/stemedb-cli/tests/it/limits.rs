@@ -361,6 +361,61 @@ fn worker_switches() -> std::collections::HashMap<String, u64> {
     switches
 }
 
+/// Out of file descriptors, the accept loop pauses and goes on: with the server's limit set
+/// just above what it holds, the clients past it wait in the kernel's queue while accepting
+/// fails, and once they close, a new client is served (the loop did not end on the failures).
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_descriptors_the_server_pauses_accepting_and_then_serves_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::child::ChildServer::start(dir.path());
+    let pid = server.child.id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    // The store opens files of its own after the server listens: let it settle first (a
+    // store that cannot open a file stops the server).
+    let mut settled = fds();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = fds();
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+    let limit = settled + 8;
+    let limited = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("this test needs prlimit (util-linux) to lower the server's descriptor limit");
+    assert!(limited.success(), "prlimit --pid {pid} failed");
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        held.push(TcpStream::connect(&address).await.unwrap());
+    }
+    let mut waiting = TcpStream::connect(&address).await.unwrap();
+    let request = "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    waiting.write_all(request.as_bytes()).await.unwrap();
+    let early = tokio::time::timeout(Duration::from_secs(1), read_response(&mut waiting)).await;
+    assert!(
+        early.is_err(),
+        "not served while out of descriptors: {early:?}"
+    );
+    drop(held);
+    let response = tokio::time::timeout(Duration::from_secs(10), read_response(&mut waiting))
+        .await
+        .expect("served once the descriptors came back");
+    assert_eq!(status_of(&response), 200, "{response}");
+    assert_eq!(server.terminate(), Some(0));
+}
+
 /// With connections on the shared runtime (0 workers) and on three connection workers.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_connection_cap_serves_its_limit_and_answers_one_more_with_503() {
