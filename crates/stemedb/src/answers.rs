@@ -44,7 +44,8 @@ use bytes::Bytes;
 use stemedb_lens::LensKind;
 use stemedb_store::AnswersVersion;
 
-use crate::query::{Paging, count_query, one_group};
+use crate::query::{Paging, one_group};
+use crate::query_metrics::{count_query, count_winner_answer};
 use crate::{Db, DbError, Query, QueryResult};
 
 /// What an entry costs besides its body and its group's names: the `Arc`, the `Bytes`
@@ -177,8 +178,7 @@ impl Db {
         let started = Instant::now();
         let answer = self.kept_or_ranked(query, shape, records_max, render);
         if let Ok(Some((_, kept))) = &answer {
-            let outcome = if *kept { "kept" } else { "ranked" };
-            metrics::counter!("stemedb_winner_answers_total", "outcome" => outcome).increment(1);
+            count_winner_answer(*kept);
         }
         if !matches!(answer, Ok(None)) {
             count_query(query.lens, started);

@@ -15,6 +15,7 @@ mod ingest;
 pub mod memory;
 mod provenance;
 mod query;
+mod query_metrics;
 mod record;
 mod reliability;
 mod reliability_file;

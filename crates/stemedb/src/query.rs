@@ -15,6 +15,7 @@ use stemedb_store::{Bound, GroupKey, Stage};
 
 use crate::cursor::{GroupCursor, decode_cursor, encode_cursor};
 use crate::error::bad;
+use crate::query_metrics::count_query;
 use crate::reliability::ReliabilityTable;
 use crate::{Db, DbError, RecordView};
 
@@ -148,14 +149,6 @@ fn scan_prefix(query: &Query, limits: &stemedb_core::Limits) -> Result<Vec<u8>, 
         key.push(0);
     }
     Ok(key)
-}
-
-/// Counts a query answered, by lens, with its time.
-pub(crate) fn count_query(lens: LensKind, started: Instant) {
-    let lens = lens.as_str();
-    metrics::counter!("stemedb_queries_total", "lens" => lens).increment(1);
-    metrics::histogram!("stemedb_query_latency_seconds", "lens" => lens)
-        .record(started.elapsed().as_secs_f64());
 }
 
 /// The one group a query names, when it names a subject (not a prefix) and a predicate.
