@@ -16,8 +16,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 STEMEDB_ROOT_API_KEY=$STEMEDB_API_KEY "$bin" serve --data-dir "$store" --bind "127.0.0.1:$port" \
   --reliability-refresh-ms 1000000000 >"$store.group-commit.log" 2>&1 &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null || true' EXIT
-until curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null; do sleep 0.05; done
+# The server is stopped, and waited for, however this ends: the next run opens the same store.
+trap 'kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
+until curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null; do
+  kill -0 "$pid" 2>/dev/null || { echo "the server exited: $(tail -3 "$store.group-commit.log")" >&2; exit 1; }
+  sleep 0.05
+done
 scripts/wait-reliability.sh "http://127.0.0.1:$port" "$STEMEDB_API_KEY" "$pid" >/dev/null
 status() { curl -fs -H "x-api-key: $STEMEDB_API_KEY" "http://127.0.0.1:$port/v1/admin/status"; }
 out=$(mktemp -d)
