@@ -15,6 +15,7 @@ use crate::cache::{AgentCounts, AgentKeys, NewSubjectWindows, RecordCache, Truth
 use crate::codec::{StoredRecord, decode_record};
 use crate::error::StoreError;
 use crate::group_cache::GroupCache;
+use crate::group_marks::GroupMarks;
 use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED, decode_seq, seq_key};
 use crate::options::{StoreOptions, TruthPolicy};
 use crate::stats::{CommitStats, EngineBacklog};
@@ -99,6 +100,8 @@ pub(crate) struct Shared {
     /// own and can show readers half-built state while they run; bumped once each is done,
     /// so that no answer kept before or during it is used after it.
     answers_rebuilds: Arc<AtomicU64>,
+    /// Each slot of groups' last changing commit (see its invariant); handed on likewise.
+    group_marks: Arc<GroupMarks>,
     truth: RwLock<TruthCache>,
     /// Only derivation uses it (see its invariant).
     new_subjects: Mutex<NewSubjectWindows>,
@@ -167,6 +170,11 @@ impl Shared {
     /// has been rebuilt in place.
     pub(crate) fn note_answers_rebuilt(&self) {
         self.answers_rebuilds.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Each slot of groups' last changing commit (`group_marks.rs`).
+    pub(crate) fn group_marks(&self) -> &GroupMarks {
+        &self.group_marks
     }
 
     /// The highest durable sequence.
@@ -316,6 +324,8 @@ pub(crate) struct EngineSlot {
     answers_changed_at: Arc<AtomicU64>,
     /// See `Shared::answers_rebuilds`; handed on likewise.
     answers_rebuilds: Arc<AtomicU64>,
+    /// See `Shared::group_marks`; handed on likewise.
+    group_marks: Arc<GroupMarks>,
     /// Cluster mode: the last stream sequence applied (0 for a store that never applied a
     /// replicated stream). Only the writer advances it, with the commit that applied it.
     stream_applied: Arc<AtomicU64>,
@@ -333,6 +343,7 @@ impl EngineSlot {
             // Everything up to the log's end changed before any reader of this open.
             answers_changed_at: Arc::new(AtomicU64::new(durable_seq)),
             answers_rebuilds: Arc::new(AtomicU64::new(0)),
+            group_marks: Arc::new(GroupMarks::new()),
             stream_applied: Arc::new(AtomicU64::new(stream_applied)),
             group_summaries: AtomicBool::new(false),
         }
@@ -369,6 +380,11 @@ impl EngineSlot {
             rebuilds: self.answers_rebuilds.load(Ordering::Acquire),
             changed_at: self.answers_changed_at.load(Ordering::Acquire),
         }
+    }
+
+    /// The mark of `group`'s slot, whichever engine is open (`group_marks.rs`).
+    pub(crate) fn group_changed_through(&self, group: &[u8]) -> u64 {
+        self.group_marks.changed_through(group)
     }
 
     pub(crate) fn put(&self, shared: Arc<Shared>) {
@@ -493,6 +509,7 @@ impl Engine {
             durable_seq: Arc::clone(&slot.durable_seq),
             answers_changed_at: Arc::clone(&slot.answers_changed_at),
             answers_rebuilds: Arc::clone(&slot.answers_rebuilds),
+            group_marks: Arc::clone(&slot.group_marks),
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
             agent_keys: Mutex::new(AgentKeys::default()),

@@ -97,11 +97,9 @@ impl GroupCache {
     }
 
     fn shard(&self, key: &[u8]) -> Option<MutexGuard<'_, Shard>> {
-        // FNV-1a: cheap, and keys are the store's own group prefixes, not a hash-flooding
-        // surface (a shard only bounds lock sharing, never a lookup's cost).
-        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        // Keys are the store's own group prefixes, not a hash-flooding surface (a shard only
+        // bounds lock sharing, never a lookup's cost).
+        let hash = crate::keys::fnv1a(key);
         let index = (hash % SHARDS as u64) as usize;
         // A poisoned shard (a panic while held) is skipped: the engine answers instead.
         self.shards.get(index)?.lock().ok()

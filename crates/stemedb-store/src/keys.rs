@@ -12,6 +12,14 @@ pub(crate) const META_STREAM_APPLIED: &[u8] = b"last_stream_sequence";
 /// `meta` key: the last sequence whose truth-maintenance state is derived (≤ last applied).
 pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
 
+/// FNV-1a of a key: cheap, for spreading the store's own keys (group prefixes) over shards
+/// and slots. Not a defence against chosen keys: a collision there must only cost time.
+pub(crate) fn fnv1a(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 pub fn seq_key(sequence: u64) -> [u8; 8] {
     sequence.to_be_bytes()
 }

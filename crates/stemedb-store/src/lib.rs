@@ -3,7 +3,8 @@
 //!
 //! The modules form layers; each uses only the ones before it (`tests/module_cycles.rs`
 //! fails on a cycle):
-//! 1. `error`, then `codec`, `keys`, `space`, `acked`, `role`, `stats`, `options`, `cache`:
+//! 1. `error`, then `codec`, `keys`, `space`, `acked`, `role`, `stats`, `options`, `cache`,
+//!    `group_marks`:
 //!    the record envelope, key layouts, settings and the value types the layers share;
 //! 2. `engine`: the open fjall database and what is kept beside it (`Shared`), in its slot;
 //!    then `groups`, each group's sequences under one key, read and kept over the engine;
@@ -20,6 +21,7 @@ mod codec;
 mod engine;
 mod error;
 mod group_cache;
+mod group_marks;
 mod groups;
 mod keys;
 mod options;

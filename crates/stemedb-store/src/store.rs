@@ -199,6 +199,15 @@ impl Store {
         self.slot.answers_version()
     }
 
+    /// A sequence at or after the last commit that added a record to `group` (`subject 0x00
+    /// predicate 0x00`): nothing was added to it after this, up to the durable sequence read
+    /// before asking. It may be later than that commit (another group shares its mark, or a
+    /// commit is being published), never earlier; 0 when none since the store was opened.
+    /// Read `last_sequence` first (`group_marks.rs`).
+    pub fn group_changed_through(&self, group: &[u8]) -> u64 {
+        self.slot.group_changed_through(group)
+    }
+
     pub fn get_by_sequence(&self, sequence: u64) -> Result<Option<StoredRecord>, StoreError> {
         if sequence == 0 || sequence > self.last_sequence() {
             return Ok(None);

@@ -8,7 +8,7 @@
 //! answer until something it rests on changes.
 //!
 //! What an answer rests on, at the latest state (the only one kept: no `as_of`, `known_at`,
-//! `at_sequence` or `min_sequence`): the group's records, which its summary lists (the key
+//! `at_sequence` or `min_sequence`): the group's records, which its summary lists (an entry
 //! holds the first and last of them; records are only ever added, at higher sequences, so the
 //! two name the list exactly), and what other records say of them: stages (retractions,
 //! supersessions, reviews, ...), votes, gold marks and trust. Those come only from records
@@ -23,7 +23,17 @@
 //! not the answer itself: sent again as it is, a kept answer costs neither the ranking nor the
 //! rendering, and an entry holds the body alone (about 1.5 KB against 2.7 for the answer and
 //! its body: more answers in the same bytes; docs/benchmarks.md, "Twenty-eighth session").
-//! The key names the rendering function, so two renderings of one answer never mix.
+//! The key names the group and the rendering function, so two renderings of one answer never
+//! mix.
+//!
+//! An entry is found by its group's name, and checked in one of two ways. Most often the
+//! group's mark (`Store::group_changed_through`: the last commit that added a record to a
+//! group of its slot) is at or below the sequence the answer is known to hold at, so the
+//! group has not changed since and its summary is not read: that read and its copy were
+//! about half of a kept answer's own cost (docs/benchmarks.md, "Thirty-second session").
+//! Otherwise (another group of the slot was written since) the group's summary is read, and
+//! the entry holds if its first and last sequences are the group's; the entry then records
+//! that it holds at this reader's bound, so the next reader checks it by the mark again.
 //!
 //! Invariant: an entry is an answer computed at a bound at or above the `changed_at` of the
 //! version it is kept under. The writer sets that value while it derives the record, before
@@ -32,12 +42,15 @@
 //! computed past it would show a record that is not yet durable). A reader that loaded the
 //! version just before a change may still be answered from an entry made before it: its
 //! answer is the state when its request started, and the change was not yet acknowledged to
-//! anyone. One field differs from an answer computed afresh: the group's `assertions_cursor`
+//! anyone. The mark is read after the bound, as `stemedb-store`'s `group_marks.rs` requires,
+//! and an entry is used by its mark only at a bound at or above the one it is known to hold
+//! at. One field differs from an answer computed afresh: the group's `assertions_cursor`
 //! names the bound the kept answer was ranked at, which pages the same ranking.
 //! `stemedb-cli/tests/it/answers.rs` checks every kind of change against an answer computed
 //! afresh, the window while a change is being synced, and a rebuild; the differential test
 //! (`tests/it/differential`) asks every group's winner through this path at every snapshot.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -97,30 +110,72 @@ pub(crate) fn shape(query: &Query) -> Option<Shape> {
 /// larger buffer, nor a `Vec`'s spare capacity), or the cache holds more than it counts.
 pub type Render<E> = fn(&QueryResult) -> Result<Bytes, E>;
 
+/// A kept answer's key: its group and how it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AnswerKey {
-    first_sequence: u64,
-    last_sequence: u64,
+    /// The group's `by_subject` prefix, `subject 0x00 predicate 0x00`.
+    group: Box<[u8]>,
     shape: Shape,
     /// The rendering function's address: the same address is the same rendering.
     render: usize,
 }
 
+/// An `AnswerKey` borrowed, to look an answer up without a copy of the group's name. It
+/// hashes as `AnswerKey` does: the same fields in the same order, `&[u8]` as `Box<[u8]>`.
+#[derive(Hash)]
+struct AnswerKeyRef<'a> {
+    group: &'a [u8],
+    shape: Shape,
+    render: usize,
+}
+
+impl quick_cache::Equivalent<AnswerKey> for AnswerKeyRef<'_> {
+    fn equivalent(&self, key: &AnswerKey) -> bool {
+        self.group == &*key.group && self.shape == key.shape && self.render == key.render
+    }
+}
+
 struct Answer {
     /// `Store::answers_version` when the answer was computed.
     version: AnswersVersion,
-    subject: String,
-    predicate: String,
+    /// The group's first and last sequence when it was ranked: records are only ever added,
+    /// at higher sequences, so the two name its list exactly.
+    first_sequence: u64,
+    last_sequence: u64,
+    /// How many records the group held.
+    records: usize,
+    /// A durable sequence at which the answer is known to hold: the bound it was ranked at,
+    /// raised when a reader finds the group unchanged at a later one. Only rises.
+    holds_at: AtomicU64,
     body: Bytes,
+}
+
+impl Answer {
+    /// Whether this answer holds at durable sequence `bound` without reading the group:
+    /// it held at `holds_at ≤ bound`, and the group's mark (`Store::group_changed_through`,
+    /// read after `bound`) says no record was added to it since.
+    fn holds_unread(&self, bound: u64, changed_through: u64) -> bool {
+        let holds_at = self.holds_at.load(Ordering::Acquire);
+        holds_at <= bound && changed_through <= holds_at
+    }
+
+    /// Whether this answer holds for the group's list at `bound` (its `first` and `last`),
+    /// and if so records that it does.
+    fn holds_for(&self, first: u64, last: u64, bound: u64) -> bool {
+        let same = self.first_sequence == first && self.last_sequence == last;
+        if same {
+            self.holds_at.fetch_max(bound, Ordering::AcqRel);
+        }
+        same
+    }
 }
 
 #[derive(Clone)]
 struct Weighter;
 
 impl quick_cache::Weighter<AnswerKey, Arc<Answer>> for Weighter {
-    fn weight(&self, _: &AnswerKey, answer: &Arc<Answer>) -> u64 {
-        let names = answer.subject.len() + answer.predicate.len();
-        ENTRY_OVERHEAD_BYTES + (names + answer.body.len()) as u64
+    fn weight(&self, key: &AnswerKey, answer: &Arc<Answer>) -> u64 {
+        ENTRY_OVERHEAD_BYTES + (key.group.len() + answer.body.len()) as u64
     }
 }
 
@@ -139,24 +194,24 @@ impl AnswerCache {
         }
     }
 
-    /// The body kept for `key` and `query`'s group under `version`, if any.
-    fn get(&self, key: &AnswerKey, version: AnswersVersion, query: &Query) -> Option<Bytes> {
-        let answer = self.entries.get(key)?;
-        let same = answer.version == version
-            && answer.subject == query.subject
-            && query.predicate.as_deref() == Some(answer.predicate.as_str());
-        same.then(|| answer.body.clone())
+    /// The answer kept for `key` under `version`, if any.
+    fn get(&self, key: &AnswerKeyRef<'_>, version: AnswersVersion) -> Option<Arc<Answer>> {
+        if !self.keeps {
+            return None;
+        }
+        self.entries
+            .get(key)
+            .filter(|answer| answer.version == version)
     }
 
-    fn insert(&self, key: AnswerKey, version: AnswersVersion, query: &Query, body: &Bytes) {
+    fn insert(&self, key: &AnswerKeyRef<'_>, answer: Answer) {
         if !self.keeps {
             return;
         }
-        let answer = Answer {
-            version,
-            subject: query.subject.clone(),
-            predicate: query.predicate.clone().unwrap_or_default(),
-            body: body.clone(),
+        let key = AnswerKey {
+            group: key.group.into(),
+            shape: key.shape,
+            render: key.render,
         };
         self.entries.insert(key, Arc::new(answer));
     }
@@ -198,6 +253,22 @@ impl Db {
         let version = self.store.answers_version();
         let (_, page_len, prefix) = self.checked_shape(query, Paging::Page)?;
         let bound = self.read_bound(None, None, None)?;
+        let key = AnswerKeyRef {
+            group: &prefix,
+            shape,
+            render: render as usize,
+        };
+        let keyable = bound.seq_max >= version.changed_at;
+        let kept = keyable
+            .then(|| self.answers.get(&key, version))
+            .flatten()
+            .filter(|answer| answer.records <= records_max);
+        // After the bound (`Store::group_changed_through`).
+        if let Some(answer) = &kept
+            && answer.holds_unread(bound.seq_max, self.store.group_changed_through(&prefix))
+        {
+            return Ok(Some((answer.body.clone(), true)));
+        }
         let sequences = self
             .store
             .group_sequences(&prefix, bound.seq_max)
@@ -205,33 +276,87 @@ impl Db {
         if sequences.len() > records_max {
             return Ok(None);
         }
-        let key = match (sequences.first(), sequences.last()) {
-            (Some(&first_sequence), Some(&last_sequence))
-                if bound.seq_max >= version.changed_at =>
-            {
-                Some(AnswerKey {
-                    first_sequence,
-                    last_sequence,
-                    shape,
-                    render: render as usize,
-                })
-            }
-            _ => None,
+        let (Some(&first), Some(&last)) = (sequences.first(), sequences.last()) else {
+            // No such group: answered empty, never kept.
+            let result = self.answer_groups(query, bound, Vec::new(), page_len, None)?;
+            return render(&result).map(|body| Some((body, false)));
         };
-        if let Some(key) = &key
-            && let Some(body) = self.answers.get(key, version, query)
+        if let Some(answer) = &kept
+            && answer.holds_for(first, last, bound.seq_max)
         {
-            return Ok(Some((body, true)));
+            return Ok(Some((answer.body.clone(), true)));
         }
+        let records = sequences.len();
         let scanned = match one_group(query) {
-            Some(group) if !sequences.is_empty() => vec![(group, sequences)],
-            _ => Vec::new(),
+            Some(group) => vec![(group, sequences)],
+            None => Vec::new(),
         };
         let result = self.answer_groups(query, bound, scanned, page_len, None)?;
         let body = render(&result)?;
-        if let Some(key) = key {
-            self.answers.insert(key, version, query, &body);
+        if keyable {
+            let answer = Answer {
+                version,
+                first_sequence: first,
+                last_sequence: last,
+                records,
+                holds_at: AtomicU64::new(bound.seq_max),
+                body: body.clone(),
+            };
+            self.answers.insert(&key, answer);
         }
         Ok(Some((body, false)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Answer, AnswersVersion};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn answer(holds_at: u64) -> Answer {
+        Answer {
+            version: AnswersVersion {
+                rebuilds: 0,
+                changed_at: 0,
+            },
+            first_sequence: 3,
+            last_sequence: 8,
+            records: 2,
+            holds_at: AtomicU64::new(holds_at),
+            body: bytes::Bytes::new(),
+        }
+    }
+
+    /// An answer known to hold at `holds_at`, asked at `bound` with the group's mark
+    /// `changed_through`: whether it holds without reading the group.
+    #[rustfmt::skip]
+    fn check_unread(name: &str, holds_at: u64, bound: u64, changed_through: u64, want: bool) {
+        assert_eq!(answer(holds_at).holds_unread(bound, changed_through), want, "{name}");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn an_answer_holds_unread_only_while_its_group_is_unchanged() {
+        check_unread("asked at the bound it was ranked at", 10, 10, 10, true);
+        check_unread("no commit to its slot since", 10, 12, 5, true);
+        check_unread("a commit to its slot since", 10, 12, 11, false);
+        check_unread("a commit to its slot being published", 10, 12, 13, false);
+        check_unread("asked at a bound below the one it holds at", 10, 9, 5, false);
+    }
+
+    /// Read the long way, an answer holds when the group's first and last sequences are its
+    /// own, and then holds from the reader's bound on.
+    #[test]
+    #[rustfmt::skip]
+    fn an_answer_read_the_long_way_holds_for_the_same_list() {
+        for (name, first, last, holds, holds_at) in [
+            ("the same list", 3, 8, true, 20),
+            ("a record added", 3, 9, false, 10),
+            ("another group's list", 4, 8, false, 10),
+        ] {
+            let kept = answer(10);
+            assert_eq!(kept.holds_for(first, last, 20), holds, "{name}");
+            assert_eq!(kept.holds_at.load(Ordering::Acquire), holds_at, "{name}: holds at");
+        }
     }
 }

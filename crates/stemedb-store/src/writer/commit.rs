@@ -68,11 +68,14 @@ pub(super) fn commit_group(
     let derived = if state.next_seq > start_seq || stream_last.is_some() {
         match make_durable(shared, state, options, batch, &applied, stream_last) {
             Ok(derived) => {
-                // Before the durable sequence is published below (`group_cache.rs`).
+                // Before the durable sequence is published below (`group_cache.rs`, `group_marks.rs`).
                 let durable = state.next_seq - 1;
                 shared
                     .group_cache()
                     .write_through(summaries.entries(), durable);
+                shared
+                    .group_marks()
+                    .raise(summaries.entries().map(|(group, _)| group), durable);
                 state.summaries.absorb(summaries);
                 derived
             }
