@@ -9,18 +9,13 @@ pub(crate) fn params(
     raw: Option<&str>,
     allowed: &[&'static str],
 ) -> Result<Vec<(&'static str, String)>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| DbError::BadQuery {
-            field: "query",
-            message: format!("unreadable query string: {e}"),
-        })?;
-    pairs
-        .into_iter()
+    // Decoded as `/v1/query`'s are (`query_params::from_query_string`).
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .map(|(k, v)| {
             allowed
                 .iter()
                 .find(|a| **a == k)
-                .map(|a| (*a, v))
+                .map(|a| (*a, v.into_owned()))
                 .ok_or_else(|| {
                     DbError::BadQuery {
                         field: "query",
