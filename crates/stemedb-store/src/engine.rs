@@ -566,6 +566,15 @@ pub(crate) fn reopen(
         });
     }
     engine.db.persist(PersistMode::SyncAll)?;
+    // The journal may bring back the failed group's records, which raised no group mark and
+    // no `answers_changed_at`; readers' kept answers (`stemedb`'s `answers.rs`) are checked by
+    // both without the engine, so both rise first, as the writer's commit raises them before
+    // it publishes (`group_marks.rs`).
+    if engine.last_applied > durable_before {
+        slot.group_marks.raise_all(engine.last_applied);
+        slot.answers_changed_at
+            .fetch_max(engine.last_applied, Ordering::AcqRel);
+    }
     slot.durable_seq
         .store(engine.last_applied, Ordering::Release);
     slot.stream_applied

@@ -14,30 +14,43 @@
 //! durable and before it publishes the new durable sequence (`writer/commit.rs`, with release
 //! ordering), and a reader loads the durable sequence (acquire) before the mark. A mark may be
 //! higher than that (a commit not yet published, or another group of the slot): a reader then
-//! only does more work. The marks live in the engine's slot, so a reopened engine keeps them;
-//! a restore or a rebuild fills groups outside the writer, and voids every kept answer
-//! through `AnswersVersion::rebuilds` instead.
+//! only does more work. The marks live in the engine's slot, so a reopened engine keeps them.
+//! Records reach groups outside the writer's commit in two ways: an engine reopened after a
+//! failed commit may bring that commit's records back from its journal, and the reopen raises
+//! every mark to its durable sequence (`raise_all`) before it publishes it; a restore fills
+//! only an empty store, before any answer was kept from it (and a rebuild adds no record),
+//! and both void every kept answer through `AnswersVersion::rebuilds` too.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Slots of groups: 512 KiB of marks. More slots, fewer groups share a mark, so fewer
 /// answers are checked the long way while other groups are written.
 const SLOTS: usize = 1 << 16;
 
+/// Which mark a group (`subject 0x00 predicate 0x00`) shares with the other groups of its
+/// slot. Public for tests that need two groups sharing one (a write to either sends a reader
+/// of the other's kept answer the long way).
+pub fn group_mark_slot(group: &[u8]) -> usize {
+    // A collision only costs a reader the long way, never a wrong answer.
+    (crate::keys::fnv1a(group) % SLOTS as u64) as usize
+}
+
 pub(crate) struct GroupMarks {
     slots: Box<[AtomicU64]>,
+    /// A mark under every slot: raised for records that came back without the writer's
+    /// commit (an engine reopened after a failed one, whose journal held them).
+    floor: AtomicU64,
 }
 
 impl GroupMarks {
     pub(crate) fn new() -> GroupMarks {
         GroupMarks {
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            floor: AtomicU64::new(0),
         }
     }
 
     fn slot(&self, group: &[u8]) -> Option<&AtomicU64> {
-        // A collision only costs a reader the long way, never a wrong answer.
-        let hash = crate::keys::fnv1a(group);
-        self.slots.get((hash % SLOTS as u64) as usize)
+        self.slots.get(group_mark_slot(group))
     }
 
     /// Raises the marks of `groups`, changed by a durable commit whose last sequence is
@@ -50,10 +63,18 @@ impl GroupMarks {
         }
     }
 
+    /// Raises every mark to `durable`: records up to it may have come to any group without
+    /// a commit that named them (an engine reopened with what its journal held). Called
+    /// before `durable` is published.
+    pub(crate) fn raise_all(&self, durable: u64) {
+        self.floor.fetch_max(durable, Ordering::Release);
+    }
+
     /// The mark of `group`'s slot (see the invariant).
     pub(crate) fn changed_through(&self, group: &[u8]) -> u64 {
+        let floor = self.floor.load(Ordering::Acquire);
         self.slot(group)
-            .map_or(u64::MAX, |mark| mark.load(Ordering::Acquire))
+            .map_or(u64::MAX, |mark| mark.load(Ordering::Acquire).max(floor))
     }
 }
 
@@ -81,6 +102,18 @@ mod tests {
         check("raised", &[(b"s\0p\0", 7)], &[(b"s\0p\0", 7)]);
         check("never lowered", &[(b"s\0p\0", 9), (b"s\0p\0", 4)], &[(b"s\0p\0", 9)]);
         check("each group its own", &[(b"a\0p\0", 3), (b"b\0p\0", 5)], &[(b"a\0p\0", 3), (b"b\0p\0", 5)]);
+    }
+
+    /// `raise_all` lifts every group's mark, and a later raise of one group goes above it.
+    #[test]
+    fn a_floor_lifts_every_mark() {
+        let marks = GroupMarks::new();
+        marks.raise([&b"a\0p\0"[..]].into_iter(), 3);
+        marks.raise_all(10);
+        assert_eq!(marks.changed_through(b"a\0p\0"), 10);
+        assert_eq!(marks.changed_through(b"never\0written\0"), 10);
+        marks.raise([&b"a\0p\0"[..]].into_iter(), 12);
+        assert_eq!(marks.changed_through(b"a\0p\0"), 12);
     }
 
     /// The marks are not all one: a group another commit never touched keeps a low mark.

@@ -41,6 +41,7 @@ pub use check::CheckReport;
 pub use codec::{StoredRecord, decode_record, encode_record};
 pub use engine::AnswersVersion;
 pub use error::StoreError;
+pub use group_marks::group_mark_slot;
 pub use keys::GroupKey;
 pub use options::{AckLossPolicy, JOURNAL_BYTES_MIN, StoreOptions, TruthPolicy};
 pub use role::Role;

@@ -50,7 +50,7 @@ pub use stemedb_lens::LensKind;
 pub use stemedb_store::{
     AckLossPolicy, AckedAtOpen, AppendOutcome, Bound, CheckReport, CommitStats, Derived,
     EngineBacklog, QuarantineRule, Role, Stage, StoreError, StreamEntry, SyncHook,
-    TRUTH_RULES_VERSION, TruthPolicy, VoteTally, free_bytes,
+    TRUTH_RULES_VERSION, TruthPolicy, VoteTally, free_bytes, group_mark_slot,
 };
 pub use truth::{AgentInfo, QuarantinedRecord, RetractionReach};
 

@@ -1,8 +1,10 @@
 //! Winner answers kept by group (`stemedb`'s `answers.rs`): after every kind of change that
 //! reaches a group from outside it (a retraction, a source's retraction, a supersession from
 //! another group, a vote, a trust statement) and after a new record in it, the answer the fast
-//! path gives is the answer computed afresh; a record in another group keeps the answer; a
-//! read while a change is being synced neither shows the change nor keeps an answer without it.
+//! path gives is the answer computed afresh; a record in another group keeps the answer (one
+//! sharing the group's mark too, read the long way); a kept answer fits the caller's size
+//! bound; a read while a change is being synced neither shows the change nor keeps an answer
+//! without it.
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -170,6 +172,69 @@ fn a_kept_answer_is_the_answer_computed_afresh_after_every_kind_of_change() {
     }
 }
 
+/// A store in `dir` holding the group, and its recency answer, kept (asked twice).
+fn with_kept_answer(dir: &std::path::Path) -> (Db, Bytes) {
+    let db = Db::open(dir, DbConfig::default()).unwrap();
+    setup(&db);
+    let kept = fast(&db, LensKind::Recency);
+    assert!(same_body(&kept, &fast(&db, LensKind::Recency)), "kept");
+    (db, kept)
+}
+
+/// A record in another group that shares the group's mark (`group_marks.rs`) sends the next
+/// reader the long way: it reads the group's list, finds it unchanged, and is answered with
+/// the kept body, which from then on holds at the later bound.
+#[test]
+fn a_record_in_a_group_sharing_the_mark_keeps_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, before) = with_kept_answer(dir.path());
+    let group = |subject: &str| format!("{subject}\0{PREDICATE}\0").into_bytes();
+    let slot = stemedb::group_mark_slot(&group(SUBJECT));
+    let neighbour = (0..1_000_000)
+        .map(|i| format!("drug/neighbour-{i}"))
+        .find(|s| stemedb::group_mark_slot(&group(s)) == slot)
+        .expect("a subject sharing the mark within a million names");
+    ingest(
+        &db,
+        rec(4, "carol", &neighbour, PREDICATE, json!(1), T0, &[]),
+    );
+    let after = fast(&db, LensKind::Recency);
+    assert!(same_body(&before, &after), "the group is unchanged: kept");
+    assert_eq!(
+        text(&after),
+        seen(&db.query(&query(LensKind::Recency)).unwrap())
+    );
+    assert!(
+        same_body(&after, &fast(&db, LensKind::Recency)),
+        "and kept again"
+    );
+    ingest(
+        &db,
+        rec(5, "dave", SUBJECT, PREDICATE, json!(7), T_LATER, &[]),
+    );
+    let changed = fast(&db, LensKind::Recency);
+    assert!(
+        !same_body(&after, &changed),
+        "a record in the group itself: ranked again"
+    );
+    assert_eq!(
+        text(&changed),
+        seen(&db.query(&query(LensKind::Recency)).unwrap())
+    );
+}
+
+/// A kept answer is given only to a caller whose bound on the group's size it fits: asked with
+/// a bound below the group's two records, the fast path declines (as it does unkept).
+#[test]
+fn a_kept_answer_respects_the_callers_size_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = with_kept_answer(dir.path());
+    let small = db
+        .query_if_small(&query(LensKind::Recency), 1, render_seen)
+        .unwrap();
+    assert!(small.is_none(), "two records over a bound of one: declined");
+}
+
 /// A retraction of the winner, read through the fast path in the writer's `after_sync` hook:
 /// after the retraction's fsync, before it is published. That read must show the winner (the
 /// retraction is not yet visible), and must not keep its answer under the retraction: the
@@ -212,10 +277,7 @@ fn a_read_while_a_change_is_synced_keeps_no_answer_without_it() {
 #[test]
 fn a_rebuild_in_place_voids_the_kept_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), DbConfig::default()).unwrap();
-    setup(&db);
-    let before = fast(&db, LensKind::Recency);
-    assert!(same_body(&before, &fast(&db, LensKind::Recency)), "kept");
+    let (db, before) = with_kept_answer(dir.path());
     db.rebuild_indexes(&mut |_, _| {}).unwrap();
     let after = fast(&db, LensKind::Recency);
     assert!(
