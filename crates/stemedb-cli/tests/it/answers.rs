@@ -235,6 +235,57 @@ fn a_kept_answer_respects_the_callers_size_bound() {
     assert!(small.is_none(), "two records over a bound of one: declined");
 }
 
+/// The winner's value, as a rendering kept by the fast path.
+fn render_value(result: &QueryResult) -> Result<Bytes, DbError> {
+    let value = result.groups.first().map(|g| g.winner.value.to_string());
+    Ok(Bytes::from(value.unwrap_or_default()))
+}
+
+/// Readers ask for the kept recency winner while a writer adds newer records to the group:
+/// every record durable before a reader asks is in its answer, so the winner is never older
+/// than the last record the reader could see. A reader that sees a durable sequence must see
+/// the group's mark for it (`group_marks.rs`: raised before the sequence is published), or
+/// it is answered from the answer kept before that record.
+#[test]
+fn readers_racing_a_writer_never_get_an_answer_older_than_what_they_saw_durable() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const WRITES: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = with_kept_answer(dir.path());
+    let first = db.last_sequence();
+    let done = AtomicBool::new(false);
+    let ask = |records_max| {
+        db.query_if_small(&query(LensKind::Recency), records_max, render_value)
+            .unwrap()
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let mut asked = 0;
+                while !done.load(Ordering::Acquire) || asked == 0 {
+                    // Each record i (value i) is newer than every one before it, at sequence
+                    // first + i: the winner seen at durable sequence s is at least s - first.
+                    let seen = db.last_sequence() - first;
+                    let Some(body) = ask(RECORDS_MAX) else { break };
+                    let winner: u64 = text(&body).parse().unwrap_or(0);
+                    if seen > 0 {
+                        assert!(winner >= seen, "saw {seen} durable, answered {winner}");
+                    }
+                    asked += 1;
+                }
+                assert!(asked > 0);
+            });
+        }
+        for i in 1..=WRITES {
+            let at = format!("2025-07-01T00:{:02}:{:02}Z", i / 60, i % 60);
+            ingest(&db, rec(4, "carol", SUBJECT, PREDICATE, json!(i), &at, &[]));
+        }
+        done.store(true, Ordering::Release);
+    });
+    assert_eq!(db.last_sequence() - first, WRITES, "one sequence a record");
+}
+
 /// A retraction of the winner, read through the fast path in the writer's `after_sync` hook:
 /// after the retraction's fsync, before it is published. That read must show the winner (the
 /// retraction is not yet visible), and must not keep its answer under the retraction: the
