@@ -34,6 +34,11 @@
 //! Otherwise (another group of the slot was written since) the group's summary is read, and
 //! the entry holds if its first and last sequences are the group's; the entry then records
 //! that it holds at this reader's bound, so the next reader checks it by the mark again.
+//! Neither way of checking reads the engine when the mark settles it, so while the engine is
+//! being reopened after a failed commit a kept answer may still be given (the reopen raises
+//! every mark and `changed_at` before it publishes what its journal brought back, so such an
+//! answer misses nothing durable); a read that needs the engine waits for it, as every read
+//! does.
 //!
 //! Invariant: an entry is an answer computed at a bound at or above the `changed_at` of the
 //! version it is kept under. The writer sets that value while it derives the record, before
