@@ -3,7 +3,9 @@
 # records a commit, a commit's time and the fsync's share of it (from `admin status`'s commit
 # figures, read before and after the measured window), and the server's CPU time per record
 # (user + system, from /proc). The data directory should hold a benchmark store, e.g. a copy of
-# the one scripts/bench-pg.sh leaves in DIR/stemedb; each run adds records to it.
+# the one scripts/bench-pg.sh leaves in DIR/stemedb; each run adds records to it. The writer
+# thread's own CPU time per record (from /proc/PID/task/TID/stat) is printed too: the writer
+# paces single writes, so it is the figure a change to the write path should move.
 # Usage: scripts/bench-group-commit.sh BIN DATA_DIR [SECS (15)]
 # Environment: LOAD_ARGS (realistic data: "--agents 300 --groups 300000 --sources-percent 33").
 set -euo pipefail
@@ -30,15 +32,19 @@ out=$(mktemp -d)
   --tag "commit$RANDOM" --duration-secs $((secs + 8)) --count 700000 --json >"$out/load.json" &
 load=$!
 sleep 8 # past the connections' start
+writer_stat=$(grep -l '^stemedb-writer$' /proc/"$pid"/task/*/comm | sed 's/comm$/stat/')
 status >"$out/before.json"
 cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+writer0=$(awk '{print $14 + $15}' "$writer_stat")
 sleep "$secs"
 cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+writer1=$(awk '{print $14 + $15}' "$writer_stat")
 status >"$out/after.json"
 wait "$load"
-python3 - "$out" "$secs" "$(((cpu1 - cpu0) * 1000000 / ticks))" <<'PY'
+python3 - "$out" "$secs" "$(((cpu1 - cpu0) * 1000000 / ticks))" \
+  "$(((writer1 - writer0) * 1000000 / ticks))" <<'PY'
 import json, sys
-out, secs, cpu_us = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+out, secs, cpu_us, writer_us = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 a = json.load(open(f"{out}/before.json"))["commits"]
 b = json.load(open(f"{out}/after.json"))["commits"]
 load = json.load(open(f"{out}/load.json"))
@@ -50,6 +56,7 @@ print(f"writes/s {load['requests_per_sec']:.0f} (p99 {load['latency_ms']['p99']}
       f"commits/s {commits / secs:.0f}, records a commit {records / commits:.1f}, "
       f"a commit {total_ms / commits:.3f} ms of which fsync {fsync_ms / commits:.3f} ms; "
       f"the writer in commits {total_ms / secs / 1000:.2f} of each second, in fsync "
-      f"{fsync_ms / secs / 1000:.2f}; server CPU {cpu_us / records:.1f} us a record")
+      f"{fsync_ms / secs / 1000:.2f}; server CPU {cpu_us / records:.1f} us a record, "
+      f"the writer thread's {writer_us / records:.1f}")
 PY
 rm -rf "$out"
