@@ -79,24 +79,32 @@ impl GroupKey {
         }
         let (names, seq) = key.split_at(key.len() - 8);
         let seq_bytes: [u8; 8] = seq.try_into().map_err(|_| bad("bad sequence bytes"))?;
-        let names = names
-            .strip_suffix(&[SEP])
-            .ok_or_else(|| bad("missing separator"))?;
+        let group = Self::parse_names(names).map_err(bad)?;
+        Ok((group, u64::from_be_bytes(seq_bytes)))
+    }
+
+    /// Reads a group's `groups` key, `subject 0x00 predicate 0x00` (its `by_subject` prefix).
+    pub fn parse_prefix(key: &[u8]) -> Result<GroupKey, StoreError> {
+        Self::parse_names(key).map_err(|reason| StoreError::CorruptIndex {
+            index: "groups",
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// `subject 0x00 predicate 0x00`, or why it is not one.
+    fn parse_names(names: &[u8]) -> Result<GroupKey, &'static str> {
+        let names = names.strip_suffix(&[SEP]).ok_or("missing separator")?;
         let split = names
             .iter()
             .position(|b| *b == SEP)
-            .ok_or_else(|| bad("missing separator"))?;
-        let subject =
-            std::str::from_utf8(&names[..split]).map_err(|_| bad("subject is not UTF-8"))?;
+            .ok_or("missing separator")?;
+        let subject = std::str::from_utf8(&names[..split]).map_err(|_| "subject is not UTF-8")?;
         let predicate =
-            std::str::from_utf8(&names[split + 1..]).map_err(|_| bad("predicate is not UTF-8"))?;
-        Ok((
-            GroupKey {
-                subject: subject.to_owned(),
-                predicate: predicate.to_owned(),
-            },
-            u64::from_be_bytes(seq_bytes),
-        ))
+            std::str::from_utf8(&names[split + 1..]).map_err(|_| "predicate is not UTF-8")?;
+        Ok(GroupKey {
+            subject: subject.to_owned(),
+            predicate: predicate.to_owned(),
+        })
     }
 
     /// The smallest key strictly after every key of this group: `subject 0x00 predicate 0x01`.

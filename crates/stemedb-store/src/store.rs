@@ -1,5 +1,6 @@
 //! The `Store`: opening a data directory, the read paths, and the handle to the writer thread.
 //! Its reads of truth-maintenance state are in `store/truth.rs`.
+mod scan;
 mod stream;
 mod truth;
 
@@ -263,46 +264,6 @@ impl Store {
         Ok(first.is_none_or(|first| first <= durable).then_some(key))
     }
 
-    /// Walks `by_subject` keys under `prefix`, starting at `start` (inclusive) when given, and
-    /// returns up to `groups_max` groups that `keep` accepts, with their sequences
-    /// (≤ `sequence_max`), in key order, plus whether more groups follow.
-    pub fn scan_groups(
-        &self,
-        prefix: &[u8],
-        start: Option<&[u8]>,
-        sequence_max: u64,
-        groups_max: usize,
-        keep: &dyn Fn(&GroupKey) -> bool,
-    ) -> Result<GroupPage, StoreError> {
-        let bound = sequence_max.min(self.last_sequence());
-        let shared = self.shared()?;
-        let iter = match start {
-            Some(s) if s > prefix => shared.ks().by_subject.range(s.to_vec()..),
-            _ => shared.ks().by_subject.prefix(prefix),
-        };
-        let mut groups: Vec<(GroupKey, Vec<u64>)> = Vec::new();
-        for guard in iter {
-            let key = guard.key()?;
-            if !key.starts_with(prefix) {
-                break;
-            }
-            let (group, sequence) = GroupKey::parse(&key)?;
-            if sequence > bound || !keep(&group) {
-                continue;
-            }
-            match groups.last_mut() {
-                Some((last, seqs)) if *last == group => seqs.push(sequence),
-                _ => {
-                    if groups.len() == groups_max {
-                        return Ok((groups, true));
-                    }
-                    groups.push((group, vec![sequence]));
-                }
-            }
-        }
-        Ok((groups, false))
-    }
-
     /// Why this open left an older format as it was (its `groups` keyspace could not be built,
     /// so named groups are scanned), for the server to say at start.
     pub fn format_upgrade_failed(&self) -> Option<&str> {
@@ -317,7 +278,7 @@ impl Store {
     /// The sequences (≤ `sequence_max`, ascending) of the one group whose `by_subject` prefix
     /// is `group` (`subject 0x00 predicate 0x00`); empty when it has none. One point read of
     /// its summary (`groups.rs`); a large group, or a directory whose summaries are not whole
-    /// (an older format opened by `check`), is scanned in `by_subject` as `scan_groups` does.
+    /// (an older format opened by `check`), is read from `by_subject` through `scan_groups`.
     pub fn group_sequences(&self, group: &[u8], sequence_max: u64) -> Result<Vec<u64>, StoreError> {
         // The durable sequence first, then the rebuild count, then the cache or the engine:
         // the order `group_cache.rs`'s invariant rests on.

@@ -5,6 +5,8 @@
 //! predicate scans `by_subject` and is cut to the group. Then across a reopen, a rebuild, an
 //! upgrade from format 3 (the keyspace removed, `FORMAT` set back), with `check` holding the
 //! summaries to `by_subject`; a damaged summary is refused by name by a read and by `check`.
+//! Both, and a walk of every group a page of two at a time, are held to the writes' own
+//! record of which sequence went to which group (`Model`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -36,8 +38,11 @@ fn open(dir: &Path) -> Db {
     open_retrying(dir, DbConfig::default(), Arc::new(SystemClock))
 }
 
+/// Each group's sequences, as the writes answered them.
+type Model = Vec<Vec<u64>>;
+
 /// A batch: each item in a random group (group 0 for every third), by one of four agents.
-fn batch(rng: &mut SplitMix64, keys: &[SecretKey], n: u64) -> Vec<Value> {
+fn batch(rng: &mut SplitMix64, keys: &[SecretKey], n: u64) -> Vec<(u64, Value)> {
     (0..BATCH_LEN)
         .map(|i| {
             let group = if i % 3 == 0 {
@@ -47,7 +52,7 @@ fn batch(rng: &mut SplitMix64, keys: &[SecretKey], n: u64) -> Vec<Value> {
             };
             let agent = (rng.next_u64() % 4) as usize;
             let value = json!(n * BATCH_LEN + i);
-            Draft::new(
+            let wire = Draft::new(
                 &format!("sum/agent-{agent}"),
                 &subject(group),
                 &predicate(group),
@@ -55,7 +60,8 @@ fn batch(rng: &mut SplitMix64, keys: &[SecretKey], n: u64) -> Vec<Value> {
                 "2026-01-01T00:00:00Z",
             )
             .sign(&keys[agent])
-            .unwrap()
+            .unwrap();
+            (group, wire)
         })
         .collect()
 }
@@ -93,6 +99,62 @@ fn check(db: &Db, label: &str) {
     }
 }
 
+/// Every group under `sum/`, walked two groups a page by the query's cursors, at `at`.
+fn walked(db: &Db, at: u64) -> Vec<((String, String), Vec<u64>)> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut query = Query::new("sum/*");
+        query.lens = LensKind::Recency;
+        query.include_superseded = true;
+        query.assertions_limit = Some(1_000);
+        query.at_sequence = Some(at);
+        query.limit = Some(2);
+        query.cursor = cursor;
+        let answer = db.query(&query).unwrap();
+        for group in &answer.groups {
+            let mut seqs: Vec<u64> = group.assertions.iter().map(|r| r.sequence).collect();
+            seqs.sort_unstable();
+            out.push(((group.subject.clone(), group.predicate.clone()), seqs));
+        }
+        match answer.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// Both paths of each group, and the walk of every group, answer as `model`, now and at two
+/// past sequences.
+fn check_model(db: &Db, model: &Model, label: &str) {
+    let last = db.last_sequence();
+    for at in [last, last / 2, 1] {
+        let upto = |g: u64| -> Vec<u64> {
+            model[g as usize]
+                .iter()
+                .copied()
+                .filter(|s| *s <= at)
+                .collect()
+        };
+        let mut want: Vec<((String, String), Vec<u64>)> = (0..GROUPS)
+            .map(|g| ((subject(g), predicate(g)), upto(g)))
+            .filter(|(_, seqs)| !seqs.is_empty())
+            .collect();
+        want.sort();
+        for group in 0..GROUPS {
+            let named = sequences(db, group, true, at).unwrap();
+            let scanned = sequences(db, group, false, at).unwrap();
+            assert_eq!(named, upto(group), "{label}: group {group} named at {at}");
+            assert_eq!(
+                scanned,
+                upto(group),
+                "{label}: group {group} scanned at {at}"
+            );
+        }
+        assert_eq!(walked(db, at), want, "{label}: every group, paged, at {at}");
+    }
+}
+
 fn check_passes(db: &Db, label: &str) -> (u64, u64) {
     let report = db.check(&mut |_, _| {}).unwrap();
     assert!(report.ok(), "{label}: {:?}", report.problems);
@@ -102,36 +164,42 @@ fn check_passes(db: &Db, label: &str) -> (u64, u64) {
     (found, want)
 }
 
-/// Writes the seeded batches, checking both paths after each; returns the open Db.
-fn written(dir: &Path, seed: u64) -> Db {
+/// Writes the seeded batches, checking both paths after each; returns the open Db and what
+/// the writes answered.
+fn written(dir: &Path, seed: u64) -> (Db, Model) {
     let mut rng = SplitMix64::new(seed);
     let keys: Vec<SecretKey> = (0..4u8)
         .map(|i| SecretKey::from_seed(&[i + 1; 32]))
         .collect();
     let db = open(dir);
+    let mut model: Model = vec![Vec::new(); GROUPS as usize];
     for n in 0..BATCHES {
-        for result in db.ingest_batch(batch(&mut rng, &keys, n)).unwrap() {
-            result.unwrap();
+        let (groups, wires): (Vec<u64>, Vec<Value>) = batch(&mut rng, &keys, n).into_iter().unzip();
+        for (group, result) in groups.into_iter().zip(db.ingest_batch(wires).unwrap()) {
+            model[group as usize].push(result.unwrap().sequence);
         }
-        check(&db, &format!("seed {seed:#x}, batch {n}"));
+        let label = format!("seed {seed:#x}, batch {n}");
+        check(&db, &label);
+        check_model(&db, &model, &label);
     }
     let large = sequences(&db, 0, true, db.last_sequence()).unwrap().len();
     assert!(large > 64, "group 0 passes the summary's limit ({large})");
-    db
+    (db, model)
 }
 
 #[test]
 fn a_named_group_reads_its_summary_and_answers_as_the_scan() {
     for seed in [0x6A0, 0x6A1, 0x6A2] {
         let dir = tempfile::tempdir().unwrap();
-        drop(written(dir.path(), seed));
+        let (db, model) = written(dir.path(), seed);
+        drop(db);
         // `check` holds the log to the state found at open, so it runs on a reopened Db.
         let db = open(dir.path());
-        check(&db, "reopened");
+        check_model(&db, &model, "reopened");
         let (groups, _) = check_passes(&db, "reopened");
         assert_eq!(groups, GROUPS, "one summary per group");
         db.rebuild_indexes(&mut |_, _| {}).unwrap();
-        check(&db, "rebuilt");
+        check_model(&db, &model, "rebuilt");
         check_passes(&db, "rebuilt");
     }
 }
@@ -155,12 +223,13 @@ fn make_format_3(dir: &Path) {
 #[test]
 fn a_format_3_directory_gets_its_summaries_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    drop(written(dir.path(), 0x6B0));
+    let (db, model) = written(dir.path(), 0x6B0);
+    drop(db);
     make_format_3(dir.path());
     let db = open(dir.path());
     assert_eq!(format_of(dir.path()), "stemedb-format 4\n");
     assert_eq!(db.format_upgrade_failed(), None);
-    check(&db, "upgraded");
+    check_model(&db, &model, "upgraded");
     let (groups, _) = check_passes(&db, "upgraded");
     assert_eq!(groups, GROUPS);
 }
@@ -189,7 +258,7 @@ fn a_damaged_summary_is_named_by_a_read_and_by_check() {
     ];
     for (name, value, read_refuses) in cases {
         let dir = tempfile::tempdir().unwrap();
-        drop(written(dir.path(), 0x6C0));
+        drop(written(dir.path(), 0x6C0).0);
         damage_summary(dir.path(), value);
         let db = open(dir.path());
         let read = sequences(&db, 1, true, db.last_sequence());
@@ -220,11 +289,15 @@ fn a_damaged_summary_is_named_by_a_read_and_by_check() {
 #[test]
 fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
-    drop(written(dir.path(), 0x6D0));
+    let (db, model) = written(dir.path(), 0x6D0);
+    drop(db);
     make_format_3(dir.path());
     crate::harness::write_engine_keys(dir.path(), "by_subject", &[(b"x", &[])]);
     let db = open(dir.path());
     assert_eq!(format_of(dir.path()), "stemedb-format 3\n", "not upgraded");
+    // Summaries not whole: groups are walked in `by_subject`, a key a record (the damaged
+    // key sorts after every `sum/` key).
+    check_model(&db, &model, "format 3, walked in by_subject");
     let why = db.format_upgrade_failed().unwrap_or_default();
     assert!(why.contains("by_subject"), "the open says why: {why:?}");
     assert!(
@@ -242,7 +315,7 @@ fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
     assert_eq!(format_of(dir.path()), "stemedb-format 4\n", "rebuilt whole");
     drop(db);
     let db = open(dir.path());
-    check(&db, "repaired");
+    check_model(&db, &model, "repaired");
     check_passes(&db, "repaired");
 }
 
@@ -266,7 +339,7 @@ fn append_to_group_1(db: &Db, n: u64) {
 #[test]
 fn a_rebuild_voids_what_the_writer_remembers_of_the_summaries() {
     let dir = tempfile::tempdir().unwrap();
-    drop(written(dir.path(), 0x6E0));
+    drop(written(dir.path(), 0x6E0).0);
     damage_summary(dir.path(), &[0, 0, 0, 0, 0, 0, 0, 1]);
     let db = open(dir.path());
     append_to_group_1(&db, 1);

@@ -1,0 +1,137 @@
+//! Groups under a name prefix (a subject, a subject prefix, every group), in key order, with
+//! their sequences: one `groups` key a group, its summary's sequences, and a range scan of
+//! `by_subject` only for a group too large for its summary. A directory whose summaries are not
+//! whole (an older format opened by `check`, or one whose upgrade failed) is walked in
+//! `by_subject`, a key a record. The two walks return the same pages: `groups` holds exactly
+//! the groups of `by_subject` and their sequences, written in the same batch (docs/file-format.md).
+use fjall::Keyspace;
+
+use super::{GroupPage, Store};
+use crate::error::StoreError;
+use crate::keys::{GroupKey, tail_u64};
+use crate::summary::Summary;
+
+/// A page of groups being filled: stops at `groups_max`, reporting that more follow.
+struct Page {
+    groups: Vec<(GroupKey, Vec<u64>)>,
+    groups_max: usize,
+}
+
+impl Page {
+    /// Adds one sequence of `group` (keys arrive in order); `false` once a group past the
+    /// page's last would start.
+    fn push(&mut self, group: GroupKey, sequence: u64) -> bool {
+        match self.groups.last_mut() {
+            Some((last, seqs)) if *last == group => seqs.push(sequence),
+            _ => {
+                if self.groups.len() == self.groups_max {
+                    return false;
+                }
+                self.groups.push((group, vec![sequence]));
+            }
+        }
+        true
+    }
+}
+
+impl Store {
+    /// Walks the groups under `prefix`, starting at `start` (inclusive; a cursor is a group's
+    /// `resume_after`) when given, and returns up to `groups_max` groups that `keep` accepts,
+    /// with their sequences (≤ `sequence_max`; a group with none is skipped), in key order,
+    /// plus whether more groups follow.
+    pub fn scan_groups(
+        &self,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        sequence_max: u64,
+        groups_max: usize,
+        keep: &dyn Fn(&GroupKey) -> bool,
+    ) -> Result<GroupPage, StoreError> {
+        let bound = sequence_max.min(self.last_sequence());
+        let mut page = Page {
+            groups: Vec::new(),
+            groups_max,
+        };
+        let shared = self.shared()?;
+        let ks = shared.ks();
+        let more = if self.slot_group_summaries() {
+            let summary =
+                |key: &[u8], value: &[u8]| summary_entry(&ks.by_subject, key, value, keep);
+            walk(&ks.groups, prefix, start, bound, &summary, &mut page)?
+        } else {
+            let record = |key: &[u8], _: &[u8]| record_entry(key, keep);
+            walk(&ks.by_subject, prefix, start, bound, &record, &mut page)?
+        };
+        Ok((page.groups, more))
+    }
+}
+
+/// A key (and value) of a walk read as a group and some of its sequences; `None` for a group
+/// the caller does not keep.
+type Entry<'a> = dyn Fn(&[u8], &[u8]) -> Result<Option<(GroupKey, Vec<u64>)>, StoreError> + 'a;
+
+/// Walks `keyspace` under `prefix` from `start`, filling `page` with the sequences (≤
+/// `bound`) that `entry` reads; returns whether more groups follow the page.
+fn walk(
+    keyspace: &Keyspace,
+    prefix: &[u8],
+    start: Option<&[u8]>,
+    bound: u64,
+    entry: &Entry<'_>,
+    page: &mut Page,
+) -> Result<bool, StoreError> {
+    let iter = match start {
+        Some(s) if s > prefix => keyspace.range(s.to_vec()..),
+        _ => keyspace.prefix(prefix),
+    };
+    for guard in iter {
+        let (key, value) = guard.into_inner()?;
+        if !key.starts_with(prefix) {
+            break;
+        }
+        let Some((group, sequences)) = entry(&key, &value)? else {
+            continue;
+        };
+        for sequence in sequences.into_iter().filter(|s| *s <= bound) {
+            if !page.push(group.clone(), sequence) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// A `groups` key and its summary: the group's sequences, from `by_subject` for a large one.
+fn summary_entry(
+    by_subject: &Keyspace,
+    key: &[u8],
+    value: &[u8],
+    keep: &dyn Fn(&GroupKey) -> bool,
+) -> Result<Option<(GroupKey, Vec<u64>)>, StoreError> {
+    let group = GroupKey::parse_prefix(key)?;
+    if !keep(&group) {
+        return Ok(None);
+    }
+    let sequences = match Summary::decode(value)? {
+        Summary::Sequences(seqs) => seqs,
+        Summary::Large => large_group(by_subject, key)?,
+    };
+    Ok(Some((group, sequences)))
+}
+
+/// A `by_subject` key: one record of its group.
+fn record_entry(
+    key: &[u8],
+    keep: &dyn Fn(&GroupKey) -> bool,
+) -> Result<Option<(GroupKey, Vec<u64>)>, StoreError> {
+    let (group, sequence) = GroupKey::parse(key)?;
+    Ok(keep(&group).then(|| (group, vec![sequence])))
+}
+
+/// Every sequence of the large group whose `by_subject` prefix is `group`.
+fn large_group(by_subject: &Keyspace, group: &[u8]) -> Result<Vec<u64>, StoreError> {
+    by_subject
+        .prefix(group)
+        .map(|guard| tail_u64(&guard.key()?, "by_subject"))
+        .collect()
+}
