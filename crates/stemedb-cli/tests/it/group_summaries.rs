@@ -1,12 +1,13 @@
-//! The `groups` keyspace (a named group's sequences in one point read) against the
-//! `by_subject` range scan it stands for. Seeded batches of writes whose groups cross the
-//! summary's size limit (64) are answered both ways after every batch, at the latest sequence
-//! and in the past: a query naming the group reads its summary; the same query without the
-//! predicate scans `by_subject` and is cut to the group. Then across a reopen, a rebuild, an
-//! upgrade from format 3 (the keyspace removed, `FORMAT` set back), with `check` holding the
-//! summaries to `by_subject`; a damaged summary is refused by name by a read and by `check`.
-//! Both, and a walk of every group a page of two at a time, are held to the writes' own
-//! record of which sequence went to which group (`Model`).
+//! The `groups` keyspace (a named group's sequences in one point read; a subject's or a
+//! prefix's groups walked a key a group) against the writes' own record of which sequence
+//! went to which group (`Model`). Seeded batches of writes whose groups cross the summary's
+//! size limit (64) are answered after every batch, at the latest sequence and in the past: a
+//! query naming the group, the same query without the predicate (cut to the group), and a
+//! walk of every group two a page, with and without a predicate. Then across a reopen, a
+//! rebuild, an upgrade from format 3 (the keyspace removed, `FORMAT` set back), and a format 3
+//! directory whose upgrade failed (walked in `by_subject`, a key a record), with `check`
+//! holding the summaries to `by_subject`; a damaged summary is refused by name by a read, a
+//! scan and `check`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -87,7 +88,8 @@ fn sequences(db: &Db, group: u64, named: bool, at: u64) -> Result<Vec<u64>, DbEr
     Ok(seqs)
 }
 
-/// Both paths answer every group alike, now and at two past sequences.
+/// The named read and the subject scan answer every group alike, now and at two past
+/// sequences (where no `Model` is kept: after writes outside `written`).
 fn check(db: &Db, label: &str) {
     let last = db.last_sequence();
     for at in [last, last / 2, 1] {
@@ -99,12 +101,14 @@ fn check(db: &Db, label: &str) {
     }
 }
 
-/// Every group under `sum/`, walked two groups a page by the query's cursors, at `at`.
-fn walked(db: &Db, at: u64) -> Vec<((String, String), Vec<u64>)> {
+/// Every group under `sum/` (of `predicate` alone when given), walked two groups a page by the
+/// query's cursors, at `at`.
+fn walked(db: &Db, at: u64, predicate: Option<&str>) -> Vec<((String, String), Vec<u64>)> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
         let mut query = Query::new("sum/*");
+        query.predicate = predicate.map(str::to_owned);
         query.lens = LensKind::Recency;
         query.include_superseded = true;
         query.assertions_limit = Some(1_000);
@@ -151,7 +155,21 @@ fn check_model(db: &Db, model: &Model, label: &str) {
                 "{label}: group {group} scanned at {at}"
             );
         }
-        assert_eq!(walked(db, at), want, "{label}: every group, paged, at {at}");
+        assert_eq!(
+            walked(db, at, None),
+            want,
+            "{label}: every group, paged, at {at}"
+        );
+        let p1: Vec<_> = want
+            .iter()
+            .filter(|((_, p), _)| p == "p1")
+            .cloned()
+            .collect();
+        assert_eq!(
+            walked(db, at, Some("p1")),
+            p1,
+            "{label}: every p1 group, paged, at {at}"
+        );
     }
 }
 
@@ -261,18 +279,20 @@ fn a_damaged_summary_is_named_by_a_read_and_by_check() {
         drop(written(dir.path(), 0x6C0).0);
         damage_summary(dir.path(), value);
         let db = open(dir.path());
-        let read = sequences(&db, 1, true, db.last_sequence());
-        if read_refuses {
-            assert!(
-                matches!(
-                    read,
-                    Err(DbError::Store(StoreError::CorruptIndex {
-                        index: "groups",
-                        ..
-                    }))
-                ),
-                "{name}: {read:?}"
-            );
+        for named in [true, false] {
+            let read = sequences(&db, 1, named, db.last_sequence());
+            if read_refuses {
+                assert!(
+                    matches!(
+                        read,
+                        Err(DbError::Store(StoreError::CorruptIndex {
+                            index: "groups",
+                            ..
+                        }))
+                    ),
+                    "{name}, named {named}: {read:?}"
+                );
+            }
         }
         let report = db.check(&mut |_, _| {}).unwrap();
         assert!(

@@ -8,7 +8,7 @@ use fjall::Keyspace;
 
 use super::{GroupPage, Store};
 use crate::error::StoreError;
-use crate::keys::{GroupKey, tail_u64};
+use crate::keys::GroupKey;
 use crate::summary::Summary;
 
 /// A page of groups being filled: stops at `groups_max`, reporting that more follow.
@@ -128,10 +128,11 @@ fn record_entry(
     Ok(keep(&group).then(|| (group, vec![sequence])))
 }
 
-/// Every sequence of the large group whose `by_subject` prefix is `group`.
+/// Every sequence of the large group whose `by_subject` prefix is `group`; a damaged key is
+/// named as the `by_subject` walk names it.
 fn large_group(by_subject: &Keyspace, group: &[u8]) -> Result<Vec<u64>, StoreError> {
     by_subject
         .prefix(group)
-        .map(|guard| tail_u64(&guard.key()?, "by_subject"))
+        .map(|guard| GroupKey::parse(&guard.key()?).map(|(_, sequence)| sequence))
         .collect()
 }
