@@ -26,13 +26,22 @@ const BATCHES: u64 = 20;
 const BATCH_LEN: u64 = 12;
 /// A subject with a predicate of its own (the scan of the subject must cut it out).
 const SUBJECT: &str = "sum/s";
+/// Two groups a subject; `s1` is a prefix of `s10`, and `s2` of `s20` (a walk of `s1` must
+/// not reach `s10`'s groups, whose keys sort after `s1`'s since names hold no `0x00`).
+const SUBJECT_NUMBERS: [u64; 6] = [0, 1, 10, 2, 20, 3];
 
 fn subject(group: u64) -> String {
-    format!("{SUBJECT}{}", group / 2)
+    format!("{SUBJECT}{}", SUBJECT_NUMBERS[(group / 2) as usize])
 }
 
+/// `p0` and `p1` for the first six groups; `p1` and `p1x` (a prefix and its extension) after.
 fn predicate(group: u64) -> String {
-    format!("p{}", group % 2)
+    let names = if group < 6 {
+        ["p0", "p1"]
+    } else {
+        ["p1", "p1x"]
+    };
+    names[(group % 2) as usize].to_owned()
 }
 
 fn open(dir: &Path) -> Db {
