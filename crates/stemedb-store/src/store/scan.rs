@@ -18,16 +18,16 @@ struct Page {
 }
 
 impl Page {
-    /// Adds one sequence of `group` (keys arrive in order); `false` once a group past the
-    /// page's last would start.
-    fn push(&mut self, group: GroupKey, sequence: u64) -> bool {
+    /// Adds sequences of `group` (keys arrive in order; the `by_subject` walk brings a group a
+    /// sequence at a time); `false` once a group past the page's last would start.
+    fn push(&mut self, group: GroupKey, sequences: Vec<u64>) -> bool {
         match self.groups.last_mut() {
-            Some((last, seqs)) if *last == group => seqs.push(sequence),
+            Some((last, seqs)) if *last == group => seqs.extend(sequences),
             _ => {
                 if self.groups.len() == self.groups_max {
                     return false;
                 }
-                self.groups.push((group, vec![sequence]));
+                self.groups.push((group, sequences));
             }
         }
         true
@@ -89,13 +89,12 @@ fn walk(
         if !key.starts_with(prefix) {
             break;
         }
-        let Some((group, sequences)) = entry(&key, &value)? else {
+        let Some((group, mut sequences)) = entry(&key, &value)? else {
             continue;
         };
-        for sequence in sequences.into_iter().filter(|s| *s <= bound) {
-            if !page.push(group.clone(), sequence) {
-                return Ok(true);
-            }
+        sequences.retain(|s| *s <= bound);
+        if !sequences.is_empty() && !page.push(group, sequences) {
+            return Ok(true);
         }
     }
     Ok(false)
