@@ -4,6 +4,8 @@
 //! collected and named, never a panic, and the scan goes on past it.
 use stemedb_core::{Limits, SignedAssertion, verify_many};
 
+mod groups;
+
 use crate::acked::AckedAtOpen;
 use crate::codec::decode_record;
 use crate::engine::Shared;
@@ -47,9 +49,12 @@ impl CheckReport {
 #[derive(Default)]
 struct Expected {
     ids: u64,
+    /// Every ordinary record when the summaries are not whole; else large groups' records
+    /// (in `groups`).
     by_subject: u64,
     by_agent: u64,
     by_source: u64,
+    groups: groups::GroupsExpected,
 }
 
 impl Store {
@@ -75,6 +80,10 @@ impl Store {
         let shared = self.shared()?;
         self.check_acknowledged(&shared, &mut report);
         Self::check_every_block(&shared, &mut report);
+        if self.slot_group_summaries() {
+            expected.by_subject =
+                expected.groups.keyed + check_groups(&shared, &expected, &mut report);
+        }
         let ks = shared.ks();
         for (name, keyspace, want) in [
             ("ids", &ks.ids, expected.ids),
@@ -104,12 +113,6 @@ impl Store {
                 ));
             }
             report.indexes.push((name, found, want));
-        }
-        if self.slot_group_summaries() {
-            match crate::groups::check_summaries(&shared, &mut |text| report.problem(text)) {
-                Ok((found, want)) => report.indexes.push(("groups", found, want)),
-                Err(e) => report.problem(format!("index groups: cannot be read whole: {e}")),
-            }
         }
         Ok(report)
     }
@@ -238,7 +241,14 @@ impl Store {
             name_seq_key(&body.agent_id, sequence),
         )];
         expected.by_agent += 1;
-        if body.control.is_none() {
+        if body.control.is_none() && self.slot_group_summaries() {
+            let key = expected
+                .groups
+                .record(&shared, sequence, body, &mut |text| report.problem(text));
+            if let Some(key) = key {
+                wanted.push(("by_subject", &ks.by_subject, key));
+            }
+        } else if body.control.is_none() {
             wanted.push((
                 "by_subject",
                 &ks.by_subject,
@@ -282,4 +292,35 @@ fn verify_chunk(chunk: &mut Vec<(u64, SignedAssertion)>, report: &mut CheckRepor
         }
     }
     chunk.clear();
+}
+
+/// Holds `groups` and `by_subject` to what the log implied (`check/groups.rs`), recording the
+/// summaries found against the groups implied; returns the `by_subject` keys of small groups
+/// (left by format 4, each one checked against its summary), which the count of `by_subject`
+/// then allows.
+fn check_groups(shared: &Shared, expected: &Expected, report: &mut CheckReport) -> u64 {
+    let found = match groups::check_summaries(shared, &mut |text| report.problem(text)) {
+        Ok(found) => found,
+        Err(e) => {
+            report.problem(format!("index groups: cannot be read whole: {e}"));
+            return 0;
+        }
+    };
+    let want = &expected.groups;
+    if found.listed != want.listed {
+        report.problem(format!(
+            "index groups: the summaries list {} sequences; the log implies {}",
+            found.listed, want.listed
+        ));
+    }
+    report
+        .indexes
+        .push(("groups", found.summaries, want.groups));
+    if found.summaries != want.groups {
+        report.problem(format!(
+            "index groups holds {} summaries; the log implies {} groups",
+            found.summaries, want.groups
+        ));
+    }
+    found.small_keys
 }

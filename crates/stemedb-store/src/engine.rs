@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     answers_rebuilds: Arc<AtomicU64>,
     /// Each slot of groups' last changing commit (see its invariant); handed on likewise.
     group_marks: Arc<GroupMarks>,
+    /// See `EngineSlot::group_summaries`; handed on likewise.
+    group_summaries: Arc<AtomicBool>,
     truth: RwLock<TruthCache>,
     /// Only derivation uses it (see its invariant).
     new_subjects: Mutex<NewSubjectWindows>,
@@ -175,6 +177,12 @@ impl Shared {
     /// Each slot of groups' last changing commit (`group_marks.rs`).
     pub(crate) fn group_marks(&self) -> &GroupMarks {
         &self.group_marks
+    }
+
+    /// Whether the `groups` keyspace is whole (`EngineSlot::group_summaries`): readers then
+    /// answer groups from it, and the writer keys only large groups' records in `by_subject`.
+    pub(crate) fn group_summaries(&self) -> bool {
+        self.group_summaries.load(Ordering::Acquire)
     }
 
     /// The highest durable sequence.
@@ -329,10 +337,12 @@ pub(crate) struct EngineSlot {
     /// Cluster mode: the last stream sequence applied (0 for a store that never applied a
     /// replicated stream). Only the writer advances it, with the commit that applied it.
     stream_applied: Arc<AtomicU64>,
-    /// Whether the `groups` keyspace holds every group (format 4, or upgraded to it at this
-    /// open). False only for an open that reports and writes nothing (`check`) on a format 3
-    /// directory: readers then scan `by_subject`, and `check` leaves `groups` alone.
-    group_summaries: AtomicBool,
+    /// Whether the `groups` keyspace holds every group (format 4 or 5, or upgraded to 5 at
+    /// this open, or rebuilt whole by `rebuild-indexes`). False for an open that reports and
+    /// writes nothing (`check`) on a format 3 directory, or one whose upgrade failed: readers
+    /// then scan `by_subject`, the writer keys every record there (not only large groups'),
+    /// and `check` leaves `groups` alone.
+    group_summaries: Arc<AtomicBool>,
 }
 
 impl EngineSlot {
@@ -345,7 +355,7 @@ impl EngineSlot {
             answers_rebuilds: Arc::new(AtomicU64::new(0)),
             group_marks: Arc::new(GroupMarks::new()),
             stream_applied: Arc::new(AtomicU64::new(stream_applied)),
-            group_summaries: AtomicBool::new(false),
+            group_summaries: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -354,7 +364,7 @@ impl EngineSlot {
         self.group_summaries.load(Ordering::Acquire)
     }
 
-    /// Marks the `groups` keyspace whole; only `Store::open` calls it.
+    /// Marks the `groups` keyspace whole: at open, or once a rebuild has built it.
     pub(crate) fn set_group_summaries(&self) {
         self.group_summaries.store(true, Ordering::Release);
     }
@@ -510,6 +520,7 @@ impl Engine {
             answers_changed_at: Arc::clone(&slot.answers_changed_at),
             answers_rebuilds: Arc::clone(&slot.answers_rebuilds),
             group_marks: Arc::clone(&slot.group_marks),
+            group_summaries: Arc::clone(&slot.group_summaries),
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
             agent_keys: Mutex::new(AgentKeys::default()),

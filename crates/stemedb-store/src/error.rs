@@ -45,7 +45,7 @@ pub enum StoreError {
     Locked { path: PathBuf },
     #[error(
         "data directory uses on-disk format version {found}; this build reads only version {supported} \
-         (and upgrades versions 2 and 3 to it at open). Use a StemeDB release that supports format {found}"
+         (and upgrades versions 2, 3 and 4 to it at open). Use a StemeDB release that supports format {found}"
     )]
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("corrupt record at sequence {sequence}: {reason}")]

@@ -9,11 +9,13 @@
 //! (a large group's records cost far more than that scan, and a bounded value keeps the
 //! writer's read-modify-write from growing with the group).
 //!
-//! Invariant (format 4 on, docs/file-format.md): every group with a key in `by_subject` has
-//! exactly one summary here, holding exactly its sequences (or the empty value when it has
-//! more than the maximum), and no other key exists. The writer keeps it in the same atomic
-//! batch as the records (`GroupOverlay`); an upgrade, a rebuild and a restore build it whole;
-//! `stemedb check` holds it to `by_subject` (`check_summaries`).
+//! Invariant (format 5, docs/file-format.md): every group of ordinary records has exactly one
+//! summary here, holding exactly its sequences (or the empty value when it has more than the
+//! maximum), and no other key exists; `by_subject` holds every record of a large group, and of
+//! a small group at most keys its summary lists (format 4 keyed every record; format 5 keys
+//! none of a small group's). The writer keeps both in the same atomic batch as the records
+//! (`GroupOverlay`, `writer/apply.rs`); an upgrade from format 3, a rebuild and a restore build
+//! them whole; `stemedb check` holds them to the log (`check/groups.rs`).
 use std::collections::HashMap;
 
 use fjall::OwnedWriteBatch;
@@ -32,6 +34,18 @@ pub(crate) fn read(shared: &Shared, key: &[u8]) -> Result<Option<Summary>, Store
     }
 }
 
+/// What adding a sequence to a group's summary made of it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// The summary lists every sequence of the group; `first` is the group's first.
+    Listed { first: u64 },
+    /// The group has just outgrown its summary: its sequences before this one, which
+    /// `by_subject` must now hold too (format 5 keys only large groups there).
+    Outgrown { earlier: Vec<u64> },
+    /// The group was already too large for its summary.
+    Large,
+}
+
 /// The summaries one write batch changes, so that records of one group in one batch see each
 /// other (a batch is not readable before its commit). Written into the batch by `write` (the
 /// writer, which then hands them to its `SummaryCache`) or `flush` (rebuild and restore).
@@ -46,15 +60,15 @@ pub(crate) struct GroupOverlay {
 
 impl GroupOverlay {
     /// Adds `sequence` to the summary of the group `key`: the batch's own, else the one
-    /// `known` holds, else the committed one. Returns the group's first sequence when the
-    /// summary lists every one of them (`None`: a large group).
+    /// `known` holds, else the committed one. Says whether the summary still lists every
+    /// sequence, has just outgrown its limit, or had already.
     pub(crate) fn add(
         &mut self,
         shared: &Shared,
         known: Option<&SummaryCache>,
         key: Vec<u8>,
         sequence: u64,
-    ) -> Result<Option<u64>, StoreError> {
+    ) -> Result<Added, StoreError> {
         let current = match self.pending.remove(&key) {
             Some(summary) => summary,
             None => match known.and_then(|cache| cache.entries.get(&key)) {
@@ -62,13 +76,20 @@ impl GroupOverlay {
                 None => read(shared, &key)?.unwrap_or(Summary::Sequences(Vec::new())),
             },
         };
+        let earlier = match &current {
+            Summary::Sequences(seqs) if seqs.len() == GROUP_SEQUENCES_MAX => Some(seqs.clone()),
+            _ => None,
+        };
         let next = current.with(sequence)?;
-        let first = match &next {
-            Summary::Sequences(seqs) => seqs.first().copied(),
-            Summary::Large => None,
+        let added = match (&next, earlier) {
+            (Summary::Sequences(seqs), _) => Added::Listed {
+                first: seqs.first().copied().unwrap_or(sequence),
+            },
+            (Summary::Large, Some(earlier)) => Added::Outgrown { earlier },
+            (Summary::Large, None) => Added::Large,
         };
         self.pending.insert(key, next);
-        Ok(first)
+        Ok(added)
     }
 
     /// Writes every changed summary into `batch`, keeping them. Every pending summary had a
@@ -183,7 +204,7 @@ pub(crate) fn build(shared: &Shared) -> Result<u64, StoreError> {
 }
 
 /// The summary a group of these sequences (ascending) has.
-fn summary_of(seqs: Vec<u64>) -> Summary {
+pub(crate) fn summary_of(seqs: Vec<u64>) -> Summary {
     if seqs.len() > GROUP_SEQUENCES_MAX {
         Summary::Large
     } else {
@@ -191,84 +212,19 @@ fn summary_of(seqs: Vec<u64>) -> Summary {
     }
 }
 
-/// Holds the keyspace to `by_subject` (the invariant above): names each group whose summary
-/// is missing, differs or is damaged, and each summary without a group. Returns the number
-/// of summaries found and of groups in `by_subject`.
-pub(crate) fn check_summaries(
-    shared: &Shared,
-    problem: &mut dyn FnMut(String),
-) -> Result<(u64, u64), StoreError> {
-    let ks = shared.ks();
-    let (mut found, mut want) = (0u64, 0u64);
-    let mut summaries = ks.groups.iter();
-    let mut next_summary = || -> Result<Option<KeyValue>, StoreError> {
-        match summaries.next() {
-            Some(guard) => {
-                let (key, value) = guard.into_inner()?;
-                Ok(Some((key.to_vec(), value.to_vec())))
-            }
-            None => Ok(None),
-        }
-    };
-    let mut summary = next_summary()?;
-    for group in GroupRuns::new(ks.by_subject.iter()) {
-        let (key, seqs) = group?;
-        want += 1;
-        while let Some((k, _)) = summary.as_ref().filter(|(k, _)| *k < key) {
-            problem(format!(
-                "index groups: a summary for {} without records",
-                show(k)
-            ));
-            found += 1;
-            summary = next_summary()?;
-        }
-        match summary.take() {
-            Some((k, value)) if k == key => {
-                found += 1;
-                let want = summary_of(seqs);
-                match Summary::decode(&value) {
-                    Ok(have) if have == want => {}
-                    Ok(_) => problem(format!(
-                        "index groups: the summary of {} differs from by_subject",
-                        show(&key)
-                    )),
-                    Err(e) => problem(format!("{e} (group {})", show(&key))),
-                }
-                summary = next_summary()?;
-            }
-            other => {
-                problem(format!("index groups: no summary for {}", show(&key)));
-                summary = other;
-            }
-        }
-    }
-    while let Some((k, _)) = summary {
-        problem(format!(
-            "index groups: a summary for {} without records",
-            show(&k)
-        ));
-        found += 1;
-        summary = next_summary()?;
-    }
-    Ok((found, want))
-}
-
-/// A stored key and its value.
-type KeyValue = (Vec<u8>, Vec<u8>);
-
 /// A group key for a message: `subject/predicate`, lossy.
-fn show(key: &[u8]) -> String {
+pub(crate) fn show(key: &[u8]) -> String {
     String::from_utf8_lossy(key.strip_suffix(&[SEP]).unwrap_or(key)).replace('\0', "/")
 }
 
 /// `by_subject` keys in order, folded into runs: one (group key, sequences) per group.
-struct GroupRuns<I> {
+pub(crate) struct GroupRuns<I> {
     keys: I,
     held: Option<(Vec<u8>, u64)>,
 }
 
 impl<I: Iterator<Item = fjall::Guard>> GroupRuns<I> {
-    fn new(keys: I) -> Self {
+    pub(crate) fn new(keys: I) -> Self {
         GroupRuns { keys, held: None }
     }
 

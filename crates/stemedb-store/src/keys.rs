@@ -44,7 +44,13 @@ pub fn name_seq_prefix(name: &str) -> Vec<u8> {
 /// `subject 0x00 predicate 0x00 seq_be8`: serves exact subject+predicate, exact subject
 /// (prefix `subject 0x00`) and subject-prefix (prefix `drug/`) scans from one ordered keyspace.
 pub fn subject_predicate_key(subject: &str, predicate: &str, sequence: u64) -> Vec<u8> {
-    let mut key = group_prefix(subject, predicate, 8);
+    group_sequence_key(&group_prefix(subject, predicate, 8), sequence)
+}
+
+/// `group sequence`: the `by_subject` key of `sequence` in the group whose prefix is `group`.
+pub(crate) fn group_sequence_key(group: &[u8], sequence: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(group.len() + 8);
+    key.extend_from_slice(group);
     key.extend_from_slice(&sequence.to_be_bytes());
     key
 }

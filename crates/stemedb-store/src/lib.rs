@@ -22,6 +22,7 @@ mod engine;
 mod error;
 mod group_cache;
 mod group_marks;
+mod group_walk;
 mod groups;
 mod keys;
 mod options;

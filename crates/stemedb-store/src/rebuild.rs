@@ -24,7 +24,10 @@ impl Store {
         let engine = self.shared()?;
         let shared = &*engine;
         let ks = shared.ks();
-        crate::store::mark_groups_unbuilt(self.dir())?;
+        // A rebuild cut short leaves the indexes partial, each batch whole (records, their
+        // keys and their groups' summaries); `check` names what is missing and the next
+        // rebuild starts over. A directory whose summaries were not whole keeps keying every
+        // record in `by_subject` until the end, so that its readers (which walk it) miss none.
         shared.note_groups_rebuild();
         for keyspace in [
             &ks.ids,
@@ -54,6 +57,7 @@ impl Store {
         shared.sync()?;
         shared.note_groups_rebuild();
         crate::store::mark_groups_built(self.dir())?;
+        self.set_group_summaries();
         crate::truth::rederive(shared, last)?;
         // A rebuild repairs derived state: no answer kept from before it or during it holds.
         shared.note_answers_rebuilt();

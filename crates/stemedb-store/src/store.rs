@@ -1,6 +1,5 @@
 //! The `Store`: opening a data directory, the read paths, and the handle to the writer thread.
 //! Its reads of truth-maintenance state are in `store/truth.rs`.
-mod scan;
 mod stream;
 mod truth;
 
@@ -19,6 +18,7 @@ use crate::acked::{ACKED_FILE, AckMark, AckedAtOpen};
 use crate::codec::StoredRecord;
 use crate::engine::{ENGINE_DIR, Engine, EngineSlot, Shared};
 use crate::error::StoreError;
+use crate::group_walk::{Page, fill};
 use crate::keys::{GroupKey, decode_binding, decode_seq};
 use crate::options::{AckLossPolicy, StoreOptions};
 use crate::role::Role;
@@ -28,9 +28,11 @@ use crate::writer::{
 };
 
 /// The on-disk format this build reads and writes (docs/file-format.md).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The earlier formats a build upgrades at open (docs/file-format.md, version history).
-const FORMAT_VERSIONS_UPGRADED: [u32; 2] = [2, 3];
+const FORMAT_VERSIONS_UPGRADED: [u32; 3] = [2, 3, 4];
+/// The first format with the `groups` keyspace.
+const FORMAT_GROUPS: u32 = 4;
 const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 /// Longest `close` waits for memtable flushes before giving up on them.
@@ -94,11 +96,11 @@ impl Store {
         // A build that fails (damage in `by_subject`, a full disk) leaves the old format and
         // the summaries unread, so that the directory still opens: `check` names the damage
         // and `rebuild-indexes` repairs it; the next open builds them again.
-        let upgraded = upgrade.then(|| upgrade_format(dir, &shared));
+        let upgraded = upgrade.then(|| upgrade_format(dir, &shared, format));
         let upgrade_failed = upgraded
             .as_ref()
             .and_then(|r| r.as_ref().err().map(|e| e.to_string()));
-        if format == FORMAT_VERSION || matches!(upgraded, Some(Ok(()))) {
+        if format >= FORMAT_GROUPS || matches!(upgraded, Some(Ok(()))) {
             slot.set_group_summaries();
         }
         // State derived under older rules is derived again, except by an open that only
@@ -275,6 +277,11 @@ impl Store {
         self.slot.group_summaries()
     }
 
+    /// Says the `groups` keyspace is whole: a rebuild has built it from the log.
+    pub(crate) fn set_group_summaries(&self) {
+        self.slot.set_group_summaries();
+    }
+
     /// The sequences (≤ `sequence_max`, ascending) of the one group whose `by_subject` prefix
     /// is `group` (`subject 0x00 predicate 0x00`); empty when it has none. One point read of
     /// its summary (`groups.rs`); a large group, or a directory whose summaries are not whole
@@ -301,6 +308,27 @@ impl Store {
             .next()
             .map(|(_, s)| s)
             .unwrap_or_default())
+    }
+
+    /// Walks the groups under `prefix`, starting at `start` (inclusive; a cursor is a group's
+    /// `resume_after`) when given, and returns up to `groups_max` groups that `keep` accepts,
+    /// with their sequences (≤ `sequence_max`; a group with none is skipped), in key order,
+    /// plus whether more groups follow.
+    pub fn scan_groups(
+        &self,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        sequence_max: u64,
+        groups_max: usize,
+        keep: &dyn Fn(&GroupKey) -> bool,
+    ) -> Result<GroupPage, StoreError> {
+        let bound = sequence_max.min(self.last_sequence());
+        let mut page = Page {
+            groups: Vec::new(),
+            groups_max,
+        };
+        let more = fill(&*self.shared()?, prefix, start, bound, keep, &mut page)?;
+        Ok((page.groups, more))
     }
 
     /// The sequence after which `agent` holds `role` (its grant record's, or a legacy
@@ -480,11 +508,15 @@ fn read_summary(
 
 /// Format 2 → 3 dropped the `by_valid_time` index (written for every record, never read;
 /// the caller drops it); 3 → 4 adds the `groups` keyspace, built here from `by_subject`. Both
-/// are made durable before `FORMAT` says 4, so a crash in between leaves the old format, which
-/// the next open upgrades again (the build starts over).
-fn upgrade_format(dir: &Path, shared: &Shared) -> Result<(), StoreError> {
-    crate::groups::build(shared)?;
-    shared.sync()?;
+/// are made durable before `FORMAT` says 5, so a crash in between leaves the old format, which
+/// the next open upgrades again (the build starts over). 4 → 5 rewrites nothing: format 5
+/// stops keying small groups' records in `by_subject`, and the keys format 4 left there are
+/// never read (`check` accepts them when they match their group's summary).
+fn upgrade_format(dir: &Path, shared: &Shared, format: u32) -> Result<(), StoreError> {
+    if format < FORMAT_GROUPS {
+        crate::groups::build(shared)?;
+        shared.sync()?;
+    }
     write_format(dir)
 }
 
@@ -494,13 +526,8 @@ fn write_format(dir: &Path) -> Result<(), StoreError> {
     write_format_version(dir, FORMAT_VERSION)
 }
 
-/// Says format 3 until a rebuild or a restore has built the `groups` keyspace whole: one cut
-/// short leaves a directory whose next open builds it again from `by_subject`.
-pub(crate) fn mark_groups_unbuilt(dir: &Path) -> Result<(), StoreError> {
-    write_format_version(dir, 3)
-}
-
-/// Says format 4 again once the `groups` keyspace is whole.
+/// Says the current format once a rebuild has built the `groups` keyspace whole (a directory
+/// whose upgrade had failed is then upgraded too).
 pub(crate) fn mark_groups_built(dir: &Path) -> Result<(), StoreError> {
     write_format(dir)
 }

@@ -176,7 +176,7 @@ fn an_unknown_format_version_or_a_held_directory_fails_to_open_clearly() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("format version 99") && err.contains("only version 4"),
+        err.contains("format version 99") && err.contains("only version 5"),
         "{err}"
     );
 }

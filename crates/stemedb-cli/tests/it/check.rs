@@ -122,7 +122,10 @@ async fn format_2_directory() -> tempfile::TempDir {
     }
     std::fs::write(dir.path().join("FORMAT"), "stemedb-format 3\n").unwrap();
     let dir = stored_directory_in(dir).await;
-    std::fs::write(dir.path().join("FORMAT"), "stemedb-format 2\n").unwrap();
+    let records: Vec<_> = (0..500u64)
+        .map(|i| (format!("check/s{i}"), "p".to_owned(), i + 1))
+        .collect();
+    crate::harness::as_older_format(dir.path(), 2, &records);
     dir
 }
 
@@ -159,7 +162,7 @@ async fn a_format_2_directory_is_upgraded_by_a_server_and_keeps_every_record() {
     assert_eq!(answer.groups.len(), 1, "served after the upgrade");
     assert_eq!(answer.groups[0].winner.body.value, json!(7));
     let dir = server.stop().await;
-    assert_eq!(format_of(dir.path()), "stemedb-format 4\n");
+    assert_eq!(format_of(dir.path()), "stemedb-format 5\n");
     assert!(
         !has_keyspace(dir.path(), "by_valid_time"),
         "the retired index is gone"

@@ -235,16 +235,20 @@ fn format_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("FORMAT")).unwrap()
 }
 
-/// Removes the `groups` keyspace and says format 3, as a directory of the release before.
-fn make_format_3(dir: &Path) {
-    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
-    let groups = db
-        .keyspace("groups", fjall::KeyspaceCreateOptions::default)
-        .unwrap();
-    db.delete_keyspace(groups).unwrap();
-    db.persist(fjall::PersistMode::SyncAll).unwrap();
-    drop(db);
-    std::fs::write(dir.join("FORMAT"), "stemedb-format 3\n").unwrap();
+/// Every record of `model` as (subject, predicate, sequence).
+fn records_of(model: &Model) -> Vec<(String, String, u64)> {
+    (0..GROUPS)
+        .flat_map(|g| {
+            model[g as usize]
+                .iter()
+                .map(move |s| (subject(g), predicate(g), *s))
+        })
+        .collect()
+}
+
+/// Makes `dir` a directory of format `version` as that release wrote it.
+fn make_format(dir: &Path, version: u32, model: &Model) {
+    crate::harness::as_older_format(dir, version, &records_of(model));
 }
 
 #[test]
@@ -252,12 +256,35 @@ fn a_format_3_directory_gets_its_summaries_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let (db, model) = written(dir.path(), 0x6B0);
     drop(db);
-    make_format_3(dir.path());
+    make_format(dir.path(), 3, &model);
     let db = open(dir.path());
-    assert_eq!(format_of(dir.path()), "stemedb-format 4\n");
+    assert_eq!(format_of(dir.path()), "stemedb-format 5\n");
     assert_eq!(db.format_upgrade_failed(), None);
     check_model(&db, &model, "upgraded");
     let (groups, _) = check_passes(&db, "upgraded");
+    assert_eq!(groups, GROUPS);
+}
+
+/// A format 4 directory (every record keyed in `by_subject`) opens as format 5 with nothing
+/// rewritten: its small groups' keys stay, unread, and `check` accepts them as long as their
+/// summaries list them; the writer adds no more of them.
+#[test]
+fn a_format_4_directory_opens_as_format_5_and_keeps_checking_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, model) = written(dir.path(), 0x6B4);
+    drop(db);
+    make_format(dir.path(), 4, &model);
+    let db = open(dir.path());
+    assert_eq!(format_of(dir.path()), "stemedb-format 5\n");
+    check_model(&db, &model, "format 4 opened");
+    check_passes(&db, "format 4 opened");
+    for n in 0..3 {
+        assert!(append_to_group_1(&db, n) > 0);
+    }
+    check(&db, "written after the upgrade");
+    drop(db);
+    let db = open(dir.path());
+    let (groups, _) = check_passes(&db, "reopened after the upgrade");
     assert_eq!(groups, GROUPS);
 }
 
@@ -320,13 +347,18 @@ fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let (db, model) = written(dir.path(), 0x6D0);
     drop(db);
-    make_format_3(dir.path());
+    make_format(dir.path(), 3, &model);
     crate::harness::write_engine_keys(dir.path(), "by_subject", &[(b"x", &[])]);
     let db = open(dir.path());
     assert_eq!(format_of(dir.path()), "stemedb-format 3\n", "not upgraded");
     // Summaries not whole: groups are walked in `by_subject`, a key a record (the damaged
     // key sorts after every `sum/` key).
     check_model(&db, &model, "format 3, walked in by_subject");
+    // The writer keys every record in `by_subject` while the summaries are not whole, or the
+    // walk would miss this small group's new one.
+    let mut model = model;
+    model[1].push(append_to_group_1(&db, 0));
+    check_model(&db, &model, "format 3, written to");
     let why = db.format_upgrade_failed().unwrap_or_default();
     assert!(why.contains("by_subject"), "the open says why: {why:?}");
     assert!(
@@ -341,15 +373,15 @@ fn a_damaged_format_3_directory_opens_and_is_repaired_by_a_rebuild() {
         report.problems
     );
     db.rebuild_indexes(&mut |_, _| {}).unwrap();
-    assert_eq!(format_of(dir.path()), "stemedb-format 4\n", "rebuilt whole");
+    assert_eq!(format_of(dir.path()), "stemedb-format 5\n", "rebuilt whole");
     drop(db);
     let db = open(dir.path());
     check_model(&db, &model, "repaired");
     check_passes(&db, "repaired");
 }
 
-/// Appends one record to group 1 (`sum/s0`, `p1`).
-fn append_to_group_1(db: &Db, n: u64) {
+/// Appends one record to group 1 (`sum/s0`, `p1`); returns its sequence.
+fn append_to_group_1(db: &Db, n: u64) -> u64 {
     let key = SecretKey::from_seed(&[1; 32]);
     let wire = Draft::new(
         "sum/agent-0",
@@ -360,7 +392,7 @@ fn append_to_group_1(db: &Db, n: u64) {
     )
     .sign(&key)
     .unwrap();
-    db.ingest_one(wire).unwrap();
+    db.ingest_one(wire).unwrap().sequence
 }
 
 /// A rebuild repairs a summary the writer had extended (and remembered) while it was wrong;
@@ -378,4 +410,83 @@ fn a_rebuild_voids_what_the_writer_remembers_of_the_summaries() {
     drop(db);
     let db = open(dir.path());
     check_passes(&db, "reopened after the rebuild");
+}
+
+/// Runs `edit` on the keyspace `name` of the engine in `dir` (no server on it), made durable.
+fn edit_keyspace(dir: &Path, name: &str, edit: impl FnOnce(&fjall::Keyspace)) {
+    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    edit(
+        &db.keyspace(name, fjall::KeyspaceCreateOptions::default)
+            .unwrap(),
+    );
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+}
+
+/// `group`'s `by_subject` key of `sequence`.
+fn by_subject_key(group: u64, sequence: u64) -> Vec<u8> {
+    let mut key = format!("{}\0{}\0", subject(group), predicate(group)).into_bytes();
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// Damage to one index, applied to a written directory with its `Model`.
+type Damage = fn(&Path, &Model);
+
+/// Damage between the summaries and `by_subject` (group 0 is large, group 1 small), each named
+/// by `check`.
+#[test]
+fn check_names_what_the_summaries_and_by_subject_disagree_on() {
+    let cases: [(&str, Damage, &str); 5] = [
+        (
+            "a small group's key that its summary does not list",
+            |dir, _| {
+                edit_keyspace(dir, "by_subject", |ks| {
+                    ks.insert(by_subject_key(1, 999_999), []).unwrap()
+                })
+            },
+            "which its summary does not list",
+        ),
+        (
+            "a large group's record without its key",
+            |dir, model| {
+                edit_keyspace(dir, "by_subject", |ks| {
+                    ks.remove(by_subject_key(0, model[0][3])).unwrap()
+                })
+            },
+            "index by_subject: no entry for sequence",
+        ),
+        (
+            "a small group's summary that says large",
+            |dir, _| damage_summary(dir, &[]),
+            "says it is large",
+        ),
+        (
+            "a group without its summary",
+            |dir, _| edit_keyspace(dir, "groups", |ks| ks.remove(b"sum/s0\0p1\0").unwrap()),
+            "no summary for sum/s0/p1",
+        ),
+        (
+            "a summary without a group",
+            |dir, model| {
+                let listed = model[1][0].to_be_bytes();
+                edit_keyspace(dir, "groups", |ks| {
+                    ks.insert(b"sum/zz\0p\0", listed).unwrap()
+                })
+            },
+            "holds 13 summaries; the log implies 12 groups",
+        ),
+    ];
+    for (name, damage, named) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, model) = written(dir.path(), 0x6F0);
+        drop(db);
+        damage(dir.path(), &model);
+        let db = open(dir.path());
+        let report = db.check(&mut |_, _| {}).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains(named)),
+            "{name}: {:?}",
+            report.problems
+        );
+    }
 }

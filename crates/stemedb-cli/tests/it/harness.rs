@@ -318,6 +318,31 @@ pub fn write_engine_keys(dir: &Path, keyspace: &str, entries: &[(&[u8], &[u8])])
     engine.persist(fjall::PersistMode::SyncAll).unwrap();
 }
 
+/// Makes `dir` (no server on it) a directory of an older format `version` as that release
+/// wrote it: every ordinary record keyed in `by_subject` (`records`: subject, predicate,
+/// sequence), which format 5 does only for large groups, and no `groups` keyspace when
+/// `version` is below 4.
+pub fn as_older_format(dir: &Path, version: u32, records: &[(String, String, u64)]) {
+    let engine = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let by_subject = engine
+        .keyspace("by_subject", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    for (subject, predicate, sequence) in records {
+        let mut key = format!("{subject}\0{predicate}\0").into_bytes();
+        key.extend_from_slice(&sequence.to_be_bytes());
+        by_subject.insert(key, []).unwrap();
+    }
+    if version < 4 {
+        let groups = engine
+            .keyspace("groups", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        engine.delete_keyspace(groups).unwrap();
+    }
+    engine.persist(fjall::PersistMode::SyncAll).unwrap();
+    drop(engine);
+    std::fs::write(dir.join("FORMAT"), format!("stemedb-format {version}\n")).unwrap();
+}
+
 /// A `Db` whose writer runs `in_window` once, in its `after_sync` hook, for the first commit
 /// after `arm`: after that commit's fsync and before its sequence is published, the window in
 /// which no reader may see it yet.

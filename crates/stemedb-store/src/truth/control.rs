@@ -350,7 +350,7 @@ impl Deriver<'_> {
     }
 
     fn open_epoch(&mut self, prefix: &str, before: Timestamp) -> Result<u64, StoreError> {
-        let (groups, _) = scan_all(self.shared, prefix.as_bytes(), self.seq)?;
+        let groups = scan_all(self.shared, prefix.as_bytes(), self.seq)?;
         let micros = self.micros();
         let mut changed = 0;
         for seq in groups {
@@ -438,7 +438,7 @@ impl Deriver<'_> {
     fn sequences_about(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
         let mut prefix = subject.as_bytes().to_vec();
         prefix.push(0);
-        Ok(scan_all(self.shared, &prefix, self.seq)?.0)
+        scan_all(self.shared, &prefix, self.seq)
     }
 
     fn citers(&self, subject: &str) -> Result<Vec<u64>, StoreError> {

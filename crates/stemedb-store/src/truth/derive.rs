@@ -15,7 +15,7 @@ use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
     TAG_FIRST_SEEN, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_HELD_WHILE_RETRACTED, TAG_MARK, TAG_MARKED,
     TAG_NEW_SUBJECT, TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, encode_event, key1,
-    key2, name_key, name_prefix, tail_u64,
+    key2, name_key, name_prefix,
 };
 use crate::cache::{RareMarkers, TruthCache};
 use crate::engine::Shared;
@@ -616,20 +616,13 @@ fn holds_rare_marker(shared: &Shared, key: &[u8]) -> Result<bool, StoreError> {
     holds_marker(shared, |c| &c.markers, key)
 }
 
-/// Every `by_subject` sequence under `prefix` below `seq_below`, in key order.
+/// Every sequence below `seq_below` of the groups under `prefix`, in key order.
 pub(super) fn scan_all(
     shared: &Shared,
     prefix: &[u8],
     seq_below: u64,
-) -> Result<(Vec<u64>, bool), StoreError> {
-    let mut out = Vec::new();
-    for guard in shared.ks().by_subject.prefix(prefix) {
-        let seq = tail_u64(&guard.key()?, "by_subject")?;
-        if seq < seq_below {
-            out.push(seq);
-        }
-    }
-    Ok((out, false))
+) -> Result<Vec<u64>, StoreError> {
+    crate::group_walk::sequences_under(shared, prefix, seq_below.saturating_sub(1))
 }
 
 /// Reads and parses the record at `seq` (widest limits: stored records passed stricter ones).

@@ -9,8 +9,10 @@ use super::{AppendOutcome, Job, WriterState};
 use crate::codec::encode_record;
 use crate::engine::Shared;
 use crate::error::StoreError;
-use crate::groups::{GroupOverlay, SummaryCache};
-use crate::keys::{decode_binding, decode_seq, name_seq_key, seq_key, subject_predicate_key};
+use crate::groups::{Added, GroupOverlay, SummaryCache};
+use crate::keys::{
+    decode_binding, decode_seq, group_prefix, group_sequence_key, name_seq_key, seq_key,
+};
 use crate::truth::Derived;
 
 /// A decided group: the batch holding its new records, each job's outcomes (or the error that
@@ -192,9 +194,25 @@ pub(crate) fn apply(
     // keyspace, never by subject, so ordinary queries do not return them.
     let mut group_first = None;
     if body.control.is_none() {
-        let key = subject_predicate_key(&body.subject, &body.predicate, seq);
-        group_first = groups.add(shared, known, key[..key.len() - 8].to_vec(), seq)?;
-        batch.insert(&ks.by_subject, key, []);
+        let group = || group_prefix(&body.subject, &body.predicate, 0);
+        // Format 5: `by_subject` holds only the records of groups too large for their summary
+        // (a small group is read from its summary alone), which spares most records a key
+        // write: 16 % of the writer's CPU a record (docs/benchmarks.md, "Thirty-fourth
+        // session"). A group that outgrows its summary gets its earlier records' keys in the
+        // same batch. Without whole summaries (`Shared::group_summaries`) every record is keyed.
+        let every_record = !shared.group_summaries();
+        let (first, earlier) = match groups.add(shared, known, group(), seq)? {
+            Added::Listed { first } => (Some(first), Vec::new()),
+            Added::Outgrown { earlier } => (None, earlier),
+            Added::Large => (None, Vec::new()),
+        };
+        group_first = first;
+        if first.is_none() || every_record {
+            let group = group();
+            for s in earlier.into_iter().chain([seq]) {
+                batch.insert(&ks.by_subject, group_sequence_key(&group, s), []);
+            }
+        }
     }
     batch.insert(&ks.by_agent, name_seq_key(&body.agent_id, seq), []);
     for source in &body.sources {

@@ -1,20 +1,20 @@
 //! Groups under a name prefix (a subject, a subject prefix, every group), in key order, with
 //! their sequences: one `groups` key a group, its summary's sequences, and a range scan of
-//! `by_subject` only for a group too large for its summary. A directory whose summaries are not
-//! whole (an older format opened by `check`, or one whose upgrade failed) is walked in
-//! `by_subject`, a key a record. The two walks return the same pages: `groups` holds exactly
-//! the groups of `by_subject` and their sequences, written in the same batch (docs/file-format.md).
+//! `by_subject` only for a group too large for its summary (format 5 keys only those groups'
+//! records there). A directory whose summaries are not whole (an older format opened by
+//! `check`, or one whose upgrade failed) is walked in `by_subject`, a key a record: the writer
+//! then keys every record there (docs/file-format.md).
 use fjall::Keyspace;
 
-use super::{GroupPage, Store};
+use crate::engine::Shared;
 use crate::error::StoreError;
 use crate::keys::GroupKey;
 use crate::summary::Summary;
 
 /// A page of groups being filled: stops at `groups_max`, reporting that more follow.
-struct Page {
-    groups: Vec<(GroupKey, Vec<u64>)>,
-    groups_max: usize,
+pub(crate) struct Page {
+    pub(crate) groups: Vec<(GroupKey, Vec<u64>)>,
+    pub(crate) groups_max: usize,
 }
 
 impl Page {
@@ -34,35 +34,40 @@ impl Page {
     }
 }
 
-impl Store {
-    /// Walks the groups under `prefix`, starting at `start` (inclusive; a cursor is a group's
-    /// `resume_after`) when given, and returns up to `groups_max` groups that `keep` accepts,
-    /// with their sequences (≤ `sequence_max`; a group with none is skipped), in key order,
-    /// plus whether more groups follow.
-    pub fn scan_groups(
-        &self,
-        prefix: &[u8],
-        start: Option<&[u8]>,
-        sequence_max: u64,
-        groups_max: usize,
-        keep: &dyn Fn(&GroupKey) -> bool,
-    ) -> Result<GroupPage, StoreError> {
-        let bound = sequence_max.min(self.last_sequence());
-        let mut page = Page {
-            groups: Vec::new(),
-            groups_max,
-        };
-        let shared = self.shared()?;
-        let ks = shared.ks();
-        let more = if self.slot_group_summaries() {
-            let summary =
-                |key: &[u8], value: &[u8]| summary_entry(&ks.by_subject, key, value, keep);
-            walk(&ks.groups, prefix, start, bound, &summary, &mut page)?
-        } else {
-            let record = |key: &[u8], _: &[u8]| record_entry(key, keep);
-            walk(&ks.by_subject, prefix, start, bound, &record, &mut page)?
-        };
-        Ok((page.groups, more))
+/// Every sequence (≤ `bound`) of every group under `prefix`, a group after another in key
+/// order, each group's ascending: what the truth deriver reads for an epoch or a subject's
+/// records. Unlike `Store::scan_groups`, not bounded by the durable sequence, since the writer
+/// derives a group commit before publishing it.
+pub(crate) fn sequences_under(
+    shared: &Shared,
+    prefix: &[u8],
+    bound: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut page = Page {
+        groups: Vec::new(),
+        groups_max: usize::MAX,
+    };
+    fill(shared, prefix, None, bound, &|_| true, &mut page)?;
+    Ok(page.groups.into_iter().flat_map(|(_, s)| s).collect())
+}
+
+/// Fills `page` from `groups` when its summaries are whole (format 5 keys only large groups
+/// in `by_subject`), else from `by_subject`, which then holds every record.
+pub(crate) fn fill(
+    shared: &Shared,
+    prefix: &[u8],
+    start: Option<&[u8]>,
+    bound: u64,
+    keep: &dyn Fn(&GroupKey) -> bool,
+    page: &mut Page,
+) -> Result<bool, StoreError> {
+    let ks = shared.ks();
+    if shared.group_summaries() {
+        let summary = |key: &[u8], value: &[u8]| summary_entry(&ks.by_subject, key, value, keep);
+        walk(&ks.groups, prefix, start, bound, &summary, page)
+    } else {
+        let record = |key: &[u8], _: &[u8]| record_entry(key, keep);
+        walk(&ks.by_subject, prefix, start, bound, &record, page)
     }
 }
 
