@@ -415,8 +415,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         if let Some(reason) = db.format_upgrade_failed() {
             tracing::warn!(
                 data_dir = %args.data_dir.display(),
-                "the data directory keeps its older on-disk format: its groups keyspace could \
-                 not be built ({reason}); queries naming a group scan the index instead. Run \
+                "the data directory keeps its older on-disk format: its upgrade failed \
+                 ({reason}); it is served and written in that format meanwhile. Run \
                  `stemedb check`, then `stemedb rebuild-indexes` with the server stopped"
             );
         }

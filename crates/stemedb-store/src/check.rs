@@ -82,7 +82,7 @@ impl Store {
         Self::check_every_block(&shared, &mut report);
         if self.slot_group_summaries() {
             expected.by_subject =
-                expected.groups.keyed + check_groups(&shared, &expected, &mut report);
+                expected.groups.keyed + check_groups(&shared, &expected, last, &mut report);
         }
         let ks = shared.ks();
         for (name, keyspace, want) in [
@@ -298,7 +298,7 @@ fn verify_chunk(chunk: &mut Vec<(u64, SignedAssertion)>, report: &mut CheckRepor
 /// summaries found against the groups implied; returns the `by_subject` keys of small groups
 /// (left by format 4, each one checked against its summary), which the count of `by_subject`
 /// then allows.
-fn check_groups(shared: &Shared, expected: &Expected, report: &mut CheckReport) -> u64 {
+fn check_groups(shared: &Shared, expected: &Expected, last: u64, report: &mut CheckReport) -> u64 {
     let found = match groups::check_summaries(shared, &mut |text| report.problem(text)) {
         Ok(found) => found,
         Err(e) => {
@@ -307,9 +307,15 @@ fn check_groups(shared: &Shared, expected: &Expected, report: &mut CheckReport) 
         }
     };
     let want = &expected.groups;
+    let unread = last - expected.ids;
+    let note = if unread > 0 {
+        format!(" ({unread} damaged records could not be read, so their groups are not known)")
+    } else {
+        String::new()
+    };
     if found.listed != want.listed {
         report.problem(format!(
-            "index groups: the summaries list {} sequences; the log implies {}",
+            "index groups: the summaries list {} sequences; the log implies {}{note}",
             found.listed, want.listed
         ));
     }
@@ -318,7 +324,7 @@ fn check_groups(shared: &Shared, expected: &Expected, report: &mut CheckReport) 
         .push(("groups", found.summaries, want.groups));
     if found.summaries != want.groups {
         report.problem(format!(
-            "index groups holds {} summaries; the log implies {} groups",
+            "index groups holds {} summaries; the log implies {} groups{note}",
             found.summaries, want.groups
         ));
     }

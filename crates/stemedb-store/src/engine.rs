@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     group_marks: Arc<GroupMarks>,
     /// See `EngineSlot::group_summaries`; handed on likewise.
     group_summaries: Arc<AtomicBool>,
+    /// See `EngineSlot::by_subject_large_only`; handed on likewise.
+    by_subject_large_only: Arc<AtomicBool>,
     truth: RwLock<TruthCache>,
     /// Only derivation uses it (see its invariant).
     new_subjects: Mutex<NewSubjectWindows>,
@@ -180,9 +182,15 @@ impl Shared {
     }
 
     /// Whether the `groups` keyspace is whole (`EngineSlot::group_summaries`): readers then
-    /// answer groups from it, and the writer keys only large groups' records in `by_subject`.
+    /// answer groups from it.
     pub(crate) fn group_summaries(&self) -> bool {
         self.group_summaries.load(Ordering::Acquire)
+    }
+
+    /// Whether the writer keys only large groups' records in `by_subject`
+    /// (`EngineSlot::by_subject_large_only`).
+    pub(crate) fn by_subject_large_only(&self) -> bool {
+        self.by_subject_large_only.load(Ordering::Acquire)
     }
 
     /// The highest durable sequence.
@@ -340,9 +348,13 @@ pub(crate) struct EngineSlot {
     /// Whether the `groups` keyspace holds every group (format 4 or 5, or upgraded to 5 at
     /// this open, or rebuilt whole by `rebuild-indexes`). False for an open that reports and
     /// writes nothing (`check`) on a format 3 directory, or one whose upgrade failed: readers
-    /// then scan `by_subject`, the writer keys every record there (not only large groups'),
-    /// and `check` leaves `groups` alone.
+    /// then scan `by_subject`, and `check` leaves `groups` alone.
     group_summaries: Arc<AtomicBool>,
+    /// Whether `FORMAT` says 5 (as found, or upgraded at this open, or after a rebuild): only
+    /// then does the writer key only large groups' records in `by_subject`. Otherwise it keys
+    /// every record, as formats 3 and 4 do, so that a directory still saying 4 (its rewrite
+    /// failed) stays what the release before reads.
+    by_subject_large_only: Arc<AtomicBool>,
 }
 
 impl EngineSlot {
@@ -356,6 +368,7 @@ impl EngineSlot {
             group_marks: Arc::new(GroupMarks::new()),
             stream_applied: Arc::new(AtomicU64::new(stream_applied)),
             group_summaries: Arc::new(AtomicBool::new(false)),
+            by_subject_large_only: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -367,6 +380,11 @@ impl EngineSlot {
     /// Marks the `groups` keyspace whole: at open, or once a rebuild has built it.
     pub(crate) fn set_group_summaries(&self) {
         self.group_summaries.store(true, Ordering::Release);
+    }
+
+    /// Marks the directory format 5: the writer keys only large groups in `by_subject`.
+    pub(crate) fn set_by_subject_large_only(&self) {
+        self.by_subject_large_only.store(true, Ordering::Release);
     }
 
     /// The last stream sequence applied and durable (cluster mode).
@@ -521,6 +539,7 @@ impl Engine {
             answers_rebuilds: Arc::clone(&slot.answers_rebuilds),
             group_marks: Arc::clone(&slot.group_marks),
             group_summaries: Arc::clone(&slot.group_summaries),
+            by_subject_large_only: Arc::clone(&slot.by_subject_large_only),
             truth: RwLock::new(TruthCache::default()),
             new_subjects: Mutex::new(NewSubjectWindows::default()),
             agent_keys: Mutex::new(AgentKeys::default()),

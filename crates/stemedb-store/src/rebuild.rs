@@ -26,8 +26,8 @@ impl Store {
         let ks = shared.ks();
         // A rebuild cut short leaves the indexes partial, each batch whole (records, their
         // keys and their groups' summaries); `check` names what is missing and the next
-        // rebuild starts over. A directory whose summaries were not whole keeps keying every
-        // record in `by_subject` until the end, so that its readers (which walk it) miss none.
+        // rebuild starts over. A directory not yet in format 5 keeps keying every record in
+        // `by_subject` until the end, so that its readers (which may walk it) miss none.
         shared.note_groups_rebuild();
         for keyspace in [
             &ks.ids,
@@ -57,7 +57,7 @@ impl Store {
         shared.sync()?;
         shared.note_groups_rebuild();
         crate::store::mark_groups_built(self.dir())?;
-        self.set_group_summaries();
+        self.set_rebuilt_whole();
         crate::truth::rederive(shared, last)?;
         // A rebuild repairs derived state: no answer kept from before it or during it holds.
         shared.note_answers_rebuilt();

@@ -47,7 +47,7 @@ pub struct Store {
     sender: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
-    /// Why this open could not build the `groups` keyspace of an older format, if it tried.
+    /// Why this open could not upgrade an older format, if it tried.
     upgrade_failed: Option<String>,
     _lock: File,
 }
@@ -100,8 +100,12 @@ impl Store {
         let upgrade_failed = upgraded
             .as_ref()
             .and_then(|r| r.as_ref().err().map(|e| e.to_string()));
-        if format >= FORMAT_GROUPS || matches!(upgraded, Some(Ok(()))) {
+        let upgraded_now = matches!(upgraded, Some(Ok(())));
+        if format >= FORMAT_GROUPS || upgraded_now {
             slot.set_group_summaries();
+        }
+        if format == FORMAT_VERSION || upgraded_now {
+            slot.set_by_subject_large_only();
         }
         // State derived under older rules is derived again, except by an open that only
         // reports (`check` without `--accept-loss`), which writes nothing; the rules' version is
@@ -266,8 +270,9 @@ impl Store {
         Ok(first.is_none_or(|first| first <= durable).then_some(key))
     }
 
-    /// Why this open left an older format as it was (its `groups` keyspace could not be built,
-    /// so named groups are scanned), for the server to say at start.
+    /// Why this open left an older format as it was (format 3: its `groups` keyspace could not
+    /// be built, so named groups are scanned; format 4: `FORMAT` could not be rewritten, so
+    /// the writer keys every record as format 4 does), for the server to say at start.
     pub fn format_upgrade_failed(&self) -> Option<&str> {
         self.upgrade_failed.as_deref()
     }
@@ -277,9 +282,11 @@ impl Store {
         self.slot.group_summaries()
     }
 
-    /// Says the `groups` keyspace is whole: a rebuild has built it from the log.
-    pub(crate) fn set_group_summaries(&self) {
+    /// Says the `groups` keyspace is whole and `FORMAT` says 5: a rebuild has built every
+    /// index from the log.
+    pub(crate) fn set_rebuilt_whole(&self) {
         self.slot.set_group_summaries();
+        self.slot.set_by_subject_large_only();
     }
 
     /// The sequences (≤ `sequence_max`, ascending) of the one group whose `by_subject` prefix

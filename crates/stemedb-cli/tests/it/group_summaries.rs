@@ -288,6 +288,30 @@ fn a_format_4_directory_opens_as_format_5_and_keeps_checking_clean() {
     assert_eq!(groups, GROUPS);
 }
 
+/// A format 4 directory whose `FORMAT` cannot be rewritten (its temporary file's path taken by
+/// a directory) opens, says why it stays format 4, and is written as format 4 (every record
+/// keyed in `by_subject`), which the release before reads whole.
+#[test]
+fn a_format_4_directory_whose_upgrade_fails_is_written_as_format_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, mut model) = written(dir.path(), 0x6B8);
+    drop(db);
+    make_format(dir.path(), 4, &model);
+    std::fs::create_dir(dir.path().join("FORMAT.tmp")).unwrap();
+    let db = open(dir.path());
+    assert_eq!(format_of(dir.path()), "stemedb-format 4\n", "not upgraded");
+    assert!(db.format_upgrade_failed().is_some(), "the open says why");
+    let late = append_to_group_1(&db, 0);
+    model[1].push(late);
+    check_model(&db, &model, "format 4, written to");
+    drop(db);
+    let mut keyed = false;
+    edit_keyspace(dir.path(), "by_subject", |ks| {
+        keyed = ks.contains_key(by_subject_key(1, late)).unwrap()
+    });
+    assert!(keyed, "a small group's new record is keyed in by_subject");
+}
+
 /// Puts `value` as the summary of group 1 (`sum/s0`, `p1`).
 fn damage_summary(dir: &Path, value: &[u8]) {
     let db = fjall::Database::builder(dir.join("engine")).open().unwrap();

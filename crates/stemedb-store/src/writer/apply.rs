@@ -199,8 +199,9 @@ pub(crate) fn apply(
         // (a small group is read from its summary alone), which spares most records a key
         // write: 16 % of the writer's CPU a record (docs/benchmarks.md, "Thirty-fourth
         // session"). A group that outgrows its summary gets its earlier records' keys in the
-        // same batch. Without whole summaries (`Shared::group_summaries`) every record is keyed.
-        let every_record = !shared.group_summaries();
+        // same batch. Before the directory says format 5 (`Shared::by_subject_large_only`)
+        // every record is keyed, as its format wants.
+        let every_record = !shared.by_subject_large_only();
         let (first, earlier) = match groups.add(shared, known, group(), seq)? {
             Added::Listed { first } => (Some(first), Vec::new()),
             Added::Outgrown { earlier } => (None, earlier),
