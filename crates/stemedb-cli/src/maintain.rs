@@ -24,7 +24,7 @@ pub struct CheckArgs {
 
 /// Opens an existing data directory: `check` and `rebuild-indexes` never create one (a typo
 /// in the path would otherwise "check clean" an empty store it just made).
-fn open(dir: &std::path::Path, acknowledged_loss: AckLossPolicy) -> Result<Db> {
+fn open(dir: &std::path::Path, acknowledged_loss: AckLossPolicy, derive: bool) -> Result<Db> {
     anyhow::ensure!(
         dir.join("FORMAT").is_file(),
         "{} is not a StemeDB data directory (no FORMAT file there)",
@@ -32,6 +32,7 @@ fn open(dir: &std::path::Path, acknowledged_loss: AckLossPolicy) -> Result<Db> {
     );
     let config = DbConfig {
         acknowledged_loss,
+        derive_at_open: derive,
         ..DbConfig::default()
     };
     crate::open_guard::open(dir, config)
@@ -43,7 +44,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     } else {
         AckLossPolicy::Report
     };
-    let db = open(&args.data_dir, policy)?;
+    let db = open(&args.data_dir, policy, true)?;
     let progress = Progress::new(!args.json, "checked", None);
     let report = db.check(&mut progress.callback())?;
     progress.finish();
@@ -101,7 +102,9 @@ pub struct RebuildArgs {
 }
 
 pub fn rebuild(args: &RebuildArgs) -> Result<()> {
-    let db = open(&args.data_dir, AckLossPolicy::Refuse)?;
+    // Not derived at open: the rebuild derives everything again, and a derivation that fails
+    // on damaged derived state would keep the repair from starting.
+    let db = open(&args.data_dir, AckLossPolicy::Refuse, false)?;
     let started = std::time::Instant::now();
     let progress = Progress::new(true, "re-applied", None);
     let records = db

@@ -30,6 +30,11 @@ pub struct StoreOptions {
     /// Drop the derived truth-maintenance state at open and derive it again from the log
     /// (roles are kept; they are administrator state, not derived).
     pub rederive_truth: bool,
+    /// Derive at open the records the log holds beyond the derived state (a crash between a
+    /// group's commit and its derivation leaves some). Off only for `rebuild-indexes`, which
+    /// derives everything again from the log: a derivation that fails on damaged derived
+    /// state must not keep the repair from opening the directory.
+    pub derive_at_open: bool,
     /// Free bytes the filesystem must keep; below it group commits are refused with
     /// `DiskFull` (0 turns the check off).
     pub disk_free_min_bytes: u64,

@@ -115,8 +115,10 @@ impl Store {
                 && !crate::truth::rules_are_current(&shared)?);
         if rederive {
             crate::truth::rederive(&shared, last)?;
-        } else {
+        } else if options.derive_at_open {
             crate::truth::recover(&shared, last)?;
+        } else {
+            crate::truth::load(&shared, last)?;
         }
         // `recorded_at` never decreases, across opens too: the writer starts from the last
         // stored record's, so a clock stepped back (or a restore onto a slower clock) cannot

@@ -59,6 +59,9 @@ pub struct DbConfig {
     pub reliability_past_tables_max: usize,
     /// Derive all truth-maintenance state again from the log at open (default false).
     pub rederive_truth: bool,
+    /// Derive at open the records stored but not yet derived (default true; false only for an
+    /// open that rebuilds every index and derives everything again: `rebuild-indexes`).
+    pub derive_at_open: bool,
     /// Free space the data directory's filesystem must keep; below it writes are refused
     /// (507) until space returns (default 64 MiB; 0 turns the check off).
     pub disk_free_min_bytes: u64,
@@ -95,6 +98,7 @@ impl Default for DbConfig {
             evidence: stemedb_lens::EvidenceParams::default(),
             reliability_past_tables_max: 4,
             rederive_truth: false,
+            derive_at_open: true,
             disk_free_min_bytes: 64 * 1024 * 1024,
             fail_fsync_after_commits: None,
             acknowledged_loss: stemedb_store::AckLossPolicy::Refuse,

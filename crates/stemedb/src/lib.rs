@@ -124,6 +124,7 @@ impl Db {
             clock: Arc::clone(&clock),
             policy: config.policy.clone(),
             rederive_truth: config.rederive_truth,
+            derive_at_open: config.derive_at_open,
             disk_free_min_bytes: config.disk_free_min_bytes,
             fail_fsync_after_commits: config.fail_fsync_after_commits,
             acknowledged_loss: config.acknowledged_loss,

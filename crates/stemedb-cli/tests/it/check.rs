@@ -501,3 +501,76 @@ fn damage_largest_table(dir: &Path) {
     }
     std::fs::write(&largest, bytes).unwrap();
 }
+
+/// Damages every new-subject counter (`N` keys), drops the first-seen keys (`F`) and sets
+/// `last_derived_sequence` back, so that the next open must derive the last records again and
+/// fails on the counters. Returns how many counters it damaged.
+fn damage_new_subject_counters(dir: &Path, derived_upto: u64) -> usize {
+    let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let truth = db
+        .keyspace("truth", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    let counters: Vec<Vec<u8>> = truth
+        .prefix(b"N")
+        .map(|guard| guard.key().unwrap().to_vec())
+        .collect();
+    for key in &counters {
+        truth.insert(key, [1u8, 2, 3]).unwrap();
+    }
+    // Without their first-seen keys the records derived again are of new subjects, whose
+    // agent's counters the burst rule reads.
+    let first_seen: Vec<Vec<u8>> = truth
+        .prefix(b"F")
+        .map(|guard| guard.key().unwrap().to_vec())
+        .collect();
+    for key in &first_seen {
+        truth.remove(key).unwrap();
+    }
+    let meta = db
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    meta.insert(b"last_derived_sequence", derived_upto.to_be_bytes())
+        .unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+    counters.len()
+}
+
+/// A derivation that fails at open on damaged derived state stops the server and `check`
+/// with the damage named, and `rebuild-indexes`, which opens without deriving, repairs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_derivation_failing_at_open_is_named_and_repaired_by_a_rebuild() {
+    let dir = stored_directory().await;
+    assert!(
+        damage_new_subject_counters(dir.path(), 490) > 0,
+        "the setup took"
+    );
+    let refused = stemedb::Db::open(dir.path(), stemedb::DbConfig::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("new_subjects"), "named: {refused:?}");
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(1), "named, not a panic: {report} {err}");
+    assert!(err.contains("new_subjects"), "{err}");
+    let out = Command::new(BIN)
+        .args(["rebuild-indexes", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert_eq!(report["valid"], json!(500), "{report}");
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+    let answer = server
+        .client
+        .query(&[("subject", "check/s499"), ("predicate", "p")])
+        .await
+        .unwrap();
+    assert_eq!(answer.groups.len(), 1, "served after the rebuild");
+    server.stop().await;
+}

@@ -243,6 +243,12 @@ pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<Event, StoreError
     })
 }
 
+/// Loads the in-memory views only, deriving nothing: for an open that will derive everything
+/// again (`StoreOptions::derive_at_open`).
+pub(crate) fn load(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
+    load_cache(shared, last_applied)
+}
+
 /// Loads the in-memory views and derives any records the log holds beyond the derived state
 /// (a crash between a group's log commit and its derivation leaves such a range).
 pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
