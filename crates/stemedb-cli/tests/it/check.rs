@@ -23,6 +23,22 @@ fn check(dir: &Path) -> (Option<i32>, Value, String) {
     )
 }
 
+/// Runs `stemedb rebuild-indexes` on `dir`, which must succeed; returns what it printed.
+fn rebuild_indexes(dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
+        .args(["rebuild-indexes", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -212,18 +228,7 @@ async fn rebuilt_indexes_give_the_same_answers_and_check_clean() {
     ];
     let before = c.query(&params).await.unwrap();
     let dir = server.stop().await;
-    let out = Command::new(BIN)
-        .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
-        .args(["rebuild-indexes", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("from 300 log records"));
+    assert!(rebuild_indexes(dir.path()).contains("from 300 log records"));
     let (code, report, err) = check(dir.path());
     assert_eq!(code, Some(0), "{report} {err}");
     let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
@@ -552,16 +557,7 @@ async fn a_derivation_failing_at_open_is_named_and_repaired_by_a_rebuild() {
     let (code, report, err) = check(dir.path());
     assert_eq!(code, Some(1), "named, not a panic: {report} {err}");
     assert!(err.contains("new_subjects"), "{err}");
-    let out = Command::new(BIN)
-        .args(["rebuild-indexes", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rebuild_indexes(dir.path());
     let (code, report, err) = check(dir.path());
     assert_eq!(code, Some(0), "{report} {err}");
     assert_eq!(report["valid"], json!(500), "{report}");
