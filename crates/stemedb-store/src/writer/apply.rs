@@ -197,8 +197,9 @@ pub(crate) fn apply(
         let group = || group_prefix(&body.subject, &body.predicate, 0);
         // Format 5: `by_subject` holds only the records of groups too large for their summary
         // (a small group is read from its summary alone), which spares most records a key
-        // write: 16 % of the writer's CPU a record (docs/benchmarks.md, "Thirty-fourth
-        // session"). A group that outgrows its summary gets its earlier records' keys in the
+        // write: 16 % of the writer's CPU a record under single writes, measured before it
+        // was built (docs/benchmarks.md, "Thirty-third session"; 7 % of the server's CPU
+        // under batch ingest once built, "Thirty-fourth session"). A group that outgrows its summary gets its earlier records' keys in the
         // same batch. Before the directory says format 5 (`Shared::by_subject_large_only`)
         // every record is keyed, as its format wants.
         let every_record = !shared.by_subject_large_only();
