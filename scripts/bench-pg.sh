@@ -28,6 +28,9 @@
 # run), STEMEDB_BIN (default: a release build), ONLY (space-separated workloads to run:
 # ingest single winner restart; default all). Both systems are settled before timing and idle
 # between runs (CHECKPOINT and VACUUM for PostgreSQL, scripts/wait-engine.sh for StemeDB).
+# PG_INDEXES: "lens" (the default: the primary key and the index the lens queries below need)
+# or "same" (also an index of each record's agent and a GIN index of its sources, the two
+# other indexes StemeDB keeps, so that PostgreSQL keeps what StemeDB keeps).
 # WARM_SECS (10): before each timed winner run, both systems answer the same queries that long,
 # unmeasured, so that each is timed in the state a steady read load keeps it in (PostgreSQL's
 # buffers; StemeDB's kept answers, docs/benchmarks.md "Twenty-seventh session"); 0: none.
@@ -43,12 +46,15 @@ ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-15}
 WARM_SECS=${WARM_SECS:-10}
 ONLY=${ONLY:-ingest single winner restart}
+PG_INDEXES=${PG_INDEXES:-lens}
 AGENTS=300
 SOURCES_PERCENT=33
 pg=/usr/lib/postgresql/15/bin
 
 say() { echo "bench-pg: $*" >&2; }
 die() { echo "bench-pg: ERROR: $*" >&2; exit 1; }
+case $PG_INDEXES in lens | same) ;; *) die "PG_INDEXES is \"lens\" or \"same\", not \"$PG_INDEXES\"" ;; esac
+say "PostgreSQL indexes: $PG_INDEXES"
 runs() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if [ -z "${STEMEDB_BIN:-}" ]; then cargo build --release -q -p stemedb-cli; fi
@@ -147,6 +153,16 @@ CREATE TABLE assertions (
   value jsonb NOT NULL, confidence double precision NOT NULL, valid_at timestamptz NOT NULL,
   sources text[] NOT NULL, signature bytea NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX assertions_group ON assertions (subject, predicate, valid_at DESC);
+SQL
+  if [ "$PG_INDEXES" = same ]; then
+    # What StemeDB also keeps for its other reads: a record's agent (`by_agent`: who said
+    # what) and its sources (`by_source`: a retracted source takes along what rests on it).
+    pgsql <<'SQL'
+CREATE INDEX assertions_agent ON assertions (agent_id, recorded_at);
+CREATE INDEX assertions_sources ON assertions USING gin (sources);
+SQL
+  fi
+  pgsql <<'SQL'
 CREATE TABLE agent_trust (agent_id text PRIMARY KEY, trust double precision NOT NULL);
 INSERT INTO agent_trust SELECT 'load/pg/agent-' || a, (a % 10) / 10.0 FROM generate_series(0, 299) a;
 SQL
