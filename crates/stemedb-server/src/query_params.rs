@@ -86,8 +86,15 @@ fn build<'a>(
 ) -> Result<Query, ApiError> {
     let mut query = Query::new(String::new());
     let mut subject: Option<String> = None;
+    let mut given: Vec<&'static str> = Vec::new();
     for (key, text) in pairs {
         let field = field_name(&key)?;
+        // A parameter given twice is refused, as a JSON body's repeated key is, rather than
+        // one of them silently winning (`subject` and `concept_path` are checked to agree).
+        if given.contains(&field) && !matches!(field, "subject" | "concept_path") {
+            return Err(bad(field, "is given twice"));
+        }
+        given.push(field);
         match field {
             "subject" | "concept_path" => {
                 if subject.as_ref().is_some_and(|s| *s != text) {
@@ -176,6 +183,10 @@ mod tests {
         check("concept_path=a&subject=b", Err("disagree"));
         check("subject=a&colour=red", Err("unknown parameter \\\"colour"));
         check("subject=a&winner_only=yes", Err("must be true or false"));
+        check("subject=a&lens=recency&lens=consensus", Err("is given twice"));
+        check("subject=a&limit=1&limit=1", Err("is given twice"));
+        check("subject=a&subject=a", Ok(("a", None, "evidence")));
+        check("subject=a&subject=b", Err("disagree"));
         check("predicate=p", Err("is required"));
         check("", Err("is required"));
     }
