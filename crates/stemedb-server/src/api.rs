@@ -318,8 +318,16 @@ pub async fn query_get(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = query_params::from_query_string(raw.as_deref())?;
-    run_query(&state, query).await
+    query_string(&state, raw.as_deref()).await
+}
+
+/// `GET /v1/query`'s answer to its query string (the handler's, and `direct.rs`'s).
+pub(crate) async fn query_string(
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<Response, ApiError> {
+    let query = query_params::from_query_string(raw)?;
+    run_query(state, query).await
 }
 
 #[utoipa::path(post, path = "/v1/query", tag = "query",

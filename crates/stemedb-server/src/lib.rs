@@ -17,6 +17,7 @@ mod console;
 mod console_api;
 mod custody;
 mod db_work;
+mod direct;
 mod edge;
 mod files;
 mod framing;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, patch, post};
@@ -236,6 +237,16 @@ impl AppState {
 /// console at `/console/` (`console.rs`), behind the
 /// edge checks (`edge.rs`); `loopback_bind`: the server listens on a loopback address.
 pub fn router(state: AppState, loopback_bind: bool) -> Router {
+    routes(state, loopback_bind).router
+}
+
+/// The router, and the route answered without it (`direct.rs`), behind the same edge checks.
+pub(crate) struct Routes {
+    pub(crate) router: Router,
+    pub(crate) direct: direct::Direct,
+}
+
+pub(crate) fn routes(state: AppState, loopback_bind: bool) -> Routes {
     let config = Arc::clone(&state.config);
     let edge = Arc::new(edge::Edge::new(Arc::clone(&config), loopback_bind));
     let api = Router::new()
@@ -249,7 +260,7 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         )
         .route("/v1/assertions/{id}", get(api::get_assertion))
         .route(
-            "/v1/query",
+            direct::QUERY_ROUTE,
             get(api::query_get)
                 .post(api::query_post)
                 .layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
@@ -303,9 +314,17 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
         edge,
         timeout_ms: config.request_timeout_ms,
     };
-    api.merge(openapi::swagger_ui())
+    let router = api
+        .merge(openapi::swagger_ui())
         .merge(console::routes())
-        .layer(middleware::from_fn_with_state(edge_stack, edge_stack_run))
+        .layer(middleware::from_fn_with_state(
+            edge_stack.clone(),
+            edge_stack_run,
+        ));
+    Routes {
+        router,
+        direct: direct::Direct::new(state, edge_stack),
+    }
 }
 
 /// What every request passes through before its route, outermost first: its id, metrics and
@@ -313,19 +332,36 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
 /// instead of one each: every `from_fn` layer clones and boxes the service below it and boxes
 /// its future, for every request (docs/benchmarks.md, "Twenty-sixth session").
 #[derive(Clone)]
-struct EdgeStack {
+pub(crate) struct EdgeStack {
     log: RequestLog,
     edge: Arc<edge::Edge>,
     timeout_ms: u64,
 }
 
-async fn edge_stack_run(State(stack): State<EdgeStack>, request: Request, next: Next) -> Response {
-    observe::observe(stack.log, request, |request| {
-        edge::guard(&stack.edge, request, |request| {
-            request_timeout(stack.timeout_ms, next.run(request))
+impl EdgeStack {
+    /// `request` through every check, `inner` answering it; `route` is its route's template.
+    pub(crate) async fn run<F, Fut>(&self, route: &str, request: Request, inner: F) -> Response
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        observe::observe(self.log, route, request, |request| {
+            edge::guard(&self.edge, request, |request| {
+                request_timeout(self.timeout_ms, inner(request))
+            })
         })
-    })
-    .await
+        .await
+    }
+}
+
+async fn edge_stack_run(
+    State(stack): State<EdgeStack>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    stack.run(route, request, |request| next.run(request)).await
 }
 
 /// Routes that take one signed control record, each bounded like `POST /v1/assert`.

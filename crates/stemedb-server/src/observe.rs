@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
@@ -321,8 +321,9 @@ fn request_id(request: &Request) -> String {
     }
 }
 
-/// One request: id, metrics, and a log line if `log` asks for one; `inner` answers it.
-pub async fn observe<F, Fut>(log: RequestLog, request: Request, inner: F) -> Response
+/// One request: id, metrics, and a log line if `log` asks for one; `inner` answers it. `route`
+/// is the route's template (`/v1/assertions/{id}`), never the raw path: bounded label values.
+pub async fn observe<F, Fut>(log: RequestLog, route: &str, request: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
@@ -331,9 +332,6 @@ where
     let id = request_id(&request);
     let method_sent = request.method().clone();
     let method = request_metrics::method_label(&method_sent);
-    // The route template, never the raw path: bounded label values.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let mut response = REQUEST_ID.scope(id.clone(), inner(request)).await;
     let elapsed = started.elapsed();
     let code = response.status().as_u16();

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use crate::direct::Direct;
 use crate::framing::{Framing, FramingCheck};
 use crate::tls::HANDSHAKE_TIMEOUT_MS;
 use crate::workers::{Slot, Workers};
@@ -60,7 +61,10 @@ pub(crate) async fn serve_on(
     let config = Arc::clone(&state.config);
     let workers = Workers::start(config.connection_workers)?;
     crate::observe::spawn_upkeep();
-    let app = crate::router(state, loopback_bind);
+    let crate::Routes {
+        router: app,
+        direct,
+    } = crate::routes(state, loopback_bind);
     let open = Arc::new(Semaphore::new(config.connections_max));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX));
     let (stop, stopping) = watch::channel(false);
@@ -92,6 +96,7 @@ pub(crate) async fn serve_on(
             Ok(permit) => {
                 let connection = Connection {
                     app: app.clone(),
+                    direct: direct.clone(),
                     config: Arc::clone(&config),
                     stopping: stopping.clone(),
                     _permit: permit,
@@ -185,9 +190,17 @@ impl AcceptFailures {
 /// One accepted connection, holding its place under the cap until it ends.
 struct Connection {
     app: axum::Router,
+    /// `GET /v1/query`, answered without the router (`direct.rs`).
+    direct: Direct,
     config: Arc<crate::ServerConfig>,
     stopping: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
+}
+
+/// Who answers one request: the direct path (`direct.rs`) or the router.
+enum Route {
+    Direct(Direct),
+    Router(TowerToHyperService<axum::Router>),
 }
 
 impl Connection {
@@ -208,9 +221,21 @@ impl Connection {
         let framing = Arc::new(Framing::default());
         let io = FramingCheck::new(io, Arc::clone(&framing), self.config.header_bytes_max);
         let app = TowerToHyperService::new(self.app.clone());
+        let direct = self.direct.clone();
         let service = hyper::service::service_fn(move |mut request| {
             framing.mark(&mut request);
-            hyper::service::Service::call(&app, request)
+            let route = match Direct::takes(&request) {
+                true => Route::Direct(direct.clone()),
+                false => Route::Router(app.clone()),
+            };
+            async move {
+                match route {
+                    Route::Direct(direct) => {
+                        Ok(direct.query(request.map(axum::body::Body::new)).await)
+                    }
+                    Route::Router(app) => hyper::service::Service::call(&app, request).await,
+                }
+            }
         });
         let connection = http.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);

@@ -23,6 +23,7 @@ mod custody;
 mod damage;
 mod deploy;
 mod differential;
+mod direct;
 mod disk;
 mod evidence;
 mod faults;

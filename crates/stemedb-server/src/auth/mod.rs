@@ -378,10 +378,25 @@ fn write_private(path: &Path, secret: &str) -> Result<(), AuthError> {
 pub async fn authorize(
     State(state): State<AppState>,
     matched: Option<MatchedPath>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let path = matched.as_ref().map_or("", |m| m.as_str());
+    authorize_then(&state, path, request, |request| next.run(request)).await
+}
+
+/// [`authorize`] for the route template `path`, with `inner` in the place of the handler (the
+/// middleware's, and `direct.rs`'s for the route it answers without the router).
+pub(crate) async fn authorize_then<F, Fut>(
+    state: &AppState,
+    path: &str,
+    mut request: Request,
+    inner: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let Some(access) = required_access(request.method(), path, state.auth.config.metrics_open)
     else {
         return problem::into_response(&ApiError::Internal(format!(
@@ -392,7 +407,7 @@ pub async fn authorize(
     match state.auth.decide(access, request.headers()) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            inner(request).await
         }
         Err(error) => problem::into_response(&error),
     }
