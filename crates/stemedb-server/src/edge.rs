@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -92,7 +92,8 @@ impl Edge {
         }
     }
 
-    fn decide(&self, request: &Request) -> Result<Verdict, ApiError> {
+    /// `route`: the request's route template, as the router matched it (`None`: no route).
+    fn decide(&self, route: Option<&str>, request: &Request) -> Result<Verdict, ApiError> {
         if request.extensions().get::<AmbiguousFraming>().is_some() {
             return Err(ApiError::AmbiguousFraming);
         }
@@ -109,10 +110,6 @@ impl Edge {
             Origin::Cors(origin) => Some(origin),
             Origin::Plain => None,
         };
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
         let json_route = route.and_then(|path| {
             JSON_BODY_ROUTES
                 .iter()
@@ -200,12 +197,12 @@ enum Origin {
 }
 
 /// Decides, lets `inner` answer, and shapes the answer.
-pub async fn guard<F, Fut>(edge: &Edge, request: Request, inner: F) -> Response
+pub async fn guard<F, Fut>(edge: &Edge, route: Option<&str>, request: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let cors = match edge.decide(&request) {
+    let cors = match edge.decide(route, &request) {
         Ok(Verdict::Pass { cors }) => cors,
         Ok(Verdict::Answer(response)) => return response,
         Err(error) => return problem::into_response(&error),

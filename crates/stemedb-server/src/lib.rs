@@ -251,7 +251,7 @@ pub(crate) fn routes(state: AppState, loopback_bind: bool) -> Routes {
     let edge = Arc::new(edge::Edge::new(Arc::clone(&config), loopback_bind));
     let api = Router::new()
         .route(
-            "/v1/assert",
+            direct::ASSERT_ROUTE,
             post(api::assert_one).layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
         )
         .route(
@@ -339,14 +339,22 @@ pub(crate) struct EdgeStack {
 }
 
 impl EdgeStack {
-    /// `request` through every check, `inner` answering it; `route` is its route's template.
-    pub(crate) async fn run<F, Fut>(&self, route: &str, request: Request, inner: F) -> Response
+    /// `request` through every check, `inner` answering it; `route` is its route's template
+    /// (`None`: no route matched). The edge's rules by route (a JSON body's content type and
+    /// size) and the request metrics' label follow it.
+    pub(crate) async fn run<F, Fut>(
+        &self,
+        route: Option<&str>,
+        request: Request,
+        inner: F,
+    ) -> Response
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Response>,
     {
-        observe::observe(self.log, route, request, |request| {
-            edge::guard(&self.edge, request, |request| {
+        let label = route.unwrap_or("unmatched");
+        observe::observe(self.log, label, request, |request| {
+            edge::guard(&self.edge, route, request, |request| {
                 request_timeout(self.timeout_ms, inner(request))
             })
         })
@@ -360,7 +368,7 @@ async fn edge_stack_run(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let route = matched.as_ref().map(MatchedPath::as_str);
     stack.run(route, request, |request| next.run(request)).await
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::direct::Direct;
+use crate::direct::{Direct, DirectRoute};
 use crate::framing::{Framing, FramingCheck};
 use crate::tls::HANDSHAKE_TIMEOUT_MS;
 use crate::workers::{Slot, Workers};
@@ -199,7 +199,7 @@ struct Connection {
 
 /// Who answers one request: the direct path (`direct.rs`) or the router.
 enum Route {
-    Direct(Direct),
+    Direct(Direct, DirectRoute),
     Router(TowerToHyperService<axum::Router>),
 }
 
@@ -225,13 +225,14 @@ impl Connection {
         let service = hyper::service::service_fn(move |mut request| {
             framing.mark(&mut request);
             let route = match Direct::takes(&request) {
-                true => Route::Direct(direct.clone()),
-                false => Route::Router(app.clone()),
+                Some(route) => Route::Direct(direct.clone(), route),
+                None => Route::Router(app.clone()),
             };
             async move {
                 match route {
-                    Route::Direct(direct) => {
-                        Ok(direct.query(request.map(axum::body::Body::new)).await)
+                    Route::Direct(direct, route) => {
+                        let request = request.map(axum::body::Body::new);
+                        Ok(direct.answer(route, request).await)
                     }
                     Route::Router(app) => hyper::service::Service::call(&app, request).await,
                 }
