@@ -58,6 +58,13 @@ pub fn assert_winner_only_group(group: &Value, full_group: &Value, label: &str) 
     assert_eq!(group["assertions"], json!([]), "{label}: winner only");
 }
 
+/// The field names of a JSON object, in its order (serde_json's: sorted).
+pub fn field_names(value: &Value) -> Vec<String> {
+    let object = value.as_object();
+    let object = object.unwrap_or_else(|| panic!("not a JSON object: {value}"));
+    object.keys().cloned().collect()
+}
+
 pub async fn get_text(url: &str) -> String {
     http().get(url).send().await.unwrap().text().await.unwrap()
 }

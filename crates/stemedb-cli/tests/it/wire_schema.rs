@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use stemedb_client::wire::{AssertionBody, Record, Votes};
 use stemedb_server::ServerConfig;
 
-use crate::harness::{TestServer, http};
+use crate::harness::{TestServer, field_names, http};
 use crate::truth::{T0, grant, post, rec, retraction};
 
 /// The schema `value` must match, with `$ref`s resolved in `doc`.
@@ -381,13 +381,7 @@ fn the_wire_record_has_every_stored_field() {
         },
         votes: Some(Votes { up: 0, down: 0 }),
     };
-    let mut names: Vec<String> = serde_json::to_value(&record)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
+    let mut names = field_names(&serde_json::to_value(&record).unwrap());
     let mut stored: Vec<String> = stemedb::ENVELOPE_FIELDS
         .iter()
         .chain(stemedb::core::FIELD_NAMES.iter())
