@@ -19,7 +19,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 
-use crate::{AppState, EdgeStack, api, auth};
+use crate::{AppState, EdgeStack, ServerConfig, api, auth};
 
 /// The routes' paths, and their templates: the router declares each route with its constant
 /// (`lib.rs`), the request metrics and the access table name them so.
@@ -81,15 +81,20 @@ impl Direct {
     }
 }
 
+/// `POST /v1/assert`'s body limit, for the router's route (`lib.rs`) and for the direct path.
+pub(crate) fn assert_body_limit(config: &ServerConfig) -> DefaultBodyLimit {
+    DefaultBodyLimit::max(config.assertion_body_bytes_max)
+}
+
 /// The route's handler, as the router runs it: the query's body, and `assert_one` with its
-/// extractors under the route's body limit (the same `DefaultBodyLimit` layer as `lib.rs`'s).
+/// extractors under the route's body limit.
 async fn handle(state: &AppState, route: DirectRoute, request: Request) -> Response {
     match route {
         DirectRoute::Query => api::query_string(state, request.uri().query())
             .await
             .into_response(),
         DirectRoute::Assert => {
-            let limit = DefaultBodyLimit::max(state.config.assertion_body_bytes_max);
+            let limit = assert_body_limit(&state.config);
             api::assert_one
                 .layer(limit)
                 .call(request, state.clone())

@@ -252,7 +252,7 @@ pub(crate) fn routes(state: AppState, loopback_bind: bool) -> Routes {
     let api = Router::new()
         .route(
             direct::ASSERT_ROUTE,
-            post(api::assert_one).layer(DefaultBodyLimit::max(config.assertion_body_bytes_max)),
+            post(api::assert_one).layer(direct::assert_body_limit(&config)),
         )
         .route(
             "/v1/assert/batch",
