@@ -240,7 +240,7 @@ pub fn router(state: AppState, loopback_bind: bool) -> Router {
     routes(state, loopback_bind).router
 }
 
-/// The router, and the route answered without it (`direct.rs`), behind the same edge checks.
+/// The router, and the routes answered without it (`direct.rs`), behind the same edge checks.
 pub(crate) struct Routes {
     pub(crate) router: Router,
     pub(crate) direct: direct::Direct,

@@ -31,12 +31,7 @@ fn rebuild_indexes(dir: &Path) -> String {
         .arg(dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&crate::child::succeeded(out).stdout).into_owned()
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -11,6 +11,16 @@ pub struct ChildServer {
     pub url: String,
 }
 
+/// The output of a `stemedb` run that must succeed; its stderr when it did not.
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Waits for a child server's "listening on" line (stdout piped) and returns its URL.
 pub fn read_listening_line(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("stdout");

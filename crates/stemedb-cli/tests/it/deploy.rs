@@ -94,11 +94,7 @@ fn the_example_config_sets_every_setting_and_loads() {
             .env_remove("STEMEDB_BIND_ADDR")
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::child::succeeded(out);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let shown = show(&[]);
