@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Where the writer's time goes under single writes at 64 connections: group commits a second,
-# records a commit, a commit's time and the fsync's share of it (from `admin status`'s commit
+# Where the writer's time goes under single writes at 64 connections (or CLIENTS): group commits
+# a second, records a commit, a commit's time and the fsync's share of it (from `admin status`'s commit
 # figures, read before and after the measured window), and the server's CPU time per record
 # (user + system, from /proc). The data directory should hold a benchmark store, e.g. a copy of
 # the one scripts/bench-pg.sh leaves in DIR/stemedb; each run adds records to it. The writer
 # thread's own CPU time per record (from /proc/PID/task/TID/stat) is printed too: the writer
 # paces single writes, so it is the figure a change to the write path should move.
 # Usage: scripts/bench-group-commit.sh BIN DATA_DIR [SECS (15)]
-# Environment: LOAD_ARGS (realistic data: "--agents 300 --groups 300000 --sources-percent 33").
+# Environment: LOAD_ARGS (realistic data: "--agents 300 --groups 300000 --sources-percent 33"),
+# CLIENTS (64 connections).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$1 store=$2 secs=${3:-15}
@@ -28,7 +29,7 @@ scripts/wait-reliability.sh "http://127.0.0.1:$port" "$STEMEDB_API_KEY" "$pid" >
 status() { curl -fs -H "x-api-key: $STEMEDB_API_KEY" "http://127.0.0.1:$port/v1/admin/status"; }
 out=$(mktemp -d)
 # shellcheck disable=SC2086 # load_args is a list of arguments
-"$bin" load-test --server "http://127.0.0.1:$port" --mode single --clients 64 $load_args \
+"$bin" load-test --server "http://127.0.0.1:$port" --mode single --clients "${CLIENTS:-64}" $load_args \
   --tag "commit$RANDOM" --duration-secs $((secs + 8)) --count 700000 --json >"$out/load.json" &
 load=$!
 sleep 8 # past the connections' start
