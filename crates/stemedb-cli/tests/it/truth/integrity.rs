@@ -6,7 +6,7 @@ use stemedb_client::Client;
 use stemedb_server::ServerConfig;
 
 use super::{
-    T_LATER, T0, assert_id, chain, gold_standard_of_81, grant, ids_of, post, rec, retraction, stage,
+    T_LATER, T0, assert_id, chain, gold_standard_of_81, ids_of, post, rec, reinstated_chain, stage,
 };
 use crate::harness::TestServer;
 
@@ -349,30 +349,7 @@ async fn malformed_control_records_are_refused_by_name() {
 async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
     let server = TestServer::start().await;
     let c = &server.client;
-    let chain = chain(c).await;
-    grant(c, "/v1/admin/curators", "curator").await;
-    let by_author = post(
-        c,
-        "/v1/retract",
-        &retraction(2, "alice", &chain.citing, true, T_LATER),
-    )
-    .await;
-    post(
-        c,
-        "/v1/retract",
-        &retraction(9, "curator", &chain.derived[2], false, T_LATER),
-    )
-    .await;
-    let reinstate = rec(
-        2,
-        "alice",
-        by_author["id"].as_str().unwrap(),
-        "stemedb:retracts",
-        json!({"reason": "re-audited"}),
-        "2025-07-01T00:00:00Z",
-        &[],
-    );
-    post(c, "/v1/retract", &reinstate).await;
+    let chain = reinstated_chain(c).await.chain;
     let old = assert_id(c, &rec(2, "alice", "g/x", "dose", json!(10), T0, &[])).await;
     let new = assert_id(
         c,

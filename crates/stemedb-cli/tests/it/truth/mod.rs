@@ -175,6 +175,49 @@ pub(crate) async fn chain(client: &Client) -> Chain {
     }
 }
 
+/// The chain retracted by its author with cascade, its deepest record retracted again by a
+/// curator, then the author's retraction retracted in turn (a reinstatement): the answers to
+/// the three.
+pub(crate) struct Reinstated {
+    pub(crate) chain: Chain,
+    pub(crate) by_author: Value,
+    pub(crate) by_curator: Value,
+    pub(crate) reinstatement: Value,
+}
+
+pub(crate) async fn reinstated_chain(client: &Client) -> Reinstated {
+    let chain = chain(client).await;
+    grant(client, "/v1/admin/curators", "curator").await;
+    let by_author = post(
+        client,
+        "/v1/retract",
+        &retraction(2, "alice", &chain.citing, true, T_LATER),
+    )
+    .await;
+    let by_curator = post(
+        client,
+        "/v1/retract",
+        &retraction(9, "curator", &chain.derived[2], false, T_LATER),
+    )
+    .await;
+    let reinstate = rec(
+        2,
+        "alice",
+        by_author["id"].as_str().unwrap(),
+        "stemedb:retracts",
+        json!({"reason": "the data was re-audited"}),
+        "2025-07-01T00:00:00Z",
+        &[],
+    );
+    let reinstatement = post(client, "/v1/retract", &reinstate).await;
+    Reinstated {
+        chain,
+        by_author,
+        by_curator,
+        reinstatement,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_retraction_cascades_through_sources_and_derived_from_chains() {
     let server = TestServer::start().await;
@@ -328,32 +371,14 @@ async fn queries_before_a_retraction_see_the_assertions_active() {
 async fn retracting_a_retraction_reinstates_what_it_retracted() {
     let server = TestServer::start().await;
     let c = &server.client;
-    let chain = chain(c).await;
-    grant(c, "/v1/admin/curators", "curator").await;
-    let by_author = post(
-        c,
-        "/v1/retract",
-        &retraction(2, "alice", &chain.citing, true, T_LATER),
-    )
-    .await;
+    let Reinstated {
+        chain,
+        by_author,
+        by_curator,
+        reinstatement: answer,
+    } = reinstated_chain(c).await;
     assert_eq!(by_author["retracted_count"], 4);
-    let by_curator = post(
-        c,
-        "/v1/retract",
-        &retraction(9, "curator", &chain.derived[2], false, T_LATER),
-    )
-    .await;
     assert_eq!(by_curator["retracted_count"], 0, "already retracted");
-    let reinstate = rec(
-        2,
-        "alice",
-        by_author["id"].as_str().unwrap(),
-        "stemedb:retracts",
-        json!({"reason": "the data was re-audited"}),
-        "2025-07-01T00:00:00Z",
-        &[],
-    );
-    let answer = post(c, "/v1/retract", &reinstate).await;
     assert_eq!(answer["disposition"], "reinstatement");
     assert_eq!(answer["reinstated_count"], 3, "{answer}");
     for id in [&chain.citing, &chain.derived[0], &chain.derived[1]] {
