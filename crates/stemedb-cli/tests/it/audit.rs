@@ -6,7 +6,7 @@ use stemedb::core::audit::verify_export;
 use stemedb_client::Client;
 
 use crate::harness::TestServer;
-use crate::truth::{assert_id, grant, post, rec};
+use crate::truth::{assert_id, describe_trial, grant, post, rec};
 
 const T0: &str = "2025-01-01T00:00:00Z";
 
@@ -31,19 +31,7 @@ async fn scenario(c: &Client) -> (String, String, String) {
         );
         post(c, "/v1/trust", &wire).await;
     }
-    assert_id(
-        c,
-        &rec(
-            1,
-            "trialco",
-            "source/TRIAL",
-            "title",
-            json!("Mega trial"),
-            T0,
-            &[],
-        ),
-    )
-    .await;
+    describe_trial(c).await;
     let cat = assert_id(
         c,
         &rec(

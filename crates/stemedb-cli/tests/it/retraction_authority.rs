@@ -4,7 +4,7 @@ use serde_json::json;
 use stemedb_client::Client;
 
 use crate::harness::TestServer;
-use crate::truth::{T_LATER, T0, assert_id, chain, post, rec, retraction, stage};
+use crate::truth::{T_LATER, T0, assert_id, chain, late_citer, post, rec, retraction, stage};
 
 /// Asserts the lifecycle stage of each named record.
 async fn check_stages(c: &Client, case: &str, expected: &[(&str, &String, &str)]) {
@@ -38,19 +38,7 @@ async fn a_subject_retraction_reaches_only_what_its_signer_has_authority_over() 
     )
     .await;
     assert_eq!(answer["retracted_count"], 1, "only its own: {answer}");
-    let late = assert_id(
-        c,
-        &rec(
-            4,
-            "carol",
-            "drug/aspirin/late",
-            "mg",
-            json!(1),
-            T_LATER,
-            &[("sources", json!(["source/TRIAL"]))],
-        ),
-    )
-    .await;
+    let late = late_citer(c).await;
     let mut expected = vec![
         ("the newcomer's own", &own, "retracted"),
         ("the definer's description", &chain.describing, "active"),

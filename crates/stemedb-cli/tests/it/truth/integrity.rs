@@ -6,7 +6,8 @@ use stemedb_client::Client;
 use stemedb_server::ServerConfig;
 
 use super::{
-    T_LATER, T0, assert_id, chain, gold_standard_of_81, ids_of, post, rec, reinstated_chain, stage,
+    T0, assert_id, chain, gold_standard_of_81, ids_of, post, rec, reinstated_chain, stage,
+    superseding_dose,
 };
 use crate::harness::TestServer;
 
@@ -351,19 +352,7 @@ async fn truth_state_derived_again_from_the_log_gives_the_same_answers() {
     let c = &server.client;
     let chain = reinstated_chain(c).await.chain;
     let old = assert_id(c, &rec(2, "alice", "g/x", "dose", json!(10), T0, &[])).await;
-    let new = assert_id(
-        c,
-        &rec(
-            2,
-            "alice",
-            "g/x",
-            "dose",
-            json!(20),
-            T_LATER,
-            &[("supersedes", json!(old))],
-        ),
-    )
-    .await;
+    let new = assert_id(c, &superseding_dose(&old)).await;
     let last_vote = post(
         c,
         "/v1/vote",

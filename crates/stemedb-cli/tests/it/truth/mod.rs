@@ -100,6 +100,42 @@ pub(crate) fn retraction(seed: u8, agent: &str, target: &str, cascade: bool, ts:
 pub(crate) const T0: &str = "2025-01-01T00:00:00Z";
 pub(crate) const T_LATER: &str = "2025-06-01T00:00:00Z";
 
+/// trialco's description of `source/TRIAL`, the source every chain's citer cites.
+pub(crate) async fn describe_trial(client: &Client) -> String {
+    let title = rec(
+        1,
+        "trialco",
+        "source/TRIAL",
+        "title",
+        json!("Mega trial"),
+        T0,
+        &[],
+    );
+    assert_id(client, &title).await
+}
+
+/// carol's record citing `source/TRIAL`, stored at `T_LATER`: a citer arriving after whatever
+/// happened to the source.
+pub(crate) async fn late_citer(client: &Client) -> String {
+    let sources = [("sources", json!(["source/TRIAL"]))];
+    let late = rec(
+        4,
+        "carol",
+        "drug/aspirin/late",
+        "mg",
+        json!(1),
+        T_LATER,
+        &sources,
+    );
+    assert_id(client, &late).await
+}
+
+/// alice's dose of `g/x` at `T_LATER` that supersedes `old`.
+pub(crate) fn superseding_dose(old: &str) -> Value {
+    let supersedes = [("supersedes", json!(old))];
+    rec(2, "alice", "g/x", "dose", json!(20), T_LATER, &supersedes)
+}
+
 /// A source, one assertion citing it and a derived_from chain three deep below that.
 pub(crate) struct Chain {
     pub(crate) describing: String,
@@ -109,19 +145,7 @@ pub(crate) struct Chain {
 }
 
 pub(crate) async fn chain(client: &Client) -> Chain {
-    let describing = assert_id(
-        client,
-        &rec(
-            1,
-            "trialco",
-            "source/TRIAL",
-            "title",
-            json!("Mega trial"),
-            T0,
-            &[],
-        ),
-    )
-    .await;
+    let describing = describe_trial(client).await;
     let citing = assert_id(
         client,
         &rec(
@@ -259,19 +283,7 @@ async fn a_source_retraction_cascades_through_sources_and_derived_from_chains() 
         .unwrap();
     assert_eq!(ids_of(&all).len(), 5, "include_retracted brings them back");
 
-    let late = assert_id(
-        c,
-        &rec(
-            4,
-            "carol",
-            "drug/aspirin/late",
-            "mg",
-            json!(1),
-            T_LATER,
-            &[("sources", json!(["source/TRIAL"]))],
-        ),
-    )
-    .await;
+    let late = late_citer(c).await;
     let late_child = assert_id(
         c,
         &rec(
@@ -417,15 +429,7 @@ async fn supersedes_from_the_same_agent_or_a_curator_hides_the_older_assertion()
         "active",
         "a stranger cannot supersede"
     );
-    let new = rec(
-        2,
-        "alice",
-        "g/x",
-        "dose",
-        json!(20),
-        T_LATER,
-        &[("supersedes", json!(old))],
-    );
+    let new = superseding_dose(&old);
     let new_id = assert_id(c, &new).await;
     let record = stage(c, &old).await;
     assert_eq!(
