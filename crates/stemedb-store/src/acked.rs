@@ -41,6 +41,10 @@ pub(crate) struct AckMark {
     file: File,
     counter: u64,
     commits_unsynced: u64,
+    /// The file holds both slots (64 bytes), so a write goes in place. Known at open, and set
+    /// once a write lays the slots out, instead of asked of the file system at every commit
+    /// (one `statx` a group commit; only this process writes the file while it holds `LOCK`).
+    laid_out: bool,
 }
 
 impl AckMark {
@@ -76,6 +80,7 @@ impl AckMark {
             file,
             counter,
             commits_unsynced: 0,
+            laid_out: bytes.len() == 2 * SLOT_BYTES,
         };
         if created || found != sequence || bytes.len() != 2 * SLOT_BYTES {
             mark.write(sequence)?;
@@ -109,13 +114,16 @@ impl AckMark {
         self.counter += 1;
         let slot = encode_slot(self.counter, sequence);
         let offset = (self.counter % 2) * SLOT_BYTES as u64;
-        let len = self.file.metadata().map_err(io_err(&self.path))?.len();
-        if len != 2 * SLOT_BYTES as u64 {
+        if !self.laid_out {
             // A new (or cut) file: lay out both slots so that its length is fixed from now on.
             let mut both = slot.to_vec();
             both.extend_from_slice(&slot);
             self.file.set_len(0).map_err(io_err(&self.path))?;
-            return self.file.write_all_at(&both, 0).map_err(io_err(&self.path));
+            self.file
+                .write_all_at(&both, 0)
+                .map_err(io_err(&self.path))?;
+            self.laid_out = true;
+            return Ok(());
         }
         self.file
             .write_all_at(&slot, offset)
