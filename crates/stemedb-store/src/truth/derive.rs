@@ -2,7 +2,7 @@
 //! sequence order, so each sees the effects of all before it. Runs on the writer thread after
 //! the group's log commit and before its fsync; a crash in between leaves the log ahead of the
 //! derived state, and `Store::open` derives the missing range again (`last_derived_sequence`).
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use fjall::OwnedWriteBatch;
 use stemedb_core::{AssertionId, SignedAssertion, Timestamp};
@@ -148,10 +148,10 @@ fn write_new_subject_counts(shared: &Shared, batch: &mut OwnedWriteBatch, overla
 #[derive(Default)]
 struct Overlay {
     /// Subjects first seen in this batch.
-    first_seen: HashSet<String>,
+    first_seen: foldhash::HashSet<String>,
     /// (agent, bucket) → new-subject count, written to the batch just before it commits
     /// (`write_new_subject_counts`).
-    new_subjects: HashMap<(String, u64), u64>,
+    new_subjects: foldhash::HashMap<(String, u64), u64>,
 }
 
 pub(super) struct Deriver<'a> {

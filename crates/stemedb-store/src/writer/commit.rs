@@ -1,7 +1,6 @@
 //! One group commit, a step per function: decide the group into one batch (`apply.rs`), commit
 //! it, derive truth from it, make both durable (fault injection, fsync, the sync hook, the
 //! `ACKED` mark), count it, check the invariants, publish the durable sequence, answer.
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -223,24 +222,27 @@ fn fail_after(
     fail_group(state, jobs, reason, disk_full);
 }
 
-/// Puts what truth maintenance derived for each new record into its outcome.
+/// Puts what truth maintenance derived for each new record into its outcome. `applied` and the
+/// `Appended` outcomes are in the same order (`decide_group` pushes both together), and
+/// `derived` is in `applied`'s, so one walk pairs them; a sequence that does not match is
+/// left at its default rather than given another record's.
 fn fill_derived(
     outcomes: &mut Outcomes,
     applied: &[(u64, Timestamp, &SignedAssertion)],
     derived: Vec<Derived>,
 ) {
-    let by_seq: HashMap<u64, Derived> = applied
+    let mut by_seq = applied
         .iter()
         .map(|(seq, _, _)| *seq)
         .zip(derived)
-        .collect();
+        .peekable();
     for outcome in outcomes.iter_mut().flatten().flatten() {
         if let AppendOutcome::Appended {
             sequence, derived, ..
         } = outcome
-            && let Some(d) = by_seq.get(sequence)
+            && let Some((_, d)) = by_seq.next_if(|(seq, _)| seq == sequence)
         {
-            *derived = *d;
+            *derived = d;
         }
     }
 }
