@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The memtable's skiplist insert, upstream crossbeam-skiplist 0.1.3 against vendor/'s copy (which
-# prefetches the nodes a search visits next), in one process, alternated: a skiplist of 150,000
-# keys shaped as the memtable's (a 16-byte head, the key's bytes out of line, a sequence number;
-# 24-byte values), then 4,000 groups of 25 sorted random keys, as a group commit of single writes
-# inserts them, with 32 MiB of other memory touched between groups so that the nodes are cold, as
-# they are when connection workers share the writer's cores. Keys with a 16-byte shared prefix
-# (as load-test's `load/<tag>/s…`) and without. Prints nanoseconds an insert.
-# Usage: scripts/bench-skiplist.sh [ROUNDS (3)]
+# A group commit's memtable inserts, upstream crossbeam-skiplist 0.1.3 against vendor/'s copy
+# used as vendor/fjall uses it (a search that prefetches the nodes it visits next, and, for a
+# run of 2 to 256 keys, their searches walked side by side first: `prefetch_searches`), in one
+# process, alternated: a skiplist of 150,000 keys shaped as the memtable's (a 16-byte head, the
+# key's bytes out of line, a sequence number; 24-byte values), then 100,000 random keys in sorted
+# groups of 25 (a group commit of single writes) or 1,000 (a batch request), with 32 MiB of other
+# memory touched between groups so that the nodes are cold, as they are when connection workers
+# share the writer's cores. Keys with a 16-byte shared prefix (as load-test's `load/<tag>/s…`)
+# and without. Prints nanoseconds an insert.
+# Usage: scripts/bench-skiplist.sh [ROUNDS (2)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-3}
+rounds=${1:-2}
 vendored=$(pwd)/vendor/crossbeam-skiplist
 dir=${TMPDIR:-/tmp}/stemedb-bench-skiplist
 mkdir -p "$dir/src"
@@ -55,7 +57,7 @@ fn key(state: &mut u64, prefix: &[u8]) -> Key {
 }
 
 macro_rules! insert_cost {
-    ($krate:ident, $prefix:expr) => {{
+    ($krate:ident, $prefix:expr, $group:expr, $before:expr) => {{
         let map = $krate::SkipMap::new();
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         for _ in 0..150_000 {
@@ -63,18 +65,19 @@ macro_rules! insert_cost {
         }
         let mut other = vec![0u8; 32 << 20];
         let (mut nanos, mut inserts) = (0u128, 0u64);
-        for group in 0..4_000u32 {
+        for group in 0..(100_000 / $group) as u32 {
             for i in (0..other.len()).step_by(64) {
                 other[i] = other[i].wrapping_add(group as u8);
             }
-            let mut keys: Vec<Key> = (0..25).map(|_| key(&mut state, $prefix)).collect();
+            let mut keys: Vec<Key> = (0..$group).map(|_| key(&mut state, $prefix)).collect();
             keys.sort();
             let started = Instant::now();
+            $before(&map, &keys);
             for k in keys {
                 map.insert(k, [0u8; 24]);
             }
             nanos += started.elapsed().as_nanos();
-            inserts += 25;
+            inserts += $group as u64;
         }
         nanos as f64 / inserts as f64
     }};
@@ -82,14 +85,24 @@ macro_rules! insert_cost {
 
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(3);
+    let nothing = |_: &upstream::SkipMap<Key, [u8; 24]>, _: &[Key]| {};
+    // What vendor/fjall's batch commit does before a keyspace's run of items.
+    let walk = |map: &vendored::SkipMap<Key, [u8; 24]>, keys: &[Key]| {
+        if (2..=256).contains(&keys.len()) {
+            let keys: Vec<&Key> = keys.iter().collect();
+            map.prefetch_searches(&keys);
+        }
+    };
     for round in 1..=rounds {
-        for (name, prefix) in [("shared 16-byte prefix", &b"load/commit1234/s"[..]), ("no shared prefix", &b""[..])] {
-            let upstream = insert_cost!(upstream, prefix);
-            let vendored = insert_cost!(vendored, prefix);
-            println!(
-                "round {round}, {name}: upstream {upstream:.0} ns an insert, vendored {vendored:.0} ({:.2}x)",
-                vendored / upstream
-            );
+        for group in [25usize, 1_000] {
+            for (name, prefix) in [("shared 16-byte prefix", &b"load/commit1234/s"[..]), ("no shared prefix", &b""[..])] {
+                let upstream = insert_cost!(upstream, prefix, group, nothing);
+                let vendored = insert_cost!(vendored, prefix, group, walk);
+                println!(
+                    "round {round}, groups of {group}, {name}: upstream {upstream:.0} ns an insert, vendored {vendored:.0} ({:.2}x)",
+                    vendored / upstream
+                );
+            }
         }
     }
 }

@@ -881,6 +881,62 @@ where
         }
     }
 
+    /// StemeDB: walks the searches for `keys` side by side, one step of each in turn, and
+    /// prefetches every node a step may reach next (`prefetch_node`), so that the walks' waits
+    /// for memory overlap instead of following one another. Reads and changes nothing else: the
+    /// inserts (or reads) of the same keys that follow find their paths in the caches
+    /// (vendor/README.md). A node being unlinked is walked through like any other; the guard
+    /// keeps its memory.
+    pub fn prefetch_searches<Q>(&self, keys: &[&Q], guard: &Guard)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        struct Walk<'a, K, V> {
+            pred: &'a Tower<K, V>,
+            /// The level the next step looks at, plus one; 0 once the walk is done.
+            level: usize,
+        }
+        unsafe {
+            let top = self.hot_data.max_height.load(Ordering::Relaxed);
+            let mut walks: Vec<Walk<'_, K, V>> = keys
+                .iter()
+                .map(|_| Walk { pred: &*self.head, level: top })
+                .collect();
+            let mut active = top > 0 && !keys.is_empty();
+            while active {
+                active = false;
+                for (walk, key) in walks.iter_mut().zip(keys) {
+                    if walk.level == 0 {
+                        continue;
+                    }
+                    active = true;
+                    let level = walk.level - 1;
+                    let next = walk.pred[level].load(Ordering::Relaxed, guard);
+                    match next.as_ref() {
+                        Some(n) if n.key.borrow() < *key => {
+                            walk.pred = &n.tower;
+                            prefetch_node(n.tower[level].load(Ordering::Relaxed, guard).as_raw());
+                            if level > 0 {
+                                prefetch_node(
+                                    n.tower[level - 1].load(Ordering::Relaxed, guard).as_raw(),
+                                );
+                            }
+                        }
+                        _ => {
+                            walk.level = level;
+                            if level > 0 {
+                                prefetch_node(
+                                    walk.pred[level - 1].load(Ordering::Relaxed, guard).as_raw(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Inserts an entry with the specified `key` and `value`.
     ///
     /// If `replace` is `true`, then any existing entry with this key will first be removed.

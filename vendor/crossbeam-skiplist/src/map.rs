@@ -374,6 +374,18 @@ where
         Entry::new(self.inner.insert(key, value, guard))
     }
 
+    /// StemeDB: brings the search paths of `keys` into the processor's caches, the walks side
+    /// by side so that their waits for memory overlap, before the keys are inserted or read
+    /// (vendor/README.md). Changes nothing.
+    pub fn prefetch_searches<Q>(&self, keys: &[&Q])
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let guard = &epoch::pin();
+        self.inner.prefetch_searches(keys, guard);
+    }
+
     /// Inserts a `key`-`value` pair into the skip list and returns the new entry.
     ///
     /// If there is an existing entry with this key and compare(entry.value) returns true,

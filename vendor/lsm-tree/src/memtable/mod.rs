@@ -156,6 +156,18 @@ impl Memtable {
         self.items.is_empty()
     }
 
+    /// StemeDB: brings into the processor's caches the skiplist paths where items of `keys`
+    /// written at `seqno` will go, their searches walked side by side so that their waits for
+    /// memory overlap (crossbeam-skiplist's `prefetch_searches`; vendor/README.md). Changes
+    /// nothing: the inserts that follow find their paths cached.
+    pub fn prefetch_inserts<'a>(&self, keys: impl Iterator<Item = &'a crate::UserKey>, seqno: SeqNo) {
+        let heads: Vec<HeadKey> = keys
+            .map(|key| HeadKey::new(InternalKey::new(key.clone(), seqno, ValueType::Value)))
+            .collect();
+        let refs: Vec<&HeadKey> = heads.iter().collect();
+        self.items.prefetch_searches(&refs);
+    }
+
     /// Inserts an item into the memtable
     #[doc(hidden)]
     pub fn insert(&self, item: InternalValue) -> (u64, u64) {
