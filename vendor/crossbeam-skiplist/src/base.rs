@@ -885,8 +885,10 @@ where
     /// prefetches every node a step may reach next (`prefetch_node`), so that the walks' waits
     /// for memory overlap instead of following one another. Reads and changes nothing else: the
     /// inserts (or reads) of the same keys that follow find their paths in the caches
-    /// (vendor/README.md). A node being unlinked is walked through like any other; the guard
-    /// keeps its memory.
+    /// (vendor/README.md). It reads as `search_position` does (consume loads of the pointers it
+    /// follows, under `guard`), and a walk that meets a marked link (its node is being removed,
+    /// and the links below it may lead to freed nodes) stops there, where `search_position`
+    /// starts again: the walk is only a hint.
     pub fn prefetch_searches<Q>(&self, keys: &[&Q], guard: &Guard)
     where
         K: Borrow<Q>,
@@ -897,6 +899,7 @@ where
             /// The level the next step looks at, plus one; 0 once the walk is done.
             level: usize,
         }
+        self.check_guard(guard);
         unsafe {
             let top = self.hot_data.max_height.load(Ordering::Relaxed);
             let mut walks: Vec<Walk<'_, K, V>> = keys
@@ -912,7 +915,11 @@ where
                     }
                     active = true;
                     let level = walk.level - 1;
-                    let next = walk.pred[level].load(Ordering::Relaxed, guard);
+                    let next = walk.pred[level].load_consume(guard);
+                    if next.tag() == 1 {
+                        walk.level = 0;
+                        continue;
+                    }
                     match next.as_ref() {
                         Some(n) if n.key.borrow() < *key => {
                             walk.pred = &n.tower;
