@@ -243,6 +243,15 @@ mod tests {
         }
     }
 
+    /// 32 bytes from `rng`.
+    fn random_bytes(rng: &mut SplitMix64) -> [u8; 32] {
+        let mut r = [0u8; 32];
+        for chunk in r.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        r
+    }
+
     /// `y` (little-endian) as 32 bytes, with the sign bit set if asked.
     fn encoding(y: [u8; 32], sign: bool) -> [u8; 32] {
         let mut r = y;
@@ -283,11 +292,7 @@ mod tests {
         let base = curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
         let mut rng = SplitMix64::new(7);
         for _ in 0..2_000 {
-            let mut r = [0u8; 32];
-            for chunk in r.chunks_mut(8) {
-                chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
-            }
-            check("random bytes", r);
+            check("random bytes", random_bytes(&mut rng));
             let scalar = curve25519_dalek::Scalar::from(rng.next_u64());
             check(
                 "a point of large order",
@@ -328,11 +333,7 @@ mod tests {
         }
         let mut rng = SplitMix64::new(11);
         for _ in 0..2_000 {
-            let mut r = [0u8; 32];
-            for chunk in r.chunks_mut(8) {
-                chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
-            }
-            check_small_order("random bytes", r);
+            check_small_order("random bytes", random_bytes(&mut rng));
             let point = base * curve25519_dalek::Scalar::from(rng.next_u64());
             check_small_order("a point of large order", point.compress().to_bytes());
             let torsion = curve25519_dalek::constants::EIGHT_TORSION[(rng.next_u64() % 8) as usize];
