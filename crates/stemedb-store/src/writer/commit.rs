@@ -224,8 +224,9 @@ fn fail_after(
 
 /// Puts what truth maintenance derived for each new record into its outcome. `applied` and the
 /// `Appended` outcomes are in the same order (`decide_group` pushes both together), and
-/// `derived` is in `applied`'s, so one walk pairs them; a sequence that does not match is
-/// left at its default rather than given another record's.
+/// `derived` is in `applied`'s, so one walk pairs them. Invariant, asserted: every new record's
+/// derivation reaches its outcome (a record answered without it would be told it is active
+/// when truth maintenance quarantined or retracted it).
 fn fill_derived(
     outcomes: &mut Outcomes,
     applied: &[(u64, Timestamp, &SignedAssertion)],
@@ -245,6 +246,10 @@ fn fill_derived(
             *derived = d;
         }
     }
+    assert!(
+        by_seq.next().is_none(),
+        "every new record's derived truth reaches its outcome"
+    );
 }
 
 /// Invariants (ARCHITECTURE.md): sequences are dense, so this group's records are exactly the
