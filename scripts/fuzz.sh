@@ -23,7 +23,10 @@ for target in "${targets[@]}"; do
   if ! cargo fuzz run -s none "$target" "fuzz/corpus/$target" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
     tail -40 "$log"
-    echo "fuzz target $target failed (artifact under fuzz/artifacts/$target/)"
+    # The cause last, where a shortened log still shows it: a build's errors (a full disk
+    # among them) or the fuzzer's own report.
+    grep -E '^error|No space left|SUMMARY|panicked|deadly signal' "$log" | head -5 || true
+    echo "fuzz target $target failed (a crash leaves its input under fuzz/artifacts/$target/)"
     exit 1
   fi
   grep -E '^Done [0-9]+ runs' "$log" || tail -3 "$log"
