@@ -1,5 +1,6 @@
 //! `stemedb audit export` (from a server) and `stemedb verify` (offline, no server): the audit
-//! trail as JSON Lines, and its independent check (docs/audit.md).
+//! trail as JSON Lines, and its independent check (docs/truth.md, "Audit export and offline
+//! verification").
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};

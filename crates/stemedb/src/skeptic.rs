@@ -1,5 +1,5 @@
 //! The skeptic: how much the active assertions of one (subject, predicate) group disagree, the
-//! distinct values with their weight and supporters, and the outliers (docs/lenses.md §Skeptic).
+//! distinct values with their weight and supporters, and the outliers (docs/truth.md, "Skeptic").
 use std::collections::HashMap;
 use std::time::Instant;
 
