@@ -137,10 +137,12 @@ fn check(seed: u64) {
 
 #[test]
 fn the_fast_conflict_score_and_consensus_order_equal_the_simple_ones() {
-    let base = std::env::var("STEMEDB_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(20_261_201);
+    // A seed that is set but no number fails, rather than running the default unannounced.
+    let base = std::env::var("STEMEDB_DIFF_SEED").map_or(20_261_201, |s| {
+        s.trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("STEMEDB_DIFF_SEED={s:?} is not a whole number"))
+    });
     for i in 0..500 {
         check(base.wrapping_add(i));
     }

@@ -160,10 +160,7 @@ async fn a_single_changed_byte_anywhere_in_an_export_fails_verification() {
     scenario(c).await;
     let export = c.audit_export(&[("subject", "drug/*")]).await.unwrap();
     assert!(verify_export(&export).ok());
-    let seed = std::env::var("STEMEDB_AUDIT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_a0d1);
+    let seed = crate::harness::env_number("STEMEDB_AUDIT_SEED").unwrap_or(0x5eed_a0d1);
     println!("audit flip seed {seed} (replay with STEMEDB_AUDIT_SEED={seed})");
     let mut rng = SplitMix64::new(seed);
     let mut copy = export.clone();

@@ -278,24 +278,18 @@ fn sample<'a>(targets: &'a [(String, PathBuf)], rng: &mut SplitMix64) -> Vec<(&'
 }
 
 fn seed() -> u64 {
-    std::env::var("STEMEDB_DAMAGE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        })
+    crate::harness::env_number("STEMEDB_DAMAGE_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    })
 }
 
 #[test]
 fn no_damage_at_rest_loses_acknowledged_records_silently() {
     let seed = seed();
-    let rounds: usize = std::env::var("STEMEDB_DAMAGE_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let rounds = crate::harness::env_count("STEMEDB_DAMAGE_ROUNDS", 1) as usize;
     eprintln!("damage sweep seed {seed} (replay: STEMEDB_DAMAGE_SEED={seed}), {rounds} round(s)");
     let mut rng = SplitMix64::new(seed);
     let root = tempfile::tempdir().unwrap();
@@ -344,6 +338,18 @@ fn no_damage_at_rest_loses_acknowledged_records_silently() {
     for ((kind, damage, outcome), n) in &counts {
         eprintln!("  {kind:<15} {damage:<10?} {outcome:<9?} {n}");
     }
+    // An engine panic is a loud failure, not a silent loss, so it passes one copy; a sweep
+    // where every copy panicked (or none was made) would have judged nothing.
+    let panics: u64 = counts
+        .iter()
+        .filter(|((_, _, outcome), _)| *outcome == Outcome::EnginePanic)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(case > 0, "seed {seed}: no damaged copy was made");
+    assert!(
+        panics < case,
+        "seed {seed}: all {case} damaged copies panicked inside the engine: nothing was judged"
+    );
     assert!(
         failures.is_empty(),
         "seed {seed}: {} silent losses or panics:\n{}",

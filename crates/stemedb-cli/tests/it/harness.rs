@@ -390,3 +390,24 @@ impl SyncWindow {
         self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A whole number from the environment (a seed, a count of rounds): `None` when `name` is
+/// unset. A value that is set but no number fails the test, so that a typo never runs the
+/// default in its place without a word.
+pub fn env_number(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a whole number")),
+    )
+}
+
+/// A count of rounds, seeds or points from the environment, `default` when unset: at least 1,
+/// since a run of none would check nothing and pass.
+pub fn env_count(name: &str, default: u64) -> u64 {
+    let count = env_number(name).unwrap_or(default);
+    assert!(count >= 1, "{name}=0 would check nothing: give at least 1");
+    count
+}

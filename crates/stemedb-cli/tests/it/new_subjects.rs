@@ -226,10 +226,7 @@ fn seen(want: &[Want]) -> Seen {
 
 #[test]
 fn the_new_subject_window_matches_its_model_across_reopens_and_rederivation() {
-    let seeds: u64 = std::env::var("STEMEDB_NEW_SUBJECT_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+    let seeds = crate::harness::env_count("STEMEDB_NEW_SUBJECT_SEEDS", 12);
     let mut total = Seen::default();
     for seed in 0..seeds {
         let seen = check(seed, 120);

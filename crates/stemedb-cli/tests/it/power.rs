@@ -140,25 +140,18 @@ fn crash_state(synced: &Path, next: &Path, into: &Path, rng: &mut SplitMix64) ->
 }
 
 fn seed() -> u64 {
-    std::env::var("STEMEDB_POWER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        })
+    crate::harness::env_number("STEMEDB_POWER_SEED").unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    })
 }
 
 #[test]
 fn power_loss_after_any_sync_keeps_every_acknowledged_write_and_the_store_opens() {
     let seed = seed();
-    let points: usize = std::env::var("STEMEDB_POWER_POINTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12)
-        .clamp(1, BATCHES - 1);
+    let points = (crate::harness::env_count("STEMEDB_POWER_POINTS", 12) as usize).min(BATCHES - 1);
     eprintln!("power-loss seed {seed} (replay: STEMEDB_POWER_SEED={seed}), {points} crash points");
     let mut rng = SplitMix64::new(seed);
     // Crash points: syncs k whose copy, and the next one's, are kept.

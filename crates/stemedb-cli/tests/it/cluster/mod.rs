@@ -293,10 +293,7 @@ async fn concurrent_writes_to_random_nodes_leave_every_node_with_the_same_log(
     nodes: &[Node],
     nats: &Nats,
 ) {
-    let seed = std::env::var("STEMEDB_CLUSTER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEED_DEFAULT);
+    let seed = crate::harness::env_number("STEMEDB_CLUSTER_SEED").unwrap_or(SEED_DEFAULT);
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let writers: Vec<_> = (0..6u64)
         .map(|writer| tokio::spawn(write_randomly(urls.clone(), seed ^ (writer << 32), writer)))

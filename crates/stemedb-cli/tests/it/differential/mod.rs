@@ -56,6 +56,7 @@ use stemedb::{Bound, Db, DbConfig, DbError, LensKind, Lookups, Query, Role, Stor
 use tempfile::TempDir;
 
 use crate::clock::SetClock;
+use crate::harness::{env_count, env_number};
 use model::Model;
 use ops::{AGENTS, Gen, Item, Known, Op};
 
@@ -73,19 +74,14 @@ fn threads_default() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
 }
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn differential_live_rederived_and_model_agree() {
-    let first = env_u64("STEMEDB_DIFF_SEED").unwrap_or(SEED_DEFAULT);
-    let count = env_u64("STEMEDB_DIFF_SEQUENCES").unwrap_or(SEQUENCES_DEFAULT);
-    let steps = env_u64("STEMEDB_DIFF_STEPS").map_or(STEPS_DEFAULT, |s| s as usize);
+    let first = env_number("STEMEDB_DIFF_SEED").unwrap_or(SEED_DEFAULT);
+    let count = env_count("STEMEDB_DIFF_SEQUENCES", SEQUENCES_DEFAULT);
+    let steps = env_count("STEMEDB_DIFF_STEPS", STEPS_DEFAULT as u64) as usize;
     let started = std::time::Instant::now();
-    let every =
-        env_u64("STEMEDB_DIFF_REDERIVE_EVERY").map_or(REDERIVE_EVERY_DEFAULT, |s| s as usize);
-    let threads = env_u64("STEMEDB_DIFF_THREADS").map_or_else(threads_default, |t| t as usize);
+    let every = env_count("STEMEDB_DIFF_REDERIVE_EVERY", REDERIVE_EVERY_DEFAULT as u64) as usize;
+    let threads = env_number("STEMEDB_DIFF_THREADS").map_or_else(threads_default, |t| t as usize);
     let end = first.saturating_add(count);
     // Sequences are independent (each has its own directories and clock), so workers take
     // the next seed in turn; the first failure stops them all and is raised as it was.
