@@ -3,6 +3,7 @@
 //! acknowledged id must be present and verify, and no record may be stored twice. Each round
 //! prints its seed; rerun one with STEMEDB_CRASH_SEED=<seed> STEMEDB_CRASH_ROUNDS=1.
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,9 +18,23 @@ const WRITERS: usize = 12;
 /// The longest a round waits for its acknowledged writes before the kill.
 const KILL_WAIT_MS_MAX: u128 = 10_000;
 
-/// One writer: posts single assertions (and every fifth request a batch of 10) until stopped,
-/// recording every id the server acknowledged.
-async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<String>>>) {
+/// One writer: posts single assertions (and every fifth request a batch of 10) until the
+/// server is killed, recording every id the server acknowledged. A request that fails before
+/// the kill is the server's failure, not the kill's: it ends the writer with an error.
+async fn writer(
+    client: Client,
+    round: u64,
+    w: usize,
+    acked: Arc<Mutex<Vec<String>>>,
+    killed: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let stop = |e: &dyn std::fmt::Display| {
+        if killed.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(format!("writer {w}: a request failed before the kill: {e}"))
+        }
+    };
     let k = key(100 + w as u8);
     for i in 0.. {
         let make = |j: usize| {
@@ -43,15 +58,16 @@ async fn writer(client: Client, round: u64, w: usize, acked: Arc<Mutex<Vec<Strin
                     let mut a = acked.lock().unwrap();
                     a.extend(reply.results.into_iter().filter_map(|r| r.id));
                 }
-                Err(_) => return,
+                Err(e) => return stop(&e),
             }
         } else {
             match client.assert(&make(i * 100)).await {
                 Ok(reply) => acked.lock().unwrap().push(reply.id),
-                Err(_) => return,
+                Err(e) => return stop(&e),
             }
         }
     }
+    Ok(())
 }
 
 /// Waits until `target` writes are acknowledged (at most `KILL_WAIT_MS_MAX`); returns the ms
@@ -100,14 +116,8 @@ fn check_report(dir: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_writes_survive_sigkill_without_duplicates() {
-    let base_seed: u64 = std::env::var("STEMEDB_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed);
-    let rounds: u64 = std::env::var("STEMEDB_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let base_seed = crate::harness::env_number("STEMEDB_CRASH_SEED").unwrap_or(0x5eed);
+    let rounds = crate::harness::env_count("STEMEDB_CRASH_ROUNDS", 20);
     let dir = tempfile::tempdir().unwrap();
     let mut all_acked: Vec<String> = Vec::new();
     for round in 0..rounds {
@@ -116,17 +126,30 @@ async fn acknowledged_writes_survive_sigkill_without_duplicates() {
         let server = ChildServer::start(dir.path());
         let client = Client::new(&server.url, Some(crate::harness::ROOT_KEY.into())).unwrap();
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let killed = Arc::new(AtomicBool::new(false));
         let tasks: Vec<_> = (0..WRITERS)
-            .map(|w| tokio::spawn(writer(client.clone(), round, w, Arc::clone(&acked))))
+            .map(|w| {
+                let (acked, killed) = (Arc::clone(&acked), Arc::clone(&killed));
+                tokio::spawn(writer(client.clone(), round, w, acked, killed))
+            })
             .collect();
         // Killed once a seeded number of writes is acknowledged (not after a seeded time), so
         // a seed replays the same amount of data on a fast machine and a slow one.
         let kill_at_acked = 1 + (rng.next_u64() % 600) as usize;
         let waited_ms = wait_for_acked(&acked, kill_at_acked).await;
+        let reached = acked.lock().unwrap().len();
+        killed.store(true, Ordering::SeqCst);
         server.kill();
         for t in tasks {
-            let _ = t.await;
+            t.await
+                .unwrap_or_else(|e| panic!("seed {seed}: a writer panicked: {e}"))
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         }
+        assert!(
+            reached >= kill_at_acked,
+            "seed {seed}: only {reached} of {kill_at_acked} writes acknowledged in \
+             {KILL_WAIT_MS_MAX} ms before the kill"
+        );
         let acked_now = acked.lock().unwrap().clone();
         eprintln!(
             "crash round {round} seed {seed}: killed at {kill_at_acked} acknowledged (after \
