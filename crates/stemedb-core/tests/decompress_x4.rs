@@ -1,8 +1,11 @@
 //! `CompressedEdwardsY::decompress_x4`, our patch of curve25519-dalek (vendor/README.md), held to
 //! the library's own `decompress` lane by lane: every signature check decompresses its R four at
 //! a time with it, so a lane that answered differently would accept or refuse a signature the
-//! one-by-one path does not. On this project's machines the four lanes run on AVX-512 IFMA
-//! (`arithmetic.rs` fails when they do not), which is the code under test here.
+//! one-by-one path does not. On a CPU with AVX-512 IFMA the four lanes run on it, which is the
+//! code under test here (`arithmetic.rs` fails if such a CPU is not using it, and says "NOT
+//! CHECKED" on a CPU without it). Elsewhere, and in CI's second run on the AVX2 build (which
+//! compiles no IFMA code), `decompress_x4` decompresses lane by lane, and this test holds that
+//! fallback to the same answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use curve25519_dalek::Scalar;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
