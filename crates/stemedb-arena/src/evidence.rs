@@ -73,14 +73,17 @@ mod tests {
     use super::*;
     use crate::{Baseline, Persona, SCENARIOS, accuracy, latest_claims};
 
-    /// Not a test: `STEMEDB_ARENA_TRY=2000 cargo test -p stemedb-arena try_evidence -- --nocapture`
+    /// Not a test, an exploration that prints and checks nothing (hence ignored):
+    /// `STEMEDB_ARENA_TRY=2000 cargo test -p stemedb-arena try_evidence -- --ignored --nocapture`
     /// prints the evidence algorithm next to the baselines on every scenario.
     #[test]
+    #[ignore = "an exploration that only prints: run it with --ignored --nocapture"]
     fn try_evidence() {
-        let Ok(facts) = std::env::var("STEMEDB_ARENA_TRY") else {
-            return;
-        };
-        let facts: usize = facts.parse().unwrap();
+        let facts: usize = std::env::var("STEMEDB_ARENA_TRY").map_or(2000, |facts| {
+            facts
+                .parse()
+                .unwrap_or_else(|_| panic!("STEMEDB_ARENA_TRY={facts:?} is not a count of facts"))
+        });
         let mut params = EvidenceParams::default();
         let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
         if let Some(v) = var("TRY_ROUNDS") {
