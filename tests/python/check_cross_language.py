@@ -107,7 +107,10 @@ def server(url):
     q = urllib.parse.urlencode({"subject": "xlang/*", "lens": "consensus"})
     status, answer = http("GET", url + "/v1/query?" + q)
     check("query answers", status == 200, str(answer))
-    for record in answer.get("assertions", []):
+    records = answer.get("assertions", [])
+    ids = {record["id"] for record in records}
+    check("query returns both python-signed records", all(s.assertion_id(b) in ids for b in bodies), str(answer))
+    for record in records:
         check(f"queried record {record['id'][:12]} verifies", s.verify_record(record))
 
 

@@ -10,6 +10,7 @@ const check = (name, ok) => { if (!ok) failures.push(name); };
 async function run() {
   const params = new URLSearchParams(location.search);
   const vectors = await (await fetch("vectors.json")).json();
+  check("the vectors file holds vectors", vectors.vectors.length > 0);
   for (const v of vectors.vectors) {
     const key = await Key.fromSeed(fromHex(v.seed));
     check(`${v.name}: public_key`, key.publicKeyHex === v.public_key);
