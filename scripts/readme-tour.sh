@@ -39,7 +39,13 @@ if not blocks:
 # otherwise pass): the tour's own `alias curl=…` expands onto this function.
 print("set -euxo pipefail\nshopt -s expand_aliases")
 print('curl() { command curl --fail-with-body "$@"; }')
-print("\n".join(blocks))
+lines = "\n".join(blocks).split("\n")
+# The query the tour calls "look at retracted records" keeps its answer, to be checked below.
+for i, line in enumerate(lines):
+    if line.startswith("curl ") and "include_retracted=true" in line:
+        code, sep, comment = line.partition("   #")
+        lines[i] = code.rstrip() + " | tee retracted-query.json" + (sep + comment if sep else "")
+print("\n".join(lines))
 PY
 grep -q "^alias stemedb=" tour.sh || { say "ERROR: the tour no longer defines the stemedb alias"; exit 1; }
 sed -i "s|^alias stemedb=.*|alias stemedb='$bin'|" tour.sh
@@ -49,4 +55,9 @@ if ! bash tour.sh >tour.log 2>&1; then
   say "ERROR: the README's tour failed at the last command above"; exit 1
 fi
 if [ -n "${TOUR_SHOW:-}" ]; then cat tour.log >&2; fi
+# What the tour says it shows, not only that its commands succeed: its query "look at retracted
+# records" must return some.
+[ -f retracted-query.json ] || { say "ERROR: the tour no longer queries with include_retracted=true"; exit 1; }
+grep -q '"lifecycle_stage":"retracted"' retracted-query.json ||
+  { cat retracted-query.json >&2; echo >&2; say "ERROR: the tour's query of retracted records showed none"; exit 1; }
 say "the tour ran as written: $(grep -c '^+ ' tour.log) commands"
