@@ -94,9 +94,14 @@ impl Db {
         Ok(slots
             .into_iter()
             .map(|slot| match slot {
-                Ok(Some(i)) => stored[i].take().unwrap_or(Err(DbError::Internal(
-                    "a batch item lost its store outcome",
-                ))),
+                Ok(Some(i)) => {
+                    stored
+                        .get_mut(i)
+                        .and_then(Option::take)
+                        .unwrap_or(Err(DbError::Internal(
+                            "a batch item lost its store outcome",
+                        )))
+                }
                 Ok(None) => Err(DbError::Internal("a batch item lost its store outcome")),
                 Err(e) => Err(e),
             })

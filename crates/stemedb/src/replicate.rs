@@ -15,6 +15,23 @@ pub trait LogSink: Send + Sync {
     fn append(&self, records: Vec<SignedAssertion>) -> Result<Vec<AppendOutcome>, DbError>;
 }
 
+/// A sink's answer to `records` records, refused unless it holds exactly one outcome a record:
+/// outcomes are matched to records by position, so a short or long answer would give a record
+/// another's outcome (or none).
+pub(crate) fn sink_append(
+    sink: &dyn LogSink,
+    records: Vec<SignedAssertion>,
+) -> Result<Vec<AppendOutcome>, DbError> {
+    let count = records.len();
+    let outcomes = sink.append(records)?;
+    if outcomes.len() != count {
+        return Err(DbError::Internal(
+            "the replicated log answered another number of outcomes than records",
+        ));
+    }
+    Ok(outcomes)
+}
+
 impl Db {
     /// Routes every later append (ingest, batches, grants, custodial writes) through `sink`
     /// instead of the local writer. Set once, before serving; a second call is refused.
@@ -49,7 +66,7 @@ impl Db {
         records: Vec<SignedAssertion>,
     ) -> Result<Vec<AppendOutcome>, DbError> {
         match self.sink.get() {
-            Some(sink) => sink.append(records),
+            Some(sink) => sink_append(sink.as_ref(), records),
             None => Ok(self.store.append(records)?),
         }
     }

@@ -81,7 +81,9 @@ impl Db {
             views: Arc::clone(&self.views),
         };
         let state = match self.sink.get() {
-            Some(sink) => IngestState::Done(pending.settle(sink.append(assertions))),
+            Some(sink) => IngestState::Done(
+                pending.settle(crate::replicate::sink_append(sink.as_ref(), assertions)),
+            ),
             None => match self.store.begin_append(assertions) {
                 Ok(wait) => IngestState::Waiting(wait, pending),
                 Err(e) => IngestState::Done(Err(e.into())),

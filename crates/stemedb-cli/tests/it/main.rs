@@ -44,6 +44,7 @@ mod query;
 mod reliability_file;
 mod retraction_authority;
 mod security;
+mod sink_outcomes;
 mod stream_apply;
 mod tls;
 mod truth;
