@@ -407,9 +407,10 @@ pub async fn provenance(
     let parsed = parse_id(&id)?;
     let pairs = params(raw.as_deref(), &["as_of"])?;
     let as_of = as_of_param(&pairs)?;
+    let deadline = deadline(&state);
     let tree = blocking(&state, move |db| {
         let bound = db.read_bound(None, None, as_of)?;
-        Ok(db.provenance(&parsed, bound)?)
+        Ok(db.provenance(&parsed, bound, Some(deadline))?)
     })
     .await?
     .ok_or(ApiError::NotFound {

@@ -180,7 +180,9 @@ pub struct ProvenanceNode<R> {
     /// The cited sources (absent on a cycle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<SourceNode<R>>>,
-    /// True when the depth limit stopped the walk here.
+    /// True when the walk stopped here: the depth limit, or the answer's record budget
+    /// (`provenance_records_max`) ran out before this node's sources or parents were all
+    /// listed.
     #[serde(default, skip_serializing_if = "is_false")]
     pub truncated: bool,
 }

@@ -43,6 +43,11 @@ pub struct DbConfig {
     pub policy: TruthPolicy,
     /// Deepest derived_from chain a provenance answer follows (default 16).
     pub provenance_depth_max: usize,
+    /// Records one provenance answer lists, its nodes and its sources' describing records
+    /// together (default 10,000): past it the walk stops and the nodes it did not finish say
+    /// `truncated`. A source described by many records, cited by many nodes, made one request
+    /// read and verify them all once for every citation.
+    pub provenance_records_max: usize,
     /// Conflict score above which the skeptic calls a group disputed (default 0.3).
     pub disputed_score_min: f64,
     /// Relative distance from the weighted median beyond which a numeric value is an outlier
@@ -92,6 +97,7 @@ impl Default for DbConfig {
             journal_bytes_max: 64 * 1024 * 1024,
             policy: TruthPolicy::default(),
             provenance_depth_max: 16,
+            provenance_records_max: 10_000,
             disputed_score_min: 0.3,
             outlier_distance_min: 0.5,
             audit_records_max: 200_000,

@@ -38,7 +38,7 @@ pub use disputed::{DISPUTED_KEPT, DisputedGroup};
 pub use error::DbError;
 pub use ingest::Ingested;
 pub use provenance::{ProvenanceTree, signature_valid};
-pub use query::{GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
+pub use query::{DEADLINE_EVERY, GroupResult, Query, QueryResult, WinnerTrust, parse_query_time};
 pub use record::{ENVELOPE_FIELDS, Lifecycle, RecordView};
 pub use reliability::{AgentReliabilityNow, AgentReliabilityView, Lookups, ReliabilityTable};
 pub use reliability_file::{RELIABILITY_FILE, ReliabilityAtOpen};

@@ -1,13 +1,21 @@
 //! Provenance: the chain behind one assertion — the assertion, each cited source with the
 //! assertions that describe it, and each derived-from assertion, recursively to a depth limit.
 //! Every node's signature is checked here, on the server, from the stored bytes.
-use std::collections::HashSet;
+//!
+//! The walk is bounded three ways, since one request names its start and the store decides
+//! how far it reaches: the depth (`provenance_depth_max`), the records one answer lists
+//! (`provenance_records_max`: nodes and sources' describing records together; where it runs
+//! out, the node says `truncated`), and the request's deadline, under a read slot like any
+//! other large read. A source cited by many nodes is read once per answer.
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 use stemedb_core::{AssertionId, SignedAssertion};
 use stemedb_store::{Bound, MarkKind};
 use stemedb_wire::{ProvenanceLeaf, SourceNode};
 
+use crate::query::check_deadline;
 use crate::{Db, DbError, RecordView};
 
 /// Whether a stored record's body hashes to its id and its signature verifies.
@@ -23,32 +31,71 @@ pub fn signature_valid(record: &RecordView) -> bool {
 /// A provenance node with each record as the JSON text it is served as.
 pub type ProvenanceTree = stemedb_wire::ProvenanceNode<Box<RawValue>>;
 
+/// One provenance answer's walk: what it has visited, and what it may still list.
+struct Walk {
+    bound: Bound,
+    depth_max: usize,
+    deadline: Option<Instant>,
+    seen: HashSet<AssertionId>,
+    /// Sources already read in this answer, with whether their list was cut short.
+    sources: HashMap<String, (SourceNode<Box<RawValue>>, bool)>,
+    /// Records this answer may still list.
+    records_left: usize,
+    /// Records read, for the deadline check.
+    visited: usize,
+}
+
+impl Walk {
+    /// Takes one record from the budget; `false` when none is left.
+    fn take(&mut self) -> Result<bool, DbError> {
+        self.visited += 1;
+        check_deadline(self.deadline, self.visited, "provenance")?;
+        if self.records_left == 0 {
+            return Ok(false);
+        }
+        self.records_left -= 1;
+        Ok(true)
+    }
+}
+
 impl Db {
-    /// The provenance tree of `id` as of `bound`; `None` when the id is not stored.
+    /// The provenance tree of `id` as of `bound`; `None` when the id is not stored. Stops with
+    /// [`DbError::DeadlineExceeded`] once `deadline` passes.
     pub fn provenance(
         &self,
         id: &AssertionId,
         bound: Bound,
+        deadline: Option<Instant>,
     ) -> Result<Option<ProvenanceTree>, DbError> {
-        let mut seen = HashSet::new();
-        let depth_max = self.config.provenance_depth_max;
+        let _slot = self.read_slots.acquire(deadline, "provenance")?;
         if self.get_at(id, bound)?.is_none() {
             return Ok(None);
         }
-        self.provenance_node(id, bound, 0, depth_max, &mut seen)
+        let mut walk = Walk {
+            bound,
+            depth_max: self.config.provenance_depth_max,
+            deadline,
+            seen: HashSet::new(),
+            sources: HashMap::new(),
+            records_left: self.config.provenance_records_max.max(1),
+            visited: 0,
+        };
+        self.provenance_node(id, 0, &mut walk)
     }
 
     fn provenance_node(
         &self,
         id: &AssertionId,
-        bound: Bound,
         depth: usize,
-        depth_max: usize,
-        seen: &mut HashSet<AssertionId>,
+        walk: &mut Walk,
     ) -> Result<Option<ProvenanceTree>, DbError> {
+        let bound = walk.bound;
         let Some(record) = self.get_at(id, bound)? else {
             return Ok(None);
         };
+        // The start always has room (the budget is at least 1); a later node without room is
+        // left out by its parent, which says `truncated`.
+        let _ = walk.take()?;
         let leaf = leaf(&record)?;
         let mut node = ProvenanceTree {
             assertion: leaf.assertion,
@@ -59,21 +106,27 @@ impl Db {
             sources: None,
             truncated: false,
         };
-        if !seen.insert(*id) {
+        if !walk.seen.insert(*id) {
             node.cycle = true;
             return Ok(Some(node));
         }
         let body = self.body_of(&record)?;
         let mut sources = Vec::new();
         for subject in &body.body.sources {
-            sources.push(self.source_node(subject, bound)?);
+            let (source, cut) = self.source_node(subject, walk)?;
+            sources.push(source);
+            node.truncated |= cut;
         }
         node.sources = Some(sources);
         let mut parents = Vec::new();
         let mut missing = Vec::new();
-        if depth < depth_max {
+        if depth < walk.depth_max {
             for parent in &body.body.derived_from {
-                match self.provenance_node(parent, bound, depth + 1, depth_max, seen)? {
+                if walk.records_left == 0 {
+                    node.truncated = true;
+                    break;
+                }
+                match self.provenance_node(parent, depth + 1, walk)? {
                     Some(p) => parents.push(p),
                     None => missing.push(parent.to_hex()),
                 }
@@ -86,14 +139,32 @@ impl Db {
         Ok(Some(node))
     }
 
-    /// A cited source: its describing assertions and whether it stands retracted.
+    /// A cited source: its describing assertions (as many as the walk has room for, and
+    /// whether that cut the list short) and whether it stands retracted. Read once per answer.
     fn source_node(
         &self,
         subject: &str,
-        bound: Bound,
-    ) -> Result<SourceNode<Box<RawValue>>, DbError> {
+        walk: &mut Walk,
+    ) -> Result<(SourceNode<Box<RawValue>>, bool), DbError> {
+        if let Some((known, known_cut)) = walk.sources.get(subject) {
+            // Listed again, so counted again: what the answer holds is what the budget bounds.
+            let mut source = known.clone();
+            let room = walk.records_left.min(source.assertions.len());
+            let cut = *known_cut || room < source.assertions.len();
+            source.assertions.truncate(room);
+            walk.records_left -= room;
+            walk.visited += 1;
+            check_deadline(walk.deadline, walk.visited, "provenance")?;
+            return Ok((source, cut));
+        }
+        let bound = walk.bound;
         let mut describing = Vec::new();
+        let mut cut = false;
         for sequence in self.store.sequences_about(subject, bound.seq_max)? {
+            if !walk.take()? {
+                cut = true;
+                break;
+            }
             if let Some(stored) = self.store.get_by_sequence(sequence)? {
                 let view = self.view_at(stored, bound)?;
                 if bound
@@ -112,11 +183,14 @@ impl Db {
             .filter_map(|m| self.store.get_by_sequence(m.seq).ok().flatten())
             .map(|s| s.id().to_hex())
             .collect();
-        Ok(SourceNode {
+        let source = SourceNode {
             assertions: describing,
             retracted_by,
             subject: subject.to_owned(),
-        })
+        };
+        walk.sources
+            .insert(subject.to_owned(), (source.clone(), cut));
+        Ok((source, cut))
     }
 
     pub(crate) fn body_of(&self, record: &RecordView) -> Result<SignedAssertion, DbError> {

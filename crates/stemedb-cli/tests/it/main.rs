@@ -39,6 +39,7 @@ mod limits;
 mod metrics;
 mod new_subjects;
 mod power;
+mod provenance_budget;
 mod quarantine_gold;
 mod query;
 mod reliability_file;
