@@ -302,6 +302,10 @@ pub(crate) fn routes(state: AppState, loopback_bind: bool) -> Routes {
         .route("/v1/cluster/health", get(cluster_api::health))
         .route("/metrics", get(observe::metrics_text))
         .route("/openapi.json", get(openapi::openapi_json))
+        // Every route's body within the assertion limit unless its own layer (inside this one,
+        // so it wins) says otherwise: a chunked body announces no length for the edge to judge,
+        // and axum's own default is 2 MiB whatever the setting.
+        .layer(DefaultBodyLimit::max(config.assertion_body_bytes_max))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,

@@ -64,6 +64,23 @@ fn post(path: &str, body: &[u8]) -> Vec<u8> {
     request
 }
 
+/// A POST of `body` to `path` with the root key, sent in two chunks with no length announced:
+/// only the route's body limit can refuse it, not the edge's look at `content-length`.
+fn post_chunked(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\nx-api-key: {ROOT_KEY}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let (first, second) = body.split_at(body.len() / 2);
+    for chunk in [first, second] {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}
+
 async fn send(server: &TestServer, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr(server)).await.unwrap();
     stream.write_all(request).await.unwrap();
@@ -175,6 +192,24 @@ async fn body_depth_and_array_limits_hold_at_the_limit_and_refuse_just_past_it()
             Some("payload-too-large"),
         ),
         (
+            "chunked body of 4097 bytes",
+            post_chunked("/v1/assert", &padded(69, 4097)),
+            413,
+            Some("payload-too-large"),
+        ),
+        (
+            "chunked body of 4097 bytes to an admin route",
+            post_chunked("/v1/api-keys", &padded(70, 4097)),
+            413,
+            Some("payload-too-large"),
+        ),
+        (
+            "chunked body of 4097 bytes to a role grant",
+            post_chunked("/v1/admin/curators", &padded(71, 4097)),
+            413,
+            Some("payload-too-large"),
+        ),
+        (
             "JSON 8 levels deep",
             post("/v1/assert", &nested(63, 7)),
             201,
@@ -207,6 +242,16 @@ async fn body_depth_and_array_limits_hold_at_the_limit_and_refuse_just_past_it()
         (
             "batch of 3 (the limit)",
             post("/v1/assert/batch", &batch(3)),
+            200,
+            None,
+        ),
+        (
+            "a batch past the assertion limit, within its own (chunked)",
+            post_chunked("/v1/assert/batch", &{
+                let mut body = batch(3);
+                body.resize(5000, b' ');
+                body
+            }),
             200,
             None,
         ),
