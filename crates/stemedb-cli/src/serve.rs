@@ -119,6 +119,14 @@ pub struct ServeArgs {
     /// How long an agent's open circuit refuses its writes, in milliseconds.
     #[arg(long, env = "STEMEDB_AGENT_COOLDOWN_MS", default_value_t = defaults().agent_guard.cooldown_ms)]
     agent_cooldown_ms: u64,
+    /// Agents whose failed writes the breaker counts at once; past it, a new agent's failures
+    /// go uncounted until entries go idle (bounds the breaker's memory and work).
+    #[arg(
+        long,
+        env = "STEMEDB_AGENT_TRACKED_MAX",
+        default_value_t = defaults().agent_guard.tracked_agents_max
+    )]
+    agent_tracked_max: usize,
     /// Largest body of one assertion or query, in bytes.
     #[arg(long, env = "STEMEDB_ASSERTION_BODY_BYTES_MAX", default_value_t = defaults().assertion_body_bytes_max)]
     assertion_body_bytes_max: usize,
@@ -314,6 +322,7 @@ impl ServeArgs {
             failures_max: self.agent_failures_max,
             failure_window_ms: self.agent_failure_window_ms,
             cooldown_ms: self.agent_cooldown_ms,
+            tracked_agents_max: self.agent_tracked_max,
         };
         config.master_key_file = self.master_key_file.clone();
         config.auth = stemedb_server::auth::AuthConfig {

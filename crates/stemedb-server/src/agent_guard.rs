@@ -15,9 +15,6 @@ use stemedb_wire::AgentCircuit;
 
 use crate::ApiError;
 
-/// Agents tracked before idle entries are dropped (bounds memory against many agent ids).
-const TRACKED_AGENTS_MAX: usize = 100_000;
-
 /// Settings of the quota and the breaker (docs/security.md, docs/configuration.md).
 #[derive(Debug, Clone)]
 pub struct AgentGuardConfig {
@@ -31,6 +28,11 @@ pub struct AgentGuardConfig {
     pub failure_window_ms: u64,
     /// How long an open circuit refuses the agent's writes.
     pub cooldown_ms: u64,
+    /// Agents whose failures are counted at once. At the cap, entries out of their window and
+    /// cooldown are dropped (at most once a sixteenth of the window: a drop walks them all);
+    /// while every entry is still live, a new agent's failures go uncounted rather than grow
+    /// the map, so that fresh agent ids cannot buy memory or a scan per failed write.
+    pub tracked_agents_max: usize,
 }
 
 impl Default for AgentGuardConfig {
@@ -41,6 +43,7 @@ impl Default for AgentGuardConfig {
             failures_max: 100,
             failure_window_ms: 60_000,
             cooldown_ms: 60_000,
+            tracked_agents_max: 100_000,
         }
     }
 }
@@ -58,6 +61,8 @@ pub struct AgentGuard {
     config: AgentGuardConfig,
     quota: Option<DefaultKeyedRateLimiter<String>>,
     circuits: Mutex<HashMap<String, Circuit>>,
+    /// When idle entries were last dropped; read and set only under `circuits`' lock.
+    swept_at: Mutex<Option<Instant>>,
     clock: DefaultClock,
 }
 
@@ -71,6 +76,7 @@ impl AgentGuard {
             config,
             quota,
             circuits: Mutex::new(HashMap::new()),
+            swept_at: Mutex::new(None),
             clock: DefaultClock::default(),
         }
     }
@@ -136,15 +142,15 @@ impl AgentGuard {
         let Ok(mut circuits) = self.circuits.lock() else {
             return;
         };
-        if circuits.len() >= TRACKED_AGENTS_MAX {
-            let window = Duration::from_millis(self.config.failure_window_ms);
-            circuits.retain(|_, c| c.is_active(now, window));
-            if let Some(quota) = &self.quota {
-                quota.retain_recent();
+        let window = Duration::from_millis(self.config.failure_window_ms);
+        if !circuits.contains_key(agent_id) && circuits.len() >= self.config.tracked_agents_max {
+            self.sweep(&mut circuits, now, window);
+            if circuits.len() >= self.config.tracked_agents_max {
+                metrics::counter!("stemedb_agent_failures_untracked_total").increment(1);
+                return;
             }
         }
         let circuit = circuits.entry(agent_id.to_owned()).or_default();
-        let window = Duration::from_millis(self.config.failure_window_ms);
         if circuit
             .window_start
             .is_none_or(|start| now >= start + window)
@@ -162,6 +168,22 @@ impl AgentGuard {
                 agent_id,
                 "agent circuit opened after repeated failed writes"
             );
+        }
+    }
+
+    /// Drops the entries out of their window and cooldown, unless that was done less than a
+    /// sixteenth of the window ago.
+    fn sweep(&self, circuits: &mut HashMap<String, Circuit>, now: Instant, window: Duration) {
+        let Ok(mut swept_at) = self.swept_at.lock() else {
+            return;
+        };
+        if swept_at.is_some_and(|at| now < at + window / 16) {
+            return;
+        }
+        *swept_at = Some(now);
+        circuits.retain(|_, c| c.is_active(now, window));
+        if let Some(quota) = &self.quota {
+            quota.retain_recent();
         }
     }
 
@@ -332,6 +354,40 @@ mod tests {
             &[0, 1, 2, 3, 4, 5],
             6,
             true,
+        );
+    }
+
+    #[test]
+    fn past_its_cap_the_breaker_counts_no_new_agent_until_an_entry_goes_idle() {
+        let g = AgentGuard::new(AgentGuardConfig {
+            write_rate_per_sec: 0,
+            failures_max: 1,
+            failure_window_ms: 1_000,
+            cooldown_ms: 5_000,
+            tracked_agents_max: 2,
+            ..AgentGuardConfig::default()
+        });
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        g.record_failure("a", at(0));
+        g.record_failure("b", at(0));
+        for _ in 0..2 {
+            g.record_failure("c", at(10));
+        }
+        assert!(g.admit("c", 1, at(10)).is_ok(), "past the cap: not counted");
+        g.record_failure("a", at(20));
+        assert!(g.admit("a", 1, at(20)).is_err(), "a tracked agent still is");
+        // b's window is over (a is open, so kept): b is dropped and c counted.
+        for _ in 0..2 {
+            g.record_failure("c", at(1_100));
+        }
+        assert!(
+            g.admit("c", 1, at(1_100)).is_err(),
+            "counted once room was made"
+        );
+        assert!(
+            g.admit("a", 1, at(1_100)).is_err(),
+            "an open circuit is never dropped"
         );
     }
 

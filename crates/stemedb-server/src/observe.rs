@@ -106,6 +106,12 @@ fn describe_all() {
         "stemedb_rate_limit_rejections_total",
         "Requests refused by a key's rate limit, an agent's write quota or an open agent circuit."
     );
+    describe_counter!(
+        "stemedb_agent_failures_untracked_total",
+        "Failed writes the circuit breaker did not count: a new agent while its cap of tracked \
+         agents were all live."
+    );
+    counter!("stemedb_agent_failures_untracked_total").absolute(0);
     describe_gauge!("stemedb_connections_open", "Connections being served now.");
     describe_counter!(
         "stemedb_connections_refused_total",
