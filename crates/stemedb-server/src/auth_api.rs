@@ -14,7 +14,7 @@ use stemedb_wire::{
 
 use crate::admin_state::Audited;
 use crate::auth::{Caller, KeyChange, KeyRecord, NewKey, Role};
-use crate::query_string::{param, params};
+use crate::query_string::{bounded, number, params};
 use crate::request_body::{body_bytes, parse_typed};
 use crate::{ApiError, AppState};
 
@@ -217,8 +217,13 @@ pub async fn update(
 }
 
 /// `GET /v1/admin/audit?after=N&limit=M`: entries oldest first.
+/// Entries of one admin audit page when `limit` is absent, and the most one may ask for (a
+/// `limit` outside 1 to it is refused, as every page's is).
+const AUDIT_PAGE_DEFAULT: u64 = 1_000;
+const AUDIT_PAGE_MAX: u64 = 10_000;
+
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin",
-    params(("after" = Option<u64>, Query, description = "Skip this many entries"), ("limit" = Option<u64>, Query, description = "At most this many (default 1,000, at most 10,000)")),
+    params(("after" = Option<u64>, Query, description = "Skip this many entries"), ("limit" = Option<u64>, Query, description = "At most this many (default 1,000, 1 to 10,000)")),
     responses((status = 200, description = "Administrative actions, oldest first", body = stemedb_wire::AdminAuditPage),
         (status = 400, description = "Bad parameter", body = stemedb_wire::Problem, content_type = "application/problem+json")))]
 pub async fn admin_audit(
@@ -226,13 +231,8 @@ pub async fn admin_audit(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AdminAuditPage>, ApiError> {
     let pairs = params(raw.as_deref(), &["after", "limit"])?;
-    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
-        param(&pairs, name).map_or(Ok(default), |v| {
-            v.parse()
-                .map_err(|_| ApiError::BadRequest(format!("{name} must be a whole number")))
-        })
-    };
-    let (after, limit) = (number("after", 0)?, number("limit", 1_000)?.min(10_000));
+    let after = number(&pairs, "after", 0)? as usize;
+    let limit = bounded(&pairs, "limit", AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX)? as usize;
     let log = state.admin_log.clone();
     let (entries, total) = tokio::task::spawn_blocking(move || log.read(after, limit))
         .await

@@ -12,7 +12,7 @@ use stemedb_wire::{AgentRecords, DisputedGroup, Overview, RetractionReach, Whoam
 use crate::auth::Caller;
 use crate::db_work::{blocking, deadline};
 use crate::json_response::json_response;
-use crate::query_string::{number, params};
+use crate::query_string::{bounded, number, params};
 use crate::{ApiError, AppState};
 
 /// Log records an overview reads for recent retractions, by default and at most.
@@ -186,22 +186,4 @@ fn rendered(
         .collect::<Result<Vec<_>, DbError>>()?;
     let bytes = list.iter().map(|r| r.get().len()).sum();
     Ok((list, bytes))
-}
-
-/// A count parameter from 1 to `max`, `default` when absent.
-fn bounded(
-    pairs: &[(&'static str, String)],
-    name: &'static str,
-    default: u64,
-    max: u64,
-) -> Result<u64, ApiError> {
-    let n = number(pairs, name, default)?;
-    if n == 0 || n > max {
-        return Err(DbError::BadQuery {
-            field: name,
-            message: format!("must be 1 to {max}"),
-        }
-        .into());
-    }
-    Ok(n)
 }

@@ -55,6 +55,24 @@ pub(crate) fn number(
     })
 }
 
+/// A count parameter from 1 to `max`, `default` when absent.
+pub(crate) fn bounded(
+    pairs: &[(&'static str, String)],
+    name: &'static str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let n = number(pairs, name, default)?;
+    if n == 0 || n > max {
+        return Err(DbError::BadQuery {
+            field: name,
+            message: format!("must be 1 to {max}"),
+        }
+        .into());
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

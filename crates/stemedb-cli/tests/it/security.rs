@@ -328,6 +328,30 @@ async fn a_revoked_key_stops_at_once_and_a_rotated_secret_stops_after_its_grace(
             .iter()
             .all(|e| e["actor"] == "root" && e["target"] == id.as_str())
     );
+    // Its page size is 1 to 10,000, refused outside (it was clamped silently, 0 taken).
+    for (query, status) in [
+        ("limit=1", 200),
+        ("limit=10000", 200),
+        ("limit=0", 400),
+        ("limit=10001", 400),
+        ("limit=x", 400),
+    ] {
+        let path = format!("/v1/admin/audit?{query}");
+        let (got, reply) = call(url, "GET", &path, Some(ROOT_KEY), None).await;
+        assert_eq!(got, status, "{query}: {reply}");
+        if status == 400 {
+            assert_eq!(
+                reply["type"], "urn:stemedb:problem:invalid-query",
+                "{query}: {reply}"
+            );
+            assert_eq!(reply["field"], "limit", "{query}: {reply}");
+        } else {
+            assert!(
+                !reply["entries"].as_array().unwrap().is_empty(),
+                "{query}: {reply}"
+            );
+        }
+    }
 }
 
 /// Every secret a key's life produces: the bootstrap key, a created key, its rotated secret,
