@@ -133,6 +133,9 @@ pub struct ServeArgs {
     /// Largest batch body, in bytes.
     #[arg(long, env = "STEMEDB_BATCH_BODY_BYTES_MAX", default_value_t = defaults().batch_body_bytes_max)]
     batch_body_bytes_max: usize,
+    /// Signed bytes one backup page reads before it ends (never before its first record).
+    #[arg(long, env = "STEMEDB_BACKUP_PAGE_BYTES_MAX", default_value_t = defaults().backup_page_bytes_max)]
+    backup_page_bytes_max: usize,
     /// Most assertions in one batch.
     #[arg(long, env = "STEMEDB_BATCH_LEN_MAX", default_value_t = defaults().db.batch_len_max)]
     batch_len_max: usize,
@@ -290,6 +293,7 @@ impl ServeArgs {
         let mut config = ServerConfig {
             assertion_body_bytes_max: self.assertion_body_bytes_max,
             batch_body_bytes_max: self.batch_body_bytes_max,
+            backup_page_bytes_max: self.backup_page_bytes_max,
             request_timeout_ms: self.request_timeout_ms,
             header_read_timeout_ms: self.header_read_timeout_ms,
             header_bytes_max: self.header_bytes_max,

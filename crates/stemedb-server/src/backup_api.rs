@@ -73,7 +73,7 @@ pub async fn snapshot(State(state): State<AppState>) -> Json<Value> {
 #[utoipa::path(get, path = "/v1/admin/backup/records", tag = "admin",
     params(("after" = Option<u64>, Query, description = "Sequence to start after (default 0)"),
         ("upto" = u64, Query, description = "Last sequence of the snapshot"),
-        ("limit" = Option<u64>, Query, description = "Records per page, at most 50,000 (default 10,000)")),
+        ("limit" = Option<u64>, Query, description = "Records per page, at most 50,000 (default 10,000); a page also ends once its records' signed bytes reach --backup-page-bytes-max (never before its first record)")),
     responses((status = 200, description = "JSON Lines: {sequence, recorded_at, signature, canonical}", content_type = "application/x-ndjson")))]
 pub async fn records(
     State(state): State<AppState>,
@@ -90,8 +90,9 @@ pub async fn records(
         }
         .into());
     }
+    let bytes_max = state.config.backup_page_bytes_max;
     let body = blocking(&state, move |db| {
-        let records = db.backup_records(after, upto, limit as usize)?;
+        let records = db.backup_page(after, upto, limit as usize, bytes_max)?;
         Ok(records.iter().map(record_line).collect::<String>())
     })
     .await?;

@@ -10,6 +10,9 @@ pub struct ServerConfig {
     pub assertion_body_bytes_max: usize,
     /// Largest body of `POST /v1/assert/batch` (default 32 MiB).
     pub batch_body_bytes_max: usize,
+    /// Signed bytes one page of `GET /v1/admin/backup/records` reads before it ends (default
+    /// 64 MiB; never before its first record): its `limit` counts records, which can be large.
+    pub backup_page_bytes_max: usize,
     /// Longest a request may take before it is answered with 503 (default 30 s). Reading a
     /// slow client's body counts.
     pub request_timeout_ms: u64,
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
         Self {
             assertion_body_bytes_max: 1024 * 1024,
             batch_body_bytes_max: 32 * 1024 * 1024,
+            backup_page_bytes_max: 64 * 1024 * 1024,
             request_timeout_ms: 30_000,
             header_read_timeout_ms: 30_000,
             header_bytes_max: 16 * 1024,

@@ -306,13 +306,29 @@ impl Db {
         upto: u64,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, DbError> {
+        self.backup_page(after, upto, limit, usize::MAX)
+    }
+
+    /// As [`Db::backup_records`], ending the page once its records' signed bytes reach
+    /// `bytes_max` (never before its first record, so that a reader always moves on): a page
+    /// of large records is then shorter, where a count alone let one page hold gigabytes.
+    pub fn backup_page(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<StoredRecord>, DbError> {
         let last = upto.min(self.store.last_sequence());
         let mut out = Vec::new();
-        let mut sequence = after;
-        while sequence < last && out.len() < limit {
+        let (mut sequence, mut bytes) = (after, 0usize);
+        while sequence < last && out.len() < limit && bytes < bytes_max.max(1) {
             sequence += 1;
             match self.store.get_by_sequence(sequence)? {
-                Some(record) => out.push(record),
+                Some(record) => {
+                    bytes = bytes.saturating_add(record.canonical().len());
+                    out.push(record);
+                }
                 None => {
                     return Err(DbError::Store(stemedb_store::StoreError::CorruptRecord {
                         sequence,

@@ -625,3 +625,59 @@ async fn check_report(
         assert_eq!(after, before, "{name}: a refused report changes nothing");
     }
 }
+
+/// A backup page ends once its records' signed bytes reach `--backup-page-bytes-max`, whatever
+/// its `limit` (a count of records, which can be 64 KiB each); `stemedb backup` goes on from
+/// where a page ended and takes every record all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_page_ends_at_its_byte_budget_and_the_backup_is_whole() {
+    let config = ServerConfig {
+        backup_page_bytes_max: 1,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(config).await;
+    let c = server.client.clone();
+    assert_eq!(
+        c.assert_batch(&batch("p", 0, 12)).await.unwrap().accepted,
+        12
+    );
+    let page = c
+        .get_bytes(
+            "/v1/admin/backup/records",
+            &[("after", "0"), ("upto", "12"), ("limit", "100")],
+        )
+        .await
+        .unwrap();
+    let lines = page
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(
+        lines, 1,
+        "a page of 100 with a budget of 1 byte holds its first record"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("b");
+    let (url, out_text) = (server.url.clone(), out.to_str().unwrap().to_owned());
+    let (ok, text) =
+        tokio::task::spawn_blocking(move || run(&["backup", "--server", &url, "--out", &out_text]))
+            .await
+            .unwrap();
+    assert!(ok, "{text}");
+    assert_eq!(manifest_last(&out), 12);
+    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    assert_eq!(
+        records.lines().count(),
+        12,
+        "every record, a page at a time"
+    );
+    let server_pub = server.dir.path().join("server.pub");
+    let (ok, text) = run(&[
+        "backup",
+        "verify",
+        out.to_str().unwrap(),
+        "--server-key",
+        server_pub.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+}
