@@ -231,11 +231,15 @@ fn main() -> std::process::ExitCode {
 }
 
 /// The error's causes joined by ": ", down to the first that says what to do (an unreachable
-/// server, an untrusted certificate): what lies under it is for `--verbose`.
+/// server, an untrusted certificate): what lies under it is for `--verbose`. A cause the
+/// message before it already ends with (an error that prints its source) is said once.
 fn sentence(error: &anyhow::Error) -> String {
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
-        parts.push(cause.to_string());
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|before| before.ends_with(&text)) {
+            parts.push(text);
+        }
         let client = cause.downcast_ref::<stemedb_client::ClientError>();
         if client
             .is_some_and(|e| matches!(e, stemedb_client::ClientError::Problem { status: 401, .. }))

@@ -359,12 +359,14 @@ fn admin_status_and_export_state_describe_a_running_server() {
 }
 
 /// A failing command says what failed in sentences, exit status 1, and no stack backtrace even
-/// with `RUST_BACKTRACE=1` (set on the machines it runs on).
+/// with `RUST_BACKTRACE=1` (set on the machines it runs on); a cause is said once, even where
+/// an error prints its source and the chain holds it again.
 #[test]
 fn a_cli_error_reads_as_sentences_even_with_rust_backtrace_set() {
     for args in [
         vec!["query", "--server", "http://127.0.0.1:1", "--subject", "s"],
         vec!["check", "--data-dir", "/nonexistent/stemedb-data"],
+        vec!["serve", "--data-dir", "/proc/stemedb-cannot-be-here"],
     ] {
         let out = Command::new(BIN)
             .args(&args)
@@ -381,6 +383,16 @@ fn a_cli_error_reads_as_sentences_even_with_rust_backtrace_set() {
         assert!(
             stderr.lines().count() <= 3,
             "{args:?}: a few lines, not a dump: {stderr}"
+        );
+        let causes: Vec<&str> = stderr.trim_end().split(": ").collect();
+        assert!(
+            causes.windows(2).all(|pair| pair[0] != pair[1]),
+            "{args:?}: a cause said twice: {stderr}"
+        );
+        assert_eq!(
+            stderr.matches("(os error").count().min(1),
+            stderr.matches("(os error").count(),
+            "{args:?}: an OS error said twice: {stderr}"
         );
     }
 }
