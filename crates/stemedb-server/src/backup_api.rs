@@ -141,7 +141,9 @@ pub async fn attest(
             server_public_key: None,
             signature: None,
         };
-        manifest.sign(key.secret()).map_err(ApiError::Internal)?;
+        manifest
+            .sign(key.secret())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(manifest)
     })
     .await?;
@@ -166,7 +168,8 @@ pub async fn verified(
         server_key: Some(state.server_key.public_key()),
         allow_unsigned: false,
     };
-    let (manifest, _) = check_manifest(&bytes, &trust).map_err(ApiError::ManifestRefused)?;
+    let (manifest, _) =
+        check_manifest(&bytes, &trust).map_err(|e| ApiError::ManifestRefused(e.to_string()))?;
     let now = now_unix_s();
     state
         .backups

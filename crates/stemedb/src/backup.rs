@@ -5,7 +5,7 @@
 //! (it hashes the records itself), so verification needs only the files and the server's
 //! public key; a `stemedb-backup/1` manifest carries no signature and is refused unless the
 //! caller allows unsigned backups.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use stemedb_core::{
 };
 use stemedb_store::{Role, StoredRecord};
 
+pub use crate::backup_error::BackupError;
 use crate::{Db, DbError};
 
 /// The format written today: a manifest signed by the server.
@@ -64,10 +65,10 @@ pub struct Manifest {
 impl Manifest {
     /// Signs the manifest with the server's key: sets `server_public_key`, then `signature`
     /// over every other field.
-    pub fn sign(&mut self, key: &SecretKey) -> Result<(), String> {
+    pub fn sign(&mut self, key: &SecretKey) -> Result<(), BackupError> {
         self.server_public_key = Some(key.public_key().to_hex());
         self.signature = None;
-        let value = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let value = serde_json::to_value(&*self).map_err(BackupError::ManifestEncoding)?;
         let id = manifest_digest(&value)?;
         self.signature = Some(key.sign(&id).to_hex());
         Ok(())
@@ -76,13 +77,13 @@ impl Manifest {
 
 /// What a manifest signature covers: the id of `MANIFEST_DOMAIN || 0x00 || JCS(manifest)`,
 /// the manifest being every field but `signature` (any field added later is covered too).
-pub fn manifest_digest(manifest: &Value) -> Result<AssertionId, String> {
+pub fn manifest_digest(manifest: &Value) -> Result<AssertionId, BackupError> {
     let Value::Object(map) = manifest else {
-        return Err("the manifest is not a JSON object".into());
+        return Err(BackupError::ManifestNotObject);
     };
     let mut map = map.clone();
     map.remove("signature");
-    let canonical = canonical_bytes(&map).map_err(|e| e.to_string())?;
+    let canonical = canonical_bytes(&map).map_err(BackupError::ManifestCanonical)?;
     let mut bytes = Vec::with_capacity(MANIFEST_DOMAIN.len() + 1 + canonical.len());
     bytes.extend_from_slice(MANIFEST_DOMAIN);
     bytes.push(0);
@@ -101,51 +102,38 @@ pub struct Trust {
 
 /// Checks a manifest's format and signature against `trust`; returns the manifest and
 /// whether it was unsigned (format /1, accepted only when `trust.allow_unsigned`).
-pub fn check_manifest(bytes: &[u8], trust: &Trust) -> Result<(Manifest, bool), String> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("unreadable manifest: {e}"))?;
+pub fn check_manifest(bytes: &[u8], trust: &Trust) -> Result<(Manifest, bool), BackupError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(BackupError::ManifestUnreadable)?;
     let manifest: Manifest =
-        serde_json::from_value(value.clone()).map_err(|e| format!("unreadable manifest: {e}"))?;
+        serde_json::from_value(value.clone()).map_err(BackupError::ManifestUnreadable)?;
     match manifest.format.as_str() {
         BACKUP_FORMAT => {
             check_signature(&manifest, &value, trust)?;
             Ok((manifest, false))
         }
         BACKUP_FORMAT_UNSIGNED if trust.allow_unsigned => Ok((manifest, true)),
-        BACKUP_FORMAT_UNSIGNED => Err(format!(
-            "format {BACKUP_FORMAT_UNSIGNED} carries no server signature, so nothing proves \
-             where it came from; refused (--allow-unsigned accepts it anyway)"
-        )),
-        other => Err(format!(
-            "format {other:?}, expected {BACKUP_FORMAT} (or {BACKUP_FORMAT_UNSIGNED})"
-        )),
+        BACKUP_FORMAT_UNSIGNED => Err(BackupError::Unsigned),
+        other => Err(BackupError::UnknownFormat {
+            found: other.to_owned(),
+        }),
     }
 }
 
-fn check_signature(manifest: &Manifest, value: &Value, trust: &Trust) -> Result<(), String> {
+fn check_signature(manifest: &Manifest, value: &Value, trust: &Trust) -> Result<(), BackupError> {
     let (Some(key), Some(signature)) = (&manifest.server_public_key, &manifest.signature) else {
-        return Err("the manifest has no server signature (server_public_key, signature)".into());
+        return Err(BackupError::NoSignature);
     };
-    let key = PublicKey::parse_field(key, "server_public_key").map_err(|e| e.to_string())?;
-    let signature = Signature::parse_field(signature, "signature").map_err(|e| e.to_string())?;
+    let key = PublicKey::parse_field(key, "server_public_key").map_err(BackupError::Field)?;
+    let signature = Signature::parse_field(signature, "signature").map_err(BackupError::Field)?;
     if !key.verify(&manifest_digest(value)?, &signature) {
-        return Err(format!(
-            "the manifest's signature does not verify under server key {}: the manifest was \
-             changed after the server signed it",
-            key.to_hex()
-        ));
+        return Err(BackupError::SignatureInvalid { key: key.to_hex() });
     }
     match &trust.server_key {
-        None => Err(format!(
-            "the manifest is signed by server key {}, but no server key is trusted: give the \
-             server's public key (its server.pub) with --server-key",
-            key.to_hex()
-        )),
-        Some(trusted) if *trusted != key => Err(format!(
-            "the manifest is signed by server key {}, not by the trusted server key {}",
-            key.to_hex(),
-            trusted.to_hex()
-        )),
+        None => Err(BackupError::KeyNotTrusted { key: key.to_hex() }),
+        Some(trusted) if *trusted != key => Err(BackupError::KeyNotTheTrusted {
+            key: key.to_hex(),
+            trusted: trusted.to_hex(),
+        }),
         Some(_) => Ok(()),
     }
 }
@@ -175,26 +163,23 @@ struct Line {
 
 /// Parses and verifies one line: the body is valid, hashes to its id, and its signature
 /// verifies. Errors name what is wrong.
-pub fn parse_record_line(line: &[u8]) -> Result<StoredRecord, String> {
-    let parsed: Line =
-        serde_json::from_slice(line).map_err(|e| format!("not a record line: {e}"))?;
+pub fn parse_record_line(line: &[u8]) -> Result<StoredRecord, BackupError> {
+    let parsed: Line = serde_json::from_slice(line).map_err(BackupError::LineUnreadable)?;
     let signature =
-        Signature::parse_field(&parsed.signature, "signature").map_err(|e| e.to_string())?;
+        Signature::parse_field(&parsed.signature, "signature").map_err(BackupError::Field)?;
     let recorded_at =
-        Timestamp::parse_field(&parsed.recorded_at, "recorded_at").map_err(|e| e.to_string())?;
+        Timestamp::parse_field(&parsed.recorded_at, "recorded_at").map_err(BackupError::Field)?;
     let canonical = parsed.canonical.into_bytes();
     let assertion = SignedAssertion::from_canonical(&canonical, signature, &Limits::default())
-        .map_err(|e| {
-            format!(
-                "sequence {}: body is not a valid assertion: {e}",
-                parsed.sequence
-            )
+        .map_err(|reason| BackupError::BodyInvalid {
+            sequence: parsed.sequence,
+            reason,
         })?;
     if !assertion.verify() {
-        return Err(format!(
-            "sequence {}: the signature of {} does not verify",
-            parsed.sequence, assertion.id
-        ));
+        return Err(BackupError::RecordSignatureInvalid {
+            sequence: parsed.sequence,
+            id: assertion.id,
+        });
     }
     Ok(StoredRecord::new(
         parsed.sequence,
@@ -216,33 +201,36 @@ pub struct VerifiedBackup {
 /// Reads and verifies backups in order: manifests and their server signatures against
 /// `trust`, file hashes, every line, dense sequences from 1, counts. Nothing is trusted
 /// before it is checked.
-pub fn verify_backups(dirs: &[&Path], trust: &Trust) -> Result<VerifiedBackup, String> {
+pub fn verify_backups(dirs: &[&Path], trust: &Trust) -> Result<VerifiedBackup, BackupError> {
     let mut manifests = Vec::new();
     let mut records: Vec<StoredRecord> = Vec::new();
     let mut unsigned = 0;
     for dir in dirs {
-        let text = std::fs::read(dir.join(MANIFEST_FILE))
-            .map_err(|e| format!("{}: {e}", dir.join(MANIFEST_FILE).display()))?;
+        let read =
+            |path: PathBuf| std::fs::read(&path).map_err(|source| BackupError::Io { path, source });
+        let text = read(dir.join(MANIFEST_FILE))?;
         let (manifest, was_unsigned) =
-            check_manifest(&text, trust).map_err(|e| format!("{}: {e}", dir.display()))?;
+            check_manifest(&text, trust).map_err(|e| BackupError::Manifest {
+                dir: dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
         unsigned += usize::from(was_unsigned);
-        let bytes = std::fs::read(dir.join(RECORDS_FILE))
-            .map_err(|e| format!("{}: {e}", dir.join(RECORDS_FILE).display()))?;
+        let bytes = read(dir.join(RECORDS_FILE))?;
         let hash = blake3::hash(&bytes).to_hex().to_string();
         if hash != manifest.records_blake3 {
-            return Err(format!(
-                "{}: records.jsonl hashes to {hash}, the manifest says {}: the file was changed",
-                dir.display(),
-                manifest.records_blake3
-            ));
+            return Err(BackupError::RecordsChanged {
+                dir: dir.to_path_buf(),
+                found: hash,
+                expected: manifest.records_blake3,
+            });
         }
         let expected_first = records.last().map_or(1, |r| r.sequence + 1);
         if manifest.first_sequence != expected_first && manifest.record_count > 0 {
-            return Err(format!(
-                "{}: starts at sequence {}, but the chain needs {expected_first} next",
-                dir.display(),
-                manifest.first_sequence
-            ));
+            return Err(BackupError::ChainBroken {
+                dir: dir.to_path_buf(),
+                first: manifest.first_sequence,
+                expected: expected_first,
+            });
         }
         let before = records.len();
         for (index, line) in bytes
@@ -250,21 +238,19 @@ pub fn verify_backups(dirs: &[&Path], trust: &Trust) -> Result<VerifiedBackup, S
             .filter(|l| !l.is_empty())
             .enumerate()
         {
-            let record = parse_record_line(line).map_err(|e| {
-                format!(
-                    "{} line {}: {e}",
-                    dir.join(RECORDS_FILE).display(),
-                    index + 1
-                )
+            let record = parse_record_line(line).map_err(|e| BackupError::Line {
+                file: dir.join(RECORDS_FILE),
+                line: index + 1,
+                source: Box::new(e),
             })?;
             let want = records.last().map_or(1, |r| r.sequence + 1);
             if record.sequence != want {
-                return Err(format!(
-                    "{} line {}: sequence {}, expected {want}",
-                    dir.display(),
-                    index + 1,
-                    record.sequence
-                ));
+                return Err(BackupError::SequenceOutOfOrder {
+                    dir: dir.to_path_buf(),
+                    line: index + 1,
+                    found: record.sequence,
+                    expected: want,
+                });
             }
             records.push(record);
         }
@@ -273,12 +259,12 @@ pub fn verify_backups(dirs: &[&Path], trust: &Trust) -> Result<VerifiedBackup, S
             || records.last().map_or(0, |r| r.sequence)
                 != manifest.last_sequence.max(expected_first - 1)
         {
-            return Err(format!(
-                "{}: holds {count} records; the manifest says {} up to sequence {}",
-                dir.display(),
-                manifest.record_count,
-                manifest.last_sequence
-            ));
+            return Err(BackupError::CountMismatch {
+                dir: dir.to_path_buf(),
+                count,
+                record_count: manifest.record_count,
+                last_sequence: manifest.last_sequence,
+            });
         }
         manifests.push(manifest);
     }

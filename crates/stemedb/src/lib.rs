@@ -7,6 +7,7 @@
 mod answers;
 mod audit;
 pub mod backup;
+mod backup_error;
 mod config;
 mod cursor;
 mod disputed;
