@@ -178,16 +178,18 @@ pub async fn show(args: ShowArgs) -> Result<()> {
         .with_context(|| format!("reading {} at {}", args.id, args.server.server))?;
     // A record that verifies but is not the one asked for is as wrong as one that does not.
     let asked = args.id.to_ascii_lowercase();
-    let verified = verify_record(&record).and_then(|id| {
-        if id.to_hex() == asked {
-            Ok(id)
-        } else {
-            Err(format!(
-                "the server answered with another record ({})",
-                id.to_hex()
-            ))
-        }
-    });
+    let verified = verify_record(&record)
+        .map_err(|e| e.to_string())
+        .and_then(|id| {
+            if id.to_hex() == asked {
+                Ok(id)
+            } else {
+                Err(format!(
+                    "the server answered with another record ({})",
+                    id.to_hex()
+                ))
+            }
+        });
     if args.json {
         record["verified"] = Value::Bool(verified.is_ok());
         println!("{}", serde_json::to_string_pretty(&record)?);

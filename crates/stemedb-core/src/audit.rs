@@ -8,12 +8,32 @@
 //! ```
 //! Signatures make every record's body checkable by anyone; the closing hash makes every other
 //! byte (envelope fields, lifecycle claims, the manifest) checkable too, so a single flipped
-//! byte anywhere is detected. The verifier needs nothing but the file (docs/audit.md).
+//! byte anywhere is detected. The verifier needs nothing but the file (docs/truth.md, "Audit
+//! export and offline verification").
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::{AssertionId, Limits, Signature, SignedAssertion};
+use crate::{AssertionId, CoreError, Limits, Signature, SignedAssertion, ValidationError};
+
+/// Why a record as served or exported does not check out.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordCheckError {
+    #[error("record is not an object")]
+    NotAnObject,
+    #[error("record has no id")]
+    NoId,
+    #[error("record has no signature")]
+    NoSignature,
+    #[error("{0}")]
+    Field(ValidationError),
+    #[error("body is not a valid assertion: {0}")]
+    BodyInvalid(CoreError),
+    #[error("body hashes to {found}, not to its id {claimed}")]
+    IdMismatch { found: AssertionId, claimed: String },
+    #[error("signature of {claimed} does not verify")]
+    SignatureInvalid { claimed: String },
+}
 
 pub const AUDIT_FORMAT: &str = "stemedb-audit/1";
 
@@ -54,34 +74,37 @@ impl AuditReport {
 }
 
 /// Checks one record as exported: its body hashes to its `id` and its signature verifies.
-pub fn verify_record(record: &Value) -> Result<AssertionId, String> {
+pub fn verify_record(record: &Value) -> Result<AssertionId, RecordCheckError> {
     let Value::Object(map) = record else {
-        return Err("record is not an object".into());
+        return Err(RecordCheckError::NotAnObject);
     };
     let claimed = map
         .get("id")
         .and_then(Value::as_str)
-        .ok_or("record has no id")?;
+        .ok_or(RecordCheckError::NoId)?;
     let signature = map
         .get("signature")
         .and_then(Value::as_str)
-        .ok_or("record has no signature")?;
-    let signature = Signature::parse_field(signature, "signature").map_err(|e| e.to_string())?;
+        .ok_or(RecordCheckError::NoSignature)?;
+    let signature =
+        Signature::parse_field(signature, "signature").map_err(RecordCheckError::Field)?;
     let body: Map<String, Value> = map
         .iter()
         .filter(|(k, _)| !ENVELOPE_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let assertion = SignedAssertion::from_body(body, signature, &Limits::default())
-        .map_err(|e| format!("body is not a valid assertion: {e}"))?;
+        .map_err(RecordCheckError::BodyInvalid)?;
     if assertion.id.to_hex() != claimed {
-        return Err(format!(
-            "body hashes to {}, not to its id {claimed}",
-            assertion.id
-        ));
+        return Err(RecordCheckError::IdMismatch {
+            found: assertion.id,
+            claimed: claimed.to_owned(),
+        });
     }
     if !assertion.verify() {
-        return Err(format!("signature of {claimed} does not verify"));
+        return Err(RecordCheckError::SignatureInvalid {
+            claimed: claimed.to_owned(),
+        });
     }
     Ok(assertion.id)
 }
