@@ -164,10 +164,31 @@ async fn consume(
         .map_err(|e| failed(e.to_string()))?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| failed(e.to_string()))?;
-        let Ok(info) = message.info() else { continue };
+        // A message without its stream sequence cannot be placed: read again from the last
+        // applied entry (skipped, the next entry's sequence would have moved past it).
+        let info = message.info().map_err(|e| {
+            failed(format!(
+                "a message after entry {} has no JetStream metadata: {e}",
+                progress.applied()
+            ))
+        })?;
         let seq = info.stream_sequence;
         if seq <= progress.applied() {
             continue;
+        }
+        if seq > progress.applied() + 1 {
+            // Admin entries are kept for good: one missing is never skipped over, since the
+            // change it held (a key, a revocation) would be lost on this node alone.
+            let reason = format!(
+                "admin entries {} to {} are missing from the admin stream (it delivered {seq} \
+                 next); this node's admin state stops at {}",
+                progress.applied() + 1,
+                seq - 1,
+                progress.applied()
+            );
+            tracing::error!(%reason, "the admin applier stopped");
+            progress.fail(reason);
+            return Ok(());
         }
         let Some(change) = open(key, &message.payload).map(|c| message.payload.slice_ref(c)) else {
             tracing::error!(

@@ -154,9 +154,14 @@ impl Reader {
     async fn check(&mut self, run: Vec<Message>) -> Result<Vec<StreamEntry>, ClusterError> {
         let mut raw = Vec::with_capacity(run.len());
         for message in run {
-            let Ok(info) = message.info() else {
-                continue;
-            };
+            // Without its stream sequence an entry cannot be placed; skipped, the next one would
+            // be refused as a gap and send the operator to a restore this does not need.
+            let info = message.info().map_err(|e| {
+                stream_err(format!(
+                    "a message after entry {} has no JetStream metadata: {e}",
+                    self.next - 1
+                ))
+            })?;
             let (seq, published) = (info.stream_sequence, info.published);
             if seq < self.next {
                 continue; // redelivered: checked already

@@ -37,6 +37,55 @@ async fn three_nodes_apply_one_log() {
     the_nodes_resume_after_every_nats_server_restarts(&nodes, &nats).await;
     entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(&nodes, &nats, data.path())
         .await;
+    a_node_missing_admin_entries_stops_its_admin_applier_by_name(&nodes, &nats, data.path()).await;
+}
+
+/// Admin entries are kept for good: one gone from the stream (purged here, all but the last)
+/// stops a joining node's admin applier, named in its health, where it was skipped over and
+/// the change it held (a key, a revocation) lost on that node alone.
+async fn a_node_missing_admin_entries_stops_its_admin_applier_by_name(
+    nodes: &[Node],
+    nats: &Nats,
+    data: &std::path::Path,
+) {
+    // The entry kept is a node's own (the run before ended on a forged one, which a joining
+    // node's master-key check would refuse).
+    let create = json!({"name": "after-purge", "role": "read"});
+    let (status, created) = post(&nodes[0], "/v1/api-keys", &create).await;
+    assert_eq!(status, 201, "API key created on n1: {created}");
+    let client = async_nats::connect(nats.urls.split(',').next().unwrap())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    let mut admin = js
+        .get_stream(stemedb_cluster::ADMIN_STREAM)
+        .await
+        .expect("the admin stream");
+    let last = admin
+        .info()
+        .await
+        .expect("admin stream info")
+        .state
+        .last_sequence;
+    assert!(last > 1, "the run before wrote admin entries");
+    admin.purge().keep(1).await.expect("purge all but the last");
+    let node = Node::start("n6", &data.join("n6"), &nats.urls);
+    let missing = format!("admin entries 1 to {} are missing", last - 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = node.get("/v1/cluster/health").await;
+        if health["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&missing))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "n6's health names the missing admin entries ({missing}): {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Runs node `node_id` on `data` against the NATS servers `urls`, with `extra` arguments,
