@@ -38,6 +38,9 @@ pub struct ImportArgs {
     restart: bool,
 }
 
+/// The largest `--batch-size`: a server's default `--batch-len-max`.
+const BATCH_SIZE_MAX: usize = 10_000;
+
 /// What an earlier run got through, kept beside the file.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ImportState {
@@ -47,10 +50,14 @@ struct ImportState {
     rows_done: u64,
     /// The file's size when the import began; another size means another file.
     file_bytes: u64,
+    /// What those rows came to, so that a resumed run's summary (and its exit status) still
+    /// counts the rows an earlier run had refused. Absent in a state written before it.
+    #[serde(default)]
+    tally: Tally,
 }
 
 /// Counts and reasons, for the summary.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Tally {
     stored: u64,
     duplicates: u64,
@@ -60,8 +67,8 @@ struct Tally {
 }
 
 pub async fn import(args: ImportArgs) -> Result<()> {
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
+    if args.batch_size == 0 || args.batch_size > BATCH_SIZE_MAX {
+        bail!("--batch-size must be 1 to {BATCH_SIZE_MAX} (the server's default batch limit)");
     }
     let key = keyfile::load(&args.signer.key)?;
     let client = args.server.client()?;
@@ -92,7 +99,6 @@ pub async fn import(args: ImportArgs) -> Result<()> {
         );
     }
     let progress = Progress::new(true, "importing", None);
-    let mut tally = Tally::default();
     loop {
         let mut batch = Vec::with_capacity(args.batch_size);
         for (number, line) in rows.by_ref().take(args.batch_size) {
@@ -118,7 +124,7 @@ pub async fn import(args: ImportArgs) -> Result<()> {
                     sent.push(wire);
                     sent_rows.push(row);
                 }
-                Err(reason) => tally.refuse(reason, row),
+                Err(reason) => state.tally.refuse(reason, row),
             }
         }
         if !sent.is_empty() {
@@ -126,14 +132,14 @@ pub async fn import(args: ImportArgs) -> Result<()> {
                 .assert_batch(&sent)
                 .await
                 .with_context(|| format!("posting rows after row {}", state.rows_done))?;
-            tally.count(&answer, &sent_rows);
+            state.tally.count(&answer, &sent_rows);
         }
         state.rows_done += batch.len() as u64;
         save_state(&state_path, &state)?;
         progress.set(state.rows_done);
     }
     progress.finish();
-    report(&tally, &state_path)
+    report(&state.tally, &state_path)
 }
 
 fn state_path(file: &Path) -> PathBuf {
@@ -169,16 +175,17 @@ fn load_state(path: &Path, file_bytes: u64, restart: bool) -> Result<ImportState
             started_at,
             rows_done: 0,
             file_bytes,
+            tally: Tally::default(),
         }),
     }
 }
 
-/// Written to a temporary file and renamed over the state, so a crash leaves one or the other.
+/// Replaces the state atomically and durably (synced, renamed, its directory synced): a
+/// crash or a power cut leaves the old state or the new, never an empty file, which would
+/// lose the first start's time and with it the ids of rows without a timestamp.
 fn save_state(path: &Path, state: &ImportState) -> Result<()> {
-    let temporary = path.with_extension("import-state.tmp");
-    std::fs::write(&temporary, serde_json::to_vec(state)?)
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+    stemedb_server::files::write_atomic(path, &serde_json::to_vec(state)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn json_body(line: &str) -> Result<Map<String, Value>> {

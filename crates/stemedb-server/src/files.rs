@@ -1,5 +1,6 @@
 //! Small durable files the server keeps beside the store (API keys, custodial agent keys,
-//! the master key): atomic replacement and owner-only creation.
+//! the master key) and the CLI beside its inputs (an import's progress): atomic replacement
+//! and owner-only creation.
 use std::io::Write;
 use std::path::Path;
 
@@ -11,10 +12,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)?;
     out.sync_all()?;
     std::fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    // A bare file name's parent is "": the directory is the current one.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Creates a new file readable only by its owner (0600) holding `bytes`; fails if it exists.

@@ -19,7 +19,7 @@ mod custody;
 mod db_work;
 mod direct;
 mod edge;
-mod files;
+pub mod files;
 mod framing;
 mod json_response;
 mod observe;

@@ -41,21 +41,32 @@ fn import_signs_posts_summarises_and_resumes_without_duplicates() {
         "{stdout}"
     );
 
+    // Run again with every row done: the summary is the file's, refusal included.
     let (ok, stdout, stderr) = import(&[]);
-    assert!(ok, "{stderr}");
     assert!(
-        stdout.contains("stored 0, already stored 0, refused 0"),
+        !ok && stderr.contains("1 rows were refused"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("stored 3, already stored 0, refused 1"),
         "all done: {stdout}"
     );
 
-    // An interruption after the first row: the rows after it are sent again and signed to the
-    // same bytes (the first start's timestamp), so the server stores none of them twice.
+    // An interruption after the first batch (rows 1 and 2: one stored, one refused), as the
+    // state after it reads: the rows after it are sent again and signed to the same bytes
+    // (the first start's timestamp), so the server stores none of them twice, and the row
+    // refused before the interruption is still counted and named.
     let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    saved["rows_done"] = 1.into();
+    saved["rows_done"] = 2.into();
+    saved["tally"]["stored"] = 1.into();
     std::fs::write(&state, saved.to_string()).unwrap();
-    let (_, stdout, _) = import(&[]);
+    let (ok, stdout, _) = import(&[]);
     assert!(
-        stdout.contains("stored 0, already stored 2, refused 1"),
+        !ok && stdout.contains("stored 1, already stored 2, refused 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(first: data row 2): confidence"),
         "{stdout}"
     );
     let (_, stdout, _) = import(&["--restart"]);
@@ -73,6 +84,12 @@ fn import_signs_posts_summarises_and_resumes_without_duplicates() {
     std::fs::write(&file, "not json\n").unwrap();
     let (ok, _, stderr) = import(&["--restart"]);
     assert!(!ok && stderr.contains("line 1: not JSON"), "{stderr}");
+    let base = ["import", file.as_str(), "--key", &key, "--agent", "agent/k"];
+    let (ok, _, stderr) = run(&[&base[..], &["--batch-size", "10001"]].concat());
+    assert!(
+        !ok && stderr.contains("--batch-size must be 1 to 10000"),
+        "{stderr}"
+    );
 }
 
 #[test]
