@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use stemedb::SystemClock;
 use stemedb::core::{Clock, SecretKey};
 use stemedb_client::Client;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::mcp_aphoria::AphoriaTools;
 use crate::truth_cmds::{fetch_provenance, short, skeptic_text, tree_text};
@@ -43,6 +43,10 @@ pub struct McpArgs {
     /// this path, with its embedded store (docs/aphoria.md).
     #[arg(long)]
     aphoria_root: Option<PathBuf>,
+    /// Longest JSON-RPC message (one line) read from stdin, in bytes; a longer one is answered
+    /// with an error and skipped, never held whole.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    line_bytes_max: usize,
 }
 
 struct Tools {
@@ -63,13 +67,26 @@ pub async fn run(args: McpArgs) -> Result<()> {
         agent: args.agent,
         aphoria: args.aphoria_root.map(|root| AphoriaTools { root }),
     };
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin = BufReader::new(tokio::io::stdin());
     let mut stdout = tokio::io::stdout();
-    while let Some(line) = lines.next_line().await.context("reading stdin")? {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Some(reply) = tools.handle(&line).await {
+    while let Some(line) = next_line(&mut stdin, args.line_bytes_max)
+        .await
+        .context("reading stdin")?
+    {
+        let reply = match line {
+            Line::Text(line) if line.trim().is_empty() => continue,
+            Line::Text(line) => tools.handle(&line).await,
+            Line::TooLong => Some(rpc_error(
+                Value::Null,
+                -32600,
+                &format!(
+                    "invalid request: a message longer than {} bytes (--line-bytes-max)",
+                    args.line_bytes_max
+                ),
+            )),
+            Line::NotUtf8 => Some(rpc_error(Value::Null, -32700, "parse error: not UTF-8")),
+        };
+        if let Some(reply) = reply {
             let mut bytes = serde_json::to_vec(&reply)?;
             bytes.push(b'\n');
             stdout.write_all(&bytes).await.context("writing stdout")?;
@@ -77,6 +94,52 @@ pub async fn run(args: McpArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One line of stdin, read with a bound.
+enum Line {
+    Text(String),
+    /// Longer than the bound: skipped up to its end, never held whole.
+    TooLong,
+    NotUtf8,
+}
+
+/// The next line of `reader` (without its newline), reading at most `bytes_max` of it; `None`
+/// at the end.
+async fn next_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    bytes_max: usize,
+) -> std::io::Result<Option<Line>> {
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(bytes_max)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    if (&mut *reader)
+        .take(limit)
+        .read_until(b'\n', &mut bytes)
+        .await?
+        == 0
+    {
+        return Ok(None);
+    }
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    } else if bytes.len() > bytes_max {
+        // Past the bound: what is left of the line is read a bounded piece at a time, dropped.
+        loop {
+            bytes.clear();
+            let read = (&mut *reader)
+                .take(limit)
+                .read_until(b'\n', &mut bytes)
+                .await?;
+            if read == 0 || bytes.last() == Some(&b'\n') {
+                return Ok(Some(Line::TooLong));
+            }
+        }
+    }
+    Ok(Some(
+        String::from_utf8(bytes).map_or(Line::NotUtf8, Line::Text),
+    ))
 }
 
 fn rpc_error(id: Value, code: i64, message: &str) -> Value {

@@ -36,6 +36,7 @@ mod ingest_table;
 mod large_group;
 mod lens_views;
 mod limits;
+mod mcp_lines;
 mod metrics;
 mod new_subjects;
 mod power;
