@@ -7,7 +7,7 @@
 //! without a `timestamp` get that first start time, not the time of the run, so a row sent
 //! again after an interruption signs to the same bytes, hence the same id, and the server
 //! answers it as a duplicate instead of storing it twice.
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -36,6 +36,10 @@ pub struct ImportArgs {
     /// Start from the first row again (rows stored before are answered as duplicates).
     #[arg(long)]
     restart: bool,
+    /// Longest line read, in bytes (a server takes a body of at most 1 MiB by default); a
+    /// longer one stops the import, naming its line, without being read whole.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    line_bytes_max: usize,
 }
 
 /// The largest `--batch-size`: a server's default `--batch-len-max`.
@@ -81,7 +85,11 @@ pub async fn import(args: ImportArgs) -> Result<()> {
     save_state(&state_path, &state)?;
     let csv = args.file.extension().is_some_and(|e| e == "csv");
     let reader = BufReader::new(std::fs::File::open(&args.file)?);
-    let mut lines = reader.lines().enumerate();
+    let mut lines = BoundedLines {
+        reader,
+        bytes_max: args.line_bytes_max,
+        number: 0,
+    };
     let header = if csv {
         Some(csv_header(&mut lines)?)
     } else {
@@ -140,6 +148,47 @@ pub async fn import(args: ImportArgs) -> Result<()> {
     }
     progress.finish();
     report(&state.tally, &state_path)
+}
+
+/// A file's lines with their 0-based numbers, each read with a bound: a line longer than
+/// `bytes_max` is an error (its number given), never held whole.
+struct BoundedLines<R> {
+    reader: R,
+    bytes_max: usize,
+    number: usize,
+}
+
+impl<R: BufRead> Iterator for BoundedLines<R> {
+    type Item = (usize, std::io::Result<String>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let number = self.number;
+        self.number += 1;
+        let mut bytes = Vec::new();
+        let limit = u64::try_from(self.bytes_max)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        match (&mut self.reader).take(limit).read_until(b'\n', &mut bytes) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some((number, Err(e))),
+        }
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+        } else if bytes.len() > self.bytes_max {
+            let too_long = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("longer than {} bytes (--line-bytes-max)", self.bytes_max),
+            );
+            return Some((number, Err(too_long)));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"));
+        Some((number, text))
+    }
 }
 
 fn state_path(file: &Path) -> PathBuf {

@@ -90,6 +90,21 @@ fn import_signs_posts_summarises_and_resumes_without_duplicates() {
         !ok && stderr.contains("--batch-size must be 1 to 10000"),
         "{stderr}"
     );
+    // A line past --line-bytes-max stops the import, named, without being read whole.
+    let long = format!("{{\"subject\": \"{}\"}}\n", "x".repeat(2_000));
+    std::fs::write(&file, long).unwrap();
+    let server_args = [
+        "--server",
+        server.url.as_str(),
+        "--restart",
+        "--line-bytes-max",
+        "1000",
+    ];
+    let (ok, _, stderr) = run(&[&base[..], &server_args].concat());
+    assert!(
+        !ok && stderr.contains("reading line 1: longer than 1000 bytes"),
+        "{stderr}"
+    );
 }
 
 #[test]
