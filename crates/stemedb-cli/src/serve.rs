@@ -275,6 +275,9 @@ pub struct ServeArgs {
     /// How long a starting node waits for the NATS cluster and its streams, in ms.
     #[arg(long, env = "STEMEDB_CLUSTER_JOIN_WAIT_MS", default_value_t = cluster_defaults().join_wait_ms)]
     cluster_join_wait_ms: u64,
+    /// Nodes the member table holds; past it the one heard from longest ago makes room.
+    #[arg(long, env = "STEMEDB_CLUSTER_MEMBERS_MAX", default_value_t = cluster_defaults().members_max)]
+    cluster_members_max: usize,
 }
 
 /// The defaults of the cluster settings: `ClusterConfig::new` is their one source.
@@ -375,6 +378,7 @@ impl ServeArgs {
             heartbeat_ms: self.cluster_heartbeat_ms,
             apply_batch_max: self.cluster_apply_batch_max,
             join_wait_ms: self.cluster_join_wait_ms,
+            members_max: self.cluster_members_max,
             ..stemedb_cluster::ClusterConfig::new(urls, node_id, advertise)
         })
     }

@@ -28,6 +28,9 @@ pub struct ClusterConfig {
     /// How long a starting node waits for the NATS cluster (to connect, and for its streams to
     /// answer while the servers elect their leaders) before it gives up.
     pub join_wait_ms: u64,
+    /// Nodes the member table holds; past it the one heard from longest ago makes room (the
+    /// heartbeat subject is open to any NATS client, and each new id was kept for good).
+    pub members_max: usize,
 }
 
 impl ClusterConfig {
@@ -44,6 +47,7 @@ impl ClusterConfig {
             heartbeat_ms: 1_000,
             apply_batch_max: 1_024,
             join_wait_ms: 30_000,
+            members_max: 256,
         }
     }
 
@@ -52,8 +56,7 @@ impl ClusterConfig {
         if self.urls.is_empty() || self.urls.iter().any(|u| u.trim().is_empty()) {
             return Err("cluster: at least one NATS URL is required (nats://host:port)".into());
         }
-        let id_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if self.node_id.is_empty() || self.node_id.len() > 64 || !self.node_id.chars().all(id_ok) {
+        if !node_id_ok(&self.node_id) {
             return Err(format!(
                 "node_id {:?}: 1 to 64 letters, digits, '-' or '_' are required",
                 self.node_id
@@ -74,6 +77,7 @@ impl ClusterConfig {
             ("cluster_heartbeat_ms", self.heartbeat_ms),
             ("cluster_apply_batch_max", self.apply_batch_max as u64),
             ("cluster_join_wait_ms", self.join_wait_ms),
+            ("cluster_members_max", self.members_max as u64),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("{name} must be at least 1")),
@@ -84,6 +88,12 @@ impl ClusterConfig {
     pub(crate) fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
     }
+}
+
+/// A node id: 1 to 64 letters, digits, '-' or '_' (a NATS subject token, a metric label).
+pub(crate) fn node_id_ok(id: &str) -> bool {
+    let id_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    !id.is_empty() && id.len() <= 64 && id.chars().all(id_ok)
 }
 
 /// `url` with any credentials (`user:password@`) replaced by `****@`: NATS URLs may carry

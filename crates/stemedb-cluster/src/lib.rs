@@ -107,7 +107,7 @@ impl Cluster {
             Duration::from_millis(config.publish_timeout_ms + config.apply_wait_ms),
         );
         let progress = Arc::new(Progress::new(db.stream_applied()));
-        let members = Arc::new(Members::new(config.heartbeat()));
+        let members = Arc::new(Members::new(config.heartbeat(), config.members_max));
         let view = Arc::new(Mutex::new(StreamView::default()));
         let local = Arc::new(local::LocalEntries::default());
         let (queue, queued) = tokio::sync::mpsc::channel(sink::QUEUED_WRITES_MAX);

@@ -28,24 +28,47 @@ pub(crate) struct Heartbeat {
 
 pub(crate) struct Members {
     interval: Duration,
+    /// Nodes kept at most (`ClusterConfig::members_max`).
+    members_max: usize,
     heard: Mutex<BTreeMap<String, (Heartbeat, Instant)>>,
 }
 
 impl Members {
-    pub fn new(interval: Duration) -> Members {
+    pub fn new(interval: Duration, members_max: usize) -> Members {
         Members {
             interval,
+            members_max: members_max.max(1),
             heard: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Takes in a heartbeat received at `now`.
-    pub fn hear(&self, heartbeat: Heartbeat, now: Instant) {
+    /// Takes in a heartbeat received at `now` on `subject`. Refused (logged) unless it names a
+    /// valid node id, the one its subject ends with: the subject is open to any NATS client.
+    /// A new node in a full table takes the place of the one heard from longest ago.
+    pub fn hear(&self, heartbeat: Heartbeat, subject: &str, now: Instant) {
+        let sender = subject.rsplit('.').next().unwrap_or_default();
+        if !crate::config::node_id_ok(&heartbeat.node_id) || heartbeat.node_id != sender {
+            tracing::warn!(
+                subject,
+                "ignored a heartbeat whose node id is not its subject's"
+            );
+            return;
+        }
+        let Ok(mut heard) = self.heard.lock() else {
+            return;
+        };
+        if !heard.contains_key(&heartbeat.node_id) && heard.len() >= self.members_max {
+            let oldest = heard
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                heard.remove(&oldest);
+            }
+        }
         metrics::gauge!("stemedb_replication_lag_seconds", "node" => heartbeat.node_id.clone())
             .set(heartbeat.lag_seconds);
-        if let Ok(mut heard) = self.heard.lock() {
-            heard.insert(heartbeat.node_id.clone(), (heartbeat, now));
-        }
+        heard.insert(heartbeat.node_id.clone(), (heartbeat, now));
     }
 
     /// `me` (as of now) first, then every other node heard from, by id.
@@ -98,6 +121,7 @@ fn member(heartbeat: &Heartbeat, status: &str, age_ms: u64, stream_last: u64) ->
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn check(age_ms: u64, expected: &str) {
@@ -106,6 +130,53 @@ mod tests {
             status(Duration::from_millis(age_ms), interval),
             expected,
             "a heartbeat {age_ms} ms old"
+        );
+    }
+
+    fn heartbeat(node_id: &str) -> Heartbeat {
+        Heartbeat {
+            node_id: node_id.into(),
+            advertise: "http://127.0.0.1:1".into(),
+            applied_sequence: 0,
+            applied_stream_sequence: 0,
+            lag_seconds: 0.0,
+            sent_at_micros: 0,
+        }
+    }
+
+    /// The ids the table holds after hearing `heard` (node id, subject's last token, ms).
+    fn check_table(name: &str, members_max: usize, heard: &[(&str, &str, u64)], want: &[&str]) {
+        let members = Members::new(Duration::from_millis(1_000), members_max);
+        let t0 = Instant::now();
+        for (id, token, ms) in heard {
+            let subject = format!("{}.{token}", crate::MEMBERS_SUBJECT);
+            members.hear(heartbeat(id), &subject, t0 + Duration::from_millis(*ms));
+        }
+        let ids: Vec<String> = members.heard.lock().unwrap().keys().cloned().collect();
+        assert_eq!(ids, want, "{name}");
+    }
+
+    #[test]
+    fn the_member_table_keeps_valid_ids_from_their_own_subject_and_stays_within_its_cap() {
+        check_table("one node", 4, &[("n1", "n1", 0)], &["n1"]);
+        check_table(
+            "an id that is not its subject's",
+            4,
+            &[("n1", "n2", 0)],
+            &[],
+        );
+        check_table("an id no node may have", 4, &[("a b", "a b", 0)], &[]);
+        check_table("an empty id", 4, &[("", "", 0)], &[]);
+        check_table(
+            "full: the one heard from longest ago makes room",
+            2,
+            &[
+                ("n1", "n1", 0),
+                ("n2", "n2", 10),
+                ("n1", "n1", 20),
+                ("n3", "n3", 30),
+            ],
+            &["n1", "n3"],
         );
     }
 

@@ -159,7 +159,7 @@ pub(crate) async fn listen(client: async_nats::Client, members: Arc<Members>) {
     };
     while let Some(message) = subscription.next().await {
         match serde_json::from_slice::<Heartbeat>(&message.payload) {
-            Ok(heartbeat) => members.hear(heartbeat, Instant::now()),
+            Ok(heartbeat) => members.hear(heartbeat, message.subject.as_str(), Instant::now()),
             Err(e) => tracing::warn!(error = %e, "ignored a malformed heartbeat"),
         }
     }
