@@ -16,7 +16,8 @@ pub struct ScanReport {
     #[serde(skip)]
     pub observations: Vec<Observation>,
     pub files: usize,
-    /// Files of a parsed kind that did not parse: (path, why). Nothing is read from them.
+    /// Files of a parsed kind that did not parse, or were too large to read: (path, why).
+    /// Nothing is read from them.
     pub unparsed: Vec<(String, String)>,
     /// Observations dropped because their extractor already said the same (subject,
     /// predicate) elsewhere in the scan.
@@ -32,7 +33,7 @@ pub fn scan(
     extractors: &[Box<dyn Extractor>],
 ) -> Result<ScanReport, AphoriaError> {
     let started = Instant::now();
-    let files = walk::read_repo(root)?;
+    let walk::RepoFiles { files, too_large } = walk::read_repo(root)?;
     // syn's parser recurses with the nesting of the source; a deeply nested file (generated
     // code) must not overflow the caller's stack, so parsing runs on a thread with room.
     let mut report = std::thread::scope(|scope| {
@@ -44,6 +45,10 @@ pub fn scan(
             .join()
             .map_err(|_| AphoriaError::bad_file(root, "an extractor failed on a file"))
     })?;
+    let why = format!("larger than {} bytes, not read", walk::FILE_BYTES_MAX);
+    report
+        .unparsed
+        .extend(too_large.into_iter().map(|path| (path, why.clone())));
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
 }

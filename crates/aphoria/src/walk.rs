@@ -150,21 +150,36 @@ impl Parsed {
     }
 }
 
+/// A repository's files as read, and the files of a kind Aphoria parses that were too large
+/// to read (said in the scan's report: claims about them would otherwise go missing without
+/// a word).
+pub struct RepoFiles {
+    pub files: Vec<SourceFile>,
+    pub too_large: Vec<String>,
+}
+
 /// Every text file of the repository at `root`, sorted by path, with its package.
-pub fn read_repo(root: &Path) -> Result<Vec<SourceFile>, AphoriaError> {
+pub fn read_repo(root: &Path) -> Result<RepoFiles, AphoriaError> {
     let paths = match git_files(root) {
         Some(paths) => paths,
         None => walk_dir(root)?,
     };
     let manifests = manifests(root, &paths);
     let mut files = Vec::new();
+    let mut too_large = Vec::new();
     // Aphoria's own files are what it writes, not what the repository says.
     for rel in paths.into_iter().filter(|p| !p.starts_with(".aphoria/")) {
         let full = root.join(&rel);
         let Ok(meta) = std::fs::metadata(&full) else {
             continue; // listed by git but deleted in the work tree
         };
-        if !meta.is_file() || meta.len() > FILE_BYTES_MAX {
+        if !meta.is_file() {
+            continue;
+        }
+        if meta.len() > FILE_BYTES_MAX {
+            if classify(&rel, "") != FileKind::Other {
+                too_large.push(rel);
+            }
             continue;
         }
         let bytes = std::fs::read(&full).map_err(|e| AphoriaError::io(&full, e))?;
@@ -183,7 +198,7 @@ pub fn read_repo(root: &Path) -> Result<Vec<SourceFile>, AphoriaError> {
         });
     }
     mark_cfg_test_modules(&mut files);
-    Ok(files)
+    Ok(RepoFiles { files, too_large })
 }
 
 /// Marks as test code the files of modules declared out of line under `#[cfg(test)]`, and
@@ -286,7 +301,12 @@ fn manifests(root: &Path, paths: &[String]) -> Manifests {
         if name != "Cargo.toml" && name != "package.json" {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
+        let path = root.join(rel);
+        // Read only within the cap every file is read with (`read_repo` reports it).
+        if std::fs::metadata(&path).map_or(true, |m| m.len() > FILE_BYTES_MAX) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(path) else {
             continue;
         };
         let package = if name == "Cargo.toml" {

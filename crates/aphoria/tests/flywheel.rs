@@ -60,6 +60,31 @@ fn coverage_docs_explain_and_suggest() {
     assert_eq!(pins["covers"], 2);
 }
 
+/// A file of a kind Aphoria reads but too large to read is named in the scan's report (claims
+/// about it would otherwise go missing without a word); a large file of another kind is not.
+#[test]
+fn a_scan_names_the_files_too_large_to_read() {
+    let repo = Repo::copy("planted");
+    let huge = format!("// {}\n", "x".repeat(1024 * 1024));
+    std::fs::write(repo.path("src/huge.rs"), &huge).unwrap();
+    std::fs::write(repo.path("huge.bin"), &huge).unwrap();
+    let out = repo.json(&["scan", "--json"], 0);
+    let unparsed: Vec<(String, String)> =
+        serde_json::from_value(out["report"]["unparsed"].clone()).unwrap();
+    assert_eq!(
+        unparsed,
+        [(
+            "src/huge.rs".to_owned(),
+            "larger than 1048576 bytes, not read".to_owned()
+        )],
+        "{out}"
+    );
+    assert!(
+        repo.ok(&["scan"])
+            .contains("did not parse: src/huge.rs: larger than")
+    );
+}
+
 #[test]
 fn the_pre_commit_hook_installs_once() {
     let repo = Repo::copy("planted");
