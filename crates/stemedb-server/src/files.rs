@@ -4,10 +4,14 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Replaces `path` with `bytes` atomically: a temporary file, fsync, rename, fsync of the
-/// directory. A crash leaves either the old file or the new one.
+/// Replaces `path` with `bytes` atomically: a temporary file (`path` with `.tmp` added, never
+/// another extension swapped in: `rows.jsonl.import-state` must not write over the user's
+/// `rows.jsonl.tmp`), fsync, rename, fsync of the directory. A crash leaves either the old
+/// file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
     let mut out = std::fs::File::create(&temporary)?;
     out.write_all(bytes)?;
     out.sync_all()?;

@@ -434,7 +434,7 @@ async fn two_credential_headers_are_refused_even_when_they_agree() {
 async fn a_server_error_names_the_request_id_not_paths_or_engine_messages() {
     let server = TestServer::start().await;
     // The key file cannot be written: its temporary path is a directory.
-    std::fs::create_dir(server.dir.path().join("api-keys.tmp")).unwrap();
+    std::fs::create_dir(server.dir.path().join("api-keys.json.tmp")).unwrap();
     let response = crate::harness::http()
         .post(format!("{}/v1/api-keys", server.url))
         .header("content-type", "application/json")
