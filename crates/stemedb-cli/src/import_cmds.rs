@@ -60,6 +60,10 @@ struct ImportState {
     tally: Tally,
 }
 
+/// Distinct refusal reasons an import keeps (`Tally::refuse`).
+const REASONS_MAX: usize = 100;
+const OTHER_REASONS: &str = "other reasons (more distinct reasons than the summary keeps)";
+
 /// Counts and reasons, for the summary.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Tally {
@@ -97,7 +101,9 @@ pub async fn import(args: ImportArgs) -> Result<()> {
     };
     let mut rows = lines.filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
     for _ in 0..state.rows_done {
-        rows.next();
+        if let Some((number, Err(e))) = rows.next() {
+            return Err(e).with_context(|| format!("reading line {}", number + 1));
+        }
     }
     if state.rows_done > 0 {
         eprintln!(
@@ -165,20 +171,37 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
         let number = self.number;
         self.number += 1;
         let mut bytes = Vec::new();
+        // Room for the content, a `\r` and the `\n`: the bound is on what the line says. A
+        // read that stopped at the bound leaves more than `bytes_max` after the strip below.
         let limit = u64::try_from(self.bytes_max)
             .unwrap_or(u64::MAX)
-            .saturating_add(1);
+            .saturating_add(2);
         match (&mut self.reader).take(limit).read_until(b'\n', &mut bytes) {
             Ok(0) => return None,
             Ok(_) => {}
             Err(e) => return Some((number, Err(e))),
         }
-        if bytes.last() == Some(&b'\n') {
+        let ended = bytes.last() == Some(&b'\n');
+        if ended {
             bytes.pop();
             if bytes.last() == Some(&b'\r') {
                 bytes.pop();
             }
-        } else if bytes.len() > self.bytes_max {
+        }
+        if bytes.len() > self.bytes_max {
+            // The rest of the line, a bounded piece at a time, dropped: the next item is the
+            // next line.
+            if !ended {
+                loop {
+                    bytes.clear();
+                    match (&mut self.reader).take(limit).read_until(b'\n', &mut bytes) {
+                        Ok(0) => break,
+                        Ok(_) if bytes.last() == Some(&b'\n') => break,
+                        Ok(_) => {}
+                        Err(e) => return Some((number, Err(e))),
+                    }
+                }
+            }
             let too_long = std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("longer than {} bytes (--line-bytes-max)", self.bytes_max),
@@ -341,8 +364,16 @@ fn sign_all(
 }
 
 impl Tally {
+    /// Counts a refusal under its reason; past `REASONS_MAX` distinct reasons (a reason may
+    /// quote the row's value) the rest share one, so that the state, written after every
+    /// batch, stays small.
     fn refuse(&mut self, reason: String, row: u64) {
         self.refused += 1;
+        let reason = if self.reasons.len() < REASONS_MAX || self.reasons.contains_key(&reason) {
+            reason
+        } else {
+            OTHER_REASONS.to_owned()
+        };
         self.reasons.entry(reason).or_insert((0, row)).0 += 1;
     }
 
@@ -374,4 +405,52 @@ fn report(tally: &Tally, state_path: &Path) -> Result<()> {
         bail!("{} rows were refused (reasons above)", tally.refused);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The lines `input` reads as with a bound of 4 bytes: the text, or "TOO LONG".
+    fn check(name: &str, input: &str, want: &[&str]) {
+        let lines = BoundedLines {
+            reader: input.as_bytes(),
+            bytes_max: 4,
+            number: 0,
+        };
+        let got: Vec<String> = lines
+            .map(|(_, line)| line.unwrap_or_else(|_| "TOO LONG".into()))
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+
+    #[test]
+    fn lines_are_read_within_their_bound_whatever_their_ending() {
+        check("LF at the bound", "abcd\n", &["abcd"]);
+        check("CRLF at the bound", "abcd\r\n", &["abcd"]);
+        check("LF past it", "abcde\nxy\n", &["TOO LONG", "xy"]);
+        check("CRLF past it", "abcde\r\n", &["TOO LONG"]);
+        check("a last line at the bound", "ab\ncdef", &["ab", "cdef"]);
+        check("a last line past it", "abcde", &["TOO LONG"]);
+        check("two CRLF lines", "ab\r\ncd\r\n", &["ab", "cd"]);
+        check(
+            "far past it, then a line",
+            "abcdefghijklmnop\nxy",
+            &["TOO LONG", "xy"],
+        );
+    }
+
+    #[test]
+    fn a_tally_keeps_at_most_its_distinct_reasons() {
+        let mut tally = Tally::default();
+        for row in 0..(REASONS_MAX as u64 + 50) {
+            tally.refuse(format!("got {row}"), row);
+        }
+        tally.refuse("got 0".into(), 999);
+        assert_eq!(tally.refused, REASONS_MAX as u64 + 51);
+        assert_eq!(tally.reasons.len(), REASONS_MAX + 1);
+        assert_eq!(tally.reasons["got 0"], (2, 0), "a kept reason still counts");
+        assert_eq!(tally.reasons[OTHER_REASONS], (50, REASONS_MAX as u64));
+    }
 }
