@@ -392,6 +392,44 @@ mod tests {
     }
 
     #[test]
+    fn at_its_cap_the_breaker_sweeps_idle_entries_at_most_once_a_sixteenth_of_the_window() {
+        let g = AgentGuard::new(AgentGuardConfig {
+            write_rate_per_sec: 0,
+            failures_max: 1,
+            failure_window_ms: 1_600,
+            cooldown_ms: 5_000,
+            tracked_agents_max: 1,
+            ..AgentGuardConfig::default()
+        });
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let fail_twice = |agent: &str, ms: u64| {
+            g.record_failure(agent, at(ms));
+            g.record_failure(agent, at(ms));
+        };
+        g.record_failure("a", at(0));
+        // a's window ends at 1,600 ms: a sweep at 1,590 frees nothing, and b goes uncounted.
+        fail_twice("b", 1_590);
+        assert!(
+            g.admit("b", 1, at(1_590)).is_ok(),
+            "the table is full of live entries"
+        );
+        // At 1,620 ms a is idle, but the last sweep was 30 ms ago (a sixteenth of the window
+        // is 100 ms): no sweep, c uncounted.
+        fail_twice("c", 1_620);
+        assert!(
+            g.admit("c", 1, at(1_620)).is_ok(),
+            "no second sweep within 100 ms"
+        );
+        // At 1,700 ms the sweep may run again: a is dropped and c counted.
+        fail_twice("c", 1_700);
+        assert!(
+            g.admit("c", 1, at(1_700)).is_err(),
+            "counted once the sweep ran"
+        );
+    }
+
+    #[test]
     fn a_reset_closes_an_open_circuit_and_says_it_was_open() {
         let (g, now) = (guard(1), Instant::now());
         g.record_failure("a", now);

@@ -148,6 +148,13 @@ impl ServerConfig {
             ));
         }
         let guard = &self.agent_guard;
+        if guard.tracked_agents_max == 0 && guard.failures_max > 0 {
+            return Err(
+                "agent_tracked_max must be at least 1 while the circuit breaker is on (0 would \
+                 count no agent's failures; agent_failures_max = 0 turns the breaker off)"
+                    .into(),
+            );
+        }
         if guard.write_rate_per_sec > 0
             && (guard.write_burst.max(guard.write_rate_per_sec) as usize) < self.db.batch_len_max
         {

@@ -562,6 +562,16 @@ fn settings_outside_their_range_are_refused_by_name() {
             },
             "agent_write_burst",
         ),
+        (
+            ServerConfig {
+                agent_guard: stemedb_server::agent_guard::AgentGuardConfig {
+                    tracked_agents_max: 0,
+                    ..Default::default()
+                },
+                ..ServerConfig::default()
+            },
+            "agent_tracked_max",
+        ),
     ] {
         let error = config.check().unwrap_err();
         assert!(error.contains(name), "{name}: {error}");
