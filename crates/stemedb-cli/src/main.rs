@@ -237,7 +237,8 @@ fn sentence(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        if !parts.last().is_some_and(|before| before.ends_with(&text)) {
+        let said = |before: &String| *before == text || before.ends_with(&format!(": {text}"));
+        if !parts.last().is_some_and(said) {
             parts.push(text);
         }
         let client = cause.downcast_ref::<stemedb_client::ClientError>();

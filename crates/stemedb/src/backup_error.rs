@@ -12,9 +12,9 @@ pub enum BackupError {
     ManifestNotObject,
     #[error("unreadable manifest: {0}")]
     ManifestUnreadable(serde_json::Error),
-    #[error("the manifest cannot be written as JSON: {0}")]
+    #[error("{0}")]
     ManifestEncoding(serde_json::Error),
-    #[error("the manifest's canonical bytes: {0}")]
+    #[error("{0}")]
     ManifestCanonical(CoreError),
     #[error(
         "format {BACKUP_FORMAT_UNSIGNED} carries no server signature, so nothing proves where \
