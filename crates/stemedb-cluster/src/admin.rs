@@ -18,25 +18,9 @@ use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use async_nats::jetstream::{self};
 use futures_util::StreamExt;
 
-use crate::entry::EntryKey;
+use crate::entry::{EntryKey, open, seal};
 use crate::error::ClusterError;
 use crate::progress::Progress;
-
-const TAG_BYTES: usize = 32;
-
-/// An admin change as an entry: its tag, then its bytes.
-fn seal(key: &EntryKey, change: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(TAG_BYTES + change.len());
-    entry.extend_from_slice(key.tag(&[change]).as_bytes());
-    entry.extend_from_slice(change);
-    entry
-}
-
-/// The change an entry carries, if its tag matches.
-fn open<'a>(key: &EntryKey, entry: &'a [u8]) -> Option<&'a [u8]> {
-    let (tag, change) = entry.split_first_chunk::<TAG_BYTES>()?;
-    key.matches(tag, &[change]).then_some(change)
-}
 
 pub const ADMIN_STREAM: &str = "stemedb-admin";
 pub const ADMIN_SUBJECT: &str = "stemedb.admin";

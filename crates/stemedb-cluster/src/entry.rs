@@ -30,6 +30,7 @@ pub const ENTRY_OVERHEAD_BYTES: usize = 1 + TAG_BYTES;
 /// taken as an entry of the other.
 const LOG_KEY_CONTEXT: &str = "stemedb 2026-12 cluster log entry tag";
 const ADMIN_KEY_CONTEXT: &str = "stemedb 2026-12 cluster admin entry tag";
+const HEARTBEAT_KEY_CONTEXT: &str = "stemedb 2026-12 cluster heartbeat tag";
 
 /// The key that tags a stream's entries, derived from the custodial master key (configuration,
 /// the same on every node). Never printed.
@@ -53,6 +54,12 @@ impl EntryKey {
         EntryKey(blake3::derive_key(ADMIN_KEY_CONTEXT, master_key))
     }
 
+    /// The key of the nodes' heartbeats: the members subject is open to any NATS client, and
+    /// an untagged heartbeat from one made a member (and a metric series) of any name.
+    pub fn for_heartbeat(master_key: &[u8; 32]) -> EntryKey {
+        EntryKey(blake3::derive_key(HEARTBEAT_KEY_CONTEXT, master_key))
+    }
+
     /// The tag of `parts`, hashed one after the other.
     pub(crate) fn tag(&self, parts: &[&[u8]]) -> blake3::Hash {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
@@ -66,6 +73,20 @@ impl EntryKey {
     pub(crate) fn matches(&self, tag: &[u8; TAG_BYTES], parts: &[&[u8]]) -> bool {
         self.tag(parts) == blake3::Hash::from_bytes(*tag)
     }
+}
+
+/// A message as an entry: its tag, then its bytes (admin changes and heartbeats).
+pub(crate) fn seal(key: &EntryKey, change: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(TAG_BYTES + change.len());
+    entry.extend_from_slice(key.tag(&[change]).as_bytes());
+    entry.extend_from_slice(change);
+    entry
+}
+
+/// The bytes an entry carries, if its tag matches.
+pub(crate) fn open<'a>(key: &EntryKey, entry: &'a [u8]) -> Option<&'a [u8]> {
+    let (tag, change) = entry.split_first_chunk::<TAG_BYTES>()?;
+    key.matches(tag, &[change]).then_some(change)
 }
 
 /// Why a stream entry was refused.

@@ -146,12 +146,17 @@ impl Cluster {
             node_id: config.node_id.clone(),
             advertise: config.advertise.clone(),
             interval: config.heartbeat(),
+            heartbeat_key: EntryKey::for_heartbeat(master_key),
         };
         let tasks = vec![
             tokio::spawn(publisher.run(queued)),
             tokio::spawn(applier.run()),
             tokio::spawn(monitor.run()),
-            tokio::spawn(monitor::listen(client.clone(), Arc::clone(&members))),
+            tokio::spawn(monitor::listen(
+                client.clone(),
+                Arc::clone(&members),
+                EntryKey::for_heartbeat(master_key),
+            )),
             tokio::spawn(admin::run_admin_applier(
                 admin_stream,
                 admin_key,

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use stemedb::Db;
 use stemedb_wire::ClusterReplica;
 
+use crate::entry::{EntryKey, open, seal};
 use crate::members::{Heartbeat, Members};
 use crate::progress::Progress;
 
@@ -34,6 +35,8 @@ pub(crate) struct Monitor {
     pub node_id: String,
     pub advertise: String,
     pub interval: Duration,
+    /// Tags this node's heartbeats (`EntryKey::for_heartbeat`).
+    pub heartbeat_key: EntryKey,
 }
 
 impl Monitor {
@@ -51,7 +54,8 @@ impl Monitor {
             }
             if let Ok(bytes) = serde_json::to_vec(&heartbeat) {
                 let subject = format!("{}.{}", crate::MEMBERS_SUBJECT, self.node_id);
-                if let Err(e) = self.client.publish(subject, bytes.into()).await {
+                let sealed = seal(&self.heartbeat_key, &bytes);
+                if let Err(e) = self.client.publish(subject, sealed.into()).await {
                     tracing::warn!(error = %e, "could not publish the heartbeat");
                 }
             }
@@ -147,8 +151,9 @@ fn unix_seconds_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Listens to every node's heartbeats and keeps the member table.
-pub(crate) async fn listen(client: async_nats::Client, members: Arc<Members>) {
+/// Listens to every node's heartbeats and keeps the member table. A heartbeat not tagged with
+/// the cluster's key is refused (counted, logged): no node of this cluster sent it.
+pub(crate) async fn listen(client: async_nats::Client, members: Arc<Members>, key: EntryKey) {
     let subject = format!("{}.*", crate::MEMBERS_SUBJECT);
     let mut subscription = match client.subscribe(subject).await {
         Ok(subscription) => subscription,
@@ -158,7 +163,13 @@ pub(crate) async fn listen(client: async_nats::Client, members: Arc<Members>) {
         }
     };
     while let Some(message) = subscription.next().await {
-        match serde_json::from_slice::<Heartbeat>(&message.payload) {
+        let Some(payload) = open(&key, &message.payload) else {
+            tracing::warn!(subject = %message.subject, "refused a heartbeat not tagged with this cluster's key");
+            metrics::counter!("stemedb_replication_entries_refused_total", "kind" => "unauthenticated_heartbeat")
+                .increment(1);
+            continue;
+        };
+        match serde_json::from_slice::<Heartbeat>(payload) {
             Ok(heartbeat) => members.hear(heartbeat, message.subject.as_str(), Instant::now()),
             Err(e) => tracing::warn!(error = %e, "ignored a malformed heartbeat"),
         }

@@ -659,6 +659,17 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
     let client = async_nats::connect(nats.urls.split(',').next().unwrap())
         .await
         .expect("connect to NATS");
+    // A heartbeat without the cluster's tag, naming a node that does not exist.
+    let forged_heartbeat = json!({"node_id": "forged", "advertise": "http://127.0.0.1:9",
+        "applied_sequence": 0, "applied_stream_sequence": 0, "lag_seconds": 0.0,
+        "sent_at_micros": 0});
+    client
+        .publish(
+            "stemedb.members.forged",
+            forged_heartbeat.to_string().into(),
+        )
+        .await
+        .expect("publish a forged heartbeat");
     let js = async_nats::jetstream::new(client);
     // A well-formed admin key, under a forged tag.
     let (forged_key, forged_secret) = forged_admin_key();
@@ -697,10 +708,14 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
         // The admin stream is applied on its own task: its refusal may be counted a moment
         // after the log's (seen once in CI), so the counters are read until both show, 10 s
         // at most.
-        let lines: Vec<String> = ["unauthenticated", "unauthenticated_admin"]
-            .iter()
-            .map(|kind| format!("stemedb_replication_entries_refused_total{{kind=\"{kind}\"}} 1"))
-            .collect();
+        let lines: Vec<String> = [
+            "unauthenticated",
+            "unauthenticated_admin",
+            "unauthenticated_heartbeat",
+        ]
+        .iter()
+        .map(|kind| format!("stemedb_replication_entries_refused_total{{kind=\"{kind}\"}} 1"))
+        .collect();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut metrics = String::new();
         while std::time::Instant::now() < deadline {
@@ -713,6 +728,12 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
         for line in &lines {
             assert!(metrics.contains(line), "{}: {line} in /metrics", node.id);
         }
+        let members = node.get("/v1/cluster/members").await;
+        assert!(
+            !members.to_string().contains("\"forged\""),
+            "{}: the forged heartbeat made no member: {members}",
+            node.id
+        );
     }
     a_node_with_another_master_key_refuses_to_start(nats, data);
 }
