@@ -115,7 +115,11 @@ pub(crate) async fn run_admin_applier(
     loop {
         match consume(&stream, &key, &progress, &apply).await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "recreating the admin consumer"),
+            Err(e) => {
+                metrics::counter!("stemedb_replication_consumer_restarts_total", "stream" => "admin")
+                    .increment(1);
+                tracing::warn!(error = %e, "recreating the admin consumer");
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -61,7 +61,13 @@ impl Applier {
                     self.progress.fail(e.to_string());
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "recreating the log consumer"),
+                Err(e) => {
+                    // Counted, so that a consumer failing over and over (the stream's messages
+                    // unreadable, not only a NATS restart) shows on a dashboard, not only in logs.
+                    metrics::counter!("stemedb_replication_consumer_restarts_total", "stream" => "log")
+                        .increment(1);
+                    tracing::warn!(error = %e, "recreating the log consumer");
+                }
             }
             tokio::time::sleep(Duration::from_millis(RECREATE_PAUSE_MS)).await;
         }
