@@ -68,7 +68,11 @@ fn judge_in_child(dir: &Path) -> Result<Outcome, String> {
             output.status,
             String::from_utf8_lossy(&output.stderr)
                 .lines()
-                .filter(|l| l.contains("panicked") || l.contains("assert"))
+                .filter(|l| {
+                    ["panicked", "assert", "memory allocation"]
+                        .iter()
+                        .any(|said| l.contains(said))
+                })
                 .collect::<Vec<_>>()
                 .join(" / ")
         )),
@@ -356,4 +360,48 @@ fn no_damage_at_rest_loses_acknowledged_records_silently() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A table whose table of contents claims billions of sections (the count is read before the
+/// checksum that covers it) gets a verdict: the process asked for gigabytes at once and
+/// aborted, with no verdict, in a CI run of the sweep above (vendor/README.md, `sfa/`).
+#[test]
+fn a_table_claiming_billions_of_sections_is_judged_not_an_abort() {
+    let root = tempfile::tempdir().unwrap();
+    let clean = root.path().join("clean");
+    let acknowledged = pristine(&clean);
+    std::fs::write(
+        root.path().join("case.acknowledged"),
+        serde_json::to_vec(&acknowledged).unwrap(),
+    )
+    .unwrap();
+    let copy = root.path().join("case");
+    std::fs::create_dir_all(&copy).unwrap();
+    copy_dir(&clean, &copy);
+    let tables: Vec<PathBuf> = files(&clean)
+        .into_iter()
+        .filter(|(kind, _)| kind == "table")
+        .map(|(_, rel)| copy.join(rel))
+        .collect();
+    assert!(!tables.is_empty(), "the pristine store has tables");
+    for table in &tables {
+        set_section_count(table, u32::MAX / 2);
+    }
+    let verdict = judge_in_child(&copy);
+    assert!(verdict.is_ok(), "{verdict:?}");
+}
+
+/// Sets the section count of the table file at `path` (an `sfa` archive: its trailer is "SFA!",
+/// a version byte, a checksum type byte, the ToC's checksum (16 bytes), its position and its
+/// length (8 bytes each); the ToC opens with "TOC!" and the count, little-endian).
+fn set_section_count(path: &Path, count: u32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let trailer = bytes.len() - (4 + 1 + 1 + 16 + 8 + 8);
+    assert_eq!(&bytes[trailer..trailer + 4], b"SFA!", "{}", path.display());
+    let position_at = trailer + 4 + 1 + 1 + 16;
+    let position: [u8; 8] = bytes[position_at..position_at + 8].try_into().unwrap();
+    let toc = u64::from_le_bytes(position) as usize;
+    assert_eq!(&bytes[toc..toc + 4], b"TOC!", "{}", path.display());
+    bytes[toc + 4..toc + 8].copy_from_slice(&count.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
 }
