@@ -281,6 +281,19 @@ fn sample<'a>(targets: &'a [(String, PathBuf)], rng: &mut SplitMix64) -> Vec<(&'
     out
 }
 
+/// A pristine store in `root/clean`, and the records it acknowledged written where the judge
+/// of a copy at `root/case` reads them (`case.acknowledged`).
+fn pristine_beside_its_copies(root: &Path) -> (PathBuf, Vec<(String, u64)>) {
+    let clean = root.join("clean");
+    let acknowledged = pristine(&clean);
+    std::fs::write(
+        root.join("case.acknowledged"),
+        serde_json::to_vec(&acknowledged).unwrap(),
+    )
+    .unwrap();
+    (clean, acknowledged)
+}
+
 fn seed() -> u64 {
     crate::harness::env_number("STEMEDB_DAMAGE_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -297,13 +310,7 @@ fn no_damage_at_rest_loses_acknowledged_records_silently() {
     eprintln!("damage sweep seed {seed} (replay: STEMEDB_DAMAGE_SEED={seed}), {rounds} round(s)");
     let mut rng = SplitMix64::new(seed);
     let root = tempfile::tempdir().unwrap();
-    let clean = root.path().join("clean");
-    let acknowledged = pristine(&clean);
-    std::fs::write(
-        root.path().join("case.acknowledged"),
-        serde_json::to_vec(&acknowledged).unwrap(),
-    )
-    .unwrap();
+    let (clean, acknowledged) = pristine_beside_its_copies(root.path());
     let targets = files(&clean);
     assert!(
         ["journal", "table", "engine version", "stemedb file"]
@@ -368,13 +375,7 @@ fn no_damage_at_rest_loses_acknowledged_records_silently() {
 #[test]
 fn a_table_claiming_billions_of_sections_is_judged_not_an_abort() {
     let root = tempfile::tempdir().unwrap();
-    let clean = root.path().join("clean");
-    let acknowledged = pristine(&clean);
-    std::fs::write(
-        root.path().join("case.acknowledged"),
-        serde_json::to_vec(&acknowledged).unwrap(),
-    )
-    .unwrap();
+    let (clean, _) = pristine_beside_its_copies(root.path());
     let copy = root.path().join("case");
     std::fs::create_dir_all(&copy).unwrap();
     copy_dir(&clean, &copy);
