@@ -5,7 +5,7 @@
 use super::entry::Entry;
 use std::{
     fs::{File, OpenOptions},
-    io::{BufReader, Seek},
+    io::{BufReader, Read, Seek},
     path::{Path, PathBuf},
 };
 
@@ -19,6 +19,23 @@ pub struct JournalReader {
     pub(crate) path: PathBuf,
     pub(crate) reader: BufReader<File>,
     pub(crate) last_valid_pos: u64,
+    /// Bytes read so far (StemeDB patch: `stream_position` after each entry was an `lseek`
+    /// system call, a tenth of the time a 1 M store took to open).
+    read_bytes: u64,
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<'a, R> {
+    inner: &'a mut R,
+    bytes: &'a mut u64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 impl JournalReader {
@@ -27,8 +44,10 @@ impl JournalReader {
 
         Ok(Self {
             path: path.as_ref().into(),
-            reader: BufReader::new(file),
+            // StemeDB patch: 512 KiB reads, not 8 KiB ones (a replay reads the whole file).
+            reader: BufReader::with_capacity(512 * 1024, file),
             last_valid_pos: 0,
+            read_bytes: 0,
         })
     }
 
@@ -54,9 +73,13 @@ impl Iterator for JournalReader {
     type Item = crate::Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match Entry::decode_from(&mut self.reader) {
+        let mut counted = Counting {
+            inner: &mut self.reader,
+            bytes: &mut self.read_bytes,
+        };
+        match Entry::decode_from(&mut counted) {
             Ok(item) => {
-                self.last_valid_pos = fail_iter!(self.reader.stream_position());
+                self.last_valid_pos = self.read_bytes;
                 Some(Ok(item))
             }
             Err(e) => {
