@@ -23,7 +23,8 @@
 # figure covers its whole run (opening its connections, writing its -l log), so it slightly
 # overstates what pgbench costs per operation.
 #
-# Usage: scripts/bench-pg.sh [DIR]   (default ./bench-data/pg; its contents are replaced)
+# Usage: scripts/bench-pg.sh [DIR]   (default ./bench-data/pg; its contents are replaced). The
+# summary ends with this machine's signature costs (DIR/verify-cost.txt).
 # Environment: COUNT (1000000 assertions), GROUP_COUNT (300000), ROUNDS (2), SECS (15 per timed
 # run), STEMEDB_BIN (default: a release build), ONLY (space-separated workloads to run:
 # ingest single winner restart; default all). Both systems are settled before timing and idle
@@ -108,6 +109,13 @@ data_args=(--count "$COUNT" --groups "$GROUP_COUNT" --agents "$AGENTS" --sources
 say "generating $COUNT signed assertions over $GROUP_COUNT groups ($AGENTS agents, $SOURCES_PERCENT % with a source)"
 "$bin" load-test --csv "$dir/data.csv" "${data_args[@]}"
 chmod 644 "$dir/data.csv"
+
+# The machine's signature checks, kept with each run: StemeDB's write figures move from one
+# machine to another mostly with them, PostgreSQL's do not (docs/benchmarks.md, "Thirty-ninth
+# session": twice as slow on one machine as on the one before).
+say "this machine's signature checks (stemedb-core's verify_cost example)"
+cargo run --release -q -p stemedb-core --example verify_cost >"$dir/verify-cost.txt" 2>"$dir/verify-cost.err" ||
+  die "verify_cost failed: $(tail -3 "$dir/verify-cost.err")"
 
 # ---------------------------------------------------------------- PostgreSQL
 pg_port=$(free_port)
@@ -433,3 +441,6 @@ for r in rows:
               f"ended during the run; without them StemeDB's CPU is "
               f"{r['cpu_us_per_op_without_refresh']:.0f} µs/op")
 PY
+echo
+echo "This machine's signature checks ($dir/verify-cost.txt):"
+cat "$dir/verify-cost.txt"
