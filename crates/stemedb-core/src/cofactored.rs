@@ -18,9 +18,11 @@ use foldhash::HashMap;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_COMPRESSED, ED25519_BASEPOINT_POINT};
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint, VartimeEdwardsPrecomputation};
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use sha2::{Digest, Sha512};
+
+use crate::point_tables;
 
 /// One signature taken apart: everything the equation needs, encodings already checked.
 pub(crate) struct Parts {
@@ -111,9 +113,26 @@ impl Parts {
 
     /// The cofactored equation for this signature alone.
     pub(crate) fn holds(&self) -> bool {
-        let expected =
-            EdwardsPoint::vartime_double_scalar_mul_basepoint(&-self.k, &self.key, &self.s);
+        let expected = self.tabled_expected().unwrap_or_else(|| {
+            EdwardsPoint::vartime_double_scalar_mul_basepoint(&-self.k, &self.key, &self.s)
+        });
         (expected - self.r).mul_by_cofactor().is_identity()
+    }
+
+    /// `[s]B - [k]A` with scalars split in halves over the base point's and the key's tables
+    /// (`point_tables.rs`); `None` when the key has no table yet.
+    fn tabled_expected(&self) -> Option<EdwardsPoint> {
+        let key = point_tables::key_table(&self.key_bytes, &self.key)?;
+        let k = point_tables::split(&-self.k);
+        let s = point_tables::split(&self.s);
+        VartimeEdwardsPrecomputation::vartime_mul_many(
+            &[
+                (key.precomputation(), &k),
+                (point_tables::base().precomputation(), &s),
+            ],
+            &[],
+            &[],
+        )
     }
 }
 
@@ -126,6 +145,11 @@ fn encodings(signature: &[u8; 64]) -> Option<([u8; 32], Scalar)> {
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     encoding_is_canonical(&r_bytes).then_some((r_bytes, s))
 }
+
+/// Above this many signatures a batch's combination is computed by the library's
+/// multiplication (Pippenger's method from 190 points), below by the tables' (measured:
+/// docs/benchmarks.md, "Fortieth session").
+const TABLED_BATCH_MAX: usize = 80;
 
 /// Whether every signature holds, checked as one random linear combination:
 /// `[8]( -(Σ zᵢsᵢ)B + Σ zᵢRᵢ + Σ (zᵢkᵢ)Aᵢ ) = 0`, with 128-bit weights zᵢ drawn from a hash of
@@ -141,30 +165,92 @@ pub(crate) fn batch_holds(items: &[Option<Parts>]) -> bool {
         return false;
     };
     let weights = weights(&items);
-    let mut s_sum = Scalar::ZERO;
-    let mut scalars = Vec::with_capacity(items.len() * 2 + 1);
-    let mut points = Vec::with_capacity(items.len() * 2 + 1);
-    let mut per_key: HashMap<[u8; 32], usize> = HashMap::default();
-    let mut key_scalars: Vec<Scalar> = Vec::new();
-    let mut key_points: Vec<EdwardsPoint> = Vec::new();
-    for (item, z) in items.iter().zip(&weights) {
-        s_sum += z * item.s;
-        scalars.push(*z);
-        points.push(item.r);
-        let slot = *per_key.entry(item.key_bytes).or_insert_with(|| {
-            key_scalars.push(Scalar::ZERO);
-            key_points.push(item.key);
-            key_points.len() - 1
-        });
-        key_scalars[slot] += z * item.k;
+    let combination = (items.len() <= TABLED_BATCH_MAX)
+        .then(|| tabled_combination(&items, &weights))
+        .flatten()
+        .unwrap_or_else(|| plain_combination(&items, &weights));
+    combination.mul_by_cofactor().is_identity()
+}
+
+/// The batch's terms, each key's summed: `Σ zᵢsᵢ`, then `(zᵢ, Rᵢ)` for each signature, then
+/// `(Σ zᵢkᵢ, A)` for each key in order of first appearance.
+struct Terms {
+    s_sum: Scalar,
+    rs: Vec<(Scalar, EdwardsPoint)>,
+    keys: Vec<KeyTerm>,
+}
+
+struct KeyTerm {
+    bytes: [u8; 32],
+    point: EdwardsPoint,
+    scalar: Scalar,
+}
+
+impl Terms {
+    fn of(items: &[&Parts], weights: &[Scalar]) -> Self {
+        let mut s_sum = Scalar::ZERO;
+        let mut rs = Vec::with_capacity(items.len());
+        let mut per_key: HashMap<[u8; 32], usize> = HashMap::default();
+        let mut keys: Vec<KeyTerm> = Vec::new();
+        for (item, z) in items.iter().zip(weights) {
+            s_sum += z * item.s;
+            rs.push((*z, item.r));
+            let slot = *per_key.entry(item.key_bytes).or_insert_with(|| {
+                keys.push(KeyTerm {
+                    bytes: item.key_bytes,
+                    point: item.key,
+                    scalar: Scalar::ZERO,
+                });
+                keys.len() - 1
+            });
+            keys[slot].scalar += z * item.k;
+        }
+        Self { s_sum, rs, keys }
     }
-    scalars.push(-s_sum);
-    points.push(ED25519_BASEPOINT_POINT);
-    scalars.extend(key_scalars);
-    points.extend(key_points);
-    EdwardsPoint::vartime_multiscalar_mul(&scalars, &points)
-        .mul_by_cofactor()
-        .is_identity()
+}
+
+/// The combination by the library's multiplication of every term.
+fn plain_combination(items: &[&Parts], weights: &[Scalar]) -> EdwardsPoint {
+    let terms = Terms::of(items, weights);
+    let scalars = terms
+        .rs
+        .iter()
+        .map(|(z, _)| *z)
+        .chain([-terms.s_sum])
+        .chain(terms.keys.iter().map(|key| key.scalar));
+    let points = terms
+        .rs
+        .iter()
+        .map(|(_, r)| *r)
+        .chain([ED25519_BASEPOINT_POINT])
+        .chain(terms.keys.iter().map(|key| key.point));
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+}
+
+/// The combination with the base point's and the tabled keys' scalars split in halves
+/// (`point_tables.rs`); keys without a table yet are multiplied as the Rs are. `None` only if
+/// the library refuses the tables (made for another arithmetic: never in one process).
+fn tabled_combination(items: &[&Parts], weights: &[Scalar]) -> Option<EdwardsPoint> {
+    let terms = Terms::of(items, weights);
+    let (mut scalars, mut points): (Vec<Scalar>, Vec<EdwardsPoint>) =
+        terms.rs.iter().copied().unzip();
+    let mut tabled = Vec::with_capacity(terms.keys.len());
+    for key in &terms.keys {
+        match point_tables::key_table(&key.bytes, &key.point) {
+            Some(table) => tabled.push((table, point_tables::split(&key.scalar))),
+            None => {
+                scalars.push(key.scalar);
+                points.push(key.point);
+            }
+        }
+    }
+    let base = point_tables::split(&-terms.s_sum);
+    let mut tables: Vec<(&VartimeEdwardsPrecomputation, &[Scalar])> = tabled
+        .iter()
+        .map(|(table, halves)| (table.precomputation(), halves.as_slice()))
+        .collect();
+    tables.push((point_tables::base().precomputation(), &base));
+    VartimeEdwardsPrecomputation::vartime_mul_many(&tables, &scalars, &points)
 }
 
 /// One 128-bit weight per signature, from BLAKE3 over every signature's R, A, S and k (k binds
@@ -222,9 +308,16 @@ fn is_small_order_encoding(r: &[u8; 32]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
     use curve25519_dalek::edwards::CompressedEdwardsY;
 
-    use super::{encoding_is_canonical, is_small_order_encoding};
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::traits::IsIdentity;
+
+    use super::{
+        Parts, Signed, encoding_is_canonical, is_small_order_encoding, plain_combination,
+        tabled_combination, weights,
+    };
     use crate::SplitMix64;
 
     /// The rule's definition: compressing the decompressed point gives the same bytes
@@ -317,6 +410,63 @@ mod tests {
                 "{name}: {}",
                 hex::encode(r)
             );
+        }
+    }
+
+    /// The tabled combination against the library's, batch by batch: keys repeat across
+    /// batches, so a key's first sighting goes in as a dynamic point and later ones through
+    /// its table (`point_tables.rs`), and the base point's scalar is split every time.
+    fn check_combinations(batch: &[(crate::SecretKey, u32)]) {
+        type OneSigned = ([u8; 32], EdwardsPoint, [u8; 53], [u8; 64]);
+        let signed: Vec<OneSigned> = batch
+            .iter()
+            .map(|(key, n)| {
+                let id = crate::AssertionId::of_canonical(&n.to_le_bytes());
+                let bytes = key.public_key().to_bytes();
+                let point = CompressedEdwardsY(bytes)
+                    .decompress()
+                    .expect("a key is a point");
+                (bytes, point, crate::signing_message(&id), key.sign(&id).0)
+            })
+            .collect();
+        let parts: Vec<Parts> = signed
+            .iter()
+            .map(|(key_bytes, key, message, signature)| {
+                let one = Signed {
+                    key_bytes: *key_bytes,
+                    key: *key,
+                    message,
+                    signature,
+                };
+                Parts::decode(&one).expect("an honest signature decodes")
+            })
+            .collect();
+        let items: Vec<&Parts> = parts.iter().collect();
+        let weights = weights(&items);
+        let tabled = tabled_combination(&items, &weights).expect("tables of this process");
+        assert_eq!(
+            tabled,
+            plain_combination(&items, &weights),
+            "{} signatures",
+            items.len()
+        );
+        assert!(tabled.mul_by_cofactor().is_identity());
+    }
+
+    #[test]
+    fn tabled_and_plain_combinations_agree() {
+        let keys: Vec<crate::SecretKey> = (0..5u8)
+            .map(|i| crate::SecretKey::from_seed(&[0xc0 + i; 32]))
+            .collect();
+        let mut rng = SplitMix64::new(5);
+        for size in [1usize, 2, 3, 5, 8, 13, 1, 4, 21, 2, 40, 80] {
+            let batch: Vec<(crate::SecretKey, u32)> = (0..size)
+                .map(|_| {
+                    let key = &keys[(rng.next_u64() % keys.len() as u64) as usize];
+                    (key.clone(), rng.next_u64() as u32)
+                })
+                .collect();
+            check_combinations(&batch);
         }
     }
 

@@ -10,6 +10,7 @@ pub mod control;
 mod error;
 mod id;
 mod ident;
+mod point_tables;
 mod rng;
 mod signing;
 mod strict_json;

@@ -272,9 +272,9 @@ pub fn verify_many(items: &[(PublicKey, AssertionId, Signature)]) -> Vec<bool> {
 
 /// Verifies many (key, message, signature) triples; one verdict per item.
 /// Two or more are checked as one batch first (`cofactored::batch_holds`; per signature, a
-/// lone check's cost times about 0.77 for two, 0.61 for three, 0.17 for a thousand on IFMA,
-/// their Rs decompressed four at a time (docs/benchmarks.md, "Twenty-fifth session"); 0.81,
-/// 0.68 and 0.27 on AVX2, measured before that);
+/// lone check's cost times about 0.75 for two, 0.61 for three, 0.22 for a thousand on IFMA,
+/// their Rs decompressed four at a time and the scalars of the base point and frequent keys
+/// split over kept tables (docs/benchmarks.md, "Fortieth session"));
 /// only when the batch fails, or a signature's encodings are bad, is each checked alone, to
 /// find the culprits. Both paths decide by the same cofactored equation, so a batch accepts
 /// exactly what one-by-one checks accept (`tests/mixed_order.rs`, `tests/small_batches.rs`,

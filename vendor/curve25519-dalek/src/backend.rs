@@ -205,6 +205,57 @@ impl VartimePrecomputedStraus {
     }
 }
 
+/// StemeDB's patch (vendor/README.md): `optional_mul_many` of the selected backend. `None` when
+/// a precomputation was made for another backend (the selection never changes in a process)
+/// or is given more scalars than it has points.
+#[cfg(feature = "alloc")]
+pub(crate) fn precomputed_mul_many(
+    tables: &[(&VartimePrecomputedStraus, &[Scalar])],
+    dynamic_scalars: &[Scalar],
+    dynamic_points: &[EdwardsPoint],
+) -> Option<EdwardsPoint> {
+    use alloc::vec::Vec;
+    match get_selected_backend() {
+        #[cfg(curve25519_dalek_backend = "simd")]
+        BackendKind::Avx2 => {
+            let inner = tables
+                .iter()
+                .map(|(pre, scalars)| match pre {
+                    VartimePrecomputedStraus::Avx2(inner) => Some((inner, *scalars)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            vector::scalar_mul::precomputed_straus::spec_avx2::VartimePrecomputedStraus::optional_mul_many(&inner, dynamic_scalars, dynamic_points)
+        }
+        #[cfg(curve25519_dalek_backend = "avx512")]
+        BackendKind::Avx512 => {
+            let inner = tables
+                .iter()
+                .map(|(pre, scalars)| match pre {
+                    VartimePrecomputedStraus::Avx512ifma(inner) => Some((inner, *scalars)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            vector::scalar_mul::precomputed_straus::spec_avx512ifma_avx512vl::VartimePrecomputedStraus::optional_mul_many(&inner, dynamic_scalars, dynamic_points)
+        }
+        BackendKind::Serial => {
+            let inner = tables
+                .iter()
+                .map(|(pre, scalars)| match pre {
+                    VartimePrecomputedStraus::Scalar(inner) => Some((inner, *scalars)),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            serial::scalar_mul::precomputed_straus::VartimePrecomputedStraus::optional_mul_many(
+                &inner,
+                dynamic_scalars,
+                dynamic_points,
+            )
+        }
+    }
+}
+
 #[allow(missing_docs)]
 #[cfg(feature = "alloc")]
 pub fn straus_multiscalar_mul<I, J>(scalars: I, points: J) -> EdwardsPoint

@@ -1096,6 +1096,26 @@ impl VartimePrecomputedMultiscalarMul for VartimeEdwardsPrecomputation {
     }
 }
 
+#[cfg(feature = "alloc")]
+impl VartimeEdwardsPrecomputation {
+    /// StemeDB's patch (vendor/README.md): in variable time, the sum over `tables` of each
+    /// precomputation's first points times the scalars given with it, plus each dynamic point
+    /// times its scalar. Doublings start at the highest nonzero digit of any scalar, so with
+    /// every scalar below 2^128 (a scalar `c` split as `c_lo + 2^128 c_hi` over a point `P`
+    /// and a precomputed `2^128 P`) they are half as many as in a multiplication by full
+    /// scalars. `None` when a precomputation is given more scalars than it has points, or the
+    /// counts of dynamic scalars and points differ.
+    pub fn vartime_mul_many(
+        tables: &[(&VartimeEdwardsPrecomputation, &[Scalar])],
+        dynamic_scalars: &[Scalar],
+        dynamic_points: &[EdwardsPoint],
+    ) -> Option<EdwardsPoint> {
+        let inner: Vec<(&crate::backend::VartimePrecomputedStraus, &[Scalar])> =
+            tables.iter().map(|(pre, scalars)| (&pre.0, *scalars)).collect();
+        crate::backend::precomputed_mul_many(&inner, dynamic_scalars, dynamic_points)
+    }
+}
+
 impl EdwardsPoint {
     /// Compute \\(aA + bB\\) in variable time, where \\(B\\) is the Ed25519 basepoint.
     pub fn vartime_double_scalar_mul_basepoint(

@@ -966,9 +966,19 @@ impl Scalar {
         let width = 1 << w;
         let window_mask = width - 1;
 
+        // StemeDB's patch (vendor/README.md): past the highest set bit, with no carry, every
+        // remaining digit is zero; a scalar below 2^128 stops halfway.
+        let bits = x_u64[..4]
+            .iter()
+            .rposition(|limb| *limb != 0)
+            .map_or(0, |limb| 64 * limb + 64 - x_u64[limb].leading_zeros() as usize);
+
         let mut pos = 0;
         let mut carry = 0;
         while pos < 256 {
+            if carry == 0 && pos >= bits {
+                break;
+            }
             // Construct a buffer of bits of the scalar, starting at bit `pos`
             let u64_idx = pos / 64;
             let bit_idx = pos % 64;

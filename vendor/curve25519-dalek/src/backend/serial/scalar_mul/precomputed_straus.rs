@@ -30,6 +30,72 @@ pub struct VartimePrecomputedStraus {
     static_lookup_tables: Vec<NafLookupTable8<AffineNielsPoint>>,
 }
 
+impl VartimePrecomputedStraus {
+    /// StemeDB's patch (vendor/README.md): the sum of several precomputations' points, each
+    /// times its scalar (`scalars` of a precomputation name its first points), and of the
+    /// dynamic points times theirs. The doublings start at the highest nonzero digit of any
+    /// scalar, not at bit 255, so scalars below 2^128 (the halves of a split one) need half of
+    /// them. `None` when a precomputation is given more scalars than it has points.
+    pub fn optional_mul_many(
+        tables: &[(&VartimePrecomputedStraus, &[Scalar])],
+        dynamic_scalars: &[Scalar],
+        dynamic_points: &[EdwardsPoint],
+    ) -> Option<EdwardsPoint> {
+        let mut static_nafs: Vec<([i8; 256], &NafLookupTable8<AffineNielsPoint>)> = Vec::new();
+        for (precomputation, scalars) in tables {
+            if scalars.len() > precomputation.static_lookup_tables.len() {
+                return None;
+            }
+            for (scalar, table) in scalars.iter().zip(&precomputation.static_lookup_tables) {
+                static_nafs.push((scalar.non_adjacent_form(8), table));
+            }
+        }
+        if dynamic_scalars.len() != dynamic_points.len() {
+            return None;
+        }
+        let dynamic: Vec<([i8; 256], NafLookupTable5<ProjectiveNielsPoint>)> = dynamic_scalars
+            .iter()
+            .zip(dynamic_points)
+            .map(|(scalar, point)| {
+                (
+                    scalar.non_adjacent_form(5),
+                    NafLookupTable5::<ProjectiveNielsPoint>::from(point),
+                )
+            })
+            .collect();
+        let highest = |naf: &[i8; 256]| naf.iter().rposition(|digit| *digit != 0);
+        let top = static_nafs
+            .iter()
+            .map(|(naf, _)| highest(naf))
+            .chain(dynamic.iter().map(|(naf, _)| highest(naf)))
+            .max()
+            .flatten();
+        let mut S = ProjectivePoint::identity();
+        let Some(top) = top else {
+            return Some(S.as_extended());
+        };
+        for j in (0..=top).rev() {
+            let mut R: CompletedPoint = S.double();
+            for (naf, table) in &dynamic {
+                match naf[j].cmp(&0) {
+                    Ordering::Greater => R = &R.as_extended() + &table.select(naf[j] as usize),
+                    Ordering::Less => R = &R.as_extended() - &table.select(-naf[j] as usize),
+                    Ordering::Equal => {}
+                }
+            }
+            for (naf, table) in &static_nafs {
+                match naf[j].cmp(&0) {
+                    Ordering::Greater => R = &R.as_extended() + &table.select(naf[j] as usize),
+                    Ordering::Less => R = &R.as_extended() - &table.select(-naf[j] as usize),
+                    Ordering::Equal => {}
+                }
+            }
+            S = R.as_projective();
+        }
+        Some(S.as_extended())
+    }
+}
+
 impl VartimePrecomputedMultiscalarMul for VartimePrecomputedStraus {
     type Point = EdwardsPoint;
 

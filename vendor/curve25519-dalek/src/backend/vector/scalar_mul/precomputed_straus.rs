@@ -38,6 +38,95 @@ pub mod spec {
         static_lookup_tables: Vec<NafLookupTable8<CachedPoint>>,
     }
 
+    /// StemeDB's patch (vendor/README.md): asks the processor for the entry of `table` that
+    /// the NAF digit `digit` selects (none for a zero digit), all of its cache lines.
+    fn prefetch_entry<T>(table: &NafLookupTable8<T>, digit: i8) {
+        if digit == 0 {
+            return;
+        }
+        let entry: *const T = &table.0[usize::from(digit.unsigned_abs() / 2)];
+        let line = entry.cast::<i8>();
+        for offset in (0..size_of::<T>()).step_by(64) {
+            // A prefetch reads nothing and cannot fault, whatever the address (safe to call
+            // where the target feature is enabled, as here).
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                line.wrapping_add(offset),
+            );
+        }
+    }
+
+    impl VartimePrecomputedStraus {
+        /// StemeDB's patch (vendor/README.md): the sum of several precomputations' points,
+        /// each times its scalar (`scalars` of a precomputation name its first points), and of
+        /// the dynamic points times theirs. The doublings start at the highest nonzero digit of
+        /// any scalar, not at bit 255, so scalars below 2^128 (the halves of a split one) need
+        /// half of them. `None` when a precomputation is given more scalars than it has points.
+        pub fn optional_mul_many(
+            tables: &[(&VartimePrecomputedStraus, &[Scalar])],
+            dynamic_scalars: &[Scalar],
+            dynamic_points: &[EdwardsPoint],
+        ) -> Option<EdwardsPoint> {
+            let mut static_nafs: Vec<([i8; 256], &NafLookupTable8<CachedPoint>)> = Vec::new();
+            for (precomputation, scalars) in tables {
+                if scalars.len() > precomputation.static_lookup_tables.len() {
+                    return None;
+                }
+                for (scalar, table) in scalars.iter().zip(&precomputation.static_lookup_tables) {
+                    static_nafs.push((scalar.non_adjacent_form(8), table));
+                }
+            }
+            if dynamic_scalars.len() != dynamic_points.len() {
+                return None;
+            }
+            let dynamic: Vec<([i8; 256], NafLookupTable5<CachedPoint>)> = dynamic_scalars
+                .iter()
+                .zip(dynamic_points)
+                .map(|(scalar, point)| {
+                    (scalar.non_adjacent_form(5), NafLookupTable5::<CachedPoint>::from(point))
+                })
+                .collect();
+            let highest = |naf: &[i8; 256]| naf.iter().rposition(|digit| *digit != 0);
+            let top = static_nafs
+                .iter()
+                .map(|(naf, _)| highest(naf))
+                .chain(dynamic.iter().map(|(naf, _)| highest(naf)))
+                .max()
+                .flatten();
+            let mut R = ExtendedPoint::identity();
+            let Some(top) = top else {
+                return Some(R.into());
+            };
+            for (naf, table) in &static_nafs {
+                prefetch_entry(table, naf[top]);
+            }
+            for j in (0..=top).rev() {
+                // The static tables are large (64 entries a point) and kept between calls, so
+                // their entries are mostly not in the caches: ask for the next digit's now.
+                if j > 0 {
+                    for (naf, table) in &static_nafs {
+                        prefetch_entry(table, naf[j - 1]);
+                    }
+                }
+                R = R.double();
+                for (naf, table) in &dynamic {
+                    match naf[j].cmp(&0) {
+                        Ordering::Greater => R = &R + &table.select(naf[j] as usize),
+                        Ordering::Less => R = &R - &table.select(-naf[j] as usize),
+                        Ordering::Equal => {}
+                    }
+                }
+                for (naf, table) in &static_nafs {
+                    match naf[j].cmp(&0) {
+                        Ordering::Greater => R = &R + &table.select(naf[j] as usize),
+                        Ordering::Less => R = &R - &table.select(-naf[j] as usize),
+                        Ordering::Equal => {}
+                    }
+                }
+            }
+            Some(R.into())
+        }
+    }
+
     impl VartimePrecomputedMultiscalarMul for VartimePrecomputedStraus {
         type Point = EdwardsPoint;
 
