@@ -13,7 +13,12 @@
 //!
 //! Keys get tables on their second sighting (a key seen once would pay for a table it never
 //! uses again), and at most [`KEY_TABLES_MAX`] are kept: the tables are shared by every
-//! thread, about 20 KiB a key with IFMA arithmetic.
+//! thread, about 20 KiB a key with IFMA arithmetic. Making a key's tables costs about 46 µs
+//! on the fortieth session's machine, 1.6 lone checks: with more than 1,024 keys signing in
+//! turn, tables are dropped and made again (each at most once per 1,024 new keys); with more
+//! than 4,096, keys are mostly forgotten before their second sighting and checks take the
+//! untabled path, as before this module. Both bounds are internal caches of a pure function
+//! of the key's bytes, so they change costs, never verdicts.
 use std::sync::{Arc, LazyLock, RwLock};
 
 use curve25519_dalek::Scalar;

@@ -1,7 +1,7 @@
 //! `VartimeEdwardsPrecomputation::vartime_mul_many`, our patch of curve25519-dalek
 //! (vendor/README.md), held to the library's own `vartime_multiscalar_mul` over the same points
 //! and scalars (and to its constant-time sum, which computes no NAF: our patch shortens the
-//! NAF of a small scalar): every signature check below 80 signatures computes its equation with it
+//! NAF of a small scalar): every check of up to 80 signatures computes its equation with it
 //! (`cofactored.rs`, `point_tables.rs`), so a wrong sum would accept or refuse signatures the
 //! library's arithmetic would not. The doublings start at the highest nonzero digit of any
 //! scalar: the cases put that digit at every place it can make a difference (none, bit 0,
