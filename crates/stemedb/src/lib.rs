@@ -150,8 +150,8 @@ impl Db {
             reliability_at_open: ReliabilityAtOpen::Missing,
         };
         let (table, found) = db.load_reliability();
-        if let Some(table) = table {
-            db.start_reliability_from(table);
+        if let Some((table, build)) = table {
+            db.start_reliability_from(table, build);
         }
         db.reliability_at_open = found;
         db.opened_in = started.elapsed();

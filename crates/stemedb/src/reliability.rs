@@ -148,8 +148,13 @@ pub(crate) struct ReliabilityCache {
     /// Set when the server stops: a computation in flight gives up at its next page.
     stopping: AtomicBool,
     /// The newest table was read back at open (`reliability_file.rs`), not made by this run:
-    /// the next refresh makes one even if it covers the log.
+    /// the next refresh makes one even if it covers the log, unless
+    /// `reliability_read_back_current` took it as current first.
     read_back: AtomicBool,
+    /// The build that made the table read back at open, as its file names it.
+    read_back_build: Mutex<Option<String>>,
+    /// The build of the code running now, once the caller named it (`Db::set_build`).
+    build: std::sync::OnceLock<String>,
 }
 
 impl Db {
@@ -203,11 +208,48 @@ impl Db {
         Ok(table)
     }
 
-    /// Starts from `table` (read back from the data directory at open).
-    pub(crate) fn start_reliability_from(&self, table: ReliabilityTable) {
+    /// Starts from `table` (read back from the data directory at open), made by `build` as its
+    /// file names it.
+    pub(crate) fn start_reliability_from(&self, table: ReliabilityTable, build: Option<String>) {
         metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);
         *lock(&self.reliability.latest) = Arc::new(table);
+        *lock(&self.reliability.read_back_build) = build;
         self.reliability.read_back.store(true, Ordering::Relaxed);
+    }
+
+    /// Names the build of the code running now (the server passes a hash of its executable):
+    /// tables kept from now on name it, and a table read back at open that this same build made
+    /// over the whole log can be taken as current (`reliability_read_back_current`). A second
+    /// call changes nothing: one process runs one build.
+    pub fn set_build(&self, build: String) {
+        let _ = self.reliability.build.set(build);
+    }
+
+    /// The build named by `set_build`, if any.
+    pub(crate) fn build(&self) -> Option<&str> {
+        self.reliability.build.get().map(String::as_str)
+    }
+
+    /// Takes the table read back at open as current, and returns its sequence, when it covers
+    /// the whole log and this same build made it (`set_build`; the open already held it to
+    /// these settings and this log): a pass would compute that very table (it is a function of
+    /// the log, the settings and the code), so the first refresh does not make it again.
+    /// `None` otherwise: the first refresh makes it again, as for a table of another build.
+    pub fn reliability_read_back_current(&self) -> Option<u64> {
+        let _computing = lock(&self.reliability.computing);
+        if !self.reliability.read_back.load(Ordering::Relaxed) {
+            return None;
+        }
+        let build = self.reliability.build.get()?;
+        if lock(&self.reliability.read_back_build).as_deref() != Some(build.as_str()) {
+            return None;
+        }
+        let sequence = lock(&self.reliability.latest).sequence;
+        if sequence < self.store.last_sequence() {
+            return None;
+        }
+        self.reliability.read_back.store(false, Ordering::Relaxed);
+        Some(sequence)
     }
 
     /// Makes every computation of a table in flight give up (the server is stopping).

@@ -1,10 +1,11 @@
 //! The newest reliability table kept in the data directory (`RELIABILITY`), so that the
 //! evidence lens answers with it from the moment a restarted server opens, not as a plain vote
 //! until the first pass over the store ends (7.7 s at 1 M stored with cold caches,
-//! docs/benchmarks.md, "Twentieth session"; a pass grows with the store). The start still
-//! makes its pass (`Db::refresh_reliability` does not take a table read back for current): a
-//! table read back answers only until then, so code or settings the file cannot name (a new
-//! build's evidence rules) hold from the first pass on.
+//! docs/benchmarks.md, "Twentieth session"; a pass grows with the store). The file names the
+//! build that made it (the server's: a hash of its executable, `Db::set_build`). The start
+//! makes its pass unless the table covers the whole log and this same build made it
+//! (`Db::reliability_read_back_current`): a table of another build, or of none named, answers
+//! only until the first pass, so a new build's evidence rules hold from that pass on.
 //!
 //! The table is derived state: a function of the log up to its sequence and of the evidence
 //! settings. The log never rewrites a durable sequence, so a table made at sequence S stays
@@ -55,6 +56,10 @@ struct Saved {
     took_ms: u64,
     agents: Vec<SavedAgent>,
     disputed: Vec<SavedDisputed>,
+    /// The build that made the table (`Db::set_build`); absent from files of runs that named
+    /// none. Only a table of this same build over the whole log is taken as current at start.
+    #[serde(default)]
+    build: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,7 +91,8 @@ impl Db {
         let record_id = self.record_id_at(table.sequence)?.ok_or(DbError::Internal(
             "a reliability table names a sequence the log does not hold",
         ))?;
-        let body = serde_json::to_string(&saved(table, &self.settings(), &record_id))
+        let saved = saved(table, &self.settings(), &record_id, self.build());
+        let body = serde_json::to_string(&saved)
             .map_err(|_| DbError::Internal("a reliability table did not serialize"))?;
         let text = format!(
             "{HEADER}{}\n{body}\n",
@@ -125,7 +131,13 @@ impl Db {
 
     /// Reads `RELIABILITY` and returns the table to start with, if it is this log's under
     /// these settings; with what the open found.
-    pub(crate) fn load_reliability(&self) -> (Option<ReliabilityTable>, ReliabilityAtOpen) {
+    /// The table comes with the build its file names.
+    pub(crate) fn load_reliability(
+        &self,
+    ) -> (
+        Option<(ReliabilityTable, Option<String>)>,
+        ReliabilityAtOpen,
+    ) {
         let refused = |reason: String| (None, ReliabilityAtOpen::Refused { reason });
         let path = self.dir().join(RELIABILITY_FILE);
         let text = match std::fs::read_to_string(&path) {
@@ -153,7 +165,11 @@ impl Db {
             Err(e) => return refused(format!("the record at sequence {}: {e}", saved.sequence)),
         }
         let sequence = saved.sequence;
-        (Some(table(saved)), ReliabilityAtOpen::Loaded { sequence })
+        let build = saved.build.clone();
+        (
+            Some((table(saved), build)),
+            ReliabilityAtOpen::Loaded { sequence },
+        )
     }
 
     /// The id of the record at `sequence`, if the log holds one.
@@ -180,7 +196,12 @@ fn parse(text: &str) -> Result<Saved, String> {
     serde_json::from_str(body).map_err(|e| format!("its table does not parse: {e}"))
 }
 
-fn saved(table: &ReliabilityTable, settings: &str, record_id: &AssertionId) -> Saved {
+fn saved(
+    table: &ReliabilityTable,
+    settings: &str,
+    record_id: &AssertionId,
+    build: Option<&str>,
+) -> Saved {
     let mut agents: Vec<SavedAgent> = table
         .agents()
         .map(|a| SavedAgent {
@@ -211,6 +232,7 @@ fn saved(table: &ReliabilityTable, settings: &str, record_id: &AssertionId) -> S
                 values: d.values,
             })
             .collect(),
+        build: build.map(str::to_owned),
     }
 }
 

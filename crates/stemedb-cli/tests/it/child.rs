@@ -44,6 +44,11 @@ impl ChildServer {
 
     /// As [`ChildServer::start`], with more `serve` arguments.
     pub fn start_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> ChildServer {
+        Self::start_logged(dir, extra, Stdio::null())
+    }
+
+    /// As [`ChildServer::start_with`], its log (stderr) sent to `log`.
+    pub fn start_logged(dir: &Path, extra: &[&std::ffi::OsStr], log: Stdio) -> ChildServer {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(dir)
@@ -51,7 +56,7 @@ impl ChildServer {
             .args(extra)
             .env("STEMEDB_ROOT_API_KEY", crate::harness::ROOT_KEY)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn stemedb serve");
         let url = read_listening_line(&mut child);

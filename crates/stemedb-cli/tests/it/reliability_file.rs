@@ -64,15 +64,32 @@ fn write(db: &Db, items: Vec<Value>) {
 /// A new store of `groups` facts with its table made and kept: its directory, the table, and
 /// the kept file's path.
 fn kept_store(groups: u64) -> (tempfile::TempDir, Arc<ReliabilityTable>, PathBuf) {
+    kept_store_by(groups, None)
+}
+
+/// As `kept_store`, the table made and kept by a run that named `build` (`Db::set_build`).
+fn kept_store_by(
+    groups: u64,
+    build: Option<&str>,
+) -> (tempfile::TempDir, Arc<ReliabilityTable>, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let made = store_with_table(dir.path(), groups, "a");
+    let made = store_with_table(dir.path(), groups, "a", build);
     let kept = dir.path().join(RELIABILITY_FILE);
     (dir, made, kept)
 }
 
-/// A store in `dir` holding `groups` facts, with its table made and kept.
-fn store_with_table(dir: &Path, groups: u64, tag: &str) -> Arc<ReliabilityTable> {
+/// A store in `dir` holding `groups` facts, with its table made and kept by a run that named
+/// `build`.
+fn store_with_table(
+    dir: &Path,
+    groups: u64,
+    tag: &str,
+    build: Option<&str>,
+) -> Arc<ReliabilityTable> {
     let db = open(dir, &config());
+    if let Some(build) = build {
+        db.set_build(build.to_owned());
+    }
     write(&db, claims(groups, tag));
     let table = db.refresh_reliability().unwrap();
     db.save_reliability(&table).unwrap();
@@ -122,41 +139,71 @@ fn an_open_starts_from_the_table_the_last_run_kept() {
     assert!(agent.accuracy < db.agent_reliability("kept/agent-0").unwrap().accuracy);
 }
 
-/// A table read back answers only until the first pass, which makes it again: a kept table
-/// from a build with other evidence rules (here: one agent's accuracy changed, the file's
-/// checksum made to match) is replaced by what this build computes, even with no new record.
-#[test]
-fn the_first_refresh_makes_again_a_table_read_back() {
-    let (dir, made, kept) = kept_store(12);
-    let text = std::fs::read_to_string(&kept).unwrap();
+/// Rewrites the kept file at `kept` with every agent's accuracy `accuracy` and a checksum that
+/// matches: a table no pass over its log computes, as a build with other rules would keep.
+fn set_every_accuracy(kept: &Path, accuracy: f64) {
+    let text = std::fs::read_to_string(kept).unwrap();
     let mut body: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
     for agent in body["agents"].as_array_mut().unwrap() {
-        agent["accuracy"] = json!(0.5);
+        agent["accuracy"] = json!(accuracy);
     }
     let body = body.to_string();
     let header = format!(
         "stemedb reliability table 1 {}",
         blake3::hash(body.as_bytes()).to_hex()
     );
-    std::fs::write(&kept, format!("{header}\n{body}\n")).unwrap();
+    std::fs::write(kept, format!("{header}\n{body}\n")).unwrap();
+}
 
+/// A table read back answers from the open on, and the first refresh makes it again (a kept
+/// table of a build with other evidence rules is replaced by what this build computes, even
+/// with no new record), unless the build that kept it is the one running and it covers the
+/// whole log: then it is taken as current, with no pass. The kept file's accuracies are changed
+/// (checksum matched), so the table in use after the first refresh tells whether a pass ran.
+fn check_current(
+    name: &str,
+    kept_by: Option<&str>,
+    running: Option<&str>,
+    written_since: bool,
+    current: bool,
+) {
+    let (dir, made, kept) = kept_store_by(12, kept_by);
+    set_every_accuracy(&kept, 0.5);
     let db = open(dir.path(), &config());
-    assert!(matches!(
-        db.reliability_at_open(),
-        ReliabilityAtOpen::Loaded { .. }
-    ));
     let read_back = db.reliability().unwrap();
     assert_eq!(
         read_back.agent("kept/agent-2").unwrap().accuracy,
         0.5,
-        "the file's table"
+        "{name}: the file's table in use from the open"
     );
-    let refreshed = db.refresh_reliability().unwrap();
+    if let Some(build) = running {
+        db.set_build(build.to_owned());
+    }
+    if written_since {
+        write(&db, claims(1, "since"));
+    }
     assert_eq!(
-        lines(&refreshed),
-        lines(&made),
-        "made again by the first refresh"
+        db.reliability_read_back_current(),
+        current.then_some(made.sequence),
+        "{name}: taken as current"
     );
+    let in_use = db.refresh_reliability().unwrap();
+    let no_pass = in_use.agent("kept/agent-2").unwrap().accuracy == 0.5;
+    assert_eq!(no_pass, current, "{name}: the first refresh made no pass");
+    if !current && !written_since {
+        assert_eq!(lines(&in_use), lines(&made), "{name}: made again");
+    }
+}
+
+#[rustfmt::skip]
+#[test]
+fn a_table_read_back_is_current_only_when_this_build_made_it_over_the_whole_log() {
+    check_current("no build named by either run", None, None, false, false);
+    check_current("the kept file names none", None, Some("b1"), false, false);
+    check_current("this run names none", Some("b1"), None, false, false);
+    check_current("another build kept it", Some("b1"), Some("b2"), false, false);
+    check_current("a record written since", Some("b1"), Some("b1"), true, false);
+    check_current("this build, the whole log", Some("b1"), Some("b1"), false, true);
 }
 
 /// A table is not kept where free space would fall under the log's reserve: the save says so
@@ -245,4 +292,47 @@ fn a_kept_table_that_is_damaged_or_not_this_logs_is_refused() {
     check("other settings", Spoil::Settings, "other evidence or truth settings");
     check("another log, as long", Spoil::AnotherStore { groups: 12 }, "does not hold the record");
     check("another log, shorter", Spoil::AnotherStore { groups: 2 }, "does not hold the record");
+}
+
+/// `stemedb serve` on `dir` with its log (stderr) in `log`, until `line` is in it; the server
+/// is stopped (SIGTERM) before returning the log's text.
+fn serve_until_logged(dir: &Path, log: &Path, line: &str) -> String {
+    use crate::child::ChildServer;
+    use std::time::{Duration, Instant};
+    let file = std::fs::File::create(log).unwrap();
+    let server = ChildServer::start_logged(dir, &[], file.into());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = String::new();
+    while !text.contains(line) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        text = std::fs::read_to_string(log).unwrap();
+    }
+    // The refresher's first refresh follows the line at once: a pass it made would be logged.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(server.terminate(), Some(0), "a clean stop");
+    assert!(
+        text.contains(line),
+        "no {line:?} in the log within 60 s:\n{text}"
+    );
+    std::fs::read_to_string(log).unwrap()
+}
+
+/// A server started again on a store nobody wrote to since its last run, with the same
+/// executable, uses the table that run kept and makes no pass; the first run, whose store had
+/// no kept table, made one.
+#[test]
+fn a_server_restarted_on_an_unchanged_store_makes_no_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), &config());
+    write(&db, claims(12, "serve"));
+    drop(db);
+    let refreshed = "reliability table refreshed sequence=36";
+    serve_until_logged(dir.path(), &logs.path().join("first.log"), refreshed);
+    let second = serve_until_logged(
+        dir.path(),
+        &logs.path().join("second.log"),
+        "covers the log: in use without a pass sequence=36",
+    );
+    assert!(!second.contains("reliability table refreshed"), "{second}");
 }
