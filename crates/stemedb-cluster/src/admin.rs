@@ -116,8 +116,7 @@ pub(crate) async fn run_admin_applier(
         match consume(&stream, &key, &progress, &apply).await {
             Ok(()) => return,
             Err(e) => {
-                metrics::counter!("stemedb_replication_consumer_restarts_total", "stream" => "admin")
-                    .increment(1);
+                progress.consumer_restarted("admin", &e.to_string(), crate::monitor::now_micros());
                 tracing::warn!(error = %e, "recreating the admin consumer");
             }
         }

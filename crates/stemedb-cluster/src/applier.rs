@@ -62,10 +62,11 @@ impl Applier {
                     return;
                 }
                 Err(e) => {
-                    // Counted, so that a consumer failing over and over (the stream's messages
-                    // unreadable, not only a NATS restart) shows on a dashboard, not only in logs.
-                    metrics::counter!("stemedb_replication_consumer_restarts_total", "stream" => "log")
-                        .increment(1);
+                    self.progress.consumer_restarted(
+                        "log",
+                        &e.to_string(),
+                        crate::monitor::now_micros(),
+                    );
                     tracing::warn!(error = %e, "recreating the log consumer");
                 }
             }

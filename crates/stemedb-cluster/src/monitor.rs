@@ -141,8 +141,13 @@ pub(crate) fn own_heartbeat(
         applied_sequence: db.last_sequence(),
         applied_stream_sequence: progress.applied(),
         lag_seconds,
-        sent_at_micros: (unix_seconds_now() * 1e6) as i64,
+        sent_at_micros: now_micros(),
     }
+}
+
+/// Now, in microseconds since the Unix epoch, by this node's clock.
+pub(crate) fn now_micros() -> i64 {
+    (unix_seconds_now() * 1e6) as i64
 }
 
 fn unix_seconds_now() -> f64 {

@@ -6,12 +6,24 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use stemedb::AppendOutcome;
+use stemedb::core::Timestamp;
+use stemedb_wire::ClusterConsumerError;
 use tokio::sync::watch;
 
 /// Outcomes kept for waiting writers. A writer looks its outcome up right after the applier
 /// passes its entry, so only a backlog far larger than any wait bound can push one out; it is
 /// then read back from the store instead.
 const OUTCOMES_MAX: usize = 65_536;
+
+/// The most of an error's text health carries (an error is a line, not a dump).
+const ERROR_CHARS_MAX: usize = 500;
+
+/// The error behind a consumer's last restart, with its time to order it by.
+#[derive(Clone, Debug)]
+pub struct LastRestart {
+    pub at_micros: i64,
+    pub error: ClusterConsumerError,
+}
 
 /// An entry's outcome: one per record it carried (none when this node refused the entry).
 pub type EntryOutcome = Vec<AppendOutcome>;
@@ -21,6 +33,8 @@ pub struct Progress {
     outcomes: Mutex<BTreeMap<u64, EntryOutcome>>,
     /// Why the applier stopped for good (a gap the stream can no longer fill), if it did.
     failed: Mutex<Option<String>>,
+    /// Consumers made again after an error, and the last error (health shows both).
+    restarts: Mutex<(u64, Option<LastRestart>)>,
 }
 
 impl Progress {
@@ -30,6 +44,7 @@ impl Progress {
             applied: watch::Sender::new(applied),
             outcomes: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(None),
+            restarts: Mutex::new((0, None)),
         }
     }
 
@@ -75,5 +90,73 @@ impl Progress {
 
     pub fn failure(&self) -> Option<String> {
         self.failed.lock().ok()?.clone()
+    }
+
+    /// Counts a consumer of `stream` made again after `error` at `at_micros` (Unix, this
+    /// node's clock): in the metric, so that one failing over and over (the stream's messages
+    /// unreadable, not only a NATS restart) shows on a dashboard, and in health, by name.
+    pub fn consumer_restarted(&self, stream: &'static str, error: &str, at_micros: i64) {
+        metrics::counter!("stemedb_replication_consumer_restarts_total", "stream" => stream)
+            .increment(1);
+        if let Ok(mut restarts) = self.restarts.lock() {
+            restarts.0 += 1;
+            restarts.1 = Some(LastRestart {
+                at_micros,
+                error: ClusterConsumerError {
+                    stream: stream.into(),
+                    error: error.chars().take(ERROR_CHARS_MAX).collect(),
+                    at: Timestamp::from_micros(at_micros).to_rfc3339(),
+                },
+            });
+        }
+    }
+
+    /// Consumers made again after an error so far, and the last error.
+    pub fn consumer_restarts(&self) -> (u64, Option<LastRestart>) {
+        self.restarts
+            .lock()
+            .map(|restarts| restarts.clone())
+            .unwrap_or((0, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After each restart in turn: the count, and the last error's stream and text.
+    fn check(restarts: &[(&'static str, &str, i64)], count: u64, last: Option<(&str, &str)>) {
+        let progress = Progress::new(0);
+        for (stream, error, at_micros) in restarts {
+            progress.consumer_restarted(stream, error, *at_micros);
+        }
+        let (got_count, got_last) = progress.consumer_restarts();
+        assert_eq!(got_count, count, "{restarts:?}");
+        let got_last = got_last.map(|l| (l.error.stream, l.error.error, l.at_micros));
+        let expected = last.map(|(stream, error)| {
+            (
+                stream.to_owned(),
+                error.to_owned(),
+                restarts.last().map_or(0, |r| r.2),
+            )
+        });
+        assert_eq!(got_last, expected, "{restarts:?}");
+    }
+
+    #[test]
+    fn consumer_restarts_are_counted_and_the_last_error_named() {
+        let long = "x".repeat(ERROR_CHARS_MAX + 10);
+        check(&[], 0, None);
+        check(&[("log", "timed out", 5)], 1, Some(("log", "timed out")));
+        check(
+            &[("log", "timed out", 5), ("admin", "no responders", 9)],
+            2,
+            Some(("admin", "no responders")),
+        );
+        check(
+            &[("log", &long, 1)],
+            1,
+            Some(("log", &long[..ERROR_CHARS_MAX])),
+        );
     }
 }

@@ -5,11 +5,12 @@ use axum::Json;
 use stemedb_wire::{
     AdminAuditPage, AgentCircuit, AgentIdBody, AgentRecords, AgentResponse, ApiKey, ApiKeyCreate,
     ApiKeyList, ApiKeyPatch, ApiKeyWithSecret, AssertResponse, AssertionBody, AssertionWire,
-    BackupVerified, BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster, ClusterHealth,
-    ClusterMember, ClusterMembers, ClusterReplica, ControlResponse, DisputedGroup, Group,
-    HealthResponse, Outlier, Overview, Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem,
-    QuarantineList, QueryParams, QueryResponse, Record, RetractResponse, RetractionReach, RoleList,
-    RoleResponse, SkepticResponse, SourceNode, Votes, Whoami,
+    BackupVerified, BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster,
+    ClusterConsumerError, ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica,
+    ControlResponse, DisputedGroup, Group, HealthResponse, Outlier, Overview, Problem,
+    ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams, QueryResponse,
+    Record, RetractResponse, RetractionReach, RoleList, RoleResponse, SkepticResponse, SourceNode,
+    Votes, Whoami,
 };
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -105,6 +106,7 @@ use utoipa_swagger_ui::SwaggerUi;
         ClusterMembers,
         ClusterMember,
         ClusterHealth,
+        ClusterConsumerError,
         ClusterReplica,
         Whoami,
         Overview<Record>,

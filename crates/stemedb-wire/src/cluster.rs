@@ -63,6 +63,25 @@ pub struct ClusterHealth {
     pub applied_stream_sequence: u64,
     /// `running`, or `stopped` (with `reason`).
     pub applier: String,
+    /// Times this node's log and admin consumers were made again after an error since it
+    /// started: a NATS restart, or messages they could not read. Rising without end is worth
+    /// an alert (`stemedb_replication_consumer_restarts_total` counts the same).
+    #[serde(default)]
+    pub consumer_restarts: u64,
+    /// The error behind the last of those restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_consumer_error: Option<ClusterConsumerError>,
+}
+
+/// An error that made a consumer of this node start again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterConsumerError {
+    /// `log` or `admin`: the stream the consumer reads.
+    pub stream: String,
+    pub error: String,
+    /// When (RFC 3339 UTC, by this node's clock).
+    pub at: String,
 }
 
 /// One follower replica of the log stream.

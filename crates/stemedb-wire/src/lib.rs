@@ -21,7 +21,9 @@ pub use admin::{
     AdminAuditPage, ApiKey, ApiKeyCreate, ApiKeyList, ApiKeyPatch, ApiKeyWithSecret,
     BackupVerified, HealthResponse,
 };
-pub use cluster::{ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica};
+pub use cluster::{
+    ClusterConsumerError, ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica,
+};
 pub use console::{DisputedGroup, Overview, Whoami};
 pub use ingest::{AssertResponse, BatchItem, BatchRequest, BatchResponse};
 pub use problem::Problem;

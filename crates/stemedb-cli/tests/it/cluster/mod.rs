@@ -606,6 +606,53 @@ async fn the_nodes_resume_after_every_nats_server_restarts(nodes: &[Node], nats:
         );
         assert_eq!(digest(log), digest(&logs[0]), "{} equals n1", node.id);
     }
+    for node in nodes {
+        consumer_restarts_in_health_match_the_metric(node).await;
+    }
+}
+
+/// After this scenario's NATS outages (all servers stopped, all restarted), `node`'s health
+/// counts its consumers' restarts as its `stemedb_replication_consumer_restarts_total` does
+/// (one call records both; whether an outage costs a node a restart depends on timing, so
+/// the count itself is not fixed: `progress.rs`'s unit test holds the counting), and names
+/// the last one's stream, error and time when there was one.
+async fn consumer_restarts_in_health_match_the_metric(node: &Node) {
+    let health = node.get("/v1/cluster/health").await;
+    let metrics = crate::harness::get_text(&format!("{}/metrics", node.url)).await;
+    let counted: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("stemedb_replication_consumer_restarts_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let restarts = health["consumer_restarts"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{}: health without consumer_restarts: {health}", node.id));
+    assert_eq!(
+        restarts as f64, counted,
+        "{}: health and the metric: {health}",
+        node.id
+    );
+    let last = &health["last_consumer_error"];
+    if restarts == 0 {
+        assert!(
+            last.is_null(),
+            "{}: an error without a restart: {health}",
+            node.id
+        );
+        return;
+    }
+    assert!(
+        ["log", "admin"].contains(&last["stream"].as_str().unwrap_or("")),
+        "{}: the last consumer error's stream: {health}",
+        node.id
+    );
+    assert!(
+        !last["error"].as_str().unwrap_or("").is_empty(),
+        "{}: the last consumer error says what: {health}",
+        node.id
+    );
+    stemedb::core::Timestamp::parse_field(last["at"].as_str().unwrap_or(""), "at")
+        .unwrap_or_else(|e| panic!("{}: the last consumer error's time: {e}: {health}", node.id));
 }
 
 /// Publishes `payload` on `subject` and waits for JetStream's acknowledgement, asking again
