@@ -4,7 +4,8 @@
 # at 1 million, minutes at 10 million) and refreshes it after writes; a benchmark that
 # measures while it runs counts that work as query cost (docs/benchmarks.md, "Ninth session"
 # and "Tenth session"); with a kept table that covers the log (RELIABILITY,
-# docs/file-format.md) this returns at once, before the start's pass ends. Used by bench-pg.sh, bench-query-ab.sh and bench-query-settled.sh.
+# docs/file-format.md) this returns at once, before the start's pass ends (or with no pass,
+# when the same build kept it). Used by bench-pg.sh, bench-query-ab.sh and bench-query-settled.sh.
 # Usage: scripts/wait-reliability.sh URL API_KEY SERVER_PID [SECS_MAX (900)]
 # Exits 1, saying why, if the server exits or the table does not cover the log in time.
 set -euo pipefail

@@ -224,7 +224,7 @@ impl Cluster {
         let last_consumer_error = log_error
             .into_iter()
             .chain(admin_error)
-            .max_by_key(|last| last.at_micros)
+            .max_by_key(|last| last.at)
             .map(|last| last.error);
         ClusterHealth {
             node_id: self.config.node_id.clone(),

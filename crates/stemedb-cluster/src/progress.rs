@@ -3,7 +3,7 @@
 //! recent entry, kept for the writer that published it.
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stemedb::AppendOutcome;
 use stemedb::core::Timestamp;
@@ -18,10 +18,11 @@ const OUTCOMES_MAX: usize = 65_536;
 /// The most of an error's text health carries (an error is a line, not a dump).
 const ERROR_CHARS_MAX: usize = 500;
 
-/// The error behind a consumer's last restart, with its time to order it by.
+/// The error behind a consumer's last restart, with the monotonic time to order it by (the
+/// wall clock in `error.at` may step back).
 #[derive(Clone, Debug)]
 pub struct LastRestart {
-    pub at_micros: i64,
+    pub at: Instant,
     pub error: ClusterConsumerError,
 }
 
@@ -101,7 +102,7 @@ impl Progress {
         if let Ok(mut restarts) = self.restarts.lock() {
             restarts.0 += 1;
             restarts.1 = Some(LastRestart {
-                at_micros,
+                at: Instant::now(),
                 error: ClusterConsumerError {
                     stream: stream.into(),
                     error: error.chars().take(ERROR_CHARS_MAX).collect(),
@@ -132,13 +133,11 @@ mod tests {
         }
         let (got_count, got_last) = progress.consumer_restarts();
         assert_eq!(got_count, count, "{restarts:?}");
-        let got_last = got_last.map(|l| (l.error.stream, l.error.error, l.at_micros));
+        let got_last = got_last.map(|l| (l.error.stream, l.error.error, l.error.at));
         let expected = last.map(|(stream, error)| {
-            (
-                stream.to_owned(),
-                error.to_owned(),
-                restarts.last().map_or(0, |r| r.2),
-            )
+            let at_micros = restarts.last().map_or(0, |r| r.2);
+            let at = Timestamp::from_micros(at_micros).to_rfc3339();
+            (stream.to_owned(), error.to_owned(), at)
         });
         assert_eq!(got_last, expected, "{restarts:?}");
     }

@@ -159,7 +159,7 @@ pub(crate) async fn refresh_reliability(
 
 /// Names this build to `db` (a hash of the running executable) and takes the table the open
 /// read back as current when this same build made it over the whole log: a 1 M store's start
-/// then spends ~0.1 s hashing instead of a 7–9 s pass (docs/benchmarks.md, "Forty-first
+/// then spends ~50 ms hashing instead of a 7–9 s pass (docs/benchmarks.md, "Forty-first
 /// session"). Returns the sequence the table in use covers, 0 when the first pass must make
 /// it.
 async fn take_read_back_if_current(db: &Arc<Db>) -> u64 {
@@ -189,8 +189,9 @@ async fn take_read_back_if_current(db: &Arc<Db>) -> u64 {
     }
 }
 
-/// The BLAKE3 (hex) of the running executable's bytes: it names this build exactly, since a
-/// build of other code has other bytes. Read through `/proc/self/exe` on Linux, which is the
+/// The BLAKE3 (hex) of the running executable's bytes: it names this build's code, since a
+/// build of other code has other bytes (not the system's math library, linked at run time,
+/// whose versions may differ in an accuracy's last bit: either table is one this code made). Read through `/proc/self/exe` on Linux, which is the
 /// file this process runs even when an upgrade has replaced the one at its path since.
 fn executable_hash() -> std::io::Result<String> {
     #[cfg(target_os = "linux")]

@@ -378,6 +378,7 @@ impl Db {
             .iter()
             .filter_map(|g| Role::parse(&g.role).map(|r| (r, g.agent_id.clone(), g.after_sequence)))
             .collect();
+        self.forget_kept_reliability()?;
         Ok(self.store.restore(records, &roles, progress)?)
     }
 }

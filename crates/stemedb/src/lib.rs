@@ -149,6 +149,9 @@ impl Db {
             answers,
             reliability_at_open: ReliabilityAtOpen::Missing,
         };
+        if db.config.rederive_truth {
+            db.forget_kept_reliability()?;
+        }
         let (table, found) = db.load_reliability();
         if let Some((table, build)) = table {
             db.start_reliability_from(table, build);
@@ -236,6 +239,7 @@ impl Db {
 
     /// Rebuilds every index and the truth state from the log (`stemedb rebuild-indexes`).
     pub fn rebuild_indexes(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, DbError> {
+        self.forget_kept_reliability()?;
         Ok(self.store.rebuild_indexes(progress)?)
     }
 

@@ -233,7 +233,9 @@ impl Db {
     /// Takes the table read back at open as current, and returns its sequence, when it covers
     /// the whole log and this same build made it (`set_build`; the open already held it to
     /// these settings and this log): a pass would compute that very table (it is a function of
-    /// the log, the settings and the code), so the first refresh does not make it again.
+    /// the log, the settings, the code, and the derived state the writer keeps from the log,
+    /// which only a rebuild in place changes, and a rebuild deletes the kept table first:
+    /// `forget_kept_reliability`), so the first refresh does not make it again.
     /// `None` otherwise: the first refresh makes it again, as for a table of another build.
     pub fn reliability_read_back_current(&self) -> Option<u64> {
         let _computing = lock(&self.reliability.computing);

@@ -172,6 +172,23 @@ impl Db {
         )
     }
 
+    /// Deletes the kept table, if there is one: called before derived state is rebuilt in
+    /// place (`rebuild_indexes`, `restore`, a re-derivation at open), after which a table made over the
+    /// old state, however well it matches the log, settings and build, may no longer be the one
+    /// a pass computes (a rebuild repairs damaged indexes, and runs under its own settings).
+    pub(crate) fn forget_kept_reliability(&self) -> Result<(), DbError> {
+        let path = self.dir().join(RELIABILITY_FILE);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(DbError::Store(stemedb_store::StoreError::Io {
+                    path,
+                    source: e,
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The id of the record at `sequence`, if the log holds one.
     fn record_id_at(&self, sequence: u64) -> Result<Option<AssertionId>, DbError> {
         if sequence == 0 || sequence > self.store.last_sequence() {

@@ -336,3 +336,36 @@ fn a_server_restarted_on_an_unchanged_store_makes_no_pass() {
     );
     assert!(!second.contains("reliability table refreshed"), "{second}");
 }
+
+/// Derived state rebuilt in place (the index rebuild, which repairs damaged indexes under its
+/// own settings; a re-derivation at open) forgets the kept table: one made over the state
+/// before may not be what a pass over the state after computes, whatever build kept it.
+fn check_forgotten(name: &str, rebuild: fn(&Path)) {
+    let (dir, _, kept) = kept_store_by(12, Some("b1"));
+    rebuild(dir.path());
+    assert!(!kept.exists(), "{name}: the kept table is gone");
+    let db = open(dir.path(), &config());
+    db.set_build("b1".to_owned());
+    assert_eq!(
+        db.reliability_at_open(),
+        &ReliabilityAtOpen::Missing,
+        "{name}"
+    );
+    assert_eq!(db.reliability_read_back_current(), None, "{name}");
+}
+
+#[test]
+fn rebuilding_derived_state_in_place_forgets_the_kept_table() {
+    check_forgotten("rebuild-indexes", |dir| {
+        open(dir, &config())
+            .rebuild_indexes(&mut |_, _| {})
+            .unwrap();
+    });
+    check_forgotten("re-derivation at open", |dir| {
+        let config = DbConfig {
+            rederive_truth: true,
+            ..config()
+        };
+        drop(open(dir, &config));
+    });
+}
