@@ -183,8 +183,13 @@ async fn consume(
                 "refused an admin entry: its authentication tag does not match (written without \
                  this cluster's master key, or altered)"
             );
-            metrics::counter!("stemedb_replication_entries_refused_total", "kind" => "unauthenticated_admin")
-                .increment(1);
+            progress.entry_refused(
+                "admin",
+                seq,
+                "unauthenticated_admin",
+                "its authentication tag does not match",
+                crate::monitor::now_micros(),
+            );
             progress.record(Vec::new(), seq);
             continue;
         };

@@ -188,7 +188,8 @@ impl Reader {
             ));
         }
         let (local, key) = (Arc::clone(&self.local), self.key.clone());
-        tokio::task::spawn_blocking(move || checked_run(&local, &key, raw))
+        let progress = Arc::clone(&self.progress);
+        tokio::task::spawn_blocking(move || checked_run(&local, &key, &progress, raw))
             .await
             .map_err(|e| stream_err(format!("the check task failed: {e}")))
     }
@@ -247,6 +248,7 @@ async fn check_gap(stream: &mut Stream, start: u64) -> Result<(), ClusterError> 
 fn checked_run<P: AsRef<[u8]>>(
     local: &LocalEntries,
     key: &EntryKey,
+    progress: &Progress,
     raw: Vec<(u64, Timestamp, P)>,
 ) -> Vec<StreamEntry> {
     let mut entries = Vec::with_capacity(raw.len());
@@ -258,8 +260,8 @@ fn checked_run<P: AsRef<[u8]>>(
             .or_else(|()| decode_entry(key, payload));
         let records = decoded.unwrap_or_else(|e| {
             tracing::error!(stream_sequence = stream_seq, error = %e, "refused a log entry");
-            metrics::counter!("stemedb_replication_entries_refused_total", "kind" => e.kind())
-                .increment(1);
+            let now = crate::monitor::now_micros();
+            progress.entry_refused("log", stream_seq, e.kind(), &e.to_string(), now);
             Vec::new()
         });
         entries.push(StreamEntry {

@@ -219,13 +219,14 @@ impl Cluster {
         let seen = self.seen();
         let failure = self.progress.failure().or(self.admin_progress.failure());
         let reason = writable_reason(&seen, &self.client);
-        let (log_restarts, log_error) = self.progress.consumer_restarts();
-        let (admin_restarts, admin_error) = self.admin_progress.consumer_restarts();
-        let last_consumer_error = log_error
-            .into_iter()
-            .chain(admin_error)
-            .max_by_key(|last| last.at)
-            .map(|last| last.error);
+        let (consumer_restarts, last_consumer_error) = self
+            .progress
+            .consumer_restarts()
+            .join(self.admin_progress.consumer_restarts());
+        let (entries_refused, last_entry_refused) = self
+            .progress
+            .entries_refused()
+            .join(self.admin_progress.entries_refused());
         ClusterHealth {
             node_id: self.config.node_id.clone(),
             stream: LOG_STREAM.into(),
@@ -242,8 +243,10 @@ impl Cluster {
                 "running"
             }
             .into(),
-            consumer_restarts: log_restarts + admin_restarts,
+            consumer_restarts,
             last_consumer_error,
+            entries_refused,
+            last_entry_refused,
         }
     }
 }

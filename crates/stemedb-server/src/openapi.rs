@@ -6,11 +6,11 @@ use stemedb_wire::{
     AdminAuditPage, AgentCircuit, AgentIdBody, AgentRecords, AgentResponse, ApiKey, ApiKeyCreate,
     ApiKeyList, ApiKeyPatch, ApiKeyWithSecret, AssertResponse, AssertionBody, AssertionWire,
     BackupVerified, BatchItem, BatchRequest, BatchResponse, CircuitReset, Cluster,
-    ClusterConsumerError, ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica,
-    ControlResponse, DisputedGroup, Group, HealthResponse, Outlier, Overview, Problem,
-    ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams, QueryResponse,
-    Record, RetractResponse, RetractionReach, RoleList, RoleResponse, SkepticResponse, SourceNode,
-    Votes, Whoami,
+    ClusterConsumerError, ClusterHealth, ClusterMember, ClusterMembers, ClusterRefusedEntry,
+    ClusterReplica, ControlResponse, DisputedGroup, Group, HealthResponse, Outlier, Overview,
+    Problem, ProvenanceLeaf, ProvenanceNode, QuarantineItem, QuarantineList, QueryParams,
+    QueryResponse, Record, RetractResponse, RetractionReach, RoleList, RoleResponse,
+    SkepticResponse, SourceNode, Votes, Whoami,
 };
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -107,6 +107,7 @@ use utoipa_swagger_ui::SwaggerUi;
         ClusterMember,
         ClusterHealth,
         ClusterConsumerError,
+        ClusterRefusedEntry,
         ClusterReplica,
         Whoami,
         Overview<Record>,

@@ -71,6 +71,29 @@ pub struct ClusterHealth {
     /// The error behind the last of those restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_consumer_error: Option<ClusterConsumerError>,
+    /// Log and admin entries this node refused since it started (an authentication tag that
+    /// does not match the cluster's key, a malformed layout or body): every node refuses the
+    /// same entries, which keep no record; `stemedb_replication_entries_refused_total{kind}`
+    /// counts the same.
+    #[serde(default)]
+    pub entries_refused: u64,
+    /// The last entry refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_entry_refused: Option<ClusterRefusedEntry>,
+}
+
+/// A stream entry this node refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterRefusedEntry {
+    /// `log` or `admin`.
+    pub stream: String,
+    pub stream_sequence: u64,
+    /// `unauthenticated`, `malformed` (log) or `unauthenticated_admin`.
+    pub kind: String,
+    pub error: String,
+    /// When (RFC 3339 UTC, by this node's clock).
+    pub at: String,
 }
 
 /// An error that made a consumer of this node start again.

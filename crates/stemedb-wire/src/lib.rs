@@ -22,7 +22,8 @@ pub use admin::{
     BackupVerified, HealthResponse,
 };
 pub use cluster::{
-    ClusterConsumerError, ClusterHealth, ClusterMember, ClusterMembers, ClusterReplica,
+    ClusterConsumerError, ClusterHealth, ClusterMember, ClusterMembers, ClusterRefusedEntry,
+    ClusterReplica,
 };
 pub use console::{DisputedGroup, Overview, Whoami};
 pub use ingest::{AssertResponse, BatchItem, BatchRequest, BatchResponse};

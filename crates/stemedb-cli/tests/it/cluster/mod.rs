@@ -779,6 +779,7 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
         for line in &lines {
             assert!(metrics.contains(line), "{}: {line} in /metrics", node.id);
         }
+        the_refused_entries_are_named_in_health(node).await;
         let members = node.get("/v1/cluster/members").await;
         assert!(
             !members.to_string().contains("\"forged\""),
@@ -787,6 +788,28 @@ async fn entries_not_written_by_a_node_of_the_cluster_are_refused_everywhere(
         );
     }
     a_node_with_another_master_key_refuses_to_start(nats, data);
+}
+
+/// `node`'s health counts the two forged stream entries it refused (one log, one admin), as
+/// its metrics do, and names the later one: its stream, sequence, kind, error and time.
+async fn the_refused_entries_are_named_in_health(node: &Node) {
+    let health = node.get("/v1/cluster/health").await;
+    assert_eq!(health["entries_refused"], json!(2), "{}: {health}", node.id);
+    let last = &health["last_entry_refused"];
+    let kind = match last["stream"].as_str() {
+        Some("log") => "unauthenticated",
+        Some("admin") => "unauthenticated_admin",
+        _ => panic!("{}: the last refused entry's stream: {health}", node.id),
+    };
+    assert_eq!(last["kind"], json!(kind), "{}: {health}", node.id);
+    assert!(
+        last["stream_sequence"].as_u64().is_some_and(|s| s > 0)
+            && !last["error"].as_str().unwrap_or("").is_empty(),
+        "{}: the last refused entry's sequence and error: {health}",
+        node.id
+    );
+    stemedb::core::Timestamp::parse_field(last["at"].as_str().unwrap_or(""), "at")
+        .unwrap_or_else(|e| panic!("{}: the last refused entry's time: {e}: {health}", node.id));
 }
 
 /// An admin change creating an admin key, as the admin stream carries it, and its secret.
