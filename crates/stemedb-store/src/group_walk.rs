@@ -11,15 +11,27 @@ use crate::error::StoreError;
 use crate::keys::GroupKey;
 use crate::summary::Summary;
 
-/// A page of groups being filled: stops at `groups_max`, reporting that more follow.
+/// A page of groups being filled: stops at `groups_max`, reporting that more follow, and
+/// keeps each group's first `sequences_max` sequences (a large group's `by_subject` keys are
+/// then read no further: a caller that lists the first few of a subject's records does not read
+/// millions).
 pub(crate) struct Page {
     pub(crate) groups: Vec<(GroupKey, Vec<u64>)>,
-    pub(crate) groups_max: usize,
+    groups_max: usize,
+    sequences_max: usize,
 }
 
 impl Page {
+    pub(crate) fn new(groups_max: usize, sequences_max: usize) -> Page {
+        Page {
+            groups: Vec::new(),
+            groups_max,
+            sequences_max,
+        }
+    }
+
     /// Adds sequences of `group` (keys arrive in order; the `by_subject` walk brings a group a
-    /// sequence at a time); `false` once a group past the page's last would start.
+    /// sequence at a time, ascending); `false` once a group past the page's last would start.
     fn push(&mut self, group: GroupKey, sequences: Vec<u64>) -> bool {
         match self.groups.last_mut() {
             Some((last, seqs)) if *last == group => seqs.extend(sequences),
@@ -29,6 +41,9 @@ impl Page {
                 }
                 self.groups.push((group, sequences));
             }
+        }
+        if let Some((_, seqs)) = self.groups.last_mut() {
+            seqs.truncate(self.sequences_max);
         }
         true
     }
@@ -43,10 +58,7 @@ pub(crate) fn sequences_under(
     prefix: &[u8],
     bound: u64,
 ) -> Result<Vec<u64>, StoreError> {
-    let mut page = Page {
-        groups: Vec::new(),
-        groups_max: usize::MAX,
-    };
+    let mut page = Page::new(usize::MAX, usize::MAX);
     fill(shared, prefix, None, bound, &|_| true, &mut page)?;
     Ok(page.groups.into_iter().flat_map(|(_, s)| s).collect())
 }
@@ -63,7 +75,12 @@ pub(crate) fn fill(
 ) -> Result<bool, StoreError> {
     let ks = shared.ks();
     if shared.group_summaries() {
-        let summary = |key: &[u8], value: &[u8]| summary_entry(&ks.by_subject, key, value, keep);
+        let first = FirstSequences {
+            bound,
+            count_max: page.sequences_max,
+        };
+        let summary =
+            |key: &[u8], value: &[u8]| summary_entry(&ks.by_subject, key, value, keep, first);
         walk(&ks.groups, prefix, start, bound, &summary, page)
     } else {
         let record = |key: &[u8], _: &[u8]| record_entry(key, keep);
@@ -105,12 +122,20 @@ fn walk(
     Ok(false)
 }
 
+/// Which of a large group's sequences a walk needs: the first `count_max` at or below `bound`.
+#[derive(Clone, Copy)]
+struct FirstSequences {
+    bound: u64,
+    count_max: usize,
+}
+
 /// A `groups` key and its summary: the group's sequences, from `by_subject` for a large one.
 fn summary_entry(
     by_subject: &Keyspace,
     key: &[u8],
     value: &[u8],
     keep: &dyn Fn(&GroupKey) -> bool,
+    first: FirstSequences,
 ) -> Result<Option<(GroupKey, Vec<u64>)>, StoreError> {
     let group = GroupKey::parse_prefix(key)?;
     if !keep(&group) {
@@ -118,7 +143,7 @@ fn summary_entry(
     }
     let sequences = match Summary::decode(value)? {
         Summary::Sequences(seqs) => seqs,
-        Summary::Large => large_group(by_subject, key)?,
+        Summary::Large => large_group(by_subject, key, first)?,
     };
     Ok(Some((group, sequences)))
 }
@@ -132,11 +157,21 @@ fn record_entry(
     Ok(keep(&group).then(|| (group, vec![sequence])))
 }
 
-/// Every sequence of the large group whose `by_subject` prefix is `group`; a damaged key is
-/// named as the `by_subject` walk names it.
-fn large_group(by_subject: &Keyspace, group: &[u8]) -> Result<Vec<u64>, StoreError> {
-    by_subject
-        .prefix(group)
-        .map(|guard| GroupKey::parse(&guard.key()?).map(|(_, sequence)| sequence))
-        .collect()
+/// The first sequences (`first`) of the large group whose `by_subject` prefix is `group`, read
+/// in key order, which is sequence order (a big-endian sequence ends each key); a damaged key
+/// is named as the `by_subject` walk names it.
+fn large_group(
+    by_subject: &Keyspace,
+    group: &[u8],
+    first: FirstSequences,
+) -> Result<Vec<u64>, StoreError> {
+    let mut sequences = Vec::new();
+    for guard in by_subject.prefix(group) {
+        let (_, sequence) = GroupKey::parse(&guard.key()?)?;
+        if sequence > first.bound || sequences.len() == first.count_max {
+            break;
+        }
+        sequences.push(sequence);
+    }
+    Ok(sequences)
 }

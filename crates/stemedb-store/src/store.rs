@@ -332,10 +332,7 @@ impl Store {
         keep: &dyn Fn(&GroupKey) -> bool,
     ) -> Result<GroupPage, StoreError> {
         let bound = sequence_max.min(self.last_sequence());
-        let mut page = Page {
-            groups: Vec::new(),
-            groups_max,
-        };
+        let mut page = Page::new(groups_max, usize::MAX);
         let more = fill(&*self.shared()?, prefix, start, bound, keep, &mut page)?;
         Ok((page.groups, more))
     }

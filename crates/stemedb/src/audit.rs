@@ -168,7 +168,11 @@ impl Export<'_> {
             ],
         )?);
         for source in &body.body.sources {
-            for sequence in self.db.store.sequences_about(source, self.bound.seq_max)? {
+            for sequence in self
+                .db
+                .store
+                .sequences_about(source, self.bound.seq_max, usize::MAX)?
+            {
                 if let Some(stored) = self.db.store.get_by_sequence(sequence)? {
                     let view = self.db.view_at(stored, self.bound)?;
                     if self

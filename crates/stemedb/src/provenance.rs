@@ -160,7 +160,13 @@ impl Db {
         let bound = walk.bound;
         let mut describing = Vec::new();
         let mut cut = false;
-        for sequence in self.store.sequences_about(subject, bound.seq_max)? {
+        // One more than the budget has room for: whether the list is cut shows, and a source
+        // described by millions of records is not read whole.
+        let count_max = walk.records_left.saturating_add(1);
+        for sequence in self
+            .store
+            .sequences_about(subject, bound.seq_max, count_max)?
+        {
             if !walk.take()? {
                 cut = true;
                 break;

@@ -143,3 +143,36 @@ fn a_provenance_walk_past_its_deadline_stops() {
     }
     assert!(db.provenance(&id, Bound::latest(), None).unwrap().is_some());
 }
+
+/// A source described by one group too large for its summary (its records keyed one by one in
+/// `by_subject`) is read only as far as the budget needs, and the answer lists its earliest
+/// records, as a whole read sorted by sequence would.
+#[test]
+fn a_large_describing_group_is_listed_from_its_earliest_records() {
+    const LARGE: usize = 100; // above the 64 sequences a group's summary holds
+    let dir = tempfile::tempdir().unwrap();
+    let config = DbConfig {
+        provenance_records_max: 10,
+        ..DbConfig::default()
+    };
+    let db = Db::open(dir.path(), config).unwrap();
+    let describing: Vec<String> = (0..LARGE)
+        .map(|i| write(&db, 100 + i as u8, "source/LARGE", &[]))
+        .collect();
+    let root = write(&db, 3, "prov/root", &[("sources", json!(["source/LARGE"]))]);
+    let id = root.parse::<AssertionId>().unwrap();
+    let tree = db.provenance(&id, Bound::latest(), None).unwrap().unwrap();
+    let tree = serde_json::to_value(&tree).unwrap();
+    let listed: Vec<&str> = tree["sources"][0]["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["assertion"]["id"].as_str().unwrap())
+        .collect();
+    let earliest: Vec<&str> = describing[..9].iter().map(String::as_str).collect();
+    assert_eq!(
+        listed, earliest,
+        "the root and the source's 9 earliest: {tree}"
+    );
+    assert_eq!(tree["truncated"], json!(true), "{tree}");
+}

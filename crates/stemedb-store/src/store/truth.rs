@@ -9,6 +9,7 @@ use stemedb_lens::TrustMap;
 
 use crate::cache::AgentCount;
 use crate::error::StoreError;
+use crate::group_walk::{Page, fill};
 use crate::keys::{decode_seq, name_seq_key, tail_u64};
 use crate::role::Role;
 use crate::store::Store;
@@ -105,13 +106,24 @@ impl Store {
         read::children(&*self.shared()?, sequence, self.last_sequence())
     }
 
-    /// Sequences of records whose subject is exactly `subject` (e.g. a source's description).
-    pub fn sequences_about(&self, subject: &str, seq_max: u64) -> Result<Vec<u64>, StoreError> {
+    /// Sequences (≤ `seq_max`) of records whose subject is exactly `subject` (e.g. a source's
+    /// description), ascending; the first `count_max` of them, read without reading the rest
+    /// of a large group.
+    pub fn sequences_about(
+        &self,
+        subject: &str,
+        seq_max: u64,
+        count_max: usize,
+    ) -> Result<Vec<u64>, StoreError> {
         let mut prefix = subject.as_bytes().to_vec();
         prefix.push(0);
-        let (groups, _) = self.scan_groups(&prefix, None, seq_max, usize::MAX, &|_| true)?;
-        let mut out: Vec<u64> = groups.into_iter().flat_map(|(_, s)| s).collect();
+        let bound = seq_max.min(self.last_sequence());
+        // A group's first `count_max` hold every sequence of the first `count_max` overall.
+        let mut page = Page::new(usize::MAX, count_max);
+        fill(&*self.shared()?, &prefix, None, bound, &|_| true, &mut page)?;
+        let mut out: Vec<u64> = page.groups.into_iter().flat_map(|(_, s)| s).collect();
         out.sort_unstable();
+        out.truncate(count_max);
         Ok(out)
     }
 
