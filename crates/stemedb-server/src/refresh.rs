@@ -191,8 +191,9 @@ async fn take_read_back_if_current(db: &Arc<Db>) -> u64 {
 
 /// The BLAKE3 (hex) of the running executable's bytes: it names this build's code, since a
 /// build of other code has other bytes (not the system's math library, linked at run time,
-/// whose versions may differ in an accuracy's last bit: either table is one this code made). Read through `/proc/self/exe` on Linux, which is the
-/// file this process runs even when an upgrade has replaced the one at its path since.
+/// whose versions may differ in an accuracy's last bit: either table is one this code made).
+/// Read through `/proc/self/exe` on Linux, which is the file this process runs even when an
+/// upgrade has replaced the one at its path since.
 fn executable_hash() -> std::io::Result<String> {
     #[cfg(target_os = "linux")]
     let path = std::path::PathBuf::from("/proc/self/exe");
