@@ -369,3 +369,51 @@ fn rebuilding_derived_state_in_place_forgets_the_kept_table() {
         drop(open(dir, &config));
     });
 }
+
+/// A kept table that cannot be deleted (here a directory in its place, which no one, root
+/// included, can unlink) stops a rebuild in place before it starts, with an I/O error naming
+/// the path: rebuilt state beside a table made over the old one would be trusted at the next
+/// open. The store is left as it was and opens as before.
+fn check_undeletable(name: &str, rebuild: fn(&Path) -> Result<(), stemedb::DbError>) {
+    let (dir, _, kept) = kept_store_by(4, Some("b1"));
+    std::fs::remove_file(&kept).unwrap();
+    std::fs::create_dir(&kept).unwrap();
+    std::fs::write(kept.join("inside"), b"x").unwrap();
+    match rebuild(dir.path()) {
+        Err(stemedb::DbError::Store(stemedb::StoreError::Io { path, .. })) => {
+            assert_eq!(path, kept, "{name}: the error names the kept table's path");
+        }
+        other => panic!(
+            "{name}: an I/O error naming {}, got {other:?}",
+            kept.display()
+        ),
+    }
+    assert!(kept.join("inside").exists(), "{name}: left as it was");
+    let db = open(dir.path(), &config());
+    assert!(
+        matches!(db.reliability_at_open(), ReliabilityAtOpen::Refused { reason } if reason.contains("could not be read")),
+        "{name}: {:?}",
+        db.reliability_at_open()
+    );
+    assert_eq!(db.reliability_read_back_current(), None, "{name}");
+}
+
+#[test]
+fn a_kept_table_that_cannot_be_deleted_stops_a_rebuild_in_place() {
+    check_undeletable("rebuild-indexes", |dir| {
+        open(dir, &config()).rebuild_indexes(&mut |_, _| {})?;
+        Ok(())
+    });
+    check_undeletable("re-derivation at open", |dir| {
+        let config = DbConfig {
+            rederive_truth: true,
+            ..config()
+        };
+        Db::open_with_clock(dir, config, Arc::new(SystemClock) as Arc<dyn Clock>)?;
+        Ok(())
+    });
+    check_undeletable("restore", |dir| {
+        open(dir, &config()).restore(Vec::new(), &[], &mut |_| {})?;
+        Ok(())
+    });
+}
