@@ -378,7 +378,11 @@ impl Db {
             .iter()
             .filter_map(|g| Role::parse(&g.role).map(|r| (r, g.agent_id.clone(), g.after_sequence)))
             .collect();
-        self.forget_kept_reliability()?;
+        // Only a store the restore can take (an empty one, as `Store::restore` requires):
+        // a refused restore changes nothing, the kept table included.
+        if self.store.last_sequence() == 0 {
+            self.forget_kept_reliability()?;
+        }
         Ok(self.store.restore(records, &roles, progress)?)
     }
 }

@@ -371,7 +371,7 @@ fn rebuilding_derived_state_in_place_forgets_the_kept_table() {
 }
 
 /// A kept table that cannot be deleted (here a directory in its place, which no one, root
-/// included, can unlink) stops a rebuild in place before it starts, with an I/O error naming
+/// included, can unlink) stops a rebuild in place (a restore: the test below) before it starts, with an I/O error naming
 /// the path: rebuilt state beside a table made over the old one would be trusted at the next
 /// open. The store is left as it was and opens as before.
 fn check_undeletable(name: &str, rebuild: fn(&Path) -> Result<(), stemedb::DbError>) {
@@ -412,8 +412,33 @@ fn a_kept_table_that_cannot_be_deleted_stops_a_rebuild_in_place() {
         Db::open_with_clock(dir, config, Arc::new(SystemClock) as Arc<dyn Clock>)?;
         Ok(())
     });
-    check_undeletable("restore", |dir| {
-        open(dir, &config()).restore(Vec::new(), &[], &mut |_| {})?;
-        Ok(())
-    });
+}
+
+/// A restore into an empty directory forgets a table left there, and one it cannot delete
+/// stops it by name; a restore refused (the directory is not empty) changes nothing, the kept
+/// table included.
+#[test]
+fn a_restore_forgets_a_kept_table_only_when_it_can_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join(RELIABILITY_FILE);
+    std::fs::create_dir(&kept).unwrap();
+    std::fs::write(kept.join("inside"), b"x").unwrap();
+    match open(dir.path(), &config()).restore(Vec::new(), &[], &mut |_| {}) {
+        Err(stemedb::DbError::Store(stemedb::StoreError::Io { path, .. })) => {
+            assert_eq!(path, kept);
+        }
+        other => panic!("an I/O error naming {}, got {other:?}", kept.display()),
+    }
+    let (dir, _, kept) = kept_store_by(4, Some("b1"));
+    let before = std::fs::read(&kept).unwrap();
+    let refused = open(dir.path(), &config()).restore(Vec::new(), &[], &mut |_| {});
+    assert!(
+        refused.is_err(),
+        "a restore into a store holding records is refused"
+    );
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        before,
+        "the kept table is left as it was"
+    );
 }
