@@ -1,7 +1,8 @@
 //! Deriving truth-maintenance state from newly applied records, one record at a time and in
-//! sequence order, so each sees the effects of all before it. Runs on the writer thread after
-//! the group's log commit and before its fsync; a crash in between leaves the log ahead of the
-//! derived state, and `Store::open` derives the missing range again (`last_derived_sequence`).
+//! sequence order, so each sees the effects of all before it. Runs on the writer thread before
+//! the group's fsync: for a group of plain records inside its log batch (one commit), otherwise
+//! after the log commit, where a crash in between leaves the log ahead of the derived state and
+//! `Store::open` derives the missing range again (`last_derived_sequence`).
 use std::collections::BTreeMap;
 
 use fjall::OwnedWriteBatch;
@@ -45,23 +46,63 @@ pub(crate) fn derive_records(
     shared: &Shared,
     records: &[(u64, Timestamp, &SignedAssertion)],
 ) -> Result<Vec<Derived>, StoreError> {
-    let derived = derive_in_batches(shared, records);
-    if derived.is_err() {
-        // The batch that the windows already count is not committed. (A poisoned lock is
-        // left alone: the error that failed the derivation is the one to report.)
-        if let Ok(mut windows) = shared.new_subject_windows() {
-            windows.clear();
-        }
+    let (derived, batch) =
+        forget_windows_on_error(shared, derive_in_batches(shared, records, shared.batch()))?;
+    if !batch.is_empty() {
+        batch.commit()?;
+    }
+    Ok(derived)
+}
+
+/// Derives records none of which `may_change_other_groups` into `batch`, the batch that writes
+/// them into the log, left uncommitted: the group's records and their truth state then reach
+/// the engine in one commit. Sound because such a record's derivation reads only state that
+/// records before the group wrote (quarantine and epoch rules, markers, the trust map) and,
+/// for its own group, `Overlay`; never its own group's log or index keys. Most groups of single
+/// writes are such groups, and the second commit a group cost 19 % of the writer's CPU under
+/// single writes (docs/benchmarks.md, "Forty-third session").
+pub(crate) fn derive_plain_into(
+    shared: &Shared,
+    batch: OwnedWriteBatch,
+    records: &[(u64, Timestamp, &SignedAssertion)],
+) -> Result<(Vec<Derived>, OwnedWriteBatch), StoreError> {
+    assert!(
+        all_plain(records),
+        "only plain records are derived into their log batch"
+    );
+    forget_windows_on_error(shared, derive_in_batches(shared, records, batch))
+}
+
+/// Whether every record of `records` can be derived into its group's log batch
+/// (`derive_plain_into`).
+pub(crate) fn all_plain(records: &[(u64, Timestamp, &SignedAssertion)]) -> bool {
+    records.iter().all(|(_, _, r)| !may_change_other_groups(r))
+}
+
+/// Passes `derived` on; on an error first clears the new-subject windows, which already count
+/// the batch that will not be committed. (A poisoned lock is left alone: the error that failed
+/// the derivation is the one to report.)
+fn forget_windows_on_error<T>(
+    shared: &Shared,
+    derived: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if derived.is_err()
+        && let Ok(mut windows) = shared.new_subject_windows()
+    {
+        windows.clear();
     }
     derived
 }
 
+/// Derives `records` into `batch` (committing it first where a record reads fresh state, and
+/// after one that writes another record's stage) and returns the batch holding the rest,
+/// uncommitted, with `last_derived_sequence` and the new-subject counters written into it.
 fn derive_in_batches(
     shared: &Shared,
     records: &[(u64, Timestamp, &SignedAssertion)],
-) -> Result<Vec<Derived>, StoreError> {
+    mut batch: OwnedWriteBatch,
+) -> Result<(Vec<Derived>, OwnedWriteBatch), StoreError> {
     let mut out = Vec::with_capacity(records.len());
-    let mut batch = shared.batch();
     let mut overlay = Overlay::default();
     // The last sequence derived into `batch`: written once per commit, with the state it
     // covers (a write per record was one of about eight key writes an assertion costs).
@@ -99,10 +140,7 @@ fn derive_in_batches(
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
     }
     write_new_subject_counts(shared, &mut batch, &overlay);
-    if !batch.is_empty() {
-        batch.commit()?;
-    }
-    Ok(out)
+    Ok((out, batch))
 }
 
 /// Whether deriving `record` may change the answer of a group it is not in: a control

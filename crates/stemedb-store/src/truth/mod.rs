@@ -15,7 +15,7 @@ pub(crate) use crate::keys::{be_u64, tail_u64};
 use crate::role::Role;
 
 pub use derive::Derived;
-pub(crate) use derive::derive_records;
+pub(crate) use derive::{all_plain, derive_plain_into, derive_records};
 pub use read::{Bound, Mark, MarkKind, QuarantineEntry, StageAt, VoteTally};
 
 /// Where an assertion is in its life. Only `Active` assertions take part in lenses by default.

@@ -1,6 +1,7 @@
-//! One group commit, a step per function: decide the group into one batch (`apply.rs`), commit
-//! it, derive truth from it, make both durable (fault injection, fsync, the sync hook, the
-//! `ACKED` mark), count it, check the invariants, publish the durable sequence, answer.
+//! One group commit, a step per function: decide the group into one batch (`apply.rs`), derive
+//! truth from it (into that batch when its records are plain) and commit, make both durable
+//! (fault injection, fsync, the sync hook, the `ACKED` mark), count it, check the invariants,
+//! publish the durable sequence, answer.
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED};
 use crate::options::StoreOptions;
 use crate::space::{check_reserve, injected_fsync_failure, is_out_of_space};
 use crate::stats::observe_commit;
-use crate::truth::{Derived, derive_records};
+use crate::truth::{Derived, all_plain, derive_plain_into, derive_records};
 
 /// Each job's outcomes, or the error that refused the job.
 type Outcomes = Vec<Result<Vec<AppendOutcome>, StoreError>>;
@@ -144,10 +145,17 @@ fn make_durable(
 ) -> Result<Vec<Derived>, StoreError> {
     let last = state.next_seq - 1;
     let started = Instant::now();
-    commit_log(shared, batch, last, stream_last)?;
-    // Truth maintenance is derived after the log commit and made durable by the same fsync;
-    // nothing is acknowledged before both are on disk.
-    let derived = derive_records(shared, applied)?;
+    // Truth maintenance is derived with the log commit (a group of plain records, in its
+    // batch) or after it, and made durable by the same fsync; nothing is acknowledged before
+    // both are on disk.
+    let derived = if all_plain(applied) {
+        let (derived, batch) = derive_plain_into(shared, batch, applied)?;
+        commit_log(shared, batch, last, stream_last)?;
+        derived
+    } else {
+        commit_log(shared, batch, last, stream_last)?;
+        derive_records(shared, applied)?
+    };
     let fsync_started = Instant::now();
     sync(shared, options)?;
     mark_acknowledged(state, options, last)?;
