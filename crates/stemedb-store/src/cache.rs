@@ -238,14 +238,17 @@ impl AgentCounts {
 /// the writer so that a new subject costs no point reads: ten reads of a key rewritten at
 /// every new subject were 8–9 % of the server's CPU during batch ingest (docs/benchmarks.md).
 ///
-/// Invariant: every (bucket, count) an agent's entry holds is exactly the count that the
-/// truth keyspace plus the derivation's pending batch (whose counters are written into it as
-/// it commits) hold for that bucket (0 included); a
-/// bucket not held is unknown, and is read (disk, then the pending batch) before it is
-/// counted. This holds because only derivation writes `N` keys, every such write goes through
+/// Invariant: every (bucket, count) an agent's entry holds is exactly the count of new subjects
+/// derived so far for that bucket (0 included): the truth keyspace's `N` key, or the newer
+/// count in `unsaved` when it has one. A bucket not held is unknown, and is read (`unsaved`,
+/// then disk) before it is counted. The counts go to disk only every so many records
+/// (`truth/new_subjects.rs`), and `unsaved` holds each count changed since, whatever the
+/// cache drops for its bound; an open counts the records after the last save again from the
+/// log. This holds because only derivation writes `N` keys, every such write goes through
 /// here, and derivation is serial: on the writer thread, at open before the writer starts, or
-/// in a restore or an offline rebuild. A derivation that fails empties the cache (its batch is
-/// not committed), and a freshly loaded or cleared truth state starts with it empty. Nothing
+/// in a restore or an offline rebuild. A derivation or commit that fails empties the whole
+/// cache, `unsaved` too (the writer then stops, and the open that follows counts again from
+/// the last save), and a freshly loaded or cleared truth state starts with it empty. Nothing
 /// assumes that time moves forward: a window reaching buckets not held reads them.
 ///
 /// It also keeps subjects known to be seen (the `F` keys), since asking the engine whether a
@@ -256,6 +259,10 @@ impl AgentCounts {
 #[derive(Default)]
 pub(crate) struct NewSubjectWindows {
     agents: HashMap<String, Vec<(u64, u64)>>,
+    /// (agent, bucket) → count, for each count changed since the counts were last saved.
+    unsaved: HashMap<(String, u64), u64>,
+    /// The last sequence whose new subjects the saved counts hold.
+    saved_upto: u64,
     /// Exact subjects (a hash could take a new subject for a seen one), with their bytes.
     seen: HashSet<String>,
     seen_bytes: usize,
@@ -306,8 +313,31 @@ impl NewSubjectWindows {
         }
     }
 
+    /// `agent`'s count in `bucket` if it changed since the last save.
+    pub(crate) fn unsaved(&self, agent: &str, bucket: u64) -> Option<u64> {
+        self.unsaved.get(&(agent.to_owned(), bucket)).copied()
+    }
+
+    /// Records `agent`'s new count in `bucket`, to be saved.
+    pub(crate) fn set_unsaved(&mut self, agent: String, bucket: u64, count: u64) {
+        self.unsaved.insert((agent, bucket), count);
+    }
+
+    /// The counts changed since the last save, which is now `upto`'s.
+    pub(crate) fn take_unsaved(&mut self, upto: u64) -> HashMap<(String, u64), u64> {
+        self.saved_upto = upto;
+        std::mem::take(&mut self.unsaved)
+    }
+
+    /// The last sequence whose new subjects the saved counts hold.
+    pub(crate) fn saved_upto(&self) -> u64 {
+        self.saved_upto
+    }
+
+    /// Empties everything, the unsaved counts too (see the invariant above).
     pub(crate) fn clear(&mut self) {
         self.agents.clear();
+        self.unsaved.clear();
         self.seen.clear();
         self.seen_bytes = 0;
     }
@@ -530,12 +560,21 @@ mod tests {
         assert_eq!(kept.len(), NewSubjectWindows::BUCKETS_MAX);
         assert_eq!(kept.first(), Some(&(8, 9)), "the oldest go first");
         assert!(windows.get("nobody").is_empty());
+        windows.set_unsaved("a".into(), 39, 40);
         for i in 1..NewSubjectWindows::AGENTS_MAX {
             windows.put(&format!("agent-{i}"), vec![(1, 1)]);
         }
         assert_eq!(windows.get("a").len(), NewSubjectWindows::BUCKETS_MAX);
         windows.put("one-too-many", vec![(2, 2)]);
         assert!(windows.get("a").is_empty(), "a full cache is dropped whole");
+        assert_eq!(
+            windows.unsaved("a", 39),
+            Some(40),
+            "but not its unsaved counts"
+        );
+        assert_eq!(windows.take_unsaved(7).len(), 1);
+        assert_eq!((windows.unsaved("a", 39), windows.saved_upto()), (None, 7));
+        windows.set_unsaved("a".into(), 40, 1);
         assert_eq!(windows.get("one-too-many"), &[(2, 2)]);
         windows.see("s");
         assert!(windows.seen("s") && !windows.seen("t"));
@@ -550,5 +589,10 @@ mod tests {
         assert!(!windows.seen("s"), "a full set is dropped whole");
         windows.clear();
         assert!(!windows.seen("one-too-many") && windows.get("one-too-many").is_empty());
+        assert_eq!(
+            windows.unsaved("a", 40),
+            None,
+            "a clear drops the unsaved counts too"
+        );
     }
 }

@@ -11,6 +11,9 @@ pub(crate) const META_LAST_APPLIED: &[u8] = b"last_applied_sequence";
 pub(crate) const META_STREAM_APPLIED: &[u8] = b"last_stream_sequence";
 /// `meta` key: the last sequence whose truth-maintenance state is derived (≤ last applied).
 pub(crate) const META_LAST_DERIVED: &[u8] = b"last_derived_sequence";
+/// `meta` key: the last sequence whose new subjects the saved `N` counters hold (≤ last derived;
+/// `truth/new_subjects.rs`).
+pub(crate) const META_NEW_SUBJECTS_SAVED: &[u8] = b"new_subjects_saved_sequence";
 
 /// FNV-1a of a key: cheap, for spreading the store's own keys (group prefixes) over shards
 /// and slots. Not a defence against chosen keys: a collision there must only cost time.

@@ -134,6 +134,13 @@ pub(crate) fn run_writer(
             }
         }
     }
+    // The new-subject counts, saved so that the next open need not count them again from the
+    // log (which it does when this fails, or after a crash).
+    if let Some(shared) = &engine
+        && state.failed.is_none()
+    {
+        let _ = crate::truth::save_counts(shared, shared.durable_seq());
+    }
     if let Some(mark) = &mut state.mark {
         let _ = mark.sync();
     }

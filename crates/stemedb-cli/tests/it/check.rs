@@ -503,7 +503,7 @@ fn damage_largest_table(dir: &Path) {
 }
 
 /// Damages every new-subject counter (`N` keys), drops the first-seen keys (`F`) and sets
-/// `last_derived_sequence` back, so that the next open must derive the last records again and
+/// `last_derived_sequence` (and `new_subjects_saved_sequence` with it) back, so that the next open must derive the last records again and
 /// fails on the counters. Returns how many counters it damaged.
 fn damage_new_subject_counters(dir: &Path, derived_upto: u64) -> usize {
     let db = fjall::Database::builder(dir.join("engine")).open().unwrap();
@@ -530,6 +530,9 @@ fn damage_new_subject_counters(dir: &Path, derived_upto: u64) -> usize {
         .keyspace("meta", fjall::KeyspaceCreateOptions::default)
         .unwrap();
     meta.insert(b"last_derived_sequence", derived_upto.to_be_bytes())
+        .unwrap();
+    // The counts are saved as far as the derived state goes, no further.
+    meta.insert(b"new_subjects_saved_sequence", derived_upto.to_be_bytes())
         .unwrap();
     db.persist(fjall::PersistMode::SyncAll).unwrap();
     counters.len()

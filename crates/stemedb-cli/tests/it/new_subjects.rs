@@ -241,3 +241,68 @@ fn the_new_subject_window_matches_its_model_across_reopens_and_rederivation() {
         total.released
     );
 }
+
+/// How a server run ends in `check_across_a_stop`.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Kill,
+    Terminate,
+}
+
+/// Writes `before` new subjects by one agent to a server run with a burst limit of 3, stops
+/// it (`stop`), starts it again and writes `after` more and one of the first subjects again;
+/// each new subject must be quarantined from the fourth on, and the subject written again
+/// must not count. The counts are saved every few thousand records, not at every commit, so
+/// after a SIGKILL the start must count the first run's records again from the log.
+async fn check_across_a_stop(before: usize, after: usize, stop: Stop) {
+    let dir = tempfile::tempdir().unwrap();
+    let flags: [&std::ffi::OsStr; 4] = [
+        "--quarantine-new-subjects-max".as_ref(),
+        "3".as_ref(),
+        "--quarantine-window-ms".as_ref(),
+        "3600000".as_ref(),
+    ];
+    let root = Some(crate::harness::ROOT_KEY.into());
+    let at = format!("{before} new subjects, {stop:?}, {after} more");
+    let write = |client: stemedb_client::Client, subject: String| async move {
+        let wire = claim(1, &subject, "p", json!(1), 0.9, "2025-01-01T00:00:00Z");
+        let id = client.assert(&wire).await.unwrap().id;
+        client.get(&id).await.unwrap().unwrap().lifecycle_stage
+    };
+    let server = crate::child::ChildServer::start_with(dir.path(), &flags);
+    let client = stemedb_client::Client::new(&server.url, root.clone()).unwrap();
+    let mut stages = Vec::new();
+    for i in 0..before {
+        stages.push(write(client.clone(), format!("kill/s{i}")).await);
+    }
+    match stop {
+        Stop::Kill => server.kill(),
+        Stop::Terminate => assert_eq!(server.terminate(), Some(0), "{at}"),
+    }
+    let server = crate::child::ChildServer::start_with(dir.path(), &flags);
+    let client = stemedb_client::Client::new(&server.url, root).unwrap();
+    for i in before..before + after {
+        stages.push(write(client.clone(), format!("kill/s{i}")).await);
+    }
+    let again = write(client.clone(), "kill/s0".into()).await;
+    let want: Vec<&str> = (0..before + after)
+        .map(|i| if i < 3 { "active" } else { "quarantined" })
+        .collect();
+    assert_eq!(stages, want, "{at}");
+    assert_eq!(again, "active", "{at}: a subject seen before is not new");
+    server.kill();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_burst_rule_counts_across_a_sigkill_and_a_graceful_stop() {
+    // (new subjects before the stop, how it stops, new subjects after)
+    let cases = [
+        (2, Stop::Kill, 2),
+        (3, Stop::Kill, 1),
+        (1, Stop::Kill, 3),
+        (2, Stop::Terminate, 2),
+    ];
+    for (before, stop, after) in cases {
+        check_across_a_stop(before, after, stop).await;
+    }
+}

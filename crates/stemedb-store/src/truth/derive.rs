@@ -15,16 +15,15 @@ use super::read::{
 use super::{
     Epoch, EventKind, QuarantineRule, Role, Stage, TAG_EFFECT_BY_CAUSE, TAG_EFFECT_BY_TARGET,
     TAG_FIRST_SEEN, TAG_GOLD_GROUP, TAG_HAS_EVENTS, TAG_HELD_WHILE_RETRACTED, TAG_MARK, TAG_MARKED,
-    TAG_NEW_SUBJECT, TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, encode_event, key1,
-    key2, name_key, name_prefix,
+    TAG_PARENT, TAG_QUARANTINE, TAG_RETRACTED_NAME, TAG_STAGE, encode_event, key1, key2, name_key,
+    name_prefix,
 };
 use crate::cache::{RareMarkers, TruthCache};
 use crate::engine::Shared;
 use crate::error::StoreError;
 use crate::keys::{META_LAST_DERIVED, decode_seq};
 
-/// Counters the new-subject window is split into.
-const NEW_SUBJECT_BUCKETS: i64 = 10;
+use super::new_subjects::{first_seen_value, save_counts_if_due};
 
 /// What deriving one record changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,7 +40,8 @@ pub struct Derived {
 /// any record whose derivation reads state an earlier record may have written: a control
 /// record, or one with `derived_from` or `supersedes`; and after a record that writes another
 /// record's stage (a control record, or one with `supersedes`). What ordinary records need from each
-/// other inside a batch (first-seen subjects, new-subject counters) lives in `Overlay`.
+/// other inside a batch (first-seen subjects) lives in `Overlay`, the new-subject counts in
+/// `NewSubjectWindows`.
 pub(crate) fn derive_records(
     shared: &Shared,
     records: &[(u64, Timestamp, &SignedAssertion)],
@@ -96,7 +96,7 @@ fn forget_windows_on_error<T>(
 
 /// Derives `records` into `batch` (committing it first where a record reads fresh state, and
 /// after one that writes another record's stage) and returns the batch holding the rest,
-/// uncommitted, with `last_derived_sequence` and the new-subject counters written into it.
+/// uncommitted, with `last_derived_sequence` (and the new-subject counts when due) written into it.
 fn derive_in_batches(
     shared: &Shared,
     records: &[(u64, Timestamp, &SignedAssertion)],
@@ -114,7 +114,7 @@ fn derive_in_batches(
         if reads_fresh {
             shared.note_answers_change(seq);
         }
-        if reads_fresh && (!batch.is_empty() || !overlay.new_subjects.is_empty()) {
+        if reads_fresh && !batch.is_empty() {
             batch = flush(shared, batch, &mut overlay, derived_upto.take())?;
         }
         let mut deriver = Deriver {
@@ -138,8 +138,8 @@ fn derive_in_batches(
     }
     if let Some(seq) = derived_upto {
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
+        save_counts_if_due(shared, &mut batch, seq)?;
     }
-    write_new_subject_counts(shared, &mut batch, &overlay);
     Ok((out, batch))
 }
 
@@ -163,23 +163,9 @@ fn flush(
     if let Some(seq) = derived_upto {
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
     }
-    write_new_subject_counts(shared, &mut batch, overlay);
     batch.commit()?;
     *overlay = Overlay::default();
     Ok(shared.batch())
-}
-
-/// Writes each new-subject counter the batch changed, once, with its final count: a key
-/// written at every new subject put one version per record into the write table (about one
-/// in nine of an ingested record's key writes).
-fn write_new_subject_counts(shared: &Shared, batch: &mut OwnedWriteBatch, overlay: &Overlay) {
-    for ((agent, bucket), count) in &overlay.new_subjects {
-        batch.insert(
-            &shared.ks().truth,
-            name_key(TAG_NEW_SUBJECT, agent, *bucket),
-            count.to_be_bytes(),
-        );
-    }
 }
 
 /// Truth state written into the pending batch that later records of the same batch read.
@@ -187,9 +173,6 @@ fn write_new_subject_counts(shared: &Shared, batch: &mut OwnedWriteBatch, overla
 struct Overlay {
     /// Subjects first seen in this batch.
     first_seen: foldhash::HashSet<String>,
-    /// (agent, bucket) → new-subject count, written to the batch just before it commits
-    /// (`write_new_subject_counts`).
-    new_subjects: foldhash::HashMap<(String, u64), u64>,
 }
 
 pub(super) struct Deriver<'a> {
@@ -532,104 +515,59 @@ impl Deriver<'_> {
         Ok(trust_map(self.shared, bound)?.trust(self.agent()))
     }
 
-    /// The content-defence rules, in order (docs/truth.md §Quarantine).
+    /// The content-defence rules, in order (docs/truth.md §Quarantine). A new subject's `F`
+    /// key is written here, with whether the burst rule counted it (`new_subjects.rs`).
     fn quarantine_rule(&mut self) -> Result<Option<QuarantineRule>, StoreError> {
+        let subject_is_new = self.subject_is_new()?;
+        let mut counted = false;
+        let rule = match self.gold_rule()? {
+            Some(rule) => Some(rule),
+            None if subject_is_new => {
+                let policy = self.shared.policy();
+                counted = policy.new_subjects_burst_max > 0
+                    && self.trust()? < policy.quarantine_trust_min;
+                let burst = counted && self.new_subject_count()? >= policy.new_subjects_burst_max;
+                burst.then_some(QuarantineRule::NewSubjectBurst)
+            }
+            None => None,
+        };
+        if subject_is_new {
+            self.first_seen(counted)?;
+        }
+        Ok(rule)
+    }
+
+    /// The low-trust-contradicts-gold rule: a signer below the trust threshold contradicting
+    /// an active gold standard of the record's group.
+    fn gold_rule(&self) -> Result<Option<QuarantineRule>, StoreError> {
         let policy = &self.shared.policy();
         let body = &self.record.body;
-        let subject_is_new = self.subject_is_new()?;
         let group_marker = gold_marker(&body.subject, &body.predicate);
-        let has_gold = holds_rare_marker(self.shared, &group_marker)?;
-        let golds = if has_gold {
-            gold_in_group(self.shared, &body.subject, &body.predicate)?
-        } else {
-            Vec::new()
-        };
-        if !golds.is_empty() {
-            let trust = self.trust()?;
-            if trust < policy.quarantine_trust_min {
-                let value = self.record.body_json.get("value");
-                for gold in golds {
-                    let gold_record = load_seq(self.shared, gold)?;
-                    let same = gold_record
-                        .record
-                        .body_json
-                        .get("value")
-                        .zip(value)
-                        .is_some_and(|(a, b)| {
-                            stemedb_lens::agrees(a, b, policy.gold_number_tolerance)
-                        });
-                    if !same && stage_now(self.shared, gold)?.stage == Stage::Active {
-                        return Ok(Some(QuarantineRule::LowTrustContradictsGold));
-                    }
-                }
-            }
+        if !holds_rare_marker(self.shared, &group_marker)? {
+            return Ok(None);
         }
-        if policy.new_subjects_burst_max > 0
-            && subject_is_new
-            && self.trust()? < policy.quarantine_trust_min
-            && self.new_subject_count()? >= policy.new_subjects_burst_max
-        {
-            return Ok(Some(QuarantineRule::NewSubjectBurst));
+        let golds = gold_in_group(self.shared, &body.subject, &body.predicate)?;
+        if golds.is_empty() || self.trust()? >= policy.quarantine_trust_min {
+            return Ok(None);
+        }
+        let value = self.record.body_json.get("value");
+        for gold in golds {
+            let gold_record = load_seq(self.shared, gold)?;
+            let same = gold_record
+                .record
+                .body_json
+                .get("value")
+                .zip(value)
+                .is_some_and(|(a, b)| stemedb_lens::agrees(a, b, policy.gold_number_tolerance));
+            if !same && stage_now(self.shared, gold)?.stage == Stage::Active {
+                return Ok(Some(QuarantineRule::LowTrustContradictsGold));
+            }
         }
         Ok(None)
     }
 
-    /// Counts this record's new subject in its agent's window and returns how many the agent
-    /// created in the window before it. The window is kept as `NEW_SUBJECT_BUCKETS` counters
-    /// of `window / NEW_SUBJECT_BUCKETS` each (keyed by bucket number), so one check is
-    /// `NEW_SUBJECT_BUCKETS` point reads whatever the limit; the window is therefore sliding to
-    /// within one bucket. Point reads, not a range scan: every new subject rewrites its bucket's
-    /// key, and a range scan walks every version of it still in the write table (thousands
-    /// under a steady load), where a point read stops at the newest. The scan was the top of a
-    /// cluster follower's profile at 5,000 writes/s; point reads took its CPU per write from 77
-    /// to 64 µs (docs/benchmarks.md, "Cluster mode"). Each bucket is read once per agent: the
-    /// counts are then kept in `NewSubjectWindows` (its invariant in `cache.rs`).
-    fn new_subject_count(&mut self) -> Result<u64, StoreError> {
-        let window_us =
-            (self.shared.policy().new_subjects_window_ms.max(1) as i64).saturating_mul(1000);
-        let bucket_us = (window_us / NEW_SUBJECT_BUCKETS).max(1);
-        let bucket = (self.recorded_at.micros() / bucket_us).max(0) as u64;
-        let first = bucket.saturating_sub(NEW_SUBJECT_BUCKETS as u64 - 1);
-        let agent = self.agent().to_owned();
-        let mut windows = self.shared.new_subject_windows()?;
-        let mut known: Vec<(u64, u64)> = windows.get(&agent).to_vec();
-        for b in first..=bucket {
-            if !known.iter().any(|&(k, _)| k == b) {
-                known.push((b, self.new_subject_count_read(&agent, b)?));
-            }
-        }
-        let before: u64 = known
-            .iter()
-            .filter(|&&(b, _)| (first..=bucket).contains(&b))
-            .map(|&(_, count)| count)
-            .sum();
-        let mut current = 0;
-        for (b, count) in known.iter_mut() {
-            if *b == bucket {
-                *count += 1;
-                current = *count;
-            }
-        }
-        windows.put(&agent, known);
-        drop(windows);
-        self.overlay.new_subjects.insert((agent, bucket), current);
-        Ok(before)
-    }
-
-    /// `agent`'s count in `bucket` as the pending batch, else the truth keyspace, holds it.
-    fn new_subject_count_read(&self, agent: &str, bucket: u64) -> Result<u64, StoreError> {
-        if let Some(&count) = self.overlay.new_subjects.get(&(agent.to_owned(), bucket)) {
-            return Ok(count);
-        }
-        let key = name_key(TAG_NEW_SUBJECT, agent, bucket);
-        match self.shared.ks().truth.get(key)? {
-            Some(value) => decode_seq(&value, "truth/new_subjects"),
-            None => Ok(0),
-        }
-    }
-
-    /// True when no earlier record has this subject; remembers it (`F` key) when new.
-    /// Asks the writer's memory (`NewSubjectWindows`), then the pending batch, then the engine.
+    /// True when no earlier record has this subject. Asks the writer's memory
+    /// (`NewSubjectWindows`), then the pending batch, then the engine.
     fn subject_is_new(&mut self) -> Result<bool, StoreError> {
         let subject = &self.record.body.subject;
         if self.overlay.first_seen.contains(subject)
@@ -639,13 +577,23 @@ impl Deriver<'_> {
         }
         let key = name_key(TAG_FIRST_SEEN, subject, 0);
         let seen = self.shared.ks().truth.get(&key)?.is_some();
-        if !seen {
-            self.batch
-                .insert(&self.shared.ks().truth, key, self.seq.to_be_bytes());
-            self.overlay.first_seen.insert(subject.clone());
+        if seen {
+            self.shared.new_subject_windows()?.see(subject);
         }
-        self.shared.new_subject_windows()?.see(subject);
         Ok(!seen)
+    }
+
+    /// Remembers this record's subject as seen (its `F` key, once, when it is new).
+    fn first_seen(&mut self, counted: bool) -> Result<(), StoreError> {
+        let subject = &self.record.body.subject;
+        self.batch.insert(
+            &self.shared.ks().truth,
+            name_key(TAG_FIRST_SEEN, subject, 0),
+            first_seen_value(self.seq, counted),
+        );
+        self.overlay.first_seen.insert(subject.clone());
+        self.shared.new_subject_windows()?.see(subject);
+        Ok(())
     }
 }
 

@@ -5,17 +5,19 @@
 //! (`derive.rs`) right after each commit, before the fsync that acknowledges it.
 mod control;
 mod derive;
+mod new_subjects;
 pub(crate) mod read;
 
 use crate::cache::{Epoch, TruthCache};
 use crate::engine::Shared;
 use crate::error::StoreError;
-use crate::keys::{META_LAST_DERIVED, decode_seq};
+use crate::keys::{META_LAST_DERIVED, META_NEW_SUBJECTS_SAVED, decode_seq};
 pub(crate) use crate::keys::{be_u64, tail_u64};
 use crate::role::Role;
 
 pub use derive::Derived;
 pub(crate) use derive::{all_plain, derive_plain_into, derive_records};
+pub(crate) use new_subjects::save_counts;
 pub use read::{Bound, Mark, MarkKind, QuarantineEntry, StageAt, VoteTally};
 
 /// Where an assertion is in its life. Only `Active` assertions take part in lenses by default.
@@ -249,8 +251,9 @@ pub(crate) fn load(shared: &Shared, last_applied: u64) -> Result<(), StoreError>
     load_cache(shared, last_applied)
 }
 
-/// Loads the in-memory views and derives any records the log holds beyond the derived state
-/// (a crash between a group's log commit and its derivation leaves such a range).
+/// Loads the in-memory views, counts again the new subjects a crash left unsaved
+/// (`new_subjects.rs`), derives any records the log holds beyond the derived state (a crash
+/// between a group's log commit and its derivation leaves such a range) and saves the counts.
 pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
     load_cache(shared, last_applied)?;
     let last_derived = match shared.ks().meta.get(META_LAST_DERIVED)? {
@@ -265,6 +268,7 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
             reason: format!("{last_derived} is above last_applied_sequence {last_applied}"),
         });
     }
+    new_subjects::replay_counts(shared, last_derived)?;
     let mut seq = last_derived + 1;
     while seq <= last_applied {
         let end = (seq + 1024).min(last_applied + 1);
@@ -278,6 +282,7 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
         derive_records(shared, &refs)?;
         seq = end;
     }
+    save_counts(shared, last_applied)?;
     shared.sync()?;
     Ok(())
 }
@@ -420,6 +425,7 @@ pub(crate) fn rederive(shared: &Shared, last_applied: u64) -> Result<(), StoreEr
 /// derives again, never half-cleared state marked current.
 fn clear(shared: &Shared) -> Result<(), StoreError> {
     shared.ks().meta.remove(META_TRUTH_RULES)?;
+    shared.ks().meta.remove(META_NEW_SUBJECTS_SAVED)?;
     shared.ks().meta.remove(META_LAST_DERIVED)?;
     shared.sync()?;
     shared.new_subject_windows()?.clear();

@@ -221,6 +221,13 @@ fn fail_after(
     e: &StoreError,
 ) {
     state.summaries.clear();
+    // The new-subject windows may count records that are not committed (a derivation into
+    // the log's batch, or counts taken for a save, before a commit that failed). Nothing reads
+    // them before the engine is opened again, which counts from disk and the log; emptied all
+    // the same, so that no later change can read them.
+    if let Ok(mut windows) = shared.new_subject_windows() {
+        windows.clear();
+    }
     let disk_full = is_out_of_space(e) || poisoned_by_full_disk(shared, options, e);
     let reason = if disk_full {
         format!("the disk holding {} is full: {e}", shared.dir().display())
