@@ -263,6 +263,8 @@ pub(crate) struct NewSubjectWindows {
     unsaved: HashMap<(String, u64), u64>,
     /// The last sequence whose new subjects the saved counts hold.
     saved_upto: u64,
+    /// The last sequence derived (at open, or into a batch since).
+    derived_upto: u64,
     /// Exact subjects (a hash could take a new subject for a seen one), with their bytes.
     seen: HashSet<String>,
     seen_bytes: usize,
@@ -334,10 +336,22 @@ impl NewSubjectWindows {
         self.saved_upto
     }
 
+    /// Records that the records up to `seq` are derived (at open, or into a pending batch).
+    pub(crate) fn note_derived(&mut self, seq: u64) {
+        self.derived_upto = seq;
+    }
+
+    /// The last sequence derived, when the saved counts do not cover it yet.
+    pub(crate) fn unsaved_upto(&self) -> Option<u64> {
+        (self.derived_upto > self.saved_upto).then_some(self.derived_upto)
+    }
+
     /// Empties everything, the unsaved counts too (see the invariant above).
     pub(crate) fn clear(&mut self) {
         self.agents.clear();
         self.unsaved.clear();
+        self.saved_upto = 0;
+        self.derived_upto = 0;
         self.seen.clear();
         self.seen_bytes = 0;
     }

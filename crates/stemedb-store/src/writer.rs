@@ -139,7 +139,7 @@ pub(crate) fn run_writer(
     if let Some(shared) = &engine
         && state.failed.is_none()
     {
-        let _ = crate::truth::save_counts(shared, shared.durable_seq());
+        let _ = crate::truth::save_counts(shared);
     }
     if let Some(mark) = &mut state.mark {
         let _ = mark.sync();

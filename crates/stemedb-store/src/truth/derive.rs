@@ -153,7 +153,8 @@ pub(crate) fn may_change_other_groups(record: &SignedAssertion) -> bool {
     body.control.is_some() || body.supersedes.is_some() || !body.derived_from.is_empty()
 }
 
-/// Commits `batch`, with `last_derived_sequence` when it derived any record.
+/// Commits `batch`, with `last_derived_sequence` (and the new-subject counts when due) when it
+/// derived any record.
 fn flush(
     shared: &Shared,
     mut batch: OwnedWriteBatch,
@@ -162,6 +163,7 @@ fn flush(
 ) -> Result<OwnedWriteBatch, StoreError> {
     if let Some(seq) = derived_upto {
         batch.insert(&shared.ks().meta, META_LAST_DERIVED, seq.to_be_bytes());
+        save_counts_if_due(shared, &mut batch, seq)?;
     }
     batch.commit()?;
     *overlay = Overlay::default();

@@ -282,7 +282,7 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
         derive_records(shared, &refs)?;
         seq = end;
     }
-    save_counts(shared, last_applied)?;
+    save_counts(shared)?;
     shared.sync()?;
     Ok(())
 }

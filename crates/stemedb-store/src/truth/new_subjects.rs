@@ -120,22 +120,24 @@ pub(super) fn save_counts_if_due(
     derived_upto: u64,
 ) -> Result<(), StoreError> {
     let mut windows = shared.new_subject_windows()?;
+    windows.note_derived(derived_upto);
     if derived_upto.saturating_sub(windows.saved_upto()) >= SAVE_RECORDS {
         write_counts(shared, &mut windows, batch, derived_upto);
     }
     Ok(())
 }
 
-/// Saves the counts of every record derived up to `derived_upto` (all of them: the writer
-/// stopping, or an open done deriving), in a commit of its own (synced by the caller).
-pub(crate) fn save_counts(shared: &Shared, derived_upto: u64) -> Result<(), StoreError> {
+/// Saves the counts of every record derived so far, in a commit of its own (synced by the
+/// caller): the writer stopping, or an open done deriving. Writes nothing when the saved
+/// counts already cover every derived record (so an open of a store stopped cleanly, `check`'s
+/// too, writes nothing here), and never claims a sequence the derived state does not reach.
+pub(crate) fn save_counts(shared: &Shared) -> Result<(), StoreError> {
+    let mut windows = shared.new_subject_windows()?;
+    let Some(derived_upto) = windows.unsaved_upto() else {
+        return Ok(());
+    };
     let mut batch = shared.batch();
-    write_counts(
-        shared,
-        &mut *shared.new_subject_windows()?,
-        &mut batch,
-        derived_upto,
-    );
+    write_counts(shared, &mut windows, &mut batch, derived_upto);
     Ok(batch.commit()?)
 }
 
@@ -165,8 +167,16 @@ fn write_counts(
 pub(super) fn replay_counts(shared: &Shared, last_derived: u64) -> Result<(), StoreError> {
     let saved = match shared.ks().meta.get(META_NEW_SUBJECTS_SAVED)? {
         Some(v) => decode_seq(&v, "meta/new_subjects_saved_sequence")?,
-        // A store from before the counts were saved this way saved them at every commit.
-        None => last_derived,
+        // A new store, or one from before the counts were saved this way (which saved them at
+        // every commit): they cover the derived state. Said on disk now, once, since from here
+        // on the counts are saved only now and then (synced by `recover`).
+        None => {
+            shared
+                .ks()
+                .meta
+                .insert(META_NEW_SUBJECTS_SAVED, last_derived.to_be_bytes())?;
+            last_derived
+        }
     };
     // The counts are saved in a batch that derives at least as far. Read from disk, so a
     // violation is damage to report, not a bug to assert.
@@ -176,7 +186,11 @@ pub(super) fn replay_counts(shared: &Shared, last_derived: u64) -> Result<(), St
             reason: format!("{saved} is above last_derived_sequence {last_derived}"),
         });
     }
-    shared.new_subject_windows()?.take_unsaved(saved);
+    {
+        let mut windows = shared.new_subject_windows()?;
+        windows.take_unsaved(saved);
+        windows.note_derived(last_derived);
+    }
     for seq in saved + 1..=last_derived {
         let stored = shared.read_record(seq)?;
         let record = stored.parse()?;
