@@ -568,3 +568,36 @@ async fn a_derivation_failing_at_open_is_named_and_repaired_by_a_rebuild() {
     assert_eq!(answer.groups.len(), 1, "served after the rebuild");
     server.stop().await;
 }
+
+/// Writes `value` as `meta/new_subjects_saved_sequence`; the open must refuse the store naming
+/// `named`, and `rebuild-indexes` (which derives the truth state again) must repair it.
+async fn check_saved_counts_damage(value: &[u8], named: &str) {
+    let dir = stored_directory().await;
+    crate::harness::write_engine_keys(
+        dir.path(),
+        "meta",
+        &[(b"new_subjects_saved_sequence".as_slice(), value)],
+    );
+    let refused = stemedb::Db::open(dir.path(), stemedb::DbConfig::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains(named), "{value:?}: {refused:?}");
+    rebuild_indexes(dir.path());
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(0), "{value:?}: {report} {err}");
+}
+
+/// The saved new-subject counts claim a sequence no further than the derived state reaches
+/// (`truth/new_subjects.rs`); a key that says otherwise, or is not a sequence, is damage.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_subject_counts_saved_past_the_derived_state_are_named() {
+    // (the key's value, what the refusal names)
+    let cases: [(&[u8], &str); 2] = [
+        (&1_000_000u64.to_be_bytes(), "above last_derived_sequence"),
+        (&[1, 2, 3], "meta/new_subjects_saved_sequence"),
+    ];
+    for (value, named) in cases {
+        check_saved_counts_damage(value, named).await;
+    }
+}
