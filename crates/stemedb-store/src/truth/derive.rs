@@ -80,18 +80,25 @@ pub(crate) fn all_plain(records: &[(u64, Timestamp, &SignedAssertion)]) -> bool 
 }
 
 /// Passes `derived` on; on an error first clears the new-subject windows, which already count
-/// the batch that will not be committed. (A poisoned lock is left alone: the error that failed
-/// the derivation is the one to report.)
+/// the batch that will not be committed.
 fn forget_windows_on_error<T>(
     shared: &Shared,
     derived: Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    if derived.is_err()
-        && let Ok(mut windows) = shared.new_subject_windows()
-    {
-        windows.clear();
+    if derived.is_err() {
+        forget_new_subject_windows(shared);
     }
     derived
+}
+
+/// Empties the new-subject windows, unsaved counts included, after a derivation or commit that
+/// failed: they may count records that are not committed, and the open that follows counts
+/// again from disk and the log. (A poisoned lock is left alone: the error that failed the
+/// derivation is the one to report.)
+pub(crate) fn forget_new_subject_windows(shared: &Shared) {
+    if let Ok(mut windows) = shared.new_subject_windows() {
+        windows.clear();
+    }
 }
 
 /// Derives `records` into `batch` (committing it first where a record reads fresh state, and

@@ -16,7 +16,7 @@ pub(crate) use crate::keys::{be_u64, tail_u64};
 use crate::role::Role;
 
 pub use derive::Derived;
-pub(crate) use derive::{all_plain, derive_plain_into, derive_records};
+pub(crate) use derive::{all_plain, derive_plain_into, derive_records, forget_new_subject_windows};
 pub(crate) use new_subjects::save_counts;
 pub use read::{Bound, Mark, MarkKind, QuarantineEntry, StageAt, VoteTally};
 

@@ -16,7 +16,9 @@ use crate::keys::{META_LAST_APPLIED, META_STREAM_APPLIED};
 use crate::options::StoreOptions;
 use crate::space::{check_reserve, injected_fsync_failure, is_out_of_space};
 use crate::stats::observe_commit;
-use crate::truth::{Derived, all_plain, derive_plain_into, derive_records};
+use crate::truth::{
+    Derived, all_plain, derive_plain_into, derive_records, forget_new_subject_windows,
+};
 
 /// Each job's outcomes, or the error that refused the job.
 type Outcomes = Vec<Result<Vec<AppendOutcome>, StoreError>>;
@@ -223,11 +225,8 @@ fn fail_after(
     state.summaries.clear();
     // The new-subject windows may count records that are not committed (a derivation into
     // the log's batch, or counts taken for a save, before a commit that failed). Nothing reads
-    // them before the engine is opened again, which counts from disk and the log; emptied all
-    // the same, so that no later change can read them.
-    if let Ok(mut windows) = shared.new_subject_windows() {
-        windows.clear();
-    }
+    // them before the engine is opened again; emptied all the same, so that nothing can.
+    forget_new_subject_windows(shared);
     let disk_full = is_out_of_space(e) || poisoned_by_full_disk(shared, options, e);
     let reason = if disk_full {
         format!("the disk holding {} is full: {e}", shared.dir().display())
