@@ -569,35 +569,62 @@ async fn a_derivation_failing_at_open_is_named_and_repaired_by_a_rebuild() {
     server.stop().await;
 }
 
-/// Writes `value` as `meta/new_subjects_saved_sequence`; the open must refuse the store naming
-/// `named`, and `rebuild-indexes` (which derives the truth state again) must repair it.
-async fn check_saved_counts_damage(value: &[u8], named: &str) {
+/// A key written into a stored directory's engine: (keyspace, key, value).
+type EngineKey<'a> = (&'a str, &'a [u8], &'a [u8]);
+
+/// Writes `damage` into a stored directory; the open must refuse the
+/// store naming `named`, and `rebuild-indexes` (which derives the truth state again) must
+/// repair it.
+async fn check_saved_counts_damage(damage: &[EngineKey<'_>], named: &str) {
     let dir = stored_directory().await;
-    crate::harness::write_engine_keys(
-        dir.path(),
-        "meta",
-        &[(b"new_subjects_saved_sequence".as_slice(), value)],
-    );
+    for (keyspace, key, value) in damage {
+        crate::harness::write_engine_keys(dir.path(), keyspace, &[(key, value)]);
+    }
     let refused = stemedb::Db::open(dir.path(), stemedb::DbConfig::default())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(refused.contains(named), "{value:?}: {refused:?}");
+    assert!(refused.contains(named), "{named}: {refused:?}");
     rebuild_indexes(dir.path());
     let (code, report, err) = check(dir.path());
-    assert_eq!(code, Some(0), "{value:?}: {report} {err}");
+    assert_eq!(code, Some(0), "{named}: {report} {err}");
 }
 
 /// The saved new-subject counts claim a sequence no further than the derived state reaches
-/// (`truth/new_subjects.rs`); a key that says otherwise, or is not a sequence, is damage.
+/// (`truth/new_subjects.rs`); a key that says otherwise, or is not a sequence, is damage. So is
+/// a first-seen (`F`) value that an open counting the unsaved records again cannot read: not
+/// a sequence and a 0/1 flag (nine bytes) or an older store's sequence alone (eight).
 #[tokio::test(flavor = "multi_thread")]
 async fn new_subject_counts_saved_past_the_derived_state_are_named() {
-    // (the key's value, what the refusal names)
-    let cases: [(&[u8], &str); 2] = [
-        (&1_000_000u64.to_be_bytes(), "above last_derived_sequence"),
-        (&[1, 2, 3], "meta/new_subjects_saved_sequence"),
+    const SAVED: &[u8] = b"new_subjects_saved_sequence";
+    // `F check/s7 0x00 0u64`: the first-seen key of a stored record's subject.
+    let first_seen: Vec<u8> = [&b"Fcheck/s7\0"[..], &[0; 8]].concat();
+    let replay_all: &[u8] = &0u64.to_be_bytes();
+    let past_derived: &[u8] = &1_000_000u64.to_be_bytes();
+    let flag_2: &[u8] = &[0, 0, 0, 0, 0, 0, 0, 1, 2];
+    // (the damage: keyspace, key, value; what the refusal names)
+    let cases: [(Vec<EngineKey>, &str); 4] = [
+        (
+            vec![("meta", SAVED, past_derived)],
+            "above last_derived_sequence",
+        ),
+        (
+            vec![("meta", SAVED, &[1, 2, 3])],
+            "meta/new_subjects_saved_sequence",
+        ),
+        (
+            vec![
+                ("meta", SAVED, replay_all),
+                ("truth", &first_seen, &[0, 0, 0, 0, 0, 0, 1]),
+            ],
+            "truth/first_seen",
+        ),
+        (
+            vec![("meta", SAVED, replay_all), ("truth", &first_seen, flag_2)],
+            "truth/first_seen",
+        ),
     ];
-    for (value, named) in cases {
-        check_saved_counts_damage(value, named).await;
+    for (damage, named) in cases {
+        check_saved_counts_damage(&damage, named).await;
     }
 }
