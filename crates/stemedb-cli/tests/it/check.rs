@@ -559,13 +559,18 @@ async fn a_derivation_failing_at_open_is_named_and_repaired_by_a_rebuild() {
     let (code, report, err) = check(dir.path());
     assert_eq!(code, Some(0), "{report} {err}");
     assert_eq!(report["valid"], json!(500), "{report}");
+    serves_a_stored_group(dir, "check/s499", "after the rebuild").await;
+}
+
+/// A server starts on `dir` and answers `subject`'s group, which it holds.
+async fn serves_a_stored_group(dir: tempfile::TempDir, subject: &str, context: &str) {
     let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
     let answer = server
         .client
-        .query(&[("subject", "check/s499"), ("predicate", "p")])
+        .query(&[("subject", subject), ("predicate", "p")])
         .await
         .unwrap();
-    assert_eq!(answer.groups.len(), 1, "served after the rebuild");
+    assert_eq!(answer.groups.len(), 1, "{subject} served {context}");
     server.stop().await;
 }
 
@@ -626,5 +631,31 @@ async fn new_subject_counts_saved_past_the_derived_state_are_named() {
     ];
     for (damage, named) in cases {
         check_saved_counts_damage(&damage, named).await;
+    }
+}
+
+/// A damaged log record among those an open counts again for the burst rule after a crash
+/// (`truth/new_subjects.rs`, `replay_counts`): `check` opens the store anyway and names the
+/// record, and a server starts on it, as when the counts were saved past it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_record_among_the_counts_to_replay_is_named_by_check() {
+    // (the saved sequence of the counts: 0 replays every record, 500 none)
+    for saved in [0u64, 500] {
+        let dir = stored_directory().await;
+        crate::harness::write_engine_keys(
+            dir.path(),
+            "meta",
+            &[(b"new_subjects_saved_sequence", &saved.to_be_bytes())],
+        );
+        crate::harness::write_engine_keys(
+            dir.path(),
+            "log",
+            &[(&250u64.to_be_bytes(), b"not a record")],
+        );
+        let (code, report, err) = check(dir.path());
+        assert_eq!(code, Some(1), "saved {saved}: {report} {err}");
+        let problems = report["problems"].to_string();
+        assert!(problems.contains("250"), "saved {saved}: {report} {err}");
+        serves_a_stored_group(dir, "check/s7", &format!("with counts saved at {saved}")).await;
     }
 }

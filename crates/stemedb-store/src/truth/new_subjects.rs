@@ -192,8 +192,9 @@ pub(super) fn replay_counts(shared: &Shared, last_derived: u64) -> Result<(), St
         windows.note_derived(last_derived);
     }
     for seq in saved + 1..=last_derived {
-        let stored = shared.read_record(seq)?;
-        let record = stored.parse()?;
+        let Some((stored, record)) = readable_record(shared, seq)? else {
+            continue;
+        };
         let body = &record.body;
         if body.control.is_some() {
             continue;
@@ -207,4 +208,23 @@ pub(super) fn replay_counts(shared: &Shared, last_derived: u64) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// The record at `seq` and its assertion, or `None` when its bytes are damaged. A damaged
+/// record is not counted again: the open goes on, as it would have had the counts been saved
+/// past it, and the damage stays named where the record is read (`check`, a query). Refusing
+/// here would keep a server from starting, and `check` from reporting, over one record after
+/// a crash; skipping it costs at most one count in its agent's window, for one window.
+fn readable_record(
+    shared: &Shared,
+    seq: u64,
+) -> Result<Option<(crate::codec::StoredRecord, stemedb_core::SignedAssertion)>, StoreError> {
+    let read = shared
+        .read_record(seq)
+        .and_then(|stored| stored.parse().map(|record| (stored, record)));
+    match read {
+        Ok(pair) => Ok(Some(pair)),
+        Err(StoreError::CorruptRecord { .. } | StoreError::Damaged { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
