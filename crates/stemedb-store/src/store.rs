@@ -116,7 +116,12 @@ impl Store {
         if rederive {
             crate::truth::rederive(&shared, last)?;
         } else if options.derive_at_open {
-            crate::truth::recover(&shared, last)?;
+            let counts = if options.acknowledged_loss == AckLossPolicy::Report {
+                crate::truth::CountsAtOpen::Leave
+            } else {
+                crate::truth::CountsAtOpen::Save
+            };
+            crate::truth::recover(&shared, last, counts)?;
         } else {
             crate::truth::load(&shared, last)?;
         }

@@ -20,7 +20,7 @@ use crate::error::StoreError;
 use crate::groups::SummaryCache;
 use crate::options::StoreOptions;
 use crate::space::free_bytes;
-use crate::truth::Derived;
+use crate::truth::{CountsAtOpen, Derived};
 
 pub(crate) use apply::apply;
 use commit::commit_group;
@@ -135,9 +135,11 @@ pub(crate) fn run_writer(
         }
     }
     // The new-subject counts, saved so that the next open need not count them again from the
-    // log (which it does when this fails, or after a crash).
+    // log (which it does when this fails, or after a crash). Not by a store opened only to
+    // report (no mark), which writes nothing.
     if let Some(shared) = &engine
         && state.failed.is_none()
+        && state.mark.is_some()
     {
         let _ = crate::truth::save_counts(shared);
     }
@@ -215,7 +217,7 @@ fn reopen_engine(
     options: &StoreOptions,
 ) -> Result<Arc<Shared>, StoreError> {
     let shared = reopen(slot, old, dir, options)?;
-    crate::truth::recover(&shared, shared.durable_seq())?;
+    crate::truth::recover(&shared, shared.durable_seq(), CountsAtOpen::Save)?;
     // The reopen loads roles and derives records again, with no record of its own for
     // readers' kept answers to see (`answers_rebuilds`).
     shared.note_answers_rebuilt();

@@ -659,3 +659,28 @@ async fn a_damaged_record_among_the_counts_to_replay_is_named_by_check() {
         serves_a_stored_group(dir, "check/s7", &format!("with counts saved at {saved}")).await;
     }
 }
+
+/// `check` reports and writes nothing for the burst rule's counts (`CountsAtOpen::Leave`): not
+/// the saved sequence a store without one (an older release's) gets at a writing open, nor the
+/// counts it counts again after a crash. (That a writing open saves both, `new_subjects.rs`'s
+/// test across a SIGKILL shows: without them the counts would be lost at the next crash.)
+#[tokio::test(flavor = "multi_thread")]
+async fn check_writes_no_new_subject_counts() {
+    const SAVED: &[u8] = b"new_subjects_saved_sequence";
+    // (the saved sequence before: none, as an older release left it; 0, as after a crash)
+    for saved in [None, Some(0u64)] {
+        let dir = stored_directory().await;
+        match saved {
+            None => crate::harness::remove_engine_key(dir.path(), "meta", SAVED),
+            Some(seq) => crate::harness::write_engine_keys(
+                dir.path(),
+                "meta",
+                &[(SAVED, &seq.to_be_bytes())],
+            ),
+        }
+        let (code, report, err) = check(dir.path());
+        assert_eq!(code, Some(0), "{saved:?}: {report} {err}");
+        let after = crate::harness::read_engine_key(dir.path(), "meta", SAVED);
+        assert_eq!(after, saved.map(|s| s.to_be_bytes().to_vec()), "{saved:?}");
+    }
+}

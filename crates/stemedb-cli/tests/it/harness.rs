@@ -315,13 +315,37 @@ pub fn open_retrying(
 /// Writes `entries` into one keyspace of the storage engine of data directory `dir` (no server
 /// or database open on it), synced: damage, or state an older release wrote.
 pub fn write_engine_keys(dir: &Path, keyspace: &str, entries: &[(&[u8], &[u8])]) {
-    let engine = fjall::Database::builder(dir.join("engine")).open().unwrap();
+    let engine = open_engine(dir);
     let space = engine
         .keyspace(keyspace, fjall::KeyspaceCreateOptions::default)
         .unwrap();
     for (key, value) in entries {
         space.insert(*key, *value).unwrap();
     }
+    engine.persist(fjall::PersistMode::SyncAll).unwrap();
+}
+
+/// Opens `dir`'s engine (no server or database open on it).
+fn open_engine(dir: &Path) -> fjall::Database {
+    fjall::Database::builder(dir.join("engine")).open().unwrap()
+}
+
+/// The value of `key` in a keyspace of `dir`'s engine (no server on it), `None` when absent.
+pub fn read_engine_key(dir: &Path, keyspace: &str, key: &[u8]) -> Option<Vec<u8>> {
+    let engine = open_engine(dir);
+    let space = engine
+        .keyspace(keyspace, fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    space.get(key).unwrap().map(|value| value.to_vec())
+}
+
+/// Removes `key` from a keyspace of `dir`'s engine (no server on it).
+pub fn remove_engine_key(dir: &Path, keyspace: &str, key: &[u8]) {
+    let engine = open_engine(dir);
+    let space = engine
+        .keyspace(keyspace, fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    space.remove(key).unwrap();
     engine.persist(fjall::PersistMode::SyncAll).unwrap();
 }
 

@@ -17,7 +17,7 @@ use crate::role::Role;
 
 pub use derive::Derived;
 pub(crate) use derive::{all_plain, derive_plain_into, derive_records, forget_new_subject_windows};
-pub(crate) use new_subjects::save_counts;
+pub(crate) use new_subjects::{CountsAtOpen, save_counts};
 pub use read::{Bound, Mark, MarkKind, QuarantineEntry, StageAt, VoteTally};
 
 /// Where an assertion is in its life. Only `Active` assertions take part in lenses by default.
@@ -253,8 +253,13 @@ pub(crate) fn load(shared: &Shared, last_applied: u64) -> Result<(), StoreError>
 
 /// Loads the in-memory views, counts again the new subjects a crash left unsaved
 /// (`new_subjects.rs`), derives any records the log holds beyond the derived state (a crash
-/// between a group's log commit and its derivation leaves such a range) and saves the counts.
-pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
+/// between a group's log commit and its derivation leaves such a range) and saves the counts
+/// (unless `counts` says to leave them).
+pub(crate) fn recover(
+    shared: &Shared,
+    last_applied: u64,
+    counts: CountsAtOpen,
+) -> Result<(), StoreError> {
     load_cache(shared, last_applied)?;
     let last_derived = match shared.ks().meta.get(META_LAST_DERIVED)? {
         Some(v) => decode_seq(&v, "meta/last_derived_sequence")?,
@@ -268,7 +273,7 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
             reason: format!("{last_derived} is above last_applied_sequence {last_applied}"),
         });
     }
-    new_subjects::replay_counts(shared, last_derived)?;
+    new_subjects::replay_counts(shared, last_derived, counts)?;
     let mut seq = last_derived + 1;
     while seq <= last_applied {
         let end = (seq + 1024).min(last_applied + 1);
@@ -282,7 +287,9 @@ pub(crate) fn recover(shared: &Shared, last_applied: u64) -> Result<(), StoreErr
         derive_records(shared, &refs)?;
         seq = end;
     }
-    save_counts(shared)?;
+    if counts == CountsAtOpen::Save {
+        save_counts(shared)?;
+    }
     shared.sync()?;
     Ok(())
 }
@@ -415,7 +422,7 @@ pub(crate) fn mark_rules_current(shared: &Shared) -> Result<(), StoreError> {
 /// a restore.
 pub(crate) fn rederive(shared: &Shared, last_applied: u64) -> Result<(), StoreError> {
     clear(shared)?;
-    recover(shared, last_applied)?;
+    recover(shared, last_applied, CountsAtOpen::Save)?;
     mark_rules_current(shared)
 }
 

@@ -161,20 +161,35 @@ fn write_counts(
     );
 }
 
+/// Whether an open writes the counts: at its end, and the saved sequence a store without one
+/// gets. An open that only reports (`check`) writes nothing (`store.rs`), and its writer, which
+/// has no acknowledgement mark, saves nothing when it stops either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountsAtOpen {
+    Save,
+    Leave,
+}
+
 /// At open, after the in-memory views are loaded: counts again the new subjects of the
 /// records derived after the last save (`last_derived` is the derived state's end), which
 /// a crash left unsaved.
-pub(super) fn replay_counts(shared: &Shared, last_derived: u64) -> Result<(), StoreError> {
+pub(super) fn replay_counts(
+    shared: &Shared,
+    last_derived: u64,
+    counts: CountsAtOpen,
+) -> Result<(), StoreError> {
     let saved = match shared.ks().meta.get(META_NEW_SUBJECTS_SAVED)? {
         Some(v) => decode_seq(&v, "meta/new_subjects_saved_sequence")?,
         // A new store, or one from before the counts were saved this way (which saved them at
         // every commit): they cover the derived state. Said on disk now, once, since from here
         // on the counts are saved only now and then (synced by `recover`).
         None => {
-            shared
-                .ks()
-                .meta
-                .insert(META_NEW_SUBJECTS_SAVED, last_derived.to_be_bytes())?;
+            if counts == CountsAtOpen::Save {
+                shared
+                    .ks()
+                    .meta
+                    .insert(META_NEW_SUBJECTS_SAVED, last_derived.to_be_bytes())?;
+            }
             last_derived
         }
     };
