@@ -49,7 +49,8 @@ pub(crate) fn derive_records(
     let (derived, batch) =
         forget_windows_on_error(shared, derive_in_batches(shared, records, shared.batch()))?;
     if !batch.is_empty() {
-        batch.commit()?;
+        // The windows already count this batch (and may have handed its counts to it to save).
+        forget_windows_on_error(shared, batch.commit().map_err(StoreError::from))?;
     }
     Ok(derived)
 }
