@@ -249,12 +249,30 @@ enum Stop {
     Terminate,
 }
 
-/// Writes `before` new subjects by one agent to a server run with a burst limit of 3, stops
-/// it (`stop`), starts it again and writes `after` more and one of the first subjects again;
-/// each new subject must be quarantined from the fourth on, and the subject written again
-/// must not count. The counts are saved every few thousand records, not at every commit, so
-/// after a SIGKILL the start must count the first run's records again from the log.
-async fn check_across_a_stop(before: usize, after: usize, stop: Stop) {
+/// One run of `check_across_a_stop`: new subjects by agent 1 before the filler, the filler's
+/// new subjects by agent 2 (in batches of 1,000), agent 1's after the filler, how the server
+/// stops, and agent 1's after it starts again.
+struct Case {
+    before: usize,
+    filler: usize,
+    between: usize,
+    stop: Stop,
+    after: usize,
+}
+
+/// Runs `case` against a server with a burst limit of 3; each of agent 1's new subjects must be
+/// quarantined from the fourth on, and one of its subjects written again must not count. The
+/// counts are saved every 4,096 derived records and when the server stops, not at every
+/// commit: after a SIGKILL the start counts again, from the log, what the last save left out,
+/// and a filler of more than 4,096 records puts a save between agent 1's writes.
+async fn check_across_a_stop(case: Case) {
+    let Case {
+        before,
+        filler,
+        between,
+        stop,
+        after,
+    } = case;
     let dir = tempfile::tempdir().unwrap();
     let flags: [&std::ffi::OsStr; 4] = [
         "--quarantine-new-subjects-max".as_ref(),
@@ -263,7 +281,7 @@ async fn check_across_a_stop(before: usize, after: usize, stop: Stop) {
         "3600000".as_ref(),
     ];
     let root = Some(crate::harness::ROOT_KEY.into());
-    let at = format!("{before} new subjects, {stop:?}, {after} more");
+    let at = format!("{before}, {filler} by another, {between}, {stop:?}, {after}");
     let write = |client: stemedb_client::Client, subject: String| async move {
         let wire = claim(1, &subject, "p", json!(1), 0.9, "2025-01-01T00:00:00Z");
         let id = client.assert(&wire).await.unwrap().id;
@@ -275,17 +293,22 @@ async fn check_across_a_stop(before: usize, after: usize, stop: Stop) {
     for i in 0..before {
         stages.push(write(client.clone(), format!("kill/s{i}")).await);
     }
+    write_filler(&client, filler).await;
+    for i in before..before + between {
+        stages.push(write(client.clone(), format!("kill/s{i}")).await);
+    }
     match stop {
         Stop::Kill => server.kill(),
         Stop::Terminate => assert_eq!(server.terminate(), Some(0), "{at}"),
     }
     let server = crate::child::ChildServer::start_with(dir.path(), &flags);
     let client = stemedb_client::Client::new(&server.url, root).unwrap();
-    for i in before..before + after {
+    let written = before + between;
+    for i in written..written + after {
         stages.push(write(client.clone(), format!("kill/s{i}")).await);
     }
     let again = write(client.clone(), "kill/s0".into()).await;
-    let want: Vec<&str> = (0..before + after)
+    let want: Vec<&str> = (0..written + after)
         .map(|i| if i < 3 { "active" } else { "quarantined" })
         .collect();
     assert_eq!(stages, want, "{at}");
@@ -293,16 +316,47 @@ async fn check_across_a_stop(before: usize, after: usize, stop: Stop) {
     server.kill();
 }
 
+/// `count` new subjects by agent 2, in batches of 1,000.
+async fn write_filler(client: &stemedb_client::Client, count: usize) {
+    let wires: Vec<Value> = (0..count)
+        .map(|i| {
+            claim(
+                2,
+                &format!("filler/s{i}"),
+                "p",
+                json!(1),
+                0.9,
+                "2025-01-01T00:00:00Z",
+            )
+        })
+        .collect();
+    for batch in wires.chunks(1000) {
+        client.assert_batch(batch).await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_burst_rule_counts_across_a_sigkill_and_a_graceful_stop() {
-    // (new subjects before the stop, how it stops, new subjects after)
+    // (agent 1's new subjects before the filler, the filler, agent 1's after it, how the
+    // server stops, agent 1's after the start)
     let cases = [
-        (2, Stop::Kill, 2),
-        (3, Stop::Kill, 1),
-        (1, Stop::Kill, 3),
-        (2, Stop::Terminate, 2),
+        (2, 0, 0, Stop::Kill, 2),
+        (3, 0, 0, Stop::Kill, 1),
+        (1, 0, 0, Stop::Kill, 3),
+        (2, 0, 0, Stop::Terminate, 2),
+        // A save between agent 1's first and second: the second is counted again once.
+        (1, 5000, 1, Stop::Kill, 2),
+        // Both saved before the kill: the start reads them from disk.
+        (2, 5000, 0, Stop::Kill, 2),
     ];
-    for (before, stop, after) in cases {
-        check_across_a_stop(before, after, stop).await;
+    for (before, filler, between, stop, after) in cases {
+        let case = Case {
+            before,
+            filler,
+            between,
+            stop,
+            after,
+        };
+        check_across_a_stop(case).await;
     }
 }
