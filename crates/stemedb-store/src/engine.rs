@@ -458,6 +458,19 @@ pub(crate) struct Engine {
 const RETIRED_KEYSPACES: [&str; 1] = ["by_valid_time"];
 
 impl Engine {
+    /// Takes the engine at what its log holds when `meta/last_applied_sequence` claims more
+    /// (the log lost records the engine had committed): sets the key back to the log's last
+    /// record, durably. Only for an open that accepts a loss (`AckLossPolicy::Accept`), which
+    /// then derives the truth state again from the log that is left.
+    pub(crate) fn accept_log_end(&mut self) -> Result<(), StoreError> {
+        self.ks
+            .meta
+            .insert(META_LAST_APPLIED, self.log_last.to_be_bytes())?;
+        self.db.persist(PersistMode::SyncAll)?;
+        self.last_applied = self.log_last;
+        Ok(())
+    }
+
     /// Removes the keyspaces of earlier formats, durably.
     pub(crate) fn drop_retired_keyspaces(&self) -> Result<(), StoreError> {
         for name in RETIRED_KEYSPACES {

@@ -73,7 +73,7 @@ impl Store {
         let lock = lock_dir(dir)?;
         let format = check_or_write_format(dir)?;
         let acked = AckMark::read(dir)?;
-        let engine = Engine::open(dir, &options)?;
+        let mut engine = Engine::open(dir, &options)?;
         let found = engine.last_applied.min(engine.log_last);
         let mark = check_acknowledged(
             dir,
@@ -82,6 +82,15 @@ impl Store {
             found,
             options.acknowledged_loss,
         )?;
+        // The log ends before `last_applied_sequence`: it lost records the engine had committed
+        // (an open under `Refuse` has refused above). `check` opens such a directory to name it
+        // and derives nothing from records that are gone; `--accept-loss` takes the engine at
+        // the log's end and derives the truth state again, which may name lost records.
+        let log_short = engine.log_last < engine.last_applied;
+        let accept_log_end = log_short && options.acknowledged_loss == AckLossPolicy::Accept;
+        if accept_log_end {
+            engine.accept_log_end()?;
+        }
         // Only a directory that opens cleanly for writing is upgraded: `check` (which opens
         // under `Report` and writes nothing) and a refused open leave an older format as it
         // was, so the release that wrote it can still open it.
@@ -111,11 +120,12 @@ impl Store {
         // reports (`check` without `--accept-loss`), which writes nothing; the rules' version is
         // recorded only once the whole log is derived, so a crash in between derives again.
         let rederive = options.rederive_truth
+            || accept_log_end
             || (options.acknowledged_loss != AckLossPolicy::Report
                 && !crate::truth::rules_are_current(&shared)?);
         if rederive {
             crate::truth::rederive(&shared, last)?;
-        } else if options.derive_at_open {
+        } else if options.derive_at_open && !log_short {
             let counts = if options.acknowledged_loss == AckLossPolicy::Report {
                 crate::truth::CountsAtOpen::Leave
             } else {
@@ -123,7 +133,7 @@ impl Store {
             };
             crate::truth::recover(&shared, last, counts)?;
         } else {
-            crate::truth::load(&shared, last)?;
+            crate::truth::load(&shared, last.min(found))?;
         }
         // `recorded_at` never decreases, across opens too: the writer starts from the last
         // stored record's, so a clock stepped back (or a restore onto a slower clock) cannot

@@ -8,13 +8,20 @@ use serde_json::{Value, json};
 use crate::child::BIN;
 use crate::harness::{TestServer, claim};
 
-fn check(dir: &Path) -> (Option<i32>, Value, String) {
-    let out = Command::new(BIN)
+/// Runs `stemedb check` with `flags` on `dir`.
+fn run_check(dir: &Path, flags: &[&str]) -> std::process::Output {
+    Command::new(BIN)
         .env("STEMEDB_API_KEY", crate::harness::ROOT_KEY)
-        .args(["check", "--json", "--data-dir"])
+        .arg("check")
+        .args(flags)
+        .arg("--data-dir")
         .arg(dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn check(dir: &Path) -> (Option<i32>, Value, String) {
+    let out = run_check(dir, &["--json"]);
     let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (
         out.status.code(),
@@ -682,5 +689,67 @@ async fn check_writes_no_new_subject_counts() {
         assert_eq!(code, Some(0), "{saved:?}: {report} {err}");
         let after = crate::harness::read_engine_key(dir.path(), "meta", SAVED);
         assert_eq!(after, saved.map(|s| s.to_be_bytes().to_vec()), "{saved:?}");
+    }
+}
+
+/// Runs `stemedb check --accept-loss` on `dir`; returns its exit code and what it printed.
+fn check_accepting_loss(dir: &Path) -> (Option<i32>, String) {
+    let out = run_check(dir, &["--accept-loss"]);
+    let printed = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), printed.into_owned())
+}
+
+/// Sets `meta` keys of a stored directory (500 records) above its log's end, as when the log
+/// lost records the engine had committed. `check` must open it, name it and change nothing;
+/// `check --accept-loss` must take the engine at the log's end (truth derived again), after
+/// which `check` is clean and a server stores the next record right after the log's last.
+async fn check_log_short(meta: &[(&[u8], u64)]) {
+    let dir = stored_directory().await;
+    for (key, value) in meta {
+        crate::harness::write_engine_keys(dir.path(), "meta", &[(key, &value.to_be_bytes())]);
+    }
+    let at: Vec<String> = meta
+        .iter()
+        .map(|(key, value)| format!("{}={value}", String::from_utf8_lossy(key)))
+        .collect();
+    let at = at.join(", ");
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(1), "{at}: {report} {err}");
+    let named = "the log's last record is sequence 500, but last_applied_sequence is 600";
+    assert!(
+        report["problems"].to_string().contains(named),
+        "{at}: {report}"
+    );
+    let applied = crate::harness::read_engine_key(dir.path(), "meta", b"last_applied_sequence");
+    assert_eq!(
+        applied,
+        Some(600u64.to_be_bytes().to_vec()),
+        "{at}: check writes nothing"
+    );
+    let (code, printed) = check_accepting_loss(dir.path());
+    assert_eq!(code, Some(0), "{at}: {printed}");
+    let (code, report, err) = check(dir.path());
+    assert_eq!(code, Some(0), "{at}: {report} {err}");
+    assert_eq!(report["valid"], json!(500), "{at}: {report}");
+    let server = TestServer::start_in(dir, stemedb_server::ServerConfig::default()).await;
+    let wire = claim(5, "check/after", "p", json!(1), 0.9, "2025-03-01T00:00:00Z");
+    let stored = server.client.assert(&wire).await.unwrap();
+    assert_eq!(stored.sequence, 501, "{at}: no gap after the accepted loss");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_that_ends_before_last_applied_is_named_by_check_and_accepted() {
+    // The meta keys set above the log's end (500).
+    let cases: [&[(&[u8], u64)]; 2] = [
+        &[(b"last_applied_sequence", 600)],
+        &[
+            (b"last_applied_sequence", 600),
+            (b"last_derived_sequence", 600),
+            (b"new_subjects_saved_sequence", 600),
+        ],
+    ];
+    for meta in cases {
+        check_log_short(meta).await;
     }
 }
