@@ -713,6 +713,14 @@ async fn check_log_short(meta: &[(&[u8], u64)]) {
         .map(|(key, value)| format!("{}={value}", String::from_utf8_lossy(key)))
         .collect();
     let at = at.join(", ");
+    let refused = stemedb::Db::open(dir.path(), stemedb::DbConfig::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("501..=600"),
+        "{at}: a server refuses: {refused:?}"
+    );
     let (code, report, err) = check(dir.path());
     assert_eq!(code, Some(1), "{at}: {report} {err}");
     let named = "the log's last record is sequence 500, but last_applied_sequence is 600";
