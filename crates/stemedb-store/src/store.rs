@@ -126,11 +126,7 @@ impl Store {
         if rederive {
             crate::truth::rederive(&shared, last)?;
         } else if options.derive_at_open && !log_short {
-            let counts = if options.acknowledged_loss == AckLossPolicy::Report {
-                crate::truth::CountsAtOpen::Leave
-            } else {
-                crate::truth::CountsAtOpen::Save
-            };
+            let counts = crate::truth::CountsAtOpen::for_policy(options.acknowledged_loss);
             crate::truth::recover(&shared, last, counts)?;
         } else {
             crate::truth::load(&shared, last.min(found))?;

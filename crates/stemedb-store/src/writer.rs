@@ -136,10 +136,10 @@ pub(crate) fn run_writer(
     }
     // The new-subject counts, saved so that the next open need not count them again from the
     // log (which it does when this fails, or after a crash). Not by a store opened only to
-    // report (no mark), which writes nothing.
+    // report, which writes nothing.
     if let Some(shared) = &engine
         && state.failed.is_none()
-        && state.mark.is_some()
+        && CountsAtOpen::for_policy(options.acknowledged_loss) == CountsAtOpen::Save
     {
         let _ = crate::truth::save_counts(shared);
     }

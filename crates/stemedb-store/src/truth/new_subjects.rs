@@ -161,13 +161,23 @@ fn write_counts(
     );
 }
 
-/// Whether an open writes the counts: at its end, and the saved sequence a store without one
-/// gets. An open that only reports (`check`) writes nothing (`store.rs`), and its writer, which
-/// has no acknowledgement mark, saves nothing when it stops either.
+/// Whether a store writes the counts: at the end of its open, the saved sequence a store
+/// without one gets, and when its writer stops. A store opened only to report (`check`) writes
+/// nothing (`store.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CountsAtOpen {
     Save,
     Leave,
+}
+
+impl CountsAtOpen {
+    /// What a store opened under `policy` does with the counts.
+    pub(crate) fn for_policy(policy: crate::AckLossPolicy) -> CountsAtOpen {
+        match policy {
+            crate::AckLossPolicy::Report => CountsAtOpen::Leave,
+            _ => CountsAtOpen::Save,
+        }
+    }
 }
 
 /// At open, after the in-memory views are loaded: counts again the new subjects of the
