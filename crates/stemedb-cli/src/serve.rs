@@ -26,6 +26,15 @@ pub enum RequestLogArg {
     Off,
 }
 
+/// The scheduling priority of the reliability table's background pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PassPriorityArg {
+    /// Only the cores' idle time (Linux's SCHED_IDLE).
+    Idle,
+    /// As the requests' threads.
+    Normal,
+}
+
 /// Whether requests need API keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
@@ -178,6 +187,16 @@ pub struct ServeArgs {
     /// failed refresh, at least 30 s).
     #[arg(long, env = "STEMEDB_RELIABILITY_REFRESH_MS", default_value_t = defaults().reliability_refresh_ms)]
     reliability_refresh_ms: u64,
+    /// The scheduling priority of the reliability table's background pass: idle (default;
+    /// it runs only when no request's thread wants a core, so a busy server's table lags
+    /// further) or normal.
+    #[arg(
+        long,
+        env = "STEMEDB_RELIABILITY_PASS_PRIORITY",
+        value_enum,
+        default_value = "idle"
+    )]
+    reliability_pass_priority: PassPriorityArg,
     /// Reliability tables of past bounds kept in memory (each made by a pass over the store,
     /// for an evidence read in the past).
     #[arg(long, env = "STEMEDB_RELIABILITY_PAST_TABLES_MAX", default_value_t = defaults().db.reliability_past_tables_max)]
@@ -305,6 +324,10 @@ impl ServeArgs {
             json_depth_max: self.json_depth_max,
             min_sequence_wait_ms: self.min_sequence_wait_ms,
             reliability_refresh_ms: self.reliability_refresh_ms,
+            reliability_pass_priority: match self.reliability_pass_priority {
+                PassPriorityArg::Idle => stemedb_server::PassPriority::Idle,
+                PassPriorityArg::Normal => stemedb_server::PassPriority::Normal,
+            },
             allowed_hosts: non_empty(&self.allowed_hosts),
             cors_origins: non_empty(&self.cors_origins),
             request_log: match self.request_log {

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// by the log's growth since, up to tenfold), so that it uses about a tenth of a core
     /// while the store grows slowly (default 1 s; docs/lenses.md §Evidence).
     pub reliability_refresh_ms: u64,
+    /// The scheduling priority of the reliability table's background pass: `Idle` (default;
+    /// Linux's `SCHED_IDLE`, only the cores' idle time) or `Normal` (docs/lenses.md §Evidence).
+    pub reliability_pass_priority: crate::PassPriority,
     /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
     /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other
     /// name only if listed; on other binds, when the list is not empty, only listed names are
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             json_depth_max: 64,
             min_sequence_wait_ms: 2_000,
             reliability_refresh_ms: 1_000,
+            reliability_pass_priority: crate::PassPriority::Idle,
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             request_log: crate::observe::RequestLog::default(),

@@ -56,6 +56,7 @@ pub use custody::{CustodialCommit, Custodian, CustodyError, SealedKey};
 pub use observe::REQUEST_ID_HEADER;
 pub use observe::RequestLog;
 pub use problem::ApiError;
+pub use refresh::PassPriority;
 
 /// What every request handler reads, behind one `Arc`: axum clones the state for each
 /// middleware layer and extractor of every request, and a clone of ten `Arc`s was ten atomic

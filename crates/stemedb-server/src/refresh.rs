@@ -11,11 +11,34 @@
 //! the last one, and looks again every second while it waits. Growth counts up to tenfold
 //! only, so a pass is never put off longer than ninety times the last one took: a store that
 //! grows faster than its passes can be afforded still gets a new table.
+//!
+//! A pass runs on a thread of its own at the lowest scheduling priority by default
+//! ([`PassPriority::Idle`], Linux's `SCHED_IDLE`): it takes the cores only when no request's
+//! thread wants them. Single writes at 64 connections leave about a third of a core idle
+//! while they wait on the writer's cycle; a whole pass over 2 M records at normal priority
+//! during such writes took 30 % of their rate, at `SCHED_IDLE` nothing measurable, while it
+//! still got 5.6 s of CPU in 15 s from the idle time (docs/benchmarks.md, "Forty-fifth
+//! session"). When the cores stay busy the pass waits, and its table lags the log further:
+//! the pace above counts a pass's wall time, so a starved pass also spaces the next one out.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stemedb::Db;
 use tokio::sync::watch;
+
+/// How a background pass shares the cores with the requests' threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PassPriority {
+    /// Only when no other thread wants the core (Linux's `SCHED_IDLE`; elsewhere, or when
+    /// the system refuses it, normal, with a warning).
+    #[default]
+    Idle,
+    /// As any other thread of the server.
+    Normal,
+}
+
+/// The name of a pass's thread (Linux shows the first 15 bytes).
+const PASS_THREAD_NAME: &str = "reliability";
 
 /// Wait after a failed refresh before trying again.
 const RETRY_SECS: u64 = 30;
@@ -67,6 +90,7 @@ pub(crate) fn wait_before_pass(
 pub(crate) async fn refresh_reliability(
     db: Arc<Db>,
     refresh_ms: u64,
+    priority: PassPriority,
     mut stopping: watch::Receiver<bool>,
 ) {
     let refresh_min = Duration::from_millis(refresh_ms);
@@ -76,6 +100,7 @@ pub(crate) async fn refresh_reliability(
     // the whole log: then it is current, and a pass would make that very table.
     let mut covered = take_read_back_if_current(&db).await;
     let mut save_failing = false;
+    let mut priority_warned = false;
     loop {
         while let Some(last) = last {
             let wait = wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now());
@@ -90,7 +115,7 @@ pub(crate) async fn refresh_reliability(
         let worker = Arc::clone(&db);
         let started = Instant::now();
         let log_len = db.last_sequence();
-        let refreshed = tokio::task::spawn_blocking(move || {
+        let refreshed = on_pass_thread(priority, move || {
             let cpu_before = thread_cpu();
             let table = worker.refresh_reliability();
             let cpu = thread_cpu().saturating_sub(cpu_before);
@@ -102,7 +127,12 @@ pub(crate) async fn refresh_reliability(
             (table, cpu, saved)
         })
         .await
-        .map(|(table, cpu, saved)| {
+        .map(|(lowered, (table, cpu, saved))| {
+            if let (Err(e), false) = (lowered, priority_warned) {
+                priority_warned = true;
+                tracing::warn!(error = %e, "the reliability pass could not be given the lowest \
+                    scheduling priority; it runs at normal priority, beside the requests");
+            }
             if let Some(saved) = saved {
                 save_failing = report_save(saved, save_failing);
             }
@@ -155,6 +185,66 @@ pub(crate) async fn refresh_reliability(
             }
         });
     }
+}
+
+/// Runs `work` on a new thread at `priority` and answers what it returned, with whether the
+/// priority was taken. A thread of its own, not one of tokio's blocking pool: a thread lowered
+/// to `SCHED_IDLE` cannot be raised again without privileges, and the pool's threads serve
+/// other work afterwards.
+fn on_pass_thread<T: Send + 'static>(
+    priority: PassPriority,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<(Result<(), String>, T), String>> {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(PASS_THREAD_NAME.to_owned())
+        .spawn(move || {
+            let lowered = take_priority(priority);
+            let _ = done.send((lowered, work()));
+        });
+    async move {
+        spawned.map_err(|e| format!("no thread for the pass: {e}"))?;
+        answer
+            .await
+            .map_err(|_| "the pass's thread ended without an answer (it panicked)".to_owned())
+    }
+}
+
+/// Gives the calling thread `priority`.
+fn take_priority(priority: PassPriority) -> Result<(), String> {
+    match priority {
+        PassPriority::Normal => Ok(()),
+        PassPriority::Idle => idle_policy(),
+    }
+}
+
+/// Puts the calling thread under `SCHED_IDLE`. `thread-priority` also sets the thread's nice
+/// value to 0 after the policy, which fails for a process started under `nice` without the
+/// right to raise it again; what counts is the policy, so that is read back.
+#[cfg(target_os = "linux")]
+fn idle_policy() -> Result<(), String> {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id, thread_schedule_policy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    let set = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    );
+    match (thread_schedule_policy(), set) {
+        (Ok(policy), _) if policy == idle => Ok(()),
+        (_, Err(e)) => Err(format!("SCHED_IDLE: {e}")),
+        (policy, Ok(())) => Err(format!(
+            "SCHED_IDLE was set but the thread reads {policy:?}"
+        )),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn idle_policy() -> Result<(), String> {
+    Err("SCHED_IDLE is only set on Linux".to_owned())
 }
 
 /// Names this build to `db` (a hash of the running executable) and takes the table the open
@@ -239,6 +329,7 @@ fn thread_cpu() -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -306,6 +397,57 @@ mod tests {
             worked >= Duration::from_millis(20),
             "10 s of work counted {worked:?}"
         );
+    }
+
+    #[test]
+    fn a_pass_runs_on_a_thread_of_its_own_at_the_priority_asked() {
+        // (name, priority, the policy its thread's /proc stat shows: 5 is SCHED_IDLE, 0
+        // SCHED_OTHER)
+        #[rustfmt::skip]
+        let cases = [
+            ("idle: only the cores' idle time", PassPriority::Idle, 5),
+            ("normal: as the requests' threads", PassPriority::Normal, 0),
+        ];
+        for (name, priority, policy) in cases {
+            check_pass_thread(name, priority, policy);
+        }
+        assert_eq!(
+            policy_in_proc(),
+            Some(0),
+            "the caller's own thread is left as it was"
+        );
+    }
+
+    /// Runs a pass at `priority` and checks what its thread was: its name, and the scheduling
+    /// policy the kernel reports for it (not what the library that set it says).
+    fn check_pass_thread(name: &str, priority: PassPriority, policy: u64) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let seen = runtime.block_on(on_pass_thread(priority, || {
+            let thread = std::thread::current().name().map(str::to_owned);
+            (thread, policy_in_proc())
+        }));
+        let (lowered, (thread, read)) = seen.expect("the pass answers");
+        assert_eq!(lowered, Ok(()), "{name}: the priority is taken");
+        assert_eq!(
+            thread.as_deref(),
+            Some(PASS_THREAD_NAME),
+            "{name}: its own thread"
+        );
+        assert_eq!(
+            read,
+            Some(policy),
+            "{name}: the kernel's policy for the thread"
+        );
+    }
+
+    /// The calling thread's scheduling policy, field 41 of `/proc/thread-self/stat` (the
+    /// fields after the name, which ends at the last `)`, start at field 3).
+    fn policy_in_proc() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let after_name = stat.rsplit_once(')')?.1;
+        after_name.split_whitespace().nth(41 - 3)?.parse().ok()
     }
 
     fn check(

@@ -71,6 +71,7 @@ pub(crate) async fn serve_on(
     let refresher = tokio::spawn(crate::refresh::refresh_reliability(
         Arc::clone(&db),
         config.reliability_refresh_ms,
+        config.reliability_pass_priority,
         stopping.clone(),
     ));
     let mut connections = JoinSet::new();
