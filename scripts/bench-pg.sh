@@ -74,13 +74,41 @@ results=$dir/results.jsonl
 : >"$results"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Each live thread's CPU ticks as "name ticks" lines (the name with its trailing number cut:
+# stemedb-conn-3 counts as stemedb-conn); threads_cpu below turns two of these into seconds by
+# name, plus what threads that ended in between used (a reliability pass's thread ends with it).
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk '{ line = $0; sub(/^[0-9]+ \(/, "", line); name = substr(line, 1, index(line, ") ") - 1)
+      sub(/-[0-9]+$/, "", name); n = split(substr(line, index(line, ") ") + 2), f, " ")
+      gsub(/ /, "_", name); print name, f[12] + f[13] }' "$t/stat" 2>/dev/null || true
+  done
+}
+threads_cpu() { # before-file after-file process-ticks: {"name": seconds, ..., "ended threads": s}
+  python3 - "$1" "$2" "$3" "$(getconf CLK_TCK)" <<'PY'
+import collections, json, sys
+def load(path):
+    ticks = collections.Counter()
+    for line in open(path):
+        name, n = line.rsplit(" ", 1)
+        ticks[name] += int(n)
+    return ticks
+before, after, total, hz = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+# A thread's ticks only grow, so a name whose sum fell lost a thread (it ended): count from 0.
+used = {n: (after[n] - before[n] if after[n] >= before[n] else after[n]) for n in after}
+used = {n: t for n, t in used.items() if t > 0}
+used["ended threads"] = max(0, total - sum(used.values()))
+print(json.dumps({n: round(t / hz, 2) for n, t in sorted(used.items(), key=lambda x: -x[1])}))
+PY
+}
 secs_of_ticks() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'; }
 secs_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 client_time=$dir/client-time
 client_cpu_secs() { awk '{print $1 + $2}' "$client_time"; } # after a client ran under timed
 timed() { /usr/bin/time -f '%U %S' -o "$client_time" "$@"; }
 result() { # system workload round ops secs cpu_ticks p50_ms p99_ms [refresh_ms]; CLIENT_CPU_SECS
-  CLIENT_CPU_SECS=${CLIENT_CPU_SECS:-} python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'PY'
+  THREADS_CPU=${THREADS_CPU:-} CLIENT_CPU_SECS=${CLIENT_CPU_SECS:-} python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'PY'
 import json, os, sys
 system, workload, rnd, ops, secs, cpu, p50, p99 = sys.argv[1:9]
 refresh_ms, hz = (sys.argv[9], sys.argv[10]) if len(sys.argv) > 10 else ("0", sys.argv[9])
@@ -90,6 +118,10 @@ row = {"system": system, "workload": workload, "round": int(rnd),
     "cpu_us_per_op": cpu / int(hz) / ops * 1e6 if ops else None,
     "p50_ms": float(p50) if p50 != "-" else None, "p99_ms": float(p99) if p99 != "-" else None}
 client = os.environ.get("CLIENT_CPU_SECS")
+threads = os.environ.get("THREADS_CPU")
+if threads:
+    # The server's CPU over the run by thread name, in seconds: where an odd round's went.
+    row["server_cpu_secs_by_thread"] = json.loads(threads)
 if client and ops:
     row["client_cpu_us_per_op"] = float(client) / ops * 1e6
 if refresh:
@@ -292,9 +324,13 @@ load_test() { # workload round [load-test args]: one result line
   local workload=$1 rnd=$2 before out log_lines refresh_ms
   shift 2
   log_lines=$(wc -l <"$dir/stemedb.log")
+  thread_ticks "$sd_pid" >"$dir/threads-before"
   before=$(ticks "$sd_pid")
   out=$("$bin" load-test --server "$sd_url" --json "$@")
   local cpu=$(($(ticks "$sd_pid") - before))
+  thread_ticks "$sd_pid" >"$dir/threads-after"
+  local threads
+  threads=$(threads_cpu "$dir/threads-before" "$dir/threads-after" "$cpu")
   # Reliability passes that ended during the run: each logs its CPU (`cpu_ms`; builds before
   # it logged only its wall time, `took_ms`, which exceeds the CPU on busy cores).
   refresh_ms=$(tail -n +"$((log_lines + 1))" "$dir/stemedb.log" | awk '/reliability table refreshed/ {
@@ -308,7 +344,7 @@ ops = d["requests_ok"] if d["mode"] == "query" else d["assertions_per_sec"] * d[
 ticks = d.get("client_cpu_ticks")
 client = ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else ""
 print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], client)')
-  CLIENT_CPU_SECS=$client_secs result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99" "$refresh_ms"
+  THREADS_CPU=$threads CLIENT_CPU_SECS=$client_secs result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99" "$refresh_ms"
   quiet_after stemedb ticks "$sd_pid"
 }
 

@@ -16,9 +16,9 @@
 //! ([`PassPriority::Idle`], Linux's `SCHED_IDLE`): it takes the cores only when no request's
 //! thread wants them. Single writes at 64 connections leave about a third of a core idle
 //! while they wait on the writer's cycle; a whole pass over 2 M records at normal priority
-//! during such writes took 30 % of their rate, at `SCHED_IDLE` nothing measurable, while it
-//! still got 5.6 s of CPU in 15 s from the idle time (docs/benchmarks.md, "Forty-fifth
-//! session"). When the cores stay busy the pass waits, and its table lags the log further:
+//! during such writes cost them a fifth of their rate, at `SCHED_IDLE` nothing measurable,
+//! while it still got 5–6 s of CPU in 15 s from the idle time (docs/benchmarks.md,
+//! "Forty-fifth session"). When the cores stay busy the pass waits, and its table lags the log further:
 //! the pace above counts a pass's wall time, so a starved pass also spaces the next one out.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
