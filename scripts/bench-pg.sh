@@ -121,14 +121,21 @@ client = os.environ.get("CLIENT_CPU_SECS")
 threads = os.environ.get("THREADS_CPU")
 if threads:
     # The server's CPU over the run by thread name, in seconds: where an odd round's went.
-    row["server_cpu_secs_by_thread"] = json.loads(threads)
+    by_thread = json.loads(threads)
+    row["server_cpu_secs_by_thread"] = by_thread
+    # A reliability pass runs on a thread named `reliability` that ends with it (builds from
+    # the forty-fifth session on), so the pass's CPU inside the run is that thread's, or if it
+    # ended, part of what ended threads used: counted exactly, where the log's `cpu_ms` below
+    # counts a whole pass that ended in the run, even the part before it.
+    if refresh or "reliability" in by_thread:
+        refresh = by_thread.get("reliability", 0) + by_thread.get("ended threads", 0)
 if client and ops:
     row["client_cpu_us_per_op"] = float(client) / ops * 1e6
 if refresh:
     # StemeDB's reliability refresher (a whole pass over the store, spaced by 9× its own
-    # length) finished a pass during the run: that pass is in the CPU figure above. Its wall
-    # time is subtracted whole (even a part before the run), so the figure without it is a
-    # lower bound.
+    # length) ran during the run: its CPU is in the figure above. Without a thread breakdown
+    # the whole pass's CPU is subtracted (even a part before the run), so the figure without
+    # it is a lower bound.
     row["refresh_secs"] = refresh
     row["cpu_us_per_op_without_refresh"] = (cpu / int(hz) - refresh) / ops * 1e6 if ops else None
 print(json.dumps(row))
