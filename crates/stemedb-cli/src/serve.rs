@@ -197,6 +197,11 @@ pub struct ServeArgs {
         default_value = "idle"
     )]
     reliability_pass_priority: PassPriorityArg,
+    /// Longest a reliability pass at idle priority may take, in milliseconds, before it gives
+    /// up and the next pass runs at normal priority (a machine whose cores never idle would
+    /// otherwise leave the table behind for good).
+    #[arg(long, env = "STEMEDB_RELIABILITY_IDLE_PASS_MS_MAX", default_value_t = defaults().reliability_idle_pass_ms_max)]
+    reliability_idle_pass_ms_max: u64,
     /// Reliability tables of past bounds kept in memory (each made by a pass over the store,
     /// for an evidence read in the past).
     #[arg(long, env = "STEMEDB_RELIABILITY_PAST_TABLES_MAX", default_value_t = defaults().db.reliability_past_tables_max)]
@@ -328,6 +333,7 @@ impl ServeArgs {
                 PassPriorityArg::Idle => stemedb_server::PassPriority::Idle,
                 PassPriorityArg::Normal => stemedb_server::PassPriority::Normal,
             },
+            reliability_idle_pass_ms_max: self.reliability_idle_pass_ms_max,
             allowed_hosts: non_empty(&self.allowed_hosts),
             cors_origins: non_empty(&self.cors_origins),
             request_log: match self.request_log {

@@ -43,6 +43,10 @@ pub struct ServerConfig {
     /// The scheduling priority of the reliability table's background pass: `Idle` (default;
     /// Linux's `SCHED_IDLE`, only the cores' idle time) or `Normal` (docs/lenses.md §Evidence).
     pub reliability_pass_priority: crate::PassPriority,
+    /// Longest a pass at `Idle` priority may take before it gives up and the next one runs at
+    /// normal priority: a machine whose cores never idle would otherwise leave the table
+    /// behind for good (default 5 min, at least 100 ms).
+    pub reliability_idle_pass_ms_max: u64,
     /// Extra `Host` names the server answers to (ports ignored). On a loopback bind the
     /// loopback names (`localhost`, `127.0.0.0/8`, `[::1]`) are always accepted and any other
     /// name only if listed; on other binds, when the list is not empty, only listed names are
@@ -108,6 +112,7 @@ impl Default for ServerConfig {
             min_sequence_wait_ms: 2_000,
             reliability_refresh_ms: 1_000,
             reliability_pass_priority: crate::PassPriority::Idle,
+            reliability_idle_pass_ms_max: 300_000,
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             request_log: crate::observe::RequestLog::default(),
@@ -128,6 +133,12 @@ impl ServerConfig {
             return Err(format!(
                 "reliability_refresh_ms must be at least {RELIABILITY_REFRESH_MS_MIN}; got {}",
                 self.reliability_refresh_ms
+            ));
+        }
+        if self.reliability_idle_pass_ms_max < RELIABILITY_REFRESH_MS_MIN {
+            return Err(format!(
+                "reliability_idle_pass_ms_max must be at least {RELIABILITY_REFRESH_MS_MIN}; got {}",
+                self.reliability_idle_pass_ms_max
             ));
         }
         if !(1..=128).contains(&self.json_depth_max) {

@@ -20,10 +20,13 @@
 //! while it still got 5–6 s of CPU in 15 s from the idle time (docs/benchmarks.md,
 //! "Forty-fifth session"). When the cores stay busy the pass waits, and its table lags the log further:
 //! the pace above counts a pass's wall time, so a starved pass also spaces the next one out.
+//! A machine whose cores never idle would starve a pass for good, so a pass at idle priority
+//! has a deadline (`reliability_idle_pass_ms_max`); past it the pass gives up and the next one
+//! runs at normal priority, then passes go back to idle.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stemedb::Db;
+use stemedb::{Db, DbError, ReliabilityTable};
 use tokio::sync::watch;
 
 /// How a background pass shares the cores with the requests' threads.
@@ -84,26 +87,66 @@ pub(crate) fn wait_before_pass(
     spacing.saturating_sub(now.saturating_duration_since(last.ended))
 }
 
-/// Keeps the reliability table close behind the log until `stopping`: a refresh on a blocking
-/// thread whenever the table is behind, paced by [`wait_before_pass`], looked at again every
+/// The refresher's settings (`ServerConfig`'s `reliability_*`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RefreshSettings {
+    /// Least time between two passes.
+    pub(crate) refresh_min: Duration,
+    pub(crate) priority: PassPriority,
+    /// Longest a pass at [`PassPriority::Idle`] may take before it gives up, so that the next
+    /// runs at normal priority: a machine whose cores never idle would otherwise starve it.
+    pub(crate) idle_pass_max: Duration,
+}
+
+/// How one pass ended.
+enum Outcome {
+    /// A new table, and the CPU it took.
+    Made(Arc<ReliabilityTable>, Duration),
+    /// The table in use was up to date.
+    Current,
+    /// The pass at idle priority reached its deadline.
+    GaveUpAtIdle,
+    Failed(String),
+}
+
+/// The priority and deadline of the next pass: at idle priority with a deadline, unless the
+/// settings say normal or the last pass at idle gave up (then one pass at normal priority).
+fn next_pass(
+    settings: &RefreshSettings,
+    idle_gave_up: bool,
+    now: Instant,
+) -> (PassPriority, Option<Instant>) {
+    match (settings.priority, idle_gave_up) {
+        (PassPriority::Idle, false) => (PassPriority::Idle, Some(now + settings.idle_pass_max)),
+        _ => (PassPriority::Normal, None),
+    }
+}
+
+/// Keeps the reliability table close behind the log until `stopping`: a pass on a thread of
+/// its own whenever the table is behind, paced by [`wait_before_pass`], looked at again every
 /// [`LOOK_EVERY_MS`] with the log's length then.
 pub(crate) async fn refresh_reliability(
     db: Arc<Db>,
-    refresh_ms: u64,
-    priority: PassPriority,
+    settings: RefreshSettings,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let refresh_min = Duration::from_millis(refresh_ms);
-    let mut last: Option<LastPass> = None;
     // A table the open read back is made again by the first pass (`Db::refresh_reliability`),
     // which is then logged and kept like any new table, unless this same build made it over
     // the whole log: then it is current, and a pass would make that very table.
-    let mut covered = take_read_back_if_current(&db).await;
-    let mut save_failing = false;
-    let mut priority_warned = false;
+    let covered = take_read_back_if_current(&db).await;
+    let mut refresher = Refresher {
+        db,
+        settings,
+        covered,
+        save_failing: false,
+        priority_warned: false,
+        idle_gave_up: false,
+    };
+    let mut last: Option<LastPass> = None;
     loop {
         while let Some(last) = last {
-            let wait = wait_before_pass(&last, db.last_sequence(), refresh_min, Instant::now());
+            let log_len = refresher.db.last_sequence();
+            let wait = wait_before_pass(&last, log_len, settings.refresh_min, Instant::now());
             if wait.is_zero() {
                 break;
             }
@@ -112,12 +155,36 @@ pub(crate) async fn refresh_reliability(
                 _ = stopping.changed() => return,
             }
         }
-        let worker = Arc::clone(&db);
         let started = Instant::now();
-        let log_len = db.last_sequence();
-        let refreshed = on_pass_thread(priority, move || {
+        let log_len = refresher.db.last_sequence();
+        let outcome = refresher.pass().await;
+        if *stopping.borrow() {
+            return; // a refresh abandoned because the server stops is no failure
+        }
+        last = refresher.record(outcome, started, log_len);
+    }
+}
+
+/// The refresher's state between passes.
+struct Refresher {
+    db: Arc<Db>,
+    settings: RefreshSettings,
+    /// The sequence the table in use covers.
+    covered: u64,
+    save_failing: bool,
+    priority_warned: bool,
+    idle_gave_up: bool,
+}
+
+impl Refresher {
+    /// Runs one pass on a thread of its own and keeps a new table for the next start.
+    async fn pass(&mut self) -> Outcome {
+        let worker = Arc::clone(&self.db);
+        let covered = self.covered;
+        let (priority, deadline) = next_pass(&self.settings, self.idle_gave_up, Instant::now());
+        let ran = on_pass_thread(priority, move || {
             let cpu_before = thread_cpu();
-            let table = worker.refresh_reliability();
+            let table = worker.refresh_reliability_by(deadline);
             let cpu = thread_cpu().saturating_sub(cpu_before);
             // Kept for the next start when it is new (an up-to-date table comes back as is).
             let saved = match &table {
@@ -126,24 +193,33 @@ pub(crate) async fn refresh_reliability(
             };
             (table, cpu, saved)
         })
-        .await
-        .map(|(lowered, (table, cpu, saved))| {
-            if let (Err(e), false) = (lowered, priority_warned) {
-                priority_warned = true;
-                tracing::warn!(error = %e, "the reliability pass could not be given the lowest \
-                    scheduling priority; it runs at normal priority, beside the requests");
-            }
-            if let Some(saved) = saved {
-                save_failing = report_save(saved, save_failing);
-            }
-            table.map(|table| (table, cpu))
-        });
-        if *stopping.borrow() {
-            return; // a refresh abandoned because the server stops is no failure
+        .await;
+        let (lowered, (table, cpu, saved)) = match ran {
+            Ok(ran) => ran,
+            Err(e) => return Outcome::Failed(e),
+        };
+        if let (Err(e), false) = (lowered, self.priority_warned) {
+            self.priority_warned = true;
+            tracing::warn!(error = %e, "the reliability pass could not be given the lowest \
+                scheduling priority; it runs at normal priority, beside the requests");
         }
-        let failed = match refreshed {
-            Ok(Ok((table, cpu))) if table.sequence != covered => {
-                covered = table.sequence;
+        if let Some(saved) = saved {
+            self.save_failing = report_save(saved, self.save_failing);
+        }
+        match table {
+            Ok(table) if table.sequence != covered => Outcome::Made(table, cpu),
+            Ok(_) => Outcome::Current,
+            Err(DbError::DeadlineExceeded { .. }) if deadline.is_some() => Outcome::GaveUpAtIdle,
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    /// Logs how a pass ended, and returns what paces the next one (`None`: at once).
+    fn record(&mut self, outcome: Outcome, started: Instant, log_len: u64) -> Option<LastPass> {
+        self.idle_gave_up = matches!(outcome, Outcome::GaveUpAtIdle);
+        let failed = match outcome {
+            Outcome::Made(table, cpu) => {
+                self.covered = table.sequence;
                 tracing::info!(
                     sequence = table.sequence,
                     facts = table.facts,
@@ -154,13 +230,17 @@ pub(crate) async fn refresh_reliability(
                 );
                 false
             }
-            Ok(Ok(_)) => false,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "refreshing the reliability table failed; retrying in 30 s");
-                true
+            Outcome::Current => false,
+            Outcome::GaveUpAtIdle => {
+                tracing::info!(
+                    idle_pass_ms_max = self.settings.idle_pass_max.as_millis() as u64,
+                    "the reliability pass at the lowest priority did not finish in time (the \
+                     cores were busy); the next pass runs at normal priority"
+                );
+                return None;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "the reliability refresh stopped; retrying in 30 s");
+            Outcome::Failed(e) => {
+                tracing::warn!(error = %e, "refreshing the reliability table failed; retrying in 30 s");
                 true
             }
         };
@@ -169,7 +249,7 @@ pub(crate) async fn refresh_reliability(
         // failed pass took, and no growth is counted (a log length no log reaches).
         // A refresh that found the table up to date takes next to nothing, so the next wait
         // is `refresh_ms` and the one after predicts from the next real pass.
-        last = Some(if failed {
+        Some(if failed {
             LastPass {
                 took: started
                     .elapsed()
@@ -183,7 +263,7 @@ pub(crate) async fn refresh_reliability(
                 log_len,
                 ended: Instant::now(),
             }
-        });
+        })
     }
 }
 
@@ -397,6 +477,63 @@ mod tests {
             worked >= Duration::from_millis(20),
             "10 s of work counted {worked:?}"
         );
+    }
+
+    #[test]
+    fn a_pass_runs_at_idle_priority_with_a_deadline_unless_the_last_one_gave_up() {
+        let min = Duration::from_secs(300);
+        // (name, the setting, the last pass at idle gave up, expected priority, a deadline)
+        #[rustfmt::skip]
+        let cases = [
+            ("idle: with a deadline", PassPriority::Idle, false, PassPriority::Idle, Some(min)),
+            ("after giving up: one at normal", PassPriority::Idle, true, PassPriority::Normal, None),
+            ("normal: never a deadline", PassPriority::Normal, false, PassPriority::Normal, None),
+        ];
+        for (name, priority, gave_up, expected, deadline_in) in cases {
+            let settings = RefreshSettings {
+                refresh_min: Duration::from_secs(1),
+                priority,
+                idle_pass_max: min,
+            };
+            let now = Instant::now();
+            let (next, deadline) = next_pass(&settings, gave_up, now);
+            assert_eq!(next, expected, "{name}: priority");
+            assert_eq!(deadline, deadline_in.map(|d| now + d), "{name}: deadline");
+        }
+    }
+
+    #[test]
+    fn a_pass_that_gave_up_at_idle_is_followed_at_once_by_one_at_normal_priority() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let db = Db::open(dir.path(), stemedb::DbConfig::default()).expect("a store");
+        let settings = RefreshSettings {
+            refresh_min: Duration::from_secs(1),
+            priority: PassPriority::Idle,
+            idle_pass_max: Duration::from_secs(300),
+        };
+        let mut refresher = Refresher {
+            db: Arc::new(db),
+            settings,
+            covered: 0,
+            save_failing: false,
+            priority_warned: false,
+            idle_gave_up: false,
+        };
+        let made = || Outcome::Made(Arc::new(ReliabilityTable::default()), Duration::ZERO);
+        // (name, how the pass ended, the next waits, the next runs at)
+        #[rustfmt::skip]
+        let steps = [
+            ("a table made: paced", made(), true, PassPriority::Idle),
+            ("gave up at idle: at once", Outcome::GaveUpAtIdle, false, PassPriority::Normal),
+            ("the normal pass made it: back to idle", made(), true, PassPriority::Idle),
+            ("failed: paced, still idle", Outcome::Failed("the disk".into()), true, PassPriority::Idle),
+        ];
+        for (name, outcome, paced, priority) in steps {
+            let last = refresher.record(outcome, Instant::now(), 10);
+            assert_eq!(last.is_some(), paced, "{name}: paced");
+            let (next, _) = next_pass(&settings, refresher.idle_gave_up, Instant::now());
+            assert_eq!(next, priority, "{name}: the next pass's priority");
+        }
     }
 
     #[test]

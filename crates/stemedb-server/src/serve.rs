@@ -70,8 +70,11 @@ pub(crate) async fn serve_on(
     let (stop, stopping) = watch::channel(false);
     let refresher = tokio::spawn(crate::refresh::refresh_reliability(
         Arc::clone(&db),
-        config.reliability_refresh_ms,
-        config.reliability_pass_priority,
+        crate::refresh::RefreshSettings {
+            refresh_min: Duration::from_millis(config.reliability_refresh_ms),
+            priority: config.reliability_pass_priority,
+            idle_pass_max: Duration::from_millis(config.reliability_idle_pass_ms_max),
+        },
         stopping.clone(),
     ));
     let mut connections = JoinSet::new();

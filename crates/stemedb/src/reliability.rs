@@ -284,6 +284,16 @@ impl Db {
     /// at open rather than made by this run. Returns the table in use afterwards. Blocks while
     /// another refresh runs.
     pub fn refresh_reliability(&self) -> Result<Arc<ReliabilityTable>, DbError> {
+        self.refresh_reliability_by(None)
+    }
+
+    /// [`Db::refresh_reliability`], giving up with [`DbError::DeadlineExceeded`] at `deadline`
+    /// (the table in use is then left as it was): the server's pass at the lowest scheduling
+    /// priority, which a busy machine may starve, has one.
+    pub fn refresh_reliability_by(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<ReliabilityTable>, DbError> {
         let _computing = lock(&self.reliability.computing);
         let current = self.reliability()?;
         let applied = self.store.last_sequence();
@@ -293,7 +303,8 @@ impl Db {
         }
         let bound = self.read_bound(Some(applied), None, None)?;
         let trust = self.store.trust_map(bound)?;
-        let table = Arc::new(self.compute_reliability(bound, &trust, None, Lookups::WholeIndex)?);
+        let table =
+            Arc::new(self.compute_reliability(bound, &trust, deadline, Lookups::WholeIndex)?);
         *lock(&self.reliability.latest) = Arc::clone(&table);
         self.reliability.read_back.store(false, Ordering::Relaxed);
         metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);

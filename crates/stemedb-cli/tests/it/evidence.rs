@@ -124,18 +124,29 @@ async fn the_default_lens_weighs_each_agent_by_its_record_and_says_why() {
 }
 
 #[test]
-fn a_refresh_interval_under_100_ms_is_refused() {
-    let mut config = ServerConfig {
-        reliability_refresh_ms: 99,
-        ..ServerConfig::default()
-    };
+fn a_refresh_interval_or_idle_pass_limit_under_100_ms_is_refused() {
+    type Set = fn(&mut ServerConfig, u64);
+    // (name, the setting)
+    #[rustfmt::skip]
+    let cases: [(&str, Set); 2] = [
+        ("reliability_refresh_ms", |c, ms| c.reliability_refresh_ms = ms),
+        ("reliability_idle_pass_ms_max", |c, ms| c.reliability_idle_pass_ms_max = ms),
+    ];
+    for (name, set) in cases {
+        check_refused_under_100_ms(name, set);
+    }
+}
+
+fn check_refused_under_100_ms(name: &str, set: fn(&mut ServerConfig, u64)) {
+    let mut config = ServerConfig::default();
+    set(&mut config, 99);
     let refused = config.check().unwrap_err();
     assert!(
-        refused.contains("reliability_refresh_ms must be at least 100"),
-        "{refused}"
+        refused.contains(&format!("{name} must be at least 100")),
+        "{name}: {refused}"
     );
-    config.reliability_refresh_ms = 100;
-    assert!(config.check().is_ok());
+    set(&mut config, 100);
+    assert!(config.check().is_ok(), "{name}: 100 is taken");
 }
 
 /// The server keeps each new table in its data directory, so the next start answers with it

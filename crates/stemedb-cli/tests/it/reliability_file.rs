@@ -208,6 +208,36 @@ fn a_table_read_back_is_current_only_when_this_build_made_it_over_the_whole_log(
 
 /// A table is not kept where free space would fall under the log's reserve: the save says so
 /// by name, and the file kept before and the directory are as they were.
+/// The server's pass at idle priority has a deadline (`refresh.rs`): past it, the pass gives up
+/// and the table in use stays, to be made by the next pass.
+#[test]
+fn a_refresh_past_its_deadline_gives_up_and_leaves_the_table_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), &config());
+    write(&db, claims(4, "first"));
+    let made = db.refresh_reliability().unwrap();
+    write(&db, claims(4, "later"));
+    let now = std::time::Instant::now();
+    let gave_up = db.refresh_reliability_by(Some(now));
+    assert!(
+        matches!(gave_up, Err(stemedb::DbError::DeadlineExceeded { .. })),
+        "{gave_up:?}"
+    );
+    assert_eq!(
+        db.reliability().unwrap().sequence,
+        made.sequence,
+        "the table in use stays"
+    );
+    let deadline = now + std::time::Duration::from_secs(600);
+    let later = db.refresh_reliability_by(Some(deadline)).unwrap();
+    assert_eq!(
+        later.sequence,
+        db.last_sequence(),
+        "a pass in time makes the table"
+    );
+    assert!(later.sequence > made.sequence);
+}
+
 #[test]
 fn a_save_under_the_free_space_reserve_is_refused_and_changes_nothing() {
     let (dir, made, kept) = kept_store(4);
