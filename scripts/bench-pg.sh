@@ -163,8 +163,26 @@ pgsql() { "$pg/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U post
 pg_start() {
   runuser -u postgres -- "$pg/pg_ctl" -D "$pgdata" -l "$dir/pg.log" -w -t 120 start >/dev/null
 }
-pg_stop() { runuser -u postgres -- "$pg/pg_ctl" -D "$pgdata" -m "${1:-fast}" -w stop >/dev/null 2>&1 || true; }
+pg_stop() { let_go postgresql; runuser -u postgres -- "$pg/pg_ctl" -D "$pgdata" -m "${1:-fast}" -w stop >/dev/null 2>&1 || true; }
 pg_pid() { head -1 "$pgdata/postmaster.pid"; }
+# While one system runs, the other is held (SIGSTOP), so that work that starts on a timer
+# (StemeDB's reliability pass, PostgreSQL's autovacuum and checkpoints) lands in its own
+# system's runs, not in the other's: a StemeDB pass at idle priority once took the idle time
+# of PostgreSQL's round (docs/benchmarks.md, "Forty-fifth session"). Each is let go
+# (SIGCONT) after the other's run and before it is stopped.
+pg_procs() { local pm; pm=$(pg_pid 2>/dev/null) || return 0; echo "$pm" $(ps -o pid= --ppid "$pm"); }
+hold() { # system
+  case $1 in
+    stemedb) [ -z "${sd_pid:-}" ] || kill -STOP "$sd_pid" 2>/dev/null || true ;;
+    postgresql) kill -STOP $(pg_procs) 2>/dev/null || true ;;
+  esac
+}
+let_go() { # system
+  case $1 in
+    stemedb) [ -z "${sd_pid:-}" ] || kill -CONT "$sd_pid" 2>/dev/null || true ;;
+    postgresql) [ ! -f "$pgdata/postmaster.pid" ] || kill -CONT $(pg_procs) 2>/dev/null || true ;;
+  esac
+}
 pg_ticks() { # the postmaster, the children it reaped, and its live children
   local pm kids=0 c
   pm=$(pg_pid)
@@ -292,6 +310,7 @@ pgbench_run() { # workload round clients script [extra pgbench args]: tps, laten
   local workload=$1 rnd=$2 clients=$3 script=$4 before logs
   shift 4
   logs=$dir/pgbench-logs && rm -rf "$logs" && mkdir -p "$logs"
+  hold stemedb
   before=$(pg_ticks)
   (cd "$logs" && timed "$pg/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c "$clients" -j 2 \
     -T "$SECS" -M prepared -D groups="$GROUP_COUNT" -f "$dir/$script" -l "$@" bench >"$dir/pgbench.out" 2>&1) ||
@@ -304,6 +323,7 @@ pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000
 print(len(lat), pct(50), pct(99))')
   CLIENT_CPU_SECS=$(client_cpu_secs) result postgresql "$workload" "$rnd" "$ops" "$SECS" "$cpu" "$p50" "$p99"
   quiet_after postgresql pg_ticks
+  let_go stemedb
 }
 
 # ---------------------------------------------------------------- StemeDB
@@ -324,13 +344,14 @@ sd_start() { # starts the server (sd_pid), waits for its first answered query (s
   done
   sd_ready_secs=$(secs_since "$start")
 }
-sd_stop() { [ -n "$sd_pid" ] && { kill -"${1:-TERM}" "$sd_pid" 2>/dev/null || true; wait "$sd_pid" 2>/dev/null || true; }; sd_pid=; }
+sd_stop() { [ -n "$sd_pid" ] && { let_go stemedb; kill -"${1:-TERM}" "$sd_pid" 2>/dev/null || true; wait "$sd_pid" 2>/dev/null || true; }; sd_pid=; }
 trap 'sd_stop KILL; pg_stop immediate' EXIT
 
 load_test() { # workload round [load-test args]: one result line
   local workload=$1 rnd=$2 before out log_lines refresh_ms
   shift 2
   log_lines=$(wc -l <"$dir/stemedb.log")
+  hold postgresql
   thread_ticks "$sd_pid" >"$dir/threads-before"
   before=$(ticks "$sd_pid")
   out=$("$bin" load-test --server "$sd_url" --json "$@")
@@ -353,6 +374,7 @@ client = ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else ""
 print(round(ops), d["elapsed_secs"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], client)')
   THREADS_CPU=$threads CLIENT_CPU_SECS=$client_secs result stemedb "$workload" "$rnd" "$ops" "$secs" "$cpu" "$p50" "$p99" "$refresh_ms"
   quiet_after stemedb ticks "$sd_pid"
+  let_go postgresql
 }
 
 warm_up() { # lens clients: unmeasured winner queries on both systems (WARM_SECS)
