@@ -74,29 +74,28 @@ results=$dir/results.jsonl
 : >"$results"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Each live thread's CPU ticks as "name ticks" lines (the name with its trailing number cut:
+# Each live thread's CPU ticks as "tid name ticks" lines (the name with its trailing number cut:
 # stemedb-conn-3 counts as stemedb-conn); threads_cpu below turns two of these into seconds by
 # name, plus what threads that ended in between used (a reliability pass's thread ends with it).
 thread_ticks() {
   local t
   for t in /proc/"$1"/task/*; do
-    awk '{ line = $0; sub(/^[0-9]+ \(/, "", line); name = substr(line, 1, index(line, ") ") - 1)
-      sub(/-[0-9]+$/, "", name); n = split(substr(line, index(line, ") ") + 2), f, " ")
-      gsub(/ /, "_", name); print name, f[12] + f[13] }' "$t/stat" 2>/dev/null || true
+    awk -v tid="${t##*/}" '{ line = $0; sub(/^[0-9]+ \(/, "", line)
+      name = substr(line, 1, index(line, ") ") - 1); sub(/-[0-9]+$/, "", name); gsub(/ /, "_", name)
+      split(substr(line, index(line, ") ") + 2), f, " "); print tid, name, f[12] + f[13] }' \
+      "$t/stat" 2>/dev/null || true
   done
 }
 threads_cpu() { # before-file after-file process-ticks: {"name": seconds, ..., "ended threads": s}
   python3 - "$1" "$2" "$3" "$(getconf CLK_TCK)" <<'PY'
 import collections, json, sys
 def load(path):
-    ticks = collections.Counter()
-    for line in open(path):
-        name, n = line.rsplit(" ", 1)
-        ticks[name] += int(n)
-    return ticks
+    return {tid: (name, int(n)) for tid, name, n in (line.split(" ") for line in open(path))}
 before, after, total, hz = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-# A thread's ticks only grow, so a name whose sum fell lost a thread (it ended): count from 0.
-used = {n: (after[n] - before[n] if after[n] >= before[n] else after[n]) for n in after}
+# By thread id: a thread started in between counts from 0; one that ended is in the rest.
+used = collections.Counter()
+for tid, (name, n) in after.items():
+    used[name] += n - before.get(tid, (name, 0))[1]
 used = {n: t for n, t in used.items() if t > 0}
 used["ended threads"] = max(0, total - sum(used.values()))
 print(json.dumps({n: round(t / hz, 2) for n, t in sorted(used.items(), key=lambda x: -x[1])}))
@@ -174,7 +173,9 @@ pg_procs() { local pm; pm=$(pg_pid 2>/dev/null) || return 0; echo "$pm" $(ps -o 
 hold() { # system
   case $1 in
     stemedb) [ -z "${sd_pid:-}" ] || kill -STOP "$sd_pid" 2>/dev/null || true ;;
-    postgresql) kill -STOP $(pg_procs) 2>/dev/null || true ;;
+    postgresql) # the postmaster first, so that no child forked after the list escapes
+      kill -STOP "$(pg_pid)" 2>/dev/null || true
+      kill -STOP $(pg_procs) 2>/dev/null || true ;;
   esac
 }
 let_go() { # system

@@ -182,8 +182,8 @@ pub struct ServeArgs {
     #[arg(long, env = "STEMEDB_MIN_SEQUENCE_WAIT_MS", default_value_t = defaults().min_sequence_wait_ms)]
     min_sequence_wait_ms: u64,
     /// Least time between two refreshes of the evidence lens's reliability table, in
-    /// milliseconds (a refresh also waits nine times as long as it is predicted to take: the
-    /// last one's time, scaled by how far the log has grown since, up to tenfold; after a
+    /// milliseconds (a refresh also waits nine times the CPU it is predicted to take: the
+    /// last one's CPU, scaled by how far the log has grown since, up to tenfold; after a
     /// failed refresh, at least 30 s).
     #[arg(long, env = "STEMEDB_RELIABILITY_REFRESH_MS", default_value_t = defaults().reliability_refresh_ms)]
     reliability_refresh_ms: u64,

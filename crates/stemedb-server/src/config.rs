@@ -36,7 +36,7 @@ pub struct ServerConfig {
     /// 503 `not-yet-applied` (default 2 s; below `request_timeout_ms`).
     pub min_sequence_wait_ms: u64,
     /// Least time between two refreshes of the evidence lens's reliability table; a refresh
-    /// also waits nine times as long as it is predicted to take (the last one's time, scaled
+    /// also waits nine times the CPU it is predicted to take (the last one's CPU, scaled
     /// by the log's growth since, up to tenfold), so that it uses about a tenth of a core
     /// while the store grows slowly (default 1 s; docs/lenses.md §Evidence).
     pub reliability_refresh_ms: u64,
@@ -83,6 +83,10 @@ pub const CONNECTION_WORKERS_PER_CORE: usize = 2;
 
 /// The shortest spacing of reliability refreshes: below it the refresher would spin.
 pub const RELIABILITY_REFRESH_MS_MIN: u64 = 100;
+
+/// The shortest time a reliability pass at idle priority may be given: below it nearly every
+/// pass would give up and run again at normal priority.
+pub const RELIABILITY_IDLE_PASS_MS_MIN: u64 = 100;
 
 /// A master key given as text; `Debug` never shows it.
 #[derive(Clone)]
@@ -135,9 +139,9 @@ impl ServerConfig {
                 self.reliability_refresh_ms
             ));
         }
-        if self.reliability_idle_pass_ms_max < RELIABILITY_REFRESH_MS_MIN {
+        if self.reliability_idle_pass_ms_max < RELIABILITY_IDLE_PASS_MS_MIN {
             return Err(format!(
-                "reliability_idle_pass_ms_max must be at least {RELIABILITY_REFRESH_MS_MIN}; got {}",
+                "reliability_idle_pass_ms_max must be at least {RELIABILITY_IDLE_PASS_MS_MIN}; got {}",
                 self.reliability_idle_pass_ms_max
             ));
         }

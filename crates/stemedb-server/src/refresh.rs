@@ -1,7 +1,7 @@
 //! The evidence lens's reliability table kept close behind the log: a background refresher and
 //! its pace. A pass costs time in proportion to the store, so passes are spaced nine times as
-//! long apart as one takes, which keeps them to about a tenth of a core while the store grows
-//! slowly. A bulk load outruns any such pace: a pass costs in proportion to the store, and the
+//! long apart as the CPU one takes, which keeps them to about a tenth of a core while the store
+//! grows slowly. A bulk load outruns any such pace: a pass costs in proportion to the store, and the
 //! store grows while the pace waits (docs/benchmarks.md, "Nineteenth session").
 //!
 //! Spacing by the last pass alone did not hold that bound while the store grew fast: during a
@@ -18,11 +18,14 @@
 //! while they wait on the writer's cycle; a whole pass over 2 M records at normal priority
 //! during such writes cost them a fifth of their rate, at `SCHED_IDLE` nothing measurable,
 //! while it still got 5–6 s of CPU in 15 s from the idle time (docs/benchmarks.md,
-//! "Forty-fifth session"). When the cores stay busy the pass waits, and its table lags the log further:
-//! the pace above counts a pass's wall time, so a starved pass also spaces the next one out.
-//! A machine whose cores never idle would starve a pass for good, so a pass at idle priority
-//! has a deadline (`reliability_idle_pass_ms_max`); past it the pass gives up and the next one
-//! runs at normal priority, then passes go back to idle.
+//! "Forty-fifth session"). When the cores stay busy the pass waits for them and the table
+//! trails the log further; the pace counts the pass's CPU, not its wall time, which is then
+//! mostly that wait. A lock the pass holds when a request's thread takes its core (a cache's
+//! shard, the view cache's agents) can hold that request up until the pass runs again; the
+//! measured tails show no such wait. A machine whose cores never idle would starve a pass for
+//! good, so a pass at idle priority has a deadline (`reliability_idle_pass_ms_max`, or three
+//! times the last pass's CPU if longer); past it the pass gives up and the next one runs at
+//! normal priority, then passes go back to idle.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,22 +105,31 @@ pub(crate) struct RefreshSettings {
 enum Outcome {
     /// A new table, and the CPU it took.
     Made(Arc<ReliabilityTable>, Duration),
-    /// The table in use was up to date.
-    Current,
+    /// The table in use was up to date (the CPU it took to find that out).
+    Current(Duration),
     /// The pass at idle priority reached its deadline.
     GaveUpAtIdle,
     Failed(String),
 }
 
-/// The priority and deadline of the next pass: at idle priority with a deadline, unless the
-/// settings say normal or the last pass at idle gave up (then one pass at normal priority).
+/// A pass at idle priority may take at least this many times the CPU the last one took before
+/// it gives up, however low `reliability_idle_pass_ms_max` is: a store whose pass needs more
+/// than that setting would otherwise give up at idle every time, even on an idle machine.
+const IDLE_DEADLINE_FACTOR: u32 = 3;
+
+/// The priority of the next pass and, when it runs at idle priority, how long it may take:
+/// idle unless the settings say normal or the last pass at idle gave up (then one pass at
+/// normal priority). `last_cpu`: the CPU the last pass that made a table took.
 fn next_pass(
     settings: &RefreshSettings,
     idle_gave_up: bool,
-    now: Instant,
-) -> (PassPriority, Option<Instant>) {
+    last_cpu: Duration,
+) -> (PassPriority, Option<Duration>) {
     match (settings.priority, idle_gave_up) {
-        (PassPriority::Idle, false) => (PassPriority::Idle, Some(now + settings.idle_pass_max)),
+        (PassPriority::Idle, false) => {
+            let allowed = settings.idle_pass_max.max(last_cpu * IDLE_DEADLINE_FACTOR);
+            (PassPriority::Idle, Some(allowed))
+        }
         _ => (PassPriority::Normal, None),
     }
 }
@@ -141,6 +153,7 @@ pub(crate) async fn refresh_reliability(
         save_failing: false,
         priority_warned: false,
         idle_gave_up: false,
+        last_cpu: Duration::ZERO,
     };
     let mut last: Option<LastPass> = None;
     loop {
@@ -174,27 +187,37 @@ struct Refresher {
     save_failing: bool,
     priority_warned: bool,
     idle_gave_up: bool,
+    /// The CPU the last pass that made a table took.
+    last_cpu: Duration,
 }
 
 impl Refresher {
-    /// Runs one pass on a thread of its own and keeps a new table for the next start.
+    /// Runs one pass on a thread of its own and keeps a new table for the next start. No
+    /// thread is started while the table in use is up to date.
     async fn pass(&mut self) -> Outcome {
+        if !self.db.reliability_behind() {
+            return Outcome::Current(Duration::ZERO);
+        }
         let worker = Arc::clone(&self.db);
         let covered = self.covered;
-        let (priority, deadline) = next_pass(&self.settings, self.idle_gave_up, Instant::now());
-        let ran = on_pass_thread(priority, move || {
+        let (priority, allowed) = next_pass(&self.settings, self.idle_gave_up, self.last_cpu);
+        let ran = on_pass_thread(priority, move |at_idle| {
+            // A deadline only for a pass that does run at idle priority.
+            let deadline = allowed.filter(|_| at_idle).map(|a| Instant::now() + a);
             let cpu_before = thread_cpu();
             let table = worker.refresh_reliability_by(deadline);
             let cpu = thread_cpu().saturating_sub(cpu_before);
+            // Only the deadline, not a stop (which ends a pass the same way), is a give-up.
+            let gave_up = deadline.is_some_and(|d| Instant::now() >= d);
             // Kept for the next start when it is new (an up-to-date table comes back as is).
             let saved = match &table {
                 Ok(table) if table.sequence != covered => Some(worker.save_reliability(table)),
                 _ => None,
             };
-            (table, cpu, saved)
+            (table, cpu, saved, gave_up)
         })
         .await;
-        let (lowered, (table, cpu, saved)) = match ran {
+        let (lowered, (table, cpu, saved, gave_up)) = match ran {
             Ok(ran) => ran,
             Err(e) => return Outcome::Failed(e),
         };
@@ -208,8 +231,8 @@ impl Refresher {
         }
         match table {
             Ok(table) if table.sequence != covered => Outcome::Made(table, cpu),
-            Ok(_) => Outcome::Current,
-            Err(DbError::DeadlineExceeded { .. }) if deadline.is_some() => Outcome::GaveUpAtIdle,
+            Ok(_) => Outcome::Current(cpu),
+            Err(DbError::DeadlineExceeded { .. }) if gave_up => Outcome::GaveUpAtIdle,
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
@@ -217,9 +240,10 @@ impl Refresher {
     /// Logs how a pass ended, and returns what paces the next one (`None`: at once).
     fn record(&mut self, outcome: Outcome, started: Instant, log_len: u64) -> Option<LastPass> {
         self.idle_gave_up = matches!(outcome, Outcome::GaveUpAtIdle);
-        let failed = match outcome {
+        let (failed, cpu) = match outcome {
             Outcome::Made(table, cpu) => {
                 self.covered = table.sequence;
+                self.last_cpu = cpu;
                 tracing::info!(
                     sequence = table.sequence,
                     facts = table.facts,
@@ -228,9 +252,9 @@ impl Refresher {
                     cpu_ms = cpu.as_millis() as u64,
                     "reliability table refreshed"
                 );
-                false
+                (false, cpu)
             }
-            Outcome::Current => false,
+            Outcome::Current(cpu) => (false, cpu),
             Outcome::GaveUpAtIdle => {
                 tracing::info!(
                     idle_pass_ms_max = self.settings.idle_pass_max.as_millis() as u64,
@@ -241,14 +265,16 @@ impl Refresher {
             }
             Outcome::Failed(e) => {
                 tracing::warn!(error = %e, "refreshing the reliability table failed; retrying in 30 s");
-                true
+                (true, Duration::ZERO)
             }
         };
         // A store that fails now (full disk, fail-stopped) would otherwise log every second: a
         // failure waits at least RETRY_SECS (nine times a ninth of it), or nine times what the
         // failed pass took, and no growth is counted (a log length no log reaches).
         // A refresh that found the table up to date takes next to nothing, so the next wait
-        // is `refresh_ms` and the one after predicts from the next real pass.
+        // is `refresh_ms` and the one after predicts from the next real pass. A pass is paced
+        // by its CPU, not its wall time: at idle priority on busy cores the wall time is
+        // mostly waiting for a core, which costs the requests nothing.
         Some(if failed {
             LastPass {
                 took: started
@@ -259,7 +285,7 @@ impl Refresher {
             }
         } else {
             LastPass {
-                took: started.elapsed(),
+                took: cpu,
                 log_len,
                 ended: Instant::now(),
             }
@@ -268,19 +294,20 @@ impl Refresher {
 }
 
 /// Runs `work` on a new thread at `priority` and answers what it returned, with whether the
-/// priority was taken. A thread of its own, not one of tokio's blocking pool: a thread lowered
+/// priority was taken; `work` is told whether it runs at idle priority. A thread of its own, not one of tokio's blocking pool: a thread lowered
 /// to `SCHED_IDLE` cannot be raised again without privileges, and the pool's threads serve
 /// other work afterwards.
 fn on_pass_thread<T: Send + 'static>(
     priority: PassPriority,
-    work: impl FnOnce() -> T + Send + 'static,
+    work: impl FnOnce(bool) -> T + Send + 'static,
 ) -> impl std::future::Future<Output = Result<(Result<(), String>, T), String>> {
     let (done, answer) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name(PASS_THREAD_NAME.to_owned())
         .spawn(move || {
             let lowered = take_priority(priority);
-            let _ = done.send((lowered, work()));
+            let at_idle = priority == PassPriority::Idle && lowered.is_ok();
+            let _ = done.send((lowered, work(at_idle)));
         });
     async move {
         spawned.map_err(|e| format!("no thread for the pass: {e}"))?;
@@ -396,7 +423,7 @@ fn report_save(saved: Result<(), stemedb::DbError>, failing: bool) -> bool {
     }
 }
 
-/// CPU time the calling thread has used. A pass runs on one blocking thread, so the
+/// CPU time the calling thread has used. A pass runs on a thread of its own, so the
 /// difference around it is the pass's CPU, which the log reports beside its wall time (larger
 /// when the cores are busy): `scripts/bench-pg.sh` subtracts it from a run's server CPU.
 fn thread_cpu() -> Duration {
@@ -481,24 +508,25 @@ mod tests {
 
     #[test]
     fn a_pass_runs_at_idle_priority_with_a_deadline_unless_the_last_one_gave_up() {
-        let min = Duration::from_secs(300);
-        // (name, the setting, the last pass at idle gave up, expected priority, a deadline)
+        let s = Duration::from_secs;
+        let (idle, normal) = (PassPriority::Idle, PassPriority::Normal);
+        // (name, the setting, the last gave up, the last one's CPU, priority, time allowed)
         #[rustfmt::skip]
         let cases = [
-            ("idle: with a deadline", PassPriority::Idle, false, PassPriority::Idle, Some(min)),
-            ("after giving up: one at normal", PassPriority::Idle, true, PassPriority::Normal, None),
-            ("normal: never a deadline", PassPriority::Normal, false, PassPriority::Normal, None),
+            ("idle: the setting's time", idle, false, s(10), idle, Some(s(300))),
+            ("idle: three times a long last pass", idle, false, s(200), idle, Some(s(600))),
+            ("after giving up: one at normal", idle, true, s(10), normal, None),
+            ("normal: never a deadline", normal, false, s(10), normal, None),
         ];
-        for (name, priority, gave_up, expected, deadline_in) in cases {
+        for (name, priority, gave_up, last_cpu, expected, allowed_in) in cases {
             let settings = RefreshSettings {
-                refresh_min: Duration::from_secs(1),
+                refresh_min: s(1),
                 priority,
-                idle_pass_max: min,
+                idle_pass_max: s(300),
             };
-            let now = Instant::now();
-            let (next, deadline) = next_pass(&settings, gave_up, now);
+            let (next, allowed) = next_pass(&settings, gave_up, last_cpu);
             assert_eq!(next, expected, "{name}: priority");
-            assert_eq!(deadline, deadline_in.map(|d| now + d), "{name}: deadline");
+            assert_eq!(allowed, allowed_in, "{name}: time allowed");
         }
     }
 
@@ -518,24 +546,35 @@ mod tests {
             save_failing: false,
             priority_warned: false,
             idle_gave_up: false,
+            last_cpu: Duration::ZERO,
         };
-        let made = || Outcome::Made(Arc::new(ReliabilityTable::default()), Duration::ZERO);
-        // (name, how the pass ended, the next waits, the next runs at)
+        let s = Duration::from_secs;
+        let made = |cpu| Outcome::Made(Arc::new(ReliabilityTable::default()), cpu);
+        let (idle, normal) = (PassPriority::Idle, PassPriority::Normal);
+        let retry = s(RETRY_SECS) / SPACING_FACTOR;
+        // (name, how the pass ended, what paces the next: the CPU taken, the next runs at)
         #[rustfmt::skip]
         let steps = [
-            ("a table made: paced", made(), true, PassPriority::Idle),
-            ("gave up at idle: at once", Outcome::GaveUpAtIdle, false, PassPriority::Normal),
-            ("the normal pass made it: back to idle", made(), true, PassPriority::Idle),
-            ("failed: paced, still idle", Outcome::Failed("the disk".into()), true, PassPriority::Idle),
+            ("a table made: paced by its CPU", made(s(2)), Some(s(2)), idle),
+            ("up to date: by its CPU", Outcome::Current(s(0)), Some(s(0)), idle),
+            ("gave up at idle: at once", Outcome::GaveUpAtIdle, None, normal),
+            ("the normal pass made it: back to idle", made(s(3)), Some(s(3)), idle),
+            ("failed: paced for a retry", Outcome::Failed("the disk".into()), Some(retry), idle),
         ];
-        for (name, outcome, paced, priority) in steps {
+        for (name, outcome, took, priority) in steps {
             let last = refresher.record(outcome, Instant::now(), 10);
-            assert_eq!(last.is_some(), paced, "{name}: paced");
-            let (next, _) = next_pass(&settings, refresher.idle_gave_up, Instant::now());
+            assert_eq!(last.map(|l| l.took), took, "{name}: paced");
+            let (next, _) = next_pass(&settings, refresher.idle_gave_up, refresher.last_cpu);
             assert_eq!(next, priority, "{name}: the next pass's priority");
         }
+        assert_eq!(
+            refresher.last_cpu,
+            s(3),
+            "the last table made's CPU is kept"
+        );
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_pass_runs_on_a_thread_of_its_own_at_the_priority_asked() {
         // (name, priority, the policy its thread's /proc stat shows: 5 is SCHED_IDLE, 0
@@ -555,18 +594,24 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
     /// Runs a pass at `priority` and checks what its thread was: its name, and the scheduling
     /// policy the kernel reports for it (not what the library that set it says).
     fn check_pass_thread(name: &str, priority: PassPriority, policy: u64) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime");
-        let seen = runtime.block_on(on_pass_thread(priority, || {
+        let seen = runtime.block_on(on_pass_thread(priority, |at_idle| {
             let thread = std::thread::current().name().map(str::to_owned);
-            (thread, policy_in_proc())
+            (thread, policy_in_proc(), at_idle)
         }));
-        let (lowered, (thread, read)) = seen.expect("the pass answers");
+        let (lowered, (thread, read, at_idle)) = seen.expect("the pass answers");
         assert_eq!(lowered, Ok(()), "{name}: the priority is taken");
+        assert_eq!(
+            at_idle,
+            policy == 5,
+            "{name}: the pass is told it runs at idle"
+        );
         assert_eq!(
             thread.as_deref(),
             Some(PASS_THREAD_NAME),
@@ -579,6 +624,7 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
     /// The calling thread's scheduling policy, field 41 of `/proc/thread-self/stat` (the
     /// fields after the name, which ends at the last `)`, start at field 3).
     fn policy_in_proc() -> Option<u64> {

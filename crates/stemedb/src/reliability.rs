@@ -280,6 +280,13 @@ impl Db {
         })
     }
 
+    /// Whether [`Db::refresh_reliability`] would make a table now: the newest is behind the
+    /// log, or was read back at open rather than made by this run.
+    pub fn reliability_behind(&self) -> bool {
+        let current = lock(&self.reliability.latest).sequence;
+        current < self.store.last_sequence() || self.reliability.read_back.load(Ordering::Relaxed)
+    }
+
     /// Makes a table of the latest state if the newest one is behind the log, or was read back
     /// at open rather than made by this run. Returns the table in use afterwards. Blocks while
     /// another refresh runs.
@@ -305,7 +312,10 @@ impl Db {
         let trust = self.store.trust_map(bound)?;
         let table =
             Arc::new(self.compute_reliability(bound, &trust, deadline, Lookups::WholeIndex)?);
-        *lock(&self.reliability.latest) = Arc::clone(&table);
+        // The table replaced is freed after the lock is let go: a pass may run at the lowest
+        // scheduling priority, and readers of the newest table wait for this lock.
+        let replaced = std::mem::replace(&mut *lock(&self.reliability.latest), Arc::clone(&table));
+        drop(replaced);
         self.reliability.read_back.store(false, Ordering::Relaxed);
         metrics::gauge!("stemedb_reliability_sequence").set(table.sequence as f64);
         metrics::histogram!("stemedb_reliability_compute_seconds").record(table.took.as_secs_f64());
@@ -354,12 +364,15 @@ impl Db {
         let mut disputed = DisputedTop::default();
         let mut start: Option<Vec<u8>> = None;
         let control = |g: &GroupKey| !g.predicate.starts_with(RESERVED_PREFIX);
-        loop {
-            if self.reliability.stopping.load(Ordering::Relaxed) {
-                return Err(DbError::DeadlineExceeded {
+        let stopping = || {
+            self.reliability
+                .stopping
+                .load(Ordering::Relaxed)
+                .then_some(DbError::DeadlineExceeded {
                     work: "the reliability table (the server is stopping)",
-                });
-            }
+                })
+        };
+        loop {
             let (page, more) = self.store.scan_groups(
                 &[],
                 start.as_deref(),
@@ -368,6 +381,11 @@ impl Db {
                 &control,
             )?;
             for (group, sequences) in &page {
+                // Looked at for every group: a pass at the lowest priority on busy cores may
+                // take long over a page, and the server's stop waits for it.
+                if let Some(stopped) = stopping() {
+                    return Err(stopped);
+                }
                 check_deadline(deadline, facts.len(), "the reliability table")?;
                 if let Some(fact) =
                     self.group_evidence(sequences, &reading, gold_marked.as_ref(), &mut agents)?

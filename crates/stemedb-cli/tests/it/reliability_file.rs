@@ -206,8 +206,6 @@ fn a_table_read_back_is_current_only_when_this_build_made_it_over_the_whole_log(
     check_current("this build, the whole log", Some("b1"), Some("b1"), false, true);
 }
 
-/// A table is not kept where free space would fall under the log's reserve: the save says so
-/// by name, and the file kept before and the directory are as they were.
 /// The server's pass at idle priority has a deadline (`refresh.rs`): past it, the pass gives up
 /// and the table in use stays, to be made by the next pass.
 #[test]
@@ -238,6 +236,8 @@ fn a_refresh_past_its_deadline_gives_up_and_leaves_the_table_in_use() {
     assert!(later.sequence > made.sequence);
 }
 
+/// A table is not kept where free space would fall under the log's reserve: the save says so
+/// by name, and the file kept before and the directory are as they were.
 #[test]
 fn a_save_under_the_free_space_reserve_is_refused_and_changes_nothing() {
     let (dir, made, kept) = kept_store(4);
