@@ -16,13 +16,12 @@
 //! ([`PassPriority::Idle`], Linux's `SCHED_IDLE`): it takes the cores only when no request's
 //! thread wants them. Single writes at 64 connections leave about a third of a core idle
 //! while they wait on the writer's cycle; a whole pass over 2 M records at normal priority
-//! during such writes cost them a fifth of their rate, at `SCHED_IDLE` nothing measurable,
-//! while it still got 5–6 s of CPU in 15 s from the idle time (docs/benchmarks.md,
-//! "Forty-fifth session"). When the cores stay busy the pass waits for them and the table
+//! during such writes cost them 30 % of their rate, at `SCHED_IDLE` about 8 %, while it still
+//! got 5–6 s of CPU in 15 s from the idle time (docs/benchmarks.md, "Forty-fifth session"). When the cores stay busy the pass waits for them and the table
 //! trails the log further; the pace counts the pass's CPU, not its wall time, which is then
 //! mostly that wait. A lock the pass holds when a request's thread takes its core (a cache's
-//! shard, the view cache's agents) can hold that request up until the pass runs again; the
-//! measured tails show no such wait. A machine whose cores never idle would starve a pass for
+//! shard, the view cache's agents) can hold that request up until the pass runs again: the
+//! writes' p99.9 rose from about 30 to about 65 ms while a pass ran at idle. A machine whose cores never idle would starve a pass for
 //! good, so a pass at idle priority has a deadline (`reliability_idle_pass_ms_max`, or three
 //! times the last pass's CPU if longer); past it the pass gives up and the next one runs at
 //! normal priority, then passes go back to idle.
