@@ -54,9 +54,10 @@ const SPACING_FACTOR: u32 = 9;
 /// How often a wait looks at the log's length again.
 const LOOK_EVERY_MS: u64 = 1000;
 
-/// The last pass: how long it took, over how long a log, and when it ended.
+/// The last pass: its cost, over how long a log, and when it ended.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LastPass {
+    /// The CPU it took (a failed pass: its wall time, at least a ninth of `RETRY_SECS`).
     pub(crate) took: Duration,
     pub(crate) log_len: u64,
     pub(crate) ended: Instant,
@@ -106,8 +107,8 @@ enum Outcome {
     Made(Arc<ReliabilityTable>, Duration),
     /// The table in use was up to date (the CPU it took to find that out).
     Current(Duration),
-    /// The pass at idle priority reached its deadline.
-    GaveUpAtIdle,
+    /// The pass at idle priority reached its deadline, after this long.
+    GaveUpAtIdle(Duration),
     Failed(String),
 }
 
@@ -231,14 +232,16 @@ impl Refresher {
         match table {
             Ok(table) if table.sequence != covered => Outcome::Made(table, cpu),
             Ok(_) => Outcome::Current(cpu),
-            Err(DbError::DeadlineExceeded { .. }) if gave_up => Outcome::GaveUpAtIdle,
+            Err(DbError::DeadlineExceeded { .. }) if gave_up => {
+                Outcome::GaveUpAtIdle(allowed.unwrap_or_default())
+            }
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
 
     /// Logs how a pass ended, and returns what paces the next one (`None`: at once).
     fn record(&mut self, outcome: Outcome, started: Instant, log_len: u64) -> Option<LastPass> {
-        self.idle_gave_up = matches!(outcome, Outcome::GaveUpAtIdle);
+        self.idle_gave_up = matches!(outcome, Outcome::GaveUpAtIdle(_));
         let (failed, cpu) = match outcome {
             Outcome::Made(table, cpu) => {
                 self.covered = table.sequence;
@@ -254,9 +257,9 @@ impl Refresher {
                 (false, cpu)
             }
             Outcome::Current(cpu) => (false, cpu),
-            Outcome::GaveUpAtIdle => {
+            Outcome::GaveUpAtIdle(allowed) => {
                 tracing::info!(
-                    idle_pass_ms_max = self.settings.idle_pass_max.as_millis() as u64,
+                    allowed_ms = allowed.as_millis() as u64,
                     "the reliability pass at the lowest priority did not finish in time (the \
                      cores were busy); the next pass runs at normal priority"
                 );
@@ -556,7 +559,7 @@ mod tests {
         let steps = [
             ("a table made: paced by its CPU", made(s(2)), Some(s(2)), idle),
             ("up to date: by its CPU", Outcome::Current(s(0)), Some(s(0)), idle),
-            ("gave up at idle: at once", Outcome::GaveUpAtIdle, None, normal),
+            ("gave up at idle: at once", Outcome::GaveUpAtIdle(s(300)), None, normal),
             ("the normal pass made it: back to idle", made(s(3)), Some(s(3)), idle),
             ("failed: paced for a retry", Outcome::Failed("the disk".into()), Some(retry), idle),
         ];
