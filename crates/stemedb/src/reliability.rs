@@ -302,12 +302,10 @@ impl Db {
         deadline: Option<Instant>,
     ) -> Result<Arc<ReliabilityTable>, DbError> {
         let _computing = lock(&self.reliability.computing);
-        let current = self.reliability()?;
-        let applied = self.store.last_sequence();
-        let read_back = self.reliability.read_back.load(Ordering::Relaxed);
-        if current.sequence >= applied && !read_back {
-            return Ok(current);
+        if !self.reliability_behind() {
+            return self.reliability();
         }
+        let applied = self.store.last_sequence();
         let bound = self.read_bound(Some(applied), None, None)?;
         let trust = self.store.trust_map(bound)?;
         let table =
